@@ -1,0 +1,63 @@
+"""Celery: JSON only, late acks, time limits, one queue per subsystem, schedules in django-celery-beat.
+
+With REDIS_URL (or CELERY_BROKER_URL) set, Redis carries tasks. Without it, the embedded default uses kombu's
+filesystem transport: a real worker and a real beat process exchange messages through files under var/celery,
+so `make run` behaves like production (tasks run after commit, in another process) with no server to install.
+"""
+
+from pathlib import Path
+
+from config.env import BASE_DIR, env
+
+_redis_url = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url or "filesystem://"
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or _redis_url or None
+
+CELERY_FILESYSTEM_BROKER_DIR = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(BASE_DIR / "var" / "celery")))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = CELERY_FILESYSTEM_BROKER_DIR / "queue"
+    # The worker and the producers read and write one folder; the control folder carries broadcast (inspect/ping).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(CELERY_FILESYSTEM_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    if CELERY_RESULT_BACKEND is None:
+        CELERY_RESULT_BACKEND = f"file://{CELERY_FILESYSTEM_BROKER_DIR / 'results'}"
+else:
+    # Redis: a task not acknowledged within the visibility timeout is redelivered; it must outlast the hard limit.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+CELERY_TIMEZONE = "UTC"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 24 * 3600
+# Tasks report outcomes in the database, not in results; a caller that needs a result asks for it per call.
+CELERY_TASK_IGNORE_RESULT = True
+# Acknowledge after the task ran, so a worker killed mid-task hands it to another worker. Tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = True
+
+# One queue per subsystem, so a backlog of sync work never delays a staff member's text.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES_ALL = ("default", "messaging", "zoho", "sync")
+CELERY_TASK_ROUTES = {
+    "messaging.*": {"queue": "messaging"},
+    "zoho.*": {"queue": "zoho"},
+    "sync.*": {"queue": "sync"},
+}
+
+# Periodic jobs are declared here (reviewable in pull requests) and copied by django-celery-beat into the
+# database, where operators can pause or reschedule them in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+__all__ = [name for name in dir() if name.startswith("CELERY_")]

@@ -1,0 +1,24 @@
+"""Test settings: the real thing (PostgreSQL, Redis) with fast password hashing and fixed encryption keys."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789-abcdefghijklmnop")
+# Two keys: tests rotate from the second to the first.
+os.environ.setdefault(
+    "FIELD_ENCRYPTION_KEYS",
+    "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS1uZXdlc3Q=,dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS1vbGRlc3Q=",
+)
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadline")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("PUBLIC_BASE_URL", "https://leadline.test")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+
+from config.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False

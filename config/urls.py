@@ -1,0 +1,16 @@
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from core import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

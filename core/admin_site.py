@@ -1,0 +1,46 @@
+"""The admin site: operators (superusers) see every tenant; customer managers see their own organization."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+
+def request_membership(request: HttpRequest):
+    """The signed-in person's active membership, looked up once per request; None for anyone without one."""
+    if not hasattr(request, "_leadline_membership"):
+        membership = None
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active:
+            from studios.models import Membership
+
+            membership = (
+                Membership.objects.unscoped()  # the tenant is being established here, from the authenticated user
+                .select_related("organization", "user")
+                .filter(user=user, is_active=True, organization__is_active=True)
+                .first()
+            )
+        request._leadline_membership = membership
+    return request._leadline_membership
+
+
+def request_manager(request: HttpRequest):
+    """The membership if the signed-in person is an active manager, else None."""
+    membership = request_membership(request)
+    return membership if membership is not None and membership.is_manager else None
+
+
+def is_operator(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_superuser)
+
+
+class LeadlineAdminSite(admin.AdminSite):
+    site_header = "Leadline"
+    site_title = "Leadline admin"
+    index_title = "Studios, numbers, people and provider accounts"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        """Operators by Django's rules; managers by their membership. Staff have no admin access."""
+        user = request.user
+        if not user.is_active:
+            return False
+        return bool(user.is_staff or user.is_superuser or request_manager(request) is not None)

@@ -1,0 +1,325 @@
+"""The managers' admin: studios, numbers, members and provider accounts of their own organization."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from core.admin import TenantModelAdmin, TenantTabularInline
+from core.admin_site import is_operator, request_manager
+from core.exceptions import ApplicationError
+from core.forms import WriteOnlySecretsFormMixin
+from studios import services
+from studios.models import (
+    SECRET_FIELDS,
+    Membership,
+    Organization,
+    PhoneNumber,
+    ProviderAccount,
+    ProviderKind,
+    Studio,
+    StudioAccount,
+)
+
+
+# --- Organization ---------------------------------------------------------------------------------------------
+@admin.register(Organization)
+class OrganizationAdmin(TenantModelAdmin):
+    tenant_field = None
+    list_display = ["name", "slug", "is_active", "studio_count", "member_count", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_studios=Count("studios", distinct=True), _members=Count("memberships", distinct=True))
+        )
+
+    @admin.display(description="studios", ordering="_studios")
+    def studio_count(self, obj: Organization) -> int:
+        return obj._studios
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, obj: Organization) -> int:
+        return obj._members
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        # Managers may rename their organization; its slug, status and existence are the operators' business.
+        return [] if is_operator(request) else ["slug", "is_active"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_operator(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_operator(request)
+
+
+# --- Studio ---------------------------------------------------------------------------------------------------
+class StudioAccountFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        kinds: dict[str, str] = {}
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            account = form.cleaned_data.get("account")
+            if account is None:
+                continue
+            if account.kind in kinds:
+                raise ValidationError(
+                    f"A studio uses one {account.get_kind_display()} account; {kinds[account.kind]} and "
+                    f"{account.name} are both chosen."
+                )
+            kinds[account.kind] = account.name
+            studio = self.instance
+            if studio.organization_id and account.organization_id != studio.organization_id:
+                raise ValidationError(f"{account.name} belongs to another organization.")
+
+
+class StudioAccountInline(TenantTabularInline):
+    model = StudioAccount
+    formset = StudioAccountFormSet
+    extra = 0
+    fields = ["account", "kind"]
+    readonly_fields = ["kind"]
+    verbose_name = "own provider account"
+    verbose_name_plural = "own provider accounts (instead of the organization's default of that kind)"
+
+
+@admin.register(Studio)
+class StudioAdmin(TenantModelAdmin):
+    list_display = ["name", "slug", "organization", "time_zone", "number_count", "is_active"]
+    list_filter = ["is_active", "time_zone", "organization"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    fields = ["organization", "name", "slug", "time_zone", "welcome_message", "help_message", "is_active"]
+    inlines = [StudioAccountInline]
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("organization")
+            .annotate(_numbers=Count("phone_numbers", distinct=True))
+        )
+
+    @admin.display(description="own numbers", ordering="_numbers")
+    def number_count(self, obj: Studio) -> int:
+        return obj._numbers
+
+
+# --- Phone numbers --------------------------------------------------------------------------------------------
+class PhoneNumberAdminForm(forms.ModelForm):
+    class Meta:
+        model = PhoneNumber
+        fields = ["organization", "number", "provider", "account", "studio", "shared_with", "label", "is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("studio") and cleaned.get("shared_with"):
+            self.add_error("shared_with", "Only a shared number (no owning studio) lists the studios it serves.")
+        organization = cleaned.get("organization")
+        foreign = [
+            s.name for s in cleaned.get("shared_with") or [] if organization and s.organization_id != organization.pk
+        ]
+        if foreign:
+            self.add_error("shared_with", f"Not studios of {organization.name}: {', '.join(foreign)}.")
+        return cleaned
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(TenantModelAdmin):
+    form = PhoneNumberAdminForm
+    list_display = ["number", "provider", "organization", "owner", "account", "label", "is_active"]
+    list_filter = ["provider", "is_active", ("studio", RelatedOnlyFieldListFilter), "organization"]
+    search_fields = ["number", "label"]
+    filter_horizontal = ["shared_with"]
+    fields = ["organization", "number", "provider", "account", "studio", "shared_with", "label", "is_active"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization", "studio", "account")
+
+    @admin.display(description="studio", ordering="studio__name")
+    def owner(self, obj: PhoneNumber) -> str:
+        return obj.studio.name if obj.studio_id else "Shared"
+
+
+# --- Members --------------------------------------------------------------------------------------------------
+class MembershipAdminForm(forms.ModelForm):
+    email = forms.EmailField(help_text="They sign in with this address.")
+    full_name = forms.CharField(max_length=150, required=False)
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Optional. Sets their password; leave blank to keep it (or, for a new member, to let them "
+        "sign in with Zoho only).",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "email", "full_name", "role", "studios", "zoho_user_id", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["email"].initial = self.instance.user.email
+            self.fields["email"].disabled = True
+            self.fields["full_name"].initial = self.instance.user.full_name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        organization = cleaned.get("organization")
+        role = cleaned.get("role")
+        if organization is None or role is None:
+            return cleaned
+        try:
+            services.membership_studios_check(organization=organization, role=role, studios=cleaned.get("studios", []))
+            if self.instance.pk:
+                services.membership_manager_remains_check(
+                    membership=self.instance, role=role, is_active=cleaned.get("is_active", True)
+                )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        except ApplicationError as exc:
+            self.add_error(None, exc.message)
+        if not self.instance.pk and cleaned.get("email"):
+            from core.models import User
+
+            if User.objects.filter(email__iexact=cleaned["email"]).exists():
+                self.add_error("email", "This email address is already in use.")
+        return cleaned
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantModelAdmin):
+    form = MembershipAdminForm
+    list_display = ["email", "full_name", "organization", "role", "studio_list", "zoho_user_id", "is_active"]
+    list_filter = ["role", "is_active", ("studios", RelatedOnlyFieldListFilter), "organization"]
+    search_fields = ["user__email", "user__full_name", "zoho_user_id"]
+    filter_horizontal = ["studios"]
+    actions = None  # bulk deletion would skip the last-manager rule; delete members one at a time
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("user", "organization").prefetch_related("studios")
+
+    fields = ["organization", "email", "full_name", "role", "studios", "zoho_user_id", "is_active", "password"]
+
+    @admin.display(description="email", ordering="user__email")
+    def email(self, obj: Membership) -> str:
+        return obj.user.email
+
+    @admin.display(description="name", ordering="user__full_name")
+    def full_name(self, obj: Membership) -> str:
+        return obj.user.full_name
+
+    @admin.display(description="studios")
+    def studio_list(self, obj: Membership) -> str:
+        return "All (manager)" if obj.is_manager else ", ".join(s.name for s in obj.studios.all())
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: MembershipAdminForm, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            services.membership_update(
+                membership=obj,
+                role=data["role"],
+                studios=data.get("studios", []),
+                full_name=data.get("full_name", ""),
+                zoho_user_id=data.get("zoho_user_id", ""),
+                is_active=data.get("is_active", True),
+                password=data.get("password") or None,
+            )
+        else:
+            created = services.membership_create(
+                organization=data["organization"],
+                email=data["email"],
+                role=data["role"],
+                studios=data.get("studios", []),
+                full_name=data.get("full_name", ""),
+                zoho_user_id=data.get("zoho_user_id", ""),
+                password=data.get("password") or None,
+            )
+            obj.pk = created.pk
+            obj.user = created.user
+
+    def save_related(self, request: HttpRequest, form: MembershipAdminForm, formsets: Any, change: bool) -> None:
+        pass  # the service already set the studios
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        try:
+            services.membership_delete(membership=obj)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        manager = request_manager(request)
+        if obj is not None and manager is not None and obj.pk == manager.pk:
+            return False  # a manager cannot delete themselves out of their own admin
+        return super().has_delete_permission(request, obj)
+
+
+# --- Provider accounts ----------------------------------------------------------------------------------------
+class ProviderAccountAdminForm(WriteOnlySecretsFormMixin, forms.ModelForm):
+    secret_fields = SECRET_FIELDS
+
+    class Meta:
+        model = ProviderAccount
+        fields = [
+            "organization",
+            "name",
+            "kind",
+            "is_default",
+            "account_sid",
+            "auth_token",
+            "api_base_url",
+            "client_id",
+            "client_secret",
+            "refresh_token",
+            "accounts_url",
+            "api_domain",
+        ]
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(TenantModelAdmin):
+    form = ProviderAccountAdminForm
+    list_display = ["name", "kind", "organization", "is_default", "credentials", "endpoint"]
+    list_filter = ["kind", "is_default", "organization"]
+    search_fields = ["name", "account_sid", "client_id"]
+    fieldsets = [
+        (None, {"fields": ["organization", "name", "kind", "is_default"]}),
+        (
+            "Twilio",
+            {
+                "fields": ["account_sid", "auth_token", "api_base_url"],
+                "description": "For Twilio accounts. Zoho Voice uses the API base URL too.",
+            },
+        ),
+        (
+            "Zoho (CRM and Voice)",
+            {
+                "fields": ["client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"],
+                "description": "From the Zoho API console. Leave the URLs blank for zoho.com "
+                "(US); other data centres have their own.",
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization")
+
+    @admin.display(description="credentials")
+    def credentials(self, obj: ProviderAccount) -> str:
+        return "set" if obj.has_credentials else "missing"
+
+    @admin.display(description="endpoint")
+    def endpoint(self, obj: ProviderAccount) -> str:
+        return obj.api_domain if obj.kind == ProviderKind.ZOHO_CRM else obj.api_base_url

@@ -1,0 +1,48 @@
+"""manage.py demo: load the demo organization (idempotent) and print how to sign in."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from studios.demo import DEMO_PASSWORDS, OPERATOR_EMAIL, demo_document
+from studios.tenants_file import TenantsFileError, tenants_apply
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo organization, pointing at the local sandbox, and print its sign-ins."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Load the demo even with DEBUG off. Its passwords are public: never on a real deployment.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["allow_production"]:
+            raise CommandError("The demo's passwords are public; it loads only with DEBUG on (or --allow-production).")
+        with transaction.atomic():
+            try:
+                report = tenants_apply(raw=demo_document(sandbox_url=settings.SANDBOX_URL))
+            except TenantsFileError as exc:
+                raise CommandError("The demo could not be loaded:\n" + "\n".join(exc.errors)) from exc
+            self.ensure_operator()
+        for line in report.lines():
+            self.stdout.write(f"  {line}")
+        base = settings.PUBLIC_BASE_URL
+        self.stdout.write(self.style.SUCCESS(f"\nDemo organization ready. Admin: {base}/admin/"))
+        self.stdout.write(f"  operator (every organization): {OPERATOR_EMAIL} / {DEMO_PASSWORDS['operator']}")
+        self.stdout.write(f"  manager (Demo Fitness Co.):    manager@demo.leadline.test / {DEMO_PASSWORDS['manager']}")
+        self.stdout.write(f"  staff (Downtown):              ana@demo.leadline.test / {DEMO_PASSWORDS['staff']}")
+        self.stdout.write(f"  staff (Uptown, Harbor Point):  ben@demo.leadline.test / {DEMO_PASSWORDS['staff']}")
+        self.stdout.write(f"  Provider accounts point at the local sandbox: {settings.SANDBOX_URL}")
+
+    def ensure_operator(self) -> None:
+        user_model = get_user_model()
+        operator = user_model.objects.filter(email=OPERATOR_EMAIL).first()
+        if operator is None:
+            user_model.objects.create_superuser(email=OPERATOR_EMAIL, password=DEMO_PASSWORDS["operator"],
+                                                full_name="Demo Operator")

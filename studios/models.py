@@ -1,0 +1,406 @@
+"""Tenancy: organizations (customers, the hard boundary), their studios (locations), the people in them,
+their phone numbers and their provider accounts (Twilio, Zoho CRM, Zoho Voice credentials)."""
+
+from __future__ import annotations
+
+import string
+import zoneinfo
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from core.models import TimeStampedModel
+from core.phone import E164Field
+from core.secrets import EncryptedSecretField
+from core.tenancy import TenantManager, TenantModel, TenantQuerySet
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$", "Use lower-case letters, digits and single hyphens (e.g. 'downtown-east')."
+)
+zoho_id_validator = RegexValidator(r"^\d{1,25}$", "A Zoho id is a string of digits, e.g. '4150868000000225013'.")
+
+# Merge fields a studio's message templates may use; messaging fills them in.
+TEMPLATE_FIELDS = frozenset({"first_name", "last_name", "full_name", "studio_name", "owner_name", "owner_first_name"})
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _time_zones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. 'America/New_York').")
+
+
+def validate_template(value: str) -> None:
+    """A message template may only use known {merge_fields}; a typo would otherwise reach a lead verbatim."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValidationError(f"Unbalanced braces in template: {exc}.") from exc
+    unknown = sorted(name for name in names if name not in TEMPLATE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"Unknown merge field(s) {', '.join('{' + n + '}' for n in unknown)}; "
+            f"available: {', '.join('{' + n + '}' for n in sorted(TEMPLATE_FIELDS))}."
+        )
+
+
+# --- Organization ---------------------------------------------------------------------------------------------
+class OrganizationQuerySet(TenantQuerySet):
+    organization_path = "pk"
+
+
+class Organization(TenantModel, TimeStampedModel):
+    """A customer: one company and its one Zoho CRM org. Nothing ever crosses this boundary."""
+
+    slug = models.SlugField(max_length=63, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True, help_text="Inactive organizations send and sync nothing.")
+
+    objects = TenantManager.from_queryset(OrganizationQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Studio ---------------------------------------------------------------------------------------------------
+class StudioQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        return queryset.filter(pk__in=member.studios.values("pk"))
+
+
+DEFAULT_WELCOME_MESSAGE = (
+    "Hi {first_name}, thanks for your interest in {studio_name}! Reply YES and we'll book your first visit. "
+    "Reply STOP to opt out."
+)
+DEFAULT_HELP_MESSAGE = "{studio_name}: reply STOP to stop texts, START to resume. Msg & data rates may apply."
+
+
+class Studio(TenantModel, TimeStampedModel):
+    """A location of an organization. Staff work in studios; messages are sent in a studio's name."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="studios")
+    slug = models.SlugField(max_length=63, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="America/New_York", validators=[validate_time_zone])
+    welcome_message = models.TextField(
+        default=DEFAULT_WELCOME_MESSAGE,
+        validators=[validate_template],
+        help_text="Sent to a new lead. Merge fields: " + ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS)),
+    )
+    help_message = models.TextField(
+        default=DEFAULT_HELP_MESSAGE, validators=[validate_template], help_text="The answer to HELP or INFO."
+    )
+    is_active = models.BooleanField(default=True)
+    accounts = models.ManyToManyField(
+        "ProviderAccount",
+        through="StudioAccount",
+        blank=True,
+        related_name="studios",
+        help_text="Provider accounts this studio uses instead of the organization's default of the same kind.",
+    )
+
+    objects = TenantManager.from_queryset(StudioQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["organization__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="studio_unique_slug_per_organization"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Membership -----------------------------------------------------------------------------------------------
+class MembershipQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        return queryset.filter(pk=member.pk)  # staff see only themselves
+
+
+class Membership(TenantModel, TimeStampedModel):
+    """A person in an organization: staff act for their studios, managers for every studio of the organization.
+
+    One membership per user keeps the tenant of every request unambiguous.
+    """
+
+    class Role(models.TextChoices):
+        STAFF = "staff", "Staff"
+        MANAGER = "manager", "Manager"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    studios = models.ManyToManyField(
+        Studio, blank=True, related_name="staff_memberships", help_text="The studios a staff member works in."
+    )
+    zoho_user_id = models.CharField(
+        "Zoho CRM user id",
+        max_length=25,
+        blank=True,
+        validators=[zoho_id_validator],
+        help_text="Links this person to their Zoho CRM user: leads they own are routed to their studios.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    objects = TenantManager.from_queryset(MembershipQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["organization__name", "user__email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "zoho_user_id"],
+                condition=~Q(zoho_user_id=""),
+                name="membership_unique_zoho_user_per_organization",
+            ),
+            models.CheckConstraint(condition=Q(role__in=["staff", "manager"]), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.organization})"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+
+# --- Provider accounts ----------------------------------------------------------------------------------------
+class ProviderKind(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    ZOHO_CRM = "zoho_crm", "Zoho CRM"
+    ZOHO_VOICE = "zoho_voice", "Zoho Voice"
+
+
+# Vendor defaults; an account stores its own URLs so any Zoho data centre, or the local sandbox, works unchanged.
+DEFAULT_URLS: dict[str, dict[str, str]] = {
+    ProviderKind.TWILIO: {"api_base_url": "https://api.twilio.com"},
+    ProviderKind.ZOHO_CRM: {"accounts_url": "https://accounts.zoho.com", "api_domain": "https://www.zohoapis.com"},
+    ProviderKind.ZOHO_VOICE: {"accounts_url": "https://accounts.zoho.com", "api_base_url": "https://voice.zoho.com"},
+}
+# What each kind needs before it can be used. Secrets may be filled in later (e.g. by "Connect Zoho").
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    ProviderKind.TWILIO: ("account_sid", "api_base_url"),
+    ProviderKind.ZOHO_CRM: ("client_id", "accounts_url", "api_domain"),
+    ProviderKind.ZOHO_VOICE: ("client_id", "accounts_url", "api_base_url"),
+}
+# Fields that belong to another kind and must stay empty, so a Twilio token never sits on a Zoho row.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    ProviderKind.TWILIO: frozenset({"account_sid", "auth_token", "api_base_url"}),
+    ProviderKind.ZOHO_CRM: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
+    ProviderKind.ZOHO_VOICE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_base_url"}),
+}
+SECRET_FIELDS = ("auth_token", "client_secret", "refresh_token")
+ALL_CREDENTIAL_FIELDS = frozenset().union(*KIND_FIELDS.values())
+
+twilio_sid_validator = RegexValidator(
+    r"^AC[0-9A-Za-z]{1,32}$", "A Twilio Account SID is AC followed by up to 32 letters or digits."
+)
+
+
+class ProviderAccount(TenantModel, TimeStampedModel):
+    """Credentials for one vendor account of an organization. Studios use the organization's default account of
+    a kind unless they are linked to their own (StudioAccount). Secrets are encrypted at rest."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="provider_accounts")
+    name = models.SlugField(max_length=63, validators=[slug_validator], help_text="A handle, e.g. 'acme-twilio'.")
+    kind = models.CharField(max_length=16, choices=ProviderKind.choices)
+    is_default = models.BooleanField(
+        default=False, help_text="The organization's account of this kind for studios without one of their own."
+    )
+    # Twilio
+    account_sid = models.CharField("account SID", max_length=64, blank=True, validators=[twilio_sid_validator])
+    auth_token = EncryptedSecretField(blank=True)
+    # Zoho (CRM and Voice both authenticate through Zoho Accounts OAuth)
+    client_id = models.CharField("client ID", max_length=128, blank=True)
+    client_secret = EncryptedSecretField(blank=True)
+    refresh_token = EncryptedSecretField(blank=True)
+    # Where the vendor lives: data centre, region or the local sandbox.
+    api_base_url = models.URLField(
+        "API base URL", blank=True, help_text="Twilio: https://api.twilio.com. Zoho Voice: https://voice.zoho.com."
+    )
+    accounts_url = models.URLField(
+        "Zoho accounts server", blank=True, help_text="Per data centre, e.g. https://accounts.zoho.eu."
+    )
+    api_domain = models.URLField(
+        "Zoho API domain", blank=True, help_text="Per data centre, e.g. https://www.zohoapis.eu."
+    )
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["organization__name", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="provider_account_unique_name"),
+            models.UniqueConstraint(
+                fields=["organization", "kind"],
+                condition=Q(is_default=True),
+                name="provider_account_one_default_per_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=[k.value for k in ProviderKind]), name="provider_account_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def apply_default_urls(self) -> None:
+        for field, url in DEFAULT_URLS.get(self.kind, {}).items():
+            if not getattr(self, field):
+                setattr(self, field, url)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind not in KIND_FIELDS:
+            return
+        self.apply_default_urls()
+        for name in ("api_base_url", "accounts_url", "api_domain"):
+            setattr(self, name, (getattr(self, name) or "").rstrip("/"))
+        errors: dict[str, str] = {}
+        for name in REQUIRED_FIELDS[self.kind]:
+            if not getattr(self, name):
+                errors[name] = f"Required for a {self.get_kind_display()} account."
+        for name in ALL_CREDENTIAL_FIELDS - KIND_FIELDS[self.kind]:
+            if getattr(self, name):
+                errors[name] = f"Not used by a {self.get_kind_display()} account; leave it empty."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def has_credentials(self) -> bool:
+        needed = ("auth_token",) if self.kind == ProviderKind.TWILIO else ("client_secret", "refresh_token")
+        return all(getattr(self, name) for name in needed)
+
+
+class StudioAccountQuerySet(TenantQuerySet):
+    organization_path = "studio__organization"
+
+
+class StudioAccount(TenantModel):
+    """A studio using its own provider account instead of the organization's default (one per kind)."""
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="studio_accounts")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="studio_accounts")
+    # Copied from the account so the database itself can refuse two accounts of one kind for a studio.
+    kind = models.CharField(max_length=16, choices=ProviderKind.choices, editable=False)
+
+    objects = TenantManager.from_queryset(StudioAccountQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "kind"], name="studio_account_one_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.studio} uses {self.account}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.account_id and self.studio_id and self.account.organization_id != self.studio.organization_id:
+            raise ValidationError({"account": "The account belongs to another organization."})
+
+    def save(self, *args, **kwargs):
+        self.kind = self.account.kind
+        super().save(*args, **kwargs)
+
+
+# --- Phone numbers --------------------------------------------------------------------------------------------
+class PhoneNumberQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        studio_ids = member.studios.values("pk")
+        return queryset.filter(
+            Q(studio__in=studio_ids)
+            | Q(studio__isnull=True, shared_with__isnull=True)
+            | Q(studio__isnull=True, shared_with__in=studio_ids)
+        ).distinct()
+
+    def serving(self, studio: Studio):
+        """Numbers a studio may text from: its own, and shared ones that serve it."""
+        return (
+            self.for_organization(studio.organization)
+            .filter(
+                Q(studio=studio)
+                | Q(studio__isnull=True, shared_with__isnull=True)
+                | Q(studio__isnull=True, shared_with=studio)
+            )
+            .distinct()
+        )
+
+
+class PhoneNumber(TenantModel, TimeStampedModel):
+    """A number texts are sent from and received on. Owned by a studio, or shared by the organization (all its
+    studios, or those listed in `shared_with`). Unique per provider across all tenants, because inbound texts
+    are routed by the number they were sent to."""
+
+    class Provider(models.TextChoices):
+        TWILIO = ProviderKind.TWILIO.value, "Twilio"
+        ZOHO_VOICE = ProviderKind.ZOHO_VOICE.value, "Zoho Voice"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="phone_numbers")
+    number = E164Field(help_text="E.164, e.g. +14155550100. Spaces and dashes are removed.")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    account = models.ForeignKey(
+        ProviderAccount,
+        on_delete=models.PROTECT,
+        related_name="phone_numbers",
+        help_text="The provider account that owns the number; its credentials send and verify webhooks.",
+    )
+    studio = models.ForeignKey(
+        Studio,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="phone_numbers",
+        help_text="Leave empty for a number shared by the organization's studios.",
+    )
+    shared_with = models.ManyToManyField(
+        Studio,
+        blank=True,
+        related_name="shared_phone_numbers",
+        help_text="For a shared number: the studios it serves. Empty means every studio.",
+    )
+    label = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    objects = TenantManager.from_queryset(PhoneNumberQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["organization__name", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "number"], name="phone_number_unique_per_provider"),
+            models.CheckConstraint(
+                condition=Q(provider__in=["twilio", "zoho_voice"]), name="phone_number_provider_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.get_provider_display()})"
+
+    @property
+    def is_shared(self) -> bool:
+        return self.studio_id is None
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        if self.studio_id and self.organization_id and self.studio.organization_id != self.organization_id:
+            errors["studio"] = "The studio belongs to another organization."
+        if self.account_id:
+            if self.organization_id and self.account.organization_id != self.organization_id:
+                errors["account"] = "The account belongs to another organization."
+            elif self.provider and self.account.kind != self.provider:
+                errors["account"] = (
+                    f"A {self.get_provider_display()} number needs a {self.get_provider_display()} account, "
+                    f"not {self.account.get_kind_display()}."
+                )
+        if errors:
+            raise ValidationError(errors)

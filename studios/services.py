@@ -1,0 +1,142 @@
+"""Writes to the tenancy model. Admin forms, `manage.py tenants apply` and the demo all come through here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from core.exceptions import ApplicationError
+from studios.models import Membership, Organization, ProviderAccount, Studio, StudioAccount
+
+User = get_user_model()
+
+
+def membership_studios_check(*, organization: Organization, role: str, studios: Iterable[Studio]) -> list[Studio]:
+    """Staff need at least one studio, and only studios of their own organization."""
+    studios = list(studios)
+    foreign = [s.name for s in studios if s.organization_id != organization.pk]
+    if foreign:
+        raise ValidationError({"studios": f"Not studios of {organization.name}: {', '.join(foreign)}."})
+    if role == Membership.Role.STAFF and not studios:
+        raise ValidationError({"studios": "A staff member works in at least one studio; choose one or more."})
+    return studios
+
+
+def membership_manager_remains_check(*, membership: Membership, role: str, is_active: bool) -> None:
+    """Refuse the change that would leave an organization with no active manager: nobody could fix it after."""
+    if not membership.pk or not (membership.is_manager and membership.is_active):
+        return
+    if role == Membership.Role.MANAGER and is_active:
+        return
+    others = (
+        Membership.objects.for_organization(membership.organization)
+        .filter(role=Membership.Role.MANAGER, is_active=True, user__is_active=True)
+        .exclude(pk=membership.pk)
+    )
+    if not others.exists():
+        raise ApplicationError(
+            f"{membership.user.email} is the last active manager of {membership.organization.name}; "
+            "make someone else a manager first."
+        )
+
+
+@transaction.atomic
+def membership_create(
+    *,
+    organization: Organization,
+    email: str,
+    role: str,
+    studios: Iterable[Studio] = (),
+    full_name: str = "",
+    zoho_user_id: str = "",
+    password: str | None = None,
+) -> Membership:
+    """Add a person to an organization, creating their sign-in. Without a password they cannot sign in with
+    one until it is set (Sign in with Zoho or a reset)."""
+    email = User.objects.normalize_email(email).strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "This email address is already in use."})
+    studios = membership_studios_check(organization=organization, role=role, studios=studios)
+    user = User(email=email, full_name=full_name)
+    user.full_clean(exclude=["password"])
+    if password:
+        validate_password(password, user)
+    user = User.objects.create_user(email=email, password=password or None, full_name=full_name)
+    membership = Membership(user=user, organization=organization, role=role, zoho_user_id=zoho_user_id)
+    membership.full_clean()
+    membership.save()
+    membership.studios.set(studios if role == Membership.Role.STAFF else [])
+    return membership
+
+
+@transaction.atomic
+def membership_update(
+    *,
+    membership: Membership,
+    role: str,
+    studios: Iterable[Studio] = (),
+    full_name: str | None = None,
+    zoho_user_id: str | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+) -> Membership:
+    is_active = membership.is_active if is_active is None else is_active
+    membership_manager_remains_check(membership=membership, role=role, is_active=is_active)
+    studios = membership_studios_check(organization=membership.organization, role=role, studios=studios)
+    membership.role = role
+    membership.is_active = is_active
+    if zoho_user_id is not None:
+        membership.zoho_user_id = zoho_user_id
+    membership.full_clean()
+    membership.save()
+    membership.studios.set(studios if role == Membership.Role.STAFF else [])
+    user = membership.user
+    user_fields = []
+    if full_name is not None and full_name != user.full_name:
+        user.full_name = full_name
+        user_fields.append("full_name")
+    if password:
+        validate_password(password, user)
+        user.set_password(password)
+        user_fields.append("password")
+    if user_fields:
+        user.save(update_fields=user_fields)
+    return membership
+
+
+@transaction.atomic
+def membership_delete(*, membership: Membership) -> None:
+    """Remove a person: their membership and their sign-in (a user belongs to exactly one organization)."""
+    membership_manager_remains_check(membership=membership, role=Membership.Role.STAFF, is_active=False)
+    user = membership.user
+    membership.delete()
+    if not user.is_superuser:
+        user.delete()
+
+
+@transaction.atomic
+def studio_accounts_set(*, studio: Studio, accounts: Iterable[ProviderAccount]) -> None:
+    """Point a studio at its own provider accounts (at most one per kind); others fall back to the defaults."""
+    accounts = list(accounts)
+    kinds = [a.kind for a in accounts]
+    duplicated = sorted({k for k in kinds if kinds.count(k) > 1})
+    if duplicated:
+        raise ValidationError({"accounts": f"A studio uses one account per kind; several given for {duplicated}."})
+    foreign = [a.name for a in accounts if a.organization_id != studio.organization_id]
+    if foreign:
+        raise ValidationError({"accounts": f"Not accounts of {studio.organization.name}: {', '.join(foreign)}."})
+    StudioAccount.objects.for_organization(studio.organization).filter(studio=studio).exclude(
+        account__in=accounts
+    ).delete()
+    existing = set(
+        StudioAccount.objects.for_organization(studio.organization)
+        .filter(studio=studio)
+        .values_list("account_id", flat=True)
+    )
+    for account in accounts:
+        if account.pk not in existing:
+            StudioAccount(studio=studio, account=account).save()

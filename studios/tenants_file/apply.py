@@ -1,0 +1,347 @@
+"""Apply a tenants file: create or update everything it describes, in one transaction, or nothing at all.
+
+Entries are matched by their natural keys (organization slug, account name, studio slug, number + provider,
+member email), so applying the same file twice changes nothing. Nothing absent from the file is deleted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+
+from core.exceptions import ApplicationError
+from core.phone import normalize_e164
+from core.secrets import Secret
+from studios import services
+from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, ProviderKind, Studio, StudioAccount
+from studios.selectors import provider_account_for_studio
+from studios.tenants_file.schema import (
+    AccountEntry,
+    MemberEntry,
+    NumberEntry,
+    OrganizationEntry,
+    StudioEntry,
+    TenantsDocument,
+    TenantsFileError,
+    describe_location,
+    parse_document,
+    resolve_secret,
+)
+
+User = get_user_model()
+SECTIONS = ("organizations", "accounts", "studios", "numbers", "members")
+
+
+@dataclass
+class ApplyReport:
+    created: Counter = field(default_factory=Counter)
+    updated: Counter = field(default_factory=Counter)
+    unchanged: Counter = field(default_factory=Counter)
+    dry_run: bool = False
+
+    def count(self, section: str, outcome: str) -> None:
+        getattr(self, outcome)[section] += 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(sum(self.created.values()) or sum(self.updated.values()))
+
+    def lines(self) -> list[str]:
+        return [
+            f"{section}: {self.created[section]} created, {self.updated[section]} updated, "
+            f"{self.unchanged[section]} unchanged"
+            for section in SECTIONS
+        ]
+
+
+def _plain(value: Any) -> Any:
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def _assign(instance: models.Model, values: Mapping[str, Any]) -> bool:
+    """Set the values that differ; True if any did. Secrets are compared by their plaintext."""
+    changed = False
+    for name, value in values.items():
+        field = instance._meta.get_field(name)
+        if field.is_relation:  # compare ids: the related object may not be set yet on a new instance
+            differs = getattr(instance, field.attname) != (value.pk if value is not None else None)
+        else:
+            differs = _plain(getattr(instance, name)) != _plain(value)
+        if differs:
+            setattr(instance, name, value)
+            changed = True
+    return changed
+
+
+def _errors_of(exc: ValidationError) -> list[tuple[str | None, str]]:
+    if hasattr(exc, "error_dict"):
+        return [
+            (None if name == "__all__" else name, message)
+            for name, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return [(None, message) for message in exc.messages]
+
+
+class _Applier:
+    def __init__(self, raw: Mapping[str, Any], environ: Mapping[str, str] | None):
+        self.raw = raw
+        self.environ = environ
+        self.errors: list[str] = []
+        self.report = ApplyReport()
+
+    # --- helpers --------------------------------------------------------------------------------------------
+    def where(self, *loc: str | int) -> str:
+        return describe_location(self.raw, loc)
+
+    def fail(self, loc: tuple[str | int, ...], message: str, field_name: str | None = None) -> None:
+        self.errors.append(f"{self.where(*loc, *( [field_name] if field_name else []))}: {message}")
+
+    def secret(self, loc: tuple[str | int, ...], field_name: str, value: str | None) -> str | None:
+        try:
+            return resolve_secret(value, where=self.where(*loc, field_name), environ=self.environ)
+        except TenantsFileError as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def save(self, instance: models.Model, loc: tuple[str | int, ...], *, needed: bool) -> bool:
+        """Validate and save one entry if it changed; on failure record errors that name the entry and field."""
+        if not needed:
+            return True
+        try:
+            instance.full_clean()
+        except ValidationError as exc:
+            for field_name, message in _errors_of(exc):
+                self.fail(loc, message, field_name)
+            return False
+        try:
+            with transaction.atomic():
+                instance.save()
+        except IntegrityError as exc:
+            self.fail(loc, f"conflicts with an existing record ({exc.__cause__ or exc})")
+            return False
+        return True
+
+    def record(self, section: str, *, created: bool, changed: bool) -> None:
+        self.report.count(section, "created" if created else "updated" if changed else "unchanged")
+
+    # --- sections -------------------------------------------------------------------------------------------
+    def organization(self, index: int, entry: OrganizationEntry) -> None:
+        loc = ("organizations", index)
+        # Operators' tool: it may see every organization, and finds this one by its slug.
+        org = Organization.objects.unscoped().filter(slug=entry.slug).first()
+        created = org is None
+        org = org or Organization(slug=entry.slug)
+        changed = _assign(org, {"name": entry.name, "is_active": entry.is_active})
+        if not self.save(org, loc, needed=created or changed):
+            return
+        self.record("organizations", created=created, changed=changed)
+        # Defaults last, so moving the default from one account to another never holds two at once.
+        ordered = sorted(enumerate(entry.accounts), key=lambda pair: pair[1].default)
+        for i, account in ordered:
+            self.account(org, (*loc, "accounts", i), account)
+        for i, studio in enumerate(entry.studios):
+            self.studio(org, (*loc, "studios", i), studio)
+        for i, number in enumerate(entry.numbers):
+            self.number(org, (*loc, "numbers", i), number)
+        for i, member in enumerate(entry.members):
+            self.member(org, (*loc, "members", i), member)
+
+    def account(self, org: Organization, loc: tuple[str | int, ...], entry: AccountEntry) -> None:
+        account = ProviderAccount.objects.for_organization(org).filter(name=entry.name).first()
+        created = account is None
+        if account is not None and account.kind != entry.kind:
+            self.fail(loc, f"is a {account.get_kind_display()} account; its kind cannot change", "kind")
+            return
+        account = account or ProviderAccount(organization=org, name=entry.name, kind=entry.kind)
+        values: dict[str, Any] = {
+            "is_default": entry.default,
+            "account_sid": entry.account_sid,
+            "client_id": entry.client_id,
+            "api_base_url": entry.api_base_url.rstrip("/"),
+            "accounts_url": entry.accounts_url.rstrip("/"),
+            "api_domain": entry.api_domain.rstrip("/"),
+        }
+        for name in ("auth_token", "client_secret", "refresh_token"):
+            secret = self.secret(loc, name, getattr(entry, name))
+            if secret is not None:
+                values[name] = secret
+        changed = _assign(account, values)
+        before = {name: getattr(account, name) for name in ("api_base_url", "accounts_url", "api_domain")}
+        account.apply_default_urls()  # an omitted URL means the vendor's default
+        changed = changed or any(getattr(account, name) != value for name, value in before.items())
+        if self.save(account, loc, needed=created or changed):
+            self.record("accounts", created=created, changed=changed)
+
+    def studio(self, org: Organization, loc: tuple[str | int, ...], entry: StudioEntry) -> None:
+        studio = Studio.objects.for_organization(org).filter(slug=entry.slug).first()
+        created = studio is None
+        studio = studio or Studio(organization=org, slug=entry.slug)
+        values: dict[str, Any] = {"name": entry.name, "time_zone": entry.time_zone, "is_active": entry.is_active}
+        if entry.welcome_message is not None:
+            values["welcome_message"] = entry.welcome_message
+        if entry.help_message is not None:
+            values["help_message"] = entry.help_message
+        changed = _assign(studio, values)
+        if not self.save(studio, loc, needed=created or changed):
+            return
+        accounts = self.lookup(org, ProviderAccount, "name", entry.accounts, loc, "accounts", "account")
+        if accounts is None:
+            return
+        current = StudioAccount.objects.for_organization(org).filter(studio=studio).values_list("account_id", flat=True)
+        accounts_changed = set(current) != {a.pk for a in accounts}
+        if accounts_changed:
+            try:
+                services.studio_accounts_set(studio=studio, accounts=accounts)
+            except ValidationError as exc:
+                for _, message in _errors_of(exc):
+                    self.fail(loc, message, "accounts")
+                return
+        self.record("studios", created=created, changed=changed or accounts_changed)
+
+    def lookup(self, org: Organization, model: type[models.Model], key: str, values: list[str],
+               loc: tuple[str | int, ...], field_name: str, what: str) -> list[Any] | None:
+        """Resolve references by natural key within the organization; None (and errors) if any is missing."""
+        found = {getattr(obj, key): obj for obj in model.objects.for_organization(org).filter(**{f"{key}__in": values})}
+        missing = [value for value in values if value not in found]
+        if missing:
+            self.fail(loc, f"no {what} {', '.join(repr(m) for m in missing)} in {org.slug}", field_name)
+            return None
+        return [found[value] for value in values]
+
+    def number(self, org: Organization, loc: tuple[str | int, ...], entry: NumberEntry) -> None:
+        try:
+            e164 = normalize_e164(entry.number)
+        except ValidationError as exc:
+            self.fail(loc, exc.messages[0], "number")
+            return
+        if entry.studio and entry.studios:
+            self.fail(loc, "give either 'studio' (the owner) or 'studios' (a shared number's studios), not both",
+                      "studios")
+            return
+        # Numbers are unique per provider across every tenant; look globally so a clash is reported, not hidden.
+        number = PhoneNumber.objects.unscoped().filter(provider=entry.provider, number=e164).first()
+        if number is not None and number.organization_id != org.pk:
+            self.fail(loc, f"{e164} is already registered to another organization", "number")
+            return
+        studio = None
+        if entry.studio:
+            found = self.lookup(org, Studio, "slug", [entry.studio], loc, "studio", "studio")
+            if found is None:
+                return
+            studio = found[0]
+        shared_with = self.lookup(org, Studio, "slug", entry.studios, loc, "studios", "studio")
+        if shared_with is None:
+            return
+        account = self.number_account(org, loc, entry, studio)
+        if account is None:
+            return
+        created = number is None
+        number = number or PhoneNumber(organization=org, provider=entry.provider, number=e164)
+        changed = _assign(number, {"account": account, "studio": studio, "label": entry.label,
+                                   "is_active": entry.is_active})
+        current_shared = set() if created else set(number.shared_with.values_list("pk", flat=True))
+        shared_changed = current_shared != {s.pk for s in shared_with}
+        if not self.save(number, loc, needed=created or changed):
+            return
+        if shared_changed:
+            number.shared_with.set(shared_with)
+        self.record("numbers", created=created, changed=changed or shared_changed)
+
+    def number_account(self, org: Organization, loc: tuple[str | int, ...], entry: NumberEntry,
+                       studio: Studio | None) -> ProviderAccount | None:
+        if entry.account:
+            found = self.lookup(org, ProviderAccount, "name", [entry.account], loc, "account", "account")
+            return found[0] if found else None
+        try:
+            if studio is not None:
+                return provider_account_for_studio(studio=studio, kind=entry.provider)
+            accounts = list(ProviderAccount.objects.for_organization(org).filter(kind=entry.provider)
+                            .order_by("-is_default", "name")[:2])
+            if len(accounts) == 1 or (accounts and accounts[0].is_default):
+                return accounts[0]
+            raise ApplicationError(
+                f"name the account: {org.slug} has "
+                f"{'no' if not accounts else 'several'} {ProviderKind(entry.provider).label} accounts"
+                + ("" if not accounts else " and none is the default")
+            )
+        except ApplicationError as exc:
+            self.fail(loc, exc.message, "account")
+            return None
+
+    def member(self, org: Organization, loc: tuple[str | int, ...], entry: MemberEntry) -> None:
+        email = entry.email.strip().lower()
+        studios = self.lookup(org, Studio, "slug", entry.studios, loc, "studios", "studio")
+        password = self.secret(loc, "password", entry.password)
+        if studios is None:
+            return
+        user = User.objects.filter(email__iexact=email).first()
+        membership = Membership.objects.unscoped().filter(user=user).first() if user else None
+        if membership is not None and membership.organization_id != org.pk:
+            self.fail(loc, f"{email} is a member of another organization; a person belongs to one", "email")
+            return
+        try:
+            if membership is None and user is None:
+                services.membership_create(
+                    organization=org, email=email, role=entry.role, studios=studios, full_name=entry.name,
+                    zoho_user_id=entry.zoho_user_id, password=password,
+                )
+                self.record("members", created=True, changed=True)
+                return
+            if membership is None:  # an existing sign-in (e.g. an operator) joins the organization
+                membership = Membership(user=user, organization=org, role=entry.role)
+                membership.full_clean()
+                membership.save()
+                created = True
+            else:
+                created = False
+            wanted_studios = {s.pk for s in studios} if entry.role == Membership.Role.STAFF else set()
+            unchanged = (
+                not created
+                and membership.role == entry.role
+                and membership.is_active == entry.is_active
+                and membership.zoho_user_id == entry.zoho_user_id
+                and membership.user.full_name == entry.name
+                and set(membership.studios.values_list("pk", flat=True)) == wanted_studios
+                and (password is None or membership.user.check_password(password))
+            )
+            if unchanged:
+                self.record("members", created=False, changed=False)
+                return
+            services.membership_update(
+                membership=membership, role=entry.role, studios=studios, full_name=entry.name,
+                zoho_user_id=entry.zoho_user_id, is_active=entry.is_active, password=password,
+            )
+            self.record("members", created=created, changed=True)
+        except ValidationError as exc:
+            for field_name, message in _errors_of(exc):
+                self.fail(loc, message, field_name)
+        except ApplicationError as exc:
+            self.fail(loc, exc.message)
+
+
+def tenants_apply(
+    *,
+    raw: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+) -> ApplyReport:
+    """Apply a tenants document in one transaction. Raises TenantsFileError, having changed nothing, if any
+    entry is wrong; with dry_run the changes are computed and rolled back."""
+    document: TenantsDocument = parse_document(dict(raw))
+    applier = _Applier(raw, environ)
+    with transaction.atomic():
+        for index, organization in enumerate(document.organizations):
+            applier.organization(index, organization)
+        if applier.errors:
+            raise TenantsFileError(applier.errors)  # leaving the block by an exception rolls everything back
+        if dry_run:
+            transaction.set_rollback(True)
+    applier.report.dry_run = dry_run
+    return applier.report

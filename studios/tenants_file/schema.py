@@ -1,0 +1,198 @@
+"""The tenants file's shape, checked with pydantic so that every error names its entry and field.
+
+    organizations:
+      - slug: acme
+        name: Acme Fitness
+        accounts:   [{name, kind: twilio|zoho_crm|zoho_voice, default, account_sid, auth_token, client_id,
+                      client_secret, refresh_token, api_base_url, accounts_url, api_domain}]
+        studios:    [{slug, name, time_zone, welcome_message, help_message, is_active, accounts: [names]}]
+        numbers:    [{number, provider, account, studio, studios: [slugs], label, is_active}]
+        members:    [{email, role: staff|manager, name, studios: [slugs], zoho_user_id, password, is_active}]
+
+Secrets (auth_token, client_secret, refresh_token, password) are literals or `env:NAME` references; an omitted
+secret keeps the stored one, so an exported file (which has none) can be applied back safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=63)]
+ENV_PREFIX = "env:"
+
+
+class TenantsFileError(Exception):
+    """The file cannot be applied. `errors` lists every problem as 'where: what'."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AccountEntry(_Entry):
+    name: Slug
+    kind: Literal["twilio", "zoho_crm", "zoho_voice"]
+    default: bool = False
+    account_sid: str = ""
+    auth_token: str | None = None
+    client_id: str = ""
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    api_base_url: str = ""
+    accounts_url: str = ""
+    api_domain: str = ""
+
+
+class StudioEntry(_Entry):
+    slug: Slug
+    name: str = Field(min_length=1, max_length=200)
+    time_zone: str = "America/New_York"
+    welcome_message: str | None = None
+    help_message: str | None = None
+    is_active: bool = True
+    accounts: list[Slug] = []
+
+
+class NumberEntry(_Entry):
+    number: str = Field(min_length=1)
+    provider: Literal["twilio", "zoho_voice"]
+    account: Slug | None = None
+    studio: Slug | None = None
+    studios: list[Slug] = []
+    label: str = ""
+    is_active: bool = True
+
+
+class MemberEntry(_Entry):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    role: Literal["staff", "manager"]
+    name: str = ""
+    studios: list[Slug] = []
+    zoho_user_id: str = ""
+    password: str | None = None
+    is_active: bool = True
+
+
+class OrganizationEntry(_Entry):
+    slug: Slug
+    name: str = Field(min_length=1, max_length=200)
+    is_active: bool = True
+    accounts: list[AccountEntry] = []
+    studios: list[StudioEntry] = []
+    numbers: list[NumberEntry] = []
+    members: list[MemberEntry] = []
+
+
+class TenantsDocument(_Entry):
+    organizations: list[OrganizationEntry] = Field(min_length=1)
+
+
+# Which key names an entry in error messages: "organizations[0] (acme) › numbers[1] (+14155550101) › account".
+_ENTRY_LABEL_KEYS = ("slug", "email", "number", "name")
+
+
+def _entry_label(entry: Any) -> str | None:
+    if isinstance(entry, Mapping):
+        for key in _ENTRY_LABEL_KEYS:
+            if entry.get(key):
+                return str(entry[key])
+    return None
+
+
+def describe_location(raw: Any, loc: tuple[str | int, ...]) -> str:
+    """Turn a location in the document into words a person can find in their file."""
+    parts: list[str] = []
+    node = raw
+    for key in loc:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            label = _entry_label(node)
+            parts[-1] = f"{parts[-1]}[{key}]" + (f" ({label})" if label else "")
+        else:
+            node = node.get(key) if isinstance(node, Mapping) else None
+            parts.append(str(key))
+    return " › ".join(parts) if parts else "the file"
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file (by extension; YAML otherwise, which also reads JSON)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TenantsFileError([f"{path}: cannot read the file ({exc.strerror or exc})."]) from exc
+    try:
+        document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise TenantsFileError([f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"]) from exc
+    if not isinstance(document, dict):
+        raise TenantsFileError([f"{path}: expected a mapping with an 'organizations' list at the top."])
+    return document
+
+
+def parse_document(raw: dict[str, Any]) -> TenantsDocument:
+    try:
+        document = TenantsDocument.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors(include_url=False):
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling; see the tenants file format in the README)"
+            errors.append(f"{describe_location(raw, tuple(error['loc']))}: {message}")
+        raise TenantsFileError(errors) from exc
+    errors = _duplicates(raw, document)
+    if errors:
+        raise TenantsFileError(errors)
+    return document
+
+
+def _duplicates(raw: dict[str, Any], document: TenantsDocument) -> list[str]:
+    errors: list[str] = []
+
+    def check(items: list[Any], key: str, where: tuple[str | int, ...], what: str) -> None:
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            value = getattr(item, key)
+            value = value.lower() if isinstance(value, str) else value
+            if value in seen:
+                errors.append(
+                    f"{describe_location(raw, (*where, index))}: {what} {getattr(item, key)!r} "
+                    f"appears twice (first at index {seen[value]})"
+                )
+            seen.setdefault(value, index)
+
+    check(document.organizations, "slug", ("organizations",), "organization")
+    for i, org in enumerate(document.organizations):
+        base = ("organizations", i)
+        check(org.accounts, "name", (*base, "accounts"), "account")
+        check(org.studios, "slug", (*base, "studios"), "studio")
+        check(org.numbers, "number", (*base, "numbers"), "number")
+        check(org.members, "email", (*base, "members"), "member")
+    return errors
+
+
+def resolve_secret(value: str | None, *, where: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """`env:NAME` → the variable's value; a literal stays itself; None (omitted) stays None."""
+    if value is None:
+        return None
+    if value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :].strip()
+        environ = os.environ if environ is None else environ
+        if not name:
+            raise TenantsFileError([f"{where}: 'env:' needs a variable name, e.g. env:ACME_TWILIO_TOKEN"])
+        if name not in environ or environ[name] == "":
+            raise TenantsFileError([f"{where}: environment variable {name} is not set"])
+        return environ[name]
+    return value
