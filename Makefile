@@ -1,0 +1,78 @@
+# Two commands do everything on a fresh machine:
+#   make run    the product on the embedded default (SQLite, no Redis, the local sandbox), with demo data
+#   make test   install, lint, migrations check, the whole suite on PostgreSQL and Redis
+# `make help` lists the rest.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# The embedded default: everything in var/, debug on, no external service.
+RUN_ENV := DEBUG=true
+
+.PHONY: help install run test lint fmt migrate demo worker beat web check-deploy secret-key clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Leadline needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(INSTALLED) ## Create .venv and install the project with its development tools
+
+run: $(INSTALLED) ## Run the product: migrate, load the demo, start web + worker + scheduler (http://127.0.0.1:8000)
+	@mkdir -p var
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py createcachetable
+	$(RUN_ENV) $(BIN)/python manage.py demo
+	$(RUN_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+
+test: $(INSTALLED) ## Lint, check migrations, run the whole suite on PostgreSQL and Redis
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: $(INSTALLED) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(INSTALLED) ## Fix what ruff can fix and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(INSTALLED) ## Apply migrations to the embedded database
+	@mkdir -p var
+	$(RUN_ENV) $(BIN)/python manage.py migrate
+
+demo: $(INSTALLED) ## Load (or refresh) the demo organization
+	$(RUN_ENV) $(BIN)/python manage.py demo
+
+web: $(INSTALLED) ## Only the web process
+	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+worker: $(INSTALLED) ## Only a Celery worker
+	$(RUN_ENV) $(BIN)/celery -A config worker --loglevel info -Q default,messaging,zoho,sync
+
+beat: $(INSTALLED) ## Only the Celery scheduler
+	$(RUN_ENV) $(BIN)/celery -A config beat --loglevel info
+
+check-deploy: $(INSTALLED) ## manage.py check --deploy with production-like settings
+	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	FIELD_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	ALLOWED_HOSTS=leadline.example.com PUBLIC_BASE_URL=https://leadline.example.com \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+secret-key: $(INSTALLED) ## Print a new SECRET_KEY
+	@$(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))'
+
+clean: ## Remove the virtualenv and local data (var/)
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

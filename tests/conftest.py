@@ -1,0 +1,53 @@
+import pytest
+
+from tests.factories import (
+    MembershipFactory,
+    OperatorFactory,
+    OrganizationFactory,
+    PhoneNumberFactory,
+    StudioFactory,
+    TwilioAccountFactory,
+    ZohoCrmAccountFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_broker_dir(settings, tmp_path):
+    """Tasks enqueued by code under test never land in the developer's var/celery."""
+    settings.CELERY_FILESYSTEM_BROKER_DIR = tmp_path / "celery"
+
+
+class Tenant:
+    """One organization with two studios, a manager, a staff member of the first studio, accounts and numbers."""
+
+    def __init__(self, slug: str):
+        self.organization = OrganizationFactory(slug=slug, name=f"{slug.title()} Fitness")
+        self.studio = StudioFactory(organization=self.organization, slug=f"{slug}-main", name=f"{slug.title()} Main")
+        self.other_studio = StudioFactory(
+            organization=self.organization, slug=f"{slug}-east", name=f"{slug.title()} East"
+        )
+        self.manager = MembershipFactory(
+            organization=self.organization, manager=True, user__email=f"manager@{slug}.test"
+        )
+        self.staff = MembershipFactory(
+            organization=self.organization, studios=[self.studio], user__email=f"staff@{slug}.test"
+        )
+        self.twilio = TwilioAccountFactory(organization=self.organization, name=f"{slug}-twilio")
+        self.zoho = ZohoCrmAccountFactory(organization=self.organization, name=f"{slug}-zoho")
+        self.number = PhoneNumberFactory(organization=self.organization, account=self.twilio, studio=self.studio)
+        self.shared_number = PhoneNumberFactory(organization=self.organization, account=self.twilio, studio=None)
+
+
+@pytest.fixture
+def tenant_a(db) -> Tenant:
+    return Tenant("acme")
+
+
+@pytest.fixture
+def tenant_b(db) -> Tenant:
+    return Tenant("bolt")
+
+
+@pytest.fixture
+def operator(db):
+    return OperatorFactory(email="operator@leadline.test")
