@@ -80,9 +80,6 @@ class TenantScopedAdminMixin:
 class TenantModelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Base for every admin page of a tenant-owned model."""
 
-    # Vendor endpoints are HTTPS; a URL typed without a scheme means https://, not http:// (Django 6 default).
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
     def get_list_display(self, request: HttpRequest):
         columns = list(super().get_list_display(request))
         if not is_operator(request) and self.tenant_field in columns:

@@ -206,6 +206,14 @@ twilio_sid_validator = RegexValidator(
 )
 
 
+class VendorURLField(models.URLField):
+    """A vendor endpoint. Typed without a scheme it means https:// (Django 6's default, chosen now)."""
+
+    def formfield(self, **kwargs):
+        kwargs.setdefault("assume_scheme", "https")
+        return super().formfield(**kwargs)
+
+
 class ProviderAccount(TenantModel, TimeStampedModel):
     """Credentials for one vendor account of an organization. Studios use the organization's default account of
     a kind unless they are linked to their own (StudioAccount). Secrets are encrypted at rest."""
@@ -224,13 +232,13 @@ class ProviderAccount(TenantModel, TimeStampedModel):
     client_secret = EncryptedSecretField(blank=True)
     refresh_token = EncryptedSecretField(blank=True)
     # Where the vendor lives: data centre, region or the local sandbox.
-    api_base_url = models.URLField(
+    api_base_url = VendorURLField(
         "API base URL", blank=True, help_text="Twilio: https://api.twilio.com. Zoho Voice: https://voice.zoho.com."
     )
-    accounts_url = models.URLField(
+    accounts_url = VendorURLField(
         "Zoho accounts server", blank=True, help_text="Per data centre, e.g. https://accounts.zoho.eu."
     )
-    api_domain = models.URLField(
+    api_domain = VendorURLField(
         "Zoho API domain", blank=True, help_text="Per data centre, e.g. https://www.zohoapis.eu."
     )
 

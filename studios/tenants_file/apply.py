@@ -101,7 +101,7 @@ class _Applier:
         return describe_location(self.raw, loc)
 
     def fail(self, loc: tuple[str | int, ...], message: str, field_name: str | None = None) -> None:
-        self.errors.append(f"{self.where(*loc, *( [field_name] if field_name else []))}: {message}")
+        self.errors.append(f"{self.where(*loc, *([field_name] if field_name else []))}: {message}")
 
     def secret(self, loc: tuple[str | int, ...], field_name: str, value: str | None) -> str | None:
         try:
@@ -205,8 +205,16 @@ class _Applier:
                 return
         self.record("studios", created=created, changed=changed or accounts_changed)
 
-    def lookup(self, org: Organization, model: type[models.Model], key: str, values: list[str],
-               loc: tuple[str | int, ...], field_name: str, what: str) -> list[Any] | None:
+    def lookup(
+        self,
+        org: Organization,
+        model: type[models.Model],
+        key: str,
+        values: list[str],
+        loc: tuple[str | int, ...],
+        field_name: str,
+        what: str,
+    ) -> list[Any] | None:
         """Resolve references by natural key within the organization; None (and errors) if any is missing."""
         found = {getattr(obj, key): obj for obj in model.objects.for_organization(org).filter(**{f"{key}__in": values})}
         missing = [value for value in values if value not in found]
@@ -222,8 +230,9 @@ class _Applier:
             self.fail(loc, exc.messages[0], "number")
             return
         if entry.studio and entry.studios:
-            self.fail(loc, "give either 'studio' (the owner) or 'studios' (a shared number's studios), not both",
-                      "studios")
+            self.fail(
+                loc, "give either 'studio' (the owner) or 'studios' (a shared number's studios), not both", "studios"
+            )
             return
         # Numbers are unique per provider across every tenant; look globally so a clash is reported, not hidden.
         number = PhoneNumber.objects.unscoped().filter(provider=entry.provider, number=e164).first()
@@ -244,8 +253,9 @@ class _Applier:
             return
         created = number is None
         number = number or PhoneNumber(organization=org, provider=entry.provider, number=e164)
-        changed = _assign(number, {"account": account, "studio": studio, "label": entry.label,
-                                   "is_active": entry.is_active})
+        changed = _assign(
+            number, {"account": account, "studio": studio, "label": entry.label, "is_active": entry.is_active}
+        )
         current_shared = set() if created else set(number.shared_with.values_list("pk", flat=True))
         shared_changed = current_shared != {s.pk for s in shared_with}
         if not self.save(number, loc, needed=created or changed):
@@ -254,16 +264,20 @@ class _Applier:
             number.shared_with.set(shared_with)
         self.record("numbers", created=created, changed=changed or shared_changed)
 
-    def number_account(self, org: Organization, loc: tuple[str | int, ...], entry: NumberEntry,
-                       studio: Studio | None) -> ProviderAccount | None:
+    def number_account(
+        self, org: Organization, loc: tuple[str | int, ...], entry: NumberEntry, studio: Studio | None
+    ) -> ProviderAccount | None:
         if entry.account:
             found = self.lookup(org, ProviderAccount, "name", [entry.account], loc, "account", "account")
             return found[0] if found else None
         try:
             if studio is not None:
                 return provider_account_for_studio(studio=studio, kind=entry.provider)
-            accounts = list(ProviderAccount.objects.for_organization(org).filter(kind=entry.provider)
-                            .order_by("-is_default", "name")[:2])
+            accounts = list(
+                ProviderAccount.objects.for_organization(org)
+                .filter(kind=entry.provider)
+                .order_by("-is_default", "name")[:2]
+            )
             if len(accounts) == 1 or (accounts and accounts[0].is_default):
                 return accounts[0]
             raise ApplicationError(
@@ -289,8 +303,13 @@ class _Applier:
         try:
             if membership is None and user is None:
                 services.membership_create(
-                    organization=org, email=email, role=entry.role, studios=studios, full_name=entry.name,
-                    zoho_user_id=entry.zoho_user_id, password=password,
+                    organization=org,
+                    email=email,
+                    role=entry.role,
+                    studios=studios,
+                    full_name=entry.name,
+                    zoho_user_id=entry.zoho_user_id,
+                    password=password,
                 )
                 self.record("members", created=True, changed=True)
                 return
@@ -315,8 +334,13 @@ class _Applier:
                 self.record("members", created=False, changed=False)
                 return
             services.membership_update(
-                membership=membership, role=entry.role, studios=studios, full_name=entry.name,
-                zoho_user_id=entry.zoho_user_id, is_active=entry.is_active, password=password,
+                membership=membership,
+                role=entry.role,
+                studios=studios,
+                full_name=entry.name,
+                zoho_user_id=entry.zoho_user_id,
+                is_active=entry.is_active,
+                password=password,
             )
             self.record("members", created=created, changed=True)
         except ValidationError as exc:

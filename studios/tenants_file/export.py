@@ -77,7 +77,9 @@ def tenants_export(*, organization_slugs: list[str] | None = None) -> dict[str, 
             .order_by("number", "provider")
         )
         members = (
-            Membership.objects.for_organization(org).select_related("user").prefetch_related("studios")
+            Membership.objects.for_organization(org)
+            .select_related("user")
+            .prefetch_related("studios")
             .order_by("user__email")
         )
         entry: dict[str, Any] = {"slug": org.slug, "name": org.name}

@@ -135,7 +135,9 @@ def load_document(path: str | Path) -> dict[str, Any]:
     try:
         document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TenantsFileError([f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"]) from exc
+        raise TenantsFileError(
+            [f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"]
+        ) from exc
     if not isinstance(document, dict):
         raise TenantsFileError([f"{path}: expected a mapping with an 'organizations' list at the top."])
     return document

@@ -44,5 +44,6 @@ class Command(BaseCommand):
         user_model = get_user_model()
         operator = user_model.objects.filter(email=OPERATOR_EMAIL).first()
         if operator is None:
-            user_model.objects.create_superuser(email=OPERATOR_EMAIL, password=DEMO_PASSWORDS["operator"],
-                                                full_name="Demo Operator")
+            user_model.objects.create_superuser(
+                email=OPERATOR_EMAIL, password=DEMO_PASSWORDS["operator"], full_name="Demo Operator"
+            )

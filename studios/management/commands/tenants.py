@@ -19,8 +19,13 @@ class Command(BaseCommand):
         apply.add_argument("file", help="Path to the tenants file (.yaml, .yml or .json); '-' reads stdin.")
         apply.add_argument("--dry-run", action="store_true", help="Check and report, then roll everything back.")
         export = sub.add_parser("export", help="Write the tenants file for what is in the database (no secrets).")
-        export.add_argument("--organization", action="append", dest="organizations", metavar="SLUG",
-                            help="Only this organization (repeatable). Default: all.")
+        export.add_argument(
+            "--organization",
+            action="append",
+            dest="organizations",
+            metavar="SLUG",
+            help="Only this organization (repeatable). Default: all.",
+        )
         export.add_argument("--format", choices=["yaml", "json"], default="yaml")
         export.add_argument("--output", "-o", help="Write to this file instead of stdout.")
 
