@@ -51,7 +51,7 @@ class TenantQuerySet(models.QuerySet):
     def for_organization(self, organization: Organization | None) -> Self:
         if organization is None or organization.pk is None:
             return self.none()._mark_scoped()
-        return self.filter(**{self.organization_path: organization})._mark_scoped()
+        return self.filter(**{self.organization_path: organization.pk})._mark_scoped()
 
     def visible_to(self, member: Membership | None) -> Self:
         """What a member may see: managers see their organization, staff what `staff_filter` allows."""

@@ -98,7 +98,7 @@ class TenantsDocument(_Entry):
     organizations: list[OrganizationEntry] = Field(min_length=1)
 
 
-# Which key names an entry in error messages: "organizations[0] (acme) › numbers[1] (+14155550101) › account".
+# Which key names an entry in error messages: "organizations[0] (acme) > numbers[1] (+14155550101) > account".
 _ENTRY_LABEL_KEYS = ("slug", "email", "number", "name")
 
 
@@ -122,7 +122,7 @@ def describe_location(raw: Any, loc: tuple[str | int, ...]) -> str:
         else:
             node = node.get(key) if isinstance(node, Mapping) else None
             parts.append(str(key))
-    return " › ".join(parts) if parts else "the file"
+    return " > ".join(parts) if parts else "the file"
 
 
 def load_document(path: str | Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from config.env import BASE_DIR, env
 
 _redis_url = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url or "filesystem://"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url or "filesystem://localhost/"
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or _redis_url or None
 
 CELERY_FILESYSTEM_BROKER_DIR = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(BASE_DIR / "var" / "celery")))
