@@ -32,7 +32,8 @@ class TenantScopedAdminMixin:
             queryset = queryset.unscoped()
         else:
             queryset = queryset.visible_to(request_manager(request))
-        ordering = self.get_ordering(request)
+        # Explicit, because Meta.ordering is not applied to the annotated (GROUP BY) querysets of changelists.
+        ordering = self.get_ordering(request) or self.model._meta.ordering
         return queryset.order_by(*ordering) if ordering else queryset
 
     def _may_manage(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -99,6 +100,14 @@ class TenantModelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 class TenantTabularInline(TenantScopedAdminMixin, admin.TabularInline):
     tenant_field = None
+
+    def _may_manage(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Django hands an inline's permission checks the *parent* object (e.g. the Studio), not one of the
+        # inline's rows: check the parent against its own model's scope, not its pk among this model's rows.
+        if obj is None or is_operator(request):
+            return super()._may_manage(request)
+        manager = request_manager(request)
+        return manager is not None and type(obj).objects.visible_to(manager).filter(pk=obj.pk).exists()
 
 
 class OperatorUserCreationForm(UserCreationForm):

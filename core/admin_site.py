@@ -1,6 +1,9 @@
 """The admin site: operators (superusers) see every tenant; customer managers see their own organization."""
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 
@@ -33,7 +36,30 @@ def is_operator(request: HttpRequest) -> bool:
     return bool(user is not None and user.is_active and user.is_superuser)
 
 
+class LeadlineAdminAuthenticationForm(AdminAuthenticationForm):
+    """Django's admin login admits `is_staff` users only; managers come in through their membership."""
+
+    def confirm_login_allowed(self, user) -> None:
+        AuthenticationForm.confirm_login_allowed(self, user)  # refuses inactive users
+        if user.is_staff or user.is_superuser:
+            return
+        from studios.models import Membership
+
+        is_manager = (
+            Membership.objects.unscoped()  # the tenant is being established here, from the authenticating user
+            .filter(user=user, is_active=True, organization__is_active=True, role=Membership.Role.MANAGER)
+            .exists()
+        )
+        if not is_manager:
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+
+
 class LeadlineAdminSite(admin.AdminSite):
+    login_form = LeadlineAdminAuthenticationForm
     site_header = "Leadline"
     site_title = "Leadline admin"
     index_title = "Studios, numbers, people and provider accounts"

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -254,15 +254,17 @@ class MembershipAdmin(TenantModelAdmin):
         pass  # the service already set the studios
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        try:
-            services.membership_delete(membership=obj)
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
+        services.membership_delete(membership=obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        manager = request_manager(request)
-        if obj is not None and manager is not None and obj.pk == manager.pk:
-            return False  # a manager cannot delete themselves out of their own admin
+        if obj is not None:
+            manager = request_manager(request)
+            if manager is not None and obj.pk == manager.pk:
+                return False  # a manager cannot delete themselves out of their own admin
+            try:
+                services.membership_manager_remains_check(membership=obj, role=Membership.Role.STAFF, is_active=False)
+            except ApplicationError:
+                return False  # the last active manager: deleting them would leave nobody to run the organization
         return super().has_delete_permission(request, obj)
 
 

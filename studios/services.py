@@ -54,6 +54,7 @@ def membership_create(
     full_name: str = "",
     zoho_user_id: str = "",
     password: str | None = None,
+    is_active: bool = True,
 ) -> Membership:
     """Add a person to an organization, creating their sign-in. Without a password they cannot sign in with
     one until it is set (Sign in with Zoho or a reset)."""
@@ -66,7 +67,9 @@ def membership_create(
     if password:
         validate_password(password, user)
     user = User.objects.create_user(email=email, password=password or None, full_name=full_name)
-    membership = Membership(user=user, organization=organization, role=role, zoho_user_id=zoho_user_id)
+    membership = Membership(
+        user=user, organization=organization, role=role, zoho_user_id=zoho_user_id, is_active=is_active
+    )
     membership.full_clean()
     membership.save()
     membership.studios.set(studios if role == Membership.Role.STAFF else [])

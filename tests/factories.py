@@ -103,7 +103,8 @@ class PhoneNumberFactory(DjangoModelFactory):
         model = PhoneNumber
 
     organization = factory.SubFactory(OrganizationFactory)
-    number = factory.Sequence(lambda n: f"+1415555{n % 10000:04d}")
+    # 555-2000 and up: never one of the documented examples (+14155550100), which appear in help texts
+    number = factory.Sequence(lambda n: f"+1415555{2000 + n % 8000:04d}")
     provider = "twilio"
     account = factory.LazyAttribute(lambda o: TwilioAccountFactory(organization=o.organization))
     studio = factory.LazyAttribute(lambda o: StudioFactory(organization=o.organization))

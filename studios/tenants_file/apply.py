@@ -19,7 +19,16 @@ from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from core.secrets import Secret
 from studios import services
-from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, ProviderKind, Studio, StudioAccount
+from studios.models import (
+    DEFAULT_URLS,
+    Membership,
+    Organization,
+    PhoneNumber,
+    ProviderAccount,
+    ProviderKind,
+    Studio,
+    StudioAccount,
+)
 from studios.selectors import provider_account_for_studio
 from studios.tenants_file.schema import (
     AccountEntry,
@@ -159,23 +168,31 @@ class _Applier:
         if account is not None and account.kind != entry.kind:
             self.fail(loc, f"is a {account.get_kind_display()} account; its kind cannot change", "kind")
             return
+        if entry.default:  # name the field, not the database constraint; non-defaults were applied first
+            other = (
+                ProviderAccount.objects.for_organization(org)
+                .filter(kind=entry.kind, is_default=True)
+                .exclude(name=entry.name)
+                .first()
+            )
+            if other is not None:
+                label = ProviderKind(entry.kind).label
+                self.fail(loc, f"{other.name} is already the default {label} account; mark only one", "default")
+                return
         account = account or ProviderAccount(organization=org, name=entry.name, kind=entry.kind)
         values: dict[str, Any] = {
             "is_default": entry.default,
             "account_sid": entry.account_sid,
             "client_id": entry.client_id,
-            "api_base_url": entry.api_base_url.rstrip("/"),
-            "accounts_url": entry.accounts_url.rstrip("/"),
-            "api_domain": entry.api_domain.rstrip("/"),
         }
+        # An omitted URL means the vendor's default: compare against that, or every apply would report a change.
+        for name in ("api_base_url", "accounts_url", "api_domain"):
+            values[name] = (getattr(entry, name) or DEFAULT_URLS.get(entry.kind, {}).get(name, "")).rstrip("/")
         for name in ("auth_token", "client_secret", "refresh_token"):
             secret = self.secret(loc, name, getattr(entry, name))
             if secret is not None:
                 values[name] = secret
         changed = _assign(account, values)
-        before = {name: getattr(account, name) for name in ("api_base_url", "accounts_url", "api_domain")}
-        account.apply_default_urls()  # an omitted URL means the vendor's default
-        changed = changed or any(getattr(account, name) != value for name, value in before.items())
         if self.save(account, loc, needed=created or changed):
             self.record("accounts", created=created, changed=changed)
 
@@ -310,6 +327,7 @@ class _Applier:
                     full_name=entry.name,
                     zoho_user_id=entry.zoho_user_id,
                     password=password,
+                    is_active=entry.is_active,
                 )
                 self.record("members", created=True, changed=True)
                 return

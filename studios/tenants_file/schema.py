@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+
+from core.phone import normalize_e164
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=63)]
 ENV_PREFIX = "env:"
@@ -64,8 +68,16 @@ class StudioEntry(_Entry):
     accounts: list[Slug] = []
 
 
+def _not_a_yaml_number(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('put the phone number in quotes, e.g. "+14155550100": YAML read it as a number')
+    return value
+
+
 class NumberEntry(_Entry):
     number: str = Field(min_length=1)
+
+    _number_is_text = field_validator("number", mode="before")(_not_a_yaml_number)
     provider: Literal["twilio", "zoho_voice"]
     account: Slug | None = None
     studio: Slug | None = None
@@ -82,6 +94,18 @@ class MemberEntry(_Entry):
     zoho_user_id: str = ""
     password: str | None = None
     is_active: bool = True
+
+    @field_validator("zoho_user_id", mode="before")
+    @classmethod
+    def _zoho_id_as_text(cls, value: Any) -> Any:
+        # An unquoted id is read by YAML as an integer; ids are exact digit strings, so take it as written.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _managers_have_no_studios(self) -> MemberEntry:
+        if self.role == "manager" and self.studios:
+            raise ValueError("a manager works in every studio; leave out 'studios' (or make them staff)")
+        return self
 
 
 class OrganizationEntry(_Entry):
@@ -163,10 +187,10 @@ def parse_document(raw: dict[str, Any]) -> TenantsDocument:
 def _duplicates(raw: dict[str, Any], document: TenantsDocument) -> list[str]:
     errors: list[str] = []
 
-    def check(items: list[Any], key: str, where: tuple[str | int, ...], what: str) -> None:
-        seen: dict[str, int] = {}
+    def check(items: list[Any], key: str, where: tuple[str | int, ...], what: str, identity=None) -> None:
+        seen: dict[Any, int] = {}
         for index, item in enumerate(items):
-            value = getattr(item, key)
+            value = identity(item) if identity else getattr(item, key)
             value = value.lower() if isinstance(value, str) else value
             if value in seen:
                 errors.append(
@@ -180,9 +204,18 @@ def _duplicates(raw: dict[str, Any], document: TenantsDocument) -> list[str]:
         base = ("organizations", i)
         check(org.accounts, "name", (*base, "accounts"), "account")
         check(org.studios, "slug", (*base, "studios"), "studio")
-        check(org.numbers, "number", (*base, "numbers"), "number")
+        check(org.numbers, "number", (*base, "numbers"), "number", identity=_number_identity)
         check(org.members, "email", (*base, "members"), "member")
     return errors
+
+
+def _number_identity(entry: NumberEntry) -> tuple[str, str]:
+    """Numbers are unique per provider, in E.164: "+1 415 555 0100" and "+14155550100" are one number."""
+    try:
+        number = normalize_e164(entry.number)
+    except DjangoValidationError:
+        number = entry.number  # reported as invalid when the entry is applied
+    return (entry.provider, number)
 
 
 def resolve_secret(value: str | None, *, where: str, environ: Mapping[str, str] | None = None) -> str | None:

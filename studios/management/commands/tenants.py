@@ -5,6 +5,7 @@ import sys
 from typing import Any
 
 import yaml
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studios.tenants_file import TenantsFileError, load_document, tenants_apply, tenants_export
