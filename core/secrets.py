@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.utils.text import capfirst
 
 
 class Secret:
@@ -134,4 +135,4 @@ class EncryptedSecretField(models.TextField):
     def formfield(self, **kwargs: Any) -> Any:
         from core.forms import SecretFormField
 
-        return SecretFormField(required=not self.blank, label=self.verbose_name, help_text=self.help_text)
+        return SecretFormField(required=not self.blank, label=capfirst(self.verbose_name), help_text=self.help_text)

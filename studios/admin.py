@@ -16,6 +16,7 @@ from core.exceptions import ApplicationError
 from core.forms import WriteOnlySecretsFormMixin
 from studios import services
 from studios.models import (
+    KIND_FIELDS,
     SECRET_FIELDS,
     Membership,
     Organization,
@@ -298,22 +299,43 @@ class ProviderAccountAdmin(TenantModelAdmin):
     search_fields = ["name", "account_sid", "client_id"]
     fieldsets = [
         (None, {"fields": ["organization", "name", "kind", "is_default"]}),
-        (
-            "Twilio",
-            {
-                "fields": ["account_sid", "auth_token", "api_base_url"],
-                "description": "For Twilio accounts. Zoho Voice uses the API base URL too.",
-            },
-        ),
+        ("Twilio", {"fields": ["account_sid", "auth_token"]}),
         (
             "Zoho (CRM and Voice)",
             {
                 "fields": ["client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"],
-                "description": "From the Zoho API console. Leave the URLs blank for zoho.com "
-                "(US); other data centres have their own.",
+                "description": "From the Zoho API console. Leave the URLs blank for the US data centre (zoho.com); "
+                "other data centres have their own.",
+            },
+        ),
+        (
+            "Endpoint",
+            {
+                "fields": ["api_base_url"],
+                "description": "Twilio and Zoho Voice only. Blank means the vendor's default.",
             },
         ),
     ]
+    credential_order = [
+        "account_sid",
+        "auth_token",
+        "client_id",
+        "client_secret",
+        "refresh_token",
+        "accounts_url",
+        "api_domain",
+        "api_base_url",
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: ProviderAccount | None = None):
+        """A new account shows every credential; an existing one only those of its kind."""
+        if obj is None:
+            return self.fieldsets
+        fields = [name for name in self.credential_order if name in KIND_FIELDS[obj.kind]]
+        return [self.fieldsets[0], (f"{obj.get_kind_display()} credentials", {"fields": fields})]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ProviderAccount | None = None):
+        return ["kind"] if obj is not None else []  # numbers and studios rely on an account's kind
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("organization")

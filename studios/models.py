@@ -155,6 +155,7 @@ class Membership(TenantModel, TimeStampedModel):
     objects = TenantManager.from_queryset(MembershipQuerySet)()
 
     class Meta(TenantModel.Meta):
+        verbose_name = "member"
         ordering = ["organization__name", "user__email"]
         constraints = [
             models.UniqueConstraint(
