@@ -51,3 +51,23 @@ def tenant_b(db) -> Tenant:
 @pytest.fixture
 def operator(db):
     return OperatorFactory(email="operator@leadline.test")
+
+
+@pytest.fixture
+def sandbox():
+    """The local emulator of Zoho and Twilio, served over real HTTP on a free port for this test.
+
+    `sandbox.url` is the base URL for every vendor; `sandbox.state` is its in-memory world (demo data)."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def empty_sandbox():
+    """The sandbox with only the demo accounts and no CRM records."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(world="empty") as server:
+        yield server

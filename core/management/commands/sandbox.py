@@ -1,0 +1,44 @@
+"""manage.py sandbox: serve the local emulator of Zoho CRM, Zoho Voice and Twilio (development and benchmarks).
+
+It refuses to run with DEBUG off: the sandbox accepts any demo credentials and must never face the internet.
+"""
+
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve the local sandbox (emulated Zoho Accounts, Zoho CRM v8, Zoho Voice and Twilio)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        default = urlparse(settings.SANDBOX_URL)
+        parser.add_argument("--host", default=default.hostname or "127.0.0.1")
+        parser.add_argument("--port", type=int, default=default.port or 8100)
+        parser.add_argument("--seed", type=int, default=42, help="Random seed of the generated CRM data.")
+        parser.add_argument("--leads", type=int, default=200, help="How many leads the demo org starts with.")
+        parser.add_argument("--world", choices=["demo", "empty"], default="demo")
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Serve even with DEBUG off (benchmarks on a production-like configuration).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["allow_production"]:
+            raise CommandError("The sandbox runs only with DEBUG on (or --allow-production): it is a test double.")
+        if options["host"] not in ("127.0.0.1", "localhost", "::1"):
+            raise CommandError("The sandbox listens on loopback only.")
+        from sandbox.server import serve
+
+        serve(
+            host=options["host"],
+            port=options["port"],
+            seed=options["seed"],
+            leads=options["leads"],
+            world=options["world"],
+            product_base_url=settings.PUBLIC_BASE_URL,
+            auto_progress_messages=True,
+        )

@@ -1,0 +1,40 @@
+"""Knobs of the sandbox; every one can be changed at run time through the control API."""
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class SandboxConfig:
+    # Zoho Accounts
+    access_token_ttl_seconds: int = 3600
+    access_tokens_per_refresh_per_window: int = 10  # 10 per refresh token per 10 minutes
+    token_window_seconds: int = 600
+    active_access_tokens_per_refresh: int = 15  # the 16th evicts the oldest
+    grant_code_ttl_seconds: int = 180
+    # Zoho CRM
+    org_utc_offset_hours: float = -5.0  # org time zone offset used in datetimes (America/New_York, winter)
+    api_credits_per_day: int = 50_000  # the rolling 24 h pool
+    concurrency_limit: int = 10  # simultaneous calls per org (Standard edition)
+    bulk_read_seconds_per_state: float = 1.0  # ADDED -> QUEUED -> IN PROGRESS -> COMPLETED on the sandbox clock
+    bulk_downloads_per_minute: int = 10
+    channel_max_expiry_hours: float = 24.0  # notifications: the v2-era 1 day cap (api-facts A7, VERSION CONFLICT)
+    channel_default_expiry_hours: float = 1.0
+    page_token_ttl_seconds: int = 86_400
+    # Twilio
+    auto_progress_messages: bool = False  # queued -> sent -> delivered with callbacks, on a timer (the demo)
+    auto_progress_delay_seconds: float = 1.0
+    # Where the sandbox sends product-facing webhooks by default (the product's public URL)
+    product_base_url: str = "http://127.0.0.1:8000"
+
+    def update(self, values: dict[str, Any]) -> None:
+        known = {f.name: f.type for f in fields(self)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown settings: {unknown}")
+        for name, value in values.items():
+            current = getattr(self, name)
+            setattr(self, name, type(current)(value))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,3 @@
+"""STUB: built by the Twilio/Voice helper."""
+
+ROUTES: list = []

@@ -1,0 +1,63 @@
+"""Starting data. "demo" mirrors the product's demo organization (studios/demo.py): the same Zoho client and
+refresh tokens, Zoho users whose ids are the demo members' `zoho_user_id`, the same Twilio account and
+numbers, so `make run` works end to end. "empty" has only the accounts, for tests that build their own data."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.state import SandboxState
+
+# Zoho: one org, one OAuth client, a refresh token for CRM and one for Voice (as in studios/demo.py).
+DEMO_ZOHO_ORG_ID = "10234695"
+DEMO_ZOHO_ORG_NAME = "Demo Fitness Co."
+DEMO_CLIENT_ID = "1000.DEMOCLIENTID"
+DEMO_CLIENT_SECRET = "demo-zoho-client-secret"
+DEMO_CRM_REFRESH_TOKEN = "1000.demo.refresh-token"
+DEMO_VOICE_REFRESH_TOKEN = "1000.demo.voice-refresh-token"
+DEMO_REDIRECT_URIS = ("http://127.0.0.1:8000/zoho/oauth/callback/", "http://localhost:8000/zoho/oauth/callback/")
+# Zoho CRM users: ids match the demo members' zoho_user_id; the manager is the org admin (token owner).
+DEMO_USERS = (
+    {
+        "id": "4150868000000225001",
+        "first_name": "Morgan",
+        "last_name": "Manager",
+        "email": "manager@demo.leadline.test",
+        "role": "CEO",
+        "profile": "Administrator",
+    },
+    {
+        "id": "4150868000000225002",
+        "first_name": "Ana",
+        "last_name": "Alvarez",
+        "email": "ana@demo.leadline.test",
+        "role": "Manager",
+        "profile": "Standard",
+    },
+    {
+        "id": "4150868000000225003",
+        "first_name": "Ben",
+        "last_name": "Brooks",
+        "email": "ben@demo.leadline.test",
+        "role": "Manager",
+        "profile": "Standard",
+    },
+)
+# Twilio: the demo account and its numbers (shared main line + one per studio; Harbor is on Zoho Voice).
+DEMO_TWILIO_ACCOUNT_SID = "ACdemo0000000000000000000000000001"
+DEMO_TWILIO_AUTH_TOKEN = "demo-twilio-auth-token"
+DEMO_TWILIO_NUMBERS = ("+14155550100", "+14155550101", "+14155550102")
+DEMO_VOICE_NUMBERS = ("+14155550103",)
+# Where Twilio posts inbound texts and status callbacks in the product (the messaging issue's webhook paths).
+TWILIO_SMS_PATH = "/webhooks/twilio/sms/"
+TWILIO_STATUS_PATH = "/webhooks/twilio/status/"
+
+
+def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> None:
+    if name not in ("demo", "empty"):
+        raise ValueError(f"unknown sandbox world {name!r}; use 'demo' or 'empty'")
+    state.accounts.seed_world(name)
+    state.crm.seed_world(name, seed=seed, leads=leads if name == "demo" else 0)
+    state.voice.seed_world(name)
+    state.twilio.seed_world(name)

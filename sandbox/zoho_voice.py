@@ -1,0 +1,19 @@
+"""Zoho Voice SMS: send and logs, with injectable inbound messages. STUB: built by the Twilio/Voice helper."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.state import SandboxState
+
+
+class VoiceState:
+    def __init__(self, sandbox: SandboxState) -> None:
+        self.sandbox = sandbox
+
+    def seed_world(self, name: str) -> None:
+        pass
+
+
+ROUTES: list = []
