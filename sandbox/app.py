@@ -22,10 +22,24 @@ def _collect_routes() -> list[Route]:
     from sandbox import control, ui, zoho_accounts, zoho_voice
     from sandbox.twilio import api as twilio_api
     from sandbox.zoho_crm import api as crm_api
-    from sandbox.zoho_crm import bulk, notifications
+    from sandbox.zoho_crm import bulk, coql, notifications, workflows
+    from sandbox.zoho_crm import control as crm_control
 
     routes: list[Route] = []
-    for module in (control, ui, zoho_accounts, crm_api, bulk, notifications, zoho_voice, twilio_api):
+    modules = (
+        control,
+        ui,
+        zoho_accounts,
+        crm_api,
+        coql,
+        bulk,
+        notifications,
+        workflows,
+        crm_control,
+        zoho_voice,
+        twilio_api,
+    )
+    for module in modules:
         routes.extend(module.ROUTES)
     return routes
 

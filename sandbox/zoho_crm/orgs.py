@@ -54,6 +54,8 @@ class ZohoOrg:
 
     def add_module(self, api_name: str, fields_metadata: list[dict[str, Any]]) -> RecordStore:
         store = RecordStore(api_name, ids=self.ids, tz=self.tz, now=self.sandbox.clock.now)
+        # Every change reaches notification channels and workflow rules (they decide whether it concerns them).
+        store.listeners.append(lambda event: self.sandbox.crm.on_record_change(self, event))
         self.modules[api_name] = store
         self.fields[api_name] = fields_metadata
         return store
@@ -102,8 +104,19 @@ class ZohoOrg:
 
 class CrmState:
     def __init__(self, sandbox: SandboxState) -> None:
+        from sandbox.zoho_crm.bulk import BulkState
+        from sandbox.zoho_crm.notifications import WatchState
+        from sandbox.zoho_crm.workflows import WorkflowState
+
         self.sandbox = sandbox
         self.orgs: dict[str, ZohoOrg] = {}
+        self.bulk = BulkState(sandbox)
+        self.watch = WatchState(sandbox)
+        self.workflows = WorkflowState(sandbox)
+
+    def on_record_change(self, org: ZohoOrg, event) -> None:
+        self.watch.handle(org, event)
+        self.workflows.handle(org, event)
 
     def seed_world(self, name: str, *, seed: int, leads: int) -> None:
         from sandbox import worlds

@@ -1,0 +1,3 @@
+"""STUB: built by a helper."""
+
+ROUTES: list = []
