@@ -14,7 +14,7 @@ INSTALLED := $(VENV)/.installed
 # The embedded default: everything in var/, debug on, no external service.
 RUN_ENV := DEBUG=true
 
-.PHONY: help install run test lint fmt migrate demo worker beat web check-deploy secret-key clean
+.PHONY: help install run test lint fmt migrate demo worker beat web sandbox bench check-deploy secret-key clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ worker: $(INSTALLED) ## Only a Celery worker
 
 beat: $(INSTALLED) ## Only the Celery scheduler
 	$(RUN_ENV) $(BIN)/celery -A config beat --loglevel info
+
+sandbox: $(INSTALLED) ## Only the sandbox (emulated Zoho and Twilio) on SANDBOX_URL
+	$(RUN_ENV) $(BIN)/python manage.py sandbox
+
+bench: $(INSTALLED) ## Benchmarks, reported as ratios against a baseline measured in the same run
+	$(BIN)/python -m bench.sandbox_coql
 
 check-deploy: $(INSTALLED) ## manage.py check --deploy with production-like settings
 	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')" \

@@ -19,7 +19,7 @@ Route = tuple[str, list[str], Handler]
 
 
 def _collect_routes() -> list[Route]:
-    from sandbox import control, ui, zoho_accounts, zoho_voice
+    from sandbox import control, people, ui, zoho_accounts, zoho_voice
     from sandbox.twilio import api as twilio_api
     from sandbox.zoho_crm import api as crm_api
     from sandbox.zoho_crm import bulk, coql, notifications, workflows
@@ -28,6 +28,7 @@ def _collect_routes() -> list[Route]:
     routes: list[Route] = []
     modules = (
         control,
+        people,
         ui,
         zoho_accounts,
         crm_api,

@@ -90,7 +90,12 @@ class BackgroundSender:
         self._stopped = False
         self._in_flight = 0
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def submit(self, **delivery: Any) -> None:
+        """Queue a delivery (Outbox.send's arguments); an optional `on_done(Delivery)` is called once it was sent."""
         with self._condition:
             self._queue.append(delivery)
             self._condition.notify()
@@ -108,7 +113,10 @@ class BackgroundSender:
                 delivery = self._queue.popleft()
                 self._in_flight += 1
             try:
-                self._outbox.send(**delivery)
+                on_done = delivery.pop("on_done", None)
+                sent = self._outbox.send(**delivery)
+                if on_done is not None:
+                    on_done(sent)
             finally:
                 with self._condition:
                     self._in_flight -= 1

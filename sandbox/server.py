@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.app import SandboxApp, create_app
+
+# One line per request would drown test and benchmark output; errors are still logged.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class SandboxServer:
@@ -31,7 +35,10 @@ class SandboxServer:
         return self.app.state
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
+        # A short poll interval makes shutdown (once per test) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -45,7 +45,7 @@ DEMO_USERS = (
     },
 )
 # Twilio: the demo account and its numbers (shared main line + one per studio; Harbor is on Zoho Voice).
-DEMO_TWILIO_ACCOUNT_SID = "ACdemo0000000000000000000000000001"
+DEMO_TWILIO_ACCOUNT_SID = "ACde000000000000000000000000000001"
 DEMO_TWILIO_AUTH_TOKEN = "demo-twilio-auth-token"
 DEMO_TWILIO_NUMBERS = ("+14155550100", "+14155550101", "+14155550102")
 DEMO_VOICE_NUMBERS = ("+14155550103",)

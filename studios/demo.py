@@ -22,7 +22,7 @@ def demo_document(*, sandbox_url: str) -> dict[str, Any]:
                         "name": "demo-twilio",
                         "kind": "twilio",
                         "default": True,
-                        "account_sid": "ACdemo0000000000000000000000000001",
+                        "account_sid": "ACde000000000000000000000000000001",
                         "auth_token": "demo-twilio-auth-token",
                         "api_base_url": sandbox_url,
                     },

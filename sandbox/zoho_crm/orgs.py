@@ -11,7 +11,14 @@ CONTRACT used by every CRM endpoint (api.py, coql.py, bulk.py, notifications.py)
         if refused: return refused
         ...
 
-The details (scope matching, the exact 401 bodies, credit and concurrency numbers) are refined by the CRM helper.
+`scope` is one required scope ("ZohoCRM.modules.leads.READ") or a tuple of scopes that are all required. A
+granted scope covers a required one when the service matches, its groups are a prefix of the required ones
+and its operation is ALL (or the same, or WRITE for CREATE/UPDATE/DELETE): `ZohoCRM.modules.ALL` covers
+`ZohoCRM.modules.leads.READ`; `ZohoCRM.modules.contacts.READ` does not. Module names compare case-insensitively.
+
+401 bodies (api-facts A12): a missing or malformed header, or any scheme but `Zoho-oauthtoken` (`Bearer`
+included) → AUTHENTICATION_FAILURE; an unknown, expired, revoked or evicted token → INVALID_TOKEN; a token
+without the scope → OAUTH_SCOPE_MISMATCH ("Unauthorized", or "invalid oauth scope to access this URL" on Notes).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
@@ -31,12 +39,129 @@ from sandbox.zoho_crm.store import IdSequence, RecordStore, fixed_offset
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
+RECORD_ID_START = 10_000_000  # record ids sit above users, fields, picklist values and layouts of the org
+ORG_TIME_ZONE = "America/New_York"  # the label of config.org_utc_offset_hours' default (-5)
+
+
+class OrgIdSequence(IdSequence):
+    """An org's id sequence under its own 7-digit prefix (ids of two orgs never coincide)."""
+
+    def __init__(self, prefix: str, start: int = RECORD_ID_START) -> None:
+        super().__init__(start)
+        self.prefix = prefix
+
+    def next(self) -> str:
+        with self._lock:
+            value = self._next
+            self._next += 1
+        return f"{self.prefix}{value:012d}"
+
+
+def minified(user: dict[str, Any], *, email: bool = True) -> dict[str, Any]:
+    """A user as record fields carry it: Owner {name, id, email}; Created_By/Modified_By as {name, id, email}."""
+    result = {"name": user["full_name"], "id": user["id"]}
+    if email:
+        result["email"] = user["email"]
+    return result
+
+
+def make_user(prefix: str, spec: dict[str, Any], *, admin: dict[str, Any] | None, number: int) -> dict[str, Any]:
+    """A CRM user in the shape of `GET /crm/v8/users` (api-facts A10)."""
+    full_name = f"{spec['first_name']} {spec['last_name']}".strip()
+    creator = admin or {"full_name": full_name, "id": spec["id"]}
+    profile = spec.get("profile", "Standard")
+    role = spec.get("role", "Manager")
+    return {
+        "id": spec["id"],
+        "zuid": spec.get("zuid", str(800_000_000 + int(spec["id"][-6:]))),
+        "first_name": spec["first_name"],
+        "last_name": spec["last_name"],
+        "full_name": full_name,
+        "email": spec["email"],
+        "status": spec.get("status", "active"),
+        "confirm": True,
+        "role": {"name": role, "id": f"{prefix}{'000000026005' if role == 'CEO' else '000000026011'}"},
+        "profile": {
+            "name": profile,
+            "id": f"{prefix}{'000000015972' if profile == 'Administrator' else '000000015975'}",
+        },
+        "type__s": "Regular User",
+        "category": "regular_user",
+        "locale": "en_US",
+        "language": "en_US",
+        "country_locale": "en_US",
+        "country": "US",
+        # no `time_zone`: v2 answered a string, v8's users.json types it as an object and its example omits it
+        "offset": -18_000_000,
+        "time_format": "hh:mm a",
+        "date_format": "MMM d, yyyy",
+        "decimal_separator": "Period",
+        "name_format__s": "Salutation,First Name,Last Name",
+        "sort_order_preference__s": "First Name,Last Name",
+        "alias": None,
+        "phone": None,
+        "mobile": None,
+        "fax": None,
+        "website": None,
+        "street": None,
+        "city": None,
+        "state": None,
+        "zip": None,
+        "dob": None,
+        "signature": None,
+        "status_reason__s": None,
+        "Reporting_To": None,
+        "Currency": "USD",
+        "microsoft": False,
+        "personal_account": False,
+        "sandboxDeveloper": False,
+        "Isonline": False,
+        "default_tab_group": "0",
+        "created_by": {"name": creator["full_name"], "id": creator["id"]},
+        # users.json's `owner` schema wants first and last names here (its example omits them)
+        "Modified_By": {
+            "name": creator["full_name"],
+            "id": creator["id"],
+            "first_name": (admin or spec)["first_name"],
+            "last_name": (admin or spec)["last_name"],
+        },
+        "created_time": f"2023-0{1 + number % 9}-1{number % 10}T09:30:00-05:00",
+        "Modified_Time": f"2024-0{1 + number % 9}-0{1 + number % 9}T16:45:10-05:00",
+    }
+
+
+def scope_covers(granted: str, required: str) -> bool:
+    granted_parts = granted.lower().split(".")
+    required_parts = required.lower().split(".")
+    if len(granted_parts) < 2 or len(required_parts) < 2 or granted_parts[0] != required_parts[0]:
+        return False
+    granted_groups, granted_op = granted_parts[1:-1], granted_parts[-1]
+    required_groups, required_op = required_parts[1:-1], required_parts[-1]
+    if required_groups[: len(granted_groups)] != granted_groups:
+        return False
+    return granted_op in ("all", required_op) or (
+        granted_op == "write" and required_op in ("create", "update", "delete")
+    )
+
+
+def scopes_allow(granted: tuple[str, ...], required: str | tuple[str, ...] | None) -> bool:
+    if not required:
+        return True
+    needed = (required,) if isinstance(required, str) else required
+    return all(any(scope_covers(scope, need) for scope in granted) for need in needed)
+
+
+def module_scope(module: str, operation: str) -> str:
+    """The per-module scope Zoho checks, e.g. ZohoCRM.modules.leads.READ (ZohoCRM.modules.ALL covers it)."""
+    return f"ZohoCRM.modules.{module.lower()}.{operation}"
+
 
 @dataclass
 class ZohoOrg:
     org_id: str
     name: str
     sandbox: SandboxState
+    prefix: str = "4150868"
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> Zoho user JSON
     modules: dict[str, RecordStore] = field(default_factory=dict)  # api name -> store
     fields: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # api name -> field metadata list
@@ -44,13 +169,27 @@ class ZohoOrg:
     credit_log: deque = field(default_factory=deque)  # (timestamp, credits) within the rolling 24 h
     in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    admin_user_id: str = ""
+    time_zone: str = ORG_TIME_ZONE
+    page_tokens: dict[str, Any] = field(default_factory=dict)  # Get Records page_token -> its binding
+    details: dict[str, Any] = field(default_factory=dict)  # GET /org extras (company details)
 
     @property
     def tz(self):
         return fixed_offset(self.sandbox.config.org_utc_offset_hours)
 
+    def now(self) -> datetime:
+        return self.sandbox.clock.now()
+
     def module(self, api_name: str) -> RecordStore | None:
         return self.modules.get(api_name)
+
+    def module_named(self, name: str) -> RecordStore | None:
+        """A module by API name, compared case-insensitively as Zoho's URLs do."""
+        for api_name, store in self.modules.items():
+            if api_name.lower() == (name or "").lower():
+                return store
+        return None
 
     def add_module(self, api_name: str, fields_metadata: list[dict[str, Any]]) -> RecordStore:
         store = RecordStore(api_name, ids=self.ids, tz=self.tz, now=self.sandbox.clock.now)
@@ -59,6 +198,13 @@ class ZohoOrg:
         self.modules[api_name] = store
         self.fields[api_name] = fields_metadata
         return store
+
+    def user(self, user_id: str | None) -> dict[str, Any] | None:
+        return self.users.get(str(user_id)) if user_id else None
+
+    @property
+    def admin(self) -> dict[str, Any]:
+        return self.users[self.admin_user_id]
 
     def credits_used(self) -> int:
         horizon = self.sandbox.clock.timestamp() - 24 * 3600
@@ -72,7 +218,7 @@ class ZohoOrg:
             if self.credits_used() + credits > self.sandbox.config.api_credits_per_day:
                 return zoho_error(
                     "TOO_MANY_REQUESTS",
-                    "API credits exhausted for the last 24 hours",
+                    "You have exceeded the maximum number of API credits allowed in the last 24 hours",
                     status=429,
                     details={"credits_limit": self.sandbox.config.api_credits_per_day},
                 )
@@ -118,16 +264,61 @@ class CrmState:
         self.watch.handle(org, event)
         self.workflows.handle(org, event)
 
+    def create_org(
+        self,
+        org_id: str,
+        name: str,
+        users: list[dict[str, Any]] | tuple[dict[str, Any], ...],
+        *,
+        prefix: str,
+        details: dict[str, Any] | None = None,
+    ) -> ZohoOrg:
+        """An org with its users (the first is the admin) and the modules Leads, Contacts, Accounts, Deals,
+        Tasks and Notes, with their field metadata and no records."""
+        from sandbox.zoho_crm import schema
+
+        if org_id in self.orgs:
+            raise ValueError(f"org {org_id} exists")
+        org = ZohoOrg(org_id, name, self.sandbox, prefix=prefix, ids=OrgIdSequence(prefix))
+        admin = None
+        for number, spec in enumerate(users):
+            user = make_user(prefix, spec, admin=admin, number=number)
+            org.users[user["id"]] = user
+            if admin is None:
+                admin = user
+                org.admin_user_id = user["id"]
+        org.details = details or {}
+        for module in schema.MODULES:
+            org.add_module(module, schema.fields_for(module, prefix))
+        self.orgs[org_id] = org
+        return org
+
     def seed_world(self, name: str, *, seed: int, leads: int) -> None:
         from sandbox import worlds
+        from sandbox.zoho_crm.seed import seed_org
 
-        org = ZohoOrg(worlds.DEMO_ZOHO_ORG_ID, worlds.DEMO_ZOHO_ORG_NAME, self.sandbox)
-        self.orgs[org.org_id] = org
+        org = self.create_org(
+            worlds.DEMO_ZOHO_ORG_ID,
+            worlds.DEMO_ZOHO_ORG_NAME,
+            worlds.DEMO_USERS,
+            prefix="4150868",
+            details={"primary_email": worlds.DEMO_USERS[0]["email"], "domain_name": "demofitness"},
+        )
+        if leads:
+            seed_org(org, seed=seed, leads=leads)
 
-    def authenticate(self, request: Request, *, scope: str | None = None) -> tuple[ZohoOrg, dict] | Response:
+    def org_of_user(self, user_id: str) -> ZohoOrg | None:
+        for org in self.orgs.values():
+            if user_id in org.users:
+                return org
+        return None
+
+    def authenticate(
+        self, request: Request, *, scope: str | tuple[str, ...] | None = None
+    ) -> tuple[ZohoOrg, dict] | Response:
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme != "Zoho-oauthtoken" or not token:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme != "Zoho-oauthtoken" or not token.strip():
             return zoho_error("AUTHENTICATION_FAILURE", "Authentication failed", status=401)
         resolved = self.sandbox.accounts.resolve(token.strip())
         if isinstance(resolved, str):
@@ -135,4 +326,8 @@ class CrmState:
         org = self.orgs.get(resolved.org_id)
         if org is None:
             return zoho_error("INVALID_TOKEN", "invalid oauth token", status=401)
-        return org, org.users.get(resolved.user_id, {"id": resolved.user_id})
+        if not scopes_allow(resolved.scopes, scope):
+            notes = request.path.lower().startswith("/crm/v8/notes")
+            message = "invalid oauth scope to access this URL" if notes else "Unauthorized"
+            return zoho_error("OAUTH_SCOPE_MISMATCH", message, status=401)
+        return org, org.users.get(resolved.user_id) or org.admin

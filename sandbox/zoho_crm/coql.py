@@ -1,3 +1,0 @@
-"""STUB: built by a helper."""
-
-ROUTES: list = []
