@@ -1,1 +1,2 @@
-"""Twilio Programmable Messaging emulator: state.py, api.py, signature.py, optout.py, segments.py."""
+"""Twilio Programmable Messaging emulator: state.py, models.py, e164.py, api.py, webhooks.py, signature.py, optout.py,
+segments.py."""

@@ -17,7 +17,8 @@ from werkzeug.wrappers import Request, Response
 from sandbox.http import json_response, request_json, twilio_error
 from sandbox.state import SandboxState
 from sandbox.twilio import webhooks
-from sandbox.twilio.state import API_VERSION, STATUSES, Message, TwilioApiError, parse_e164
+from sandbox.twilio.e164 import parse_e164
+from sandbox.twilio.models import API_VERSION, STATUSES, Message, TwilioApiError
 
 PREFIX = f"/{API_VERSION}/Accounts"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000

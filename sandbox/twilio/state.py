@@ -1,7 +1,8 @@
-"""Twilio accounts, their numbers and messages, opt-out blocks, and what phones sent and received.
+"""TwilioState: accounts, their numbers and messages, opt-out blocks, and what phones sent and received.
 
 Every mutation happens under `sandbox.lock`; nothing is delivered while holding it (the product's webhook handler
-may call the sandbox back, e.g. to send a reply through the REST API).
+may call the sandbox back, e.g. to send a reply through the REST API). The resources themselves (Account,
+IncomingNumber, Message) and their JSON live in models.py; E.164 parsing in e164.py.
 """
 
 from __future__ import annotations
@@ -10,265 +11,58 @@ import hashlib
 import itertools
 import random
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from sandbox.twilio import optout
+from sandbox.twilio.e164 import geo, parse_e164
+from sandbox.twilio.models import (
+    API_VERSION,
+    AUTO_PROGRESS,
+    DEFAULT_ERROR,
+    ERROR_MESSAGES,
+    FINAL_STATUSES,
+    PRICE_PER_SEGMENT,
+    STATUSES,
+    Account,
+    IncomingNumber,
+    Message,
+    TwilioApiError,
+    rfc2822,
+)
 from sandbox.twilio.segments import count_segments, length_units
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
-API_VERSION = "2010-04-01"
+# Names importable from here before models.py and e164.py were split out.
+__all__ = [
+    "API_VERSION",
+    "AUTO_PROGRESS",
+    "DEFAULT_ERROR",
+    "DEMO_LANDLINES",
+    "ERROR_MESSAGES",
+    "FINAL_STATUSES",
+    "MAX_BODY",
+    "MAX_MEDIA",
+    "PRICE_PER_SEGMENT",
+    "STATUSES",
+    "Account",
+    "IncomingNumber",
+    "Message",
+    "TwilioApiError",
+    "TwilioState",
+    "geo",
+    "parse_e164",
+    "rfc2822",
+]
+
 MAX_BODY = 1600
 MAX_MEDIA = 10
-STATUSES = (
-    "queued",
-    "sending",
-    "sent",
-    "failed",
-    "delivered",
-    "undelivered",
-    "receiving",
-    "received",
-    "accepted",
-    "scheduled",
-    "read",
-    "partially_delivered",
-    "canceled",
-)
-FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled", "received"})
-AUTO_PROGRESS = ("sending", "sent", "delivered")
-# Error texts of the asynchronous failures (api-facts C5); Twilio says not to rely on them.
-ERROR_MESSAGES = {
-    21610: "Attempt to send to unsubscribed recipient",
-    30001: "Queue overflow",
-    30003: "Unreachable destination handset",
-    30005: "Unknown destination handset",
-    30006: "Landline or unreachable carrier",
-    30007: "Message filtered",
-    30008: "Unknown error",
-}
-DEFAULT_ERROR = {"undelivered": 30003, "failed": 30008}
 # Numbers that answer 21614 ("not a mobile number"); the control API can change the list.
 DEMO_LANDLINES = ("+14155550199",)
-PRICE_PER_SEGMENT = "0.00790"  # UNCONFIRMED: a plausible US price, filled in once a message is sent
-
-
-def rfc2822(moment: datetime | None) -> str | None:
-    return format_datetime(moment) if moment is not None else None
-
-
-class TwilioApiError(Exception):
-    """A refusal in Twilio's words: {code, message, more_info, status}."""
-
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-@dataclass
-class Account:
-    sid: str
-    auth_token: str
-    friendly_name: str
-    date_created: datetime
-    status: str = "active"
-
-    def as_json(self) -> dict[str, Any]:
-        base = f"/{API_VERSION}/Accounts/{self.sid}"
-        return {
-            "auth_token": self.auth_token,
-            "date_created": rfc2822(self.date_created),
-            "date_updated": rfc2822(self.date_created),
-            "friendly_name": self.friendly_name,
-            "owner_account_sid": self.sid,
-            "sid": self.sid,
-            "status": self.status,
-            "subresource_uris": {
-                "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
-                "messages": f"{base}/Messages.json",
-            },
-            "type": "Full",
-            "uri": f"{base}.json",
-        }
-
-
-@dataclass
-class IncomingNumber:
-    sid: str
-    account_sid: str
-    phone_number: str
-    date_created: datetime
-    date_updated: datetime
-    friendly_name: str = ""
-    sms_url: str = ""
-    sms_method: str = "POST"
-    sms_fallback_url: str = ""
-    sms_fallback_method: str = "POST"
-    status_callback: str = ""
-    status_callback_method: str = "POST"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "account_sid": self.account_sid,
-            "address_requirements": "none",
-            "address_sid": None,
-            "api_version": API_VERSION,
-            "beta": False,
-            "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
-            "date_created": rfc2822(self.date_created),
-            "date_updated": rfc2822(self.date_updated),
-            "emergency_status": "Inactive",
-            "emergency_address_sid": None,
-            "emergency_address_status": "unregistered",
-            "friendly_name": self.friendly_name,
-            "identity_sid": None,
-            "origin": "twilio",
-            "phone_number": self.phone_number,
-            "sid": self.sid,
-            "sms_application_sid": None,
-            "sms_fallback_method": self.sms_fallback_method,
-            "sms_fallback_url": self.sms_fallback_url,
-            "sms_method": self.sms_method,
-            "sms_url": self.sms_url,
-            "status_callback": self.status_callback,
-            "status_callback_method": self.status_callback_method,
-            "trunk_sid": None,
-            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers/{self.sid}.json",
-            "voice_application_sid": None,
-            "voice_caller_id_lookup": False,
-            "voice_fallback_method": "POST",
-            "voice_fallback_url": None,
-            "voice_method": "POST",
-            "voice_url": None,
-            "voice_receive_mode": "voice",
-            "status": "in-use",
-            "bundle_sid": None,
-            "type": "local",
-        }
-
-
-@dataclass
-class Message:
-    sid: str
-    account_sid: str
-    from_: str
-    to: str
-    body: str
-    direction: str
-    status: str
-    date_created: datetime
-    date_updated: datetime
-    seq: int
-    date_sent: datetime | None = None
-    num_segments: int = 1
-    media: list[dict[str, str]] = field(default_factory=list)  # {"url", "content_type"}
-    error_code: int | None = None
-    error_message: str | None = None
-    status_callback: str | None = None
-    status_callback_method: str = "POST"
-    price: str | None = None
-    price_unit: str | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}.json"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "account_sid": self.account_sid,
-            "api_version": API_VERSION,
-            "body": self.body,
-            "date_created": rfc2822(self.date_created),
-            "date_sent": rfc2822(self.date_sent),
-            "date_updated": rfc2822(self.date_updated),
-            "direction": self.direction,
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-            "from": self.from_,
-            "messaging_service_sid": None,
-            "num_media": str(len(self.media)),
-            "num_segments": str(self.num_segments),
-            "price": self.price,
-            "price_unit": self.price_unit,
-            "sid": self.sid,
-            "status": self.status,
-            "subresource_uris": {
-                "media": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}/Media.json",
-            },
-            "to": self.to,
-            "uri": self.uri,
-        }
-
-    def apply_status(self, status: str, now: datetime, error_code: int | None = None) -> None:
-        self.status = status
-        self.date_updated = now
-        if status in ("sending", "sent", "delivered", "undelivered") and self.date_sent is None:
-            self.date_sent = now
-        if status in ("sent", "delivered", "undelivered") and self.price is None:
-            self.price = f"-{float(PRICE_PER_SEGMENT) * self.num_segments:.5f}"
-            self.price_unit = "USD"
-        if status in ("failed", "undelivered"):
-            self.error_code = error_code or DEFAULT_ERROR[status]
-            self.error_message = ERROR_MESSAGES.get(self.error_code, "Unknown error")
-
-    def callback_params(self, status: str, error_code: int | None, now: datetime) -> dict[str, str]:
-        """What Twilio posts to the StatusCallback URL for one status (api-facts C3)."""
-        params = {
-            "SmsSid": self.sid,
-            "SmsStatus": status,
-            "MessageStatus": status,
-            "To": self.to,
-            "MessageSid": self.sid,
-            "AccountSid": self.account_sid,
-            "From": self.from_,
-            "ApiVersion": API_VERSION,
-        }
-        if status in ("failed", "undelivered"):
-            params["ErrorCode"] = str(error_code or self.error_code or DEFAULT_ERROR[status])
-        if status in ("delivered", "undelivered"):
-            params["RawDlrDoneDate"] = now.strftime("%y%m%d%H%M")
-        return params
-
-
-def parse_e164(number: str) -> phonenumbers.PhoneNumber | None:
-    """A valid E.164 number (leading '+'), or None."""
-    if not number or not number.startswith("+"):
-        return None
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number:
-        return None
-    return parsed
-
-
-def geo(number: str) -> dict[str, str]:
-    """City, state, zip and country as Twilio adds them to inbound webhooks ("" when unknown, as Twilio does)."""
-    parsed = parse_e164(number)
-    if parsed is None:
-        return {"City": "", "State": "", "Zip": "", "Country": ""}
-    description = geocoder.description_for_number(parsed, "en")
-    city, _, state = description.rpartition(", ")
-    if not city or len(state) != 2:
-        city, state = "", ""
-    return {
-        "City": city.upper(),
-        "State": state,
-        "Zip": "",  # UNCONFIRMED data: the sandbox has no ZIP data
-        "Country": phonenumbers.region_code_for_number(parsed) or "",
-    }
 
 
 class TwilioState:
@@ -558,35 +352,7 @@ class TwilioState:
 
     def inbound_params(self, message: Message, keyword: str | None, extra: dict[str, str]) -> dict[str, str]:
         """The full parameter set of an inbound webhook (api-facts C1), plus any extra ones Twilio may add."""
-        to_geo, from_geo = geo(message.to), geo(message.from_)
-        params = {
-            "ToCountry": to_geo["Country"],
-            "ToState": to_geo["State"],
-            "SmsMessageSid": message.sid,
-            "NumMedia": str(len(message.media)),
-            "ToCity": to_geo["City"],
-            "FromZip": from_geo["Zip"],
-            "SmsSid": message.sid,
-            "FromState": from_geo["State"],
-            "SmsStatus": "received",
-            "FromCity": from_geo["City"],
-            "Body": message.body,
-            "FromCountry": from_geo["Country"],
-            "To": message.to,
-            "ToZip": to_geo["Zip"],
-            "NumSegments": str(message.num_segments),
-            "MessageSid": message.sid,
-            "AccountSid": message.account_sid,
-            "From": message.from_,
-            "ApiVersion": API_VERSION,
-        }
-        if keyword is not None:
-            params["OptOutType"] = keyword
-        for index, item in enumerate(message.media):
-            params[f"MediaContentType{index}"] = item["content_type"]
-            params[f"MediaUrl{index}"] = item["url"]
-        params.update({str(k): str(v) for k, v in (extra or {}).items()})
-        return params
+        return message.inbound_params(keyword, extra)
 
     def reply(
         self,
@@ -622,30 +388,7 @@ class TwilioState:
         """Everything a phone sent to or received from our numbers (Twilio and Zoho Voice), oldest first.
         Outbound messages that failed or were undelivered never reached the phone and are left out."""
         with self.lock:
-            entries = []
-            for m in self.messages.values():
-                if m.direction == "inbound" and m.from_ == phone:
-                    direction = "from_phone"
-                elif (
-                    m.direction != "inbound" and m.to == phone and m.status not in ("failed", "undelivered", "canceled")
-                ):
-                    direction = "to_phone"
-                else:
-                    continue
-                entries.append(
-                    {
-                        "provider": "twilio",
-                        "sid": m.sid,
-                        "from": m.from_,
-                        "to": m.to,
-                        "body": m.body,
-                        "media": [item["url"] for item in m.media],
-                        "status": m.status,
-                        "direction": direction,
-                        "date_created": m.date_created.isoformat(),
-                        "seq": m.seq,
-                    }
-                )
+            entries = [entry for m in self.messages.values() if (entry := m.phone_entry(phone)) is not None]
             entries.extend(dict(r) for r in self.system_replies if r["to"] == phone)
         entries.extend(self.sandbox.voice.phone_messages(phone))
         entries.sort(key=lambda e: (e["date_created"], e.get("seq", 0)))

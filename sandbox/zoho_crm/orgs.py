@@ -1,6 +1,6 @@
 """Zoho CRM orgs: their users, modules (one RecordStore each), the API-credit pool and concurrency.
 
-CONTRACT used by every CRM endpoint (api.py, coql.py, bulk.py, notifications.py):
+CONTRACT used by every CRM endpoint (api.py, coql.py, bulk/, notifications/):
 
     org_or_error = sandbox.crm.authenticate(request, scope="ZohoCRM.modules.READ")
     if isinstance(org_or_error, Response): return org_or_error      # 401 in Zoho's shape
