@@ -3,7 +3,9 @@
 `@crm_endpoint(scope=..., credits=1)` wraps a handler `(sandbox, request, org, user, **path_args)`: it
 authenticates (401 in Zoho's shapes, scope checked), takes a concurrency slot (429) and spends credits from the
 rolling pool (429), in that order, as the CONTRACT in orgs.py describes. `scope` may be a function of the path
-arguments (per-module scopes such as ZohoCRM.modules.leads.READ).
+arguments (per-module scopes such as ZohoCRM.modules.leads.READ). With `credits=None` the call's price depends
+on what it asks (COQL by LIMIT, a Bulk Read job, a throttled download): the handler calls `org.charge(n)` itself
+once it knows, still inside the concurrency slot.
 
 `render(org, module, record, fields)` is a record as the API answers: the requested fields plus `id` (every
 requested field present, null when empty), or every field of the module's metadata plus the record's own
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 ScopeSpec = str | tuple[str, ...] | Callable[..., str | tuple[str, ...] | None] | None
 
 
-def crm_endpoint(*, scope: ScopeSpec, credits: int = 1) -> Callable:
+def crm_endpoint(*, scope: ScopeSpec, credits: int | None = 1) -> Callable:
     def wrap(handler: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(handler)
         def endpoint(sandbox: SandboxState, request: Request, **args: Any) -> Response:
@@ -39,7 +41,7 @@ def crm_endpoint(*, scope: ScopeSpec, credits: int = 1) -> Callable:
             with org.calling() as refused:
                 if refused:
                     return refused
-                refused = org.charge(credits)
+                refused = org.charge(credits) if credits is not None else None
                 if refused:
                     return refused
                 return handler(sandbox, request, org, user, **args)

@@ -36,6 +36,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.http import json_response, no_content, request_json, zoho_error
 from sandbox.zoho_crm.bulk import CriteriaError, Predicate, compile_criteria, module_id, org_prefix
+from sandbox.zoho_crm.calls import crm_endpoint
 from sandbox.zoho_crm.store import IdSequence, display_name, format_zoho_datetime
 
 if TYPE_CHECKING:
@@ -377,59 +378,50 @@ def _date_param(request: Request, name: str) -> date | str | None:
         return name
 
 
-def webhook_failures(sandbox: SandboxState, request: Request) -> Response:
-    found = sandbox.crm.authenticate(request, scope="ZohoCRM.settings.automation_actions.READ")
-    if isinstance(found, Response):
-        return found
-    org, _user = found
-    with org.calling() as refused:
-        if refused:
-            return refused
-        refused = org.charge(1)
-        if refused:
-            return refused
-        today = sandbox.clock.now().astimezone(org.tz).date()
-        start, end = _date_param(request, "from"), _date_param(request, "to")
-        for name, value in (("from", start), ("to", end)):
-            if isinstance(value, str):
-                return zoho_error("INVALID_DATA", "invalid data", details={"param_name": name, "format": "YYYY-MM-DD"})
-        end = end if isinstance(end, date) else today
-        start = start if isinstance(start, date) else end - timedelta(days=FAILURE_DAYS_DEFAULT)
-        if start > end or (end - start).days > FAILURE_SPAN_MAX_DAYS:
-            return zoho_error(
-                "INVALID_DATA",
-                "the span between from and to may not exceed 90 days",
-                details={"param_name": "from", "maximum_days": FAILURE_SPAN_MAX_DAYS},
-            )
-        try:
-            page = max(int(request.args.get("page", 1)), 1)
-            per_page = min(max(int(request.args.get("per_page", 200)), 1), 200)
-        except ValueError:
-            return zoho_error("INVALID_DATA", "invalid data", details={"param_name": "page"})
-        low = datetime.combine(start, time.min, tzinfo=org.tz)
-        high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=org.tz)
-        webhook_id, module = request.args.get("webhook_id"), request.args.get("module")
-        matching = [
-            failure
-            for failure in reversed(sandbox.crm.workflows.failures_for(org))
-            if low <= failure["_at"] < high
-            and webhook_id in (None, "", failure["webhook"]["id"])
-            and module in (None, "", failure["entity_details"]["module"]["api_name"])
-        ]
-        chunk = matching[(page - 1) * per_page : page * per_page]
-        if not chunk:
-            return no_content()
-        return json_response(
-            {
-                "webhook_failures": [{k: v for k, v in failure.items() if not k.startswith("_")} for failure in chunk],
-                "info": {
-                    "per_page": per_page,
-                    "count": len(chunk),
-                    "page": page,
-                    "more_records": len(matching) > page * per_page,
-                },
-            }
+@crm_endpoint(scope="ZohoCRM.settings.automation_actions.READ", credits=1)
+def webhook_failures(sandbox: SandboxState, request: Request, org: ZohoOrg, user: dict) -> Response:
+    today = sandbox.clock.now().astimezone(org.tz).date()
+    start, end = _date_param(request, "from"), _date_param(request, "to")
+    for name, value in (("from", start), ("to", end)):
+        if isinstance(value, str):
+            return zoho_error("INVALID_DATA", "invalid data", details={"param_name": name, "format": "YYYY-MM-DD"})
+    end = end if isinstance(end, date) else today
+    start = start if isinstance(start, date) else end - timedelta(days=FAILURE_DAYS_DEFAULT)
+    if start > end or (end - start).days > FAILURE_SPAN_MAX_DAYS:
+        return zoho_error(
+            "INVALID_DATA",
+            "the span between from and to may not exceed 90 days",
+            details={"param_name": "from", "maximum_days": FAILURE_SPAN_MAX_DAYS},
         )
+    try:
+        page = max(int(request.args.get("page", 1)), 1)
+        per_page = min(max(int(request.args.get("per_page", 200)), 1), 200)
+    except ValueError:
+        return zoho_error("INVALID_DATA", "invalid data", details={"param_name": "page"})
+    low = datetime.combine(start, time.min, tzinfo=org.tz)
+    high = datetime.combine(end + timedelta(days=1), time.min, tzinfo=org.tz)
+    webhook_id, module = request.args.get("webhook_id"), request.args.get("module")
+    matching = [
+        failure
+        for failure in reversed(sandbox.crm.workflows.failures_for(org))
+        if low <= failure["_at"] < high
+        and webhook_id in (None, "", failure["webhook"]["id"])
+        and module in (None, "", failure["entity_details"]["module"]["api_name"])
+    ]
+    chunk = matching[(page - 1) * per_page : page * per_page]
+    if not chunk:
+        return no_content()
+    return json_response(
+        {
+            "webhook_failures": [{k: v for k, v in failure.items() if not k.startswith("_")} for failure in chunk],
+            "info": {
+                "per_page": per_page,
+                "count": len(chunk),
+                "page": page,
+                "more_records": len(matching) > page * per_page,
+            },
+        }
+    )
 
 
 # --- the control API ----------------------------------------------------------------------------------------

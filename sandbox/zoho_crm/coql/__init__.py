@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox.http import json_response, no_content, request_json, zoho_error
+from sandbox.zoho_crm.calls import crm_endpoint
 from sandbox.zoho_crm.coql import errors
 from sandbox.zoho_crm.coql.errors import CoqlError
 from sandbox.zoho_crm.coql.executor import project, run
@@ -63,26 +64,21 @@ def query(org: ZohoOrg, select_query: str, *, include_fields: bool = False) -> d
 
 
 # --- the endpoint --------------------------------------------------------------------------------------------
-def coql_query(sandbox: SandboxState, request: Request) -> Response:
-    authenticated = sandbox.crm.authenticate(request, scope="ZohoCRM.coql.READ")
-    if isinstance(authenticated, Response):
-        return authenticated
-    org, _user = authenticated
-    with org.calling() as refused:
-        if refused:
-            return refused
-        try:
-            select_query, include_fields = _read_body(request_json(request))
-            prepared = prepare(org, select_query)
-        except CoqlError as error:
-            return error.response()
-        mismatch = _scope_mismatch(sandbox, request, prepared.module, include_fields=include_fields)
-        if mismatch is not None:
-            return mismatch
-        refused = org.charge(prepared.credits)
-        if refused:
-            return refused
-        body = answer(prepared, include_fields=include_fields)
+@crm_endpoint(scope="ZohoCRM.coql.READ", credits=None)
+def coql_query(sandbox: SandboxState, request: Request, org: ZohoOrg, user: dict) -> Response:
+    """Credits follow the LIMIT (1, 2 or 3), so they are charged once the query is understood."""
+    try:
+        select_query, include_fields = _read_body(request_json(request))
+        prepared = prepare(org, select_query)
+    except CoqlError as error:
+        return error.response()
+    mismatch = _scope_mismatch(sandbox, request, prepared.module, include_fields=include_fields)
+    if mismatch is not None:
+        return mismatch
+    refused = org.charge(prepared.credits)
+    if refused:
+        return refused
+    body = answer(prepared, include_fields=include_fields)
     return no_content() if body is None else json_response(body)
 
 
