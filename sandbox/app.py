@@ -75,6 +75,21 @@ def default_fault_response(path: str, status: int) -> Response:
     return json_response({"error": "injected fault"}, status)
 
 
+def apply_fault_action(state: SandboxState, rule: Any) -> None:
+    """Change the world as the fault says, before the call it matched is answered."""
+    with state.lock:
+        if rule.action == "revoke_tokens":
+            state.accounts.revoke_all()
+            return
+        for org in state.crm.orgs.values():
+            store = org.module(rule.module)
+            if store is None:
+                continue
+            victims = [record["id"] for _, record in zip(range(rule.count), store.iter_by_id(), strict=False)]
+            for record_id in victims:
+                store.update(record_id, {"Description": f"edited by a person while a sync paged ({record_id})"})
+
+
 class SandboxApp:
     def __init__(self, state: SandboxState | None = None) -> None:
         self.state = state or SandboxState()
@@ -97,6 +112,8 @@ class SandboxApp:
         if not path.startswith("/_sandbox/"):
             rule = self.state.faults.take(request.method, path)
             if rule is not None:
+                if rule.action:
+                    apply_fault_action(self.state, rule)
                 if rule.delay:
                     time.sleep(rule.delay)
                 if rule.status is not None:

@@ -4,12 +4,19 @@ A rule: {"path": regex matched against the request path, "method": optional, "st
 "body": JSON body (default: the vendor's own error shape is up to the caller), "delay": seconds to wait first,
 "times": how many matching calls it applies to (default 1; 0 = forever), "after": matching calls to let through
 first}. A `delay` with no `status` slows the call and then answers normally (a timeout if the client gives up).
+
+An `action` changes the world just before the matching call is answered, for failures that are not an HTTP
+status: "revoke_tokens" (every access token of every org stops working: the call itself gets 401) or
+"edit_records" with `module` and `count` (that many records get a new Modified_Time, as if people edited them
+while a sync pages: the next pages see them moved past the cursor).
 """
 
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+ACTIONS = ("revoke_tokens", "edit_records")
 
 
 @dataclass
@@ -20,6 +27,9 @@ class FaultRule:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    action: str | None = None
+    module: str = "Leads"
+    count: int = 10
     times: int = 1
     after: int = 0
     seen: int = 0
@@ -53,12 +63,26 @@ class Faults:
         self._next_id = 1
 
     def add(self, **spec: Any) -> FaultRule:
-        allowed = {"path", "method", "status", "body", "headers", "delay", "times", "after"}
+        allowed = {
+            "path",
+            "method",
+            "status",
+            "body",
+            "headers",
+            "delay",
+            "action",
+            "module",
+            "count",
+            "times",
+            "after",
+        }
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}; use {sorted(allowed)}")
         if not spec.get("path"):
             raise ValueError("a fault needs a 'path' regex")
+        if spec.get("action") not in (None, *ACTIONS):
+            raise ValueError(f"unknown fault action {spec['action']!r}; use one of {list(ACTIONS)}")
         re.compile(spec["path"])
         with self._lock:
             rule = FaultRule(**spec, id=self._next_id)
