@@ -39,7 +39,7 @@ test: $(INSTALLED) ## Lint, check migrations, run the whole suite on PostgreSQL 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2  # both cores; the suite starts real servers and workers, so parallelism pays
 
 lint: $(INSTALLED) ## ruff check and format check
 	$(BIN)/ruff check .
