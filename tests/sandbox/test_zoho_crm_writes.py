@@ -267,3 +267,18 @@ def test_the_people_page_controls_list_change_and_delete_records(sandbox):
     assert bad.json()["code"] == "MANDATORY_NOT_FOUND"
     control(sandbox.url, "DELETE", f"/zoho/Leads/{record_id}", params={"permanent": "1"})
     assert org(sandbox).modules["Leads"].get(record_id) is None
+
+
+def test_coql_with_another_orgs_token_never_finds_our_records(sandbox, crm):
+    other = control(sandbox.url, "POST", "/zoho/orgs", json={"name": "Bolt Gym", "leads": 5, "seed": 4}).json()
+    token = access_token(sandbox.url, other["refresh_token"], other["client_id"], other["client_secret"])
+    one_of_ours = crm.get("/Leads", fields="Last_Name").json()["data"][0]["id"]
+    query = {"select_query": f"select Last_Name from Leads where id = '{one_of_ours}'"}
+    theirs = requests.post(
+        f"{sandbox.url}/crm/v8/coql", json=query, timeout=5, headers={"Authorization": f"Zoho-oauthtoken {token}"}
+    )
+    ours = requests.post(
+        f"{sandbox.url}/crm/v8/coql", json=query, timeout=5, headers={"Authorization": f"Zoho-oauthtoken {crm.token}"}
+    )
+    assert theirs.status_code == 204
+    assert ours.json()["data"][0]["id"] == one_of_ours
