@@ -273,7 +273,7 @@ def test_coql_with_another_orgs_token_never_finds_our_records(sandbox, crm):
     other = control(sandbox.url, "POST", "/zoho/orgs", json={"name": "Bolt Gym", "leads": 5, "seed": 4}).json()
     token = access_token(sandbox.url, other["refresh_token"], other["client_id"], other["client_secret"])
     one_of_ours = crm.get("/Leads", fields="Last_Name").json()["data"][0]["id"]
-    query = {"select_query": f"select Last_Name from Leads where id = '{one_of_ours}'"}
+    query = {"select_query": f"select Last_Name from Leads where id = '{one_of_ours}'"}  # noqa: S608 (COQL)
     theirs = requests.post(
         f"{sandbox.url}/crm/v8/coql", json=query, timeout=5, headers={"Authorization": f"Zoho-oauthtoken {token}"}
     )
