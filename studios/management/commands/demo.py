@@ -39,6 +39,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  staff (Downtown):              ana@demo.leadline.test / {DEMO_PASSWORDS['staff']}")
         self.stdout.write(f"  staff (Uptown, Harbor Point):  ben@demo.leadline.test / {DEMO_PASSWORDS['staff']}")
         self.stdout.write(f"  Provider accounts point at the local sandbox: {settings.SANDBOX_URL}")
+        self.stdout.write(f"  Text a studio as a lead, and watch the sandbox CRM: {settings.SANDBOX_URL}/")
 
     def ensure_operator(self) -> None:
         user_model = get_user_model()
