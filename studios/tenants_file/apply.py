@@ -104,6 +104,9 @@ class _Applier:
         self.environ = environ
         self.errors: list[str] = []
         self.report = ApplyReport()
+        # Entries that failed, by (model, organization, natural key): a reference to one of them is not a second
+        # problem to report, the entry's own error already says what is wrong.
+        self.failed: set[tuple[str, int, str]] = set()
 
     # --- helpers --------------------------------------------------------------------------------------------
     def where(self, *loc: str | int) -> str:
@@ -195,6 +198,8 @@ class _Applier:
         changed = _assign(account, values)
         if self.save(account, loc, needed=created or changed):
             self.record("accounts", created=created, changed=changed)
+        else:
+            self.failed.add(("ProviderAccount", org.pk, entry.name))
 
     def studio(self, org: Organization, loc: tuple[str | int, ...], entry: StudioEntry) -> None:
         studio = Studio.objects.for_organization(org).filter(slug=entry.slug).first()
@@ -207,6 +212,7 @@ class _Applier:
             values["help_message"] = entry.help_message
         changed = _assign(studio, values)
         if not self.save(studio, loc, needed=created or changed):
+            self.failed.add(("Studio", org.pk, entry.slug))
             return
         accounts = self.lookup(org, ProviderAccount, "name", entry.accounts, loc, "accounts", "account")
         if accounts is None:
@@ -235,8 +241,10 @@ class _Applier:
         """Resolve references by natural key within the organization; None (and errors) if any is missing."""
         found = {getattr(obj, key): obj for obj in model.objects.for_organization(org).filter(**{f"{key}__in": values})}
         missing = [value for value in values if value not in found]
+        unexplained = [value for value in missing if (model.__name__, org.pk, value) not in self.failed]
+        if unexplained:
+            self.fail(loc, f"no {what} {', '.join(repr(m) for m in unexplained)} in {org.slug}", field_name)
         if missing:
-            self.fail(loc, f"no {what} {', '.join(repr(m) for m in missing)} in {org.slug}", field_name)
             return None
         return [found[value] for value in values]
 

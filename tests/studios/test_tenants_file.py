@@ -1040,3 +1040,18 @@ def test_a_member_listed_as_inactive_is_created_inactive():
     tenants_apply(raw=document, environ=ENV)
     assert Membership.objects.unscoped().get().is_active is False
     assert_all_unchanged(tenants_apply(raw=document, environ=ENV))
+
+
+def test_a_broken_studio_is_reported_once_not_again_by_everything_that_refers_to_it():
+    document = issue_example()
+    document["organizations"][0]["studios"][0]["time_zone"] = "Mars/Olympus_Mons"
+    errors = assert_refused(document, "studios[0] (downtown) > time_zone", environ=ENV)
+    assert len(errors) == 1, errors  # the number and the member that name 'downtown' add nothing
+
+
+def test_a_reference_to_a_studio_that_is_truly_missing_is_still_reported():
+    document = issue_example()
+    document["organizations"][0]["studios"][0]["time_zone"] = "Mars/Olympus_Mons"
+    document["organizations"][0]["members"][0]["studios"] = ["downtown", "uptown"]
+    errors = assert_refused(document, "members[0] (ana@acme.test) > studios: no studio 'uptown'", environ=ENV)
+    assert len(errors) == 2, errors
