@@ -29,7 +29,7 @@ _created_indexes: weakref.WeakKeyDictionary[RecordStore, tuple[tuple[int, int, i
 
 
 def _created_index(store: RecordStore) -> list[Key]:
-    signature = (len(store.records), store._by_id[-1] if store._by_id else 0, len(store.deleted))
+    signature = (len(store.records), store.id_index[-1] if store.id_index else 0, len(store.deleted))
     cached = _created_indexes.get(store)
     if cached is None or cached[0] != signature:
         index = sorted(
@@ -43,9 +43,9 @@ def _created_index(store: RecordStore) -> list[Key]:
 
 def _keys(store: RecordStore, sort_by: str) -> list:
     if sort_by == "id":
-        return store._by_id
+        return store.id_index
     if sort_by == "Modified_Time":
-        return store._by_modified
+        return store.modified_index
     return _created_index(store)
 
 

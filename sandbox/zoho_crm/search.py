@@ -206,9 +206,8 @@ def search_records(sandbox: SandboxState, request: Request, org: ZohoOrg, user: 
         tests.append(lambda record: any(word in str(record.get(f) or "").lower() for f in texts))
     start, matches = (page - 1) * per_page, []
     with store.lock:
-        for record_id in reversed(store._by_id):
-            record = store.records.get(str(record_id))
-            if record is not None and keep(record) and all(test(record) for test in tests):
+        for record in store.iter_by_id(descending=True):
+            if keep(record) and all(test(record) for test in tests):
                 matches.append(record)
                 if len(matches) > start + per_page:
                     break

@@ -132,7 +132,7 @@ class Seeder:
         store = self.org.modules[module]
         if not store.records:
             return None
-        keys = store._by_id  # ascending ints; a random existing record
+        keys = store.id_index  # ascending ints; a random existing record
         return store.records[str(keys[self.rng.randrange(len(keys))])]
 
 

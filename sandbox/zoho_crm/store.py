@@ -72,6 +72,16 @@ class RecordStore:
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def id_index(self) -> list[int]:
+        """Record ids as integers, ascending (for bisecting; never mutate it)."""
+        return self._by_id
+
+    @property
+    def modified_index(self) -> list[tuple[float, int]]:
+        """(Modified_Time epoch seconds, id), ascending (for bisecting; never mutate it)."""
+        return self._by_modified
+
     def get(self, record_id: str) -> dict[str, Any] | None:
         return self.records.get(str(record_id))
 
@@ -143,7 +153,7 @@ class RecordStore:
             record.setdefault("Created_Time", stamp)
             record.setdefault("Modified_Time", record["Created_Time"])
             if by_user is not None:
-                who = {"name": by_user["full_name"], "id": by_user["id"], "email": by_user["email"]}
+                who = user_lookup(by_user)
                 record.setdefault("Created_By", who)
                 record.setdefault("Modified_By", who)
                 record.setdefault("Owner", who)
@@ -181,11 +191,7 @@ class RecordStore:
             if bump_modified:
                 record["Modified_Time"] = self.now_text(at)
                 if by_user is not None:
-                    record["Modified_By"] = {
-                        "name": by_user["full_name"],
-                        "id": by_user["id"],
-                        "email": by_user["email"],
-                    }
+                    record["Modified_By"] = user_lookup(by_user)
                 self._index(record)
         if notify and bump_modified:
             self._emit(
@@ -238,6 +244,11 @@ class RecordStore:
     def _emit(self, event: ChangeEvent) -> None:
         for listener in list(self.listeners):
             listener(event)
+
+
+def user_lookup(user: dict[str, Any]) -> dict[str, Any]:
+    """A CRM user as a lookup value (Owner, Created_By, Modified_By): {name, id, email}."""
+    return {"name": user["full_name"], "id": user["id"], "email": user["email"]}
 
 
 def _name_id(value: Any) -> dict[str, Any] | None:
