@@ -1,0 +1,63 @@
+"""Fixtures for the Zoho tests: ProviderAccounts pointing at the sandbox, a clean cache, sandbox helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from django.core.cache import cache
+
+from sandbox import worlds
+from tests.factories import OrganizationFactory, ZohoCrmAccountFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Token, lock, budget and slot keys never leak from one test into the next (REDIS_URL is ours alone)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory(slug="demo-fit", name="Demo Fit")
+
+
+def crm_account(organization: Any, server: Any, **overrides: Any):
+    values = {
+        "organization": organization,
+        "name": "demo-zoho",
+        "client_id": worlds.DEMO_CLIENT_ID,
+        "client_secret": worlds.DEMO_CLIENT_SECRET,
+        "refresh_token": worlds.DEMO_CRM_REFRESH_TOKEN,
+        "accounts_url": server.url,
+        "api_domain": server.url,
+    }
+    values.update(overrides)
+    return ZohoCrmAccountFactory(**values)
+
+
+@pytest.fixture
+def account(organization, sandbox):
+    """The demo org's Zoho CRM account, pointing at the sandbox (demo world)."""
+    return crm_account(organization, sandbox)
+
+
+@pytest.fixture
+def empty_account(organization, empty_sandbox):
+    return crm_account(organization, empty_sandbox)
+
+
+def control(server: Any, method: str, path: str, body: Any = None) -> Any:
+    """Call the sandbox's control API."""
+    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body, timeout=30)
+    assert response.status_code < 400, response.text
+    return response.json()
+
+
+def minted(server: Any, refresh_token: str = worlds.DEMO_CRM_REFRESH_TOKEN) -> int:
+    """How many access tokens the sandbox minted from a refresh token (within its window)."""
+    return len(server.state.accounts.refresh_tokens[refresh_token].minted)
