@@ -78,3 +78,42 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return (self.full_name or self.email).split(" ")[0]
+
+
+class InboundEvent(models.Model):
+    """Every raw webhook we accepted, recorded under a unique key before anything else can fail.
+
+    The key makes a re-delivery a no-op (Twilio retries, Zoho resends); the payload lets a failed event be
+    processed again. `organization` is whom the sender proved to be (the token that verified it); an event that
+    names no known number is still kept, flagged for a person.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (will retry)"
+        FLAGGED = "flagged", "Needs a person"
+
+    source = models.CharField(max_length=32, help_text="e.g. twilio.sms, twilio.status, zoho.lead")
+    idempotency_key = models.CharField(max_length=200)
+    organization = models.ForeignKey(
+        "studios.Organization", on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_events"
+    )
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbound_event_unique_key"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="inbound_event_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.idempotency_key} ({self.status})"

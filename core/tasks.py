@@ -7,3 +7,22 @@ from celery import shared_task
 def ping_task() -> str:
     """Answer "pong": proves a worker is consuming the default queue (`manage.py ping_worker`)."""
     return "pong"
+
+
+@shared_task(bind=True, max_retries=6)
+def inbound_event_process_task(self, event_id: int) -> str:
+    """Process one recorded webhook; a failure is retried with backoff (then left to the sweep, then a person)."""
+    from core.webhooks import inbound_event_process
+
+    outcome = inbound_event_process(event_id=event_id)
+    if outcome == "retry" and self.request.retries < self.max_retries:
+        raise self.retry(countdown=min(2 ** (self.request.retries + 1), 120))
+    return outcome
+
+
+@shared_task
+def inbound_events_sweep_task() -> int:
+    """Enqueue webhooks whose processing was never started or failed (the safety net behind on_commit)."""
+    from core.webhooks import inbound_events_sweep
+
+    return inbound_events_sweep()

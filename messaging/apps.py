@@ -2,6 +2,10 @@ from django.apps import AppConfig
 
 
 class MessagingConfig(AppConfig):
-    """Two-way SMS: contacts, conversations, messages, providers, opt-outs (built by the messaging issue)."""
+    """Two-way SMS: contacts, conversations, messages, providers (Twilio, Zoho Voice), opt-outs, webhooks."""
 
     name = "messaging"
+
+    def ready(self) -> None:
+        # Registers the processors of recorded webhooks (core.webhooks) for twilio.sms and twilio.status.
+        from messaging.services import inbound  # noqa: F401

@@ -1,1 +1,364 @@
-"""Models arrive with the issue that builds this app."""
+"""Two-way SMS: contacts (a phone within an organization), conversations (a studio and a contact), messages,
+the opt-out ledger, and the CRM write-backs opt-out changes wait in until the Zoho client sends them.
+
+Every model is tenant-owned (core.tenancy): its `objects` must be scoped before it runs. Idempotency lives in
+database constraints: a provider's message id is unique per provider, a Zoho Voice log id is unique, one opt-out
+row per (organization, phone), one conversation per (studio, contact).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from core.models import TimeStampedModel
+from core.phone import E164Field
+from core.tenancy import TenantManager, TenantModel, TenantQuerySet
+
+
+class Provider(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    ZOHO_VOICE = "zoho_voice", "Zoho Voice"
+
+
+# --- Contacts -------------------------------------------------------------------------------------------------
+class ContactQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        # Staff see the people their studios talk to.
+        return queryset.filter(conversations__studio__in=member.studios.values("pk")).distinct()
+
+
+class Contact(TenantModel, TimeStampedModel):
+    """A phone number we text within one organization, linked to its CRM record when known."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="contacts")
+    phone = E164Field()
+    name = models.CharField(max_length=200, blank=True)
+    crm_module = models.CharField(max_length=64, blank=True, help_text="Leads or Contacts, when linked.")
+    crm_record_id = models.CharField(max_length=25, blank=True)
+    crm_owner_id = models.CharField(
+        "CRM owner's Zoho user id", max_length=25, blank=True, help_text="Routes replies on shared numbers."
+    )
+
+    objects = TenantManager.from_queryset(ContactQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["phone"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "phone"], name="contact_unique_phone_per_organization"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})" if self.name else self.phone
+
+
+# --- Conversations --------------------------------------------------------------------------------------------
+class ConversationQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        # The unassigned queue (studio null) is for managers only.
+        return queryset.filter(studio__in=member.studios.values("pk"))
+
+
+class Conversation(TenantModel, TimeStampedModel):
+    """The thread between one studio and one contact. Without a studio it is in the unassigned queue that
+    managers work: an inbound text automation could not route."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="conversations")
+    studio = models.ForeignKey(
+        "studios.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="conversations"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+    needs_attention = models.BooleanField(
+        default=False, help_text="Something automation could not decide; a person should look."
+    )
+    attention_reason = models.CharField(max_length=300, blank=True)
+
+    objects = TenantManager.from_queryset(ConversationQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-last_message_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "contact"], name="conversation_unique_studio_contact"),
+            models.UniqueConstraint(
+                fields=["organization", "contact"],
+                condition=Q(studio__isnull=True),
+                name="conversation_unique_unassigned_contact",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "studio", "-last_message_at"], name="conversation_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.contact} · {self.studio or 'unassigned'}"
+
+
+# --- Messages -------------------------------------------------------------------------------------------------
+class MessageQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        return queryset.filter(studio__in=member.studios.values("pk"))
+
+
+class Message(TenantModel, TimeStampedModel):
+    """One text, in or out. Saved before anything can fail (a send is `queued` before a provider is called; an
+    inbound text is saved before it is routed), then moved forward by sends, callbacks and polls."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"  # saved, waiting for the send task
+        SENDING = "sending", "Sending"  # a task holds it and is calling a provider
+        PENDING = "pending", "Pending retry"  # every provider was down; retried with backoff
+        ACCEPTED = "accepted", "Accepted by provider"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        READ = "read", "Read"
+        RECEIVED = "received", "Received"
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Sent by a person"
+        AUTOMATED = "automated", "Automation (welcome, follow-up)"
+        KEYWORD_REPLY = "keyword_reply", "Answer to STOP/START/HELP"  # goes out even to an opted-out lead
+
+    class Encoding(models.TextChoices):
+        GSM7 = "GSM-7", "GSM-7"
+        UCS2 = "UCS-2", "UCS-2"
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="messages")
+    studio = models.ForeignKey(
+        "studios.Studio",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+        help_text="The studio in whose name it was sent or to which it was routed (empty: unassigned).",
+    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    body = models.TextField(blank=True)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    phone_number = models.ForeignKey(
+        "studios.PhoneNumber",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+        help_text="Our number it went out on or came in to.",
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices, blank=True)
+    provider_message_id = models.CharField(
+        max_length=64, null=True, blank=True, help_text="Twilio's MessageSid or Zoho Voice's log id."
+    )
+    zoho_voice_log_id = models.CharField(max_length=64, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    segments = models.PositiveSmallIntegerField(default=1)
+    encoding = models.CharField(max_length=8, choices=Encoding.choices, default=Encoding.GSM7)
+    sent_by = models.ForeignKey(
+        "studios.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="sent_messages"
+    )
+    on_behalf_of_studio = models.BooleanField(
+        default=False, help_text="A manager sent it in the name of a studio they do not work in."
+    )
+    failed_over_from = models.CharField(
+        max_length=16, choices=Provider.choices, blank=True, help_text="The preferred provider that was down."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the provider took it (outbound) or the lead sent it (inbound); the Zoho Voice dedup window uses it.
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MANUAL)
+
+    objects = TenantManager.from_queryset(MessageQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="message_unique_provider_message_id",
+            ),
+            models.UniqueConstraint(
+                fields=["zoho_voice_log_id"],
+                condition=Q(zoho_voice_log_id__isnull=False),
+                name="message_unique_zoho_voice_log_id",
+            ),
+            models.CheckConstraint(condition=Q(direction__in=["inbound", "outbound"]), name="message_direction_valid"),
+        ]
+        indexes = [
+            # The thread view: a conversation's latest messages.
+            models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread"),
+            # Sends waiting for a provider to come back.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="message_pending_retry"),
+            # Zoho Voice dedup: only rows still waiting for a log id, looked up by numbers and time (an index
+            # range scan per log, never a scan of every pair).
+            models.Index(
+                fields=["from_number", "to_number", "direction", "occurred_at"],
+                condition=Q(provider="zoho_voice", zoho_voice_log_id__isnull=True),
+                name="message_zv_awaiting_log",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.from_number} → {self.to_number} ({self.status})"
+
+
+# --- Opt-out ledger -------------------------------------------------------------------------------------------
+class OptOutState(models.TextChoices):
+    OPTED_OUT = "opted_out", "Opted out"
+    OPTED_IN = "opted_in", "Opted in"
+
+
+class OptOutSource(models.TextChoices):
+    KEYWORD = "keyword", "Keyword reply"
+    PROVIDER = "provider", "Provider (Twilio OptOutType or error 21610)"
+    CRM = "crm", "CRM field"
+    MANUAL = "manual", "Manual (a manager)"
+
+
+class OptOutQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        return queryset.none()  # the ledger is managers' business; staff see a contact's state through the API
+
+
+class OptOut(TenantModel, TimeStampedModel):
+    """Whether a phone may be texted by an organization: one row per (organization, phone), covering every
+    number and provider of the organization. Its history is in OptOutEvent."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="opt_outs")
+    phone = E164Field()
+    state = models.CharField(max_length=16, choices=OptOutState.choices)
+    source = models.CharField(max_length=16, choices=OptOutSource.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        "studios.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = TenantManager.from_queryset(OptOutQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "opt-out"
+        ordering = ["-changed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "phone"], name="opt_out_unique_phone_per_organization"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone}: {self.get_state_display()}"
+
+    @property
+    def is_opted_out(self) -> bool:
+        return self.state == OptOutState.OPTED_OUT
+
+
+class OptOutEvent(TenantModel):
+    """An append-only line of the ledger: who or what changed a phone's state, when and why."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    opt_out = models.ForeignKey(OptOut, on_delete=models.CASCADE, related_name="events")
+    state = models.CharField(max_length=16, choices=OptOutState.choices)
+    source = models.CharField(max_length=16, choices=OptOutSource.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    changed_by = models.ForeignKey(
+        "studios.Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(db_index=True)
+
+    objects = TenantManager.from_queryset(OptOutQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} by {self.get_source_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CrmWriteBack(TenantModel, TimeStampedModel):
+    """A change the CRM must learn (an opt-out flag on the lead/contact), queued until the Zoho client sends it.
+    One pending row per (organization, phone, field): a newer change replaces the value instead of piling up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Written"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (no CRM record)"
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    phone = E164Field()
+    field = models.CharField(max_length=100, help_text="The CRM field's API name, e.g. SMS_Opt_Out.")
+    value = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "CRM write-back"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone", "field"],
+                condition=Q(status="pending"),
+                name="crm_write_back_one_pending_per_field",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value} for {self.phone} ({self.status})"
+
+
+class ZohoVoicePollCursor(TenantModel):
+    """How far the SMS-log poll of one Zoho Voice number has read, so a poll asks only for what is new."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    phone_number = models.OneToOneField("studios.PhoneNumber", on_delete=models.CASCADE, related_name="+")
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The newest log time seen; the next poll starts a window before it."
+    )
+    last_error = models.TextField(blank=True)
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "Zoho Voice poll cursor"
+
+    def __str__(self) -> str:
+        return f"{self.phone_number} polled {self.last_polled_at}"
+
+
+class MessagingSettings(TenantModel, TimeStampedModel):
+    """An organization's messaging policy: where opt-outs are written in the CRM."""
+
+    organization = models.OneToOneField(
+        "studios.Organization", on_delete=models.CASCADE, related_name="messaging_settings"
+    )
+    crm_opt_out_field = models.CharField(
+        "CRM opt-out field",
+        max_length=100,
+        default="SMS_Opt_Out",
+        blank=True,
+        help_text="API name of the boolean field on Leads and Contacts that mirrors opt-outs; empty: none.",
+    )
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "messaging settings"
+        verbose_name_plural = "messaging settings"
+
+    def __str__(self) -> str:
+        return f"Messaging settings of {self.organization}"

@@ -170,4 +170,6 @@ SPECTACULAR_SETTINGS = {"TITLE": "Leadline API", "VERSION": "0.1.0", "SERVE_INCL
 
 from config.settings.integrations.celery import *  # noqa: E402, F403
 from config.settings.integrations.logging import *  # noqa: E402, F403
+from config.settings.integrations.messaging import *  # noqa: E402, F403
 from config.settings.integrations.sentry import *  # noqa: E402, F403
+from config.settings.integrations.zoho import *  # noqa: E402, F403

@@ -58,6 +58,11 @@ CELERY_TASK_ROUTES = {
 # Periodic jobs are declared here (reviewable in pull requests) and copied by django-celery-beat into the
 # database, where operators can pause or reschedule them in the admin.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The safety nets behind on_commit enqueueing: webhooks and sends whose task never ran.
+    "inbound-events-sweep": {"task": "core.tasks.inbound_events_sweep_task", "schedule": 60.0},
+    "messages-retry-due": {"task": "messaging.tasks.messages_retry_due_task", "schedule": 30.0},
+    "messages-stale-sending": {"task": "messaging.tasks.messages_stale_sending_task", "schedule": 300.0},
+}
 
 __all__ = [name for name in dir() if name.startswith("CELERY_")]

@@ -1,0 +1,68 @@
+"""The interface every SMS provider implements, and the typed errors services decide on.
+
+Retryable errors (the provider is down or busy) make a send fail over to the other provider, then retry with
+backoff; rejections (the number is invalid, the lead opted out) fail the message and never fail over, because
+another provider would refuse it for the same reason or, worse, deliver a text the lead asked not to get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class ProviderError(Exception):
+    """A provider refused or failed a call. `code` is the provider's own (Twilio 21211, ZVSMS-4038, ...)."""
+
+    retryable = False
+    fail_over = False
+
+    def __init__(self, message: str, *, code: str = "", status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = str(code or "")
+        self.status = status
+
+
+class ProviderUnavailable(ProviderError):
+    """Timeout, connection refused, 5xx: try the other provider, then again later."""
+
+    retryable = True
+    fail_over = True
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    """429 / Twilio 20429: the provider is busy; same handling as unavailable."""
+
+
+class ProviderAuthError(ProviderError):
+    """Our credentials were refused (Twilio 20003, Zoho token revoked): this provider cannot send for us until a
+    person fixes the account, so fail over, but retrying the same provider is pointless."""
+
+    fail_over = True
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused this message for a reason another provider would share (invalid number...)."""
+
+
+class RecipientOptedOut(ProviderRejected):
+    """Twilio 21610: the recipient replied STOP to this sender. The lead is opted out everywhere."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a provider answered to a send."""
+
+    provider_message_id: str
+    status: str  # our Message.Status value: accepted, queued, sent...
+    segments: int | None = None
+    zoho_voice_log_id: str | None = None
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    def send(self, *, from_number: str, to_number: str, body: str, status_callback: str | None) -> SendResult:
+        """Hand one text to the provider, or raise a ProviderError subclass."""
+        ...

@@ -1,0 +1,95 @@
+"""Twilio through the `twilio` package: send, and the signature check of its webhooks.
+
+The account's `api_base_url` is where Twilio lives (the real API, or the local sandbox), set on the client's
+`api` domain; `TWILIO_EDGE`/`TWILIO_REGION` stay unset so the host is never rewritten (api-facts C7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from django.conf import settings
+
+from messaging.providers.base import (
+    ProviderAuthError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+    RecipientOptedOut,
+    SendResult,
+)
+from studios.models import ProviderAccount
+
+# Twilio's message statuses, in our terms.
+STATUS_MAP = {
+    "accepted": "accepted",
+    "scheduled": "accepted",
+    "queued": "accepted",
+    "sending": "accepted",
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "read": "read",
+    "received": "received",
+    "receiving": "received",
+    "canceled": "failed",
+    "partially_delivered": "delivered",
+}
+OPTED_OUT_CODES = frozenset({"21610"})
+AUTH_CODES = frozenset({"20003", "20005", "20006"})
+
+
+def twilio_signature_valid(*, auth_token: str, url: str, params: Mapping, signature: str) -> bool:
+    """Twilio's own validator (constant-time compare; tries the URL with and without the default port)."""
+    if not signature or not auth_token:
+        return False
+    return RequestValidator(auth_token).validate(url, params, signature)
+
+
+class TwilioProvider:
+    name = "twilio"
+
+    def __init__(self, *, account: ProviderAccount, timeout: float | None = None):
+        self._account = account
+        token = account.auth_token.reveal() if account.auth_token else ""
+        http_client = TwilioHttpClient(timeout=timeout or settings.TWILIO_TIMEOUT_SECONDS)
+        self._client = Client(account.account_sid, token, http_client=http_client)
+        self._client.api.base_url = (account.api_base_url or "https://api.twilio.com").rstrip("/")
+
+    def send(self, *, from_number: str, to_number: str, body: str, status_callback: str | None) -> SendResult:
+        kwargs = {"to": to_number, "from_": from_number, "body": body}
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            message = self._client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            raise _error_from(exc) from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise ProviderUnavailable(f"Twilio did not answer: {exc.__class__.__name__}", code="timeout") from exc
+        segments = int(message.num_segments) if str(message.num_segments or "").isdigit() else None
+        return SendResult(
+            provider_message_id=message.sid,
+            status=STATUS_MAP.get(message.status or "", "accepted"),
+            segments=segments or None,
+        )
+
+
+def _error_from(exc: TwilioRestException):
+    code = str(exc.code or exc.status)
+    text = f"Twilio {code}: {exc.msg}"
+    if exc.status == 429 or code == "20429":
+        return ProviderRateLimited(text, code=code, status=exc.status)
+    if exc.status >= 500:
+        return ProviderUnavailable(text, code=code, status=exc.status)
+    if exc.status == 401 or code in AUTH_CODES:
+        return ProviderAuthError(text, code=code, status=exc.status)
+    if code in OPTED_OUT_CODES:
+        return RecipientOptedOut(text, code=code, status=exc.status)
+    return ProviderRejected(text, code=code, status=exc.status)

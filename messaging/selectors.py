@@ -1,0 +1,106 @@
+"""Reads the messaging services and the admin need: opt-out state, routing facts, pending sends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+
+from messaging.models import Contact, Message, OptOut, OptOutState
+from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
+
+# A queued send whose task has not started after this long was probably never enqueued.
+QUEUED_GRACE_SECONDS = 120
+
+
+def opt_out_get(*, organization: Organization, phone: str) -> OptOut | None:
+    """The ledger row of a phone in an organization, or None when it never changed state."""
+    return OptOut.objects.for_organization(organization).filter(phone=phone).first()
+
+
+def phone_is_opted_out(*, organization: Organization, phone: str) -> bool:
+    return OptOut.objects.for_organization(organization).filter(phone=phone, state=OptOutState.OPTED_OUT).exists()
+
+
+def studios_served_by(*, phone_number: PhoneNumber) -> list[Studio]:
+    """The active studios one of our numbers serves: its owner, or the studios a shared number serves."""
+    if phone_number.studio_id:
+        return [phone_number.studio] if phone_number.studio.is_active else []
+    limited = list(phone_number.shared_with.filter(is_active=True).order_by("name"))
+    if limited:
+        return limited
+    return list(Studio.objects.for_organization(phone_number.organization).filter(is_active=True).order_by("name"))
+
+
+def studio_last_texting_contact(*, phone_number: PhoneNumber, contact: Contact, studios: list[Studio]) -> Studio | None:
+    """The studio that last texted this contact from this number, among `studios`."""
+    last = (
+        Message.objects.for_organization(phone_number.organization)
+        .filter(
+            phone_number=phone_number,
+            contact=contact,
+            direction=Message.Direction.OUTBOUND,
+            studio__in=[s.pk for s in studios],
+        )
+        .select_related("studio")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return last.studio if last else None
+
+
+def studio_of_crm_owner(*, organization: Organization, zoho_user_id: str, studios: list[Studio]) -> Studio | None:
+    """The studio, among `studios`, of the staff member who owns the contact in the CRM."""
+    if not zoho_user_id:
+        return None
+    owner = (
+        Membership.objects.for_organization(organization)
+        .filter(zoho_user_id=zoho_user_id, is_active=True, role=Membership.Role.STAFF)
+        .first()
+    )
+    if owner is None:
+        return None
+    ids = {s.pk for s in studios}
+    for studio in owner.studios.order_by("name"):
+        if studio.pk in ids:
+            return studio
+    return None
+
+
+def inbound_number_get(*, provider: str, number: str) -> PhoneNumber | None:
+    """One of our numbers by its E.164 value: the tenant of an inbound text comes from where it was sent."""
+    return (
+        PhoneNumber.objects.unscoped()
+        .select_related("account", "organization", "studio")
+        .filter(provider=provider, number=number)
+        .first()
+    )
+
+
+def twilio_accounts_with_sid(*, account_sid: str) -> QuerySet[ProviderAccount]:
+    """Our Twilio accounts with this SID: the only way to verify a webhook for a number we do not know."""
+    return (
+        ProviderAccount.objects.unscoped().select_related("organization").filter(kind="twilio", account_sid=account_sid)
+    )
+
+
+def messages_due_for_retry(*, now, limit: int = 500) -> list[int]:
+    """Pending sends whose backoff has elapsed, and queued ones whose task never ran (the broker was down when
+    they were saved), oldest first. Every tenant: this is the scheduler's view."""
+    pending = (
+        Message.objects.unscoped()
+        .filter(status=Message.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    stuck = (
+        Message.objects.unscoped()
+        .filter(
+            status=Message.Status.QUEUED,
+            direction=Message.Direction.OUTBOUND,
+            created_at__lt=now - timedelta(seconds=QUEUED_GRACE_SECONDS),
+        )
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    return list(pending) + list(stuck)

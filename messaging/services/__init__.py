@@ -1,0 +1,1 @@
+"""Writes of the messaging app, by subdomain: sending, receiving, statuses, opt-outs, threads, inbound events."""

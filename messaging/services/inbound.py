@@ -1,0 +1,56 @@
+"""Processors of recorded Twilio webhooks (core.webhooks calls them from the event task)."""
+
+from __future__ import annotations
+
+from core.models import InboundEvent
+from core.phone import normalize_e164
+from core.webhooks import EventFlagged, EventNotReady, processor
+from messaging.providers.twilio import STATUS_MAP
+from messaging.selectors import inbound_number_get
+from messaging.services.receiving import message_receive
+from messaging.services.status import message_status_apply
+
+# A status callback whose message is not found is retried this many times (the send task may not have written
+# the MessageSid yet), then flagged: it may be a text sent outside Leadline from our number.
+STATUS_NOT_FOUND_ATTEMPTS = 5
+
+
+@processor("twilio.sms")
+def twilio_sms_process(event: InboundEvent) -> None:
+    payload = event.payload
+    number = inbound_number_get(provider="twilio", number=normalize_e164(payload["To"]))
+    if number is None or number.organization_id != event.organization_id:
+        raise EventFlagged(f"A text to {payload['To']}, which is not one of the organization's numbers")
+    try:
+        sender = normalize_e164(payload["From"])
+    except Exception as exc:
+        raise EventFlagged(f"The sender {payload['From']!r} is not a phone number: {exc}") from exc
+    message_receive(
+        phone_number=number,
+        from_number=sender,
+        body=payload.get("Body", ""),
+        provider="twilio",
+        provider_message_id=payload["MessageSid"],
+        occurred_at=event.received_at,
+        opt_out_type=payload.get("OptOutType", ""),
+    )
+
+
+@processor("twilio.status")
+def twilio_status_process(event: InboundEvent) -> None:
+    payload = event.payload
+    twilio_status = payload.get("MessageStatus", "")
+    status = STATUS_MAP.get(twilio_status)
+    if status is None:
+        raise EventFlagged(f"Unknown Twilio status {twilio_status!r}")
+    message = message_status_apply(
+        provider="twilio",
+        provider_message_id=payload["MessageSid"],
+        status=status,
+        error_code=payload.get("ErrorCode", ""),
+        error_message=payload.get("ErrorMessage", ""),
+    )
+    if message is None:
+        if event.attempts >= STATUS_NOT_FOUND_ATTEMPTS:
+            raise EventFlagged(f"No message {payload['MessageSid']} was sent by Leadline")
+        raise EventNotReady(f"No message {payload['MessageSid']} yet")

@@ -1,0 +1,105 @@
+"""The opt-out ledger: one state per (organization, phone), every change an event, and every change queued for
+the CRM's opt-out field. An opt-out covers every number and provider of the organization."""
+
+from __future__ import annotations
+
+import structlog
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging.models import (
+    Contact,
+    CrmWriteBack,
+    Message,
+    MessagingSettings,
+    OptOut,
+    OptOutEvent,
+    OptOutSource,
+    OptOutState,
+)
+from studios.models import Membership, Organization
+
+logger = structlog.get_logger(__name__)
+
+
+@transaction.atomic
+def opt_out_set(
+    *,
+    organization: Organization,
+    phone: str,
+    state: str,
+    source: str,
+    reason: str = "",
+    message: Message | None = None,
+    changed_by: Membership | None = None,
+) -> tuple[OptOut, bool]:
+    """Record that `phone` opted out or back in. Returns the ledger row and whether the state changed (a second
+    STOP is recorded as nothing new)."""
+    now = timezone.now()
+    # The row lock serialises concurrent changes of one phone (a STOP racing a manager's edit).
+    rows = OptOut.objects.for_organization(organization).select_for_update()
+    opt_out = rows.filter(phone=phone).first()
+    created = False
+    if opt_out is None:
+        try:
+            with transaction.atomic():
+                opt_out = OptOut.unscoped_objects.create(
+                    organization=organization,
+                    phone=phone,
+                    state=state,
+                    source=source,
+                    reason=reason,
+                    changed_at=now,
+                    changed_by=changed_by,
+                )
+            created = changed = True
+        except IntegrityError:  # a concurrent STOP created it first: apply this change on top of it
+            opt_out = rows.get(phone=phone)
+    if not created:
+        changed = opt_out.state != state
+        if not changed and source != OptOutSource.MANUAL:
+            return opt_out, False  # a second STOP is nothing new; a manager's note is still recorded
+        opt_out.state, opt_out.source, opt_out.reason = state, source, reason
+        opt_out.changed_at, opt_out.changed_by = now, changed_by
+        opt_out.save()
+    OptOutEvent.unscoped_objects.create(
+        organization=organization,
+        opt_out=opt_out,
+        state=state,
+        source=source,
+        reason=reason,
+        message=message,
+        changed_by=changed_by,
+        created_at=now,
+    )
+    if changed:
+        crm_write_back_queue(organization=organization, phone=phone, opted_out=state == OptOutState.OPTED_OUT)
+    logger.info("opt_out_changed", organization=organization.slug, state=state, source=source, changed=changed)
+    return opt_out, changed
+
+
+def crm_write_back_queue(*, organization: Organization, phone: str, opted_out: bool) -> CrmWriteBack | None:
+    """Queue the CRM's opt-out field for this phone's lead/contact; a newer change replaces a pending one."""
+    settings_row = MessagingSettings.objects.for_organization(organization).first()
+    field = (
+        settings_row.crm_opt_out_field
+        if settings_row
+        else MessagingSettings._meta.get_field("crm_opt_out_field").default
+    )
+    if not field:
+        return None
+    contact = Contact.objects.for_organization(organization).filter(phone=phone).first()
+    pending = (
+        CrmWriteBack.objects.for_organization(organization)
+        .select_for_update()
+        .filter(phone=phone, field=field, status=CrmWriteBack.Status.PENDING)
+    )
+    existing = pending.first()
+    if existing is not None:
+        existing.value, existing.contact = opted_out, contact
+        existing.save(update_fields=["value", "contact", "updated_at"])
+        return existing
+    return CrmWriteBack.unscoped_objects.create(
+        organization=organization, contact=contact, phone=phone, field=field, value=opted_out
+    )

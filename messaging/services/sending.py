@@ -1,0 +1,294 @@
+"""Sending: a message is saved as `queued` first, then a task hands it to a provider after commit.
+
+The task is idempotent: it claims the row with a conditional UPDATE (queued/pending → sending), so a duplicated
+or retried task finds nothing to claim and sends nothing. The opt-out check runs again at the claim, so a STOP
+that arrives while a send waits in the queue stops it. When the preferred provider is down, the send fails over
+to the studio's number on the other provider; when both are down, it waits as `pending` and is retried.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+import structlog
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.exceptions import ApplicationError
+from core.phone import normalize_e164
+from messaging.errors import error_explain
+from messaging.models import Message, OptOutSource, OptOutState
+from messaging.providers import ProviderError, RecipientOptedOut, provider_for
+from messaging.selectors import opt_out_get, phone_is_opted_out
+from messaging.services.opt_out import opt_out_set
+from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
+from messaging.text import body_check, body_shape
+from studios.models import Membership, PhoneNumber, Studio
+from studios.selectors import phone_numbers_serving
+
+logger = structlog.get_logger(__name__)
+
+CLAIMABLE = (Message.Status.QUEUED, Message.Status.PENDING)
+
+
+def member_may_act_for(*, member: Membership, studio: Studio) -> bool:
+    """Managers act for any studio of their organization; staff for the studios they work in."""
+    if not (member.is_active and member.user.is_active) or member.organization_id != studio.organization_id:
+        return False
+    return member.is_manager or member.studios.filter(pk=studio.pk).exists()
+
+
+def region_of(number: str) -> str | None:
+    import phonenumbers
+
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def message_send(
+    *,
+    studio: Studio,
+    to: str,
+    body: str,
+    sent_by: Membership | None = None,
+    from_number: PhoneNumber | None = None,
+    kind: str = Message.Kind.MANUAL,
+    contact_name: str = "",
+) -> Message:
+    """Queue a text from a studio to a phone. Refuses, with a reason and before anything is saved, an empty or
+    too long body, a number the studio cannot send from, a sender who may not act for the studio, and a
+    recipient who opted out (keyword replies excepted: the STOP confirmation goes to someone just opted out)."""
+    if not studio.is_active or not studio.organization.is_active:
+        raise ApplicationError(f"{studio.name} is inactive; it sends no texts.")
+    text = body_check(body)
+    on_behalf = False
+    if sent_by is not None:
+        if not member_may_act_for(member=sent_by, studio=studio):
+            raise PermissionDenied(f"You may not send texts for {studio.name}.")
+        on_behalf = sent_by.is_manager and not sent_by.studios.filter(pk=studio.pk).exists()
+    serving = list(phone_numbers_serving(studio=studio))
+    if from_number is None:
+        if not serving:
+            raise ApplicationError(f"{studio.name} has no active number to text from; a manager can add one.")
+        from_number = serving[0]
+    elif from_number.pk not in {n.pk for n in serving}:
+        raise ApplicationError(
+            f"{from_number.number} is not a number of {studio.name}.", extra={"field": "from_number"}
+        )
+    try:
+        to = normalize_e164(to, default_region=region_of(from_number.number))
+    except ValidationError as exc:
+        raise ApplicationError(exc.messages[0], extra={"field": "to"}) from exc
+    organization = studio.organization
+    if kind != Message.Kind.KEYWORD_REPLY:
+        opt_out = opt_out_get(organization=organization, phone=to)
+        if opt_out is not None and opt_out.is_opted_out:
+            raise ApplicationError(
+                f"{to} opted out of texts on {opt_out.changed_at:%Y-%m-%d} ({opt_out.get_source_display()}); "
+                "no text can be sent until they reply START.",
+                extra={"code": "opted_out", "field": "to"},
+            )
+    shape = body_shape(text)
+    with transaction.atomic():
+        contact = contact_get_or_create(organization=organization, phone=to, name=contact_name)
+        conversation = conversation_get_or_create(contact=contact, studio=studio)
+        message = Message.unscoped_objects.create(
+            organization=organization,
+            studio=studio,
+            conversation=conversation,
+            contact=contact,
+            direction=Message.Direction.OUTBOUND,
+            body=text,
+            from_number=from_number.number,
+            to_number=to,
+            phone_number=from_number,
+            provider=from_number.provider,
+            status=Message.Status.QUEUED,
+            segments=shape.segments,
+            encoding=shape.encoding,
+            sent_by=sent_by,
+            on_behalf_of_studio=on_behalf,
+            kind=kind,
+        )
+        conversation_touch(conversation=conversation, message=message)
+        transaction.on_commit(partial(message_send_enqueue, message.pk))
+    logger.info("message_queued", message_id=message.pk, studio=studio.slug, kind=kind, segments=shape.segments)
+    return message
+
+
+def message_send_enqueue(message_id: int, countdown: float | None = None) -> None:
+    from messaging.tasks import message_send_task
+
+    try:
+        message_send_task.apply_async((message_id,), countdown=countdown)
+    except Exception:
+        # The broker is down. The row is saved as queued/pending, so the retry sweep sends it later; failing the
+        # request here would make the caller think the text was lost.
+        logger.exception("message_enqueue_failed", message_id=message_id)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one send attempt came to: `retry_in` seconds when it must be tried again."""
+
+    outcome: str  # sent, failed, pending, skipped
+    retry_in: float | None = None
+
+
+def backoff_seconds(attempts: int) -> float:
+    """30 s, 60 s, 120 s... capped, with ±20% jitter so a recovered provider is not hit by every send at once."""
+    base = settings.MESSAGING_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return min(base, settings.MESSAGING_RETRY_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def failover_numbers(*, message: Message) -> list[PhoneNumber]:
+    """The preferred number first, then the studio's first number on each other provider."""
+    preferred = message.phone_number
+    numbers = [preferred]
+    providers = {preferred.provider}
+    if message.studio_id:
+        for number in phone_numbers_serving(studio=message.studio):
+            if number.provider not in providers:
+                numbers.append(number)
+                providers.add(number.provider)
+    return numbers
+
+
+def status_callback_url(*, provider: str) -> str | None:
+    if provider == "twilio":
+        return settings.PUBLIC_BASE_URL + "/webhooks/twilio/status/"
+    return None
+
+
+def message_deliver(*, message_id: int) -> Delivery:
+    """Claim a queued or pending message and hand it to a provider, failing over when the preferred one is down.
+    No transaction is open while a provider is called."""
+    now = timezone.now()
+    claimed = (
+        Message.objects.unscoped()
+        .filter(pk=message_id, status__in=CLAIMABLE, direction=Message.Direction.OUTBOUND)
+        .update(status=Message.Status.SENDING, attempts=F("attempts") + 1, updated_at=now)
+    )
+    if not claimed:
+        return Delivery("skipped")  # sent, failed, or another worker has it
+    message = (
+        Message.objects.unscoped()
+        .select_related("organization", "studio", "phone_number__account", "conversation")
+        .get(pk=message_id)
+    )
+    if message.kind != Message.Kind.KEYWORD_REPLY and phone_is_opted_out(
+        organization=message.organization, phone=message.to_number
+    ):
+        _fail(message, code="opted_out", text="The lead opted out before the text went out.")
+        return Delivery("failed")
+    if now - message.created_at > timedelta(seconds=settings.MESSAGING_PENDING_MAX_AGE_SECONDS):
+        _fail(message, code="expired", text=error_explain("expired"), attention=True)
+        return Delivery("failed")
+
+    errors: list[tuple[PhoneNumber, ProviderError]] = []
+    for number in failover_numbers(message=message):
+        try:
+            result = provider_for(number).send(
+                from_number=number.number,
+                to_number=message.to_number,
+                body=message.body,
+                status_callback=status_callback_url(provider=number.provider),
+            )
+        except ProviderError as exc:
+            logger.warning(
+                "provider_send_failed", message_id=message.pk, provider=number.provider, code=exc.code, error=str(exc)
+            )
+            errors.append((number, exc))
+            if not exc.fail_over:
+                break
+            continue
+        preferred = message.phone_number
+        Message.objects.unscoped().filter(pk=message.pk).update(
+            status=result.status,
+            provider=number.provider,
+            provider_message_id=result.provider_message_id,
+            zoho_voice_log_id=result.zoho_voice_log_id,
+            phone_number=number,
+            from_number=number.number,
+            failed_over_from=preferred.provider if number.pk != preferred.pk else "",
+            segments=result.segments or message.segments,
+            occurred_at=timezone.now(),
+            next_attempt_at=None,
+            error_code="",
+            error_message="",
+            updated_at=timezone.now(),
+        )
+        logger.info("message_sent", message_id=message.pk, provider=number.provider, failed_over=number != preferred)
+        return Delivery("sent")
+
+    number, last = errors[-1]
+    if not last.fail_over:  # a rejection: another provider would refuse it too, or must not deliver it
+        _fail(message, code=last.code, text=error_explain(last.code, last.message))
+        if isinstance(last, RecipientOptedOut):
+            opt_out_set(
+                organization=message.organization,
+                phone=message.to_number,
+                state=OptOutState.OPTED_OUT,
+                source=OptOutSource.PROVIDER,
+                reason=f"{number.get_provider_display()} error {last.code} on a send",
+                message=message,
+            )
+        return Delivery("failed")
+    if not any(exc.retryable for _, exc in errors):  # every provider refused our credentials
+        _fail(message, code=last.code, text=error_explain(last.code, last.message), attention=True)
+        return Delivery("failed")
+    retry_in = backoff_seconds(message.attempts + 1)
+    Message.objects.unscoped().filter(pk=message.pk).update(
+        status=Message.Status.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=retry_in),
+        error_code=last.code,
+        error_message="; ".join(f"{n.get_provider_display()}: {exc.message}" for n, exc in errors)[:2000],
+        updated_at=timezone.now(),
+    )
+    return Delivery("pending", retry_in=retry_in)
+
+
+def _fail(message: Message, *, code: str, text: str, attention: bool = False) -> None:
+    Message.objects.unscoped().filter(pk=message.pk).update(
+        status=Message.Status.FAILED,
+        error_code=code,
+        error_message=text,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
+    )
+    if attention:
+        conversation_touch(conversation=message.conversation, message=message, attention=f"A text failed: {text}")
+    logger.info("message_failed", message_id=message.pk, code=code)
+
+
+def messages_retry_due(*, now=None) -> int:
+    """Enqueue every pending send whose backoff has elapsed (the scheduler's safety net)."""
+    from messaging.selectors import messages_due_for_retry
+
+    ids = messages_due_for_retry(now=now or timezone.now())
+    for message_id in ids:
+        message_send_enqueue(message_id)
+    return len(ids)
+
+
+def messages_stale_sending_flag(*, now=None) -> int:
+    """A message claimed long ago and never finished: the worker died during the provider call, so whether the
+    text went out is unknown. Fail it with that reason and flag the thread, rather than risk texting twice."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.MESSAGING_STALE_SENDING_SECONDS)
+    stale = list(
+        Message.objects.unscoped()
+        .select_related("conversation")
+        .filter(status=Message.Status.SENDING, updated_at__lt=cutoff)[:500]
+    )
+    for message in stale:
+        _fail(message, code="outcome_unknown", text=error_explain("outcome_unknown"), attention=True)
+    return len(stale)

@@ -1,0 +1,77 @@
+"""Delivery statuses move forward only: callbacks and polls arrive out of order and more than once, so a late
+`sent` never overwrites `delivered`, and a duplicate changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.errors import error_explain
+from messaging.models import Message, OptOutSource, OptOutState
+from messaging.services.opt_out import opt_out_set
+
+logger = structlog.get_logger(__name__)
+
+S = Message.Status
+RANK = {
+    S.QUEUED: 0,
+    S.SENDING: 0,
+    S.PENDING: 0,
+    S.ACCEPTED: 1,
+    S.SENT: 2,
+    S.DELIVERED: 3,
+    S.UNDELIVERED: 3,
+    S.FAILED: 3,
+    S.READ: 4,
+    S.RECEIVED: 0,
+}
+OPT_OUT_ERROR_CODES = frozenset({"21610"})
+
+
+def message_status_apply(
+    *,
+    provider: str,
+    provider_message_id: str,
+    status: str,
+    error_code: str = "",
+    error_message: str = "",
+    occurred_at: datetime | None = None,
+) -> Message | None:
+    """Apply a provider's status to the message it names. None when no such message exists (yet: a callback can
+    beat the send task's own write of the message id); the caller decides whether to try again."""
+    with transaction.atomic():
+        message = (
+            Message.objects.unscoped()
+            .select_for_update()
+            .filter(provider=provider, provider_message_id=provider_message_id)
+            .first()
+        )
+        if message is None:
+            return None
+        if RANK.get(status, -1) <= RANK.get(message.status, 0):
+            return message  # older or equal news: keep what we know
+        message.status = status
+        fields = ["status", "updated_at"]
+        if status in (S.DELIVERED, S.READ) and message.delivered_at is None:
+            message.delivered_at = occurred_at or timezone.now()
+            fields.append("delivered_at")
+        if error_code:
+            message.error_code = str(error_code)
+            message.error_message = error_explain(str(error_code), error_message)
+            fields += ["error_code", "error_message"]
+        message.save(update_fields=fields)
+        if str(error_code) in OPT_OUT_ERROR_CODES:
+            opt_out_set(
+                organization=message.organization,
+                phone=message.to_number,
+                state=OptOutState.OPTED_OUT,
+                source=OptOutSource.PROVIDER,
+                reason=f"Provider error {error_code} on delivery",
+                message=message,
+            )
+    logger.info("message_status", message_id=message.pk, status=status, error_code=error_code)
+    return message

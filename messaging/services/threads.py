@@ -1,0 +1,52 @@
+"""Contacts and conversations: found or created under their unique constraints, so concurrent webhooks and
+sends for the same person end up in one row."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging.models import Contact, Conversation, Message
+from studios.models import Organization, Studio
+
+
+def contact_get_or_create(*, organization: Organization, phone: str, name: str = "") -> Contact:
+    contacts = Contact.objects.for_organization(organization)
+    contact = contacts.filter(phone=phone).first()
+    if contact is None:
+        try:
+            with transaction.atomic():
+                contact = Contact.unscoped_objects.create(organization=organization, phone=phone, name=name)
+        except IntegrityError:  # another request created it a moment ago
+            contact = contacts.get(phone=phone)
+    if name and not contact.name:
+        contact.name = name
+        contact.save(update_fields=["name", "updated_at"])
+    return contact
+
+
+def conversation_get_or_create(*, contact: Contact, studio: Studio | None) -> Conversation:
+    """The thread of a studio and a contact; without a studio, the contact's place in the unassigned queue."""
+    conversations = Conversation.objects.for_organization(contact.organization).filter(contact=contact, studio=studio)
+    conversation = conversations.first()
+    if conversation is None:
+        try:
+            with transaction.atomic():
+                conversation = Conversation.unscoped_objects.create(
+                    organization=contact.organization, contact=contact, studio=studio
+                )
+        except IntegrityError:
+            conversation = conversations.get()
+    return conversation
+
+
+def conversation_touch(*, conversation: Conversation, message: Message, attention: str = "") -> None:
+    """Move the thread to the top; an inbound text counts as unread; `attention` flags it for a person."""
+    changes: dict = {"last_message_at": message.created_at, "updated_at": timezone.now()}
+    if message.direction == Message.Direction.INBOUND:
+        changes["unread_count"] = F("unread_count") + 1
+    if attention:
+        changes["needs_attention"] = True
+        changes["attention_reason"] = attention[:300]
+    Conversation.objects.for_organization(conversation.organization).filter(pk=conversation.pk).update(**changes)
