@@ -27,11 +27,22 @@ class TenantScopedAdminMixin:
     tenant_field: str | None = "organization"
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
-        queryset = self.model.objects.all()
-        if is_operator(request):
-            queryset = queryset.unscoped()
+        if issubclass(self.model, TenantModel):
+            queryset = self.model.objects.all()
+            if is_operator(request):
+                queryset = queryset.unscoped()
+            else:
+                queryset = queryset.visible_to(request_manager(request))
         else:
-            queryset = queryset.visible_to(request_manager(request))
+            # A plain model that records its tenant in `tenant_field` (e.g. core.InboundEvent, whose organization
+            # may be unknown): operators see every row, a manager their organization's, anyone else nothing.
+            queryset = self.model._default_manager.all()
+            if not is_operator(request):
+                manager = request_manager(request)
+                if manager is None or self.tenant_field is None:
+                    queryset = queryset.none()
+                else:
+                    queryset = queryset.filter(**{f"{self.tenant_field}_id": manager.organization_id})
         # Explicit, because Meta.ordering is not applied to the annotated (GROUP BY) querysets of changelists.
         ordering = self.get_ordering(request) or self.model._meta.ordering
         return queryset.order_by(*ordering) if ordering else queryset
