@@ -59,5 +59,5 @@ def control(server: Any, method: str, path: str, body: Any = None) -> Any:
 
 
 def minted(server: Any, refresh_token: str = worlds.DEMO_CRM_REFRESH_TOKEN) -> int:
-    """How many access tokens the sandbox minted from a refresh token (within its window)."""
-    return len(server.state.accounts.refresh_tokens[refresh_token].minted)
+    """How many access tokens the sandbox ever minted from a refresh token."""
+    return sum(1 for token in server.state.accounts.access_tokens.values() if token.refresh_token == refresh_token)
