@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "core",
     "studios",
     "messaging",
+    "automation",
     "zoho",
     "sync",
 ]

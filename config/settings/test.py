@@ -11,6 +11,13 @@ os.environ.setdefault(
 )
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadline")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each pytest-xdist worker gets its own Redis database (15, 14, ...): tests clear the cache and run brokers, and
+# one worker's flush must never wipe another's locks, tokens or queued tasks.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker.startswith("gw") and _xdist_worker[2:].isdigit():
+    _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
+    if _db.isdigit():
+        os.environ["REDIS_URL"] = f"{_base}/{(int(_db) - int(_xdist_worker[2:])) % 16}"
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("PUBLIC_BASE_URL", "https://leadline.test")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")

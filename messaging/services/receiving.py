@@ -113,7 +113,12 @@ def message_receive(
     logger.info(
         "message_received", message_id=message.pk, studio=route.studio and route.studio.slug, route=route.reason
     )
-    message_keyword_handle(message=message, opt_out_type=opt_out_type)
+    keyword = message_keyword_handle(message=message, opt_out_type=opt_out_type)
+    if keyword not in ("STOP", "HELP"):
+        # Lead automation's turn (a YES asks for the follow-up); called, not signalled, so the flow is visible.
+        from automation.services.replies import reply_received
+
+        reply_received(message=message)
     return message, True
 
 

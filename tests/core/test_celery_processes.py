@@ -33,7 +33,7 @@ def embedded_env(tmp_path):
 def test_a_worker_answers_a_task_sent_through_the_broker(tmp_path, broker):
     env = embedded_env(tmp_path)
     if broker == "redis":
-        env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/8"
     log = tmp_path / "worker.log"
     worker = start(str(BIN_DIR / "celery"), *WORKER, env=env, log=log)
     try:
@@ -41,7 +41,7 @@ def test_a_worker_answers_a_task_sent_through_the_broker(tmp_path, broker):
         result = manage("ping_worker", "--timeout", "20", env=env)
         assert result.returncode == 0, result.stderr + log.read_text()
         assert "pong from a worker" in result.stdout
-        assert ("filesystem://" if broker == "filesystem" else "redis://127.0.0.1:6379/14") in result.stdout
+        assert ("filesystem://" if broker == "filesystem" else "redis://127.0.0.1:6379/8") in result.stdout
     finally:
         stop(worker)
     worker_log = log.read_text()

@@ -8,6 +8,7 @@ so `make run` behaves like production (tasks run after commit, in another proces
 from pathlib import Path
 
 from config.env import BASE_DIR, env
+from config.settings.integrations.messaging import ZOHO_VOICE_POLL_SECONDS as _ZV_POLL_SECONDS
 
 _redis_url = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url or "filesystem://localhost/"
@@ -51,6 +52,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_ALL = ("default", "messaging", "zoho", "sync")
 CELERY_TASK_ROUTES = {
     "messaging.*": {"queue": "messaging"},
+    "automation.*": {"queue": "zoho"},
     "zoho.*": {"queue": "zoho"},
     "sync.*": {"queue": "sync"},
 }
@@ -63,6 +65,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "inbound-events-sweep": {"task": "core.tasks.inbound_events_sweep_task", "schedule": 60.0},
     "messages-retry-due": {"task": "messaging.tasks.messages_retry_due_task", "schedule": 30.0},
     "messages-stale-sending": {"task": "messaging.tasks.messages_stale_sending_task", "schedule": 300.0},
+    "automation-due": {"task": "automation.tasks.automation_due_task", "schedule": 60.0},
+    "crm-write-backs-flush": {"task": "automation.tasks.crm_write_backs_flush_task", "schedule": 60.0},
+    # Zoho Voice sends no inbound webhook: each number's SMS logs are polled.
+    "zoho-voice-poll-all": {"task": "messaging.tasks.zoho_voice_poll_all_task", "schedule": float(_ZV_POLL_SECONDS)},
 }
 
 __all__ = [name for name in dir() if name.startswith("CELERY_")]

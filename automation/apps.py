@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class AutomationConfig(AppConfig):
+    """Lead automation: the new-lead webhook (task + welcome text), replies that drive follow-ups, the log."""
+
+    name = "automation"
+
+    def ready(self) -> None:
+        # Registers the processor of recorded new-lead webhooks (core.webhooks) for zoho.lead.
+        from automation.services import intake  # noqa: F401

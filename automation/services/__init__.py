@@ -1,0 +1,1 @@
+"""Writes of lead automation, by subdomain: new-lead intake, keyword replies, the log, CRM write-backs."""

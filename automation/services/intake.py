@@ -1,0 +1,312 @@
+"""A new lead in Zoho: the workflow webhook is recorded, then an intake loads the lead, finds its studio, creates
+a follow-up Task for the owner and sends the studio's welcome text. Each step is logged; a step that cannot be
+done now (the lead is not visible in Zoho yet, Zoho is down) is retried with backoff; one that cannot be done at
+all (no studio, no valid mobile, opted out) ends in a logged, visible outcome. Nothing is dropped silently.
+
+One intake per (organization, lead id) and a saved task id and welcome message make a second delivery of the
+same webhook create no second task and no second text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import structlog
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from automation.models import LeadIntake
+from automation.selectors import (
+    automation_settings_get,
+    crm_account_get,
+    owner_membership_get,
+    studio_automation_get,
+    studio_by_name,
+)
+from automation.services.common import (
+    due_date_for,
+    lead_full_name,
+    lead_mobile,
+    lead_owner,
+    lease_take,
+    merge_context,
+    retry_delay,
+    step_record,
+)
+from core.exceptions import ApplicationError
+from core.models import InboundEvent
+from core.webhooks import EventFlagged, processor
+from messaging.models import Message, OptOutSource, OptOutState
+from messaging.selectors import phone_is_opted_out
+from messaging.services.opt_out import opt_out_set
+from messaging.services.sending import message_send, region_of
+from messaging.services.threads import contact_get_or_create
+from messaging.text import template_render
+from studios.models import Studio
+from studios.selectors import phone_numbers_serving
+from zoho.client import Priority, ZohoClient
+from zoho.errors import ZohoError, ZohoRequestError
+from zoho.tokens import ZohoReauthRequired, ZohoTokenError
+
+logger = structlog.get_logger(__name__)
+
+S = LeadIntake.Status
+LEAD_ID = re.compile(r'"?lead_?id"?\s*[:=]\s*"?(\d{5,25})', re.IGNORECASE)
+
+
+def lead_id_from_payload(payload: dict[str, Any]) -> str | None:
+    """The lead id from a workflow webhook: JSON body, form field or query parameter. Zoho pastes merge values
+    into raw JSON unescaped, so a lead whose name holds a quote breaks the JSON; the id is still found."""
+    for source in (payload.get("query") or {}, payload.get("form") or {}):
+        for key in ("lead_id", "id", "leadId"):
+            value = str(source.get(key) or "").strip()
+            if value.isdigit():
+                return value
+    raw = payload.get("body") or ""
+    try:
+        body = json.loads(raw)
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict):
+        for key in ("lead_id", "id", "leadId"):
+            value = str(body.get(key) or "").strip()
+            if value.isdigit():
+                return value
+    match = LEAD_ID.search(raw)
+    return match.group(1) if match else None
+
+
+@processor("zoho.lead")
+def zoho_lead_event_process(event: InboundEvent) -> None:
+    """Turn a recorded new-lead webhook into an intake (once per lead) and start it after commit."""
+    lead_id = lead_id_from_payload(event.payload)
+    if lead_id is None:
+        raise EventFlagged("The webhook names no lead id; check the workflow rule's body (it needs ${Leads.Id})")
+    organization = event.organization
+    try:
+        with transaction.atomic():
+            intake = LeadIntake.unscoped_objects.create(organization=organization, zoho_lead_id=lead_id)
+            step_record(
+                organization=organization, lead_intake=intake, step="webhook_received", detail=f"lead {lead_id}"
+            )
+    except IntegrityError:
+        intake = LeadIntake.objects.for_organization(organization).get(zoho_lead_id=lead_id)
+        step_record(
+            organization=organization,
+            lead_intake=intake,
+            step="webhook_received",
+            outcome="skipped",
+            detail="the same lead again: nothing new is created",
+        )
+        return
+    transaction.on_commit(partial(lead_intake_enqueue, intake.pk))
+
+
+def lead_intake_enqueue(intake_id: int, countdown: float | None = None) -> None:
+    from automation.tasks import lead_intake_process_task
+
+    try:
+        lead_intake_process_task.apply_async((intake_id,), countdown=countdown)
+    except Exception:
+        logger.exception("lead_intake_enqueue_failed", intake_id=intake_id)  # the due sweep picks it up
+
+
+class _Wait(Exception):
+    """Zoho cannot answer now: try again later."""
+
+
+def lead_intake_process(*, intake_id: int) -> str:
+    """Advance an intake as far as it can go; safe to run twice (a lease, and every step checks what is done)."""
+    if not lease_take(LeadIntake, pk=intake_id, statuses=(S.RECEIVED, S.WAITING)):
+        return "skipped"
+    intake = LeadIntake.objects.unscoped().select_related("organization", "studio").get(pk=intake_id)
+    organization = intake.organization
+    log = partial(step_record, organization=organization, lead_intake=intake)
+    intake.attempts += 1
+    retry_in = None
+    try:
+        outcome = _advance(intake, log)
+    except _Wait as exc:
+        outcome, retry_in = _wait(intake, log, str(exc))
+    except Exception as exc:
+        # An unexpected failure is treated as passing: retried on the schedule, then handed to a person.
+        logger.exception("lead_intake_failed", intake_id=intake.pk)
+        outcome, retry_in = _wait(intake, log, f"unexpected error {exc.__class__.__name__}: {exc}")
+    intake.lease_until = None
+    intake.save()
+    if retry_in is not None:
+        lead_intake_enqueue(intake.pk, retry_in)
+    return outcome
+
+
+def _wait(intake: LeadIntake, log, reason: str) -> tuple[str, float | None]:
+    delay = retry_delay(intake.attempts)
+    if delay is None:
+        return _attention(intake, log, f"Gave up waiting for Zoho after {intake.attempts} tries: {reason}"), None
+    log(step="waiting", outcome="retry", detail=f"{reason}; next try in {delay:.0f} s")
+    intake.status, intake.next_attempt_at = S.WAITING, timezone.now() + timedelta(seconds=delay)
+    return "waiting", delay
+
+
+def _attention(intake: LeadIntake, log, reason: str) -> str:
+    log(step="needs_attention", outcome="failed", detail=reason)
+    intake.status, intake.attention_reason, intake.next_attempt_at = S.NEEDS_ATTENTION, reason[:300], None
+    return "needs_attention"
+
+
+def _advance(intake: LeadIntake, log) -> str:
+    organization = intake.organization
+    settings_row = automation_settings_get(organization=organization)
+    if not settings_row.is_enabled:
+        log(step="automation_off", outcome="skipped", detail="lead automation is switched off for the organization")
+        intake.status, intake.completed_at = S.DONE, timezone.now()
+        return "done"
+    account = crm_account_get(organization=organization)
+    if account is None:
+        return _attention(intake, log, "The organization has no Zoho CRM account (or several and no default)")
+    client = ZohoClient(account=account, priority=Priority.BACKGROUND)
+    try:
+        lead = client.record_get(module="Leads", record_id=intake.zoho_lead_id)
+    except ZohoReauthRequired as exc:
+        return _attention(intake, log, f"The Zoho connection needs to be re-authorised: {exc}")
+    except ZohoRequestError as exc:
+        return _attention(intake, log, f"Zoho refused to load the lead: {exc}")
+    except (ZohoError, ZohoTokenError) as exc:
+        raise _Wait(f"Zoho is unavailable ({exc.__class__.__name__}: {exc})") from exc
+    if lead is None:
+        raise _Wait(f"lead {intake.zoho_lead_id} is not visible in Zoho yet")
+    owner_id, owner_name = lead_owner(lead)
+    intake.lead_name = lead_full_name(lead)[:200]
+    intake.owner_zoho_id, intake.owner_name = owner_id, owner_name[:200]
+    if intake.attempts == 1 or not intake.steps.filter(step="lead_loaded").exists():
+        log(step="lead_loaded", detail=f"{intake.lead_name or 'a lead'} owned by {owner_name or 'nobody'}")
+
+    problems: list[str] = []
+    if intake.studio_id is None:
+        studio, why = _studio_resolve(intake=intake, lead=lead, lead_studio_field=settings_row.lead_studio_field)
+        if studio is None:
+            log(step="studio_resolved", outcome="failed", detail=why)
+            problems.append(why)
+        else:
+            intake.studio = studio
+            log(step="studio_resolved", detail=why, studio=studio)
+
+    if not intake.task_zoho_id:
+        try:
+            intake.task_zoho_id = _task_create(client, intake=intake, lead=lead)
+        except ZohoReauthRequired as exc:
+            return _attention(intake, log, f"The Zoho connection needs to be re-authorised: {exc}")
+        except ZohoRequestError as exc:
+            log(step="task_created", outcome="failed", detail=str(exc))
+            problems.append(f"Zoho refused the follow-up task: {exc}")
+        except (ZohoError, ZohoTokenError) as exc:
+            intake.save()  # keep what is known; the task is tried again
+            raise _Wait(f"Zoho is unavailable for the task ({exc.__class__.__name__})") from exc
+        else:
+            # Saved at once: a crash after this line must not create the task a second time.
+            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(task_zoho_id=intake.task_zoho_id)
+            log(step="task_created", detail=f"task {intake.task_zoho_id} for {owner_name or 'the token owner'}")
+
+    if intake.welcome_message_id is None and not intake.sms_outcome:
+        _welcome_send(intake=intake, lead=lead, log=log, crm_opt_out_field=_crm_opt_out_field(organization))
+
+    if problems:
+        return _attention(intake, log, "; ".join(problems))
+    intake.status, intake.completed_at, intake.next_attempt_at = S.DONE, timezone.now(), None
+    log(step="done")
+    return "done"
+
+
+def _studio_resolve(*, intake: LeadIntake, lead: dict[str, Any], lead_studio_field: str) -> tuple[Studio | None, str]:
+    organization = intake.organization
+    if lead_studio_field:
+        named = lead.get(lead_studio_field)
+        named = named.get("name") if isinstance(named, dict) else named
+        studio = studio_by_name(organization=organization, value=str(named or ""))
+        if studio is not None:
+            return studio, f"the lead's {lead_studio_field} names {studio.name}"
+    owner = owner_membership_get(organization=organization, zoho_user_id=intake.owner_zoho_id)
+    if owner is None:
+        return None, (
+            f"No studio: the lead's owner ({intake.owner_name or intake.owner_zoho_id or 'none'}) is not a member "
+            "with a Zoho user id" + (f", and {lead_studio_field} names no studio" if lead_studio_field else "")
+        )
+    studios = [s for s in owner.studios.all() if s.is_active]
+    if len(studios) == 1:
+        return studios[0], f"the lead's owner {intake.owner_name} works at {studios[0].name}"
+    if not studios:
+        return None, f"No studio: the owner {intake.owner_name} is a manager or works in no active studio"
+    names = ", ".join(s.name for s in studios)
+    return None, f"No studio: the owner {intake.owner_name} works in several studios ({names}); assign one"
+
+
+def _task_create(client: ZohoClient, *, intake: LeadIntake, lead: dict[str, Any]) -> str:
+    studio = intake.studio
+    days = studio_automation_get(studio=studio).task_due_days if studio else 1
+    time_zone = studio.time_zone if studio else "UTC"
+    name = intake.lead_name or "new lead"
+    return client.task_create(
+        subject=f"Follow up with {name}",
+        due_date=due_date_for(time_zone=time_zone, days=days),
+        owner_id=intake.owner_zoho_id or None,
+        what_id=intake.zoho_lead_id,
+        what_module="Leads",
+        description=f"New lead{f' for {studio.name}' if studio else ''}. Created by Leadline.",
+    )
+
+
+def _crm_opt_out_field(organization) -> str:
+    from messaging.models import MessagingSettings
+
+    row = MessagingSettings.objects.for_organization(organization).first()
+    return row.crm_opt_out_field if row else MessagingSettings._meta.get_field("crm_opt_out_field").default
+
+
+def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_field: str) -> None:
+    studio = intake.studio
+    organization = intake.organization
+
+    def skip(reason: str) -> None:
+        intake.sms_outcome = reason[:300]
+        log(step="sms_skipped", outcome="skipped", detail=reason, studio=studio)
+
+    if studio is None:
+        return skip("no welcome text: no studio to send it from")
+    if not studio_automation_get(studio=studio).send_welcome:
+        return skip(f"no welcome text: {studio.name} sends none")
+    numbers = list(phone_numbers_serving(studio=studio))
+    phone, why = lead_mobile(lead, default_region=region_of(numbers[0].number) if numbers else "US")
+    if phone is None:
+        return skip(f"no welcome text: {why}")
+    intake.lead_phone = phone
+    contact = contact_get_or_create(organization=organization, phone=phone, name=intake.lead_name)
+    contact.crm_module, contact.crm_record_id, contact.crm_owner_id = "Leads", intake.zoho_lead_id, intake.owner_zoho_id
+    contact.save(update_fields=["crm_module", "crm_record_id", "crm_owner_id", "updated_at"])
+    if crm_opt_out_field and lead.get(crm_opt_out_field) is True:
+        opt_out_set(
+            organization=organization,
+            phone=phone,
+            state=OptOutState.OPTED_OUT,
+            source=OptOutSource.CRM,
+            reason=f"{crm_opt_out_field} is set on the lead in Zoho",
+        )
+    if phone_is_opted_out(organization=organization, phone=phone):
+        return skip(f"no welcome text: {phone} has opted out")
+    context = merge_context(lead=lead, studio_name=studio.name, owner_name=intake.owner_name)
+    try:
+        message = message_send(
+            studio=studio,
+            to=phone,
+            body=template_render(studio.welcome_message, context),
+            kind=Message.Kind.AUTOMATED,
+            contact_name=intake.lead_name,
+        )
+    except ApplicationError as exc:
+        return skip(f"no welcome text: {exc.message}")
+    intake.welcome_message = message
+    log(step="sms_sent", detail=f"welcome text queued from {message.from_number}", studio=studio)

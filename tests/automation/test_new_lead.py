@@ -1,0 +1,204 @@
+"""The new-lead flow end to end against the sandbox: Zoho's workflow webhook → intake → task + welcome text;
+its idempotency, and each way it can fail ending in a logged, visible outcome."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from automation.models import AutomationStep, LeadIntake
+from automation.services.intake import lead_id_from_payload, lead_intake_process
+from core.models import InboundEvent
+from messaging.models import Message, OptOut
+from messaging.services.opt_out import opt_out_set
+from tests.automation.conftest import BEN, post_webhook
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def intakes(world):
+    return LeadIntake.objects.for_organization(world.organization)
+
+
+def steps(intake) -> list[tuple[str, str]]:
+    return [
+        (s.step, s.outcome)
+        for s in AutomationStep.objects.for_organization(intake.organization).filter(lead_intake=intake)
+    ]
+
+
+def test_a_new_lead_gets_a_task_for_its_owner_and_the_studios_welcome_text(automation_world):
+    lead = automation_world.lead_create(First_Name="Lena", Last_Name="Lead")
+    automation_world.wait_for_events(1)
+    intake = intakes(automation_world).get()
+    assert intake.status == LeadIntake.Status.DONE
+    assert intake.studio == automation_world.downtown  # Ana owns the lead and works at Downtown
+    task = next(t for t in automation_world.tasks() if t["id"] == intake.task_zoho_id)
+    assert task["Subject"] == "Follow up with Lena Lead"
+    assert task["What_Id"]["id"] == lead["id"]
+    assert task["Owner"]["id"] == lead["Owner"]["id"]
+    welcome = intake.welcome_message
+    assert welcome.status == Message.Status.ACCEPTED
+    assert welcome.kind == "automated"
+    assert welcome.body.startswith("Hi Lena, thanks for your interest in Downtown!")
+    assert welcome.from_number == automation_world.downtown_number.number
+    assert welcome.contact.crm_record_id == lead["id"]
+    assert [s for s, _ in steps(intake)] == [
+        "webhook_received",
+        "lead_loaded",
+        "studio_resolved",
+        "task_created",
+        "sms_sent",
+        "done",
+    ]
+
+
+def test_the_same_webhook_delivered_twice_gives_one_task_and_one_text(automation_world):
+    lead = automation_world.lead_create()
+    automation_world.wait_for_events(1)
+    body = json.dumps({"lead_id": lead["id"]})
+    for _ in range(2):
+        assert post_webhook(automation_world.webhook_url, body).status_code == 200
+    assert post_webhook(automation_world.webhook_url + "?again=1", body).status_code == 200
+    intake = intakes(automation_world).get()
+    assert Message.objects.for_organization(automation_world.organization).filter(kind="automated").count() == 1
+    assert sum(1 for t in automation_world.tasks() if t.get("What_Id", {}).get("id") == lead["id"]) == 1
+    assert ("webhook_received", "skipped") in steps(intake)
+    # Running the intake again (a duplicated task) does nothing either.
+    assert lead_intake_process(intake_id=intake.pk) == "skipped"
+
+
+def test_an_unknown_token_is_refused(automation_world):
+    response = post_webhook(automation_world.webhook_url.replace("/leads/", "/leads/x"), '{"lead_id": "1"}')
+    assert response.status_code == 403
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_lead_with_no_studio_gets_its_task_and_waits_for_a_person(automation_world):
+    automation_world.lead_create(Owner={"id": "4150868000000225001"})  # the manager: no studio of their own
+    automation_world.wait_for_events(1)
+    intake = intakes(automation_world).get()
+    assert intake.status == LeadIntake.Status.NEEDS_ATTENTION
+    assert "No studio" in intake.attention_reason
+    assert intake.task_zoho_id  # the owner still gets the follow-up task
+    assert intake.welcome_message is None
+    assert "no studio" in intake.sms_outcome
+
+
+def test_a_studio_named_on_the_lead_wins(automation_world):
+    from automation.models import AutomationSettings
+
+    AutomationSettings.objects.for_organization(automation_world.organization).update(lead_studio_field="City")
+    automation_world.lead_create(City="uptown")
+    automation_world.wait_for_events(1)
+    assert intakes(automation_world).get().studio == automation_world.uptown
+
+
+def test_a_lead_without_a_valid_mobile_is_logged_and_skipped(automation_world):
+    automation_world.lead_create(Mobile="", Phone="12")
+    automation_world.wait_for_events(1)
+    intake = intakes(automation_world).get()
+    assert intake.status == LeadIntake.Status.DONE
+    assert intake.welcome_message is None
+    assert "not a valid number" in intake.sms_outcome
+    assert ("sms_skipped", "skipped") in steps(intake)
+
+
+def test_an_opted_out_lead_gets_no_welcome_text(automation_world):
+    opt_out_set(organization=automation_world.organization, phone="+14155559001", state="opted_out", source="keyword")
+    automation_world.lead_create()
+    automation_world.wait_for_events(1)
+    intake = intakes(automation_world).get()
+    assert intake.welcome_message is None
+    assert "opted out" in intake.sms_outcome
+    assert not Message.objects.for_organization(automation_world.organization).exists()
+
+
+def test_the_crm_opt_out_field_on_the_lead_is_honoured(automation_world):
+    automation_world.lead_create(SMS_Opt_Out=True) if False else None  # the sandbox's Leads have no such field
+    lead = {"First_Name": "Olga", "Mobile": "+14155559002", "Email_Opt_Out": True}
+    automation_world.lead_create(**lead)
+    automation_world.wait_for_events(1)
+    # The product's opt-out field is configurable; the sandbox's Leads know Email_Opt_Out, not SMS_Opt_Out.
+    from messaging.models import MessagingSettings
+
+    assert intakes(automation_world).get().welcome_message is not None  # SMS_Opt_Out absent: texted
+    MessagingSettings.unscoped_objects.create(
+        organization=automation_world.organization, crm_opt_out_field="Email_Opt_Out"
+    )
+    automation_world.lead_create(First_Name="Pia", Mobile="+14155559003", Email_Opt_Out=True)
+    automation_world.wait_for_events(2)
+    pia = intakes(automation_world).get(lead_name__startswith="Pia")
+    assert pia.welcome_message is None
+    assert "opted out" in pia.sms_outcome
+    assert OptOut.objects.for_organization(automation_world.organization).get(phone="+14155559003").source == "crm"
+
+
+def test_zoho_down_makes_the_intake_wait_and_retry(automation_world, settings):
+    settings.ZOHO_RETRY_BASE_SECONDS = 0 if hasattr(settings, "ZOHO_RETRY_BASE_SECONDS") else None
+    automation_world.fault(path=r"^/crm/v8/Leads/\d+$", status=503, times=0)
+    lead = automation_world.lead_create()
+    automation_world.wait_for_events(1, timeout=60)
+    intake = intakes(automation_world).get()
+    assert intake.status == LeadIntake.Status.WAITING
+    assert intake.next_attempt_at
+    assert ("waiting", "retry") in steps(intake)
+    assert not intake.welcome_message
+    automation_world.clear_faults()
+    assert lead_intake_process(intake_id=intake.pk) == "done"
+    intake.refresh_from_db()
+    assert intake.task_zoho_id
+    assert intake.welcome_message.contact.crm_record_id == lead["id"]
+
+
+def test_a_lead_not_yet_visible_is_retried_then_handed_to_a_person(automation_world):
+    body = json.dumps({"lead_id": "4150868000099999999"})
+    assert post_webhook(automation_world.webhook_url, body).status_code == 200
+    intake = intakes(automation_world).get()
+    assert intake.status == LeadIntake.Status.WAITING
+    for _ in range(10):
+        LeadIntake.objects.for_organization(automation_world.organization).update(next_attempt_at=None)
+        if lead_intake_process(intake_id=intake.pk) == "needs_attention":
+            break
+    intake.refresh_from_db()
+    assert intake.status == LeadIntake.Status.NEEDS_ATTENTION
+    assert "not visible in Zoho" in intake.attention_reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"body": '{"lead_id":"4150868000000001234","email":"a@b.c","owner":"Ana"}'}, "4150868000000001234"),
+        ({"body": '{"lead_id":"4150868000000001234","owner":"Ana "Quotes" A"}'}, "4150868000000001234"),
+        ({"form": {"lead_id": "4150868000000001234"}}, "4150868000000001234"),
+        ({"query": {"id": "4150868000000001234"}}, "4150868000000001234"),
+        ({"body": "{}"}, None),
+    ],
+)
+def test_the_lead_id_is_found_even_in_broken_json(payload, expected):
+    assert lead_id_from_payload(payload) == expected
+
+
+def test_a_webhook_without_a_lead_id_is_flagged(automation_world):
+    assert post_webhook(automation_world.webhook_url, '{"email": "x@y.z"}').status_code == 200
+    event = InboundEvent.objects.get(source="zoho.lead")
+    assert event.status == InboundEvent.Status.FLAGGED
+    assert "no lead id" in event.error
+
+
+def test_an_owner_in_two_studios_needs_a_person_to_pick_one(automation_world):
+    automation_world.staff.zoho_user_id = ""
+    automation_world.staff.save()
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(
+        organization=automation_world.organization,
+        studios=[automation_world.downtown, automation_world.uptown],
+        zoho_user_id=BEN,
+    )
+    automation_world.lead_create(Owner={"id": BEN})
+    automation_world.wait_for_events(1)
+    intake = intakes(automation_world).get()
+    assert intake.status == LeadIntake.Status.NEEDS_ATTENTION
+    assert "several studios" in intake.attention_reason
