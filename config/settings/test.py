@@ -22,7 +22,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("PUBLIC_BASE_URL", "https://leadline.test")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
-from config.settings.base import *  # noqa: F403
+from config.settings.base import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
