@@ -1,4 +1,10 @@
-"""Zoho pages: the OAuth connect flow's callback (the Zoho issue)."""
+"""Zoho pages: the OAuth connect flow's callback."""
+
+from django.urls import path
+
+from zoho import views
 
 app_name = "zoho"
-urlpatterns: list = []
+urlpatterns = [
+    path("oauth/callback/", views.oauth_callback, name="oauth-callback"),
+]

@@ -1,0 +1,261 @@
+"""The "Connect Zoho" flow (server-based OAuth, api-facts A1/A2): authorize URL, code exchange, disconnect.
+
+The person is sent to the accounts server of the data centre they chose (or the account's own); Zoho sends them
+back with `code`, `location` and `accounts-server`, and the code is exchanged at *that* server, which must be a
+known Zoho accounts server (ZOHO_ACCOUNTS_SERVERS) or the account's configured one: our client secret is never
+posted to a host named in a URL someone could forge. The refresh token is stored encrypted on the
+ProviderAccount, the accounts server and `api_domain` Zoho returned are saved (the data centre is detected),
+and for CRM accounts the authorising user and the Zoho org id are fetched and shown on the connection.
+
+The state parameter is signed, expires after OAUTH_STATE_MAX_AGE and is bound to the session that started the
+flow (a nonce kept in it), so a callback from someone else's browser or a replayed one is refused.
+No vendor call happens inside a database transaction: the callback view is non-atomic and writes afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import ApplicationError
+from core.http import make_session
+from studios.models import ProviderAccount, ProviderKind
+from zoho import tokens
+from zoho.models import ZohoConnection
+from zoho.services import connection_error_record, connection_for_account
+
+logger = logging.getLogger(__name__)
+
+OAUTH_STATE_SALT = "zoho.oauth.state"
+OAUTH_STATE_MAX_AGE = 15 * 60
+SESSION_KEY = "zoho_oauth_nonces"
+# api-facts A2. "account" means: the accounts server stored on the ProviderAccount (any DC, or the sandbox).
+DATA_CENTRES = {
+    "us": "https://accounts.zoho.com",
+    "eu": "https://accounts.zoho.eu",
+    "in": "https://accounts.zoho.in",
+    "au": "https://accounts.zoho.com.au",
+    "jp": "https://accounts.zoho.jp",
+    "cn": "https://accounts.zoho.com.cn",
+    "ca": "https://accounts.zohocloud.ca",
+    "sa": "https://accounts.zoho.sa",
+}
+DATA_CENTRE_CHOICES = [("account", "Detect (start at the account's accounts server)")] + [
+    (code, f"{code.upper()}: {url}") for code, url in DATA_CENTRES.items()
+]
+
+
+def redirect_uri() -> str:
+    return settings.ZOHO_OAUTH_REDIRECT_URI or f"{settings.PUBLIC_BASE_URL}/zoho/oauth/callback/"
+
+
+def scopes_for(account: ProviderAccount) -> list[str]:
+    return settings.ZOHO_VOICE_SCOPES if account.kind == ProviderKind.ZOHO_VOICE else settings.ZOHO_CRM_SCOPES
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def _session() -> requests.Session:
+    timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS)
+    return make_session("zoho-oauth", timeout=timeout, retries=0)
+
+
+# --- start ------------------------------------------------------------------------------------------------------
+def connect_start(*, account: ProviderAccount, session: Any, data_centre: str = "account") -> str:
+    """The Zoho consent URL for an account; remembers a nonce in the person's session."""
+    if account.kind not in tokens.ZOHO_KINDS:
+        raise ApplicationError("Only Zoho CRM and Zoho Voice accounts connect to Zoho.")
+    if not account.client_id or not account.client_secret:
+        raise ApplicationError("Enter the account's client ID and client secret (Zoho API console) first.")
+    if data_centre == "account":
+        accounts_url = account.accounts_url or DATA_CENTRES["us"]
+    elif data_centre in DATA_CENTRES:
+        accounts_url = DATA_CENTRES[data_centre]
+    else:
+        raise ApplicationError(f"Unknown data centre {data_centre!r}.")
+    nonce = secrets.token_urlsafe(16)
+    nonces = [*session.get(SESSION_KEY, [])[-4:], nonce]  # a few flows may be open in tabs at once
+    session[SESSION_KEY] = nonces
+    state = signing.dumps({"account": account.pk, "nonce": nonce}, salt=OAUTH_STATE_SALT)
+    params = {
+        "scope": ",".join(scopes_for(account)),
+        "client_id": account.client_id,
+        "response_type": "code",
+        "access_type": "offline",
+        "prompt": "consent",  # Zoho hands out a refresh token only on consent (a reconnect needs a new one)
+        "redirect_uri": redirect_uri(),
+        "state": state,
+    }
+    return f"{accounts_url.rstrip('/')}/oauth/v2/auth?{urlencode(params)}"
+
+
+def state_account_id(*, state: str, session: Any) -> int:
+    """The account a callback's `state` was issued for, if it is genuine, fresh and from this session."""
+    try:
+        payload = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=OAUTH_STATE_MAX_AGE)
+    except signing.BadSignature as exc:  # SignatureExpired is a BadSignature
+        raise ApplicationError("This Zoho sign-in link is invalid or has expired; start again.") from exc
+    nonces = list(session.get(SESSION_KEY, []))
+    if payload.get("nonce") not in nonces:
+        raise ApplicationError("This Zoho sign-in was started in another browser session; start again.")
+    nonces.remove(payload["nonce"])  # single use
+    session[SESSION_KEY] = nonces
+    return int(payload["account"])
+
+
+# --- finish -----------------------------------------------------------------------------------------------------
+def accounts_server_check(*, account: ProviderAccount, accounts_server: str) -> str:
+    """The accounts server to exchange the code at: Zoho's `accounts-server`, if it is one we trust."""
+    wanted = _origin(accounts_server) if accounts_server else _origin(account.accounts_url or DATA_CENTRES["us"])
+    trusted = {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS} | {_origin(account.accounts_url or "")}
+    if not wanted or wanted not in trusted:
+        raise ApplicationError(f"{accounts_server} is not a Zoho accounts server; the connection was not made.")
+    return wanted
+
+
+def connect_finish(
+    *, account: ProviderAccount, code: str, accounts_server: str = "", location: str = "", connected_by: str = ""
+) -> ZohoConnection:
+    """Exchange the grant code, store the refresh token encrypted and record who connected which Zoho org."""
+    try:
+        server = accounts_server_check(account=account, accounts_server=accounts_server)
+    except ApplicationError as exc:
+        raise _failed(account, exc.message) from exc
+    try:
+        response = _session().post(
+            f"{server}/oauth/v2/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": account.client_id,
+                "client_secret": tokens.reveal(account.client_secret),
+                "redirect_uri": redirect_uri(),
+                "code": code,
+            },
+        )
+        body = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise _failed(account, f"Zoho accounts server {server} did not answer ({type(exc).__name__}).") from exc
+    if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
+        error = body.get("error") if isinstance(body, dict) else "unexpected answer"
+        raise _failed(account, f"Zoho refused the sign-in ({error}); start again.")
+    if not body.get("refresh_token"):
+        raise _failed(account, "Zoho sent no refresh token (offline access was not granted); start again.")
+    api_domain = (body.get("api_domain") or account.api_domain or "").rstrip("/")
+    identity = _identity(account, body["access_token"], api_domain)
+    return _connected(
+        account=account,
+        refresh_token=body["refresh_token"],
+        accounts_url=server,
+        api_domain=api_domain,
+        location=location,
+        scopes=str(body.get("scope") or ""),
+        identity=identity,
+        connected_by=connected_by,
+    )
+
+
+def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> dict[str, str]:
+    """The CRM user who consented and their Zoho org (CRM accounts only; Voice tokens have no CRM scope)."""
+    if account.kind != ProviderKind.ZOHO_CRM or not api_domain:
+        return {}
+    session = _session()
+    headers = {"Authorization": f"Zoho-oauthtoken {access_token}"}
+    try:
+        users = session.get(f"{api_domain}/crm/v8/users", params={"type": "CurrentUser"}, headers=headers).json()
+        org = session.get(f"{api_domain}/crm/v8/org", headers=headers).json()
+    except (requests.RequestException, ValueError):
+        # The connection itself worked; who it belongs to is shown once Zoho answers (logged for operators).
+        logger.exception("zoho.oauth.identity_failed", extra={"account_id": account.pk})
+        return {}
+    user = (users.get("users") or [{}])[0] if isinstance(users, dict) else {}
+    org_row = (org.get("org") or [{}])[0] if isinstance(org, dict) else {}
+    return {
+        "zoho_user_id": str(user.get("id") or ""),
+        "zoho_user_email": str(user.get("email") or ""),
+        "zoho_user_name": str(user.get("full_name") or ""),
+        "zoho_org_id": str(org_row.get("id") or ""),
+        "zoho_org_name": str(org_row.get("company_name") or ""),
+    }
+
+
+@transaction.atomic
+def _connected(
+    *,
+    account: ProviderAccount,
+    refresh_token: str,
+    accounts_url: str,
+    api_domain: str,
+    location: str,
+    scopes: str,
+    identity: dict[str, str],
+    connected_by: str,
+) -> ZohoConnection:
+    tokens.token_cache_clear(account=account)  # the old refresh token's cache entries
+    account.refresh_token = refresh_token
+    account.accounts_url = accounts_url
+    update = ["refresh_token", "accounts_url", "updated_at"]
+    if account.kind == ProviderKind.ZOHO_CRM and api_domain:
+        account.api_domain = api_domain
+        update.append("api_domain")
+    account.save(update_fields=update)
+    connection = connection_for_account(account=account)
+    connection.state = ZohoConnection.State.CONNECTED
+    connection.location = location[:16]
+    connection.scopes = scopes
+    connection.connected_at = timezone.now()
+    connection.connected_by = connected_by
+    connection.last_error = ""
+    connection.last_error_at = None
+    for field, value in identity.items():
+        setattr(connection, field, value)
+    connection.save()
+    return connection
+
+
+def _failed(account: ProviderAccount, message: str) -> ApplicationError:
+    connection_error_record(account=account, message=message)
+    return ApplicationError(message)
+
+
+def connect_refused(*, account: ProviderAccount, error: str) -> ZohoConnection:
+    """Zoho sent the person back with an error (they rejected consent, or the scope was refused)."""
+    return connection_error_record(account=account, message=f"Zoho sign-in did not complete: {error}")
+
+
+# --- disconnect -------------------------------------------------------------------------------------------------
+def disconnect(*, account: ProviderAccount) -> ZohoConnection:
+    """Revoke the refresh token at Zoho, then forget it. If Zoho cannot be reached the token is still dropped
+    here (we stop using it at once), and the connection says so, so it can be revoked in Zoho's console."""
+    refresh_token = tokens.reveal(account.refresh_token)
+    problem = ""
+    if refresh_token:
+        try:
+            response = _session().post(
+                f"{account.accounts_url.rstrip('/')}/oauth/v2/token/revoke", params={"token": refresh_token}
+            )
+            if response.status_code >= 400:
+                problem = f"Zoho answered HTTP {response.status_code} to the revocation"
+        except requests.RequestException as exc:
+            problem = f"Zoho could not be reached to revoke the token ({type(exc).__name__})"
+    tokens.token_cache_clear(account=account)
+    with transaction.atomic():
+        account.refresh_token = ""
+        account.save(update_fields=["refresh_token", "updated_at"])
+        connection = connection_for_account(account=account)
+        connection.state = ZohoConnection.State.NOT_CONNECTED
+        connection.last_error = f"{problem}; revoke it in Zoho's API console (Connected Apps)." if problem else ""
+        connection.last_error_at = timezone.now() if problem else None
+        connection.save()
+    return connection
