@@ -143,7 +143,9 @@ class StudioFilter(admin.SimpleListFilter):
             return queryset.filter(studio__isnull=True)
         if value in {key for key, _label in self.lookup_choices}:
             return queryset.filter(studio_id=value)
-        return queryset  # anything else (another organization's studio, a typo) filters nothing in
+        if value is not None:
+            return queryset.none()  # another organization's studio, or a typo: no studio of yours, no rows
+        return queryset
 
 
 class ReadOnlyAdminMixin:
@@ -516,9 +518,6 @@ class OptOutAdmin(PhoneSearchMixin, TenantModelAdmin):
         obj._state.adding = False
         for field in ("state", "source", "reason", "changed_at", "changed_by_id", "created_at", "updated_at"):
             setattr(obj, field, getattr(saved, field))
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass  # the history is written by the service; the inline is read-only
 
 
 # --- Inbound events (core.InboundEvent) -----------------------------------------------------------------------
