@@ -176,7 +176,9 @@ def message_deliver(*, message_id: int) -> Delivery:
     claimed = (
         Message.objects.unscoped()
         .filter(pk=message_id, status__in=CLAIMABLE, direction=Message.Direction.OUTBOUND)
-        .update(status=Message.Status.SENDING, attempts=F("attempts") + 1, updated_at=now)
+        # occurred_at from the claim on: a send whose answer is lost still reached the provider about now, and
+        # the Zoho Voice poll matches its log to it by this time (a NULL would never match).
+        .update(status=Message.Status.SENDING, attempts=F("attempts") + 1, occurred_at=now, updated_at=now)
     )
     if not claimed:
         return Delivery("skipped")  # sent, failed, or another worker has it
