@@ -1,0 +1,182 @@
+"""The managers' admin of lead automation: settings (with the webhook URL to paste into Zoho), each studio's
+follow-up, every lead's intake with its step log, keyword replies, and one "needs attention" page listing what
+automation could not finish. Scoped like every admin page (core.admin): a manager sees their organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from automation.models import AutomationSettings, AutomationStep, LeadIntake, ReplyFollowUp, StudioAutomation
+from automation.services.settings import automation_webhook_token_rotate, automation_webhook_url
+from core.admin import ReadOnlyAdminMixin, TenantModelAdmin, TenantTabularInline
+from core.admin_site import is_operator, request_manager
+from core.models import InboundEvent
+from messaging.models import Conversation
+
+
+class StepInline(ReadOnlyAdminMixin, TenantTabularInline):
+    model = AutomationStep
+    fields = ["at", "step", "outcome", "detail"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    tenant_field = "organization"
+
+
+@admin.register(AutomationSettings)
+class AutomationSettingsAdmin(TenantModelAdmin):
+    list_display = ["organization", "is_enabled", "reply_keyword", "lead_studio_field", "webhook"]
+    fields = ["organization", "is_enabled", "webhook", "lead_studio_field", "reply_keyword", "reply_match_minutes"]
+    readonly_fields = ["webhook"]
+    actions = ["rotate_token"]
+
+    @admin.display(description="Webhook URL for the Zoho workflow rule (keep it secret)")
+    def webhook(self, obj: AutomationSettings) -> str:
+        if not obj.pk or not obj.webhook_token:
+            return "Saved settings get a URL."
+        return automation_webhook_url(token=obj.webhook_token.reveal())
+
+    def save_model(self, request: HttpRequest, obj: AutomationSettings, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not obj.webhook_token:
+            automation_webhook_token_rotate(organization=obj.organization)
+
+    @admin.action(description="Issue a new webhook URL (the old one stops working)")
+    def rotate_token(self, request: HttpRequest, queryset) -> None:
+        for row in queryset:
+            url = automation_webhook_token_rotate(organization=row.organization)
+            self.message_user(request, f"{row.organization}: new webhook URL {url}", messages.SUCCESS)
+
+
+@admin.register(StudioAutomation)
+class StudioAutomationAdmin(TenantModelAdmin):
+    tenant_field = None
+    list_display = ["studio", "send_welcome", "task_due_days", "follow_up_message"]
+    fields = ["studio", "send_welcome", "task_due_days", "follow_up_message"]
+
+
+class IntakeAdminBase(ReadOnlyAdminMixin, TenantModelAdmin):
+    inlines = [StepInline]
+    actions = ["try_again"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Read-only fields, but the "try again" action needs change permission.
+        return self._may_manage(request, obj)
+
+
+@admin.register(LeadIntake)
+class LeadIntakeAdmin(IntakeAdminBase):
+    list_display = ["created_at", "lead_name", "status", "studio", "task_zoho_id", "welcome", "attention_reason"]
+    list_filter = ["status", "studio"]
+    search_fields = ["lead_name", "lead_phone", "zoho_lead_id"]
+    readonly_fields = [
+        "organization",
+        "zoho_lead_id",
+        "status",
+        "studio",
+        "lead_name",
+        "lead_phone",
+        "owner_name",
+        "owner_zoho_id",
+        "task_zoho_id",
+        "welcome_message",
+        "sms_outcome",
+        "attention_reason",
+        "attempts",
+        "next_attempt_at",
+        "completed_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="Welcome text")
+    def welcome(self, obj: LeadIntake) -> str:
+        if obj.welcome_message_id:
+            return obj.welcome_message.get_status_display()
+        return obj.sms_outcome or "—"
+
+    @admin.action(description="Try again now")
+    def try_again(self, request: HttpRequest, queryset) -> None:
+        from automation.services.intake import lead_intake_enqueue
+
+        count = 0
+        for intake in queryset.exclude(status=LeadIntake.Status.DONE):
+            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(
+                status=LeadIntake.Status.WAITING, next_attempt_at=timezone.now(), attempts=0, lease_until=None
+            )
+            lead_intake_enqueue(intake.pk)
+            count += 1
+        self.message_user(request, f"{count} lead(s) will be tried again.", messages.SUCCESS)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.attention_view)
+        return [path("attention/", view, name="automation_attention"), *super().get_urls()]
+
+    def attention_view(self, request: HttpRequest):
+        """Everything automation could not finish, for the manager's organization (operators: every one)."""
+        scope = (
+            (lambda qs: qs.unscoped()) if is_operator(request) else (lambda qs: qs.visible_to(request_manager(request)))
+        )
+        events = InboundEvent.objects.filter(status=InboundEvent.Status.FLAGGED)
+        if not is_operator(request):
+            manager = request_manager(request)
+            events = events.filter(organization_id=manager.organization_id) if manager else events.none()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Needs attention",
+            "intakes": scope(LeadIntake.objects.all()).filter(status=LeadIntake.Status.NEEDS_ATTENTION)[:200],
+            "replies": scope(ReplyFollowUp.objects.all())
+            .filter(status=ReplyFollowUp.Status.NEEDS_ATTENTION)
+            .select_related("message")[:200],
+            "conversations": scope(Conversation.objects.all())
+            .filter(needs_attention=True)
+            .select_related("contact", "studio")[:200],
+            "events": events[:200],
+        }
+        return TemplateResponse(request, "admin/automation/attention.html", context)
+
+
+@admin.register(ReplyFollowUp)
+class ReplyFollowUpAdmin(IntakeAdminBase):
+    list_display = ["created_at", "phone", "body", "status", "studio", "zoho_lead_id", "attention_reason"]
+    list_filter = ["status", "studio"]
+    search_fields = ["message__from_number", "zoho_lead_id"]
+    readonly_fields = [
+        "organization",
+        "studio",
+        "message",
+        "status",
+        "zoho_lead_id",
+        "task_zoho_id",
+        "follow_up_message",
+        "attention_reason",
+        "attempts",
+        "next_attempt_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="From")
+    def phone(self, obj: ReplyFollowUp) -> str:
+        return obj.message.from_number
+
+    @admin.display(description="Reply")
+    def body(self, obj: ReplyFollowUp) -> str:
+        return obj.message.body[:40]
+
+    @admin.action(description="Try again now")
+    def try_again(self, request: HttpRequest, queryset) -> None:
+        from automation.services.replies import reply_enqueue
+
+        count = 0
+        for reply in queryset.exclude(status=ReplyFollowUp.Status.DONE):
+            ReplyFollowUp.objects.unscoped().filter(pk=reply.pk).update(
+                status=ReplyFollowUp.Status.PENDING, next_attempt_at=timezone.now(), attempts=0, lease_until=None
+            )
+            reply_enqueue(reply.pk)
+            count += 1
+        self.message_user(request, f"{count} repl(ies) will be tried again.", messages.SUCCESS)
