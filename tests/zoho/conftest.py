@@ -14,8 +14,9 @@ from tests.factories import OrganizationFactory, ZohoCrmAccountFactory
 
 
 @pytest.fixture(autouse=True)
-def _clean_cache():
-    """Token, lock, budget and slot keys never leak from one test into the next (REDIS_URL is ours alone)."""
+def _clean_cache(db):
+    """Token, lock, budget and slot keys never leak from one test into the next (REDIS_URL is ours alone).
+    Asks for `db` because without REDIS_URL the cache is the database cache."""
     cache.clear()
     yield
     cache.clear()
