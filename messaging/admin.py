@@ -20,8 +20,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.timezone import localtime
 
 from core.admin import TenantModelAdmin, TenantTabularInline
 from core.admin_site import is_operator, request_manager, request_membership
@@ -37,6 +39,7 @@ from messaging.models import (
     OptOut,
     OptOutEvent,
     OptOutSource,
+    OptOutState,
 )
 from messaging.services.admin_actions import conversation_assign, conversation_attention_clear
 from messaging.services.opt_out import opt_out_set
@@ -194,6 +197,8 @@ class ConversationAdminForm(forms.ModelForm):
         if studio is not None:
             # Only an active studio of the conversation's own organization (operators see every studio otherwise).
             studio.queryset = studio.queryset.filter(organization_id=self.instance.organization_id, is_active=True)
+            for option in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
+                setattr(studio.widget, option, False)  # choose a studio here; studios are managed on their page
             studio.help_text = (
                 "Give this conversation to a studio: its messages move with it. Empty: it stays unassigned."
             )
@@ -202,16 +207,7 @@ class ConversationAdminForm(forms.ModelForm):
 @admin.register(Conversation)
 class ConversationAdmin(PhoneSearchMixin, TenantModelAdmin):
     form = ConversationAdminForm
-    list_display = [
-        "contact",
-        "studio_name",
-        "organization",
-        "last_message_at",
-        "last_message",
-        "unread_count",
-        "needs_attention",
-        "attention_reason",
-    ]
+    list_display = ["contact", "studio_name", "organization", "attention", "unread", "last_message_at", "last_message"]
     list_display_links = ["contact"]
     list_filter = [StudioFilter, "needs_attention", "organization"]
     search_fields = ["contact__name"]
@@ -257,7 +253,21 @@ class ConversationAdmin(PhoneSearchMixin, TenantModelAdmin):
 
     @admin.display(description="last message")
     def last_message(self, obj: Conversation) -> str:
-        return excerpt(obj._last_body)
+        return excerpt(obj._last_body, 80)
+
+    @admin.display(description="unread", ordering="unread_count")
+    def unread(self, obj: Conversation) -> int:
+        return obj.unread_count
+
+    @admin.display(description="needs attention", ordering="-needs_attention")
+    def attention(self, obj: Conversation) -> str:
+        if not obj.needs_attention:
+            return "—"
+        return format_html(
+            '<strong>Yes</strong>: <span title="{}">{}</span>',
+            obj.attention_reason,
+            excerpt(obj.attention_reason, 90) or "no reason given",
+        )
 
     @admin.display(description="messages")
     def recent_messages(self, obj: Conversation) -> str:
@@ -277,7 +287,7 @@ class ConversationAdmin(PhoneSearchMixin, TenantModelAdmin):
             (
                 (
                     reverse("admin:messaging_message_change", args=[m.pk]),
-                    f"{m.created_at:%Y-%m-%d %H:%M}",
+                    date_format(localtime(m.created_at), "SHORT_DATETIME_FORMAT"),
                     m.get_direction_display(),
                     excerpt(m.body, 120),
                     m.get_status_display(),
@@ -482,6 +492,12 @@ class OptOutAdmin(PhoneSearchMixin, TenantModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("organization", "changed_by__user")
+
+    def get_inlines(self, request: HttpRequest, obj: OptOut | None):
+        return self.inlines if obj is not None else []  # a new row has no history yet
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"state": OptOutState.OPTED_OUT, **super().get_changeform_initial_data(request)}
 
     def get_fields(self, request: HttpRequest, obj: OptOut | None = None):
         if obj is None:
