@@ -1,0 +1,93 @@
+"""Messaging admin: records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from core.admin import ReadOnlyAdminMixin, TenantModelAdmin
+from core.admin_site import is_operator, request_manager
+from core.models import InboundEvent
+from messaging.admin.common import PhoneSearchMixin, excerpt
+from messaging.models import (
+    CrmWriteBack,
+    MessagingSettings,
+)
+
+
+# --- Inbound events (core.InboundEvent) -----------------------------------------------------------------------
+@admin.register(InboundEvent)
+class InboundEventAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
+    """Raw webhooks as received. Operators see every one (also those no organization could be found for);
+    managers see their organization's, e.g. the flagged ones that need a person."""
+
+    list_display = ["received_at", "source", "organization", "status", "attempts", "error_excerpt", "processed_at"]
+    list_filter = ["status", "source", "organization"]
+    search_fields = ["idempotency_key"]
+    date_hierarchy = "received_at"
+    fields = [
+        "source",
+        "idempotency_key",
+        "organization",
+        "status",
+        "error",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "payload_pretty",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization")
+
+    @admin.display(description="error")
+    def error_excerpt(self, obj: InboundEvent) -> str:
+        return excerpt(obj.error, 80)
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: InboundEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+# --- CRM write-backs ------------------------------------------------------------------------------------------
+@admin.register(CrmWriteBack)
+class CrmWriteBackAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, TenantModelAdmin):
+    list_display = ["phone", "organization", "field", "value", "status", "attempts", "last_error", "created_at"]
+    list_filter = ["status", "organization"]
+    search_fields = ["field"]
+    phone_search_fields = ["phone"]
+    fields = ["organization", "phone", "contact", "field", "value", "status", "attempts", "last_error", "created_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization", "contact")
+
+
+# --- Messaging settings ---------------------------------------------------------------------------------------
+@admin.register(MessagingSettings)
+class MessagingSettingsAdmin(TenantModelAdmin):
+    """One row per organization: managers add theirs if it is missing, and edit it."""
+
+    list_display = ["__str__", "organization", "crm_opt_out_field", "updated_at"]
+    list_filter = ["organization"]
+    fields = ["organization", "crm_opt_out_field"]
+    actions = None
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        if is_operator(request):
+            return True
+        manager = request_manager(request)
+        if manager is None:
+            return False
+        return not MessagingSettings.objects.for_organization(manager.organization).exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_operator(request)  # without the row the default field applies; operators may reset it
