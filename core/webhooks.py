@@ -46,21 +46,29 @@ def webhook_record(
     error: str = "",
 ) -> tuple[InboundEvent | None, bool]:
     """Store a verified webhook under (source, key) and enqueue it after commit. Returns (event, created)."""
+    fields = {
+        "source": source,
+        "idempotency_key": key[:200],
+        "organization": organization,
+        "payload": payload,
+        "status": status,
+        "error": error,
+    }
     try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(
-                source=source,
-                idempotency_key=key[:200],
-                organization=organization,
-                payload=payload,
-                status=status,
-                error=error,
-            )
-            if status == InboundEvent.Status.RECEIVED:
-                transaction.on_commit(lambda: inbound_event_enqueue(event.pk))
+        if transaction.get_connection().in_atomic_block:
+            # Inside a caller's transaction: a savepoint, so a duplicate does not break that transaction.
+            with transaction.atomic():
+                event = InboundEvent.objects.create(**fields)
+        else:
+            # Autocommit (the webhook views are non-atomic): the INSERT is its own transaction, one round trip
+            # instead of BEGIN, INSERT, COMMIT. The row is committed when create() returns.
+            event = InboundEvent.objects.create(**fields)
     except IntegrityError:
         logger.info("webhook_duplicate", source=source, key=key)
         return None, False
+    if status == InboundEvent.Status.RECEIVED:
+        # After the outer commit inside a transaction; at once in autocommit, where the row is already committed.
+        transaction.on_commit(lambda: inbound_event_enqueue(event.pk))
     return event, True
 
 

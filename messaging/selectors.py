@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
 
 from messaging.models import Contact, Message, OptOut, OptOutState
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
@@ -71,9 +73,49 @@ def inbound_number_get(*, provider: str, number: str) -> PhoneNumber | None:
     """One of our numbers by its E.164 value: the tenant of an inbound text comes from where it was sent."""
     return (
         PhoneNumber.objects.unscoped()
-        .select_related("account", "organization", "studio")
+        # account__organization: the webhook records the event under the account's organization (no 2nd query).
+        .select_related("account__organization", "organization", "studio")
         .filter(provider=provider, number=number)
         .first()
+    )
+
+
+# The webhook's signature check remembers a number (with its account, organization and decrypted token) this long,
+# in this process, so a burst of texts does not repeat the lookup and decryption per request. Only a token that
+# verifies is trusted from memory: one that fails sends the check back to the database (a changed token or a moved
+# number is seen at once), and saving or deleting a number, an account or an organization forgets everything.
+INBOUND_NUMBER_CACHE_SECONDS = 30.0
+_inbound_number_cache: dict[tuple[str, str], tuple[float, PhoneNumber]] = {}
+
+
+def inbound_number_get_cached(*, provider: str, number: str) -> tuple[PhoneNumber | None, bool]:
+    """`inbound_number_get`, remembered for a few seconds; returns (number, from_memory). For signature checks
+    only: processing an event always reads the database."""
+    key = (provider, number)
+    hit = _inbound_number_cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], True
+    return inbound_number_remember(provider=provider, number=number), False
+
+
+def inbound_number_remember(*, provider: str, number: str) -> PhoneNumber | None:
+    """Read a number from the database and remember it (unknown numbers are never remembered)."""
+    found = inbound_number_get(provider=provider, number=number)
+    if found is None:
+        _inbound_number_cache.pop((provider, number), None)
+    else:
+        _inbound_number_cache[(provider, number)] = (time.monotonic() + INBOUND_NUMBER_CACHE_SECONDS, found)
+    return found
+
+
+def inbound_number_cache_clear(**kwargs) -> None:
+    _inbound_number_cache.clear()
+
+
+for _model in (PhoneNumber, ProviderAccount, Organization):
+    post_save.connect(inbound_number_cache_clear, sender=_model, dispatch_uid=f"inbound_number_cache_{_model.__name__}")
+    post_delete.connect(
+        inbound_number_cache_clear, sender=_model, dispatch_uid=f"inbound_number_cache_del_{_model.__name__}"
     )
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from core.phone import normalize_e164
 from core.webhooks import webhook_record
 from messaging.providers.twilio import twilio_signature_valid
-from messaging.selectors import inbound_number_get, twilio_accounts_with_sid
+from messaging.selectors import inbound_number_get_cached, inbound_number_remember, twilio_accounts_with_sid
 from studios.models import ProviderAccount
 
 logger = structlog.get_logger(__name__)
@@ -37,24 +37,33 @@ def _refuse(status: int, reason: str, **fields) -> HttpResponse:
     return HttpResponse(reason, status=status, content_type="text/plain")
 
 
+def _signed_by(account: ProviderAccount, *, url: str, request: HttpRequest, signature: str) -> bool:
+    token = account.auth_token.reveal() if account.auth_token else ""
+    return twilio_signature_valid(auth_token=token, url=url, params=request.POST, signature=signature)
+
+
 def _verified_account(request: HttpRequest, our_number: str) -> tuple[ProviderAccount | None, bool]:
     """The account whose token signed this request, and whether `our_number` is one of its numbers."""
     url = settings.PUBLIC_BASE_URL + request.get_full_path()
     signature = request.headers.get("X-Twilio-Signature", "")
-    number = None
     try:
-        number = inbound_number_get(provider="twilio", number=normalize_e164(our_number))
+        e164 = normalize_e164(our_number)
     except ValidationError:
-        pass
-    if number is not None:
-        token = number.account.auth_token
-        valid = twilio_signature_valid(
-            auth_token=token.reveal() if token else "", url=url, params=request.POST, signature=signature
-        )
-        return (number.account, True) if valid else (None, True)
+        e164 = None
+    if e164:
+        number, remembered = inbound_number_get_cached(provider="twilio", number=e164)
+        if number is not None:
+            if _signed_by(number.account, url=url, request=request, signature=signature):
+                return number.account, True
+            if not remembered:
+                return None, True
+            # The remembered token did not verify: the token or the number may have changed since; ask the database.
+            number = inbound_number_remember(provider="twilio", number=e164)
+            if number is not None:
+                valid = _signed_by(number.account, url=url, request=request, signature=signature)
+                return (number.account, True) if valid else (None, True)
     for account in twilio_accounts_with_sid(account_sid=request.POST.get("AccountSid", "")):
-        token = account.auth_token.reveal() if account.auth_token else ""
-        if twilio_signature_valid(auth_token=token, url=url, params=request.POST, signature=signature):
+        if _signed_by(account, url=url, request=request, signature=signature):
             return account, False
     return None, False
 

@@ -1,0 +1,1 @@
+"""The baseline of `bench.inbound_webhook`: a minimal Django webhook view that inserts one row."""
