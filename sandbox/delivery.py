@@ -44,7 +44,7 @@ class Outbox:
     def __init__(self, session: requests.Session | None = None) -> None:
         self._items: deque[Delivery] = deque(maxlen=2000)
         self._lock = threading.Lock()
-        self._session = session or requests.Session()
+        self._session_factory = (lambda: _Borrowed(session)) if session is not None else requests.Session
 
     def send(
         self,
@@ -61,7 +61,10 @@ class Outbox:
             kind=kind, method=method, url=url, headers=dict(headers or {}), body=json if json is not None else data
         )
         try:
-            response = self._session.request(method, url, headers=headers, data=data, json=json, timeout=timeout)
+            # One connection per callback, as the vendors make them: a kept-alive socket would pin one of the
+            # product's request threads (and its database connection) for as long as this sandbox lives.
+            with self._session_factory() as session:
+                response = session.request(method, url, headers=headers, data=data, json=json, timeout=timeout)
             delivery.status = response.status_code
             delivery.response_text = response.text
         except requests.RequestException as exc:
@@ -135,3 +138,16 @@ class BackgroundSender:
         with self._condition:
             self._stopped = True
             self._condition.notify_all()
+
+
+class _Borrowed:
+    """A caller's session used as a context manager without closing it."""
+
+    def __init__(self, session: requests.Session) -> None:
+        self.session = session
+
+    def __enter__(self) -> requests.Session:
+        return self.session
+
+    def __exit__(self, *exc: object) -> None:
+        return None

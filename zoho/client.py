@@ -194,6 +194,25 @@ class ZohoClient(ZohoTransport):
             raise ZohoRecordError(f"Zoho refused some {module} records", results=results, status=207)
         return results
 
+    def records_update(
+        self, *, module: str, records: list[dict[str, Any]], trigger: Iterable[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Update records by `id` (batches of 100); an update with the same values is harmless to repeat, so it
+        is retried like a read. Raises ZohoRecordError when any record failed."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(records), WRITE_BATCH):
+            response = self.request(
+                "PUT",
+                f"/crm/v8/{_identifier(module)}",
+                json={"data": records[start : start + WRITE_BATCH], "trigger": list(trigger)},
+                cost=1,
+                idempotent=True,
+            )
+            results.extend((response.body or {}).get("data") or [])
+        if any(entry.get("status") != "success" for entry in results):
+            raise ZohoRecordError(f"Zoho refused some {module} updates", results=results, status=207)
+        return results
+
     def task_create(
         self,
         *,

@@ -85,7 +85,9 @@ def automation_inline(monkeypatch, inline_tasks):  # noqa: F811
 
 
 @pytest.fixture
-def automation_world(twilio_world, automation_inline) -> AutomationWorld:  # noqa: F811
+def automation_world(twilio_world, automation_inline, settings) -> AutomationWorld:  # noqa: F811
+    # Zoho's retry schedule (1, 2, 4, 8, 16 s) is tested in tests/zoho; here it would only make tests wait.
+    settings.ZOHO_RETRY_BASE_SECONDS = 0.01
     world = twilio_world
     zoho = ProviderAccount.unscoped_objects.create(
         organization=world.organization,
