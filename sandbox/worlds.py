@@ -52,6 +52,9 @@ DEMO_VOICE_NUMBERS = ("+14155550103",)
 # Where Twilio posts inbound texts and status callbacks in the product (the messaging issue's webhook paths).
 TWILIO_SMS_PATH = "/webhooks/twilio/sms/"
 TWILIO_STATUS_PATH = "/webhooks/twilio/status/"
+# The demo organization's new-lead webhook (the token is public, like every demo secret; studios/demo.py).
+DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"
+DEMO_LEAD_WEBHOOK_PATH = f"/webhooks/zoho/leads/{DEMO_LEAD_WEBHOOK_TOKEN}/"
 
 
 def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> None:

@@ -9,6 +9,8 @@ DEMO_PASSWORDS = {
     "staff": "blue-treadmill-17",
 }
 OPERATOR_EMAIL = "operator@demo.leadline.test"
+# The sandbox's demo Zoho org has a "new lead" workflow rule posting to the URL with this token (sandbox/worlds.py).
+DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"  # noqa: S105 (public demo value)
 
 
 def demo_document(*, sandbox_url: str) -> dict[str, Any]:

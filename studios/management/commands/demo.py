@@ -7,7 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from studios.demo import DEMO_PASSWORDS, OPERATOR_EMAIL, demo_document
+from automation.services.settings import automation_webhook_token_set
+from studios.demo import DEMO_LEAD_WEBHOOK_TOKEN, DEMO_PASSWORDS, OPERATOR_EMAIL, demo_document
+from studios.models import Organization
 from studios.tenants_file import TenantsFileError, tenants_apply
 
 
@@ -30,6 +32,9 @@ class Command(BaseCommand):
             except TenantsFileError as exc:
                 raise CommandError("The demo could not be loaded:\n" + "\n".join(exc.errors)) from exc
             self.ensure_operator()
+            webhook_url = automation_webhook_token_set(
+                organization=Organization.objects.unscoped().get(slug="demo"), token=DEMO_LEAD_WEBHOOK_TOKEN
+            )
         for line in report.lines():
             self.stdout.write(f"  {line}")
         base = settings.PUBLIC_BASE_URL
@@ -40,6 +45,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  staff (Uptown, Harbor Point):  ben@demo.leadline.test / {DEMO_PASSWORDS['staff']}")
         self.stdout.write(f"  Provider accounts point at the local sandbox: {settings.SANDBOX_URL}")
         self.stdout.write(f"  Text a studio as a lead, and watch the sandbox CRM: {settings.SANDBOX_URL}/")
+        self.stdout.write(f"  New leads in the sandbox CRM reach the lead automation at {webhook_url}")
 
     def ensure_operator(self) -> None:
         user_model = get_user_model()
