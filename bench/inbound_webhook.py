@@ -206,8 +206,8 @@ def signed_requests(count: int, start: int) -> list[tuple[str, str]]:
 class Server:
     """gunicorn with the Procfile's `web` command, bound to loopback."""
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path):
-        self.env, self.port, self.log_path = env, port, log_path
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, max_requests: int | None = None):
+        self.env, self.port, self.log_path, self.max_requests = env, port, log_path, max_requests
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -219,7 +219,14 @@ class Server:
         argv = shlex.split(line)
         argv[0] = str(Path(sys.executable).parent / "gunicorn")
         argv[argv.index("--bind") + 1] = f"127.0.0.1:{self.port}"
+        if self.max_requests is not None:  # a diagnostic: how much of the tail is worker recycling
+            argv[argv.index("--max-requests") + 1] = str(self.max_requests)
         return argv
+
+    def worker_boots(self) -> int:
+        """Workers started so far (2 at start; each --max-requests recycling adds one)."""
+        self.log.flush()
+        return self.log_path.read_bytes().count(b"Booting worker")
 
     def __enter__(self) -> Server:
         self.log = open(self.log_path, "wb")  # closed in __exit__
@@ -403,6 +410,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-duration", type=float, default=15.0)
     parser.add_argument("--keep", action="store_true", help="keep the database and the gunicorn log")
+    parser.add_argument(
+        "--max-requests", type=int, default=None, help="override the Procfile's --max-requests (0: never recycle)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed for the throughput phase: apt-get install -y wrk")
@@ -433,7 +443,7 @@ def main() -> None:
             return chunk
 
         baseline_items = signed_requests(capacity, start=10_000_000)  # same shape; the baseline does not verify
-        with Server(env, port, workdir / "gunicorn.log") as server:
+        with Server(env, port, workdir / "gunicorn.log", max_requests=args.max_requests) as server:
             print(f"gunicorn: {' '.join(server.command()[1:])}", flush=True)
             # Warm-up: imports, connections, the first queries of each thread.
             wrk_run(
@@ -449,6 +459,7 @@ def main() -> None:
                 duration=2,
             )
             events_before, _ = db_counts()
+            boots_start = server.worker_boots()
             product_runs: list[Throughput] = []
             baseline_runs: list[Throughput] = []
             for r in range(args.rounds):
@@ -493,7 +504,9 @@ def main() -> None:
                     )
                 return results
 
+            boots_phase1 = server.worker_boots()
             latency = asyncio.run(rate_phase())
+            boots_phase2 = server.worker_boots()
         published = redis.llen("default")
 
         def med(runs: list[Throughput], attr: str) -> float:
@@ -529,6 +542,9 @@ def main() -> None:
             f"checks: {errors} wrk errors/non-2xx; product requests in phase 1 {product_requests:,}, InboundEvents "
             f"stored {product_stored:,}; tasks published to Redis {published:,}; "
             f"wrapped (re-sent) {sum(r.wrapped for r in product_runs)}",
+            f"gunicorn workers recycled (--max-requests): {boots_phase1 - boots_start} in phase 1, "
+            f"{boots_phase2 - boots_phase1} in phase 2"
+            + (f" (max-requests overridden: {args.max_requests})" if args.max_requests is not None else ""),
         ]
         report = "\n".join(lines) + "\n"
         print()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -225,3 +226,23 @@ def test_an_outage_mid_batch_fails_over_then_retries_each_text_exactly_once(twil
     assert messages_retry_due(now=timezone.now() + timedelta(hours=2)) == 0
     assert deliveries() == (twilio, voice)
     assert Message.objects.for_organization(world.organization).filter(status=Message.Status.PENDING).count() == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (messaging/services/sending.py message_deliver): a read timeout on Twilio's POST is treated like "
+    "'Twilio is down' and fails over, but Twilio may have taken the text: the lead gets it twice.",
+)
+def test_a_twilio_timeout_after_twilio_took_the_text_does_not_send_it_twice(twilio_and_voice, settings):
+    world = twilio_and_voice
+    settings.TWILIO_TIMEOUT_SECONDS = 0.5
+    lead = "+14155559290"
+    # Twilio is slow: it takes the text, but answers after our client gave up.
+    world.fault(path="/Messages.json$", delay=2, times=1)
+    message = message_send(studio=world.downtown, to=lead, body="Still on for 6pm?", from_number=world.downtown_number)
+    message.refresh_from_db()
+    time.sleep(2.5)  # the slow answer completes at the sandbox's side
+    at_twilio = world.sandbox_messages(to=lead)
+    logs = world.control("GET", "/_sandbox/voice/logs", params={"type": "OUTGOING"})
+    at_voice = [log for log in logs if log["customerNumber"].replace(" ", "") == lead]
+    assert len(at_twilio) + len(at_voice) == 1, (message.provider, message.failed_over_from, at_twilio, at_voice)
