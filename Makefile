@@ -71,6 +71,7 @@ sandbox: $(INSTALLED) ## Only the sandbox (emulated Zoho and Twilio) on SANDBOX_
 bench: $(INSTALLED) ## Benchmarks, reported as ratios against a baseline measured in the same run
 	$(BIN)/python -m bench.sandbox_coql
 	$(BIN)/python -m bench.inbound_webhook
+	$(BIN)/python -m bench.zoho_voice_dedup
 
 check-deploy: $(INSTALLED) ## manage.py check --deploy with production-like settings
 	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')" \

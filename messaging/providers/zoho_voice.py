@@ -10,7 +10,7 @@ status of an error is UNCONFIRMED; the body's `code` decides (ZVSMS-4xxx: this r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -100,7 +100,7 @@ class ZohoVoiceProvider:
         params: dict[str, Any] = {"from": start, "size": size, "messageType": "All", "longCode": number}
         if from_date is not None:
             # The documented sample's form; the sandbox and Zoho read it as UTC (time zone UNCONFIRMED).
-            params["fromDate"] = from_date.strftime("%Y-%m-%d %H:%M:%S")
+            params["fromDate"] = from_date.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         answer = self._call("GET", "/rest/json/v1/sms/logs", params=params)
         found = answer.get("smsLogQuery")
         if found is None:

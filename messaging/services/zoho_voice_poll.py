@@ -121,17 +121,17 @@ def zoho_voice_logs_ingest(
     """Dedup and store logs of one number, then run the side effects of the texts that are genuinely new."""
     from messaging.services.zoho_voice_dedup import logs_ingest_set_based
 
-    logs = sorted(logs_unique(logs), key=lambda log: (log.occurred_at, log.log_id))
+    logs = logs_unique(logs)
     if set_based is None:
         set_based = connection.vendor == "postgresql"
     total = IngestResult()
-    if set_based:
+    if set_based:  # the SQL orders what it needs (inserts by log id, keywords by time)
         for start in range(0, len(logs), BATCH_SIZE):
             batch = logs_ingest_set_based(phone_number=phone_number, logs=logs[start : start + BATCH_SIZE])
             keywords_handle(message_ids=batch.keyword_ids, result=batch)
             total.add(batch)
     else:
-        for log in logs:
+        for log in sorted(logs, key=lambda log: (log.occurred_at, log.log_id)):  # a STOP before its START
             total.add(_log_ingest(phone_number, log))
     return total
 

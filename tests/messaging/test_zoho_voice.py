@@ -425,6 +425,36 @@ def test_zoho_voice_unmatched_outgoing_log_is_imported_into_the_thread(zv_world,
     )
 
 
+@BOTH_PATHS
+def test_zoho_voice_text_to_a_shared_number_nobody_can_route_waits_unassigned(zv_world, set_based):
+    StudioFactory(organization=zv_world.organization, slug="uptown", name="Uptown")
+    zv_world.number.studio = None
+    zv_world.number.save()
+    log = zv_log(direction="inbound", body="Which studio is this?")
+    assert zoho_voice_logs_ingest(phone_number=zv_world.number, logs=[log], set_based=set_based).inserted == 1
+    message = zv_messages(zv_world).get()
+    assert message.studio is None
+    conversation = message.conversation
+    assert conversation.studio is None
+    assert conversation.needs_attention
+    assert "shared number" in conversation.attention_reason
+    assert conversation.unread_count == 1
+
+
+@BOTH_PATHS
+def test_zoho_voice_text_to_a_shared_number_goes_to_the_studio_that_texted_last(zv_world, set_based):
+    uptown = StudioFactory(organization=zv_world.organization, slug="uptown", name="Uptown")
+    zv_world.number.studio = None
+    zv_world.number.save()
+    earlier = zv_message(zv_world, log_id="log-up", occurred_at=timezone.now() - timedelta(hours=2))
+    Message.unscoped_objects.filter(pk=earlier.pk).update(studio=uptown)
+    log = zv_log(direction="inbound", body="Thanks!")
+    zoho_voice_logs_ingest(phone_number=zv_world.number, logs=[log], set_based=set_based)
+    reply = zv_messages(zv_world).get(zoho_voice_log_id=log.log_id)
+    assert reply.studio == uptown
+    assert reply.conversation.studio == uptown
+
+
 @pytest.mark.django_db(transaction=True)
 @BOTH_PATHS
 def test_zoho_voice_concurrent_pollers_store_each_log_exactly_once(empty_sandbox, zv_fresh_http, set_based):
