@@ -410,6 +410,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-duration", type=float, default=15.0)
     parser.add_argument("--keep", action="store_true", help="keep the database and the gunicorn log")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the table is written")
     parser.add_argument(
         "--max-requests", type=int, default=None, help="override the Procfile's --max-requests (0: never recycle)"
     )
@@ -549,9 +550,9 @@ def main() -> None:
         report = "\n".join(lines) + "\n"
         print()
         print(report)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(report)
-        print(f"written to {RESULTS.relative_to(ROOT)}")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(report)
+        print(f"written to {args.output}")
         failed = False
     finally:
         try:
