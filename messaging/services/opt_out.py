@@ -36,6 +36,8 @@ def opt_out_set(
 ) -> tuple[OptOut, bool]:
     """Record that `phone` opted out or back in. Returns the ledger row and whether the state changed (a second
     STOP is recorded as nothing new)."""
+    if changed_by is not None and changed_by.organization_id != organization.pk:
+        raise ValueError("changed_by must be a member of the organization whose ledger changes")
     now = timezone.now()
     # The row lock serialises concurrent changes of one phone (a STOP racing a manager's edit).
     rows = OptOut.objects.for_organization(organization).select_for_update()
