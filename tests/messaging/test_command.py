@@ -25,8 +25,11 @@ def test_status_counts_each_organizations_messages(tenant_a, tenant_b):
     MessageFactory(studio=tenant_a.studio, status=Message.Status.PENDING)
     MessageFactory(studio=tenant_b.studio, status=Message.Status.FAILED)
     out = run("status", "--org", "acme")
-    assert "acme" in out and "delivered" in out and "pending 1" in out
-    assert "bolt" not in out and "failed" not in out
+    assert "acme" in out
+    assert "delivered" in out
+    assert "pending 1" in out
+    assert "bolt" not in out
+    assert "failed" not in out
 
 
 def test_status_of_an_unknown_organization_is_an_error(db):
