@@ -285,14 +285,18 @@ def _rows(logs: list[ZohoVoiceLog]):
         )
 
 
-def _batch(phone_number: PhoneNumber, logs: list[ZohoVoiceLog]) -> IngestResult:
-    params = {
+def _params(phone_number: PhoneNumber) -> dict:
+    return {
         "org": phone_number.organization_id,
         "number": phone_number.pk,
         "studio": phone_number.studio_id,
         "window": WINDOW_SECONDS,
         "ranks": json.dumps({str(status): rank for status, rank in RANK.items()}),
     }
+
+
+def _batch(phone_number: PhoneNumber, logs: list[ZohoVoiceLog]) -> IngestResult:
+    params = _params(phone_number)
     with connection.cursor() as cursor:
         # Left by an earlier batch in the same transaction (tests, a caller's atomic block).
         cursor.execute("DROP TABLE IF EXISTS zv_logs, zv_candidates, zv_routes")
@@ -353,16 +357,15 @@ def _route(cursor, phone_number: PhoneNumber) -> None:
 def match_plan_explain(*, phone_number: PhoneNumber, logs: list[ZohoVoiceLog]) -> dict[str, list[str]]:
     """PostgreSQL's executed plans (EXPLAIN ANALYZE, rolled back) of the log-id match and of the ±5 minute
     candidate search for `logs`: the proof that both are index probes per log, not scans of every pair."""
-    params = {"org": phone_number.organization_id, "window": WINDOW_SECONDS}
+    params = _params(phone_number)
     plans = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS zv_logs, zv_candidates")
+        cursor.execute("DROP TABLE IF EXISTS zv_logs, zv_candidates, zv_routes")
         cursor.execute(CREATE)
         cursor.execute(CREATE_ROUTES)
         with cursor.cursor.copy(f"COPY zv_logs ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in _rows(logs):
                 copy.write_row(row)
-        cursor.execute("ANALYZE zv_logs")
         for name, sql in (("match by log id", MATCH_BY_LOG_ID), ("±5 minute candidates", CANDIDATES)):
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             plans[name] = [row[0] for row in cursor.fetchall()]

@@ -491,6 +491,14 @@ def test_zoho_voice_concurrent_pollers_store_each_log_exactly_once(empty_sandbox
     assert conversation.unread_count == 60
 
 
+def test_zoho_voice_match_plans_probe_the_indexes(zv_world):
+    from messaging.services.zoho_voice_dedup import match_plan_explain
+
+    plans = match_plan_explain(phone_number=zv_world.number, logs=[zv_log(), zv_log(direction="inbound")])
+    assert set(plans) == {"match by log id", "±5 minute candidates"}
+    assert zv_messages(zv_world).count() == 0  # rolled back
+
+
 # --- tasks ----------------------------------------------------------------------------------------------------
 def test_zoho_voice_poll_task_skips_while_another_poll_holds_the_lock(zv_world):
     key = tasks.ZOHO_VOICE_POLL_LOCK.format(phone_number_id=zv_world.number.pk)
