@@ -37,3 +37,15 @@ def make_session(role: str, timeout: Timeout, retries: int = 0) -> TimeoutSessio
     session.mount("http://", adapter)
     session.headers["User-Agent"] = f"Leadline/{role}"
     return session
+
+
+def request_never_reached(exc: requests.RequestException) -> bool:
+    """Whether a failed request certainly never reached the vendor (refused or unreachable connection), so even
+    a non-idempotent call (a send, an insert) may be repeated. A read timeout or a dropped connection may have
+    been acted on: its outcome is unknown."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
+        text = repr(exc)
+        return "NewConnectionError" in text or "Connection refused" in text or "NameResolution" in text
+    return False

@@ -27,7 +27,7 @@ import requests
 
 from django.conf import settings
 
-from core.http import make_session
+from core.http import make_session, request_never_reached
 from studios.models import ProviderAccount
 from zoho import limits, tokens
 from zoho.errors import (
@@ -180,7 +180,7 @@ class ZohoTransport:
                         timeout=call_timeout,
                     )
                 except requests.RequestException as exc:
-                    if _never_reached(exc):
+                    if request_never_reached(exc):
                         raise _Retry(
                             ZohoUnavailable(f"Zoho unreachable: {type(exc).__name__}", code="CONNECT")
                         ) from None
@@ -254,16 +254,6 @@ class _AuthRetry(Exception):
     def __init__(self, error: ZohoError, token: str):
         self.error = error
         self.token = token
-
-
-def _never_reached(exc: requests.RequestException) -> bool:
-    """Whether the request certainly never reached Zoho (so even an insert may be repeated)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
-        text = repr(exc)
-        return "NewConnectionError" in text or "Connection refused" in text or "NameResolution" in text
-    return False
 
 
 def _json(response: requests.Response) -> Any:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from messaging.providers.base import (
     ProviderAuthError,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ProviderAuthError",
     "ProviderError",
+    "ProviderOutcomeUnknown",
     "ProviderRateLimited",
     "ProviderRejected",
     "ProviderUnavailable",

@@ -8,6 +8,7 @@ another provider would refuse it for the same reason or, worse, deliver a text t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -33,6 +34,14 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderRateLimited(ProviderUnavailable):
     """429 / Twilio 20429: the provider is busy; same handling as unavailable."""
+
+
+class ProviderOutcomeUnknown(ProviderError):
+    """The request reached the provider but no answer came back (a read timeout, a dropped connection): the text
+    may have been taken. Never fail over on this (the lead could get it twice); ask the provider (`find_sent`)
+    and, if it cannot say, try again later, asking first."""
+
+    retryable = True
 
 
 class ProviderAuthError(ProviderError):
@@ -65,4 +74,9 @@ class SmsProvider(Protocol):
 
     def send(self, *, from_number: str, to_number: str, body: str, status_callback: str | None) -> SendResult:
         """Hand one text to the provider, or raise a ProviderError subclass."""
+        ...
+
+    def find_sent(self, *, from_number: str, to_number: str, body: str, since: datetime) -> SendResult | None:
+        """The text if the provider took it since `since` (after an unknown outcome), else None; raises a
+        ProviderError when the provider cannot be asked."""
         ...

@@ -7,6 +7,7 @@ The account's `api_base_url` is where Twilio lives (the real API, or the local s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -16,8 +17,10 @@ from twilio.rest import Client
 
 from django.conf import settings
 
+from core.http import request_never_reached
 from messaging.providers.base import (
     ProviderAuthError,
+    ProviderOutcomeUnknown,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -71,14 +74,36 @@ class TwilioProvider:
             message = self._client.messages.create(**kwargs)
         except TwilioRestException as exc:
             raise _error_from(exc) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except requests.RequestException as exc:
+            if request_never_reached(exc):
+                raise ProviderUnavailable(f"Twilio unreachable: {exc.__class__.__name__}", code="unreachable") from exc
+            raise ProviderOutcomeUnknown(
+                f"Twilio did not answer: {exc.__class__.__name__}", code="outcome_unknown"
+            ) from exc
+        return _result(message)
+
+    def find_sent(self, *, from_number: str, to_number: str, body: str, since: datetime) -> SendResult | None:
+        """Twilio's newest messages from our number to the lead: the one with this body created since `since`."""
+        try:
+            recent = self._client.messages.list(to=to_number, from_=from_number, limit=20)
+        except TwilioRestException as exc:
+            raise _error_from(exc) from exc
+        except requests.RequestException as exc:
             raise ProviderUnavailable(f"Twilio did not answer: {exc.__class__.__name__}", code="timeout") from exc
-        segments = int(message.num_segments) if str(message.num_segments or "").isdigit() else None
-        return SendResult(
-            provider_message_id=message.sid,
-            status=STATUS_MAP.get(message.status or "", "accepted"),
-            segments=segments or None,
-        )
+        for message in recent:
+            created = message.date_created
+            if message.body == body and (created is None or created >= since):
+                return _result(message)
+        return None
+
+
+def _result(message) -> SendResult:
+    segments = int(message.num_segments) if str(message.num_segments or "").isdigit() else None
+    return SendResult(
+        provider_message_id=message.sid,
+        status=STATUS_MAP.get(message.status or "", "accepted"),
+        segments=segments or None,
+    )
 
 
 def _error_from(exc: TwilioRestException):

@@ -10,6 +10,7 @@ status of an error is UNCONFIRMED; the body's `code` decides (ZVSMS-4xxx: this r
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,11 @@ import requests
 
 from django.conf import settings
 
+from core.http import request_never_reached
 from messaging.providers.base import (
     ProviderAuthError,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -93,6 +96,21 @@ class ZohoVoiceProvider:
             zoho_voice_log_id=str(sent["logid"]),
         )
 
+    def find_sent(self, *, from_number: str, to_number: str, body: str, since: datetime) -> SendResult | None:
+        """The outgoing log of this text to the lead since `since` (after a send whose answer was lost)."""
+        for log in self.logs_page(number=from_number, start=0, from_date=since):
+            if str(log.get("messageType") or "").upper() != "OUTGOING" or log.get("message") != body:
+                continue
+            if re.sub(r"[^\d+]", "", str(log.get("customerNumber") or "")) == to_number and log.get("logid"):
+                segments = log.get("multipartCount")
+                return SendResult(
+                    provider_message_id=str(log["logid"]),
+                    status=status_of(log.get("status")),
+                    segments=int(segments) if isinstance(segments, int) and segments > 0 else None,
+                    zoho_voice_log_id=str(log["logid"]),
+                )
+        return None
+
     def logs_page(
         self, *, number: str, start: int, size: int = LOGS_PAGE_SIZE, from_date: datetime | None = None
     ) -> list[dict[str, Any]]:
@@ -132,6 +150,11 @@ class ZohoVoiceProvider:
         try:
             return _http().request(method, f"{self._base_url}{path}", headers=headers, **kwargs)
         except requests.RequestException as exc:
+            if method == "POST" and not request_never_reached(exc):
+                # The send may have been taken: never fail over on it (the lead could get it twice).
+                raise ProviderOutcomeUnknown(
+                    f"Zoho Voice did not answer: {exc.__class__.__name__}", code="outcome_unknown"
+                ) from exc
             raise ProviderUnavailable(f"Zoho Voice did not answer: {exc.__class__.__name__}", code="timeout") from exc
 
 

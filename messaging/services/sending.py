@@ -25,7 +25,13 @@ from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from messaging.errors import error_explain
 from messaging.models import Message, OptOutSource, OptOutState
-from messaging.providers import ProviderError, RecipientOptedOut, provider_for
+from messaging.providers import (
+    ProviderError,
+    ProviderOutcomeUnknown,
+    RecipientOptedOut,
+    SendResult,
+    provider_for,
+)
 from messaging.selectors import opt_out_get, phone_is_opted_out
 from messaging.services.opt_out import opt_out_set
 from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
@@ -36,6 +42,10 @@ from studios.selectors import phone_numbers_serving
 logger = structlog.get_logger(__name__)
 
 CLAIMABLE = (Message.Status.QUEUED, Message.Status.PENDING)
+# error_code of a pending message whose last send may have been taken: the retry asks before it sends.
+OUTCOME_UNKNOWN = "outcome_unknown"
+# How many tries in a row may find that provider unable to say whether it took the text before another sends it.
+ASK_ATTEMPTS = 4
 
 
 def member_may_act_for(*, member: Membership, studio: Studio) -> bool:
@@ -196,15 +206,45 @@ def message_deliver(*, message_id: int) -> Delivery:
         _fail(message, code="expired", text=error_explain("expired"), attention=True)
         return Delivery("failed")
 
+    skip: set[int] = set()
+    note = ""
+    if message.error_code == OUTCOME_UNKNOWN and message.phone_number_id:
+        # An earlier attempt's outcome was unknown: ask that provider before anything is sent again.
+        number = message.phone_number
+        try:
+            found = _sent_after_all(message, number)
+        except ProviderError as exc:
+            if message.attempts <= ASK_ATTEMPTS:
+                return _pending(message, [(number, exc)], code=OUTCOME_UNKNOWN)
+            # It has not been able to say for minutes: the other provider sends, and the thread says why.
+            skip.add(number.pk)
+            note = f"{number.get_provider_display()} stopped answering mid-send and may have sent it too"
+        else:
+            if found is not None:
+                return _record_sent(message, number, found)
+
     errors: list[tuple[PhoneNumber, ProviderError]] = []
     for number in failover_numbers(message=message):
+        if number.pk in skip:
+            continue
+        provider = provider_for(number)
         try:
-            result = provider_for(number).send(
+            result = provider.send(
                 from_number=number.number,
                 to_number=message.to_number,
                 body=message.body,
                 status_callback=status_callback_url(provider=number.provider),
             )
+        except ProviderOutcomeUnknown as exc:
+            # It may have taken the text: no failover now (the lead could get it twice). Ask at once; otherwise
+            # the retry asks again before sending.
+            try:
+                result = _sent_after_all(message, number, provider=provider)
+            except ProviderError:
+                result = None
+            if result is None:
+                Message.objects.unscoped().filter(pk=message.pk).update(phone_number=number)
+                return _pending(message, [*errors, (number, exc)], code=OUTCOME_UNKNOWN)
         except ProviderError as exc:
             logger.warning(
                 "provider_send_failed", message_id=message.pk, provider=number.provider, code=exc.code, error=str(exc)
@@ -213,24 +253,7 @@ def message_deliver(*, message_id: int) -> Delivery:
             if not exc.fail_over:
                 break
             continue
-        preferred = message.phone_number
-        Message.objects.unscoped().filter(pk=message.pk).update(
-            status=result.status,
-            provider=number.provider,
-            provider_message_id=result.provider_message_id,
-            zoho_voice_log_id=result.zoho_voice_log_id,
-            phone_number=number,
-            from_number=number.number,
-            failed_over_from=preferred.provider if number.pk != preferred.pk else "",
-            segments=result.segments or message.segments,
-            occurred_at=timezone.now(),
-            next_attempt_at=None,
-            error_code="",
-            error_message="",
-            updated_at=timezone.now(),
-        )
-        logger.info("message_sent", message_id=message.pk, provider=number.provider, failed_over=number != preferred)
-        return Delivery("sent")
+        return _record_sent(message, number, result, note=note)
 
     number, last = errors[-1]
     if not last.fail_over:  # a rejection: another provider would refuse it too, or must not deliver it
@@ -248,11 +271,47 @@ def message_deliver(*, message_id: int) -> Delivery:
     if not any(exc.retryable for _, exc in errors):  # every provider refused our credentials
         _fail(message, code=last.code, text=error_explain(last.code, last.message), attention=True)
         return Delivery("failed")
+    return _pending(message, errors, code=last.code)
+
+
+def _sent_after_all(message: Message, number: PhoneNumber, *, provider=None) -> SendResult | None:
+    """Whether `number`'s provider took this text after all (since shortly before it was first queued)."""
+    return (provider or provider_for(number)).find_sent(
+        from_number=number.number,
+        to_number=message.to_number,
+        body=message.body,
+        since=message.created_at - timedelta(minutes=1),
+    )
+
+
+def _record_sent(message: Message, number: PhoneNumber, result: SendResult, *, note: str = "") -> Delivery:
+    preferred = message.phone_number
+    Message.objects.unscoped().filter(pk=message.pk).update(
+        status=result.status,
+        provider=number.provider,
+        provider_message_id=result.provider_message_id,
+        zoho_voice_log_id=result.zoho_voice_log_id,
+        phone_number=number,
+        from_number=number.number,
+        failed_over_from=preferred.provider if number.pk != preferred.pk else "",
+        segments=result.segments or message.segments,
+        occurred_at=timezone.now(),
+        next_attempt_at=None,
+        error_code="",
+        error_message=note,
+        updated_at=timezone.now(),
+    )
+    logger.info("message_sent", message_id=message.pk, provider=number.provider, failed_over=number != preferred)
+    return Delivery("sent")
+
+
+def _pending(message: Message, errors: list[tuple[PhoneNumber, ProviderError]], *, code: str) -> Delivery:
+    """No provider took it (or one may have): try again after a backoff."""
     retry_in = backoff_seconds(message.attempts + 1)
     Message.objects.unscoped().filter(pk=message.pk).update(
         status=Message.Status.PENDING,
         next_attempt_at=timezone.now() + timedelta(seconds=retry_in),
-        error_code=last.code,
+        error_code=code,
         error_message="; ".join(f"{n.get_provider_display()}: {exc.message}" for n, exc in errors)[:2000],
         updated_at=timezone.now(),
     )

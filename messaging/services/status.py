@@ -30,6 +30,8 @@ RANK = {
     S.RECEIVED: 0,
 }
 OPT_OUT_ERROR_CODES = frozenset({"21610"})
+# Failures we concluded ourselves without hearing from the provider: any later word from it is better news.
+GUESSED_FAILURES = frozenset({"outcome_unknown"})
 
 
 def message_status_apply(
@@ -52,10 +54,14 @@ def message_status_apply(
         )
         if message is None:
             return None
-        if RANK.get(status, -1) <= RANK.get(message.status, 0):
-            return message  # older or equal news: keep what we know
+        guessed = message.status == S.FAILED and message.error_code in GUESSED_FAILURES
+        if RANK.get(status, -1) <= RANK.get(message.status, 0) and not (guessed and RANK.get(status, -1) > 0):
+            return message  # older or equal news: keep what we know (our own guesses yield to the provider)
         message.status = status
         fields = ["status", "updated_at"]
+        if guessed:
+            message.error_code, message.error_message = "", ""
+            fields += ["error_code", "error_message"]
         if status in (S.DELIVERED, S.READ) and message.delivered_at is None:
             message.delivered_at = occurred_at or timezone.now()
             fields.append("delivered_at")

@@ -78,7 +78,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{inbound_events_sweep(older_than_seconds=0)} webhook event(s) enqueued.")
 
     def handle_poll_voice(self, *, number: str | None = None, **_: Any) -> None:
-        from messaging.services.zoho_voice_poll import zoho_voice_poll
+        from messaging.tasks import zoho_voice_poll_task
 
         numbers = (
             PhoneNumber.objects.unscoped()
@@ -90,5 +90,5 @@ class Command(BaseCommand):
             if not numbers.exists():
                 raise CommandError(f"No active Zoho Voice number {number}.")
         for phone_number in numbers:
-            result = zoho_voice_poll(phone_number=phone_number)
-            self.stdout.write(f"{phone_number.number}: {result}")
+            # Through the task's body, so its per-number lock keeps this from overlapping the scheduled poll.
+            self.stdout.write(f"{phone_number.number}: {zoho_voice_poll_task(phone_number.pk)}")
