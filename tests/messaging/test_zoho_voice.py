@@ -17,7 +17,13 @@ from django.utils import timezone
 
 from messaging import tasks
 from messaging.models import Conversation, Message, OptOut, ZohoVoicePollCursor
-from messaging.providers import ProviderAuthError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from messaging.providers import (
+    ProviderAuthError,
+    ProviderOutcomeUnknown,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from messaging.providers import zoho_voice as zv_module
 from messaging.providers.zoho_voice import ZohoVoiceProvider, _answer_of
 from messaging.services import sending
@@ -237,9 +243,8 @@ def test_zoho_voice_second_401_is_an_auth_error(zv_world):
         ({"status": 500, "body": {"status": "ERROR", "code": "500", "message": "failed"}}, ProviderUnavailable),
         ({"status": 503}, ProviderUnavailable),
         ({"status": 429, "body": {"status": "ERROR", "code": "429", "message": "slow down"}}, ProviderRateLimited),
-        ({"delay": 3}, ProviderUnavailable),
     ],
-    ids=["500", "503-not-json", "429", "timeout"],
+    ids=["500", "503-not-json", "429"],
 )
 def test_zoho_voice_outage_is_retryable_and_fails_over(zv_world, settings, rule, error):
     zv_world.send("warm the token")
@@ -250,6 +255,17 @@ def test_zoho_voice_outage_is_retryable_and_fails_over(zv_world, settings, rule,
         zv_world.send()
     assert caught.value.retryable
     assert caught.value.fail_over
+
+
+def test_a_zoho_voice_read_timeout_on_a_send_is_an_unknown_outcome_never_a_failover(zv_world, settings):
+    zv_world.send("warm the token")
+    settings.ZOHO_VOICE_TIMEOUT_SECONDS = 0.5
+    zv_module._session = None
+    zv_world.fault(path="^/rest/json/v1/sms/send", delay=3)
+    with pytest.raises(ProviderOutcomeUnknown) as caught:
+        zv_world.send()
+    assert caught.value.retryable
+    assert not caught.value.fail_over
 
 
 # --- poll -----------------------------------------------------------------------------------------------------
