@@ -90,6 +90,7 @@ class InboundEvent(models.Model):
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
+        QUEUED = "queued", "Queued for processing"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed (will retry)"
         FLAGGED = "flagged", "Needs a person"

@@ -26,3 +26,11 @@ def inbound_events_sweep_task() -> int:
     from core.webhooks import inbound_events_sweep
 
     return inbound_events_sweep()
+
+
+@shared_task
+def inbound_events_dispatch_task() -> int:
+    """Publish a processing task for every recorded webhook not yet queued (the web publishes only this)."""
+    from core.webhooks import inbound_events_dispatch
+
+    return inbound_events_dispatch()

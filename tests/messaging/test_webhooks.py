@@ -40,8 +40,10 @@ def tenants(tenant_a, tenant_b):
 
 @pytest.fixture
 def enqueued(monkeypatch):
+    """Events handed on for processing: by the web path (enqueue) and by the sweep (publish)."""
     held: list[int] = []
     monkeypatch.setattr(core_webhooks, "inbound_event_enqueue", lambda event_id, countdown=None: held.append(event_id))
+    monkeypatch.setattr(core_webhooks, "inbound_event_publish", lambda event_id, countdown=None: held.append(event_id))
     return held
 
 
