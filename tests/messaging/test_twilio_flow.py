@@ -197,3 +197,35 @@ def test_a_failed_delivery_stores_and_explains_its_error_code(twilio_world):
     message.refresh_from_db()
     assert (message.status, message.error_code) == (Message.Status.UNDELIVERED, "30003")
     assert "unreachable" in message.error_message
+
+
+def test_staff_send_only_for_their_studios(twilio_world):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        message_send(studio=twilio_world.uptown, to=LEAD, body="Hi", sent_by=twilio_world.staff)
+    assert not messages(twilio_world).exists()
+
+
+def test_a_studio_cannot_send_from_another_studios_number(twilio_world):
+    with pytest.raises(ApplicationError, match="is not a number of Downtown"):
+        message_send(studio=twilio_world.downtown, to=LEAD, body="Hi", from_number=twilio_world.uptown_number)
+
+
+def test_a_manager_texts_in_any_studios_name_and_it_is_recorded(twilio_world):
+    message = message_send(studio=twilio_world.uptown, to=LEAD, body="Hi from Uptown", sent_by=twilio_world.manager)
+    message.refresh_from_db()
+    assert message.sent_by == twilio_world.manager
+    assert message.on_behalf_of_studio
+    assert message.studio == twilio_world.uptown
+    assert message.from_number == twilio_world.uptown_number.number
+
+
+def test_a_member_of_another_organization_cannot_send_for_a_studio(twilio_world):
+    from django.core.exceptions import PermissionDenied
+
+    from tests.factories import MembershipFactory
+
+    outsider = MembershipFactory(manager=True)
+    with pytest.raises(PermissionDenied):
+        message_send(studio=twilio_world.downtown, to=LEAD, body="Hi", sent_by=outsider)
