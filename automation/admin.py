@@ -62,12 +62,29 @@ class StudioAutomationAdmin(TenantModelAdmin):
 
 
 class IntakeAdminBase(ReadOnlyAdminMixin, TenantModelAdmin):
+    """Leads and replies: records with their step log, and "try again" once a person fixed the cause."""
+
     inlines = [StepInline]
     actions = ["try_again"]
+    retry_status: str  # the status that puts an item back in the queue
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Read-only fields, but the "try again" action needs change permission.
         return self._may_manage(request, obj)
+
+    def enqueue(self, pk: int) -> None:
+        raise NotImplementedError
+
+    @admin.action(description="Try again now")
+    def try_again(self, request: HttpRequest, queryset) -> None:
+        count = 0
+        for item in queryset.exclude(status="done"):
+            self.model.objects.unscoped().filter(pk=item.pk).update(
+                status=self.retry_status, next_attempt_at=timezone.now(), attempts=0, lease_until=None
+            )
+            self.enqueue(item.pk)
+            count += 1
+        self.message_user(request, f"{count} will be tried again.", messages.SUCCESS)
 
 
 @admin.register(LeadIntake)
@@ -100,18 +117,12 @@ class LeadIntakeAdmin(IntakeAdminBase):
             return obj.welcome_message.get_status_display()
         return obj.sms_outcome or "—"
 
-    @admin.action(description="Try again now")
-    def try_again(self, request: HttpRequest, queryset) -> None:
+    retry_status = LeadIntake.Status.WAITING
+
+    def enqueue(self, pk: int) -> None:
         from automation.services.intake import lead_intake_enqueue
 
-        count = 0
-        for intake in queryset.exclude(status=LeadIntake.Status.DONE):
-            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(
-                status=LeadIntake.Status.WAITING, next_attempt_at=timezone.now(), attempts=0, lease_until=None
-            )
-            lead_intake_enqueue(intake.pk)
-            count += 1
-        self.message_user(request, f"{count} lead(s) will be tried again.", messages.SUCCESS)
+        lead_intake_enqueue(pk)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.attention_view)
@@ -168,15 +179,9 @@ class ReplyFollowUpAdmin(IntakeAdminBase):
     def body(self, obj: ReplyFollowUp) -> str:
         return obj.message.body[:40]
 
-    @admin.action(description="Try again now")
-    def try_again(self, request: HttpRequest, queryset) -> None:
+    retry_status = ReplyFollowUp.Status.PENDING
+
+    def enqueue(self, pk: int) -> None:
         from automation.services.replies import reply_enqueue
 
-        count = 0
-        for reply in queryset.exclude(status=ReplyFollowUp.Status.DONE):
-            ReplyFollowUp.objects.unscoped().filter(pk=reply.pk).update(
-                status=ReplyFollowUp.Status.PENDING, next_attempt_at=timezone.now(), attempts=0, lease_until=None
-            )
-            reply_enqueue(reply.pk)
-            count += 1
-        self.message_user(request, f"{count} repl(ies) will be tried again.", messages.SUCCESS)
+        reply_enqueue(pk)
