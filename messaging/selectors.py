@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 
-from messaging.models import Contact, Message, OptOut, OptOutState
+from messaging.models import Contact, Message, MessagingSettings, OptOut, OptOutState
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
 
 # A queued send whose task has not started after this long was probably never enqueued.
@@ -18,6 +18,12 @@ QUEUED_GRACE_SECONDS = 120
 def opt_out_get(*, organization: Organization, phone: str) -> OptOut | None:
     """The ledger row of a phone in an organization, or None when it never changed state."""
     return OptOut.objects.for_organization(organization).filter(phone=phone).first()
+
+
+def crm_opt_out_field_get(*, organization: Organization) -> str:
+    """The CRM field that mirrors opt-outs for this organization ('' = none); the default until one is saved."""
+    row = MessagingSettings.objects.for_organization(organization).first()
+    return row.crm_opt_out_field if row else MessagingSettings._meta.get_field("crm_opt_out_field").default
 
 
 def phone_is_opted_out(*, organization: Organization, phone: str) -> bool:

@@ -42,7 +42,7 @@ from core.exceptions import ApplicationError
 from core.models import InboundEvent
 from core.webhooks import EventFlagged, processor
 from messaging.models import Message, OptOutSource, OptOutState
-from messaging.selectors import phone_is_opted_out
+from messaging.selectors import crm_opt_out_field_get, phone_is_opted_out
 from messaging.services.opt_out import opt_out_set
 from messaging.services.sending import message_send, region_of
 from messaging.services.threads import contact_get_or_create
@@ -213,7 +213,9 @@ def _advance(intake: LeadIntake, log) -> str:
             log(step="task_created", detail=f"task {intake.task_zoho_id} for {owner_name or 'the token owner'}")
 
     if intake.welcome_message_id is None and not intake.sms_outcome:
-        _welcome_send(intake=intake, lead=lead, log=log, crm_opt_out_field=_crm_opt_out_field(organization))
+        _welcome_send(
+            intake=intake, lead=lead, log=log, crm_opt_out_field=crm_opt_out_field_get(organization=organization)
+        )
 
     if problems:
         return _attention(intake, log, "; ".join(problems))
@@ -258,13 +260,6 @@ def _task_create(client: ZohoClient, *, intake: LeadIntake, lead: dict[str, Any]
         what_module="Leads",
         description=f"New lead{f' for {studio.name}' if studio else ''}. Created by Leadline.",
     )
-
-
-def _crm_opt_out_field(organization) -> str:
-    from messaging.models import MessagingSettings
-
-    row = MessagingSettings.objects.for_organization(organization).first()
-    return row.crm_opt_out_field if row else MessagingSettings._meta.get_field("crm_opt_out_field").default
 
 
 def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_field: str) -> None:

@@ -12,12 +12,12 @@ from messaging.models import (
     Contact,
     CrmWriteBack,
     Message,
-    MessagingSettings,
     OptOut,
     OptOutEvent,
     OptOutSource,
     OptOutState,
 )
+from messaging.selectors import crm_opt_out_field_get
 from studios.models import Membership, Organization
 
 logger = structlog.get_logger(__name__)
@@ -83,12 +83,7 @@ def opt_out_set(
 
 def crm_write_back_queue(*, organization: Organization, phone: str, opted_out: bool) -> CrmWriteBack | None:
     """Queue the CRM's opt-out field for this phone's lead/contact; a newer change replaces a pending one."""
-    settings_row = MessagingSettings.objects.for_organization(organization).first()
-    field = (
-        settings_row.crm_opt_out_field
-        if settings_row
-        else MessagingSettings._meta.get_field("crm_opt_out_field").default
-    )
+    field = crm_opt_out_field_get(organization=organization)
     if not field:
         return None
     contact = Contact.objects.for_organization(organization).filter(phone=phone).first()
