@@ -214,7 +214,9 @@ def message_deliver(*, message_id: int) -> Delivery:
         try:
             found = _sent_after_all(message, number)
         except ProviderError as exc:
-            if message.attempts <= ASK_ATTEMPTS:
+            others = [n for n in failover_numbers(message=message) if n.pk != number.pk]
+            if message.attempts <= ASK_ATTEMPTS or not others:
+                # Ask again later; with no other provider, keep asking until it can answer (or the text expires).
                 return _pending(message, [(number, exc)], code=OUTCOME_UNKNOWN)
             # It has not been able to say for minutes: the other provider sends, and the thread says why.
             skip.add(number.pk)
