@@ -280,3 +280,17 @@ def test_a_provider_that_cannot_say_for_minutes_is_replaced_with_a_note(twilio_a
     assert (message.provider, message.failed_over_from) == ("zoho_voice", "twilio")
     assert "may have sent it too" in message.error_message
     assert len(voice_logs_to(world, lead)) == 1
+
+
+def test_with_no_other_provider_an_unanswerable_provider_is_asked_until_it_can_say(twilio_world, settings):
+    settings.TWILIO_TIMEOUT_SECONDS = 0.3
+    lead = "+14155559293"
+    twilio_world.fault(path="^/2010-04-01/", delay=1, status=503, times=0)
+    message = message_send(studio=twilio_world.downtown, to=lead, body="Pool closed today")
+    for _ in range(6):
+        message_deliver(message_id=message.pk)
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Message.Status.PENDING, "outcome_unknown")
+    twilio_world.clear_faults()
+    assert message_deliver(message_id=message.pk).outcome == "sent"
+    assert len(twilio_world.sandbox_messages(to=lead)) == 1
