@@ -1,0 +1,17 @@
+"""CRM mirror settings: which modules, how far each delta read overlaps the last, batch sizes, the run lease."""
+
+from config.env import env
+
+# Zoho modules mirrored for every organization; any module's API name may be added.
+SYNC_MODULES = env.list("SYNC_MODULES", default=["Leads", "Deals", "Contacts", "Accounts"])
+# Each delta read starts this long before the watermark: Zoho stamps Modified_Time when an edit starts, so an edit
+# committing slowly can appear behind records already read.
+SYNC_OVERLAP_SECONDS = env.int("SYNC_OVERLAP_SECONDS", default=60)
+# Rows per upsert statement and commit (STYLE §4: ~1,000 beats 200 by 20-40%; 5,000 gains nothing).
+SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=1000)
+# Columns per COQL query (Zoho allows 500, dotted lookup names included); more are read in further queries by id.
+SYNC_COQL_MAX_COLUMNS = env.int("SYNC_COQL_MAX_COLUMNS", default=450)
+# A run renews its lock per batch; a crashed run's lock is free once this lease has passed.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=600)
+# Phone numbers without a country code are read in this region when normalized to E.164.
+SYNC_PHONE_DEFAULT_REGION = env.str("SYNC_PHONE_DEFAULT_REGION", default="US")
