@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
-from messaging.models import Contact, Message, MessagingSettings, OptOut, OptOutState
+from messaging.models import Contact, Conversation, Message, MessagingSettings, OptOut, OptOutState
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
 
 # A queued send whose task has not started after this long was probably never enqueued.
@@ -152,3 +153,48 @@ def messages_due_for_retry(*, now, limit: int = 500) -> list[int]:
         .values_list("id", flat=True)[:limit]
     )
     return list(pending) + list(stuck)
+
+
+# --- The widget API's reads (messaging/api/) -------------------------------------------------------------------
+def conversation_list(
+    *,
+    member: Membership | None,
+    unread: bool = False,
+    needs_attention: bool = False,
+    unassigned: bool = False,
+    studio_id: int | None = None,
+    search: str = "",
+) -> QuerySet[Conversation]:
+    """A member's conversations, newest activity first (`activity_at`: the last text, else when it began).
+    `unassigned` is the managers' queue; staff never see it, so for them it is empty."""
+    conversations = (
+        Conversation.objects.visible_to(member)
+        .select_related("studio", "contact")
+        .annotate(activity_at=Coalesce("last_message_at", "created_at"))
+    )
+    if unread:
+        conversations = conversations.filter(unread_count__gt=0)
+    if needs_attention:
+        conversations = conversations.filter(needs_attention=True)
+    if unassigned:
+        conversations = conversations.filter(studio__isnull=True)
+    if studio_id is not None:
+        conversations = conversations.filter(studio_id=studio_id)
+    text = search.strip()
+    if text:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        match = Q(contact__name__icontains=text)
+        if digits:
+            match |= Q(contact__phone__contains=digits)
+        conversations = conversations.filter(match)
+    return conversations.order_by("-activity_at", "-id")
+
+
+def conversation_messages(*, member: Membership | None, conversation: Conversation) -> QuerySet[Message]:
+    """The texts of a conversation the member can see, newest first."""
+    return (
+        Message.objects.visible_to(member)
+        .filter(conversation=conversation)
+        .select_related("sent_by__user")
+        .order_by("-created_at", "-id")
+    )

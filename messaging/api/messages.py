@@ -1,0 +1,146 @@
+"""A conversation's texts (keyset pages, newest first) and sending, always through `message_send`.
+
+POST /conversations/<id>/messages/ texts the conversation's contact; POST /messages/ starts a new conversation
+with `to` and `studio_id`. The studio and number come from the body but are authority only after the scope:
+a studio or number the member cannot see is 404, and `message_send` checks the member may act for the studio
+and that the number serves it.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from django.db.models import QuerySet
+
+from core.exceptions import ApplicationError
+from messaging.api.base import TenantApi, visible_or_404
+from messaging.api.pagination import MessagePagination
+from messaging.api.serializers import ErrorSerializer, MessageOutputSerializer
+from messaging.api.templates import TEMPLATE_KEYS, template_body
+from messaging.models import Contact, Conversation, Message
+from messaging.selectors import conversation_messages
+from messaging.services.sending import message_send
+from studios.models import Membership, PhoneNumber, Studio
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+class SendInputSerializer(serializers.Serializer):
+    """A text: a `body`, or a studio `template` filled in with the contact's merge fields (optionally overridden)."""
+
+    body = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
+    template = serializers.ChoiceField(choices=TEMPLATE_KEYS, required=False)
+    merge_fields = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    studio_id = serializers.IntegerField(
+        required=False, help_text="Send in this studio's name (default: the thread's)."
+    )
+    from_number_id = serializers.IntegerField(
+        required=False, help_text="One of the studio's numbers (default: its first)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if ("body" in attrs) == ("template" in attrs):
+            raise serializers.ValidationError("Give either a body or a template.", code="body_or_template")
+        return attrs
+
+
+class NewConversationSendInputSerializer(SendInputSerializer):
+    to = serializers.CharField(help_text="The recipient's phone, E.164 or national for the number's country.")
+    studio_id = serializers.IntegerField(help_text="The studio in whose name the text goes.")
+    contact_name = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def api_message_send(
+    *,
+    member: Membership,
+    studio_id: int | None,
+    default_studio: Studio | None,
+    to: str,
+    contact: Contact | None,
+    data: dict,
+) -> Message:
+    """Resolve the studio, number and text a member asked for, within what they can see, then `message_send`."""
+    if studio_id is not None:
+        studio = visible_or_404(
+            Studio.objects.visible_to(member).select_related("organization"), studio_id, field="studio"
+        )
+    elif default_studio is not None:
+        studio = default_studio
+    else:
+        raise ApplicationError(
+            "This conversation is unassigned: choose the studio to send from.", extra={"field": "studio_id"}
+        )
+    from_number = None
+    if data.get("from_number_id") is not None:
+        from_number = visible_or_404(PhoneNumber.objects.visible_to(member), data["from_number_id"], field="number")
+    body = data.get("body")
+    if body is None:
+        body = template_body(
+            studio=studio,
+            key=data["template"],
+            contact=contact,
+            name=data.get("contact_name", ""),
+            sender=member,
+            overrides=data["merge_fields"],
+        )
+    return message_send(
+        studio=studio,
+        to=to,
+        body=body,
+        sent_by=member,
+        from_number=from_number,
+        contact_name=data.get("contact_name", ""),
+    )
+
+
+class ConversationMessagesApi(TenantApi):
+    """GET: a conversation's texts, newest first. POST: text its contact."""
+
+    serializer_class = MessageOutputSerializer
+    pagination_class = MessagePagination
+
+    def scoped_queryset(self, member: Membership | None) -> QuerySet[Conversation]:
+        return Conversation.objects.visible_to(member).select_related("studio__organization", "contact")
+
+    @extend_schema(responses={200: MessageOutputSerializer(many=True), **ERRORS})
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = self.get_object()
+        page = self.paginate_queryset(conversation_messages(member=self.member, conversation=conversation))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=SendInputSerializer, responses={201: MessageOutputSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = self.get_object()
+        params = SendInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        message = api_message_send(
+            member=self.member,
+            studio_id=params.validated_data.get("studio_id"),
+            default_studio=conversation.studio,
+            to=conversation.contact.phone,
+            contact=conversation.contact,
+            data=params.validated_data,
+        )
+        return Response(self.get_serializer(message).data, status=201)
+
+
+class MessageCreateApi(TenantApi):
+    """POST /messages/: text a phone from a studio, starting (or continuing) that studio's conversation."""
+
+    serializer_class = MessageOutputSerializer
+
+    def scoped_queryset(self, member: Membership | None) -> QuerySet[Message]:
+        return Message.objects.visible_to(member)
+
+    @extend_schema(request=NewConversationSendInputSerializer, responses={201: MessageOutputSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        params = NewConversationSendInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        message = api_message_send(
+            member=self.member, studio_id=data["studio_id"], default_studio=None, to=data["to"], contact=None, data=data
+        )
+        return Response(self.get_serializer(message).data, status=201)
