@@ -1,0 +1,78 @@
+"""manage.py sync: the CRM mirror for operators.
+
+run [--org SLUG] [--module NAME]      sync now (every active organization, every configured module by default)
+status [--org SLUG] [--module NAME]   the last runs and the lag per module
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from studios.models import Organization
+from sync.selectors import sync_runs_recent, sync_status_list
+from sync.services import sync_run
+
+
+class Command(BaseCommand):
+    help = "The CRM mirror: run a sync now, or show the last runs and the lag per module."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        for name, text in (("run", "sync now"), ("status", "the last runs and the lag per module")):
+            action = sub.add_parser(name, help=text)
+            action.add_argument("--org", help="an organization's slug (default: every active one)")
+            action.add_argument("--module", help="a Zoho module's API name (default: SYNC_MODULES)")
+
+    def handle(self, *args: Any, action: str, org: str | None = None, module: str | None = None, **_: Any) -> None:
+        organizations = Organization.objects.unscoped().order_by("slug")
+        if org:
+            organizations = organizations.filter(slug=org)
+            if not organizations.exists():
+                raise CommandError(f"No organization {org!r}.")
+        else:
+            organizations = organizations.filter(is_active=True)
+        modules = [module] if module else list(settings.SYNC_MODULES)
+        getattr(self, f"handle_{action}")(list(organizations), modules)
+
+    def handle_run(self, organizations: list[Organization], modules: list[str]) -> None:
+        failed = 0
+        for organization in organizations:
+            for module in modules:
+                run = sync_run(organization=organization, module=module)
+                failed += run.status == run.Status.FAILED
+                self.stdout.write(
+                    f"{organization.slug} {module}: {run.status} inserted={run.inserted} updated={run.updated} "
+                    f"deleted={run.deleted} quarantined={run.quarantined} credits={run.credits_used}"
+                    + (f" error={run.error}" if run.error else "")
+                )
+        if failed:
+            raise CommandError(f"{failed} run(s) failed")
+
+    def handle_status(self, organizations: list[Organization], modules: list[str]) -> None:
+        self.stdout.write(f"{'organization':<20} {'module':<12} {'lag':>10} {'watermark':<26} {'last run'}")
+        for organization in organizations:
+            for status in sync_status_list(organization=organization, modules=modules):
+                lag = "-" if status.lag_seconds is None else f"{status.lag_seconds:.0f}s"
+                mark = status.watermark.isoformat() if status.watermark else "-"
+                last = status.last_run
+                text = f"{last.status} {last.started_at:%Y-%m-%d %H:%M:%S}" if last else "never"
+                self.stdout.write(
+                    f"{organization.slug:<20} {status.module:<12} {lag:>10} {mark:<26} {text}"
+                    + (" (running now)" if status.running else "")
+                )
+        self.stdout.write("")
+        self.stdout.write(
+            f"{'organization':<20} {'module':<12} {'run':>6} {'status':<8} {'started':<19} "
+            f"{'ins':>6} {'upd':>6} {'del':>5} {'quar':>5} {'credits':>7}  error"
+        )
+        for organization in organizations:
+            for module in modules:
+                for run in sync_runs_recent(organization=organization, module=module, limit=5):
+                    self.stdout.write(
+                        f"{organization.slug:<20} {module:<12} {run.pk:>6} {run.status:<8} "
+                        f"{run.started_at:%Y-%m-%d %H:%M:%S} {run.inserted:>6} {run.updated:>6} {run.deleted:>5} "
+                        f"{run.quarantined:>5} {run.credits_used:>7}  {run.error[:60]}"
+                    )
