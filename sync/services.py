@@ -68,7 +68,7 @@ def sync_run(
         _records_sync(client, state, run)
         _deletions_sync(client, state, run)
     except Exception as exc:
-        logger.exception("sync.run.failed", extra={"run_id": run.pk, "module": module})
+        logger.exception("sync.run.failed", extra={"run_id": run.pk, "zoho_module": module})
         _run_end(state, run, client, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
     _run_end(state, run, client, status=SyncRun.Status.OK)
@@ -96,7 +96,8 @@ def _records_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
     columns = mapping.columns
     width = max(settings.SYNC_COQL_MAX_COLUMNS - 1, 1)  # coql_iter adds Modified_Time
     first, rest = columns[:width], [columns[start : start + width] for start in range(width, len(columns), width)]
-    rows = client.coql_iter(module=run.module, fields=first, where=_where(state))
+    where, page_size = _where(state), settings.SYNC_COQL_PAGE_SIZE
+    rows = client.coql_iter(module=run.module, fields=first, where=where, page_size=page_size)
     for batch in _batches(rows, settings.SYNC_BATCH_SIZE):
         for extra in rest:
             _columns_merge(client, run.module, batch, extra)

@@ -105,11 +105,14 @@ def test_converted_leads_are_mirrored(organization, account, empty_sandbox):
     assert mirrored(organization)[zoho_id].fields["converted_s"] is True
 
 
-def test_a_429_burst_mid_run_is_retried_and_the_run_completes(organization, account, empty_sandbox):
+def test_a_429_burst_mid_run_is_retried_and_the_run_completes(organization, account, empty_sandbox, settings):
+    settings.SYNC_COQL_PAGE_SIZE = 200
     seed(empty_sandbox, 1_100)
-    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 429, "times": 3, "after": 1})
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 429, "times": 3, "after": 2})
     run = sync_run(organization=organization, module="Leads")
     assert run.status == SyncRun.Status.OK, run.error
+    assert control(empty_sandbox, "GET", "faults")[0]["fired"] == 3
+    assert run.inserted == 1_100
     assert set(mirrored(organization)) == set(store(empty_sandbox))
 
 

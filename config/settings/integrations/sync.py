@@ -9,6 +9,8 @@ SYNC_MODULES = env.list("SYNC_MODULES", default=["Leads", "Deals", "Contacts", "
 SYNC_OVERLAP_SECONDS = env.int("SYNC_OVERLAP_SECONDS", default=60)
 # Rows per upsert statement and commit (STYLE §4: ~1,000 beats 200 by 20-40%; 5,000 gains nothing).
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=1000)
+# Records per COQL call (Zoho's maximum, 3 credits; smaller pages cost more credits per record).
+SYNC_COQL_PAGE_SIZE = env.int("SYNC_COQL_PAGE_SIZE", default=2000)
 # Columns per COQL query (Zoho allows 500, dotted lookup names included); more are read in further queries by id.
 SYNC_COQL_MAX_COLUMNS = env.int("SYNC_COQL_MAX_COLUMNS", default=450)
 # A run renews its lock per batch; a crashed run's lock is free once this lease has passed.

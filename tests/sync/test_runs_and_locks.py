@@ -1,0 +1,182 @@
+"""Runs and locks: one run at a time, crashes resume from the checkpoint, failures keep it, tenants stay apart."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from core.tenancy import UnscopedQueryError
+from sync import services
+from sync.models import CrmQuarantine, CrmRecord, SyncRun, SyncState
+from sync.services import sync_run
+from tests.factories import OrganizationFactory
+from tests.sync.conftest import seed, store
+from tests.zoho.conftest import control, crm_account
+from zoho.client import ZohoClient
+
+
+def mirrored_ids(organization, module="Leads"):
+    return set(CrmRecord.objects.for_organization(organization).filter(module=module).values_list("zoho_id", flat=True))
+
+
+def record_where(monkeypatch) -> list:
+    """The `where` of every coql_iter call (to see where a run started reading)."""
+    seen: list = []
+    original = ZohoClient.coql_iter
+
+    def spy(self, **kwargs):
+        seen.append(kwargs.get("where"))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(ZohoClient, "coql_iter", spy)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_started_at_once_one_skips(organization, account, empty_sandbox):
+    seed(empty_sandbox, 300)
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "delay": 1.5, "times": 1})
+    results: dict[str, SyncRun] = {}
+
+    def first() -> None:
+        try:
+            results["first"] = sync_run(organization=organization, module="Leads")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not SyncState.objects.for_organization(organization).filter(locked_by__isnull=False).exists():
+        assert time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.02)
+    second = sync_run(organization=organization, module="Leads")
+    thread.join(30)
+    assert second.status == SyncRun.Status.SKIPPED
+    assert results["first"].status == SyncRun.Status.OK, results["first"].error
+    assert mirrored_ids(organization) == set(store(empty_sandbox))
+    assert not CrmRecord.objects.for_organization(organization).filter(run_id=second.pk).exists()
+
+
+def test_a_crashed_run_holds_the_lock_until_its_lease_ends_then_the_next_resumes(
+    organization, account, empty_sandbox, monkeypatch
+):
+    seed(empty_sandbox, 1_300)  # batches of 500: two commit, the third crashes the process
+    original = services.crm_records_upsert
+    calls = {"n": 0}
+
+    def crashing(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")  # not an Exception: nothing in the run gets to clean up
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "crm_records_upsert", crashing)
+    with pytest.raises(SystemExit):
+        sync_run(organization=organization, module="Leads")
+    monkeypatch.setattr(services, "crm_records_upsert", original)
+    crashed = SyncRun.objects.for_organization(organization).get()
+    assert crashed.status == SyncRun.Status.RUNNING
+    assert crashed.inserted == 1_000
+    assert len(mirrored_ids(organization)) == 1_000
+
+    assert sync_run(organization=organization, module="Leads").status == SyncRun.Status.SKIPPED
+
+    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    checkpoint = (state.checkpoint_time, state.checkpoint_id)
+    SyncState.objects.for_organization(organization).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    wheres = record_where(monkeypatch)
+    resumed = sync_run(organization=organization, module="Leads")
+    assert resumed.status == SyncRun.Status.OK, resumed.error
+    assert resumed.resumed is True
+    assert (resumed.inserted, resumed.updated) == (300, 0)
+    assert checkpoint[1] in wheres[0]  # read from the checkpoint, not from the start
+    assert mirrored_ids(organization) == set(store(empty_sandbox))
+    crashed.refresh_from_db()
+    assert crashed.status == SyncRun.Status.FAILED
+    assert "lease expired" in crashed.error
+
+
+def test_a_failed_run_keeps_its_checkpoint_and_the_next_run_resumes(organization, account, empty_sandbox):
+    seed(empty_sandbox, 2_500)  # COQL pages of 2,000: the second page fails after every retry
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 0, "after": 1})
+    failed = sync_run(organization=organization, module="Leads")
+    assert failed.status == SyncRun.Status.FAILED
+    assert "ZohoUnavailable" in failed.error
+    assert failed.inserted == 2_000
+    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    assert state.locked_by_id is None
+    assert state.checkpoint_time is not None
+    assert failed.watermark_after == state.watermark == state.checkpoint_time
+
+    control(empty_sandbox, "DELETE", "faults")
+    resumed = sync_run(organization=organization, module="Leads")
+    assert resumed.status == SyncRun.Status.OK, resumed.error
+    assert resumed.resumed is True
+    assert (resumed.inserted, resumed.updated) == (500, 0)
+    assert mirrored_ids(organization) == set(store(empty_sandbox))
+
+
+def test_mirror_tables_never_cross_organizations(organization, account, empty_sandbox):
+    other = OrganizationFactory(slug="other-fit", name="Other Fit")
+    crm_account(other, empty_sandbox, name="other-zoho", is_default=True)
+    seed(empty_sandbox, 40)
+    mine = sync_run(organization=organization, module="Leads")
+    zoho_id = sorted(store(empty_sandbox))[0]
+    control(empty_sandbox, "PATCH", f"zoho/Leads/{zoho_id}", {"Last_Name": "Theirs"})
+    theirs = sync_run(organization=other, module="Leads")
+    assert mirrored_ids(organization) == mirrored_ids(other) == set(store(empty_sandbox))
+    assert set(CrmRecord.objects.for_organization(organization).values_list("run_id", flat=True)) == {mine.pk}
+    assert set(CrmRecord.objects.for_organization(other).values_list("run_id", flat=True)) == {theirs.pk}
+    mine_row = CrmRecord.objects.for_organization(organization).get(zoho_id=zoho_id)
+    assert mine_row.fields["last_name"] != "Theirs"  # org A's mirror moves only with org A's runs
+    assert [run.pk for run in SyncRun.objects.for_organization(other)] == [theirs.pk]
+    for model in (CrmRecord, SyncRun, SyncState, CrmQuarantine):
+        with pytest.raises(UnscopedQueryError):
+            list(model.objects.all())
+
+
+def test_a_value_that_does_not_fit_is_quarantined_and_the_run_goes_on(organization, account, empty_sandbox):
+    seed(empty_sandbox, 30)
+    zoho_id = sorted(store(empty_sandbox))[5]
+    store(empty_sandbox)[zoho_id]["No_of_Employees"] = "lots"  # what Zoho's validation would not let in
+    run = sync_run(organization=organization, module="Leads")
+    assert run.status == SyncRun.Status.OK, run.error
+    assert (run.inserted, run.quarantined) == (30, 1)
+    entry = CrmQuarantine.objects.for_organization(organization).get()
+    assert (entry.zoho_id, entry.field, entry.value, entry.run_id) == (zoho_id, "No_of_Employees", "lots", run.pk)
+    assert "not an integer" in entry.reason
+    assert CrmRecord.objects.for_organization(organization).get(zoho_id=zoho_id).fields["no_of_employees"] is None
+
+
+def test_a_new_custom_field_appears_without_a_migration(organization, account, empty_sandbox):
+    seed(empty_sandbox, 10)
+    org = next(iter(empty_sandbox.state.crm.orgs.values()))
+    template = next(meta for meta in org.fields["Leads"] if meta["api_name"] == "Referred_By")
+    org.fields["Leads"].append({**template, "api_name": "Belt_Color", "id": template["id"] + "9"})
+    zoho_id = sorted(store(empty_sandbox))[0]
+    store(empty_sandbox)[zoho_id]["Belt_Color"] = " Black "
+    sync_run(organization=organization, module="Leads")
+    assert CrmRecord.objects.for_organization(organization).get(zoho_id=zoho_id).custom_fields["Belt_Color"] == "Black"
+
+
+def test_manage_py_sync_run_and_status(organization, account, empty_sandbox):
+    seed(empty_sandbox, 25)
+    out = StringIO()
+    call_command("sync", "run", "--org", organization.slug, "--module", "Leads", stdout=out)
+    assert "Leads: ok inserted=25" in out.getvalue()
+    out = StringIO()
+    call_command("sync", "status", "--org", organization.slug, stdout=out)
+    text = out.getvalue()
+    assert "Leads" in text
+    assert "Deals" in text  # configured, never run
+    assert "never" in text
+    assert " ok " in text
