@@ -46,6 +46,12 @@ def sync_status_list(*, organization: Organization, modules: list[str]) -> list[
     return result
 
 
+def crm_record_get(*, organization: Organization, module: str, zoho_id: str) -> CrmRecord | None:
+    """The mirrored record (None when the mirror lacks it or Zoho deleted it), e.g. for the widget's CRM context."""
+    records = CrmRecord.objects.for_organization(organization).filter(deleted_at__isnull=True)
+    return records.filter(module=module, zoho_id=zoho_id).first()
+
+
 def crm_records_by_phone(*, organization: Organization, e164: str) -> QuerySet[CrmRecord]:
     """Mirrored (not deleted) records with a phone field equal to `e164`: no Zoho call needed."""
     phones = CrmPhone.objects.for_organization(organization).filter(e164=e164)

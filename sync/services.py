@@ -190,9 +190,14 @@ def _lock_take(state: SyncState, run: SyncRun, now: datetime) -> bool:
         if row is None:
             return False
         crashed = row.locked_by_id
-        SyncState.objects.unscoped().filter(pk=state.pk).update(
-            locked_by=run, lease_expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        # Conditional again: SQLite has no SELECT ... FOR UPDATE, so the UPDATE itself is the compare-and-swap.
+        taken = (
+            SyncState.objects.unscoped()
+            .filter(free, pk=state.pk)
+            .update(locked_by=run, lease_expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS))
         )
+        if not taken:
+            return False
         if crashed:
             SyncRun.objects.unscoped().filter(pk=crashed, status=SyncRun.Status.RUNNING).update(
                 status=SyncRun.Status.FAILED, finished_at=now, error="lease expired: the run died without finishing"
