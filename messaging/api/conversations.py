@@ -74,14 +74,25 @@ class ConversationDetailApi(TenantApi):
 
 
 class ConversationMarkReadApi(TenantApi):
-    """POST /conversations/<id>/read/: the member has read it (unread count back to zero)."""
+    """POST /conversations/<id>/read/: the member has read it (unread count back to zero, or to what arrived
+    after `last_seen_message_id` so a text that came in while they read is not lost)."""
+
+    class InputSerializer(serializers.Serializer):
+        last_seen_message_id = serializers.IntegerField(required=False, allow_null=True, default=None)
 
     serializer_class = ConversationOutputSerializer
 
     def scoped_queryset(self, member: Membership | None) -> QuerySet[Conversation]:
         return Conversation.objects.visible_to(member).select_related("studio", "contact")
 
-    @extend_schema(request=None, responses={200: ConversationOutputSerializer, **ERRORS})
+    @extend_schema(request=InputSerializer, responses={200: ConversationOutputSerializer, **ERRORS})
     def post(self, request: Request, pk: int) -> Response:
-        conversation = conversation_mark_read(conversation=self.get_object(), member=self.member)
+        conversation = self.get_object()
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        conversation = conversation_mark_read(
+            conversation=conversation,
+            member=self.member,
+            last_seen_message_id=params.validated_data["last_seen_message_id"],
+        )
         return Response(self.get_serializer(conversation).data)

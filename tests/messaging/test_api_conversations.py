@@ -123,6 +123,17 @@ def test_mark_read_zeroes_the_unread_count(tenant_a):
     assert conversation.unread_count == 0
 
 
+def test_texts_after_the_last_one_seen_stay_unread(tenant_a):
+    conversation = ConversationFactory(studio=tenant_a.studio, unread_count=3)
+    seen, *arrived_later = [MessageFactory(conversation=conversation) for _ in range(3)]
+    response = signed_in(tenant_a.staff).post(
+        f"/api/v1/conversations/{conversation.pk}/read/",
+        {"last_seen_message_id": seen.pk},
+        content_type="application/json",
+    )
+    assert response.json()["unread_count"] == len(arrived_later)
+
+
 def test_an_unknown_id_is_404_in_the_one_shape(tenant_a):
     response = signed_in(tenant_a.manager).get("/api/v1/conversations/999999/")
     assert response.status_code == 404

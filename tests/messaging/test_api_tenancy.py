@@ -172,3 +172,18 @@ def test_the_unassigned_queue_is_the_managers(world):
     staff = client_for(world, "staff").get("/api/v1/conversations/?unassigned=true").json()["results"]
     assert [row["id"] for row in manager] == [world.queue.pk]
     assert staff == []
+
+
+def test_members_of_an_inactive_organization_get_nothing(world):
+    world.a.organization.is_active = False
+    world.a.organization.save()
+    response = client_for(world, "manager").get(f"/api/v1/conversations/{world.main.pk}/")
+    assert response.status_code == 403
+    assert response.json()["message"] == "You have no active membership in an organization."
+
+
+def test_a_deactivated_user_is_signed_out(world):
+    client = client_for(world, "staff")
+    world.a.staff.user.is_active = False
+    world.a.staff.user.save()
+    assert client.get("/api/v1/conversations/").status_code == 401
