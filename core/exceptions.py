@@ -20,6 +20,18 @@ class ApplicationError(Exception):
         self.extra = extra or {}
 
 
+class UpstreamUnavailable(drf_exceptions.APIException):
+    """A vendor we depend on (Zoho, Twilio) failed: 502 in the one error shape, never a 500; `code` in `extra`."""
+
+    status_code = 502
+    default_detail = "An upstream service is unavailable; try again shortly."
+    default_code = "upstream_unavailable"
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message, code)
+        self.extra = {"code": code}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map every expected failure to `{"message": str, "extra": {...}}` with a fitting status."""
     if isinstance(exc, DjangoValidationError):
@@ -38,5 +50,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response.data = {"message": "Validation error", "extra": {"fields": response.data}}
     else:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
-        response.data = {"message": str(detail), "extra": {}}
+        # An exception may carry machine-readable details (UpstreamUnavailable's code): keep them.
+        response.data = {"message": str(detail), "extra": dict(getattr(exc, "extra", None) or {})}
     return response

@@ -12,15 +12,13 @@ from typing import Any, ClassVar
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, permissions
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from django.db.models import Model, QuerySet
 
 from core.admin_site import request_membership
-from core.exceptions import api_exception_handler
 from studios.models import Membership
 
 
@@ -51,26 +49,6 @@ class IsActiveMember(permissions.BasePermission):
         return request_membership(request) is not None
 
 
-class UpstreamUnavailable(APIException):
-    """A vendor we depend on (Zoho) failed: 502 in the one error shape, never a 500; `code` goes in `extra`."""
-
-    status_code = 502
-    default_detail = "An upstream service is unavailable; try again shortly."
-    default_code = "upstream_unavailable"
-
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message, code)
-        self.extra = {"code": code}
-
-
-def tenant_api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """The project's one error shape, plus the `extra` an upstream failure carries (core's handler drops it)."""
-    response = api_exception_handler(exc, context)
-    if response is not None and isinstance(exc, UpstreamUnavailable):
-        response.data["extra"] = exc.extra
-    return response
-
-
 class TenantApi(GenericAPIView):
     """Base of every API view. Subclasses implement `scoped_queryset(member)` from `.visible_to(member)`."""
 
@@ -85,9 +63,6 @@ class TenantApi(GenericAPIView):
                 raise TypeError(f"{cls.__name__} must not define {name}: implement scoped_queryset(member) instead")
         if not abstract and not any("scoped_queryset" in vars(k) for k in cls.__mro__ if k is not TenantApi):
             raise TypeError(f"{cls.__name__} has no tenant scope: implement scoped_queryset(member)")
-
-    def get_exception_handler(self):
-        return tenant_api_exception_handler
 
     @property
     def member(self) -> Membership | None:

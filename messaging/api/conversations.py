@@ -12,9 +12,9 @@ from django.db.models import QuerySet
 from messaging.api.base import TenantApi
 from messaging.api.pagination import ConversationPagination
 from messaging.api.serializers import ConversationOutputSerializer, ErrorSerializer
-from messaging.api.services import conversation_mark_read
 from messaging.models import Conversation
 from messaging.selectors import conversation_list
+from messaging.services.threads import conversation_mark_read
 from studios.models import Membership
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}

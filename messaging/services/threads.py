@@ -8,7 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging.models import Contact, Conversation, Message
-from studios.models import Organization, Studio
+from studios.models import Membership, Organization, Studio
 
 
 def contact_get_or_create(*, organization: Organization, phone: str, name: str = "") -> Contact:
@@ -50,3 +50,22 @@ def conversation_touch(*, conversation: Conversation, message: Message, attentio
         changes["needs_attention"] = True
         changes["attention_reason"] = attention[:300]
     Conversation.objects.for_organization(conversation.organization).filter(pk=conversation.pk).update(**changes)
+
+
+def conversation_mark_read(
+    *, conversation: Conversation, member: Membership, last_seen_message_id: int | None = None
+) -> Conversation:
+    """Mark a conversation read by a member who can see it (the update is scoped to what they see). With
+    `last_seen_message_id`, texts that arrived after the one the member saw stay unread."""
+    unread = 0
+    if last_seen_message_id is not None:
+        unread = (
+            Message.objects.visible_to(member)
+            .filter(conversation=conversation, direction=Message.Direction.INBOUND, id__gt=last_seen_message_id)
+            .count()
+        )
+    Conversation.objects.visible_to(member).filter(pk=conversation.pk).update(
+        unread_count=unread, updated_at=timezone.now()
+    )
+    conversation.unread_count = unread
+    return conversation
