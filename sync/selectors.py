@@ -32,7 +32,7 @@ def sync_runs_recent(*, organization: Organization, module: str | None = None, l
 
 
 def sync_status_list(*, organization: Organization, modules: list[str]) -> list[ModuleStatus]:
-    """Per module: the watermark and its age (the lag), the latest run, whether one holds the lock now."""
+    """Per module: the watermark, the lag (since the last ok run started), the latest run, whether one runs now."""
     now = timezone.now()
     states = {state.module: state for state in SyncState.objects.for_organization(organization)}
     result = []
@@ -41,7 +41,10 @@ def sync_status_list(*, organization: Organization, modules: list[str]) -> list[
         watermark = state.watermark if state else None
         running = bool(state and state.locked_by_id and state.lease_expires_at and state.lease_expires_at > now)
         last = sync_runs_recent(organization=organization, module=module, limit=1)
-        lag = (now - watermark).total_seconds() if watermark else None
+        ok = SyncRun.objects.for_organization(organization).filter(module=module, status=SyncRun.Status.OK)
+        fresh = ok.order_by("-started_at").values_list("started_at", flat=True).first()
+        # Lag: the mirror holds every change made before the last ok run started (a quiet CRM is not "behind").
+        lag = (now - fresh).total_seconds() if fresh else None
         result.append(ModuleStatus(module, watermark, lag, last[0] if last else None, running))
     return result
 

@@ -97,7 +97,9 @@ def _records_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
     width = max(settings.SYNC_COQL_MAX_COLUMNS - 1, 1)  # coql_iter adds Modified_Time
     first, rest = columns[:width], [columns[start : start + width] for start in range(width, len(columns), width)]
     where, page_size = _where(state), settings.SYNC_COQL_PAGE_SIZE
-    rows = client.coql_iter(module=run.module, fields=first, where=where, page_size=page_size)
+    # max_reach=0: keyset pages on (Modified_Time, id) from the first page. OFFSET pages skip records: a record
+    # edited mid-run leaves its place, every later record moves up one, and the next OFFSET misses one of them.
+    rows = client.coql_iter(module=run.module, fields=first, where=where, page_size=page_size, max_reach=0)
     for batch in _batches(rows, settings.SYNC_BATCH_SIZE):
         for extra in rest:
             _columns_merge(client, run.module, batch, extra)

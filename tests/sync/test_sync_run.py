@@ -146,3 +146,21 @@ def test_columns_beyond_one_query_are_read_by_id_and_merged(organization, accoun
     for zoho_id, record in expected.items():
         assert rows[zoho_id].custom_fields["Studio"] == record.get("Studio")  # a late column
         assert rows[zoho_id].fields["last_name"] == record["Last_Name"]
+
+
+def test_records_edited_while_the_run_pages_are_all_mirrored_with_their_new_values(
+    organization, account, empty_sandbox
+):
+    seed(empty_sandbox, 5_000)
+    rule = {"path": "^/crm/v8/coql", "after": 1, "action": "edit_records", "module": "Leads", "count": 50}
+    control(empty_sandbox, "POST", "faults", rule)
+    run = sync_run(organization=organization, module="Leads")
+    assert run.status == SyncRun.Status.OK, run.error
+    expected = store(empty_sandbox)
+    rows = mirrored(organization)
+    assert set(rows) == set(expected)  # OFFSET paging would skip the records shifted under the next page
+    edited = [record for record in expected.values() if (record.get("Description") or "").startswith("edited by")]
+    assert len(edited) == 50
+    for record in edited:
+        assert rows[record["id"]].fields["description"] == record["Description"]
+        assert rows[record["id"]].modified_time == datetime.fromisoformat(record["Modified_Time"])
