@@ -54,6 +54,9 @@ def sync_run(
     """Sync one module of one organization now; returns the run (ok, failed, or skipped if one is running)."""
     now = timezone.now()
     run = SyncRun.objects.create(organization=organization, module=module, started_at=now)
+    if not organization.is_active:
+        _run_finish(run, status=SyncRun.Status.SKIPPED, error="the organization is inactive")
+        return run
     state = _state_get(organization, module)
     if not _lock_take(state, run, now):
         _run_finish(run, status=SyncRun.Status.SKIPPED, error="another run holds the lock")

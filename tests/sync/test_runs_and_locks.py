@@ -17,6 +17,7 @@ from core.tenancy import UnscopedQueryError
 from sync import services
 from sync.models import CrmQuarantine, CrmRecord, SyncRun, SyncState
 from sync.services import sync_run
+from sync.tasks import sync_run_task
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
 from tests.zoho.conftest import control, crm_account
@@ -180,3 +181,12 @@ def test_manage_py_sync_run_and_status(organization, account, empty_sandbox):
     assert "Deals" in text  # configured, never run
     assert "never" in text
     assert " ok " in text
+
+
+def test_the_task_syncs_by_id_and_an_inactive_organization_syncs_nothing(organization, account, empty_sandbox):
+    seed(empty_sandbox, 5)
+    assert sync_run_task(organization.pk, "Contacts") == SyncRun.Status.OK
+    organization.is_active = False
+    organization.save()
+    assert sync_run_task(organization.pk, "Leads") == SyncRun.Status.SKIPPED
+    assert not mirrored_ids(organization)
