@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -53,6 +54,7 @@ CENTS = Decimal("0.01")
 COLUMN_FIELDS = {"Owner": "owner", "Email": "email", "Created_Time": "created_time", "Modified_Time": "modified_time"}
 
 
+@lru_cache(maxsize=4096)
 def snake_case(api_name: str) -> str:
     """Lead_Source -> lead_source, Converted__s -> converted_s, $state -> state."""
     words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", api_name.strip("$"))

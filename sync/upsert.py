@@ -36,6 +36,11 @@ COLUMNS = [
     "synced_at",
     "run_id",
 ]
+RECORDSET = (
+    "organization_id bigint, module text, zoho_id text, name text, email text, owner_id text, owner_name text, "
+    "created_time timestamptz, modified_time timestamptz, content_hash text, fields jsonb, custom_fields jsonb, "
+    "deleted_at timestamptz, synced_at timestamptz, run_id bigint"
+)
 UPDATED = [column for column in COLUMNS if column not in ("organization_id", "module", "zoho_id")]
 
 
@@ -118,12 +123,8 @@ def _newer(record: MappedRecord, held: tuple[datetime, str, datetime | None] | N
 
 def _execute(organization_id: int, module: str, records: list[MappedRecord], run_id: int, now: datetime) -> list[str]:
     ops = connection.ops
-    jsonb = "::jsonb" if connection.vendor == "postgresql" else ""
-    placeholders = ", ".join(f"%s{jsonb}" if column in ("fields", "custom_fields") else "%s" for column in COLUMNS)
-    values = ", ".join(f"({placeholders})" for _ in records)
-    params: list[Any] = []
-    for record in records:
-        params += [
+    rows = [
+        [
             organization_id,
             module,
             record.zoho_id,
@@ -131,18 +132,28 @@ def _execute(organization_id: int, module: str, records: list[MappedRecord], run
             record.email,
             record.owner_id,
             record.owner_name,
-            ops.adapt_datetimefield_value(record.created_time),
-            ops.adapt_datetimefield_value(record.modified_time),
+            record.created_time,
+            record.modified_time,
             record.content_hash,
-            json.dumps(record.fields),
-            json.dumps(record.custom_fields),
+            record.fields,
+            record.custom_fields,
             None,  # an upserted record exists in Zoho (a restored one loses its deleted_at)
-            ops.adapt_datetimefield_value(now),
+            now,
             run_id,
         ]
+        for record in records
+    ]
+    if connection.vendor == "postgresql":
+        # One parameter for the whole batch: binding 15 parameters per row made the statement 3x slower.
+        source = f"SELECT {', '.join(COLUMNS)} FROM jsonb_to_recordset(%s::jsonb) AS r({RECORDSET})"  # noqa: S608
+        params: list[Any] = [json.dumps([dict(zip(COLUMNS, row, strict=True)) for row in rows], default=_iso)]
+    else:
+        placeholders = ", ".join(["%s"] * len(COLUMNS))
+        source = "VALUES " + ", ".join(f"({placeholders})" for _ in rows)
+        params = [json.dumps(value) if isinstance(value, dict) else _adapt(ops, value) for row in rows for value in row]
     assignments = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
     sql = (
-        f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {values} "  # noqa: S608 (our own identifiers)
+        f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {source} "
         f"ON CONFLICT (organization_id, module, zoho_id) DO UPDATE SET {assignments} "
         f"WHERE {TABLE}.modified_time < excluded.modified_time "
         f"OR ({TABLE}.modified_time = excluded.modified_time "
@@ -152,6 +163,16 @@ def _execute(organization_id: int, module: str, records: list[MappedRecord], run
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _adapt(ops: Any, value: Any) -> Any:
+    return ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def _phones_replace(organization_id: int, module: str, records: list[MappedRecord]) -> None:
