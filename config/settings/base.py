@@ -185,5 +185,5 @@ from config.settings.integrations.celery import *  # noqa: E402, F403
 from config.settings.integrations.logging import *  # noqa: E402, F403
 from config.settings.integrations.messaging import *  # noqa: E402, F403
 from config.settings.integrations.sentry import *  # noqa: E402, F403
-from config.settings.integrations.zoho import *  # noqa: E402, F403
 from config.settings.integrations.sync import *  # noqa: E402, F403
+from config.settings.integrations.zoho import *  # noqa: E402, F403
