@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from studios.models import Organization
@@ -57,8 +57,7 @@ def crm_record_get(*, organization: Organization, module: str, zoho_id: str) -> 
 
 def crm_records_by_phone(*, organization: Organization, e164: str) -> QuerySet[CrmRecord]:
     """Mirrored (not deleted) records with a phone field equal to `e164`: no Zoho call needed."""
-    phones = CrmPhone.objects.for_organization(organization).filter(e164=e164)
-    keys = set(phones.values_list("module", "zoho_id"))
-    records = CrmRecord.objects.for_organization(organization).filter(deleted_at__isnull=True)
-    ids = {zoho_id for _, zoho_id in keys}
-    return records.filter(zoho_id__in=ids, module__in={module for module, _ in keys})
+    phones = CrmPhone.objects.for_organization(organization).filter(
+        e164=e164, module=OuterRef("module"), zoho_id=OuterRef("zoho_id")
+    )
+    return CrmRecord.objects.for_organization(organization).filter(Exists(phones), deleted_at__isnull=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from core.phone import normalize_e164
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
+from sync.selectors import crm_record_get, crm_records_by_phone
 from sync.services import sync_run
 from tests.sync.conftest import seed, store
 from tests.zoho.conftest import control
@@ -164,3 +165,19 @@ def test_records_edited_while_the_run_pages_are_all_mirrored_with_their_new_valu
     for record in edited:
         assert rows[record["id"]].fields["description"] == record["Description"]
         assert rows[record["id"]].modified_time == datetime.fromisoformat(record["Modified_Time"])
+
+
+def test_an_inbound_phone_resolves_to_mirrored_records_without_zoho(organization, account, empty_sandbox):
+    seed(empty_sandbox, 60)
+    sync_run(organization=organization, module="Leads")
+    record = next(r for r in store(empty_sandbox).values() if r.get("Mobile"))
+    e164 = normalize_e164(record["Mobile"], default_region="US")
+    calls = dict(empty_sandbox.state.counters)
+    found = crm_records_by_phone(organization=organization, e164=e164)
+    assert record["id"] in {row.zoho_id for row in found}
+    assert crm_record_get(organization=organization, module="Leads", zoho_id=record["id"]).owner_id
+    assert dict(empty_sandbox.state.counters) == calls
+    control(empty_sandbox, "DELETE", f"zoho/Leads/{record['id']}")
+    sync_run(organization=organization, module="Leads")
+    assert record["id"] not in {row.zoho_id for row in crm_records_by_phone(organization=organization, e164=e164)}
+    assert crm_record_get(organization=organization, module="Leads", zoho_id=record["id"]) is None
