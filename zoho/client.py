@@ -69,7 +69,9 @@ class ZohoClient(ZohoTransport):
         (OFFSET + LIMIT <= 100,000), then keyset pages after the last (Modified_Time, id) seen.
 
         `where` is a COQL condition (e.g. "Lead_Source = 'Web'"); it is bracketed with the keyset condition.
-        Records edited while paging move past the cursor and are seen again later, with their new values.
+        Records edited while paging move past the cursor and are seen again later, with their new values; but
+        on OFFSET pages the rows after an edited one shift up, so one record can be skipped. Callers that page
+        while the data changes (a delta sync) pass `max_reach=0`: keyset from the first page, nothing skipped.
         """
         module = _identifier(module)
         columns = list(dict.fromkeys([_identifier(name) for name in fields if name != "id"] + ["Modified_Time"]))

@@ -44,9 +44,22 @@ class CrmContext:
 
 
 def crm_context_from_mirror(*, contact: Contact) -> CrmContext | None:
-    """HOOK for the CRM mirror (sync/, being built): return the record's context from the mirror, or None
-    when the mirror lacks it. Until the mirror exists every lookup goes to Zoho."""
-    return None
+    """The record's context from the CRM mirror (no Zoho call, no credits), or None when the mirror lacks it."""
+    from sync.selectors import crm_record_get
+
+    record = crm_record_get(organization=contact.organization, module=contact.crm_module, zoho_id=contact.crm_record_id)
+    if record is None:
+        return None
+    return CrmContext(
+        source="mirror",
+        module=contact.crm_module,
+        record_id=contact.crm_record_id,
+        found=True,
+        name=record.name,
+        status=str((record.fields or {}).get("lead_status") or ""),
+        owner_id=record.owner_id or "",
+        owner_name=record.owner_name or "",
+    )
 
 
 def crm_context_from_record(*, contact: Contact, record: dict[str, Any] | None, source: str) -> CrmContext:

@@ -49,7 +49,7 @@ def inbound_route(*, phone_number: PhoneNumber, contact: Contact) -> Route:
     if last is not None:
         return Route(last, "the studio that last texted this contact from this number")
     owner = studio_of_crm_owner(
-        organization=phone_number.organization, zoho_user_id=contact.crm_owner_id, studios=studios
+        organization=phone_number.organization, zoho_user_id=crm_owner_of(contact), studios=studios
     )
     if owner is not None:
         return Route(owner, "the studio of the contact's CRM owner")
@@ -58,6 +58,22 @@ def inbound_route(*, phone_number: PhoneNumber, contact: Contact) -> Route:
         f"Texted the shared number {phone_number.number}; no studio has texted this person from it and their CRM "
         "owner is unknown. Assign the conversation to a studio.",
     )
+
+
+def crm_owner_of(contact: Contact) -> str:
+    """The contact's CRM owner: linked by automation, else found in the CRM mirror by phone (no Zoho call)."""
+    if contact.crm_owner_id:
+        return contact.crm_owner_id
+    from sync.selectors import crm_records_by_phone
+
+    # Several records with one phone (a lead and its contact): the most recently modified one decides.
+    record = (
+        crm_records_by_phone(organization=contact.organization, e164=contact.phone)
+        .exclude(owner_id="")
+        .order_by("-modified_time")
+        .first()
+    )
+    return record.owner_id if record else ""
 
 
 def message_receive(
