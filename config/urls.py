@@ -14,6 +14,7 @@ urlpatterns = [
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/zoho/leads/", include("automation.urls")),
     path("zoho/", include("zoho.urls")),
+    path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("messaging.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
