@@ -140,3 +140,31 @@ class CrmQuarantine(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.module} {self.zoho_id}.{self.field}: {self.reason}"
+
+
+class SyncSchedule(TenantModel):
+    """How often one (organization, module) is synced, and the alert incident it is in (so it alerts once).
+
+    An organization with a Zoho CRM account and no rows here syncs every `SYNC_MODULES` module every 15 minutes;
+    a row overrides that module (interval, or off). Rows are also created by the alert check to remember an
+    incident, with the default values."""
+
+    class Alert(models.TextChoices):
+        NONE = "", "none"
+        FAILING = "failing", "failed twice in a row"
+        SILENT = "silent", "no successful run for three intervals"
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.CASCADE, related_name="+")
+    module = models.CharField(max_length=100)
+    interval_minutes = models.PositiveIntegerField(default=15)
+    is_enabled = models.BooleanField(default=True)
+    # The open incident alerted for (blank: none) and when; a "recovered" message closes it.
+    alert_state = models.CharField(max_length=16, choices=Alert.choices, blank=True, default="")
+    alert_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["organization", "module"], name="sync_schedule_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.module} every {self.interval_minutes} min"

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
+import sentry_sdk
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -71,7 +73,11 @@ def sync_run(
         _records_sync(client, state, run)
         _deletions_sync(client, state, run)
     except Exception as exc:
-        logger.exception("sync.run.failed", extra={"run_id": run.pk, "zoho_module": module})
+        with sentry_sdk.new_scope() as scope:  # the Sentry event of this log line says which run failed
+            scope.set_tag("organization", organization.slug)
+            scope.set_tag("module", module)
+            scope.set_tag("run_id", run.pk)
+            logger.exception("sync.run.failed", extra={"run_id": run.pk, "zoho_module": module})
         _run_end(state, run, client, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
     _run_end(state, run, client, status=SyncRun.Status.OK)

@@ -17,3 +17,7 @@ SYNC_COQL_MAX_COLUMNS = env.int("SYNC_COQL_MAX_COLUMNS", default=450)
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=600)
 # Phone numbers without a country code are read in this region when normalized to E.164.
 SYNC_PHONE_DEFAULT_REGION = env.str("SYNC_PHONE_DEFAULT_REGION", default="US")
+# Alerts when a module fails twice in a row or has not succeeded for three intervals (and when it recovers):
+# a Slack incoming webhook (empty: off) and e-mail to these addresses (empty: off).
+SYNC_ALERT_SLACK_WEBHOOK_URL = env.str("SYNC_ALERT_SLACK_WEBHOOK_URL", default="")
+SYNC_ALERT_EMAILS = env.list("SYNC_ALERT_EMAILS", default=[])
