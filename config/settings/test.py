@@ -13,11 +13,17 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadli
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Each pytest-xdist worker gets its own Redis database (15, 14, ...): tests clear the cache and run brokers, and
 # one worker's flush must never wipe another's locks, tokens or queued tasks.
+# Done once per worker: processes a test starts inherit the shifted URL and the marker, and must not shift again.
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _xdist_worker.startswith("gw") and _xdist_worker[2:].isdigit():
+if (
+    _xdist_worker.startswith("gw")
+    and _xdist_worker[2:].isdigit()
+    and os.environ.get("LEADLINE_TEST_REDIS_WORKER") != _xdist_worker
+):
     _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
     if _db.isdigit():
         os.environ["REDIS_URL"] = f"{_base}/{(int(_db) - int(_xdist_worker[2:])) % 16}"
+        os.environ["LEADLINE_TEST_REDIS_WORKER"] = _xdist_worker
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("PUBLIC_BASE_URL", "https://leadline.test")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
