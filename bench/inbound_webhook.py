@@ -185,9 +185,8 @@ class Server:
 
         while time.monotonic() < deadline:
             try:
-                r = requests.get(
-                    f"http://127.0.0.1:{self.port}/healthz", headers={"X-Forwarded-Proto": "https"}, timeout=2
-                )
+                url, proto = f"http://127.0.0.1:{self.port}/healthz", {"X-Forwarded-Proto": "https"}
+                r = requests.get(url, headers=proto, timeout=2)
                 if r.status_code == 200:
                     return self
             except requests.RequestException:
