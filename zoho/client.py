@@ -181,38 +181,37 @@ class ZohoClient(ZohoTransport):
     ) -> list[dict[str, Any]]:
         """Insert records (batches of 100); Zoho's per-record results in input order. Raises ZohoRecordError
         when any record failed (its `results` show which). `trigger=()` keeps workflows from firing."""
-        results: list[dict[str, Any]] = []
-        for start in range(0, len(records), WRITE_BATCH):
-            batch = records[start : start + WRITE_BATCH]
-            response = self.request(
-                "POST",
-                f"/crm/v8/{_identifier(module)}",
-                json={"data": batch, "trigger": list(trigger)},
-                cost=1,
-                idempotent=False,
-            )
-            results.extend((response.body or {}).get("data") or [])
-        if any(entry.get("status") != "success" for entry in results):
-            raise ZohoRecordError(f"Zoho refused some {module} records", results=results, status=207)
-        return results
+        return self._records_write("POST", module, records, trigger, idempotent=False, what="records")
 
     def records_update(
         self, *, module: str, records: list[dict[str, Any]], trigger: Iterable[str] = ()
     ) -> list[dict[str, Any]]:
         """Update records by `id` (batches of 100); an update with the same values is harmless to repeat, so it
         is retried like a read. Raises ZohoRecordError when any record failed."""
+        return self._records_write("PUT", module, records, trigger, idempotent=True, what="updates")
+
+    def _records_write(
+        self,
+        method: str,
+        module: str,
+        records: list[dict[str, Any]],
+        trigger: Iterable[str],
+        *,
+        idempotent: bool,
+        what: str,
+    ) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         for start in range(0, len(records), WRITE_BATCH):
             response = self.request(
-                "PUT",
+                method,
                 f"/crm/v8/{_identifier(module)}",
                 json={"data": records[start : start + WRITE_BATCH], "trigger": list(trigger)},
                 cost=1,
-                idempotent=True,
+                idempotent=idempotent,
             )
             results.extend((response.body or {}).get("data") or [])
         if any(entry.get("status") != "success" for entry in results):
-            raise ZohoRecordError(f"Zoho refused some {module} updates", results=results, status=207)
+            raise ZohoRecordError(f"Zoho refused some {module} {what}", results=results, status=207)
         return results
 
     def task_create(

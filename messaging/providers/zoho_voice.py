@@ -54,6 +54,17 @@ def status_of(zoho_status: str | None) -> str:
     return STATUS_MAP.get((zoho_status or "").strip().upper(), "accepted")
 
 
+def _result_of(log: dict[str, Any]) -> SendResult:
+    """A send answer or an SMS log as our SendResult (the log id is both ids)."""
+    segments = log.get("multipartCount")
+    return SendResult(
+        provider_message_id=str(log["logid"]),
+        status=status_of(log.get("status")),
+        segments=int(segments) if isinstance(segments, int) and segments > 0 else None,
+        zoho_voice_log_id=str(log["logid"]),
+    )
+
+
 def _http():
     global _session
     if _session is None:
@@ -88,13 +99,7 @@ class ZohoVoiceProvider:
             sent = sent[0] if sent else None
         if not isinstance(sent, dict) or not sent.get("logid"):
             raise ProviderUnavailable(f"Zoho Voice answered a send without a log id: {str(answer)[:200]}")
-        segments = sent.get("multipartCount")
-        return SendResult(
-            provider_message_id=str(sent["logid"]),
-            status=status_of(sent.get("status")),
-            segments=int(segments) if isinstance(segments, int) and segments > 0 else None,
-            zoho_voice_log_id=str(sent["logid"]),
-        )
+        return _result_of(sent)
 
     def find_sent(self, *, from_number: str, to_number: str, body: str, since: datetime) -> SendResult | None:
         """The outgoing log of this text to the lead since `since` (after a send whose answer was lost)."""
@@ -102,13 +107,7 @@ class ZohoVoiceProvider:
             if str(log.get("messageType") or "").upper() != "OUTGOING" or log.get("message") != body:
                 continue
             if re.sub(r"[^\d+]", "", str(log.get("customerNumber") or "")) == to_number and log.get("logid"):
-                segments = log.get("multipartCount")
-                return SendResult(
-                    provider_message_id=str(log["logid"]),
-                    status=status_of(log.get("status")),
-                    segments=int(segments) if isinstance(segments, int) and segments > 0 else None,
-                    zoho_voice_log_id=str(log["logid"]),
-                )
+                return _result_of(log)
         return None
 
     def logs_page(
