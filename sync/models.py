@@ -24,8 +24,15 @@ class SyncRun(TenantModel):
         FAILED = "failed"
         SKIPPED = "skipped"
 
+    class Kind(models.TextChoices):
+        DELTA = "delta", "delta (COQL on Modified_Time)"
+        BACKFILL = "backfill", "backfill (Bulk Read)"
+        RECONCILE = "reconcile", "full reconciliation"
+        NOTIFICATION = "notification", "notification (changed ids)"
+
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
     module = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DELTA)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
@@ -61,6 +68,8 @@ class SyncState(TenantModel):
     # The lock: the running run and a lease it renews per batch, so a crashed holder frees it when the lease ends.
     locked_by = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the last full reconciliation (every id, formula fields re-read) finished successfully.
+    reconciled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantModel.Meta):
         constraints = [models.UniqueConstraint(fields=["organization", "module"], name="sync_state_unique")]
@@ -168,3 +177,61 @@ class SyncSchedule(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.module} every {self.interval_minutes} min"
+
+
+class BulkReadJob(TenantModel):
+    """One Zoho Bulk Read export behind a backfill, and how far its rows got into the mirror.
+
+    A backfill that crashes resumes from here: the Zoho job (its result stays downloadable for a day), the page,
+    and the number of CSV rows of that page already upserted, instead of starting a new export."""
+
+    class State(models.TextChoices):
+        EXPORTING = "exporting", "Zoho is exporting"  # ADDED, QUEUED, IN PROGRESS on Zoho's side
+        LOADING = "loading", "loading the CSV into the mirror"
+        DONE = "done"
+        FAILED = "failed"
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    module = models.CharField(max_length=100)
+    run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    zoho_job_id = models.CharField(max_length=32)
+    page = models.PositiveIntegerField(default=1)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.EXPORTING)
+    zoho_state = models.CharField(max_length=32, blank=True, default="")  # ADDED, QUEUED, IN PROGRESS, COMPLETED
+    rows_total = models.PositiveIntegerField(null=True, blank=True)  # Zoho's `count` for the page, once completed
+    rows_loaded = models.PositiveIntegerField(default=0)  # CSV rows of this page already upserted (the checkpoint)
+    more_records = models.BooleanField(default=False)
+    next_page_token = models.CharField(max_length=255, blank=True, default="")
+    # When the export was requested: the delta sync's watermark after the backfill (minus the overlap window).
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantModel.Meta):
+        indexes = [models.Index(fields=["organization", "module", "-requested_at"], name="bulk_read_job_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.module} bulk read {self.zoho_job_id} page {self.page} ({self.state})"
+
+
+class NotificationChannel(TenantModel):
+    """The organization's Zoho Notifications (watch) channel: Zoho posts the ids of changed records to us.
+
+    Zoho signs nothing; a callback is believed only if its channel id is one of ours and its token (<= 50 chars,
+    echoed back by Zoho) matches this row's in constant time. The notify URL carries a secret of its own too."""
+
+    organization = models.OneToOneField("studios.Organization", on_delete=models.CASCADE, related_name="+")
+    channel_id = models.BigIntegerField(unique=True)
+    token = models.CharField(max_length=50)
+    url_secret = models.CharField(max_length=64, unique=True)
+    events = models.JSONField(default=list)  # ["Leads.all", "Contacts.all", ...]
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=False)  # Zoho accepted the subscription and it has not lapsed
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"channel {self.channel_id} ({'active' if self.is_active else 'inactive'})"

@@ -2,6 +2,8 @@
 
 run [--org SLUG] [--module NAME]      sync now (every active organization, every configured module by default)
 status [--org SLUG] [--module NAME]   the last runs and the lag per module
+backfill [--org SLUG] [--module NAME] the first load with Bulk Read, resumable, with a progress bar
+reconcile [--org SLUG] [--module NAME] every id against Zoho (permanent deletes) and formula fields re-read
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        for name, text in (("run", "sync now"), ("status", "the last runs and the lag per module")):
+        for name, text in (
+            ("run", "sync now"),
+            ("status", "the last runs and the lag per module"),
+            ("backfill", "the first load with Bulk Read (resumes an unfinished one)"),
+            ("reconcile", "compare every id with Zoho and re-read formula fields"),
+        ):
             action = sub.add_parser(name, help=text)
             action.add_argument("--org", help="an organization's slug (default: every active one)")
             action.add_argument("--module", help="a Zoho module's API name (default: SYNC_MODULES)")
@@ -76,3 +83,9 @@ class Command(BaseCommand):
                         f"{run.started_at:%Y-%m-%d %H:%M:%S} {run.inserted:>6} {run.updated:>6} {run.deleted:>5} "
                         f"{run.quarantined:>5} {run.credits_used:>7}  {run.error[:60]}"
                     )
+
+    def handle_backfill(self, organizations: list[Organization], modules: list[str]) -> None:
+        raise CommandError("not built yet")  # owned by the backfill work
+
+    def handle_reconcile(self, organizations: list[Organization], modules: list[str]) -> None:
+        raise CommandError("not built yet")  # owned by the reconciliation work
