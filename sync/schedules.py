@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from automation.selectors import crm_account_get
 from studios.models import Organization
-from sync.models import SyncRun, SyncSchedule
+from sync.models import SyncRun, SyncSchedule, SyncState
 
 DEFAULT_INTERVAL_MINUTES = 15
 
@@ -56,18 +56,50 @@ def schedules_enabled() -> list[Scheduled]:
     return scheduled
 
 
-def last_run_starts() -> dict[tuple[int, str], datetime]:
-    """When the newest run of each (organization id, module) started."""
-    latest = SyncRun.objects.unscoped().values("organization_id", "module").annotate(last=Max("started_at"))
+def last_run_starts(*, exclude_kinds: tuple[str, ...] = ()) -> dict[tuple[int, str], datetime]:
+    """When the newest run of each (organization id, module) started, not counting runs of `exclude_kinds`."""
+    runs = SyncRun.objects.unscoped().exclude(kind__in=exclude_kinds) if exclude_kinds else SyncRun.objects.unscoped()
+    latest = runs.values("organization_id", "module").annotate(last=Max("started_at"))
     return {(row["organization_id"], row["module"]): row["last"] for row in latest.order_by()}
 
 
 def schedules_due(*, now: datetime) -> list[Scheduled]:
-    """The enabled pairs whose last run started at least one interval before `now` (or that never ran)."""
-    starts = last_run_starts()
+    """The enabled pairs whose last run started at least one interval before `now` (or that never ran). A daily
+    reconciliation does not push the next delta run back."""
+    starts = last_run_starts(exclude_kinds=(SyncRun.Kind.RECONCILE,))
     due = []
     for item in schedules_enabled():
         last = starts.get((item.organization.pk, item.module))
         if last is None or last <= now - item.interval:
+            due.append(item)
+    return due
+
+
+def reconciliations_due(*, now: datetime) -> list[Scheduled]:
+    """The enabled pairs already synced once (they have a watermark) whose last successful reconciliation is older
+    than `SYNC_RECONCILE_HOURS`, or that never had one. One that failed or was skipped is tried again one interval
+    after it started, not every minute."""
+    states = {
+        (row["organization_id"], row["module"]): row["reconciled_at"]
+        for row in SyncState.objects.unscoped()  # every organization: the beat schedules them all
+        .filter(watermark__isnull=False)
+        .values("organization_id", "module", "reconciled_at")
+    }
+    attempts = {
+        (row["organization_id"], row["module"]): row["last"]
+        for row in SyncRun.objects.unscoped()  # every organization, as above
+        .filter(kind=SyncRun.Kind.RECONCILE)
+        .values("organization_id", "module")
+        .annotate(last=Max("started_at"))
+        .order_by()
+    }
+    oldest = now - timedelta(hours=settings.SYNC_RECONCILE_HOURS)
+    due = []
+    for item in schedules_enabled():
+        key = (item.organization.pk, item.module)
+        if key not in states or (states[key] is not None and states[key] > oldest):
+            continue
+        attempt = attempts.get(key)
+        if attempt is None or attempt <= now - item.interval:
             due.append(item)
     return due

@@ -84,9 +84,13 @@ def sync_run(
     return run
 
 
-def module_mapping_get(*, client: ZohoClient, module: str) -> ModuleMapping:
-    """The module's mapping from its metadata; the name field of each lookup target comes from its metadata."""
-    metadata = client.fields_get(module=module)
+def module_mapping_get(
+    *, client: ZohoClient, module: str, metadata: list[dict[str, Any]] | None = None
+) -> ModuleMapping:
+    """The module's mapping from its metadata (read here unless given); the name field of each lookup target
+    comes from its metadata."""
+    if metadata is None:
+        metadata = client.fields_get(module=module)
     targets = {
         ((meta.get("lookup") or {}).get("module") or {}).get("api_name") for meta in metadata if meta.get("lookup")
     }
@@ -225,10 +229,21 @@ def _checkpoint(state: SyncState, run: SyncRun, now: datetime, **values: Any) ->
         setattr(state, name, value)
 
 
-def _run_end(state: SyncState, run: SyncRun, client: ZohoClient | None, *, status: str, error: str = "") -> None:
-    """Release the lock; an ok run clears the checkpoint, a failed one leaves it for the next run to resume."""
+def _run_end(
+    state: SyncState,
+    run: SyncRun,
+    client: ZohoClient | None,
+    *,
+    status: str,
+    error: str = "",
+    keep_checkpoint: bool = False,
+    **state_values: Any,
+) -> None:
+    """Release the lock; an ok run clears the checkpoint, a failed one leaves it for the next run to resume.
+    A run that does not read by Modified_Time (a reconciliation) keeps it; `state_values` are set with the release."""
     with transaction.atomic():
-        done = {"checkpoint_time": None, "checkpoint_id": ""} if status == SyncRun.Status.OK else {}
+        clear = status == SyncRun.Status.OK and not keep_checkpoint
+        done = {"checkpoint_time": None, "checkpoint_id": "", **state_values} if clear else dict(state_values)
         SyncState.objects.unscoped().filter(pk=state.pk, locked_by=run).update(
             locked_by=None, lease_expires_at=None, **done
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from studios.models import Organization
+from sync.reconcile import reconcile_run
 from sync.services import sync_run
 
 DUE_LOCK = "sync:due-task:lock"
@@ -18,14 +19,22 @@ def sync_run_task(organization_id: int, module: str) -> str:
 
 
 @shared_task
+def reconcile_task(organization_id: int, module: str) -> str:
+    """Reconcile one module of one organization (every id, formula fields); skipped while a run holds the lock."""
+    organization = Organization.objects.unscoped().get(pk=organization_id)
+    return reconcile_run(organization=organization, module=module).status
+
+
+@shared_task
 def sync_due_task() -> int:
-    """Every minute (beat): enqueue each scheduled (organization, module) whose interval has passed, then open or
-    close alert incidents. A cache lock keeps two overlapping beats from enqueueing or alerting twice."""
+    """Every minute (beat): enqueue each scheduled (organization, module) whose interval has passed and each one
+    due for a full reconciliation (not in the same beat as its delta run: one would skip on the lock), then open
+    or close alert incidents. A cache lock keeps two overlapping beats from enqueueing or alerting twice."""
     from django.core.cache import cache
     from django.utils import timezone
 
     from sync.alerts import sync_alerts_check
-    from sync.schedules import schedules_due
+    from sync.schedules import reconciliations_due, schedules_due
 
     if not cache.add(DUE_LOCK, "1", timeout=300):
         return 0
@@ -34,7 +43,13 @@ def sync_due_task() -> int:
         due = schedules_due(now=now)
         for item in due:
             sync_run_task.delay(item.organization.pk, item.module)
+        syncing = {(item.organization.pk, item.module) for item in due}
+        reconciling = [
+            item for item in reconciliations_due(now=now) if (item.organization.pk, item.module) not in syncing
+        ]
+        for item in reconciling:
+            reconcile_task.delay(item.organization.pk, item.module)
         sync_alerts_check(now=now)
-        return len(due)
+        return len(due) + len(reconciling)
     finally:
         cache.delete(DUE_LOCK)

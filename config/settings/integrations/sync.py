@@ -21,3 +21,5 @@ SYNC_PHONE_DEFAULT_REGION = env.str("SYNC_PHONE_DEFAULT_REGION", default="US")
 # a Slack incoming webhook (empty: off) and e-mail to these addresses (empty: off).
 SYNC_ALERT_SLACK_WEBHOOK_URL = env.str("SYNC_ALERT_SLACK_WEBHOOK_URL", default="")
 SYNC_ALERT_EMAILS = env.list("SYNC_ALERT_EMAILS", default=[])
+# A full reconciliation (every id against Zoho: permanent deletes; formula fields re-read) per module this often.
+SYNC_RECONCILE_HOURS = env.int("SYNC_RECONCILE_HOURS", default=24)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studios.models import Organization
+from sync.reconcile import reconcile_run
 from sync.selectors import sync_runs_recent, sync_status_list
 from sync.services import sync_run
 
@@ -88,4 +89,15 @@ class Command(BaseCommand):
         raise CommandError("not built yet")  # owned by the backfill work
 
     def handle_reconcile(self, organizations: list[Organization], modules: list[str]) -> None:
-        raise CommandError("not built yet")  # owned by the reconciliation work
+        failed = 0
+        for organization in organizations:
+            for module in modules:
+                run = reconcile_run(organization=organization, module=module)
+                failed += run.status == run.Status.FAILED
+                self.stdout.write(
+                    f"{organization.slug} {module}: {run.status} inserted={run.inserted} updated={run.updated} "
+                    f"deleted={run.deleted} quarantined={run.quarantined} credits={run.credits_used}"
+                    + (f" error={run.error}" if run.error else "")
+                )
+        if failed:
+            raise CommandError(f"{failed} reconciliation(s) failed")

@@ -1,0 +1,267 @@
+"""Full reconciliation of one (organization, module): every id in Zoho against the mirror.
+
+    run = reconcile_run(organization=org, module="Leads")
+
+The delta sync reads by Modified_Time and the deleted-records endpoint, so it misses what changes neither: records
+deleted for good (recycle bin emptied, deleted past its retention) and formula fields, which Zoho recomputes without
+touching Modified_Time. This run reads every id with the module's formula fields by keyset COQL on id, one page at a
+time; per page it writes the formula values that differ and fetches in full the records the mirror lacks (or holds
+as deleted). The ids seen go into a temporary table, so at the end one query finds the mirror rows Zoho no longer
+has, whatever the module's size, without holding every id in memory. Same lock as the delta sync; no transaction
+is open during a Zoho call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import sentry_sdk
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from studios.models import Organization, ProviderAccount
+from sync import services
+from sync.mapping import MappedRecord, ModuleMapping, crm_record_map
+from sync.models import CrmRecord, SyncRun, SyncState
+from sync.upsert import crm_records_mark_deleted, crm_records_upsert
+from zoho.client import ZohoClient
+from zoho.errors import ZohoRequestError
+from zoho.limits import Priority
+
+logger = logging.getLogger(__name__)
+# COQL selects at most 5 formula fields per query (api-facts A3); more are read by id and merged.
+FORMULAS_PER_QUERY = 5
+DELETE_CHUNK = 1000
+
+
+def reconcile_run(
+    *, organization: Organization, module: str, account: ProviderAccount | None = None, client: ZohoClient | None = None
+) -> SyncRun:
+    """Reconcile one module of one organization now; returns the run (ok, failed, or skipped if one is running)."""
+    now = timezone.now()
+    run = SyncRun.objects.create(organization=organization, module=module, kind=SyncRun.Kind.RECONCILE, started_at=now)
+    if not organization.is_active:
+        services._run_finish(run, status=SyncRun.Status.SKIPPED, error="the organization is inactive")
+        return run
+    state = services._state_get(organization, module)
+    if not services._lock_take(state, run, now):
+        services._run_finish(run, status=SyncRun.Status.SKIPPED, error="another run holds the lock")
+        return run
+    state.refresh_from_db()
+    run.watermark_before = state.watermark
+    run.save(update_fields=["watermark_before"])
+    try:
+        if client is None:
+            client = services.CountingClient(
+                account=account or services._crm_account(organization), priority=Priority.BACKGROUND
+            )
+        _reconcile(client, state, run)
+    except Exception as exc:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("organization", organization.slug)
+            scope.set_tag("module", module)
+            scope.set_tag("run_id", run.pk)
+            logger.exception("sync.reconcile.failed", extra={"run_id": run.pk, "zoho_module": module})
+        services._run_end(
+            state, run, client, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", keep_checkpoint=True
+        )
+        return run
+    # Everything Zoho held when the run started is reconciled: the time to count the next one from.
+    services._run_end(state, run, client, status=SyncRun.Status.OK, keep_checkpoint=True, reconciled_at=now)
+    return run
+
+
+def formula_fields(metadata: list[dict[str, Any]], mapping: ModuleMapping) -> list[str]:
+    """The API names of the module's mirrored formula fields."""
+    return [
+        str(meta["api_name"])
+        for meta in metadata
+        if str(meta.get("data_type") or "").lower() == "formula" and meta.get("api_name") in mapping.specs
+    ]
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+def _reconcile(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
+    metadata = client.fields_get(module=run.module)
+    mapping = services.module_mapping_get(client=client, module=run.module, metadata=metadata)
+    formulas = formula_fields(metadata, mapping)
+    first, rest = (
+        formulas[:FORMULAS_PER_QUERY],
+        [
+            formulas[start : start + FORMULAS_PER_QUERY]
+            for start in range(FORMULAS_PER_QUERY, len(formulas), FORMULAS_PER_QUERY)
+        ],
+    )
+    with _SeenIds(run.pk) as seen:
+        for page in _id_pages(client, run.module, ["id", "Modified_Time", *first]):
+            for extra in rest:
+                services._columns_merge(client, run.module, page, extra)
+            seen.add([str(row["id"]) for row in page])
+            missing = _formulas_apply(state, run, mapping, formulas, page)
+            if missing:
+                _records_fetch(client, state, run, mapping, missing)
+        _gone_mark(state, run, seen)
+
+
+def _id_pages(client: ZohoClient, module: str, columns: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Every record of the module, in pages ordered by id: keyset on id, so it reaches past 100,000 records."""
+    select = f"select {', '.join(columns)} from {module}"  # noqa: S608 (COQL to Zoho; names from Zoho's metadata)
+    page_size = settings.SYNC_COQL_PAGE_SIZE
+    last = ""
+    while True:
+        criteria = f"id > '{last}'" if last else "id is not null"
+        body = client.coql(query=f"{select} where {criteria} order by id asc limit {page_size}", limit=page_size)
+        rows = (body or {}).get("data") or []
+        if rows:
+            yield rows
+        if not rows or not (body.get("info") or {}).get("more_records"):
+            return
+        newest = str(rows[-1]["id"])
+        if not newest.isdigit() or (last and int(newest) <= int(last)):
+            raise ZohoRequestError("COQL keyset paging on id did not advance", code="KEYSET_STALLED")
+        last = newest
+
+
+def _formulas_apply(
+    state: SyncState, run: SyncRun, mapping: ModuleMapping, formulas: list[str], page: list[dict[str, Any]]
+) -> list[str]:
+    """Write the formula values of this page that differ from the mirror's; the ids to fetch in full (not in
+    the mirror, or held as deleted while Zoho still has them: restored)."""
+    ids = [str(row["id"]) for row in page]
+    stored = {
+        row.zoho_id: row
+        for row in CrmRecord.objects.unscoped()  # the run's own organization, filtered here
+        .filter(organization_id=run.organization_id, module=run.module, zoho_id__in=ids)
+        .only("zoho_id", "name", "email", "owner_id", "owner_name", "fields", "custom_fields", "deleted_at")
+    }
+    missing = [zoho_id for zoho_id in ids if zoho_id not in stored or stored[zoho_id].deleted_at is not None]
+    specs = [mapping.specs[name] for name in formulas]
+    changed: list[CrmRecord] = []
+    now = timezone.now()
+    for row in page:
+        held = stored.get(str(row["id"]))
+        if held is None or held.deleted_at is not None or not specs:
+            continue
+        mapped = crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION)
+        differs = False
+        for spec in specs:
+            source, target = (mapped.custom_fields, held.custom_fields) if spec.custom else (mapped.fields, held.fields)
+            if spec.key in source and (spec.key not in target or target[spec.key] != source[spec.key]):
+                target[spec.key] = source[spec.key]
+                differs = True
+        if differs:
+            held.content_hash = _content_hash(held)
+            held.synced_at, held.run_id = now, run.pk
+            changed.append(held)
+    with transaction.atomic():
+        if changed:
+            CrmRecord.objects.for_organization(run.organization).filter(module=run.module).bulk_update(
+                changed, ["fields", "custom_fields", "content_hash", "synced_at", "run"], batch_size=500
+            )
+            SyncRun.objects.unscoped().filter(pk=run.pk).update(updated=F("updated") + len(changed))
+        services._checkpoint(state, run, now)  # renews the lease; a run that lost the lock rolls this back
+    return missing
+
+
+def _content_hash(row: CrmRecord) -> str:
+    """The hash a full upsert of the same values computes (MappedRecord.content_hash), so the next delta run does
+    not see the record as changed."""
+    return MappedRecord(
+        zoho_id=row.zoho_id,
+        modified_time=timezone.now(),
+        name=row.name,
+        email=row.email,
+        owner_id=row.owner_id,
+        owner_name=row.owner_name,
+        fields=row.fields,
+        custom_fields=row.custom_fields,
+    ).content_hash
+
+
+def _records_fetch(client: ZohoClient, state: SyncState, run: SyncRun, mapping: ModuleMapping, ids: list[str]) -> None:
+    """Read records in full by id (every column, in as many queries as the column cap needs) and upsert them."""
+    columns = mapping.columns
+    width = max(settings.SYNC_COQL_MAX_COLUMNS, 1)
+    first, rest = columns[:width], [columns[start : start + width] for start in range(width, len(columns), width)]
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), services.IN_LIMIT):
+        chunk = [record_id for record_id in ids[start : start + services.IN_LIMIT] if record_id.isdigit()]
+        listed = ", ".join(f"'{record_id}'" for record_id in chunk)
+        query = f"select {', '.join(first)} from {run.module} where id in ({listed}) limit {services.IN_LIMIT}"  # noqa: S608
+        body = client.coql(query=query, limit=services.IN_LIMIT) or {}
+        fetched = body.get("data") or []
+        for extra in rest:
+            services._columns_merge(client, run.module, fetched, extra)
+        rows.extend(fetched)
+    mapped = [crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in rows]
+    now = timezone.now()
+    with transaction.atomic():
+        result = crm_records_upsert(
+            organization_id=run.organization_id, module=run.module, records=mapped, run_id=run.pk, now=now
+        )
+        services._checkpoint(state, run, now)
+        SyncRun.objects.unscoped().filter(pk=run.pk).update(
+            inserted=F("inserted") + result.inserted,
+            updated=F("updated") + result.updated,
+            quarantined=F("quarantined") + result.quarantined,
+        )
+
+
+def _gone_mark(state: SyncState, run: SyncRun, seen: _SeenIds) -> None:
+    """Mirror rows whose id Zoho no longer has: deleted for good (the deleted-records endpoint no longer lists
+    them, or never did). They are marked deleted now."""
+    while gone := seen.absent(organization_id=run.organization_id, module=run.module, limit=DELETE_CHUNK):
+        now = timezone.now()
+        with transaction.atomic():
+            marked = crm_records_mark_deleted(
+                organization_id=run.organization_id,
+                module=run.module,
+                deletions=dict.fromkeys(gone, now),
+                run_id=run.pk,
+                now=now,
+            )
+            services._checkpoint(state, run, now)
+            SyncRun.objects.unscoped().filter(pk=run.pk).update(deleted=F("deleted") + marked)
+
+
+class _SeenIds:
+    """A temporary table of the ids Zoho listed (COPY on PostgreSQL), dropped when the run ends."""
+
+    def __init__(self, run_id: int) -> None:
+        self.table = f"sync_reconcile_seen_{int(run_id)}"
+
+    def __enter__(self) -> _SeenIds:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (zoho_id varchar(32) PRIMARY KEY)")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def add(self, ids: list[str]) -> None:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                with cursor.copy(f"COPY {self.table} (zoho_id) FROM STDIN") as copy:
+                    for zoho_id in ids:
+                        copy.write_row((zoho_id,))
+            else:
+                rows = [(zoho_id,) for zoho_id in ids]
+                cursor.executemany(f"INSERT INTO {self.table} (zoho_id) VALUES (%s)", rows)  # noqa: S608
+
+    def absent(self, *, organization_id: int, module: str, limit: int) -> list[str]:
+        """Up to `limit` ids of live mirror rows that Zoho did not list."""
+        sql = (
+            f"SELECT r.zoho_id FROM {CrmRecord._meta.db_table} r "  # noqa: S608 (the table names are ours)
+            "WHERE r.organization_id = %s AND r.module = %s AND r.deleted_at IS NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.table} s WHERE s.zoho_id = r.zoho_id) "
+            "ORDER BY r.zoho_id LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [organization_id, module, limit])
+            return [row[0] for row in cursor.fetchall()]
