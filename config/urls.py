@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from core import health
+from sync.webhooks import zoho_notification
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/zoho/leads/", include("automation.urls")),
+    path("webhooks/zoho/notifications/", zoho_notification, name="zoho-notification"),
     path("zoho/", include("zoho.urls")),
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("messaging.api.urls")),

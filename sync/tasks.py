@@ -53,3 +53,23 @@ def sync_due_task() -> int:
         return len(due) + len(reconciling)
     finally:
         cache.delete(DUE_LOCK)
+
+
+@shared_task(bind=True, max_retries=4)
+def notification_event_process_task(self, event_id: int) -> str:
+    """Mirror the records one recorded Zoho notification names; a failure is retried with backoff, then left to
+    the inbound-events sweep (and the delta sync catches up whatever is never fetched)."""
+    from core.webhooks import inbound_event_process
+
+    outcome = inbound_event_process(event_id=event_id)
+    if outcome == "retry" and self.request.retries < self.max_retries:
+        raise self.retry(countdown=min(2 ** (self.request.retries + 1), 60))
+    return outcome
+
+
+@shared_task
+def channels_renew_due_task() -> int:
+    """Every 30 minutes (beat): create, renew or re-enable each organization's Zoho Notifications channel."""
+    from sync.notifications import channels_renew_due
+
+    return channels_renew_due()

@@ -69,6 +69,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "crm-write-backs-flush": {"task": "automation.tasks.crm_write_backs_flush_task", "schedule": 60.0},
     # The CRM mirror: enqueue every (organization, module) whose interval has passed; alert on failures.
     "sync-due": {"task": "sync.tasks.sync_due_task", "schedule": 60.0},
+    # Zoho Notifications channels (near-real-time mirror): created, renewed before they expire, re-enabled.
+    "sync-notification-channels": {"task": "sync.tasks.channels_renew_due_task", "schedule": 1800.0},
     # Zoho Voice sends no inbound webhook: each number's SMS logs are polled.
     "zoho-voice-poll-all": {"task": "messaging.tasks.zoho_voice_poll_all_task", "schedule": float(_ZV_POLL_SECONDS)},
 }

@@ -1,0 +1,329 @@
+"""Near-real-time mirror: one Zoho Notifications (watch) channel per organization, and the callbacks it brings.
+
+    channel_ensure(organization=org)   # create, renew or re-enable the channel for every mirrored module
+    channels_renew_due()               # the beat: every organization, every ~30 min
+
+Zoho posts the ids of changed records to `/webhooks/zoho/notifications/?key=<url secret>` (sync/webhooks.py);
+the callback is recorded (core.webhooks) and a task on the `sync` queue fetches those ids with COQL and upserts
+them in a `notification` run. Zoho signs nothing and promises nothing about delivery (api-facts A7: assume at
+most once), so a notification is only a hint that makes the mirror fresher sooner; the delta sync stays the
+safety net for anything lost. No Zoho call is made inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from automation.selectors import crm_account_get
+from core.models import InboundEvent
+from core.webhooks import EventFlagged, processor
+from studios.models import Organization
+from sync.mapping import ModuleMapping, crm_record_map
+from sync.models import NotificationChannel, SyncRun, SyncSchedule
+from sync.services import IN_LIMIT, CountingClient, _columns_merge, _crm_account, module_mapping_get
+from sync.upsert import crm_records_mark_deleted, crm_records_upsert
+from zoho.client import ZohoClient
+from zoho.errors import ZohoError, ZohoRequestError
+from zoho.limits import Priority
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "zoho.notification"
+WEBHOOK_PATH = "/webhooks/zoho/notifications/"
+# api-facts A7: Zoho caps a channel at one day (Kaizen #14) or one week (v7 page); 23 h is within both.
+CHANNEL_LIFETIME = timedelta(hours=23)
+# Renewed (PATCH) once less than this is left: about twice a day, with half a lifetime to retry a failed renewal.
+RENEW_WITHIN = timedelta(hours=12)
+# A channel that lapsed less than this long ago still has its callbacks taken (Zoho may have some in flight).
+LAPSED_GRACE = timedelta(hours=1)
+# A module's field metadata costs a few calls; callbacks come in bursts, so it is kept this long per organization.
+MAPPING_CACHE_SECONDS = 300
+OPERATIONS = ("insert", "update", "delete")
+
+
+# --- the channel ---------------------------------------------------------------------------------------------
+def mirrored_modules(*, organization: Organization) -> list[str]:
+    """SYNC_MODULES, plus modules a SyncSchedule row adds, minus those a row turns off (sync/schedules.py)."""
+    modules = set(settings.SYNC_MODULES)
+    for module, enabled in SyncSchedule.objects.for_organization(organization).values_list("module", "is_enabled"):
+        if enabled:
+            modules.add(module)
+        else:
+            modules.discard(module)
+    return sorted(modules)
+
+
+def notify_url(channel: NotificationChannel) -> str:
+    return f"{settings.PUBLIC_BASE_URL}{WEBHOOK_PATH}?key={channel.url_secret}"
+
+
+def channel_ensure(*, organization: Organization, now: datetime | None = None) -> NotificationChannel | None:
+    """Make the organization's channel live at Zoho for every mirrored module: enable it the first time or after
+    it lapsed or was refused, renew it (PATCH) when it expires within RENEW_WITHIN, else leave it. A Zoho error is
+    kept in `last_error` (the channel stays as it was). An inactive organization or one without a connected CRM
+    account gets its channel disabled instead (returns None)."""
+    account = crm_account_get(organization=organization)
+    if not organization.is_active or account is None or not account.refresh_token:
+        channel_disable(organization=organization, reason="the organization is inactive or has no Zoho connection")
+        return None
+    now = now or timezone.now()
+    channel = _channel_get_or_create(organization)
+    events = [f"{module}.all" for module in mirrored_modules(organization=organization)]
+    live = channel.is_active and channel.expires_at is not None and channel.expires_at > now
+    if live and channel.events == events and channel.expires_at > now + RENEW_WITHIN:
+        return channel
+    client = ZohoClient(account=account, priority=Priority.BACKGROUND)
+    try:
+        entry = _subscribe(client, channel, events, live=live, expires_at=now + CHANNEL_LIFETIME)
+    except ZohoError as exc:
+        logger.warning("sync.notifications.subscribe_failed", extra={"channel": channel.pk, "error": str(exc)})
+        values: dict[str, Any] = {"last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+        if not live:
+            values["is_active"] = False
+        _channel_update(channel, **values)
+        return channel
+    _channel_update(
+        channel,
+        is_active=True,
+        events=events,
+        expires_at=_answered_expiry(entry) or now + CHANNEL_LIFETIME,
+        renewed_at=now,
+        last_error="",
+    )
+    return channel
+
+
+def channel_disable(*, organization: Organization, reason: str = "") -> NotificationChannel | None:
+    """Unsubscribe at Zoho when the account can still call it, and stop taking the channel's callbacks. Without a
+    connection (disconnected) the channel lapses at Zoho by itself within CHANNEL_LIFETIME."""
+    channel = NotificationChannel.objects.for_organization(organization).first()
+    if channel is None or (not channel.is_active and channel.expires_at is None):
+        return channel
+    account = crm_account_get(organization=organization)
+    problem = ""
+    if channel.is_active and account is not None and account.refresh_token:
+        try:
+            ZohoClient(account=account, priority=Priority.BACKGROUND).watch_disable(channel_ids=[channel.channel_id])
+        except ZohoError as exc:
+            problem = f"; Zoho did not unsubscribe it ({type(exc).__name__}: {exc})"
+    _channel_update(channel, is_active=False, expires_at=None, last_error=f"disabled: {reason}{problem}"[:2000])
+    return channel
+
+
+def channels_renew_due(*, now: datetime | None = None) -> int:
+    """The beat job: ensure (create, renew, re-enable) the channel of every active organization with a Zoho CRM
+    account, and disable the others' channels. One organization's failure does not stop the rest. Returns how
+    many channels are live afterwards."""
+    now = now or timezone.now()
+    live = 0
+    for organization in Organization.objects.unscoped().order_by("pk"):  # every tenant: this is the beat
+        try:
+            channel = channel_ensure(organization=organization, now=now)
+        except Exception:
+            logger.exception("sync.notifications.renew_failed", extra={"organization": organization.pk})
+            continue
+        live += bool(channel and channel.is_active)
+    return live
+
+
+def channel_accepts_callbacks(channel: NotificationChannel, *, now: datetime) -> bool:
+    """Live, or lapsed moments ago (callbacks sent just before the expiry can arrive after it); a disabled
+    channel has no expiry."""
+    return channel.expires_at is not None and channel.expires_at > now - LAPSED_GRACE
+
+
+def _channel_get_or_create(organization: Organization) -> NotificationChannel:
+    scoped = NotificationChannel.objects.for_organization(organization)
+    channel = scoped.first()
+    if channel is not None:
+        return channel
+    try:
+        with transaction.atomic():
+            return scoped.create(
+                organization=organization,
+                channel_id=secrets.randbelow(2**62) + 2**40,  # a positive long of our choice (A7)
+                token=secrets.token_urlsafe(32),  # 43 characters: Zoho allows 50
+                url_secret=secrets.token_urlsafe(32),
+            )
+    except IntegrityError:  # created at the same moment by a concurrent beat
+        return scoped.get()
+
+
+def _subscribe(
+    client: ZohoClient, channel: NotificationChannel, events: list[str], *, live: bool, expires_at: datetime
+) -> dict[str, Any]:
+    item = {
+        "channel_id": channel.channel_id,
+        "events": events,
+        "notify_url": notify_url(channel),
+        "token": channel.token,
+        "expires_at": expires_at,
+    }
+    if live:
+        if set(channel.events) <= set(events):
+            try:
+                return client.watch_renew(**item)
+            except ZohoRequestError as exc:
+                # NOT_SUBSCRIBED (lapsed early, or removed in Zoho) or refused: subscribed afresh below.
+                logger.info("sync.notifications.renew_refused", extra={"channel": channel.pk, "error": str(exc)})
+        else:
+            # PATCH keeps modules it does not list; a module no longer mirrored goes with a fresh subscription.
+            try:
+                client.watch_disable(channel_ids=[channel.channel_id])
+            except ZohoRequestError:
+                pass  # already gone at Zoho
+    return client.watch_enable(**item)
+
+
+def _answered_expiry(entry: dict[str, Any]) -> datetime | None:
+    """The earliest expiry Zoho answered: it shortens a value it finds too long (to one hour, Kaizen #14)."""
+    moments = []
+    for detail in (entry.get("details") or {}).get("events") or []:
+        try:
+            moments.append(datetime.fromisoformat(str(detail.get("channel_expiry"))))
+        except ValueError:
+            continue
+    return min(moments, default=None)
+
+
+def _channel_update(channel: NotificationChannel, **values: Any) -> None:
+    NotificationChannel.objects.unscoped().filter(pk=channel.pk).update(**values)  # a row we already hold
+    for name, value in values.items():
+        setattr(channel, name, value)
+
+
+# --- the callbacks -------------------------------------------------------------------------------------------
+def notification_event_enqueue(event_id: int) -> None:
+    """Start processing a recorded callback on the `sync` queue. A lost publish is left to the inbound-events
+    sweep, which republishes the event after a minute."""
+    from sync.tasks import notification_event_process_task
+
+    try:
+        notification_event_process_task.delay(event_id)
+    except Exception:
+        logger.exception("sync.notifications.enqueue_failed", extra={"event_id": event_id})
+
+
+@processor(SOURCE)
+def notification_event_process(event: InboundEvent) -> None:
+    """Mirror what one callback names: fetch the ids (insert, update) or mark them deleted, in a notification run.
+
+    No run lock: a delta run of the same module may be writing at the same moment, and that is safe, because
+    every write is the guarded upsert (a row changes only for a newer Modified_Time, or the same one with other
+    content), so whichever read is older loses. Taking the lock would make notifications wait behind (or skip
+    during) a delta run of minutes, which defeats them. Nothing here touches SyncState: the watermark and the
+    checkpoint belong to the delta run, so a notification can never make it skip a record."""
+    organization = event.organization
+    if organization is None or not organization.is_active:
+        return
+    payload = event.payload
+    module = str(payload.get("module") or "")
+    operation = str(payload.get("operation") or "")
+    ids = list(dict.fromkeys(str(value) for value in payload.get("ids") or [] if str(value).isdigit()))
+    now = timezone.now()
+    NotificationChannel.objects.for_organization(organization).update(last_notified_at=now)
+    run = SyncRun.objects.create(
+        organization=organization, module=module[:100], kind=SyncRun.Kind.NOTIFICATION, started_at=now
+    )
+    if module not in mirrored_modules(organization=organization):
+        reason = f"module {module!r} is not mirrored for this organization"
+        _run_finish(run, SyncRun.Status.FAILED, reason)
+        raise EventFlagged(reason)
+    if operation not in OPERATIONS or not ids:
+        reason = f"nothing to do: operation {operation!r}, {len(ids)} record ids"
+        _run_finish(run, SyncRun.Status.FAILED, reason)
+        raise EventFlagged(reason)
+    if operation == "delete":
+        deleted_at = _server_time(payload) or now
+        with transaction.atomic():
+            marked = crm_records_mark_deleted(
+                organization_id=organization.pk,
+                module=module,
+                deletions=dict.fromkeys(ids, deleted_at),
+                run_id=run.pk,
+                now=now,
+            )
+        SyncRun.objects.for_organization(organization).filter(pk=run.pk).update(deleted=marked)
+        _run_finish(run, SyncRun.Status.OK)
+        return
+    client: CountingClient | None = None
+    try:
+        client = CountingClient(account=_crm_account(organization), priority=Priority.BACKGROUND)
+        missing = _records_fetch(client, run, ids)
+    except Exception as exc:
+        logger.exception("sync.notifications.run_failed", extra={"run_id": run.pk, "zoho_module": module})
+        _run_finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}", client)
+        raise  # the event is retried; the delta sync catches up whatever is never fetched
+    note = ""
+    if missing:
+        # Deleted (or merged) since Zoho notified: the deletions pass of the next delta run marks them.
+        note = f"{len(missing)} of {len(ids)} ids not found in Zoho: {', '.join(missing[:20])}"
+        logger.info("sync.notifications.ids_missing", extra={"run_id": run.pk, "missing": missing[:20]})
+    _run_finish(run, SyncRun.Status.OK, note, client)
+
+
+def _records_fetch(client: CountingClient, run: SyncRun, ids: list[str]) -> list[str]:
+    """Read the ids with every mapped column (COQL `id in`, 100 at a time, wide modules in several queries merged
+    as the delta run merges them) and upsert each batch; returns the ids Zoho no longer has."""
+    mapping = _mapping(client, run.organization_id, run.module)
+    columns = ["Modified_Time", *[name for name in mapping.columns if name not in ("id", "Modified_Time")]]
+    width = max(settings.SYNC_COQL_MAX_COLUMNS, 1)
+    first, *rest = [columns[start : start + width] for start in range(0, len(columns), width)]
+    missing: list[str] = []
+    for start in range(0, len(ids), IN_LIMIT):
+        chunk = ids[start : start + IN_LIMIT]
+        listed = ", ".join(f"'{record_id}'" for record_id in chunk)  # digits only (checked on the way in)
+        query = f"select {', '.join(first)} from {run.module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
+        rows = (client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []
+        for extra in rest:
+            _columns_merge(client, run.module, rows, extra)
+        found = {str(row.get("id")) for row in rows}
+        missing += [record_id for record_id in chunk if record_id not in found]
+        mapped = [
+            crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in rows
+        ]
+        with transaction.atomic():
+            result = crm_records_upsert(
+                organization_id=run.organization_id,
+                module=run.module,
+                records=mapped,
+                run_id=run.pk,
+                now=timezone.now(),
+            )
+            SyncRun.objects.unscoped().filter(pk=run.pk).update(  # the run row of the organization being written
+                inserted=F("inserted") + result.inserted,
+                updated=F("updated") + result.updated,
+                quarantined=F("quarantined") + result.quarantined,
+            )
+    return missing
+
+
+def _mapping(client: ZohoClient, organization_id: int, module: str) -> ModuleMapping:
+    key = f"sync:notifications:mapping:{organization_id}:{module}"
+    mapping = cache.get(key)
+    if mapping is None:
+        mapping = module_mapping_get(client=client, module=module)
+        cache.set(key, mapping, timeout=MAPPING_CACHE_SECONDS)
+    return mapping
+
+
+def _server_time(payload: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(payload["server_time"]) / 1000, tz=UTC)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _run_finish(run: SyncRun, status: str, error: str = "", client: CountingClient | None = None) -> None:
+    SyncRun.objects.unscoped().filter(pk=run.pk).update(  # the run this process created
+        status=status, error=error[:2000], finished_at=timezone.now(), credits_used=getattr(client, "credits_used", 0)
+    )
