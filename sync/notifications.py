@@ -228,7 +228,8 @@ def notification_event_process(event: InboundEvent) -> None:
     payload = event.payload
     module = str(payload.get("module") or "")
     operation = str(payload.get("operation") or "")
-    ids = list(dict.fromkeys(str(value) for value in payload.get("ids") or [] if str(value).isdigit()))
+    listed = payload.get("ids") if isinstance(payload.get("ids"), list) else []
+    ids = list(dict.fromkeys(str(value) for value in listed if str(value).isdigit()))
     now = timezone.now()
     NotificationChannel.objects.for_organization(organization).update(last_notified_at=now)
     run = SyncRun.objects.create(

@@ -312,6 +312,18 @@ def test_unknown_module_fails_the_run_and_flags_the_event(organization, account,
     assert InboundEvent.objects.get().status == "flagged"
 
 
+def test_a_callback_without_a_list_of_ids_is_flagged(organization, account, empty_sandbox, product):
+    channel = channel_ensure(organization=organization)
+
+    response = post(product, {**callback(channel, ids=[]), "ids": "4150868000001234567"}, channel.url_secret)
+
+    assert response.status_code == 200
+    run = SyncRun.objects.for_organization(organization).get()
+    assert run.status == "failed"
+    assert run.error == "nothing to do: operation 'update', 0 record ids"
+    assert InboundEvent.objects.get().status == "flagged"
+
+
 def test_a_zoho_error_fails_the_run_and_keeps_the_event_for_a_retry(organization, account, empty_sandbox, product):
     seed(empty_sandbox, 1)
     channel = channel_ensure(organization=organization)
