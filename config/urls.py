@@ -18,6 +18,8 @@ urlpatterns = [
     path("zoho/", include("zoho.urls")),
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("messaging.api.urls")),
+    path("auth/", include("accounts.auth_urls")),
+    path("accounts/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -27,7 +27,7 @@ CONTENT_SECURITY_POLICY = (
 def sync_dashboard(request: HttpRequest) -> HttpResponse:
     """Parse the organization filter (operators only), read the dashboard, render it."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
+        return redirect_to_login(request.get_full_path(), login_url="admin:login")  # an admin page
     operator = is_operator(request)
     manager = None if operator else request_manager(request)
     if not operator and manager is None:

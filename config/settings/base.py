@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "automation",
     "zoho",
     "sync",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -76,7 +77,9 @@ ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 AUTH_USER_MODEL = "core.User"
-LOGIN_URL = "admin:login"
+# Staff sign in outside Zoho here (or with Zoho); the admin keeps its own login page.
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/app/"
 
 TEMPLATES = [
     {
@@ -127,6 +130,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# "Sign in with Zoho" (accounts/zoho_sign_in.py): Leadline's own Zoho OAuth client (API console, server-based,
+# "Multi-DC" on), with PUBLIC_BASE_URL/auth/zoho/callback as its redirect URI. DEBUG uses the sandbox's demo client.
+ZOHO_SIGNIN_CLIENT_ID = env.str("ZOHO_SIGNIN_CLIENT_ID", default="1000.DEMOCLIENTID" if DEBUG else "")
+ZOHO_SIGNIN_CLIENT_SECRET = env.str("ZOHO_SIGNIN_CLIENT_SECRET", default="demo-zoho-client-secret" if DEBUG else "")
+ZOHO_SIGNIN_ACCOUNTS_URL = env.str(
+    "ZOHO_SIGNIN_ACCOUNTS_URL", default=SANDBOX_URL if DEBUG else "https://accounts.zoho.com"
+).rstrip("/")
+ZOHO_SIGNIN_REDIRECT_URI = env.str("ZOHO_SIGNIN_REDIRECT_URI", default="")  # empty: PUBLIC_BASE_URL/auth/zoho/callback
+# A widget token lives one working shift at most: a member signs in once per shift, and a token that leaks from
+# the widget's memory (it is readable by script there, unlike an HttpOnly cookie) is dead by the next one.
+ACCOUNTS_WIDGET_TOKEN_SECONDS = env.int("ACCOUNTS_WIDGET_TOKEN_SECONDS", default=8 * 3600)
 
 # --- Internationalisation --------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 
 from django.db.models import Model, QuerySet
 
+from accounts.authentication import WidgetTokenAuthentication
 from core.admin_site import request_membership
 from studios.models import Membership
 
@@ -52,7 +53,7 @@ class IsActiveMember(permissions.BasePermission):
 class TenantApi(GenericAPIView):
     """Base of every API view. Subclasses implement `scoped_queryset(member)` from `.visible_to(member)`."""
 
-    authentication_classes: ClassVar[list] = [SessionAuthentication]
+    authentication_classes: ClassVar[list] = [WidgetTokenAuthentication, SessionAuthentication]  # bearer: no CSRF
     permission_classes: ClassVar[list] = [permissions.IsAuthenticated, IsActiveMember]
     _sealed = ("get_queryset", "queryset")
 

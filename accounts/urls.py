@@ -1,0 +1,11 @@
+"""The plain sign-in for use outside Zoho, mounted at /accounts/."""
+
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+]
