@@ -18,6 +18,7 @@ urlpatterns = [
     path("zoho/", include("zoho.urls")),
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("messaging.api.urls")),
+    path("app/", include("widget.urls")),
     path("auth/", include("accounts.auth_urls")),
     path("accounts/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

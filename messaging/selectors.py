@@ -164,9 +164,11 @@ def conversation_list(
     unassigned: bool = False,
     studio_id: int | None = None,
     search: str = "",
+    crm_record_id: str = "",
 ) -> QuerySet[Conversation]:
     """A member's conversations, newest activity first (`activity_at`: the last text, else when it began).
-    `unassigned` is the managers' queue; staff never see it, so for them it is empty."""
+    `unassigned` is the managers' queue; staff never see it, so for them it is empty. `crm_record_id` finds the
+    threads of the contact linked to a Zoho record (the widget opened on that record)."""
     conversations = (
         Conversation.objects.visible_to(member)
         .select_related("studio", "contact")
@@ -180,6 +182,8 @@ def conversation_list(
         conversations = conversations.filter(studio__isnull=True)
     if studio_id is not None:
         conversations = conversations.filter(studio_id=studio_id)
+    if crm_record_id:
+        conversations = conversations.filter(contact__crm_record_id=crm_record_id)
     text = search.strip()
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())

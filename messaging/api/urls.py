@@ -5,11 +5,13 @@ from django.urls import path
 from messaging.api.contacts import ContactOptOutApi
 from messaging.api.conversations import ConversationDetailApi, ConversationListApi, ConversationMarkReadApi
 from messaging.api.crm import ContactCrmApi
+from messaging.api.me import MeApi
 from messaging.api.messages import ConversationMessagesApi, MessageCreateApi
 from messaging.api.templates import TemplateListApi
 
 app_name = "api"
 urlpatterns = [
+    path("me/", MeApi.as_view(), name="me"),
     path("conversations/", ConversationListApi.as_view(), name="conversation-list"),
     path("conversations/<int:pk>/", ConversationDetailApi.as_view(), name="conversation-detail"),
     path("conversations/<int:pk>/read/", ConversationMarkReadApi.as_view(), name="conversation-read"),
