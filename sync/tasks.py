@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from studios.models import Organization
+from sync.backfill import backfill_due, backfill_run
 from sync.reconcile import reconcile_run
 from sync.services import sync_run
 
@@ -13,8 +14,11 @@ DUE_LOCK = "sync:due-task:lock"
 
 @shared_task
 def sync_run_task(organization_id: int, module: str) -> str:
-    """Sync one module of one organization; a run already holding the lock makes this one 'skipped'."""
+    """Sync one module of one organization: with Bulk Read if it never loaded (or a backfill is unfinished), else
+    by COQL; a run already holding the lock makes this one 'skipped'."""
     organization = Organization.objects.unscoped().get(pk=organization_id)
+    if backfill_due(organization=organization, module=module):
+        return backfill_run(organization=organization, module=module).status
     return sync_run(organization=organization, module=module).status
 
 

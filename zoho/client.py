@@ -311,10 +311,13 @@ class ZohoClient(ZohoTransport):
         fields: Iterable[str] = (),
         criteria: dict[str, Any] | None = None,
         page: int = 1,
+        page_token: str | None = None,
         callback_url: str | None = None,
     ) -> dict[str, Any]:
-        """Start an export job; returns its details (`id`, `state`: ADDED)."""
-        query: dict[str, Any] = {"module": {"api_name": _identifier(module)}, "page": page}
+        """Start an export job; returns its details (`id`, `state`: ADDED). `page_token` (a completed job's
+        `result.next_page_token`) asks for the records after that job's, instead of `page`."""
+        query: dict[str, Any] = {"module": {"api_name": _identifier(module)}}
+        query.update({"page_token": page_token} if page_token else {"page": page})
         if fields:
             query["fields"] = list(fields)
         if criteria:

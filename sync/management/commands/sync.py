@@ -14,6 +14,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studios.models import Organization
+from sync.backfill import backfill_run
+from sync.management.progress import ProgressBar
+from sync.models import SyncRun
 from sync.reconcile import reconcile_run
 from sync.selectors import sync_runs_recent, sync_status_list
 from sync.services import sync_run
@@ -51,11 +54,7 @@ class Command(BaseCommand):
             for module in modules:
                 run = sync_run(organization=organization, module=module)
                 failed += run.status == run.Status.FAILED
-                self.stdout.write(
-                    f"{organization.slug} {module}: {run.status} inserted={run.inserted} updated={run.updated} "
-                    f"deleted={run.deleted} quarantined={run.quarantined} credits={run.credits_used}"
-                    + (f" error={run.error}" if run.error else "")
-                )
+                self.stdout.write(_summary(organization, module, run))
         if failed:
             raise CommandError(f"{failed} run(s) failed")
 
@@ -86,7 +85,16 @@ class Command(BaseCommand):
                     )
 
     def handle_backfill(self, organizations: list[Organization], modules: list[str]) -> None:
-        raise CommandError("not built yet")  # owned by the backfill work
+        failed = 0
+        for organization in organizations:
+            for module in modules:
+                bar = ProgressBar(self.stderr, f"{organization.slug} {module}")
+                run = backfill_run(organization=organization, module=module, progress=bar.update)
+                bar.close()
+                failed += run.status == run.Status.FAILED
+                self.stdout.write(_summary(organization, module, run))
+        if failed:
+            raise CommandError(f"{failed} backfill(s) failed")
 
     def handle_reconcile(self, organizations: list[Organization], modules: list[str]) -> None:
         failed = 0
@@ -101,3 +109,11 @@ class Command(BaseCommand):
                 )
         if failed:
             raise CommandError(f"{failed} reconciliation(s) failed")
+
+
+def _summary(organization: Organization, module: str, run: SyncRun) -> str:
+    return (
+        f"{organization.slug} {module}: {run.status} inserted={run.inserted} updated={run.updated} "
+        f"deleted={run.deleted} quarantined={run.quarantined} credits={run.credits_used}"
+        + (f" error={run.error}" if run.error else "")
+    )

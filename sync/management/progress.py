@@ -1,0 +1,57 @@
+"""The progress bar of `manage.py sync backfill`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import OutputWrapper
+
+from sync.backfill import BackfillProgress
+
+
+class ProgressBar:
+    """A backfill's progress on stderr: rows loaded of the page's total, rate and ETA. Redrawn in place on a
+    terminal; elsewhere (logs, CI) one line per Zoho state while exporting and per tenth while loading."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: OutputWrapper, label: str, *, clock: Any = time.monotonic) -> None:
+        self.stream, self.label, self.clock = stream, label, clock
+        self.tty = stream.isatty()
+        self.page, self.started, self.first_loaded, self.tenth = 0, 0.0, 0, -1
+        self.last_text, self.drawn = "", False
+
+    def update(self, progress: BackfillProgress) -> None:
+        if progress.page != self.page:  # rate and ETA per page: a resumed page counts only what this run loads
+            self.page, self.started, self.first_loaded, self.tenth = progress.page, self.clock(), 0, -1
+            self.first_loaded = progress.rows_loaded
+        prefix = f"{self.label} page {progress.page}"
+        if progress.phase == "exporting":
+            self._show(f"{prefix}: Zoho is exporting ({progress.zoho_state})", step=progress.zoho_state)
+            return
+        total = progress.rows_total or 0
+        loaded = progress.rows_loaded
+        share = loaded / total if total else 1.0
+        filled = round(share * self.WIDTH)
+        elapsed = max(self.clock() - self.started, 1e-6)
+        rate = (loaded - self.first_loaded) / elapsed
+        eta = f"ETA {(total - loaded) / rate:,.0f}s" if rate > 0 and loaded < total else ""
+        text = (
+            f"{prefix}: [{'#' * filled}{'.' * (self.WIDTH - filled)}] {loaded:,}/{total:,} {share:4.0%} "
+            f"{rate:,.0f} rows/s {eta}"
+        ).rstrip()
+        tenth = min(int(share * 10), 10)
+        self._show(text, step=tenth if progress.phase == "loading" else "done")
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("", ending="\n")
+
+    def _show(self, text: str, *, step: Any) -> None:
+        if self.tty:
+            self.stream.write("\r" + text.ljust(len(self.last_text)), ending="")
+            self.last_text, self.drawn = text, True
+        elif step != self.tenth:
+            self.stream.write(text)
+            self.tenth = step
