@@ -389,3 +389,34 @@ def test_one_organizations_channel_cannot_write_anothers_rows(organization, acco
     assert CrmRecord.objects.for_organization(bolt).filter(zoho_id=bolt_ids[0]).exists()
     assert not CrmRecord.objects.for_organization(organization).exists()
     assert not SyncRun.objects.for_organization(organization).exclude(pk=run.pk).exists()
+
+
+def test_the_task_on_the_sync_queue_processes_a_recorded_callback(
+    organization, account, empty_sandbox, client, monkeypatch, settings
+):
+    from config.celery import app
+    from sync.tasks import notification_event_process_task
+
+    seed(empty_sandbox, 1)
+    channel = channel_ensure(organization=organization)
+    published: list[int] = []
+    monkeypatch.setattr(notifications, "notification_event_enqueue", published.append)
+    lead_id = next(iter(store(empty_sandbox)))
+
+    response = client.post(
+        f"/webhooks/zoho/notifications/?key={channel.url_secret}",
+        data=callback(channel, ids=[lead_id]),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == "queued"  # queued by the view itself: the webhooks' dispatcher leaves it alone
+    assert published == [event.pk]
+    assert notification_event_process_task(event.pk) == "processed"
+    assert mirrored(organization, lead_id) is not None
+    assert app.amqp.router.route({}, "sync.tasks.notification_event_process_task")["queue"].name == "sync"
+    assert settings.CELERY_BEAT_SCHEDULE["sync-notification-channels"] == {
+        "task": "sync.tasks.channels_renew_due_task",
+        "schedule": 1800.0,
+    }
