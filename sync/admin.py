@@ -1,16 +1,37 @@
 """The managers' admin of the CRM mirror: each module's schedule (edit the interval, turn it off) and the runs,
-read-only. Scoped like every admin page (core.admin): a manager sees their organization only."""
+read-only. Scoped like every admin page (core.admin): a manager sees their organization only. Both lists link to
+the dashboard (/ops/sync/) for those who may open it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
 
 from core.admin import ReadOnlyAdminMixin, TenantModelAdmin
+from core.admin_site import is_operator, request_manager
 from sync.models import SyncRun, SyncSchedule
 
 
+def may_see_sync_dashboard(request: HttpRequest) -> bool:
+    """The rule of sync/dashboard.py: operators, and managers (their own organization's modules)."""
+    return is_operator(request) or request_manager(request) is not None
+
+
+class DashboardLinkMixin:
+    """Puts a "Sync dashboard" link among the changelist's object tools (admin/sync/change_list_dashboard.html)."""
+
+    change_list_template = "admin/sync/change_list_dashboard.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        link = reverse("sync:dashboard") if may_see_sync_dashboard(request) else ""
+        return super().changelist_view(request, {**(extra_context or {}), "sync_dashboard_url": link})
+
+
 @admin.register(SyncSchedule)
-class SyncScheduleAdmin(TenantModelAdmin):
+class SyncScheduleAdmin(DashboardLinkMixin, TenantModelAdmin):
     list_display = ["organization", "module", "interval_minutes", "is_enabled", "alert_state", "alert_sent_at"]
     list_filter = ["organization", "is_enabled", "alert_state"]
     fields = ["organization", "module", "interval_minutes", "is_enabled", "alert_state", "alert_sent_at"]
@@ -19,7 +40,7 @@ class SyncScheduleAdmin(TenantModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
+class SyncRunAdmin(DashboardLinkMixin, ReadOnlyAdminMixin, TenantModelAdmin):
     list_display = [
         "started_at",
         "organization",

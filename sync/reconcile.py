@@ -29,6 +29,7 @@ from sync import services
 from sync.mapping import MappedRecord, ModuleMapping, crm_record_map
 from sync.models import CrmRecord, SyncRun, SyncState
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
+from sync.views_sql import mirror_view_refresh_quietly
 from zoho.client import ZohoClient
 from zoho.errors import ZohoRequestError
 from zoho.limits import Priority
@@ -60,7 +61,7 @@ def reconcile_run(
             client = services.CountingClient(
                 account=account or services._crm_account(organization), priority=Priority.BACKGROUND
             )
-        _reconcile(client, state, run)
+        mapping = _reconcile(client, state, run)
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("organization", organization.slug)
@@ -73,6 +74,7 @@ def reconcile_run(
         return run
     # Everything Zoho held when the run started is reconciled: the time to count the next one from.
     services._run_end(state, run, client, status=SyncRun.Status.OK, keep_checkpoint=True, reconciled_at=now)
+    mirror_view_refresh_quietly(mapping=mapping)
     return run
 
 
@@ -86,7 +88,7 @@ def formula_fields(metadata: list[dict[str, Any]], mapping: ModuleMapping) -> li
 
 
 # --- the run -------------------------------------------------------------------------------------------------
-def _reconcile(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
+def _reconcile(client: ZohoClient, state: SyncState, run: SyncRun) -> ModuleMapping:
     metadata = client.fields_get(module=run.module)
     mapping = services.module_mapping_get(client=client, module=run.module, metadata=metadata)
     formulas = formula_fields(metadata, mapping)
@@ -106,6 +108,7 @@ def _reconcile(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
             if missing:
                 _records_fetch(client, state, run, mapping, missing)
         _gone_mark(state, run, seen)
+    return mapping
 
 
 def _id_pages(client: ZohoClient, module: str, columns: list[str]) -> Iterator[list[dict[str, Any]]]:

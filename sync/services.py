@@ -28,6 +28,7 @@ from studios.models import Organization, ProviderAccount
 from sync.mapping import ModuleMapping, crm_record_map, display_field_of, module_mapping_build
 from sync.models import SyncRun, SyncState
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
+from sync.views_sql import mirror_view_refresh_quietly
 from zoho.client import ZohoClient
 from zoho.limits import Priority
 
@@ -70,7 +71,7 @@ def sync_run(
     try:
         if client is None:
             client = CountingClient(account=account or _crm_account(organization), priority=Priority.BACKGROUND)
-        _records_sync(client, state, run)
+        mapping = _records_sync(client, state, run)
         _deletions_sync(client, state, run)
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:  # the Sentry event of this log line says which run failed
@@ -81,6 +82,7 @@ def sync_run(
         _run_end(state, run, client, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
     _run_end(state, run, client, status=SyncRun.Status.OK)
+    mirror_view_refresh_quietly(mapping=mapping)  # one query unless the module's standard fields changed
     return run
 
 
@@ -104,7 +106,7 @@ def module_mapping_get(
 
 
 # --- the run -------------------------------------------------------------------------------------------------
-def _records_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
+def _records_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> ModuleMapping:
     mapping = module_mapping_get(client=client, module=run.module)
     columns = mapping.columns
     width = max(settings.SYNC_COQL_MAX_COLUMNS - 1, 1)  # coql_iter adds Modified_Time
@@ -133,6 +135,7 @@ def _records_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
                 updated=F("updated") + result.updated,
                 quarantined=F("quarantined") + result.quarantined,
             )
+    return mapping
 
 
 def _deletions_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> None:

@@ -4,6 +4,7 @@ run [--org SLUG] [--module NAME]      sync now (every active organization, every
 status [--org SLUG] [--module NAME]   the last runs and the lag per module
 backfill [--org SLUG] [--module NAME] the first load with Bulk Read, resumable, with a progress bar
 reconcile [--org SLUG] [--module NAME] every id against Zoho (permanent deletes) and formula fields re-read
+views [--org SLUG] [--module NAME]    the per-module SQL views, from the organization's field metadata
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sync.models import SyncRun
 from sync.reconcile import reconcile_run
 from sync.selectors import sync_runs_recent, sync_status_list
 from sync.services import sync_run
+from sync.views_sql import mirror_view_refresh_from_zoho, view_name
 
 
 class Command(BaseCommand):
@@ -32,6 +34,7 @@ class Command(BaseCommand):
             ("status", "the last runs and the lag per module"),
             ("backfill", "the first load with Bulk Read (resumes an unfinished one)"),
             ("reconcile", "compare every id with Zoho and re-read formula fields"),
+            ("views", "create or refresh the per-module SQL views (mirror_leads, ...) from Zoho's field metadata"),
         ):
             action = sub.add_parser(name, help=text)
             action.add_argument("--org", help="an organization's slug (default: every active one)")
@@ -109,6 +112,19 @@ class Command(BaseCommand):
                 )
         if failed:
             raise CommandError(f"{failed} reconciliation(s) failed")
+
+    def handle_views(self, organizations: list[Organization], modules: list[str]) -> None:
+        failed = 0
+        for organization in organizations:
+            for module in modules:
+                try:
+                    outcome = mirror_view_refresh_from_zoho(organization=organization, module=module)
+                except Exception as exc:  # one organization's Zoho (or a view in the way) does not stop the others
+                    failed += 1
+                    outcome = f"failed: {type(exc).__name__}: {exc}"
+                self.stdout.write(f"{organization.slug} {module} {view_name(module)}: {outcome}")
+        if failed:
+            raise CommandError(f"{failed} view(s) not refreshed")
 
 
 def _summary(organization: Organization, module: str, run: SyncRun) -> str:
