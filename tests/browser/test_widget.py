@@ -210,3 +210,40 @@ def test_the_composer_shows_the_unicode_hint(live_app, signed_in_page, screensho
     expect(page.locator("#counter")).to_have_text("84 characters · 2 segments · Unicode (UCS-2)")
     expect(page.locator("#encoding-hint")).to_contain_text("Unicode (UCS-2)")
     screenshot("unicode")
+
+
+def test_a_manager_answers_the_unassigned_queue_with_a_studio_and_a_template(live_app, signed_in_page, screenshot):
+    world = live_app.world
+    live_app.lead_texts("Who is this?", to=world.shared_number.number)
+    page = signed_in_page(world.manager)
+    page.get_by_label("Unassigned", exact=True).check()
+    expect(page.locator(".conversation")).to_have_count(1)
+    expect(page.locator(".conversation .badge.attention")).to_have_text("Needs attention")
+    open_first_conversation(page)
+    expect(page.locator("#attention-banner")).to_contain_text("shared number")
+
+    page.get_by_label("Studio", exact=True).select_option(label="Uptown")
+    page.get_by_label("From", exact=True).select_option(label=f"{world.shared_number.number} · shared")
+    page.get_by_label("Template", exact=True).select_option(label="Welcome")
+    preview = page.locator("#composer-body").input_value()
+    assert "thanks for your interest in Uptown!" in preview
+    screenshot("template")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".message.outbound")).to_have_count(1)
+    message = Message.objects.for_organization(world.organization).get(direction="outbound")
+    assert message.studio == world.uptown
+    assert message.from_number == world.shared_number.number
+    assert "Uptown" in message.body
+    assert "{" not in message.body  # every merge field filled in by the server
+    expect(page.locator(".message.outbound .body")).to_have_text(message.body)
+
+
+def test_when_the_session_ends_the_sign_in_comes_back(live_app, signed_in_page, screenshot):
+    live_app.lead_texts("Hello")
+    page = signed_in_page(live_app.world.staff)
+    expect(page.locator(".conversation")).to_have_count(1)
+    page.context.clear_cookies()
+    expect(page.get_by_role("button", name="Sign in with Zoho")).to_be_visible(timeout=4000)
+    expect(page.locator("#signin-reason")).to_contain_text("session ended")
+    expect(page.locator("#app")).to_be_hidden()
+    screenshot("session-ended")
