@@ -57,6 +57,11 @@ def wait_for(condition, timeout: float = 10.0):
     raise AssertionError("timed out waiting")
 
 
+def processed() -> InboundEvent:
+    """Wait until the sandbox's callback was processed (the event is finished last, after the run)."""
+    return wait_for(lambda: InboundEvent.objects.filter(source="zoho.notification", status="processed").first())
+
+
 def callback(channel: NotificationChannel, *, ids: list[str], operation: str = "update", module: str = "Leads"):
     """A callback body exactly as the sandbox (api-facts A7) sends it."""
     return {
@@ -111,10 +116,10 @@ def test_an_edit_in_the_sandbox_reaches_the_mirror_within_seconds_without_a_delt
 
     control(empty_sandbox, "PATCH", f"zoho/Leads/{lead_id}", {"Last_Name": "Notified"})
 
-    row = wait_for(
-        lambda: (found := mirrored(organization, lead_id)) and found.fields.get("last_name") == "Notified" and found
-    )
+    processed()
     assert time.monotonic() - started < 5
+    row = mirrored(organization, lead_id)
+    assert row.fields.get("last_name") == "Notified"
     run = SyncRun.objects.for_organization(organization).get()
     assert (run.kind, run.status, run.inserted, run.updated, run.module) == ("notification", "ok", 1, 0, "Leads")
     assert run.credits_used > 0
@@ -142,7 +147,9 @@ def test_a_notification_beside_the_delta_sync_updates_rows_it_already_holds(
 
     control(empty_sandbox, "PATCH", f"zoho/Leads/{lead_id}", {"Email": "fresh@example.test"})
 
-    row = wait_for(lambda: (found := mirrored(organization, lead_id)) and found.email == "fresh@example.test" and found)
+    processed()
+    row = mirrored(organization, lead_id)
+    assert row.email == "fresh@example.test"
     run = SyncRun.objects.for_organization(organization).get(kind="notification")
     assert (run.inserted, run.updated) == (0, 1)
     assert row.run_id == run.pk
@@ -161,7 +168,9 @@ def test_a_delete_callback_marks_the_row_deleted(organization, account, empty_sa
 
     control(empty_sandbox, "DELETE", f"zoho/Leads/{lead_id}")
 
-    row = wait_for(lambda: (found := mirrored(organization, lead_id)) and found.deleted_at and found)
+    processed()
+    row = mirrored(organization, lead_id)
+    assert row.deleted_at is not None
     run = SyncRun.objects.for_organization(organization).get(kind="notification")
     assert (run.status, run.deleted) == ("ok", 1)
     assert row.run_id == run.pk
@@ -206,8 +215,9 @@ def test_a_duplicate_callback_is_processed_once(organization, account, empty_san
     channel = channel_ensure(organization=organization)
     lead_id = next(iter(store(empty_sandbox)))
     control(empty_sandbox, "PATCH", f"zoho/Leads/{lead_id}", {"Last_Name": "Once"})
-    wait_for(lambda: SyncRun.objects.for_organization(organization).filter(status="ok").exists())
-    delivered = control(empty_sandbox, "GET", "outbox?kind=zoho_notification")
+    processed()
+    # The sandbox lists a delivery once our answer reached it.
+    delivered = wait_for(lambda: control(empty_sandbox, "GET", "outbox?kind=zoho_notification"))
     assert len(delivered) == 1
     assert delivered[0]["status"] == 200
 
