@@ -16,7 +16,12 @@ DEMO_CLIENT_ID = "1000.DEMOCLIENTID"
 DEMO_CLIENT_SECRET = "demo-zoho-client-secret"
 DEMO_CRM_REFRESH_TOKEN = "1000.demo.refresh-token"
 DEMO_VOICE_REFRESH_TOKEN = "1000.demo.voice-refresh-token"
-DEMO_REDIRECT_URIS = ("http://127.0.0.1:8000/zoho/oauth/callback/", "http://localhost:8000/zoho/oauth/callback/")
+DEMO_REDIRECT_URIS = (
+    "http://127.0.0.1:8000/zoho/oauth/callback/",
+    "http://localhost:8000/zoho/oauth/callback/",
+    "http://127.0.0.1:8000/auth/zoho/callback",  # "Sign in with Zoho" (accounts/)
+    "http://localhost:8000/auth/zoho/callback",
+)
 # Zoho CRM users: ids match the demo members' zoho_user_id; the manager is the org admin (token owner).
 DEMO_USERS = (
     {

@@ -11,6 +11,7 @@ DEMO_PASSWORDS = {
 OPERATOR_EMAIL = "operator@demo.leadline.test"
 # The sandbox's demo Zoho org has a "new lead" workflow rule posting to the URL with this token (sandbox/worlds.py).
 DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"  # noqa: S105 (public demo value)
+DEMO_ZOHO_ORG_ID = "10234695"  # the sandbox's demo Zoho org (sandbox/worlds.py)
 
 
 def demo_document(*, sandbox_url: str) -> dict[str, Any]:

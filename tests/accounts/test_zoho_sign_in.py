@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import WidgetToken
 from accounts.tokens import token_digest
+from sandbox import worlds
+from studios.models import Membership
 from tests.accounts.conftest import callback, consent, page_data, sign_in, start, widget_token
 from tests.messaging.factories import ConversationFactory
 from tests.zoho.conftest import control
@@ -166,3 +170,17 @@ def test_sign_in_token_works_without_cookies_and_sign_out_revokes_it(zoho, tenan
     refused = widget.get("/api/v1/conversations/", **auth)
     assert refused.status_code == 401
     assert refused["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_demo_staff_sign_in_with_zoho_as_in_make_run(settings, sandbox):
+    """`make run`: the demo command records the sandbox's demo Zoho org, whose client takes our callback."""
+    settings.SANDBOX_URL = sandbox.url
+    settings.ZOHO_SIGNIN_CLIENT_ID = worlds.DEMO_CLIENT_ID
+    settings.ZOHO_SIGNIN_CLIENT_SECRET = worlds.DEMO_CLIENT_SECRET
+    settings.ZOHO_SIGNIN_ACCOUNTS_URL = sandbox.url
+    settings.ZOHO_SIGNIN_REDIRECT_URI = "http://127.0.0.1:8000/auth/zoho/callback"
+    call_command("demo", "--allow-production", stdout=io.StringIO())
+    ana = worlds.DEMO_USERS[1]
+    token = widget_token(Client(), ana["id"])
+    row = WidgetToken.objects.unscoped().get(token_hash=token_digest(token))
+    assert row.membership == Membership.objects.unscoped().get(user__email=ana["email"])

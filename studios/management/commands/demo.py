@@ -8,9 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from automation.services.settings import automation_webhook_token_set
-from studios.demo import DEMO_LEAD_WEBHOOK_TOKEN, DEMO_PASSWORDS, OPERATOR_EMAIL, demo_document
-from studios.models import Organization
+from studios.demo import DEMO_LEAD_WEBHOOK_TOKEN, DEMO_PASSWORDS, DEMO_ZOHO_ORG_ID, OPERATOR_EMAIL, demo_document
+from studios.models import Organization, ProviderAccount
 from studios.tenants_file import TenantsFileError, tenants_apply
+from zoho.models import ZohoConnection
+from zoho.services import connection_for_account
 
 
 class Command(BaseCommand):
@@ -32,8 +34,12 @@ class Command(BaseCommand):
             except TenantsFileError as exc:
                 raise CommandError("The demo could not be loaded:\n" + "\n".join(exc.errors)) from exc
             self.ensure_operator()
-            webhook_url = automation_webhook_token_set(
-                organization=Organization.objects.unscoped().get(slug="demo"), token=DEMO_LEAD_WEBHOOK_TOKEN
+            organization = Organization.objects.unscoped().get(slug="demo")
+            webhook_url = automation_webhook_token_set(organization=organization, token=DEMO_LEAD_WEBHOOK_TOKEN)
+            # "Sign in with Zoho" admits people of the organization's connected Zoho org: the sandbox's demo org.
+            crm = ProviderAccount.objects.for_organization(organization).get(name="demo-zoho-crm")
+            ZohoConnection.unscoped_objects.filter(pk=connection_for_account(account=crm).pk).update(
+                zoho_org_id=DEMO_ZOHO_ORG_ID, zoho_org_name="Demo Fitness Co."
             )
         for line in report.lines():
             self.stdout.write(f"  {line}")
