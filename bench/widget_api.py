@@ -1,0 +1,591 @@
+"""Benchmark: the widget loading a conversation's latest 50 texts over HTTP, against the same SQL run raw.
+
+Target (issue 7): `GET /api/v1/conversations/<id>/messages/` (the first page: the latest 50) answers with p99
+under 15 ms, with 1,000,000 messages across 1,000 studios in the database, reported beside a raw SQL baseline
+of the same query measured in the same run.
+
+The database (10 organizations x 100 studios, a number and a staff member per studio, a manager per
+organization, 40 conversations per studio with their contacts, 1,000,000 texts heavy-tailed across the
+conversations: most threads short, a few thousand texts long) is seeded with COPY (psycopg 3) plus one
+set-based INSERT ... SELECT for the texts, and kept between runs under a key of every migration file and the
+seed's shape (`--reseed` rebuilds it). Sessions are made fresh each run by signing in with Django's test client.
+
+1. In-process capture: each sampled request runs once through Django's test client under CaptureQueriesContext,
+   which checks its answer and records every SQL statement it sent (the count per request is reported).
+2. Baseline: the messages query exactly as the API sent it (the captured SQL), run with psycopg in a loop; and,
+   for scale, every captured statement of a request replayed in one transaction.
+3. The product: gunicorn with the Procfile's `web` line (gthread, 2 workers x 4 threads, DEBUG off, whitenoise,
+   every middleware, JSON logs, PostgreSQL, Redis cache) and an open-loop client at a fixed rate over a few
+   keep-alive connections; latency counts from each request's scheduled send time (no coordinated omission).
+   Half the requests are the organization's manager's, half the studio's own staff member's.
+
+    python -m bench.widget_api [--rate 100] [--duration 20] [--sample 1000] [--reseed] [--keep-sessions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "widget_api.txt"
+ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASE = os.environ.get("BENCH_WIDGET_DATABASE", "leadline_bench_widget")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+DSN = ADMIN_DSN.rsplit("/", 1)[0] + f"/{DATABASE}"
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="config.settings.base",
+    DEBUG="false",
+    DATABASE_URL=DSN.replace("postgresql://", "postgres://"),
+    REDIS_URL=REDIS_URL,
+    ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+    LOG_LEVEL="WARNING",  # the in-process capture; gunicorn logs at INFO like production
+    PUBLIC_BASE_URL="https://leadline.bench.test",
+)
+os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789-abcdefghijklmnopqrstuv")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "YmVuY2gtZmllbGQtZW5jcnlwdGlvbi1rZXktMDAwMDA=")
+os.environ.pop("SENTRY_DSN", None)
+
+import psycopg  # noqa: E402
+
+import django  # noqa: E402
+
+from bench.inbound_webhook import Server, free_port  # noqa: E402
+
+ORGANIZATIONS = 10
+STUDIOS_PER_ORGANIZATION = 100
+CONVERSATIONS_PER_STUDIO = 40
+MESSAGES = 1_000_000
+LONGEST_THREAD = 3_000
+SEED_VERSION = 1  # bump when the seed's shape changes
+SEEDED_APPS = ("core", "studios", "messaging")
+PAGE = 50
+TARGET_P99_MS = 15.0
+MEASURED_ORGANIZATION = 1
+BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
+
+MESSAGES_SQL = """
+INSERT INTO messaging_message (
+    created_at, updated_at, organization_id, studio_id, conversation_id, contact_id, phone_number_id, direction,
+    body, from_number, to_number, provider, provider_message_id, zoho_voice_log_id, status, error_code,
+    error_message, segments, encoding, on_behalf_of_studio, failed_over_from, attempts, next_attempt_at,
+    occurred_at, delivered_at, kind, sent_by_id)
+SELECT a.at, a.at, t.organization_id, t.studio_id, t.conversation_id, t.contact_id, t.phone_number_id,
+    CASE WHEN inbound THEN 'inbound' ELSE 'outbound' END,
+    CASE WHEN inbound THEN 'Can I book the ' || (j % 12 + 1) || 'pm class on ' || to_char(a.at, 'Dy') || '?'
+         ELSE 'Hi! Yes, the ' || (j % 12 + 1) || 'pm class has spots left. Reply YES to book (#' || j || ').' END,
+    CASE WHEN inbound THEN t.phone ELSE t.ours END, CASE WHEN inbound THEN t.ours ELSE t.phone END,
+    'twilio', 'SM' || md5(t.conversation_id || ':' || j), NULL,
+    CASE WHEN inbound THEN 'received' ELSE 'delivered' END, '', '', 1, 'GSM-7', false, '', 1, NULL,
+    a.at, CASE WHEN inbound THEN NULL ELSE a.at + interval '4 seconds' END,
+    CASE WHEN inbound THEN 'manual' WHEN j % 5 = 1 THEN 'automated' ELSE 'manual' END,
+    CASE WHEN inbound OR j % 5 = 1 THEN NULL ELSE t.staff_id END
+FROM seed_threads t
+CROSS JOIN LATERAL generate_series(1, t.messages) j
+CROSS JOIN LATERAL (SELECT t.last_at - (t.messages - j) * interval '23 minutes' AS at, j % 2 = 0 AS inbound) a
+ORDER BY a.at
+"""
+
+
+# --- the seeded database -----------------------------------------------------------------------------------------
+def seed_key() -> str:
+    """The migrations of the seeded apps and the seed's shape: a change to either means a fresh seed (other apps'
+    new migrations are just applied to the kept database)."""
+    digest = hashlib.sha256(
+        repr((SEED_VERSION, ORGANIZATIONS, STUDIOS_PER_ORGANIZATION, CONVERSATIONS_PER_STUDIO, MESSAGES)).encode()
+    )
+    for app in SEEDED_APPS:
+        for path in sorted((ROOT / app / "migrations").glob("*.py")):
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stored_seed_key() -> str | None:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [DATABASE]
+        ).fetchone()
+    return row[0] if row else None
+
+
+def thread_lengths(count: int, rng: random.Random) -> list[int]:
+    """`count` thread lengths summing to MESSAGES: heavy-tailed (Pareto), at least 1, at most LONGEST_THREAD."""
+    weights = [rng.paretovariate(1.2) for _ in range(count)]
+    scale = (MESSAGES - count) / sum(weights)
+    lengths = [min(LONGEST_THREAD, 1 + int(w * scale)) for w in weights]
+    while (missing := MESSAGES - sum(lengths)) > 0:  # what the cap and rounding took, spread over short threads
+        for i in rng.sample(range(count), min(count, missing)):
+            if lengths[i] < LONGEST_THREAD:
+                lengths[i] += 1
+    return lengths
+
+
+def copy_rows(cur: psycopg.Cursor, table: str, columns: str, rows) -> None:
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def seed() -> float:
+    """Migrate a new database and fill it; the ids are explicit so every part of the seed can name the others."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    started = time.perf_counter()
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+    connection.close()
+    rng = random.Random(7)  # noqa: S311 - test data
+    now = datetime.now(UTC)
+    studios = ORGANIZATIONS * STUDIOS_PER_ORGANIZATION
+    conversations = studios * CONVERSATIONS_PER_STUDIO
+    lengths = thread_lengths(conversations, rng)
+    with psycopg.connect(DSN) as conn, conn.cursor() as cur:
+        copy_rows(
+            cur,
+            "studios_organization",
+            "id, created_at, updated_at, slug, name, is_active",
+            ((o, now, now, f"bench-{o}", f"Bench Fitness {o}", True) for o in range(1, ORGANIZATIONS + 1)),
+        )
+        copy_rows(
+            cur,
+            "studios_studio",
+            "id, created_at, updated_at, slug, name, time_zone, welcome_message, help_message, is_active, "
+            "organization_id",
+            (
+                (
+                    s,
+                    now,
+                    now,
+                    f"studio-{s}",
+                    f"Studio {s}",
+                    "America/New_York",
+                    "Hi!",
+                    "Reply STOP.",
+                    True,
+                    organization_of(s),
+                )
+                for s in range(1, studios + 1)
+            ),
+        )
+        copy_rows(
+            cur,
+            "studios_provideraccount",
+            "id, created_at, updated_at, name, kind, is_default, account_sid, auth_token, client_id, client_secret, "
+            "refresh_token, api_base_url, accounts_url, api_domain, organization_id",
+            (
+                (o, now, now, f"twilio-{o}", "twilio", True, f"AC{o:032x}", *[""] * 4, "http://127.0.0.1:9", "", "", o)
+                for o in range(1, ORGANIZATIONS + 1)
+            ),
+        )
+        copy_rows(
+            cur,
+            "studios_phonenumber",
+            "id, created_at, updated_at, number, provider, label, is_active, organization_id, account_id, studio_id",
+            (
+                (s, now, now, our_number(s), "twilio", "", True, organization_of(s), organization_of(s), s)
+                for s in range(1, studios + 1)
+            ),
+        )
+        # Users and memberships: a manager per organization (id = organization), a staff member per studio
+        # (id = 1000 + studio). Unusable passwords: the benchmark signs them in with the test client.
+        people = [(o, "manager", o, None) for o in range(1, ORGANIZATIONS + 1)]
+        people += [(1000 + s, "staff", organization_of(s), s) for s in range(1, studios + 1)]
+        copy_rows(
+            cur,
+            "core_user",
+            "id, password, is_superuser, email, full_name, is_active, is_staff, date_joined",
+            (
+                (u, "!bench", False, f"{role}{u}@bench.test", f"{role.title()} {u}", True, False, now)
+                for u, role, _, _ in people
+            ),
+        )
+        copy_rows(
+            cur,
+            "studios_membership",
+            "id, created_at, updated_at, role, zoho_user_id, is_active, user_id, organization_id",
+            ((u, now, now, role, "", True, u, o) for u, role, o, _ in people),
+        )
+        copy_rows(
+            cur,
+            "studios_membership_studios",
+            "membership_id, studio_id",
+            ((u, s) for u, _, _, s in people if s is not None),
+        )
+        # A contact and a conversation per (studio, n); contact and conversation ids coincide.
+        threads = []
+        for c in range(1, conversations + 1):
+            studio = (c - 1) // CONVERSATIONS_PER_STUDIO + 1
+            last_at = BASE_TIME - timedelta(minutes=rng.randrange(60 * 24 * 30))
+            threads.append((c, organization_of(studio), studio, contact_phone(c), lengths[c - 1], last_at))
+        copy_rows(
+            cur,
+            "messaging_contact",
+            "id, created_at, updated_at, phone, name, crm_module, crm_record_id, crm_owner_id, organization_id",
+            (
+                (c, now, now, phone, f"Lead {c}", "Leads", f"{4150868000000000000 + c}", "", o)
+                for c, o, _, phone, _, _ in threads
+            ),
+        )
+        copy_rows(
+            cur,
+            "messaging_conversation",
+            "id, created_at, updated_at, last_message_at, unread_count, needs_attention, attention_reason, "
+            "contact_id, organization_id, studio_id",
+            ((c, now, now, last_at, c % 3, False, "", c, o, s) for c, o, s, _, _, last_at in threads),
+        )
+        cur.execute(
+            "CREATE TEMP TABLE seed_threads (conversation_id bigint, organization_id bigint, studio_id bigint, "
+            "contact_id bigint, phone_number_id bigint, ours text, phone text, staff_id bigint, messages int, "
+            "last_at timestamptz)"
+        )
+        copy_rows(
+            cur,
+            "seed_threads",
+            "conversation_id, organization_id, studio_id, contact_id, phone_number_id, ours, phone, staff_id, "
+            "messages, last_at",
+            ((c, o, s, c, s, our_number(s), phone, 1000 + s, n, last_at) for c, o, s, phone, n, last_at in threads),
+        )
+        # The texts' secondary indexes are built once after the insert rather than maintained row by row.
+        cur.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messaging_message' "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        )
+        indexes = cur.fetchall()
+        for name, _ in indexes:
+            cur.execute(f'DROP INDEX "{name}"')
+        cur.execute(MESSAGES_SQL)
+        cur.execute("SET maintenance_work_mem = '256MB'")
+        for _, definition in indexes:
+            cur.execute(definition)
+        for table in (
+            "studios_organization",
+            "studios_studio",
+            "studios_provideraccount",
+            "studios_phonenumber",
+            "core_user",
+            "studios_membership",
+            "messaging_contact",
+            "messaging_conversation",
+        ):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        conn.commit()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        conn.execute(f"COMMENT ON DATABASE \"{DATABASE}\" IS '{seed_key()}'")
+    return time.perf_counter() - started
+
+
+def organization_of(studio: int) -> int:
+    return (studio - 1) // STUDIOS_PER_ORGANIZATION + 1
+
+
+def our_number(studio: int) -> str:
+    return f"+1415{studio:07d}"
+
+
+def contact_phone(conversation: int) -> str:
+    return f"+1628{conversation:07d}"
+
+
+# --- the requests --------------------------------------------------------------------------------------------------
+@dataclass
+class Request:
+    path: str
+    cookie: str
+    role: str
+    rows: int  # texts on the first page (the thread's length, at most PAGE)
+    queries: list[str]  # every statement the API sent for it, as sent
+
+
+def sign_in(user_id: int) -> str:
+    """A real session for the user, made by logging in once with Django's test client."""
+    from django.conf import settings
+    from django.test import Client
+
+    from core.models import User
+
+    client = Client()
+    client.force_login(User.objects.get(pk=user_id))
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def sample_requests(count: int, rng: random.Random) -> list[Request]:
+    """Threads of the measured organization, each asked for by its manager or its studio's staff member in turn;
+    every one runs once in-process under CaptureQueriesContext, which checks the answer and records its SQL."""
+    from django.conf import settings
+    from django.db import connection
+    from django.db.models import Count
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.models import Conversation
+
+    threads = list(
+        Conversation.objects.unscoped()  # the bench picks threads of one tenant it seeded itself
+        .filter(organization_id=MEASURED_ORGANIZATION)
+        .values_list("pk", "studio_id")
+    )
+    lengths = dict(
+        Conversation.objects.unscoped()
+        .filter(organization_id=MEASURED_ORGANIZATION)
+        .annotate(n=Count("messages"))
+        .values_list("pk", "n")
+    )
+    chosen = rng.sample(threads, min(count, len(threads)))
+    cookies = {MEASURED_ORGANIZATION: sign_in(MEASURED_ORGANIZATION)}
+    for _, studio in chosen:
+        if 1000 + studio not in cookies:
+            cookies[1000 + studio] = sign_in(1000 + studio)
+    requests = []
+    for i, (pk, studio) in enumerate(chosen):
+        who = MEASURED_ORGANIZATION if i % 2 == 0 else 1000 + studio
+        client = Client()
+        client.cookies[settings.SESSION_COOKIE_NAME] = cookies[who]
+        path = f"/api/v1/conversations/{pk}/messages/"
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(path, secure=True)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.content[:300]!r}")
+        rows = len(response.json()["results"])
+        if rows != min(PAGE, lengths[pk]):
+            raise RuntimeError(f"{path} answered {rows} texts, expected {min(PAGE, lengths[pk])}")
+        requests.append(
+            Request(
+                path=path,
+                cookie=cookies[who],
+                role="manager" if who == MEASURED_ORGANIZATION else "staff",
+                rows=rows,
+                queries=[q["sql"] for q in captured.captured_queries],
+            )
+        )
+    return requests
+
+
+def messages_query(request: Request) -> str:
+    (sql,) = [q for q in request.queries if 'FROM "messaging_message"' in q]
+    return sql
+
+
+# --- measurements --------------------------------------------------------------------------------------------------
+@dataclass
+class Percentiles:
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Percentiles:
+        ordered = sorted(seconds)
+
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+        return cls(len(ordered), statistics.median(ordered) * 1000, at(0.95), at(0.99), ordered[-1] * 1000)
+
+    def row(self, name: str) -> str:
+        return f"{name:<44}{self.count:>7}{self.p50_ms:>9.2f}{self.p95_ms:>9.2f}{self.p99_ms:>9.2f}{self.max_ms:>9.1f}"
+
+
+def raw_sql(requests: list[Request], *, passes: int, whole_request: bool) -> Percentiles:
+    """The API's own SQL with psycopg, no Django: the messages query alone, or every statement the request sent
+    (its BEGIN and COMMIT included: ATOMIC_REQUESTS), in order, each as sent."""
+    timings = []
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        cur = psycopg.ClientCursor(conn)  # client-side binding, as Django's backend sends them
+        for _ in range(passes):
+            for request in requests:
+                statements = request.queries if whole_request else [messages_query(request)]
+                started = time.perf_counter()
+                for sql in statements:
+                    cur.execute(sql)
+                    if cur.description is not None:
+                        cur.fetchall()
+                timings.append(time.perf_counter() - started)
+    return Percentiles.of(timings)
+
+
+async def open_loop(port: int, requests: list[Request], *, rate: float, count: int, connections: int):
+    """GET each request on schedule (`rate` per second) over `connections` keep-alive connections; a request's
+    latency counts from its scheduled time. Returns per-role latencies and the failures."""
+    loop = asyncio.get_running_loop()
+    pool: asyncio.Queue = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies: dict[str, list[float]] = {"manager": [], "staff": []}
+    failures: list[str] = []
+    start = loop.time() + 0.3
+
+    async def one(i: int) -> None:
+        request = requests[i % len(requests)]
+        scheduled = start + i / rate
+        await asyncio.sleep(max(0.0, scheduled - loop.time()))
+        reader, writer = await pool.get()
+        try:
+            writer.write(
+                f"GET {request.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
+                f"Cookie: sessionid={request.cookie}\r\nAccept: application/json\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status, body, close = await read_response(reader)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            failures.append(f"{request.path}: {exc!r}")
+            writer.close()
+            pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+            return
+        elapsed = loop.time() - scheduled
+        if close:
+            writer.close()
+            pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+        else:
+            pool.put_nowait((reader, writer))
+        if status != 200 or len(json.loads(body)["results"]) != request.rows:
+            failures.append(f"{request.path}: {status} {body[:200]!r}")
+            return
+        latencies[request.role].append(elapsed)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    elapsed = loop.time() - start
+    while not pool.empty():
+        _, writer = pool.get_nowait()
+        writer.close()
+    return latencies, failures, count / elapsed
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status, length, close = int(lines[0].split()[1]), 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            close = True
+    return status, await reader.readexactly(length), close
+
+
+# --- the run -------------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second, open loop")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured at that rate")
+    parser.add_argument("--connections", type=int, default=4, help="keep-alive connections")
+    parser.add_argument("--sample", type=int, default=1000, help="distinct conversations requested")
+    parser.add_argument("--reseed", action="store_true", help="rebuild the seeded database even if it is current")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the report is written")
+    args = parser.parse_args()
+    django.setup()
+
+    key = seed_key()
+    if args.reseed or stored_seed_key() != key:
+        print(f"seeding {DATABASE} (key {key}): {MESSAGES:,} messages ...", flush=True)
+        seeded = f"seeded in {seed():.0f} s"
+    else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)  # other apps' new migrations, if any
+        seeded = "reused (seed key unchanged; --reseed rebuilds it)"
+    print(f"database {DATABASE}: {seeded}", flush=True)
+
+    from django.db import connection
+
+    from messaging.models import Message
+
+    rng = random.Random(11)  # noqa: S311 - test data
+    connection.ensure_connection()
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM django_session")  # the previous runs' sessions
+    started = time.perf_counter()
+    requests = sample_requests(args.sample, rng)
+    print(f"captured {len(requests)} requests in-process in {time.perf_counter() - started:.1f} s", flush=True)
+    stored = Message.objects.unscoped().count()  # the bench counts every tenant's texts it seeded
+    connection.close()
+
+    query_counts = sorted({sum(1 for q in r.queries if q not in ("BEGIN", "COMMIT")) for r in requests})
+    full_pages = sum(1 for r in requests if r.rows == PAGE)
+    raw_sql(requests, passes=1, whole_request=False)  # warm the caches both measurements share
+    baseline = raw_sql(requests, passes=3, whole_request=False)
+    replay = raw_sql(requests, passes=1, whole_request=True)
+    print(f"baseline: messages query p99 {baseline.p99_ms:.2f} ms; all statements p99 {replay.p99_ms:.2f} ms")
+
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), LOG_LEVEL="INFO", LOG_FORMAT="json", PYTHONPATH=str(ROOT))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-widget-"))
+    count = int(args.rate * args.duration)
+    with Server(env, port, workdir / "gunicorn.log") as server:
+        print(f"gunicorn: {' '.join(server.command()[1:])}", flush=True)
+        warm_count = min(count, 400)
+        warm = asyncio.run(open_loop(port, requests, rate=args.rate, count=warm_count, connections=args.connections))
+        latencies, failures, achieved = asyncio.run(
+            open_loop(port, requests, rate=args.rate, count=count, connections=args.connections)
+        )
+    if warm[1] or failures:
+        print("\n".join((warm[1] + failures)[:10]))
+        print(f"kept {workdir} (gunicorn.log)")
+        sys.exit(f"{len(warm[1]) + len(failures)} requests failed")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    product = Percentiles.of(latencies["manager"] + latencies["staff"])
+    met = product.p99_ms < TARGET_P99_MS
+    sample_query = messages_query(requests[1])
+    lines = [
+        "Widget API: GET /api/v1/conversations/<id>/messages/ (the latest 50) under gunicorn (Procfile web: "
+        "gthread, 2 workers x 4 threads), DEBUG off, PostgreSQL, Redis cache",
+        f"machine: {os.cpu_count()} cores, load average at the end {os.getloadavg()[0]:.2f} (shared, noisy)",
+        f"data: {stored:,} messages, {ORGANIZATIONS} organizations x {STUDIOS_PER_ORGANIZATION} studios, "
+        f"{ORGANIZATIONS * STUDIOS_PER_ORGANIZATION * CONVERSATIONS_PER_STUDIO:,} conversations (heavy-tailed: "
+        f"1 to {LONGEST_THREAD:,} texts); database {seeded}",
+        f"requests: {len(requests)} distinct conversations of one organization, {full_pages} of them with a full "
+        f"page of {PAGE}; half by the manager, half by the studio's staff member; session cookie, keep-alive",
+        f"SQL queries per request (captured in-process): {' or '.join(map(str, query_counts))}, plus BEGIN and COMMIT "
+        "(ATOMIC_REQUESTS)",
+        f"load: open loop at {args.rate:.0f} req/s for {args.duration:.0f} s over {args.connections} connections "
+        f"(achieved {achieved:.0f} req/s), latency from scheduled send time; warm-up {warm_count} "
+        "requests not counted",
+        "baseline: the API's messages query as it sent it (captured), psycopg in a loop, autocommit; "
+        "'all statements': every statement of the request replayed in one transaction",
+        "",
+        f"{'':<44}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}",
+        baseline.row("baseline: messages query alone (raw SQL)"),
+        replay.row("all statements of a request (raw SQL)"),
+        product.row("product over HTTP"),
+        Percentiles.of(latencies["manager"]).row("  as the manager"),
+        Percentiles.of(latencies["staff"]).row("  as the studio's staff member"),
+        "",
+        f"product p99 / baseline p99: {product.p99_ms / baseline.p99_ms:.1f}x "
+        f"(p50: {product.p50_ms / baseline.p50_ms:.1f}x)",
+        f"target p99 < {TARGET_P99_MS:.0f} ms over HTTP: {'MET' if met else 'NOT met'} ({product.p99_ms:.2f} ms)",
+        f"checks: {product.count} answered 200 with the expected number of texts, 0 failures",
+        "",
+        "the messages query (staff member), as the API sent it:",
+        f"  {sample_query}",
+    ]
+    report = "\n".join(lines) + "\n"
+    print()
+    print(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report)
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
