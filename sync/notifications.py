@@ -86,7 +86,8 @@ def channel_ensure(*, organization: Organization, now: datetime | None = None) -
         entry = _subscribe(client, channel, events, live=live, expires_at=now + CHANNEL_LIFETIME)
     except ZohoError as exc:
         logger.warning("sync.notifications.subscribe_failed", extra={"channel": channel.pk, "error": str(exc)})
-        values: dict[str, Any] = {"last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+        where = f" {exc.details}" if exc.details else ""  # e.g. which event Zoho refused ($.watch[0].events[4])
+        values: dict[str, Any] = {"last_error": f"{type(exc).__name__}: {exc}{where}"[:2000]}
         if not live:
             values["is_active"] = False
         _channel_update(channel, **values)

@@ -266,6 +266,8 @@ def _json(response: requests.Response) -> Any:
 def _error_fields(body: Any) -> tuple[str, str, dict[str, Any]]:
     if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
         body = body["data"][0]  # Deleted Records wraps its 400s in data[] (api-facts A5)
+    elif isinstance(body, dict) and isinstance(body.get("watch"), list) and body["watch"]:
+        body = body["watch"][0]  # so do the Notifications (watch) calls, per item (api-facts A7)
     if not isinstance(body, dict):
         return "", "no error body", {}
     details = body.get("details") if isinstance(body.get("details"), dict) else {}

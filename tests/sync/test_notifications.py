@@ -306,7 +306,8 @@ def test_a_zoho_error_on_enable_is_kept_and_the_channel_stays_inactive(organizat
     channel = channel_ensure(organization=organization)
 
     assert not channel.is_active
-    assert "ZohoRequestError" in channel.last_error
+    assert channel.last_error.startswith("ZohoRequestError: Zoho refused the request: INVALID_DATA invalid data")
+    assert "$.watch[0].events[4]" in channel.last_error  # Accounts, Contacts, Deals, Leads, Notes
     assert sandbox_channels(empty_sandbox) == {}
 
 
