@@ -244,8 +244,8 @@ class _Loader:
         csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
         with zipfile.ZipFile(io.BytesIO(content)) as archive, _csv_member(archive) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            rows = _zoho_rows(self.mapping, csv.reader(text))
-            for batch in _batches(islice(rows, job.rows_loaded, None), settings.SYNC_BATCH_SIZE):
+            rows = _zoho_rows(self.mapping, csv.reader(text), skip=job.rows_loaded)
+            for batch in _batches(rows, settings.SYNC_BATCH_SIZE):
                 self._write(job, batch)
                 self._report(job, "loading")
 
@@ -329,15 +329,16 @@ def _csv_member(archive: zipfile.ZipFile) -> Any:
     return archive.open(names[0])
 
 
-def _zoho_rows(mapping: ModuleMapping, reader: Iterator[list[str]]) -> Iterator[dict[str, Any]]:
-    """CSV rows as records in COQL's shape, for `crm_record_map`. The CSV has only strings: empty is null (an
-    empty list for multi-selects), booleans are true/false, lookups their id (the name is its own dotted
-    column), multi-selects are joined by ';'. Numbers and dates stay text: the mapping parses text as COQL's."""
+def _zoho_rows(mapping: ModuleMapping, reader: Iterator[list[str]], *, skip: int) -> Iterator[dict[str, Any]]:
+    """CSV rows after the first `skip` as records in COQL's shape, for `crm_record_map`. The CSV has only strings:
+    empty is null (an empty list for multi-selects), booleans are true/false, lookups their id (the name is its
+    own dotted column), multi-selects are joined by ';'. Numbers and dates stay text: the mapping parses text as
+    it parses COQL's."""
     header = next(reader, None)
     if not header:
         return
     converters = [_converter(mapping, column) for column in header]
-    for values in reader:
+    for values in islice(reader, skip, None):
         yield {column: convert(value) for (column, convert), value in zip(converters, values, strict=False)}
 
 
