@@ -48,7 +48,10 @@ def sync_alerts_check(*, now: datetime) -> list[Alert]:
 
 
 def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
+    # Notification runs are hints about a few ids: their successes say nothing about the sync, and a failed one is
+    # retried and caught up by the delta sync.
     runs = SyncRun.objects.for_organization(item.organization).filter(module=item.module)
+    runs = runs.exclude(kind=SyncRun.Kind.NOTIFICATION)
     finished = list(
         runs.filter(status__in=[SyncRun.Status.OK, SyncRun.Status.FAILED]).order_by("-started_at", "-pk")[:2]
     )

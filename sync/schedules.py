@@ -65,8 +65,9 @@ def last_run_starts(*, exclude_kinds: tuple[str, ...] = ()) -> dict[tuple[int, s
 
 def schedules_due(*, now: datetime) -> list[Scheduled]:
     """The enabled pairs whose last run started at least one interval before `now` (or that never ran). A daily
-    reconciliation does not push the next delta run back."""
-    starts = last_run_starts(exclude_kinds=(SyncRun.Kind.RECONCILE,))
+    reconciliation does not push the next delta run back, nor do notification runs (a few ids each, as often as
+    records change: counted, they would postpone the delta sync, their safety net, for as long as edits go on)."""
+    starts = last_run_starts(exclude_kinds=(SyncRun.Kind.RECONCILE, SyncRun.Kind.NOTIFICATION))
     due = []
     for item in schedules_enabled():
         last = starts.get((item.organization.pk, item.module))

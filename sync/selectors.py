@@ -42,6 +42,7 @@ def sync_status_list(*, organization: Organization, modules: list[str]) -> list[
         running = bool(state and state.locked_by_id and state.lease_expires_at and state.lease_expires_at > now)
         last = sync_runs_recent(organization=organization, module=module, limit=1)
         ok = SyncRun.objects.for_organization(organization).filter(module=module, status=SyncRun.Status.OK)
+        ok = ok.exclude(kind=SyncRun.Kind.NOTIFICATION)  # a few ids: not "every change before it is mirrored"
         fresh = ok.order_by("-started_at").values_list("started_at", flat=True).first()
         # Lag: the mirror holds every change made before the last ok run started (a quiet CRM is not "behind").
         lag = (now - fresh).total_seconds() if fresh else None

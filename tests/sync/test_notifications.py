@@ -431,3 +431,29 @@ def test_the_task_on_the_sync_queue_processes_a_recorded_callback(
         "task": "sync.tasks.channels_renew_due_task",
         "schedule": 1800.0,
     }
+
+
+def past_run(organization, status: str, minutes_ago: float, kind: str = "delta") -> SyncRun:
+    started = timezone.now() - timedelta(minutes=minutes_ago)
+    return SyncRun.objects.for_organization(organization).create(
+        organization=organization, module="Leads", kind=kind, started_at=started, finished_at=started, status=status
+    )
+
+
+def test_notification_runs_neither_postpone_the_delta_sync_nor_hide_its_failures(organization, account, settings):
+    from sync.alerts import sync_alerts_check
+    from sync.schedules import schedules_due
+    from sync.selectors import sync_status_list
+
+    settings.SYNC_MODULES = ["Leads"]
+    settings.SYNC_ALERT_EMAILS = []
+    settings.SYNC_ALERT_SLACK_WEBHOOK_URL = ""
+    past_run(organization, "ok", 40)
+    past_run(organization, "failed", 30)
+    past_run(organization, "failed", 16)
+    past_run(organization, "ok", 1, kind="notification")
+
+    assert [(item.organization, item.module) for item in schedules_due(now=timezone.now())] == [(organization, "Leads")]
+    assert [alert.kind for alert in sync_alerts_check(now=timezone.now())] == ["failing"]
+    status = sync_status_list(organization=organization, modules=["Leads"])[0]
+    assert status.lag_seconds > 39 * 60  # from the last ok delta run, not the notification
