@@ -176,6 +176,9 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Django's "same-origin" would cut window.opener of the "Sign in with Zoho" popup (it passes through Zoho's origin)
+# and the token could never reach the page that opened it. A cross-origin opener still gets no handle on our pages.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
 
 # --- REST framework --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
