@@ -13,8 +13,10 @@ is open during a Zoho call.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import sentry_sdk
@@ -22,6 +24,7 @@ import sentry_sdk
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from studios.models import Organization, ProviderAccount
@@ -134,41 +137,76 @@ def _formulas_apply(
     state: SyncState, run: SyncRun, mapping: ModuleMapping, formulas: list[str], page: list[dict[str, Any]]
 ) -> list[str]:
     """Write the formula values of this page that differ from the mirror's; the ids to fetch in full (not in
-    the mirror, or held as deleted while Zoho still has them: restored)."""
+    the mirror, or held as deleted while Zoho still has them: restored). Only the formula keys are read for the
+    comparison; whole rows only for those that changed (they are rehashed)."""
     ids = [str(row["id"]) for row in page]
-    stored = {
-        row.zoho_id: row
-        for row in CrmRecord.objects.unscoped()  # the run's own organization, filtered here
-        .filter(organization_id=run.organization_id, module=run.module, zoho_id__in=ids)
-        .only("zoho_id", "name", "email", "owner_id", "owner_name", "fields", "custom_fields", "deleted_at")
-    }
-    missing = [zoho_id for zoho_id in ids if zoho_id not in stored or stored[zoho_id].deleted_at is not None]
     specs = [mapping.specs[name] for name in formulas]
+    keys = {
+        f"formula_{index}": KeyTransform(spec.key, "custom_fields" if spec.custom else "fields")
+        for index, spec in enumerate(specs)
+    }
+    scoped = CrmRecord.objects.unscoped().filter(  # the run's own organization, filtered here
+        organization_id=run.organization_id, module=run.module
+    )
+    stored = {
+        zoho_id: (deleted_at, values)
+        for zoho_id, deleted_at, *values in scoped.filter(zoho_id__in=ids)
+        .annotate(**keys)
+        .values_list("zoho_id", "deleted_at", *keys)
+    }
+    missing = [zoho_id for zoho_id in ids if zoho_id not in stored or stored[zoho_id][0] is not None]
+    missing_set = set(missing)
+    fresh: dict[str, MappedRecord] = {}
+    for row in page:
+        if not specs or str(row["id"]) in missing_set:
+            continue
+        values = stored[str(row["id"])][1]
+        mapped = crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION)
+        for spec, value in zip(specs, values, strict=True):
+            source = mapped.custom_fields if spec.custom else mapped.fields
+            if spec.key in source and source[spec.key] != value:
+                fresh[mapped.zoho_id] = mapped
+                break
     changed: list[CrmRecord] = []
     now = timezone.now()
-    for row in page:
-        held = stored.get(str(row["id"]))
-        if held is None or held.deleted_at is not None or not specs:
-            continue
-        mapped = crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION)
-        differs = False
+    hashed = ["zoho_id", "name", "email", "owner_id", "owner_name", "fields", "custom_fields"]
+    for held in scoped.filter(zoho_id__in=list(fresh)).only(*hashed) if fresh else []:
+        mapped = fresh[held.zoho_id]
         for spec in specs:
             source, target = (mapped.custom_fields, held.custom_fields) if spec.custom else (mapped.fields, held.fields)
-            if spec.key in source and (spec.key not in target or target[spec.key] != source[spec.key]):
+            if spec.key in source:
                 target[spec.key] = source[spec.key]
-                differs = True
-        if differs:
-            held.content_hash = _content_hash(held)
-            held.synced_at, held.run_id = now, run.pk
-            changed.append(held)
+        held.content_hash = _content_hash(held)
+        changed.append(held)
     with transaction.atomic():
         if changed:
-            CrmRecord.objects.for_organization(run.organization).filter(module=run.module).bulk_update(
-                changed, ["fields", "custom_fields", "content_hash", "synced_at", "run"], batch_size=500
-            )
+            _rows_update(run, changed, now)
             SyncRun.objects.unscoped().filter(pk=run.pk).update(updated=F("updated") + len(changed))
         services._checkpoint(state, run, now)  # renews the lease; a run that lost the lock rolls this back
     return missing
+
+
+def _rows_update(run: SyncRun, rows: list[CrmRecord], now: datetime) -> None:
+    """Write the rows' JSON columns and hash: on PostgreSQL one UPDATE ... FROM jsonb_to_recordset (Django's
+    bulk_update, a CASE per row and column, took seconds per page); elsewhere bulk_update."""
+    if connection.vendor != "postgresql":
+        for row in rows:
+            row.synced_at, row.run_id = now, run.pk
+        scoped = CrmRecord.objects.for_organization(run.organization).filter(module=run.module)
+        scoped.bulk_update(rows, ["fields", "custom_fields", "content_hash", "synced_at", "run"], batch_size=500)
+        return
+    batch = [
+        {"id": row.pk, "fields": row.fields, "custom_fields": row.custom_fields, "content_hash": row.content_hash}
+        for row in rows
+    ]
+    sql = (
+        f"UPDATE {CrmRecord._meta.db_table} AS r SET fields = v.fields, custom_fields = v.custom_fields, "  # noqa: S608
+        "content_hash = v.content_hash, synced_at = %s, run_id = %s "
+        "FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, fields jsonb, custom_fields jsonb, content_hash text) "
+        "WHERE r.id = v.id AND r.organization_id = %s AND r.module = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, run.pk, json.dumps(batch), run.organization_id, run.module])
 
 
 def _content_hash(row: CrmRecord) -> str:

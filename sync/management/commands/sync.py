@@ -105,11 +105,7 @@ class Command(BaseCommand):
             for module in modules:
                 run = reconcile_run(organization=organization, module=module)
                 failed += run.status == run.Status.FAILED
-                self.stdout.write(
-                    f"{organization.slug} {module}: {run.status} inserted={run.inserted} updated={run.updated} "
-                    f"deleted={run.deleted} quarantined={run.quarantined} credits={run.credits_used}"
-                    + (f" error={run.error}" if run.error else "")
-                )
+                self.stdout.write(_summary(organization, module, run))
         if failed:
             raise CommandError(f"{failed} reconciliation(s) failed")
 
