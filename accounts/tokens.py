@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import WidgetToken
@@ -68,3 +68,8 @@ def widget_token_revoke(*, token: WidgetToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated_at"])
+
+
+def widget_tokens_revoke(*, tokens: QuerySet[WidgetToken]) -> int:
+    """Revoke several sessions at once (a manager in the admin); how many were still live."""
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
