@@ -158,10 +158,12 @@ def _deletions_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> None:
 
 
 def _where(state: SyncState) -> str | None:
-    """The COQL condition: exactly after a crashed run's checkpoint, else from the watermark minus the overlap."""
+    """The COQL condition: from a crashed run's checkpoint, else from the watermark, minus the overlap either way."""
     if state.checkpoint_time is not None:
-        moment, record_id = _literal(state.checkpoint_time), state.checkpoint_id.replace("'", "")
-        return f"(Modified_Time > {moment}) or (Modified_Time = {moment} and id > '{record_id}')"
+        # Not exactly after (checkpoint time, id): the keyset skips a record edited in the second its cursor was
+        # in (same Modified_Time, lower id), and only the overlap re-reads it. The dead run's lease keeps the next
+        # run out for minutes of further edits, whose Modified_Times carry the watermark past any overlap after.
+        return f"Modified_Time >= {_literal(state.checkpoint_time - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS))}"
     if state.watermark is None:
         return None
     return f"Modified_Time >= {_literal(state.watermark - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS))}"
@@ -182,6 +184,9 @@ def _columns_merge(client: ZohoClient, module: str, batch: list[dict[str, Any]],
         query = f"select {', '.join(columns)} from {module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
         body = client.coql(query=query, limit=IN_LIMIT) or {}
         for row in body.get("data") or []:
+            # The page's Modified_Time stays: it is the cursor's, and the checkpoint and watermark are taken from
+            # it. A newer one from here would move them past records the cursor has not reached yet.
+            row.pop("Modified_Time", None)
             by_id.get(str(row.get("id")), {}).update(row)
 
 

@@ -99,11 +99,52 @@ def test_a_crashed_run_holds_the_lock_until_its_lease_ends_then_the_next_resumes
     assert resumed.status == SyncRun.Status.OK, resumed.error
     assert resumed.resumed is True
     assert (resumed.inserted, resumed.updated) == (300, 0)
-    assert checkpoint[1] in wheres[0]  # read from the checkpoint, not from the start
+    # From the checkpoint minus the overlap, not from the start (see the next test for why not exactly after it).
+    assert wheres[0] == f"Modified_Time >= {services._literal(checkpoint[0] - timedelta(seconds=60))}"
     assert mirrored_ids(organization) == set(store(empty_sandbox))
     crashed.refresh_from_db()
     assert crashed.status == SyncRun.Status.FAILED
     assert "lease expired" in crashed.error
+
+
+def test_an_edit_in_the_second_of_a_crashed_runs_checkpoint_is_mirrored_after_the_resume(
+    organization, account, empty_sandbox, monkeypatch, settings
+):
+    """Regression: the resume read exactly after (checkpoint time, id), so a record edited in the checkpoint's
+    second with a lower id was skipped; the lease kept the next run out for minutes of edits, which carried the
+    watermark past the overlap, and the edit was never mirrored."""
+    seed(empty_sandbox, 100)
+    sync_run(organization=organization, module="Leads")
+    control(empty_sandbox, "POST", "clock", {"freeze_at": None})
+    ids = sorted(store(empty_sandbox))
+    for zoho_id in ids[10:70]:
+        control(empty_sandbox, "PATCH", f"zoho/Leads/{zoho_id}", {"Description": "busy second"})
+    settings.SYNC_BATCH_SIZE = 20
+    original = services.crm_records_upsert
+    calls = {"n": 0}
+
+    def crashing(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("worker killed")
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "crm_records_upsert", crashing)
+    with pytest.raises(SystemExit):
+        sync_run(organization=organization, module="Leads")
+    monkeypatch.setattr(services, "crm_records_upsert", original)
+    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    assert ids[0] < state.checkpoint_id
+    control(empty_sandbox, "PATCH", f"zoho/Leads/{ids[0]}", {"Description": "same second, lower id"})
+    control(empty_sandbox, "POST", "clock", {"advance_seconds": settings.SYNC_LEASE_SECONDS})  # the lease runs out
+    control(empty_sandbox, "PATCH", f"zoho/Leads/{ids[90]}", {"Description": "ten minutes later"})
+    SyncState.objects.for_organization(organization).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert sync_run(organization=organization, module="Leads").resumed is True
+    sync_run(organization=organization, module="Leads")
+    rows = CrmRecord.objects.for_organization(organization)
+    assert rows.get(zoho_id=ids[0]).fields["description"] == "same second, lower id"
+    assert rows.get(zoho_id=ids[90]).fields["description"] == "ten minutes later"
 
 
 def test_a_failed_run_keeps_its_checkpoint_and_the_next_run_resumes(organization, account, empty_sandbox):

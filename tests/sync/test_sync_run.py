@@ -11,6 +11,7 @@ from sync.selectors import crm_record_get, crm_records_by_phone
 from sync.services import sync_run
 from tests.sync.conftest import seed, store
 from tests.zoho.conftest import control
+from zoho.client import ZohoClient
 
 
 def mirrored(organization, module="Leads"):
@@ -147,6 +148,39 @@ def test_columns_beyond_one_query_are_read_by_id_and_merged(organization, accoun
     for zoho_id, record in expected.items():
         assert rows[zoho_id].custom_fields["Studio"] == record.get("Studio")  # a late column
         assert rows[zoho_id].fields["last_name"] == record["Last_Name"]
+
+
+def test_a_record_edited_between_a_page_and_its_merged_columns_does_not_move_the_checkpoint_past_the_cursor(
+    organization, account, empty_sandbox, settings, monkeypatch
+):
+    """Regression: the by-id read of the columns beyond one query carried Modified_Time too, so a record edited in
+    between gave its batch a Modified_Time past the cursor; the run failing next left the checkpoint there, and
+    the resumed run skipped every record in between (here months of them, in a first load)."""
+    settings.SYNC_COQL_MAX_COLUMNS = 25  # three queries per page; Modified_Time comes again with the third
+    settings.SYNC_COQL_PAGE_SIZE = settings.SYNC_BATCH_SIZE = 20
+    seed(empty_sandbox, 100)  # modified over the past months
+    in_order = sorted(
+        store(empty_sandbox).values(), key=lambda r: (datetime.fromisoformat(r["Modified_Time"]), r["id"])
+    )
+    last_of_first_batch = in_order[19]["id"]
+    original = ZohoClient.coql
+    calls = {"n": 0}
+
+    def coql(self, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the first page, before its other columns are read
+            control(empty_sandbox, "PATCH", f"zoho/Leads/{last_of_first_batch}", {"Description": "edited just now"})
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(ZohoClient, "coql", coql)
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 0, "after": 3})
+    assert sync_run(organization=organization, module="Leads").status == SyncRun.Status.FAILED  # at the 2nd page
+    control(empty_sandbox, "DELETE", "faults")
+
+    resumed = sync_run(organization=organization, module="Leads")
+    assert resumed.status == SyncRun.Status.OK, resumed.error
+    assert set(mirrored(organization)) == set(store(empty_sandbox))
+    assert mirrored(organization)[last_of_first_batch].fields["description"] == "edited just now"
 
 
 def test_records_edited_while_the_run_pages_are_all_mirrored_with_their_new_values(
