@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 ZOHO_SDK_URL = "https://live.zwidgets.com/js-sdk/1.2/ZohoEmbededAppSDK.min.js"  # api-facts A14
 ZOHO_SDK_ORIGIN = "https://live.zwidgets.com"
@@ -55,7 +55,7 @@ def is_embedded(request: HttpRequest) -> bool:
     return request.GET.get("zoho") == "1"
 
 
-@require_GET
+@require_safe
 @ensure_csrf_cookie  # the script sends it back as X-CSRFToken on unsafe calls made with the session cookie
 def widget_page(request: HttpRequest) -> HttpResponse:
     embedded = is_embedded(request)

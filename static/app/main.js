@@ -4,8 +4,8 @@
 import { api, setSession } from "./api.js";
 import { MAX_BODY_UNITS, bodyShape, encodingHint } from "./segments.js";
 
-const POLL_MS = 2000;
-const OPT_OUT_EVERY_TICKS = 5; // the opt-out state is re-read every 10 s, and at once when a text comes in
+const POLL_MS = 1500; // a new text shows within ~2 s even when a poll is slow
+const OPT_OUT_EVERY_TICKS = 6; // the opt-out state is re-read every 9 s, and at once when a text comes in
 const SIGN_IN_URL = "/auth/zoho/start?mode=widget";
 const TEMPLATE_LABELS = { welcome: "Welcome", help: "Help", follow_up: "Follow-up" };
 const STATUS = {
@@ -314,11 +314,11 @@ async function refreshOptOut() {
   renderComposerState();
 }
 
-async function markRead() {
+// On opening, only when something is unread; after a text came in while open, always.
+async function markRead({ arrived = false } = {}) {
   const c = state.open;
-  if (!c || document.hidden) return;
+  if (!c || document.hidden || !(arrived || c.unread_count)) return;
   const inboundIds = [...state.messages.values()].filter((m) => m.direction === "inbound").map((m) => m.id);
-  if (!c.unread_count && !inboundIds.length) return;
   const read = await api(`conversations/${c.id}/read/`, {
     method: "POST",
     body: { last_seen_message_id: inboundIds.length ? Math.max(...inboundIds) : null },
@@ -498,7 +498,7 @@ async function pollOnce() {
       const added = await loadMessages();
       const inbound = added.some((m) => m.direction === "inbound");
       if (inbound || state.tick % OPT_OUT_EVERY_TICKS === 0) await refreshOptOut();
-      if (inbound) await markRead();
+      if (inbound) await markRead({ arrived: true });
     }
     await refreshList();
     if ($("notice").dataset.offline) {
