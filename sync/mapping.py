@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
+
+import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from django.core.exceptions import ValidationError
 
@@ -96,6 +101,35 @@ class ModuleMapping:
     def phone_fields(self) -> list[str]:
         return [spec.api_name for spec in self.specs.values() if spec.kind == PHONE]
 
+    @cached_property
+    def steps(self) -> dict[str, Step | None]:
+        """Per record key, how its value is mapped (None: dropped), worked out once rather than per record."""
+        steps: dict[str, Step | None] = {}
+        for api_name, spec in self.specs.items():
+            role = COLUMN_ROLES.get(api_name, "")
+            if api_name == self.display_field:
+                role = role or "name"
+            steps[api_name] = Step(spec, spec.key, spec.custom, CONVERTERS.get(spec.kind) or _slow(spec.kind), role)
+        for api_name in list(steps):
+            if api_name.startswith("$"):
+                steps[api_name] = None
+        for spec in self.specs.values():
+            if spec.name_column:
+                steps[spec.name_column] = None
+        steps["id"] = None
+        return steps
+
+
+@dataclass(frozen=True)
+class Step:
+    """One field's mapping: where its value goes and the converter that types it."""
+
+    spec: FieldSpec
+    key: str
+    custom: bool
+    convert: Callable[[Any], Any]
+    role: str  # "email", "created_time", "name" (the display field): also a column; "" otherwise
+
 
 @dataclass
 class Problem:
@@ -121,13 +155,28 @@ class MappedRecord:
     custom_fields: dict[str, Any] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    _serialized: tuple[str, str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def content_hash(self) -> str:
         """A digest of everything mirrored, so an unchanged record read again is not rewritten."""
-        payload = [self.name, self.email, self.owner_id, self.owner_name, self.fields, self.custom_fields]
-        text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+        return self.serialized()[0]
+
+    def serialized(self) -> tuple[str, str, str]:
+        """(content hash, `fields` as JSON, `custom_fields` as JSON), computed once: the upsert writes the same
+        JSON the hash was taken of. The hash is the md5 of json.dumps([name, email, owner_id, owner_name, fields,
+        custom_fields], sort_keys=True), built from the two dumps instead of a third."""
+        if self._serialized is None:
+            fields_json, custom_json = _dumps(self.fields), _dumps(self.custom_fields)
+            scalars = ",".join(_dumps(value) for value in (self.name, self.email, self.owner_id, self.owner_name))
+            text = f"[{scalars},{fields_json},{custom_json}]"
+            digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+            self._serialized = (digest, fields_json, custom_json)
+        return self._serialized
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 
 def module_mapping_build(
@@ -170,44 +219,58 @@ def display_field_of(metadata: list[dict[str, Any]]) -> str:
 def crm_record_map(*, mapping: ModuleMapping, record: dict[str, Any], region: str) -> MappedRecord:
     """A Zoho record (COQL shape, dotted lookup names as flat keys) as a mirror row."""
     mapped = MappedRecord(zoho_id=str(record["id"]), modified_time=_datetime(record["Modified_Time"]))
-    name_columns = {spec.name_column for spec in mapping.specs.values() if spec.name_column}
+    steps = mapping.steps
+    fields, custom_fields = mapped.fields, mapped.custom_fields
     has_currency = False
     for api_name, raw in record.items():
-        if api_name == "id" or api_name.startswith("$") or api_name in name_columns:
-            continue  # $-keys are Zoho's internal state ($approval_state...), not data: dropped on purpose
-        spec = mapping.specs.get(api_name)
-        if spec is None:  # a field created after the metadata was read: kept as Zoho sent it
-            mapped.custom_fields[api_name] = raw
+        step = steps.get(api_name, _UNKNOWN)
+        if step is None:
+            continue  # the id, lookup names (read with their lookup) and $-keys (Zoho's internal state)
+        if step is _UNKNOWN:
+            if api_name.startswith("$"):
+                continue
+            custom_fields[api_name] = raw  # a field created after the metadata was read: kept as Zoho sent it
             continue
-        target = mapped.custom_fields if spec.custom else mapped.fields
-        if spec.kind in (LOOKUP, USER_LOOKUP):
+        spec = step.spec
+        target = custom_fields if step.custom else fields
+        kind = spec.kind
+        if kind in (LOOKUP, USER_LOOKUP):
             lookup_id, lookup_name = _lookup(raw, record.get(spec.name_column) if spec.name_column else None)
-            target[f"{spec.key}_id"], target[f"{spec.key}_name"] = lookup_id, lookup_name
+            target[f"{step.key}_id"], target[f"{step.key}_name"] = lookup_id, lookup_name
             if api_name == "Owner":
                 mapped.owner_id, mapped.owner_name = lookup_id or "", lookup_name or ""
             continue
         try:
-            value = typed_value(spec.kind, raw)
+            if step.role:
+                typed = typed_value(kind, raw)  # the columns take the typed value (a datetime, say)
+                value = _jsonable(typed)
+            else:
+                value = step.convert(raw)
         except ValueError as exc:
             mapped.problems.append(Problem(api_name, raw, str(exc)))
-            target[spec.key] = None
+            target[step.key] = None
             continue
-        has_currency = has_currency or spec.kind == CURRENCY
-        target[spec.key] = _jsonable(value)
-        if spec.kind == PHONE and value:
+        target[step.key] = value
+        if kind == CURRENCY:
+            has_currency = True
+        elif kind == PHONE and value:
             phone = _e164(value, region)
             if phone:
                 mapped.phones[api_name] = phone
-        if api_name == "Email":
-            mapped.email = value or ""
-        elif api_name == "Created_Time":
-            mapped.created_time = value
+        if step.role == "email":
+            mapped.email = typed or ""
+        elif step.role == "created_time":
+            mapped.created_time = typed
         if api_name == mapping.display_field:
-            mapped.name = value or ""
+            mapped.name = typed or ""
     if has_currency:
         code = record.get("Currency") if isinstance(record.get("Currency"), str) else mapping.currency_code
-        mapped.fields["currency_code"] = code or None
+        fields["currency_code"] = code or None
     return mapped
+
+
+_UNKNOWN = object()
+COLUMN_ROLES = {"Email": "email", "Created_Time": "created_time"}
 
 
 def typed_value(kind: str, raw: Any) -> Any:
@@ -282,7 +345,135 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# --- converters: the common shape of each kind fast, anything else through typed_value (same result) -----------
+def _slow(kind: str) -> Callable[[Any], Any]:
+    def convert(raw: Any) -> Any:
+        return _jsonable(typed_value(kind, raw))
+
+    return convert
+
+
+def _text_converter(kind: str) -> Callable[[Any], Any]:
+    slow = _slow(kind)
+
+    def convert(raw: Any) -> Any:
+        return raw.strip() if type(raw) is str and raw else slow(raw)
+
+    return convert
+
+
+@lru_cache(maxsize=4096)
+def _utc_iso(raw: str) -> str:
+    """A Zoho datetime as a UTC ISO string; cached because a record repeats its stamps (created, modified...)."""
+    return _datetime(raw).isoformat()
+
+
+def _datetime_value(raw: Any) -> Any:
+    return _utc_iso(raw) if type(raw) is str and raw else _slow(DATETIME)(raw)
+
+
+def _date_value(raw: Any) -> Any:
+    if type(raw) is str and raw:
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ValueError(f"not a date: {raw!r}") from None
+    return _slow(DATE)(raw)
+
+
+def _boolean_value(raw: Any) -> Any:
+    return raw if raw is True or raw is False else _slow(BOOLEAN)(raw)
+
+
+def _integer_value(raw: Any) -> Any:
+    return raw if type(raw) is int else _slow(INTEGER)(raw)
+
+
+PLAIN_FLOAT_LIMIT = 1e15  # below this a float's repr has no exponent, so Decimal(repr) round-trips to itself
+
+
+def _decimal_value(raw: Any) -> Any:
+    if type(raw) is int or (type(raw) is float and math.isfinite(raw) and abs(raw) < PLAIN_FLOAT_LIMIT):
+        return raw
+    return _slow(DECIMAL)(raw)
+
+
+def _currency_value(raw: Any) -> Any:
+    # Whole amounts need no rounding; typed_value gives them as 2-decimal numbers, i.e. floats in JSON.
+    if (type(raw) is int or (type(raw) is float and raw.is_integer())) and abs(raw) < CURRENCY_LIMIT:
+        return float(raw)
+    return _slow(CURRENCY)(raw)
+
+
+def _multi_value(raw: Any) -> Any:
+    if type(raw) is list:
+        return [item.strip() if isinstance(item, str) else item for item in raw]
+    return _slow(MULTI)(raw)
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    TEXT: _text_converter(TEXT),
+    PHONE: _text_converter(PHONE),
+    DATETIME: _datetime_value,
+    DATE: _date_value,
+    BOOLEAN: _boolean_value,
+    INTEGER: _integer_value,
+    DECIMAL: _decimal_value,
+    CURRENCY: _currency_value,
+    MULTI: _multi_value,
+    OBJECT: _slow(OBJECT),
+}
+
+
+# --- phones ----------------------------------------------------------------------------------------------------
+NANP_REGIONS = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()))
+NANP_TYPED = re.compile(r"\+?[0-9 ().-]+")  # how people type North American numbers: digits and separators
+NOT_DIGITS = re.compile(r"[^0-9]")
+NANP_NATIONAL = re.compile(r"[2-9][0-9]{9}")
+
+
+def _number_patterns(region: str) -> tuple[tuple[frozenset[int], re.Pattern], list[tuple[frozenset[int], re.Pattern]]]:
+    """The region's general pattern and its number-type patterns (phonenumbers' metadata), compiled once."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+
+    def compiled(desc: Any) -> tuple[frozenset[int], re.Pattern]:
+        return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
+
+    kinds = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+    descs = [getattr(metadata, name) for name in (*kinds, "fixed_line", "mobile")]
+    return compiled(metadata.general_desc), [compiled(desc) for desc in descs if desc and desc.national_number_pattern]
+
+
+NANP_MAIN_REGION = phonenumbers.region_code_for_country_code(1)  # "US": checked first for every +1 number
+NANP_GENERAL, NANP_TYPES = _number_patterns(NANP_MAIN_REGION)
+
+
+def _matches(national: str, lengths: frozenset[int], pattern: re.Pattern) -> bool:
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+def _nanp_e164(value: str, region: str) -> str:
+    """E.164 of a North American number typed with digits and separators, when it is valid in the main +1 region
+    (then phonenumbers finds it valid too: it resolves a +1 number's region by trying that region first, with the
+    same patterns as phonenumbers' own type check here); "" to let phonenumbers decide."""
+    if not NANP_TYPED.fullmatch(value):
+        return ""
+    digits = NOT_DIGITS.sub("", value)
+    if len(digits) == 11 and digits[0] == "1" and (value[0] == "+" or region in NANP_REGIONS):
+        national = digits[1:]
+    elif len(digits) == 10 and value[0] != "+" and region in NANP_REGIONS:
+        national = digits
+    else:
+        return ""
+    if not NANP_NATIONAL.fullmatch(national) or not _matches(national, *NANP_GENERAL):
+        return ""
+    return f"+1{national}" if any(_matches(national, *kind) for kind in NANP_TYPES) else ""
+
+
 def _e164(value: str, region: str) -> str:
+    fast = _nanp_e164(value, region)
+    if fast:
+        return fast
     try:
         return normalize_e164(value, default_region=region)
     except ValidationError:

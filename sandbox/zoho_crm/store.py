@@ -132,6 +132,17 @@ class RecordStore:
         bisect.insort(self._by_modified, key)
         self._modified_key[record["id"]] = key
 
+    def rebuild_indexes(self) -> None:
+        """Re-sort both indexes from the records, after bulk changes made to them directly (benchmark seeding:
+        re-indexing 100,000 records one update at a time moves the sorted lists 100,000 times)."""
+        with self.lock:
+            self._by_id = sorted(int(record_id) for record_id in self.records)
+            self._modified_key = {
+                record_id: (parse_zoho_datetime(record["Modified_Time"]).timestamp(), int(record_id))
+                for record_id, record in self.records.items()
+            }
+            self._by_modified = sorted(self._modified_key.values())
+
     def now_text(self, moment: datetime | None = None) -> str:
         return format_zoho_datetime(moment or self._now(), self.tz)
 

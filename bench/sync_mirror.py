@@ -1,0 +1,404 @@
+"""Benchmark: mirror 100,000 wide leads from the sandbox end to end, cold and as an all-update re-run (issue 6).
+
+The sandbox holds N Leads of 70 fields each, every one filled (`sandbox/zoho_crm/seed_wide.py`: text, email,
+phone, picklist, multiselect, date, datetime, currency, integer, bigint, decimal, boolean, lookup, owner, formula,
+website, textarea). Phase 1 is a cold `sync_run` (every lead inserted); then every lead is edited in the sandbox
+(Modified_Time moves) and phase 2 re-runs (every lead updated). Each run is a child process
+(`--worker`), so its peak RSS is the sync's alone; it reports where the time went: Zoho calls (the sandbox
+answering over HTTP on the same cores, JSON decoding, the transport), mapping, and the upsert.
+
+The ceiling, measured in the same run, is raw PostgreSQL: the same mapped rows (read back from the mirror after
+each phase, so exactly the rows the sync wrote) COPY'd into a temporary table and written by one
+`INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE` (the same guard) into the mirror table, under another
+organization: cold, then the phase-2 rows as updates. Ratios are records/s of ours over the ceiling's:
+end to end, and "our code" (mapping + upsert of the same rows; phones are written too, the ceiling writes none).
+
+Peak memory: the same `sync_run` in a child process, fed by an in-process client that builds the same wide
+leads page by page and projects them exactly as the sandbox's COQL does (a sandbox holding 1,000,000 such leads
+would need ~10 GB and minutes to seed), at each of `--memory-records`. Flat = the same peak at every size.
+
+    python -m bench.sync_mirror [--records 100000] [--memory-records 100000,1000000]
+
+Uses BENCH_SYNC_DATABASE (default leadline_bench_sync), dropped and re-created, and its database cache (no Redis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789-abcdefghijklmnopqrstuv")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "YmVuY2gtZmllbGQtZW5jcnlwdGlvbi1rZXktMDAwMDA=")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASE = os.environ.get("BENCH_SYNC_DATABASE", "leadline_bench_sync")
+DSN = ADMIN_DSN.rsplit("/", 1)[0] + f"/{DATABASE}"
+os.environ["DATABASE_URL"] = DSN.replace("postgresql://", "postgres://")
+os.environ.pop("REDIS_URL", None)  # tokens, credits and slots in the bench database's cache table
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+import psycopg  # noqa: E402
+
+import django  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "sync_mirror.txt"
+MODULE = "Leads"
+TARGET_RATIO = 0.5
+TARGET_PEAK_MB = 300
+ROW_COLUMNS = (
+    "zoho_id, name, email, owner_id, owner_name, created_time, modified_time, content_hash, fields, custom_fields"
+)
+
+
+# --- the child process: one sync_run, timed -------------------------------------------------------------------
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {"zoho": 0.0, "source": 0.0, "mapping": 0.0, "upsert": 0.0}
+
+    def wrap(self, name: str, function: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+
+        return timed
+
+
+class GeneratedLeads:
+    """A stand-in for ZohoClient that builds wide leads page by page, shaped exactly as the sandbox's COQL answers."""
+
+    def __init__(self, count: int, timer: Timer) -> None:
+        from sandbox.app import create_app
+        from sandbox.zoho_crm.seed_wide import WideLeads, widen_leads
+
+        self.org = next(iter(create_app(world="empty").state.crm.orgs.values()))
+        widen_leads(self.org)
+        self.wide = WideLeads(self.org)
+        self.count, self.timer, self.credits_used = count, timer, 0
+
+    def fields_get(self, *, module: str) -> list[dict[str, Any]]:
+        return self.org.fields[module]
+
+    def org_get(self) -> dict[str, Any]:
+        return {"iso_code": "USD"}
+
+    def deleted_records(self, **_: Any) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def coql(self, **_: Any) -> dict[str, Any]:
+        raise AssertionError("every column fits one query")
+
+    def coql_iter(self, *, module: str, fields: list[str], page_size: int, **_: Any) -> Iterator[dict[str, Any]]:
+        from sandbox.zoho_crm import coql
+        from sandbox.zoho_crm.coql.executor import project
+
+        columns = [name for name in dict.fromkeys([*fields, "Modified_Time"]) if name != "id"]
+        plan = coql.prepare(self.org, f"select {', '.join(columns)} from {module} where id is not null limit 2000")
+        now = self.org.now()
+        start, step = now - timedelta(days=30), timedelta(days=29) / max(self.count, 1)
+        ids = self.org.ids
+        for first in range(0, self.count, page_size):
+            started = time.perf_counter()
+            page = []
+            for number in range(first, min(first + page_size, self.count)):
+                record = self.wide.lead(number, start + step * number)
+                record["id"] = ids.next()
+                page.append(project(plan, record))
+            self.timer.seconds["source"] += time.perf_counter() - started
+            yield from page
+
+
+def worker(job: dict[str, Any]) -> None:
+    django.setup()
+    from studios.models import Organization, ProviderAccount
+    from sync import services
+    from sync.models import SyncRun
+    from zoho.limits import Priority
+
+    timer = Timer()
+    organization = Organization.objects.unscoped().get(pk=job["organization_id"])  # the bench names it by id
+    if job["mode"] == "sandbox":
+        account = ProviderAccount.objects.for_organization(organization).get(kind="zoho_crm")
+
+        class TimedClient(services.CountingClient):
+            request = timer.wrap("zoho", services.CountingClient.request)
+
+        client: Any = TimedClient(account=account, priority=Priority.BACKGROUND)
+    else:
+        client = GeneratedLeads(job["records"], timer)
+    services.crm_record_map = timer.wrap("mapping", services.crm_record_map)
+    services.crm_records_upsert = timer.wrap("upsert", services.crm_records_upsert)
+    before = current_rss_mb()
+    started = time.perf_counter()
+    run = services.sync_run(organization=organization, module=MODULE, client=client)
+    seconds = time.perf_counter() - started
+    if run.status != SyncRun.Status.OK:
+        raise SystemExit(f"sync run failed: {run.error}")
+    result = {
+        "seconds": seconds,
+        **timer.seconds,
+        "inserted": run.inserted,
+        "updated": run.updated,
+        "credits": run.credits_used,
+        "rss_start_mb": before,
+        "rss_peak_mb": rss_mb(),
+    }
+    print(json.dumps(result), flush=True)
+
+
+def run_worker(job: dict[str, Any]) -> dict[str, Any]:
+    output = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "bench.sync_mirror", "--worker", json.dumps(job)],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+# --- the parent: database, sandbox, ceiling --------------------------------------------------------------------
+def admin(sql: str) -> None:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def checkpoint() -> None:
+    """Flush dirty buffers, so a phase does not pay for the writes of the one before."""
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def fresh_database() -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    connection.close()
+    admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{DATABASE}"')
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+
+
+def organization_create(slug: str, sandbox_url: str = "") -> int:
+    from sandbox import worlds
+    from studios.models import Organization, ProviderAccount
+
+    organization = Organization.objects.create(slug=slug, name=f"{slug.title()} Fitness")
+    if sandbox_url:
+        ProviderAccount.unscoped_objects.create(
+            organization=organization,
+            name=f"{slug}-zoho",
+            kind="zoho_crm",
+            is_default=True,
+            client_id=worlds.DEMO_CLIENT_ID,
+            client_secret=worlds.DEMO_CLIENT_SECRET,
+            refresh_token=worlds.DEMO_CRM_REFRESH_TOKEN,
+            accounts_url=sandbox_url,
+            api_domain=sandbox_url,
+        )
+    return organization.pk
+
+
+def rows_dump(organization_id: int, path: Path) -> None:
+    """The mirror rows of an organization, as COPY text, to a file (read back as the ceiling's input)."""
+    query = f"COPY (SELECT {ROW_COLUMNS} FROM sync_crmrecord WHERE organization_id = {int(organization_id)}) TO STDOUT"
+    with psycopg.connect(DSN) as conn, conn.cursor() as cursor, path.open("wb") as out:
+        with cursor.copy(query) as copy:
+            for data in copy:
+                out.write(data)
+
+
+def ceiling(path: Path, organization_id: int, run_id: int) -> tuple[float, int]:
+    """COPY the rows into a temp table + one guarded INSERT ... SELECT ... ON CONFLICT into the mirror table."""
+    from sync.upsert import COLUMNS, UPDATED
+
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
+    insert = (
+        f"INSERT INTO sync_crmrecord AS stored ({', '.join(COLUMNS)}) "
+        f"SELECT {int(organization_id)}, '{MODULE}', {ROW_COLUMNS}, NULL, now(), {int(run_id)} FROM ceiling_rows "
+        f"ON CONFLICT (organization_id, module, zoho_id) DO UPDATE SET {assignments} "
+        "WHERE stored.modified_time < excluded.modified_time OR (stored.modified_time = excluded.modified_time "
+        "AND (stored.content_hash <> excluded.content_hash OR stored.deleted_at IS NOT NULL))"
+    )
+    checkpoint()
+    with psycopg.connect(DSN) as conn, conn.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(
+            "CREATE TEMP TABLE ceiling_rows (zoho_id text, name text, email text, owner_id text, owner_name text, "
+            "created_time timestamptz, modified_time timestamptz, content_hash text, fields jsonb, "
+            "custom_fields jsonb) ON COMMIT DROP"
+        )
+        with cursor.copy(f"COPY ceiling_rows ({ROW_COLUMNS}) FROM STDIN") as copy, path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        cursor.execute(insert)
+        written = cursor.rowcount
+        conn.commit()
+        return time.perf_counter() - started, written
+
+
+def ceiling_run_id(organization_id: int) -> int:
+    from django.utils import timezone
+
+    from sync.models import SyncRun
+
+    return (
+        SyncRun.objects.unscoped().create(organization_id=organization_id, module=MODULE, started_at=timezone.now()).pk
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--memory-records", default="100000", help="comma-separated sizes for the peak-RSS runs")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    django.setup()
+    from sandbox.server import SandboxServer
+    from sandbox.zoho_crm.seed_wide import edit_wide_leads, seed_wide_leads
+
+    lines: list[str] = []
+
+    def out(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    count = args.records
+    fresh_database()
+    workdir = Path(tempfile.mkdtemp(prefix="sync-mirror-"))
+    with SandboxServer(world="empty") as server:
+        zoho = next(iter(server.state.crm.orgs.values()))
+        now = zoho.now()
+        started = time.perf_counter()
+        seed_wide_leads(zoho, count, start=now - timedelta(days=30), end=now - timedelta(hours=2))
+        seed_seconds = time.perf_counter() - started
+        width = len(zoho.fields[MODULE])
+        ours = organization_create("bench", server.url)
+        theirs = organization_create("ceiling")
+        run_id = ceiling_run_id(theirs)
+
+        phases: dict[str, dict[str, Any]] = {}
+        checkpoint()
+        phases["cold"] = run_worker({"mode": "sandbox", "organization_id": ours})
+        rows_dump(ours, workdir / "cold.copy")
+        phases["cold"]["ceiling"], written = ceiling(workdir / "cold.copy", theirs, run_id)
+        assert written == count, (written, count)
+
+        started = time.perf_counter()
+        edited = edit_wide_leads(zoho, start=now - timedelta(minutes=90), end=now - timedelta(minutes=1))
+        edit_seconds = time.perf_counter() - started
+        checkpoint()
+        phases["update"] = run_worker({"mode": "sandbox", "organization_id": ours})
+        rows_dump(ours, workdir / "update.copy")
+        phases["update"]["ceiling"], written = ceiling(workdir / "update.copy", theirs, run_id)
+        assert written == count, (written, count)
+    row_bytes = (workdir / "cold.copy").stat().st_size / count
+
+    memory: dict[int, dict[str, Any]] = {}
+    for size in [int(value) for value in args.memory_records.split(",") if value.strip()]:
+        checkpoint()
+        memory[size] = run_worker(
+            {"mode": "generated", "organization_id": organization_create(f"mem{size}"), "records": size}
+        )
+
+    with psycopg.connect(ADMIN_DSN) as conn:
+        load = os.getloadavg()[0]
+        server_version = conn.info.server_version
+    out(f"Mirror of {count:,} wide leads from the sandbox: {width} fields each (every one filled), sync_run end to end")
+    out(
+        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (shared: other helpers were running "
+        f"tests and benchmarks), PostgreSQL {server_version // 10000}"
+    )
+    out(
+        f"sandbox: seeded in {seed_seconds:.1f} s, all {edited:,} leads edited in {edit_seconds:.1f} s; runs in its "
+        "own thread of the parent process, answering COQL pages of 2,000 over HTTP; no limit raised (a run costs "
+        f"{phases['cold']['credits']} credits of the 50,000/day pool)"
+    )
+    out(f"mapped row: {row_bytes:,.0f} bytes as COPY text; mirror table with both GIN indexes (fields, custom_fields)")
+    out(
+        "ceiling: the same mapped rows COPY'd into a temp table + one INSERT ... SELECT ... ON CONFLICT DO UPDATE WHERE"
+    )
+    out()
+    out(
+        f"{'phase':<8} {'rows':>8} {'total s':>8} {'zoho s':>7} {'map s':>7} {'upsert s':>8} {'other s':>7} "
+        f"{'rec/s':>7} {'ceiling s':>9} {'ceil rec/s':>10} {'e2e ratio':>9} {'code ratio':>10}"
+    )
+    verdicts = []
+    for name, phase in phases.items():
+        rows = phase["inserted"] + phase["updated"]
+        other = phase["seconds"] - phase["zoho"] - phase["mapping"] - phase["upsert"]
+        rate, ceiling_rate = rows / phase["seconds"], rows / phase["ceiling"]
+        code_rate = rows / (phase["mapping"] + phase["upsert"])
+        e2e_ratio, code_ratio = rate / ceiling_rate, code_rate / ceiling_rate
+        out(
+            f"{name:<8} {rows:>8,} {phase['seconds']:>8.1f} {phase['zoho']:>7.1f} {phase['mapping']:>7.1f} "
+            f"{phase['upsert']:>8.1f} {other:>7.1f} {rate:>7,.0f} {phase['ceiling']:>9.2f} {ceiling_rate:>10,.0f} "
+            f"{e2e_ratio:>9.2f} {code_ratio:>10.2f}"
+        )
+        phase.update(e2e_ratio=e2e_ratio, code_ratio=code_ratio, rows=rows)
+        verdicts.append((name, e2e_ratio, code_ratio))
+    out()
+    out("zoho = time in Zoho calls (the sandbox building and serialising pages, HTTP, JSON decoding, the transport);")
+    out("map = crm_record_map; upsert = crm_records_upsert (records, phones, quarantine); other = batch commits,")
+    out("checkpoints, run rows, metadata. e2e ratio = ours end to end / ceiling; code ratio = N / (map + upsert),")
+    out("i.e. the product's own work on the same rows, / ceiling (which maps nothing and writes no phones).")
+    for name, e2e_ratio, code_ratio in verdicts:
+        out(
+            f"target >= {TARGET_RATIO:.0%} of the ceiling, {name}: end to end {e2e_ratio:.0%} "
+            f"({'met' if e2e_ratio >= TARGET_RATIO else 'NOT met'}), our code {code_ratio:.0%} "
+            f"({'met' if code_ratio >= TARGET_RATIO else 'NOT met'})"
+        )
+    out()
+    out("Peak RSS of the sync process (a child process; leads built in-process, shaped as the sandbox's COQL):")
+    out(f"{'records':>10} {'seconds':>8} {'rec/s':>7} {'RSS at start MB':>16} {'peak RSS MB':>12}")
+    for size, result in memory.items():
+        out(
+            f"{size:>10,} {result['seconds']:>8.1f} {size / result['seconds']:>7,.0f} {result['rss_start_mb']:>16.0f} "
+            f"{result['rss_peak_mb']:>12.0f}"
+        )
+    cold = phases["cold"]
+    out(f"sandbox runs: peak RSS {cold['rss_peak_mb']:.0f} MB cold, {phases['update']['rss_peak_mb']:.0f} MB update")
+    peaks = [result["rss_peak_mb"] for result in memory.values()]
+    if len(peaks) > 1:
+        growth = max(peaks) - min(peaks)
+        flat = growth < 0.1 * min(peaks) and max(peaks) < TARGET_PEAK_MB
+        out(
+            f"target peak RSS flat and < {TARGET_PEAK_MB} MB: {'MET' if flat else 'NOT met'} "
+            f"(peaks {', '.join(f'{peak:.0f}' for peak in peaks)} MB; growth {growth:.0f} MB)"
+        )
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
