@@ -6,7 +6,7 @@ One run at a time per (organization, module): the SyncState row is the lock, tak
 with a lease the run renews per batch, so a crashed run frees it when the lease ends. No database transaction is
 open during a Zoho call: records are read, then each batch is written, checkpointed and counted in one short
 transaction. The watermark moves only with a committed batch; a run that died leaves its checkpoint, and the next
-run resumes from it exactly (keyset on Modified_Time, id) instead of from the watermark minus the overlap.
+run resumes from it minus the overlap (see `_where`) instead of from the start.
 """
 
 from __future__ import annotations
