@@ -33,6 +33,10 @@ class ModuleHealth:
     ok: int = 0
     failed: int = 0
     other: int = 0
+    # Notification runs (a handful of ids each, many a day) are counted apart: mixed in, they would drown the
+    # scheduled runs' bars and sparkline and make a module whose delta sync fails look healthy.
+    notifications: int = 0
+    notifications_failed: int = 0
     durations: list[tuple[datetime, float]] = field(default_factory=list)
     watermark: datetime | None = None
     watermark_lag_seconds: float | None = None
@@ -87,10 +91,14 @@ def sync_dashboard_get(
         return modules[key]
 
     runs = _scoped(SyncRun.objects, **scope).filter(started_at__gte=since).order_by("started_at", "id")
-    for org_id, org_name, module, status, started, finished in runs.values_list(
-        "organization_id", "organization__name", "module", "status", "started_at", "finished_at"
+    for org_id, org_name, module, kind, status, started, finished in runs.values_list(
+        "organization_id", "organization__name", "module", "kind", "status", "started_at", "finished_at"
     ):
         item = health(org_id, org_name, module)
+        if kind == SyncRun.Kind.NOTIFICATION:
+            item.notifications += 1
+            item.notifications_failed += status == SyncRun.Status.FAILED
+            continue
         if status == SyncRun.Status.OK:
             item.ok += 1
         elif status == SyncRun.Status.FAILED:
@@ -112,7 +120,7 @@ def sync_dashboard_get(
         _scoped(SyncRun.objects, **scope)
         .values("organization_id", "organization__name", "module")
         .annotate(
-            last_ok=Max("started_at", filter=Q(status=SyncRun.Status.OK)),
+            last_ok=Max("started_at", filter=Q(status=SyncRun.Status.OK) & ~Q(kind=SyncRun.Kind.NOTIFICATION)),
             credits=Sum("credits_used", filter=Q(started_at__gte=today), default=0),
         )
         .order_by()

@@ -168,3 +168,18 @@ def test_the_page_does_a_bounded_number_of_queries_whatever_the_number_of_runs(
     client.force_login(tenant_a.manager.user)
     with django_assert_max_num_queries(20):
         assert client.get(URL).status_code == 200
+
+
+def test_notification_runs_are_counted_apart_from_the_scheduled_runs(client, tenant_a):
+    """Many small notification runs must not hide a delta sync that fails, nor flatten its sparkline."""
+    make_run(tenant_a, "Leads", minutes_ago=90, seconds=120, status=SyncRun.Status.FAILED, error="boom")
+    for i in range(5):
+        make_run(tenant_a, "Leads", minutes_ago=10 + i, seconds=0.2, kind=SyncRun.Kind.NOTIFICATION)
+    make_run(tenant_a, "Leads", minutes_ago=5, seconds=0.2, kind=SyncRun.Kind.NOTIFICATION, status="failed")
+    client.force_login(tenant_a.manager.user)
+    response = client.get(URL)
+    (leads,) = response.context["dashboard"].modules
+    assert (leads.ok, leads.failed, leads.notifications, leads.notifications_failed) == (0, 1, 6, 1)
+    assert leads.last_ok_started_at is None  # the notification runs were ok, the scheduled sync never was
+    assert leads.max_duration_seconds == 120
+    assert "6 notification runs (1 failed)" in response.content.decode()
