@@ -39,6 +39,7 @@ STATE_MAX_AGE = 15 * 60
 SESSION_NONCES = "accounts_zoho_sign_in_nonces"
 SCOPES = ("ZohoCRM.users.READ", "ZohoCRM.org.READ")
 MODES = ("page", "widget")
+ACCESS_TYPE = "online"  # Zoho issues no refresh token: nothing of the user's outlives the sign-in
 
 
 class SignInRefused(ApplicationError):
@@ -99,7 +100,7 @@ def sign_in_start(*, session: Any, mode: str) -> str:
         "scope": ",".join(SCOPES),
         "client_id": settings.ZOHO_SIGNIN_CLIENT_ID,
         "response_type": "code",
-        "access_type": "online",
+        "access_type": ACCESS_TYPE,
         "redirect_uri": redirect_uri(),
         "state": state,
     }
@@ -151,8 +152,17 @@ def sign_in_identify(*, code: str, accounts_server: str) -> ZohoIdentity:
     if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
         error = body.get("error") if isinstance(body, dict) else "unexpected answer"
         raise SignInRefused(f"Zoho refused the sign-in ({error}); start again.", reason="zoho_refused")
-    if body.get("refresh_token"):
-        _revoke(http, server, body["refresh_token"])  # online access should give none; we keep nothing
+    try:
+        return _who(http, body)
+    finally:
+        # Online access gives no refresh token. Should Zoho send one anyway, it is revoked once used (revoking it
+        # also ends its access token), so nothing of the user's outlives the sign-in.
+        if body.get("refresh_token"):
+            _revoke(http, server, body["refresh_token"])
+
+
+def _who(http: requests.Session, body: dict[str, Any]) -> ZohoIdentity:
+    """CurrentUser and the org, asked with the access token of the sign-in."""
     api_domain = (body.get("api_domain") or "").rstrip("/")
     if not api_domain:
         raise SignInRefused("Zoho sent no API domain; start again.", reason="zoho_refused")

@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import zoho_sign_in
 from accounts.models import WidgetToken
 from accounts.tokens import token_digest
 from sandbox import worlds
@@ -170,6 +171,18 @@ def test_sign_in_token_works_without_cookies_and_sign_out_revokes_it(zoho, tenan
     refused = widget.get("/api/v1/conversations/", **auth)
     assert refused.status_code == 401
     assert refused["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_refresh_token_zoho_hands_out_anyway_is_revoked_at_once(zoho, monkeypatch):
+    monkeypatch.setattr(zoho_sign_in, "ACCESS_TYPE", "offline")  # makes the sandbox issue one
+    assert widget_token(Client(), zoho.staff["id"])
+    issued = [
+        refresh
+        for refresh in zoho.sandbox.state.accounts.refresh_tokens.values()
+        if refresh.client_id == zoho.org["client_id"] and refresh.user_id == zoho.staff["id"]
+    ]
+    assert len(issued) == 1
+    assert issued[0].revoked
 
 
 def test_the_demo_staff_sign_in_with_zoho_as_in_make_run(settings, sandbox):
