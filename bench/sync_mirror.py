@@ -32,9 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 os.environ.setdefault("DEBUG", "false")
@@ -93,10 +95,18 @@ class GeneratedLeads:
     """A stand-in for ZohoClient that builds wide leads page by page, shaped exactly as the sandbox's COQL answers."""
 
     def __init__(self, count: int, timer: Timer) -> None:
-        from sandbox.app import create_app
+        from sandbox import worlds
+        from sandbox.clock import Clock
+        from sandbox.config import SandboxConfig
+        from sandbox.zoho_crm.orgs import CrmState
         from sandbox.zoho_crm.seed_wide import WideLeads, widen_leads
 
-        self.org = next(iter(create_app(world="empty").state.crm.orgs.values()))
+        # Only the CRM org the projection needs: a whole SandboxState (Twilio, Voice...) holds ~100 MB, which
+        # would count against the sync process here although it is not part of a sync.
+        world = SimpleNamespace(config=SandboxConfig(), clock=Clock(), counters=Counter())
+        world.crm = CrmState(world)
+        users = worlds.DEMO_USERS
+        self.org = world.crm.create_org(worlds.DEMO_ZOHO_ORG_ID, worlds.DEMO_ZOHO_ORG_NAME, users, prefix="4150868")
         widen_leads(self.org)
         self.wide = WideLeads(self.org)
         self.count, self.timer, self.credits_used = count, timer, 0

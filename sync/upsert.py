@@ -181,24 +181,20 @@ WHERE stored.modified_time < excluded.modified_time
         AND (stored.content_hash <> excluded.content_hash OR stored.deleted_at IS NOT NULL))
 RETURNING stored.zoho_id, stored.xmax = 0
 """  # noqa: S608 (table and column names are ours)
-# Phones of the written records: a field no longer holding a number loses its row, new or changed numbers are
-# upserted, unchanged ones are left alone (an all-update run rewrites none). The two parts touch different rows.
 PHONE_TABLE = CrmPhone._meta.db_table
-PHONES_SQL = f"""
-WITH incoming (zoho_id, field, e164) AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(fields)s::text[], %(numbers)s::text[])
-),
-gone AS (
-    DELETE FROM {PHONE_TABLE} AS phone
-    WHERE phone.organization_id = %(organization_id)s AND phone.module = %(module)s
-        AND phone.zoho_id = ANY(%(written)s)
-        AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.zoho_id = phone.zoho_id AND incoming.field = phone.field)
+PHONES_HELD_SQL = (
+    f"SELECT zoho_id, field, e164 FROM {PHONE_TABLE} "  # noqa: S608
+    "WHERE organization_id = %s AND module = %s AND zoho_id = ANY(%s)"
 )
-INSERT INTO {PHONE_TABLE} AS phone (organization_id, module, zoho_id, field, e164)
-SELECT %(organization_id)s, %(module)s, zoho_id, field, e164 FROM incoming
-ON CONFLICT (organization_id, module, zoho_id, field) DO UPDATE SET e164 = excluded.e164
-WHERE phone.e164 <> excluded.e164
-"""  # noqa: S608
+PHONES_GONE_SQL = (
+    f"DELETE FROM {PHONE_TABLE} WHERE organization_id = %s AND module = %s "  # noqa: S608
+    "AND (zoho_id, field) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+)
+PHONES_SET_SQL = (
+    f"INSERT INTO {PHONE_TABLE} (organization_id, module, zoho_id, field, e164) "  # noqa: S608
+    "SELECT %s, %s, * FROM unnest(%s::text[], %s::text[], %s::text[]) "
+    "ON CONFLICT (organization_id, module, zoho_id, field) DO UPDATE SET e164 = excluded.e164"
+)
 
 
 def _copy_upsert(
@@ -230,24 +226,20 @@ def _copy_upsert(
 
 
 def _phones_sync(organization_id: int, module: str, records: list[MappedRecord]) -> None:
+    """The written records' phones as mapped: rows of fields no longer holding a number go, new or changed numbers
+    are written, the rest is left alone (an all-update run rewrites none: it only reads them)."""
     if not records:
         return
-    ids, fields, numbers = [], [], []
-    for record in records:
-        for name, e164 in record.phones.items():
-            ids.append(record.zoho_id)
-            fields.append(name)
-            numbers.append(e164)
-    params = {
-        "organization_id": organization_id,
-        "module": module,
-        "written": [record.zoho_id for record in records],
-        "ids": ids,
-        "fields": fields,
-        "numbers": numbers,
-    }
+    wanted = {(record.zoho_id, name): e164 for record in records for name, e164 in record.phones.items()}
     with connection.cursor() as cursor:
-        cursor.execute(PHONES_SQL, params)
+        cursor.execute(PHONES_HELD_SQL, [organization_id, module, [record.zoho_id for record in records]])
+        held = {(zoho_id, name): e164 for zoho_id, name, e164 in cursor.fetchall()}
+        gone = [key for key in held if key not in wanted]
+        if gone:
+            cursor.execute(PHONES_GONE_SQL, [organization_id, module, *map(list, zip(*gone, strict=True))])
+        changed = [(*key, e164) for key, e164 in wanted.items() if held.get(key) != e164]
+        if changed:
+            cursor.execute(PHONES_SET_SQL, [organization_id, module, *map(list, zip(*changed, strict=True))])
 
 
 # --- elsewhere: VALUES ---------------------------------------------------------------------------------------
