@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.test import Client
 
 from tests.messaging.support import LEAD, TwilioWorld, inline_tasks, twilio_world  # noqa: F401
@@ -36,7 +39,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "test-artifacts" / "screenshots"
 WIDGET_VIEWPORT = {"width": 400, "height": 760}
-TIMEOUT_MS = 5000
+# Generous for a loaded CI machine; what must be fast (a text within 3 s) says so with its own timeout.
+TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +48,9 @@ def browser() -> Iterator:
     """One Chromium per test session (each test gets its own context: no cookie or storage leaks between tests)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium).")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
 
     # Playwright's sync API keeps an asyncio loop in this thread; Django would take the tests' own ORM calls for
     # calls from async code and refuse them. They are plain synchronous test code, so allow them.
@@ -68,9 +74,34 @@ def artifact_name(request: pytest.FixtureRequest, suffix: str) -> Path:
     return SCREENSHOTS / f"{test}{'-' + suffix if suffix else ''}.png"
 
 
+class RequestsInFlight:
+    """Counts requests the live server is handling (it runs in this process), so a test ends only once they are
+    done: the database flush after a transactional test would otherwise deadlock with a poll still querying."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def started(self, **kwargs) -> None:
+        with self.lock:
+            self.count += 1
+
+    def finished(self, **kwargs) -> None:
+        with self.lock:
+            self.count -= 1
+
+    def wait_until_idle(self, seconds: float = 10.0) -> None:
+        deadline = time.monotonic() + seconds
+        while self.count > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def browser_page(browser, request: pytest.FixtureRequest) -> Iterator:
     """A new page 400 px wide. Its last state is saved as `<test>-final.png` whatever the outcome."""
+    in_flight = RequestsInFlight()
+    request_started.connect(in_flight.started, weak=False)
+    request_finished.connect(in_flight.finished, weak=False)
     context = browser.new_context(viewport=WIDGET_VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -81,7 +112,11 @@ def browser_page(browser, request: pytest.FixtureRequest) -> Iterator:
     try:
         page.screenshot(path=artifact_name(request, "final"), full_page=True)
     finally:
+        page.goto("about:blank")  # stops the page's polling before the browser goes
         context.close()
+        in_flight.wait_until_idle()
+        request_started.disconnect(in_flight.started)
+        request_finished.disconnect(in_flight.finished)
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_a_text_sent_from_the_keyboard_turns_delivered_from_the_status_callback(
     sent = page.locator(".message.outbound")
     expect(sent.locator(".body")).to_have_text("Yes, 8 to 8.\nBring a towel!")
     expect(page.locator("#composer-body")).to_have_value("")
-    expect(sent.locator(".status")).to_have_text(re.compile("Delivered"), timeout=8000)
+    expect(sent.locator(".status")).to_have_text(re.compile("Delivered"))
     message = Message.objects.for_organization(live_app.world.organization).get(direction="outbound")
     assert message.status == Message.Status.DELIVERED
     assert message.sent_by == live_app.world.staff
@@ -123,7 +123,7 @@ def test_after_the_lead_texts_stop_the_composer_is_off_with_a_banner(live_app, s
     expect(page.locator("#opt-out-banner")).to_be_hidden()
     live_app.lead_texts("STOP")
     banner = page.locator("#opt-out-banner")
-    expect(banner).to_be_visible(timeout=4000)
+    expect(banner).to_be_visible()
     expect(banner).to_contain_text("opted out")
     expect(page.locator("#composer-body")).to_be_disabled()
     expect(page.get_by_role("button", name="Send")).to_be_disabled()
@@ -254,7 +254,7 @@ def test_when_the_session_ends_the_sign_in_comes_back(live_app, signed_in_page, 
     page = signed_in_page(live_app.world.staff)
     expect(page.locator(".conversation")).to_have_count(1)
     page.context.clear_cookies()
-    expect(page.get_by_role("button", name="Sign in with Zoho")).to_be_visible(timeout=4000)
+    expect(page.get_by_role("button", name="Sign in with Zoho")).to_be_visible()
     expect(page.locator("#signin-reason")).to_contain_text("session ended")
     expect(page.locator("#app")).to_be_hidden()
     screenshot("session-ended")
