@@ -7,6 +7,8 @@ import { MAX_BODY_UNITS, bodyShape, encodingHint } from "./segments.js";
 const POLL_MS = 1500; // a new text shows within ~2 s even when a poll is slow
 const OPT_OUT_EVERY_TICKS = 6; // the opt-out state is re-read every 9 s, and at once when a text comes in
 const SIGN_IN_URL = "/auth/zoho/start?mode=widget";
+const LIST_PAGE = 50;
+const LIST_MAX = 200; // the API's largest page; past it, search narrows the list
 const TEMPLATE_LABELS = { welcome: "Welcome", help: "Help", follow_up: "Follow-up" };
 const STATUS = {
   queued: ["◷", "Queued"],
@@ -29,6 +31,7 @@ const state = {
   q: "",
   conversations: [],
   listKey: "",
+  listSize: LIST_PAGE, // the list polls as many rows as "Show more" asked for
   open: null, // the open conversation
   messages: new Map(), // id -> message of the open conversation
   items: new Map(), // id -> its <li>
@@ -118,13 +121,14 @@ async function loadMe() {
 
 // --- the conversation list -------------------------------------------------------------------------------------
 function listParams() {
-  const params = { q: state.q.trim(), page_size: 50 };
+  const params = { q: state.q.trim(), page_size: state.listSize };
   if (state.filter !== "all") params[state.filter] = "true";
   return params;
 }
 
 async function refreshList() {
   const data = await api("conversations/", { params: listParams() });
+  $("more-conversations").hidden = !data.next_cursor || state.listSize >= LIST_MAX;
   const key = JSON.stringify(data.results);
   if (key === state.listKey) return;
   state.listKey = key;
@@ -577,6 +581,10 @@ function bindUi() {
     if (event.key === "Escape") closeConversation();
   });
   $("older").addEventListener("click", loadOlder);
+  $("more-conversations").addEventListener("click", () => {
+    state.listSize = Math.min(state.listSize + LIST_PAGE, LIST_MAX);
+    refreshList().catch(backgroundError);
+  });
   $("composer").addEventListener("submit", send);
   $("composer-body").addEventListener("input", updateCounter);
   $("composer-body").addEventListener("keydown", (event) => {

@@ -258,3 +258,15 @@ def test_when_the_session_ends_the_sign_in_comes_back(live_app, signed_in_page, 
     expect(page.locator("#signin-reason")).to_contain_text("session ended")
     expect(page.locator("#app")).to_be_hidden()
     screenshot("session-ended")
+
+
+def test_the_list_shows_fifty_and_more_on_request(live_app, signed_in_page):
+    from tests.messaging.factories import ConversationFactory
+
+    for _ in range(51):
+        ConversationFactory(studio=live_app.world.downtown)
+    page = signed_in_page(live_app.world.staff)
+    expect(page.locator(".conversation")).to_have_count(50)
+    page.get_by_role("button", name="Show more conversations").click()
+    expect(page.locator(".conversation")).to_have_count(51)
+    expect(page.get_by_role("button", name="Show more conversations")).to_be_hidden()
