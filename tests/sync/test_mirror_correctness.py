@@ -50,7 +50,7 @@ else:
     SEEDS = FIXED_SEEDS
 MODULE = "Leads"
 PAGE_SIZE = 40  # COQL records per call: a run is many pages, so changes land between them
-BATCH_SIZE = 30  # rows per commit: batches straddle pages
+BATCH_SIZES = [15, 30, 100]  # rows per commit: batches straddle pages, or hold several
 SEEDED = 100
 STEPS = 10
 IN_RUN_CLOCK_LIMIT = 45  # seconds the clock may move while one run pages: a run's tail stays within the overlap
@@ -466,7 +466,6 @@ def run_row_problems(scenario: Scenario) -> list[str]:
 @pytest.fixture
 def scenario_settings(settings):
     settings.SYNC_COQL_PAGE_SIZE = PAGE_SIZE
-    settings.SYNC_BATCH_SIZE = BATCH_SIZE
     settings.ZOHO_RETRY_BASE_SECONDS = 0.001
     settings.ZOHO_RETRY_JITTER = 0
     return settings
@@ -478,7 +477,9 @@ def test_the_mirror_equals_the_sandbox_after_random_changes_and_faults(
     seed, organization, account, empty_sandbox, scenario_settings, monkeypatch
 ):
     # Half the seeds read the columns in several queries, merged by id (as a module with 500+ fields is).
-    scenario_settings.SYNC_COQL_MAX_COLUMNS = random.Random(seed).choice([450, 25])
+    variant = random.Random(seed)
+    scenario_settings.SYNC_COQL_MAX_COLUMNS = variant.choice([450, 25])
+    scenario_settings.SYNC_BATCH_SIZE = variant.choice(BATCH_SIZES)
     scenario = Scenario(seed, empty_sandbox, organization, account)
     coql = ZohoClient.coql
 
