@@ -29,7 +29,7 @@ from core.webhooks import EventFlagged, processor
 from studios.models import Organization
 from sync.mapping import ModuleMapping, crm_record_map
 from sync.models import NotificationChannel, SyncRun, SyncSchedule
-from sync.services import IN_LIMIT, CountingClient, _columns_merge, _crm_account, module_mapping_get
+from sync.services import IN_LIMIT, CountingClient, _crm_account, module_mapping_get, records_read_by_ids
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 from zoho.client import ZohoClient
 from zoho.errors import ZohoError, ZohoRequestError
@@ -277,17 +277,10 @@ def _records_fetch(client: CountingClient, run: SyncRun, ids: list[str]) -> list
     """Read the ids with every mapped column (COQL `id in`, 100 at a time, wide modules in several queries merged
     as the delta run merges them) and upsert each batch; returns the ids Zoho no longer has."""
     mapping = _mapping(client, run.organization_id, run.module)
-    columns = ["Modified_Time", *[name for name in mapping.columns if name not in ("id", "Modified_Time")]]
-    width = max(settings.SYNC_COQL_MAX_COLUMNS, 1)
-    first, *rest = [columns[start : start + width] for start in range(0, len(columns), width)]
     missing: list[str] = []
     for start in range(0, len(ids), IN_LIMIT):
-        chunk = ids[start : start + IN_LIMIT]
-        listed = ", ".join(f"'{record_id}'" for record_id in chunk)  # digits only (checked on the way in)
-        query = f"select {', '.join(first)} from {run.module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
-        rows = (client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []
-        for extra in rest:
-            _columns_merge(client, run.module, rows, extra)
+        chunk = ids[start : start + IN_LIMIT]  # digits only (checked on the way in)
+        rows = records_read_by_ids(client, run.module, mapping, chunk)
         found = {str(row.get("id")) for row in rows}
         missing += [record_id for record_id in chunk if record_id not in found]
         mapped = [

@@ -226,19 +226,7 @@ def _content_hash(row: CrmRecord) -> str:
 
 def _records_fetch(client: ZohoClient, state: SyncState, run: SyncRun, mapping: ModuleMapping, ids: list[str]) -> None:
     """Read records in full by id (every column, in as many queries as the column cap needs) and upsert them."""
-    columns = mapping.columns
-    width = max(settings.SYNC_COQL_MAX_COLUMNS, 1)
-    first, rest = columns[:width], [columns[start : start + width] for start in range(width, len(columns), width)]
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(ids), services.IN_LIMIT):
-        chunk = [record_id for record_id in ids[start : start + services.IN_LIMIT] if record_id.isdigit()]
-        listed = ", ".join(f"'{record_id}'" for record_id in chunk)
-        query = f"select {', '.join(first)} from {run.module} where id in ({listed}) limit {services.IN_LIMIT}"  # noqa: S608
-        body = client.coql(query=query, limit=services.IN_LIMIT) or {}
-        fetched = body.get("data") or []
-        for extra in rest:
-            services._columns_merge(client, run.module, fetched, extra)
-        rows.extend(fetched)
+    rows = services.records_read_by_ids(client, run.module, mapping, ids)
     mapped = [crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in rows]
     now = timezone.now()
     with transaction.atomic():

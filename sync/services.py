@@ -173,6 +173,28 @@ def _literal(moment: datetime) -> str:
     return "'" + moment.astimezone(UTC).replace(microsecond=0).isoformat() + "'"
 
 
+def records_read_by_ids(
+    client: ZohoClient, module: str, mapping: ModuleMapping, ids: list[str]
+) -> list[dict[str, Any]]:
+    """Records by id with every mapped column: COQL `id in` (100 at a time), wide modules in several queries merged
+    by id. Modified_Time is in the first query: the merge keeps the row's own, so it must come from there."""
+    columns = ["Modified_Time", *[name for name in mapping.columns if name not in ("id", "Modified_Time")]]
+    width = max(settings.SYNC_COQL_MAX_COLUMNS, 1)
+    first, *rest = [columns[start : start + width] for start in range(0, len(columns), width)]
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), IN_LIMIT):
+        chunk = [record_id for record_id in ids[start : start + IN_LIMIT] if record_id.isdigit()]
+        if not chunk:
+            continue
+        listed = ", ".join(f"'{record_id}'" for record_id in chunk)
+        query = f"select {', '.join(first)} from {module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
+        fetched = (client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []
+        for extra in rest:
+            _columns_merge(client, module, fetched, extra)
+        rows.extend(fetched)
+    return rows
+
+
 def _columns_merge(client: ZohoClient, module: str, batch: list[dict[str, Any]], columns: list[str]) -> None:
     """Columns one query cannot carry, read by id and merged in. A record edited in between gives newer values
     here, but its new Modified_Time also puts it past the cursor, so it is read (and written) again later."""
