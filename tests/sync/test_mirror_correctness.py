@@ -291,7 +291,7 @@ class Scenario:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a wait, not a speed check: Django starting on a loaded machine
         committed = False
         while time.monotonic() < deadline and process.poll() is None:
             state = states.filter(module=MODULE).first()
