@@ -54,7 +54,8 @@ def empty_account(organization, empty_sandbox):
 
 def control(server: Any, method: str, path: str, body: Any = None) -> Any:
     """Call the sandbox's control API."""
-    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body, timeout=120)  # seeding 120k records on a loaded machine
+    # 120 s: seeding 120,000 records took over 30 s on a loaded machine.
+    response = requests.request(method, f"{server.url}/_sandbox/{path}", json=body, timeout=120)
     assert response.status_code < 400, response.text
     return response.json()
 
