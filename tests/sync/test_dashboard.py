@@ -74,8 +74,12 @@ def test_a_manager_sees_their_organizations_modules_errors_and_quarantine_and_no
     assert "Bolt Fitness" not in html
     assert 'name="organization"' not in html  # no organization filter for managers
     module = response.context["dashboard"].modules
+    # "Today" starts at midnight: shortly after it, the seeded runs of one to three hours ago are yesterday's.
+    midnight = timezone.localtime(response.context["dashboard"].now).replace(hour=0, minute=0, second=0, microsecond=0)
+    runs_today = SyncRun.unscoped_objects.filter(organization=tenant_a.organization, started_at__gte=midnight)
+    credits_today = sum(runs_today.values_list("credits_used", flat=True))
     assert [(m.organization_id, m.module, m.ok, m.failed, m.credits_today) for m in module] == [
-        (tenant_a.organization.pk, "Leads", 3, 1, 15)
+        (tenant_a.organization.pk, "Leads", 3, 1, credits_today)
     ]
 
 
