@@ -30,6 +30,9 @@ PROJECT_VARIABLES = (
 
 def clean_env(**overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in PROJECT_VARIABLES}
+    # The browser tests allow async-unsafe ORM calls in this process for the session (Playwright's loop); a
+    # process a test starts must not inherit that (check --deploy rejects it, rightly).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
     env.update(overrides)
     return env
