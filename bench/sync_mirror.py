@@ -352,8 +352,8 @@ def main() -> None:
         server_version = conn.info.server_version
     out(f"Mirror of {count:,} wide leads from the sandbox: {width} fields each (every one filled), sync_run end to end")
     out(
-        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (shared: other helpers were running "
-        f"tests and benchmarks), PostgreSQL {server_version // 10000}"
+        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (the machine may be shared), "
+        f"PostgreSQL {server_version // 10000}"
     )
     out(
         f"sandbox: seeded in {seed_seconds:.1f} s, all {edited:,} leads edited in {edit_seconds:.1f} s; runs in its "
