@@ -52,14 +52,23 @@ class Command(BaseCommand):
         getattr(self, f"handle_{action}")(list(organizations), modules)
 
     def handle_run(self, organizations: list[Organization], modules: list[str]) -> None:
+        self._each_run(
+            organizations,
+            modules,
+            "run(s)",
+            lambda organization, module: sync_run(organization=organization, module=module),
+        )
+
+    def _each_run(self, organizations: list[Organization], modules: list[str], noun: str, start) -> None:
+        """`start(organization, module)` for every pair, a summary line per run, and an error if any failed."""
         failed = 0
         for organization in organizations:
             for module in modules:
-                run = sync_run(organization=organization, module=module)
+                run = start(organization, module)
                 failed += run.status == run.Status.FAILED
                 self.stdout.write(_summary(organization, module, run))
         if failed:
-            raise CommandError(f"{failed} run(s) failed")
+            raise CommandError(f"{failed} {noun} failed")
 
     def handle_status(self, organizations: list[Organization], modules: list[str]) -> None:
         self.stdout.write(f"{'organization':<20} {'module':<12} {'lag':>10} {'watermark':<26} {'last run'}")
@@ -88,26 +97,22 @@ class Command(BaseCommand):
                     )
 
     def handle_backfill(self, organizations: list[Organization], modules: list[str]) -> None:
-        failed = 0
-        for organization in organizations:
-            for module in modules:
-                bar = ProgressBar(self.stderr, f"{organization.slug} {module}")
-                run = backfill_run(organization=organization, module=module, progress=bar.update)
+        def start(organization: Organization, module: str) -> SyncRun:
+            bar = ProgressBar(self.stderr, f"{organization.slug} {module}")
+            try:
+                return backfill_run(organization=organization, module=module, progress=bar.update)
+            finally:
                 bar.close()
-                failed += run.status == run.Status.FAILED
-                self.stdout.write(_summary(organization, module, run))
-        if failed:
-            raise CommandError(f"{failed} backfill(s) failed")
+
+        self._each_run(organizations, modules, "backfill(s)", start)
 
     def handle_reconcile(self, organizations: list[Organization], modules: list[str]) -> None:
-        failed = 0
-        for organization in organizations:
-            for module in modules:
-                run = reconcile_run(organization=organization, module=module)
-                failed += run.status == run.Status.FAILED
-                self.stdout.write(_summary(organization, module, run))
-        if failed:
-            raise CommandError(f"{failed} reconciliation(s) failed")
+        self._each_run(
+            organizations,
+            modules,
+            "reconciliation(s)",
+            lambda organization, module: reconcile_run(organization=organization, module=module),
+        )
 
     def handle_views(self, organizations: list[Organization], modules: list[str]) -> None:
         failed = 0
