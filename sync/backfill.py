@@ -34,6 +34,7 @@ from django.utils import timezone
 from studios.models import Organization, ProviderAccount
 from sync.mapping import BOOLEAN, LOOKUP, MULTI, USER_LOOKUP, MappedRecord, ModuleMapping, crm_record_map
 from sync.models import BulkReadJob, CrmRecord, SyncRun, SyncState
+from sync.selectors import crm_record_versions
 from sync.services import (
     CountingClient,
     _batches,
@@ -273,16 +274,16 @@ class _Loader:
     def _not_deleted_since(self, job: BulkReadJob, mapped: list[MappedRecord]) -> list[MappedRecord]:
         """Drop export rows of records the mirror saw deleted after the export was requested: the export holds
         them as they were before the delete, and writing them would bring a deleted record back."""
-        deleted = dict(
-            CrmRecord.objects.unscoped()
-            .filter(
-                organization_id=self.run.organization_id,
-                module=self.run.module,
-                zoho_id__in=[record.zoho_id for record in mapped],
-                deleted_at__gte=job.requested_at,
-            )
-            .values_list("zoho_id", "modified_time")
+        stored = crm_record_versions(
+            organization_id=self.run.organization_id,
+            module=self.run.module,
+            zoho_ids=[record.zoho_id for record in mapped],
         )
+        deleted = {
+            zoho_id: held.modified_time
+            for zoho_id, held in stored.items()
+            if held.deleted_at is not None and held.deleted_at >= job.requested_at
+        }
         return [
             record
             for record in mapped

@@ -79,9 +79,16 @@ class SyncState(TenantModel):
 
 
 class CrmRecord(TenantModel):
-    """One Zoho record of any module, as of its Zoho Modified_Time."""
+    """One Zoho record of any module, as of its Zoho Modified_Time.
 
-    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    The unique index is the only one that starts with the organization. The sync looks records up by (organization,
+    module, zoho_id), and while the table's statistics are missing or stale (a first load, a new organization in a
+    large table) the planner estimates any organization-led index to match one row, so it may pick one that only
+    narrows to the organization and filter the rest: a scan of every stored record per lookup (a cold load of
+    100,000 leads stalled for minutes on an (organization, module, modified_time) index that nothing else used)."""
+
+    # No index of its own: the unique constraint's leading column serves the foreign key.
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+", db_index=False)
     module = models.CharField(max_length=100)
     zoho_id = models.CharField(max_length=32)
     name = models.TextField(blank=True, default="")
@@ -103,10 +110,7 @@ class CrmRecord(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["organization", "module", "zoho_id"], name="crm_record_unique"),
         ]
-        indexes = [
-            models.Index(fields=["organization", "module", "modified_time"], name="crm_record_modified"),
-            models.Index(fields=["organization", "email"], name="crm_record_email"),
-        ]
+        indexes = [models.Index(fields=["email", "organization"], name="crm_record_email_org")]
         # GIN indexes on fields and custom_fields are created in migration 0002 on PostgreSQL only.
 
     def __str__(self) -> str:
@@ -114,9 +118,15 @@ class CrmRecord(TenantModel):
 
 
 class CrmPhone(TenantModel):
-    """Every phone field of a mirrored record in E.164, so an inbound text resolves without a Zoho call."""
+    """Every phone field of a mirrored record in E.164, so an inbound text resolves without a Zoho call.
 
-    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    The unique index is the only one that starts with the organization: the sync finds a batch's phones by
+    (organization, module, zoho_id), and while the statistics are missing or stale (a first load) another index
+    led by the organization costs the same to the planner, which then scanned every phone of the organization
+    per batch. Inbound lookups use (e164, organization), as selective for them."""
+
+    # No index of its own: the unique constraint's leading column serves the foreign key.
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+", db_index=False)
     module = models.CharField(max_length=100)
     zoho_id = models.CharField(max_length=32)
     field = models.CharField(max_length=100)
@@ -126,7 +136,7 @@ class CrmPhone(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["organization", "module", "zoho_id", "field"], name="crm_phone_unique"),
         ]
-        indexes = [models.Index(fields=["organization", "e164"], name="crm_phone_e164")]
+        indexes = [models.Index(fields=["e164", "organization"], name="crm_phone_e164_org")]
 
     def __str__(self) -> str:
         return f"{self.e164} ({self.module} {self.zoho_id})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -62,3 +63,41 @@ def crm_records_by_phone(*, organization: Organization, e164: str) -> QuerySet[C
         e164=e164, module=OuterRef("module"), zoho_id=OuterRef("zoho_id")
     )
     return CrmRecord.objects.for_organization(organization).filter(Exists(phones), deleted_at__isnull=True)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """What the mirror holds of a record: enough to tell whether an incoming read is newer."""
+
+    modified_time: datetime
+    content_hash: str
+    deleted_at: datetime | None
+
+
+# Each id probes the unique index (LATERAL ... OFFSET 0 keeps it a nested loop of lookups by the whole key): an
+# `IN (...)` list is planned from statistics, and while they are missing or stale (a first load) the planner may
+# read the index by (organization, module) alone and filter the ids, i.e. every stored record of the module per
+# batch. Table and column names are ours.
+_VERSIONS_SQL = (
+    "SELECT held.zoho_id, held.modified_time, held.content_hash, held.deleted_at "  # noqa: S608
+    "FROM unnest(%s::text[]) AS batch(zoho_id) CROSS JOIN LATERAL ("
+    f"SELECT zoho_id, modified_time, content_hash, deleted_at FROM {CrmRecord._meta.db_table} "
+    "WHERE organization_id = %s AND module = %s AND zoho_id = batch.zoho_id OFFSET 0) AS held"
+)
+
+
+def crm_record_versions(*, organization_id: int, module: str, zoho_ids: list[str]) -> dict[str, StoredVersion]:
+    """The stored versions of those of `zoho_ids` the mirror holds (deleted ones too), by zoho id."""
+    if not zoho_ids:
+        return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_VERSIONS_SQL, [list(zoho_ids), organization_id, module])
+            rows = cursor.fetchall()
+    else:  # SQLite (the embedded default) reads the unique index for an IN list.
+        rows = (
+            CrmRecord.objects.unscoped()
+            .filter(organization_id=organization_id, module=module, zoho_id__in=list(zoho_ids))
+            .values_list("zoho_id", "modified_time", "content_hash", "deleted_at")
+        )
+    return {zoho_id: StoredVersion(modified, digest, deleted) for zoho_id, modified, digest, deleted in rows}
