@@ -338,6 +338,15 @@ def main() -> None:
         rows_dump(ours, workdir / "update.copy")
         phases["update"]["ceiling"], written = ceiling(workdir / "update.copy", theirs, run_id)
         assert written == count, (written, count)
+
+        # Every lead read again unchanged (the watermark forgotten): nothing is written, each row is only locked by
+        # the upsert's ON CONFLICT guard. What a re-run backfill or a long overlap costs.
+        from sync.models import SyncState
+
+        SyncState.objects.unscoped().filter(organization_id=ours, module=MODULE).update(watermark=None)
+        checkpoint()
+        unchanged = run_worker({"mode": "sandbox", "organization_id": ours})
+        assert unchanged["inserted"] + unchanged["updated"] == 0, unchanged
     row_bytes = (workdir / "cold.copy").stat().st_size / count
 
     memory: dict[int, dict[str, Any]] = {}
@@ -383,6 +392,12 @@ def main() -> None:
         )
         phase.update(e2e_ratio=e2e_ratio, code_ratio=code_ratio, rows=rows)
         verdicts.append((name, e2e_ratio, code_ratio))
+    other = unchanged["seconds"] - unchanged["zoho"] - unchanged["mapping"] - unchanged["upsert"]
+    out(
+        f"{'unchanged':<8} {count:>8,} {unchanged['seconds']:>8.1f} {unchanged['zoho']:>7.1f} "
+        f"{unchanged['mapping']:>7.1f} {unchanged['upsert']:>8.1f} {other:>7.1f} {count / unchanged['seconds']:>7,.0f}"
+        "   (every lead read again, none written: no ceiling)"
+    )
     out()
     out("zoho = time in Zoho calls (the sandbox building and serialising pages, HTTP, JSON decoding, the transport);")
     out("map = crm_record_map; upsert = crm_records_upsert (records, phones, quarantine); other = batch commits,")
