@@ -21,7 +21,8 @@ from django.utils.dateparse import parse_datetime
 
 
 class KeysetPagination(BasePagination):
-    """Pages of `page_size` rows ordered by (`time_field` desc, id desc); `next` carries the last row's key."""
+    """Pages of `page_size` rows (model instances or `.values()` dicts) ordered by (`time_field` desc, id desc);
+    `next` carries the last row's key."""
 
     time_field = "created_at"
     page_size = 50
@@ -85,7 +86,10 @@ class KeysetPagination(BasePagination):
         return max(1, min(size, self.max_page_size))
 
     def _encode(self, row: Any) -> str:
-        key = [getattr(row, self.time_field).isoformat(), row.pk]
+        if isinstance(row, dict):  # a row read with .values()
+            key = [row[self.time_field].isoformat(), row["id"]]
+        else:
+            key = [getattr(row, self.time_field).isoformat(), row.pk]
         return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
     def _decode(self, raw: str) -> tuple[Any, int]:
