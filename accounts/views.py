@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import zoho_sign_in
 from accounts.authentication import WidgetTokenAuthentication
+from accounts.backends import MEMBER_BACKEND
 from accounts.models import WidgetToken
 from accounts.tokens import widget_token_issue, widget_token_revoke
 from accounts.zoho_sign_in import SignInRefused
@@ -112,7 +113,7 @@ def zoho_callback(request: HttpRequest) -> HttpResponse:
         return _popup_response(redirect("signin:zoho-done"))
     logger.info("accounts.sign_in.ok", extra={"membership_id": match.membership.pk, "mode": mode})
     if mode == "page":
-        login(request, match.membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, match.membership.user, backend=MEMBER_BACKEND)
         return redirect(settings.LOGIN_REDIRECT_URL)
     # The token is made on the next page, so it never sits in the session or in a URL.
     request.session[SESSION_OUTCOME] = {"outcome": "signed_in", "membership_id": match.membership.pk, **person}

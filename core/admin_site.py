@@ -13,14 +13,21 @@ def request_membership(request: HttpRequest):
         membership = None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
+            from core.models import User
             from studios.models import Membership
 
-            membership = (
-                Membership.objects.unscoped()  # the tenant is being established here, from the authenticated user
-                .select_related("organization", "user")
-                .filter(user=user, is_active=True, organization__is_active=True)
-                .first()
-            )
+            if User.membership.is_cached(user):
+                # Loaded with the user in the same query (accounts.backends.MemberBackend, session sign-ins).
+                membership = getattr(user, "membership", None)
+                if membership is not None and not (membership.is_active and membership.organization.is_active):
+                    membership = None
+            else:
+                membership = (
+                    Membership.objects.unscoped()  # the tenant is being established here, from the authenticated user
+                    .select_related("organization", "user")
+                    .filter(user=user, is_active=True, organization__is_active=True)
+                    .first()
+                )
         request._leadline_membership = membership
     return request._leadline_membership
 

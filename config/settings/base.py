@@ -123,7 +123,19 @@ else:
     # The embedded default shares its cache across processes through the database (locks, token caches).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "leadline_cache"}}
 
+# --- Sessions --------------------------------------------------------------------------------------------------
+if REDIS_URL:
+    # Every signed-in request reads its session: from Redis, written through to the database (which stays the
+    # record: a flushed cache signs nobody out). Sign-out deletes both, so an ended session ends at once.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # --- Auth ------------------------------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # Email and password; a session's user comes with their membership in one query (the API needs both).
+    "accounts.backends.MemberBackend",
+    # Only for sessions signed in before MemberBackend, which name this one; MemberBackend ends a failed sign-in.
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
