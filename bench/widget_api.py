@@ -13,7 +13,7 @@ seed's shape (`--reseed` rebuilds it). Sessions are made fresh each run by signi
 1. In-process capture: each sampled request runs once through Django's test client under CaptureQueriesContext,
    which checks its answer and records every SQL statement it sent (the count per request is reported).
 2. Baseline: the messages query exactly as the API sent it (the captured SQL), run with psycopg in a loop; and,
-   for scale, every captured statement of a request replayed as sent (its BEGIN and COMMIT included).
+   for scale, every captured statement of a request replayed as sent (its BEGIN and COMMIT included, if any).
 3. The product: gunicorn with the Procfile's `web` line (gthread, 2 workers x 4 threads, DEBUG off, whitenoise,
    every middleware, JSON logs, PostgreSQL, Redis cache) and an open-loop client at a fixed rate over a few
    keep-alive connections; latency counts from each request's scheduled send time (no coordinated omission).
@@ -416,18 +416,25 @@ class Percentiles:
         )
 
 
-def raw_sql(requests: list[Request], *, passes: int, whole_request: bool) -> Percentiles:
+def raw_sql(requests: list[Request], *, passes: int, whole_request: bool, prepared: bool = False) -> Percentiles:
     """The API's own SQL with psycopg, no Django: the messages query alone, or every statement the request sent
-    (its BEGIN and COMMIT included: ATOMIC_REQUESTS), in order, each as sent."""
+    (BEGIN and COMMIT included, if it sent them), in order, each as sent. `prepared`: the messages query as a
+    prepared statement, planned on a first pass that is not timed (what the query costs without its planning,
+    which Django's unprepared statements pay on every request)."""
     timings = []
     with psycopg.connect(DSN, autocommit=True) as conn:
-        cur = psycopg.ClientCursor(conn)  # client-side binding, as Django's backend sends them
+        # Client-side binding, as Django's backend sends them; psycopg prepares only on its server-side cursors.
+        cur = conn.cursor() if prepared else psycopg.ClientCursor(conn)
+        if prepared:
+            conn.prepared_max = len(requests)
+            for request in requests:
+                cur.execute(messages_query(request), prepare=True).fetchall()
         for _ in range(passes):
             for request in requests:
                 statements = request.queries if whole_request else [messages_query(request)]
                 started = time.perf_counter()
                 for sql in statements:
-                    cur.execute(sql)
+                    cur.execute(sql, prepare=prepared or None)
                     if cur.description is not None:
                         cur.fetchall()
                 timings.append(time.perf_counter() - started)
@@ -541,8 +548,10 @@ def main() -> None:
 
     query_counts = sorted({sum(1 for q in r.queries if q not in ("BEGIN", "COMMIT")) for r in requests})
     full_pages = sum(1 for r in requests if r.rows == PAGE)
+    transactional = any("BEGIN" in r.queries for r in requests)
     raw_sql(requests, passes=1, whole_request=False)  # warm the caches both measurements share
     baseline = raw_sql(requests, passes=3, whole_request=False)
+    unplanned = raw_sql(requests, passes=3, whole_request=False, prepared=True)
     replay = raw_sql(requests, passes=1, whole_request=True)
     print(f"baseline: messages query p99 {baseline.p99_ms:.2f} ms; all statements p99 {replay.p99_ms:.2f} ms")
 
@@ -579,8 +588,8 @@ def main() -> None:
         f"1 to {LONGEST_THREAD:,} texts); database {seeded}",
         f"requests: {len(requests)} distinct conversations of one organization, {full_pages} of them with a full "
         f"page of {PAGE}; half by the manager, half by the studio's staff member; session cookie, keep-alive",
-        f"SQL queries per request (captured in-process): {' or '.join(map(str, query_counts))}, plus BEGIN and COMMIT "
-        "(ATOMIC_REQUESTS)",
+        f"SQL queries per request (captured in-process): {' or '.join(map(str, query_counts))}, "
+        + ("plus BEGIN and COMMIT (ATOMIC_REQUESTS)" if transactional else "in autocommit (no BEGIN or COMMIT)"),
         f"load: open loop at {args.rate:g} req/s for {args.duration:g} s over {args.connections} connections "
         f"(achieved {achieved:.1f} req/s); warm-up {warm_count} requests not counted",
         "latency: from each request's scheduled send time (no coordinated omission); 'service': from its first "
@@ -590,6 +599,7 @@ def main() -> None:
         "",
         f"{'':<44}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}",
         baseline.row("baseline: messages query alone (raw SQL)"),
+        unplanned.row("  the same, prepared (no planning)"),
         replay.row("all statements of a request (raw SQL)"),
         product.row("product over HTTP"),
         of("from_schedule", lambda x: x.request.rows == PAGE).row(f"  full pages of {PAGE}"),

@@ -10,7 +10,7 @@ def when_ready(server: Any) -> None:
     """In the master, once the app is loaded (--preload) and before any worker forks: load the URLconf (every
     view module) and freeze the heap, so the workers inherit it and their garbage collector never walks it.
 
-    Django and the app are some 150,000 objects that live as long as the process. Unfrozen, each full
+    Django and the app are some 120,000 objects that live as long as the process. Unfrozen, each full
     collection in a worker walks all of them (milliseconds, at random requests: the latency tail); frozen, a
     collection walks only what requests allocated. Workers also share the frozen pages instead of copying them."""
     if not server.cfg.preload_app:
