@@ -8,17 +8,12 @@ row per (organization, phone), one conversation per (studio, contact).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
-
 from django.db import models
 from django.db.models import Q
 
 from core.models import TimeStampedModel
 from core.phone import E164Field
 from core.tenancy import TenantManager, TenantModel, TenantQuerySet
-
-if TYPE_CHECKING:
-    from studios.models import Membership
 
 
 class Provider(models.TextChoices):
@@ -102,18 +97,6 @@ class Conversation(TenantModel, TimeStampedModel):
 class MessageQuerySet(TenantQuerySet):
     def staff_filter(self, queryset, member):
         return queryset.filter(studio__in=member.studios.values("pk"))
-
-    def thread_visible_to(self, member: Membership | None, conversation_id: int) -> Self:
-        """One conversation's texts if the member can see the conversation, else none, in one query.
-
-        The scope is the conversation (`Conversation.visible_to`, a semi-join in the same query): its texts are
-        its organization's and studio's, since a text is written into the conversation of its studio and moves
-        with the conversation when a manager assigns it (conversation_assign). So the texts are filtered by
-        `conversation_id` alone, which PostgreSQL reads from the thread index (conversation, -created_at, -id)
-        and stops after a page. Filtering the texts' own organization and studio columns as well made it AND
-        those single-column indexes and sort the whole thread instead: 5-15 ms for a long thread, not 0.15."""
-        visible = Conversation.objects.visible_to(member).filter(pk=conversation_id).values("pk")
-        return self.filter(conversation_id=conversation_id, conversation__in=visible)._mark_scoped()
 
 
 class Message(TenantModel, TimeStampedModel):

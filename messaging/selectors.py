@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
@@ -219,11 +221,59 @@ THREAD_PAGE_COLUMNS = (
 )
 
 
-def conversation_thread(*, member: Membership | None, conversation_id: int) -> QuerySet:
-    """The texts of a conversation the member can see, newest first, as rows of THREAD_PAGE_COLUMNS; empty when
-    they cannot see it, and when it has no texts (the caller tells the two apart: 404 or an empty page)."""
-    return (
-        Message.objects.thread_visible_to(member, conversation_id)
-        .order_by("-created_at", "-id")
-        .values(*THREAD_PAGE_COLUMNS)
+# The thread page is the widget's hottest read (each thread opened, each poll of an open thread), so it is one
+# statement written out: through the ORM, building and compiling it cost ~2 ms of CPU per request against ~1 ms of
+# executing it, and more on an idle machine. The rule is Conversation.objects.visible_to's (managers: their
+# organization's conversations; staff: their studios'; an inactive member or user: none), written once more here
+# as SQL and held to it by tests/messaging/test_thread_page_sql.py for every kind of member and conversation;
+# visible_to stays the rule everywhere else. The texts are filtered by conversation alone, which PostgreSQL reads
+# from the thread index (conversation, -created_at, -id) and stops after a page: they are the conversation's
+# organization's and studio's, since a text is written into the conversation of its studio and moves with the
+# conversation when a manager assigns it (conversation_assign). Filtering the texts' own organization and studio
+# columns as well made PostgreSQL AND those single-column indexes and sort the whole thread: 5-15 ms, not 0.15.
+_THREAD_PAGE_SQL = """
+SELECT message.id, message.conversation_id, message.studio_id, message.direction, message.kind, message.body,
+    message.from_number, message.to_number, message.status, message.error_code, message.error_message,
+    message.segments, message.encoding, message.sent_by_id, sender.full_name, sender.email,
+    message.on_behalf_of_studio, message.created_at, message.delivered_at
+FROM messaging_message AS message
+LEFT JOIN studios_membership AS membership ON membership.id = message.sent_by_id
+LEFT JOIN core_user AS sender ON sender.id = membership.user_id
+WHERE message.conversation_id = %(conversation)s
+    AND EXISTS (
+        SELECT 1 FROM messaging_conversation AS conversation
+        WHERE conversation.id = %(conversation)s AND conversation.organization_id = %(organization)s
+            AND (%(manager)s OR conversation.studio_id IN (
+                SELECT studio_id FROM studios_membership_studios WHERE membership_id = %(member)s
+            ))
     )
+    {before}
+ORDER BY message.created_at DESC, message.id DESC
+LIMIT %(limit)s
+"""
+_BEFORE_SQL = "AND (message.created_at < %(when)s OR (message.created_at = %(when)s AND message.id < %(id)s))"
+_THREAD_PAGE_FIRST = _THREAD_PAGE_SQL.format(before="")
+_THREAD_PAGE_AFTER_CURSOR = _THREAD_PAGE_SQL.format(before=_BEFORE_SQL)
+
+
+def conversation_thread_page(
+    *, member: Membership | None, conversation_id: int, before: tuple[datetime, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` texts of a conversation the member can see, newest first, older than `before` (created_at,
+    id) when given, as rows keyed by THREAD_PAGE_COLUMNS; none when they cannot see it or it has no more texts."""
+    if member is None or member.pk is None or not member.is_active or not member.user.is_active:
+        return []
+    params: dict[str, Any] = {
+        "conversation": conversation_id,
+        "organization": member.organization_id,
+        "manager": member.is_manager,
+        "member": member.pk,
+        "limit": limit,
+    }
+    sql = _THREAD_PAGE_FIRST
+    if before is not None:
+        sql = _THREAD_PAGE_AFTER_CURSOR
+        params["when"], params["id"] = before
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(THREAD_PAGE_COLUMNS, row, strict=True)) for row in cursor.fetchall()]

@@ -8,6 +8,9 @@ and that the number serves it.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -22,7 +25,7 @@ from messaging.api.pagination import MessagePagination
 from messaging.api.serializers import ErrorSerializer, MessageOutputSerializer, message_rows_output
 from messaging.api.templates import TEMPLATE_KEYS, template_body
 from messaging.models import Contact, Conversation, Message
-from messaging.selectors import conversation_thread
+from messaging.selectors import conversation_thread_page
 from messaging.services.sending import message_send
 from studios.models import Membership, PhoneNumber, Studio
 
@@ -111,10 +114,13 @@ class ConversationMessagesApi(TenantApi):
 
     @extend_schema(responses={200: MessageOutputSerializer(many=True), **ERRORS})
     def get(self, request: Request, pk: int) -> Response:
-        # The widget reads a page on every thread it opens: one query checks the thread is visible and reads the
-        # page as plain rows (pinned by tests/messaging/test_api_messages_queries.py).
+        # The widget reads a page on every thread it opens and every poll: one statement checks the thread is
+        # visible and reads the page as plain rows (pinned by tests/messaging/test_api_messages_queries.py).
+        def fetch(before: tuple[datetime, int] | None, limit: int) -> list[dict[str, Any]]:
+            return conversation_thread_page(member=self.member, conversation_id=pk, before=before, limit=limit)
+
         try:
-            page = self.paginate_queryset(conversation_thread(member=self.member, conversation_id=pk))
+            page = self.paginator.paginate_rows(fetch, request)
         except ValidationError:
             self.get_object()  # a bad cursor on a thread that is not yours is still 404, as for any other request
             raise

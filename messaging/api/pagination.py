@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
@@ -40,6 +41,16 @@ class KeysetPagination(BasePagination):
             field = self.time_field
             queryset = queryset.filter(Q(**{f"{field}__lt": when}) | Q(**{field: when, "id__lt": pk}))
         rows = list(queryset[: size + 1])
+        self.next_cursor = self._encode(rows[size - 1]) if len(rows) > size else None
+        return rows[:size]
+
+    def paginate_rows(self, fetch: Callable[[tuple[Any, int] | None, int], list], request: Request) -> list:
+        """The same page from a reader written in SQL: `fetch(before, limit)` returns up to `limit` rows ordered as
+        above and older than `before` = (time, id), or from the newest when it is None."""
+        self.request = request
+        size = self._page_size(request)
+        raw = request.query_params.get(self.cursor_query_param)
+        rows = fetch(self._decode(raw) if raw else None, size + 1)
         self.next_cursor = self._encode(rows[size - 1]) if len(rows) > size else None
         return rows[:size]
 
