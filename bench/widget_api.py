@@ -388,7 +388,7 @@ def sample_requests(count: int, rng: random.Random) -> list[Request]:
 
 
 def messages_query(request: Request) -> str:
-    (sql,) = [q for q in request.queries if 'FROM "messaging_message"' in q]
+    (sql,) = [q for q in request.queries if "FROM messaging_message" in q.replace('"', "")]
     return sql
 
 
