@@ -231,6 +231,7 @@ THREAD_PAGE_COLUMNS = (
 # organization's and studio's, since a text is written into the conversation of its studio and moves with the
 # conversation when a manager assigns it (conversation_assign). Filtering the texts' own organization and studio
 # columns as well made PostgreSQL AND those single-column indexes and sort the whole thread: 5-15 ms, not 0.15.
+# Other databases (SQLite, the embedded default) read the same page through the ORM, held to the same test.
 _THREAD_PAGE_SQL = """
 SELECT message.id, message.conversation_id, message.studio_id, message.direction, message.kind, message.body,
     message.from_number, message.to_number, message.status, message.error_code, message.error_message,
@@ -261,6 +262,9 @@ def conversation_thread_page(
 ) -> list[dict[str, Any]]:
     """Up to `limit` texts of a conversation the member can see, newest first, older than `before` (created_at,
     id) when given, as rows keyed by THREAD_PAGE_COLUMNS; none when they cannot see it or it has no more texts."""
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded default) hands a raw cursor times as text; the ORM converts them.
+        return _thread_page_orm(member=member, conversation_id=conversation_id, before=before, limit=limit)
     if member is None or member.pk is None or not member.is_active or not member.user.is_active:
         return []
     params: dict[str, Any] = {
@@ -277,3 +281,14 @@ def conversation_thread_page(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [dict(zip(THREAD_PAGE_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _thread_page_orm(
+    *, member: Membership | None, conversation_id: int, before: tuple[datetime, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    visible = Conversation.objects.visible_to(member).filter(pk=conversation_id).values("pk")
+    texts = Message.objects.unscoped().filter(conversation_id=conversation_id, conversation__in=visible)
+    if before is not None:
+        when, pk = before
+        texts = texts.filter(Q(created_at__lt=when) | Q(created_at=when, id__lt=pk))
+    return list(texts.order_by("-created_at", "-id").values(*THREAD_PAGE_COLUMNS)[:limit])

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from messaging.selectors import THREAD_PAGE_COLUMNS, conversation_thread_page
+from messaging.selectors import THREAD_PAGE_COLUMNS, _thread_page_orm, conversation_thread_page
 from tests.factories import MembershipFactory
 from tests.messaging.factories import ConversationFactory, MessageFactory
 
@@ -52,25 +52,31 @@ def expected_rows(member, conversation: Conversation) -> list[dict]:
     )
 
 
-def test_every_member_sees_a_thread_exactly_when_visible_to_says_so(world):
+@pytest.fixture(params=["sql", "orm"])
+def read_page(request):
+    """The SQL PostgreSQL runs, and the ORM reader of other databases (SQLite), held to the same expectations."""
+    return conversation_thread_page if request.param == "sql" else _thread_page_orm
+
+
+def test_every_member_sees_a_thread_exactly_when_visible_to_says_so(world, read_page):
     conversations, members = world
     seen = 0
     for member in members:
         for conversation in conversations:
             expected = expected_rows(member, conversation)
-            got = conversation_thread_page(member=member, conversation_id=conversation.pk, before=None, limit=100)
+            got = read_page(member=member, conversation_id=conversation.pk, before=None, limit=100)
             assert got == expected, (member, conversation)
             seen += bool(expected)
     assert seen == 3 + 1 + 2 + 0 + 0 + 0 + 2  # manager A: 3, staff: 1, both studios: 2, manager B: 2
 
 
-def test_pages_after_a_cursor_continue_in_order_without_gaps_or_repeats(world, tenant_a):
+def test_pages_after_a_cursor_continue_in_order_without_gaps_or_repeats(world, tenant_a, read_page):
     conversations, _ = world
     conversation = conversations[0]
     expected = expected_rows(tenant_a.staff, conversation)
     pages, before = [], None
     while True:
-        page = conversation_thread_page(member=tenant_a.staff, conversation_id=conversation.pk, before=before, limit=2)
+        page = read_page(member=tenant_a.staff, conversation_id=conversation.pk, before=before, limit=2)
         if not page:
             break
         pages.extend(page)
