@@ -12,14 +12,15 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import WidgetToken
 from studios.models import Membership
 
 TOKEN_PREFIX = "llw_"  # noqa: S105 (not a secret) recognisable in a leaked log line or a secret scanner
-# Expired rows older than this are deleted when the member signs in again (they only ever answer "no").
+# Expired or revoked rows older than this are deleted (they only ever answer "no"): when the member signs in again,
+# and for everyone by the hourly `widget_tokens_expired_delete_task`.
 EXPIRED_KEEP = timedelta(days=1)
 
 
@@ -73,3 +74,12 @@ def widget_token_revoke(*, token: WidgetToken) -> None:
 def widget_tokens_revoke(*, tokens: QuerySet[WidgetToken]) -> int:
     """Revoke several sessions at once (a manager in the admin); how many were still live."""
     return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def widget_tokens_expired_delete() -> int:
+    """Delete every organization's token rows that expired or were revoked more than EXPIRED_KEEP ago; how many.
+    Maintenance across tenants (it deletes only rows that can no longer sign anyone in)."""
+    cutoff = timezone.now() - EXPIRED_KEEP
+    stale = WidgetToken.objects.unscoped().filter(Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff))
+    deleted, _ = stale.delete()
+    return deleted

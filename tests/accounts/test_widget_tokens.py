@@ -116,3 +116,24 @@ def test_staff_see_only_their_own_sessions(tenant_a):
     widget_token_issue(membership=tenant_a.manager)
     assert WidgetToken.objects.visible_to(tenant_a.staff).count() == 1
     assert WidgetToken.objects.visible_to(tenant_a.manager).count() == 2
+
+
+def test_the_hourly_task_deletes_every_organizations_dead_tokens_and_keeps_live_ones(tenant_a, tenant_b, settings):
+    from accounts.tasks import widget_tokens_expired_delete_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["widget-tokens-expired"]["task"] == widget_tokens_expired_delete_task.name
+    now = timezone.now()
+    live_token, live = widget_token_issue(membership=tenant_a.staff)
+    _, just_expired = widget_token_issue(membership=tenant_a.staff)  # kept a day: it still answers "expired"
+    WidgetToken.objects.unscoped().filter(pk=just_expired.pk).update(expires_at=now - timedelta(hours=1))
+    doomed = []
+    for member in (tenant_a.manager, tenant_b.manager):
+        _, old = widget_token_issue(membership=member)
+        _, revoked = widget_token_issue(membership=member)
+        WidgetToken.objects.unscoped().filter(pk=old.pk).update(expires_at=now - timedelta(days=2))
+        WidgetToken.objects.unscoped().filter(pk=revoked.pk).update(revoked_at=now - timedelta(days=2))
+        doomed += [old.pk, revoked.pk]
+    assert widget_tokens_expired_delete_task() == 4
+    remaining = set(WidgetToken.objects.unscoped().values_list("pk", flat=True))
+    assert remaining == {live.pk, just_expired.pk}
+    assert widget_token_resolve(token=live_token) is not None

@@ -1,0 +1,12 @@
+"""Periodic upkeep of sign-in state."""
+
+from celery import shared_task
+
+
+@shared_task
+def widget_tokens_expired_delete_task() -> int:
+    """Delete widget token rows that expired or were revoked over a day ago (a member who never signs in again
+    would otherwise keep theirs forever)."""
+    from accounts.tokens import widget_tokens_expired_delete
+
+    return widget_tokens_expired_delete()
