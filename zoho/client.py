@@ -53,7 +53,9 @@ class ZohoClient(ZohoTransport):
     # --- COQL ---------------------------------------------------------------------------------------------------
     def coql(self, *, query: str, limit: int = 200) -> dict[str, Any] | None:
         """One COQL call; None when nothing matched (Zoho answers 204). `limit` is the query's, for its cost."""
-        response = self.request("POST", "/crm/v8/coql", json={"select_query": query}, cost=coql_cost(limit))
+        response = self.request(
+            "POST", "/crm/v8/coql", json={"select_query": query}, cost=coql_cost(limit), idempotent=True
+        )  # a read, though sent as POST: retried like a GET after a 5xx or timeout
         return response.body
 
     def coql_iter(

@@ -10,7 +10,9 @@ One call, in order:
    jitter: waits of 1, 2, 4, 8, 16 s (ZOHO_RETRY_BASE_SECONDS * 2**n, plus up to ZOHO_RETRY_JITTER of it), five
    retries, then ZohoRateLimited / ZohoUnavailable. Writes that are not idempotent (inserts) are retried only
    when Zoho certainly did not process them (429, connection refused), never after a 5xx or read timeout,
-   because a second insert would be a duplicate task or note.
+   because a second insert would be a duplicate task or note. Reads that Zoho takes as POST (COQL: the query is
+   the body) change nothing, so they are retried like GETs (READ_POST_PATHS); a single 5xx or timeout on one
+   page of a sync no longer fails the whole run.
 `sleep` and `rng` are injectable so tests check the schedule without waiting 31 s.
 """
 
@@ -45,6 +47,8 @@ from zoho.limits import Priority
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# POST endpoints that only read: repeating one is harmless, so it follows the GET rule. Writes keep theirs.
+READ_POST_PATHS = frozenset({"/crm/v8/coql"})
 NOT_CHARGED_STATUSES = frozenset({401, 429}) | {status for status in range(500, 600)}
 
 
@@ -128,7 +132,10 @@ class ZohoTransport:
         raw: bool = False,
     ) -> ZohoResponse:
         """Call `path` (e.g. "/crm/v8/users") on the account's API domain; see the module docstring."""
-        idempotent = method.upper() in ("GET", "PUT", "DELETE", "PATCH") if idempotent is None else idempotent
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "PUT", "DELETE", "PATCH") or (
+                method.upper() == "POST" and path in READ_POST_PATHS
+            )
         delays = backoff_delays(
             attempts=settings.ZOHO_RETRY_ATTEMPTS,
             base=settings.ZOHO_RETRY_BASE_SECONDS,

@@ -1,0 +1,58 @@
+"""Reads sent as POST (COQL) are retried like GETs: one Zoho 5xx or timeout no longer fails a sync run."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.models import SyncRun
+from sync.services import sync_run
+from tests.sync.conftest import seed
+from tests.zoho.conftest import control, crm_account
+from zoho.client import ZohoClient
+from zoho.errors import ZohoUnavailable
+
+
+@pytest.fixture(autouse=True)
+def _fast(settings):
+    settings.ZOHO_RETRY_BASE_SECONDS = 0.01
+
+
+@pytest.fixture
+def account(organization, empty_sandbox):
+    return crm_account(organization, empty_sandbox, is_default=True)
+
+
+def test_one_coql_500_is_retried_and_the_run_succeeds(organization, account, empty_sandbox):
+    seed(empty_sandbox, 30)
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 1})
+    run = sync_run(organization=organization, module="Leads")
+    assert run.status == SyncRun.Status.OK, run.error
+    assert run.inserted == 30
+
+
+def test_one_coql_timeout_is_retried_and_the_run_succeeds(organization, account, empty_sandbox, settings):
+    seed(empty_sandbox, 30)
+    settings.ZOHO_HTTP_READ_TIMEOUT_SECONDS = 0.5
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "delay": 2, "times": 1})
+    run = sync_run(organization=organization, module="Leads")
+    assert run.status == SyncRun.Status.OK, run.error
+    assert run.inserted == 30
+
+
+def test_a_coql_that_keeps_failing_still_fails_after_the_retries(organization, account, empty_sandbox, settings):
+    settings.ZOHO_RETRY_ATTEMPTS = 2
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 503, "times": 10})
+    with pytest.raises(ZohoUnavailable):
+        ZohoClient(account=account).coql(query="select Last_Name from Leads where id is not null limit 1")
+
+
+def test_an_insert_is_still_not_repeated_after_a_500(organization, account, empty_sandbox):
+    control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/Leads$", "status": 500, "times": 1})
+    with pytest.raises(ZohoUnavailable):
+        ZohoClient(account=account).records_insert(module="Leads", records=[{"Last_Name": "Once"}])
+    assert not [r for r in _leads(empty_sandbox) if r.get("Last_Name") == "Once"]
+
+
+def _leads(server):
+    org = next(iter(server.state.crm.orgs.values()))
+    return list(org.modules["Leads"].records.values())
