@@ -34,6 +34,15 @@ OPT_OUT_ERROR_CODES = frozenset({"21610"})
 GUESSED_FAILURES = frozenset({"outcome_unknown"})
 
 
+class StatusOutOfScope(Exception):
+    """The message a status names was not sent by the organization (or provider account) whose credentials the
+    status came with: a provider's message id is no secret, so it is never authority on its own."""
+
+    def __init__(self, message: Message):
+        super().__init__(f"message {message.pk} is outside the status's scope")
+        self.message = message
+
+
 def message_status_apply(
     *,
     provider: str,
@@ -42,16 +51,23 @@ def message_status_apply(
     error_code: str = "",
     error_message: str = "",
     occurred_at: datetime | None = None,
+    organization_id: int | None = None,
+    account_sid: str | None = None,
 ) -> Message | None:
     """Apply a provider's status to the message it names. None when no such message exists (yet: a callback can
-    beat the send task's own write of the message id); the caller decides whether to try again."""
+    beat the send task's own write of the message id); the caller decides whether to try again.
+
+    A webhook passes whom it verified: `organization_id`, and the provider `account_sid` it names. A message of
+    another organization, or sent from a number of another account, raises StatusOutOfScope and is not touched
+    (nor is anyone's opt-out)."""
     with transaction.atomic():
-        message = (
-            Message.objects.unscoped()
-            .select_for_update()
-            .filter(provider=provider, provider_message_id=provider_message_id)
-            .first()
-        )
+        messages = Message.objects.unscoped().filter(provider=provider, provider_message_id=provider_message_id)
+        if organization_id is not None or account_sid:
+            # Checked before the row is locked: a foreign callback must not even hold another tenant's row.
+            found = messages.select_related("organization", "phone_number__account").first()
+            if found is not None and not _in_scope(found, organization_id=organization_id, account_sid=account_sid):
+                raise StatusOutOfScope(found)
+        message = messages.select_for_update().first()
         if message is None:
             return None
         guessed = message.status == S.FAILED and message.error_code in GUESSED_FAILURES
@@ -81,3 +97,12 @@ def message_status_apply(
             )
     logger.info("message_status", message_id=message.pk, status=status, error_code=error_code)
     return message
+
+
+def _in_scope(message: Message, *, organization_id: int | None, account_sid: str | None) -> bool:
+    if organization_id is not None and message.organization_id != organization_id:
+        return False
+    if account_sid:
+        account = message.phone_number.account if message.phone_number_id else None
+        return account is not None and account.account_sid == account_sid
+    return True
