@@ -6,7 +6,7 @@ The embedded default (no variables at all, DEBUG on) runs on SQLite with a files
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import BASE_DIR, env
+from config.env import BASE_DIR, env, networks_check, published_keys_refuse
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -25,6 +25,8 @@ if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (generate one with `manage.py encryption_keys generate`)."
     )
+# The keys above (and the test settings' keys) are public: with DEBUG off, refuse to start with any of them.
+published_keys_refuse(debug=DEBUG, secret_key=SECRET_KEY, field_encryption_keys=FIELD_ENCRYPTION_KEYS)
 
 # --- Hosts and URLs --------------------------------------------------------------------------------------------
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
@@ -35,6 +37,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL
 
 # Where the local sandbox (emulated Zoho CRM, Zoho Voice and Twilio) listens; the demo organization points at it.
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100").rstrip("/")
+# Vendor requests (and provider-account URLs an operator sets) may go to private, loopback and link-local addresses
+# only with this on: the local sandbox and test emulators. Off in production, so no tenant's setting and no DNS
+# answer can make the server call an internal address (core/outbound.py, docs/security.md).
+OUTBOUND_ALLOW_PRIVATE_HOSTS = env.bool("OUTBOUND_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 
 # --- Applications ----------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -66,10 +72,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Signs out an idle session that can reach the admin (SESSION_IDLE_TIMEOUT), before anything reads the user.
+    "core.middleware.SessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # After authentication, so every log line of a request carries its request id and user id.
-    "django_structlog.middlewares.RequestMiddleware",
+    # After authentication, so every log line of a request carries its request id, user id and client address
+    # (django-structlog's, with the address taken from trusted proxies only: core.client_address).
+    "core.middleware.RequestLogMiddleware",
     "core.middleware.RequestIdHeaderMiddleware",
 ]
 
@@ -142,6 +151,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed sign-ins (accounts/throttle.py; the admin and staff logins, the widget's bearer tokens): after this many
+# failures within the window, an account (e-mail) or a client address is refused for the window, without a
+# password check, with "Too many failed sign-ins; try again in N minutes". A success clears the account's count.
+ACCOUNTS_SIGN_IN_FAILURES_PER_ACCOUNT = env.int("ACCOUNTS_SIGN_IN_FAILURES_PER_ACCOUNT", default=5)
+ACCOUNTS_SIGN_IN_FAILURES_PER_ADDRESS = env.int("ACCOUNTS_SIGN_IN_FAILURES_PER_ADDRESS", default=20)
+ACCOUNTS_SIGN_IN_WINDOW_SECONDS = env.int("ACCOUNTS_SIGN_IN_WINDOW_SECONDS", default=15 * 60)
+# A session that can reach the admin (operators, managers) ends after this many seconds without a request.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 
 # "Sign in with Zoho" (accounts/zoho_sign_in.py): Leadline's own Zoho OAuth client (API console, server-based,
 # "Multi-DC" on), with PUBLIC_BASE_URL/auth/zoho/callback as its redirect URI. DEBUG uses the sandbox's demo client.
@@ -176,6 +193,12 @@ STORAGES = {
 
 # --- Security (production defaults; `manage.py check --deploy` reports nothing with DEBUG off) ------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Our reverse proxies (core/client_address.py): X-Forwarded-For is read only when the peer is one of them, from the
+# right. Addresses or networks; or, where the proxies' addresses are not known (a PaaS router), how many stand in
+# front of the app. Neither set: the peer is the client and the header is ignored (logs, sign-in throttle).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+networks_check("TRUSTED_PROXIES", TRUSTED_PROXIES)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load-balancer probes speak plain HTTP to the process; a redirect would read as "down".
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

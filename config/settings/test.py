@@ -35,6 +35,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# The sandbox and the emulators listen on 127.0.0.1 (DEBUG is off here, so this is not on by default).
+OUTBOUND_ALLOW_PRIVATE_HOSTS = True
 # Static files come from the app folders in tests; nothing has been collected.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

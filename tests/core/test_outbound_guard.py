@@ -1,0 +1,155 @@
+"""The one outbound guard: vendor URLs are checked for shape, and every connection resolves the host and refuses
+private, loopback and link-local addresses unless OUTBOUND_ALLOW_PRIVATE_HOSTS allows them. No test here reaches
+the internet: the resolver is replaced (socket.getaddrinfo), and a refused request never opens a socket."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from core import outbound
+from core.http import make_session
+from core.outbound import OutboundRefused
+
+
+def fake_resolver(monkeypatch, table: dict[str, list[str]]):
+    """socket.getaddrinfo answering from `table` (host -> addresses); other hosts resolve as usual."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # noqa: A002 (socket's own signature)
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in table:
+            asked.append(name)
+            out = []
+            for address in table[name]:
+                fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+                sockaddr = (address, int(port or 0), 0, 0) if fam == socket.AF_INET6 else (address, int(port or 0))
+                out.append((fam, socket.SOCK_STREAM, 6, "", sockaddr))
+            return out
+        return real(host, port, family, type, proto, flags)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.fixture
+def private_off(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+
+
+# --- the allowlist and the shape of a stored URL ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "field", "url"),
+    [
+        ("twilio", "api_base_url", "https://api.twilio.com"),
+        ("zoho_crm", "accounts_url", "https://accounts.zoho.eu"),
+        ("zoho_crm", "accounts_url", "https://accounts.zohocloud.ca/"),
+        ("zoho_crm", "api_domain", "https://www.zohoapis.com.au"),
+        ("zoho_voice", "accounts_url", "https://accounts.zoho.in"),
+        ("zoho_voice", "api_base_url", "https://voice.zoho.com"),
+        ("zoho_crm", "api_domain", "https://WWW.ZohoAPIs.JP:443"),
+    ],
+)
+def test_each_vendors_own_hosts_are_allowed(kind, field, url):
+    assert outbound.vendor_url_allowed(kind=kind, field=field, url=url)
+    assert outbound.endpoint_clean(url, kind=kind, field=field, operator=False).startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "url", "why"),
+    [
+        ("twilio", "api_base_url", "http://api.twilio.com", "https"),
+        ("twilio", "api_base_url", "https://api.twilio.com.evil.example", "own"),
+        ("twilio", "api_base_url", "https://169.254.169.254", "own"),
+        ("zoho_crm", "api_domain", "https://www.zohoapis.com?x=", "query"),
+        ("zoho_crm", "api_domain", "https://www.zohoapis.com/#frag", "fragment"),
+        ("zoho_crm", "api_domain", "https://user:pw@www.zohoapis.com", "user"),
+        ("zoho_crm", "api_domain", "https://www.zohoapis.com/crm/v8", "path"),
+        ("zoho_crm", "api_domain", "https://www.zohoapis.com:8443", "own"),
+        ("zoho_crm", "api_domain", "https://accounts.zoho.com", "own"),  # an accounts host is no API domain
+        ("zoho_crm", "accounts_url", "https://www.zohoapis.com", "own"),
+        ("zoho_voice", "api_base_url", "https://api.twilio.com", "own"),
+        ("zoho_crm", "accounts_url", "ftp://accounts.zoho.com", "https"),
+    ],
+)
+def test_a_manager_may_set_nothing_else(kind, field, url, why):
+    assert not outbound.vendor_url_allowed(kind=kind, field=field, url=url)
+    with pytest.raises(OutboundRefused) as refused:
+        outbound.endpoint_clean(url, kind=kind, field=field, operator=False)
+    assert why in refused.value.message.lower()
+
+
+def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowed(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+    assert outbound.endpoint_clean("https://emulator.example.org", kind="twilio", field="api_base_url", operator=True)
+    for url in ("http://127.0.0.1:8100", "https://10.0.0.5", "https://[::1]:8100", "https://localhost", "https://[fe80::1]"):
+        with pytest.raises(OutboundRefused, match="private"):
+            outbound.endpoint_clean(url, kind="twilio", field="api_base_url", operator=True)
+    with pytest.raises(OutboundRefused, match="https"):
+        outbound.endpoint_clean("http://emulator.example.org", kind="twilio", field="api_base_url", operator=True)
+    with pytest.raises(OutboundRefused, match="query"):
+        outbound.endpoint_clean("https://emulator.example.org/?a=1", kind="twilio", field="api_base_url", operator=True)
+
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True
+    assert (
+        outbound.endpoint_clean("http://127.0.0.1:8100/", kind="twilio", field="api_base_url", operator=True)
+        == "http://127.0.0.1:8100"
+    )
+
+
+# --- call time: resolve, then check the address -----------------------------------------------------------------
+@pytest.mark.parametrize("address", ["10.1.2.3", "127.0.0.1", "169.254.169.254", "192.168.0.7", "::1", "::ffff:10.0.0.1"])
+def test_an_allowed_host_that_resolves_to_a_private_address_is_refused(monkeypatch, private_off, address):
+    asked = fake_resolver(monkeypatch, {"www.zohoapis.com": [address]})
+    session = make_session("zoho-crm", timeout=2)
+    with pytest.raises(OutboundRefused, match="private") as refused:
+        session.get("https://www.zohoapis.com/crm/v8/org")
+    assert "www.zohoapis.com" in refused.value.message
+    assert asked == ["www.zohoapis.com"]
+
+
+def test_one_private_address_among_public_ones_is_enough_to_refuse(monkeypatch, private_off):
+    fake_resolver(monkeypatch, {"api.twilio.com": ["54.172.60.1", "10.0.0.9"]})
+    with pytest.raises(OutboundRefused):
+        make_session("twilio", timeout=2).post("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json")
+
+
+def test_public_addresses_pass_the_check(monkeypatch, private_off):
+    fake_resolver(monkeypatch, {"accounts.zoho.eu": ["185.230.212.1", "2a02:2d8::1"]})
+    infos = outbound.host_addresses_check("accounts.zoho.eu", 443)
+    assert [info[4][0] for info in infos] == ["185.230.212.1", "2a02:2d8::1"]
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch, settings, sandbox):
+    """With private hosts allowed (tests, DEBUG), a name resolving to the sandbox's loopback address is called
+    there: the guard connects to the very address it checked, not to a second lookup's answer."""
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True
+    port = sandbox.url.rsplit(":", 1)[1]
+    fake_resolver(monkeypatch, {"vendor.test": ["127.0.0.1"]})
+    response = make_session("test", timeout=5).get(f"http://vendor.test:{port}/_sandbox/health")
+    assert response.status_code < 500
+
+
+def test_a_url_with_userinfo_or_another_scheme_is_refused_at_call_time(private_off):
+    session = make_session("test", timeout=2)
+    with pytest.raises(OutboundRefused, match="user"):
+        session.get("https://user:secret@www.zohoapis.com/crm/v8/org")
+    with pytest.raises(OutboundRefused, match="https"):
+        session.get("http://www.zohoapis.com/crm/v8/org")
+
+
+def test_a_redirect_to_a_private_address_is_refused(monkeypatch, private_off):
+    """The guard sits in the adapter, so a redirect (a second request) is checked like the first."""
+    fake_resolver(monkeypatch, {"www.zohoapis.com": ["10.9.9.9"]})
+    session = make_session("test", timeout=2)
+    request = requests.Request("GET", "https://www.zohoapis.com/crm/v8/org").prepare()
+    with pytest.raises(OutboundRefused):
+        session.send(request)
+
+
+def test_the_error_is_typed_and_not_a_connection_failure():
+    """Callers must not mistake a refusal for an outage (and retry it, or fail over as if the vendor were down)."""
+    assert not issubclass(OutboundRefused, requests.RequestException)
