@@ -19,7 +19,7 @@ def fake_resolver(monkeypatch, table: dict[str, list[str]]):
     real = socket.getaddrinfo
     asked: list[str] = []
 
-    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # noqa: A002 (socket's own signature)
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         name = host.decode() if isinstance(host, bytes) else host
         if name in table:
             asked.append(name)
@@ -85,7 +85,13 @@ def test_a_manager_may_set_nothing_else(kind, field, url, why):
 def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowed(settings):
     settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
     assert outbound.endpoint_clean("https://emulator.example.org", kind="twilio", field="api_base_url", operator=True)
-    for url in ("http://127.0.0.1:8100", "https://10.0.0.5", "https://[::1]:8100", "https://localhost", "https://[fe80::1]"):
+    for url in (
+        "http://127.0.0.1:8100",
+        "https://10.0.0.5",
+        "https://[::1]:8100",
+        "https://localhost",
+        "https://[fe80::1]",
+    ):
         with pytest.raises(OutboundRefused, match="private"):
             outbound.endpoint_clean(url, kind="twilio", field="api_base_url", operator=True)
     with pytest.raises(OutboundRefused, match="https"):
@@ -101,7 +107,9 @@ def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowe
 
 
 # --- call time: resolve, then check the address -----------------------------------------------------------------
-@pytest.mark.parametrize("address", ["10.1.2.3", "127.0.0.1", "169.254.169.254", "192.168.0.7", "::1", "::ffff:10.0.0.1"])
+@pytest.mark.parametrize(
+    "address", ["10.1.2.3", "127.0.0.1", "169.254.169.254", "192.168.0.7", "::1", "::ffff:10.0.0.1"]
+)
 def test_an_allowed_host_that_resolves_to_a_private_address_is_refused(monkeypatch, private_off, address):
     asked = fake_resolver(monkeypatch, {"www.zohoapis.com": [address]})
     session = make_session("zoho-crm", timeout=2)
