@@ -58,16 +58,26 @@ class DecryptionError(Exception):
     """A stored secret could not be decrypted with any configured key (a key was removed too early)."""
 
 
-def _build_fernet(keys: tuple[str, ...]) -> MultiFernet:
+def field_encryption_keys_check(keys: list[str] | tuple[str, ...]) -> list[Fernet]:
+    """Every configured key as a Fernet, or ImproperlyConfigured naming the position of the first bad one (never
+    the value: the message reaches logs). Called at start-up (CoreConfig.ready), so a typo in a key stops the
+    process at once instead of at the first secret written hours later."""
     if not keys:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty")
-    try:
-        return MultiFernet([Fernet(key.strip().encode()) for key in keys])
-    except (ValueError, TypeError) as exc:
-        raise ImproperlyConfigured(
-            "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64-encoded bytes); "
-            "generate one with `manage.py encryption_keys generate`"
-        ) from exc
+    fernets = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            fernets.append(Fernet(str(key).strip().encode()))
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes); generate one with `manage.py encryption_keys generate`"
+            ) from None
+    return fernets
+
+
+def _build_fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet(field_encryption_keys_check(keys))
 
 
 @lru_cache(maxsize=4)

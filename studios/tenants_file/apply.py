@@ -29,6 +29,7 @@ from studios.models import (
     Studio,
     StudioAccount,
 )
+from studios.models import URL_FIELDS
 from studios.selectors import provider_account_for_studio
 from studios.tenants_file.schema import (
     AccountEntry,
@@ -153,6 +154,7 @@ class _Applier:
         changed = _assign(org, {"name": entry.name, "is_active": entry.is_active})
         if not self.save(org, loc, needed=created or changed):
             return
+        changed = self.lead_webhook_token(org, loc, entry) or changed
         self.record("organizations", created=created, changed=changed)
         # Defaults last, so moving the default from one account to another never holds two at once.
         ordered = sorted(enumerate(entry.accounts), key=lambda pair: pair[1].default)
@@ -164,6 +166,21 @@ class _Applier:
             self.number(org, (*loc, "numbers", i), number)
         for i, member in enumerate(entry.members):
             self.member(org, (*loc, "members", i), member)
+
+    def lead_webhook_token(self, org: Organization, loc: tuple[str | int, ...], entry: OrganizationEntry) -> bool:
+        """Set the new-lead webhook token when the file gives one that differs; True if it changed."""
+        from automation.services.settings import automation_webhook_token_is, automation_webhook_token_set
+
+        token = self.secret(loc, "lead_webhook_token", entry.lead_webhook_token)
+        if token is None or automation_webhook_token_is(organization=org, token=token):
+            return False
+        try:
+            automation_webhook_token_set(organization=org, token=token)
+        except ValidationError as exc:
+            for _, message in _errors_of(exc):
+                self.fail(loc, message, "lead_webhook_token")
+            return False
+        return True
 
     def account(self, org: Organization, loc: tuple[str | int, ...], entry: AccountEntry) -> None:
         account = ProviderAccount.objects.for_organization(org).filter(name=entry.name).first()
@@ -189,8 +206,13 @@ class _Applier:
             "client_id": entry.client_id,
         }
         # An omitted URL means the vendor's default: compare against that, or every apply would report a change.
-        for name in ("api_base_url", "accounts_url", "api_domain"):
+        for name in URL_FIELDS:
             values[name] = (getattr(entry, name) or DEFAULT_URLS.get(entry.kind, {}).get(name, "")).rstrip("/")
+        # The tenants file is an operators' tool: it may name hosts other than the vendor's own (the sandbox, an
+        # emulator); the account then records that an operator did (a private address still needs the setting).
+        values["custom_endpoints"] = not ProviderAccount(
+            kind=entry.kind, **{name: values[name] for name in URL_FIELDS}
+        ).endpoints_are_vendors_own()
         for name in ("auth_token", "client_secret", "refresh_token"):
             secret = self.secret(loc, name, getattr(entry, name))
             if secret is not None:

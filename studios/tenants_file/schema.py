@@ -3,14 +3,15 @@
     organizations:
       - slug: acme
         name: Acme Fitness
+        lead_webhook_token: env:ACME_LEAD_WEBHOOK_TOKEN   # optional: the secret of the new-lead webhook URL
         accounts:   [{name, kind: twilio|zoho_crm|zoho_voice, default, account_sid, auth_token, client_id,
                       client_secret, refresh_token, api_base_url, accounts_url, api_domain}]
         studios:    [{slug, name, time_zone, welcome_message, help_message, is_active, accounts: [names]}]
         numbers:    [{number, provider, account, studio, studios: [slugs], label, is_active}]
         members:    [{email, role: staff|manager, name, studios: [slugs], zoho_user_id, password, is_active}]
 
-Secrets (auth_token, client_secret, refresh_token, password) are literals or `env:NAME` references; an omitted
-secret keeps the stored one, so an exported file (which has none) can be applied back safely.
+Secrets (auth_token, client_secret, refresh_token, password, lead_webhook_token) are literals or `env:NAME`
+references; an omitted secret keeps the stored one, so an exported file (which has none) can be applied back safely.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 
+from core import merge_fields
 from core.phone import normalize_e164
+from studios.models import TEMPLATE_FIELDS
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=63)]
 ENV_PREFIX = "env:"
@@ -66,6 +70,18 @@ class StudioEntry(_Entry):
     help_message: str | None = None
     is_active: bool = True
     accounts: list[Slug] = []
+
+    @field_validator("welcome_message", "help_message")
+    @classmethod
+    def _template_is_safe(cls, value: str | None) -> str | None:
+        # The same check as the model's (core.merge_fields), before anything is applied; the message is kept as
+        # written (a custom error: no "Value error," prefix and no formatting of its braces).
+        if value is not None:
+            try:
+                merge_fields.validate(value, allowed=TEMPLATE_FIELDS)
+            except merge_fields.TemplateError as exc:
+                raise PydanticCustomError("template", str(exc)) from exc
+        return value
 
 
 def _not_a_yaml_number(value: Any) -> Any:
@@ -112,6 +128,9 @@ class OrganizationEntry(_Entry):
     slug: Slug
     name: str = Field(min_length=1, max_length=200)
     is_active: bool = True
+    # The secret in the new-lead webhook URL (PUBLIC_BASE_URL/webhooks/zoho/leads/<token>/), a secret like the
+    # others (env:NAME); omitted keeps the current one. A new value replaces the old at once: update Zoho's rule.
+    lead_webhook_token: str | None = None
     accounts: list[AccountEntry] = []
     studios: list[StudioEntry] = []
     numbers: list[NumberEntry] = []
