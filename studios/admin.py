@@ -18,6 +18,7 @@ from studios import services
 from studios.models import (
     KIND_FIELDS,
     SECRET_FIELDS,
+    URL_FIELDS,
     Membership,
     Organization,
     PhoneNumber,
@@ -272,6 +273,9 @@ class MembershipAdmin(TenantModelAdmin):
 # --- Provider accounts ----------------------------------------------------------------------------------------
 class ProviderAccountAdminForm(WriteOnlySecretsFormMixin, forms.ModelForm):
     secret_fields = SECRET_FIELDS
+    # Operators may point an account at hosts other than the vendor's own (the sandbox, an emulator); managers may
+    # not. ProviderAccountAdmin.get_form gives operators a subclass with this set.
+    operator = False
 
     class Meta:
         model = ProviderAccount
@@ -289,6 +293,19 @@ class ProviderAccountAdminForm(WriteOnlySecretsFormMixin, forms.ModelForm):
             "accounts_url",
             "api_domain",
         ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.operator:
+            # Derived, not ticked: any URL outside the vendor's own hosts needs an operator, and this form has one.
+            probe = ProviderAccount(kind=cleaned.get("kind") or self.instance.kind)
+            for name in URL_FIELDS:
+                setattr(probe, name, cleaned.get(name, getattr(self.instance, name)) or "")
+            self.instance.custom_endpoints = bool(probe.kind) and not probe.endpoints_are_vendors_own()
+        elif any(name in self.changed_data for name in URL_FIELDS):
+            # A manager's URL is checked against the vendor's own hosts; an operator's permission never passes on.
+            self.instance.custom_endpoints = False
+        return cleaned
 
 
 @admin.register(ProviderAccount)
@@ -336,6 +353,12 @@ class ProviderAccountAdmin(TenantModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ProviderAccount | None = None):
         return ["kind"] if obj is not None else []  # numbers and studios rely on an account's kind
+
+    def get_form(self, request: HttpRequest, obj: ProviderAccount | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change, **kwargs)
+        if is_operator(request):
+            form = type(form.__name__, (form,), {"operator": True})
+        return form
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("organization")

@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from core import outbound
 from core.models import TimeStampedModel
 from core.phone import E164Field
 from core.secrets import EncryptedSecretField
@@ -207,8 +208,12 @@ twilio_sid_validator = RegexValidator(
 )
 
 
+URL_FIELDS = ("api_base_url", "accounts_url", "api_domain")
+
+
 class VendorURLField(models.URLField):
-    """A vendor endpoint. Typed without a scheme it means https:// (Django 6's default, chosen now)."""
+    """A vendor endpoint. Typed without a scheme it means https:// (Django 6's default, chosen now). Which hosts
+    it may name is the account's rule (ProviderAccount.clean, core/outbound.py), since it depends on the kind."""
 
     def formfield(self, **kwargs):
         kwargs.setdefault("assume_scheme", "https")
@@ -242,6 +247,13 @@ class ProviderAccount(TenantModel, TimeStampedModel):
     api_domain = VendorURLField(
         "Zoho API domain", blank=True, help_text="Per data centre, e.g. https://www.zohoapis.eu."
     )
+    # Set only by operators (a superuser in the admin, or the tenants file) when they point the account at a host
+    # that is not the vendor's own (the sandbox, an emulator); a manager's edit of a URL clears it.
+    custom_endpoints = models.BooleanField(
+        "operator-set endpoints",
+        default=False,
+        help_text="The URLs may name hosts other than the vendor's own (set by an operator, e.g. for the sandbox).",
+    )
 
     objects = TenantManager()
 
@@ -272,9 +284,15 @@ class ProviderAccount(TenantModel, TimeStampedModel):
         if self.kind not in KIND_FIELDS:
             return
         self.apply_default_urls()
-        for name in ("api_base_url", "accounts_url", "api_domain"):
-            setattr(self, name, (getattr(self, name) or "").rstrip("/"))
         errors: dict[str, str] = {}
+        for name in URL_FIELDS:
+            value = (getattr(self, name) or "").strip()
+            if value and name in KIND_FIELDS[self.kind]:
+                try:
+                    value = outbound.endpoint_clean(value, kind=self.kind, field=name, operator=self.custom_endpoints)
+                except outbound.OutboundRefused as exc:
+                    errors[name] = exc.message
+            setattr(self, name, value.rstrip("/"))
         for name in REQUIRED_FIELDS[self.kind]:
             if not getattr(self, name):
                 errors[name] = f"Required for a {self.get_kind_display()} account."
@@ -283,6 +301,14 @@ class ProviderAccount(TenantModel, TimeStampedModel):
                 errors[name] = f"Not used by a {self.get_kind_display()} account; leave it empty."
         if errors:
             raise ValidationError(errors)
+
+    def endpoints_are_vendors_own(self) -> bool:
+        """Whether every URL of the account is one of the vendor's own hosts (blank means the vendor's default)."""
+        return all(
+            outbound.vendor_url_allowed(kind=self.kind, field=name, url=getattr(self, name))
+            for name in URL_FIELDS
+            if getattr(self, name) and name in KIND_FIELDS.get(self.kind, ())
+        )
 
     @property
     def has_credentials(self) -> bool:

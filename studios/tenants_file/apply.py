@@ -21,6 +21,7 @@ from core.secrets import Secret
 from studios import services
 from studios.models import (
     DEFAULT_URLS,
+    URL_FIELDS,
     Membership,
     Organization,
     PhoneNumber,
@@ -205,8 +206,13 @@ class _Applier:
             "client_id": entry.client_id,
         }
         # An omitted URL means the vendor's default: compare against that, or every apply would report a change.
-        for name in ("api_base_url", "accounts_url", "api_domain"):
+        for name in URL_FIELDS:
             values[name] = (getattr(entry, name) or DEFAULT_URLS.get(entry.kind, {}).get(name, "")).rstrip("/")
+        # The tenants file is an operators' tool: it may name hosts other than the vendor's own (the sandbox, an
+        # emulator); the account then records that an operator did (a private address still needs the setting).
+        values["custom_endpoints"] = not ProviderAccount(
+            kind=entry.kind, **{name: values[name] for name in URL_FIELDS}
+        ).endpoints_are_vendors_own()
         for name in ("auth_token", "client_secret", "refresh_token"):
             secret = self.secret(loc, name, getattr(entry, name))
             if secret is not None:
