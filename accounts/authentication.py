@@ -13,6 +13,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import WidgetToken
+from accounts.throttle import WIDGET_TOKEN, SignInAttempt, SignInThrottled, sign_in_check, sign_in_failed
 from accounts.tokens import widget_token_resolve
 
 
@@ -31,8 +32,18 @@ class WidgetTokenAuthentication(authentication.BaseAuthentication):
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
+        # Tokens are counted per client address (they name no account): a locked address is refused before the
+        # token is looked up. A token is 256 random bits, so this stops floods of guesses, not lucky ones.
+        attempt = SignInAttempt.for_request(kind=WIDGET_TOKEN, request=request._request)
+        try:
+            sign_in_check(attempt)
+        except SignInThrottled as exc:
+            throttled = exceptions.Throttled(detail=exc.messages[0])  # the message already says how long
+            throttled.wait = exc.retry_after  # DRF answers it as Retry-After
+            raise throttled from None
         row = widget_token_resolve(token=token)
         if row is None:
+            sign_in_failed(attempt)
             raise exceptions.AuthenticationFailed("Your session has expired or was signed out; sign in again.")
         # The member is the token's, checked just now: request_membership must not look it up (or reuse a
         # value cached before authentication) on either request object.

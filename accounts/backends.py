@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Model
 from django.http import HttpRequest
 
+from accounts.throttle import PASSWORD, SignInAttempt, sign_in_check, sign_in_failed, sign_in_succeeded
 from studios.models import Membership, Organization
 
 # What settings.AUTHENTICATION_BACKENDS names this class (sessions store it; logins without authenticate() pass it).
@@ -34,11 +35,20 @@ class MemberBackend(ModelBackend):
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ):
+        if password is None:
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        # Every password form (the admin's, the staff login) comes through here: the one place sign-ins are
+        # throttled. A locked account or address is refused before the password is looked at.
+        account = username if username is not None else kwargs.get(get_user_model().USERNAME_FIELD)
+        attempt = SignInAttempt.for_request(kind=PASSWORD, request=request, account=account)
+        sign_in_check(attempt)
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None and password is not None:
+        if user is None:
+            sign_in_failed(attempt)
             # A wrong password ends here: ModelBackend, listed after us only for sessions signed in before this
             # class existed, must not hash the same password a second time.
             raise PermissionDenied
+        sign_in_succeeded(attempt)
         return user
 
     def get_user(self, user_id: Any):

@@ -10,3 +10,11 @@ def widget_tokens_expired_delete_task() -> int:
     from accounts.tokens import widget_tokens_expired_delete
 
     return widget_tokens_expired_delete()
+
+
+@shared_task
+def sessions_expired_delete_task() -> None:
+    """Delete expired sessions (Django's `clearsessions`): the database backend never removes a row by itself."""
+    from django.core.management import call_command
+
+    call_command("clearsessions")

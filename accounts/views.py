@@ -17,7 +17,7 @@ from django.contrib.auth import views as auth_views
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET
 
@@ -33,6 +33,10 @@ from studios.models import Membership
 logger = logging.getLogger(__name__)
 
 SESSION_OUTCOME = "accounts_zoho_sign_in_outcome"
+# The nonces of "Sign in with Zoho" starts in this browser (signed, HttpOnly; valid as long as a state).
+NONCE_COOKIE = "leadline_zoho_sign_in"
+NONCE_COOKIE_SALT = "accounts.zoho_sign_in.nonces"
+NONCE_COOKIE_MAX_AGE = zoho_sign_in.STATE_MAX_AGE
 # The popup keeps its opener only if none of its pages isolates itself (COOP); scripts only from our static files.
 POPUP_HEADERS = {
     "Cross-Origin-Opener-Policy": "unsafe-none",
@@ -64,29 +68,66 @@ def _refused_page(request: HttpRequest, exc: SignInRefused) -> HttpResponse:
     return _result_page(request, {"outcome": "refused", "reason": exc.reason, "message": exc.message}, status_code=400)
 
 
+def _nonces_load(request: HttpRequest) -> dict[str, list[str]]:
+    """The nonces of the sign-ins this browser started, from their signed cookie, in the shape the start and the
+    state check read and write (a mapping like a session)."""
+    value = request.get_signed_cookie(NONCE_COOKIE, default="", salt=NONCE_COOKIE_SALT, max_age=NONCE_COOKIE_MAX_AGE)
+    return {zoho_sign_in.SESSION_NONCES: [nonce for nonce in value.split(",") if nonce]}
+
+
+def _nonces_save(response: HttpResponse, nonces: dict[str, list[str]]) -> HttpResponse:
+    path = reverse("signin:zoho-callback").rsplit("/", 1)[0] + "/"  # the start and the callback only
+    values = nonces.get(zoho_sign_in.SESSION_NONCES) or []
+    if not values:
+        response.delete_cookie(NONCE_COOKIE, path=path, samesite="Lax")
+        return response
+    # Lax: Zoho sends the browser back with a top-level GET, which carries Lax cookies.
+    response.set_signed_cookie(
+        NONCE_COOKIE,
+        ",".join(values),
+        salt=NONCE_COOKIE_SALT,
+        max_age=NONCE_COOKIE_MAX_AGE,
+        path=path,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 @require_GET
 def zoho_start(request: HttpRequest) -> HttpResponse:
-    """Off to Zoho's consent page. `?mode=widget` ends in a token posted to the widget, else a cookie session."""
+    """Off to Zoho's consent page. `?mode=widget` ends in a token posted to the widget, else a cookie session.
+
+    Anyone may call this, so it writes no session: the nonce binding the `state` to this browser goes into a
+    signed cookie. A session is made only once Zoho's callback comes back with a state this browser started."""
     mode = request.GET.get("mode") or "page"
+    nonces = _nonces_load(request)
     try:
-        url = zoho_sign_in.sign_in_start(session=request.session, mode=mode)
+        url = zoho_sign_in.sign_in_start(session=nonces, mode=mode)
     except SignInRefused as exc:
         return _result_page(
             request, {"outcome": "refused", "reason": exc.reason, "message": exc.message}, status_code=400
         )
-    return _popup_response(redirect(url))
+    return _nonces_save(_popup_response(redirect(url)), nonces)
 
 
 @require_GET
 @transaction.non_atomic_requests  # the code exchange and the identity calls go to Zoho: no transaction around them
 def zoho_callback(request: HttpRequest) -> HttpResponse:
+    nonces = _nonces_load(request)
     try:
-        mode = zoho_sign_in.sign_in_state_check(state=request.GET.get("state", ""), session=request.session)
+        mode = zoho_sign_in.sign_in_state_check(state=request.GET.get("state", ""), session=nonces)
     except SignInRefused as exc:
         logger.warning("accounts.sign_in.bad_state")
         return _result_page(
             request, {"outcome": "refused", "reason": exc.reason, "message": exc.message}, status_code=400
         )
+    return _nonces_save(_zoho_callback_answer(request, mode), nonces)  # the used nonce is gone from the cookie
+
+
+def _zoho_callback_answer(request: HttpRequest, mode: str) -> HttpResponse:
+    """The callback after its state checked out: identify the person with Zoho, match them, answer."""
     try:
         if request.GET.get("error"):
             raise SignInRefused(f"Zoho sign-in did not complete ({request.GET['error']}).", reason="zoho_refused")

@@ -2,7 +2,8 @@
 
 1. `sign_in_start` sends the person to Zoho's consent page with our sign-in client, the two read scopes that
    identify them, `access_type=online` (no refresh token is ever issued) and a signed `state` bound to this
-   browser session (a nonce kept in it), valid 15 minutes, single use: the same protection as "Connect Zoho".
+   browser (a nonce kept in a signed cookie, so an anonymous start writes no session row), valid 15 minutes,
+   single use: the same protection as "Connect Zoho".
 2. Zoho sends them back with `code` and `accounts-server`; the code is exchanged at that server only if it is
    a known Zoho accounts server (ZOHO_ACCOUNTS_SERVERS) or our configured one, so our client secret never goes
    to a host named in a forged URL.
@@ -88,7 +89,7 @@ def _session() -> requests.Session:
 
 # --- start ------------------------------------------------------------------------------------------------------
 def sign_in_start(*, session: Any, mode: str) -> str:
-    """Zoho's consent URL; remembers a nonce in the browser session."""
+    """Zoho's consent URL; remembers a nonce in `session`, the mapping the view keeps in the browser's cookie."""
     if not settings.ZOHO_SIGNIN_CLIENT_ID or not settings.ZOHO_SIGNIN_CLIENT_SECRET:
         raise SignInRefused("Sign in with Zoho is not configured on this server.", reason="not_configured")
     if mode not in MODES:

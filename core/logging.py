@@ -3,6 +3,7 @@
 Imported by settings, so it must not import Django models.
 """
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -11,31 +12,87 @@ import structlog
 
 REDACTED = "[redacted]"
 
-# Keys whose values are credentials wherever they appear (log kwargs, nested dicts, Sentry frames).
-SECRET_KEY_PATTERN = re.compile(
-    r"(password|passwd|secret|token|api[_-]?key|authorization|cookie|signature|credential|encryption_key)",
+# Names (log keys, dict keys, headers, query parameters, frame locals) whose values are credentials wherever they
+# appear. First, fragments that mark a credential anywhere in a name (`zoho_refresh_token`, `X-Twilio-Signature`,
+# `HTTP_AUTHORIZATION`, `sessionid`, `csrfmiddlewaretoken`, `zapikey`, `Idempotency-Key`) ...
+SECRET_NAME_PATTERN = re.compile(
+    r"(password|passwd|passphrase|secret|token|authorization|cookie|signature|credential|csrf|session_?id|"
+    r"(?:api|access|secret|private|signing|encryption|session|license|master|idempotency)[_-]?key)",
     re.IGNORECASE,
 )
+# ... then whole words of a name (split at `_`, `-`, `.`, spaces and camelCase): `session`, `auth`, ...
+SECRET_NAME_WORDS = frozenset({"session", "auth", "pwd", "sig", "jwt", "bearer", "dsn", "otp"})
+# ... and `key` as the whole name (the Zoho notification URL's `?key=`). `event_key`, `cache_key` stay readable.
+SECRET_WHOLE_NAMES = frozenset({"key"})
+# Query-string and form parameters that are credentials only there: the OAuth callback's `code`.
+SECRET_QUERY_NAMES = frozenset({"code"})
+
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 # Paths that carry a secret we issued (a webhook URL token); the secret part is the named group.
 SECRET_PATH_PATTERNS: list[re.Pattern[str]] = [
-    re.compile(r"(/webhooks/zoho/[a-z_-]+/)(?P<secret>[^/?#]+)"),
+    re.compile(r"(/webhooks/zoho/[a-z_-]+/)(?P<secret>[^/?#\s]+)"),
 ]
-# Query-string parameters that carry secrets (OAuth codes, zapikey, tokens).
-SECRET_QUERY_PATTERN = re.compile(r"((?:code|token|zapikey|refresh_token|access_token|client_secret)=)[^&\s]+", re.I)
+# `name=value` in a query string, a form body or a log message.
+_PARAMETER = re.compile(
+    r"(?P<lead>(?P<sep>^|[?&;,\s(\[{])(?P<name>[A-Za-z0-9_.\-\[\]]+)=)(?P<value>[^&;,\s#\"'<>)\]}]+)"
+)
+# `"name": "value"` or `'name': 'value'` inside a repr or JSON text (an exception message quoting a payload).
+_QUOTED_PAIR = re.compile(
+    r"(?P<lead>(?P<q>[\"'])(?P<name>[A-Za-z0-9_.\-]+)(?P=q)\s*[:=]\s*)(?P<value>[\"'][^\"']*[\"'])"
+)
+# Credentials after an auth scheme, and our own widget tokens, wherever they appear in text.
+_SCHEME_CREDENTIAL = re.compile(r"\b(?P<lead>(?:Bearer|Basic|Zoho-oauthtoken)\s+)[A-Za-z0-9._~+/=\-]{6,}", re.I)
+_WIDGET_TOKEN = re.compile(r"\bllw_[A-Za-z0-9_\-]{16,}")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_name(name: str) -> bool:
+    """Whether a key, header, parameter or variable of this name holds a credential."""
+    if SECRET_NAME_PATTERN.search(name):
+        return True
+    words = [word.lower() for word in _WORD_SPLIT.split(name) if word]
+    if words and words[0] == "http":  # a header in a WSGI environ: HTTP_KEY is the header Key
+        words = words[1:]
+    return any(word in SECRET_NAME_WORDS for word in words) or "_".join(words) in SECRET_WHOLE_NAMES
+
+
+def _is_secret_parameter(match: re.Match[str]) -> bool:
+    name = match.group("name")
+    if name.lower() in SECRET_QUERY_NAMES:
+        return match.group("sep") in ("", "?", "&", ";")  # in a query string; `status code=200` in prose is not
+    return is_secret_name(name)
 
 
 def redact_text(text: str) -> str:
-    """Mask secrets inside a URL or request line (`GET /webhooks/zoho/leads/<token>/?code=...`)."""
+    """Mask secrets inside a URL, request line or message: `GET /webhooks/zoho/leads/<token>/?code=...`,
+    `?key=...`, `password=...`, `'refresh_token': '...'`, `Bearer ...`."""
     for pattern in SECRET_PATH_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    return SECRET_QUERY_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _PARAMETER.sub(lambda m: m.group("lead") + REDACTED if _is_secret_parameter(m) else m.group(0), text)
+    text = _QUOTED_PAIR.sub(
+        lambda m: (
+            f"{m.group('lead')}{m.group('q')}{REDACTED}{m.group('q')}"
+            if is_secret_name(m.group("name"))
+            else m.group(0)
+        ),
+        text,
+    )
+    text = _SCHEME_CREDENTIAL.sub(lambda m: m.group("lead") + REDACTED, text)
+    return _WIDGET_TOKEN.sub(REDACTED, text)
 
 
-def redact_value(key: str, value: Any) -> Any:
-    if isinstance(key, str) and SECRET_KEY_PATTERN.search(key):
+def redact_value(key: Any, value: Any) -> Any:
+    """`value` as it may be shown under `key`: masked if the key names a credential, else with its nested
+    dicts, lists and strings redacted the same way."""
+    if isinstance(key, str) and is_secret_name(key):
         return REDACTED if value not in (None, "") else value
     if isinstance(value, Mapping):
         return {k: redact_value(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        # A (name, value) pair, as headers and query parameters often come: the name decides.
+        if len(value) == 2 and isinstance(value[0], str) and is_secret_name(value[0]) and value[1] not in (None, ""):
+            return [value[0], REDACTED]
+        return [redact_value(None, item) for item in value]
     if isinstance(value, str):
         return redact_text(value)
     return value

@@ -7,7 +7,7 @@ from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST
 
-from core.logging import redact_value
+from core.logging import redact_text, redact_value
 
 # Our own credential names, on top of Sentry's defaults (password, secret, api_key, authorization, ...).
 SENTRY_EXTRA_DENYLIST = [
@@ -18,7 +18,9 @@ SENTRY_EXTRA_DENYLIST = [
     "field_encryption_keys",
     "webhook_token",
     "x_twilio_signature",
+    "signature",
     "token",
+    "idempotency",
 ]
 
 
@@ -27,6 +29,8 @@ SECRET_TERMS = [*DEFAULT_DENYLIST, *SENTRY_EXTRA_DENYLIST]
 
 def _scrub_frames(container: Any) -> None:
     for value in (container or {}).get("values", []) or []:
+        if isinstance(value.get("value"), str):  # an exception's message may quote a URL or a payload
+            value["value"] = redact_text(value["value"])
         frames = ((value.get("stacktrace") or {}).get("frames")) or []
         for frame in frames:
             if isinstance(frame.get("vars"), dict):
@@ -34,15 +38,18 @@ def _scrub_frames(container: Any) -> None:
 
 
 def scrub_event(event: dict[str, Any], _hint: dict[str, Any]) -> dict[str, Any]:
-    """before_send: a second pass, with the log redaction rules, over request data, breadcrumbs and frame locals.
+    """before_send: a second pass, with the log redaction rules, over the request, breadcrumbs, frame locals,
+    exception and log messages, extra data, contexts and tags.
 
     The SDK's own denylists run first; this catches names they do not know (e.g. `zoho_refresh_token`) and
-    secrets inside URLs (a webhook token in a path)."""
+    secrets inside URLs and messages (a webhook token in a path, `?key=`, `?code=`, a quoted payload)."""
     _scrub_frames(event.get("exception"))
     _scrub_frames(event.get("threads"))
-    request = event.get("request")
-    if isinstance(request, dict):
-        event["request"] = {key: redact_value(key, value) for key, value in request.items()}
+    for section in ("request", "extra", "contexts", "tags", "logentry"):
+        if isinstance(event.get(section), dict):
+            event[section] = {key: redact_value(key, value) for key, value in event[section].items()}
+    if isinstance(event.get("message"), str):
+        event["message"] = redact_text(event["message"])
     breadcrumbs = event.get("breadcrumbs")
     if isinstance(breadcrumbs, dict) and isinstance(breadcrumbs.get("values"), list):
         breadcrumbs["values"] = [

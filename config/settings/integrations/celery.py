@@ -73,6 +73,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sync-notification-channels": {"task": "sync.tasks.channels_renew_due_task", "schedule": 1800.0},
     # Widget sign-ins that can no longer sign anyone in (expired or revoked over a day ago).
     "widget-tokens-expired": {"task": "accounts.tasks.widget_tokens_expired_delete_task", "schedule": 3600.0},
+    # Expired browser sessions (`clearsessions`): the session table only grows otherwise.
+    "sessions-expired": {"task": "accounts.tasks.sessions_expired_delete_task", "schedule": 3600.0},
     # Zoho Voice sends no inbound webhook: each number's SMS logs are polled.
     "zoho-voice-poll-all": {"task": "messaging.tasks.zoho_voice_poll_all_task", "schedule": float(_ZV_POLL_SECONDS)},
 }
