@@ -1,17 +1,141 @@
 """Admin building blocks that keep every page inside the signed-in manager's organization, and the operators'
 user admin."""
 
+from functools import cache
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.filters import (
+    AllValuesFieldListFilter,
+    BooleanFieldListFilter,
+    ChoicesFieldListFilter,
+    DateFieldListFilter,
+    EmptyFieldListFilter,
+    FieldListFilter,
+    ListFilter,
+    RelatedFieldListFilter,
+    RelatedOnlyFieldListFilter,
+)
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.core import checks
 from django.db import models
 from django.http import HttpRequest
 
 from core.admin_site import is_operator, request_manager
 from core.models import User
 from core.tenancy import TenantModel
+
+
+# --- List filters, scoped by construction -----------------------------------------------------------------------
+# Django builds a relation filter's choices from the related model's default manager: every tenant's rows (a
+# lead-intake page offered every organization's studios). Every tenant admin page's `list_filter` is rewritten
+# for managers (TenantScopedAdminMixin.get_list_filter) into the classes below, whatever the page declares.
+def own_rows_values(request: HttpRequest, model_admin: Any, field_path: str) -> models.QuerySet:
+    """The values of `field_path` on the rows this page shows the request's person (its scoped queryset)."""
+    return model_admin.get_queryset(request).order_by().values(field_path)
+
+
+def tenant_related_rows(request: HttpRequest, model_admin: Any, related: type[models.Model], field_path: str):
+    """The rows of `related` a filter over `field_path` may offer the request's manager: a tenant model's rows
+    visible to them; any other model's (e.g. users) only those their own rows point at."""
+    if issubclass(related, TenantModel):
+        return related.objects.visible_to(request_manager(request))
+    return related._default_manager.filter(pk__in=own_rows_values(request, model_admin, f"{field_path}__pk"))
+
+
+def scope_all_values_filter(spec: AllValuesFieldListFilter, request: HttpRequest, model_admin: Any) -> None:
+    """Django reads a value filter's choices across a relation (`studio__time_zone`) from every tenant's rows:
+    a manager gets the values of the page's own rows. The replaced choices are a lazy queryset, never run."""
+    if not is_operator(request):
+        spec.lookup_choices = (
+            model_admin.get_queryset(request)
+            .distinct()
+            .order_by(spec.field_path)
+            .values_list(spec.field_path, flat=True)
+        )
+
+
+class TenantScopedRelatedFilterMixin:
+    """For a RelatedFieldListFilter (or a subclass): a manager is offered their organization's rows only."""
+
+    related_only = False  # RelatedOnlyFieldListFilter: also only rows this page's own rows point at
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any):
+        if is_operator(request):
+            return super().field_choices(field, request, model_admin)
+        related = field.related_model
+        allowed = tenant_related_rows(request, model_admin, related, self.field_path)
+        if self.related_only:
+            allowed = allowed.filter(pk__in=own_rows_values(request, model_admin, f"{self.field_path}__pk"))
+        limit = models.Q(pk__in=allowed.order_by().values("pk"))
+        # A forward field's own limit still applies (a reverse relation's limit is about the other side).
+        own_limit = field.get_limit_choices_to() if isinstance(field, models.Field) else None
+        if own_limit:
+            limit &= own_limit if isinstance(own_limit, models.Q) else models.Q(**own_limit)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
+
+
+class TenantScopedAllValuesFilterMixin:
+    """For an AllValuesFieldListFilter: a manager is offered the values of the page's own rows."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        scope_all_values_filter(self, request, model_admin)
+
+
+# Filters whose choices are fixed (yes/no, a field's choices, dates, empty/not empty): nothing of a tenant in them.
+STATIC_FIELD_FILTERS = (BooleanFieldListFilter, ChoicesFieldListFilter, DateFieldListFilter, EmptyFieldListFilter)
+
+
+@cache
+def tenant_scoped_filter_class(filter_class: type[ListFilter]) -> type[ListFilter] | None:
+    """The class to use for managers instead of `filter_class`; None when its choices cannot be vouched for.
+
+    A custom SimpleListFilter (or FieldListFilter) lists whatever its code reads: it declares `tenant_scoped =
+    True` once its choices come from `visible_to` / `for_organization` (see TenantRowsListFilter)."""
+    if getattr(filter_class, "tenant_scoped", False):
+        return filter_class
+    if issubclass(filter_class, RelatedFieldListFilter):
+        attrs = {"related_only": issubclass(filter_class, RelatedOnlyFieldListFilter), "tenant_scoped": True}
+        return type(f"TenantScoped{filter_class.__name__}", (TenantScopedRelatedFilterMixin, filter_class), attrs)
+    if issubclass(filter_class, AllValuesFieldListFilter):
+        attrs = {"tenant_scoped": True}
+        return type(f"TenantScoped{filter_class.__name__}", (TenantScopedAllValuesFilterMixin, filter_class), attrs)
+    if issubclass(filter_class, STATIC_FIELD_FILTERS):
+        return filter_class
+    return None
+
+
+def tenant_scoped_field_filter(field, request, params, model, model_admin, field_path):
+    """What a plain field name in `list_filter` becomes: Django's filter for the field's type, scoped."""
+    if field.is_relation:
+        scoped_class = tenant_scoped_filter_class(RelatedFieldListFilter)
+        return scoped_class(field, request, params, model, model_admin, field_path)
+    # Django's filter for the field's type; of those only the value filter reads rows.
+    spec = FieldListFilter.create(field, request, params, model, model_admin, field_path)
+    if isinstance(spec, AllValuesFieldListFilter):
+        scope_all_values_filter(spec, request, model_admin)
+    return spec
+
+
+class TenantRowsListFilter(admin.SimpleListFilter):
+    """Base of a custom filter over a tenant model's rows: choices from `visible_to` (every row for operators)."""
+
+    tenant_scoped = True
+    related_model: type[TenantModel]
+
+    def rows(self, request: HttpRequest) -> models.QuerySet:
+        if is_operator(request):
+            return self.related_model.objects.unscoped()
+        return self.related_model.objects.visible_to(request_manager(request))
+
+    def label(self, request: HttpRequest, obj: models.Model) -> str:
+        return str(obj)
+
+    def lookups(self, request: HttpRequest, model_admin: Any):
+        return [(str(obj.pk), self.label(request, obj)) for obj in self.rows(request)]
 
 
 class TenantScopedAdminMixin:
@@ -21,6 +145,10 @@ class TenantScopedAdminMixin:
     - a manager sees only their organization: lists, object pages, form choices and filters are scoped, and any
       other object is "not found" whatever URL is typed;
     - everyone else (staff, people without a membership) has no access.
+
+    List filters are scoped whatever a page declares (`get_list_filter`): relation filters offer the manager's
+    own rows, values across a relation come from the page's own rows, and a custom filter that is not declared
+    `tenant_scoped` is left out for managers (and reported by `manage.py check`).
     """
 
     # The FK to Organization on this model, filled in for managers and not changeable by them.
@@ -46,6 +174,50 @@ class TenantScopedAdminMixin:
         # Explicit, because Meta.ordering is not applied to the annotated (GROUP BY) querysets of changelists.
         ordering = self.get_ordering(request) or self.model._meta.ordering
         return queryset.order_by(*ordering) if ordering else queryset
+
+    def get_list_filter(self, request: HttpRequest):
+        filters = list(super().get_list_filter(request))
+        if is_operator(request):
+            return filters
+        scoped = []
+        for entry in filters:
+            entry = self._tenant_scoped_list_filter(entry)
+            if entry is not None:
+                scoped.append(entry)
+        return scoped
+
+    def _tenant_scoped_list_filter(self, entry: Any) -> Any:
+        """A `list_filter` entry as a manager gets it: scoped, or None (left out)."""
+        if isinstance(entry, type) and issubclass(entry, ListFilter):  # a custom filter class
+            return entry if tenant_scoped_filter_class(entry) is entry else None
+        if isinstance(entry, (list, tuple)):
+            path, filter_class = entry
+        else:
+            path, filter_class = entry, None
+        path = path if isinstance(path, str) else path.name  # Django also accepts a Field
+        if self.tenant_field and (path == self.tenant_field or path.startswith(f"{self.tenant_field}__")):
+            return None  # a manager only ever sees one organization
+        if filter_class is None:
+            return (path, tenant_scoped_field_filter)
+        scoped_class = tenant_scoped_filter_class(filter_class)
+        return (path, scoped_class) if scoped_class is not None else None
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = list(super().check(**kwargs))
+        for entry in getattr(self, "list_filter", ()):
+            filter_class = entry[1] if isinstance(entry, (list, tuple)) else entry
+            if isinstance(filter_class, type) and tenant_scoped_filter_class(filter_class) is None:
+                errors.append(
+                    checks.Error(
+                        f"list_filter {filter_class.__name__} of {type(self).__name__} may list another "
+                        "organization's rows, so managers do not get it.",
+                        hint="Derive it from core.admin.TenantRowsListFilter, or set tenant_scoped = True once its "
+                        "choices come from visible_to() / for_organization().",
+                        obj=type(self),
+                        id="leadline.E001",
+                    )
+                )
+        return errors
 
     def _may_manage(self, request: HttpRequest, obj: Any = None) -> bool:
         if is_operator(request):
@@ -97,16 +269,6 @@ class TenantModelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if not is_operator(request) and self.tenant_field in columns:
             columns.remove(self.tenant_field)  # a manager only ever sees one organization
         return columns
-
-    def get_list_filter(self, request: HttpRequest):
-        filters = list(super().get_list_filter(request))
-        if not is_operator(request):
-            filters = [
-                f
-                for f in filters
-                if f != self.tenant_field and not (isinstance(f, tuple) and f[0] == self.tenant_field)
-            ]
-        return filters
 
 
 class TenantTabularInline(TenantScopedAdminMixin, admin.TabularInline):

@@ -7,12 +7,12 @@ from typing import Any
 
 import phonenumbers
 
-from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from core.admin import TenantRowsListFilter
 from core.admin_site import is_operator, request_manager
 from core.phone import normalize_e164
 from messaging.errors import error_explain
@@ -100,21 +100,22 @@ class PhoneSearchMixin:
 
 
 # --- Shared pieces --------------------------------------------------------------------------------------------
-class StudioFilter(admin.SimpleListFilter):
+class StudioFilter(TenantRowsListFilter):
     """The studios of the signed-in manager's organization (every studio for operators), and the unassigned."""
 
     title = "studio"
     parameter_name = "studio"
+    related_model = Studio
     UNASSIGNED = "none"
 
+    def rows(self, request: HttpRequest) -> QuerySet:
+        return super().rows(request).select_related("organization")
+
+    def label(self, request: HttpRequest, obj: Studio) -> str:
+        return f"{obj.organization.name} · {obj.name}" if is_operator(request) else obj.name
+
     def lookups(self, request: HttpRequest, model_admin: Any):
-        if is_operator(request):
-            studios = Studio.objects.unscoped().select_related("organization")
-            choices = [(str(s.pk), f"{s.organization.name} · {s.name}") for s in studios]
-        else:
-            studios = Studio.objects.visible_to(request_manager(request))
-            choices = [(str(s.pk), s.name) for s in studios]
-        return [*choices, (self.UNASSIGNED, "Unassigned")]
+        return [*super().lookups(request, model_admin), (self.UNASSIGNED, "Unassigned")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet):
         value = self.value()
