@@ -1,11 +1,9 @@
 """What a text body is: its encoding and segment count (what carriers bill), whether it is a keyword
-(STOP/START/HELP, CTIA practice), and message templates with merge fields."""
+(STOP/START/HELP, CTIA practice). Message templates are rendered by core.merge_fields."""
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
-from typing import Any
 
 from core.exceptions import ApplicationError
 
@@ -79,15 +77,3 @@ def keyword_of(body: str | None) -> str | None:
     if word in HELP_KEYWORDS:
         return "HELP"
     return None
-
-
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def template_render(template: str, context: dict[str, Any]) -> str:
-    """Fill {merge_fields}; a field with no value becomes empty (templates are validated when saved)."""
-    values = _Blank({key: "" if value is None else str(value) for key, value in context.items()})
-    rendered = string.Formatter().vformat(template, (), values)
-    return " ".join(rendered.split(" ")).strip()

@@ -5,11 +5,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
+from core import merge_fields
 from core.admin import TenantModelAdmin, TenantTabularInline
 from core.admin_site import is_operator, request_manager
 from core.exceptions import ApplicationError
@@ -18,6 +20,9 @@ from studios import services
 from studios.models import (
     KIND_FIELDS,
     SECRET_FIELDS,
+    TEMPLATE_FIELDS,
+    TEMPLATE_SAMPLE,
+    TEMPLATE_SAMPLE_NO_NAME,
     URL_FIELDS,
     Membership,
     Organization,
@@ -101,8 +106,41 @@ class StudioAdmin(TenantModelAdmin):
     list_filter = ["is_active", "time_zone", "organization"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    fields = ["organization", "name", "slug", "time_zone", "welcome_message", "help_message", "is_active"]
+    fields = [
+        "organization",
+        "name",
+        "slug",
+        "time_zone",
+        "welcome_message",
+        "help_message",
+        "template_preview",
+        "is_active",
+    ]
+    readonly_fields = ["template_preview"]
     inlines = [StudioAccountInline]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        kwargs["help_texts"] = {
+            "welcome_message": f"Sent to a new lead. {TEMPLATE_HELP}",
+            "help_message": f"The answer to HELP or INFO. {TEMPLATE_HELP}",
+            **kwargs.get("help_texts", {}),
+        }
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="Preview (as saved)")
+    def template_preview(self, obj: Studio | None) -> str:
+        """Each saved template for a sample lead, and for one with only a phone number: what would not be sent."""
+        if obj is None or obj.pk is None:
+            return "Shown once the studio is saved."
+        rows = []
+        for label, template in _studio_templates(obj):
+            full = _preview(template, {**TEMPLATE_SAMPLE, "studio_name": obj.name})
+            bare = _preview(template, {**TEMPLATE_SAMPLE_NO_NAME, "studio_name": obj.name})
+            rows.append((label, full, bare))
+        return format_html(
+            "<div>Sample lead Dana Scully, owner Ana Lima; then a lead with no name on file.</div>{}",
+            format_html_join("", "<p><strong>{}</strong><br>{}<br>No name: {}</p>", rows),
+        )
 
     def get_queryset(self, request: HttpRequest):
         return (
@@ -115,6 +153,34 @@ class StudioAdmin(TenantModelAdmin):
     @admin.display(description="own numbers", ordering="_numbers")
     def number_count(self, obj: Studio) -> int:
         return obj._numbers
+
+
+TEMPLATE_HELP = (
+    "Merge fields: "
+    + ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+    + ". A field that may be blank needs a fallback, e.g. {first_name|there}; without one, a blank field stops "
+    "the text and the lead is flagged for a person. Write {{ and }} for literal braces."
+)
+
+
+def _studio_templates(studio: Studio) -> list[tuple[str, str]]:
+    templates = [("Welcome", studio.welcome_message), ("Help", studio.help_message)]
+    try:
+        templates.append(("Follow-up", studio.automation.follow_up_message))
+    except ObjectDoesNotExist:  # not saved yet: the default applies
+        default = Studio.automation.related.related_model._meta.get_field("follow_up_message").default
+        templates.append(("Follow-up", default))
+    return templates
+
+
+def _preview(template: str, sample: dict[str, str]) -> str:
+    if not template.strip():
+        return "(empty: not sent)"
+    try:
+        rendered = merge_fields.render(template, sample, allowed=TEMPLATE_FIELDS)
+    except merge_fields.TemplateError as exc:
+        return f"not valid, nothing is sent: {exc}"
+    return f"not sent: {rendered.reason}" if rendered.missing else rendered.text
 
 
 # --- Phone numbers --------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ their phone numbers and their provider accounts (Twilio, Zoho CRM, Zoho Voice cr
 
 from __future__ import annotations
 
-import string
 import zoneinfo
 from functools import cache
 
@@ -13,7 +12,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from core import outbound
+from core import merge_fields, outbound
 from core.models import TimeStampedModel
 from core.phone import E164Field
 from core.secrets import EncryptedSecretField
@@ -26,6 +25,9 @@ zoho_id_validator = RegexValidator(r"^\d{1,25}$", "A Zoho id is a string of digi
 
 # Merge fields a studio's message templates may use; messaging fills them in.
 TEMPLATE_FIELDS = frozenset({"first_name", "last_name", "full_name", "studio_name", "owner_name", "owner_first_name"})
+# What the template previews fill in: a lead with every field, and one the CRM knows only by phone number.
+TEMPLATE_SAMPLE_NO_NAME = {"owner_name": "Ana Lima", "owner_first_name": "Ana"}
+TEMPLATE_SAMPLE = {"first_name": "Dana", "last_name": "Scully", "full_name": "Dana Scully", **TEMPLATE_SAMPLE_NO_NAME}
 
 
 @cache
@@ -39,17 +41,12 @@ def validate_time_zone(value: str) -> None:
 
 
 def validate_template(value: str) -> None:
-    """A message template may only use known {merge_fields}; a typo would otherwise reach a lead verbatim."""
+    """A message template may only use known plain {merge_fields}, each optionally with a {field|fallback}: a typo
+    would otherwise reach a lead verbatim, and a format spec or conversion could be abused (core.merge_fields)."""
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    except ValueError as exc:
-        raise ValidationError(f"Unbalanced braces in template: {exc}.") from exc
-    unknown = sorted(name for name in names if name not in TEMPLATE_FIELDS)
-    if unknown:
-        raise ValidationError(
-            f"Unknown merge field(s) {', '.join('{' + n + '}' for n in unknown)}; "
-            f"available: {', '.join('{' + n + '}' for n in sorted(TEMPLATE_FIELDS))}."
-        )
+        merge_fields.validate(value, allowed=TEMPLATE_FIELDS)
+    except merge_fields.TemplateError as exc:
+        raise ValidationError(str(exc), code="template") from exc
 
 
 # --- Organization ---------------------------------------------------------------------------------------------

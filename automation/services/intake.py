@@ -38,6 +38,7 @@ from automation.services.common import (
     retry_delay,
     step_record,
 )
+from core import merge_fields
 from core.exceptions import ApplicationError
 from core.models import InboundEvent
 from core.webhooks import EventFlagged, processor
@@ -46,8 +47,7 @@ from messaging.selectors import crm_opt_out_field_get, phone_is_opted_out
 from messaging.services.opt_out import opt_out_set
 from messaging.services.sending import message_send, region_of
 from messaging.services.threads import contact_get_or_create
-from messaging.text import template_render
-from studios.models import Studio
+from studios.models import TEMPLATE_FIELDS, Studio
 from studios.selectors import phone_numbers_serving
 from zoho.client import Priority, ZohoClient
 from zoho.errors import ZohoError, ZohoRequestError
@@ -213,9 +213,11 @@ def _advance(intake: LeadIntake, log) -> str:
             log(step="task_created", detail=f"task {intake.task_zoho_id} for {owner_name or 'the token owner'}")
 
     if intake.welcome_message_id is None and not intake.sms_outcome:
-        _welcome_send(
+        blocked = _welcome_send(
             intake=intake, lead=lead, log=log, crm_opt_out_field=crm_opt_out_field_get(organization=organization)
         )
+        if blocked:
+            problems.append(blocked)
 
     if problems:
         return _attention(intake, log, "; ".join(problems))
@@ -262,7 +264,9 @@ def _task_create(client: ZohoClient, *, intake: LeadIntake, lead: dict[str, Any]
     )
 
 
-def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_field: str) -> None:
+def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_field: str) -> str | None:
+    """Send the welcome text, or log why not. Returns the reason when a person must act (a required merge field is
+    blank): no outcome is saved then, so "Try again now" sends it once the lead or the template is fixed."""
     studio = intake.studio
     organization = intake.organization
 
@@ -294,10 +298,20 @@ def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_
         return skip(f"no welcome text: {phone} has opted out")
     context = merge_context(lead=lead, studio_name=studio.name, owner_name=intake.owner_name)
     try:
+        rendered = merge_fields.render(studio.welcome_message, context, allowed=TEMPLATE_FIELDS)
+    except merge_fields.TemplateError as exc:
+        reason = f"welcome text not sent: the template of {studio.name} is not valid ({exc})"
+        log(step="sms_skipped", outcome="failed", detail=reason, studio=studio)
+        return reason
+    if rendered.missing:
+        reason = f"welcome text not sent: {rendered.reason}"
+        log(step="sms_skipped", outcome="failed", detail=reason, studio=studio)
+        return reason
+    try:
         message = message_send(
             studio=studio,
             to=phone,
-            body=template_render(studio.welcome_message, context),
+            body=rendered.text,
             kind=Message.Kind.AUTOMATED,
             contact_name=intake.lead_name,
         )
@@ -305,3 +319,4 @@ def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_
         return skip(f"no welcome text: {exc.message}")
     intake.welcome_message = message
     log(step="sms_sent", detail=f"welcome text queued from {message.from_number}", studio=studio)
+    return None

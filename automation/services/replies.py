@@ -32,12 +32,13 @@ from automation.services.common import (
     retry_delay,
     step_record,
 )
+from core import merge_fields
 from core.exceptions import ApplicationError
 from messaging.models import Message
 from messaging.selectors import phone_is_opted_out
 from messaging.services.sending import message_send
-from messaging.services.threads import conversation_touch
-from messaging.text import template_render
+from messaging.services.threads import conversation_flag, conversation_touch
+from studios.models import TEMPLATE_FIELDS
 from zoho.client import Priority, ZohoClient
 from zoho.errors import ZohoError, ZohoRequestError
 from zoho.tokens import ZohoReauthRequired, ZohoTokenError
@@ -154,8 +155,9 @@ def _advance(reply: ReplyFollowUp, log) -> str:
         contact.save(update_fields=["crm_module", "crm_record_id", "crm_owner_id", "name", "updated_at"])
     log(step="lead_match", detail=f"{name} (lead {reply.zoho_lead_id})")
     studio = reply.studio or _owner_studio(reply, owner_id)
+    blocked = None
     if reply.follow_up_message_id is None and studio is not None:
-        _follow_up_send(reply=reply, studio=studio, lead=lead, owner_name=owner_name, log=log)
+        blocked = _follow_up_send(reply=reply, studio=studio, lead=lead, owner_name=owner_name, log=log)
     if not reply.task_zoho_id:
         try:
             reply.task_zoho_id = client.task_create(
@@ -169,6 +171,12 @@ def _advance(reply: ReplyFollowUp, log) -> str:
             raise _Wait(f"Zoho refused the task for now ({exc.__class__.__name__})") from exc
         ReplyFollowUp.objects.unscoped().filter(pk=reply.pk).update(task_zoho_id=reply.task_zoho_id)
         log(step="task_created", detail=f"task {reply.task_zoho_id} for {owner_name or 'the token owner'}")
+    if blocked:
+        # The task is made; the text waits for a person (the thread is flagged where they work).
+        conversation_flag(conversation=reply.message.conversation, reason=blocked)
+        reply.status, reply.attention_reason, reply.next_attempt_at = S.NEEDS_ATTENTION, blocked[:300], None
+        log(step="needs_attention", outcome="failed", detail=blocked)
+        return "needs_attention"
     reply.status, reply.next_attempt_at = S.DONE, None
     log(step="done")
     return "done"
@@ -180,13 +188,26 @@ def _owner_studio(reply: ReplyFollowUp, owner_id: str):
     return studios[0] if len(studios) == 1 else None
 
 
-def _follow_up_send(*, reply: ReplyFollowUp, studio, lead: dict, owner_name: str, log) -> None:
+def _follow_up_send(*, reply: ReplyFollowUp, studio, lead: dict, owner_name: str, log) -> str | None:
+    """Send the follow-up text, or log why not; returns the reason when a person must act (a required merge field
+    is blank, or the template is invalid), so "Try again now" sends it once that is fixed."""
     phone = reply.message.from_number
     if phone_is_opted_out(organization=reply.organization, phone=phone):
         log(step="sms_skipped", outcome="skipped", detail=f"{phone} has opted out", studio=studio)
-        return
+        return None
     template = studio_automation_get(studio=studio).follow_up_message
-    body = template_render(template, merge_context(lead=lead, studio_name=studio.name, owner_name=owner_name))
+    context = merge_context(lead=lead, studio_name=studio.name, owner_name=owner_name)
+    try:
+        rendered = merge_fields.render(template, context, allowed=TEMPLATE_FIELDS)
+    except merge_fields.TemplateError as exc:
+        reason = f"follow-up text not sent: the template of {studio.name} is not valid ({exc})"
+        log(step="sms_skipped", outcome="failed", detail=reason, studio=studio)
+        return reason
+    if rendered.missing:
+        reason = f"follow-up text not sent: {rendered.reason}"
+        log(step="sms_skipped", outcome="failed", detail=reason, studio=studio)
+        return reason
+    body = rendered.text
     try:
         message = message_send(
             studio=studio, to=phone, body=body, from_number=reply.message.phone_number, kind=Message.Kind.AUTOMATED
@@ -197,10 +218,11 @@ def _follow_up_send(*, reply: ReplyFollowUp, studio, lead: dict, owner_name: str
             message = message_send(studio=studio, to=phone, body=body, kind=Message.Kind.AUTOMATED)
         except ApplicationError:
             log(step="sms_skipped", outcome="skipped", detail=exc.message, studio=studio)
-            return
+            return None
     reply.follow_up_message = message
     ReplyFollowUp.objects.unscoped().filter(pk=reply.pk).update(follow_up_message=message)
     log(step="sms_sent", detail=f"follow-up text queued from {message.from_number}", studio=studio)
+    return None
 
 
 def _unmatched(reply: ReplyFollowUp, log, reason: str) -> str:

@@ -7,7 +7,7 @@ from messaging.api.conversations import ConversationDetailApi, ConversationListA
 from messaging.api.crm import ContactCrmApi
 from messaging.api.me import MeApi
 from messaging.api.messages import ConversationMessagesApi, MessageCreateApi
-from messaging.api.templates import TemplateListApi
+from messaging.api.templates import TemplateListApi, TemplateRenderApi
 
 app_name = "api"
 urlpatterns = [
@@ -20,4 +20,5 @@ urlpatterns = [
     path("contacts/<int:pk>/opt-out/", ContactOptOutApi.as_view(), name="contact-opt-out"),
     path("contacts/<int:pk>/crm/", ContactCrmApi.as_view(), name="contact-crm"),
     path("templates/", TemplateListApi.as_view(), name="template-list"),
+    path("templates/render/", TemplateRenderApi.as_view(), name="template-render"),
 ]

@@ -16,13 +16,19 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import merge_fields
 from messaging.models import Contact, Message, OptOutSource, OptOutState
 from messaging.selectors import studio_last_texting_contact, studio_of_crm_owner, studios_served_by
 from messaging.services.opt_out import opt_out_set
 from messaging.services.sending import message_send
-from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
-from messaging.text import body_shape, keyword_of, template_render
-from studios.models import PhoneNumber, Studio
+from messaging.services.threads import (
+    contact_get_or_create,
+    conversation_flag,
+    conversation_get_or_create,
+    conversation_touch,
+)
+from messaging.text import body_shape, keyword_of
+from studios.models import TEMPLATE_FIELDS, Membership, PhoneNumber, Studio
 
 logger = structlog.get_logger(__name__)
 
@@ -170,12 +176,49 @@ def message_keyword_handle(*, message: Message, opt_out_type: str = "") -> str |
         # Twilio confirms STOP/START itself; on Zoho Voice nobody does unless we do.
         if changed and message.provider == "zoho_voice" and studio is not None:
             template = STOP_CONFIRMATION if keyword == "STOP" else START_CONFIRMATION
-            _reply(message=message, studio=studio, text=template_render(template, {"studio_name": studio.name}))
+            text = merge_fields.render(template, {"studio_name": studio.name}, allowed={"studio_name"}).text
+            _reply(message=message, studio=studio, text=text)
         return keyword
     if studio is not None:
-        context = {"studio_name": studio.name, "first_name": message.contact.name.split(" ")[0]}
-        _reply(message=message, studio=studio, text=template_render(studio.help_message, context))
+        _help_answer(message=message, studio=studio)
     return keyword
+
+
+def _help_answer(*, message: Message, studio: Studio) -> None:
+    """The studio's help text filled in for the contact; a required field that is blank (the contact has no name
+    yet, say) sends nothing, logs why and flags the thread, so a person answers instead of a "Hi , ..."."""
+    contact = message.contact
+    full_name = " ".join((contact.name or "").split())
+    first, _, last = full_name.partition(" ")
+    owner = None
+    if contact.crm_owner_id:
+        owner = (
+            Membership.objects.for_organization(message.organization)
+            .select_related("user")
+            .filter(zoho_user_id=contact.crm_owner_id, is_active=True)
+            .first()
+        )
+    owner_name = owner.user.full_name if owner else ""
+    context = {
+        "first_name": first,
+        "last_name": last,
+        "full_name": full_name,
+        "studio_name": studio.name,
+        "owner_name": owner_name,
+        "owner_first_name": owner_name.split(" ")[0],
+    }
+    try:
+        rendered = merge_fields.render(studio.help_message, context, allowed=TEMPLATE_FIELDS)
+        reason = f"HELP answer not sent: {rendered.reason}" if rendered.missing else ""
+    except merge_fields.TemplateError as exc:
+        rendered, reason = None, f"HELP answer not sent: the help text of {studio.name} is not valid ({exc})"
+    if rendered is not None and not reason:
+        _reply(message=message, studio=studio, text=rendered.text)
+        return
+    from automation.services.common import step_record
+
+    step_record(organization=message.organization, studio=studio, step="help_reply", outcome="failed", detail=reason)
+    conversation_flag(conversation=message.conversation, reason=f"{reason}; answer them yourself.")
 
 
 def _any_studio_of(phone_number: PhoneNumber | None) -> Studio | None:

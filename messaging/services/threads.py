@@ -52,6 +52,13 @@ def conversation_touch(*, conversation: Conversation, message: Message, attentio
     Conversation.objects.for_organization(conversation.organization).filter(pk=conversation.pk).update(**changes)
 
 
+def conversation_flag(*, conversation: Conversation, reason: str) -> None:
+    """Flag a thread for a person without counting its last text again (what conversation_touch would do)."""
+    Conversation.objects.for_organization(conversation.organization).filter(pk=conversation.pk).update(
+        needs_attention=True, attention_reason=reason[:300], updated_at=timezone.now()
+    )
+
+
 def conversation_mark_read(
     *, conversation: Conversation, member: Membership, last_seen_message_id: int | None = None
 ) -> Conversation:

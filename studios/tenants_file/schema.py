@@ -24,10 +24,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 
+from core import merge_fields
 from core.phone import normalize_e164
+from studios.models import TEMPLATE_FIELDS
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=63)]
 ENV_PREFIX = "env:"
@@ -67,6 +70,18 @@ class StudioEntry(_Entry):
     help_message: str | None = None
     is_active: bool = True
     accounts: list[Slug] = []
+
+    @field_validator("welcome_message", "help_message")
+    @classmethod
+    def _template_is_safe(cls, value: str | None) -> str | None:
+        # The same check as the model's (core.merge_fields), before anything is applied; the message is kept as
+        # written (a custom error: no "Value error," prefix and no formatting of its braces).
+        if value is not None:
+            try:
+                merge_fields.validate(value, allowed=TEMPLATE_FIELDS)
+            except merge_fields.TemplateError as exc:
+                raise PydanticCustomError("template", str(exc)) from exc
+        return value
 
 
 def _not_a_yaml_number(value: Any) -> Any:
