@@ -85,7 +85,9 @@ class InboundEvent(models.Model):
 
     The key makes a re-delivery a no-op (Twilio retries, Zoho resends); the payload lets a failed event be
     processed again. `organization` is whom the sender proved to be (the token that verified it); an event that
-    names no known number is still kept, flagged for a person.
+    names no known number is still kept, flagged for a person. PostgreSQL stores no NUL character in text or
+    JSONB, so the payload and key are stored without them (`core.webhooks.nul_free`) and the body as received is
+    kept beside them in `raw_body` whenever that changed anything.
     """
 
     class Status(models.TextChoices):
@@ -101,6 +103,12 @@ class InboundEvent(models.Model):
         "studios.Organization", on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_events"
     )
     payload = models.JSONField()
+    raw_body = models.BinaryField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The request body as received, kept only when the payload had to differ from it (NUL removed)",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
 import structlog
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from core.models import InboundEvent
 
@@ -41,6 +46,48 @@ def processor(source: str) -> Callable:
     return register
 
 
+def webhook_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """What every webhook view needs before its own checks: POST only, no CSRF (the sender is not a browser), no
+    request-wide transaction (`webhook_record` commits the event on its own), and a body over
+    WEBHOOK_MAX_BODY_BYTES refused with a 413 before anything parses it."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if body_too_large(request):
+            logger.warning("webhook_refused", status=413, view=view.__name__)  # the path may hold a token
+            return HttpResponse("Request body too large", status=413, content_type="text/plain")
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(require_POST(transaction.non_atomic_requests(checked)))
+
+
+def body_too_large(request: HttpRequest) -> bool:
+    """The declared length first (nothing is read for an honest sender's oversized body), then the body read."""
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return True
+    if declared > settings.WEBHOOK_MAX_BODY_BYTES:
+        return True
+    return len(request.body) > settings.WEBHOOK_MAX_BODY_BYTES
+
+
+def nul_free(value: Any) -> Any:
+    """`value` with the NUL character removed from every string in it, dictionary keys included.
+
+    PostgreSQL refuses NUL in text and JSONB (`\\u0000`), so anything a sender typed reaches a column, or a
+    query, through this; the body as received is kept in `InboundEvent.raw_body` (see `webhook_record`)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {nul_free(key): nul_free(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [nul_free(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(nul_free(item) for item in value)
+    return value
+
+
 def webhook_record(
     *,
     source: str,
@@ -49,15 +96,24 @@ def webhook_record(
     organization=None,
     status: str = InboundEvent.Status.RECEIVED,
     error: str = "",
+    raw_body: bytes | None = None,
 ) -> tuple[InboundEvent | None, bool]:
-    """Store a verified webhook under (source, key) and enqueue it after commit. Returns (event, created)."""
+    """Store a verified webhook under (source, key) and enqueue it after commit. Returns (event, created).
+
+    The payload and key are stored without NUL characters; when that changed either, `raw_body` (the request
+    body as received) is stored with them, so nothing the sender sent is lost."""
+    stored, stored_key = nul_free(payload), nul_free(key)
+    changed = stored_key != key or stored != payload
+    if changed:
+        logger.info("webhook_nul_removed", source=source, key=stored_key)
     fields = {
         "source": source,
-        "idempotency_key": key[:200],
+        "idempotency_key": stored_key[:200],
         "organization": organization,
-        "payload": payload,
+        "payload": stored,
+        "raw_body": raw_body if changed else None,
         "status": status,
-        "error": error,
+        "error": nul_free(error),
     }
     try:
         if transaction.get_connection().in_atomic_block:
@@ -69,7 +125,7 @@ def webhook_record(
             # instead of BEGIN, INSERT, COMMIT. The row is committed when create() returns.
             event = InboundEvent.objects.create(**fields)
     except IntegrityError:
-        logger.info("webhook_duplicate", source=source, key=key)
+        logger.info("webhook_duplicate", source=source, key=stored_key)
         return None, False
     if status == InboundEvent.Status.RECEIVED:
         # After the outer commit inside a transaction; at once in autocommit, where the row is already committed.

@@ -12,13 +12,10 @@ import structlog
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from core.phone import normalize_e164
-from core.webhooks import webhook_record
+from core.webhooks import webhook_record, webhook_view
 from messaging.providers.twilio import twilio_signature_valid
 from messaging.selectors import inbound_number_get_cached, inbound_number_remember, twilio_accounts_with_sid
 from studios.models import ProviderAccount
@@ -62,7 +59,10 @@ def _verified_account(request: HttpRequest, our_number: str) -> tuple[ProviderAc
             if number is not None:
                 valid = _signed_by(number.account, url=url, request=request, signature=signature)
                 return (number.account, True) if valid else (None, True)
-    for account in twilio_accounts_with_sid(account_sid=request.POST.get("AccountSid", "")):
+    account_sid = request.POST.get("AccountSid", "")
+    if "\x00" in account_sid:  # none of ours has one, and PostgreSQL refuses it in a query
+        return None, False
+    for account in twilio_accounts_with_sid(account_sid=account_sid):
         if _signed_by(account, url=url, request=request, signature=signature):
             return account, False
     return None, False
@@ -72,21 +72,10 @@ def _payload(request: HttpRequest) -> dict:
     return {key: values if len(values) > 1 else values[0] for key, values in request.POST.lists()}
 
 
-def _too_large(request: HttpRequest) -> bool:
-    try:
-        length = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        return True
-    return length > settings.WEBHOOK_MAX_BODY_BYTES
-
-
-@csrf_exempt
-@require_POST
-@transaction.non_atomic_requests
+@webhook_view
 def twilio_sms_inbound(request: HttpRequest) -> HttpResponse:
-    """A text to one of our numbers. Answered with empty TwiML at once; the task routes and answers it."""
-    if _too_large(request):
-        return _refuse(413, "Request body too large")
+    """A text to one of our numbers. Answered with empty TwiML at once; the task routes and answers it.
+    The signature is checked over the parameters as sent; what is stored has any NUL removed (`webhook_record`)."""
     sid, to = request.POST.get("MessageSid", ""), request.POST.get("To", "")
     account, known = _verified_account(request, to)
     if account is None:
@@ -94,7 +83,13 @@ def twilio_sms_inbound(request: HttpRequest) -> HttpResponse:
     if not sid or not request.POST.get("From") or not to:
         return _refuse(400, "MessageSid, From and To are required", sid=sid)
     if known:
-        webhook_record(source="twilio.sms", key=sid, payload=_payload(request), organization=account.organization)
+        webhook_record(
+            source="twilio.sms",
+            key=sid,
+            payload=_payload(request),
+            organization=account.organization,
+            raw_body=request.body,
+        )
     else:
         # Genuine (it verified against our account) but to a number we do not route: kept for a person.
         webhook_record(
@@ -104,18 +99,15 @@ def twilio_sms_inbound(request: HttpRequest) -> HttpResponse:
             organization=account.organization,
             status="flagged",
             error=f"A text to {to}, which is not one of the organization's numbers",
+            raw_body=request.body,
         )
         logger.warning("twilio_inbound_unknown_number", to=to, organization=account.organization.slug)
     return _twiml()
 
 
-@csrf_exempt
-@require_POST
-@transaction.non_atomic_requests
+@webhook_view
 def twilio_status_callback(request: HttpRequest) -> HttpResponse:
     """A delivery status for a text we sent; keyed by (MessageSid, MessageStatus), one message gets several."""
-    if _too_large(request):
-        return _refuse(413, "Request body too large")
     sid, status = request.POST.get("MessageSid", ""), request.POST.get("MessageStatus", "")
     account, _ = _verified_account(request, request.POST.get("From", ""))
     if account is None:
@@ -123,6 +115,10 @@ def twilio_status_callback(request: HttpRequest) -> HttpResponse:
     if not sid or not status:
         return _refuse(400, "MessageSid and MessageStatus are required", sid=sid)
     webhook_record(
-        source="twilio.status", key=f"{sid}:{status}", payload=_payload(request), organization=account.organization
+        source="twilio.status",
+        key=f"{sid}:{status}",
+        payload=_payload(request),
+        organization=account.organization,
+        raw_body=request.body,
     )
     return HttpResponse(status=200)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
@@ -19,6 +20,14 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
+
+# Our cursors are about 60 characters; ids are PostgreSQL bigints.
+MAX_CURSOR_LENGTH = 200
+MAX_ID = 2**63 - 1
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(name)  # Infinity, -Infinity, NaN: Python's json reads them, no cursor of ours holds one
 
 
 class KeysetPagination(BasePagination):
@@ -103,14 +112,22 @@ class KeysetPagination(BasePagination):
             key = [getattr(row, self.time_field).isoformat(), row.pk]
         return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
-    def _decode(self, raw: str) -> tuple[Any, int]:
+    def _decode(self, raw: str) -> tuple[datetime, int]:
+        """Only what `_encode` could have written: an aware time that converts to UTC and a row id in the id column's
+        range. Anything else (Infinity, NaN, huge or negative numbers, a naive or year-1 time, garbage) is a 400,
+        never a query PostgreSQL or Python's datetime would refuse. A cursor from another thread is only a position:
+        the page is still read from this one."""
         try:
-            when, pk = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            parsed = parse_datetime(when)
-            if parsed is None:
-                raise ValueError(when)
-            return parsed, int(pk)
-        except (ValueError, TypeError):
+            if len(raw) > MAX_CURSOR_LENGTH:
+                raise ValueError("too long")
+            key = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), parse_constant=_no_constant)
+            if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], str) and type(key[1]) is int):
+                raise ValueError("not [time, id]")
+            when, pk = parse_datetime(key[0]), key[1]
+            if when is None or when.tzinfo is None or not 0 < pk <= MAX_ID:
+                raise ValueError("out of range")
+            return when.astimezone(UTC), pk
+        except (ValueError, TypeError, OverflowError):
             raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
 
     def _next_link(self) -> str | None:

@@ -1,0 +1,87 @@
+"""What the bad-input tests and the fuzzers share: signed Twilio posts, a Zoho lead token, a live notification
+channel, and a widget client signed in as a manager."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from accounts.tokens import widget_token_issue
+from automation.services.settings import automation_webhook_token_set
+from sync.models import NotificationChannel
+
+SMS = "/webhooks/twilio/sms/"
+STATUS = "/webhooks/twilio/status/"
+NOTIFICATIONS = "/webhooks/zoho/notifications/"
+FORM = "application/x-www-form-urlencoded"
+TWILIO_TOKEN = "acme-twilio-token-0001"
+LEAD_TOKEN = "acme-lead-webhook-token-00000000000000000001"
+
+
+def twilio_signed(tenant) -> None:
+    """Give the tenant's Twilio account a known auth token."""
+    tenant.twilio.auth_token = TWILIO_TOKEN
+    tenant.twilio.save()
+
+
+def sms_params(tenant, **extra) -> dict:
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": tenant.twilio.account_sid,
+        "From": "+16175550142",
+        "To": tenant.number.number,
+        "Body": "Is the pool open?",
+        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
+    }
+    params.update(extra)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def status_params(tenant, **extra) -> dict:
+    params = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": tenant.twilio.account_sid,
+        "From": tenant.number.number,
+        "To": "+16175550142",
+        "MessageStatus": "delivered",
+        "ApiVersion": "2010-04-01",
+    }
+    params.update(extra)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def twilio_post(client: Client, path: str, params: dict, *, token: str = TWILIO_TOKEN, query: str = ""):
+    """POST the form as Twilio does, signed over PUBLIC_BASE_URL + path (+ query) and the params."""
+    url = path + (f"?{query}" if query else "")
+    signature = RequestValidator(token).compute_signature(settings.PUBLIC_BASE_URL + url, params)
+    return client.generic("POST", url, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def lead_webhook(tenant) -> str:
+    automation_webhook_token_set(organization=tenant.organization, token=LEAD_TOKEN)
+    return f"/webhooks/zoho/leads/{LEAD_TOKEN}/"
+
+
+def live_channel(tenant) -> NotificationChannel:
+    return NotificationChannel.objects.for_organization(tenant.organization).create(
+        organization=tenant.organization,
+        channel_id=10**12 + tenant.organization.pk,
+        token="channel-token-0001",
+        url_secret=secrets.token_urlsafe(32),
+        events=["Leads.all"],
+        expires_at=timezone.now() + timedelta(days=1),
+        is_active=True,
+    )
+
+
+def widget_client(member) -> Client:
+    token, _ = widget_token_issue(membership=member)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
