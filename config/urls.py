@@ -11,6 +11,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("readyz/background", health.readyz_background, name="readyz-background"),
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/zoho/leads/", include("automation.urls")),

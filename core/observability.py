@@ -62,7 +62,9 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float, **extr
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
-        integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=False)],
+        # monitor_beat_tasks: every beat schedule entry becomes a Sentry Crons monitor (a check-in as each run starts
+        # and ends), so a schedule that stops running is alerted on from Sentry's side (docs/operations.md).
+        integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=True)],
         # No personal data: no user identity, no cookies, no request bodies (webhooks carry phone numbers and
         # message text); headers, query strings and frame locals lose anything named like a credential.
         data_collection={

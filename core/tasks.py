@@ -9,6 +9,16 @@ def ping_task() -> str:
     return "pong"
 
 
+@shared_task(acks_late=False)
+def heartbeat_task(queue: str) -> None:
+    """Published by beat to every queue each HEARTBEAT_INTERVAL_SECONDS: the worker that runs it records that the
+    queue is being consumed (core.health, reported by /readyz/background). Expires unrun after a staleness period,
+    so a worker coming back does not work through a backlog of them."""
+    from core.health import heartbeat_record
+
+    heartbeat_record(f"worker:{queue}")
+
+
 @shared_task(bind=True, max_retries=6)
 def inbound_event_process_task(self, event_id: int) -> str:
     """Process one recorded webhook; a failure is retried with backoff (then left to the sweep, then a person)."""

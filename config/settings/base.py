@@ -201,7 +201,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 networks_check("TRUSTED_PROXIES", TRUSTED_PROXIES)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load-balancer probes speak plain HTTP to the process; a redirect would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^readyz/background$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -214,6 +214,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Django's "same-origin" would cut window.opener of the "Sign in with Zoho" popup (it passes through Zoho's origin)
 # and the token could never reach the page that opened it. A cross-origin opener still gets no handle on our pages.
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
+
+# --- E-mail (sync alerts, error mail) ---------------------------------------------------------------------------
+# EMAIL_URL as django-environ reads it: smtp+tls://USER:PASSWORD@HOST:587 (STARTTLS), smtp+ssl://…:465 (implicit
+# TLS), consolemail:// (print), dummymail:// (drop); characters like @ in the user or password are %-encoded. With
+# DEBUG, mail is printed to the console unless EMAIL_URL says otherwise; without DEBUG, Django's localhost:25.
+for _name, _value in env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25").items():
+    if _value is not None:
+        globals()[_name] = _value
+# The sender of alerts; Django's own default (webmaster@localhost) is refused by most mail servers.
+_PUBLIC_HOST = PUBLIC_BASE_URL.split("://", 1)[-1].split("/")[0].split(":")[0]
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Leadline <leadline@{_PUBLIC_HOST}>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)  # the sender of Django's error mail to ADMINS
 
 # --- REST framework --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -79,4 +79,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "zoho-voice-poll-all": {"task": "messaging.tasks.zoho_voice_poll_all_task", "schedule": float(_ZV_POLL_SECONDS)},
 }
 
-__all__ = [name for name in dir() if name.startswith("CELERY_")]
+# Liveness seen from outside the processes (core/health.py, /readyz/background): beat publishes a heartbeat task to
+# every queue this often; a queue's worker not heard from (or beat, which records itself as it publishes) for the
+# staleness period is reported. Stale must outlast a few intervals and a busy queue's longest task (the hard limit).
+HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=60)
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=max(5 * 60, CELERY_TASK_TIME_LIMIT + 60))
+HEARTBEAT_QUEUES = env.list("HEARTBEAT_QUEUES", default=list(CELERY_TASK_QUEUES_ALL))
+for _queue in HEARTBEAT_QUEUES:
+    CELERY_BEAT_SCHEDULE[f"heartbeat-{_queue}"] = {
+        "task": "core.tasks.heartbeat_task",
+        "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
+        "args": [_queue],
+        "options": {"queue": _queue, "expire_seconds": HEARTBEAT_STALE_SECONDS},
+    }
+
+__all__ = [name for name in dir() if name.startswith(("CELERY_", "HEARTBEAT_"))]
