@@ -4,7 +4,7 @@ EXPLANATIONS = {
     "21211": "The number is not a valid phone number.",
     "21408": "Texting this country is not enabled on the provider account.",
     "21606": "Our number cannot send texts on this provider account.",
-    "21610": "The lead replied STOP; they are opted out of texts.",
+    "21610": "The lead texted STOP to this number; it cannot text them until they text START to it.",
     "21611": "Too many texts are waiting to go out from our number; try again later.",
     "21612": "This number cannot be reached from our number.",
     "21614": "The number is not a mobile number (a landline?).",
@@ -17,6 +17,7 @@ EXPLANATIONS = {
     "ZVSMS-4038": "Zoho Voice cannot text this country.",
     "ZVSMS-4027": "Zoho Voice refused the request.",
     "opted_out": "The lead opted out of texts before this one went out.",
+    "sender_blocked": "The lead texted STOP to this number; they must text START to it. Other numbers can text them.",
     "expired": "No provider could take the text for hours; it was not sent.",
     "outcome_unknown": "The send was interrupted; check with the lead before sending again.",
 }

@@ -284,6 +284,77 @@ class OptOutEvent(TenantModel):
         return f"{self.get_state_display()} by {self.get_source_display()} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class SenderBlockQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        # Staff read a contact's blocks through the API (for a contact they can see); the table is managers'.
+        return queryset.none()
+
+
+class SenderBlock(TenantModel, TimeStampedModel):
+    """A provider's own block of one of our numbers for one recipient, kept apart from the person's consent.
+
+    Twilio blocks per sender: after a STOP to number A it refuses every send from A to that person (error 21610)
+    until they text START to A, whatever they texted our other numbers. So a lead who texted STOP to A and START
+    to B is opted in (the ledger, OptOut) and still cannot be texted from A (this row). START to A deletes it."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    sender = models.CharField(max_length=32, help_text="Our number the person blocked.")
+    phone = models.CharField(max_length=32, help_text="The person, as they texted us.")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The STOP or the refusal.",
+    )
+
+    objects = TenantManager.from_queryset(SenderBlockQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "sender block"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "sender", "phone"], name="sender_block_unique_sender_phone_per_organization"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "phone"], name="sender_block_phone")]
+
+    def __str__(self) -> str:
+        return f"{self.phone} blocked {self.sender}"
+
+
+class SendRequest(TenantModel):
+    """One `Idempotency-Key` a member sent with a text, and the answer the first request got: a retry with the
+    same key replays it and sends nothing. The unique constraint is what stops two concurrent duplicates (the
+    second INSERT waits for the first transaction, then finds the key taken); only answered sends are kept."""
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey("studios.Membership", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "send request"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "member", "key"], name="send_request_unique_key_per_member"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.response_status or 'in progress'})"
+
+
 class CrmWriteBack(TenantModel, TimeStampedModel):
     """A change the CRM must learn (an opt-out flag on the lead/contact), queued until the Zoho client sends it.
     One pending row per (organization, phone, field): a newer change replaces the value instead of piling up."""

@@ -11,7 +11,16 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
-from messaging.models import Contact, Conversation, Message, MessagingSettings, OptOut, OptOutState
+from messaging.models import (
+    Contact,
+    Conversation,
+    Message,
+    MessagingSettings,
+    OptOut,
+    OptOutEvent,
+    OptOutState,
+    SenderBlock,
+)
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
 
 # A queued send whose task has not started after this long was probably never enqueued.
@@ -31,6 +40,33 @@ def crm_opt_out_field_get(*, organization: Organization) -> str:
 
 def phone_is_opted_out(*, organization: Organization, phone: str) -> bool:
     return OptOut.objects.for_organization(organization).filter(phone=phone, state=OptOutState.OPTED_OUT).exists()
+
+
+def sender_block_get(*, organization: Organization, sender: str, phone: str) -> SenderBlock | None:
+    """The provider's block of `sender` (our number) for `phone`, if the person texted STOP to it."""
+    return SenderBlock.objects.for_organization(organization).filter(sender=sender, phone=phone).first()
+
+
+def sender_blocks_of(*, organization: Organization, phone: str) -> list[SenderBlock]:
+    """Our numbers that may not text `phone` (each until they text START to it), oldest block first."""
+    return list(SenderBlock.objects.for_organization(organization).filter(phone=phone).order_by("created_at", "id"))
+
+
+def stop_to_sender_on_record(*, organization: Organization, sender: str, phone: str) -> bool:
+    """Whether we know the person texted STOP to `sender`: its block, or a STOP to it in the ledger's history
+    (recorded before blocks were kept per sender)."""
+    if sender_block_get(organization=organization, sender=sender, phone=phone) is not None:
+        return True
+    return (
+        OptOutEvent.objects.for_organization(organization)
+        .filter(
+            opt_out__phone=phone,
+            state=OptOutState.OPTED_OUT,
+            message__direction=Message.Direction.INBOUND,
+            message__to_number=sender,
+        )
+        .exists()
+    )
 
 
 def studios_served_by(*, phone_number: PhoneNumber) -> list[Studio]:

@@ -12,8 +12,13 @@ from django.db.models import QuerySet
 from messaging.api.base import TenantApi
 from messaging.api.serializers import ErrorSerializer
 from messaging.models import Contact, OptOutSource, OptOutState
-from messaging.selectors import opt_out_get
+from messaging.selectors import opt_out_get, sender_blocks_of
 from studios.models import Membership
+
+
+class BlockedSenderSerializer(serializers.Serializer):
+    number = serializers.CharField(help_text="Our number the contact texted STOP to.")
+    blocked_at = serializers.DateTimeField()
 
 
 class ContactOptOutApi(TenantApi):
@@ -26,6 +31,13 @@ class ContactOptOutApi(TenantApi):
         state = serializers.ChoiceField(choices=OptOutState.choices, allow_null=True)
         source = serializers.ChoiceField(choices=OptOutSource.choices, allow_null=True)
         changed_at = serializers.DateTimeField(allow_null=True)
+        blocked_senders = BlockedSenderSerializer(
+            many=True,
+            help_text=(
+                "Our numbers the contact texted STOP to and not START since: the provider refuses texts from them "
+                "even when the contact is opted in (they texted START to another number)."
+            ),
+        )
 
     serializer_class = OptOutStateSerializer
 
@@ -44,5 +56,9 @@ class ContactOptOutApi(TenantApi):
             "state": row.state if row else None,
             "source": row.source if row else None,
             "changed_at": row.changed_at if row else None,
+            "blocked_senders": [
+                {"number": block.sender, "blocked_at": block.created_at}
+                for block in sender_blocks_of(organization=contact.organization, phone=contact.phone)
+            ],
         }
         return Response(self.get_serializer(data).data)

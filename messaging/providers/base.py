@@ -56,7 +56,8 @@ class ProviderRejected(ProviderError):
 
 
 class RecipientOptedOut(ProviderRejected):
-    """Twilio 21610: the recipient replied STOP to this sender. The lead is opted out everywhere."""
+    """Twilio 21610: the recipient texted STOP to this sender, which the provider now blocks for them (a block
+    per sender: the person's consent is the ledger's business, see services.opt_out.opt_out_provider_refusal)."""
 
 
 @dataclass(frozen=True)

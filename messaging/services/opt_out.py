@@ -1,5 +1,8 @@
 """The opt-out ledger: one state per (organization, phone), every change an event, and every change queued for
-the CRM's opt-out field. An opt-out covers every number and provider of the organization."""
+the CRM's opt-out field. An opt-out covers every number and provider of the organization.
+
+Apart from it, the provider's own blocks per sender (SenderBlock): Twilio refuses sends from a number the person
+texted STOP to until they text START to that number, whatever the ledger says."""
 
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from messaging.models import (
     OptOutEvent,
     OptOutSource,
     OptOutState,
+    SenderBlock,
 )
-from messaging.selectors import crm_opt_out_field_get
+from messaging.selectors import crm_opt_out_field_get, stop_to_sender_on_record
 from studios.models import Membership, Organization
 
 logger = structlog.get_logger(__name__)
@@ -100,3 +104,57 @@ def crm_write_back_queue(*, organization: Organization, phone: str, opted_out: b
     return CrmWriteBack.unscoped_objects.create(
         organization=organization, contact=contact, phone=phone, field=field, value=opted_out
     )
+
+
+def sender_block_record(
+    *, organization: Organization, sender: str, phone: str, provider: str, reason: str, message: Message | None = None
+) -> tuple[SenderBlock, bool]:
+    """Remember that the provider blocks `sender` (our number) for `phone`. Returns the row and whether it is new."""
+    block, created = SenderBlock.unscoped_objects.get_or_create(
+        organization=organization,
+        sender=sender,
+        phone=phone,
+        defaults={"provider": provider, "reason": reason[:300], "message": message},
+    )
+    if created:
+        logger.info("sender_block_recorded", organization=organization.slug, sender=sender, provider=provider)
+    return block, created
+
+
+def sender_block_clear(*, organization: Organization, sender: str, phone: str) -> bool:
+    """The person texted START to `sender`: the provider lifts its block, and so do we."""
+    deleted, _ = SenderBlock.objects.for_organization(organization).filter(sender=sender, phone=phone).delete()
+    if deleted:
+        logger.info("sender_block_cleared", organization=organization.slug, sender=sender)
+    return bool(deleted)
+
+
+@transaction.atomic
+def opt_out_provider_refusal(
+    *, organization: Organization, sender: str, phone: str, provider: str, code: str, message: Message | None = None
+) -> bool:
+    """The provider refused `sender` → `phone` because the person texted STOP to that sender (Twilio 21610).
+
+    The sender is blocked from now on. The person's consent changes only when we never heard that STOP (it reached
+    the provider alone): a lead who texted STOP to A and START to B stays opted in. Returns whether the
+    organization-wide opt-out was set."""
+    known = stop_to_sender_on_record(organization=organization, sender=sender, phone=phone)
+    sender_block_record(
+        organization=organization,
+        sender=sender,
+        phone=phone,
+        provider=provider,
+        reason=f"Provider error {code}: the person texted STOP to {sender}",
+        message=message,
+    )
+    if known:
+        return False
+    opt_out_set(
+        organization=organization,
+        phone=phone,
+        state=OptOutState.OPTED_OUT,
+        source=OptOutSource.PROVIDER,
+        reason=f"Provider error {code} from {sender}; no STOP to it was on record",
+        message=message,
+    )
+    return True

@@ -19,7 +19,7 @@ from django.utils import timezone
 from core import merge_fields
 from messaging.models import Contact, Message, OptOutSource, OptOutState
 from messaging.selectors import studio_last_texting_contact, studio_of_crm_owner, studios_served_by
-from messaging.services.opt_out import opt_out_set
+from messaging.services.opt_out import opt_out_set, sender_block_clear, sender_block_record
 from messaging.services.sending import message_send
 from messaging.services.threads import (
     contact_get_or_create,
@@ -173,6 +173,19 @@ def message_keyword_handle(*, message: Message, opt_out_type: str = "") -> str |
             reason=f"Replied {message.body.strip()[:40]!r} to {message.to_number}",
             message=message,
         )
+        if message.provider == "twilio":
+            # Twilio also blocks the number they texted, for them, until they text START to that same number.
+            if keyword == "STOP":
+                sender_block_record(
+                    organization=organization,
+                    sender=message.to_number,
+                    phone=message.from_number,
+                    provider=message.provider,
+                    reason=f"Replied {message.body.strip()[:40]!r} to this number",
+                    message=message,
+                )
+            else:
+                sender_block_clear(organization=organization, sender=message.to_number, phone=message.from_number)
         # Twilio confirms STOP/START itself; on Zoho Voice nobody does unless we do.
         if changed and message.provider == "zoho_voice" and studio is not None:
             template = STOP_CONFIRMATION if keyword == "STOP" else START_CONFIRMATION

@@ -24,7 +24,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from messaging.errors import error_explain
-from messaging.models import Message, OptOutSource, OptOutState
+from messaging.models import Message
 from messaging.providers import (
     ProviderError,
     ProviderOutcomeUnknown,
@@ -32,8 +32,8 @@ from messaging.providers import (
     SendResult,
     provider_for,
 )
-from messaging.selectors import opt_out_get, phone_is_opted_out
-from messaging.services.opt_out import opt_out_set
+from messaging.selectors import opt_out_get, phone_is_opted_out, sender_block_get, sender_blocks_of
+from messaging.services.opt_out import opt_out_provider_refusal
 from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
 from messaging.text import body_check, body_shape
 from studios.models import Membership, PhoneNumber, Studio
@@ -86,6 +86,7 @@ def message_send(
             raise PermissionDenied(f"You may not send texts for {studio.name}.")
         on_behalf = sent_by.is_manager and not sent_by.studios.filter(pk=studio.pk).exists()
     serving = list(phone_numbers_serving(studio=studio))
+    chosen = from_number is not None
     if from_number is None:
         if not serving:
             raise ApplicationError(f"{studio.name} has no active number to text from; a manager can add one.")
@@ -107,6 +108,9 @@ def message_send(
                 "no text can be sent until they reply START.",
                 extra={"code": "opted_out", "field": "to"},
             )
+        from_number = _unblocked_sender(
+            organization=organization, to=to, chosen=from_number if chosen else None, serving=serving
+        )
     shape = body_shape(text)
     with transaction.atomic():
         contact = contact_get_or_create(organization=organization, phone=to, name=contact_name)
@@ -133,6 +137,24 @@ def message_send(
         transaction.on_commit(partial(message_send_enqueue, message.pk))
     logger.info("message_queued", message_id=message.pk, studio=studio.slug, kind=kind, segments=shape.segments)
     return message
+
+
+def _unblocked_sender(*, organization, to: str, chosen: PhoneNumber | None, serving: list[PhoneNumber]) -> PhoneNumber:
+    """The number to text from, given the provider's blocks per sender: a chosen number the person texted STOP to
+    is refused (the provider would refuse it too); without a choice, the studio's first number not blocked."""
+    blocked = {block.sender: block for block in sender_blocks_of(organization=organization, phone=to)}
+    if chosen is not None and chosen.number not in blocked:
+        return chosen
+    if chosen is None:
+        for number in serving:
+            if number.number not in blocked:
+                return number
+        chosen = serving[0]
+    raise ApplicationError(
+        f"{to} texted STOP to this number; they must text START to it before {chosen.number} can text them "
+        f"(since {blocked[chosen.number].created_at:%Y-%m-%d}). The studio's other numbers can still text them.",
+        extra={"code": "sender_blocked", "field": "from_number", "sender": chosen.number},
+    )
 
 
 def message_send_enqueue(message_id: int, countdown: float | None = None) -> None:
@@ -167,7 +189,7 @@ def failover_numbers(*, message: Message) -> list[PhoneNumber]:
     providers = {preferred.provider}
     if message.studio_id:
         for number in phone_numbers_serving(studio=message.studio):
-            if number.provider not in providers:
+            if number.provider not in providers and not _blocked(message, number):
                 numbers.append(number)
                 providers.add(number.provider)
     return numbers
@@ -201,6 +223,9 @@ def message_deliver(*, message_id: int) -> Delivery:
         organization=message.organization, phone=message.to_number
     ):
         _fail(message, code="opted_out", text="The lead opted out before the text went out.")
+        return Delivery("failed")
+    if message.kind != Message.Kind.KEYWORD_REPLY and _blocked(message, message.phone_number):
+        _fail(message, code="sender_blocked", text=error_explain("sender_blocked"))
         return Delivery("failed")
     if now - message.created_at > timedelta(seconds=settings.MESSAGING_PENDING_MAX_AGE_SECONDS):
         _fail(message, code="expired", text=error_explain("expired"), attention=True)
@@ -261,12 +286,12 @@ def message_deliver(*, message_id: int) -> Delivery:
     if not last.fail_over:  # a rejection: another provider would refuse it too, or must not deliver it
         _fail(message, code=last.code, text=error_explain(last.code, last.message))
         if isinstance(last, RecipientOptedOut):
-            opt_out_set(
+            opt_out_provider_refusal(
                 organization=message.organization,
+                sender=number.number,
                 phone=message.to_number,
-                state=OptOutState.OPTED_OUT,
-                source=OptOutSource.PROVIDER,
-                reason=f"{number.get_provider_display()} error {last.code} on a send",
+                provider=number.provider,
+                code=last.code,
                 message=message,
             )
         return Delivery("failed")
@@ -274,6 +299,14 @@ def message_deliver(*, message_id: int) -> Delivery:
         _fail(message, code=last.code, text=error_explain(last.code, last.message), attention=True)
         return Delivery("failed")
     return _pending(message, errors, code=last.code)
+
+
+def _blocked(message: Message, number: PhoneNumber | None) -> bool:
+    if number is None:
+        return False
+    return (
+        sender_block_get(organization=message.organization, sender=number.number, phone=message.to_number) is not None
+    )
 
 
 def _sent_after_all(message: Message, number: PhoneNumber, *, provider=None) -> SendResult | None:

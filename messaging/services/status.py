@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.errors import error_explain
-from messaging.models import Message, OptOutSource, OptOutState
-from messaging.services.opt_out import opt_out_set
+from messaging.models import Message
+from messaging.services.opt_out import opt_out_provider_refusal
 
 logger = structlog.get_logger(__name__)
 
@@ -87,12 +87,13 @@ def message_status_apply(
             fields += ["error_code", "error_message"]
         message.save(update_fields=fields)
         if str(error_code) in OPT_OUT_ERROR_CODES:
-            opt_out_set(
+            # A refusal of this sender (Twilio blocks per sender), not necessarily the person's consent.
+            opt_out_provider_refusal(
                 organization=message.organization,
+                sender=message.from_number,
                 phone=message.to_number,
-                state=OptOutState.OPTED_OUT,
-                source=OptOutSource.PROVIDER,
-                reason=f"Provider error {error_code} on delivery",
+                provider=message.provider,
+                code=str(error_code),
                 message=message,
             )
     logger.info("message_status", message_id=message.pk, status=status, error_code=error_code)

@@ -63,6 +63,7 @@ def test_a_contact_never_opted_out_may_be_texted(tenant_a, linked):
         "state": None,
         "source": None,
         "changed_at": None,
+        "blocked_senders": [],
     }
 
 
