@@ -5,11 +5,13 @@
    browser (a nonce kept in a signed cookie, so an anonymous start writes no session row), valid 15 minutes,
    single use: the same protection as "Connect Zoho".
 2. Zoho sends them back with `code` and `accounts-server`; the code is exchanged at that server only if it is
-   a known Zoho accounts server (ZOHO_ACCOUNTS_SERVERS) or our configured one, so our client secret never goes
-   to a host named in a forged URL.
-3. With the access token we ask Zoho `GET /crm/v8/users?type=CurrentUser` and `GET /crm/v8/org`, then drop the
-   token: it is never stored, and if Zoho sends a refresh token anyway it is revoked at once.
-4. The Zoho org must be the connected Zoho org (ZohoConnection.zoho_org_id) of exactly one active organization;
+   one of Zoho's own accounts servers (core/outbound.py), one listed in ZOHO_ACCOUNTS_SERVERS, or our configured
+   one, so our client secret never goes to a host named in a forged URL.
+3. With the access token we ask Zoho `GET /crm/v8/users?type=CurrentUser` and `GET /crm/v8/org` at the answer's
+   `api_domain`, which must be a Zoho API domain (or, for an emulator configured as the accounts server, that
+   emulator), then drop the token: it is never stored, and if Zoho sends a refresh token anyway it is revoked.
+4. The Zoho org must be the Zoho org held by a connected CRM account (ZohoConnection.zoho_org_id, unique among
+   connections that are not disconnected) of exactly one active organization;
    the CRM user id maps to that organization's Membership.zoho_user_id. Nothing else (e-mail, names, anything
    the widget says) is used to match.
 No vendor call happens inside a database transaction: the callback view is non-atomic.
@@ -28,6 +30,7 @@ import requests
 from django.conf import settings
 from django.core import signing
 
+from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
 from studios.models import Membership, Organization, ProviderKind
@@ -126,7 +129,8 @@ def sign_in_state_check(*, state: str, session: Any) -> str:
 def accounts_server_check(accounts_server: str) -> str:
     """Where the code may be exchanged: Zoho's `accounts-server`, if it is one we trust."""
     wanted = _origin(accounts_server or settings.ZOHO_SIGNIN_ACCOUNTS_URL)
-    trusted = {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS} | {_origin(settings.ZOHO_SIGNIN_ACCOUNTS_URL)}
+    trusted = {f"https://{host}" for host in outbound.ZOHO_ACCOUNTS_HOSTS}
+    trusted |= {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS} | {_origin(settings.ZOHO_SIGNIN_ACCOUNTS_URL)}
     if not wanted or wanted not in trusted:
         raise SignInRefused(f"{accounts_server} is not a Zoho accounts server.", reason="bad_accounts_server")
     return wanted
@@ -147,6 +151,9 @@ def sign_in_identify(*, code: str, accounts_server: str) -> ZohoIdentity:
                 "code": code,
             },
         ).json()
+    except outbound.OutboundRefused as exc:
+        logger.warning("accounts.sign_in.accounts_server_refused", extra={"server": server, "reason": exc.message})
+        raise SignInRefused("Sign in with Zoho is not available right now.", reason="zoho_unavailable") from exc
     except (requests.RequestException, ValueError) as exc:
         raise SignInRefused("Zoho did not answer; try again in a minute.", reason="zoho_unavailable") from exc
     # Zoho answers errors with HTTP 200 and an `error` key (api-facts A1): the body decides.
@@ -154,7 +161,7 @@ def sign_in_identify(*, code: str, accounts_server: str) -> ZohoIdentity:
         error = body.get("error") if isinstance(body, dict) else "unexpected answer"
         raise SignInRefused(f"Zoho refused the sign-in ({error}); start again.", reason="zoho_refused")
     try:
-        return _who(http, body)
+        return _who(http, body, server)
     finally:
         # Online access gives no refresh token. Should Zoho send one anyway, it is revoked once used (revoking it
         # also ends its access token), so nothing of the user's outlives the sign-in.
@@ -162,17 +169,28 @@ def sign_in_identify(*, code: str, accounts_server: str) -> ZohoIdentity:
             _revoke(http, server, body["refresh_token"])
 
 
-def _who(http: requests.Session, body: dict[str, Any]) -> ZohoIdentity:
-    """CurrentUser and the org, asked with the access token of the sign-in."""
+def _who(http: requests.Session, body: dict[str, Any], server: str) -> ZohoIdentity:
+    """CurrentUser and the org, asked with the access token of the sign-in, at a Zoho API domain only."""
     api_domain = (body.get("api_domain") or "").rstrip("/")
     if not api_domain:
         raise SignInRefused("Zoho sent no API domain; start again.", reason="zoho_refused")
+    answered = outbound.origin_of(api_domain)
+    zoho_server = outbound.vendor_url_allowed(kind="zoho_crm", field="accounts_url", url=server)
+    if not outbound.vendor_url_allowed(kind="zoho_crm", field="api_domain", url=answered) and (
+        zoho_server or answered != server  # an emulator an operator configured answers at its own origin
+    ):
+        logger.warning("accounts.sign_in.api_domain_refused", extra={"api_domain": api_domain, "server": server})
+        raise SignInRefused(f"Zoho named {api_domain}, which is not a Zoho API domain.", reason="zoho_refused")
+    api_domain = answered
     headers = {"Authorization": f"Zoho-oauthtoken {body['access_token']}"}
     try:
         users = http.get(f"{api_domain}/crm/v8/users", params={"type": "CurrentUser"}, headers=headers)
         org = http.get(f"{api_domain}/crm/v8/org", headers=headers)
         user_row = (users.json().get("users") or [{}])[0] if users.status_code == 200 else {}
         org_row = (org.json().get("org") or [{}])[0] if org.status_code == 200 else {}
+    except outbound.OutboundRefused as exc:
+        logger.warning("accounts.sign_in.api_domain_refused", extra={"api_domain": api_domain, "reason": exc.message})
+        raise SignInRefused(f"Zoho named {api_domain}, which may not be called.", reason="zoho_refused") from exc
     except (requests.RequestException, ValueError, AttributeError, IndexError) as exc:
         raise SignInRefused("Zoho did not say who you are; try again in a minute.", reason="zoho_unavailable") from exc
     if not user_row.get("id") or not org_row.get("id"):
@@ -196,7 +214,7 @@ def _who(http: requests.Session, body: dict[str, Any]) -> ZohoIdentity:
 def _revoke(http: requests.Session, server: str, refresh_token: str) -> None:
     try:
         http.post(f"{server}/oauth/v2/token/revoke", params={"token": refresh_token})
-    except requests.RequestException:
+    except (requests.RequestException, outbound.OutboundRefused):
         # The token is dropped here either way; an unrevoked one shows in the user's Zoho "Connected Apps".
         logger.exception("accounts.sign_in.revoke_failed")
 
@@ -207,6 +225,7 @@ def sign_in_match(*, identity: ZohoIdentity) -> SignInMatch:
     organization_ids = set(
         ZohoConnection.objects.unscoped()  # the tenant is being established here, from Zoho's answer
         .filter(zoho_org_id=identity.org_id, account__kind=ProviderKind.ZOHO_CRM, organization__is_active=True)
+        .exclude(state=ZohoConnection.State.NOT_CONNECTED)  # a disconnected row holds nothing (see zoho/oauth.py)
         .values_list("organization_id", flat=True)
     )
     if len(organization_ids) != 1:

@@ -49,6 +49,15 @@ class ZohoConnection(TenantModel, TimeStampedModel):
                 condition=models.Q(state__in=["not_connected", "connected", "needs_reauth", "error"]),
                 name="zoho_connection_state_valid",
             ),
+            # One tenant per CRM org: sign-in and onboarding map Zoho users to the organization holding the org.
+            # A connection holds it until disconnected (also while it waits to be reconnected), so the first
+            # verified connection keeps it; zoho/oauth.py refuses a later claim with a message.
+            models.UniqueConstraint(
+                fields=["zoho_org_id"],
+                condition=~models.Q(zoho_org_id="") & ~models.Q(state="not_connected"),
+                name="zoho_connection_one_claim_per_zoho_org",
+                violation_error_message="This Zoho org is already connected to another Leadline organization.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,17 @@
 """The "Connect Zoho" flow (server-based OAuth, api-facts A1/A2): authorize URL, code exchange, disconnect.
 
 The person is sent to the accounts server of the data centre they chose (or the account's own); Zoho sends them
-back with `code`, `location` and `accounts-server`, and the code is exchanged at *that* server, which must be a
-known Zoho accounts server (ZOHO_ACCOUNTS_SERVERS) or the account's configured one: our client secret is never
-posted to a host named in a URL someone could forge. The refresh token is stored encrypted on the
-ProviderAccount, the accounts server and `api_domain` Zoho returned are saved (the data centre is detected),
-and for CRM accounts the authorising user and the Zoho org id are fetched and shown on the connection.
+back with `code`, `location` and `accounts-server`, and the code is exchanged at *that* server, which must be one
+of Zoho's own accounts servers (core/outbound.py), one an operator added (ZOHO_ACCOUNTS_SERVERS), or the account's
+own when an operator set it (the sandbox): our client secret is never posted to a host named in a URL someone could
+forge, or that a manager typed. The `api_domain` in Zoho's answer must be a Zoho API domain too (or the operator's
+emulator) before the identity is read there. The refresh token is stored encrypted on the ProviderAccount, the
+accounts server and `api_domain` are saved (the data centre is detected), and for CRM accounts the authorising
+user and the Zoho org id are fetched and shown on the connection.
+
+A Zoho org is held by one connected CRM account (a database constraint): the first verified connection keeps it,
+and a later claim is refused with a message for the manager and a warning for operators, storing nothing, so no
+tenant can take over, or lock another out of, a CRM org it does not hold.
 
 The state parameter is signed, expires after OAUTH_STATE_MAX_AGE and is bound to the session that started the
 flow (a nonce kept in it), so a callback from someone else's browser or a replayed one is refused.
@@ -23,9 +29,10 @@ import requests
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
 from studios.models import ProviderAccount, ProviderKind
@@ -38,17 +45,12 @@ logger = logging.getLogger(__name__)
 OAUTH_STATE_SALT = "zoho.oauth.state"
 OAUTH_STATE_MAX_AGE = 15 * 60
 SESSION_KEY = "zoho_oauth_nonces"
-# api-facts A2. "account" means: the accounts server stored on the ProviderAccount (any DC, or the sandbox).
-DATA_CENTRES = {
-    "us": "https://accounts.zoho.com",
-    "eu": "https://accounts.zoho.eu",
-    "in": "https://accounts.zoho.in",
-    "au": "https://accounts.zoho.com.au",
-    "jp": "https://accounts.zoho.jp",
-    "cn": "https://accounts.zoho.com.cn",
-    "ca": "https://accounts.zohocloud.ca",
-    "sa": "https://accounts.zoho.sa",
-}
+# Zoho's data centres (core/outbound.py). "account" means: the accounts server stored on the ProviderAccount.
+DATA_CENTRES = {code: f"https://{dc.accounts}" for code, dc in outbound.ZOHO_DATA_CENTRES.items()}
+ORG_CLAIMED = (
+    "The Zoho org {name} is already connected to another Leadline organization, so it was not connected here; "
+    "the sign-in was discarded. If this org is yours, contact Leadline support."
+)
 DATA_CENTRE_CHOICES = [("account", "Detect (start at the account's accounts server)")] + [
     (code, f"{code.upper()}: {url}") for code, url in DATA_CENTRES.items()
 ]
@@ -67,6 +69,35 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
+def _zoho_accounts_server(url: str) -> bool:
+    return outbound.vendor_url_allowed(kind="zoho_crm", field="accounts_url", url=url)
+
+
+def trusted_accounts_servers(account: ProviderAccount) -> set[str]:
+    """Where this account's grant code (and client secret) may go: Zoho's own accounts servers, those an operator
+    listed in ZOHO_ACCOUNTS_SERVERS, and the account's own only if it is Zoho's or an operator set it."""
+    trusted = {f"https://{host}" for host in outbound.ZOHO_ACCOUNTS_HOSTS}
+    trusted |= {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS if url}
+    own = outbound.origin_of(account.accounts_url or "")
+    if own and (account.custom_endpoints or _zoho_accounts_server(own)):
+        trusted.add(own)
+    return trusted - {""}
+
+
+def api_domain_check(*, account: ProviderAccount | None, server: str, api_domain: str) -> str:
+    """The API domain from a token answer, if the identity may be read there: a Zoho API domain, or (for an
+    emulator an operator set up) the accounts server's own origin or the account's operator-set API domain."""
+    origin = outbound.origin_of(api_domain)
+    if origin and outbound.vendor_url_allowed(kind="zoho_crm", field="api_domain", url=origin):
+        return origin
+    emulator = {server} if server and not _zoho_accounts_server(server) else set()
+    if account is not None and account.custom_endpoints:
+        emulator |= {outbound.origin_of(account.api_domain or ""), outbound.origin_of(account.accounts_url or "")}
+    if origin and origin in emulator - {""}:
+        return origin
+    raise ApplicationError(f"Zoho's answer named {api_domain or 'no API domain'}, which is not a Zoho API domain.")
+
+
 def _session() -> requests.Session:
     timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS)
     return make_session("zoho-oauth", timeout=timeout, retries=0)
@@ -81,6 +112,10 @@ def connect_start(*, account: ProviderAccount, session: Any, data_centre: str = 
         raise ApplicationError("Enter the account's client ID and client secret (Zoho API console) first.")
     if data_centre == "account":
         accounts_url = account.accounts_url or DATA_CENTRES["us"]
+        if outbound.origin_of(accounts_url) not in trusted_accounts_servers(account):
+            raise ApplicationError(
+                f"{accounts_url} is not a Zoho accounts server; choose your data centre, or ask an operator."
+            )
     elif data_centre in DATA_CENTRES:
         accounts_url = DATA_CENTRES[data_centre]
     else:
@@ -118,9 +153,8 @@ def state_account_id(*, state: str, session: Any) -> int:
 # --- finish -----------------------------------------------------------------------------------------------------
 def accounts_server_check(*, account: ProviderAccount, accounts_server: str) -> str:
     """The accounts server to exchange the code at: Zoho's `accounts-server`, if it is one we trust."""
-    wanted = _origin(accounts_server) if accounts_server else _origin(account.accounts_url or DATA_CENTRES["us"])
-    trusted = {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS} | {_origin(account.accounts_url or "")}
-    if not wanted or wanted not in trusted:
+    wanted = outbound.origin_of(accounts_server or account.accounts_url or DATA_CENTRES["us"])
+    if not wanted or wanted not in trusted_accounts_servers(account):
         raise ApplicationError(f"{accounts_server} is not a Zoho accounts server; the connection was not made.")
     return wanted
 
@@ -145,6 +179,8 @@ def connect_finish(
             },
         )
         body = response.json()
+    except outbound.OutboundRefused as exc:
+        raise _failed(account, f"{exc.message} The connection was not made.") from exc
     except (requests.RequestException, ValueError) as exc:
         raise _failed(account, f"Zoho accounts server {server} did not answer ({type(exc).__name__}).") from exc
     if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
@@ -152,18 +188,70 @@ def connect_finish(
         raise _failed(account, f"Zoho refused the sign-in ({error}); start again.")
     if not body.get("refresh_token"):
         raise _failed(account, "Zoho sent no refresh token (offline access was not granted); start again.")
-    api_domain = (body.get("api_domain") or account.api_domain or "").rstrip("/")
+    try:
+        api_domain = api_domain_check(
+            account=account, server=server, api_domain=str(body.get("api_domain") or account.api_domain or "")
+        )
+    except ApplicationError as exc:
+        _revoke(account, server, body["refresh_token"])
+        raise _failed(account, f"{exc.message} The connection was not made.") from exc
     identity = _identity(account, body["access_token"], api_domain)
-    return _connected(
-        account=account,
-        refresh_token=body["refresh_token"],
-        accounts_url=server,
-        api_domain=api_domain,
-        location=location,
-        scopes=str(body.get("scope") or ""),
-        identity=identity,
-        connected_by=connected_by,
+    org_id = identity.get("zoho_org_id", "")
+    if org_id and _org_claimed_elsewhere(account=account, org_id=org_id):
+        raise _claim_refused(account, server, body["refresh_token"], identity, connected_by)
+    try:
+        return _connected(
+            account=account,
+            refresh_token=body["refresh_token"],
+            accounts_url=server,
+            api_domain=api_domain,
+            location=location,
+            scopes=str(body.get("scope") or ""),
+            identity=identity,
+            connected_by=connected_by,
+        )
+    except IntegrityError as exc:  # two connects of one org at once: the constraint lets the first one win
+        if not org_id or not _org_claimed_elsewhere(account=account, org_id=org_id):
+            raise
+        raise _claim_refused(account, server, body["refresh_token"], identity, connected_by) from exc
+
+
+def _claim_refused(
+    account: ProviderAccount, server: str, refresh_token: str, identity: dict[str, str], connected_by: str
+) -> ApplicationError:
+    """Another tenant holds this Zoho org: keep nothing (revoke the new token), tell the manager, warn operators."""
+    _revoke(account, server, refresh_token)
+    org_id = identity.get("zoho_org_id", "")
+    logger.warning(
+        "zoho.connection.org_claim_refused",
+        extra={
+            "account_id": account.pk,
+            "organization_id": account.organization_id,
+            "zoho_org_id": org_id,
+            "connected_by": connected_by,
+        },
     )
+    name = f"{identity.get('zoho_org_name') or ''} ({org_id})".strip()
+    return _failed(account, ORG_CLAIMED.format(name=name))
+
+
+def _org_claimed_elsewhere(*, account: ProviderAccount, org_id: str) -> bool:
+    """Whether another connection holds this Zoho org (connected, or waiting to be reconnected)."""
+    return (
+        ZohoConnection.objects.unscoped()  # a claim is checked across every tenant, and only answered yes/no
+        .filter(zoho_org_id=org_id)
+        .exclude(state=ZohoConnection.State.NOT_CONNECTED)
+        .exclude(account=account)
+        .exists()
+    )
+
+
+def _revoke(account: ProviderAccount, server: str, refresh_token: str) -> None:
+    try:
+        _session().post(f"{server}/oauth/v2/token/revoke", params={"token": refresh_token})
+    except (requests.RequestException, outbound.OutboundRefused):
+        # Best effort: the token is stored nowhere; an unrevoked one shows in the user's Zoho "Connected Apps".
+        logger.exception("zoho.oauth.revoke_failed", extra={"account_id": account.pk})
 
 
 def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> dict[str, str]:
@@ -175,7 +263,7 @@ def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> d
     try:
         users = session.get(f"{api_domain}/crm/v8/users", params={"type": "CurrentUser"}, headers=headers).json()
         org = session.get(f"{api_domain}/crm/v8/org", headers=headers).json()
-    except (requests.RequestException, ValueError):
+    except (requests.RequestException, ValueError, outbound.OutboundRefused):
         # The connection itself worked; who it belongs to is shown once Zoho answers (logged for operators).
         logger.exception("zoho.oauth.identity_failed", extra={"account_id": account.pk})
         return {}
@@ -247,7 +335,7 @@ def disconnect(*, account: ProviderAccount) -> ZohoConnection:
             )
             if response.status_code >= 400:
                 problem = f"Zoho answered HTTP {response.status_code} to the revocation"
-        except requests.RequestException as exc:
+        except (requests.RequestException, outbound.OutboundRefused) as exc:
             problem = f"Zoho could not be reached to revoke the token ({type(exc).__name__})"
     tokens.token_cache_clear(account=account)
     with transaction.atomic():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studios.models import ProviderAccount, ProviderKind
@@ -60,9 +60,23 @@ def connection_token_refreshed(*, account: ProviderAccount, api_domain: str = ""
     connection = connection_for_account(account=account)
     connection.state = ZohoConnection.State.CONNECTED
     connection.last_refreshed_at = timezone.now()
-    connection.save(update_fields=["state", "last_refreshed_at", "updated_at"])
+    try:
+        with transaction.atomic():
+            connection.save(update_fields=["state", "last_refreshed_at", "updated_at"])
+    except IntegrityError:
+        # A disconnected row naming a Zoho org that another tenant has connected since (e.g. a refresh token set
+        # again by an operator): the token works, but the org stays with its holder.
+        logger.warning(
+            "zoho.connection.org_claim_refused",
+            extra={"account_id": account.pk, "organization_id": account.organization_id, "on": "refresh"},
+        )
+        connection.last_error = f"The Zoho org {connection.zoho_org_id} is connected to another Leadline organization."
+        connection.zoho_org_id = ""
+        connection.last_error_at = timezone.now()
+        connection.save(update_fields=["state", "zoho_org_id", "last_error", "last_error_at", "last_refreshed_at"])
     if account.kind == ProviderKind.ZOHO_CRM and api_domain and api_domain != account.api_domain:
-        # Zoho knows the data centre; a mistyped or default api_domain is corrected from the token answer.
+        # Zoho knows the data centre; a mistyped or default api_domain is corrected from the token answer (which
+        # the token broker accepts only if it is a Zoho API domain, or the operator's emulator).
         ProviderAccount.unscoped_objects.filter(pk=account.pk).update(api_domain=api_domain)
         account.api_domain = api_domain
     return connection

@@ -29,6 +29,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from core import outbound
 from core.http import make_session
 
 if TYPE_CHECKING:
@@ -225,6 +226,12 @@ def _refresh(account: ProviderAccount, keys: _Keys, refresh_token: str) -> Acces
                 "refresh_token": refresh_token,
             },
         )
+    except outbound.OutboundRefused as exc:
+        # The account's accounts server may not be called (it resolves to a private address): a person must fix
+        # the account, so the connection says so, and nothing retries it as an outage.
+        message = f"{exc.message} Fix the account's Zoho accounts server."
+        _report(account, ok=False, message=message)
+        raise ZohoReauthRequired(message) from exc
     except requests.RequestException as exc:
         raise ZohoTokenUnavailable(f"Zoho accounts server {accounts_url} unreachable: {type(exc).__name__}") from exc
     if response.status_code >= 500:
@@ -239,13 +246,27 @@ def _refresh(account: ProviderAccount, keys: _Keys, refresh_token: str) -> Acces
     if body.get("error") or not body.get("access_token"):
         raise _token_error(account, keys, body, response.status_code)
     expires_in = _expires_in(body)
-    api_domain = (body.get("api_domain") or account.api_domain or "").rstrip("/")
+    api_domain = _api_domain_of(account, body)
     token = AccessToken(body["access_token"], api_domain, time.time() + expires_in)
     ttl = int(expires_in - settings.ZOHO_TOKEN_EXPIRY_MARGIN_SECONDS)
     if ttl > 0:
         cache.set(keys.token, {"token": token.token, "api_domain": api_domain, "expires_at": token.expires_at}, ttl)
     _report(account, ok=True, api_domain=api_domain)
     return token
+
+
+def _api_domain_of(account: ProviderAccount, body: dict[str, Any]) -> str:
+    """The API domain to call with this token: Zoho's answer if it is a Zoho API domain (or the account's own, or
+    the operator's emulator), else the account's stored one. Never a host the answer alone made up."""
+    stored = (account.api_domain or "").rstrip("/")
+    answered = outbound.origin_of(str(body.get("api_domain") or ""))
+    if not answered or answered == outbound.origin_of(stored):
+        return stored or answered
+    trusted = {outbound.origin_of(account.accounts_url or "")} if account.custom_endpoints else set()
+    if outbound.vendor_url_allowed(kind="zoho_crm", field="api_domain", url=answered) or answered in trusted:
+        return answered
+    logger.warning("zoho.token.api_domain_refused", extra={"account_id": account.pk, "api_domain": answered})
+    return stored
 
 
 def _expires_in(body: dict[str, Any]) -> float:

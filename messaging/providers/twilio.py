@@ -1,7 +1,8 @@
 """Twilio through the `twilio` package: send, and the signature check of its webhooks.
 
 The account's `api_base_url` is where Twilio lives (the real API, or the local sandbox), set on the client's
-`api` domain; `TWILIO_EDGE`/`TWILIO_REGION` stay unset so the host is never rewritten (api-facts C7).
+`api` domain; `TWILIO_EDGE`/`TWILIO_REGION` stay unset so the host is never rewritten (api-facts C7). The package's
+HTTP client sends through a `core.http.make_session` session, so every Twilio request passes the outbound guard.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from twilio.rest import Client
 
 from django.conf import settings
 
-from core.http import request_never_reached
+from core.http import make_session, request_never_reached
+from core.outbound import OutboundRefused
 from messaging.providers.base import (
     ProviderAuthError,
     ProviderOutcomeUnknown,
@@ -56,13 +58,21 @@ def twilio_signature_valid(*, auth_token: str, url: str, params: Mapping, signat
     return RequestValidator(auth_token).validate(url, params, signature)
 
 
+class GuardedTwilioHttpClient(TwilioHttpClient):
+    """The twilio package's HTTP client on our session: a timeout always, and the outbound guard on every call."""
+
+    def __init__(self, *, timeout: float):
+        super().__init__(timeout=timeout)
+        self.session = make_session("twilio", timeout=timeout, retries=0)
+
+
 class TwilioProvider:
     name = "twilio"
 
     def __init__(self, *, account: ProviderAccount, timeout: float | None = None):
         self._account = account
         token = account.auth_token.reveal() if account.auth_token else ""
-        http_client = TwilioHttpClient(timeout=timeout or settings.TWILIO_TIMEOUT_SECONDS)
+        http_client = GuardedTwilioHttpClient(timeout=timeout or settings.TWILIO_TIMEOUT_SECONDS)
         self._client = Client(account.account_sid, token, http_client=http_client)
         self._client.api.base_url = (account.api_base_url or "https://api.twilio.com").rstrip("/")
 
@@ -74,6 +84,8 @@ class TwilioProvider:
             message = self._client.messages.create(**kwargs)
         except TwilioRestException as exc:
             raise _error_from(exc) from exc
+        except OutboundRefused as exc:
+            raise _refused(exc) from exc
         except requests.RequestException as exc:
             if request_never_reached(exc):
                 raise ProviderUnavailable(f"Twilio unreachable: {exc.__class__.__name__}", code="unreachable") from exc
@@ -88,6 +100,8 @@ class TwilioProvider:
             recent = self._client.messages.list(to=to_number, from_=from_number, limit=20)
         except TwilioRestException as exc:
             raise _error_from(exc) from exc
+        except OutboundRefused as exc:
+            raise _refused(exc) from exc
         except requests.RequestException as exc:
             raise ProviderUnavailable(f"Twilio did not answer: {exc.__class__.__name__}", code="timeout") from exc
         for message in recent:
@@ -104,6 +118,12 @@ def _result(message) -> SendResult:
         status=STATUS_MAP.get(message.status or "", "accepted"),
         segments=segments or None,
     )
+
+
+def _refused(exc: OutboundRefused) -> ProviderAuthError:
+    # The account's endpoint may not be called (a private address): nothing was sent, and only a person fixing
+    # the account helps, so the other provider may send and this one is not retried.
+    return ProviderAuthError(f"Twilio account endpoint refused: {exc.message}", code="endpoint_refused")
 
 
 def _error_from(exc: TwilioRestException):

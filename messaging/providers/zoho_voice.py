@@ -19,6 +19,7 @@ import requests
 from django.conf import settings
 
 from core.http import request_never_reached
+from core.outbound import OutboundRefused
 from messaging.providers.base import (
     ProviderAuthError,
     ProviderError,
@@ -148,6 +149,9 @@ class ZohoVoiceProvider:
         headers = {"Authorization": f"Zoho-oauthtoken {token}", "Accept": "application/json"}
         try:
             return _http().request(method, f"{self._base_url}{path}", headers=headers, **kwargs)
+        except OutboundRefused as exc:
+            # Nothing was sent; a person must fix the account's endpoint (fail over, never retry it as an outage).
+            raise ProviderAuthError(f"Zoho Voice endpoint refused: {exc.message}", code="endpoint_refused") from exc
         except requests.RequestException as exc:
             if method == "POST" and not request_never_reached(exc):
                 # The send may have been taken: never fail over on it (the lead could get it twice).

@@ -33,6 +33,7 @@ def unconnected(tenant_a, sandbox, zoho_org):
         refresh_token="",
         accounts_url=sandbox.url,
         api_domain="https://www.zohoapis.com",  # wrong: Zoho's answer will correct it
+        custom_endpoints=True,  # an operator pointed it at the sandbox (a manager could not)
     )
     return connection_for_account(account=account)
 

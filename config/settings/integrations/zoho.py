@@ -19,22 +19,10 @@ ZOHO_CRM_SCOPES = env.list(
     ],
 )
 ZOHO_VOICE_SCOPES = env.list("ZOHO_VOICE_SCOPES", default=["ZohoVoice.sms.CREATE", "ZohoVoice.sms.READ"])
-# Accounts servers Zoho may send a person back with (`accounts-server`); the code (and our client secret) is
-# only ever sent to one of these or to the account's own configured server (api-facts A2).
-ZOHO_ACCOUNTS_SERVERS = env.list(
-    "ZOHO_ACCOUNTS_SERVERS",
-    default=[
-        "https://accounts.zoho.com",
-        "https://accounts.zoho.eu",
-        "https://accounts.zoho.in",
-        "https://accounts.zoho.com.au",
-        "https://accounts.zoho.jp",
-        "https://accounts.zoho.com.cn",
-        "https://accounts.zohocloud.ca",
-        "https://accounts.zoho.sa",
-        "https://accounts.zoho.uk",
-    ],
-)
+# Extra accounts servers a grant code may be exchanged at (an operator's emulator). Zoho's own, per data centre,
+# are built in (core/outbound.py); the code (and our client secret) never goes anywhere else, nor to an account's
+# own server unless it is Zoho's or an operator set it (docs/security.md).
+ZOHO_ACCOUNTS_SERVERS = env.list("ZOHO_ACCOUNTS_SERVERS", default=[])
 
 # --- Token broker ---------------------------------------------------------------------------------------------
 # Access tokens live 1 h; we stop using one this many seconds before Zoho says it expires.
