@@ -10,6 +10,15 @@ const SIGN_IN_URL = "/auth/zoho/start?mode=widget";
 const LIST_PAGE = 50;
 const LIST_MAX = 200; // the API's largest page; past it, search narrows the list
 const TEMPLATE_LABELS = { welcome: "Welcome", help: "Help", follow_up: "Follow-up" };
+const FIELD_LABELS = {
+  first_name: "First name",
+  last_name: "Last name",
+  full_name: "Full name",
+  studio_name: "Studio name",
+  owner_name: "Owner's name",
+  owner_first_name: "Owner's first name",
+};
+const FIELD_TOKEN = new RegExp(`\\{(?:${Object.keys(FIELD_LABELS).join("|")})(?:\\|[^{}]*)?\\}`);
 const STATUS = {
   queued: ["◷", "Queued"],
   sending: ["◷", "Sending"],
@@ -38,7 +47,8 @@ const state = {
   nextCursor: null,
   optOut: null,
   templates: new Map(), // studio id -> [{key, text}]
-  templateInserted: null, // {key, text} while the box holds an untouched template
+  templateInserted: null, // {key, text, missing, fields, asked} while the box holds an untouched template
+  templateTimer: null,
   timer: null,
   tick: 0,
   polling: false,
@@ -186,7 +196,7 @@ async function openConversation(id) {
   state.items = new Map();
   state.nextCursor = null;
   state.optOut = null;
-  state.templateInserted = null;
+  templateClear();
   $("messages").replaceChildren();
   $("composer-body").value = "";
   $("composer-error").hidden = true;
@@ -381,32 +391,111 @@ function setupTemplates() {
     el("option", { value: "" }, "None"),
     ...templates.map((t) => el("option", { value: t.key }, TEMPLATE_LABELS[t.key] || t.key)),
   );
+  templateClear();
+}
+
+// The server renders a template (one template language, owner fields from the CRM). A field the template needs
+// that is blank for this contact comes back in missing_fields and stays in the text as {field}: the sender fills
+// it in below the pickers before the text can go.
+function templateRender(key, fields) {
+  const body = { template: key, merge_fields: fields };
+  const studioId = chosenStudioId();
+  if (studioId !== null) body.studio_id = studioId;
+  if (state.open) body.conversation_id = state.open.id;
+  return api("templates/render/", { method: "POST", body });
+}
+
+function templateFieldsBox() {
+  let box = $("template-fields");
+  if (!box) {
+    box = el("fieldset", { id: "template-fields", class: "template-fields", hidden: true });
+    $("composer").querySelector(".pickers").after(box);
+  }
+  return box;
+}
+
+function templateClear() {
+  clearTimeout(state.templateTimer);
   state.templateInserted = null;
+  const box = $("template-fields");
+  if (box) {
+    box.replaceChildren();
+    box.hidden = true;
+  }
 }
 
-// The preview fills what the page knows; the server renders the template itself (owner fields from the CRM).
-function templatePreview(text) {
-  const name = state.open.contact.name || "";
-  const [first, ...rest] = name.split(" ");
-  const studio = studioOf(chosenStudioId());
-  const values = { first_name: first || "", last_name: rest.join(" "), full_name: name, studio_name: studio ? studio.name : "" };
-  return text.replace(/\{(\w+)\}/g, (match, key) => (key in values ? values[key] : match));
+function showTemplateFields(asked) {
+  const box = templateFieldsBox();
+  box.replaceChildren(
+    el("legend", {}, "Not known for this contact, and the template has no fallback: fill in to send"),
+    ...asked.map((name) =>
+      el(
+        "span",
+        { class: "template-field" },
+        el("label", { htmlFor: `merge-${name}` }, FIELD_LABELS[name] || name),
+        " ",
+        el("input", { id: `merge-${name}`, type: "text", maxLength: 200, autocomplete: "off", oninput: onTemplateFieldInput }),
+      ),
+    ),
+  );
+  box.hidden = asked.length === 0;
 }
 
-function onTemplateChosen() {
+function missingText(missing) {
+  return missing.map((name) => (FIELD_LABELS[name] || name).toLowerCase()).join(" and ");
+}
+
+async function onTemplateChosen() {
   const key = $("template").value;
   const box = $("composer-body");
   if (!key) {
     if (state.templateInserted && box.value === state.templateInserted.text) box.value = "";
-    state.templateInserted = null;
+    templateClear();
   } else {
-    const template = (state.templates.get(chosenStudioId()) || []).find((t) => t.key === key);
-    const text = templatePreview(template.text);
-    box.value = text;
-    state.templateInserted = { key, text };
+    const conversationId = state.open.id;
+    let rendered;
+    try {
+      rendered = await templateRender(key, {});
+    } catch (error) {
+      if (error.status === 401) return;
+      $("template").value = "";
+      templateClear();
+      return showComposerError(error.message);
+    }
+    if (!state.open || state.open.id !== conversationId || $("template").value !== key) return; // moved on
+    templateClear();
+    box.value = rendered.text;
+    const asked = rendered.missing_fields;
+    state.templateInserted = { key, text: rendered.text, missing: asked, fields: {}, asked };
+    showTemplateFields(asked);
+    showComposerError("");
   }
   updateCounter();
-  box.focus();
+  if (state.templateInserted && state.templateInserted.missing.length)
+    $(`merge-${state.templateInserted.missing[0]}`).focus();
+  else box.focus();
+}
+
+function onTemplateFieldInput() {
+  clearTimeout(state.templateTimer);
+  state.templateTimer = setTimeout(() => templateRefresh().catch(backgroundError), 250);
+}
+
+async function templateRefresh() {
+  const inserted = state.templateInserted;
+  const box = $("composer-body");
+  if (!inserted || box.value !== inserted.text) return; // edited by hand: it goes out as typed
+  const fields = {};
+  for (const name of inserted.asked) {
+    const value = $(`merge-${name}`).value.trim();
+    if (value) fields[name] = value;
+  }
+  const rendered = await templateRender(inserted.key, fields);
+  if (state.templateInserted !== inserted || box.value !== inserted.text) return;
+  box.value = rendered.text;
+  Object.assign(inserted, { text: rendered.text, missing: rendered.missing_fields, fields });
+  if (!inserted.missing.length) showComposerError("");
+  updateCounter();
 }
 
 function updateCounter() {
@@ -419,8 +508,8 @@ function updateCounter() {
   $("counter").classList.toggle("over", over);
   let hint = encodingHint(shape.encoding);
   if (over) hint = `Too long: the limit is ${MAX_BODY_UNITS} characters. Shorten it or send two texts.`;
-  else if (state.templateInserted && box.value === state.templateInserted.text && /\{\w+\}/.test(box.value))
-    hint += ". Fields in braces are filled in when it is sent.";
+  else if (state.templateInserted && box.value === state.templateInserted.text && state.templateInserted.missing.length)
+    hint += `. Fill in the ${missingText(state.templateInserted.missing)} above to send.`;
   $("encoding-hint").textContent = hint;
 }
 
@@ -452,10 +541,14 @@ async function send(event) {
     return showComposerError(`The message is over ${MAX_BODY_UNITS} characters. Shorten it or send two texts.`);
   const studioId = chosenStudioId();
   if (studioId === null) return showComposerError("This conversation is unassigned: choose the studio to send from.");
-  const payload =
-    state.templateInserted && text === state.templateInserted.text
-      ? { template: state.templateInserted.key, merge_fields: {} }
-      : { body: text };
+  const inserted = state.templateInserted && text === state.templateInserted.text ? state.templateInserted : null;
+  if (inserted && inserted.missing.length) {
+    $(`merge-${inserted.missing[0]}`).focus();
+    return showComposerError(`Fill in the ${missingText(inserted.missing)} first: blank for this contact.`);
+  }
+  if (!inserted && FIELD_TOKEN.test(text))
+    return showComposerError(`Replace ${text.match(FIELD_TOKEN)[0]} with what it stands for before sending.`);
+  const payload = inserted ? { template: inserted.key, merge_fields: inserted.fields } : { body: text };
   if (!state.open.studio || studioId !== state.open.studio.id) payload.studio_id = studioId;
   if ($("number").value) payload.from_number_id = Number($("number").value);
   const conversationId = state.open.id;
@@ -467,7 +560,7 @@ async function send(event) {
     if (state.open && state.open.id === conversationId) {
       box.value = "";
       $("template").value = "";
-      state.templateInserted = null;
+      templateClear();
       mergeMessages([message]);
       updateCounter();
     }
