@@ -10,8 +10,12 @@ PostgreSQL, and per-module SQL views can give them typed columns later without t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from django.db import models
 
+from core.secrets import EncryptedSecretField
 from core.tenancy import TenantModel
 
 
@@ -225,16 +229,26 @@ class BulkReadJob(TenantModel):
         return f"{self.module} bulk read {self.zoho_job_id} page {self.page} ({self.state})"
 
 
+def channel_secret_digest(value: str) -> str:
+    """What the URL secret is looked up by: its SHA-256 (the secret is random, so no key is needed)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 class NotificationChannel(TenantModel):
     """The organization's Zoho Notifications (watch) channel: Zoho posts the ids of changed records to us.
 
     Zoho signs nothing; a callback is believed only if its channel id is one of ours and its token (<= 50 chars,
-    echoed back by Zoho) matches this row's in constant time. The notify URL carries a secret of its own too."""
+    echoed back by Zoho) matches this row's in constant time. The notify URL carries a secret of its own too.
+
+    Both secrets are sent to Zoho again at every renewal (the token and the notify URL are part of the watch item),
+    so they are kept encrypted (EncryptedSecretField), not as digests; the URL secret also has a SHA-256 digest,
+    unique, which is what an incoming callback is looked up by."""
 
     organization = models.OneToOneField("studios.Organization", on_delete=models.CASCADE, related_name="+")
     channel_id = models.BigIntegerField(unique=True)
-    token = models.CharField(max_length=50)
-    url_secret = models.CharField(max_length=64, unique=True)
+    token = EncryptedSecretField()
+    url_secret = EncryptedSecretField()
+    url_secret_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)
     events = models.JSONField(default=list)  # ["Leads.all", "Contacts.all", ...]
     expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=False)  # Zoho accepted the subscription and it has not lapsed
@@ -245,3 +259,7 @@ class NotificationChannel(TenantModel):
 
     def __str__(self) -> str:
         return f"channel {self.channel_id} ({'active' if self.is_active else 'inactive'})"
+
+    def token_matches(self, token: str) -> bool:
+        """Whether a callback's echoed token is this channel's, compared in constant time."""
+        return bool(self.token) and hmac.compare_digest(token.encode(), self.token.reveal().encode())

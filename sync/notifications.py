@@ -12,6 +12,7 @@ safety net for anything lost. No Zoho call is made inside a database transaction
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -25,10 +26,11 @@ from django.utils import timezone
 
 from automation.selectors import crm_account_get
 from core.models import InboundEvent
+from core.secrets import Secret
 from core.webhooks import EventFlagged, processor
 from studios.models import Organization
 from sync.mapping import ModuleMapping, crm_record_map
-from sync.models import NotificationChannel, SyncRun, SyncSchedule
+from sync.models import NotificationChannel, SyncRun, SyncSchedule, channel_secret_digest
 from sync.services import IN_LIMIT, CountingClient, _crm_account, module_mapping_get, records_read_by_ids
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 from zoho.client import ZohoClient
@@ -63,7 +65,19 @@ def mirrored_modules(*, organization: Organization) -> list[str]:
 
 
 def notify_url(channel: NotificationChannel) -> str:
-    return f"{settings.PUBLIC_BASE_URL}{WEBHOOK_PATH}?key={channel.url_secret}"
+    return f"{settings.PUBLIC_BASE_URL}{WEBHOOK_PATH}?key={channel.url_secret.reveal()}"  # sent to Zoho only
+
+
+def channel_for_url_secret(secret: str) -> NotificationChannel | None:
+    """The channel a callback's URL secret names (any organization: the secret is what tells which), by digest."""
+    if not secret or "\x00" in secret:
+        return None
+    digest = channel_secret_digest(secret)
+    channel = NotificationChannel.objects.unscoped().select_related("organization").filter(url_secret_digest=digest)
+    found = channel.first()
+    if found is None or not hmac.compare_digest(digest, found.url_secret_digest or ""):
+        return None
+    return found
 
 
 def channel_ensure(*, organization: Organization, now: datetime | None = None) -> NotificationChannel | None:
@@ -148,12 +162,14 @@ def _channel_get_or_create(organization: Organization) -> NotificationChannel:
     if channel is not None:
         return channel
     try:
+        url_secret = secrets.token_urlsafe(32)
         with transaction.atomic():
             return scoped.create(
                 organization=organization,
                 channel_id=secrets.randbelow(2**62) + 2**40,  # a positive long of our choice (A7)
-                token=secrets.token_urlsafe(32),  # 43 characters: Zoho allows 50
-                url_secret=secrets.token_urlsafe(32),
+                token=Secret(secrets.token_urlsafe(32)),  # 43 characters: Zoho allows 50
+                url_secret=Secret(url_secret),
+                url_secret_digest=channel_secret_digest(url_secret),
             )
     except IntegrityError:  # created at the same moment by a concurrent beat
         return scoped.get()
@@ -166,7 +182,7 @@ def _subscribe(
         "channel_id": channel.channel_id,
         "events": events,
         "notify_url": notify_url(channel),
-        "token": channel.token,
+        "token": channel.token.reveal(),  # Zoho echoes it in every callback
         "expires_at": expires_at,
     }
     if live:

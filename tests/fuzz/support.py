@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.tokens import widget_token_issue
 from automation.services.settings import automation_webhook_token_set
-from sync.models import NotificationChannel
+from sync.models import NotificationChannel, channel_secret_digest
 
 SMS = "/webhooks/twilio/sms/"
 STATUS = "/webhooks/twilio/status/"
@@ -71,11 +71,13 @@ def lead_webhook(tenant) -> str:
 
 
 def live_channel(tenant) -> NotificationChannel:
+    url_secret = secrets.token_urlsafe(32)
     return NotificationChannel.objects.for_organization(tenant.organization).create(
         organization=tenant.organization,
         channel_id=10**12 + tenant.organization.pk,
         token="channel-token-0001",
-        url_secret=secrets.token_urlsafe(32),
+        url_secret=url_secret,
+        url_secret_digest=channel_secret_digest(url_secret),  # what a callback is looked up by
         events=["Leads.all"],
         expires_at=timezone.now() + timedelta(days=1),
         is_active=True,
