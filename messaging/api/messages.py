@@ -8,15 +8,17 @@ and that the number serves it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from django.db import transaction
 from django.db.models import QuerySet
 
 from core.exceptions import ApplicationError
@@ -26,10 +28,71 @@ from messaging.api.serializers import ErrorSerializer, MessageOutputSerializer, 
 from messaging.api.templates import TEMPLATE_KEYS, template_body
 from messaging.models import Contact, Conversation, Message
 from messaging.selectors import conversation_thread_page
+from messaging.services.send_requests import (
+    Replay,
+    SendRequestConflict,
+    send_request_answer,
+    send_request_claim,
+    send_request_fingerprint,
+)
 from messaging.services.sending import message_send
 from studios.models import Membership, PhoneNumber, Studio
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+SEND_ERRORS = {**ERRORS, 409: ErrorSerializer, 422: ErrorSerializer}
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A key of your choosing (1-255 visible ASCII characters, e.g. a UUID), one per text you compose and kept "
+        "across retries of it. The same key from the same member within 24 h answers the first request's status "
+        "and body again (with `Idempotent-Replayed: true`) and sends nothing new, even when the retries race. "
+        "The same key with a different request (body or endpoint) is a 422 (`idempotency_key_reused`); a 409 "
+        "(`idempotency_key_in_progress`) means the first is still running. A refused request (4xx) keeps no key, "
+        "so the same text can be retried after fixing the cause."
+    ),
+)
+
+
+class IdempotencyConflict(APIException):
+    """The key's first request was another one (422), or is still running (409); in the one error shape."""
+
+    def __init__(self, exc: SendRequestConflict):
+        self.status_code = 422 if exc.code == "idempotency_key_reused" else 409
+        super().__init__(exc.message, exc.code)
+        self.extra = {"code": exc.code, "field": "Idempotency-Key"}
+
+
+def idempotent(view: TenantApi, request: Request, send: Callable[[], Response]) -> Response:
+    """Run `send` once per Idempotency-Key (when the request has one), answering its retries with its answer."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return send()
+    data = request.data if isinstance(request.data, dict) else {}
+    if hasattr(request.data, "lists"):  # a form body: every value, in a stable shape
+        data = dict(request.data.lists())
+    fingerprint = send_request_fingerprint(method=request.method, path=request.path, data=data)
+    try:
+        claim = send_request_claim(member=view.member, key=key, fingerprint=fingerprint)
+    except SendRequestConflict as exc:
+        raise IdempotencyConflict(exc) from exc
+    if isinstance(claim, Replay):
+        return Response(claim.body, status=claim.status, headers={"Idempotent-Replayed": "true"})
+    try:
+        response = send()
+    except Exception:
+        # A refusal keeps no key: the request's transaction (TenantApi.dispatch's), claim included, rolls back, so
+        # the same text can be retried once the cause is fixed. (The error handler answers an ApplicationError
+        # without marking the transaction for rollback, hence this.)
+        transaction.set_rollback(True)
+        raise
+    send_request_answer(
+        send_request=claim, status=response.status_code, body=response.data, message_id=response.data.get("id")
+    )
+    return response
 
 
 class SendInputSerializer(serializers.Serializer):
@@ -128,20 +191,28 @@ class ConversationMessagesApi(TenantApi):
             self.get_object()  # nothing read: 404 if the thread is not theirs, else it is empty
         return self.get_paginated_response(message_rows_output(page))
 
-    @extend_schema(request=SendInputSerializer, responses={201: MessageOutputSerializer, **ERRORS})
+    @extend_schema(
+        request=SendInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: MessageOutputSerializer, **SEND_ERRORS},
+    )
     def post(self, request: Request, pk: int) -> Response:
         conversation = self.get_object()
         params = SendInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        message = api_message_send(
-            member=self.member,
-            studio_id=params.validated_data.get("studio_id"),
-            default_studio=conversation.studio,
-            to=conversation.contact.phone,
-            contact=conversation.contact,
-            data=params.validated_data,
-        )
-        return Response(self.get_serializer(message).data, status=201)
+
+        def send() -> Response:
+            message = api_message_send(
+                member=self.member,
+                studio_id=params.validated_data.get("studio_id"),
+                default_studio=conversation.studio,
+                to=conversation.contact.phone,
+                contact=conversation.contact,
+                data=params.validated_data,
+            )
+            return Response(self.get_serializer(message).data, status=201)
+
+        return idempotent(self, request, send)
 
 
 class MessageCreateApi(TenantApi):
@@ -152,12 +223,25 @@ class MessageCreateApi(TenantApi):
     def scoped_queryset(self, member: Membership | None) -> QuerySet[Message]:
         return Message.objects.visible_to(member)
 
-    @extend_schema(request=NewConversationSendInputSerializer, responses={201: MessageOutputSerializer, **ERRORS})
+    @extend_schema(
+        request=NewConversationSendInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: MessageOutputSerializer, **SEND_ERRORS},
+    )
     def post(self, request: Request) -> Response:
         params = NewConversationSendInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        message = api_message_send(
-            member=self.member, studio_id=data["studio_id"], default_studio=None, to=data["to"], contact=None, data=data
-        )
-        return Response(self.get_serializer(message).data, status=201)
+
+        def send() -> Response:
+            message = api_message_send(
+                member=self.member,
+                studio_id=data["studio_id"],
+                default_studio=None,
+                to=data["to"],
+                contact=None,
+                data=data,
+            )
+            return Response(self.get_serializer(message).data, status=201)
+
+        return idempotent(self, request, send)
