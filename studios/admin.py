@@ -16,6 +16,7 @@ from core.admin import TenantModelAdmin, TenantTabularInline
 from core.admin_site import is_operator, request_manager
 from core.exceptions import ApplicationError
 from core.forms import WriteOnlySecretsFormMixin
+from core.phone import normalize_e164
 from studios import services
 from studios.models import (
     KIND_FIELDS,
@@ -185,21 +186,45 @@ def _preview(template: str, sample: dict[str, str]) -> str:
 
 # --- Phone numbers --------------------------------------------------------------------------------------------
 class PhoneNumberAdminForm(forms.ModelForm):
+    # Longer than the stored E.164 (16): people type "+1 (415) 555-0100"; clean_number stores it in E.164.
+    number = forms.CharField(max_length=40, help_text=PhoneNumber._meta.get_field("number").help_text)
+    precise_refusals = False  # operators are told why a number is refused (PhoneNumberAdmin.get_form)
+
     class Meta:
         model = PhoneNumber
         fields = ["organization", "number", "provider", "account", "studio", "shared_with", "label", "is_active"]
+
+    def clean_number(self) -> str:
+        return normalize_e164(self.cleaned_data["number"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("studio") and cleaned.get("shared_with"):
             self.add_error("shared_with", "Only a shared number (no owning studio) lists the studios it serves.")
-        organization = cleaned.get("organization")
+        organization = cleaned.get("organization") or (self.instance.organization if self.instance.pk else None)
         foreign = [
             s.name for s in cleaned.get("shared_with") or [] if organization and s.organization_id != organization.pk
         ]
         if foreign:
             self.add_error("shared_with", f"Not studios of {organization.name}: {', '.join(foreign)}.")
+        if cleaned.get("number") and cleaned.get("provider"):
+            try:
+                services.phone_number_check(
+                    organization=organization,
+                    number=cleaned["number"],
+                    provider=cleaned["provider"],
+                    phone_number=self.instance if self.instance.pk else None,
+                    precise=self.precise_refusals,
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return cleaned
+
+    def validate_unique(self) -> None:
+        # Django's own "Phone number with this Provider and Number already exists." would tell a manager that
+        # another organization has the number; clean() has answered for the number already.
+        if "number" not in self.errors:
+            super().validate_unique()
 
 
 @admin.register(PhoneNumber)
@@ -213,6 +238,11 @@ class PhoneNumberAdmin(TenantModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("organization", "studio", "account")
+
+    def get_form(self, request: HttpRequest, obj: PhoneNumber | None = None, **kwargs: Any):
+        form = super().get_form(request, obj, **kwargs)
+        form.precise_refusals = is_operator(request)  # a class made for this request by modelform_factory
+        return form
 
     @admin.display(description="studio", ordering="studio__name")
     def owner(self, obj: PhoneNumber) -> str:
@@ -230,6 +260,7 @@ class MembershipAdminForm(forms.ModelForm):
         help_text="Optional. Sets their password; leave blank to keep it (or, for a new member, to let them "
         "sign in with Zoho only).",
     )
+    precise_refusals = False  # operators are told why an address is refused (MembershipAdmin.get_form)
 
     class Meta:
         model = Membership
@@ -260,10 +291,12 @@ class MembershipAdminForm(forms.ModelForm):
         except ApplicationError as exc:
             self.add_error(None, exc.message)
         if not self.instance.pk and cleaned.get("email"):
-            from core.models import User
-
-            if User.objects.filter(email__iexact=cleaned["email"]).exists():
-                self.add_error("email", "This email address is already in use.")
+            try:
+                services.membership_email_check(
+                    organization=organization, email=cleaned["email"], precise=self.precise_refusals
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return cleaned
 
 
@@ -278,6 +311,11 @@ class MembershipAdmin(TenantModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("user", "organization").prefetch_related("studios")
+
+    def get_form(self, request: HttpRequest, obj: Membership | None = None, **kwargs: Any):
+        form = super().get_form(request, obj, **kwargs)
+        form.precise_refusals = is_operator(request)  # a class made for this request by modelform_factory
+        return form
 
     fields = ["organization", "email", "full_name", "role", "studios", "zoho_user_id", "is_active", "password"]
 

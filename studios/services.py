@@ -4,15 +4,83 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import phonenumbers
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.exceptions import ApplicationError
-from studios.models import Membership, Organization, ProviderAccount, Studio, StudioAccount
+from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio, StudioAccount
 
 User = get_user_model()
+
+# --- Refusals that name nothing of another organization -----------------------------------------------------
+# Numbers are unique per provider across all tenants and a person belongs to one organization, so a manager who
+# types another organization's number or member must be refused. They get the same words as for a value refused
+# for any other reason (and the form the same page), so the admin cannot be used to learn what other customers
+# have. Operators (`precise=True`, and the tenants file) are told the reason.
+NUMBER_REFUSED = "This number cannot be added. Contact support if you own it."
+EMAIL_REFUSED = "This email address cannot be added. Contact support if it is yours."
+
+# Number types no sender of ours should be: a lead who replies to one pays for the call or text.
+REFUSED_NUMBER_TYPES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium-rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared-cost",
+}
+
+
+def phone_number_check(
+    *,
+    organization: Organization | None,
+    number: str,
+    provider: str,
+    phone_number: PhoneNumber | None = None,
+    precise: bool = False,
+) -> None:
+    """Refuse an E.164 `number` that `organization` cannot have for `provider` (`phone_number`: the row being
+    edited, which may keep its own number). Raises ValidationError({"number": ...})."""
+    taken = (
+        PhoneNumber.objects.unscoped()  # uniqueness spans tenants; only the refusal below may be told
+        .select_related("organization")
+        .filter(provider=provider, number=number)
+        .exclude(pk=phone_number.pk if phone_number is not None else None)
+        .first()
+    )
+    if taken is not None and organization is not None and taken.organization_id == organization.pk:
+        raise ValidationError({"number": ValidationError(f"{number} is already one of your numbers.", code="exists")})
+    if taken is not None:
+        reason = f"{number} is already a number of {taken.organization.name}."
+    else:
+        number_type = phonenumbers.number_type(phonenumbers.parse(number))
+        if number_type not in REFUSED_NUMBER_TYPES:
+            return
+        reason = f"{number} is a {REFUSED_NUMBER_TYPES[number_type]} number: a lead who replies would pay for it."
+    raise ValidationError({"number": ValidationError(reason if precise else NUMBER_REFUSED, code="refused")})
+
+
+def membership_email_check(*, organization: Organization | None, email: str, precise: bool = False) -> str:
+    """The address, normalized, if a new member of `organization` may sign in with it; else ValidationError
+    ({"email": ...}). Precise only about the organization's own members (and, for operators, everyone)."""
+    email = User.objects.normalize_email(email).strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        return email
+    membership = (
+        Membership.objects.unscoped()  # the person's one membership, in whichever organization: told to operators only
+        .select_related("organization")
+        .filter(user=user)
+        .first()
+    )
+    if membership is not None and organization is not None and membership.organization_id == organization.pk:
+        message = f"{email} is already a member of {organization.name}."
+        raise ValidationError({"email": ValidationError(message, code="exists")})
+    if membership is not None:
+        reason = f"{email} is already a member of {membership.organization.name}; a person belongs to one organization."
+    else:
+        reason = f"{email} is an existing sign-in with no organization (an operator's, or one left behind)."
+    raise ValidationError({"email": ValidationError(reason if precise else EMAIL_REFUSED, code="refused")})
 
 
 def membership_studios_check(*, organization: Organization, role: str, studios: Iterable[Studio]) -> list[Studio]:
@@ -58,9 +126,7 @@ def membership_create(
 ) -> Membership:
     """Add a person to an organization, creating their sign-in. Without a password they cannot sign in with
     one until it is set (Sign in with Zoho or a reset)."""
-    email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "This email address is already in use."})
+    email = membership_email_check(organization=organization, email=email)
     studios = membership_studios_check(organization=organization, role=role, studios=studios)
     user = User(email=email, full_name=full_name)
     user.full_clean(exclude=["password"])
