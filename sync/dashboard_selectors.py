@@ -14,7 +14,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from studios.models import Membership, Organization
-from sync.models import CrmQuarantine, SyncRun, SyncState
+from sync.models import CrmQuarantine, NotificationChannel, SyncRun, SyncState
 
 WINDOW = timedelta(hours=24)
 SPARK_WIDTH, SPARK_HEIGHT = 240, 40
@@ -60,6 +60,7 @@ class SyncDashboard:
     quarantine: list[CrmQuarantine]
     quarantine_total: int
     organizations: list[Organization]
+    channels: list[NotificationChannel]
     since: datetime
     now: datetime
 
@@ -143,6 +144,9 @@ def sync_dashboard_get(
     quarantine = list(quarantine_qs.select_related("organization").order_by("-created_at", "-id")[:QUARANTINE_LIMIT])
     quarantine_total = quarantine_qs.count() if len(quarantine) == QUARANTINE_LIMIT else len(quarantine)
 
+    # The Zoho notification channels: live or not, and the last problem (a lapse, a refusal, a re-subscription).
+    channels = list(_scoped(NotificationChannel.objects, **scope).select_related("organization").order_by("pk"))
+
     if manager is not None:
         organizations = [manager.organization]
     else:
@@ -153,6 +157,7 @@ def sync_dashboard_get(
         quarantine=quarantine,
         quarantine_total=quarantine_total,
         organizations=organizations,
+        channels=channels,
         since=since,
         now=now,
     )

@@ -2,6 +2,12 @@
 
     channel_ensure(organization=org)   # create, renew or re-enable the channel for every mirrored module
     channels_renew_due()               # the beat: every organization, every ~30 min
+    channel_verify(organization=org)   # is the channel still listed at Zoho? if not, subscribe it again
+
+A channel can be deleted on Zoho's side (an administrator, a user losing access) without a word to us; until its
+renewal it would be believed live. So the beat also asks Zoho which channels are live (GET /crm/v8/actions/watch),
+and a delta run that writes changes (which a live channel would have announced first) asks the same, at most once
+per CHECK_EVERY per organization. A missing channel is subscribed again at once and said so (sync/operations docs).
 
 Zoho posts the ids of changed records to `/webhooks/zoho/notifications/?key=<url secret>` (sync/webhooks.py);
 the callback is recorded (core.webhooks) and a task on the `sync` queue fetches those ids with COQL and upserts
@@ -50,6 +56,9 @@ LAPSED_GRACE = timedelta(hours=1)
 # A module's field metadata costs a few calls; callbacks come in bursts, so it is kept this long per organization.
 MAPPING_CACHE_SECONDS = 300
 OPERATIONS = ("insert", "update", "delete")
+# A delta run that wrote changes asks Zoho whether the channel is still there at most this often per organization.
+CHECK_EVERY = timedelta(minutes=10)
+CHECK_KEY = "sync:notifications:checked:{organization_id}"
 
 
 # --- the channel ---------------------------------------------------------------------------------------------
@@ -143,11 +152,80 @@ def channels_renew_due(*, now: datetime | None = None) -> int:
     for organization in Organization.objects.unscoped().order_by("pk"):  # every tenant: this is the beat
         try:
             channel = channel_ensure(organization=organization, now=now)
+            if channel is not None and channel.is_active and channel.renewed_at != now:  # not just (re)subscribed
+                channel_verify(organization=organization, reason="the periodic check", now=now)
+                channel.refresh_from_db()
         except Exception:
             logger.exception("sync.notifications.renew_failed", extra={"organization": organization.pk})
             continue
         live += bool(channel and channel.is_active)
     return live
+
+
+def channel_verify(*, organization: Organization, reason: str, now: datetime | None = None) -> bool | None:
+    """Ask Zoho whether the organization's live channel is still listed with all its modules; if it is not, subscribe
+    it again at once, log `sync.notifications.channel_lost` and note it on the channel. Returns True when it was
+    lost, False when it is there, None when there is nothing live to check. Zoho errors propagate."""
+    now = now or timezone.now()
+    channel = NotificationChannel.objects.for_organization(organization).first()
+    account = crm_account_get(organization=organization)
+    if channel is None or not channel.is_active or channel.expires_at is None or channel.expires_at <= now:
+        return None
+    if account is None or not account.refresh_token:
+        return None
+    client = ZohoClient(account=account, priority=Priority.BACKGROUND)
+    listed = {
+        str(entry.get("resource_name") or "")
+        for entry in client.watch_list()
+        if str(entry.get("channel_id")) == str(channel.channel_id)
+    }
+    wanted = {event.split(".", 1)[0] for event in channel.events}
+    if listed and wanted <= listed:
+        return False
+    missing = "the channel" if not listed else f"modules {', '.join(sorted(wanted - listed))} of the channel"
+    logger.warning(
+        "sync.notifications.channel_lost",
+        extra={"organization": organization.pk, "channel": channel.pk, "found_by": reason, "missing": missing},
+    )
+    if listed:  # partly there: cleared, so that the subscription below is whole
+        try:
+            client.watch_disable(channel_ids=[channel.channel_id])
+        except ZohoRequestError:
+            pass
+    _channel_update(channel, is_active=False)
+    channel = channel_ensure(organization=organization, now=now)
+    if channel is None:
+        return True
+    if channel.is_active:
+        note = f"re-subscribed {now:%Y-%m-%d %H:%M} UTC: Zoho no longer listed {missing} (found by {reason})"
+    else:
+        note = f"lost at Zoho (found by {reason}); re-subscribing failed: {channel.last_error}"
+    _channel_update(channel, last_error=note[:2000])
+    return True
+
+
+def channel_check_after_run(*, run: SyncRun) -> str:
+    """After a delta run that wrote changes: if the organization's channel covers the module and was not checked
+    within CHECK_EVERY, verify it (a live channel would have announced these changes first). Returns a note for
+    the run ("" when there is nothing to say). Never raises: the run's own outcome stands."""
+    if run.kind != SyncRun.Kind.DELTA or not (run.inserted or run.updated):
+        return ""
+    organization = run.organization
+    channel = NotificationChannel.objects.for_organization(organization).first()
+    if channel is None or not channel.is_active or f"{run.module}.all" not in channel.events:
+        return ""
+    if not cache.add(CHECK_KEY.format(organization_id=organization.pk), "1", timeout=CHECK_EVERY.total_seconds()):
+        return ""
+    changes = run.inserted + run.updated
+    try:
+        lost = channel_verify(organization=organization, reason=f"delta run {run.pk}: {changes} unannounced changes")
+    except Exception:
+        logger.exception("sync.notifications.check_failed", extra={"run_id": run.pk})
+        return ""
+    if not lost:
+        return ""
+    channel.refresh_from_db()
+    return f"the notification channel was gone at Zoho: {channel.last_error}"
 
 
 def channel_accepts_callbacks(channel: NotificationChannel, *, now: datetime) -> bool:

@@ -83,7 +83,18 @@ def sync_run(
         return run
     _run_end(state, run, client, status=SyncRun.Status.OK)
     mirror_view_refresh_quietly(mapping=mapping)  # one query unless the module's standard fields changed
+    _channel_check(run)
     return run
+
+
+def _channel_check(run: SyncRun) -> None:
+    """Changes a live notification channel should have announced: is it still there at Zoho? (sync/notifications.py)"""
+    from sync.notifications import channel_check_after_run
+
+    note = channel_check_after_run(run=run)
+    if note:
+        run.error = note[:2000]
+        SyncRun.objects.unscoped().filter(pk=run.pk).update(error=run.error)  # the run this call made
 
 
 def module_mapping_get(

@@ -1,0 +1,125 @@
+"""A notification channel deleted on Zoho's side is found (a periodic check, or a delta run that finds changes the
+channel did not announce), subscribed again at once, and said so: a log line, the run's note, the dashboard."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from django.core.cache import cache
+
+from sync import notifications
+from sync.models import NotificationChannel, SyncRun
+from sync.notifications import channel_ensure, channels_renew_due
+from sync.services import sync_run
+from tests.sync.conftest import seed
+from zoho.client import ZohoClient
+
+pytestmark = pytest.mark.django_db
+
+
+def sandbox_channels(server: Any) -> dict[str, Any]:
+    org = next(iter(server.state.crm.orgs.values()))
+    return {channel.channel_id: channel for channel in server.state.crm.watch.live(org.org_id)}
+
+
+def deleted_at_zoho(account, channel: NotificationChannel) -> None:
+    """What a Zoho administrator (or Zoho itself) does: the channel is gone, and nobody tells us."""
+    ZohoClient(account=account).watch_disable(channel_ids=[channel.channel_id])
+
+
+@pytest.fixture
+def watch_lists(monkeypatch) -> list[int]:
+    """Counts GET /actions/watch calls."""
+    calls: list[int] = []
+    original = ZohoClient.watch_list
+
+    def counting(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(ZohoClient, "watch_list", counting)
+    return calls
+
+
+def test_the_periodic_check_finds_a_channel_deleted_at_zoho_and_subscribes_it_again(
+    organization, account, empty_sandbox, caplog
+):
+    channel = channel_ensure(organization=organization)
+    deleted_at_zoho(account, channel)
+    assert str(channel.channel_id) not in sandbox_channels(empty_sandbox)
+
+    with caplog.at_level(logging.WARNING, logger="sync.notifications"):
+        live = channels_renew_due()
+
+    assert live == 1
+    again = sandbox_channels(empty_sandbox)[str(channel.channel_id)]
+    channel.refresh_from_db()
+    assert again.token == channel.token.reveal()
+    assert channel.is_active
+    assert "re-subscribed" in channel.last_error
+    assert "Zoho no longer listed" in channel.last_error
+    assert any(record.msg == "sync.notifications.channel_lost" for record in caplog.records)
+
+
+def test_the_periodic_check_leaves_a_listed_channel_alone(organization, account, empty_sandbox, watch_lists):
+    channel = channel_ensure(organization=organization)
+    renewed_at = channel.renewed_at
+    channels_renew_due()
+    channel.refresh_from_db()
+    assert watch_lists == [1]
+    assert channel.last_error == ""
+    assert channel.renewed_at == renewed_at
+
+
+def test_a_delta_run_that_finds_unannounced_changes_subscribes_the_lost_channel_again(
+    organization, account, empty_sandbox, operator, client
+):
+    channel = channel_ensure(organization=organization)
+    deleted_at_zoho(account, channel)
+    seed(empty_sandbox, 5)  # changes the (deleted) channel never announces
+
+    run = sync_run(organization=organization, module="Leads")
+
+    assert run.status == SyncRun.Status.OK, run.error
+    assert run.inserted == 5
+    assert str(channel.channel_id) in sandbox_channels(empty_sandbox)
+    assert "notification channel" in run.error
+    assert "re-subscribed" in run.error
+    channel.refresh_from_db()
+    assert channel.is_active
+    assert "re-subscribed" in channel.last_error
+    client.force_login(operator)
+    page = client.get("/ops/sync/").content.decode()
+    assert "Notification channels" in page
+    assert "re-subscribed" in page
+
+
+def test_a_delta_run_checks_at_most_once_per_period_and_not_without_changes(
+    organization, account, empty_sandbox, watch_lists
+):
+    seed(empty_sandbox, 3)
+    channel_ensure(organization=organization)
+    cache.delete(notifications.CHECK_KEY.format(organization_id=organization.pk))
+    first = sync_run(organization=organization, module="Leads")
+    assert first.inserted == 3
+    assert watch_lists == [1]
+    assert first.error == ""  # listed: nothing to say
+    nothing = sync_run(organization=organization, module="Leads")
+    assert (nothing.inserted, nothing.updated) == (0, 0)
+    assert watch_lists == [1]
+
+
+def test_a_failing_check_never_fails_the_run(organization, account, empty_sandbox, monkeypatch):
+    channel_ensure(organization=organization)
+    seed(empty_sandbox, 2)
+
+    def broken(self):
+        raise RuntimeError("watch list down")
+
+    monkeypatch.setattr(ZohoClient, "watch_list", broken)
+    run = sync_run(organization=organization, module="Leads")
+    assert run.status == SyncRun.Status.OK
+    assert run.inserted == 2
