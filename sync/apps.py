@@ -8,4 +8,4 @@ class SyncConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the processor of recorded Zoho Notifications callbacks (core.webhooks) for zoho.notification.
-        from sync import notifications  # noqa: F401
+        from sync import checks, notifications  # noqa: F401

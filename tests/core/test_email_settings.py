@@ -76,3 +76,11 @@ def test_a_malformed_email_url_stops_start_up():
     result = manage("check", env=clean_env(**PRODUCTION, EMAIL_URL="carrier-pigeon://coop"))
     assert result.returncode != 0
     assert "EMAIL_URL" in result.stderr
+
+
+def test_check_deploy_warns_when_alert_mail_has_no_transport():
+    env = {**PRODUCTION, "SYNC_ALERT_EMAILS": "ops@leadline.example.com"}
+    warned = manage("check", "--deploy", "--fail-level", "WARNING", env=clean_env(**env))
+    assert "sync.W001" in warned.stderr + warned.stdout
+    configured = manage("check", "--deploy", env=clean_env(**env, EMAIL_URL="smtp+tls://u:p@smtp.example.com:587"))
+    assert "sync.W001" not in configured.stderr + configured.stdout
