@@ -10,7 +10,40 @@ from django.urls import reverse
 
 from studios.models import ProviderAccount
 from studios.tenants_file import TenantsFileError, tenants_apply
-from tests.studios.test_admin import twilio_data, zoho_data
+
+
+def twilio_data(account: ProviderAccount, **overrides) -> dict:
+    data = {
+        "name": account.name,
+        "kind": "twilio",
+        "is_default": "on" if account.is_default else "",
+        "account_sid": account.account_sid,
+        "auth_token": "",
+        "api_base_url": account.api_base_url,
+        "client_id": "",
+        "client_secret": "",
+        "refresh_token": "",
+        "accounts_url": "",
+        "api_domain": "",
+    }
+    return {**data, **overrides}
+
+
+def zoho_data(account: ProviderAccount, **overrides) -> dict:
+    data = {
+        "name": account.name,
+        "kind": "zoho_crm",
+        "is_default": "on" if account.is_default else "",
+        "account_sid": "",
+        "auth_token": "",
+        "api_base_url": "",
+        "client_id": account.client_id,
+        "client_secret": "",
+        "refresh_token": "",
+        "accounts_url": account.accounts_url,
+        "api_domain": account.api_domain,
+    }
+    return {**data, **overrides}
 
 
 def change_url(account: ProviderAccount) -> str:
