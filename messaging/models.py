@@ -12,8 +12,8 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import TimeStampedModel
-from core.phone import E164Field
 from core.tenancy import TenantManager, TenantModel, TenantQuerySet
+from messaging.phones import SenderPhoneField
 
 
 class Provider(models.TextChoices):
@@ -32,7 +32,7 @@ class Contact(TenantModel, TimeStampedModel):
     """A phone number we text within one organization, linked to its CRM record when known."""
 
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="contacts")
-    phone = E164Field()
+    phone = SenderPhoneField()
     name = models.CharField(max_length=200, blank=True)
     crm_module = models.CharField(max_length=64, blank=True, help_text="Leads or Contacts, when linked.")
     crm_record_id = models.CharField(max_length=25, blank=True)
@@ -235,7 +235,7 @@ class OptOut(TenantModel, TimeStampedModel):
     number and provider of the organization. Its history is in OptOutEvent."""
 
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="opt_outs")
-    phone = E164Field()
+    phone = SenderPhoneField()
     state = models.CharField(max_length=16, choices=OptOutState.choices)
     source = models.CharField(max_length=16, choices=OptOutSource.choices)
     reason = models.CharField(max_length=300, blank=True)
@@ -367,7 +367,7 @@ class CrmWriteBack(TenantModel, TimeStampedModel):
 
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    phone = E164Field()
+    phone = SenderPhoneField()
     field = models.CharField(max_length=100, help_text="The CRM field's API name, e.g. SMS_Opt_Out.")
     value = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

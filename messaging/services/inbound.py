@@ -7,6 +7,7 @@ import structlog
 from core.models import InboundEvent
 from core.phone import normalize_e164
 from core.webhooks import EventFlagged, EventNotReady, processor
+from messaging.phones import sender_normalize
 from messaging.providers.twilio import STATUS_MAP
 from messaging.selectors import inbound_number_get
 from messaging.services.receiving import message_receive
@@ -25,10 +26,11 @@ def twilio_sms_process(event: InboundEvent) -> None:
     number = inbound_number_get(provider="twilio", number=normalize_e164(payload["To"]))
     if number is None or number.organization_id != event.organization_id:
         raise EventFlagged(f"A text to {payload['To']}, which is not one of the organization's numbers")
-    try:
-        sender = normalize_e164(payload["From"])
-    except Exception as exc:
-        raise EventFlagged(f"The sender {payload['From']!r} is not a phone number: {exc}") from exc
+    # A sender the phone library calls invalid (a short code, a number newer than its data) is kept as sent: the
+    # text is saved and a STOP from it still reaches the ledger.
+    sender = sender_normalize(payload["From"])
+    if sender is None:
+        raise EventFlagged(f"The sender {payload['From']!r} is not a phone number")
     message_receive(
         phone_number=number,
         from_number=sender,

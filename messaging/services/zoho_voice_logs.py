@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 
 from core.phone import normalize_e164
 from messaging.models import Message
+from messaging.phones import sender_normalize
 from messaging.providers.zoho_voice import status_of
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -121,7 +122,10 @@ def log_parse(raw: dict[str, Any], *, our_number: str) -> ZohoVoiceLog | None:
         return None
     if number_normalize(raw.get("senderId")) != our_number:
         return None  # the longCode filter matches by suffix; never take another number's logs
-    customer = number_normalize(raw.get("customerNumber"), default_region=None)
+    # A short code or a number the phone library does not know is kept as sent (its STOP must count).
+    customer = number_normalize(raw.get("customerNumber"), default_region=None) or sender_normalize(
+        str(raw.get("customerNumber") or "")
+    )
     if customer is None:
         return None
     inbound = kind == "INCOMING"
