@@ -28,6 +28,7 @@ from accounts.models import WidgetToken
 from accounts.tokens import widget_token_issue, widget_token_revoke
 from accounts.zoho_sign_in import SignInRefused
 from messaging.api.base import SessionAuthentication
+from messaging.api.serializers import ErrorSerializer
 from studios.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class SignOutApi(APIView):
     authentication_classes = [WidgetTokenAuthentication, SessionAuthentication]
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None}, summary="Sign out")
+    @extend_schema(request=None, responses={204: None, 401: ErrorSerializer, 403: ErrorSerializer}, summary="Sign out")
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, WidgetToken):
             widget_token_revoke(token=request.auth)
