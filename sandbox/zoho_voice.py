@@ -7,8 +7,9 @@ UNCONFIRMED choices (no source found): error HTTP statuses (400 validation, 401 
 (borrowed from Zoho CRM: INVALID_TOKEN, AUTHENTICATION_FAILURE, OAUTH_SCOPE_MISMATCH) in Voice's
 {"status":"ERROR","code","message"} envelope; ZVSMS-4027 "Bad Request" (documented) for every invalid request;
 ZVSMS-4038 (documented) for destinations outside `supported_countries`; `send` as a list when several numbers are
-given; logs newest first; `sentTime` and the date filters in UTC; statuses past IN_QUEUE ("DELIVERED") and the
-INCOMING status ("RECEIVED"); the statusCallback body (the log entry as JSON).
+given; logs newest first; `sentTime` and the date filters in UTC (`from_date_zone` reads the filters in another
+zone instead, as Zoho might read them in the CRM org's: POST /_sandbox/voice/settings); statuses past IN_QUEUE
+("DELIVERED") and the INCOMING status ("RECEIVED"); the statusCallback body (the log entry as JSON).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from werkzeug.wrappers import Request, Response
@@ -167,6 +169,7 @@ class VoiceState:
         self.numbers: dict[str, VoiceNumber] = {}
         self.logs: dict[str, SmsLog] = {}
         self.supported_countries = {"us", "ca"}
+        self.from_date_zone: ZoneInfo | None = None  # None: fromDate/toDate are UTC
         self._rng = random.Random(f"voice:{sandbox.seed}")
         self._seq = itertools.count(1)
 
@@ -296,7 +299,7 @@ class VoiceState:
         bounds = {}
         for key in ("fromDate", "toDate"):
             if args.get(key):
-                bounds[key] = _parse_date(args[key])
+                bounds[key] = _parse_date(args[key], self.from_date_zone)
         message_type = (args.get("messageType") or "").strip().upper()
         if message_type not in ("", "ALL", "INCOMING", "OUTGOING"):
             raise VoiceError("ZVSMS-4027", "Bad Request")
@@ -347,10 +350,10 @@ class VoiceState:
             return entries
 
 
-def _parse_date(value: str) -> datetime:
+def _parse_date(value: str, zone: ZoneInfo | None = None) -> datetime:
     for fmt in DATE_FORMATS:
         try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=zone or UTC).astimezone(UTC)
         except ValueError:
             continue
     raise VoiceError("ZVSMS-4027", "Bad Request")
@@ -444,6 +447,38 @@ def control_logs(sandbox: SandboxState, request: Request) -> Response:
     return json_response([log.as_json() | {"statusCallback": log.status_callback} for log in found])
 
 
+def control_settings(sandbox: SandboxState, request: Request) -> Response:
+    """{"from_date_zone": "Pacific/Honolulu" | null}: read the logs' fromDate/toDate in that zone (null: UTC)."""
+    if request.method == "POST":
+        body = request_json(request) or {}
+        name = body.get("from_date_zone")
+        try:
+            zone = ZoneInfo(name) if name else None
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            return _bad(f"{name!r} is not an IANA time zone")
+        with sandbox.lock:
+            sandbox.voice.from_date_zone = zone
+    zone = sandbox.voice.from_date_zone
+    return json_response({"from_date_zone": zone.key if zone else None})
+
+
+def control_log_time(sandbox: SandboxState, request: Request, logid: str) -> Response:
+    """{"submitted": ISO 8601 with offset}: move a log in time (a text sent before a test began)."""
+    body = request_json(request) or {}
+    try:
+        submitted = datetime.fromisoformat(str(body.get("submitted") or ""))
+    except ValueError:
+        return _bad("'submitted' must be an ISO 8601 time")
+    if submitted.tzinfo is None:
+        return _bad("'submitted' needs a UTC offset")
+    with sandbox.lock:
+        log = sandbox.voice.logs.get(logid)
+        if log is None:
+            return _bad(f"no log {logid}", 404)
+        log.submitted = submitted.astimezone(UTC)
+    return json_response(log.as_json())
+
+
 def control_numbers(sandbox: SandboxState, request: Request) -> Response:
     """GET: the Voice numbers. POST {"number", "org_id"?}: add one (default: the demo org)."""
     from sandbox import worlds
@@ -466,5 +501,7 @@ ROUTES = [
     ("/_sandbox/voice/inbound", ["POST"], control_inbound),
     ("/_sandbox/voice/logs", ["GET"], control_logs),
     ("/_sandbox/voice/logs/<logid>/status", ["POST"], control_log_status),
+    ("/_sandbox/voice/logs/<logid>/time", ["POST"], control_log_time),
+    ("/_sandbox/voice/settings", ["GET", "POST"], control_settings),
     ("/_sandbox/voice/numbers", ["GET", "POST"], control_numbers),
 ]

@@ -11,7 +11,7 @@ status of an error is UNCONFIRMED; the body's `code` decides (ZVSMS-4xxx: this r
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -34,6 +34,11 @@ from zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable, access_token_g
 
 MAX_BODY_CHARS = 1000  # Zoho Voice's own limit (Twilio takes 1600)
 LOGS_PAGE_SIZE = 100
+# Zoho does not say in which zone it reads the logs' fromDate (UTC, as we send it, or the CRM org's zone?). Read in
+# a zone behind UTC it means a later instant, and the logs between would never be asked for; so every request asks
+# from this much earlier (the widest UTC offsets are -12 h and +14 h), and callers keep only the logs they want by
+# their own time (submittedTime, epoch milliseconds: no zone to misread). Dedup by log id makes the extra logs free.
+FROM_DATE_ZONE_SLACK = timedelta(hours=14)
 DEFAULT_BASE_URL = "https://voice.zoho.com"
 # Zoho Voice's statuses in our terms (Message.Status values).
 STATUS_MAP = {
@@ -107,6 +112,9 @@ class ZohoVoiceProvider:
         for log in self.logs_page(number=from_number, start=0, from_date=since):
             if str(log.get("messageType") or "").upper() != "OUTGOING" or log.get("message") != body:
                 continue
+            submitted = log.get("submittedTime")
+            if isinstance(submitted, int | float) and submitted < since.timestamp() * 1000:
+                continue  # an earlier identical text, from the page's widened window: not this one
             if re.sub(r"[^\d+]", "", str(log.get("customerNumber") or "")) == to_number and log.get("logid"):
                 return _result_of(log)
         return None
@@ -117,8 +125,8 @@ class ZohoVoiceProvider:
         """One page of a number's SMS logs, both directions, newest first (`start` is an index, not a page)."""
         params: dict[str, Any] = {"from": start, "size": size, "messageType": "All", "longCode": number}
         if from_date is not None:
-            # The documented sample's form; the sandbox and Zoho read it as UTC (time zone UNCONFIRMED).
-            params["fromDate"] = from_date.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            # The documented sample's form, in UTC; widened because Zoho may read it in another zone (see above).
+            params["fromDate"] = (from_date - FROM_DATE_ZONE_SLACK).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         answer = self._call("GET", "/rest/json/v1/sms/logs", params=params)
         found = answer.get("smsLogQuery")
         if found is None:

@@ -2,8 +2,10 @@
 on a schedule and brought in. That is how inbound texts arrive and how outbound statuses move.
 
 A poll reads from the cursor's newest seen log time minus an overlap (logs can appear late, and a status can
-change after the log was first seen), page by page until a short page, dedups the batch and commits it, and
-only then advances the cursor, so a crash mid-poll re-reads instead of losing anything.
+change after the log was first seen) and asks Zoho from 14 hours before that (providers.zoho_voice
+FROM_DATE_ZONE_SLACK: Zoho may read `fromDate` in the CRM org's zone; the log-id dedup makes the extra logs free),
+page by page until a short page, dedups the batch and commits it, and only then advances the cursor, so a crash
+mid-poll re-reads instead of losing anything.
 
 Dedup rule: a log is the stored message with its log id; else the Zoho Voice message still without one that
 has the same normalized numbers, direction and text within ±5 minutes (the nearest, one log per message: a
@@ -76,7 +78,9 @@ def zoho_voice_poll(*, phone_number: PhoneNumber, provider: ZohoVoiceProvider | 
     try:
         for raw in _pages(provider, phone_number=phone_number, since=since, result=result):
             log = log_parse(raw, our_number=phone_number.number)
-            if log is not None:
+            # A first poll starts now (minus the overlap): the request's window is wider than asked for (Zoho's
+            # fromDate zone), and a new number's older history is not brought in as new texts to act on.
+            if log is not None and (cursor.last_seen_at is not None or log.occurred_at >= since):
                 logs.append(log)
     except ProviderError as exc:
         ZohoVoicePollCursor.unscoped_objects.filter(pk=cursor.pk).update(
