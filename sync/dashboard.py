@@ -35,7 +35,7 @@ def sync_dashboard(request: HttpRequest) -> HttpResponse:
     organization = None
     if operator:
         chosen = request.GET.get("organization", "")
-        if chosen.isdigit():
+        if chosen.isdecimal():  # isdigit() also passes "²", which int() refuses
             organization = Organization.objects.unscoped().filter(pk=int(chosen)).first()  # operator: any org
     dashboard = sync_dashboard_get(manager=manager, organization=organization)
     context = {

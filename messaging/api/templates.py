@@ -135,7 +135,7 @@ class TemplateListApi(TenantApi):
         studios = self.get_queryset()
         studio_id = request.query_params.get("studio_id")
         if studio_id:
-            studios = studios.filter(pk=int(studio_id)) if studio_id.isdigit() else studios.none()
+            studios = studios.filter(pk=int(studio_id)) if studio_id.isdecimal() else studios.none()
         rows = [
             {
                 "studio_id": studio.pk,

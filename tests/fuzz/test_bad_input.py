@@ -284,3 +284,16 @@ def test_out_of_range_ids_in_the_query_and_body_are_answered(acme, value):
     ):
         response = client.post(url, body, content_type="application/json")
         assert response.status_code < 500, (url, value, response.content[:300])
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0662", "99999999999999999999999", "-1", "%00", "1e3"])
+def test_any_studio_id_on_the_template_list_is_answered(acme, value):
+    response = widget_client(acme.manager).get(f"/api/v1/templates/?studio_id={quote(value, safe='%')}")
+    assert response.status_code in (200, 400), (value, response.content[:300])
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "99999999999999999999999", "%00"])
+def test_any_organization_on_the_sync_dashboard_is_answered(client, operator, value):
+    client.force_login(operator)
+    response = client.get(f"/ops/sync/?organization={quote(value, safe='%')}")
+    assert response.status_code in (200, 400, 404), (value, response.content[:300])
