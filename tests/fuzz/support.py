@@ -7,15 +7,30 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from django.conf import settings
+from django.conf import settings as django_settings
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
 from accounts.tokens import widget_token_issue
 from automation.services.settings import automation_webhook_token_set
 from sync.models import NotificationChannel, channel_secret_digest
+
+# Hypothesis: bounded and derandomized (the same examples every run, so CI is stable; see README, "Tests").
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+# Any character a form or JSON can carry (lone surrogates cannot be UTF-8), NUL and control characters first.
+CHARS = st.one_of(st.sampled_from("\x00\x01\r\n\t%&=+ \u00e9\u200b\ufeff\U0001f600"), st.characters(codec="utf-8"))
+TEXT = st.text(CHARS, max_size=40)
 
 SMS = "/webhooks/twilio/sms/"
 STATUS = "/webhooks/twilio/status/"
@@ -61,7 +76,7 @@ def status_params(tenant, **extra) -> dict:
 def twilio_post(client: Client, path: str, params: dict, *, token: str = TWILIO_TOKEN, query: str = ""):
     """POST the form as Twilio does, signed over PUBLIC_BASE_URL + path (+ query) and the params."""
     url = path + (f"?{query}" if query else "")
-    signature = RequestValidator(token).compute_signature(settings.PUBLIC_BASE_URL + url, params)
+    signature = RequestValidator(token).compute_signature(django_settings.PUBLIC_BASE_URL + url, params)
     return client.generic("POST", url, urlencode(params), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature)
 
 
@@ -87,3 +102,10 @@ def live_channel(tenant) -> NotificationChannel:
 def widget_client(member) -> Client:
     token, _ = widget_token_issue(membership=member)
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def rolled_back(check) -> None:
+    """Run `check` in a savepoint that is rolled back: every example starts from the same database."""
+    with transaction.atomic():
+        check()
+        transaction.set_rollback(True)

@@ -11,22 +11,24 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from django.conf import settings as django_settings
-from django.db import transaction
 
 from core import webhooks as core_webhooks
 from core.models import InboundEvent
 from core.webhooks import inbound_event_process, nul_free
 from tests.fuzz.support import (
     FORM,
+    FUZZ,
     NOTIFICATIONS,
     SMS,
     STATUS,
+    TEXT,
     lead_webhook,
     live_channel,
+    rolled_back,
     sms_params,
     status_params,
     twilio_post,
@@ -35,17 +37,6 @@ from tests.fuzz.support import (
 
 pytestmark = pytest.mark.django_db
 
-FUZZ = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-
-# Any character a form or JSON can carry (lone surrogates cannot be UTF-8), NUL and control characters first.
-CHARS = st.one_of(st.sampled_from("\x00\x01\r\n\t%&=+ \u00e9\u200b\ufeff\U0001f600"), st.characters(codec="utf-8"))
-TEXT = st.text(CHARS, max_size=40)
 FIELDS = ("MessageSid", "AccountSid", "From", "To", "Body", "NumMedia", "MessageStatus", "ErrorCode", "OptOutType")
 
 
@@ -68,13 +59,6 @@ def lead_url(acme):
 @pytest.fixture
 def channel(acme):
     return live_channel(acme)
-
-
-def rolled_back(check):
-    """Run `check` in a savepoint that is rolled back: every example starts from the same database."""
-    with transaction.atomic():
-        check()
-        transaction.set_rollback(True)
 
 
 @st.composite
