@@ -42,7 +42,15 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
-export async function api(path, { method = "GET", body, params } = {}) {
+// One key per composed text, kept across retries of it: the API answers a retry with the first result and sends
+// nothing new (Idempotency-Key), so a send whose answer was lost never texts the lead twice.
+export function newIdempotencyKey() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export async function api(path, { method = "GET", body, params, idempotencyKey } = {}) {
   const url = new URL(`/api/v1/${path}`, location.origin);
   for (const [key, value] of Object.entries(params || {})) {
     if (value !== undefined && value !== null && value !== "" && value !== false) url.searchParams.set(key, value);
@@ -53,6 +61,7 @@ export async function api(path, { method = "GET", body, params } = {}) {
   if (method !== "GET") {
     headers["Content-Type"] = "application/json";
     headers["X-CSRFToken"] = csrfToken();
+    if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   }
   let response;
   try {

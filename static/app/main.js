@@ -1,7 +1,7 @@
 // The conversation UI: sign-in, the conversation list, a thread, the composer, polling, and the Zoho CRM embed.
 // Every text from the API goes into the page through textContent (el() below): never as HTML.
 
-import { api, setSession } from "./api.js";
+import { api, newIdempotencyKey, setSession } from "./api.js";
 import { MAX_BODY_UNITS, bodyShape, encodingHint } from "./segments.js";
 
 const POLL_MS = 1500; // a new text shows within ~2 s even when a poll is slow
@@ -53,6 +53,7 @@ const state = {
   tick: 0,
   polling: false,
   sending: false,
+  sendKey: null, // {attempt, key}: the Idempotency-Key of the text being sent, kept while it is retried
   crmRecord: null, // a Zoho record to open once signed in
 };
 
@@ -518,10 +519,15 @@ function renderComposerState() {
   const banner = $("opt-out-banner");
   const name = state.open.contact.name || state.open.contact.phone;
   const since = state.optOut && state.optOut.changed_at ? ` on ${when(state.optOut.changed_at)}` : "";
+  // Opted in, yet blocked by the provider on numbers they texted STOP to (and START only to another number).
+  const blocked = (!out && state.optOut && state.optOut.blocked_senders) || [];
+  const numbers = blocked.map((b) => b.number).join(", ");
   banner.textContent = out
     ? `${name} opted out of texts${since} (replied STOP). Sending is off until they text START.`
-    : "";
-  banner.hidden = !out;
+    : blocked.length
+      ? `${name} texted STOP to ${numbers}; ${blocked.length === 1 ? "it" : "they"} cannot text them until they text START to ${blocked.length === 1 ? "it" : "each"}. Your other numbers still can.`
+      : "";
+  banner.hidden = !out && !blocked.length;
   for (const id of ["composer-body", "send", "template", "studio", "number"]) $(id).disabled = out || (id === "send" && state.sending);
   $("composer-body").setAttribute("aria-describedby", out ? "opt-out-banner counter encoding-hint" : "counter encoding-hint");
 }
@@ -555,7 +561,15 @@ async function send(event) {
   state.sending = true;
   renderComposerState();
   try {
-    const message = await api(`conversations/${conversationId}/messages/`, { method: "POST", body: payload });
+    // The same text to the same thread keeps its key across retries (a lost answer, a click on Send again).
+    const attempt = JSON.stringify([conversationId, payload]);
+    if (!state.sendKey || state.sendKey.attempt !== attempt) state.sendKey = { attempt, key: newIdempotencyKey() };
+    const message = await api(`conversations/${conversationId}/messages/`, {
+      method: "POST",
+      body: payload,
+      idempotencyKey: state.sendKey.key,
+    });
+    state.sendKey = null; // sent: the next text is a new one
     showComposerError("");
     if (state.open && state.open.id === conversationId) {
       box.value = "";
