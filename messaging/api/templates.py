@@ -6,7 +6,7 @@ the render lists it in `missing_fields` and a send is refused until the sender f
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -152,6 +152,7 @@ class TemplateRenderApi(TenantApi):
     """POST /templates/render/: a template filled in for a conversation's contact (or a name), and the required
     fields that are blank, which the sender fills in (`merge_fields`) before the text can go. Writes nothing."""
 
+    @extend_schema_serializer(component_name="TemplateRenderInput")  # another API's InputSerializer is "Input"
     class InputSerializer(serializers.Serializer):
         template = serializers.ChoiceField(choices=TEMPLATE_KEYS)
         studio_id = serializers.IntegerField(required=False, help_text="Default: the conversation's studio.")
