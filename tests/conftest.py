@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 
 from tests.factories import (
@@ -15,6 +17,13 @@ from tests.factories import (
 def _isolated_broker_dir(settings, tmp_path):
     """Tasks enqueued by code under test never land in the developer's var/celery."""
     settings.CELERY_FILESYSTEM_BROKER_DIR = tmp_path / "celery"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_counters(monkeypatch):
+    """Each test counts failed sign-ins from zero: tests share a Redis database and the client address 127.0.0.1,
+    so failures left by earlier tests would otherwise lock later ones out (accounts.throttle)."""
+    monkeypatch.setattr("accounts.throttle.KEY_PREFIX", f"accounts:sign-in:test-{uuid.uuid4().hex}")
 
 
 class Tenant:
