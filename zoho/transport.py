@@ -30,6 +30,7 @@ import requests
 from django.conf import settings
 
 from core.http import make_session, request_never_reached
+from core.outbound import OutboundRefused
 from studios.models import ProviderAccount
 from zoho import limits, tokens
 from zoho.errors import (
@@ -186,6 +187,10 @@ class ZohoTransport:
                         headers={"Authorization": f"Zoho-oauthtoken {token.token}", **(headers or {})},
                         timeout=call_timeout,
                     )
+                except OutboundRefused as exc:
+                    # The account's API domain is not one we may call: nothing was sent, and only a person can
+                    # fix the account, so it is an authorization problem, not an outage to retry.
+                    raise ZohoAuthError(f"Zoho endpoint refused: {exc}", code="ENDPOINT_REFUSED") from None
                 except requests.RequestException as exc:
                     if request_never_reached(exc):
                         raise _Retry(

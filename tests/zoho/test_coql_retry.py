@@ -56,3 +56,19 @@ def test_an_insert_is_still_not_repeated_after_a_500(organization, account, empt
 def _leads(server):
     org = next(iter(server.state.crm.orgs.values()))
     return list(org.modules["Leads"].records.values())
+
+
+def test_an_api_domain_the_guard_refuses_is_an_auth_error_not_an_outage(organization, account, settings):
+    """A refused endpoint (here: the sandbox on loopback once private hosts are off) sent nothing: no retry, no
+    credits spent, and the connection is flagged for a person, like any other authorization problem."""
+    from zoho import limits
+    from zoho.errors import ZohoAuthError
+
+    client = ZohoClient(account=account)
+    client.coql(query="select Last_Name from Leads where id is not null limit 1")  # the access token is cached
+    used = limits.credits_used(organization_id=organization.pk)
+    settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
+    with pytest.raises(ZohoAuthError) as caught:
+        client.coql(query="select Last_Name from Leads where id is not null limit 1")
+    assert caught.value.code == "ENDPOINT_REFUSED"
+    assert limits.credits_used(organization_id=organization.pk) == used
