@@ -177,7 +177,13 @@ class TemplateRenderApi(TenantApi):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
+        responses={
+            200: OutputSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,  # a studio or conversation the member cannot see
+        },
     )
     def post(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.data)
