@@ -14,19 +14,26 @@ INSTALLED := $(VENV)/.installed
 # The embedded default: everything in var/, debug on, no external service.
 RUN_ENV := DEBUG=true
 
-.PHONY: help install run test lint fmt migrate demo worker beat web sandbox bench check-deploy secret-key clean chromium
+.PHONY: help install lock run test lint fmt migrate demo worker beat web sandbox bench check-deploy secret-key clean chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
 
-$(INSTALLED): pyproject.toml
+# Installs are reproducible: every package, direct or not, at the version and hashes of requirements.lock (made
+# from pyproject.toml's ranges by `make lock`); the project itself is installed on top without dependencies.
+$(INSTALLED): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Leadline needs Python 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	@touch $@
 
-install: $(INSTALLED) ## Create .venv and install the project with its development tools
+install: $(INSTALLED) ## Create .venv and install the project with its development tools from requirements.lock
+
+lock: $(INSTALLED) ## Re-make requirements.lock from pyproject.toml (after changing a range; `make lock UPGRADE=1` takes newer releases)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 $(if $(UPGRADE),--upgrade,) --quiet -o requirements.lock
 
 run: $(INSTALLED) ## Run the product: migrate, load the demo, start web + worker + scheduler (http://127.0.0.1:8000)
 	@mkdir -p var
