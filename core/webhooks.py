@@ -105,7 +105,7 @@ def webhook_record(
     stored, stored_key = nul_free(payload), nul_free(key)
     changed = stored_key != key or stored != payload
     if changed:
-        logger.info("webhook_nul_removed", source=source, key=stored_key)
+        logger.info("webhook_nul_removed", source=source, event_key=stored_key)
     fields = {
         "source": source,
         "idempotency_key": stored_key[:200],
@@ -125,7 +125,7 @@ def webhook_record(
             # instead of BEGIN, INSERT, COMMIT. The row is committed when create() returns.
             event = InboundEvent.objects.create(**fields)
     except IntegrityError:
-        logger.info("webhook_duplicate", source=source, key=stored_key)
+        logger.info("webhook_duplicate", source=source, event_key=stored_key)
         return None, False
     if status == InboundEvent.Status.RECEIVED:
         # After the outer commit inside a transaction; at once in autocommit, where the row is already committed.
