@@ -19,7 +19,7 @@ Route = tuple[str, list[str], Handler]
 
 
 def _collect_routes() -> list[Route]:
-    from sandbox import control, people, ui, zoho_accounts, zoho_voice
+    from sandbox import control, people, ui, zoho_accounts, zoho_voice, zoho_voice_control
     from sandbox.twilio import api as twilio_api
     from sandbox.zoho_crm import api as crm_api
     from sandbox.zoho_crm import bulk, coql, notifications, workflows
@@ -38,6 +38,7 @@ def _collect_routes() -> list[Route]:
         workflows,
         crm_control,
         zoho_voice,
+        zoho_voice_control,
         twilio_api,
     )
     for module in modules:

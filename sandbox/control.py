@@ -2,7 +2,7 @@
 
 Vendor-specific controls (seed records, create a lead, text a studio from a phone, read sent messages) live
 beside their vendor: /_sandbox/zoho/... in sandbox/zoho_crm/control.py, /_sandbox/twilio/... in
-sandbox/twilio/api.py, /_sandbox/voice/... in sandbox/zoho_voice.py.
+sandbox/twilio/api.py, /_sandbox/voice/... in sandbox/zoho_voice_control.py.
 """
 
 from __future__ import annotations
