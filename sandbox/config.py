@@ -1,11 +1,12 @@
-"""Knobs of the sandbox; every one can be changed at run time through the control API."""
+"""Knobs of the sandbox; every one can be changed at run time through the control API (kit/settings.py)."""
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+
+from sandbox.kit.settings import Settings
 
 
 @dataclass
-class SandboxConfig:
+class SandboxConfig(Settings):
     # Zoho Accounts
     access_token_ttl_seconds: int = 3600
     access_tokens_per_refresh_per_window: int = 10  # 10 per refresh token per 10 minutes
@@ -26,15 +27,3 @@ class SandboxConfig:
     auto_progress_delay_seconds: float = 1.0
     # Where the sandbox sends product-facing webhooks by default (the product's public URL)
     product_base_url: str = "http://127.0.0.1:8000"
-
-    def update(self, values: dict[str, Any]) -> None:
-        known = {f.name: f.type for f in fields(self)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown settings: {unknown}")
-        for name, value in values.items():
-            current = getattr(self, name)
-            setattr(self, name, type(current)(value))
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)

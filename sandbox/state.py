@@ -1,38 +1,29 @@
-"""Everything the sandbox knows, in memory, behind one object that the control API can reset."""
+"""Everything the sandbox knows, in memory, behind one object that the control API can reset: the kit's
+shared state (clock, faults, counters, outbox, settings; sandbox/kit/world.py) plus each vendor's."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from typing import Any
 
-from sandbox.clock import Clock
 from sandbox.config import SandboxConfig
-from sandbox.delivery import BackgroundSender, Outbox
-from sandbox.faults import Faults
+from sandbox.kit.faults import FaultAction, edit_records_action
+from sandbox.kit.world import EmulatorState
 
 
-class SandboxState:
+class SandboxState(EmulatorState):
     """The emulated world: Zoho Accounts (OAuth), Zoho CRM orgs, Zoho Voice, Twilio accounts.
 
     `seed` makes generated data repeatable; `world` names the starting data ("demo": the product's demo
     organization, its users, numbers and a few hundred leads; "empty": nothing but what tests create).
     """
 
-    def __init__(self, *, seed: int = 42, world: str = "demo", leads: int = 200, **config: Any) -> None:
-        self.lock = threading.RLock()
-        self.clock = Clock()
-        self.faults = Faults()
-        self.counters: Counter[str] = Counter()
-        self.outbox = Outbox()
-        self.sender = BackgroundSender(self.outbox)
-        self.config = SandboxConfig()
-        self.config.update(config)
-        self.seed = seed
-        self.world = world
-        self._build(leads=leads)
+    settings_class = SandboxConfig
+    config: SandboxConfig
 
-    def _build(self, *, leads: int) -> None:
+    def __init__(self, *, seed: int = 42, world: str = "demo", leads: int = 200, **config: Any) -> None:
+        super().__init__(seed=seed, world=world, config=config, leads=leads)
+
+    def build(self, *, leads: int = 200) -> None:
         from sandbox.twilio.state import TwilioState
         from sandbox.worlds import build_world
         from sandbox.zoho_accounts import AccountsState
@@ -43,7 +34,21 @@ class SandboxState:
         self.crm = CrmState(self)
         self.voice = VoiceState(self)
         self.twilio = TwilioState(self)
+        # "revoke_tokens": every access token of every org stops working (the matched call itself gets 401).
+        self.faults.register(FaultAction("revoke_tokens", lambda rule: self.accounts.revoke_all()))
+        # "edit_records": records get a new Modified_Time while a sync pages (the next pages see them moved).
+        self.faults.register(
+            edit_records_action(
+                self.crm.stores_of,
+                lambda record: {"Description": f"edited by a person while a sync paged ({record['id']})"},
+                kind_param="module",
+                default_kind="Leads",
+            )
+        )
         build_world(self, self.world, seed=self.seed, leads=leads)
+
+    def reset_options(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"leads": int(body.get("leads", 200))}
 
     def reset(
         self,
@@ -53,13 +58,4 @@ class SandboxState:
         leads: int = 200,
         config: dict[str, Any] | None = None,
     ) -> None:
-        with self.lock:
-            self.seed = self.seed if seed is None else seed
-            self.world = world or self.world
-            self.clock.reset()
-            self.faults.clear()
-            self.counters.clear()
-            self.outbox.clear()
-            self.config = SandboxConfig()
-            self.config.update(config or {})
-            self._build(leads=leads)
+        super().reset(seed=seed, world=world, config=config, leads=leads)

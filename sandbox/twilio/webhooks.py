@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from sandbox.delivery import Delivery
+from sandbox.kit.delivery import Delivery
 from sandbox.twilio.signature import SIGNATURE_HEADER, compute_signature, split_fragment
 
 if TYPE_CHECKING:

@@ -23,8 +23,6 @@ without the scope → OAUTH_SCOPE_MISMATCH ("Unauthorized", or "invalid oauth sc
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox.http import zoho_error
+from sandbox.kit.cursors import CursorBook
+from sandbox.kit.limits import ConcurrencyGate, RollingWindow
 from sandbox.zoho_crm.store import IdSequence, RecordStore, fixed_offset
 
 if TYPE_CHECKING:
@@ -47,14 +47,7 @@ class OrgIdSequence(IdSequence):
     """An org's id sequence under its own 7-digit prefix (ids of two orgs never coincide)."""
 
     def __init__(self, prefix: str, start: int = RECORD_ID_START) -> None:
-        super().__init__(start)
-        self.prefix = prefix
-
-    def next(self) -> str:
-        with self._lock:
-            value = self._next
-            self._next += 1
-        return f"{self.prefix}{value:012d}"
+        super().__init__(start, prefix=prefix)
 
 
 def minified(user: dict[str, Any], *, email: bool = True) -> dict[str, Any]:
@@ -166,13 +159,18 @@ class ZohoOrg:
     modules: dict[str, RecordStore] = field(default_factory=dict)  # api name -> store
     fields: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # api name -> field metadata list
     ids: IdSequence = field(default_factory=IdSequence)
-    credit_log: deque = field(default_factory=deque)  # (timestamp, credits) within the rolling 24 h
-    in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
     admin_user_id: str = ""
     time_zone: str = ORG_TIME_ZONE
-    page_tokens: dict[str, Any] = field(default_factory=dict)  # Get Records page_token -> its binding
+    page_tokens: CursorBook = field(default_factory=CursorBook)  # Get Records page_token -> its cursor
     details: dict[str, Any] = field(default_factory=dict)  # GET /org extras (company details)
+
+    def __post_init__(self) -> None:
+        self.credits = RollingWindow(24 * 3600, now=self.sandbox.clock.timestamp)  # the rolling 24 h pool
+        self.gate = ConcurrencyGate(lambda: self.sandbox.config.concurrency_limit)
+
+    @property
+    def in_flight(self) -> int:
+        return self.gate.in_flight
 
     @property
     def tz(self):
@@ -207,45 +205,34 @@ class ZohoOrg:
         return self.users[self.admin_user_id]
 
     def credits_used(self) -> int:
-        horizon = self.sandbox.clock.timestamp() - 24 * 3600
-        while self.credit_log and self.credit_log[0][0] < horizon:
-            self.credit_log.popleft()
-        return sum(credits for _, credits in self.credit_log)
+        return int(self.credits.used())
 
     def charge(self, credits: int) -> Response | None:
         """Spend credits from the rolling 24 h pool; a 429 when the pool cannot cover the call."""
-        with self.lock:
-            if self.credits_used() + credits > self.sandbox.config.api_credits_per_day:
-                return zoho_error(
-                    "TOO_MANY_REQUESTS",
-                    "You have exceeded the maximum number of API credits allowed in the last 24 hours",
-                    status=429,
-                    details={"credits_limit": self.sandbox.config.api_credits_per_day},
-                )
-            self.credit_log.append((self.sandbox.clock.timestamp(), credits))
-            self.sandbox.counters[f"credits:{self.org_id}"] += credits
+        limit = self.sandbox.config.api_credits_per_day
+        if not self.credits.take(credits, limit=limit):
+            return zoho_error(
+                "TOO_MANY_REQUESTS",
+                "You have exceeded the maximum number of API credits allowed in the last 24 hours",
+                status=429,
+                details={"credits_limit": limit},
+            )
+        self.sandbox.counters[f"credits:{self.org_id}"] += credits
         return None
 
     @contextmanager
     def calling(self) -> Iterator[Response | None]:
         """Count a call in flight; yields a 429 instead when the org's concurrency limit is reached."""
-        with self.lock:
-            refused = self.in_flight >= self.sandbox.config.concurrency_limit
-            if not refused:
-                self.in_flight += 1
-        if refused:
-            yield zoho_error(
-                "TOO_MANY_REQUESTS",
-                "Too many concurrent requests",
-                status=429,
-                details={"concurrency_limit": self.sandbox.config.concurrency_limit},
-            )
-            return
-        try:
-            yield None
-        finally:
-            with self.lock:
-                self.in_flight -= 1
+        with self.gate.slot() as refused:
+            if refused:
+                yield zoho_error(
+                    "TOO_MANY_REQUESTS",
+                    "Too many concurrent requests",
+                    status=429,
+                    details={"concurrency_limit": self.gate.limit},
+                )
+            else:
+                yield None
 
 
 class CrmState:
@@ -259,6 +246,10 @@ class CrmState:
         self.bulk = BulkState(sandbox)
         self.watch = WatchState(sandbox)
         self.workflows = WorkflowState(sandbox)
+
+    def stores_of(self, module: str) -> list[RecordStore]:
+        """The module's store in every org (fault actions act on all of them)."""
+        return [store for org in self.orgs.values() if (store := org.module(module)) is not None]
 
     def on_record_change(self, org: ZohoOrg, event) -> None:
         self.watch.handle(org, event)

@@ -21,6 +21,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox.http import json_response, no_content
+from sandbox.kit import cursors
 from sandbox.state import SandboxState
 from sandbox.zoho_crm import paging
 from sandbox.zoho_crm.calls import crm_endpoint, field_names, invalid_module, param_error, render
@@ -116,16 +117,16 @@ def get_records(sandbox: SandboxState, request: Request, org: ZohoOrg, user: dic
     binding = paging.binding_of(name, dict(args.items()))
     after: paging.Key | None = None
     if "page_token" in args:
-        token = org.page_tokens.get(args["page_token"])
-        if token is None or token.binding != binding:
+        token = org.page_tokens.check(args["page_token"], binding=binding, now=now)
+        if token == cursors.EXPIRED:
+            return param_error(
+                "EXPIRED_VALUE", "Page token expired", api_name="page_token", json_path="$.query.page_token"
+            )
+        if isinstance(token, str):  # never issued, forgotten, or another query's
             return param_error(
                 "TOKEN_BOUND_DATA_MISMATCH",
                 "The page_token given seems to be invalid or input param is added or altered or deleted",
                 param_name="page_token",
-            )
-        if now >= token.expires_at:
-            return param_error(
-                "EXPIRED_VALUE", "Page token expired", api_name="page_token", json_path="$.query.page_token"
             )
         if token.offset >= TOKEN_LIMIT:
             return param_error(
@@ -165,8 +166,8 @@ def get_records(sandbox: SandboxState, request: Request, org: ZohoOrg, user: dic
     if more:
         ttl = sandbox.config.page_token_ttl_seconds
         last_key = rows[-1][0]
-        token = paging.issue(
-            org.page_tokens, module=name, binding=binding, offset=offset + len(rows), after=last_key, now=now, ttl=ttl
+        token = org.page_tokens.issue(
+            kind=name, binding=binding, offset=offset + len(rows), after=last_key, now=now, ttl=ttl
         )
         info["next_page_token"] = token.token
         info["page_token_expiry"] = format_zoho_datetime(datetime.fromtimestamp(token.expires_at, org.tz), org.tz)

@@ -16,6 +16,13 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sandbox.kit.seeding import (
+    CITIES,
+    COMPANY_KINDS,
+    COMPANY_WORDS,
+    DAY,
+    Faker,
+)
 from sandbox.zoho_crm import schema
 from sandbox.zoho_crm.orgs import minified
 from sandbox.zoho_crm.store import format_zoho_datetime
@@ -23,44 +30,6 @@ from sandbox.zoho_crm.store import format_zoho_datetime
 if TYPE_CHECKING:
     from sandbox.zoho_crm.orgs import ZohoOrg
 
-FIRST_NAMES = (
-    "Olivia Liam Emma Noah Ava Elijah Sophia James Isabella William Mia Benjamin Charlotte Lucas Amelia Henry "
-    "Harper Theodore Evelyn Jack Abigail Levi Emily Alexander Ella Jackson Elizabeth Mateo Camila Daniel Luna "
-    "Michael Sofia Mason Avery Sebastian Mila Ethan Aria Logan Scarlett Owen Penelope Samuel Layla Jacob Chloe "
-    "Asher Victoria Aiden Madison John Eleanor Joseph Grace Wyatt Nora David Riley Leo Zoey Luke Hannah Julian "
-    "Priya Wei Aaliyah Diego Fatima Hiroshi Lucia Mohammed Anika Tomasz Zainab Kofi Ines Rafael Mei"
-).split()
-LAST_NAMES = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson "
-    "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis "
-    "Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall "
-    "Rivera Campbell Mitchell Carter Roberts Patel Kim Chen Okafor Kowalski O'Brien Silva Haddad Nakamura Singh"
-).split()
-COMPANY_WORDS = "Summit Harbor Peak Oak River Granite Bright Blue Iron Cedar Maple Pioneer Atlas Nova Crescent".split()
-COMPANY_KINDS = "Partners Labs Group Studios Logistics Dental Legal Health Realty Foods Design Systems".split()
-CITIES = (
-    ("San Francisco", "CA"),
-    ("Oakland", "CA"),
-    ("New York", "NY"),
-    ("Brooklyn", "NY"),
-    ("Boston", "MA"),
-    ("Austin", "TX"),
-    ("Chicago", "IL"),
-    ("Seattle", "WA"),
-)
-AREA_CODES = ("415", "510", "650", "212", "718", "617", "512", "312", "206", "917")
-DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "example.com", "hotmail.com")
-PHONE_FORMATS = (
-    "+1 {a}-{e}-{l}",
-    "({a}) {e} {l}",
-    "({a}) {e}-{l}",
-    "{a}-{e}-{l}",
-    "{a}.{e}.{l}",
-    "{a}{e}{l}",
-    "+1{a}{e}{l}",
-    "+1 ({a}) {e}-{l}",
-    "1-{a}-{e}-{l}",
-)
 TASK_SUBJECTS = (
     "Call back about the trial class",
     "Reply to SMS",
@@ -70,46 +39,35 @@ TASK_SUBJECTS = (
     "Book a studio tour",
 )
 NOTE_TITLES = ("SMS received", "Call summary", "Walk-in visit", "Trial feedback", "Pricing question")
-DAY = 86_400.0
 
 
 class Seeder:
     def __init__(self, org: ZohoOrg, seed: int, module: str) -> None:
         self.org = org
-        self.rng = random.Random(f"{seed}:{module}")
+        self.fake = Faker.for_seed(seed, module)
+        self.rng = self.fake.rng
         self.now = org.now()
         self.tz = org.tz
         self.users = list(org.users.values())
         self.owners = [minified(user) for user in self.users]  # shared: one dict per user
         self.makers = [minified(user, email=False) for user in self.users]
 
-    # --- values --------------------------------------------------------------------------------------------
+    # --- values (people, phones, emails and times from the kit; Zoho's shapes here) -----------------------
     def stamp(self, moment: datetime) -> str:
         return format_zoho_datetime(moment, self.tz)
 
     def phone(self) -> str:
-        rng = self.rng
-        fmt = rng.choice(PHONE_FORMATS)
-        return fmt.format(a=rng.choice(AREA_CODES), e=f"{rng.randint(200, 999)}", l=f"{rng.randint(0, 9999):04d}")
+        return self.fake.phone()
 
     def person(self) -> tuple[str, str]:
-        return self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+        return self.fake.person()
 
     def email(self, first: str, last: str, number: int) -> str:
-        return f"{first}.{last}{number}@{self.rng.choice(DOMAINS)}".lower().replace("'", "")
+        return self.fake.email(first, last, number)
 
     def times(self, count: int, *, days: float = 120.0) -> list[tuple[datetime, datetime]]:
         """(Created, Modified) pairs, Created ascending; about half were modified during the past 3 weeks."""
-        rng = self.rng
-        ages = sorted((rng.random() * days * DAY for _ in range(count)), reverse=True)
-        result = []
-        for age in ages:
-            created = self.now - timedelta(seconds=age)
-            modified = created
-            if rng.random() < 0.5:
-                modified = self.now - timedelta(seconds=rng.random() * min(age, 21 * DAY))
-            result.append((created, modified))
-        return result
+        return self.fake.times(count, now=self.now, days=days)
 
     def owner_index(self) -> int:
         return self.rng.randrange(len(self.users))

@@ -17,9 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sandbox.zoho_crm import schema
-from sandbox.zoho_crm.orgs import minified
-from sandbox.zoho_crm.seed import (
+from sandbox.kit.seeding import (
     AREA_CODES,
     CITIES,
     COMPANY_KINDS,
@@ -28,8 +26,10 @@ from sandbox.zoho_crm.seed import (
     FIRST_NAMES,
     LAST_NAMES,
     PHONE_FORMATS,
-    seed_accounts,
 )
+from sandbox.zoho_crm import schema
+from sandbox.zoho_crm.orgs import minified
+from sandbox.zoho_crm.seed import seed_accounts
 from sandbox.zoho_crm.store import format_zoho_datetime
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ from sandbox.zoho_crm.calls import crm_endpoint
 from sandbox.zoho_crm.store import IdSequence, display_name, format_zoho_datetime
 
 if TYPE_CHECKING:
-    from sandbox.delivery import Delivery
+    from sandbox.kit.delivery import Delivery
     from sandbox.state import SandboxState
     from sandbox.zoho_crm.orgs import ZohoOrg
     from sandbox.zoho_crm.store import ChangeEvent
@@ -209,9 +209,9 @@ class WorkflowState:
             rules = [
                 rule
                 for rule in self.rules.values()
-                if rule.org_id == org.org_id and rule.module == event.module and rule.on in wanted
+                if rule.org_id == org.org_id and rule.module == event.kind and rule.on in wanted
             ]
-        store = org.module(event.module)
+        store = org.module(event.kind)
         if not rules or store is None:
             return
         for record_id in event.ids:

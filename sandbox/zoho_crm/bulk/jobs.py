@@ -8,7 +8,6 @@ import secrets
 import tempfile
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Response
 
 from sandbox.http import zoho_error
+from sandbox.kit.limits import RateWindows
 from sandbox.zoho_crm.bulk.criteria import SYSTEM_FIELDS, CriteriaError, Predicate, compile_criteria
 from sandbox.zoho_crm.bulk.export import (
     ICS_FIELDS,
@@ -79,7 +79,7 @@ class BulkState:
         self.sandbox = sandbox
         self.jobs: dict[str, BulkJob] = {}
         self.page_tokens: dict[str, PageToken] = {}
-        self.downloads: dict[str, deque[float]] = {}  # org id -> sandbox-clock times of download calls
+        self.downloads = RateWindows(60, now=sandbox.clock.timestamp)  # download calls per org, per minute
         self.per_page = PER_PAGE
         self._ids = IdSequence(start=4_717_000)
         self._lock = threading.Lock()
@@ -345,15 +345,7 @@ class BulkState:
 
     def take_download(self, org: ZohoOrg) -> bool:
         """Count a download call; False once the org has made its allowance within the last minute."""
-        now = self.sandbox.clock.timestamp()
-        with self._lock:
-            times = self.downloads.setdefault(org.org_id, deque())
-            while times and times[0] <= now - 60:
-                times.popleft()
-            if len(times) >= self.sandbox.config.bulk_downloads_per_minute:
-                return False
-            times.append(now)
-        return True
+        return self.downloads.take(org.org_id, limit=lambda: self.sandbox.config.bulk_downloads_per_minute)
 
 
 def _user_name(user: dict[str, Any]) -> str:

@@ -82,10 +82,10 @@ class WatchState:
             return
         server_time = int(self.sandbox.clock.timestamp() * 1000)
         for channel in self.live(org.org_id):
-            if operation not in channel.events.get(event.module, set()):
+            if operation not in channel.events.get(event.kind, set()):
                 continue
             ids = list(event.ids)
-            condition = channel.conditions.get(event.module)
+            condition = channel.conditions.get(event.kind)
             if condition is not None and operation != "delete":
                 ids = [
                     record_id
@@ -97,8 +97,8 @@ class WatchState:
             payload: dict[str, Any] = {
                 "server_time": server_time,
                 "query_params": dict(parse_qsl(urlsplit(channel.notify_url).query, keep_blank_values=True)),
-                "module": event.module,
-                "resource_uri": f"{channel.api_base}/crm/v8/{event.module}",
+                "module": event.kind,
+                "resource_uri": f"{channel.api_base}/crm/v8/{event.kind}",
                 "ids": ids,
             }
             if channel.return_affected_field_values and operation != "delete":

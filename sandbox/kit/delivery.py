@@ -1,5 +1,5 @@
-"""Calls the sandbox makes to the product (Twilio webhooks, Zoho workflow webhooks and notifications,
-Bulk Read callbacks), recorded so tests and the people page can see what was sent and what came back."""
+"""Calls an emulator makes to the product (webhooks, change notifications, job callbacks), recorded in the outbox
+(`/_sandbox/outbox`) so tests and the people page can see what was sent and what came back."""
 
 import threading
 from collections import deque
