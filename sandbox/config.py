@@ -19,7 +19,8 @@ class SandboxConfig(Settings):
     concurrency_limit: int = 10  # simultaneous calls per org (Standard edition)
     bulk_read_seconds_per_state: float = 1.0  # ADDED -> QUEUED -> IN PROGRESS -> COMPLETED on the sandbox clock
     bulk_downloads_per_minute: int = 10
-    channel_max_expiry_hours: float = 24.0  # notifications: the v2-era 1 day cap (api-facts A7, VERSION CONFLICT)
+    # notifications: the v2-era 1 day cap, v8 docs disagree (docs/vendors/zoho-crm.md, Notifications)
+    channel_max_expiry_hours: float = 24.0
     channel_default_expiry_hours: float = 1.0
     page_token_ttl_seconds: int = 86_400
     # Twilio

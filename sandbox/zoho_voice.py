@@ -1,4 +1,4 @@
-"""Zoho Voice SMS (api-facts PART B): send and logs, with injectable inbound messages and status changes.
+"""Zoho Voice SMS (docs/vendors/zoho-voice.md): send and logs, with injectable inbound messages and status changes.
 
 Zoho Voice sends no webhook for incoming texts (the product polls the logs) and does no opt-out handling of its
 own: a lead who texted STOP can still be sent to, so the product must suppress it.

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-DELIVERY_TIMEOUT = (5, 15)  # Twilio: 15 s in all per webhook request (api-facts C2)
+DELIVERY_TIMEOUT = (5, 15)  # Twilio: 15 s in all per webhook request (docs/vendors/twilio.md, Timeouts and retries)
 
 
 @dataclass

@@ -27,7 +27,7 @@ STATUSES = (
 )
 FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled", "received"})
 AUTO_PROGRESS = ("sending", "sent", "delivered")
-# Error texts of the asynchronous failures (api-facts C5); Twilio says not to rely on them.
+# Error texts of the asynchronous failures (docs/vendors/twilio.md, Send); Twilio says not to rely on them.
 ERROR_MESSAGES = {
     21610: "Attempt to send to unsubscribed recipient",
     30001: "Queue overflow",
@@ -202,7 +202,7 @@ class Message:
             self.error_message = ERROR_MESSAGES.get(self.error_code, "Unknown error")
 
     def callback_params(self, status: str, error_code: int | None, now: datetime) -> dict[str, str]:
-        """What Twilio posts to the StatusCallback URL for one status (api-facts C3)."""
+        """What Twilio posts to the StatusCallback URL for one status (docs/vendors/twilio.md, Status callbacks)."""
         params = {
             "SmsSid": self.sid,
             "SmsStatus": status,
@@ -246,7 +246,8 @@ class Message:
         }
 
     def inbound_params(self, keyword: str | None, extra: dict[str, str]) -> dict[str, str]:
-        """The full parameter set of an inbound webhook (api-facts C1), plus any extra ones Twilio may add."""
+        """The full parameter set of an inbound webhook (docs/vendors/twilio.md, Inbound webhook), plus any extra ones
+        Twilio may add."""
         to_geo, from_geo = geo(self.to), geo(self.from_)
         params = {
             "ToCountry": to_geo["Country"],

@@ -1,4 +1,4 @@
-"""Twilio's default keyword handling on long codes (api-facts C8).
+"""Twilio's default keyword handling on long codes (docs/vendors/twilio.md, Opt-out and segments).
 
 Only a single-word message triggers it, case-insensitively, after trimming surrounding whitespace (punctuation
 is not tolerated: "STOP." is an ordinary message; UNCONFIRMED). The keyword lists are the union of the older and

@@ -1,4 +1,5 @@
-"""How many SMS segments a body takes (api-facts C8): GSM-7 160 single / 153 per concatenated part, UCS-2 70 / 67.
+"""How many SMS segments a body takes (docs/vendors/twilio.md, Opt-out and segments): GSM-7 160 single / 153 per
+concatenated part, UCS-2 70 / 67.
 
 Any character outside GSM-7 (basic set and extension table) makes the whole message UCS-2. Extension characters
 (`^{}\\[~]|€` and form feed) take two septets; UCS-2 counts UTF-16 code units, so an emoji takes two. A part never

@@ -1,11 +1,12 @@
-"""`X-Twilio-Signature` (api-facts C4), implemented from the algorithm rather than borrowed from twilio-python, so
-the tests can check one against the other.
+"""`X-Twilio-Signature` (docs/vendors/twilio.md, Signature), implemented from the algorithm rather than borrowed from
+twilio-python, so the tests can check one against the other.
 
 signature = Base64(HMAC-SHA1(auth token, URL + for each key in byte order: key + value, values of a repeated key
 sorted)). The URL is the one Twilio requested: scheme, host, port if given, path and query exactly as configured,
-without any `#...` connection-override fragment (C2: the fragment is not sent to the server; whether Twilio signs
-it is UNCONFIRMED, so the sandbox never does). GET webhooks carry their parameters in the URL and sign only the
-URL. JSON bodies are signed as the URL with `bodySHA256=<hex sha256 of the body>` in its query.
+without any `#...` connection-override fragment (docs/vendors/twilio.md, Timeouts and retries: the fragment is not sent
+to the server; whether Twilio signs it is UNCONFIRMED, so the sandbox never does). GET webhooks carry their parameters
+in the URL and sign only the URL. JSON bodies are signed as the URL with `bodySHA256=<hex sha256 of the body>` in its
+query.
 
 Like twilio-python's validator, identical repeated values of one key are counted once (UNCONFIRMED on Twilio's
 side; never arises in what the sandbox sends).

@@ -351,7 +351,8 @@ class TwilioState:
             }
 
     def inbound_params(self, message: Message, keyword: str | None, extra: dict[str, str]) -> dict[str, str]:
-        """The full parameter set of an inbound webhook (api-facts C1), plus any extra ones Twilio may add."""
+        """The full parameter set of an inbound webhook (docs/vendors/twilio.md, Inbound webhook), plus any extra ones
+        Twilio may add."""
         return message.inbound_params(keyword, extra)
 
     def reply(

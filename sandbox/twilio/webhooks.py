@@ -1,7 +1,8 @@
 """Twilio's requests to the product: signed form posts (or GETs), connection overrides, retries, the fallback URL,
 and reading the TwiML the product answers with.
 
-Connection overrides (api-facts C2) come from the URL fragment, which is never sent nor signed:
+Connection overrides (docs/vendors/twilio.md, Timeouts and retries) come from the URL fragment, which is never sent nor
+signed:
 `ct` connect timeout ms (default 5000), `rt` read timeout ms (15000), `tt` total ms including retries (15000),
 `rc` retry count 0..5 (default 1), `rp` which failures retry: comma-separated `4xx`, `5xx`, `rt`, `ct`, `all`
 (default `ct`; UNCONFIRMED). When every attempt failed and the number has a fallback URL, Twilio requests it with

@@ -1,4 +1,5 @@
-"""Zoho Accounts (OAuth 2.0): the authorize page, the token endpoint, revocation, server info (api-facts A1, A2).
+"""Zoho Accounts (OAuth 2.0): the authorize page, the token endpoint, revocation, server info
+(docs/vendors/zoho-accounts.md).
 
 CONTRACT used by every Zoho emulator (CRM, Bulk, Notifications, Voice): `AccountsState.resolve(token)`
 returns the AccessToken (org, user, scopes) or a reason string ("expired", "invalid").

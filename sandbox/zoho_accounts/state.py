@@ -13,16 +13,17 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
-# Token-endpoint throttling answer: Zoho says the status stays 200 (api-facts A1, O4); the body is the one
-# client code in the wild checks for. Some third-party code saw it with HTTP 400: see the closing note.
+# Token-endpoint throttling answer: Zoho says the status stays 200 (docs/vendors/zoho-accounts.md, Tokens); the body is
+# the one client code in the wild checks for. Some third-party code saw it with HTTP 400: see the closing note.
 THROTTLED = {
     "error": "Access Denied",
     "error_description": "You have made too many requests continuously. Please try again after some time.",
     "status": "failure",
 }
 THROTTLED_STATUS = 200
-GRANT_EXCHANGES_PER_CLIENT_PER_WINDOW = 10  # "10 grant tokens / 10 min per client ID" (A1, O2)
-REFRESH_TOKENS_PER_USER_AND_CLIENT = 20  # the 21st deletes the oldest and its access tokens (A1, O3/O4)
+GRANT_EXCHANGES_PER_CLIENT_PER_WINDOW = 10  # "10 grant tokens / 10 min per client ID" (docs/vendors/zoho-accounts.md)
+# the 21st deletes the oldest and its access tokens (docs/vendors/zoho-accounts.md)
+REFRESH_TOKENS_PER_USER_AND_CLIENT = 20
 KNOWN_SERVICES = ("ZohoCRM", "ZohoVoice", "AaaServer", "ZohoSearch", "ZohoFiles", "ZohoBulk")
 SCOPE_PATTERN = re.compile(r"^[A-Za-z]+(\.[A-Za-z0-9_]+)+$")
 OPERATIONS = ("ALL", "READ", "CREATE", "UPDATE", "DELETE", "WRITE", "EXECUTE")

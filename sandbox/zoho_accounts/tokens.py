@@ -111,7 +111,8 @@ def _refresh(sandbox: SandboxState, request: Request, client: OAuthClient, param
 def _client_credentials(
     sandbox: SandboxState, request: Request, client: OAuthClient, params: dict[str, str]
 ) -> Response:
-    """Self-client client-credentials flow: `soid=ZohoCRM.<org id>`, no refresh token (A1, O13)."""
+    """Self-client client-credentials flow: `soid=ZohoCRM.<org id>`, no refresh token (docs/vendors/zoho-accounts.md,
+    Tokens)."""
     scopes = split_scopes(params.get("scope", ""))
     if scope_problem(scopes):
         return _error("invalid_scope")

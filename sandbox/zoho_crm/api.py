@@ -1,8 +1,8 @@
 """Zoho CRM v8 REST under /crm/v8: every route of the records, users, fields, org and search endpoints.
 
-Each handler goes through `calls.crm_endpoint` (authenticate, scope, concurrency, 1 credit per call: api-facts
-A12). The handlers live in records_read.py (Get Records, one record, deleted), search.py, records_write.py
-(insert, update, delete) and meta_api.py (users, fields, modules, org).
+Each handler goes through `calls.crm_endpoint` (authenticate, scope, concurrency, 1 credit per call:
+docs/vendors/zoho-crm.md, Limits and errors). The handlers live in records_read.py (Get Records, one record, deleted),
+search.py, records_write.py (insert, update, delete) and meta_api.py (users, fields, modules, org).
 """
 
 from sandbox.zoho_crm import meta_api, records_read, records_write, search

@@ -1,4 +1,5 @@
-"""Users, field metadata and the org (api-facts A10, A11; crm-oas users.json, fields.json, org examples).
+"""Users, field metadata and the org (docs/vendors/zoho-crm.md, Users and Field metadata; crm-oas users.json,
+fields.json, org examples).
 
 - `GET /crm/v8/users?type=...` → `{"users": [...], "info": {per_page, count, page, more_records}}`;
   `type=CurrentUser` is the user who owns the OAuth token; `GET /crm/v8/users/{id}`. Scope ZohoCRM.users.READ.

@@ -16,9 +16,10 @@ granted scope covers a required one when the service matches, its groups are a p
 and its operation is ALL (or the same, or WRITE for CREATE/UPDATE/DELETE): `ZohoCRM.modules.ALL` covers
 `ZohoCRM.modules.leads.READ`; `ZohoCRM.modules.contacts.READ` does not. Module names compare case-insensitively.
 
-401 bodies (api-facts A12): a missing or malformed header, or any scheme but `Zoho-oauthtoken` (`Bearer`
-included) → AUTHENTICATION_FAILURE; an unknown, expired, revoked or evicted token → INVALID_TOKEN; a token
-without the scope → OAUTH_SCOPE_MISMATCH ("Unauthorized", or "invalid oauth scope to access this URL" on Notes).
+401 bodies (docs/vendors/zoho-crm.md, Limits and errors): a missing or malformed header, or any scheme but
+`Zoho-oauthtoken` (`Bearer` included) → AUTHENTICATION_FAILURE; an unknown, expired, revoked or evicted token →
+INVALID_TOKEN; a token without the scope → OAUTH_SCOPE_MISMATCH ("Unauthorized", or "invalid oauth scope to access this
+URL" on Notes).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def minified(user: dict[str, Any], *, email: bool = True) -> dict[str, Any]:
 
 
 def make_user(prefix: str, spec: dict[str, Any], *, admin: dict[str, Any] | None, number: int) -> dict[str, Any]:
-    """A CRM user in the shape of `GET /crm/v8/users` (api-facts A10)."""
+    """A CRM user in the shape of `GET /crm/v8/users` (docs/vendors/zoho-crm.md, Users)."""
     full_name = f"{spec['first_name']} {spec['last_name']}".strip()
     creator = admin or {"full_name": full_name, "id": spec["id"]}
     profile = spec.get("profile", "Standard")

@@ -1,4 +1,5 @@
-"""Reading records: Get Records, one record, deleted records, search (api-facts A4, A5; crm-oas record.json).
+"""Reading records: Get Records, one record, deleted records, search (docs/vendors/zoho-crm.md, Get Records and Deleted
+records; crm-oas record.json).
 
 Get Records `GET /crm/v8/{module}`:
 - `fields` required (REQUIRED_PARAM_MISSING), at most 50 (LIMIT_EXCEEDED), known API names only (INVALID_DATA);
@@ -211,7 +212,7 @@ def get_record(sandbox: SandboxState, request: Request, org: ZohoOrg, user: dict
 
 
 def _wrapped(code: str, message: str, **details: Any) -> Response:
-    """Deleted records answer 400s inside data[] (api-facts A5)."""
+    """Deleted records answer 400s inside data[] (docs/vendors/zoho-crm.md, Deleted records)."""
     return json_response({"data": [{"code": code, "details": details, "message": message, "status": "error"}]}, 400)
 
 

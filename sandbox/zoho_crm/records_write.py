@@ -1,5 +1,5 @@
 """Writing records: insert `POST /crm/v8/{module}`, update `PUT /crm/v8/{module}[/{id}]`, delete
-`DELETE /crm/v8/{module}?ids=` and `/{module}/{id}` (api-facts A9; crm-oas createRecords examples).
+`DELETE /crm/v8/{module}?ids=` and `/{module}/{id}` (docs/vendors/zoho-crm.md, Writes; crm-oas createRecords examples).
 
 Body `{"data": [≤100 records], "trigger": [...]}`. Per-record results keep input order; HTTP 201 (insert) or
 200 (update, delete) when all succeed, 207 when mixed, 400 when all fail. Body-level problems answer one

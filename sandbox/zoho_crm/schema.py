@@ -1,4 +1,5 @@
-"""Field metadata of the sandbox CRM's modules, in the shape of `GET /crm/v8/settings/fields` (api-facts A11).
+"""Field metadata of the sandbox CRM's modules, in the shape of `GET /crm/v8/settings/fields` (docs/vendors/zoho-crm.md,
+Field metadata).
 
 Each module is a compact list of field specs, expanded by `fields_for(module, prefix)` into Zoho's full field
 JSON (every key Zoho's getFields example and its OpenAPI `fields` schema carry). The data is what a real

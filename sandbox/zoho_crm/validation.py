@@ -1,4 +1,4 @@
-"""Checking one record of an insert or update against the module's field metadata (api-facts A9).
+"""Checking one record of an insert or update against the module's field metadata (docs/vendors/zoho-crm.md, Writes).
 
 Every error is Zoho's per-record entry `{code, details: {api_name, json_path, ...}, message, status: "error"}`:
 - an unknown field API name → INVALID_DATA "the field api name given seems to be invalid" (Zoho rejects the

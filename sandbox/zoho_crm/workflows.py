@@ -5,8 +5,8 @@ Rules are configured through the control API (in Zoho a person builds them in Se
     POST /_sandbox/zoho/workflows {"url": "http://127.0.0.1:8000/webhooks/zoho/lead/?secret=s3cret"}
 
 creates the "new lead" webhook (module Leads, on create, POST, raw JSON body
-`{"lead_id":"${!Leads.Id}","email":"${!Leads.Email}","owner":"${!Leads.Owner}"}`, api-facts A8's example).
-Every key can be given: module, on ("create" | "edit" | "create_or_edit", or a list of create/edit), url,
+`{"lead_id":"${!Leads.Id}","email":"${!Leads.Email}","owner":"${!Leads.Owner}"}`, docs/vendors/zoho-crm.md, Workflow
+webhooks). Every key can be given: module, on ("create" | "edit" | "create_or_edit", or a list of create/edit), url,
 method (POST, PUT, GET, DELETE), headers (static custom parameters, <= 10, no Host), module_parameters
 (name -> merge token, <= 25), form_data (name -> text with merge tokens), raw_json (<= 500 chars with merge
 tokens), name, fields (edit: only when one of them changed), criteria (the Bulk Read criteria shape) and
@@ -55,7 +55,8 @@ MAX_MODULE_PARAMETERS = 25
 FAILURE_DAYS_DEFAULT = 30
 FAILURE_SPAN_MAX_DAYS = 90
 MERGE_TOKEN = re.compile(r"\$\{!?([A-Za-z0-9_]+)\.([A-Za-z0-9_.]+)\}")
-# Reasons Zoho writes in failure_reason: only "page_notfound" (404) is from its docs (A8); the rest are ours.
+# Reasons Zoho writes in failure_reason: only "page_notfound" (404) is from its docs (docs/vendors/zoho-crm.md, Workflow
+# webhooks); the rest are ours.
 FAILURE_REASONS = {
     400: "bad_request",
     401: "unauthorized",
@@ -335,7 +336,8 @@ def _merge_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):  # lookups render as their name (UNCONFIRMED, api-facts A8)
+    # lookups render as their name (UNCONFIRMED; docs/vendors/zoho-crm.md, Workflow webhooks)
+    if isinstance(value, dict):
         return str(value.get("name") or value.get("id") or "")
     if isinstance(value, list):
         return ",".join(_merge_text(item) for item in value)

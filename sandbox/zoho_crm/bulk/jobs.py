@@ -40,7 +40,7 @@ ICS_PER_PAGE = 20_000
 MAX_PAGE = 50  # the OAS pattern for query.page allows 1..50
 STATES = ("ADDED", "QUEUED", "IN PROGRESS", "COMPLETED")
 COMPLETED = "COMPLETED"
-FAILURE = "FAILURE"  # the v8 OAS state enum says FAILURE (api-facts A6: a failure state is UNCONFIRMED)
+FAILURE = "FAILURE"  # the v8 OAS state enum says FAILURE (docs/vendors/zoho-crm.md, Bulk Read: UNCONFIRMED)
 TICK_SECONDS = 0.25
 
 
@@ -140,7 +140,8 @@ class BulkState:
     def _send_callback(self, job: BulkJob) -> None:
         if not job.callback:
             return
-        # api-facts A6: the callback carries the job details, in the same shape as the status call (UNCONFIRMED).
+        # docs/vendors/zoho-crm.md, Bulk Read: the callback carries the job details, in the same shape as the status
+        # call (UNCONFIRMED).
         self.sandbox.sender.submit(
             kind="zoho_bulk_callback",
             method="POST",

@@ -2,8 +2,8 @@
 
 lexer.py and parser.py read the query (syntax errors), planner.py checks it against the org's modules and field
 metadata (types, operators, limits), executor.py runs it on the module's RecordStore, from the store's sorted
-indexes when the ordering allows. Behaviour follows api-facts A3 and Zoho's v8 OAS examples (errors verbatim);
-the choices no source settles are marked UNCONFIRMED where they are made.
+indexes when the ordering allows. Behaviour follows docs/vendors/zoho-crm.md (COQL) and Zoho's v8 OAS examples (errors
+verbatim); the choices no source settles are marked UNCONFIRMED where they are made.
 
     from sandbox.zoho_crm import coql
     coql.query(org, "select Last_Name from Leads where Last_Name like 'Sm%'")  # the JSON body, or None (204)
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sandbox.state import SandboxState
     from sandbox.zoho_crm.orgs import ZohoOrg
 
-FIELDS_SCOPE = "ZohoCRM.settings.fields.READ"  # include_meta ["fields"] (api-facts A3)
+FIELDS_SCOPE = "ZohoCRM.settings.fields.READ"  # include_meta ["fields"] (docs/vendors/zoho-crm.md, COQL)
 
 __all__ = ["ROUTES", "CoqlError", "Plan", "answer", "coql_query", "parse", "prepare", "query"]
 

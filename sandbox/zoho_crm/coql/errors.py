@@ -1,4 +1,5 @@
-"""COQL's 400 errors, in Zoho's single-error envelope `{code, details, message, status: "error"}` (api-facts A3)."""
+"""COQL's 400 errors, in Zoho's single-error envelope `{code, details, message, status: "error"}`
+(docs/vendors/zoho-crm.md, COQL)."""
 
 from __future__ import annotations
 

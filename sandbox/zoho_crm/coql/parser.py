@@ -30,7 +30,7 @@ MAX_IN_VALUES = 100
 AGGREGATES = frozenset({"count", "sum", "max", "min", "avg"})
 COMPARISONS = frozenset({"=", "!=", ">", "<", ">=", "<="})
 # Whether a query without WHERE is refused with `missing clause {"clause": "where"}`. Older docs required it; the
-# v8 docs show queries without it (UNCONFIRMED, api-facts A3). The product always sends one.
+# v8 docs show queries without it (UNCONFIRMED; docs/vendors/zoho-crm.md, COQL). The product always sends one.
 WHERE_REQUIRED = False
 
 

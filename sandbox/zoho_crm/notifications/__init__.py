@@ -8,10 +8,12 @@ the v2-v3 docs: "If it is not specified or set for more than a day, the default 
 An expired channel stops firing and disappears; it must be re-created (PATCH answers NOT_SUBSCRIBED).
 
 `WatchState.handle(org, event)` runs for every record change and queues one POST per matching channel to its
-`notify_url` (query params kept) through the sandbox's asynchronous sender, with the api-facts A7 payload:
+`notify_url` (query params kept) through the sandbox's asynchronous sender, with the payload of
+docs/vendors/zoho-crm.md, Notifications:
 `server_time, query_params, module, resource_uri, ids, affected_fields (only with return_affected_field_values),
-operation (insert|update|delete), channel_id, token`. That payload shape is UNCONFIRMED (A7: recalled, not
-retrieved); it is kept exactly as A7 writes it. Nothing is signed: the token is the only proof, as with Zoho.
+operation (insert|update|delete), channel_id, token`. That payload shape is UNCONFIRMED (recalled, not
+retrieved); it is kept exactly as docs/vendors/zoho-crm.md, Notifications, writes it. Nothing is signed: the token is
+the only proof, as with Zoho.
 
 Layout: validation.py (one watch item's fields and the per-item errors), channels.py (WatchState: the channels
 and the callbacks they send), handlers.py (the REST handler).
