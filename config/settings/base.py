@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "core",
     "studios",
+    "crm",  # the CRM layer: provider interface, errors, registry; one package per CRM in crm/providers/
     "messaging",
     "automation",
     "zoho",

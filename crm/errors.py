@@ -1,0 +1,86 @@
+"""Errors every CRM provider raises, whatever the vendor: callers decide on the type, never on a status or text.
+
+    CrmError
+    ├── CrmAuthError          the connection needs a person to connect again (grant revoked, scope missing)
+    ├── CrmUnavailable        down, slow or failing after the provider's retries: try again later (retry_after)
+    │   └── CrmRateLimited    throttled after every retry (retry_after when the vendor says)
+    │       └── CrmQuotaExhausted  a daily or rolling allowance is used up: retrying soon is pointless
+    ├── CrmRejected           the vendor refused the request itself (invalid data, unknown field): not retryable
+    │   └── CrmNotFound       no such record or object
+    └── CrmNotificationInvalid  a change notification that does not verify (forged, wrong channel, bad body)
+
+Each carries `provider` (the registry kind), the vendor's `code` and `message`, and the HTTP `status` when there
+was one; CrmRejected also `field_errors` (field name -> the vendor's message) and `details` (the vendor's body).
+Providers translate at their boundary: no vendor exception crosses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class CrmError(Exception):
+    """Base of everything a CRM provider raises."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        code: str = "",
+        status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.code = code
+        self.status = status
+        self.details = dict(details or {})
+
+    def __str__(self) -> str:
+        prefix = f"{self.provider}: " if self.provider else ""
+        code = f" ({self.code})" if self.code and self.code not in self.message else ""
+        return f"{prefix}{self.message}{code}"
+
+
+class CrmAuthError(CrmError):
+    """The CRM refused the connection's credentials even after a refresh: a person must connect it again."""
+
+
+class CrmUnavailable(CrmError):
+    """The CRM is down, slow or failing after the provider's own retries; `retry_after` seconds when known."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class CrmRateLimited(CrmUnavailable):
+    """The CRM kept throttling the calls after every retry; wait `retry_after` seconds (when it said)."""
+
+
+class CrmQuotaExhausted(CrmRateLimited):
+    """A daily or rolling allowance of the CRM org is used up (Zoho credits, Salesforce's daily requests,
+    HubSpot's daily limit): retrying before it frees up only burns what is left."""
+
+
+class CrmRejected(CrmError):
+    """The CRM refused the request itself; `field_errors` names the fields it blamed, in its own words."""
+
+    def __init__(self, message: str, *, field_errors: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.field_errors = dict(field_errors or {})
+
+
+class CrmNotFound(CrmRejected):
+    """No such record (deleted, merged, never existed) or object in the CRM."""
+
+
+class CrmNotificationInvalid(CrmError):
+    """A change notification that does not verify or parse; `status` is what the webhook should answer."""

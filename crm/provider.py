@@ -1,0 +1,195 @@
+"""The CRM provider interface: what Leadline asks of any CRM, for one connection.
+
+    provider = provider_for(connection)              # crm.registry
+    page = provider.changed_since(object="lead", cursor=Cursor.start(), page_size=500)
+    while page.has_more:
+        page = provider.changed_since(object="lead", cursor=page.cursor, page_size=500)
+
+A provider is bound to one connection (an organization's link to one CRM org), so no method takes tenant or
+credentials. Every method is keyword-only and raises only `crm.errors` types; the vendor's own retries (backoff on
+429 and 5xx, token refresh on 401) happen inside, and what still fails comes out typed. Objects are named by
+Leadline's canonical names (`CanonicalObject`: lead, contact, account, deal, task); a provider maps them to its
+CRM's own, and may accept the CRM's name of a custom object as is.
+
+Groups:
+- connection: `authorize_url`, `finish_connect`, `disconnect`, `identity`
+- schema: `objects`, `object_spec`
+- reads: `record`, `changed_since` (pages), `deleted_since`, `all_ids`, `records_by_phone`
+- mapping: `to_canonical`
+- writes: `create_task`, `update_fields`, `create_record`, `upsert`
+- change feed (Capability.CHANGE_FEED): `subscribe`, `renew`, `unsubscribe`, `parse_notification`
+
+Optional abilities are declared in `capabilities`; a method needing one the provider does not declare raises
+NotImplementedError (callers ask `supports()` first). docs/crm.md says how to add a CRM.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from crm.records import (
+    CanonicalObject,
+    CanonicalRecord,
+    Capability,
+    ChangeNotification,
+    Cursor,
+    DeletedRecord,
+    Identity,
+    ObjectSpec,
+    Page,
+    Subscription,
+)
+
+__all__ = ["CrmProvider"]
+
+
+class CrmProvider(abc.ABC):
+    """One CRM, bound to one connection. Subclasses set `kind` (set by @register), `label`, `capabilities` and
+    `object_names`, and implement the abstract methods."""
+
+    kind: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # Canonical object name -> the CRM's own name for it.
+    object_names: ClassVar[Mapping[str, str]] = {}
+    # The connection kinds (e.g. ProviderAccount.kind values) this provider serves, besides its own `kind`.
+    connection_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, connection: Any, **options: Any) -> None:
+        self.connection = connection
+
+    # --- capabilities and names ---------------------------------------------------------------------------------
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def require(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise NotImplementedError(f"{self.kind or type(self).__name__} does not support {capability.value}")
+
+    def vendor_object(self, object: str) -> str:
+        """The CRM's name for a canonical object; ValueError for a name this CRM does not have."""
+        try:
+            return self.object_names[CanonicalObject(object)]
+        except (ValueError, KeyError):
+            raise ValueError(
+                f"{self.kind}: unknown object {object!r}; use one of {sorted(self.object_names)}"
+            ) from None
+
+    def canonical_object(self, vendor_name: str) -> str:
+        """Leadline's name for a CRM object name (the CRM's own when it has no canonical name)."""
+        for canonical, name in self.object_names.items():
+            if name == vendor_name:
+                return str(canonical)
+        return vendor_name
+
+    # --- connection -----------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def authorize_url(self, *, session: Any, options: Mapping[str, str] | None = None) -> str:
+        """Where to send the person to consent; remembers what the callback must prove in `session`."""
+
+    @abc.abstractmethod
+    def finish_connect(self, *, params: Mapping[str, str], session: Any, connected_by: str = "") -> Identity:
+        """Complete the consent from the callback's query parameters: exchange the code, store the credentials,
+        and return who connected which CRM org. CrmAuthError when the CRM refused or the callback is not ours."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Revoke the grant at the CRM (best effort) and forget the credentials here in any case."""
+
+    @abc.abstractmethod
+    def identity(self) -> Identity:
+        """The CRM org and user behind the connection, asked of the CRM now (proves the credentials work)."""
+
+    # --- schema ---------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def objects(self) -> list[ObjectSpec]:
+        """The objects Leadline can use (canonical ones first), without their fields."""
+
+    @abc.abstractmethod
+    def object_spec(self, *, object: str) -> ObjectSpec:
+        """An object with its fields typed (phone fields FieldType.PHONE)."""
+
+    # --- reads ----------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def record(self, *, object: str, record_id: str) -> CanonicalRecord:
+        """One record; CrmNotFound when the CRM has no such record."""
+
+    @abc.abstractmethod
+    def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:
+        """Records modified after `cursor` in (modified time, id) order, one page: ties at a page boundary are
+        neither lost nor repeated, and a record edited while paging moves behind the cursor and comes again."""
+
+    @abc.abstractmethod
+    def deleted_since(self, *, object: str, since: datetime | None) -> Iterator[DeletedRecord]:
+        """Records deleted after `since` (all the CRM still lists when None). Needs DELETED_RECORDS; without it,
+        deletions are found by `all_ids` reconciliation."""
+
+    @abc.abstractmethod
+    def all_ids(self, *, object: str) -> Iterator[str]:
+        """The id of every live record of an object, for reconciliation."""
+
+    @abc.abstractmethod
+    def records_by_phone(self, *, object: str, phone: str) -> list[CanonicalRecord]:
+        """Records with `phone` (E.164) in any of their phone fields, however the CRM stores it."""
+
+    # --- mapping --------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def to_canonical(self, *, object: str, record: Mapping[str, Any]) -> CanonicalRecord:
+        """A record in the CRM's own shape, in Leadline's terms (typed fields, E.164 phones, owner, times)."""
+
+    # --- writes ---------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_task(
+        self,
+        *,
+        object: str,
+        record_id: str,
+        owner_id: str,
+        subject: str,
+        due_date: date | None = None,
+        description: str = "",
+    ) -> str:
+        """A task for `owner_id` on a record (e.g. follow up a new lead); returns its id. ACTIVITY_LOGGING."""
+
+    @abc.abstractmethod
+    def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """Set fields (by vendor name) on a record without firing the CRM's own automation where it allows."""
+
+    @abc.abstractmethod
+    def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
+        """A new record; returns its id."""
+
+    def upsert(self, *, object: str, external_id_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:
+        """Create or update the record whose unique `external_id_field` has the value in `values`; returns
+        (id, created). UPSERT_BY_EXTERNAL_ID: retries never duplicate a record."""
+        self.require(Capability.UPSERT_BY_EXTERNAL_ID)
+        raise NotImplementedError
+
+    # --- change feed (CHANGE_FEED) --------------------------------------------------------------------------------
+    def subscribe(self, *, subscription: Subscription) -> Subscription:
+        """Ask the CRM to notify `notify_url` of changes to the objects; returns it with the expiry granted."""
+        self.require(Capability.CHANGE_FEED)
+        raise NotImplementedError
+
+    def renew(self, *, subscription: Subscription) -> Subscription:
+        """Push a live subscription's expiry out; CrmNotFound when it lapsed (subscribe again)."""
+        self.require(Capability.CHANGE_FEED)
+        raise NotImplementedError
+
+    def unsubscribe(self, *, subscription: Subscription) -> None:
+        self.require(Capability.CHANGE_FEED)
+        raise NotImplementedError
+
+    def parse_notification(
+        self, *, subscription: Subscription, body: bytes, headers: Mapping[str, str]
+    ) -> list[ChangeNotification]:
+        """Verify a notification against the subscription it claims (token, signature) and say what changed;
+        CrmNotificationInvalid when it does not verify or parse."""
+        self.require(Capability.CHANGE_FEED)
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.kind} {self.connection!r}>"

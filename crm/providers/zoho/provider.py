@@ -1,0 +1,585 @@
+"""Zoho CRM v8 behind the CrmProvider interface, over today's `zoho/` package (client, transport, token broker,
+OAuth flow) and the mirror's pure mapping (`sync/mapping.py`).
+
+The connection is, for now, the `studios.models.ProviderAccount` of kind `zoho_crm` (its OAuth state lives on
+`zoho.models.ZohoConnection`): `provider_for(account)` gives a ZohoCrmProvider. What the interface needs that the
+client lacked is built here from ZohoClient calls: pages of changed records on a (Modified_Time, id) cursor, all
+ids, records by phone, the field specs, the watch channel as a subscription and the parsing of its callbacks.
+Every Zoho error is translated to `crm.errors` at this boundary (`_translated`).
+
+Upsert by external id is not declared: Zoho has `POST /crm/v8/{module}/upsert`, but the sandbox does not emulate
+it yet, and nothing here is built without an emulator to test it against (docs/crm.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, TypeVar
+
+from django.conf import settings
+
+from core.exceptions import ApplicationError
+from crm.errors import (
+    CrmAuthError,
+    CrmError,
+    CrmNotFound,
+    CrmNotificationInvalid,
+    CrmQuotaExhausted,
+    CrmRateLimited,
+    CrmRejected,
+    CrmUnavailable,
+)
+from crm.provider import CrmProvider
+from crm.records import (
+    CanonicalObject,
+    CanonicalRecord,
+    Capability,
+    ChangeNotification,
+    ChangeOperation,
+    Cursor,
+    DeletedRecord,
+    FieldProblem,
+    FieldSpec,
+    FieldType,
+    Identity,
+    ObjectSpec,
+    Page,
+    Subscription,
+)
+from crm.registry import register
+from sync.mapping import UNSELECTABLE, ModuleMapping, crm_record_map, display_field_of, module_mapping_build
+from zoho import oauth
+from zoho.client import COQL_MAX_LIMIT, ZohoClient
+from zoho.errors import (
+    ZohoAuthError,
+    ZohoBudgetExceeded,
+    ZohoCreditsExhausted,
+    ZohoError,
+    ZohoRateLimited,
+    ZohoRecordError,
+    ZohoUnavailable,
+)
+from zoho.limits import Priority
+from zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
+
+PROVIDER = "zoho"
+IN_LIMIT = 100  # COQL `in` takes at most 100 values
+# Zoho's data_type -> the field type; formulas and the rest by json_type (FIELD_TYPES_BY_JSON).
+FIELD_TYPES = {
+    "text": FieldType.TEXT,
+    "textarea": FieldType.TEXT,
+    "autonumber": FieldType.TEXT,
+    "email": FieldType.EMAIL,
+    "phone": FieldType.PHONE,
+    "website": FieldType.URL,
+    "picklist": FieldType.PICKLIST,
+    "multiselectpicklist": FieldType.MULTI_PICKLIST,
+    "integer": FieldType.NUMBER,
+    "bigint": FieldType.NUMBER,
+    "long": FieldType.NUMBER,
+    "double": FieldType.DECIMAL,
+    "decimal": FieldType.DECIMAL,
+    "percent": FieldType.DECIMAL,
+    "currency": FieldType.CURRENCY,
+    "boolean": FieldType.BOOLEAN,
+    "date": FieldType.DATE,
+    "datetime": FieldType.DATETIME,
+    "lookup": FieldType.LOOKUP,
+    "ownerlookup": FieldType.USER,
+    "userlookup": FieldType.USER,
+    "multiselectlookup": FieldType.JSON,
+    "multiuserlookup": FieldType.JSON,
+}
+FIELD_TYPES_BY_JSON = {
+    "integer": FieldType.NUMBER,
+    "double": FieldType.DECIMAL,
+    "boolean": FieldType.BOOLEAN,
+    "jsonobject": FieldType.JSON,
+    "jsonarray": FieldType.JSON,
+}
+OPERATIONS = {"insert": ChangeOperation.CREATED, "update": ChangeOperation.UPDATED, "delete": ChangeOperation.DELETED}
+# Zoho links a task to a lead, account or deal through What_Id + $se_module, to a contact through Who_Id.
+TASK_WHO_OBJECTS = frozenset({"Contacts"})
+
+T = TypeVar("T")
+
+
+def _translate(error: Exception) -> CrmError:
+    """A Zoho error (client, transport, token broker or OAuth flow) as the CRM error callers act on."""
+    if isinstance(error, ZohoError):
+        kwargs: dict[str, Any] = {"provider": PROVIDER, "code": error.code, "status": error.status}
+        if isinstance(error, ZohoAuthError):
+            return CrmAuthError(error.message, details=error.details, **kwargs)
+        if isinstance(error, ZohoCreditsExhausted | ZohoBudgetExceeded):
+            return CrmQuotaExhausted(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
+        if isinstance(error, ZohoRateLimited):
+            return CrmRateLimited(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
+        if isinstance(error, ZohoUnavailable):
+            return CrmUnavailable(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
+        if isinstance(error, ZohoRecordError):
+            return _rejected(error, kwargs)
+        if error.status == 404 or error.code in ("INVALID_URL_PATTERN", "NOT_SUBSCRIBED"):
+            return CrmNotFound(error.message, details=error.details, **kwargs)
+        return CrmRejected(error.message, details=error.details, **kwargs)
+    if isinstance(error, ZohoReauthRequired):
+        return CrmAuthError(str(error), provider=PROVIDER, code="REAUTH_REQUIRED")
+    if isinstance(error, ZohoTokenUnavailable):
+        return CrmUnavailable(str(error), provider=PROVIDER, code="TOKEN_UNAVAILABLE", retry_after=error.retry_after)
+    return CrmError(str(error), provider=PROVIDER)
+
+
+def _rejected(error: ZohoRecordError, kwargs: dict[str, Any]) -> CrmRejected:
+    """Per-record errors: each failed entry's field (details.api_name) with Zoho's message."""
+    failed = [entry for entry in error.results if entry.get("status") != "success"]
+    field_errors = {}
+    for entry in failed:
+        details = entry.get("details") or {}
+        name = details.get("api_name") or (details.get("expected_data_type") and "value") or ""
+        if name:
+            field_errors[str(name)] = str(entry.get("message") or entry.get("code") or "")
+    first = failed[0] if failed else {}
+    message = str(first.get("message") or error.message)
+    details = {"results": error.results}
+    if first.get("code") == "INVALID_DATA" and set(field_errors) == {"id"}:
+        return CrmNotFound(message, field_errors=field_errors, details=details, **kwargs)
+    return CrmRejected(message, field_errors=field_errors, details=details, **kwargs)
+
+
+def _translated(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a provider method with Zoho's errors translated (generators: while they are iterated)."""
+
+    @functools.wraps(method)
+    def call(self: ZohoCrmProvider, *args: Any, **kwargs: Any) -> T:
+        try:
+            result = method(self, *args, **kwargs)
+        except (ZohoError, ZohoReauthRequired, ZohoTokenUnavailable) as exc:
+            raise _translate(exc) from exc
+        if isinstance(result, Iterator):
+            return _iterate_translated(result)  # type: ignore[return-value]
+        return result
+
+    return call
+
+
+def _iterate_translated(items: Iterator[T]) -> Iterator[T]:
+    try:
+        yield from items
+    except (ZohoError, ZohoReauthRequired, ZohoTokenUnavailable) as exc:
+        raise _translate(exc) from exc
+
+
+def _coql_time(moment: datetime) -> str:
+    return "'" + moment.astimezone(UTC).replace(microsecond=0).isoformat() + "'"
+
+
+def _digits(record_id: str) -> str:
+    value = str(record_id)
+    if not value.isdigit():
+        raise CrmNotFound(f"{value!r} is not a Zoho record id", provider=PROVIDER, code="INVALID_ID")
+    return value
+
+
+@register(PROVIDER)
+class ZohoCrmProvider(CrmProvider):
+    """Zoho CRM for one ProviderAccount of kind zoho_crm. Options: `priority` ("background" by default, or
+    "interactive" when a person waits), `sleep` and `rng` (the transport's backoff, injectable for tests)."""
+
+    label = "Zoho CRM"
+    capabilities = frozenset(
+        {Capability.CHANGE_FEED, Capability.SIGN_IN, Capability.ACTIVITY_LOGGING, Capability.DELETED_RECORDS}
+    )
+    object_names: ClassVar[Mapping[str, str]] = {
+        CanonicalObject.LEAD: "Leads",
+        CanonicalObject.CONTACT: "Contacts",
+        CanonicalObject.ACCOUNT: "Accounts",
+        CanonicalObject.DEAL: "Deals",
+        CanonicalObject.TASK: "Tasks",
+    }
+    connection_kinds = ("zoho_crm",)
+
+    def __init__(self, connection: Any, *, priority: str = Priority.BACKGROUND, **options: Any) -> None:
+        super().__init__(connection)
+        if getattr(connection, "kind", None) != "zoho_crm":
+            raise ValueError(f"{connection!r} is not a Zoho CRM account")
+        self.account = connection
+        self.client = ZohoClient(account=connection, priority=Priority(priority), **options)
+        self._mappings: dict[str, ModuleMapping] = {}
+        self._metadata: dict[str, list[dict[str, Any]]] = {}
+
+    # --- names --------------------------------------------------------------------------------------------------
+    def vendor_object(self, object: str) -> str:
+        """Canonical names map to Zoho's modules; a Zoho module's own API name (custom modules) is kept."""
+        if object in set(self.object_names.values()) or (object[:1].isupper() and object.isidentifier()):
+            return object
+        return super().vendor_object(object)
+
+    # --- connection ---------------------------------------------------------------------------------------------
+    @_translated
+    def authorize_url(self, *, session: Any, options: Mapping[str, str] | None = None) -> str:
+        """Options: `data_centre` ("account": the account's accounts server; or us, eu, in, au, ...)."""
+        try:
+            return oauth.connect_start(
+                account=self.account, session=session, data_centre=(options or {}).get("data_centre", "account")
+            )
+        except ApplicationError as exc:
+            raise CrmRejected(exc.message, provider=PROVIDER, code="CONNECT_REFUSED") from exc
+
+    @_translated
+    def finish_connect(self, *, params: Mapping[str, str], session: Any, connected_by: str = "") -> Identity:
+        """Zoho's callback: `state` must be one this session started for this account; then the code is
+        exchanged at the accounts server Zoho named (if it is one we trust) and the identity recorded."""
+        if params.get("error"):
+            oauth.connect_refused(account=self.account, error=str(params["error"]))
+            raise CrmAuthError(f"Zoho sign-in did not complete: {params['error']}", provider=PROVIDER, code="DENIED")
+        try:
+            if oauth.state_account_id(state=str(params.get("state") or ""), session=session) != self.account.pk:
+                raise CrmAuthError("This Zoho sign-in was started for another account.", provider=PROVIDER)
+            connection = oauth.connect_finish(
+                account=self.account,
+                code=str(params.get("code") or ""),
+                accounts_server=str(params.get("accounts-server") or ""),
+                location=str(params.get("location") or ""),
+                connected_by=connected_by,
+            )
+        except ApplicationError as exc:
+            raise CrmAuthError(exc.message, provider=PROVIDER, code="CONNECT_FAILED") from exc
+        return Identity(
+            org_id=connection.zoho_org_id,
+            org_name=connection.zoho_org_name,
+            user_id=connection.zoho_user_id,
+            user_email=connection.zoho_user_email,
+            user_name=connection.zoho_user_name,
+        )
+
+    @_translated
+    def disconnect(self) -> None:
+        oauth.disconnect(account=self.account)
+
+    @_translated
+    def identity(self) -> Identity:
+        org = self.client.org_get()
+        user = self.client.user_current() or {}
+        return Identity(
+            org_id=str(org.get("id") or ""),
+            org_name=str(org.get("company_name") or ""),
+            user_id=str(user.get("id") or ""),
+            user_email=str(user.get("email") or ""),
+            user_name=str(user.get("full_name") or ""),
+        )
+
+    # --- schema -------------------------------------------------------------------------------------------------
+    @_translated
+    def objects(self) -> list[ObjectSpec]:
+        body = self.client.request("GET", "/crm/v8/settings/modules").body or {}
+        specs = []
+        for module in body.get("modules") or []:
+            name = str(module.get("api_name") or "")
+            if not name or module.get("api_supported") is False:
+                continue
+            specs.append(
+                ObjectSpec(
+                    name=self.canonical_object(name), vendor_name=name, label=str(module.get("plural_label") or "")
+                )
+            )
+        canonical = [str(value) for value in CanonicalObject]
+        return sorted(specs, key=lambda spec: (canonical.index(spec.name) if spec.name in canonical else 99, spec.name))
+
+    @_translated
+    def object_spec(self, *, object: str) -> ObjectSpec:
+        module = self.vendor_object(object)
+        metadata = self._fields(module)
+        mapping = self._mapping(module)
+        fields = []
+        for meta in metadata:
+            api_name = meta.get("api_name")
+            data_type = str(meta.get("data_type") or "").lower()
+            if not api_name or data_type in UNSELECTABLE:
+                continue
+            target = ((meta.get("lookup") or {}).get("module") or {}).get("api_name") or ""
+            fields.append(
+                FieldSpec(
+                    name=api_name,
+                    type=FIELD_TYPES.get(data_type)
+                    or FIELD_TYPES_BY_JSON.get(str(meta.get("json_type") or "").lower(), FieldType.TEXT),
+                    key=mapping.specs[api_name].key if api_name in mapping.specs else api_name,
+                    label=str(meta.get("field_label") or meta.get("display_label") or ""),
+                    custom=bool(meta.get("custom_field")),
+                    required=bool(meta.get("system_mandatory")),
+                    read_only=bool(meta.get("read_only") or meta.get("field_read_only")),
+                    unique=bool(meta.get("unique")),
+                    lookup_target=self.canonical_object(target) if target else "",
+                    choices=tuple(
+                        str(value.get("actual_value") or value.get("display_value") or "")
+                        for value in meta.get("pick_list_values") or []
+                    ),
+                    vendor_type=data_type,
+                )
+            )
+        return ObjectSpec(
+            name=self.canonical_object(module),
+            vendor_name=module,
+            fields=tuple(fields),
+            name_field=display_field_of(metadata),
+            modified_time_field="Modified_Time",
+        )
+
+    # --- reads --------------------------------------------------------------------------------------------------
+    @_translated
+    def record(self, *, object: str, record_id: str) -> CanonicalRecord:
+        module = self.vendor_object(object)
+        row = self.client.record_get(module=module, record_id=_digits(record_id))
+        if row is None:
+            raise CrmNotFound(f"no {module} record {record_id}", provider=PROVIDER, code="NOT_FOUND", status=204)
+        return self._canonical(module, row)
+
+    @_translated
+    def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:
+        """A COQL keyset page ordered by (Modified_Time, id): never OFFSET, whose rows shift when a record is
+        edited mid-run. Columns one query cannot carry are read by id and merged."""
+        module = self.vendor_object(object)
+        size = max(1, min(int(page_size), COQL_MAX_LIMIT))
+        first, rest = self._column_groups(module)
+        if cursor.modified_time is None:
+            where = "id is not null"
+        elif not cursor.record_id:
+            where = f"Modified_Time >= {_coql_time(cursor.modified_time)}"
+        else:
+            moment, last_id = _coql_time(cursor.modified_time), _digits(cursor.record_id)
+            where = f"((Modified_Time > {moment}) or (Modified_Time = {moment} and id > '{last_id}'))"
+        query = (
+            f"select {', '.join(first)} from {module} where {where} "  # noqa: S608 (COQL, names from Zoho's metadata)
+            f"order by Modified_Time asc, id asc limit {size}"
+        )
+        body = self.client.coql(query=query, limit=size) or {}
+        rows = body.get("data") or []
+        for columns in rest:
+            self._merge_columns(module, rows, columns)
+        records = tuple(self._canonical(module, row) for row in rows)
+        has_more = bool(rows) and bool((body.get("info") or {}).get("more_records"))
+        return Page(records=records, cursor=Cursor.after(records[-1]) if records else cursor, has_more=has_more)
+
+    @_translated
+    def deleted_since(self, *, object: str, since: datetime | None) -> Iterator[DeletedRecord]:
+        module = self.vendor_object(object)
+        for entry in self.client.deleted_records(module=module, type="all", since=since):
+            moment = entry.get("deleted_time")
+            try:
+                deleted_at = datetime.fromisoformat(str(moment)).astimezone(UTC) if moment else None
+            except ValueError:
+                deleted_at = None
+            yield DeletedRecord(id=str(entry.get("id")), deleted_at=deleted_at)
+
+    @_translated
+    def all_ids(self, *, object: str) -> Iterator[str]:
+        module = self.vendor_object(object)
+        for row in self.client.coql_iter(module=module, fields=["id"], max_reach=0):
+            yield str(row["id"])
+
+    @_translated
+    def records_by_phone(self, *, object: str, phone: str) -> list[CanonicalRecord]:
+        """Zoho's phone search (digits as given, and the national form of a +1 number), kept to the records
+        whose phone fields hold that number once read as E.164."""
+        module = self.vendor_object(object)
+        found = [
+            self._canonical(module, row) for row in self.client.records_search_by_phone(module=module, phone=phone)
+        ]
+        return [record for record in found if phone in record.phones.values()]
+
+    # --- mapping ------------------------------------------------------------------------------------------------
+    @_translated
+    def to_canonical(self, *, object: str, record: Mapping[str, Any]) -> CanonicalRecord:
+        return self._canonical(self.vendor_object(object), dict(record))
+
+    def _canonical(self, module: str, row: dict[str, Any]) -> CanonicalRecord:
+        try:
+            mapped = crm_record_map(
+                mapping=self._mapping(module), record=row, region=settings.SYNC_PHONE_DEFAULT_REGION
+            )
+        except (KeyError, ValueError) as exc:  # no id or Modified_Time, or one Zoho would never send
+            raise CrmRejected(f"Zoho sent a {module} record Leadline cannot read: {exc}", provider=PROVIDER) from exc
+        return CanonicalRecord(
+            object=self.canonical_object(module),
+            id=mapped.zoho_id,
+            modified_time=mapped.modified_time,
+            name=mapped.name,
+            email=mapped.email,
+            phones=dict(mapped.phones),
+            owner_id=mapped.owner_id,
+            owner_name=mapped.owner_name,
+            created_time=mapped.created_time,
+            fields=mapped.fields,
+            custom_fields=mapped.custom_fields,
+            problems=tuple(FieldProblem(problem.field, problem.value, problem.reason) for problem in mapped.problems),
+            raw=row,
+        )
+
+    def _fields(self, module: str) -> list[dict[str, Any]]:
+        if module not in self._metadata:
+            self._metadata[module] = self.client.fields_get(module=module)
+        return self._metadata[module]
+
+    def _mapping(self, module: str) -> ModuleMapping:
+        """The module's mapping from its metadata, read once per provider; the name field of each lookup target
+        from the target's metadata, the org's currency when the module has currency fields."""
+        if module not in self._mappings:
+            metadata = self._fields(module)
+            targets = {((meta.get("lookup") or {}).get("module") or {}).get("api_name") for meta in metadata}
+            display_fields = {module: display_field_of(metadata)}
+            for target in sorted(name for name in targets if name and name not in display_fields):
+                display_fields[target] = display_field_of(self._fields(target))
+            currency = ""
+            if any(str(meta.get("data_type")) == "currency" for meta in metadata):
+                currency = str(self.client.org_get().get("iso_code") or "")
+            self._mappings[module] = module_mapping_build(
+                module=module, metadata=metadata, display_fields=display_fields, currency_code=currency
+            )
+        return self._mappings[module]
+
+    def _column_groups(self, module: str) -> tuple[list[str], list[list[str]]]:
+        columns = [
+            "Modified_Time",
+            *[name for name in self._mapping(module).columns if name not in ("id", "Modified_Time")],
+        ]
+        width = max(int(settings.SYNC_COQL_MAX_COLUMNS), 2)
+        groups = [columns[start : start + width] for start in range(0, len(columns), width)]
+        return groups[0], groups[1:]
+
+    def _merge_columns(self, module: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+        """Columns the first query could not carry, read by id and merged (the row keeps its Modified_Time: a
+        record edited in between comes again past the cursor with its new values)."""
+        by_id = {str(row["id"]): row for row in rows}
+        ids = list(by_id)
+        for start in range(0, len(ids), IN_LIMIT):
+            listed = ", ".join(f"'{_digits(record_id)}'" for record_id in ids[start : start + IN_LIMIT])
+            query = f"select {', '.join(columns)} from {module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
+            for extra in (self.client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []:
+                row = by_id.get(str(extra.get("id")))
+                if row is not None:
+                    row.update({name: value for name, value in extra.items() if name != "Modified_Time"})
+
+    # --- writes -------------------------------------------------------------------------------------------------
+    @_translated
+    def create_task(
+        self,
+        *,
+        object: str,
+        record_id: str,
+        owner_id: str,
+        subject: str,
+        due_date: date | None = None,
+        description: str = "",
+    ) -> str:
+        module = self.vendor_object(object)
+        link: dict[str, Any] = (
+            {"who_id": _digits(record_id)}
+            if module in TASK_WHO_OBJECTS
+            else {"what_id": _digits(record_id), "what_module": module}
+        )
+        return str(
+            self.client.task_create(
+                subject=subject,
+                owner_id=owner_id or None,
+                due_date=due_date.isoformat() if due_date else None,
+                description=description,
+                **link,
+            )
+        )
+
+    @_translated
+    def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """Updates with `trigger` empty: Zoho's workflow rules do not fire on Leadline's own writes."""
+        if not values:
+            return
+        self.client.records_update(module=self.vendor_object(object), records=[{**values, "id": _digits(record_id)}])
+
+    @_translated
+    def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
+        results = self.client.records_insert(module=self.vendor_object(object), records=[dict(values)])
+        return str(results[0]["details"]["id"])
+
+    # --- change feed (Zoho Notifications: "watch" channels) ----------------------------------------------------
+    @_translated
+    def subscribe(self, *, subscription: Subscription) -> Subscription:
+        """A watch channel (`subscription.id`: a positive long of ours; `secret`: the token Zoho echoes, at most
+        50 characters) for every operation on the objects."""
+        entry = self.client.watch_enable(**self._watch_item(subscription))
+        return self._granted(subscription, entry)
+
+    @_translated
+    def renew(self, *, subscription: Subscription) -> Subscription:
+        """PATCH the channel's expiry; a lapsed or removed channel is CrmNotFound (subscribe it again)."""
+        entry = self.client.watch_renew(**self._watch_item(subscription))
+        return self._granted(subscription, entry)
+
+    @_translated
+    def unsubscribe(self, *, subscription: Subscription) -> None:
+        self.client.watch_disable(channel_ids=[int(subscription.id)])
+
+    def parse_notification(
+        self, *, subscription: Subscription, body: bytes, headers: Mapping[str, str]
+    ) -> list[ChangeNotification]:
+        """Zoho signs nothing: a callback is believed when its channel id is the subscription's and it echoes
+        the subscription's token (compared in constant time)."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            raise CrmNotificationInvalid("The body is not a JSON object", provider=PROVIDER, status=400)
+        if str(payload.get("channel_id")) != str(subscription.id):
+            raise CrmNotificationInvalid("The channel id is not this subscription's", provider=PROVIDER, status=403)
+        token = payload.get("token")
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), subscription.secret.encode()):
+            raise CrmNotificationInvalid("Wrong channel token", provider=PROVIDER, status=403)
+        operation = OPERATIONS.get(str(payload.get("operation") or ""))
+        listed = payload.get("ids") if isinstance(payload.get("ids"), list) else []
+        ids = tuple(dict.fromkeys(str(value) for value in listed if str(value).isdigit()))
+        module = str(payload.get("module") or "")
+        if operation is None or not ids or not module:
+            raise CrmNotificationInvalid("Nothing to do: no module, operation or ids", provider=PROVIDER, status=400)
+        try:
+            occurred_at = datetime.fromtimestamp(int(payload["server_time"]) / 1000, tz=UTC)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            occurred_at = None
+        return [
+            ChangeNotification(
+                object=self.canonical_object(module),
+                operation=operation,
+                ids=ids,
+                occurred_at=occurred_at,
+                subscription_id=str(subscription.id),
+            )
+        ]
+
+    def _watch_item(self, subscription: Subscription) -> dict[str, Any]:
+        if subscription.expires_at is None:
+            raise ValueError("a Zoho watch channel needs expires_at")
+        return {
+            "channel_id": int(subscription.id),
+            "events": [f"{self.vendor_object(name)}.all" for name in subscription.objects],
+            "notify_url": subscription.notify_url,
+            "token": subscription.secret,
+            "expires_at": subscription.expires_at,
+        }
+
+    @staticmethod
+    def _granted(subscription: Subscription, entry: dict[str, Any]) -> Subscription:
+        """The subscription with the earliest expiry Zoho answered (it shortens one it finds too long)."""
+        moments = []
+        for detail in (entry.get("details") or {}).get("events") or []:
+            try:
+                moments.append(datetime.fromisoformat(str(detail.get("channel_expiry"))))
+            except ValueError:
+                continue
+        expires_at = min(moments, default=subscription.expires_at)
+        return Subscription(
+            id=subscription.id,
+            objects=subscription.objects,
+            notify_url=subscription.notify_url,
+            secret=subscription.secret,
+            expires_at=expires_at,
+        )

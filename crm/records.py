@@ -1,0 +1,245 @@
+"""The CRM-neutral values a provider takes and returns: objects, fields, records, cursors, pages, identities,
+subscriptions and change notifications. All frozen: a provider hands them out and nobody edits them after."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class Capability(StrEnum):
+    """What a provider can do beyond the methods every provider has. Callers ask before using the optional ones
+    (`provider.supports(Capability.CHANGE_FEED)`); a method whose capability is not declared raises
+    NotImplementedError."""
+
+    BULK_EXPORT = "bulk_export"  # an asynchronous export job for a first load (Zoho Bulk Read, Salesforce Bulk 2.0)
+    CHANGE_FEED = "change_feed"  # push notifications of changed records: subscribe, renew, unsubscribe, parse
+    SIGN_IN = "sign_in"  # the CRM's OAuth can sign a person in to Leadline (identity of the consenting user)
+    ACTIVITY_LOGGING = "activity_logging"  # tasks (and notes) on a record
+    UPSERT_BY_EXTERNAL_ID = "upsert_by_external_id"  # create-or-update keyed by a unique field, in one call
+    DELETED_RECORDS = "deleted_records"  # the CRM lists what was deleted since a moment (else: reconcile by ids)
+    PER_FIELD_CHANGE_TIME = "per_field_change_time"  # when each field last changed (per-field last writer wins)
+
+
+class CanonicalObject(StrEnum):
+    """Leadline's names for the objects every CRM has; each provider maps them to its own (Zoho `Leads`,
+    Salesforce `Lead`, HubSpot `contacts` with a lifecycle stage, Dataverse `lead`)."""
+
+    LEAD = "lead"
+    CONTACT = "contact"
+    ACCOUNT = "account"
+    DEAL = "deal"
+    TASK = "task"
+
+
+class FieldType(StrEnum):
+    """A field's type, as Leadline reads its values (the vendor's own type stays in FieldSpec.vendor_type)."""
+
+    TEXT = "text"
+    NUMBER = "number"  # integers
+    DECIMAL = "decimal"
+    CURRENCY = "currency"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    PICKLIST = "picklist"
+    MULTI_PICKLIST = "multi_picklist"
+    LOOKUP = "lookup"  # a reference to another record (lookup_target names its object)
+    USER = "user"  # a reference to a CRM user (owners)
+    PHONE = "phone"
+    EMAIL = "email"
+    URL = "url"
+    JSON = "json"  # anything structured the CRM returns as an object or list
+
+
+class ChangeOperation(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of an object: `name` is the vendor's API name, `key` where its value sits in a CanonicalRecord
+    (`fields[key]` for standard fields, `custom_fields[name]` for custom ones)."""
+
+    name: str
+    type: FieldType
+    key: str = ""
+    label: str = ""
+    custom: bool = False
+    required: bool = False
+    read_only: bool = False
+    unique: bool = False  # usable as an external id for upserts
+    lookup_target: str = ""  # the object a LOOKUP points at (canonical name when it has one)
+    choices: tuple[str, ...] = ()  # picklist values
+    vendor_type: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name)
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """An object of the CRM: `name` is Leadline's (canonical) name, `vendor_name` the CRM's own."""
+
+    name: str
+    vendor_name: str
+    fields: tuple[FieldSpec, ...] = ()
+    label: str = ""
+    name_field: str = ""  # the field that names a record (Full_Name, Name, ...)
+    modified_time_field: str = ""
+
+    @property
+    def phone_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(spec for spec in self.fields if spec.type == FieldType.PHONE)
+
+    def field(self, name: str) -> FieldSpec:
+        """The field by its vendor name or its canonical key; KeyError naming the object when it has none."""
+        for spec in self.fields:
+            if name in (spec.name, spec.key):
+                return spec
+        raise KeyError(f"{self.vendor_name} has no field {name!r}")
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """A value that did not fit its field's type: left out of the record (None) and reported here."""
+
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass(frozen=True)
+class CanonicalRecord:
+    """A CRM record in Leadline's terms. `phones` maps each phone field that holds a number to it in E.164;
+    `fields` holds typed standard fields by canonical key, `custom_fields` custom ones by vendor name; `raw` is
+    the record as the CRM sent it (for what the mapping does not cover)."""
+
+    object: str
+    id: str
+    modified_time: datetime
+    name: str = ""
+    email: str = ""
+    phones: Mapping[str, str] = field(default_factory=dict)
+    owner_id: str = ""
+    owner_name: str = ""
+    created_time: datetime | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    problems: tuple[FieldProblem, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field's value by canonical key (standard) or vendor name (custom)."""
+        if key in self.fields:
+            return self.fields[key]
+        return self.custom_fields.get(key, default)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in an object's change order, (modified time, id): the next page holds records modified after
+    `modified_time`, or at it with an id after `record_id` (the tie-break: thousands of records can share one
+    timestamp, and a page can end inside them). A cursor with no `record_id` includes every record at
+    `modified_time`; `overlapped()` steps back to re-read records committed late behind the cursor.
+    `token` is a vendor continuation (a delta link, a search `after`) a provider may use instead; None for
+    `modified_time` means from the beginning. Stored as JSON (`dumps`/`loads`) in a watermark."""
+
+    modified_time: datetime | None = None
+    record_id: str = ""
+    token: str = ""
+
+    def __post_init__(self) -> None:
+        if self.modified_time is not None and self.modified_time.tzinfo is None:
+            raise ValueError("a cursor's modified_time must be timezone-aware")
+
+    @classmethod
+    def start(cls) -> Cursor:
+        return cls()
+
+    @classmethod
+    def after(cls, record: CanonicalRecord) -> Cursor:
+        """The position just past a record."""
+        return cls(modified_time=record.modified_time, record_id=record.id)
+
+    def overlapped(self, overlap: timedelta) -> Cursor:
+        """Step back `overlap` and drop the tie-break: re-reads the window, so records whose change committed
+        late, behind the cursor, are not lost (the guarded upsert makes re-reads harmless)."""
+        if self.modified_time is None:
+            return self
+        return Cursor(modified_time=self.modified_time - overlap)
+
+    def dumps(self) -> str:
+        moment = self.modified_time.astimezone(UTC).isoformat() if self.modified_time else None
+        return json.dumps({"modified_time": moment, "record_id": self.record_id, "token": self.token})
+
+    @classmethod
+    def loads(cls, text: str) -> Cursor:
+        data = json.loads(text or "{}")
+        moment = data.get("modified_time")
+        return cls(
+            modified_time=datetime.fromisoformat(moment) if moment else None,
+            record_id=str(data.get("record_id") or ""),
+            token=str(data.get("token") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of changed records in (modified time, id) order. `cursor` is the position after the page (store
+    it as the watermark once the page is written); `has_more` says whether to ask again from it now."""
+
+    records: tuple[CanonicalRecord, ...]
+    cursor: Cursor
+    has_more: bool
+
+    @property
+    def next_cursor(self) -> Cursor | None:
+        return self.cursor if self.has_more else None
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    id: str
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a connection belongs to: the CRM org (tenant, portal, environment) and the user who consented."""
+
+    org_id: str
+    org_name: str = ""
+    user_id: str = ""
+    user_email: str = ""
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A change-feed subscription: `id` is ours or the vendor's, `secret` what a genuine notification carries
+    (an echoed token, a signing key)."""
+
+    id: str
+    objects: tuple[str, ...]
+    notify_url: str
+    secret: str = field(repr=False, default="")
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChangeNotification:
+    """What a verified notification says changed: ids of one object, and when the CRM says it happened."""
+
+    object: str
+    operation: ChangeOperation
+    ids: tuple[str, ...]
+    occurred_at: datetime | None = None
+    subscription_id: str = ""

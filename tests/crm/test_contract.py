@@ -1,0 +1,281 @@
+"""The CRM contract: every registered provider, against its emulator over real HTTP, passes these tests.
+
+Provider-neutral: the tests speak to the provider and to the harness (tests/crm/harness.py) only; a CRM whose
+provider does not declare a capability skips the tests of that capability, never the rest."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crm.errors import CrmAuthError, CrmNotFound, CrmNotificationInvalid, CrmRateLimited, CrmRejected, CrmUnavailable
+from crm.records import Capability, ChangeOperation, Cursor, FieldType
+from crm.registry import provider_for
+
+LEAD = "lead"
+
+
+def read_all(provider, *, cursor=None, page_size=5, limit=100):
+    """Every page from `cursor` (the start), storing and loading the cursor between pages as a watermark would."""
+    pages = []
+    cursor = cursor or Cursor.start()
+    for _ in range(limit):
+        page = provider.changed_since(object=LEAD, cursor=cursor, page_size=page_size)
+        pages.append(page)
+        cursor = Cursor.loads(page.cursor.dumps())
+        if not page.has_more:
+            return pages, cursor
+    raise AssertionError(f"paging did not end after {limit} pages")
+
+
+def order_key(record):
+    return (record.modified_time, int(record.id) if record.id.isdigit() else record.id)
+
+
+# --- connection -----------------------------------------------------------------------------------------------
+def test_identity_names_the_crm_org_and_user(harness):
+    identity = harness.provider().identity()
+    expected = harness.expected_identity()
+    assert identity.org_id == expected["org_id"]
+    assert identity.user_id in expected["user_ids"]
+
+
+def test_revoked_access_tokens_are_refreshed_without_a_word(harness):
+    provider = harness.provider()
+    org_id = provider.identity().org_id
+    harness.revoke_access_tokens()
+    assert provider.identity().org_id == org_id
+
+
+def test_connect_consent_and_disconnect(harness):
+    connection, org_id = harness.unconnected()
+    provider = provider_for(connection)
+    session: dict = {}
+    params = harness.consent(provider.authorize_url(session=session))
+    identity = provider.finish_connect(params=params, session=session, connected_by="manager@leadline.test")
+    assert identity.org_id == org_id
+    assert provider.identity().org_id == org_id
+    with pytest.raises(CrmAuthError):  # a callback is single use
+        provider.finish_connect(params=params, session=session)
+    provider.disconnect()
+    with pytest.raises(CrmAuthError):
+        provider_for(connection).identity()
+
+
+def test_a_revoked_grant_is_an_auth_error(harness):
+    provider = harness.provider()
+    harness.seed_leads(2)
+    provider.identity()
+    harness.revoke_grant()
+    with pytest.raises(CrmAuthError) as caught:
+        provider.changed_since(object=LEAD, cursor=Cursor.start())
+    assert caught.value.provider == harness.kind
+    assert not caught.value.retryable
+    with pytest.raises(CrmAuthError):
+        harness.provider().identity()
+
+
+# --- schema ---------------------------------------------------------------------------------------------------
+def test_schema_lists_lead_fields_with_phone_fields_typed_phone(harness):
+    provider = harness.provider()
+    assert LEAD in [spec.name for spec in provider.objects()]
+    spec = provider.object_spec(object=LEAD)
+    assert spec.name == LEAD
+    assert spec.field(harness.phone_field).type == FieldType.PHONE
+    assert harness.phone_field in [field.name for field in spec.phone_fields]
+    assert spec.field(harness.opt_out_field).type == FieldType.BOOLEAN
+    assert spec.field(harness.last_name_field).type == FieldType.TEXT
+    with pytest.raises(ValueError, match="unknown object"):
+        provider.object_spec(object="spaceship")
+
+
+# --- reads ----------------------------------------------------------------------------------------------------
+def test_paging_with_ties_at_page_boundaries_loses_and_repeats_nothing(harness):
+    ids = harness.seed_leads(12)
+    tied = ids[:7]
+    moment = harness.stamp_together(tied, values={harness.last_name_field: "Bulk"})
+    pages, _ = read_all(harness.provider(), page_size=5)
+    records = [record for page in pages for record in page.records]
+    assert sorted(record.id for record in records) == sorted(ids)  # each once
+    assert [order_key(record) for record in records] == sorted(order_key(record) for record in records)
+    at_moment = [record for record in records if record.modified_time == moment]
+    assert sorted(record.id for record in at_moment) == sorted(tied)
+    # a page boundary falls inside the tied records (else the test proves nothing)
+    assert any(
+        page.records and page.records[-1].id in tied and following.records and following.records[0].id in tied
+        for page, following in itertools.pairwise(pages)
+    )
+
+
+def test_nothing_new_is_an_empty_last_page_and_overlap_reads_again(harness):
+    ids = harness.seed_leads(4)
+    provider = harness.provider()
+    _, cursor = read_all(provider, page_size=10)
+    page = provider.changed_since(object=LEAD, cursor=cursor)
+    assert page.records == ()
+    assert not page.has_more
+    assert page.cursor == cursor
+    assert page.next_cursor is None
+    last = max(provider.record(object=LEAD, record_id=record_id).modified_time for record_id in ids)
+    again = provider.changed_since(object=LEAD, cursor=cursor.overlapped(timedelta(seconds=1)))
+    assert again.records
+    assert all(record.modified_time >= last - timedelta(seconds=1) for record in again.records)
+
+
+def test_an_edit_after_a_read_comes_again_with_its_new_values(harness):
+    ids = harness.seed_leads(3)
+    provider = harness.provider()
+    _, cursor = read_all(provider)
+    harness.edit(ids[1], {harness.last_name_field: "Edited"})
+    page = provider.changed_since(object=LEAD, cursor=cursor)
+    assert [record.id for record in page.records] == [ids[1]]
+    assert page.records[0].raw.get(harness.last_name_field) == "Edited"
+
+
+def test_records_edited_while_paging_are_all_seen_with_their_latest_values(harness):
+    ids = harness.seed_leads(30)
+    harness.edit_while_paging(after_pages=1, count=8)
+    provider = harness.provider()
+    pages, _ = read_all(provider, page_size=10)
+    latest = {}
+    for page in pages:
+        for record in page.records:
+            latest[record.id] = record
+    assert set(latest) == set(ids)
+    for record_id, record in latest.items():
+        assert record.modified_time == provider.record(object=LEAD, record_id=record_id).modified_time, record_id
+
+
+def test_record_by_id_in_canonical_terms_and_a_missing_one(harness):
+    record_id = harness.create_lead(last_name="Canonical", phone="+14155550177")
+    record = harness.provider().record(object=LEAD, record_id=record_id)
+    assert (record.object, record.id) == (LEAD, record_id)
+    assert record.modified_time.tzinfo is not None
+    assert "+14155550177" in record.phones.values()
+    assert "Canonical" in record.name
+    harness.delete(record_id)
+    with pytest.raises(CrmNotFound):
+        harness.provider().record(object=LEAD, record_id=record_id)
+
+
+def test_deletes_are_listed_and_gone_from_all_ids(harness):
+    ids = harness.seed_leads(3)
+    provider = harness.provider()
+    assert sorted(provider.all_ids(object=LEAD)) == sorted(ids)
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    harness.delete(ids[0])
+    assert sorted(provider.all_ids(object=LEAD)) == sorted(ids[1:])
+    if not provider.supports(Capability.DELETED_RECORDS):
+        return
+    deleted = list(provider.deleted_since(object=LEAD, since=since))
+    assert [entry.id for entry in deleted] == [ids[0]]
+    assert deleted[0].deleted_at is None or deleted[0].deleted_at >= since - timedelta(seconds=1)
+    assert list(provider.deleted_since(object=LEAD, since=datetime.now(UTC) + timedelta(minutes=1))) == []
+
+
+def test_phone_lookup_finds_the_lead_however_the_number_was_typed(harness):
+    wanted = harness.create_lead(last_name="Typed", phone="(415) 555-0142")
+    harness.create_lead(last_name="Other", phone="+14155550199")
+    provider = harness.provider()
+    found = provider.records_by_phone(object=LEAD, phone="+14155550142")
+    assert [record.id for record in found] == [wanted]
+    assert "+14155550142" in found[0].phones.values()
+    assert provider.records_by_phone(object=LEAD, phone="+14155550100") == []
+
+
+# --- failures -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("status", [429, 503])
+def test_throttling_and_server_errors_are_retried_with_backoff(harness, status):
+    ids = harness.seed_leads(3)
+    harness.fail_reads(status=status, times=2)
+    page = harness.provider().changed_since(object=LEAD, cursor=Cursor.start(), page_size=10)
+    assert sorted(record.id for record in page.records) == sorted(ids)
+    waits = harness.sleep.waits
+    assert len(waits) >= 2
+    assert waits[1] > waits[0]  # backing off, not hammering
+
+
+def test_throttled_to_the_end_is_rate_limited(harness):
+    harness.seed_leads(1)
+    harness.fail_reads(status=429, times=0)
+    with pytest.raises(CrmRateLimited) as caught:
+        harness.provider().changed_since(object=LEAD, cursor=Cursor.start())
+    assert caught.value.retryable
+
+
+def test_down_to_the_end_is_unavailable(harness):
+    harness.seed_leads(1)
+    harness.fail_reads(status=503, times=0)
+    with pytest.raises(CrmUnavailable) as caught:
+        harness.provider().changed_since(object=LEAD, cursor=Cursor.start())
+    assert not isinstance(caught.value, CrmRateLimited)
+    assert caught.value.retryable
+
+
+# --- writes ---------------------------------------------------------------------------------------------------
+def test_a_task_is_created_on_a_lead_for_its_owner(harness):
+    provider = harness.provider()
+    if not provider.supports(Capability.ACTIVITY_LOGGING):
+        pytest.skip(f"{harness.kind} logs no activities")
+    (lead_id,) = harness.seed_leads(1)
+    owner = harness.owner_id()
+    task_id = provider.create_task(
+        object=LEAD, record_id=lead_id, owner_id=owner, subject="Call the new lead", due_date=datetime.now(UTC).date()
+    )
+    assert task_id
+    assert harness.tasks_on(lead_id) == [{"subject": "Call the new lead", "owner_id": owner}]
+
+
+def test_the_opt_out_field_is_written(harness):
+    (lead_id,) = harness.seed_leads(1)
+    provider = harness.provider()
+    provider.update_fields(object=LEAD, record_id=lead_id, values={harness.opt_out_field: True})
+    assert harness.read(lead_id)[harness.opt_out_field] is True
+    key = provider.object_spec(object=LEAD).field(harness.opt_out_field).key
+    assert provider.record(object=LEAD, record_id=lead_id).get(key) is True
+
+
+def test_a_write_the_crm_refuses_is_rejected_with_its_field(harness):
+    (lead_id,) = harness.seed_leads(1)
+    provider = harness.provider()
+    with pytest.raises(CrmRejected) as caught:
+        provider.update_fields(object=LEAD, record_id=lead_id, values={harness.opt_out_field: "not a boolean"})
+    assert not isinstance(caught.value, CrmNotFound)
+    assert harness.opt_out_field in caught.value.field_errors
+    assert caught.value.message
+
+
+def test_creating_a_lead_returns_an_id_the_crm_knows(harness):
+    provider = harness.provider()
+    record_id = provider.create_record(object=LEAD, values={harness.last_name_field: "Created"})
+    assert harness.read(record_id)[harness.last_name_field] == "Created"
+
+
+# --- change feed ----------------------------------------------------------------------------------------------
+def test_change_feed_subscribe_renew_verify_and_unsubscribe(harness):
+    provider = harness.provider()
+    if not provider.supports(Capability.CHANGE_FEED):
+        pytest.skip(f"{harness.kind} has no change feed")
+    subscription = provider.subscribe(subscription=harness.new_subscription(objects=(LEAD,)))
+    assert subscription.id in harness.live_subscriptions()
+    assert subscription.expires_at is not None
+    renewed = provider.renew(subscription=subscription)
+    assert renewed.id == subscription.id
+    (lead_id,) = harness.seed_leads(1)
+    body = harness.notification_body(subscription, ids=[lead_id])
+    (notification,) = provider.parse_notification(subscription=subscription, body=body, headers={})
+    assert (notification.object, notification.operation, notification.ids) == (
+        LEAD,
+        ChangeOperation.UPDATED,
+        (lead_id,),
+    )
+    forged = harness.notification_body(subscription, ids=[lead_id], secret="forged")
+    with pytest.raises(CrmNotificationInvalid) as caught:
+        provider.parse_notification(subscription=subscription, body=forged, headers={})
+    assert caught.value.status in (401, 403)
+    with pytest.raises(CrmNotificationInvalid):
+        provider.parse_notification(subscription=subscription, body=b"not json", headers={})
+    provider.unsubscribe(subscription=subscription)
+    assert subscription.id not in harness.live_subscriptions()
