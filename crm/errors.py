@@ -66,7 +66,7 @@ class CrmRateLimited(CrmUnavailable):
 
 
 class CrmQuotaExhausted(CrmRateLimited):
-    """A daily or rolling allowance of the CRM org is used up (Zoho credits, Salesforce's daily requests,
+    """A daily or rolling allowance of the CRM org is used up (an API-credit pool, Salesforce's daily requests,
     HubSpot's daily limit): retrying before it frees up only burns what is left."""
 
 

@@ -16,7 +16,7 @@ class Capability(StrEnum):
     (`provider.supports(Capability.CHANGE_FEED)`); a method whose capability is not declared raises
     NotImplementedError."""
 
-    BULK_EXPORT = "bulk_export"  # an asynchronous export job for a first load (Zoho Bulk Read, Salesforce Bulk 2.0)
+    BULK_EXPORT = "bulk_export"  # an asynchronous export job for a first load (e.g. Salesforce Bulk 2.0)
     CHANGE_FEED = "change_feed"  # push notifications of changed records: subscribe, renew, unsubscribe, parse
     SIGN_IN = "sign_in"  # the CRM's OAuth can sign a person in to Leadline (identity of the consenting user)
     ACTIVITY_LOGGING = "activity_logging"  # tasks (and notes) on a record
@@ -26,7 +26,7 @@ class Capability(StrEnum):
 
 
 class CanonicalObject(StrEnum):
-    """Leadline's names for the objects every CRM has; each provider maps them to its own (Zoho `Leads`,
+    """Leadline's names for the objects every CRM has; each provider maps them to its own (`Leads`,
     Salesforce `Lead`, HubSpot `contacts` with a lifecycle stage, Dataverse `lead`)."""
 
     LEAD = "lead"

@@ -1,4 +1,4 @@
-"""Which provider serves which CRM: `@register("zoho")` on a CrmProvider class, `provider_for(connection)`.
+"""Which provider serves which CRM: `@register("<kind>")` on a CrmProvider class, `provider_for(connection)`.
 
 Providers live in `crm/providers/<kind>/provider.py` and register on import; `autodiscover()` (run by the app's
 ready()) imports every such module, so adding a CRM needs no edit here.
@@ -64,8 +64,9 @@ def provider_class(kind: str) -> type[CrmProvider]:
 
 
 def provider_for(connection: Any, **options: Any) -> CrmProvider:
-    """The provider bound to a connection, chosen by its `kind` (e.g. a ProviderAccount of kind zoho_crm).
-    `options` go to the provider (e.g. `sleep` for tests, a priority)."""
+    """The provider bound to a connection, chosen by its `kind`: a CRM kind, or a connection kind a provider lists
+    in `connection_kinds` (today's connections are ProviderAccounts). `options` go to the provider (e.g. `sleep`
+    for tests, a priority)."""
     kind = getattr(connection, "kind", None)
     if not kind:
         raise UnknownCrm(f"{connection!r} has no kind to choose a CRM provider by", code="UNKNOWN_CRM")
