@@ -17,6 +17,7 @@ Groups:
 - reads: `record`, `changed_since` (pages), `deleted_since`, `all_ids`, `records_by_phone`
 - mapping: `to_canonical`
 - writes: `create_task`, `update_fields`, `create_record`, `upsert`
+- bulk export (Capability.BULK_EXPORT): `export_start`, `export_status`, `export_records`
 - change feed (Capability.CHANGE_FEED): `subscribe`, `renew`, `unsubscribe`, `parse_notification`
 
 Optional abilities are declared in `capabilities`; a method needing one the provider does not declare raises
@@ -37,6 +38,7 @@ from crm.records import (
     ChangeNotification,
     Cursor,
     DeletedRecord,
+    ExportJob,
     Identity,
     ObjectSpec,
     Page,
@@ -166,6 +168,22 @@ class CrmProvider(abc.ABC):
         """Create or update the record whose unique `external_id_field` has the value in `values`; returns
         (id, created). UPSERT_BY_EXTERNAL_ID: retries never duplicate a record."""
         self.require(Capability.UPSERT_BY_EXTERNAL_ID)
+        raise NotImplementedError
+
+    # --- bulk export (BULK_EXPORT) ---------------------------------------------------------------------------------
+    def export_start(self, *, object: str, after: ExportJob | None = None) -> ExportJob:
+        """Ask the CRM for an export of every record of an object (`after`: the records past a finished job's,
+        when the CRM caps an export's size)."""
+        self.require(Capability.BULK_EXPORT)
+        raise NotImplementedError
+
+    def export_status(self, *, job: ExportJob) -> ExportJob:
+        self.require(Capability.BULK_EXPORT)
+        raise NotImplementedError
+
+    def export_records(self, *, job: ExportJob, skip: int = 0) -> Iterator[CanonicalRecord]:
+        """A completed job's records, streamed (never all in memory), the first `skip` left out (a resume)."""
+        self.require(Capability.BULK_EXPORT)
         raise NotImplementedError
 
     # --- change feed (CHANGE_FEED) --------------------------------------------------------------------------------

@@ -205,6 +205,27 @@ class Page:
         return self.cursor if self.has_more else None
 
 
+class ExportState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """A bulk export of one object (BULK_EXPORT), kept by the caller so a killed first load resumes the same job.
+    `requested_at` is when the CRM took the request (records changed after it are the delta sync's);
+    `continuation` a vendor token asking for the records after this job's (exports have a size cap)."""
+
+    id: str
+    object: str
+    state: ExportState
+    requested_at: datetime | None = None
+    continuation: str = ""
+    error: str = ""
+
+
 @dataclass(frozen=True)
 class DeletedRecord:
     id: str

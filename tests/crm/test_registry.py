@@ -119,6 +119,8 @@ def test_an_undeclared_capability_is_not_implemented(clean_registry):
     subscription = Subscription(id="1", objects=("lead",), notify_url="https://x.test/")
     with pytest.raises(NotImplementedError, match="does not support change_feed"):
         provider.subscribe(subscription=subscription)
+    with pytest.raises(NotImplementedError, match="bulk_export"):
+        provider.export_start(object="lead")
     with pytest.raises(NotImplementedError, match="upsert_by_external_id"):
         provider.upsert(object="lead", external_id_field="Ext", values={"Ext": "1"})
 
