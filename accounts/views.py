@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+import structlog
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -31,7 +31,7 @@ from messaging.api.base import SessionAuthentication
 from messaging.api.serializers import ErrorSerializer
 from studios.models import Membership
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 SESSION_OUTCOME = "accounts_zoho_sign_in_outcome"
 # The nonces of "Sign in with Zoho" starts in this browser (signed, HttpOnly; valid as long as a state).
@@ -137,7 +137,7 @@ def _zoho_callback_answer(request: HttpRequest, mode: str) -> HttpResponse:
         )
         match = zoho_sign_in.sign_in_match(identity=identity)
     except SignInRefused as exc:
-        logger.info("accounts.sign_in.refused", extra={"reason": exc.reason})
+        logger.info("accounts.sign_in.refused", reason=exc.reason)
         request.session[SESSION_OUTCOME] = {"outcome": "refused", "mode": mode, "message": exc.message, **exc.extra}
         return _popup_response(redirect("signin:zoho-done"))
     person = {
@@ -150,10 +150,10 @@ def _zoho_callback_answer(request: HttpRequest, mode: str) -> HttpResponse:
         "organization_name": match.organization.name,
     }
     if match.membership is None:
-        logger.info("accounts.sign_in.unknown_user", extra={"organization_id": match.organization.pk})
+        logger.info("accounts.sign_in.unknown_user", organization_id=match.organization.pk)
         request.session[SESSION_OUTCOME] = {"outcome": "unknown_user", "inactive": match.inactive, **person}
         return _popup_response(redirect("signin:zoho-done"))
-    logger.info("accounts.sign_in.ok", extra={"membership_id": match.membership.pk, "mode": mode})
+    logger.info("accounts.sign_in.ok", membership_id=match.membership.pk, mode=mode)
     if mode == "page":
         login(request, match.membership.user, backend=MEMBER_BACKEND)
         return redirect(settings.LOGIN_REDIRECT_URL)

@@ -1,4 +1,5 @@
-""" "Sign in with Zoho" (api-facts A14 option A): Zoho tells us who is at the keyboard; the browser never does.
+""" "Sign in with Zoho": Zoho tells us who is at the keyboard; the browser never does (docs/vendors/zoho-crm.md,
+Widgets and user identity).
 
 1. `sign_in_start` sends the person to Zoho's consent page with our sign-in client, the two read scopes that
    identify them, `access_type=online` (no refresh token is ever issued) and a signed `state` bound to this
@@ -19,13 +20,13 @@ No vendor call happens inside a database transaction: the callback view is non-a
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import structlog
 
 from django.conf import settings
 from django.core import signing
@@ -36,7 +37,7 @@ from core.http import make_session
 from studios.models import Membership, Organization, ProviderKind
 from zoho.models import ZohoConnection
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 STATE_SALT = "accounts.zoho_sign_in.state"
 STATE_MAX_AGE = 15 * 60
@@ -152,11 +153,11 @@ def sign_in_identify(*, code: str, accounts_server: str) -> ZohoIdentity:
             },
         ).json()
     except outbound.OutboundRefused as exc:
-        logger.warning("accounts.sign_in.accounts_server_refused", extra={"server": server, "reason": exc.message})
+        logger.warning("accounts.sign_in.accounts_server_refused", server=server, reason=exc.message)
         raise SignInRefused("Sign in with Zoho is not available right now.", reason="zoho_unavailable") from exc
     except (requests.RequestException, ValueError) as exc:
         raise SignInRefused("Zoho did not answer; try again in a minute.", reason="zoho_unavailable") from exc
-    # Zoho answers errors with HTTP 200 and an `error` key (api-facts A1): the body decides.
+    # Zoho answers errors with HTTP 200 and an `error` key (docs/vendors/zoho-accounts.md, Tokens): the body decides.
     if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
         error = body.get("error") if isinstance(body, dict) else "unexpected answer"
         raise SignInRefused(f"Zoho refused the sign-in ({error}); start again.", reason="zoho_refused")
@@ -179,7 +180,7 @@ def _who(http: requests.Session, body: dict[str, Any], server: str) -> ZohoIdent
     if not outbound.vendor_url_allowed(kind="zoho_crm", field="api_domain", url=answered) and (
         zoho_server or answered != server  # an emulator an operator configured answers at its own origin
     ):
-        logger.warning("accounts.sign_in.api_domain_refused", extra={"api_domain": api_domain, "server": server})
+        logger.warning("accounts.sign_in.api_domain_refused", api_domain=api_domain, server=server)
         raise SignInRefused(f"Zoho named {api_domain}, which is not a Zoho API domain.", reason="zoho_refused")
     api_domain = answered
     headers = {"Authorization": f"Zoho-oauthtoken {body['access_token']}"}
@@ -189,14 +190,15 @@ def _who(http: requests.Session, body: dict[str, Any], server: str) -> ZohoIdent
         user_row = (users.json().get("users") or [{}])[0] if users.status_code == 200 else {}
         org_row = (org.json().get("org") or [{}])[0] if org.status_code == 200 else {}
     except outbound.OutboundRefused as exc:
-        logger.warning("accounts.sign_in.api_domain_refused", extra={"api_domain": api_domain, "reason": exc.message})
+        logger.warning("accounts.sign_in.api_domain_refused", api_domain=api_domain, reason=exc.message)
         raise SignInRefused(f"Zoho named {api_domain}, which may not be called.", reason="zoho_refused") from exc
     except (requests.RequestException, ValueError, AttributeError, IndexError) as exc:
         raise SignInRefused("Zoho did not say who you are; try again in a minute.", reason="zoho_unavailable") from exc
     if not user_row.get("id") or not org_row.get("id"):
         logger.warning(
             "accounts.sign_in.identity_missing",
-            extra={"users_status": users.status_code, "org_status": org.status_code},
+            users_status=users.status_code,
+            org_status=org.status_code,
         )
         raise SignInRefused(
             "Zoho did not say who you are (your Zoho CRM user may lack access); start again.", reason="zoho_refused"
@@ -232,7 +234,8 @@ def sign_in_match(*, identity: ZohoIdentity) -> SignInMatch:
         if organization_ids:  # two customers claim one Zoho org: an operator must sort it out, nobody gets in
             logger.error(
                 "accounts.sign_in.zoho_org_ambiguous",
-                extra={"zoho_org_id": identity.org_id, "organization_ids": sorted(organization_ids)},
+                zoho_org_id=identity.org_id,
+                organization_ids=sorted(organization_ids),
             )
         raise SignInRefused(
             f"The Zoho org {identity.org_name or identity.org_id} is not connected to Leadline.",

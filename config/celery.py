@@ -1,8 +1,8 @@
 """The Celery app. Settings come from Django settings under the CELERY_ namespace (config/settings/integrations)."""
 
-import logging
 import os
 
+import structlog
 from celery import Celery
 from celery.signals import beat_init, before_task_publish, setup_logging
 from django_structlog.celery.steps import DjangoStructLogInitStep
@@ -57,7 +57,7 @@ def _beat_heartbeat_record() -> None:
         heartbeat_record("beat", at=now)
     except Exception:
         # Never in the way of publishing: a missing heartbeat is itself what /readyz/background reports.
-        logging.getLogger(__name__).warning("beat_heartbeat_failed", exc_info=True)
+        structlog.get_logger(__name__).warning("beat_heartbeat_failed", exc_info=True)
 
 
 @app.on_after_configure.connect

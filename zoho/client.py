@@ -4,7 +4,7 @@
     for lead in client.coql_iter(module="Leads", fields=["Last_Name", "Mobile"]):
         ...
 
-Every method raises only `zoho.errors.ZohoError` subclasses. Limits followed (api-facts A3-A12): COQL pages of
+Every method raises only `zoho.errors.ZohoError` subclasses. Limits followed (docs/vendors/zoho-crm.md): COQL pages of
 2,000 with OFFSET up to 100,000 and keyset paging on (Modified_Time, id) beyond; Get Records with at most 50
 fields per call (more are fetched in batches and merged by id) and `page_token` after the first page; writes of
 at most 100 records.
@@ -33,7 +33,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_.$]*$")
 
 
 def coql_cost(limit: int) -> int:
-    """Credits of one COQL call by its LIMIT: 1 up to 200, 2 up to 1,000, 3 up to 2,000 (api-facts A3)."""
+    """Credits of one COQL call by its LIMIT: 1 up to 200, 2 up to 1,000, 3 up to 2,000 (docs/vendors/zoho-crm.md,
+    COQL)."""
     return 1 if limit <= 200 else 2 if limit <= 1000 else 3
 
 

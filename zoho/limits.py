@@ -2,10 +2,11 @@
 
 Both live in Django's cache (Redis in production), so twenty workers see one budget and one set of slots.
 
-Credits: Zoho's pool is a rolling 24 h window per org (api-facts A12). We count what each call costs in buckets of
-ZOHO_CREDIT_BUCKET_SECONDS and sum the buckets of the last 24 h, which over-counts by at most one bucket: the
-safe side. Background work is refused once the pool is used up to ZOHO_BACKGROUND_CREDIT_SHARE, so a staff
-member's send (interactive) still has credits; interactive work may use the whole pool.
+Credits: Zoho's pool is a rolling 24 h window per org (docs/vendors/zoho-crm.md, Limits and errors). We count what
+each call costs in buckets of ZOHO_CREDIT_BUCKET_SECONDS and sum the buckets of the last 24 h, which over-counts
+by at most one bucket: the safe side. Background work is refused once the pool is used up to
+ZOHO_BACKGROUND_CREDIT_SHARE, so a staff member's send (interactive) still has credits; interactive work may use
+the whole pool.
 
 Concurrency: ZOHO_CONCURRENCY_PER_ORG slots, each a cache key taken with an atomic `add` and a TTL longer than
 any call, so a crashed worker's slot frees itself.

@@ -1,4 +1,5 @@
-"""The "Connect Zoho" flow (server-based OAuth, api-facts A1/A2): authorize URL, code exchange, disconnect.
+"""The "Connect Zoho" flow (server-based OAuth, docs/vendors/zoho-accounts.md): authorize URL, code exchange,
+disconnect.
 
 The person is sent to the accounts server of the data centre they chose (or the account's own); Zoho sends them
 back with `code`, `location` and `accounts-server`, and the code is exchanged at *that* server, which must be one
@@ -20,12 +21,12 @@ No vendor call happens inside a database transaction: the callback view is non-a
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import structlog
 
 from django.conf import settings
 from django.core import signing
@@ -40,7 +41,7 @@ from zoho import tokens
 from zoho.models import ZohoConnection
 from zoho.services import connection_error_record, connection_for_account
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 OAUTH_STATE_SALT = "zoho.oauth.state"
 OAUTH_STATE_MAX_AGE = 15 * 60
@@ -224,12 +225,10 @@ def _claim_refused(
     org_id = identity.get("zoho_org_id", "")
     logger.warning(
         "zoho.connection.org_claim_refused",
-        extra={
-            "account_id": account.pk,
-            "organization_id": account.organization_id,
-            "zoho_org_id": org_id,
-            "connected_by": connected_by,
-        },
+        account_id=account.pk,
+        organization_id=account.organization_id,
+        zoho_org_id=org_id,
+        connected_by=connected_by,
     )
     name = f"{identity.get('zoho_org_name') or ''} ({org_id})".strip()
     return _failed(account, ORG_CLAIMED.format(name=name))
@@ -251,7 +250,7 @@ def _revoke(account: ProviderAccount, server: str, refresh_token: str) -> None:
         _session().post(f"{server}/oauth/v2/token/revoke", params={"token": refresh_token})
     except (requests.RequestException, outbound.OutboundRefused):
         # Best effort: the token is stored nowhere; an unrevoked one shows in the user's Zoho "Connected Apps".
-        logger.exception("zoho.oauth.revoke_failed", extra={"account_id": account.pk})
+        logger.exception("zoho.oauth.revoke_failed", account_id=account.pk)
 
 
 def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> dict[str, str]:
@@ -265,7 +264,7 @@ def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> d
         org = session.get(f"{api_domain}/crm/v8/org", headers=headers).json()
     except (requests.RequestException, ValueError, outbound.OutboundRefused):
         # The connection itself worked; who it belongs to is shown once Zoho answers (logged for operators).
-        logger.exception("zoho.oauth.identity_failed", extra={"account_id": account.pk})
+        logger.exception("zoho.oauth.identity_failed", account_id=account.pk)
         return {}
     user = (users.get("users") or [{}])[0] if isinstance(users, dict) else {}
     org_row = (org.get("org") or [{}])[0] if isinstance(org, dict) else {}

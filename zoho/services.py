@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import structlog
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -10,7 +10,7 @@ from django.utils import timezone
 from studios.models import ProviderAccount, ProviderKind
 from zoho.models import ZohoConnection
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 def connection_for_account(*, account: ProviderAccount) -> ZohoConnection:
@@ -38,7 +38,9 @@ def connection_needs_reauth(*, account: ProviderAccount, reason: str) -> ZohoCon
         # logger.error reaches Sentry: the alert that a manager has to reconnect Zoho.
         logger.error(
             "zoho.connection.needs_reauth",
-            extra={"account_id": account.pk, "organization_id": account.organization_id, "reason": reason},
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            reason=reason,
         )
     return connection
 
@@ -68,7 +70,9 @@ def connection_token_refreshed(*, account: ProviderAccount, api_domain: str = ""
         # again by an operator): the token works, but the org stays with its holder.
         logger.warning(
             "zoho.connection.org_claim_refused",
-            extra={"account_id": account.pk, "organization_id": account.organization_id, "on": "refresh"},
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            on="refresh",
         )
         connection.last_error = f"The Zoho org {connection.zoho_org_id} is connected to another Leadline organization."
         connection.zoho_org_id = ""

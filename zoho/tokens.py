@@ -1,7 +1,8 @@
 """The Zoho token broker: one access token per refresh token, shared by every process, refreshed by one at a time.
 
 Zoho mints at most 10 access tokens per refresh token per 10 minutes and answers over-limit requests with
-HTTP 200 and an error body (api-facts A1), so twenty workers refreshing on their own would lock an org out.
+HTTP 200 and an error body (docs/vendors/zoho-accounts.md, Tokens), so twenty workers refreshing on their own
+would lock an org out.
 Here the token lives in Django's cache (Redis in production, the database cache in the embedded default) until
 shortly before it expires; a refresh happens under a cache lock (an atomic `add` with a TTL, so a crashed
 holder frees it) that every process honours, and waiters pick up the holder's token. We count our own refreshes
@@ -17,7 +18,6 @@ kind zoho_crm and zoho_voice alike: both send `Authorization: Zoho-oauthtoken <t
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import time
 import uuid
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
+import structlog
 
 from django.conf import settings
 from django.core.cache import cache
@@ -35,7 +36,7 @@ from core.http import make_session
 if TYPE_CHECKING:
     from studios.models import ProviderAccount
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 ZOHO_KINDS = ("zoho_crm", "zoho_voice")
 # A refresh token Zoho refused stays refused; remembering that spares Zoho (and the logs) twenty more refusals.
@@ -265,7 +266,7 @@ def _api_domain_of(account: ProviderAccount, body: dict[str, Any]) -> str:
     trusted = {outbound.origin_of(account.accounts_url or "")} if account.custom_endpoints else set()
     if outbound.vendor_url_allowed(kind="zoho_crm", field="api_domain", url=answered) or answered in trusted:
         return answered
-    logger.warning("zoho.token.api_domain_refused", extra={"account_id": account.pk, "api_domain": answered})
+    logger.warning("zoho.token.api_domain_refused", account_id=account.pk, api_domain=answered)
     return stored
 
 
@@ -283,7 +284,7 @@ def _token_error(account: ProviderAccount, keys: _Keys, body: dict[str, Any], st
     description = str(body.get("error_description") or "")
     if lowered == "access_denied" or "too many" in description.lower():
         reason = f"Zoho is throttling token requests for {account.name} ({code}); retrying later"
-        logger.warning("zoho.token.throttled", extra={"account_id": account.pk})
+        logger.warning("zoho.token.throttled", account_id=account.pk)
         return _cool_down(keys, reason, settings.ZOHO_TOKEN_THROTTLE_COOLDOWN_SECONDS)
     if lowered in ("invalid_code", "invalid_token", "invalid_refresh_token"):
         message = f"Zoho refused the refresh token of {account.name} ({code}): it was revoked; reconnect Zoho"
@@ -295,7 +296,7 @@ def _token_error(account: ProviderAccount, keys: _Keys, body: dict[str, Any], st
     elif lowered == "invalid_client_secret":
         message = f"Zoho refused the client secret of {account.name} ({code}); update it and reconnect"
     else:
-        logger.error("zoho.token.unexpected_error", extra={"account_id": account.pk, "code": code, "status": status})
+        logger.error("zoho.token.unexpected_error", account_id=account.pk, code=code, status=status)
         return ZohoTokenUnavailable(f"Zoho token endpoint answered {code!r} (HTTP {status})")
     cache.set(keys.dead, message, timeout=DEAD_TOKEN_MEMORY_SECONDS)
     _report(account, ok=False, message=message)
@@ -312,4 +313,4 @@ def _report(account: ProviderAccount, *, ok: bool, message: str = "", api_domain
         else:
             services.connection_needs_reauth(account=account, reason=message)
     except Exception:  # the broker must answer even if the connection row cannot be written right now
-        logger.exception("zoho.token.connection_update_failed", extra={"account_id": account.pk})
+        logger.exception("zoho.token.connection_update_failed", account_id=account.pk)

@@ -18,7 +18,6 @@ One call, in order:
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import structlog
 
 from django.conf import settings
 
@@ -45,7 +45,7 @@ from zoho.errors import (
 )
 from zoho.limits import Priority
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # POST endpoints that only read: repeating one is harmless, so it follows the GET rule. Writes keep theirs.
@@ -159,7 +159,10 @@ class ZohoTransport:
                 delay = max(delays[retry], min(exc.retry_after or 0.0, 60.0))
                 logger.info(
                     "zoho.call.retry",
-                    extra={"path": path, "attempt": retry + 1, "delay": round(delay, 2), "reason": exc.error.code},
+                    path=path,
+                    attempt=retry + 1,
+                    delay=round(delay, 2),
+                    reason=exc.error.code,
                 )
                 self.sleep(delay)
                 retry += 1
@@ -277,9 +280,11 @@ def _json(response: requests.Response) -> Any:
 
 def _error_fields(body: Any) -> tuple[str, str, dict[str, Any]]:
     if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
-        body = body["data"][0]  # Deleted Records wraps its 400s in data[] (api-facts A5)
+        # Deleted Records wraps its 400s in data[] (docs/vendors/zoho-crm.md, Deleted records) ...
+        body = body["data"][0]
     elif isinstance(body, dict) and isinstance(body.get("watch"), list) and body["watch"]:
-        body = body["watch"][0]  # so do the Notifications (watch) calls, per item (api-facts A7)
+        # ... and so do the Notifications (watch) calls, per item (docs/vendors/zoho-crm.md, Notifications)
+        body = body["watch"][0]
     if not isinstance(body, dict):
         return "", "no error body", {}
     details = body.get("details") if isinstance(body.get("details"), dict) else {}

@@ -1,8 +1,9 @@
 """Twilio through the `twilio` package: send, and the signature check of its webhooks.
 
 The account's `api_base_url` is where Twilio lives (the real API, or the local sandbox), set on the client's
-`api` domain; `TWILIO_EDGE`/`TWILIO_REGION` stay unset so the host is never rewritten (api-facts C7). The package's
-HTTP client sends through a `core.http.make_session` session, so every Twilio request passes the outbound guard.
+`api` domain; `TWILIO_EDGE`/`TWILIO_REGION` stay unset so the host is never rewritten (docs/vendors/twilio.md,
+twilio-python against an emulator). The package's HTTP client sends through a `core.http.make_session` session,
+so every Twilio request passes the outbound guard.
 """
 
 from __future__ import annotations

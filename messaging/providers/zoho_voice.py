@@ -1,4 +1,4 @@
-"""Zoho Voice over its REST API (api-facts PART B): send a text, and read the SMS logs the poll dedups.
+"""Zoho Voice over its REST API (docs/vendors/zoho-voice.md): send a text, and read the SMS logs the poll dedups.
 
 Zoho Voice authenticates with Zoho Accounts OAuth; the token comes from the shared broker (zoho/tokens.py), so
 every worker uses one access token per refresh token. A 401 means the token died early (revoked, rotated):

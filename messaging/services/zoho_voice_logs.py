@@ -2,8 +2,8 @@
 
 Zoho formats numbers for display ("+1 4155550123") and gives times as epoch milliseconds (`submittedTime`) or a
 minute-precision string (`sentTime`, time zone UNCONFIRMED, read as UTC). Numbers are normalized by dropping
-spaces and punctuation (api-facts B), which is exact for what Zoho sends and far cheaper than a full parse;
-anything that does not look like E.164 afterwards goes through `normalize_e164`.
+spaces and punctuation (docs/vendors/zoho-voice.md, SMS logs), which is exact for what Zoho sends and far cheaper
+than a full parse; anything that does not look like E.164 afterwards goes through `normalize_e164`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The sandbox signs Twilio webhooks exactly as Twilio does: the api-facts C4 vectors hold for the sandbox's own
-signer and for twilio-python's RequestValidator (what the product validates with)."""
+"""The sandbox signs Twilio webhooks exactly as Twilio does: the vectors of docs/vendors/twilio.md (Signature)
+hold for the sandbox's own signer and for twilio-python's RequestValidator (what the product validates with)."""
 
 import pytest
 from twilio.request_validator import RequestValidator

@@ -63,7 +63,7 @@ def processed() -> InboundEvent:
 
 
 def callback(channel: NotificationChannel, *, ids: list[str], operation: str = "update", module: str = "Leads"):
-    """A callback body exactly as the sandbox (api-facts A7) sends it."""
+    """A callback body exactly as the sandbox sends it (docs/vendors/zoho-crm.md, Notifications)."""
     return {
         "server_time": int(time.time() * 1000),
         "query_params": {"key": channel.url_secret.reveal()},

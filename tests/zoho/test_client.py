@@ -11,6 +11,7 @@ from django.db import connection
 
 from sandbox import worlds
 from tests.factories import OrganizationFactory
+from tests.log_events import logged_events
 from tests.zoho.conftest import control, crm_account, minted
 from zoho.client import ZohoClient
 from zoho.errors import (
@@ -120,7 +121,7 @@ def test_revoked_refresh_token_mid_run_marks_needs_reauth(client, sandbox, caplo
         client.org_get()
     connection_row = ZohoConnection.objects.unscoped().get(account=client.account)
     assert connection_row.state == ZohoConnection.State.NEEDS_REAUTH
-    assert any(record.msg == "zoho.connection.needs_reauth" for record in caplog.records)
+    assert "zoho.connection.needs_reauth" in logged_events(caplog.records)
 
 
 def test_a_second_401_after_a_fresh_token_marks_needs_reauth_and_alerts(client, sandbox, caplog):
@@ -131,7 +132,7 @@ def test_a_second_401_after_a_fresh_token_marks_needs_reauth_and_alerts(client, 
     assert sandbox.state.counters["fault:/crm/v8/org"] == 2  # the call and one retry with a fresh token
     assert minted(sandbox) == 2
     assert ZohoConnection.objects.unscoped().get(account=client.account).state == "needs_reauth"
-    assert any(record.msg == "zoho.connection.needs_reauth" for record in caplog.records)
+    assert "zoho.connection.needs_reauth" in logged_events(caplog.records)
 
 
 def test_scope_mismatch_is_not_retried_and_needs_reauth(organization, sandbox):

@@ -43,7 +43,8 @@ ZOHO_HTTP_READ_TIMEOUT_SECONDS = env.float("ZOHO_HTTP_READ_TIMEOUT_SECONDS", def
 ZOHO_RETRY_ATTEMPTS = env.int("ZOHO_RETRY_ATTEMPTS", default=5)
 ZOHO_RETRY_BASE_SECONDS = env.float("ZOHO_RETRY_BASE_SECONDS", default=1.0)
 ZOHO_RETRY_JITTER = env.float("ZOHO_RETRY_JITTER", default=0.25)
-# Simultaneous calls per Zoho org across every process (Zoho allows 10-25 by edition; api-facts A12).
+# Simultaneous calls per Zoho org across every process (Zoho allows 10-25 by edition: docs/vendors/zoho-crm.md,
+# Limits and errors).
 ZOHO_CONCURRENCY_PER_ORG = env.int("ZOHO_CONCURRENCY_PER_ORG", default=5)
 ZOHO_CONCURRENCY_WAIT_SECONDS = env.float("ZOHO_CONCURRENCY_WAIT_SECONDS", default=30.0)
 # The org's rolling 24 h API-credit pool (per edition; a connection may override it), and the share of it
