@@ -44,6 +44,7 @@ os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "YmVuY2gtZmllbGQtZW5jcnlwdGlvbi1rZXktMDAwMDA=")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE_HOSTS", "true")  # the sandbox answers on http://127.0.0.1
 ADMIN_DSN = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = os.environ.get("BENCH_SYNC_DATABASE", "leadline_bench_sync")
 DSN = ADMIN_DSN.rsplit("/", 1)[0] + f"/{DATABASE}"
@@ -152,8 +153,9 @@ class GeneratedLeads:
 def worker(job: dict[str, Any]) -> None:
     django.setup()
     from studios.models import Organization, ProviderAccount
-    from sync import services
+    from sync import delta
     from sync.models import SyncRun
+    from sync.runs import CountingClient
     from zoho.limits import Priority
 
     timer = Timer()
@@ -161,17 +163,17 @@ def worker(job: dict[str, Any]) -> None:
     if job["mode"] == "sandbox":
         account = ProviderAccount.objects.for_organization(organization).get(kind="zoho_crm")
 
-        class TimedClient(services.CountingClient):
-            request = timer.wrap("zoho", services.CountingClient.request)
+        class TimedClient(CountingClient):
+            request = timer.wrap("zoho", CountingClient.request)
 
         client: Any = TimedClient(account=account, priority=Priority.BACKGROUND)
     else:
         client = GeneratedLeads(job["records"], timer)
-    services.crm_record_map = timer.wrap("mapping", services.crm_record_map)
-    services.crm_records_upsert = timer.wrap("upsert", services.crm_records_upsert)
+    delta.crm_record_map = timer.wrap("mapping", delta.crm_record_map)
+    delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
     before = current_rss_mb()
     started = time.perf_counter()
-    run = services.sync_run(organization=organization, module=MODULE, client=client)
+    run = delta.sync_run(organization=organization, module=MODULE, client=client)
     seconds = time.perf_counter() - started
     if run.status != SyncRun.Status.OK:
         raise SystemExit(f"sync run failed: {run.error}")

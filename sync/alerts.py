@@ -11,9 +11,10 @@ Called by the beat task every minute, outside any transaction (Slack and SMTP ar
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
+
+import structlog
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -23,7 +24,7 @@ from core.http import make_session
 from sync.models import SyncRun, SyncSchedule
 from sync.schedules import Scheduled, schedules_enabled
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 SLACK_TIMEOUT = (3.05, 10.0)
 SILENT_INTERVALS = 3
 

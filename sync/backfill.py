@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from itertools import islice
 from typing import Any
 
 import sentry_sdk
+import structlog
 
 from django.conf import settings
 from django.db import transaction
@@ -32,27 +32,17 @@ from django.db.models import F
 from django.utils import timezone
 
 from studios.models import Organization, ProviderAccount
+from sync.delta import deletions_sync
 from sync.mapping import BOOLEAN, LOOKUP, MULTI, USER_LOOKUP, MappedRecord, ModuleMapping, crm_record_map
 from sync.models import BulkReadJob, CrmRecord, SyncRun, SyncState
+from sync.reads import batches, module_mapping_get
+from sync.runs import run_begin, run_checkpoint, run_client, run_end
 from sync.selectors import crm_record_versions
-from sync.services import (
-    CountingClient,
-    _batches,
-    _checkpoint,
-    _crm_account,
-    _deletions_sync,
-    _lock_take,
-    _run_end,
-    _run_finish,
-    _state_get,
-    module_mapping_get,
-)
 from sync.upsert import crm_records_upsert
 from zoho.client import ZohoClient
 from zoho.errors import ZohoRequestError
-from zoho.limits import Priority
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 POLL_FIRST_SECONDS = 1.0  # the first status call after creating a job; then doubled up to POLL_MAX_SECONDS
 POLL_MAX_SECONDS = 30.0
@@ -98,16 +88,9 @@ def backfill_run(
     progress: Progress | None = None,
 ) -> SyncRun:
     """Load one module of one organization with Bulk Read (resuming an unfinished export); returns the run."""
-    now = timezone.now()
-    run = SyncRun.objects.create(organization=organization, module=module, kind=SyncRun.Kind.BACKFILL, started_at=now)
-    if not organization.is_active:
-        _run_finish(run, status=SyncRun.Status.SKIPPED, error="the organization is inactive")
+    run, state = run_begin(organization=organization, module=module, kind=SyncRun.Kind.BACKFILL)
+    if state is None:
         return run
-    state = _state_get(organization, module)
-    if not _lock_take(state, run, now):
-        _run_finish(run, status=SyncRun.Status.SKIPPED, error="another run holds the lock")
-        return run
-    state.refresh_from_db()
     job = _job_unfinished(organization, module)
     run.watermark_before = state.watermark
     run.resumed = job is not None
@@ -115,20 +98,20 @@ def backfill_run(
     notes: list[str] = []
     try:
         if client is None:
-            client = CountingClient(account=account or _crm_account(organization), priority=Priority.BACKGROUND)
+            client = run_client(organization=organization, account=account)
         loader = _Loader(client, state, run, progress or _silent, notes)
         loader.load(job)
-        _deletions_sync(client, state, run)
+        deletions_sync(client=client, state=state, run=run)
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:  # the Sentry event of this log line says which run failed
             scope.set_tag("organization", organization.slug)
             scope.set_tag("module", module)
             scope.set_tag("run_id", run.pk)
-            logger.exception("sync.backfill.failed", extra={"run_id": run.pk, "zoho_module": module})
+            logger.exception("sync.backfill.failed", run_id=run.pk, zoho_module=module)
         error = "; ".join([*notes, f"{type(exc).__name__}: {exc}"])
-        _run_end(state, run, client, status=SyncRun.Status.FAILED, error=error)
+        run_end(state=state, run=run, client=client, status=SyncRun.Status.FAILED, error=error)
         return run
-    _run_end(state, run, client, status=SyncRun.Status.OK, error="; ".join(notes))
+    run_end(state=state, run=run, client=client, status=SyncRun.Status.OK, error="; ".join(notes))
     return run
 
 
@@ -183,7 +166,7 @@ class _Loader:
             with transaction.atomic():
                 BulkReadJob.objects.unscoped().filter(pk=job.pk).update(state=BulkReadJob.State.DONE, finished_at=now)
                 if last:  # with the last page, so a crash after it does not leave a loaded module unmarked
-                    _checkpoint(self.state, self.run, now, watermark=self._watermark(job))
+                    run_checkpoint(state=self.state, run=self.run, now=now, watermark=self._watermark(job))
             job.state = BulkReadJob.State.DONE
             self._report(job, "done")
             if last:
@@ -231,7 +214,8 @@ class _Loader:
                 )
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX_SECONDS)
-            _checkpoint(self.state, self.run, timezone.now())  # renew the lease; LockLost if another run took it
+            # Renews the lease; LockLost if another run took it.
+            run_checkpoint(state=self.state, run=self.run, now=timezone.now())
 
     def _job_fail(self, job: BulkReadJob, error: str) -> None:
         job.state, job.error, job.finished_at = BulkReadJob.State.FAILED, error[:2000], timezone.now()
@@ -246,7 +230,7 @@ class _Loader:
         with zipfile.ZipFile(io.BytesIO(content)) as archive, _csv_member(archive) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             rows = _zoho_rows(self.mapping, csv.reader(text), skip=job.rows_loaded)
-            for batch in _batches(rows, settings.SYNC_BATCH_SIZE):
+            for batch in batches(rows, size=settings.SYNC_BATCH_SIZE):
                 self._write(job, batch)
                 self._report(job, "loading")
 
@@ -263,7 +247,7 @@ class _Loader:
                 now=now,
             )
             BulkReadJob.objects.unscoped().filter(pk=job.pk).update(rows_loaded=F("rows_loaded") + len(batch))
-            _checkpoint(self.state, self.run, now)
+            run_checkpoint(state=self.state, run=self.run, now=now)
             SyncRun.objects.unscoped().filter(pk=self.run.pk).update(
                 inserted=F("inserted") + result.inserted,
                 updated=F("updated") + result.updated,

@@ -19,10 +19,11 @@ safety net for anything lost. No Zoho call is made inside a database transaction
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from django.conf import settings
 from django.core.cache import cache
@@ -37,13 +38,14 @@ from core.webhooks import EventFlagged, processor
 from studios.models import Organization
 from sync.mapping import ModuleMapping, crm_record_map
 from sync.models import NotificationChannel, SyncRun, SyncSchedule, channel_secret_digest
-from sync.services import IN_LIMIT, CountingClient, _crm_account, module_mapping_get, records_read_by_ids
+from sync.reads import IN_LIMIT, module_mapping_get, records_read_by_ids
+from sync.runs import CountingClient, run_client
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 from zoho.client import ZohoClient
 from zoho.errors import ZohoError, ZohoRequestError
 from zoho.limits import Priority
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 SOURCE = "zoho.notification"
 WEBHOOK_PATH = "/webhooks/zoho/notifications/"
@@ -108,7 +110,7 @@ def channel_ensure(*, organization: Organization, now: datetime | None = None) -
     try:
         entry = _subscribe(client, channel, events, live=live, expires_at=now + CHANNEL_LIFETIME)
     except ZohoError as exc:
-        logger.warning("sync.notifications.subscribe_failed", extra={"channel": channel.pk, "error": str(exc)})
+        logger.warning("sync.notifications.subscribe_failed", channel=channel.pk, error=str(exc))
         where = f" {exc.details}" if exc.details else ""  # e.g. which event Zoho refused ($.watch[0].events[4])
         values: dict[str, Any] = {"last_error": f"{type(exc).__name__}: {exc}{where}"[:2000]}
         if not live:
@@ -156,7 +158,7 @@ def channels_renew_due(*, now: datetime | None = None) -> int:
                 channel_verify(organization=organization, reason="the periodic check", now=now)
                 channel.refresh_from_db()
         except Exception:
-            logger.exception("sync.notifications.renew_failed", extra={"organization": organization.pk})
+            logger.exception("sync.notifications.renew_failed", organization=organization.pk)
             continue
         live += bool(channel and channel.is_active)
     return live
@@ -185,7 +187,10 @@ def channel_verify(*, organization: Organization, reason: str, now: datetime | N
     missing = "the channel" if not listed else f"modules {', '.join(sorted(wanted - listed))} of the channel"
     logger.warning(
         "sync.notifications.channel_lost",
-        extra={"organization": organization.pk, "channel": channel.pk, "found_by": reason, "missing": missing},
+        organization=organization.pk,
+        channel=channel.pk,
+        found_by=reason,
+        missing=missing,
     )
     if listed:  # partly there: cleared, so that the subscription below is whole
         try:
@@ -220,7 +225,7 @@ def channel_check_after_run(*, run: SyncRun) -> str:
     try:
         lost = channel_verify(organization=organization, reason=f"delta run {run.pk}: {changes} unannounced changes")
     except Exception:
-        logger.exception("sync.notifications.check_failed", extra={"run_id": run.pk})
+        logger.exception("sync.notifications.check_failed", run_id=run.pk)
         return ""
     if not lost:
         return ""
@@ -269,7 +274,7 @@ def _subscribe(
                 return client.watch_renew(**item)
             except ZohoRequestError as exc:
                 # NOT_SUBSCRIBED (lapsed early, or removed in Zoho) or refused: subscribed afresh below.
-                logger.info("sync.notifications.renew_refused", extra={"channel": channel.pk, "error": str(exc)})
+                logger.info("sync.notifications.renew_refused", channel=channel.pk, error=str(exc))
         else:
             # PATCH keeps modules it does not list; a module no longer mirrored goes with a fresh subscription.
             try:
@@ -305,7 +310,7 @@ def notification_event_enqueue(event_id: int) -> None:
     try:
         notification_event_process_task.delay(event_id)
     except Exception:
-        logger.exception("sync.notifications.enqueue_failed", extra={"event_id": event_id})
+        logger.exception("sync.notifications.enqueue_failed", event_id=event_id)
 
 
 @processor(SOURCE)
@@ -353,17 +358,17 @@ def notification_event_process(event: InboundEvent) -> None:
         return
     client: CountingClient | None = None
     try:
-        client = CountingClient(account=_crm_account(organization), priority=Priority.BACKGROUND)
+        client = run_client(organization=organization)
         missing = _records_fetch(client, run, ids)
     except Exception as exc:
-        logger.exception("sync.notifications.run_failed", extra={"run_id": run.pk, "zoho_module": module})
+        logger.exception("sync.notifications.run_failed", run_id=run.pk, zoho_module=module)
         _run_finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}", client)
         raise  # the event is retried; the delta sync catches up whatever is never fetched
     note = ""
     if missing:
         # Deleted (or merged) since Zoho notified: the deletions pass of the next delta run marks them.
         note = f"{len(missing)} of {len(ids)} ids not found in Zoho: {', '.join(missing[:20])}"
-        logger.info("sync.notifications.ids_missing", extra={"run_id": run.pk, "missing": missing[:20]})
+        logger.info("sync.notifications.ids_missing", run_id=run.pk, missing=missing[:20])
     _run_finish(run, SyncRun.Status.OK, note, client)
 
 
@@ -374,7 +379,7 @@ def _records_fetch(client: CountingClient, run: SyncRun, ids: list[str]) -> list
     missing: list[str] = []
     for start in range(0, len(ids), IN_LIMIT):
         chunk = ids[start : start + IN_LIMIT]  # digits only (checked on the way in)
-        rows = records_read_by_ids(client, run.module, mapping, chunk)
+        rows = records_read_by_ids(client=client, module=run.module, mapping=mapping, ids=chunk)
         found = {str(row.get("id")) for row in rows}
         missing += [record_id for record_id in chunk if record_id not in found]
         mapped = [

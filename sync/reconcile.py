@@ -14,12 +14,12 @@ is open during a Zoho call.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import sentry_sdk
+import structlog
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,16 +28,16 @@ from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from studios.models import Organization, ProviderAccount
-from sync import services
 from sync.mapping import MappedRecord, ModuleMapping, crm_record_map
 from sync.models import CrmRecord, SyncRun, SyncState
+from sync.reads import columns_merge, module_mapping_get, records_read_by_ids
+from sync.runs import run_begin, run_checkpoint, run_client, run_end
+from sync.sql_views import mirror_view_refresh_quietly
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
-from sync.views_sql import mirror_view_refresh_quietly
 from zoho.client import ZohoClient
 from zoho.errors import ZohoRequestError
-from zoho.limits import Priority
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 # COQL selects at most 5 formula fields per query (api-facts A3); more are read by id and merged.
 FORMULAS_PER_QUERY = 5
 DELETE_CHUNK = 1000
@@ -47,36 +47,33 @@ def reconcile_run(
     *, organization: Organization, module: str, account: ProviderAccount | None = None, client: ZohoClient | None = None
 ) -> SyncRun:
     """Reconcile one module of one organization now; returns the run (ok, failed, or skipped if one is running)."""
-    now = timezone.now()
-    run = SyncRun.objects.create(organization=organization, module=module, kind=SyncRun.Kind.RECONCILE, started_at=now)
-    if not organization.is_active:
-        services._run_finish(run, status=SyncRun.Status.SKIPPED, error="the organization is inactive")
+    run, state = run_begin(organization=organization, module=module, kind=SyncRun.Kind.RECONCILE)
+    if state is None:
         return run
-    state = services._state_get(organization, module)
-    if not services._lock_take(state, run, now):
-        services._run_finish(run, status=SyncRun.Status.SKIPPED, error="another run holds the lock")
-        return run
-    state.refresh_from_db()
     run.watermark_before = state.watermark
     run.save(update_fields=["watermark_before"])
     try:
         if client is None:
-            client = services.CountingClient(
-                account=account or services._crm_account(organization), priority=Priority.BACKGROUND
-            )
+            client = run_client(organization=organization, account=account)
         mapping = _reconcile(client, state, run)
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("organization", organization.slug)
             scope.set_tag("module", module)
             scope.set_tag("run_id", run.pk)
-            logger.exception("sync.reconcile.failed", extra={"run_id": run.pk, "zoho_module": module})
-        services._run_end(
-            state, run, client, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", keep_checkpoint=True
+            logger.exception("sync.reconcile.failed", run_id=run.pk, zoho_module=module)
+        run_end(
+            state=state,
+            run=run,
+            client=client,
+            status=SyncRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            keep_checkpoint=True,
         )
         return run
     # Everything Zoho held when the run started is reconciled: the time to count the next one from.
-    services._run_end(state, run, client, status=SyncRun.Status.OK, keep_checkpoint=True, reconciled_at=now)
+    started = run.started_at
+    run_end(state=state, run=run, client=client, status=SyncRun.Status.OK, keep_checkpoint=True, reconciled_at=started)
     mirror_view_refresh_quietly(mapping=mapping)
     return run
 
@@ -93,7 +90,7 @@ def formula_fields(metadata: list[dict[str, Any]], mapping: ModuleMapping) -> li
 # --- the run -------------------------------------------------------------------------------------------------
 def _reconcile(client: ZohoClient, state: SyncState, run: SyncRun) -> ModuleMapping:
     metadata = client.fields_get(module=run.module)
-    mapping = services.module_mapping_get(client=client, module=run.module, metadata=metadata)
+    mapping = module_mapping_get(client=client, module=run.module, metadata=metadata)
     formulas = formula_fields(metadata, mapping)
     first, rest = (
         formulas[:FORMULAS_PER_QUERY],
@@ -105,7 +102,7 @@ def _reconcile(client: ZohoClient, state: SyncState, run: SyncRun) -> ModuleMapp
     with _SeenIds(run.pk) as seen:
         for page in _id_pages(client, run.module, ["id", "Modified_Time", *first]):
             for extra in rest:
-                services._columns_merge(client, run.module, page, extra)
+                columns_merge(client=client, module=run.module, batch=page, columns=extra)
             seen.add([str(row["id"]) for row in page])
             missing = _formulas_apply(state, run, mapping, formulas, page)
             if missing:
@@ -182,7 +179,7 @@ def _formulas_apply(
         if changed:
             _rows_update(run, changed, now)
             SyncRun.objects.unscoped().filter(pk=run.pk).update(updated=F("updated") + len(changed))
-        services._checkpoint(state, run, now)  # renews the lease; a run that lost the lock rolls this back
+        run_checkpoint(state=state, run=run, now=now)  # renews the lease; a run that lost the lock rolls this back
     return missing
 
 
@@ -226,14 +223,14 @@ def _content_hash(row: CrmRecord) -> str:
 
 def _records_fetch(client: ZohoClient, state: SyncState, run: SyncRun, mapping: ModuleMapping, ids: list[str]) -> None:
     """Read records in full by id (every column, in as many queries as the column cap needs) and upsert them."""
-    rows = services.records_read_by_ids(client, run.module, mapping, ids)
+    rows = records_read_by_ids(client=client, module=run.module, mapping=mapping, ids=ids)
     mapped = [crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in rows]
     now = timezone.now()
     with transaction.atomic():
         result = crm_records_upsert(
             organization_id=run.organization_id, module=run.module, records=mapped, run_id=run.pk, now=now
         )
-        services._checkpoint(state, run, now)
+        run_checkpoint(state=state, run=run, now=now)
         SyncRun.objects.unscoped().filter(pk=run.pk).update(
             inserted=F("inserted") + result.inserted,
             updated=F("updated") + result.updated,
@@ -254,7 +251,7 @@ def _gone_mark(state: SyncState, run: SyncRun, seen: _SeenIds) -> None:
                 run_id=run.pk,
                 now=now,
             )
-            services._checkpoint(state, run, now)
+            run_checkpoint(state=state, run=run, now=now)
             SyncRun.objects.unscoped().filter(pk=run.pk).update(deleted=F("deleted") + marked)
 
 

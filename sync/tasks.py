@@ -7,7 +7,7 @@ from celery import shared_task
 from studios.models import Organization
 from sync.backfill import backfill_due, backfill_run
 from sync.reconcile import reconcile_run
-from sync.services import sync_run
+from sync.delta import sync_run
 
 DUE_LOCK = "sync:due-task:lock"
 

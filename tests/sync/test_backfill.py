@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from sync import backfill
 from sync.backfill import BackfillProgress, backfill_due, backfill_run
+from sync.delta import sync_run
 from sync.models import BulkReadJob, CrmPhone, CrmQuarantine, CrmRecord, SyncRun, SyncState
-from sync.services import sync_run
 from sync.tasks import sync_run_task
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store

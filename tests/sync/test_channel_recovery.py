@@ -3,17 +3,17 @@ channel did not announce), subscribed again at once, and said so: a log line, th
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from django.core.cache import cache
 
 from sync import notifications
+from sync.delta import sync_run
 from sync.models import NotificationChannel, SyncRun
 from sync.notifications import channel_ensure, channels_renew_due
-from sync.services import sync_run
 from tests.sync.conftest import seed
 from zoho.client import ZohoClient
 
@@ -45,13 +45,13 @@ def watch_lists(monkeypatch) -> list[int]:
 
 
 def test_the_periodic_check_finds_a_channel_deleted_at_zoho_and_subscribes_it_again(
-    organization, account, empty_sandbox, caplog
+    organization, account, empty_sandbox
 ):
     channel = channel_ensure(organization=organization)
     deleted_at_zoho(account, channel)
     assert str(channel.channel_id) not in sandbox_channels(empty_sandbox)
 
-    with caplog.at_level(logging.WARNING, logger="sync.notifications"):
+    with capture_logs() as logs:
         live = channels_renew_due()
 
     assert live == 1
@@ -61,7 +61,8 @@ def test_the_periodic_check_finds_a_channel_deleted_at_zoho_and_subscribes_it_ag
     assert channel.is_active
     assert "re-subscribed" in channel.last_error
     assert "Zoho no longer listed" in channel.last_error
-    assert any(record.msg == "sync.notifications.channel_lost" for record in caplog.records)
+    lost = [line for line in logs if line["event"] == "sync.notifications.channel_lost"]
+    assert [(line["log_level"], line["found_by"]) for line in lost] == [("warning", "the periodic check")]
 
 
 def test_the_periodic_check_leaves_a_listed_channel_alone(organization, account, empty_sandbox, watch_lists):

@@ -33,9 +33,10 @@ from django.utils import timezone
 from sandbox import worlds
 from sandbox.zoho_crm import schema
 from sandbox.zoho_crm.store import parse_zoho_datetime, user_lookup
+from sync.delta import sync_run
 from sync.mapping import crm_record_map
 from sync.models import CrmPhone, CrmQuarantine, CrmRecord, SyncRun, SyncState
-from sync.services import module_mapping_get, sync_run
+from sync.reads import module_mapping_get
 from tests.zoho.conftest import control
 from zoho import tokens
 from zoho.client import ZohoClient

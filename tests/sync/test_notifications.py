@@ -15,9 +15,9 @@ from django.utils import timezone
 from core.models import InboundEvent
 from core.webhooks import inbound_event_process
 from sync import notifications
+from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, NotificationChannel, SyncRun, SyncSchedule, SyncState
 from sync.notifications import channel_ensure, channels_renew_due
-from sync.services import sync_run
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
 from tests.zoho.conftest import control, crm_account

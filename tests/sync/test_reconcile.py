@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from sync import reconcile
+from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
 from sync.reconcile import reconcile_run
-from sync.services import sync_run
 from sync.tasks import reconcile_task, sync_due_task, sync_run_task
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from io import StringIO
 
 import pytest
@@ -14,9 +14,9 @@ from django.db import connection
 from django.utils import timezone
 
 from core.tenancy import UnscopedQueryError
-from sync import services
+from sync import delta
+from sync.delta import sync_run
 from sync.models import CrmQuarantine, CrmRecord, SyncRun, SyncState
-from sync.services import sync_run
 from sync.tasks import sync_run_task
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
@@ -71,7 +71,7 @@ def test_a_crashed_run_holds_the_lock_until_its_lease_ends_then_the_next_resumes
     organization, account, empty_sandbox, monkeypatch
 ):
     seed(empty_sandbox, 1_300)  # batches of 500: two commit, the third crashes the process
-    original = services.crm_records_upsert
+    original = delta.crm_records_upsert
     calls = {"n": 0}
 
     def crashing(**kwargs):
@@ -80,10 +80,10 @@ def test_a_crashed_run_holds_the_lock_until_its_lease_ends_then_the_next_resumes
             raise SystemExit("worker killed")  # not an Exception: nothing in the run gets to clean up
         return original(**kwargs)
 
-    monkeypatch.setattr(services, "crm_records_upsert", crashing)
+    monkeypatch.setattr(delta, "crm_records_upsert", crashing)
     with pytest.raises(SystemExit):
         sync_run(organization=organization, module="Leads")
-    monkeypatch.setattr(services, "crm_records_upsert", original)
+    monkeypatch.setattr(delta, "crm_records_upsert", original)
     crashed = SyncRun.objects.for_organization(organization).get()
     assert crashed.status == SyncRun.Status.RUNNING
     assert crashed.inserted == 1_000
@@ -100,7 +100,8 @@ def test_a_crashed_run_holds_the_lock_until_its_lease_ends_then_the_next_resumes
     assert resumed.resumed is True
     assert (resumed.inserted, resumed.updated) == (300, 0)
     # From the checkpoint minus the overlap, not from the start (see the next test for why not exactly after it).
-    assert wheres[0] == f"Modified_Time >= {services._literal(checkpoint[0] - timedelta(seconds=60))}"
+    since = (checkpoint[0] - timedelta(seconds=60)).astimezone(UTC).replace(microsecond=0)
+    assert wheres[0] == f"Modified_Time >= '{since.isoformat()}'"
     assert mirrored_ids(organization) == set(store(empty_sandbox))
     crashed.refresh_from_db()
     assert crashed.status == SyncRun.Status.FAILED
@@ -120,7 +121,7 @@ def test_an_edit_in_the_second_of_a_crashed_runs_checkpoint_is_mirrored_after_th
     for zoho_id in ids[10:70]:
         control(empty_sandbox, "PATCH", f"zoho/Leads/{zoho_id}", {"Description": "busy second"})
     settings.SYNC_BATCH_SIZE = 20
-    original = services.crm_records_upsert
+    original = delta.crm_records_upsert
     calls = {"n": 0}
 
     def crashing(**kwargs):
@@ -129,10 +130,10 @@ def test_an_edit_in_the_second_of_a_crashed_runs_checkpoint_is_mirrored_after_th
             raise SystemExit("worker killed")
         return original(**kwargs)
 
-    monkeypatch.setattr(services, "crm_records_upsert", crashing)
+    monkeypatch.setattr(delta, "crm_records_upsert", crashing)
     with pytest.raises(SystemExit):
         sync_run(organization=organization, module="Leads")
-    monkeypatch.setattr(services, "crm_records_upsert", original)
+    monkeypatch.setattr(delta, "crm_records_upsert", original)
     state = SyncState.objects.for_organization(organization).get(module="Leads")
     assert ids[0] < state.checkpoint_id
     control(empty_sandbox, "PATCH", f"zoho/Leads/{ids[0]}", {"Description": "same second, lower id"})

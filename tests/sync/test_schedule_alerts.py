@@ -156,7 +156,7 @@ def test_no_channels_configured_sends_nothing_but_remembers_the_incident(tenant_
 def test_a_failed_run_is_reported_to_sentry_with_its_tags(tenant_a, monkeypatch):
     import sentry_sdk
 
-    from sync import services
+    from sync import delta
 
     tags: dict = {}
 
@@ -164,11 +164,11 @@ def test_a_failed_run_is_reported_to_sentry_with_its_tags(tenant_a, monkeypatch)
         tags.update(sentry_sdk.get_current_scope()._tags)
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(services, "_records_sync", lambda *args: None)
-    monkeypatch.setattr(services, "_deletions_sync", lambda *args: (_ for _ in ()).throw(RuntimeError("boom")))
-    monkeypatch.setattr(services.logger, "exception", fail)
+    monkeypatch.setattr(delta, "_records_sync", lambda *args: None)
+    monkeypatch.setattr(delta, "deletions_sync", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(delta.logger, "exception", fail)
     with pytest.raises(RuntimeError):
-        services.sync_run(organization=tenant_a.organization, module="Leads", client=object())
+        delta.sync_run(organization=tenant_a.organization, module="Leads", client=object())
     assert tags["organization"] == tenant_a.organization.slug
     assert tags["module"] == "Leads"
     assert tags["run_id"]

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.phone import normalize_e164
+from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
 from sync.selectors import crm_record_get, crm_records_by_phone
-from sync.services import sync_run
 from tests.sync.conftest import seed, store
 from tests.zoho.conftest import control
 from zoho.client import ZohoClient

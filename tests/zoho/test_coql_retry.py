@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sync.delta import sync_run
 from sync.models import SyncRun
-from sync.services import sync_run
 from tests.sync.conftest import seed
 from tests.zoho.conftest import control, crm_account
 from zoho.client import ZohoClient

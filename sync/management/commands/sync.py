@@ -20,8 +20,8 @@ from sync.management.progress import ProgressBar
 from sync.models import SyncRun
 from sync.reconcile import reconcile_run
 from sync.selectors import sync_runs_recent, sync_status_list
-from sync.services import sync_run
-from sync.views_sql import mirror_view_refresh_from_zoho, view_name
+from sync.delta import sync_run
+from sync.sql_views import mirror_view_refresh_from_zoho, view_name
 
 
 class Command(BaseCommand):

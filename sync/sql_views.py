@@ -19,9 +19,9 @@ psycopg.sql, never by string formatting.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 
+import structlog
 from psycopg import sql
 
 from django.db import DatabaseError, connection, transaction
@@ -42,9 +42,10 @@ from sync.mapping import (
     snake_case,
 )
 from sync.models import CrmRecord
-from zoho.limits import Priority
+from sync.reads import module_mapping_get
+from sync.runs import run_client
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 COMMENT_PREFIX = "leadline mirror view "
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names, which could make two columns one
 # The table's own columns, first in every view; a standard field of the same name (email, owner_id...) is one.
@@ -124,7 +125,7 @@ def mirror_view_refresh(*, mapping: ModuleMapping) -> str:
         _execute(_create_statement(name, mapping.module, merged, replace=True), comment)
         return "replaced"
     except DatabaseError:  # CREATE OR REPLACE may only add columns at the end, never change a type
-        logger.info("sync.views.recreate", extra={"view": name})
+        logger.info("sync.views.recreate", view=name)
     _execute(_drop_statement(name), _create_statement(name, mapping.module, merged, replace=False), comment)
     return "recreated"
 
@@ -135,17 +136,15 @@ def mirror_view_refresh_quietly(*, mapping: ModuleMapping) -> str:
     try:
         return mirror_view_refresh(mapping=mapping)
     except DatabaseError:
-        logger.exception("sync.views.refresh_failed", extra={"zoho_module": mapping.module})
+        logger.exception("sync.views.refresh_failed", zoho_module=mapping.module)
         return "failed"
 
 
 def mirror_view_refresh_from_zoho(*, organization: Organization, module: str) -> str:
     """Read the module's field metadata from the organization's Zoho and refresh its view (manage.py sync views)."""
-    from sync.services import CountingClient, _crm_account, module_mapping_get
-
     if connection.vendor != "postgresql":
         return "skipped"
-    client = CountingClient(account=_crm_account(organization), priority=Priority.BACKGROUND)
+    client = run_client(organization=organization)
     return mirror_view_refresh(mapping=module_mapping_get(client=client, module=module))
 
 

@@ -13,10 +13,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from sync.delta import sync_run
 from sync.mapping import INTEGER, TEXT, FieldSpec, ModuleMapping
 from sync.models import CrmRecord, SyncRun
-from sync.services import sync_run
-from sync.views_sql import ViewColumn, _comment_statement, _execute, mirror_view_refresh, view_columns, view_name
+from sync.sql_views import ViewColumn, _comment_statement, _execute, mirror_view_refresh, view_columns, view_name
 from tests.sync.conftest import seed, store
 from tests.zoho.conftest import control
 
