@@ -14,7 +14,7 @@ INSTALLED := $(VENV)/.installed
 # The embedded default: everything in var/, debug on, no external service.
 RUN_ENV := DEBUG=true
 
-.PHONY: help install lock run test lint fmt migrate demo worker beat web sandbox bench check-deploy secret-key clean chromium
+.PHONY: help install lock run test lint fmt migrate demo worker beat web sandbox bench check-deploy secret-key clean chromium vendor-specs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -42,11 +42,16 @@ run: $(INSTALLED) ## Run the product: migrate, load the demo, start web + worker
 	$(RUN_ENV) $(BIN)/python manage.py demo
 	$(RUN_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
-test: $(INSTALLED) chromium ## Lint, check migrations, run the whole suite on PostgreSQL and Redis
+test: $(INSTALLED) chromium vendor-specs ## Lint, check migrations, run the whole suite on PostgreSQL and Redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -n 2  # both cores; the suite starts real servers and workers, so parallelism pays
+
+# The sandbox's shape checks read the vendors' own OpenAPI files (docs/vendors/specs/): Twilio's is committed, Zoho's
+# are downloaded, pinned by commit and SHA-256, because Zoho publishes them without a licence.
+vendor-specs: $(INSTALLED) ## Download Zoho's CRM OpenAPI files (pinned) that the sandbox's shape checks read
+	$(BIN)/python -m tests.sandbox.fetch_vendor_specs
 
 # The browser tests (tests/browser/) drive Debian's Chromium through Playwright, which downloads no browser itself.
 chromium: ## Install Debian's Chromium for the browser tests when it is missing (needs root)

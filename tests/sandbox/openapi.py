@@ -1,4 +1,4 @@
-"""Checking sandbox answers against the vendors' own OpenAPI files (shared/vendor-specs/), for any suite.
+"""Checking sandbox answers against the vendors' own OpenAPI files (docs/vendors/specs/), for any suite.
 
     from tests.sandbox.openapi import assert_matches_openapi, assert_matches_schema
     assert_matches_openapi("zoho-crm-v8/record.json", "/crm/v8/{module_api_name}", "get", 200, body)
@@ -19,8 +19,9 @@ vendor's own examples contradicting its schema):
 - References to files the project does not keep (tags.json, layouts.json, ...) accept anything.
 - A status the operation does not list falls back to "200" (Zoho's record.json lists only 200, even for the
   201/207/400 answers its examples show), then "default".
-The specs live beside the repository (`../shared/vendor-specs`) or where LEADLINE_VENDOR_SPECS points; the
-tests that need them are skipped, saying why, when they are missing.
+The specs live in docs/vendors/specs/ (or where LEADLINE_VENDOR_SPECS points): Twilio's is committed there, Zoho's
+are downloaded there by `make vendor-specs` (Zoho publishes them without a licence; docs/vendors/specs/README.md).
+The tests that need a missing file are skipped, saying why (failed under CI=true).
 """
 
 from __future__ import annotations
@@ -42,26 +43,28 @@ ZOHO_BASE = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/hea
 
 
 def specs_dir() -> Path:
-    """Where the vendors' OpenAPI files are: LEADLINE_VENDOR_SPECS, or ../shared/vendor-specs beside the repo."""
+    """Where the vendors' OpenAPI files are: LEADLINE_VENDOR_SPECS, or docs/vendors/specs in the repository."""
     configured = os.environ.get("LEADLINE_VENDOR_SPECS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "vendor-specs"
+    return Path(__file__).resolve().parents[2] / "docs" / "vendors" / "specs"
 
 
 def specs_missing(what: str) -> None:
     """Without the specs, a developer's run skips the shape checks, saying why; CI (CI=true) fails instead,
     because a green CI must mean the emulator was checked against the vendors' own files."""
-    message = f"{what} not found under {specs_dir()} (set LEADLINE_VENDOR_SPECS)"
+    message = f"{what} not found under {specs_dir()} (run `make vendor-specs`, or set LEADLINE_VENDOR_SPECS)"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message)
     pytest.skip(message)
 
 
-def _require_specs() -> Path:
+def _require_specs(spec_file: str | None = None) -> Path:
     folder = specs_dir()
     if not folder.is_dir():
         specs_missing("the vendor OpenAPI files")
+    if spec_file is not None and not (folder / spec_file).is_file():
+        specs_missing(spec_file)
     return folder
 
 
@@ -144,7 +147,7 @@ def _declares_every_key(schema: dict[str, Any], resolver: Any, body: Any) -> boo
 
 
 def _validate(spec_file: str, pointer: str, body: Any) -> None:
-    folder = _require_specs()
+    folder = _require_specs(spec_file)
     registry, uris = _registry(str(folder))
     uri = uris.get(spec_file)
     if uri is None:
@@ -183,7 +186,7 @@ def _raw(folder: str, spec_file: str) -> dict[str, Any]:
 
 
 def response_schema_pointer(spec_file: str, path: str, method: str, status: int) -> str:
-    spec = _raw(str(_require_specs()), spec_file)
+    spec = _raw(str(_require_specs(spec_file)), spec_file)
     operation = spec["paths"][path][method.lower()]
     responses = operation["responses"]
     key = next((candidate for candidate in (str(status), "200", "default") if candidate in responses), None)

@@ -104,8 +104,8 @@ def _nullable_to_json_schema(node: Any) -> Any:
 
 
 def twilio_spec_path() -> Path:
-    """Twilio's own OpenAPI file, where tests/sandbox/openapi.py finds the vendor specs: beside the repository
-    (../shared/vendor-specs) or where LEADLINE_VENDOR_SPECS points."""
+    """Twilio's own OpenAPI file, where tests/sandbox/openapi.py finds the vendor specs: committed in
+    docs/vendors/specs/twilio/, or where LEADLINE_VENDOR_SPECS points."""
     return specs_dir() / "twilio" / "twilio_api_v2010.json"
 
 

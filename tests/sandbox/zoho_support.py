@@ -25,9 +25,9 @@ from tests.sandbox.openapi import specs_dir, specs_missing
 
 DEMO_REFRESH_TOKEN = "1000.demo.refresh-token"
 CRM_OAS_BASE = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
-# Zoho's OpenAPI files are not vendored in the repository (no licence found); they are found where
-# tests/sandbox/openapi.py says (LEADLINE_VENDOR_SPECS or ../shared/vendor-specs), and missing specs skip the
-# check on a developer's machine and fail it in CI.
+# Zoho's OpenAPI files are not committed (Zoho publishes them without a licence): `make vendor-specs` downloads
+# them, pinned, to where tests/sandbox/openapi.py looks (docs/vendors/specs/zoho-crm-v8, or LEADLINE_VENDOR_SPECS),
+# and missing specs skip the check on a developer's machine and fail it in CI.
 SPEC_DIRS = (specs_dir() / "zoho-crm-v8",)
 
 
