@@ -135,7 +135,8 @@ class CrmProvider(abc.ABC):
 
     @abc.abstractmethod
     def records_by_phone(self, *, object: str, phone: str) -> list[CanonicalRecord]:
-        """Records with `phone` (E.164) in any of their phone fields, however the CRM stores it."""
+        """Records with `phone` (E.164) in any of their phone fields, however the CRM stores it; ValueError for a
+        `phone` that is not a number in E.164."""
 
     # --- mapping --------------------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -183,6 +183,8 @@ def test_phone_lookup_finds_the_lead_however_the_number_was_typed(harness):
     assert [record.id for record in found] == [wanted]
     assert "+14155550142" in found[0].phones.values()
     assert provider.records_by_phone(object=LEAD, phone="+14155550100") == []
+    with pytest.raises(ValueError, match=r"E\.164"):
+        provider.records_by_phone(object=LEAD, phone="call me")
 
 
 # --- failures -------------------------------------------------------------------------------------------------

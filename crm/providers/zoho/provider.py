@@ -21,8 +21,10 @@ from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from core.exceptions import ApplicationError
+from core.phone import normalize_e164
 from crm.errors import (
     CrmAuthError,
     CrmError,
@@ -384,6 +386,10 @@ class ZohoCrmProvider(CrmProvider):
         """Zoho's phone search (digits as given, and the national form of a +1 number), kept to the records
         whose phone fields hold that number once read as E.164."""
         module = self.vendor_object(object)
+        try:
+            phone = normalize_e164(phone)
+        except ValidationError as exc:
+            raise ValueError(f"not a phone number in E.164: {phone!r}") from exc
         found = [
             self._canonical(module, row) for row in self.client.records_search_by_phone(module=module, phone=phone)
         ]
