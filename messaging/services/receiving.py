@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import merge_fields
+from messaging import hooks
 from messaging.models import Contact, Message, OptOutSource, OptOutState
 from messaging.selectors import studio_last_texting_contact, studio_of_crm_owner, studios_served_by
 from messaging.services.opt_out import opt_out_set, sender_block_clear, sender_block_record
@@ -136,11 +137,8 @@ def message_receive(
         "message_received", message_id=message.pk, studio=route.studio and route.studio.slug, route=route.reason
     )
     keyword = message_keyword_handle(message=message, opt_out_type=opt_out_type)
-    if keyword not in ("STOP", "HELP"):
-        # Lead automation's turn (a YES asks for the follow-up); called, not signalled, so the flow is visible.
-        from automation.services.replies import reply_received
-
-        reply_received(message=message)
+    # Other apps' turn (lead automation: a YES asks for the follow-up), registered in messaging/hooks.py.
+    hooks.inbound_message_raise(message=message, keyword=keyword)
     return message, True
 
 
@@ -228,9 +226,7 @@ def _help_answer(*, message: Message, studio: Studio) -> None:
     if rendered is not None and not reason:
         _reply(message=message, studio=studio, text=rendered.text)
         return
-    from automation.services.common import step_record
-
-    step_record(organization=message.organization, studio=studio, step="help_reply", outcome="failed", detail=reason)
+    hooks.keyword_reply_failed_raise(message=message, studio=studio, keyword="HELP", reason=reason)
     conversation_flag(conversation=message.conversation, reason=f"{reason}; answer them yourself.")
 
 

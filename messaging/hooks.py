@@ -1,0 +1,49 @@
+"""What other apps do when messaging does something, without messaging importing them.
+
+An app registers its receivers when Django starts (its `AppConfig.ready` imports the module that holds them), the
+way webhook processors are registered with `core.webhooks.processor`; lead automation's are in
+`automation/receivers.py`. Receivers run in the caller's flow, one after another in the order they were registered,
+and an exception in one reaches the caller as if it had called the receiver itself.
+
+- `on_inbound_message`: a new inbound text was saved and routed and its keyword (STOP, START, HELP) handled;
+  called with `message` and `keyword` (the keyword handled, or None). A re-delivered text raises nothing.
+- `on_keyword_reply_failed`: the answer to a keyword could not be sent (a HELP text whose merge fields are blank);
+  called with `message`, `studio`, `keyword` and `reason`. The conversation is flagged for a person either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from messaging.models import Message
+    from studios.models import Studio
+
+Receiver = Callable[..., Any]
+
+INBOUND_MESSAGE_RECEIVERS: list[Receiver] = []
+KEYWORD_REPLY_FAILED_RECEIVERS: list[Receiver] = []
+
+
+def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
+    def register(func: Receiver) -> Receiver:
+        if func not in receivers:  # a module imported twice registers once
+            receivers.append(func)
+        return func
+
+    return register
+
+
+on_inbound_message = _register(INBOUND_MESSAGE_RECEIVERS)
+on_keyword_reply_failed = _register(KEYWORD_REPLY_FAILED_RECEIVERS)
+
+
+def inbound_message_raise(*, message: Message, keyword: str | None) -> None:
+    for receiver in tuple(INBOUND_MESSAGE_RECEIVERS):
+        receiver(message=message, keyword=keyword)
+
+
+def keyword_reply_failed_raise(*, message: Message, studio: Studio, keyword: str, reason: str) -> None:
+    for receiver in tuple(KEYWORD_REPLY_FAILED_RECEIVERS):
+        receiver(message=message, studio=studio, keyword=keyword, reason=reason)
