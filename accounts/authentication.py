@@ -1,7 +1,7 @@
 """`Authorization: Bearer <token>` for the widget API: the widget in Zoho's iframe gets no cookies of ours.
 
 A bearer request carries no cookie, so it needs (and gets) no CSRF check: another site cannot make a browser
-add this header. Cookie sessions keep DRF's CSRF enforcement (messaging.api.base.SessionAuthentication).
+add this header. Cookie sessions keep DRF's CSRF enforcement (core.api.SessionAuthentication).
 """
 
 from __future__ import annotations

@@ -27,8 +27,7 @@ from accounts.backends import MEMBER_BACKEND
 from accounts.models import WidgetToken
 from accounts.tokens import widget_token_issue, widget_token_revoke
 from accounts.zoho_sign_in import SignInRefused
-from messaging.api.base import SessionAuthentication
-from messaging.api.serializers import ErrorSerializer
+from core.api import ErrorSerializer, SessionAuthentication
 from studios.models import Membership
 
 logger = structlog.get_logger(__name__)

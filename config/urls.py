@@ -18,7 +18,7 @@ urlpatterns = [
     path("webhooks/zoho/notifications/", zoho_notification, name="zoho-notification"),
     path("zoho/", include("zoho.urls")),
     path("ops/sync/", include("sync.urls")),
-    path("api/v1/", include("messaging.api.urls")),
+    path("api/v1/", include("widget.api.urls")),
     path("app/", include("widget.urls")),
     path("auth/", include("accounts.auth_urls")),
     path("accounts/", include("accounts.urls")),

@@ -193,7 +193,7 @@ def messages_due_for_retry(*, now, limit: int = 500) -> list[int]:
     return list(pending) + list(stuck)
 
 
-# --- The widget API's reads (messaging/api/) -------------------------------------------------------------------
+# --- The widget API's reads (widget/api/) ----------------------------------------------------------------------
 def conversation_list(
     *,
     member: Membership | None,
@@ -232,7 +232,7 @@ def conversation_list(
     return conversations.order_by("-activity_at", "-id")
 
 
-# What a page of a thread shows (messaging.api.serializers.MessageOutputSerializer's fields), read as plain rows:
+# What a page of a thread shows (widget.api.serializers.MessageOutputSerializer's fields), read as plain rows:
 # building and serialising 50 model instances cost several times what the query does.
 THREAD_PAGE_COLUMNS = (
     "id",

@@ -1,4 +1,5 @@
-"""GET /app/: the page shell of the conversation UI. Everything else happens in static/app/*.js against the API.
+"""GET /app/: the page shell of the conversation UI. Everything else happens in widget/static/app/*.js
+against the API.
 
 The page holds no data, so anyone may load it; the script asks /api/v1/me/ and offers "Sign in" on a 401.
 Opened with `?zoho=1` it is the Zoho CRM widget: Zoho's JS SDK is loaded from Zoho's CDN, and Zoho's CRM pages

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "zoho",
     "sync",
     "accounts",
+    "widget",  # no models: its page's template and static files (widget/templates/, widget/static/)
 ]
 
 MIDDLEWARE = [
@@ -244,7 +245,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the template keys used in a send request and in the template list.
-    "ENUM_NAME_OVERRIDES": {"MessageTemplateEnum": "messaging.api.templates.TEMPLATE_KEYS"},
+    "ENUM_NAME_OVERRIDES": {"MessageTemplateEnum": "widget.api.templates.TEMPLATE_KEYS"},
 }
 
 from config.settings.integrations.celery import *  # noqa: E402, F403

@@ -61,7 +61,7 @@ def test_a_text_to_a_shared_number_from_a_mirrored_lead_goes_to_its_owners_studi
 
 
 def test_the_crm_context_comes_from_the_mirror_without_zoho(client, tenant_a, monkeypatch):
-    from messaging.api import crm
+    from widget.api import crm
 
     record = mirror_lead(tenant_a, phone=LEAD, owner_id="4150868000000225777")
     contact = ContactFactory(

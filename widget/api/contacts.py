@@ -9,8 +9,7 @@ from rest_framework.response import Response
 
 from django.db.models import QuerySet
 
-from messaging.api.base import TenantApi
-from messaging.api.serializers import ErrorSerializer
+from core.api import ErrorSerializer, TenantApi
 from messaging.models import Contact, OptOutSource, OptOutState
 from messaging.selectors import opt_out_get, sender_blocks_of
 from studios.models import Membership

@@ -10,8 +10,7 @@ from rest_framework.response import Response
 
 from django.db.models import QuerySet
 
-from messaging.api.base import TenantApi
-from messaging.api.serializers import ErrorSerializer
+from core.api import ErrorSerializer, TenantApi
 from studios.models import Membership, PhoneNumber, Studio
 
 

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.test import Client
 from django.utils import timezone
 
-from messaging.api.base import TenantApi
+from core.api import TenantApi
 from messaging.models import Message
 from tests.messaging.factories import ContactFactory, ConversationFactory, MessageFactory
 

@@ -21,11 +21,8 @@ from rest_framework.response import Response
 from django.db import transaction
 from django.db.models import QuerySet
 
+from core.api import ErrorSerializer, TenantApi, visible_or_404
 from core.exceptions import ApplicationError
-from messaging.api.base import TenantApi, visible_or_404
-from messaging.api.pagination import MessagePagination
-from messaging.api.serializers import ErrorSerializer, MessageOutputSerializer, message_rows_output
-from messaging.api.templates import TEMPLATE_KEYS, template_body
 from messaging.models import Contact, Conversation, Message
 from messaging.selectors import conversation_thread_page
 from messaging.services.send_requests import (
@@ -37,6 +34,9 @@ from messaging.services.send_requests import (
 )
 from messaging.services.sending import message_send
 from studios.models import Membership, PhoneNumber, Studio
+from widget.api.pagination import MessagePagination
+from widget.api.serializers import MessageOutputSerializer, message_rows_output
+from widget.api.templates import TEMPLATE_KEYS, template_body
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 SEND_ERRORS = {**ERRORS, 409: ErrorSerializer, 422: ErrorSerializer}
@@ -178,7 +178,7 @@ class ConversationMessagesApi(TenantApi):
     @extend_schema(responses={200: MessageOutputSerializer(many=True), **ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         # The widget reads a page on every thread it opens and every poll: one statement checks the thread is
-        # visible and reads the page as plain rows (pinned by tests/messaging/test_api_messages_queries.py).
+        # visible and reads the page as plain rows (pinned by tests/widget/test_api_messages_queries.py).
         def fetch(before: tuple[datetime, int] | None, limit: int) -> list[dict[str, Any]]:
             return conversation_thread_page(member=self.member, conversation_id=pk, before=before, limit=limit)
 

@@ -1,4 +1,4 @@
-"""A thread's page is read as plain rows (messaging.api.serializers.message_rows_output), not through the model
+"""A thread's page is read as plain rows (widget.api.serializers.message_rows_output), not through the model
 serializer: the widget must not be able to tell. Also what the one-query page must keep: 404 for a thread that is
 not yours whatever the query string, an empty page for an empty thread, and a member refused at once when
 deactivated mid-session (the membership is loaded with the session's user, never cached)."""
@@ -12,10 +12,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from messaging.api.serializers import MessageOutputSerializer
 from messaging.models import Message
 from tests.factories import MembershipFactory, UserFactory
 from tests.messaging.factories import ConversationFactory, MessageFactory
+from widget.api.serializers import MessageOutputSerializer
 
 pytestmark = pytest.mark.django_db
 

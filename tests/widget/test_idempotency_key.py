@@ -153,7 +153,7 @@ def test_concurrent_duplicates_send_once(tenant_a, monkeypatch):
         threading.Event().wait(0.3)  # hold the transaction open while the others arrive
         return message
 
-    monkeypatch.setattr("messaging.api.messages.message_send", slow_send)
+    monkeypatch.setattr("widget.api.messages.message_send", slow_send)
     answers: list = []
 
     def attempt():

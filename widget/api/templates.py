@@ -15,9 +15,8 @@ from django.db.models import QuerySet
 
 from automation.selectors import studio_automation_get
 from core import merge_fields
+from core.api import ErrorSerializer, TenantApi, visible_or_404
 from core.exceptions import ApplicationError
-from messaging.api.base import TenantApi, visible_or_404
-from messaging.api.serializers import ErrorSerializer
 from messaging.models import Contact, Conversation
 from studios.models import TEMPLATE_FIELDS, Membership, Studio
 

@@ -9,13 +9,13 @@ from rest_framework.response import Response
 
 from django.db.models import QuerySet
 
-from messaging.api.base import TenantApi
-from messaging.api.pagination import ConversationPagination
-from messaging.api.serializers import ConversationOutputSerializer, ErrorSerializer
+from core.api import ErrorSerializer, TenantApi
 from messaging.models import Conversation
 from messaging.selectors import conversation_list
 from messaging.services.threads import conversation_mark_read
 from studios.models import Membership
+from widget.api.pagination import ConversationPagination
+from widget.api.serializers import ConversationOutputSerializer
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 

@@ -16,9 +16,8 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from automation.selectors import crm_account_get
+from core.api import ErrorSerializer, TenantApi
 from core.exceptions import UpstreamUnavailable
-from messaging.api.base import TenantApi
-from messaging.api.serializers import ErrorSerializer
 from messaging.models import Contact
 from studios.models import Membership
 from zoho.client import Priority, ZohoClient

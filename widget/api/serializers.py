@@ -1,4 +1,4 @@
-"""Output shapes shared by several endpoints (a conversation, a message, the one error shape)."""
+"""Output shapes shared by several endpoints (a conversation, a message); the one error shape is core.api's."""
 
 from __future__ import annotations
 
@@ -10,13 +10,6 @@ from rest_framework import serializers
 from django.utils import timezone
 
 from messaging.models import Contact, Conversation, Message
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every failure: `{"message", "extra"}` (core.exceptions.api_exception_handler)."""
-
-    message = serializers.CharField()
-    extra = serializers.DictField()
 
 
 class StudioRefSerializer(serializers.Serializer):

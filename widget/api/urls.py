@@ -2,12 +2,12 @@
 
 from django.urls import path
 
-from messaging.api.contacts import ContactOptOutApi
-from messaging.api.conversations import ConversationDetailApi, ConversationListApi, ConversationMarkReadApi
-from messaging.api.crm import ContactCrmApi
-from messaging.api.me import MeApi
-from messaging.api.messages import ConversationMessagesApi, MessageCreateApi
-from messaging.api.templates import TemplateListApi, TemplateRenderApi
+from widget.api.contacts import ContactOptOutApi
+from widget.api.conversations import ConversationDetailApi, ConversationListApi, ConversationMarkReadApi
+from widget.api.crm import ContactCrmApi
+from widget.api.me import MeApi
+from widget.api.messages import ConversationMessagesApi, MessageCreateApi
+from widget.api.templates import TemplateListApi, TemplateRenderApi
 
 app_name = "api"
 urlpatterns = [

@@ -1,4 +1,5 @@
-"""The one tenant-scoped base of every API view: who is asking, what they may see, and 404 for the rest.
+"""The one tenant-scoped base of every API view: who is asking, what they may see, and 404 for the rest; the
+API's one error shape.
 
 Tenancy is enforced here and only here. The member comes from the signed-in user (`request_membership`, one
 membership per user); each view says what it shows with `scoped_queryset(member)`, which must start from
@@ -9,10 +10,10 @@ forgets `scoped_queryset` fails at import time (PostHog's `__init_subclass__` gu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, permissions
+from rest_framework import authentication, permissions, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -23,7 +24,16 @@ from django.http import HttpRequest, HttpResponseBase
 
 from accounts.authentication import WidgetTokenAuthentication
 from core.admin_site import request_membership
-from studios.models import Membership
+
+if TYPE_CHECKING:
+    from studios.models import Membership
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every failure: `{"message", "extra"}` (core.exceptions.api_exception_handler)."""
+
+    message = serializers.CharField()
+    extra = serializers.DictField()
 
 
 class SessionAuthentication(authentication.SessionAuthentication):
