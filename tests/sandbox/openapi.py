@@ -19,8 +19,8 @@ vendor's own examples contradicting its schema):
 - References to files the project does not keep (tags.json, layouts.json, ...) accept anything.
 - A status the operation does not list falls back to "200" (Zoho's record.json lists only 200, even for the
   201/207/400 answers its examples show), then "default".
-The specs live in docs/vendors/specs/ (or where LEADLINE_VENDOR_SPECS points): Twilio's is committed there, Zoho's
-are downloaded there by `make vendor-specs` (Zoho publishes them without a licence; docs/vendors/specs/README.md).
+The specs are committed in docs/vendors/specs/ (or where LEADLINE_VENDOR_SPECS points; origin, commit and hashes in
+docs/vendors/specs/README.md).
 The tests that need a missing file are skipped, saying why (failed under CI=true).
 """
 
