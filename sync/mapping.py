@@ -1,10 +1,11 @@
 """From Zoho field metadata (`GET /settings/fields`) to the mirror's columns, and from a Zoho record to a row.
 
-Each field gets a kind from its `data_type` (then `json_type`, api-facts A11), which decides how its value is
-typed: text trimmed, datetimes in UTC, currency to numeric(14,2) with the currency code, lookups flattened to
-`<name>_id` / `<name>_name`, and so on. Standard fields are keyed in snake_case in `fields`; custom fields and
-fields the metadata does not know (added since it was read) keep their API names in `custom_fields`. A value that
-does not fit its kind is left out of the row and reported, so the caller can quarantine it and go on.
+Each field gets a kind from its `data_type` (then `json_type`; docs/vendors/zoho-crm.md, Field metadata), which
+decides how its value is typed: text trimmed, datetimes in UTC, currency to numeric(14,2) with the currency code,
+lookups flattened to `<name>_id` / `<name>_name`, and so on. Standard fields are keyed in snake_case in `fields`;
+custom fields and fields the metadata does not know (added since it was read) keep their API names in
+`custom_fields`. A value that does not fit its kind is left out of the row and reported, so the caller can
+quarantine it and go on.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ DATA_TYPE_KINDS = {
     "phone": PHONE,
 }
 JSON_TYPE_KINDS = {"integer": INTEGER, "double": DECIMAL, "boolean": BOOLEAN, "jsonobject": OBJECT, "jsonarray": MULTI}
-# COQL cannot select these (api-facts A3: no image-upload fields; subforms are separate modules); not mirrored.
+# COQL cannot select these (no image-upload fields; subforms are separate modules; docs/vendors/zoho-crm.md, COQL),
+# so they are not mirrored.
 UNSELECTABLE = frozenset({"fileupload", "imageupload", "subform"})
 CURRENCY_LIMIT = Decimal(10) ** 12  # numeric(14,2)
 CENTS = Decimal("0.01")

@@ -9,11 +9,11 @@ renewal it would be believed live. So the beat also asks Zoho which channels are
 and a delta run that writes changes (which a live channel would have announced first) asks the same, at most once
 per CHECK_EVERY per organization. A missing channel is subscribed again at once and said so (sync/operations docs).
 
-Zoho posts the ids of changed records to `/webhooks/zoho/notifications/?key=<url secret>` (sync/webhooks.py);
-the callback is recorded (core.webhooks) and a task on the `sync` queue fetches those ids with COQL and upserts
-them in a `notification` run. Zoho signs nothing and promises nothing about delivery (api-facts A7: assume at
-most once), so a notification is only a hint that makes the mirror fresher sooner; the delta sync stays the
-safety net for anything lost. No Zoho call is made inside a database transaction.
+Zoho posts the ids of changed records to `/webhooks/zoho/notifications/?key=<url secret>` (sync/webhooks.py); the
+callback is recorded (core.webhooks) and a task on the `sync` queue fetches those ids with COQL and upserts them in
+a `notification` run. Zoho signs nothing and promises nothing about delivery (assume at most once;
+docs/vendors/zoho-crm.md, Notifications), so a notification is only a hint that makes the mirror fresher sooner; the
+delta sync stays the safety net for anything lost. No Zoho call is made inside a database transaction.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ logger = structlog.get_logger(__name__)
 
 SOURCE = "zoho.notification"
 WEBHOOK_PATH = "/webhooks/zoho/notifications/"
-# api-facts A7: Zoho caps a channel at one day (Kaizen #14) or one week (v7 page); 23 h is within both.
+# Zoho caps a channel at one day (Kaizen #14) or one week (v7 page); 23 h is within both (docs/vendors/zoho-crm.md,
+# Notifications).
 CHANNEL_LIFETIME = timedelta(hours=23)
 # Renewed (PATCH) once less than this is left: about twice a day, with half a lifetime to retry a failed renewal.
 RENEW_WITHIN = timedelta(hours=12)

@@ -38,7 +38,7 @@ from zoho.client import ZohoClient
 from zoho.errors import ZohoRequestError
 
 logger = structlog.get_logger(__name__)
-# COQL selects at most 5 formula fields per query (api-facts A3); more are read by id and merged.
+# COQL selects at most 5 formula fields per query (docs/vendors/zoho-crm.md, COQL); more are read by id and merged.
 FORMULAS_PER_QUERY = 5
 DELETE_CHUNK = 1000
 

@@ -6,8 +6,8 @@ from celery import shared_task
 
 from studios.models import Organization
 from sync.backfill import backfill_due, backfill_run
-from sync.reconcile import reconcile_run
 from sync.delta import sync_run
+from sync.reconcile import reconcile_run
 
 DUE_LOCK = "sync:due-task:lock"
 

@@ -1,10 +1,10 @@
 """The Zoho Notifications callback: `POST /webhooks/zoho/notifications/?key=<url secret>`.
 
-Zoho signs nothing (api-facts A7), so three things must hold before a callback is believed: the URL secret names
-one of our channels, the body's channel id is that channel's, and the echoed token matches it (constant time).
-The channel found by the URL secret decides the organization; nothing in the body can point elsewhere. The
-callback is recorded under a key made of the channel and Zoho's payload, so a re-delivery stores nothing new,
-and the fetch happens in a task on the `sync` queue.
+Zoho signs nothing (docs/vendors/zoho-crm.md, Notifications), so three things must hold before a callback is
+believed: the URL secret names one of our channels, the body's channel id is that channel's, and the echoed token
+matches it (constant time). The channel found by the URL secret decides the organization; nothing in the body can
+point elsewhere. The callback is recorded under a key made of the channel and Zoho's payload, so a re-delivery
+stores nothing new, and the fetch happens in a task on the `sync` queue.
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studios.models import Organization
 from sync.backfill import backfill_run
+from sync.delta import sync_run
 from sync.management.progress import ProgressBar
 from sync.models import SyncRun
 from sync.reconcile import reconcile_run
 from sync.selectors import sync_runs_recent, sync_status_list
-from sync.delta import sync_run
 from sync.sql_views import mirror_view_refresh_from_zoho, view_name
 
 
