@@ -16,7 +16,7 @@ import structlog
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -49,7 +49,8 @@ def processor(source: str) -> Callable:
 def webhook_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """What every webhook view needs before its own checks: POST only, no CSRF (the sender is not a browser), no
     request-wide transaction (`webhook_record` commits the event on its own), and a body over
-    WEBHOOK_MAX_BODY_BYTES refused with a 413 before anything parses it."""
+    WEBHOOK_MAX_BODY_BYTES refused with a 413 before anything parses it. Marked, so that it is served on the lean
+    path (`core.middleware.WebhookPathMiddleware`): no session, user, messages or CSRF middleware."""
 
     @wraps(view)
     def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -58,7 +59,9 @@ def webhook_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             return HttpResponse("Request body too large", status=413, content_type="text/plain")
         return view(request, *args, **kwargs)
 
-    return csrf_exempt(require_POST(transaction.non_atomic_requests(checked)))
+    webhook = csrf_exempt(require_POST(transaction.non_atomic_requests(checked)))
+    webhook.webhook_view = True  # core.middleware.WebhookPathMiddleware runs it without sessions, auth, CSRF, ...
+    return webhook
 
 
 def body_too_large(request: HttpRequest) -> bool:
@@ -106,31 +109,54 @@ def webhook_record(
     changed = stored_key != key or stored != payload
     if changed:
         logger.info("webhook_nul_removed", source=source, event_key=stored_key)
-    fields = {
-        "source": source,
-        "idempotency_key": stored_key[:200],
-        "organization": organization,
-        "payload": stored,
-        "raw_body": raw_body if changed else None,
-        "status": status,
-        "error": nul_free(error),
-    }
-    try:
-        if transaction.get_connection().in_atomic_block:
-            # Inside a caller's transaction: a savepoint, so a duplicate does not break that transaction.
-            with transaction.atomic():
-                event = InboundEvent.objects.create(**fields)
-        else:
-            # Autocommit (the webhook views are non-atomic): the INSERT is its own transaction, one round trip
-            # instead of BEGIN, INSERT, COMMIT. The row is committed when create() returns.
-            event = InboundEvent.objects.create(**fields)
-    except IntegrityError:
+    event = InboundEvent(
+        source=source,
+        idempotency_key=stored_key[:200],
+        organization=organization,
+        payload=stored,
+        raw_body=raw_body if changed else None,
+        status=status,
+        error=nul_free(error),
+        received_at=timezone.now(),
+    )
+    # One statement, a duplicate answered by ON CONFLICT rather than an error: no savepoint inside a caller's
+    # transaction, and in autocommit (the webhook views are non-atomic) one round trip instead of BEGIN, INSERT,
+    # COMMIT; the row is committed when it returns. Written in SQL: the ORM's create() was a tenth of the CPU.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL, [field.get_db_prep_save(getattr(event, field.attname), connection) for field in _INSERT_FIELDS]
+        )
+        row = cursor.fetchone()
+    if row is None:
         logger.info("webhook_duplicate", source=source, event_key=stored_key)
         return None, False
+    event.pk = row[0]
+    event._state.adding, event._state.db = False, connection.alias
     if status == InboundEvent.Status.RECEIVED:
         # After the outer commit inside a transaction; at once in autocommit, where the row is already committed.
         transaction.on_commit(lambda: inbound_event_enqueue(event.pk))
     return event, True
+
+
+_INSERT_FIELDS = [
+    InboundEvent._meta.get_field(name)
+    for name in (
+        "source",
+        "idempotency_key",
+        "organization",
+        "payload",
+        "raw_body",
+        "status",
+        "error",
+        "attempts",
+        "received_at",
+    )
+]
+_INSERT_SQL = (
+    f"INSERT INTO {InboundEvent._meta.db_table} ({', '.join(field.column for field in _INSERT_FIELDS)}) "  # noqa: S608 (our names, values bound)
+    f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) "
+    "ON CONFLICT ON CONSTRAINT inbound_event_unique_key DO NOTHING RETURNING id"
+)
 
 
 def inbound_event_enqueue(event_id: int) -> None:

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Webhook views leave here for WEBHOOK_MIDDLEWARE alone: the browser's middleware below is nothing to them.
+    "core.middleware.WebhookPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -81,6 +83,14 @@ MIDDLEWARE = [
     # After authentication, so every log line of a request carries its request id, user id and client address
     # (django-structlog's, with the address taken from trusted proxies only: core.client_address).
     "core.middleware.RequestLogMiddleware",
+    "core.middleware.RequestIdHeaderMiddleware",
+]
+# What a webhook (a signed POST from a machine: no session, user, messages or CSRF) runs through after the
+# middleware above WebhookPathMiddleware: one request log line (redacted) and the request id, and the same headers.
+WEBHOOK_MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.WebhookRequestLogMiddleware",
     "core.middleware.RequestIdHeaderMiddleware",
 ]
 
