@@ -10,6 +10,7 @@ forgets `scoped_queryset` fails at import time (PostHog's `__init_subclass__` gu
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -21,8 +22,8 @@ from rest_framework.request import Request
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
 
-from accounts.authentication import WidgetTokenAuthentication
 from core.admin_site import request_membership
 
 if TYPE_CHECKING:
@@ -63,10 +64,19 @@ class IsActiveMember(permissions.BasePermission):
         return request_membership(request) is not None
 
 
+# Who may call: the widget's bearer token first (no cookie is involved, so no CSRF), then the session. The token is
+# sign-in's (accounts/): named here and imported on first use, so core imports no app above it.
+API_AUTHENTICATION = ("accounts.authentication.WidgetTokenAuthentication", "core.api.SessionAuthentication")
+
+
+@cache
+def api_authentication_classes() -> tuple[type[authentication.BaseAuthentication], ...]:
+    return tuple(import_string(path) for path in API_AUTHENTICATION)
+
+
 class TenantApi(GenericAPIView):
     """Base of every API view. Subclasses implement `scoped_queryset(member)` from `.visible_to(member)`."""
 
-    authentication_classes: ClassVar[list] = [WidgetTokenAuthentication, SessionAuthentication]  # bearer: no CSRF
     permission_classes: ClassVar[list] = [permissions.IsAuthenticated, IsActiveMember]
     _sealed = ("get_queryset", "queryset")
 
@@ -91,6 +101,9 @@ class TenantApi(GenericAPIView):
         # DRF marks the innermost atomic block for rollback when it answers an error, which must be ours.
         with transaction.atomic():
             return super().dispatch(request, *args, **kwargs)
+
+    def get_authenticators(self) -> list[authentication.BaseAuthentication]:
+        return [auth() for auth in api_authentication_classes()]
 
     @property
     def member(self) -> Membership | None:
