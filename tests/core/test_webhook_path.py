@@ -149,3 +149,18 @@ def test_middleware_with_hooks_the_lean_path_would_skip_is_refused(settings):
     settings.WEBHOOK_MIDDLEWARE = ["django.middleware.csrf.CsrfViewMiddleware"]
     with pytest.raises(ValueError, match="process_view"):
         WebhookPathMiddleware(lambda request: None)
+
+
+def test_a_failing_webhook_is_a_logged_500(client, tenant, caplog, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr("messaging.webhooks.webhook_record", broken)
+    caplog.set_level(logging.INFO)
+    client.raise_request_exception = False
+    response = text(client, tenant, "SM" + "4" * 32)
+    assert response.status_code == 500
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    failed = [line for line in rendered_lines(caplog) if "request_failed" in line]
+    assert len(failed) == 1
+    assert "request_id" in failed[0]
