@@ -1,4 +1,5 @@
-"""The baseline: parse the form body, insert one row, answer empty TwiML. No signature, no lookup, no broker."""
+"""The baseline: parse the form body, insert one row, answer empty TwiML. No signature, no lookup, no broker, and
+(served by `bench.webhook_baseline.wsgi`) no middleware."""
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,4 +14,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 @require_POST
 def baseline_webhook(request: HttpRequest) -> HttpResponse:
     BaselineHit.objects.create(key=request.POST.get("MessageSid", "")[:64])
-    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+    response = HttpResponse(EMPTY_TWIML, content_type="text/xml")
+    response["Content-Length"] = len(response.content)  # no CommonMiddleware to add it (else: chunked)
+    return response
