@@ -34,8 +34,8 @@ from django.core import signing
 from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
+from crm.providers.zoho.models import ZohoConnection
 from studios.models import Membership, Organization, ProviderKind
-from zoho.models import ZohoConnection
 
 logger = structlog.get_logger(__name__)
 
@@ -227,7 +227,7 @@ def sign_in_match(*, identity: ZohoIdentity) -> SignInMatch:
     organization_ids = set(
         ZohoConnection.objects.unscoped()  # the tenant is being established here, from Zoho's answer
         .filter(zoho_org_id=identity.org_id, account__kind=ProviderKind.ZOHO_CRM, organization__is_active=True)
-        .exclude(state=ZohoConnection.State.NOT_CONNECTED)  # a disconnected row holds nothing (see zoho/oauth.py)
+        .exclude(state=ZohoConnection.State.NOT_CONNECTED)  # a disconnected row holds nothing (see its oauth.py)
         .values_list("organization_id", flat=True)
     )
     if len(organization_ids) != 1:

@@ -152,11 +152,11 @@ class GeneratedLeads:
 
 def worker(job: dict[str, Any]) -> None:
     django.setup()
+    from crm.providers.zoho.limits import Priority
     from studios.models import Organization, ProviderAccount
     from sync import delta
     from sync.models import SyncRun
     from sync.runs import CountingClient
-    from zoho.limits import Priority
 
     timer = Timer()
     organization = Organization.objects.unscoped().get(pk=job["organization_id"])  # the bench names it by id

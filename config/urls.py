@@ -16,7 +16,7 @@ urlpatterns = [
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/zoho/leads/", include("automation.urls")),
     path("webhooks/zoho/notifications/", zoho_notification, name="zoho-notification"),
-    path("zoho/", include("zoho.urls")),
+    path("zoho/", include("crm.providers.zoho.urls")),
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("widget.api.urls")),
     path("app/", include("widget.urls")),

@@ -31,6 +31,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.errors import ZohoRequestError
 from studios.models import Organization, ProviderAccount
 from sync.delta import deletions_sync
 from sync.mapping import BOOLEAN, LOOKUP, MULTI, USER_LOOKUP, MappedRecord, ModuleMapping, crm_record_map
@@ -39,8 +41,6 @@ from sync.reads import batches, module_mapping_get
 from sync.runs import run_begin, run_checkpoint, run_client, run_end
 from sync.selectors import crm_record_versions
 from sync.upsert import crm_records_upsert
-from zoho.client import ZohoClient
-from zoho.errors import ZohoRequestError
 
 logger = structlog.get_logger(__name__)
 

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.providers.zoho.client import ZohoClient
 from studios.models import Organization, ProviderAccount
 from sync.mapping import ModuleMapping, crm_record_map
 from sync.models import SyncRun, SyncState
@@ -28,7 +29,6 @@ from sync.reads import batches, columns_merge, module_mapping_get
 from sync.runs import run_begin, run_checkpoint, run_client, run_end
 from sync.sql_views import mirror_view_refresh_quietly
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
-from zoho.client import ZohoClient
 
 logger = structlog.get_logger(__name__)
 

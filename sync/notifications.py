@@ -35,15 +35,15 @@ from automation.selectors import crm_account_get
 from core.models import InboundEvent
 from core.secrets import Secret
 from core.webhooks import EventFlagged, processor
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.errors import ZohoError, ZohoRequestError
+from crm.providers.zoho.limits import Priority
 from studios.models import Organization
 from sync.mapping import ModuleMapping, crm_record_map
 from sync.models import NotificationChannel, SyncRun, SyncSchedule, channel_secret_digest
 from sync.reads import IN_LIMIT, module_mapping_get, records_read_by_ids
 from sync.runs import CountingClient, run_client
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
-from zoho.client import ZohoClient
-from zoho.errors import ZohoError, ZohoRequestError
-from zoho.limits import Priority
 
 logger = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
+from crm.providers.zoho.client import ZohoClient
 from sync.mapping import ModuleMapping, display_field_of, module_mapping_build
-from zoho.client import ZohoClient
 
 IN_LIMIT = 100  # COQL `in` takes at most 100 values (v7+)
 

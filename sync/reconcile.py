@@ -27,6 +27,8 @@ from django.db.models import F
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.errors import ZohoRequestError
 from studios.models import Organization, ProviderAccount
 from sync.mapping import MappedRecord, ModuleMapping, crm_record_map
 from sync.models import CrmRecord, SyncRun, SyncState
@@ -34,8 +36,6 @@ from sync.reads import columns_merge, module_mapping_get, records_read_by_ids
 from sync.runs import run_begin, run_checkpoint, run_client, run_end
 from sync.sql_views import mirror_view_refresh_quietly
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
-from zoho.client import ZohoClient
-from zoho.errors import ZohoRequestError
 
 logger = structlog.get_logger(__name__)
 # COQL selects at most 5 formula fields per query (docs/vendors/zoho-crm.md, COQL); more are read by id and merged.

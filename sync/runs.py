@@ -20,10 +20,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.limits import Priority
 from studios.models import Organization, ProviderAccount
 from sync.models import SyncRun, SyncState
-from zoho.client import ZohoClient
-from zoho.limits import Priority
 
 
 class LockLost(RuntimeError):

@@ -9,10 +9,10 @@ import structlog
 from django.utils import timezone
 
 from automation.selectors import crm_account_get
+from crm.providers.zoho.client import Priority, ZohoClient
+from crm.providers.zoho.errors import ZohoError, ZohoRequestError
+from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenError
 from messaging.models import CrmWriteBack
-from zoho.client import Priority, ZohoClient
-from zoho.errors import ZohoError, ZohoRequestError
-from zoho.tokens import ZohoReauthRequired, ZohoTokenError
 
 logger = structlog.get_logger(__name__)
 

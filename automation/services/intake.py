@@ -42,6 +42,9 @@ from core import merge_fields
 from core.exceptions import ApplicationError
 from core.models import InboundEvent
 from core.webhooks import EventFlagged, processor
+from crm.providers.zoho.client import Priority, ZohoClient
+from crm.providers.zoho.errors import ZohoError, ZohoRequestError
+from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenError
 from messaging.models import Message, OptOutSource, OptOutState
 from messaging.selectors import crm_opt_out_field_get, phone_is_opted_out
 from messaging.services.opt_out import opt_out_set
@@ -49,9 +52,6 @@ from messaging.services.sending import message_send, region_of
 from messaging.services.threads import contact_get_or_create
 from studios.models import TEMPLATE_FIELDS, Studio
 from studios.selectors import phone_numbers_serving
-from zoho.client import Priority, ZohoClient
-from zoho.errors import ZohoError, ZohoRequestError
-from zoho.tokens import ZohoReauthRequired, ZohoTokenError
 
 logger = structlog.get_logger(__name__)
 

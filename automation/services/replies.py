@@ -34,14 +34,14 @@ from automation.services.common import (
 )
 from core import merge_fields
 from core.exceptions import ApplicationError
+from crm.providers.zoho.client import Priority, ZohoClient
+from crm.providers.zoho.errors import ZohoError, ZohoRequestError
+from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenError
 from messaging.models import Message
 from messaging.selectors import phone_is_opted_out
 from messaging.services.sending import message_send
 from messaging.services.threads import conversation_flag, conversation_touch
 from studios.models import TEMPLATE_FIELDS
-from zoho.client import Priority, ZohoClient
-from zoho.errors import ZohoError, ZohoRequestError
-from zoho.tokens import ZohoReauthRequired, ZohoTokenError
 
 logger = structlog.get_logger(__name__)
 

@@ -61,7 +61,7 @@ INSTALLED_APPS = [
     "crm",  # the CRM layer: provider interface, errors, registry; one package per CRM in crm/providers/
     "messaging",
     "automation",
-    "zoho",
+    "crm.providers.zoho",  # the Zoho CRM package; app label "zoho" (tables, migrations)
     "sync",
     "accounts",
     "widget",  # no models: its page's template and static files (widget/templates/, widget/static/)

@@ -1,8 +1,8 @@
 """Zoho Voice over its REST API (docs/vendors/zoho-voice.md): send a text, and read the SMS logs the poll dedups.
 
-Zoho Voice authenticates with Zoho Accounts OAuth; the token comes from the shared broker (zoho/tokens.py), so
-every worker uses one access token per refresh token. A 401 means the token died early (revoked, rotated):
-forget it, take a fresh one and try once more; a second 401 is our credentials, not a blip.
+Zoho Voice authenticates with Zoho Accounts OAuth; the token comes from the shared broker
+(crm/providers/zoho/tokens.py), so every worker uses one access token per refresh token. A 401 means the token died
+early (revoked, rotated): forget it, take a fresh one and try once more; a second 401 is our credentials, not a blip.
 
 Zoho spells its envelope's status both "SUCCESS" and "success", so it is compared case-insensitively. The HTTP
 status of an error is UNCONFIRMED; the body's `code` decides (ZVSMS-4xxx: this request is invalid).
@@ -20,6 +20,12 @@ from django.conf import settings
 
 from core.http import request_never_reached
 from core.outbound import OutboundRefused
+from crm.providers.zoho.tokens import (
+    ZohoReauthRequired,
+    ZohoTokenUnavailable,
+    access_token_get,
+    access_token_invalidate,
+)
 from messaging.providers.base import (
     ProviderAuthError,
     ProviderError,
@@ -30,7 +36,6 @@ from messaging.providers.base import (
     SendResult,
 )
 from studios.models import ProviderAccount
-from zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable, access_token_get, access_token_invalidate
 
 MAX_BODY_CHARS = 1000  # Zoho Voice's own limit (Twilio takes 1600)
 LOGS_PAGE_SIZE = 100

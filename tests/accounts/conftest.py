@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import zoho_sign_in
-from tests.zoho.conftest import control
-from zoho.services import connection_for_account
+from crm.providers.zoho.services import connection_for_account
+from tests.crm.zoho.conftest import control
 
 
 @pytest.fixture(autouse=True)

@@ -19,8 +19,8 @@ from accounts.tokens import token_digest
 from sandbox import worlds
 from studios.models import Membership
 from tests.accounts.conftest import callback, consent, page_data, sign_in, start, widget_token
+from tests.crm.zoho.conftest import control
 from tests.messaging.factories import ConversationFactory
-from tests.zoho.conftest import control
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,10 +15,10 @@ from automation.services import intake as intake_service
 from automation.services import replies as reply_service
 from automation.services.settings import automation_webhook_token_rotate
 from core.models import InboundEvent
+from crm.providers.zoho.tokens import token_cache_clear
 from sandbox import worlds
 from studios.models import ProviderAccount
 from tests.messaging.support import TwilioWorld, inline_tasks, twilio_world  # noqa: F401
-from zoho.tokens import token_cache_clear
 
 ANA = worlds.DEMO_USERS[1]["id"]  # staff of Downtown
 BEN = worlds.DEMO_USERS[2]["id"]  # staff of Uptown
@@ -86,7 +86,7 @@ def automation_inline(monkeypatch, inline_tasks):  # noqa: F811
 
 @pytest.fixture
 def automation_world(twilio_world, automation_inline, settings) -> AutomationWorld:  # noqa: F811
-    # Zoho's retry schedule (1, 2, 4, 8, 16 s) is tested in tests/zoho; here it would only make tests wait.
+    # Zoho's retry schedule (1, 2, 4, 8, 16 s) is tested in tests/crm/zoho; here it would only make tests wait.
     settings.ZOHO_RETRY_BASE_SECONDS = 0.01
     world = twilio_world
     zoho = ProviderAccount.unscoped_objects.create(

@@ -10,8 +10,8 @@ import requests
 from playwright.sync_api import expect
 
 from accounts.models import WidgetToken
+from crm.providers.zoho.services import connection_for_account
 from tests.factories import ZohoCrmAccountFactory
-from zoho.services import connection_for_account
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -28,6 +28,7 @@ from automation.services.settings import automation_webhook_token_rotate
 from core.admin import TenantScopedAdminMixin
 from core.models import InboundEvent, User
 from core.tenancy import TenantModel
+from crm.providers.zoho.models import ZohoConnection
 from messaging.models import Message
 from studios.models import Organization
 from sync.models import SyncRun, SyncSchedule
@@ -41,7 +42,6 @@ from tests.messaging.factories import (
     OptOutEventFactory,
     OptOutFactory,
 )
-from zoho.models import ZohoConnection
 
 # Organization A's rows all carry its slug ("acme", see tests/conftest.py) in their names, e-mails or modules;
 # its dated records are from a year nothing of B's is from.

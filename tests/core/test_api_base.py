@@ -10,7 +10,7 @@ from accounts.authentication import WidgetTokenAuthentication
 from core import api
 from core.api import SessionAuthentication, TenantApi
 
-APPS_ABOVE_CORE = {"accounts", "studios", "crm", "messaging", "automation", "sync", "zoho", "widget"}
+APPS_ABOVE_CORE = {"accounts", "studios", "crm", "messaging", "automation", "sync", "widget"}
 
 
 def test_core_api_imports_no_app_above_core():

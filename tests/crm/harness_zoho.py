@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from crm.providers.zoho import oauth
+from crm.providers.zoho.client import ZohoClient
 from crm.records import Subscription
 from sandbox import worlds
 from tests.crm.harness import ContractHarness
+from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import ZohoCrmAccountFactory
-from tests.zoho.conftest import control, crm_account
-from zoho import oauth
-from zoho.client import ZohoClient
 
 
 class Harness(ContractHarness):

@@ -15,11 +15,7 @@ from crm.errors import (
     CrmRejected,
     CrmUnavailable,
 )
-from crm.providers.zoho.provider import ZohoCrmProvider, _translate
-from crm.registry import provider_for
-from tests.factories import OrganizationFactory
-from tests.zoho.conftest import crm_account
-from zoho.errors import (
+from crm.providers.zoho.errors import (
     ZohoAuthError,
     ZohoBudgetExceeded,
     ZohoConcurrencyTimeout,
@@ -30,7 +26,11 @@ from zoho.errors import (
     ZohoScopeError,
     ZohoUnavailable,
 )
-from zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
+from crm.providers.zoho.provider import ZohoCrmProvider, _translate
+from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
+from crm.registry import provider_for
+from tests.crm.zoho.conftest import crm_account
+from tests.factories import OrganizationFactory
 
 
 @pytest.mark.parametrize(

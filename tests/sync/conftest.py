@@ -8,8 +8,8 @@ import pytest
 
 from django.core.cache import cache
 
+from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import OrganizationFactory
-from tests.zoho.conftest import control, crm_account
 
 
 @pytest.fixture(autouse=True)

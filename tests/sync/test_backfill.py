@@ -17,9 +17,9 @@ from sync.backfill import BackfillProgress, backfill_due, backfill_run
 from sync.delta import sync_run
 from sync.models import BulkReadJob, CrmPhone, CrmQuarantine, CrmRecord, SyncRun, SyncState
 from sync.tasks import sync_run_task
+from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
-from tests.zoho.conftest import control, crm_account
 
 COLUMNS = ("name", "email", "owner_id", "owner_name", "created_time", "modified_time", "deleted_at")
 

@@ -10,12 +10,12 @@ from structlog.testing import capture_logs
 
 from django.core.cache import cache
 
+from crm.providers.zoho.client import ZohoClient
 from sync import notifications
 from sync.delta import sync_run
 from sync.models import NotificationChannel, SyncRun
 from sync.notifications import channel_ensure, channels_renew_due
 from tests.sync.conftest import seed
-from zoho.client import ZohoClient
 
 pytestmark = pytest.mark.django_db
 

@@ -30,6 +30,9 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
+from crm.providers.zoho import tokens
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.limits import Priority
 from sandbox import worlds
 from sandbox.zoho_crm import schema
 from sandbox.zoho_crm.store import parse_zoho_datetime, user_lookup
@@ -37,10 +40,7 @@ from sync.delta import sync_run
 from sync.mapping import crm_record_map
 from sync.models import CrmPhone, CrmQuarantine, CrmRecord, SyncRun, SyncState
 from sync.reads import module_mapping_get
-from tests.zoho.conftest import control
-from zoho import tokens
-from zoho.client import ZohoClient
-from zoho.limits import Priority
+from tests.crm.zoho.conftest import control
 
 FIXED_SEEDS = [3, 17, 42]
 if os.environ.get("MIRROR_FUZZ_SEED"):  # one seed again, e.g. the one a failure named

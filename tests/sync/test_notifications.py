@@ -18,9 +18,9 @@ from sync import notifications
 from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, NotificationChannel, SyncRun, SyncSchedule, SyncState
 from sync.notifications import channel_ensure, channels_renew_due
+from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
-from tests.zoho.conftest import control, crm_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -251,7 +251,7 @@ def test_an_inactive_channel_is_refused(organization, account, empty_sandbox, pr
 
 def test_a_removed_zoho_connection_stops_the_channel(organization, account, empty_sandbox):
     channel = channel_ensure(organization=organization)
-    account.refresh_token = ""  # what zoho.oauth.disconnect leaves: the token is revoked, Zoho cannot be asked
+    account.refresh_token = ""  # what Zoho's oauth.disconnect leaves: the token is revoked, Zoho cannot be asked
     account.save()
 
     channels_renew_due()

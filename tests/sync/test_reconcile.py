@@ -17,9 +17,9 @@ from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
 from sync.reconcile import reconcile_run
 from sync.tasks import reconcile_task, sync_due_task, sync_run_task
+from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
-from tests.zoho.conftest import control, crm_account
 
 
 def mirrored(organization, module="Leads"):

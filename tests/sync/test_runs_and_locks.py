@@ -14,14 +14,14 @@ from django.db import connection
 from django.utils import timezone
 
 from core.tenancy import UnscopedQueryError
+from crm.providers.zoho.client import ZohoClient
 from sync import delta
 from sync.delta import sync_run
 from sync.models import CrmQuarantine, CrmRecord, SyncRun, SyncState
 from sync.tasks import sync_run_task
+from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
-from tests.zoho.conftest import control, crm_account
-from zoho.client import ZohoClient
 
 
 def mirrored_ids(organization, module="Leads"):

@@ -17,8 +17,8 @@ from sync.delta import sync_run
 from sync.mapping import INTEGER, TEXT, FieldSpec, ModuleMapping
 from sync.models import CrmRecord, SyncRun
 from sync.sql_views import ViewColumn, _comment_statement, _execute, mirror_view_refresh, view_columns, view_name
+from tests.crm.zoho.conftest import control
 from tests.sync.conftest import seed, store
-from tests.zoho.conftest import control
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the views are PostgreSQL only")
 

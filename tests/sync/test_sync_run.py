@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.phone import normalize_e164
+from crm.providers.zoho.client import ZohoClient
 from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
 from sync.selectors import crm_record_get, crm_records_by_phone
+from tests.crm.zoho.conftest import control
 from tests.sync.conftest import seed, store
-from tests.zoho.conftest import control
-from zoho.client import ZohoClient
 
 
 def mirrored(organization, module="Leads"):

@@ -12,11 +12,11 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
+from crm.providers.zoho.errors import ZohoAuthError, ZohoUnavailable
 from sandbox import worlds
 from tests.factories import ZohoCrmAccountFactory
 from tests.messaging.factories import ContactFactory, ConversationFactory, OptOutFactory
 from widget.api import crm
-from zoho.errors import ZohoAuthError, ZohoUnavailable
 
 pytestmark = pytest.mark.django_db
 

@@ -18,11 +18,11 @@ from django.db.models import QuerySet
 from automation.selectors import crm_account_get
 from core.api import ErrorSerializer, TenantApi
 from core.exceptions import UpstreamUnavailable
+from crm.providers.zoho.client import Priority, ZohoClient
+from crm.providers.zoho.errors import ZohoAuthError, ZohoError
+from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenError
 from messaging.models import Contact
 from studios.models import Membership
-from zoho.client import Priority, ZohoClient
-from zoho.errors import ZohoAuthError, ZohoError
-from zoho.tokens import ZohoReauthRequired, ZohoTokenError
 
 logger = structlog.get_logger(__name__)
 

@@ -1,8 +1,8 @@
-"""Zoho CRM v8 behind the CrmProvider interface, over today's `zoho/` package (client, transport, token broker,
-OAuth flow) and the mirror's pure mapping (`sync/mapping.py`).
+"""Zoho CRM v8 behind the CrmProvider interface, over the package's own modules (client, transport, token
+broker, OAuth flow) and the mirror's pure mapping (`sync/mapping.py`).
 
 The connection is, for now, the `studios.models.ProviderAccount` of kind `zoho_crm` (its OAuth state lives on
-`zoho.models.ZohoConnection`): `provider_for(account)` gives a ZohoCrmProvider. What the interface needs that the
+`ZohoConnection`, models.py): `provider_for(account)` gives a ZohoCrmProvider. What the interface needs that the
 client lacked is built here from ZohoClient calls: pages of changed records on a (Modified_Time, id) cursor, all
 ids, records by phone, the field specs, the watch channel as a subscription and the parsing of its callbacks.
 Every Zoho error is translated to `crm.errors` at this boundary (`_translated`).
@@ -36,6 +36,19 @@ from crm.errors import (
     CrmUnavailable,
 )
 from crm.provider import CrmProvider
+from crm.providers.zoho import oauth
+from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
+from crm.providers.zoho.errors import (
+    ZohoAuthError,
+    ZohoBudgetExceeded,
+    ZohoCreditsExhausted,
+    ZohoError,
+    ZohoRateLimited,
+    ZohoRecordError,
+    ZohoUnavailable,
+)
+from crm.providers.zoho.limits import Priority
+from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
 from crm.records import (
     CanonicalObject,
     CanonicalRecord,
@@ -54,19 +67,6 @@ from crm.records import (
 )
 from crm.registry import register
 from sync.mapping import UNSELECTABLE, ModuleMapping, crm_record_map, display_field_of, module_mapping_build
-from zoho import oauth
-from zoho.client import COQL_MAX_LIMIT, ZohoClient
-from zoho.errors import (
-    ZohoAuthError,
-    ZohoBudgetExceeded,
-    ZohoCreditsExhausted,
-    ZohoError,
-    ZohoRateLimited,
-    ZohoRecordError,
-    ZohoUnavailable,
-)
-from zoho.limits import Priority
-from zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
 
 PROVIDER = "zoho"
 IN_LIMIT = 100  # COQL `in` takes at most 100 values

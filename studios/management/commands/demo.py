@@ -8,11 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from automation.services.settings import automation_webhook_token_set
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.services import connection_for_account
 from studios.demo import DEMO_LEAD_WEBHOOK_TOKEN, DEMO_PASSWORDS, DEMO_ZOHO_ORG_ID, OPERATOR_EMAIL, demo_document
 from studios.models import Organization, ProviderAccount
 from studios.tenants_file import TenantsFileError, tenants_apply
-from zoho.models import ZohoConnection
-from zoho.services import connection_for_account
 
 
 class Command(BaseCommand):

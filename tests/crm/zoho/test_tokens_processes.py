@@ -10,16 +10,16 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.crm.zoho.conftest import crm_account, minted
 from tests.factories import OrganizationFactory
 from tests.processes import PROJECT_DIR
-from tests.zoho.conftest import crm_account, minted
 
 WORKER = """
 import os, sys, time
 import django
 django.setup()
 from studios.models import ProviderAccount
-from zoho.tokens import access_token_get
+from crm.providers.zoho.tokens import access_token_get
 account = ProviderAccount.unscoped_objects.get(pk=int(sys.argv[1]))
 start = float(sys.argv[2])
 while time.time() < start:

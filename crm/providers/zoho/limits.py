@@ -24,7 +24,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.cache import cache
 
-from zoho.errors import ZohoBudgetExceeded, ZohoConcurrencyTimeout
+from crm.providers.zoho.errors import ZohoBudgetExceeded, ZohoConcurrencyTimeout
 
 DAY_SECONDS = 24 * 3600
 

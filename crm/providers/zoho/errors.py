@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoho.tokens import ZohoReauthRequired
+from crm.providers.zoho.tokens import ZohoReauthRequired
 
 
 class ZohoError(Exception):

@@ -51,7 +51,7 @@ class ZohoConnection(TenantModel, TimeStampedModel):
             ),
             # One tenant per CRM org: sign-in and onboarding map Zoho users to the organization holding the org.
             # A connection holds it until disconnected (also while it waits to be reconnected), so the first
-            # verified connection keeps it; zoho/oauth.py refuses a later claim with a message.
+            # verified connection keeps it; oauth.py refuses a later claim with a message.
             models.UniqueConstraint(
                 fields=["zoho_org_id"],
                 condition=~models.Q(zoho_org_id="") & ~models.Q(state="not_connected"),

@@ -6,16 +6,16 @@ import requests
 
 from django.db import connection
 
-from sandbox import worlds
-from tests.zoho.conftest import control, crm_account, minted
-from zoho.models import ZohoConnection
-from zoho.tokens import (
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.tokens import (
     ZohoReauthRequired,
     ZohoTokenUnavailable,
     access_token_get,
     access_token_info_get,
     access_token_invalidate,
 )
+from sandbox import worlds
+from tests.crm.zoho.conftest import control, crm_account, minted
 
 
 def crm_get(server, token, path="/crm/v8/users?type=CurrentUser"):
@@ -121,15 +121,15 @@ def test_accounts_server_down_is_unavailable(account, sandbox):
 
 def test_accounts_server_timeout_is_unavailable(account, sandbox, settings):
     settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS = 0.3
-    import zoho.tokens
+    from crm.providers.zoho import tokens
 
-    zoho.tokens._session = None
+    tokens._session = None
     control(sandbox, "POST", "faults", {"path": "^/oauth/v2/token$", "delay": 1.0})
     try:
         with pytest.raises(ZohoTokenUnavailable, match="unreachable"):
             access_token_get(account=account)
     finally:
-        zoho.tokens._session = None
+        tokens._session = None
 
 
 def test_wrong_data_centre_is_reported_as_such(organization, sandbox, empty_sandbox):

@@ -8,12 +8,12 @@ import requests
 from django.db import connection as db
 from django.urls import reverse
 
+from crm.providers.zoho import oauth
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.services import connection_for_account
+from crm.providers.zoho.tokens import ZohoReauthRequired, access_token_get
+from tests.crm.zoho.conftest import control
 from tests.factories import ZohoCrmAccountFactory
-from tests.zoho.conftest import control
-from zoho import oauth
-from zoho.models import ZohoConnection
-from zoho.services import connection_for_account
-from zoho.tokens import ZohoReauthRequired, access_token_get
 
 
 @pytest.fixture

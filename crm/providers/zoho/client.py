@@ -1,10 +1,10 @@
-"""The one Zoho CRM v8 client: what the product asks of Zoho, over the transport in zoho/transport.py.
+"""The one Zoho CRM v8 client: what the product asks of Zoho, over the transport in transport.py.
 
     client = ZohoClient(account=account, priority=Priority.INTERACTIVE)
     for lead in client.coql_iter(module="Leads", fields=["Last_Name", "Mobile"]):
         ...
 
-Every method raises only `zoho.errors.ZohoError` subclasses. Limits followed (docs/vendors/zoho-crm.md): COQL pages of
+Every method raises only `errors.ZohoError` subclasses. Limits followed (docs/vendors/zoho-crm.md): COQL pages of
 2,000 with OFFSET up to 100,000 and keyset paging on (Modified_Time, id) beyond; Get Records with at most 50
 fields per call (more are fetched in batches and merged by id) and `page_token` after the first page; writes of
 at most 100 records.
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from zoho.errors import ZohoRecordError, ZohoRequestError
-from zoho.limits import Priority
-from zoho.transport import ZohoResponse, ZohoTransport
+from crm.providers.zoho.errors import ZohoRecordError, ZohoRequestError
+from crm.providers.zoho.limits import Priority
+from crm.providers.zoho.transport import ZohoResponse, ZohoTransport
 
 __all__ = ["COQL_MAX_LIMIT", "COQL_MAX_REACH", "FIELDS_PER_CALL", "Priority", "ZohoClient", "coql_cost"]
 

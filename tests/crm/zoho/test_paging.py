@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.zoho.conftest import control
-from zoho.client import ZohoClient
+from crm.providers.zoho.client import ZohoClient
+from tests.crm.zoho.conftest import control
 
 
 def seed(server, count, module="Leads"):

@@ -16,8 +16,8 @@ from django.utils.decorators import method_decorator
 
 from core.admin import TenantModelAdmin
 from core.exceptions import ApplicationError
-from zoho import oauth
-from zoho.models import ZohoConnection
+from crm.providers.zoho import oauth
+from crm.providers.zoho.models import ZohoConnection
 
 
 class ZohoConnectionAddForm(forms.ModelForm):

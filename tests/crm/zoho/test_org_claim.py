@@ -12,12 +12,12 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from accounts.zoho_sign_in import ZohoIdentity, sign_in_match
+from crm.providers.zoho import oauth
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.services import connection_for_account
+from tests.crm.zoho.test_oauth import callback, consent, start
 from tests.factories import ZohoCrmAccountFactory
 from tests.log_events import logged_events
-from tests.zoho.test_oauth import callback, consent, start
-from zoho import oauth
-from zoho.models import ZohoConnection
-from zoho.services import connection_for_account
 
 
 def identity(org_id: str, user_id: str = "1") -> ZohoIdentity:
@@ -26,7 +26,7 @@ def identity(org_id: str, user_id: str = "1") -> ZohoIdentity:
 
 @pytest.fixture
 def zoho_org(sandbox):
-    from tests.zoho.conftest import control
+    from tests.crm.zoho.conftest import control
 
     return control(sandbox, "POST", "zoho/orgs", {"name": "Acme Zoho", "redirect_uris": [oauth.redirect_uri()]})
 
@@ -67,7 +67,7 @@ def manager_b(client, tenant_b):
 def test_a_later_claim_of_a_connected_zoho_org_is_refused_and_stores_nothing(
     manager_b, b_unconnected, a_holds_the_org, zoho_org, tenant_a, caplog
 ):
-    with caplog.at_level(logging.WARNING, logger="zoho.oauth"):
+    with caplog.at_level(logging.WARNING, logger="crm.providers.zoho.oauth"):
         response = callback(
             manager_b, consent(start(manager_b, b_unconnected), _sandbox_user=zoho_org["users"][0]["id"])
         )
@@ -177,11 +177,11 @@ def test_a_managers_account_never_exchanges_a_code_outside_zoho(tenant_a, monkey
 
 def test_a_token_answer_never_moves_a_managers_account_to_another_host(organization, sandbox, caplog):
     """The refresh answer's api_domain is used only if it is a Zoho API domain (or the operator's emulator)."""
-    from tests.zoho.conftest import crm_account
-    from zoho import tokens
+    from crm.providers.zoho import tokens
+    from tests.crm.zoho.conftest import crm_account
 
     account = crm_account(organization, sandbox, api_domain="https://www.zohoapis.eu")  # no operator: not trusted
-    with caplog.at_level(logging.WARNING, logger="zoho.tokens"):
+    with caplog.at_level(logging.WARNING, logger="crm.providers.zoho.tokens"):
         token = tokens.access_token_info_get(account=account)
     assert token.api_domain == "https://www.zohoapis.eu"
     account.refresh_from_db()

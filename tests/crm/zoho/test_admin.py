@@ -6,8 +6,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from zoho.models import ZohoConnection
-from zoho.services import connection_for_account
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.services import connection_for_account
 
 OBJECT_PAGES = ["change", "history", "delete"]
 CUSTOM_PAGES = ["connect", "disconnect"]
@@ -138,7 +138,7 @@ def test_staff_and_strangers_get_no_zoho_admin(client, tenant_a, connection_a):
 
 def test_the_callback_for_another_organizations_account_is_not_found(client, tenant_a, tenant_b, connection_b):
     """Even with a genuine state for B's account carried in A's own session, A's manager cannot finish B's flow."""
-    from zoho import oauth
+    from crm.providers.zoho import oauth
 
     session = client.session
     state = oauth.connect_start(account=tenant_b.zoho, session=session)

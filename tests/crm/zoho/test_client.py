@@ -9,12 +9,8 @@ import pytest
 
 from django.db import connection
 
-from sandbox import worlds
-from tests.factories import OrganizationFactory
-from tests.log_events import logged_events
-from tests.zoho.conftest import control, crm_account, minted
-from zoho.client import ZohoClient
-from zoho.errors import (
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.errors import (
     ZohoAuthError,
     ZohoBudgetExceeded,
     ZohoCreditsExhausted,
@@ -24,9 +20,13 @@ from zoho.errors import (
     ZohoScopeError,
     ZohoUnavailable,
 )
-from zoho.limits import Priority, credits_used
-from zoho.models import ZohoConnection
-from zoho.transport import backoff_delays
+from crm.providers.zoho.limits import Priority, credits_used
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.transport import backoff_delays
+from sandbox import worlds
+from tests.crm.zoho.conftest import control, crm_account, minted
+from tests.factories import OrganizationFactory
+from tests.log_events import logged_events
 
 
 class Sleeps(list):
@@ -248,7 +248,7 @@ def test_coql_is_counted_at_its_price(client, account):
 
 
 def test_the_connection_can_override_the_credit_pool(account, settings):
-    from zoho.services import connection_for_account
+    from crm.providers.zoho.services import connection_for_account
 
     connection_row = connection_for_account(account=account)
     connection_row.credit_limit = 2

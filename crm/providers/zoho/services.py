@@ -7,8 +7,8 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.providers.zoho.models import ZohoConnection
 from studios.models import ProviderAccount, ProviderKind
-from zoho.models import ZohoConnection
 
 logger = structlog.get_logger(__name__)
 

@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET
 
 from core.admin_site import is_operator, request_manager
 from core.exceptions import ApplicationError
+from crm.providers.zoho import oauth
+from crm.providers.zoho.services import connection_for_account
 from studios.models import ProviderAccount
-from zoho import oauth
-from zoho.services import connection_for_account
 
 
 def account_for_request(request: HttpRequest, account_id: int) -> ProviderAccount:

@@ -36,10 +36,10 @@ from django.utils import timezone
 from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
+from crm.providers.zoho import tokens
+from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.services import connection_error_record, connection_for_account
 from studios.models import ProviderAccount, ProviderKind
-from zoho import tokens
-from zoho.models import ZohoConnection
-from zoho.services import connection_error_record, connection_for_account
 
 logger = structlog.get_logger(__name__)
 

@@ -31,9 +31,8 @@ from django.conf import settings
 
 from core.http import make_session, request_never_reached
 from core.outbound import OutboundRefused
-from studios.models import ProviderAccount
-from zoho import limits, tokens
-from zoho.errors import (
+from crm.providers.zoho import limits, tokens
+from crm.providers.zoho.errors import (
     ZohoAuthError,
     ZohoCreditsExhausted,
     ZohoError,
@@ -43,7 +42,8 @@ from zoho.errors import (
     ZohoScopeError,
     ZohoUnavailable,
 )
-from zoho.limits import Priority
+from crm.providers.zoho.limits import Priority
+from studios.models import ProviderAccount
 
 logger = structlog.get_logger(__name__)
 
@@ -107,7 +107,7 @@ class ZohoTransport:
 
     def credit_limit(self) -> int:
         if self._credit_limit is None:
-            from zoho.models import ZohoConnection
+            from crm.providers.zoho.models import ZohoConnection
 
             override = (
                 ZohoConnection.objects.for_organization(self.account.organization)
@@ -252,7 +252,7 @@ class ZohoTransport:
         raise ZohoRequestError(f"Zoho refused the request: {code} {message}", status=status, code=code, details=details)
 
     def _needs_reauth(self, error: ZohoError) -> ZohoError:
-        from zoho import services
+        from crm.providers.zoho import services
 
         reason = f"Zoho refused a fresh token ({error.code}): {error.message}"
         services.connection_needs_reauth(account=self.account, reason=reason)

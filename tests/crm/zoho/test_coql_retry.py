@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from crm.providers.zoho.client import ZohoClient
+from crm.providers.zoho.errors import ZohoUnavailable
 from sync.delta import sync_run
 from sync.models import SyncRun
+from tests.crm.zoho.conftest import control, crm_account
 from tests.sync.conftest import seed
-from tests.zoho.conftest import control, crm_account
-from zoho.client import ZohoClient
-from zoho.errors import ZohoUnavailable
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +61,8 @@ def _leads(server):
 def test_an_api_domain_the_guard_refuses_is_an_auth_error_not_an_outage(organization, account, settings):
     """A refused endpoint (here: the sandbox on loopback once private hosts are off) sent nothing: no retry, no
     credits spent, and the connection is flagged for a person, like any other authorization problem."""
-    from zoho import limits
-    from zoho.errors import ZohoAuthError
+    from crm.providers.zoho import limits
+    from crm.providers.zoho.errors import ZohoAuthError
 
     client = ZohoClient(account=account)
     client.coql(query="select Last_Name from Leads where id is not null limit 1")  # the access token is cached

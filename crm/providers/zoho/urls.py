@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from zoho import views
+from crm.providers.zoho import views
 
 app_name = "zoho"
 urlpatterns = [

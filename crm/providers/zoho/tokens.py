@@ -11,7 +11,7 @@ refresh token we stop asking for a while instead of letting every worker find ou
 
 No database transaction is held across the HTTP refresh: the lock is a cache key, not a row.
 
-Used by the CRM client (zoho/client.py) and the Zoho Voice SMS provider (messaging), for ProviderAccounts of
+Used by the CRM client (client.py) and the Zoho Voice SMS provider (messaging), for ProviderAccounts of
 kind zoho_crm and zoho_voice alike: both send `Authorization: Zoho-oauthtoken <token>`.
 """
 
@@ -305,7 +305,7 @@ def _token_error(account: ProviderAccount, keys: _Keys, body: dict[str, Any], st
 
 def _report(account: ProviderAccount, *, ok: bool, message: str = "", api_domain: str = "") -> None:
     """Tell the account's connection what happened. Best effort: a token in hand matters more than the record."""
-    from zoho import services
+    from crm.providers.zoho import services
 
     try:
         if ok:
