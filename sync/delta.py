@@ -11,7 +11,9 @@ from the start. The run row, the lock and the checkpoint are `sync/runs.py`'s.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sentry_sdk
 import structlog
@@ -25,6 +27,7 @@ from crm.providers.zoho.client import ZohoClient
 from studios.models import Organization, ProviderAccount
 from sync.mapping import ModuleMapping, crm_record_map
 from sync.models import SyncRun, SyncState
+from sync.prefetch import Prefetcher
 from sync.reads import batches, columns_merge, module_mapping_get
 from sync.runs import run_begin, run_checkpoint, run_client, run_end
 from sync.sql_views import mirror_view_refresh_quietly
@@ -101,34 +104,46 @@ def _records_sync(client: ZohoClient, state: SyncState, run: SyncRun) -> ModuleM
     # max_reach=0: keyset pages on (Modified_Time, id) from the first page. OFFSET pages skip records: a record
     # edited mid-run leaves its place, every later record moves up one, and the next OFFSET misses one of them.
     rows = client.coql_iter(module=run.module, fields=first, where=where, page_size=page_size, max_reach=0)
+    # The next batch is read from Zoho in a background thread while this one is mapped and written here (one batch
+    # ahead: flat memory); the checkpoint and watermark move only with a batch this thread committed.
+    with Prefetcher(_batches_read(client, run.module, rows, rest), name=f"sync-prefetch-{run.pk}") as pages:
+        for batch in pages:
+            mapped = [
+                crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in batch
+            ]
+            last = batch[-1]
+            now = timezone.now()
+            with transaction.atomic():
+                result = crm_records_upsert(
+                    organization_id=run.organization_id, module=run.module, records=mapped, run_id=run.pk, now=now
+                )
+                moment = mapped[-1].modified_time
+                watermark = max(filter(None, [state.watermark, moment]))  # the overlap re-reads older records
+                run_checkpoint(
+                    state=state,
+                    run=run,
+                    now=now,
+                    checkpoint_time=moment,
+                    checkpoint_id=str(last["id"]),
+                    watermark=watermark,
+                )
+                SyncRun.objects.unscoped().filter(pk=run.pk).update(
+                    inserted=F("inserted") + result.inserted,
+                    updated=F("updated") + result.updated,
+                    quarantined=F("quarantined") + result.quarantined,
+                )
+    return mapping
+
+
+def _batches_read(
+    client: ZohoClient, module: str, rows: Iterator[dict[str, Any]], rest: list[list[str]]
+) -> Iterator[list[dict[str, Any]]]:
+    """Batches of `rows`, each completed with the columns past the first COQL query's (Zoho calls only: this runs
+    in the prefetch thread, which never touches the database)."""
     for batch in batches(rows, size=settings.SYNC_BATCH_SIZE):
         for extra in rest:
-            columns_merge(client=client, module=run.module, batch=batch, columns=extra)
-        mapped = [
-            crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in batch
-        ]
-        last = batch[-1]
-        now = timezone.now()
-        with transaction.atomic():
-            result = crm_records_upsert(
-                organization_id=run.organization_id, module=run.module, records=mapped, run_id=run.pk, now=now
-            )
-            moment = mapped[-1].modified_time
-            watermark = max(filter(None, [state.watermark, moment]))  # the overlap re-reads older records
-            run_checkpoint(
-                state=state,
-                run=run,
-                now=now,
-                checkpoint_time=moment,
-                checkpoint_id=str(last["id"]),
-                watermark=watermark,
-            )
-            SyncRun.objects.unscoped().filter(pk=run.pk).update(
-                inserted=F("inserted") + result.inserted,
-                updated=F("updated") + result.updated,
-                quarantined=F("quarantined") + result.quarantined,
-            )
-    return mapping
+            columns_merge(client=client, module=module, batch=batch, columns=extra)
+        yield batch
 
 
 def _where(state: SyncState) -> str | None:

@@ -115,7 +115,7 @@ class CrmRecord(TenantModel):
             models.UniqueConstraint(fields=["organization", "module", "zoho_id"], name="crm_record_unique"),
         ]
         indexes = [models.Index(fields=["email", "organization"], name="crm_record_email_org")]
-        # GIN indexes on fields and custom_fields are created in migration 0002 on PostgreSQL only.
+        # No GIN index on fields / custom_fields: no query uses one (0002 made them, 0007 dropped them).
 
     def __str__(self) -> str:
         return f"{self.module} {self.zoho_id}"
