@@ -284,8 +284,8 @@ def baseline(logs: list[dict]) -> float:
 
 def dedup(logs: list[dict], number_id: int) -> tuple[float, float, dict]:
     """The product's path: parse every log, then ingest (chunks of 50,000 parsed logs, as many polls would)."""
-    from messaging.services.zoho_voice_logs import IngestResult, log_parse
-    from messaging.services.zoho_voice_poll import zoho_voice_logs_ingest
+    from messaging.providers.zoho_voice.logs import IngestResult, log_parse
+    from messaging.providers.zoho_voice.poll import zoho_voice_logs_ingest
     from studios.models import PhoneNumber
 
     number = PhoneNumber.objects.unscoped().select_related("organization", "studio").get(pk=number_id)
@@ -300,8 +300,8 @@ def dedup(logs: list[dict], number_id: int) -> tuple[float, float, dict]:
 
 
 def explain(logs: list[dict], number_id: int) -> dict[str, list[str]]:
-    from messaging.services.zoho_voice_dedup import match_plan_explain
-    from messaging.services.zoho_voice_logs import log_parse
+    from messaging.providers.zoho_voice.dedup import match_plan_explain
+    from messaging.providers.zoho_voice.logs import log_parse
     from studios.models import PhoneNumber
 
     number = PhoneNumber.objects.unscoped().get(pk=number_id)

@@ -49,7 +49,7 @@ def zoho_voice_poll_task(phone_number_id: int) -> dict:
     from django.core.cache import cache
 
     from messaging.providers import ProviderError
-    from messaging.services.zoho_voice_poll import zoho_voice_poll
+    from messaging.providers.zoho_voice.poll import zoho_voice_poll
     from studios.models import PhoneNumber
 
     number = (

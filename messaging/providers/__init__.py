@@ -40,7 +40,7 @@ def provider_for(phone_number: PhoneNumber) -> SmsProvider:
 
         return TwilioProvider(account=phone_number.account)
     if phone_number.provider == "zoho_voice":
-        from messaging.providers.zoho_voice import ZohoVoiceProvider
+        from messaging.providers.zoho_voice.provider import ZohoVoiceProvider
 
         return ZohoVoiceProvider(account=phone_number.account)
     raise ValueError(f"no SMS provider {phone_number.provider!r}")

@@ -8,7 +8,7 @@ import pytest
 
 from messaging.providers.base import ProviderAuthError
 from messaging.providers.twilio import TwilioProvider
-from messaging.providers.zoho_voice import ZohoVoiceProvider
+from messaging.providers.zoho_voice.provider import ZohoVoiceProvider
 from tests.core.test_outbound_guard import fake_resolver
 from tests.factories import ZohoCrmAccountFactory
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from core import webhooks as core_webhooks
 from core.models import InboundEvent
 from messaging.models import Message
-from messaging.providers import zoho_voice as zv_module
+from messaging.providers.zoho_voice import provider as zv_module
 from messaging.services.sending import message_deliver, message_send, messages_retry_due
 from sandbox import worlds
 from studios.models import PhoneNumber, ProviderAccount

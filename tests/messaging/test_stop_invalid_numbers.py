@@ -16,8 +16,8 @@ from core import webhooks as core_webhooks
 from core.models import InboundEvent
 from messaging.models import Message, OptOut
 from messaging.phones import sender_normalize
-from messaging.services.zoho_voice_logs import log_parse
-from messaging.services.zoho_voice_poll import zoho_voice_logs_ingest
+from messaging.providers.zoho_voice.logs import log_parse
+from messaging.providers.zoho_voice.poll import zoho_voice_logs_ingest
 from tests.messaging.test_zoho_voice import ZV_NUMBER, zv_fresh_http, zv_world  # noqa: F401
 
 SMS = "/webhooks/twilio/sms/"

@@ -24,11 +24,11 @@ from messaging.providers import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from messaging.providers import zoho_voice as zv_module
-from messaging.providers.zoho_voice import ZohoVoiceProvider, _answer_of
+from messaging.providers.zoho_voice import provider as zv_module
+from messaging.providers.zoho_voice.logs import ZohoVoiceLog, log_parse
+from messaging.providers.zoho_voice.poll import zoho_voice_logs_ingest, zoho_voice_poll
+from messaging.providers.zoho_voice.provider import ZohoVoiceProvider, _answer_of
 from messaging.services import sending
-from messaging.services.zoho_voice_logs import ZohoVoiceLog, log_parse
-from messaging.services.zoho_voice_poll import zoho_voice_logs_ingest, zoho_voice_poll
 from sandbox import worlds
 from studios.models import PhoneNumber, ProviderAccount
 from tests.factories import OrganizationFactory, StudioFactory
@@ -289,7 +289,7 @@ def test_zoho_voice_poll_brings_in_an_inbound_text_once(zv_world):
 
 
 def test_zoho_voice_poll_pages_until_a_short_page(zv_world, monkeypatch):
-    monkeypatch.setattr("messaging.services.zoho_voice_poll.LOGS_PAGE_SIZE", 2)
+    monkeypatch.setattr("messaging.providers.zoho_voice.poll.LOGS_PAGE_SIZE", 2)
     for n in range(5):
         zv_world.lead_texts(f"text {n}")
     result = zoho_voice_poll(phone_number=zv_world.number)
@@ -508,7 +508,7 @@ def test_zoho_voice_concurrent_pollers_store_each_log_exactly_once(empty_sandbox
 
 
 def test_zoho_voice_match_plans_probe_the_indexes(zv_world):
-    from messaging.services.zoho_voice_dedup import match_plan_explain
+    from messaging.providers.zoho_voice.dedup import match_plan_explain
 
     plans = match_plan_explain(phone_number=zv_world.number, logs=[zv_log(), zv_log(direction="inbound")])
     assert set(plans) == {"match by log id", "±5 minute candidates"}

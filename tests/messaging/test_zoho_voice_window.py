@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message, ZohoVoicePollCursor
-from messaging.providers.zoho_voice import FROM_DATE_ZONE_SLACK
-from messaging.services.zoho_voice_poll import zoho_voice_poll
+from messaging.providers.zoho_voice.poll import zoho_voice_poll
+from messaging.providers.zoho_voice.provider import FROM_DATE_ZONE_SLACK
 from tests.messaging.test_zoho_voice import ZV_LEAD, zv_fresh_http, zv_world  # noqa: F401
 
 ZONES = ["Pacific/Honolulu", "Pacific/Kiritimati", "Etc/GMT+12", "UTC"]  # UTC-10, UTC+14, UTC-12, UTC

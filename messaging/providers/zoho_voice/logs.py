@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from core.phone import normalize_e164
 from messaging.models import Message
 from messaging.phones import sender_normalize
-from messaging.providers.zoho_voice import status_of
+from messaging.providers.zoho_voice.provider import status_of
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _NOT_DIGITS = re.compile(r"[^\d+]")

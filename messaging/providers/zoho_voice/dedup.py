@@ -26,9 +26,9 @@ from django.db import OperationalError, connection, transaction
 
 from messaging import text
 from messaging.models import Contact, Message
+from messaging.providers.zoho_voice.logs import WINDOW_SECONDS, IngestResult, ZohoVoiceLog
 from messaging.services.receiving import inbound_route
 from messaging.services.status import RANK
-from messaging.services.zoho_voice_logs import WINDOW_SECONDS, IngestResult, ZohoVoiceLog
 from messaging.text import body_shape, keyword_of
 from studios.models import PhoneNumber
 

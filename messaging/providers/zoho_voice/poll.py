@@ -2,7 +2,7 @@
 on a schedule and brought in. That is how inbound texts arrive and how outbound statuses move.
 
 A poll reads from the cursor's newest seen log time minus an overlap (logs can appear late, and a status can
-change after the log was first seen) and asks Zoho from 14 hours before that (providers.zoho_voice
+change after the log was first seen) and asks Zoho from 14 hours before that (provider.py
 FROM_DATE_ZONE_SLACK: Zoho may read `fromDate` in the CRM org's zone; the log-id dedup makes the extra logs free),
 page by page until a short page, dedups the batch and commits it, and only then advances the cursor, so a crash
 mid-poll re-reads instead of losing anything.
@@ -10,7 +10,7 @@ mid-poll re-reads instead of losing anything.
 Dedup rule: a log is the stored message with its log id; else the Zoho Voice message still without one that
 has the same normalized numbers, direction and text within ±5 minutes (the nearest, one log per message: a
 send whose answer was lost, or a text saved before its log existed), which then gets the log id; else it is a
-new text. On PostgreSQL a batch is matched set-based (services.zoho_voice_dedup); elsewhere (the embedded
+new text. On PostgreSQL a batch is matched set-based (dedup.py); elsewhere (the embedded
 SQLite of `make run`) log by log with the same rule. Either way the unique log-id constraint is what keeps two
 concurrent pollers from storing one log twice.
 """
@@ -29,17 +29,17 @@ from django.utils import timezone
 
 from messaging.models import Message, Provider, ZohoVoicePollCursor
 from messaging.providers import ProviderError
-from messaging.providers.zoho_voice import LOGS_PAGE_SIZE, ZohoVoiceProvider
-from messaging.services.receiving import inbound_route, message_keyword_handle, message_receive
-from messaging.services.status import RANK, message_status_apply
-from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
-from messaging.services.zoho_voice_logs import (
+from messaging.providers.zoho_voice.logs import (
     WINDOW_SECONDS,
     IngestResult,
     ZohoVoiceLog,
     log_parse,
     logs_unique,
 )
+from messaging.providers.zoho_voice.provider import LOGS_PAGE_SIZE, ZohoVoiceProvider
+from messaging.services.receiving import inbound_route, message_keyword_handle, message_receive
+from messaging.services.status import RANK, message_status_apply
+from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
 from messaging.text import body_shape, keyword_of
 from studios.models import PhoneNumber
 
@@ -123,7 +123,7 @@ def zoho_voice_logs_ingest(
     *, phone_number: PhoneNumber, logs: list[ZohoVoiceLog], set_based: bool | None = None
 ) -> IngestResult:
     """Dedup and store logs of one number, then run the side effects of the texts that are genuinely new."""
-    from messaging.services.zoho_voice_dedup import logs_ingest_set_based
+    from messaging.providers.zoho_voice.dedup import logs_ingest_set_based
 
     logs = logs_unique(logs)
     if set_based is None:
