@@ -7,11 +7,15 @@ website, textarea). Phase 1 is a cold `sync_run` (every lead inserted); then eve
 (`--worker`), so its peak RSS is the sync's alone; it reports where the time went: Zoho calls (the sandbox
 answering over HTTP on the same cores, JSON decoding, the transport), mapping, and the upsert.
 
-The ceiling, measured in the same run, is raw PostgreSQL: the same mapped rows (read back from the mirror after
+The ceilings, measured in the same run, are raw PostgreSQL: the same mapped rows (read back from the mirror after
 each phase, so exactly the rows the sync wrote) COPY'd into a temporary table and written by one
-`INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE` (the same guard) into the mirror table, under another
-organization: cold, then the phase-2 rows as updates. Ratios are records/s of ours over the ceiling's:
-end to end, and "our code" (mapping + upsert of the same rows; phones are written too, the ceiling writes none).
+`INSERT ... SELECT ... ON CONFLICT ... DO UPDATE ... WHERE` (the same guard), cold, then the phase-2 rows as
+updates, into three tables: today's (the mirror table itself, with all its indexes and foreign keys, under another
+organization), the physical one (`CREATE TABLE ... (LIKE sync_crmrecord INCLUDING DEFAULTS ... IDENTITY)`
+with only its btree unique key), and the same copy with the two `jsonb_ops` GIN indexes migration 0007 dropped
+(what they cost). Ratios are records/s of ours over the physical ceiling's (and today's): end to end, and "our
+code" (mapping + upsert of the same rows; phones are written too, the ceilings write none). The emulator's serving
+rate alone: every page of the same COQL query fetched by the same client and discarded.
 
 Peak memory: the same `sync_run` in a child process, fed by an in-process client that builds the same wide
 leads page by page and projects them exactly as the sandbox's COQL does (a sandbox holding 1,000,000 such leads
@@ -85,7 +89,7 @@ def current_rss_mb() -> float:
 
 class Timer:
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {"zoho": 0.0, "source": 0.0, "mapping": 0.0, "upsert": 0.0}
+        self.seconds: dict[str, float] = {"zoho": 0.0, "source": 0.0, "mapping": 0.0, "upsert": 0.0, "wait": 0.0}
 
     def wrap(self, name: str, function: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -156,11 +160,12 @@ def worker(job: dict[str, Any]) -> None:
     from studios.models import Organization, ProviderAccount
     from sync import delta
     from sync.models import SyncRun
+    from sync.prefetch import Prefetcher
     from sync.runs import CountingClient
 
     timer = Timer()
     organization = Organization.objects.unscoped().get(pk=job["organization_id"])  # the bench names it by id
-    if job["mode"] == "sandbox":
+    if job["mode"] in ("sandbox", "serve"):
         account = ProviderAccount.objects.for_organization(organization).get(kind="zoho_crm")
 
         class TimedClient(CountingClient):
@@ -169,6 +174,26 @@ def worker(job: dict[str, Any]) -> None:
         client: Any = TimedClient(account=account, priority=Priority.BACKGROUND)
     else:
         client = GeneratedLeads(job["records"], timer)
+    if job["mode"] == "serve":  # the emulator alone: every page of the run's COQL query fetched and discarded
+        from sync.reads import module_mapping_get
+
+        mapping = module_mapping_get(client=client, module=MODULE)
+        started = time.perf_counter()
+        rows = sum(1 for _ in client.coql_iter(module=MODULE, fields=mapping.columns, page_size=2000, max_reach=0))
+        print(json.dumps({"seconds": time.perf_counter() - started, "rows": rows}), flush=True)
+        return
+
+    class TimedPrefetcher(Prefetcher):
+        """Time this (the writing) thread waits for the next batch: Zoho calls not hidden behind the writes."""
+
+        def __next__(self) -> Any:
+            started = time.perf_counter()
+            try:
+                return super().__next__()
+            finally:
+                timer.seconds["wait"] += time.perf_counter() - started
+
+    delta.Prefetcher = TimedPrefetcher
     delta.crm_record_map = timer.wrap("mapping", delta.crm_record_map)
     delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
     before = current_rss_mb()
@@ -252,13 +277,34 @@ def rows_dump(organization_id: int, path: Path) -> None:
                 out.write(data)
 
 
-def ceiling(path: Path, organization_id: int, run_id: int) -> tuple[float, int]:
-    """COPY the rows into a temp table + one guarded INSERT ... SELECT ... ON CONFLICT into the mirror table."""
+CEILING_TABLES = {
+    "today": "sync_crmrecord",  # the mirror table itself: every index and foreign key it has
+    "physical": "ceiling_physical",  # a copy with only its btree unique key
+    "gin": "ceiling_gin",  # the same plus the two jsonb_ops GIN indexes of migration 0002 (0007 dropped them)
+}
+
+
+def ceiling_tables() -> None:
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        for name in ("physical", "gin"):
+            table = CEILING_TABLES[name]
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(
+                f"CREATE TABLE {table} "
+                "(LIKE sync_crmrecord INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)"
+            )
+            conn.execute(f"CREATE UNIQUE INDEX {table}_key ON {table} (organization_id, module, zoho_id)")
+        conn.execute("CREATE INDEX ceiling_gin_fields ON ceiling_gin USING gin (fields)")
+        conn.execute("CREATE INDEX ceiling_gin_custom ON ceiling_gin USING gin (custom_fields)")
+
+
+def ceiling(path: Path, organization_id: int, run_id: int, table: str = "sync_crmrecord") -> tuple[float, int]:
+    """COPY the rows into a temp table + one guarded INSERT ... SELECT ... ON CONFLICT into `table`."""
     from sync.upsert import COLUMNS, UPDATED
 
     assignments = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
     insert = (
-        f"INSERT INTO sync_crmrecord AS stored ({', '.join(COLUMNS)}) "
+        f"INSERT INTO {table} AS stored ({', '.join(COLUMNS)}) "
         f"SELECT {int(organization_id)}, '{MODULE}', {ROW_COLUMNS}, NULL, now(), {int(run_id)} FROM ceiling_rows "
         f"ON CONFLICT (organization_id, module, zoho_id) DO UPDATE SET {assignments} "
         "WHERE stored.modified_time < excluded.modified_time OR (stored.modified_time = excluded.modified_time "
@@ -327,10 +373,14 @@ def main() -> None:
 
         phases: dict[str, dict[str, Any]] = {}
         checkpoint()
+        serve = run_worker({"mode": "serve", "organization_id": ours})
+        assert serve["rows"] == count, serve
+        ceiling_tables()
         phases["cold"] = run_worker({"mode": "sandbox", "organization_id": ours})
         rows_dump(ours, workdir / "cold.copy")
-        phases["cold"]["ceiling"], written = ceiling(workdir / "cold.copy", theirs, run_id)
-        assert written == count, (written, count)
+        for name, table in CEILING_TABLES.items():
+            phases["cold"][f"ceiling_{name}"], written = ceiling(workdir / "cold.copy", theirs, run_id, table)
+            assert written == count, (name, written, count)
 
         started = time.perf_counter()
         edited = edit_wide_leads(zoho, start=now - timedelta(minutes=90), end=now - timedelta(minutes=1))
@@ -338,8 +388,9 @@ def main() -> None:
         checkpoint()
         phases["update"] = run_worker({"mode": "sandbox", "organization_id": ours})
         rows_dump(ours, workdir / "update.copy")
-        phases["update"]["ceiling"], written = ceiling(workdir / "update.copy", theirs, run_id)
-        assert written == count, (written, count)
+        for name, table in CEILING_TABLES.items():
+            phases["update"][f"ceiling_{name}"], written = ceiling(workdir / "update.copy", theirs, run_id, table)
+            assert written == count, (name, written, count)
 
         # Every lead read again unchanged (the watermark forgotten): nothing is written, each row is only locked by
         # the upsert's ON CONFLICT guard. What a re-run backfill or a long overlap costs.
@@ -371,43 +422,53 @@ def main() -> None:
         "own thread of the parent process, answering COQL pages of 2,000 over HTTP; no limit raised (a run costs "
         f"{phases['cold']['credits']} credits of the 50,000/day pool)"
     )
-    out(f"mapped row: {row_bytes:,.0f} bytes as COPY text; mirror table with both GIN indexes (fields, custom_fields)")
+    out(f"mapped row: {row_bytes:,.0f} bytes as COPY text")
     out(
-        "ceiling: the same mapped rows COPY'd into a temp table + one INSERT ... SELECT ... ON CONFLICT DO UPDATE WHERE"
+        "ceilings: the same mapped rows COPY'd into a temp table + one INSERT ... SELECT ... ON CONFLICT DO UPDATE "
+        "WHERE, into: today = sync_crmrecord itself (every index and foreign key it has); physical = a copy "
+        "(LIKE ... INCLUDING DEFAULTS, CONSTRAINTS, IDENTITY) with only its btree unique key; gin = that copy with the "
+        "two jsonb_ops GIN indexes (fields, custom_fields) migration 0007 dropped"
+    )
+    out(
+        f"emulator alone: every page of the run's COQL query fetched and discarded: {serve['seconds']:.1f} s, "
+        f"{count / serve['seconds']:,.0f} records/s"
     )
     out()
     out(
-        f"{'phase':<8} {'rows':>8} {'total s':>8} {'zoho s':>7} {'map s':>7} {'upsert s':>8} {'other s':>7} "
-        f"{'rec/s':>7} {'ceiling s':>9} {'ceil rec/s':>10} {'e2e ratio':>9} {'code ratio':>10}"
+        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'zoho s':>6} {'wait s':>6} {'map s':>5} "
+        f"{'upsert s':>8} {'other s':>7} | {'ceiling rec/s: today':>20} {'physical':>8} {'gin':>6} | "
+        f"{'ratio: e2e/phys':>15} {'e2e/today':>9} {'code/phys':>9}"
     )
     verdicts = []
     for name, phase in phases.items():
         rows = phase["inserted"] + phase["updated"]
-        other = phase["seconds"] - phase["zoho"] - phase["mapping"] - phase["upsert"]
-        rate, ceiling_rate = rows / phase["seconds"], rows / phase["ceiling"]
+        other = phase["seconds"] - phase["wait"] - phase["mapping"] - phase["upsert"]
+        rate = rows / phase["seconds"]
+        today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
         code_rate = rows / (phase["mapping"] + phase["upsert"])
-        e2e_ratio, code_ratio = rate / ceiling_rate, code_rate / ceiling_rate
+        e2e_ratio, code_ratio = rate / physical, code_rate / physical
         out(
-            f"{name:<8} {rows:>8,} {phase['seconds']:>8.1f} {phase['zoho']:>7.1f} {phase['mapping']:>7.1f} "
-            f"{phase['upsert']:>8.1f} {other:>7.1f} {rate:>7,.0f} {phase['ceiling']:>9.2f} {ceiling_rate:>10,.0f} "
-            f"{e2e_ratio:>9.2f} {code_ratio:>10.2f}"
+            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['zoho']:>6.1f} {phase['wait']:>6.1f} "
+            f"{phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} {physical:>8,.0f} "
+            f"{gin:>6,.0f} | {e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f}"
         )
-        phase.update(e2e_ratio=e2e_ratio, code_ratio=code_ratio, rows=rows)
         verdicts.append((name, e2e_ratio, code_ratio))
-    other = unchanged["seconds"] - unchanged["zoho"] - unchanged["mapping"] - unchanged["upsert"]
+    other = unchanged["seconds"] - unchanged["wait"] - unchanged["mapping"] - unchanged["upsert"]
     out(
-        f"{'unchanged':<8} {count:>8,} {unchanged['seconds']:>8.1f} {unchanged['zoho']:>7.1f} "
-        f"{unchanged['mapping']:>7.1f} {unchanged['upsert']:>8.1f} {other:>7.1f} {count / unchanged['seconds']:>7,.0f}"
-        "   (every lead read again, none written: no ceiling)"
+        f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
+        f"{unchanged['zoho']:>6.1f} {unchanged['wait']:>6.1f} {unchanged['mapping']:>5.1f} {unchanged['upsert']:>8.1f} "
+        f"{other:>7.1f} | (every lead read again, none written: no ceiling)"
     )
     out()
-    out("zoho = time in Zoho calls (the sandbox building and serialising pages, HTTP, JSON decoding, the transport);")
-    out("map = crm_record_map; upsert = crm_records_upsert (records, phones, quarantine); other = batch commits,")
-    out("checkpoints, run rows, metadata. e2e ratio = ours end to end / ceiling; code ratio = N / (map + upsert),")
-    out("i.e. the product's own work on the same rows, / ceiling (which maps nothing and writes no phones).")
+    out("zoho = time in Zoho calls (the sandbox building and serialising pages, HTTP, JSON decoding, the transport),")
+    out("now in the reader thread, overlapping the writes; wait = the writing thread waiting for the next batch (the")
+    out("Zoho time not hidden); map = crm_record_map; upsert = crm_records_upsert (records, phones, quarantine);")
+    out("other = total - wait - map - upsert: batch commits, checkpoints, run rows, metadata, deletions.")
+    out("e2e = ours end to end; code = N / (map + upsert), the product's own work on the same rows (the ceilings map")
+    out("nothing and write no phones); ratios are records/s over the ceiling's in the same run.")
     for name, e2e_ratio, code_ratio in verdicts:
         out(
-            f"target >= {TARGET_RATIO:.0%} of the ceiling, {name}: end to end {e2e_ratio:.0%} "
+            f"target >= {TARGET_RATIO:.0%} of the physical ceiling, {name}: end to end {e2e_ratio:.0%} "
             f"({'met' if e2e_ratio >= TARGET_RATIO else 'NOT met'}), our code {code_ratio:.0%} "
             f"({'met' if code_ratio >= TARGET_RATIO else 'NOT met'})"
         )
