@@ -152,10 +152,13 @@ _INSERT_FIELDS = [
         "received_at",
     )
 ]
+_UNIQUE_KEY_COLUMNS = ", ".join(InboundEvent._meta.get_field(name).column for name in ("source", "idempotency_key"))
 _INSERT_SQL = (
     f"INSERT INTO {InboundEvent._meta.db_table} ({', '.join(field.column for field in _INSERT_FIELDS)}) "  # noqa: S608 (our names, values bound)
     f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) "
-    "ON CONFLICT ON CONSTRAINT inbound_event_unique_key DO NOTHING RETURNING id"
+    # The conflict target names the unique key's columns (inbound_event_unique_key), not the constraint: SQLite,
+    # the embedded default, knows only that form.
+    f"ON CONFLICT ({_UNIQUE_KEY_COLUMNS}) DO NOTHING RETURNING id"
 )
 
 
