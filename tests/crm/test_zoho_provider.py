@@ -26,8 +26,9 @@ from crm.providers.zoho.errors import (
     ZohoScopeError,
     ZohoUnavailable,
 )
-from crm.providers.zoho.provider import ZohoCrmProvider, _translate
+from crm.providers.zoho.provider import ZohoCrmProvider
 from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
+from crm.providers.zoho.translation import crm_error_of
 from crm.registry import provider_for
 from tests.crm.zoho.conftest import crm_account
 from tests.factories import OrganizationFactory
@@ -50,7 +51,7 @@ from tests.factories import OrganizationFactory
     ],
 )
 def test_zoho_errors_become_crm_errors(error, expected):
-    translated = _translate(error)
+    translated = crm_error_of(error)
     assert type(translated) is expected
     assert translated.provider == "zoho"
     if isinstance(translated, CrmUnavailable) and getattr(error, "retry_after", None):
@@ -73,7 +74,7 @@ def test_per_record_errors_name_their_fields():
         ],
         status=207,
     )
-    translated = _translate(error)
+    translated = crm_error_of(error)
     assert type(translated) is CrmRejected
     assert translated.field_errors == {"Mobile": "invalid data"}
     assert translated.message == "invalid data"
@@ -88,11 +89,11 @@ def test_per_record_errors_name_their_fields():
             }
         ],
     )
-    assert type(_translate(missing)) is CrmNotFound
+    assert type(crm_error_of(missing)) is CrmNotFound
 
 
 def test_an_unknown_error_is_still_a_crm_error():
-    assert type(_translate(RuntimeError("?"))) is CrmError
+    assert type(crm_error_of(RuntimeError("?"))) is CrmError
 
 
 def test_only_zoho_crm_accounts(db):

@@ -5,7 +5,7 @@ The connection is, for now, the `studios.models.ProviderAccount` of kind `zoho_c
 `ZohoConnection`, models.py): `provider_for(account)` gives a ZohoCrmProvider. What the interface needs that the
 client lacked is built here from ZohoClient calls: pages of changed records on a (Modified_Time, id) cursor, all
 ids, records by phone, the field specs, the watch channel as a subscription and the parsing of its callbacks.
-Every Zoho error is translated to `crm.errors` at this boundary (`_translated`).
+Every Zoho error is translated to `crm.errors` at this boundary (`translation.translated`).
 
 Upsert by external id is not declared: Zoho has `POST /crm/v8/{module}/upsert`, but the sandbox does not emulate
 it yet, and nothing here is built without an emulator to test it against (docs/crm.md).
@@ -13,12 +13,11 @@ it yet, and nothing here is built without an emulator to test it against (docs/c
 
 from __future__ import annotations
 
-import functools
 import hmac
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,34 +26,26 @@ from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from crm.errors import (
     CrmAuthError,
-    CrmError,
     CrmNotFound,
     CrmNotificationInvalid,
-    CrmQuotaExhausted,
-    CrmRateLimited,
     CrmRejected,
-    CrmUnavailable,
 )
 from crm.provider import CrmProvider
 from crm.providers.zoho import oauth
 from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
-from crm.providers.zoho.errors import (
-    ZohoAuthError,
-    ZohoBudgetExceeded,
-    ZohoCreditsExhausted,
-    ZohoError,
-    ZohoRateLimited,
-    ZohoRecordError,
-    ZohoUnavailable,
-)
 from crm.providers.zoho.limits import Priority
-from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
+from crm.providers.zoho.translation import (
+    FIELD_TYPES,
+    FIELD_TYPES_BY_JSON,
+    OPERATIONS,
+    PROVIDER,
+    translated,
+)
 from crm.records import (
     CanonicalObject,
     CanonicalRecord,
     Capability,
     ChangeNotification,
-    ChangeOperation,
     Cursor,
     DeletedRecord,
     FieldProblem,
@@ -68,110 +59,9 @@ from crm.records import (
 from crm.registry import register
 from sync.mapping import UNSELECTABLE, ModuleMapping, crm_record_map, display_field_of, module_mapping_build
 
-PROVIDER = "zoho"
 IN_LIMIT = 100  # COQL `in` takes at most 100 values
-# Zoho's data_type -> the field type; formulas and the rest by json_type (FIELD_TYPES_BY_JSON).
-FIELD_TYPES = {
-    "text": FieldType.TEXT,
-    "textarea": FieldType.TEXT,
-    "autonumber": FieldType.TEXT,
-    "email": FieldType.EMAIL,
-    "phone": FieldType.PHONE,
-    "website": FieldType.URL,
-    "picklist": FieldType.PICKLIST,
-    "multiselectpicklist": FieldType.MULTI_PICKLIST,
-    "integer": FieldType.NUMBER,
-    "bigint": FieldType.NUMBER,
-    "long": FieldType.NUMBER,
-    "double": FieldType.DECIMAL,
-    "decimal": FieldType.DECIMAL,
-    "percent": FieldType.DECIMAL,
-    "currency": FieldType.CURRENCY,
-    "boolean": FieldType.BOOLEAN,
-    "date": FieldType.DATE,
-    "datetime": FieldType.DATETIME,
-    "lookup": FieldType.LOOKUP,
-    "ownerlookup": FieldType.USER,
-    "userlookup": FieldType.USER,
-    "multiselectlookup": FieldType.JSON,
-    "multiuserlookup": FieldType.JSON,
-}
-FIELD_TYPES_BY_JSON = {
-    "integer": FieldType.NUMBER,
-    "double": FieldType.DECIMAL,
-    "boolean": FieldType.BOOLEAN,
-    "jsonobject": FieldType.JSON,
-    "jsonarray": FieldType.JSON,
-}
-OPERATIONS = {"insert": ChangeOperation.CREATED, "update": ChangeOperation.UPDATED, "delete": ChangeOperation.DELETED}
 # Zoho links a task to a lead, account or deal through What_Id + $se_module, to a contact through Who_Id.
 TASK_WHO_OBJECTS = frozenset({"Contacts"})
-
-T = TypeVar("T")
-
-
-def _translate(error: Exception) -> CrmError:
-    """A Zoho error (client, transport, token broker or OAuth flow) as the CRM error callers act on."""
-    if isinstance(error, ZohoError):
-        kwargs: dict[str, Any] = {"provider": PROVIDER, "code": error.code, "status": error.status}
-        if isinstance(error, ZohoAuthError):
-            return CrmAuthError(error.message, details=error.details, **kwargs)
-        if isinstance(error, ZohoCreditsExhausted | ZohoBudgetExceeded):
-            return CrmQuotaExhausted(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
-        if isinstance(error, ZohoRateLimited):
-            return CrmRateLimited(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
-        if isinstance(error, ZohoUnavailable):
-            return CrmUnavailable(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
-        if isinstance(error, ZohoRecordError):
-            return _rejected(error, kwargs)
-        if error.status == 404 or error.code in ("INVALID_URL_PATTERN", "NOT_SUBSCRIBED"):
-            return CrmNotFound(error.message, details=error.details, **kwargs)
-        return CrmRejected(error.message, details=error.details, **kwargs)
-    if isinstance(error, ZohoReauthRequired):
-        return CrmAuthError(str(error), provider=PROVIDER, code="REAUTH_REQUIRED")
-    if isinstance(error, ZohoTokenUnavailable):
-        return CrmUnavailable(str(error), provider=PROVIDER, code="TOKEN_UNAVAILABLE", retry_after=error.retry_after)
-    return CrmError(str(error), provider=PROVIDER)
-
-
-def _rejected(error: ZohoRecordError, kwargs: dict[str, Any]) -> CrmRejected:
-    """Per-record errors: each failed entry's field (details.api_name) with Zoho's message."""
-    failed = [entry for entry in error.results if entry.get("status") != "success"]
-    field_errors = {}
-    for entry in failed:
-        details = entry.get("details") or {}
-        name = details.get("api_name") or (details.get("expected_data_type") and "value") or ""
-        if name:
-            field_errors[str(name)] = str(entry.get("message") or entry.get("code") or "")
-    first = failed[0] if failed else {}
-    message = str(first.get("message") or error.message)
-    details = {"results": error.results}
-    if first.get("code") == "INVALID_DATA" and set(field_errors) == {"id"}:
-        return CrmNotFound(message, field_errors=field_errors, details=details, **kwargs)
-    return CrmRejected(message, field_errors=field_errors, details=details, **kwargs)
-
-
-def _translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Run a provider method with Zoho's errors translated (generators: while they are iterated)."""
-
-    @functools.wraps(method)
-    def call(self: ZohoCrmProvider, *args: Any, **kwargs: Any) -> T:
-        try:
-            result = method(self, *args, **kwargs)
-        except (ZohoError, ZohoReauthRequired, ZohoTokenUnavailable) as exc:
-            raise _translate(exc) from exc
-        if isinstance(result, Iterator):
-            return _iterate_translated(result)  # type: ignore[return-value]
-        return result
-
-    return call
-
-
-def _iterate_translated(items: Iterator[T]) -> Iterator[T]:
-    try:
-        yield from items
-    except (ZohoError, ZohoReauthRequired, ZohoTokenUnavailable) as exc:
-        raise _translate(exc) from exc
 
 
 def _coql_time(moment: datetime) -> str:
@@ -220,7 +110,7 @@ class ZohoCrmProvider(CrmProvider):
         return super().vendor_object(object)
 
     # --- connection ---------------------------------------------------------------------------------------------
-    @_translated
+    @translated
     def authorize_url(self, *, session: Any, options: Mapping[str, str] | None = None) -> str:
         """Options: `data_centre` ("account": the account's accounts server; or us, eu, in, au, ...)."""
         try:
@@ -230,7 +120,7 @@ class ZohoCrmProvider(CrmProvider):
         except ApplicationError as exc:
             raise CrmRejected(exc.message, provider=PROVIDER, code="CONNECT_REFUSED") from exc
 
-    @_translated
+    @translated
     def finish_connect(self, *, params: Mapping[str, str], session: Any, connected_by: str = "") -> Identity:
         """Zoho's callback: `state` must be one this session started for this account; then the code is
         exchanged at the accounts server Zoho named (if it is one we trust) and the identity recorded."""
@@ -257,11 +147,11 @@ class ZohoCrmProvider(CrmProvider):
             user_name=connection.zoho_user_name,
         )
 
-    @_translated
+    @translated
     def disconnect(self) -> None:
         oauth.disconnect(account=self.account)
 
-    @_translated
+    @translated
     def identity(self) -> Identity:
         org = self.client.org_get()
         user = self.client.user_current() or {}
@@ -274,7 +164,7 @@ class ZohoCrmProvider(CrmProvider):
         )
 
     # --- schema -------------------------------------------------------------------------------------------------
-    @_translated
+    @translated
     def objects(self) -> list[ObjectSpec]:
         body = self.client.request("GET", "/crm/v8/settings/modules").body or {}
         specs = []
@@ -290,7 +180,7 @@ class ZohoCrmProvider(CrmProvider):
         canonical = [str(value) for value in CanonicalObject]
         return sorted(specs, key=lambda spec: (canonical.index(spec.name) if spec.name in canonical else 99, spec.name))
 
-    @_translated
+    @translated
     def object_spec(self, *, object: str) -> ObjectSpec:
         module = self.vendor_object(object)
         metadata = self._fields(module)
@@ -330,7 +220,7 @@ class ZohoCrmProvider(CrmProvider):
         )
 
     # --- reads --------------------------------------------------------------------------------------------------
-    @_translated
+    @translated
     def record(self, *, object: str, record_id: str) -> CanonicalRecord:
         module = self.vendor_object(object)
         row = self.client.record_get(module=module, record_id=_digits(record_id))
@@ -338,7 +228,7 @@ class ZohoCrmProvider(CrmProvider):
             raise CrmNotFound(f"no {module} record {record_id}", provider=PROVIDER, code="NOT_FOUND", status=204)
         return self._canonical(module, row)
 
-    @_translated
+    @translated
     def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:
         """A COQL keyset page ordered by (Modified_Time, id): never OFFSET, whose rows shift when a record is
         edited mid-run. Columns one query cannot carry are read by id and merged."""
@@ -364,7 +254,7 @@ class ZohoCrmProvider(CrmProvider):
         has_more = bool(rows) and bool((body.get("info") or {}).get("more_records"))
         return Page(records=records, cursor=Cursor.after(records[-1]) if records else cursor, has_more=has_more)
 
-    @_translated
+    @translated
     def deleted_since(self, *, object: str, since: datetime | None) -> Iterator[DeletedRecord]:
         module = self.vendor_object(object)
         for entry in self.client.deleted_records(module=module, type="all", since=since):
@@ -375,13 +265,13 @@ class ZohoCrmProvider(CrmProvider):
                 deleted_at = None
             yield DeletedRecord(id=str(entry.get("id")), deleted_at=deleted_at)
 
-    @_translated
+    @translated
     def all_ids(self, *, object: str) -> Iterator[str]:
         module = self.vendor_object(object)
         for row in self.client.coql_iter(module=module, fields=["id"], max_reach=0):
             yield str(row["id"])
 
-    @_translated
+    @translated
     def records_by_phone(self, *, object: str, phone: str) -> list[CanonicalRecord]:
         """Zoho's phone search (digits as given, and the national form of a +1 number), kept to the records
         whose phone fields hold that number once read as E.164."""
@@ -396,7 +286,7 @@ class ZohoCrmProvider(CrmProvider):
         return [record for record in found if phone in record.phones.values()]
 
     # --- mapping ------------------------------------------------------------------------------------------------
-    @_translated
+    @translated
     def to_canonical(self, *, object: str, record: Mapping[str, Any]) -> CanonicalRecord:
         return self._canonical(self.vendor_object(object), dict(record))
 
@@ -468,7 +358,7 @@ class ZohoCrmProvider(CrmProvider):
                     row.update({name: value for name, value in extra.items() if name != "Modified_Time"})
 
     # --- writes -------------------------------------------------------------------------------------------------
-    @_translated
+    @translated
     def create_task(
         self,
         *,
@@ -495,33 +385,33 @@ class ZohoCrmProvider(CrmProvider):
             )
         )
 
-    @_translated
+    @translated
     def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
         """Updates with `trigger` empty: Zoho's workflow rules do not fire on Leadline's own writes."""
         if not values:
             return
         self.client.records_update(module=self.vendor_object(object), records=[{**values, "id": _digits(record_id)}])
 
-    @_translated
+    @translated
     def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
         results = self.client.records_insert(module=self.vendor_object(object), records=[dict(values)])
         return str(results[0]["details"]["id"])
 
     # --- change feed (Zoho Notifications: "watch" channels) ----------------------------------------------------
-    @_translated
+    @translated
     def subscribe(self, *, subscription: Subscription) -> Subscription:
         """A watch channel (`subscription.id`: a positive long of ours; `secret`: the token Zoho echoes, at most
         50 characters) for every operation on the objects."""
         entry = self.client.watch_enable(**self._watch_item(subscription))
         return self._granted(subscription, entry)
 
-    @_translated
+    @translated
     def renew(self, *, subscription: Subscription) -> Subscription:
         """PATCH the channel's expiry; a lapsed or removed channel is CrmNotFound (subscribe it again)."""
         entry = self.client.watch_renew(**self._watch_item(subscription))
         return self._granted(subscription, entry)
 
-    @_translated
+    @translated
     def unsubscribe(self, *, subscription: Subscription) -> None:
         self.client.watch_disable(channel_ids=[int(subscription.id)])
 
