@@ -13,12 +13,12 @@ import re
 import pytest
 
 from django.core.exceptions import ValidationError
-from django.urls import reverse
 
 from core.models import User
 from studios import services
 from studios.models import Membership, PhoneNumber
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.studios.test_admin import admin_url, member_data, number_data
 
 NUMBER_REFUSED = "This number cannot be added. Contact support if you own it."
 EMAIL_REFUSED = "This email address cannot be added. Contact support if it is yours."
@@ -27,37 +27,6 @@ DEFAULT_UNIQUE_ERROR = "already exists"  # Django's "Phone number with this Prov
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
-def admin_url(model: str, view: str, *args) -> str:
-    return reverse(f"admin:studios_{model}_{view}", args=args)
-
-
-def number_data(tenant, **overrides) -> dict:
-    data = {
-        "number": "+1 415 555 0199",
-        "provider": "twilio",
-        "account": tenant.twilio.pk,
-        "studio": tenant.studio.pk,
-        "label": "Front desk",
-        "is_active": "on",
-    }
-    data.update(overrides)
-    return data
-
-
-def member_data(tenant, **overrides) -> dict:
-    data = {
-        "email": "new.person@acme.test",
-        "full_name": "New Person",
-        "role": "staff",
-        "studios": [tenant.studio.pk],
-        "zoho_user_id": "",
-        "is_active": "on",
-        "password": "",
-    }
-    data.update(overrides)
-    return data
-
-
 def field_errors(response) -> dict:
     return response.context["adminform"].form.errors.get_json_data()
 

@@ -10,23 +10,7 @@ from django.urls import reverse
 
 from studios.models import ProviderAccount
 from studios.tenants_file import TenantsFileError, tenants_apply
-
-
-def twilio_data(account: ProviderAccount, **overrides) -> dict:
-    data = {
-        "name": account.name,
-        "kind": "twilio",
-        "is_default": "on" if account.is_default else "",
-        "account_sid": account.account_sid,
-        "auth_token": "",
-        "api_base_url": account.api_base_url,
-        "client_id": "",
-        "client_secret": "",
-        "refresh_token": "",
-        "accounts_url": "",
-        "api_domain": "",
-    }
-    return {**data, **overrides}
+from tests.studios.test_admin import twilio_data
 
 
 def zoho_data(account: ProviderAccount, **overrides) -> dict:
