@@ -25,6 +25,14 @@ class Capability(StrEnum):
     PER_FIELD_CHANGE_TIME = "per_field_change_time"  # when each field last changed (per-field last writer wins)
 
 
+class Priority(StrEnum):
+    """Who is waiting for a provider's calls: every provider accepts `priority=` (`provider_for(connection,
+    priority=Priority.INTERACTIVE)`) and may let interactive calls go first when a CRM's allowance runs low."""
+
+    INTERACTIVE = "interactive"  # a person is waiting (a staff member's send, a widget lookup)
+    BACKGROUND = "background"  # sync, automation, renewals: can wait
+
+
 class CanonicalObject(StrEnum):
     """Leadline's names for the objects every CRM has; each provider maps them to its own (`Leads`,
     Salesforce `Lead`, HubSpot `contacts` with a lifecycle stage, Dataverse `lead`)."""

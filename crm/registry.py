@@ -53,6 +53,11 @@ def registered() -> list[str]:
     return sorted(_PROVIDERS)
 
 
+def connection_kinds() -> list[str]:
+    """Every connection kind a registered provider serves (its own kind and its `connection_kinds`), sorted."""
+    return sorted(set(_PROVIDERS) | set(_CONNECTION_KINDS))
+
+
 def provider_class(kind: str) -> type[CrmProvider]:
     """The provider class of a CRM kind (or of a connection kind it serves); UnknownCrm otherwise."""
     name = _CONNECTION_KINDS.get(kind, kind)

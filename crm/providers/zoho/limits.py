@@ -14,6 +14,8 @@ any call, so a crashed worker's slot frees itself.
 
 from __future__ import annotations
 
+from crm import records as crm_records
+
 import random
 import time
 import uuid
@@ -29,9 +31,8 @@ from crm.providers.zoho.errors import ZohoBudgetExceeded, ZohoConcurrencyTimeout
 DAY_SECONDS = 24 * 3600
 
 
-class Priority(StrEnum):
-    INTERACTIVE = "interactive"  # a person is waiting (a staff member's send, a widget lookup)
-    BACKGROUND = "background"  # sync, automation, renewals: can wait for credits to free up
+# Interactive calls may spend the credits kept back from background work (see credit_take).
+Priority = crm_records.Priority
 
 
 # --- credits ----------------------------------------------------------------------------------------------------
