@@ -14,18 +14,16 @@ any call, so a crashed worker's slot frees itself.
 
 from __future__ import annotations
 
-from crm import records as crm_records
-
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
 
+from crm import records as crm_records
 from crm.providers.zoho.errors import ZohoBudgetExceeded, ZohoConcurrencyTimeout
 
 DAY_SECONDS = 24 * 3600
