@@ -264,7 +264,7 @@ class MembershipAdminForm(forms.ModelForm):
 
     class Meta:
         model = Membership
-        fields = ["organization", "email", "full_name", "role", "studios", "zoho_user_id", "is_active"]
+        fields = ["organization", "email", "full_name", "role", "studios", "is_active"]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -303,9 +303,9 @@ class MembershipAdminForm(forms.ModelForm):
 @admin.register(Membership)
 class MembershipAdmin(TenantModelAdmin):
     form = MembershipAdminForm
-    list_display = ["email", "full_name", "organization", "role", "studio_list", "zoho_user_id", "is_active"]
+    list_display = ["email", "full_name", "organization", "role", "studio_list", "is_active"]
     list_filter = ["role", "is_active", ("studios", RelatedOnlyFieldListFilter), "organization"]
-    search_fields = ["user__email", "user__full_name", "zoho_user_id"]
+    search_fields = ["user__email", "user__full_name", "crm_users__crm_user_id"]
     filter_horizontal = ["studios"]
     actions = None  # bulk deletion would skip the last-manager rule; delete members one at a time
 
@@ -317,7 +317,7 @@ class MembershipAdmin(TenantModelAdmin):
         form.precise_refusals = is_operator(request)  # a class made for this request by modelform_factory
         return form
 
-    fields = ["organization", "email", "full_name", "role", "studios", "zoho_user_id", "is_active", "password"]
+    fields = ["organization", "email", "full_name", "role", "studios", "is_active", "password"]
 
     @admin.display(description="email", ordering="user__email")
     def email(self, obj: Membership) -> str:
@@ -339,7 +339,6 @@ class MembershipAdmin(TenantModelAdmin):
                 role=data["role"],
                 studios=data.get("studios", []),
                 full_name=data.get("full_name", ""),
-                zoho_user_id=data.get("zoho_user_id", ""),
                 is_active=data.get("is_active", True),
                 password=data.get("password") or None,
             )
@@ -350,7 +349,6 @@ class MembershipAdmin(TenantModelAdmin):
                 role=data["role"],
                 studios=data.get("studios", []),
                 full_name=data.get("full_name", ""),
-                zoho_user_id=data.get("zoho_user_id", ""),
                 password=data.get("password") or None,
             )
             obj.pk = created.pk

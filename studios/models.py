@@ -1,5 +1,6 @@
 """Tenancy: organizations (customers, the hard boundary), their studios (locations), the people in them,
-their phone numbers and their provider accounts (Twilio, Zoho CRM, Zoho Voice credentials)."""
+their phone numbers, their provider accounts (SMS providers and CRM connections) and who each person is in each
+connected CRM."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from core.tenancy import TenantManager, TenantModel, TenantQuerySet
 slug_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$", "Use lower-case letters, digits and single hyphens (e.g. 'downtown-east')."
 )
-zoho_id_validator = RegexValidator(r"^\d{1,25}$", "A Zoho id is a string of digits, e.g. '4150868000000225013'.")
+crm_user_id_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$",
+    "A CRM user id is up to 64 letters, digits and . _ : @ - (as the CRM shows it).",
+)
 
 # Merge fields a studio's message templates may use; messaging fills them in.
 TEMPLATE_FIELDS = frozenset({"first_name", "last_name", "full_name", "studio_name", "owner_name", "owner_first_name"})
@@ -55,7 +59,7 @@ class OrganizationQuerySet(TenantQuerySet):
 
 
 class Organization(TenantModel, TimeStampedModel):
-    """A customer: one company and its one Zoho CRM org. Nothing ever crosses this boundary."""
+    """A customer: one company, with its CRM connections. Nothing ever crosses this boundary."""
 
     slug = models.SlugField(max_length=63, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=200)
@@ -141,13 +145,6 @@ class Membership(TenantModel, TimeStampedModel):
     studios = models.ManyToManyField(
         Studio, blank=True, related_name="staff_memberships", help_text="The studios a staff member works in."
     )
-    zoho_user_id = models.CharField(
-        "Zoho CRM user id",
-        max_length=25,
-        blank=True,
-        validators=[zoho_id_validator],
-        help_text="Links this person to their Zoho CRM user: leads they own are routed to their studios.",
-    )
     is_active = models.BooleanField(default=True)
 
     objects = TenantManager.from_queryset(MembershipQuerySet)()
@@ -156,11 +153,6 @@ class Membership(TenantModel, TimeStampedModel):
         verbose_name = "member"
         ordering = ["organization__name", "user__email"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "zoho_user_id"],
-                condition=~Q(zoho_user_id=""),
-                name="membership_unique_zoho_user_per_organization",
-            ),
             models.CheckConstraint(condition=Q(role__in=["staff", "manager"]), name="membership_role_valid"),
         ]
 
@@ -343,6 +335,49 @@ class StudioAccount(TenantModel):
     def save(self, *args, **kwargs):
         self.kind = self.account.kind
         super().save(*args, **kwargs)
+
+
+class MemberCrmUserQuerySet(TenantQuerySet):
+    def staff_filter(self, queryset, member):
+        return queryset.filter(membership=member)  # staff see only their own links
+
+
+class MemberCrmUser(TenantModel):
+    """Who a person is in one of the organization's CRMs: leads that CRM user owns are routed to the person's
+    studios, and their sign-in through that CRM finds them. One id per (person, connection), since an
+    organization may connect two CRMs; one person per CRM user of a connection."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="crm_users")
+    connection = models.ForeignKey(
+        ProviderAccount,
+        on_delete=models.CASCADE,
+        related_name="member_crm_users",
+        help_text="The CRM connection (a CRM provider account) this user id belongs to.",
+    )
+    crm_user_id = models.CharField("CRM user id", max_length=64, validators=[crm_user_id_validator])
+
+    objects = TenantManager.from_queryset(MemberCrmUserQuerySet)()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "member's CRM user"
+        ordering = ["membership_id", "connection_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "crm_user_id"], name="member_crm_user_unique_user"),
+            models.UniqueConstraint(fields=["membership", "connection"], name="member_crm_user_one_per_connection"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.crm_user_id} on {self.connection.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        self.crm_user_id = (self.crm_user_id or "").strip()
+        org_id = self.organization_id
+        for name in ("membership", "connection"):
+            related = getattr(self, name) if getattr(self, f"{name}_id") else None
+            if related is not None and org_id and related.organization_id != org_id:
+                raise ValidationError({name: "It belongs to another organization."})
 
 
 # --- Phone numbers --------------------------------------------------------------------------------------------

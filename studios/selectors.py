@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import F, QuerySet
 
 from core.exceptions import ApplicationError
-from studios.models import Membership, PhoneNumber, ProviderAccount, ProviderKind, Studio, StudioAccount
+from studios.models import MemberCrmUser, Membership, PhoneNumber, ProviderAccount, ProviderKind, Studio, StudioAccount
 
 
 def provider_account_for_studio(*, studio: Studio, kind: str) -> ProviderAccount:
@@ -46,3 +46,27 @@ def phone_numbers_serving(*, studio: Studio) -> QuerySet[PhoneNumber]:
 
 def studios_visible_to(*, member: Membership) -> QuerySet[Studio]:
     return Studio.objects.visible_to(member).filter(is_active=True)
+
+
+def memberships_for_crm_user(*, connection: ProviderAccount, crm_user_id: str) -> QuerySet[Membership]:
+    """The active members linked to a CRM user of one connection (at most one: the link is unique)."""
+    if not crm_user_id:
+        return Membership.objects.none()
+    return Membership.objects.for_organization(connection.organization).filter(
+        is_active=True, crm_users__connection=connection, crm_users__crm_user_id=crm_user_id
+    )
+
+
+def membership_for_crm_user(*, connection: ProviderAccount, crm_user_id: str) -> Membership | None:
+    """The active member who is `crm_user_id` in the CRM behind `connection`, with their studios."""
+    return memberships_for_crm_user(connection=connection, crm_user_id=crm_user_id).prefetch_related("studios").first()
+
+
+def crm_user_id_of(*, membership: Membership, connection: ProviderAccount) -> str:
+    """Who the member is in the CRM behind `connection` ("" when not linked)."""
+    link = (
+        MemberCrmUser.objects.for_organization(membership.organization)
+        .filter(membership=membership, connection=connection)
+        .first()
+    )
+    return link.crm_user_id if link else ""

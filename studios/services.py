@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import phonenumbers
 
@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.exceptions import ApplicationError
-from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio, StudioAccount
+from studios.models import MemberCrmUser, Membership, Organization, PhoneNumber, ProviderAccount, Studio, StudioAccount
 
 User = get_user_model()
 
@@ -120,7 +120,7 @@ def membership_create(
     role: str,
     studios: Iterable[Studio] = (),
     full_name: str = "",
-    zoho_user_id: str = "",
+    crm_user_ids: Mapping[ProviderAccount, str] | None = None,
     password: str | None = None,
     is_active: bool = True,
 ) -> Membership:
@@ -133,12 +133,12 @@ def membership_create(
     if password:
         validate_password(password, user)
     user = User.objects.create_user(email=email, password=password or None, full_name=full_name)
-    membership = Membership(
-        user=user, organization=organization, role=role, zoho_user_id=zoho_user_id, is_active=is_active
-    )
+    membership = Membership(user=user, organization=organization, role=role, is_active=is_active)
     membership.full_clean()
     membership.save()
     membership.studios.set(studios if role == Membership.Role.STAFF else [])
+    for connection, crm_user_id in (crm_user_ids or {}).items():
+        member_crm_user_set(membership=membership, connection=connection, crm_user_id=crm_user_id)
     return membership
 
 
@@ -149,7 +149,7 @@ def membership_update(
     role: str,
     studios: Iterable[Studio] = (),
     full_name: str | None = None,
-    zoho_user_id: str | None = None,
+    crm_user_ids: Mapping[ProviderAccount, str] | None = None,
     is_active: bool | None = None,
     password: str | None = None,
 ) -> Membership:
@@ -158,11 +158,11 @@ def membership_update(
     studios = membership_studios_check(organization=membership.organization, role=role, studios=studios)
     membership.role = role
     membership.is_active = is_active
-    if zoho_user_id is not None:
-        membership.zoho_user_id = zoho_user_id
     membership.full_clean()
     membership.save()
     membership.studios.set(studios if role == Membership.Role.STAFF else [])
+    for connection, crm_user_id in (crm_user_ids or {}).items():
+        member_crm_user_set(membership=membership, connection=connection, crm_user_id=crm_user_id)
     user = membership.user
     user_fields = []
     if full_name is not None and full_name != user.full_name:
@@ -209,3 +209,30 @@ def studio_accounts_set(*, studio: Studio, accounts: Iterable[ProviderAccount]) 
     for account in accounts:
         if account.pk not in existing:
             StudioAccount(studio=studio, account=account).save()
+
+
+@transaction.atomic
+def member_crm_user_set(
+    *, membership: Membership, connection: ProviderAccount, crm_user_id: str
+) -> MemberCrmUser | None:
+    """Say who `membership` is in the CRM behind `connection` (an empty id removes the link). Another person of
+    the organization already linked to that CRM user is a ValidationError naming them: one person per CRM user."""
+    if connection.organization_id != membership.organization_id:
+        raise ValidationError({"connection": "The connection belongs to another organization."})
+    crm_user_id = (crm_user_id or "").strip()
+    links = MemberCrmUser.objects.for_organization(membership.organization)
+    if not crm_user_id:
+        links.filter(membership=membership, connection=connection).delete()
+        return None
+    taken = links.filter(connection=connection, crm_user_id=crm_user_id).exclude(membership=membership).first()
+    if taken is not None:
+        raise ValidationError(
+            {"crm_user_id": f"CRM user {crm_user_id} on {connection.name} is already {taken.membership.user.email}."}
+        )
+    link = links.filter(membership=membership, connection=connection).first() or MemberCrmUser(
+        organization=membership.organization, membership=membership, connection=connection
+    )
+    link.crm_user_id = crm_user_id
+    link.full_clean()
+    link.save()
+    return link
