@@ -6,6 +6,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from core.tenancy import membership_model
+
 
 def request_membership(request: HttpRequest):
     """The signed-in person's active membership, looked up once per request; None for anyone without one."""
@@ -14,8 +16,8 @@ def request_membership(request: HttpRequest):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
             from core.models import User
-            from studios.models import Membership
 
+            Membership = membership_model()
             if User.membership.is_cached(user):
                 # Loaded with the user in the same query (accounts.backends.MemberBackend, session sign-ins).
                 membership = getattr(user, "membership", None)
@@ -50,8 +52,7 @@ class LeadlineAdminAuthenticationForm(AdminAuthenticationForm):
         AuthenticationForm.confirm_login_allowed(self, user)  # refuses inactive users
         if user.is_staff or user.is_superuser:
             return
-        from studios.models import Membership
-
+        Membership = membership_model()
         is_manager = (
             Membership.objects.unscoped()  # the tenant is being established here, from the authenticating user
             .filter(user=user, is_active=True, organization__is_active=True, role=Membership.Role.MANAGER)

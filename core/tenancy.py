@@ -13,10 +13,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
+from django.apps import apps
+from django.conf import settings
 from django.db import models
 
 if TYPE_CHECKING:
     from studios.models import Membership, Organization
+
+
+def membership_model() -> type[Membership]:
+    """The model of a person in an organization (`TENANT_MEMBERSHIP_MODEL`, "app_label.Model"), found by name the
+    way Django's get_user_model() finds the user: core is the bottom layer and imports no app above it."""
+    return apps.get_model(getattr(settings, "TENANT_MEMBERSHIP_MODEL", "studios.Membership"), require_ready=False)
 
 
 class UnscopedQueryError(RuntimeError):
