@@ -4,7 +4,8 @@ address. docs/security.md states the rules and the sources of the host lists.
 Two checks, one module:
 - **Stored URLs** (`endpoint_clean`): a provider account's `api_base_url`, `accounts_url` and `api_domain` are an
   origin only (`https://host[:port]`: no path, query, fragment or user name). A manager may choose only among the
-  vendor's own hosts for that kind and field (`VENDOR_HOSTS`); an operator (a superuser, or the tenants file) may
+  vendor's own hosts for that kind and field (`VENDOR_HOSTS`, which each vendor package fills with
+  `vendor_hosts_register` when Django starts); an operator (a superuser, or the tenants file) may
   name another host (the local sandbox, a test emulator), but not a private, loopback or link-local address unless
   OUTBOUND_ALLOW_PRIVATE_HOSTS is on (it defaults to DEBUG, and is on in tests).
 - **Every call** (`core.http.make_session`, used for every vendor request): the URL's shape is checked, the host is
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,42 +33,20 @@ class OutboundRefused(ApplicationError):
 
 
 # --- the allowlist ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ZohoDataCentre:
-    accounts: str  # the Zoho Accounts (OAuth) host
-    api: str | None  # the CRM API domain Zoho hands out with tokens (None: not confirmed, not allowed)
-    voice: str  # Zoho Voice's REST host
+# (provider kind, ProviderAccount field) -> the hosts a manager may choose. core knows no vendor: each vendor package
+# registers its own hosts when Django starts (its AppConfig.ready), and a kind nobody registered allows no host.
+VENDOR_HOSTS: dict[tuple[str, str], frozenset[str]] = {}
+_VENDOR_NAMES: dict[str, str] = {}
 
 
-# Zoho's data centres (docs/security.md gives the sources). UK and AE accounts hosts and every Voice host but the US
-# one are sub-domains of Zoho's own DC domains; the UK API domain is not confirmed, so it is not listed.
-ZOHO_DATA_CENTRES: dict[str, ZohoDataCentre] = {
-    "us": ZohoDataCentre("accounts.zoho.com", "www.zohoapis.com", "voice.zoho.com"),
-    "eu": ZohoDataCentre("accounts.zoho.eu", "www.zohoapis.eu", "voice.zoho.eu"),
-    "in": ZohoDataCentre("accounts.zoho.in", "www.zohoapis.in", "voice.zoho.in"),
-    "au": ZohoDataCentre("accounts.zoho.com.au", "www.zohoapis.com.au", "voice.zoho.com.au"),
-    "jp": ZohoDataCentre("accounts.zoho.jp", "www.zohoapis.jp", "voice.zoho.jp"),
-    "cn": ZohoDataCentre("accounts.zoho.com.cn", "www.zohoapis.com.cn", "voice.zoho.com.cn"),
-    "ca": ZohoDataCentre("accounts.zohocloud.ca", "www.zohoapis.ca", "voice.zohocloud.ca"),
-    "sa": ZohoDataCentre("accounts.zoho.sa", "www.zohoapis.sa", "voice.zoho.sa"),
-    "ae": ZohoDataCentre("accounts.zoho.ae", "www.zohoapis.ae", "voice.zoho.ae"),
-    "uk": ZohoDataCentre("accounts.zoho.uk", None, "voice.zoho.uk"),
-}
-ZOHO_ACCOUNTS_HOSTS = frozenset(dc.accounts for dc in ZOHO_DATA_CENTRES.values())
-ZOHO_API_HOSTS = frozenset(dc.api for dc in ZOHO_DATA_CENTRES.values() if dc.api)
-ZOHO_VOICE_HOSTS = frozenset(dc.voice for dc in ZOHO_DATA_CENTRES.values())
-# Twilio's REST API. Regional edge hosts are not used: TWILIO_EDGE/TWILIO_REGION stay unset (docs/messaging.md).
-TWILIO_API_HOSTS = frozenset({"api.twilio.com"})
+def vendor_hosts_register(*, kind: str, vendor: str, fields: Mapping[str, Iterable[str]]) -> None:
+    """Declare the vendor's own hosts for each URL field of a provider account of this kind.
 
-# (provider kind, ProviderAccount field) -> the hosts a manager may choose.
-VENDOR_HOSTS: dict[tuple[str, str], frozenset[str]] = {
-    ("twilio", "api_base_url"): TWILIO_API_HOSTS,
-    ("zoho_crm", "accounts_url"): ZOHO_ACCOUNTS_HOSTS,
-    ("zoho_crm", "api_domain"): ZOHO_API_HOSTS,
-    ("zoho_voice", "accounts_url"): ZOHO_ACCOUNTS_HOSTS,
-    ("zoho_voice", "api_base_url"): ZOHO_VOICE_HOSTS,
-}
-_VENDOR_NAMES = {"twilio": "Twilio", "zoho_crm": "Zoho", "zoho_voice": "Zoho"}
+    `vendor` is the name refusals use ("not one of <vendor>'s own addresses"). Registering a kind again replaces
+    its hosts field by field (ready() may run more than once in a test process); hosts are lower case, no port."""
+    for field, hosts in fields.items():
+        VENDOR_HOSTS[(kind, field)] = frozenset(host.lower().rstrip(".") for host in hosts)
+    _VENDOR_NAMES[kind] = vendor
 
 
 def allow_private() -> bool:

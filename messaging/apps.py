@@ -7,5 +7,9 @@ class MessagingConfig(AppConfig):
     name = "messaging"
 
     def ready(self) -> None:
+        from messaging.providers import vendor_hosts_register
+
         # Registers the processors of recorded webhooks (core.webhooks) for twilio.sms and twilio.status.
         from messaging.services import inbound  # noqa: F401
+
+        vendor_hosts_register()  # each SMS provider's own hosts (core.outbound)

@@ -30,6 +30,7 @@ __all__ = [
     "SendResult",
     "SmsProvider",
     "provider_for",
+    "vendor_hosts_register",
 ]
 
 
@@ -44,3 +45,12 @@ def provider_for(phone_number: PhoneNumber) -> SmsProvider:
 
         return ZohoVoiceProvider(account=phone_number.account)
     raise ValueError(f"no SMS provider {phone_number.provider!r}")
+
+
+def vendor_hosts_register() -> None:
+    """Each SMS provider's own hosts, the only ones a manager may point an account at (core.outbound)."""
+    from messaging.providers import twilio
+    from messaging.providers.zoho_voice import provider as zoho_voice
+
+    twilio.vendor_hosts_register()
+    zoho_voice.vendor_hosts_register()

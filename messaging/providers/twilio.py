@@ -19,6 +19,7 @@ from twilio.rest import Client
 
 from django.conf import settings
 
+from core import outbound
 from core.http import make_session, request_never_reached
 from core.outbound import OutboundRefused
 from messaging.providers.base import (
@@ -50,6 +51,13 @@ STATUS_MAP = {
 }
 OPTED_OUT_CODES = frozenset({"21610"})
 AUTH_CODES = frozenset({"20003", "20005", "20006"})
+# Twilio's REST API. Regional edge hosts are not used: TWILIO_EDGE/TWILIO_REGION stay unset (docs/messaging.md).
+API_HOSTS = frozenset({"api.twilio.com"})
+
+
+def vendor_hosts_register() -> None:
+    """The hosts a manager may give a Twilio account (core.outbound); called when Django starts."""
+    outbound.vendor_hosts_register(kind="twilio", vendor="Twilio", fields={"api_base_url": API_HOSTS})
 
 
 def twilio_signature_valid(*, auth_token: str, url: str, params: Mapping, signature: str) -> bool:

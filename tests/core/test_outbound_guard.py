@@ -41,50 +41,74 @@ def private_off(settings):
 
 
 # --- the allowlist and the shape of a stored URL ------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("kind", "field", "url"),
-    [
-        ("twilio", "api_base_url", "https://api.twilio.com"),
-        ("zoho_crm", "accounts_url", "https://accounts.zoho.eu"),
-        ("zoho_crm", "accounts_url", "https://accounts.zohocloud.ca/"),
-        ("zoho_crm", "api_domain", "https://www.zohoapis.com.au"),
-        ("zoho_voice", "accounts_url", "https://accounts.zoho.in"),
-        ("zoho_voice", "api_base_url", "https://voice.zoho.com"),
-        ("zoho_crm", "api_domain", "https://WWW.ZohoAPIs.JP:443"),
-    ],
-)
-def test_each_vendors_own_hosts_are_allowed(kind, field, url):
-    assert outbound.vendor_url_allowed(kind=kind, field=field, url=url)
-    assert outbound.endpoint_clean(url, kind=kind, field=field, operator=False).startswith("https://")
+@pytest.fixture
+def acme():
+    """A vendor registered the way each vendor package registers its hosts when Django starts."""
+    outbound.vendor_hosts_register(
+        kind="acme_crm",
+        vendor="Acme",
+        fields={"api_domain": {"api.acme.example", "API.Acme-EU.example."}, "accounts_url": {"login.acme.example"}},
+    )
+    yield
+    for field in ("api_domain", "accounts_url"):
+        outbound.VENDOR_HOSTS.pop(("acme_crm", field), None)
+    outbound._VENDOR_NAMES.pop("acme_crm", None)
 
 
 @pytest.mark.parametrize(
-    ("kind", "field", "url", "why"),
+    ("field", "url"),
     [
-        ("twilio", "api_base_url", "http://api.twilio.com", "https"),
-        ("twilio", "api_base_url", "https://api.twilio.com.evil.example", "own"),
-        ("twilio", "api_base_url", "https://169.254.169.254", "own"),
-        ("zoho_crm", "api_domain", "https://www.zohoapis.com?x=", "query"),
-        ("zoho_crm", "api_domain", "https://www.zohoapis.com/#frag", "fragment"),
-        ("zoho_crm", "api_domain", "https://user:pw@www.zohoapis.com", "user"),
-        ("zoho_crm", "api_domain", "https://www.zohoapis.com/crm/v8", "path"),
-        ("zoho_crm", "api_domain", "https://www.zohoapis.com:8443", "own"),
-        ("zoho_crm", "api_domain", "https://accounts.zoho.com", "own"),  # an accounts host is no API domain
-        ("zoho_crm", "accounts_url", "https://www.zohoapis.com", "own"),
-        ("zoho_voice", "api_base_url", "https://api.twilio.com", "own"),
-        ("zoho_crm", "accounts_url", "ftp://accounts.zoho.com", "https"),
+        ("api_domain", "https://api.acme.example"),
+        ("api_domain", "https://api.acme-eu.example/"),  # registered in capitals with a trailing dot
+        ("api_domain", "https://API.Acme.Example:443"),
+        ("accounts_url", "https://login.acme.example"),
     ],
 )
-def test_a_manager_may_set_nothing_else(kind, field, url, why):
-    assert not outbound.vendor_url_allowed(kind=kind, field=field, url=url)
+def test_a_registered_vendors_own_hosts_are_allowed(acme, field, url):
+    assert outbound.vendor_url_allowed(kind="acme_crm", field=field, url=url)
+    assert outbound.endpoint_clean(url, kind="acme_crm", field=field, operator=False).startswith("https://")
+    assert outbound.vendor_hosts(kind="acme_crm", field="api_domain") == ["api.acme-eu.example", "api.acme.example"]
+
+
+@pytest.mark.parametrize(
+    ("field", "url", "why"),
+    [
+        ("api_domain", "http://api.acme.example", "https"),
+        ("api_domain", "https://api.acme.example.evil.example", "acme's own"),
+        ("api_domain", "https://169.254.169.254", "own"),
+        ("api_domain", "https://api.acme.example?x=", "query"),
+        ("api_domain", "https://api.acme.example/#frag", "fragment"),
+        ("api_domain", "https://user:pw@api.acme.example", "user"),
+        ("api_domain", "https://api.acme.example/v8", "path"),
+        ("api_domain", "https://api.acme.example:8443", "own"),
+        ("api_domain", "https://login.acme.example", "own"),  # an accounts host is no API domain
+        ("accounts_url", "https://api.acme.example", "own"),
+        ("accounts_url", "ftp://login.acme.example", "https"),
+    ],
+)
+def test_a_manager_may_set_nothing_else(acme, field, url, why):
+    assert not outbound.vendor_url_allowed(kind="acme_crm", field=field, url=url)
     with pytest.raises(OutboundRefused) as refused:
-        outbound.endpoint_clean(url, kind=kind, field=field, operator=False)
+        outbound.endpoint_clean(url, kind="acme_crm", field=field, operator=False)
     assert why in refused.value.message.lower()
 
 
-def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowed(settings):
+def test_a_kind_no_package_registered_allows_no_host():
+    assert not outbound.vendor_url_allowed(kind="unknown_crm", field="api_domain", url="https://api.acme.example")
+    with pytest.raises(OutboundRefused, match="the vendor's own addresses"):
+        outbound.endpoint_clean("https://api.acme.example", kind="unknown_crm", field="api_domain", operator=False)
+
+
+def test_registering_again_replaces_a_fields_hosts(acme):
+    outbound.vendor_hosts_register(kind="acme_crm", vendor="Acme", fields={"api_domain": {"api2.acme.example"}})
+    assert outbound.vendor_url_allowed(kind="acme_crm", field="api_domain", url="https://api2.acme.example")
+    assert not outbound.vendor_url_allowed(kind="acme_crm", field="api_domain", url="https://api.acme.example")
+    assert outbound.vendor_url_allowed(kind="acme_crm", field="accounts_url", url="https://login.acme.example")
+
+
+def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowed(acme, settings):
     settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = False
-    assert outbound.endpoint_clean("https://emulator.example.org", kind="twilio", field="api_base_url", operator=True)
+    assert outbound.endpoint_clean("https://emulator.example.org", kind="acme_crm", field="api_domain", operator=True)
     for url in (
         "http://127.0.0.1:8100",
         "https://10.0.0.5",
@@ -93,15 +117,15 @@ def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowe
         "https://[fe80::1]",
     ):
         with pytest.raises(OutboundRefused, match="private"):
-            outbound.endpoint_clean(url, kind="twilio", field="api_base_url", operator=True)
+            outbound.endpoint_clean(url, kind="acme_crm", field="api_domain", operator=True)
     with pytest.raises(OutboundRefused, match="https"):
-        outbound.endpoint_clean("http://emulator.example.org", kind="twilio", field="api_base_url", operator=True)
+        outbound.endpoint_clean("http://emulator.example.org", kind="acme_crm", field="api_domain", operator=True)
     with pytest.raises(OutboundRefused, match="query"):
-        outbound.endpoint_clean("https://emulator.example.org/?a=1", kind="twilio", field="api_base_url", operator=True)
+        outbound.endpoint_clean("https://emulator.example.org/?a=1", kind="acme_crm", field="api_domain", operator=True)
 
     settings.OUTBOUND_ALLOW_PRIVATE_HOSTS = True
     assert (
-        outbound.endpoint_clean("http://127.0.0.1:8100/", kind="twilio", field="api_base_url", operator=True)
+        outbound.endpoint_clean("http://127.0.0.1:8100/", kind="acme_crm", field="api_domain", operator=True)
         == "http://127.0.0.1:8100"
     )
 
@@ -111,23 +135,23 @@ def test_an_operator_may_set_an_emulator_but_not_a_private_address_unless_allowe
     "address", ["10.1.2.3", "127.0.0.1", "169.254.169.254", "192.168.0.7", "::1", "::ffff:10.0.0.1"]
 )
 def test_an_allowed_host_that_resolves_to_a_private_address_is_refused(monkeypatch, private_off, address):
-    asked = fake_resolver(monkeypatch, {"www.zohoapis.com": [address]})
-    session = make_session("zoho-crm", timeout=2)
+    asked = fake_resolver(monkeypatch, {"api.crm.example": [address]})
+    session = make_session("crm", timeout=2)
     with pytest.raises(OutboundRefused, match="private") as refused:
-        session.get("https://www.zohoapis.com/crm/v8/org")
-    assert "www.zohoapis.com" in refused.value.message
-    assert asked == ["www.zohoapis.com"]
+        session.get("https://api.crm.example/v8/org")
+    assert "api.crm.example" in refused.value.message
+    assert asked == ["api.crm.example"]
 
 
 def test_one_private_address_among_public_ones_is_enough_to_refuse(monkeypatch, private_off):
-    fake_resolver(monkeypatch, {"api.twilio.com": ["54.172.60.1", "10.0.0.9"]})
+    fake_resolver(monkeypatch, {"api.sms.example": ["54.172.60.1", "10.0.0.9"]})
     with pytest.raises(OutboundRefused):
-        make_session("twilio", timeout=2).post("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json")
+        make_session("sms", timeout=2).post("https://api.sms.example/v1/messages")
 
 
 def test_public_addresses_pass_the_check(monkeypatch, private_off):
-    fake_resolver(monkeypatch, {"accounts.zoho.eu": ["185.230.212.1", "2a02:2d8::1"]})
-    infos = outbound.host_addresses_check("accounts.zoho.eu", 443)
+    fake_resolver(monkeypatch, {"accounts.crm.example": ["185.230.212.1", "2a02:2d8::1"]})
+    infos = outbound.host_addresses_check("accounts.crm.example", 443)
     assert [info[4][0] for info in infos] == ["185.230.212.1", "2a02:2d8::1"]
 
 
@@ -144,16 +168,16 @@ def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch, settin
 def test_a_url_with_userinfo_or_another_scheme_is_refused_at_call_time(private_off):
     session = make_session("test", timeout=2)
     with pytest.raises(OutboundRefused, match="user"):
-        session.get("https://user:secret@www.zohoapis.com/crm/v8/org")
+        session.get("https://user:secret@api.crm.example/v8/org")
     with pytest.raises(OutboundRefused, match="https"):
-        session.get("http://www.zohoapis.com/crm/v8/org")
+        session.get("http://api.crm.example/v8/org")
 
 
 def test_a_redirect_to_a_private_address_is_refused(monkeypatch, private_off):
     """The guard sits in the adapter, so a redirect (a second request) is checked like the first."""
-    fake_resolver(monkeypatch, {"www.zohoapis.com": ["10.9.9.9"]})
+    fake_resolver(monkeypatch, {"api.crm.example": ["10.9.9.9"]})
     session = make_session("test", timeout=2)
-    request = requests.Request("GET", "https://www.zohoapis.com/crm/v8/org").prepare()
+    request = requests.Request("GET", "https://api.crm.example/v8/org").prepare()
     with pytest.raises(OutboundRefused):
         session.send(request)
 

@@ -37,6 +37,7 @@ from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
 from crm.providers.zoho import tokens
+from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS, ZOHO_DATA_CENTRES
 from crm.providers.zoho.models import ZohoConnection
 from crm.providers.zoho.services import connection_error_record, connection_for_account
 from studios.models import ProviderAccount, ProviderKind
@@ -46,8 +47,8 @@ logger = structlog.get_logger(__name__)
 OAUTH_STATE_SALT = "zoho.oauth.state"
 OAUTH_STATE_MAX_AGE = 15 * 60
 SESSION_KEY = "zoho_oauth_nonces"
-# Zoho's data centres (core/outbound.py). "account" means: the accounts server stored on the ProviderAccount.
-DATA_CENTRES = {code: f"https://{dc.accounts}" for code, dc in outbound.ZOHO_DATA_CENTRES.items()}
+# Zoho's data centres (data_centres.py). "account" means: the accounts server stored on the ProviderAccount.
+DATA_CENTRES = {code: f"https://{dc.accounts}" for code, dc in ZOHO_DATA_CENTRES.items()}
 ORG_CLAIMED = (
     "The Zoho org {name} is already connected to another Leadline organization, so it was not connected here; "
     "the sign-in was discarded. If this org is yours, contact Leadline support."
@@ -77,7 +78,7 @@ def _zoho_accounts_server(url: str) -> bool:
 def trusted_accounts_servers(account: ProviderAccount) -> set[str]:
     """Where this account's grant code (and client secret) may go: Zoho's own accounts servers, those an operator
     listed in ZOHO_ACCOUNTS_SERVERS, and the account's own only if it is Zoho's or an operator set it."""
-    trusted = {f"https://{host}" for host in outbound.ZOHO_ACCOUNTS_HOSTS}
+    trusted = {f"https://{host}" for host in ZOHO_ACCOUNTS_HOSTS}
     trusted |= {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS if url}
     own = outbound.origin_of(account.accounts_url or "")
     if own and (account.custom_endpoints or _zoho_accounts_server(own)):

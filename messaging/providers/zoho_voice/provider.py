@@ -18,8 +18,10 @@ import requests
 
 from django.conf import settings
 
+from core import outbound
 from core.http import request_never_reached
 from core.outbound import OutboundRefused
+from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS, ZOHO_VOICE_HOSTS
 from crm.providers.zoho.tokens import (
     ZohoReauthRequired,
     ZohoTokenUnavailable,
@@ -56,6 +58,14 @@ STATUS_MAP = {
 }
 # 401 codes a fresh token cannot fix: retrying would only spend one of the ten refreshes Zoho allows.
 NO_RETRY_AUTH_CODES = frozenset({"OAUTH_SCOPE_MISMATCH"})
+
+
+def vendor_hosts_register() -> None:
+    """The hosts a manager may give a Zoho Voice account (core.outbound); called when Django starts."""
+    outbound.vendor_hosts_register(
+        kind="zoho_voice", vendor="Zoho", fields={"accounts_url": ZOHO_ACCOUNTS_HOSTS, "api_base_url": ZOHO_VOICE_HOSTS}
+    )
+
 
 _session = None
 
