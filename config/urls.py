@@ -20,8 +20,8 @@ urlpatterns = [
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("widget.api.urls")),
     path("app/", include("widget.urls")),
-    path("auth/", include("accounts.auth_urls")),
-    path("accounts/", include("accounts.urls")),
+    path("auth/", include("identity.auth_urls")),
+    path("accounts/", include("identity.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -65,8 +65,8 @@ class IsActiveMember(permissions.BasePermission):
 
 
 # Who may call: the widget's bearer token first (no cookie is involved, so no CSRF), then the session. The token is
-# sign-in's (accounts/): named here and imported on first use, so core imports no app above it.
-API_AUTHENTICATION = ("accounts.authentication.WidgetTokenAuthentication", "core.api.SessionAuthentication")
+# sign-in's (identity/): named here and imported on first use, so core imports no app above it.
+API_AUTHENTICATION = ("identity.authentication.WidgetTokenAuthentication", "core.api.SessionAuthentication")
 
 
 @cache

@@ -22,8 +22,8 @@ def _isolated_broker_dir(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_sign_in_counters(monkeypatch):
     """Each test counts failed sign-ins from zero: tests share a Redis database and the client address 127.0.0.1,
-    so failures left by earlier tests would otherwise lock later ones out (accounts.throttle)."""
-    monkeypatch.setattr("accounts.throttle.KEY_PREFIX", f"accounts:sign-in:test-{uuid.uuid4().hex}")
+    so failures left by earlier tests would otherwise lock later ones out (identity.throttle)."""
+    monkeypatch.setattr("identity.throttle.KEY_PREFIX", f"accounts:sign-in:test-{uuid.uuid4().hex}")
 
 
 class Tenant:

@@ -63,7 +63,7 @@ INSTALLED_APPS = [
     "automation",
     "crm.providers.zoho",  # the Zoho CRM package; app label "zoho" (tables, migrations)
     "sync",
-    "accounts",
+    "identity",
     "widget",  # no models: its page's template and static files (widget/templates/, widget/static/)
 ]
 
@@ -153,7 +153,7 @@ if REDIS_URL:
 # --- Auth ------------------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     # Email and password; a session's user comes with their membership in one query (the API needs both).
-    "accounts.backends.MemberBackend",
+    "identity.backends.MemberBackend",
     # Only for sessions signed in before MemberBackend, which name this one; MemberBackend ends a failed sign-in.
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -163,7 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed sign-ins (accounts/throttle.py; the admin and staff logins, the widget's bearer tokens): after this many
+# Failed sign-ins (identity/throttle.py; the admin and staff logins, the widget's bearer tokens): after this many
 # failures within the window, an account (e-mail) or a client address is refused for the window, without a
 # password check, with "Too many failed sign-ins; try again in N minutes". A success clears the account's count.
 ACCOUNTS_SIGN_IN_FAILURES_PER_ACCOUNT = env.int("ACCOUNTS_SIGN_IN_FAILURES_PER_ACCOUNT", default=5)

@@ -9,8 +9,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from accounts.models import WidgetToken
 from crm.providers.zoho.services import connection_for_account
+from identity.models import WidgetToken
 from tests.factories import ZohoCrmAccountFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

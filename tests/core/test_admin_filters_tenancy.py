@@ -22,13 +22,13 @@ from django.core.exceptions import FieldDoesNotExist
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.tokens import widget_token_issue
 from automation.models import AutomationStep, LeadIntake, ReplyFollowUp, StudioAutomation
 from automation.services.settings import automation_webhook_token_rotate
 from core.admin import TenantScopedAdminMixin
 from core.models import InboundEvent, User
 from core.tenancy import TenantModel
 from crm.providers.zoho.models import ZohoConnection
+from identity.tokens import widget_token_issue
 from messaging.models import Message
 from studios.models import Organization
 from sync.models import SyncRun, SyncSchedule

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from accounts.authentication import WidgetTokenAuthentication
 from core import api
 from core.api import SessionAuthentication, TenantApi
+from identity.authentication import WidgetTokenAuthentication
 
-APPS_ABOVE_CORE = {"accounts", "studios", "crm", "messaging", "automation", "sync", "widget"}
+APPS_ABOVE_CORE = {"identity", "studios", "crm", "messaging", "automation", "sync", "widget"}
 
 
 def test_core_api_imports_no_app_above_core():

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from accounts.tokens import widget_token_issue
 from automation.services.settings import automation_webhook_token_set
+from identity.tokens import widget_token_issue
 from sync.models import NotificationChannel, channel_secret_digest
 
 # Hypothesis: bounded and derandomized (the same examples every run, so CI is stable; see README, "Tests").

@@ -25,7 +25,7 @@ from django.db import close_old_connections
 from django.test import RequestFactory
 from django.urls import resolve
 
-from accounts.tokens import widget_token_issue
+from identity.tokens import widget_token_issue
 from sandbox import worlds
 from tests.factories import ZohoCrmAccountFactory
 from tests.messaging.factories import ContactFactory, ConversationFactory, MessageFactory

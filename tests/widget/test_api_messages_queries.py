@@ -7,7 +7,7 @@ import pytest
 
 from django.test import Client
 
-from accounts.tokens import widget_token_issue
+from identity.tokens import widget_token_issue
 from tests.factories import MembershipFactory
 from tests.messaging.factories import ConversationFactory, MessageFactory
 

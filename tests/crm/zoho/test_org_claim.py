@@ -11,10 +11,10 @@ import pytest
 
 from django.db import IntegrityError, transaction
 
-from accounts.zoho_sign_in import ZohoIdentity, sign_in_match
 from crm.providers.zoho import oauth
 from crm.providers.zoho.models import ZohoConnection
 from crm.providers.zoho.services import connection_for_account
+from identity.zoho_sign_in import ZohoIdentity, sign_in_match
 from tests.crm.zoho.test_oauth import callback, consent, start
 from tests.factories import ZohoCrmAccountFactory
 from tests.log_events import logged_events

@@ -34,12 +34,13 @@ from django.core import signing
 from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
+from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS
 from crm.providers.zoho.models import ZohoConnection
 from studios.models import Membership, Organization, ProviderKind
 
 logger = structlog.get_logger(__name__)
 
-STATE_SALT = "accounts.zoho_sign_in.state"
+STATE_SALT = "identity.zoho_sign_in.state"
 STATE_MAX_AGE = 15 * 60
 SESSION_NONCES = "accounts_zoho_sign_in_nonces"
 SCOPES = ("ZohoCRM.users.READ", "ZohoCRM.org.READ")
@@ -130,7 +131,7 @@ def sign_in_state_check(*, state: str, session: Any) -> str:
 def accounts_server_check(accounts_server: str) -> str:
     """Where the code may be exchanged: Zoho's `accounts-server`, if it is one we trust."""
     wanted = _origin(accounts_server or settings.ZOHO_SIGNIN_ACCOUNTS_URL)
-    trusted = {f"https://{host}" for host in outbound.ZOHO_ACCOUNTS_HOSTS}
+    trusted = {f"https://{host}" for host in ZOHO_ACCOUNTS_HOSTS}
     trusted |= {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS} | {_origin(settings.ZOHO_SIGNIN_ACCOUNTS_URL)}
     if not wanted or wanted not in trusted:
         raise SignInRefused(f"{accounts_server} is not a Zoho accounts server.", reason="bad_accounts_server")

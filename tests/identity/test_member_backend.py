@@ -1,4 +1,4 @@
-"""accounts.backends.MemberBackend.get_user: the session's user with their membership and organization, one query,
+"""identity.backends.MemberBackend.get_user: the session's user with their membership and organization, one query,
 the same objects the ORM's select_related would give."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 
 from django.db.models import Model
 
-from accounts.backends import MemberBackend
 from core.models import User
+from identity.backends import MemberBackend
 from studios.models import Membership
 
 pytestmark = pytest.mark.django_db

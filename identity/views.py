@@ -21,13 +21,13 @@ from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET
 
-from accounts import zoho_sign_in
-from accounts.authentication import WidgetTokenAuthentication
-from accounts.backends import MEMBER_BACKEND
-from accounts.models import WidgetToken
-from accounts.tokens import widget_token_issue, widget_token_revoke
-from accounts.zoho_sign_in import SignInRefused
 from core.api import ErrorSerializer, SessionAuthentication
+from identity import zoho_sign_in
+from identity.authentication import WidgetTokenAuthentication
+from identity.backends import MEMBER_BACKEND
+from identity.models import WidgetToken
+from identity.tokens import widget_token_issue, widget_token_revoke
+from identity.zoho_sign_in import SignInRefused
 from studios.models import Membership
 
 logger = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ logger = structlog.get_logger(__name__)
 SESSION_OUTCOME = "accounts_zoho_sign_in_outcome"
 # The nonces of "Sign in with Zoho" starts in this browser (signed, HttpOnly; valid as long as a state).
 NONCE_COOKIE = "leadline_zoho_sign_in"
-NONCE_COOKIE_SALT = "accounts.zoho_sign_in.nonces"
+NONCE_COOKIE_SALT = "identity.zoho_sign_in.nonces"
 NONCE_COOKIE_MAX_AGE = zoho_sign_in.STATE_MAX_AGE
 # The popup keeps its opener only if none of its pages isolates itself (COOP); scripts only from our static files.
 POPUP_HEADERS = {
@@ -61,7 +61,7 @@ def _result_page(request: HttpRequest, outcome: dict[str, Any], *, status_code: 
         "target_origin": settings.PUBLIC_BASE_URL,
         "start_url": "/auth/zoho/start" + ("?mode=widget" if outcome.get("mode") == "widget" else ""),
     }
-    return _popup_response(render(request, "accounts/sign_in_result.html", context, status=status_code))
+    return _popup_response(render(request, "identity/sign_in_result.html", context, status=status_code))
 
 
 def _refused_page(request: HttpRequest, exc: SignInRefused) -> HttpResponse:
@@ -203,7 +203,7 @@ class SignOutApi(APIView):
 class LoginView(auth_views.LoginView):
     """The plain e-mail and password sign-in, for use outside Zoho."""
 
-    template_name = "accounts/login.html"
+    template_name = "identity/login.html"
     redirect_authenticated_user = True
 
 

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import WidgetToken
-from accounts.tokens import widget_token_issue, widget_token_resolve
+from identity.models import WidgetToken
+from identity.tokens import widget_token_issue, widget_token_resolve
 from tests.messaging.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +119,7 @@ def test_staff_see_only_their_own_sessions(tenant_a):
 
 
 def test_the_hourly_task_deletes_every_organizations_dead_tokens_and_keeps_live_ones(tenant_a, tenant_b, settings):
-    from accounts.tasks import widget_tokens_expired_delete_task
+    from identity.tasks import widget_tokens_expired_delete_task
 
     assert settings.CELERY_BEAT_SCHEDULE["widget-tokens-expired"]["task"] == widget_tokens_expired_delete_task.name
     now = timezone.now()

@@ -22,11 +22,11 @@ from django.db import connection
 from django.db.models import Model
 from django.http import HttpRequest
 
-from accounts.throttle import PASSWORD, SignInAttempt, sign_in_check, sign_in_failed, sign_in_succeeded
+from identity.throttle import PASSWORD, SignInAttempt, sign_in_check, sign_in_failed, sign_in_succeeded
 from studios.models import Membership, Organization
 
 # What settings.AUTHENTICATION_BACKENDS names this class (sessions store it; logins without authenticate() pass it).
-MEMBER_BACKEND = "accounts.backends.MemberBackend"
+MEMBER_BACKEND = "identity.backends.MemberBackend"
 
 
 class MemberBackend(ModelBackend):

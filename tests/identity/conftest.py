@@ -14,8 +14,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from accounts import zoho_sign_in
 from crm.providers.zoho.services import connection_for_account
+from identity import zoho_sign_in
 from tests.crm.zoho.conftest import control
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.urls import resolve
 
-from accounts import zoho_sign_in
+from identity import zoho_sign_in
 
 PACKAGE = Path(settings.BASE_DIR) / "zoho-widget"
 

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.tasks import sessions_expired_delete_task
 from core.middleware import SESSION_LAST_SEEN
+from identity.tasks import sessions_expired_delete_task
 from tests.accounts.conftest import callback, consent, start
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_a_session_is_made_only_when_the_callback_succeeds(zoho, tenant_a):
 # --- cleanup -----------------------------------------------------------------------------------------------------
 def test_session_cleanup_is_scheduled_and_deletes_expired_sessions(tenant_a):
     entry = django_settings.CELERY_BEAT_SCHEDULE["sessions-expired"]
-    assert entry["task"] == "accounts.tasks.sessions_expired_delete_task"
+    assert entry["task"] == "identity.tasks.sessions_expired_delete_task"
     browser = Client()
     browser.force_login(tenant_a.staff.user)
     live_key = browser.session.session_key

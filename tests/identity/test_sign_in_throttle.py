@@ -11,9 +11,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.models import WidgetToken
-from accounts.throttle import SignInThrottled
-from accounts.tokens import widget_token_issue
+from identity.models import WidgetToken
+from identity.throttle import SignInThrottled
+from identity.tokens import widget_token_issue
 from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import zoho_sign_in
-from accounts.models import WidgetToken
-from accounts.tokens import token_digest
+from identity import zoho_sign_in
+from identity.models import WidgetToken
+from identity.tokens import token_digest
 from sandbox import worlds
 from studios.models import Membership
 from tests.accounts.conftest import callback, consent, page_data, sign_in, start, widget_token

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import WidgetToken
+from identity.models import WidgetToken
 from studios.models import Membership
 
 TOKEN_PREFIX = "llw_"  # noqa: S105 (not a secret) recognisable in a leaked log line or a secret scanner

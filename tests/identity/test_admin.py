@@ -8,8 +8,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import WidgetToken
-from accounts.tokens import widget_token_issue
+from identity.models import WidgetToken
+from identity.tokens import widget_token_issue
 
 pytestmark = pytest.mark.django_db
 

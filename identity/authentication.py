@@ -12,13 +12,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.models import WidgetToken
-from accounts.throttle import WIDGET_TOKEN, SignInAttempt, SignInThrottled, sign_in_check, sign_in_failed
-from accounts.tokens import widget_token_resolve
+from identity.models import WidgetToken
+from identity.throttle import WIDGET_TOKEN, SignInAttempt, SignInThrottled, sign_in_check, sign_in_failed
+from identity.tokens import widget_token_resolve
 
 
 class WidgetTokenAuthentication(authentication.BaseAuthentication):
-    """A widget token from "Sign in with Zoho" (accounts.tokens); a wrong, expired or revoked one is a 401."""
+    """A widget token from "Sign in with Zoho" (identity.tokens); a wrong, expired or revoked one is a 401."""
 
     keyword = "bearer"
 

@@ -1,7 +1,7 @@
 """Failed sign-ins, counted per account (e-mail) and per client address in the cache; too many lock both out.
 
-One place decides for every way in: `accounts.backends.MemberBackend` for passwords (the admin login and the
-staff login both authenticate through it) and `accounts.authentication.WidgetTokenAuthentication` for the
+One place decides for every way in: `identity.backends.MemberBackend` for passwords (the admin login and the
+staff login both authenticate through it) and `identity.authentication.WidgetTokenAuthentication` for the
 widget's bearer tokens. Before a credential is checked, `sign_in_check` refuses a locked account or address with
 `SignInThrottled` ("Too many failed sign-ins; try again in N minutes"), so a locked attempt costs no password
 hash and tells nothing about whether the account exists. After ACCOUNTS_SIGN_IN_FAILURES_PER_ACCOUNT (or _PER_ADDRESS)

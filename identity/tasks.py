@@ -3,16 +3,17 @@
 from celery import shared_task
 
 
-@shared_task
+# Task names kept from the app's old module path: beat's stored schedule and queued messages name them.
+@shared_task(name="accounts.tasks.widget_tokens_expired_delete_task")
 def widget_tokens_expired_delete_task() -> int:
     """Delete widget token rows that expired or were revoked over a day ago (a member who never signs in again
     would otherwise keep theirs forever)."""
-    from accounts.tokens import widget_tokens_expired_delete
+    from identity.tokens import widget_tokens_expired_delete
 
     return widget_tokens_expired_delete()
 
 
-@shared_task
+@shared_task(name="accounts.tasks.sessions_expired_delete_task")
 def sessions_expired_delete_task() -> None:
     """Delete expired sessions (Django's `clearsessions`): the database backend never removes a row by itself."""
     from django.core.management import call_command

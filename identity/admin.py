@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import WidgetToken
-from accounts.tokens import widget_tokens_revoke
 from core.admin import ReadOnlyAdminMixin, TenantModelAdmin
+from identity.models import WidgetToken
+from identity.tokens import widget_tokens_revoke
 
 
 @admin.register(WidgetToken)
