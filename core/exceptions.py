@@ -21,7 +21,8 @@ class ApplicationError(Exception):
 
 
 class UpstreamUnavailable(drf_exceptions.APIException):
-    """A vendor we depend on (Zoho, Twilio) failed: 502 in the one error shape, never a 500; `code` in `extra`."""
+    """A vendor we depend on (a CRM, an SMS provider) failed: 502 in the one error shape, never a 500; `code` in
+    `extra`."""
 
     status_code = 502
     default_detail = "An upstream service is unavailable; try again shortly."

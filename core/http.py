@@ -103,7 +103,7 @@ class TimeoutSession(requests.Session):
 
 
 def make_session(role: str, timeout: Timeout, retries: int = 0) -> TimeoutSession:
-    """A session for one outbound role (e.g. "zoho-accounts"); `retries` only re-tries failed connections.
+    """A session for one outbound role (e.g. "crm-accounts", "sms"); `retries` only re-tries failed connections.
 
     Connection failures are the one retry that is always safe: the request never reached the vendor. Retries on
     statuses or read timeouts belong to the vendor's client, which knows which calls are idempotent.

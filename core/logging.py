@@ -13,7 +13,7 @@ import structlog
 REDACTED = "[redacted]"
 
 # Names (log keys, dict keys, headers, query parameters, frame locals) whose values are credentials wherever they
-# appear. First, fragments that mark a credential anywhere in a name (`zoho_refresh_token`, `X-Twilio-Signature`,
+# appear. First, fragments that mark a credential anywhere in a name (`crm_refresh_token`, `X-Twilio-Signature`,
 # `HTTP_AUTHORIZATION`, `sessionid`, `csrfmiddlewaretoken`, `zapikey`, `Idempotency-Key`) ...
 SECRET_NAME_PATTERN = re.compile(
     r"(password|passwd|passphrase|secret|token|authorization|cookie|signature|credential|csrf|session_?id|"
@@ -22,15 +22,16 @@ SECRET_NAME_PATTERN = re.compile(
 )
 # ... then whole words of a name (split at `_`, `-`, `.`, spaces and camelCase): `session`, `auth`, ...
 SECRET_NAME_WORDS = frozenset({"session", "auth", "pwd", "sig", "jwt", "bearer", "dsn", "otp"})
-# ... and `key` as the whole name (the Zoho notification URL's `?key=`). `event_key`, `cache_key` stay readable.
+# ... and `key` as the whole name (a CRM notification URL's `?key=`). `event_key`, `cache_key` stay readable.
 SECRET_WHOLE_NAMES = frozenset({"key"})
 # Query-string and form parameters that are credentials only there: the OAuth callback's `code`.
 SECRET_QUERY_NAMES = frozenset({"code"})
 
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-# Paths that carry a secret we issued (a webhook URL token); the secret part is the named group.
+# Paths that carry a secret we issued (a webhook URL token); the secret part is the named group. The new-lead webhook
+# of every CRM, `/webhooks/crm/<kind>/leads/<token>/`, and its first form `/webhooks/<kind>/leads/<token>/`.
 SECRET_PATH_PATTERNS: list[re.Pattern[str]] = [
-    re.compile(r"(/webhooks/zoho/[a-z_-]+/)(?P<secret>[^/?#\s]+)"),
+    re.compile(r"(/webhooks/(?:crm/)?[a-z0-9_-]+/leads/)(?P<secret>[^/?#\s]+)"),
 ]
 # `name=value` in a query string, a form body or a log message.
 _PARAMETER = re.compile(
@@ -40,8 +41,11 @@ _PARAMETER = re.compile(
 _QUOTED_PAIR = re.compile(
     r"(?P<lead>(?P<q>[\"'])(?P<name>[A-Za-z0-9_.\-]+)(?P=q)\s*[:=]\s*)(?P<value>[\"'][^\"']*[\"'])"
 )
-# Credentials after an auth scheme, and our own widget tokens, wherever they appear in text.
-_SCHEME_CREDENTIAL = re.compile(r"\b(?P<lead>(?:Bearer|Basic|Zoho-oauthtoken)\s+)[A-Za-z0-9._~+/=\-]{6,}", re.I)
+# Credentials after an auth scheme (the standard ones, and a vendor's own `<Vendor>-oauthtoken`), and our own widget
+# tokens, wherever they appear in text.
+_SCHEME_CREDENTIAL = re.compile(
+    r"\b(?P<lead>(?:Bearer|Basic|Token|[A-Za-z]+-oauthtoken)\s+)[A-Za-z0-9._~+/=\-]{6,}", re.I
+)
 _WIDGET_TOKEN = re.compile(r"\bllw_[A-Za-z0-9_\-]{16,}")
 
 
@@ -64,7 +68,7 @@ def _is_secret_parameter(match: re.Match[str]) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """Mask secrets inside a URL, request line or message: `GET /webhooks/zoho/leads/<token>/?code=...`,
+    """Mask secrets inside a URL, request line or message: `GET /webhooks/crm/<kind>/leads/<token>/?code=...`,
     `?key=...`, `password=...`, `'refresh_token': '...'`, `Bearer ...`."""
     for pattern in SECRET_PATH_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)

@@ -83,7 +83,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class InboundEvent(models.Model):
     """Every raw webhook we accepted, recorded under a unique key before anything else can fail.
 
-    The key makes a re-delivery a no-op (Twilio retries, Zoho resends); the payload lets a failed event be
+    The key makes a re-delivery a no-op (SMS providers retry, CRMs resend); the payload lets a failed event be
     processed again. `organization` is whom the sender proved to be (the token that verified it); an event that
     names no known number is still kept, flagged for a person. PostgreSQL stores no NUL character in text or
     JSONB, so the payload and key are stored without them (`core.webhooks.nul_free`) and the body as received is
@@ -97,7 +97,10 @@ class InboundEvent(models.Model):
         FAILED = "failed", "Failed (will retry)"
         FLAGGED = "flagged", "Needs a person"
 
-    source = models.CharField(max_length=32, help_text="e.g. twilio.sms, twilio.status, zoho.lead")
+    source = models.CharField(
+        max_length=32,
+        help_text="Who sent it and what it is (provider.event); the processor registered under this name handles it",
+    )
     idempotency_key = models.CharField(max_length=200)
     organization = models.ForeignKey(
         "studios.Organization", on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_events"

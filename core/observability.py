@@ -41,7 +41,7 @@ def scrub_event(event: dict[str, Any], _hint: dict[str, Any]) -> dict[str, Any]:
     """before_send: a second pass, with the log redaction rules, over the request, breadcrumbs, frame locals,
     exception and log messages, extra data, contexts and tags.
 
-    The SDK's own denylists run first; this catches names they do not know (e.g. `zoho_refresh_token`) and
+    The SDK's own denylists run first; this catches names they do not know (e.g. `crm_refresh_token`) and
     secrets inside URLs and messages (a webhook token in a path, `?key=`, `?code=`, a quoted payload)."""
     _scrub_frames(event.get("exception"))
     _scrub_frames(event.get("threads"))

@@ -82,6 +82,11 @@ def test_nested_dicts_and_lists_are_masked():
         (f"body {{'refresh_token': '{SECRET}', 'n': '2'}}", f"body {{'refresh_token': '{REDACTED}', 'n': '2'}}"),
         (f'{{"client_secret": "{SECRET}"}}', f'{{"client_secret": "{REDACTED}"}}'),
         (f"Authorization: Zoho-oauthtoken {SECRET}", f"Authorization: Zoho-oauthtoken {REDACTED}"),
+        (f"Authorization: Acme-oauthtoken {SECRET}", f"Authorization: Acme-oauthtoken {REDACTED}"),
+        (f"POST /webhooks/crm/acme/leads/{SECRET}/?x=1", f"POST /webhooks/crm/acme/leads/{REDACTED}/?x=1"),
+        (f"POST /webhooks/acme/leads/{SECRET}/", f"POST /webhooks/acme/leads/{REDACTED}/"),
+        ("POST /webhooks/crm/acme/notifications/", "POST /webhooks/crm/acme/notifications/"),
+        ("POST /webhooks/twilio/sms/", "POST /webhooks/twilio/sms/"),
         ("widget token llw_abcdefghijklmnopqrstuvwxyz0123", f"widget token {REDACTED}"),
         ("Zoho answered code=INVALID_DATA", "Zoho answered code=INVALID_DATA"),  # `code` outside a query string
     ],

@@ -1,4 +1,5 @@
-"""manage.py sandbox: serve the local emulator of Zoho CRM, Zoho Voice and Twilio (development and benchmarks).
+"""manage.py sandbox: serve the local emulators of the vendors the product calls, CRMs and SMS providers
+(development and benchmarks; docs/architecture.md lists them under sandbox/).
 
 It refuses to run with DEBUG off: the sandbox accepts any demo credentials and must never face the internet.
 """
@@ -11,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Serve the local sandbox (emulated Zoho Accounts, Zoho CRM v8, Zoho Voice and Twilio)."
+    help = "Serve the local sandbox (emulated CRMs and SMS providers, with their OAuth servers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         default = urlparse(settings.SANDBOX_URL)
