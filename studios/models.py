@@ -18,6 +18,19 @@ from core.models import TimeStampedModel
 from core.phone import E164Field
 from core.secrets import EncryptedSecretField
 from core.tenancy import TenantManager, TenantModel, TenantQuerySet
+from studios.provider_kinds import (
+    ALL_CREDENTIAL_FIELDS,
+    CREDENTIALS_NEEDED,
+    CRM_KINDS,
+    DEFAULT_URLS,
+    KIND_FIELDS,
+    REQUIRED_FIELDS,
+    SECRET_FIELDS,
+    URL_FIELDS,
+    NumberProvider,
+    ProviderKind,
+    twilio_sid_validator,
+)
 
 slug_validator = RegexValidator(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$", "Use lower-case letters, digits and single hyphens (e.g. 'downtown-east')."
@@ -165,41 +178,6 @@ class Membership(TenantModel, TimeStampedModel):
 
 
 # --- Provider accounts ----------------------------------------------------------------------------------------
-class ProviderKind(models.TextChoices):
-    TWILIO = "twilio", "Twilio"
-    ZOHO_CRM = "zoho_crm", "Zoho CRM"
-    ZOHO_VOICE = "zoho_voice", "Zoho Voice"
-
-
-# Vendor defaults; an account stores its own URLs so any Zoho data centre, or the local sandbox, works unchanged.
-DEFAULT_URLS: dict[str, dict[str, str]] = {
-    ProviderKind.TWILIO: {"api_base_url": "https://api.twilio.com"},
-    ProviderKind.ZOHO_CRM: {"accounts_url": "https://accounts.zoho.com", "api_domain": "https://www.zohoapis.com"},
-    ProviderKind.ZOHO_VOICE: {"accounts_url": "https://accounts.zoho.com", "api_base_url": "https://voice.zoho.com"},
-}
-# What each kind needs before it can be used. Secrets may be filled in later (e.g. by "Connect Zoho").
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    ProviderKind.TWILIO: ("account_sid", "api_base_url"),
-    ProviderKind.ZOHO_CRM: ("client_id", "accounts_url", "api_domain"),
-    ProviderKind.ZOHO_VOICE: ("client_id", "accounts_url", "api_base_url"),
-}
-# Fields that belong to another kind and must stay empty, so a Twilio token never sits on a Zoho row.
-KIND_FIELDS: dict[str, frozenset[str]] = {
-    ProviderKind.TWILIO: frozenset({"account_sid", "auth_token", "api_base_url"}),
-    ProviderKind.ZOHO_CRM: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
-    ProviderKind.ZOHO_VOICE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_base_url"}),
-}
-SECRET_FIELDS = ("auth_token", "client_secret", "refresh_token")
-ALL_CREDENTIAL_FIELDS = frozenset().union(*KIND_FIELDS.values())
-
-twilio_sid_validator = RegexValidator(
-    r"^AC[0-9A-Za-z]{1,32}$", "A Twilio Account SID is AC followed by up to 32 letters or digits."
-)
-
-
-URL_FIELDS = ("api_base_url", "accounts_url", "api_domain")
-
-
 class VendorURLField(models.URLField):
     """A vendor endpoint. Typed without a scheme it means https:// (Django 6's default, chosen now). Which hosts
     it may name is the account's rule (ProviderAccount.clean, core/outbound.py), since it depends on the kind."""
@@ -219,22 +197,24 @@ class ProviderAccount(TenantModel, TimeStampedModel):
     is_default = models.BooleanField(
         default=False, help_text="The organization's account of this kind for studios without one of their own."
     )
-    # Twilio
+    # SMS vendors authenticating with an account SID and token (Twilio)
     account_sid = models.CharField("account SID", max_length=64, blank=True, validators=[twilio_sid_validator])
     auth_token = EncryptedSecretField(blank=True)
-    # Zoho (CRM and Voice both authenticate through Zoho Accounts OAuth)
+    # Vendors authenticating through OAuth (the CRM, an SMS vendor): the client and its refresh token
     client_id = models.CharField("client ID", max_length=128, blank=True)
     client_secret = EncryptedSecretField(blank=True)
     refresh_token = EncryptedSecretField(blank=True)
     # Where the vendor lives: data centre, region or the local sandbox.
     api_base_url = VendorURLField(
-        "API base URL", blank=True, help_text="Twilio: https://api.twilio.com. Zoho Voice: https://voice.zoho.com."
+        "API base URL", blank=True, help_text="The vendor's API, for kinds that use one; blank: the vendor's default."
     )
     accounts_url = VendorURLField(
-        "Zoho accounts server", blank=True, help_text="Per data centre, e.g. https://accounts.zoho.eu."
+        "OAuth accounts server",
+        blank=True,
+        help_text="Where the vendor's OAuth lives for the account's region (data centre); blank: the default.",
     )
     api_domain = VendorURLField(
-        "Zoho API domain", blank=True, help_text="Per data centre, e.g. https://www.zohoapis.eu."
+        "API domain", blank=True, help_text="The CRM's API host for the account's region; blank: the default."
     )
     # Set only by operators (a superuser in the admin, or the tenants file) when they point the account at a host
     # that is not the vendor's own (the sandbox, an emulator); a manager's edit of a URL clears it.
@@ -301,8 +281,11 @@ class ProviderAccount(TenantModel, TimeStampedModel):
 
     @property
     def has_credentials(self) -> bool:
-        needed = ("auth_token",) if self.kind == ProviderKind.TWILIO else ("client_secret", "refresh_token")
-        return all(getattr(self, name) for name in needed)
+        return all(getattr(self, name) for name in CREDENTIALS_NEEDED.get(self.kind, SECRET_FIELDS))
+
+    @property
+    def is_crm_connection(self) -> bool:
+        return self.kind in CRM_KINDS
 
 
 class StudioAccountQuerySet(TenantQuerySet):
@@ -353,6 +336,7 @@ class MemberCrmUser(TenantModel):
         ProviderAccount,
         on_delete=models.CASCADE,
         related_name="member_crm_users",
+        limit_choices_to={"kind__in": sorted(CRM_KINDS)},
         help_text="The CRM connection (a CRM provider account) this user id belongs to.",
     )
     crm_user_id = models.CharField("CRM user id", max_length=64, validators=[crm_user_id_validator])
@@ -378,6 +362,8 @@ class MemberCrmUser(TenantModel):
             related = getattr(self, name) if getattr(self, f"{name}_id") else None
             if related is not None and org_id and related.organization_id != org_id:
                 raise ValidationError({name: "It belongs to another organization."})
+        if self.connection_id and not self.connection.is_crm_connection:
+            raise ValidationError({"connection": f"{self.connection.name} is not a CRM connection."})
 
 
 # --- Phone numbers --------------------------------------------------------------------------------------------
@@ -408,9 +394,7 @@ class PhoneNumber(TenantModel, TimeStampedModel):
     studios, or those listed in `shared_with`). Unique per provider across all tenants, because inbound texts
     are routed by the number they were sent to."""
 
-    class Provider(models.TextChoices):
-        TWILIO = ProviderKind.TWILIO.value, "Twilio"
-        ZOHO_VOICE = ProviderKind.ZOHO_VOICE.value, "Zoho Voice"
+    Provider = NumberProvider
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="phone_numbers")
     number = E164Field(help_text="E.164, e.g. +14155550100. Spaces and dashes are removed.")
@@ -445,7 +429,7 @@ class PhoneNumber(TenantModel, TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["provider", "number"], name="phone_number_unique_per_provider"),
             models.CheckConstraint(
-                condition=Q(provider__in=["twilio", "zoho_voice"]), name="phone_number_provider_valid"
+                condition=Q(provider__in=[p.value for p in NumberProvider]), name="phone_number_provider_valid"
             ),
         ]
 

@@ -125,7 +125,8 @@ def membership_create(
     is_active: bool = True,
 ) -> Membership:
     """Add a person to an organization, creating their sign-in. Without a password they cannot sign in with
-    one until it is set (Sign in with Zoho or a reset)."""
+    one until it is set (signing in through their CRM, or a reset). `crm_user_ids`: who they are in each of the
+    organization's CRM connections."""
     email = membership_email_check(organization=organization, email=email)
     studios = membership_studios_check(organization=organization, role=role, studios=studios)
     user = User(email=email, full_name=full_name)
@@ -211,6 +212,31 @@ def studio_accounts_set(*, studio: Studio, accounts: Iterable[ProviderAccount]) 
             StudioAccount(studio=studio, account=account).save()
 
 
+def member_crm_user_check(*, membership: Membership | None, connection: ProviderAccount, crm_user_id: str) -> str:
+    """The id, stripped, if `membership` (None: a member not saved yet) may be `crm_user_id` on `connection`;
+    else ValidationError: the connection is another organization's or not a CRM, or another person of the
+    organization is that CRM user already (named: they are in the same organization)."""
+    if membership is not None and connection.organization_id != membership.organization_id:
+        raise ValidationError({"connection": "The connection belongs to another organization."})
+    if not connection.is_crm_connection:
+        raise ValidationError({"connection": f"{connection.name} is not a CRM connection."})
+    crm_user_id = (crm_user_id or "").strip()
+    if not crm_user_id:
+        return ""
+    taken = (
+        MemberCrmUser.objects.for_organization(connection.organization)
+        .select_related("membership__user")
+        .filter(connection=connection, crm_user_id=crm_user_id)
+        .exclude(membership_id=membership.pk if membership is not None else None)
+        .first()
+    )
+    if taken is not None:
+        raise ValidationError(
+            {"crm_user_id": f"CRM user {crm_user_id} on {connection.name} is already {taken.membership.user.email}."}
+        )
+    return crm_user_id
+
+
 @transaction.atomic
 def member_crm_user_set(
     *, membership: Membership, connection: ProviderAccount, crm_user_id: str
@@ -219,19 +245,16 @@ def member_crm_user_set(
     the organization already linked to that CRM user is a ValidationError naming them: one person per CRM user."""
     if connection.organization_id != membership.organization_id:
         raise ValidationError({"connection": "The connection belongs to another organization."})
-    crm_user_id = (crm_user_id or "").strip()
+    crm_user_id = member_crm_user_check(membership=membership, connection=connection, crm_user_id=crm_user_id)
     links = MemberCrmUser.objects.for_organization(membership.organization)
     if not crm_user_id:
         links.filter(membership=membership, connection=connection).delete()
         return None
-    taken = links.filter(connection=connection, crm_user_id=crm_user_id).exclude(membership=membership).first()
-    if taken is not None:
-        raise ValidationError(
-            {"crm_user_id": f"CRM user {crm_user_id} on {connection.name} is already {taken.membership.user.email}."}
-        )
     link = links.filter(membership=membership, connection=connection).first() or MemberCrmUser(
         organization=membership.organization, membership=membership, connection=connection
     )
+    if link.crm_user_id == crm_user_id:
+        return link
     link.crm_user_id = crm_user_id
     link.full_clean()
     link.save()

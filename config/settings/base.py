@@ -35,7 +35,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
-# Where the local sandbox (emulated Zoho CRM, Zoho Voice and Twilio) listens; the demo organization points at it.
+# Where the local sandbox (emulated CRMs and SMS providers) listens; the demo organization points at it.
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100").rstrip("/")
 # Vendor requests (and provider-account URLs an operator sets) may go to private, loopback and link-local addresses
 # only with this on: the local sandbox and test emulators. Off in production, so no tenant's setting and no DNS
@@ -61,10 +61,11 @@ INSTALLED_APPS = [
     "crm",  # the CRM layer: provider interface, errors, registry; one package per CRM in crm/providers/
     "messaging",
     "automation",
-    "crm.providers.zoho",  # the Zoho CRM package; app label "zoho" (tables, migrations)
+    "crm.providers.zoho",  # a CRM package (its own settings in its conf.py); app label "zoho" (tables, migrations)
     "sync",
     "identity",
     "widget",  # no models: its page's template and static files (widget/templates/, widget/static/)
+    "tenants",  # the tenants file and the demo (manage.py tenants, manage.py demo): the top layer, above every app
 ]
 
 MIDDLEWARE = [
@@ -98,7 +99,7 @@ ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 AUTH_USER_MODEL = "core.User"
-# Staff sign in outside Zoho here (or with Zoho); the admin keeps its own login page.
+# Staff sign in here with a password (or with their CRM); the admin keeps its own login page.
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/app/"
 
@@ -172,14 +173,7 @@ ACCOUNTS_SIGN_IN_WINDOW_SECONDS = env.int("ACCOUNTS_SIGN_IN_WINDOW_SECONDS", def
 # A session that can reach the admin (operators, managers) ends after this many seconds without a request.
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 
-# "Sign in with Zoho" (accounts/zoho_sign_in.py): Leadline's own Zoho OAuth client (API console, server-based,
-# "Multi-DC" on), with PUBLIC_BASE_URL/auth/zoho/callback as its redirect URI. DEBUG uses the sandbox's demo client.
-ZOHO_SIGNIN_CLIENT_ID = env.str("ZOHO_SIGNIN_CLIENT_ID", default="1000.DEMOCLIENTID" if DEBUG else "")
-ZOHO_SIGNIN_CLIENT_SECRET = env.str("ZOHO_SIGNIN_CLIENT_SECRET", default="demo-zoho-client-secret" if DEBUG else "")
-ZOHO_SIGNIN_ACCOUNTS_URL = env.str(
-    "ZOHO_SIGNIN_ACCOUNTS_URL", default=SANDBOX_URL if DEBUG else "https://accounts.zoho.com"
-).rstrip("/")
-ZOHO_SIGNIN_REDIRECT_URI = env.str("ZOHO_SIGNIN_REDIRECT_URI", default="")  # empty: PUBLIC_BASE_URL/auth/zoho/callback
+# Signing in with a CRM: each CRM package's own OAuth client settings are in its conf.py (.env.example lists them).
 # A widget token lives one working shift at most: a member signs in once per shift, and a token that leaks from
 # the widget's memory (it is readable by script there, unlike an HttpOnly cookie) is dead by the next one.
 ACCOUNTS_WIDGET_TOKEN_SECONDS = env.int("ACCOUNTS_WIDGET_TOKEN_SECONDS", default=8 * 3600)
@@ -223,7 +217,7 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Django's "same-origin" would cut window.opener of the "Sign in with Zoho" popup (it passes through Zoho's origin)
+# Django's "same-origin" would cut window.opener of the sign-in-with-a-CRM popup (it passes through the CRM's origin)
 # and the token could never reach the page that opened it. A cross-origin opener still gets no handle on our pages.
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
 
@@ -263,4 +257,3 @@ from config.settings.integrations.logging import *  # noqa: E402, F403
 from config.settings.integrations.messaging import *  # noqa: E402, F403
 from config.settings.integrations.sentry import *  # noqa: E402, F403
 from config.settings.integrations.sync import *  # noqa: E402, F403
-from config.settings.integrations.zoho import *  # noqa: E402, F403

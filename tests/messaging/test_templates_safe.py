@@ -70,8 +70,8 @@ def test_every_shipped_template_stays_valid(template):
 
 
 def test_the_demo_document_and_its_studios_templates_stay_valid():
-    from studios.demo import demo_document
-    from studios.tenants_file.schema import parse_document
+    from tenants.demo import demo_document
+    from tenants.schema import parse_document
 
     document = parse_document(demo_document(sandbox_url="http://127.0.0.1:8001"))
     for organization in document.organizations:
@@ -123,7 +123,7 @@ def test_rendering_refuses_what_bypassed_validation_and_bounds_the_output():
 
 
 def test_the_tenants_file_refuses_a_conversion_naming_the_entry():
-    from studios.tenants_file.schema import TenantsFileError, parse_document
+    from tenants.schema import TenantsFileError, parse_document
 
     document = {
         "organizations": [

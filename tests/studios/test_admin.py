@@ -26,6 +26,7 @@ from studios.models import (
     Studio,
     StudioAccount,
 )
+from studios.selectors import crm_user_id_of
 from tests.factories import TEST_PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 
 MODELS = ["organization", "studio", "membership", "phonenumber", "provideraccount"]
@@ -164,13 +165,18 @@ def number_data(tenant, **overrides) -> dict:
     return data
 
 
+def crm_field(connection: ProviderAccount) -> str:
+    """The member page's field for the member's CRM user id on `connection`."""
+    return f"crm_user_id_{connection.pk}"
+
+
 def member_data(tenant, **overrides) -> dict:
     data = {
         "email": "new.person@acme.test",
         "full_name": "New Person",
         "role": "staff",
         "studios": [tenant.studio.pk],
-        "zoho_user_id": "",
+        crm_field(tenant.zoho): "",
         "is_active": "on",
         "password": "",
     }
@@ -900,7 +906,7 @@ def test_a_manager_edits_a_staff_member(as_manager_a, tenant_a):
             email="ignored@acme.test",
             full_name="Renamed Person",
             studios=[tenant_a.studio.pk, tenant_a.other_studio.pk],
-            zoho_user_id="4150868000000225013",
+            **{crm_field(tenant_a.zoho): "4150868000000225013"},
         ),
     )
 
@@ -909,7 +915,7 @@ def test_a_manager_edits_a_staff_member(as_manager_a, tenant_a):
     staff.user.refresh_from_db()
     assert staff.user.email == "staff@acme.test"  # the email of an existing member is not editable
     assert staff.user.full_name == "Renamed Person"
-    assert staff.zoho_user_id == "4150868000000225013"
+    assert crm_user_id_of(membership=staff, connection=tenant_a.zoho) == "4150868000000225013"
     assert set(staff.studios.all()) == {tenant_a.studio, tenant_a.other_studio}
 
 
@@ -1011,7 +1017,7 @@ def own_membership_data(tenant, **overrides) -> dict:
         full_name=manager.user.full_name,
         role="manager",
         studios=[],
-        zoho_user_id=manager.zoho_user_id,
+        **{crm_field(tenant.zoho): crm_user_id_of(membership=manager, connection=tenant.zoho)},
     )
     data.update(overrides)
     return data

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from studios.models import ProviderAccount
-from studios.tenants_file import TenantsFileError, tenants_apply
+from tenants.apply import tenants_apply
+from tenants.schema import TenantsFileError
 from tests.studios.test_admin import twilio_data
 
 

@@ -14,10 +14,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from studios.demo import DEMO_PASSWORDS, OPERATOR_EMAIL, demo_document
-from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio, StudioAccount
-from studios.tenants_file import TenantsFileError, tenants_apply, tenants_export
-from studios.tenants_file.schema import describe_location
+from studios.models import MemberCrmUser, Membership, Organization, PhoneNumber, ProviderAccount, Studio, StudioAccount
+from studios.selectors import crm_user_id_of
+from tenants.apply import tenants_apply
+from tenants.demo import DEMO_PASSWORDS, OPERATOR_EMAIL, demo_document
+from tenants.export import tenants_export
+from tenants.schema import TenantsFileError, describe_location
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
@@ -127,7 +129,7 @@ def full_document() -> dict[str, Any]:
                         "role": "staff",
                         "name": "Ana Alvarez",
                         "studios": ["downtown"],
-                        "zoho_user_id": "4150868000000225013",
+                        "crm_user_ids": {"acme-zoho": "4150868000000225013"},
                         "password": "env:ANA_PASSWORD",
                     },
                     {"email": "ben@acme.test", "role": "staff", "studios": ["east", "harbor"]},
@@ -178,6 +180,9 @@ def db_state() -> dict[str, Any]:
     state["StudioAccount"] = sorted(StudioAccount.objects.unscoped().values_list("studio_id", "account_id"))
     state["shared_with"] = sorted(PhoneNumber.shared_with.through.objects.values_list("phonenumber_id", "studio_id"))
     state["membership_studios"] = sorted(Membership.studios.through.objects.values_list("membership_id", "studio_id"))
+    state["member_crm_users"] = sorted(
+        MemberCrmUser.objects.unscoped().values_list("membership_id", "connection_id", "crm_user_id")
+    )
     state["users"] = sorted(User.objects.values_list("pk", "email", "full_name", "password", "is_active"))
     state["secrets"] = sorted(
         (a.pk, str(a.auth_token and a.auth_token.reveal()), str(a.client_secret and a.client_secret.reveal()))
@@ -266,9 +271,10 @@ def test_the_issue_example_file_applies_from_the_command_line(tmp_path, monkeypa
     membership = Membership.objects.for_organization(org).select_related("user").get()
     assert membership.user.email == "ana@acme.test"
     assert membership.role == "staff"
-    assert membership.zoho_user_id == "4150868000000225013"
+    # The file's first form of a CRM user id: the member's user on the organization's default Zoho CRM account.
+    assert crm_user_id_of(membership=membership, connection=account("acme-zoho")) == "4150868000000225013"
     assert list(membership.studios.all()) == [studio]
-    assert not membership.user.has_usable_password()  # no password in the file: Sign in with Zoho or a reset
+    assert not membership.user.has_usable_password()  # no password in the file: signing in through the CRM
 
 
 def test_the_issue_example_stores_secrets_encrypted_and_urls_as_given():
@@ -367,6 +373,8 @@ def test_every_optional_field_is_stored():
     assert memberships["boss@acme.test"].role == "manager"
     assert list(memberships["boss@acme.test"].studios.all()) == []
     assert memberships["ana@acme.test"].user.full_name == "Ana Alvarez"
+    ana_zoho = crm_user_id_of(membership=memberships["ana@acme.test"], connection=account("acme-zoho"))
+    assert ana_zoho == "4150868000000225013"
     assert sorted(s.slug for s in memberships["ben@acme.test"].studios.all()) == ["east", "harbor"]
     assert not memberships["cy@acme.test"].is_active
 
@@ -456,7 +464,8 @@ def test_the_export_describes_the_file_that_was_applied():
     members = {m["email"]: m for m in acme_entry["members"]}
     assert "studios" not in members["boss@acme.test"]
     assert members["cy@acme.test"]["is_active"] is False
-    assert all("password" not in m for m in acme_entry["members"])
+    assert members["ana@acme.test"]["crm_user_ids"] == {"acme-zoho": "4150868000000225013"}
+    assert all("password" not in m and "zoho_user_id" not in m for m in acme_entry["members"])
 
 
 def test_the_export_never_contains_a_secret(tmp_path):
@@ -1023,7 +1032,8 @@ def test_an_unquoted_zoho_user_id_is_taken_as_written():
         ISSUE_EXAMPLE_YAML.replace('zoho_user_id: "4150868000000225013"', "zoho_user_id: 4150868000000225013")
     )
     tenants_apply(raw=document, environ=ENV)
-    assert Membership.objects.unscoped().get().zoho_user_id == "4150868000000225013"
+    membership = Membership.objects.unscoped().get()
+    assert crm_user_id_of(membership=membership, connection=account("acme-zoho")) == "4150868000000225013"
 
 
 def test_a_manager_with_a_studio_list_is_refused_rather_than_silently_ignored():

@@ -6,7 +6,9 @@ import pytest
 
 from automation.models import AutomationSettings
 from studios.models import Organization
-from studios.tenants_file import TenantsFileError, tenants_apply, tenants_export
+from tenants.apply import tenants_apply
+from tenants.export import tenants_export
+from tenants.schema import TenantsFileError
 
 pytestmark = pytest.mark.django_db
 

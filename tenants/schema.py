@@ -4,11 +4,18 @@
       - slug: acme
         name: Acme Fitness
         lead_webhook_token: env:ACME_LEAD_WEBHOOK_TOKEN   # optional: the secret of the new-lead webhook URL
-        accounts:   [{name, kind: twilio|zoho_crm|zoho_voice, default, account_sid, auth_token, client_id,
+        accounts:   [{name, kind (a studios ProviderKind value), default, account_sid, auth_token, client_id,
                       client_secret, refresh_token, api_base_url, accounts_url, api_domain}]
         studios:    [{slug, name, time_zone, welcome_message, help_message, is_active, accounts: [names]}]
         numbers:    [{number, provider, account, studio, studios: [slugs], label, is_active}]
-        members:    [{email, role: staff|manager, name, studios: [slugs], zoho_user_id, password, is_active}]
+        members:    [{email, role: staff|manager, name, studios: [slugs], crm_user_ids: {account name: id},
+                      password, is_active}]
+
+A member's `crm_user_ids` says who they are in each of the organization's CRM connections (accounts of a CRM
+kind, named as under `accounts`); the member is linked to exactly those (one left out is unlinked). Files written
+before an organization could connect several CRMs say `zoho_user_id: "..."` instead: the member's CRM user id on
+the organization's default (or only) Zoho CRM connection (`kind: zoho_crm`). It still applies, alone or beside
+`crm_user_ids`; `tenants export` writes `crm_user_ids`.
 
 Secrets (auth_token, client_secret, refresh_token, password, lead_webhook_token) are literals or `env:NAME`
 references; an omitted secret keeps the stored one, so an exported file (which has none) can be applied back safely.
@@ -31,9 +38,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from core import merge_fields
 from core.phone import normalize_e164
 from studios.models import TEMPLATE_FIELDS
+from studios.provider_kinds import NumberProvider, ProviderKind
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=63)]
 ENV_PREFIX = "env:"
+# A member's CRM user id under its first name: the key, and the kind of connection it means (the organization's
+# default or only account of that kind). Kept so that files written before `crm_user_ids` apply unchanged.
+LEGACY_CRM_USER_ID_KEYS: dict[str, str] = {"zoho_user_id": ProviderKind.ZOHO_CRM.value}
 
 
 class TenantsFileError(Exception):
@@ -50,7 +61,7 @@ class _Entry(BaseModel):
 
 class AccountEntry(_Entry):
     name: Slug
-    kind: Literal["twilio", "zoho_crm", "zoho_voice"]
+    kind: Literal[tuple(ProviderKind.values)]  # type: ignore[valid-type]  # the stored kinds, as written
     default: bool = False
     account_sid: str = ""
     auth_token: str | None = None
@@ -94,7 +105,7 @@ class NumberEntry(_Entry):
     number: str = Field(min_length=1)
 
     _number_is_text = field_validator("number", mode="before")(_not_a_yaml_number)
-    provider: Literal["twilio", "zoho_voice"]
+    provider: Literal[tuple(NumberProvider.values)]  # type: ignore[valid-type]
     account: Slug | None = None
     studio: Slug | None = None
     studios: list[Slug] = []
@@ -102,20 +113,30 @@ class NumberEntry(_Entry):
     is_active: bool = True
 
 
+def _as_written(value: Any) -> Any:
+    # An unquoted id is read by YAML as an integer; ids are exact strings of digits, so take it as written.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class MemberEntry(_Entry):
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     role: Literal["staff", "manager"]
     name: str = ""
     studios: list[Slug] = []
-    zoho_user_id: str = ""
+    crm_user_ids: dict[Slug, str] = {}
+    zoho_user_id: str = ""  # the first form of a CRM user id (LEGACY_CRM_USER_ID_KEYS)
     password: str | None = None
     is_active: bool = True
 
     @field_validator("zoho_user_id", mode="before")
     @classmethod
-    def _zoho_id_as_text(cls, value: Any) -> Any:
-        # An unquoted id is read by YAML as an integer; ids are exact digit strings, so take it as written.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    def _id_as_text(cls, value: Any) -> Any:
+        return _as_written(value)
+
+    @field_validator("crm_user_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        return {key: _as_written(item) for key, item in value.items()} if isinstance(value, Mapping) else value
 
     @model_validator(mode="after")
     def _managers_have_no_studios(self) -> MemberEntry:
@@ -128,8 +149,8 @@ class OrganizationEntry(_Entry):
     slug: Slug
     name: str = Field(min_length=1, max_length=200)
     is_active: bool = True
-    # The secret in the new-lead webhook URL (PUBLIC_BASE_URL/webhooks/zoho/leads/<token>/), a secret like the
-    # others (env:NAME); omitted keeps the current one. A new value replaces the old at once: update Zoho's rule.
+    # The secret in the new-lead webhook URL (docs/automation.md), a secret like the others (env:NAME); omitted
+    # keeps the current one. A new value replaces the old at once: update the CRM's workflow rule.
     lead_webhook_token: str | None = None
     accounts: list[AccountEntry] = []
     studios: list[StudioEntry] = []

@@ -8,7 +8,9 @@ import yaml
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studios.tenants_file import TenantsFileError, load_document, tenants_apply, tenants_export
+from tenants.apply import tenants_apply
+from tenants.export import tenants_export
+from tenants.schema import TenantsFileError, load_document
 
 
 class Command(BaseCommand):

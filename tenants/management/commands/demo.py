@@ -10,9 +10,17 @@ from django.db import transaction
 from automation.services.settings import automation_webhook_token_set
 from crm.providers.zoho.models import ZohoConnection
 from crm.providers.zoho.services import connection_for_account
-from studios.demo import DEMO_LEAD_WEBHOOK_TOKEN, DEMO_PASSWORDS, DEMO_ZOHO_ORG_ID, OPERATOR_EMAIL, demo_document
 from studios.models import Organization, ProviderAccount
-from studios.tenants_file import TenantsFileError, tenants_apply
+from tenants.apply import tenants_apply
+from tenants.demo import (
+    DEMO_CRM_CONNECTION,
+    DEMO_CRM_ORG_ID,
+    DEMO_LEAD_WEBHOOK_TOKEN,
+    DEMO_PASSWORDS,
+    OPERATOR_EMAIL,
+    demo_document,
+)
+from tenants.schema import TenantsFileError
 
 
 class Command(BaseCommand):
@@ -36,10 +44,12 @@ class Command(BaseCommand):
             self.ensure_operator()
             organization = Organization.objects.unscoped().get(slug="demo")
             webhook_url = automation_webhook_token_set(organization=organization, token=DEMO_LEAD_WEBHOOK_TOKEN)
-            # "Sign in with Zoho" admits people of the organization's connected Zoho org: the sandbox's demo org.
-            crm = ProviderAccount.objects.for_organization(organization).get(name="demo-zoho-crm")
+            # Signing in through the CRM admits people of the organization's connected CRM org: record the
+            # sandbox's demo org as a real connect would (the sandbox is not running yet to be asked). The one
+            # vendor step of the demo: the CRM layer has no call to record a known identity without asking.
+            crm = ProviderAccount.objects.for_organization(organization).get(name=DEMO_CRM_CONNECTION)
             ZohoConnection.unscoped_objects.filter(pk=connection_for_account(account=crm).pk).update(
-                zoho_org_id=DEMO_ZOHO_ORG_ID, zoho_org_name="Demo Fitness Co."
+                zoho_org_id=DEMO_CRM_ORG_ID, zoho_org_name="Demo Fitness Co."
             )
         for line in report.lines():
             self.stdout.write(f"  {line}")

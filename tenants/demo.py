@@ -1,5 +1,9 @@
 """The demo organization: three studios, four numbers (one shared), a manager and two staff, every provider
-account pointing at the local sandbox. Applied through the tenants file service, so it is idempotent."""
+account pointing at the local sandbox. Applied through the tenants file service, so it is idempotent.
+
+It is the sandbox's demo world (sandbox/worlds.py) seen from the product, so its accounts are of the kinds the
+sandbox emulates (a Zoho CRM org and Zoho Voice, Twilio) and its members are that CRM org's users: each
+member's `crm_user_ids` names the sandbox user they are on the demo CRM connection."""
 
 from typing import Any
 
@@ -9,9 +13,10 @@ DEMO_PASSWORDS = {
     "staff": "blue-treadmill-17",
 }
 OPERATOR_EMAIL = "operator@demo.leadline.test"
-# The sandbox's demo Zoho org has a "new lead" workflow rule posting to the URL with this token (sandbox/worlds.py).
+# The sandbox's demo CRM org has a "new lead" workflow rule posting to the URL with this token (sandbox/worlds.py).
 DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"  # noqa: S105 (public demo value)
-DEMO_ZOHO_ORG_ID = "10234695"  # the sandbox's demo Zoho org (sandbox/worlds.py)
+DEMO_CRM_CONNECTION = "demo-zoho-crm"
+DEMO_CRM_ORG_ID = "10234695"  # the sandbox's demo CRM org (sandbox/worlds.py)
 
 
 def demo_document(*, sandbox_url: str) -> dict[str, Any]:
@@ -30,7 +35,7 @@ def demo_document(*, sandbox_url: str) -> dict[str, Any]:
                         "api_base_url": sandbox_url,
                     },
                     {
-                        "name": "demo-zoho-crm",
+                        "name": DEMO_CRM_CONNECTION,
                         "kind": "zoho_crm",
                         "default": True,
                         "client_id": "1000.DEMOCLIENTID",
@@ -66,7 +71,7 @@ def demo_document(*, sandbox_url: str) -> dict[str, Any]:
                         "email": "manager@demo.leadline.test",
                         "name": "Morgan Manager",
                         "role": "manager",
-                        "zoho_user_id": "4150868000000225001",
+                        "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225001"},
                         "password": DEMO_PASSWORDS["manager"],
                     },
                     {
@@ -74,7 +79,7 @@ def demo_document(*, sandbox_url: str) -> dict[str, Any]:
                         "name": "Ana Alvarez",
                         "role": "staff",
                         "studios": ["downtown"],
-                        "zoho_user_id": "4150868000000225002",
+                        "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225002"},
                         "password": DEMO_PASSWORDS["staff"],
                     },
                     {
@@ -82,7 +87,7 @@ def demo_document(*, sandbox_url: str) -> dict[str, Any]:
                         "name": "Ben Brooks",
                         "role": "staff",
                         "studios": ["uptown", "harbor"],
-                        "zoho_user_id": "4150868000000225003",
+                        "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225003"},
                         "password": DEMO_PASSWORDS["staff"],
                     },
                 ],

@@ -1,27 +1,29 @@
 """Apply a tenants file: create or update everything it describes, in one transaction, or nothing at all.
 
 Entries are matched by their natural keys (organization slug, account name, studio slug, number + provider,
-member email), so applying the same file twice changes nothing. Nothing absent from the file is deleted.
+member email), so applying the same file twice changes nothing. Nothing absent from the file is deleted; within
+an entry, what it lists is what there is (a member's studios, a member's CRM user ids).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
+from automation.services.settings import automation_webhook_token_is, automation_webhook_token_set
 from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from core.secrets import Secret
+from crm.connections import crm_connection_get
 from studios import services
 from studios.models import (
     DEFAULT_URLS,
     URL_FIELDS,
+    MemberCrmUser,
     Membership,
     Organization,
     PhoneNumber,
@@ -31,7 +33,9 @@ from studios.models import (
     StudioAccount,
 )
 from studios.selectors import provider_account_for_studio
-from studios.tenants_file.schema import (
+from tenants.report import ApplyReport
+from tenants.schema import (
+    LEGACY_CRM_USER_ID_KEYS,
     AccountEntry,
     MemberEntry,
     NumberEntry,
@@ -45,29 +49,6 @@ from studios.tenants_file.schema import (
 )
 
 User = get_user_model()
-SECTIONS = ("organizations", "accounts", "studios", "numbers", "members")
-
-
-@dataclass
-class ApplyReport:
-    created: Counter = field(default_factory=Counter)
-    updated: Counter = field(default_factory=Counter)
-    unchanged: Counter = field(default_factory=Counter)
-    dry_run: bool = False
-
-    def count(self, section: str, outcome: str) -> None:
-        getattr(self, outcome)[section] += 1
-
-    @property
-    def changed(self) -> bool:
-        return bool(sum(self.created.values()) or sum(self.updated.values()))
-
-    def lines(self) -> list[str]:
-        return [
-            f"{section}: {self.created[section]} created, {self.updated[section]} updated, "
-            f"{self.unchanged[section]} unchanged"
-            for section in SECTIONS
-        ]
 
 
 def _plain(value: Any) -> Any:
@@ -169,8 +150,6 @@ class _Applier:
 
     def lead_webhook_token(self, org: Organization, loc: tuple[str | int, ...], entry: OrganizationEntry) -> bool:
         """Set the new-lead webhook token when the file gives one that differs; True if it changed."""
-        from automation.services.settings import automation_webhook_token_is, automation_webhook_token_set
-
         token = self.secret(loc, "lead_webhook_token", entry.lead_webhook_token)
         if token is None or automation_webhook_token_is(organization=org, token=token):
             return False
@@ -340,7 +319,8 @@ class _Applier:
         email = entry.email.strip().lower()
         studios = self.lookup(org, Studio, "slug", entry.studios, loc, "studios", "studio")
         password = self.secret(loc, "password", entry.password)
-        if studios is None:
+        crm_user_ids = self.crm_user_ids(org, loc, entry)
+        if studios is None or crm_user_ids is None:
             return
         user = User.objects.filter(email__iexact=email).first()
         membership = Membership.objects.unscoped().filter(user=user).first() if user else None
@@ -355,7 +335,7 @@ class _Applier:
                     role=entry.role,
                     studios=studios,
                     full_name=entry.name,
-                    zoho_user_id=entry.zoho_user_id,
+                    crm_user_ids=crm_user_ids,
                     password=password,
                     is_active=entry.is_active,
                 )
@@ -368,12 +348,24 @@ class _Applier:
                 created = True
             else:
                 created = False
+            # The member's links are the entry's: one to a connection the entry leaves out is removed ("").
+            linked = {
+                link.connection: link.crm_user_id
+                for link in MemberCrmUser.objects.for_organization(org)
+                .select_related("connection")
+                .filter(membership=membership)
+            }
+            crm_changes = {
+                connection: crm_user_ids.get(connection, "")
+                for connection in {*linked, *crm_user_ids}
+                if linked.get(connection, "") != crm_user_ids.get(connection, "")
+            }
             wanted_studios = {s.pk for s in studios} if entry.role == Membership.Role.STAFF else set()
             unchanged = (
                 not created
+                and not crm_changes
                 and membership.role == entry.role
                 and membership.is_active == entry.is_active
-                and membership.zoho_user_id == entry.zoho_user_id
                 and membership.user.full_name == entry.name
                 and set(membership.studios.values_list("pk", flat=True)) == wanted_studios
                 and (password is None or membership.user.check_password(password))
@@ -386,16 +378,56 @@ class _Applier:
                 role=entry.role,
                 studios=studios,
                 full_name=entry.name,
-                zoho_user_id=entry.zoho_user_id,
+                crm_user_ids=crm_changes,
                 is_active=entry.is_active,
                 password=password,
             )
             self.record("members", created=created, changed=True)
         except ValidationError as exc:
+            # The services name a CRM user id's problem by the model's fields; the file's field is the entry's.
+            ids_field = "crm_user_ids" if entry.crm_user_ids else next(iter(LEGACY_CRM_USER_ID_KEYS))
             for field_name, message in _errors_of(exc):
-                self.fail(loc, message, field_name)
+                self.fail(loc, message, ids_field if field_name in ("crm_user_id", "connection") else field_name)
         except ApplicationError as exc:
             self.fail(loc, exc.message)
+
+    def crm_user_ids(
+        self, org: Organization, loc: tuple[str | int, ...], entry: MemberEntry
+    ) -> dict[ProviderAccount, str] | None:
+        """The member's CRM user id per connection, from `crm_user_ids` (by account name) and the first form
+        (`zoho_user_id`: the organization's default or only account of that kind); None (and errors) if one
+        cannot be resolved."""
+        wanted: dict[ProviderAccount, str] = {}
+        names = list(entry.crm_user_ids)
+        accounts = self.lookup(org, ProviderAccount, "name", names, loc, "crm_user_ids", "account")
+        if accounts is None:
+            return None
+        for account, name in zip(accounts, names, strict=True):
+            if not account.is_crm_connection:
+                self.fail(
+                    loc, f"{name} is a {account.get_kind_display()} account, not a CRM connection", "crm_user_ids"
+                )
+                return None
+            wanted[account] = entry.crm_user_ids[name].strip()
+        for key, kind in LEGACY_CRM_USER_ID_KEYS.items():
+            crm_user_id = getattr(entry, key).strip()
+            if not crm_user_id:
+                continue
+            connection = crm_connection_get(organization=org, kind=kind)
+            if connection is None:
+                label = ProviderKind(kind).label
+                self.fail(
+                    loc,
+                    f"names the member's {label} user, but {org.slug} has no {label} account, or several and none "
+                    f"is the default; add or mark one under accounts, or give crm_user_ids by account name",
+                    key,
+                )
+                return None
+            if wanted.get(connection, crm_user_id) != crm_user_id:
+                self.fail(loc, f"says {crm_user_id}, crm_user_ids says {wanted[connection]} for {connection.name}", key)
+                return None
+            wanted[connection] = crm_user_id
+        return {connection: crm_user_id for connection, crm_user_id in wanted.items() if crm_user_id}
 
 
 def tenants_apply(

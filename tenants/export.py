@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from studios.models import KIND_FIELDS, Membership, Organization, PhoneNumber, ProviderAccount, Studio
+from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
+from studios.provider_kinds import KIND_FIELDS
 
 
 def _account(account: ProviderAccount) -> dict[str, Any]:
@@ -52,8 +53,9 @@ def _member(membership: Membership) -> dict[str, Any]:
         entry["name"] = membership.user.full_name
     if not membership.is_manager:
         entry["studios"] = sorted(s.slug for s in membership.studios.all())
-    if membership.zoho_user_id:
-        entry["zoho_user_id"] = membership.zoho_user_id
+    crm_user_ids = {link.connection.name: link.crm_user_id for link in membership.crm_users.all()}
+    if crm_user_ids:
+        entry["crm_user_ids"] = dict(sorted(crm_user_ids.items()))
     if not membership.is_active:
         entry["is_active"] = False
     return entry
@@ -79,7 +81,7 @@ def tenants_export(*, organization_slugs: list[str] | None = None) -> dict[str, 
         members = (
             Membership.objects.for_organization(org)
             .select_related("user")
-            .prefetch_related("studios")
+            .prefetch_related("studios", "crm_users__connection")
             .order_by("user__email")
         )
         entry: dict[str, Any] = {"slug": org.slug, "name": org.name}

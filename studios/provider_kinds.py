@@ -1,0 +1,62 @@
+"""The kinds of provider account and what each kind is: the one table of vendor facts the tenancy model keeps.
+
+A kind's value is stored in every ProviderAccount, StudioAccount and PhoneNumber row and in the tenants files
+customers already have (`kind: zoho_crm`), so the values stay as they are. Each kind says which of the account's
+columns it uses, which it needs, and the vendor's default URLs; `ProviderAccount.clean`, the admin and the tenants
+file read them from here. Which kinds are CRM connections is said here too (`CRM_KINDS`), because studios sits
+below the CRM layer: crm.registry's providers serve exactly these kinds (tests/studios/test_provider_kinds.py).
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+
+class ProviderKind(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    ZOHO_CRM = "zoho_crm", "Zoho CRM"
+    ZOHO_VOICE = "zoho_voice", "Zoho Voice"
+
+
+class NumberProvider(models.TextChoices):
+    """The kinds that send and receive texts: a phone number belongs to an account of one of them."""
+
+    TWILIO = ProviderKind.TWILIO.value, ProviderKind.TWILIO.label
+    ZOHO_VOICE = ProviderKind.ZOHO_VOICE.value, ProviderKind.ZOHO_VOICE.label
+
+
+# The kinds whose accounts are CRM connections (members' CRM user ids, the mirror, lead intakes are keyed by one).
+CRM_KINDS: frozenset[str] = frozenset({ProviderKind.ZOHO_CRM.value})
+
+# Vendor defaults; an account stores its own URLs so any region (data centre), or the local sandbox, works as is.
+DEFAULT_URLS: dict[str, dict[str, str]] = {
+    ProviderKind.TWILIO: {"api_base_url": "https://api.twilio.com"},
+    ProviderKind.ZOHO_CRM: {"accounts_url": "https://accounts.zoho.com", "api_domain": "https://www.zohoapis.com"},
+    ProviderKind.ZOHO_VOICE: {"accounts_url": "https://accounts.zoho.com", "api_base_url": "https://voice.zoho.com"},
+}
+# What each kind needs before it can be used. Secrets may be filled in later (e.g. by connecting the CRM).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    ProviderKind.TWILIO: ("account_sid", "api_base_url"),
+    ProviderKind.ZOHO_CRM: ("client_id", "accounts_url", "api_domain"),
+    ProviderKind.ZOHO_VOICE: ("client_id", "accounts_url", "api_base_url"),
+}
+# Fields that belong to another kind and must stay empty, so one vendor's token never sits on another's row.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    ProviderKind.TWILIO: frozenset({"account_sid", "auth_token", "api_base_url"}),
+    ProviderKind.ZOHO_CRM: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
+    ProviderKind.ZOHO_VOICE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_base_url"}),
+}
+# The secrets without which an account of the kind cannot call its vendor.
+CREDENTIALS_NEEDED: dict[str, tuple[str, ...]] = {
+    ProviderKind.TWILIO: ("auth_token",),
+    ProviderKind.ZOHO_CRM: ("client_secret", "refresh_token"),
+    ProviderKind.ZOHO_VOICE: ("client_secret", "refresh_token"),
+}
+SECRET_FIELDS = ("auth_token", "client_secret", "refresh_token")
+URL_FIELDS = ("api_base_url", "accounts_url", "api_domain")
+ALL_CREDENTIAL_FIELDS = frozenset().union(*KIND_FIELDS.values())
+
+twilio_sid_validator = RegexValidator(
+    r"^AC[0-9A-Za-z]{1,32}$", "A Twilio Account SID is AC followed by up to 32 letters or digits."
+)
