@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from core import health
+from identity.views import crm_oauth_callback
 from sync.webhooks import zoho_notification
 
 urlpatterns = [
@@ -16,7 +17,8 @@ urlpatterns = [
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/zoho/leads/", include("automation.urls")),
     path("webhooks/zoho/notifications/", zoho_notification, name="zoho-notification"),
-    path("zoho/", include("crm.providers.zoho.urls")),
+    path("crm/oauth/callback", crm_oauth_callback, name="crm-oauth-callback"),  # every CRM's connect and sign-in
+    path("zoho/", include("crm.providers.zoho.urls")),  # Zoho's connect callback as registered by customers
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("widget.api.urls")),
     path("app/", include("widget.urls")),

@@ -19,6 +19,9 @@ Groups:
 - writes: `create_task`, `update_fields`, `create_record`, `upsert`
 - bulk export (Capability.BULK_EXPORT): `export_start`, `export_status`, `export_records`
 - change feed (Capability.CHANGE_FEED): `subscribe`, `renew`, `unsubscribe`, `parse_notification`
+- sign-in (Capability.SIGN_IN), class methods (no connection yet): `sign_in_url`, `sign_in_finish`,
+  `connection_for_identity`
+- embedding: `embed` (the widget inside the CRM's pages), None when the CRM has no embedded apps
 
 Optional abilities are declared in `capabilities`; a method needing one the provider does not declare raises
 NotImplementedError (callers ask `supports()` first). docs/crm.md says how to add a CRM.
@@ -38,10 +41,12 @@ from crm.records import (
     ChangeNotification,
     Cursor,
     DeletedRecord,
+    Embed,
     ExportJob,
     Identity,
     ObjectSpec,
     Page,
+    SignIn,
     Subscription,
 )
 
@@ -59,6 +64,8 @@ class CrmProvider(abc.ABC):
     object_names: ClassVar[Mapping[str, str]] = {}
     # The connection kinds (e.g. ProviderAccount.kind values) this provider serves, besides its own `kind`.
     connection_kinds: ClassVar[tuple[str, ...]] = ()
+    # The widget inside the CRM's own pages (its SDK, our glue script, who may frame it); None: not embeddable.
+    embed: ClassVar[Embed | None] = None
 
     def __init__(self, connection: Any, **options: Any) -> None:
         self.connection = connection
@@ -155,7 +162,9 @@ class CrmProvider(abc.ABC):
         due_date: date | None = None,
         description: str = "",
     ) -> str:
-        """A task for `owner_id` on a record (e.g. follow up a new lead); returns its id. ACTIVITY_LOGGING."""
+        """A task for `owner_id` on a record (e.g. follow up a new lead); returns its id. ACTIVITY_LOGGING. An
+        empty `record_id` makes a task on no record (e.g. a reply no lead matched), an empty `owner_id` one owned by
+        the connection's user."""
 
     @abc.abstractmethod
     def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
@@ -209,6 +218,29 @@ class CrmProvider(abc.ABC):
         CrmNotificationInvalid when it does not verify or parse."""
         self.require(Capability.CHANGE_FEED)
         raise NotImplementedError
+
+    # --- sign-in (SIGN_IN) ----------------------------------------------------------------------------------------
+    # Class methods: a person signing in has no connection yet; the CRM org they consent in names it.
+    @classmethod
+    def sign_in_url(cls, *, session: Any, mode: str = "page", redirect_uri: str | None = None) -> str:
+        """The CRM's consent URL that identifies the person (the narrowest scopes, no lasting grant). What the
+        callback must prove goes into `session` (a mapping: the view may keep it in a signed cookie, so an
+        anonymous start writes no session row); `mode` comes back in `sign_in_finish`'s result; `redirect_uri`:
+        the provider's configured one when None. CrmAuthError when sign-in is not configured."""
+        raise NotImplementedError(f"{cls.kind or cls.__name__} does not support {Capability.SIGN_IN.value}")
+
+    @classmethod
+    def sign_in_finish(cls, *, params: Mapping[str, str], session: Any) -> SignIn:
+        """The callback's query parameters: check the state is this browser's (single use), exchange the code, ask
+        the CRM who this is and in which org, and keep nothing. CrmAuthError (a person-readable message, `code`
+        a stable reason) when refused; CrmUnavailable when the CRM did not answer."""
+        raise NotImplementedError(f"{cls.kind or cls.__name__} does not support {Capability.SIGN_IN.value}")
+
+    @classmethod
+    def connection_for_identity(cls, *, identity: Identity) -> Any | None:
+        """The connection holding the identity's CRM org, if exactly one active organization holds it (None
+        otherwise: not connected, or claimed twice, which an operator must settle)."""
+        raise NotImplementedError(f"{cls.kind or cls.__name__} does not support {Capability.SIGN_IN.value}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind} {self.connection!r}>"

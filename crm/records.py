@@ -249,6 +249,27 @@ class Identity:
     user_id: str = ""
     user_email: str = ""
     user_name: str = ""
+    user_active: bool = True  # False: the CRM says this user is deactivated (a sign-in is refused)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A finished sign-in through a CRM (SIGN_IN): who the CRM says is at the keyboard, and what the start asked
+    for (`mode`: "page" ends in a cookie session, "widget" in a token handed to the widget)."""
+
+    identity: Identity
+    mode: str = "page"
+
+
+@dataclass(frozen=True)
+class Embed:
+    """How the widget runs inside the CRM's own pages: the CRM's script for embedded apps (`sdk_url`, loaded from
+    the CRM's origin), our glue that reads the open record from it (`script`, a static path that calls
+    `window.leadline.openRecord({object, id})`), and the CRM's web origins that may frame the widget."""
+
+    script: str
+    sdk_url: str = ""
+    frame_ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

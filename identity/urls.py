@@ -1,4 +1,4 @@
-"""The plain sign-in for use outside Zoho, mounted at /accounts/."""
+"""The plain sign-in (e-mail and password), mounted at /accounts/."""
 
 from django.urls import path
 

@@ -2,41 +2,34 @@
 against the API.
 
 The page holds no data, so anyone may load it; the script asks /api/v1/me/ and offers "Sign in" on a 401.
-Opened with `?zoho=1` it is the Zoho CRM widget: Zoho's JS SDK is loaded from Zoho's CDN, and Zoho's CRM pages
-may frame it. Otherwise no third-party origin appears anywhere in its policy and no one may frame it.
+Opened with `?crm=<kind>` it is that CRM's embedded widget (`?<kind>=1` too: the form of the first installed
+widgets, e.g. `?zoho=1`): the CRM's SDK for embedded apps is loaded from its origin, with the provider's glue
+script (`CrmProvider.embed`), and the CRM's pages may frame it. Otherwise no third-party origin appears anywhere in
+its policy and no one may frame it. The sign-in button goes to the embedding CRM's sign-in, else to the first CRM
+that signs people in.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
-ZOHO_SDK_URL = "https://live.zwidgets.com/js-sdk/1.2/ZohoEmbededAppSDK.min.js"  # api-facts A14
-ZOHO_SDK_ORIGIN = "https://live.zwidgets.com"
-
-# Zoho CRM's web origins in every data centre (api-facts A2), and Zoho's widget host, which may sit between
-# the CRM page and an externally hosted widget: frame-ancestors checks every ancestor, not only the parent.
-ZOHO_FRAME_ANCESTORS = (
-    "https://*.zoho.com",
-    "https://*.zoho.eu",
-    "https://*.zoho.in",
-    "https://*.zoho.com.au",
-    "https://*.zoho.jp",
-    "https://*.zoho.com.cn",
-    "https://*.zohocloud.ca",
-    "https://*.zoho.sa",
-    "https://*.zoho.ae",
-    "https://*.zoho.uk",
-    "https://*.zappsusercontent.com",
-)
+from crm.provider import CrmProvider
+from crm.records import Capability, Embed
+from crm.registry import provider_class, registered
 
 
-def content_security_policy(*, embedded: bool) -> str:
-    """No inline script or style anywhere; Zoho's SDK origin and Zoho as a framer only when embedded."""
-    script_src = f"'self' {ZOHO_SDK_ORIGIN}" if embedded else "'self'"
-    frame_ancestors = " ".join(ZOHO_FRAME_ANCESTORS) if embedded else "'none'"
+def content_security_policy(*, embed: Embed | None) -> str:
+    """No inline script or style anywhere; the CRM's SDK origin and the CRM as a framer only when embedded."""
+    sdk = urlsplit(embed.sdk_url) if embed and embed.sdk_url else None
+    sdk_origin = f"{sdk.scheme}://{sdk.netloc}" if sdk else ""
+    script_src = f"'self' {sdk_origin}" if sdk_origin else "'self'"
+    frame_ancestors = " ".join(embed.frame_ancestors) if embed and embed.frame_ancestors else "'none'"
     return "; ".join(
         (
             "default-src 'self'",
@@ -52,18 +45,39 @@ def content_security_policy(*, embedded: bool) -> str:
     )
 
 
-def is_embedded(request: HttpRequest) -> bool:
-    return request.GET.get("zoho") == "1"
+def embedding_crm(request: HttpRequest) -> type[CrmProvider] | None:
+    """The CRM whose page frames this one, if it is a registered CRM with embedded apps."""
+    kinds = registered()
+    kind = request.GET.get("crm") or next((kind for kind in kinds if request.GET.get(kind) == "1"), "")
+    if kind not in kinds:
+        return None
+    provider = provider_class(kind)
+    return provider if provider.embed is not None else None
+
+
+def sign_in_crm(embedding: type[CrmProvider] | None) -> type[CrmProvider] | None:
+    """Where the sign-in button goes: the embedding CRM, else the first registered CRM that signs people in."""
+    candidates = [embedding] if embedding is not None else [provider_class(kind) for kind in registered()]
+    return next((provider for provider in candidates if Capability.SIGN_IN in provider.capabilities), None)
 
 
 @require_safe
 @ensure_csrf_cookie  # the script sends it back as X-CSRFToken on unsafe calls made with the session cookie
 def widget_page(request: HttpRequest) -> HttpResponse:
-    embedded = is_embedded(request)
-    context = {"embedded": embedded, "zoho_sdk_url": ZOHO_SDK_URL if embedded else ""}
+    embedding = embedding_crm(request)
+    embed = embedding.embed if embedding else None
+    sign_in = sign_in_crm(embedding)
+    context = {
+        "embedded": embedding is not None,
+        "crm": embedding.kind if embedding else "",
+        "sdk_url": embed.sdk_url if embed else "",
+        "embed_script": embed.script if embed else "",
+        "sign_in_url": f"{reverse('signin:crm-start', args=[sign_in.kind])}?mode=widget" if sign_in else "",
+        "sign_in_label": sign_in.label if sign_in else "",
+    }
     response = TemplateResponse(request, "app/index.html", context)
-    response["Content-Security-Policy"] = content_security_policy(embedded=embedded)
-    if embedded:
+    response["Content-Security-Policy"] = content_security_policy(embed=embed)
+    if embedding is not None:
         # X_FRAME_OPTIONS is DENY site-wide and knows no list of origins; CSP frame-ancestors says who may frame.
         response.xframe_options_exempt = True
     return response

@@ -1,4 +1,4 @@
-""" "Sign in with Zoho" in Chromium: the widget opens the popup, the person consents on the sandbox's Zoho page, the
+"""Sign-in with Zoho in Chromium: the widget opens the popup, the person consents on the sandbox's Zoho page, the
 popup hands the widget its token by postMessage and closes; an unknown Zoho user is told to ask their manager."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from crm.providers.zoho.services import connection_for_account
 from identity.models import WidgetToken
+from studios.services import member_crm_user_set
 from tests.factories import ZohoCrmAccountFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -36,8 +37,7 @@ def zoho_org(live_app, settings):
     connection = connection_for_account(account=account)
     connection.zoho_org_id = org["org_id"]
     connection.save()
-    world.staff.zoho_user_id = org["users"][1]["id"]
-    world.staff.save()
+    member_crm_user_set(membership=world.staff, connection=account, crm_user_id=org["users"][1]["id"])
     return org
 
 

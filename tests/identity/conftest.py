@@ -1,5 +1,5 @@
 """A sandbox Zoho org wired as tenant A's connected Zoho org, our sign-in client registered with the sandbox, and
-helpers that walk a browser through "Sign in with Zoho" (our views via the test client, Zoho over real HTTP)."""
+helpers that walk a browser through sign-in with Zoho (our views via the test client, Zoho over real HTTP)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from crm.providers.zoho import sign_in as zoho_sign_in
 from crm.providers.zoho.services import connection_for_account
-from identity import zoho_sign_in
+from studios.services import member_crm_user_set
 from tests.crm.zoho.conftest import control
 
 
@@ -30,7 +31,8 @@ def _clean_cache(db, settings):
 @pytest.fixture
 def zoho(settings, sandbox, tenant_a):
     """Zoho org "Acme Zoho" (admin Alex, staff Sam) connected to tenant A; Sam is A's staff member."""
-    org = control(sandbox, "POST", "zoho/orgs", {"name": "Acme Zoho", "redirect_uris": [zoho_sign_in.redirect_uri()]})
+    redirect_uris = [zoho_sign_in.default_redirect_uri()]
+    org = control(sandbox, "POST", "zoho/orgs", {"name": "Acme Zoho", "redirect_uris": redirect_uris})
     settings.ZOHO_SIGNIN_CLIENT_ID = org["client_id"]
     settings.ZOHO_SIGNIN_CLIENT_SECRET = org["client_secret"]
     settings.ZOHO_SIGNIN_ACCOUNTS_URL = sandbox.url
@@ -38,14 +40,13 @@ def zoho(settings, sandbox, tenant_a):
     connection.zoho_org_id = org["org_id"]
     connection.save()
     admin, staff = org["users"]
-    tenant_a.staff.zoho_user_id = staff["id"]
-    tenant_a.staff.save()
+    member_crm_user_set(membership=tenant_a.staff, connection=tenant_a.zoho, crm_user_id=staff["id"])
     return SimpleNamespace(org=org, admin=admin, staff=staff, sandbox=sandbox)
 
 
-def start(client: Client, mode: str | None = "widget") -> str:
-    """Our start page; the Zoho consent URL it sends the browser to."""
-    response = client.get(reverse("signin:zoho-start"), {"mode": mode} if mode else {})
+def start(client: Client, mode: str | None = "widget", url: str | None = None) -> str:
+    """Our start page (the generic one unless `url`); the Zoho consent URL it sends the browser to."""
+    response = client.get(url or reverse("signin:crm-start", args=["zoho"]), {"mode": mode} if mode else {})
     assert response.status_code == 302, response.content
     return response.url
 
@@ -57,16 +58,17 @@ def consent(authorize_url: str, **choice: str) -> str:
     return answer.headers["Location"]
 
 
-def callback(client: Client, location: str):
+def callback(client: Client, location: str, url: str | None = None):
+    """Where Zoho sends the browser: the redirect URI registered (the old /auth/zoho/callback), or `url`."""
     parts = urlsplit(location)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == zoho_sign_in.redirect_uri()
-    return client.get(reverse("signin:zoho-callback"), {k: v[0] for k, v in parse_qs(parts.query).items()})
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == zoho_sign_in.default_redirect_uri()
+    return client.get(url or reverse("signin:zoho-callback"), {k: v[0] for k, v in parse_qs(parts.query).items()})
 
 
 def sign_in(client: Client, user_id: str, mode: str | None = "widget"):
     """The whole popup flow up to the last page; returns that page's response."""
     response = callback(client, consent(start(client, mode), _sandbox_user=user_id))
-    if response.status_code == 302 and response.url == reverse("signin:zoho-done"):
+    if response.status_code == 302 and response.url == reverse("signin:crm-done", args=["zoho"]):
         return client.get(response.url)
     return response
 

@@ -1,4 +1,5 @@
-""" "Sign in with Zoho" end to end: our views, the sandbox's Zoho Accounts and CRM over real HTTP, the widget API."""
+"""Sign-in through Zoho end to end: our CRM-agnostic views, the sandbox's Zoho Accounts and CRM over real HTTP, the
+widget API; the first sign-in's URLs (/auth/zoho/...) answer as before."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from identity import zoho_sign_in
+from crm.errors import CrmAuthError
+from crm.providers.zoho import sign_in as zoho_sign_in
+from identity import views
 from identity.models import WidgetToken
 from identity.tokens import token_digest
 from sandbox import worlds
 from studios.models import Membership
-from tests.accounts.conftest import callback, consent, page_data, sign_in, start, widget_token
+from studios.services import member_crm_user_set
 from tests.crm.zoho.conftest import control
+from tests.identity.conftest import callback, consent, page_data, sign_in, start, widget_token
 from tests.messaging.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +42,7 @@ def test_widget_sign_in_posts_a_token_that_reads_only_the_members_data(zoho, ten
     assert query["access_type"] == ["online"]
     done = callback(popup, consent(authorize, _sandbox_user=zoho.staff["id"]))
     assert done.status_code == 302
-    assert done.url == reverse("signin:zoho-done")
+    assert done.url == reverse("signin:crm-done", args=["zoho"]) == "/auth/crm/zoho/done"
     assert done["Cross-Origin-Opener-Policy"] == "unsafe-none"  # the popup keeps window.opener
 
     page = popup.get(done.url)
@@ -50,7 +54,7 @@ def test_widget_sign_in_posts_a_token_that_reads_only_the_members_data(zoho, ten
     assert "script-src 'self'" in page["Content-Security-Policy"]
     assert "no-store" in page["Cache-Control"]
     body = page.content.decode()
-    assert '<script src="/static/accounts/sign-in.js"></script>' in body
+    assert '<script src="/static/identity/sign-in.js"></script>' in body
     assert "<script>" not in body  # no inline script
     token = data["token"]
     row = WidgetToken.objects.unscoped().get()
@@ -75,7 +79,7 @@ def test_widget_sign_in_posts_a_token_that_reads_only_the_members_data(zoho, ten
     assert other_org.pk not in ids
     assert widget.get(f"/api/v1/conversations/{other_org.pk}/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 404
 
-    assert popup.get(reverse("signin:zoho-done")).status_code == 400  # shown once: a reload issues nothing
+    assert popup.get(done.url).status_code == 400  # shown once: a reload issues nothing
     assert WidgetToken.objects.unscoped().count() == 1
 
 
@@ -115,8 +119,7 @@ def test_a_deactivated_member_gets_no_token(zoho, tenant_a):
 def test_a_user_of_another_zoho_org_is_refused(zoho, tenant_a, tenant_b):
     other = control(zoho.sandbox, "POST", "zoho/orgs", {"name": "Bolt Zoho"})
     # Even with the same CRM user id as A's member, B's Zoho org is not A's connected org.
-    tenant_b.staff.zoho_user_id = other["users"][1]["id"]
-    tenant_b.staff.save()
+    member_crm_user_set(membership=tenant_b.staff, connection=tenant_b.zoho, crm_user_id=other["users"][1]["id"])
     page = sign_in(Client(), other["users"][1]["id"])
     assert page.status_code == 403
     data = page_data(page)
@@ -157,9 +160,10 @@ def test_zoho_rejecting_consent_is_shown(zoho):
 
 def test_start_refuses_when_no_sign_in_client_is_configured(settings):
     settings.ZOHO_SIGNIN_CLIENT_ID = ""
-    response = Client().get(reverse("signin:zoho-start"), {"mode": "widget"})
-    assert response.status_code == 400
-    assert page_data(response)["reason"] == "not_configured"
+    for url in (reverse("signin:crm-start", args=["zoho"]), reverse("signin:zoho-start")):
+        response = Client().get(url, {"mode": "widget"})
+        assert response.status_code == 400
+        assert page_data(response)["reason"] == "not_configured"
 
 
 def test_sign_in_token_works_without_cookies_and_sign_out_revokes_it(zoho, tenant_a):
@@ -197,3 +201,49 @@ def test_the_demo_staff_sign_in_with_zoho_as_in_make_run(settings, sandbox):
     token = widget_token(Client(), ana["id"])
     row = WidgetToken.objects.unscoped().get(token_hash=token_digest(token))
     assert row.membership == Membership.objects.unscoped().get(user__email=ana["email"])
+
+
+def test_the_first_sign_in_urls_answer_as_before(zoho, tenant_a):
+    """/auth/zoho/start, /auth/zoho/callback and /auth/zoho/done are in installed widgets and Zoho's console."""
+    popup = Client()
+    authorize = start(popup, url="/auth/zoho/start")
+    done = callback(popup, consent(authorize, _sandbox_user=zoho.staff["id"]), url="/auth/zoho/callback")
+    assert done.status_code == 302
+    session_outcome = popup.session[views.SESSION_OUTCOME]
+    assert session_outcome["outcome"] == "signed_in"
+    page = popup.get("/auth/zoho/done")
+    assert page.status_code == 200
+    assert page_data(page)["outcome"] == "signed_in"
+
+
+def test_the_one_oauth_callback_finishes_a_sign_in(zoho, tenant_a):
+    popup = Client()
+    location = consent(start(popup), _sandbox_user=zoho.staff["id"])
+    page = popup.get(callback(popup, location, url="/crm/oauth/callback").url)
+    assert page_data(page)["outcome"] == "signed_in"
+    assert WidgetToken.objects.unscoped().get().membership == tenant_a.staff
+
+
+def test_a_sign_in_state_is_no_connect_and_a_connect_state_no_sign_in(zoho, tenant_a, client):
+    """The state says which flow it is: a sign-in's state cannot finish a connect, nor the other way round."""
+    from crm.providers.zoho import oauth
+
+    popup = Client()
+    location = consent(start(popup), _sandbox_user=zoho.staff["id"])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    client.force_login(tenant_a.manager.user)
+    client.cookies.update(popup.cookies)
+    response = client.get("/zoho/oauth/callback/", query)  # the connect flow's own view refuses it
+    assert response.status_code == 302
+    assert not WidgetToken.objects.unscoped().exists()
+    session = client.session
+    connect_url = oauth.connect_start(account=tenant_a.zoho, session=session)
+    session.save()
+    connect_state = parse_qs(urlsplit(connect_url).query)["state"][0]
+    with pytest.raises(CrmAuthError):
+        zoho_sign_in.ZohoSignIn.sign_in_finish(params={"state": connect_state, "code": "x"}, session=dict(session))
+
+
+def test_an_unknown_crm_has_no_sign_in():
+    assert Client().get("/auth/crm/nocrm/start").status_code == 404
+    assert Client().get("/auth/crm/zoho_crm/start").status_code == 404  # a connection kind, not a CRM kind

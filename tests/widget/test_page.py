@@ -1,4 +1,4 @@
-"""GET /app/: the page shell, its Content-Security-Policy, and framing only by Zoho when embedded."""
+"""GET /app/: the page shell, its Content-Security-Policy, and framing only by the embedding CRM (Zoho here)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def test_the_page_loads_for_anyone_with_a_strict_policy_and_no_third_party():
     html = response.content.decode()
     assert '<script type="module" src="/static/app/main.js"></script>' in html
     assert "zwidgets" not in html
+    assert "crm/zoho/embed.js" not in html
+    assert 'data-sign-in-url="/auth/crm/zoho/start?mode=widget"' in html  # the one CRM that signs people in
     csp = directives(response)
     assert csp["default-src"] == "'self'"
     assert csp["script-src"] == "'self'"
@@ -32,17 +34,28 @@ def test_the_page_loads_for_anyone_with_a_strict_policy_and_no_third_party():
     assert "csrftoken" in response.cookies
 
 
-def test_embedded_in_zoho_it_loads_the_sdk_and_zoho_may_frame_it():
-    response = Client().get("/app/", {"zoho": "1"})
+@pytest.mark.parametrize("query", [{"crm": "zoho"}, {"zoho": "1"}], ids=["crm=zoho", "old embeds: zoho=1"])
+def test_embedded_in_zoho_it_loads_the_sdk_and_zoho_may_frame_it(query):
+    response = Client().get("/app/", query)
     html = response.content.decode()
     assert f'<script src="{SDK}"></script>' in html
+    assert '<script src="/static/crm/zoho/embed.js"></script>' in html
+    assert html.index(SDK) < html.index("crm/zoho/embed.js") < html.index("app/main.js")
     assert 'data-embedded="1"' in html
+    assert 'data-crm="zoho"' in html
+    assert 'data-sign-in-url="/auth/crm/zoho/start?mode=widget"' in html
     csp = directives(response)
     assert csp["script-src"] == "'self' https://live.zwidgets.com"
     assert "https://*.zoho.com" in csp["frame-ancestors"].split()
     assert "https://*.zoho.eu" in csp["frame-ancestors"].split()
     assert "unsafe" not in response["Content-Security-Policy"]
     assert not response.has_header("X-Frame-Options")
+
+
+def test_an_unknown_crm_is_no_embedding():
+    response = Client().get("/app/", {"crm": "nocrm"})
+    assert 'data-embedded="0"' in response.content.decode()
+    assert directives(response)["frame-ancestors"] == "'none'"
 
 
 def test_the_page_has_no_inline_script_or_style():
@@ -57,5 +70,5 @@ def test_the_page_has_no_inline_script_or_style():
 
 def test_the_static_files_are_served():
     client = Client()
-    for name in ("main.js", "api.js", "segments.js", "app.css"):
-        assert client.get(f"/static/app/{name}").status_code == 200, name
+    for path in ("app/main.js", "app/api.js", "app/segments.js", "app/app.css", "crm/zoho/embed.js"):
+        assert client.get(f"/static/{path}").status_code == 200, path

@@ -14,14 +14,16 @@ A Zoho org is held by one connected CRM account (a database constraint): the fir
 and a later claim is refused with a message for the manager and a warning for operators, storing nothing, so no
 tenant can take over, or lock another out of, a CRM org it does not hold.
 
-The state parameter is signed, expires after OAUTH_STATE_MAX_AGE and is bound to the session that started the
-flow (a nonce kept in it), so a callback from someone else's browser or a replayed one is refused.
+"Sign in with Zoho" (sign_in.py) is the same flow with Leadline's own client and no lasting grant: it shares the
+state (crm/oauth_state.py: signed, expires after STATE_MAX_AGE, bound by a nonce to the browser that started it, so
+a callback from someone else's browser or a replayed one is refused; the state says which flow it is, so one
+callback serves both), the accounts-server checks, the code exchange, the identity read and the revocation below.
 No vendor call happens inside a database transaction: the callback view is non-atomic and writes afterwards.
 """
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -29,13 +31,14 @@ import requests
 import structlog
 
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import outbound
 from core.exceptions import ApplicationError
 from core.http import make_session
+from crm.errors import CrmAuthError
+from crm.oauth_state import Flow, state_claim, state_issue
 from crm.providers.zoho import tokens
 from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS, ZOHO_DATA_CENTRES
 from crm.providers.zoho.models import ZohoConnection
@@ -44,9 +47,8 @@ from studios.models import ProviderAccount, ProviderKind
 
 logger = structlog.get_logger(__name__)
 
-OAUTH_STATE_SALT = "zoho.oauth.state"
-OAUTH_STATE_MAX_AGE = 15 * 60
-SESSION_KEY = "zoho_oauth_nonces"
+PROVIDER = "zoho"  # the CRM kind (crm.registry) in the flows' states
+CONNECT_FINISH = "zoho:oauth-callback"  # the view that completes a connect (views.py)
 # Zoho's data centres (data_centres.py). "account" means: the accounts server stored on the ProviderAccount.
 DATA_CENTRES = {code: f"https://{dc.accounts}" for code, dc in ZOHO_DATA_CENTRES.items()}
 ORG_CLAIMED = (
@@ -75,15 +77,21 @@ def _zoho_accounts_server(url: str) -> bool:
     return outbound.vendor_url_allowed(kind="zoho_crm", field="accounts_url", url=url)
 
 
-def trusted_accounts_servers(account: ProviderAccount) -> set[str]:
-    """Where this account's grant code (and client secret) may go: Zoho's own accounts servers, those an operator
-    listed in ZOHO_ACCOUNTS_SERVERS, and the account's own only if it is Zoho's or an operator set it."""
+def accounts_servers_trusted(*, also: Iterable[str] = ()) -> set[str]:
+    """Where a grant code (and a client secret) may go: Zoho's own accounts servers, those an operator listed in
+    ZOHO_ACCOUNTS_SERVERS, and `also` (origins the caller vouches for)."""
     trusted = {f"https://{host}" for host in ZOHO_ACCOUNTS_HOSTS}
-    trusted |= {_origin(url) for url in settings.ZOHO_ACCOUNTS_SERVERS if url}
-    own = outbound.origin_of(account.accounts_url or "")
-    if own and (account.custom_endpoints or _zoho_accounts_server(own)):
-        trusted.add(own)
+    trusted |= {_origin(url) for url in [*settings.ZOHO_ACCOUNTS_SERVERS, *also] if url}
     return trusted - {""}
+
+
+def trusted_accounts_servers(account: ProviderAccount) -> set[str]:
+    """Where this account's grant code may go: the trusted servers, and the account's own only if it is Zoho's or
+    an operator set it."""
+    own = outbound.origin_of(account.accounts_url or "")
+    return accounts_servers_trusted(
+        also=[own] if own and (account.custom_endpoints or _zoho_accounts_server(own)) else []
+    )
 
 
 def api_domain_check(*, account: ProviderAccount | None, server: str, api_domain: str) -> str:
@@ -100,9 +108,67 @@ def api_domain_check(*, account: ProviderAccount | None, server: str, api_domain
     raise ApplicationError(f"Zoho's answer named {api_domain or 'no API domain'}, which is not a Zoho API domain.")
 
 
-def _session() -> requests.Session:
+def _session(role: str = "zoho-oauth") -> requests.Session:
     timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS)
-    return make_session("zoho-oauth", timeout=timeout, retries=0)
+    return make_session(role, timeout=timeout, retries=0)
+
+
+# --- what both flows do with Zoho -------------------------------------------------------------------------------
+class ExchangeFailed(Exception):
+    """The code exchange did not give an access token. `reason`: "refused" (the outbound guard would not call the
+    server), "unreachable", or "error" (Zoho answered an error; `detail` holds it)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def code_exchange(
+    *, http: requests.Session, server: str, client_id: str, client_secret: str, redirect_uri: str, code: str
+) -> dict[str, Any]:
+    """Zoho's token answer for a grant code, exchanged at `server` (already checked as trusted)."""
+    try:
+        body = http.post(
+            f"{server}/oauth/v2/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "redirect_uri": redirect_uri,
+                "code": code,
+            },
+        ).json()
+    except outbound.OutboundRefused as exc:
+        raise ExchangeFailed("refused", exc.message) from exc
+    except (requests.RequestException, ValueError) as exc:
+        raise ExchangeFailed("unreachable", type(exc).__name__) from exc
+    # Zoho answers errors with HTTP 200 and an `error` key (docs/vendors/zoho-accounts.md, Tokens): the body decides.
+    if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
+        raise ExchangeFailed("error", str(body.get("error") if isinstance(body, dict) else "unexpected answer"))
+    return body
+
+
+def identity_read(*, http: requests.Session, api_domain: str, access_token: str) -> tuple[dict, dict]:
+    """Zoho's CurrentUser and org rows ({} for one Zoho did not give), asked with a flow's access token at an API
+    domain `api_domain_check` allowed. Raises what requests and the outbound guard raise."""
+    headers = {"Authorization": f"Zoho-oauthtoken {access_token}"}
+    users = http.get(f"{api_domain}/crm/v8/users", params={"type": "CurrentUser"}, headers=headers)
+    org = http.get(f"{api_domain}/crm/v8/org", headers=headers)
+    user_rows = users.json().get("users") if users.status_code == 200 else None
+    org_rows = org.json().get("org") if org.status_code == 200 else None
+    user = user_rows[0] if isinstance(user_rows, list) and user_rows and isinstance(user_rows[0], dict) else {}
+    org_row = org_rows[0] if isinstance(org_rows, list) and org_rows and isinstance(org_rows[0], dict) else {}
+    return user, org_row
+
+
+def token_revoke(*, http: requests.Session, server: str, refresh_token: str, **log: Any) -> None:
+    """Revoke a refresh token we will not keep (revoking it also ends its access tokens); best effort."""
+    try:
+        http.post(f"{server}/oauth/v2/token/revoke", params={"token": refresh_token})
+    except (requests.RequestException, outbound.OutboundRefused):
+        # The token is stored nowhere; an unrevoked one shows in the user's Zoho "Connected Apps".
+        logger.exception("zoho.oauth.revoke_failed", **log)
 
 
 # --- start ------------------------------------------------------------------------------------------------------
@@ -122,10 +188,7 @@ def connect_start(*, account: ProviderAccount, session: Any, data_centre: str = 
         accounts_url = DATA_CENTRES[data_centre]
     else:
         raise ApplicationError(f"Unknown data centre {data_centre!r}.")
-    nonce = secrets.token_urlsafe(16)
-    nonces = [*session.get(SESSION_KEY, [])[-4:], nonce]  # a few flows may be open in tabs at once
-    session[SESSION_KEY] = nonces
-    state = signing.dumps({"account": account.pk, "nonce": nonce}, salt=OAUTH_STATE_SALT)
+    state = state_issue(session=session, kind=PROVIDER, flow=Flow.CONNECT, finish=CONNECT_FINISH, account=account.pk)
     params = {
         "scope": ",".join(scopes_for(account)),
         "client_id": account.client_id,
@@ -139,17 +202,14 @@ def connect_start(*, account: ProviderAccount, session: Any, data_centre: str = 
 
 
 def state_account_id(*, state: str, session: Any) -> int:
-    """The account a callback's `state` was issued for, if it is genuine, fresh and from this session."""
+    """The account a connect's `state` was issued for, if it is genuine, fresh and from this session (single use)."""
     try:
-        payload = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=OAUTH_STATE_MAX_AGE)
-    except signing.BadSignature as exc:  # SignatureExpired is a BadSignature
-        raise ApplicationError("This Zoho sign-in link is invalid or has expired; start again.") from exc
-    nonces = list(session.get(SESSION_KEY, []))
-    if payload.get("nonce") not in nonces:
-        raise ApplicationError("This Zoho sign-in was started in another browser session; start again.")
-    nonces.remove(payload["nonce"])  # single use
-    session[SESSION_KEY] = nonces
-    return int(payload["account"])
+        issued = state_claim(state=state, session=session)
+    except CrmAuthError as exc:
+        raise ApplicationError(exc.message.replace("This sign-in", "This Zoho sign-in")) from exc
+    if issued.kind != PROVIDER or issued.flow != Flow.CONNECT or "account" not in issued.data:
+        raise ApplicationError("This Zoho sign-in link is not a connection's; start again.")
+    return int(issued.data["account"])
 
 
 # --- finish -----------------------------------------------------------------------------------------------------
@@ -170,24 +230,20 @@ def connect_finish(
     except ApplicationError as exc:
         raise _failed(account, exc.message) from exc
     try:
-        response = _session().post(
-            f"{server}/oauth/v2/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": account.client_id,
-                "client_secret": tokens.reveal(account.client_secret),
-                "redirect_uri": redirect_uri(),
-                "code": code,
-            },
+        body = code_exchange(
+            http=_session(),
+            server=server,
+            client_id=account.client_id,
+            client_secret=tokens.reveal(account.client_secret),
+            redirect_uri=redirect_uri(),
+            code=code,
         )
-        body = response.json()
-    except outbound.OutboundRefused as exc:
-        raise _failed(account, f"{exc.message} The connection was not made.") from exc
-    except (requests.RequestException, ValueError) as exc:
-        raise _failed(account, f"Zoho accounts server {server} did not answer ({type(exc).__name__}).") from exc
-    if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
-        error = body.get("error") if isinstance(body, dict) else "unexpected answer"
-        raise _failed(account, f"Zoho refused the sign-in ({error}); start again.")
+    except ExchangeFailed as exc:
+        if exc.reason == "refused":
+            raise _failed(account, f"{exc.detail} The connection was not made.") from exc
+        if exc.reason == "unreachable":
+            raise _failed(account, f"Zoho accounts server {server} did not answer ({exc.detail}).") from exc
+        raise _failed(account, f"Zoho refused the sign-in ({exc.detail}); start again.") from exc
     if not body.get("refresh_token"):
         raise _failed(account, "Zoho sent no refresh token (offline access was not granted); start again.")
     try:
@@ -247,28 +303,19 @@ def _org_claimed_elsewhere(*, account: ProviderAccount, org_id: str) -> bool:
 
 
 def _revoke(account: ProviderAccount, server: str, refresh_token: str) -> None:
-    try:
-        _session().post(f"{server}/oauth/v2/token/revoke", params={"token": refresh_token})
-    except (requests.RequestException, outbound.OutboundRefused):
-        # Best effort: the token is stored nowhere; an unrevoked one shows in the user's Zoho "Connected Apps".
-        logger.exception("zoho.oauth.revoke_failed", account_id=account.pk)
+    token_revoke(http=_session(), server=server, refresh_token=refresh_token, account_id=account.pk)
 
 
 def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> dict[str, str]:
     """The CRM user who consented and their Zoho org (CRM accounts only; Voice tokens have no CRM scope)."""
     if account.kind != ProviderKind.ZOHO_CRM or not api_domain:
         return {}
-    session = _session()
-    headers = {"Authorization": f"Zoho-oauthtoken {access_token}"}
     try:
-        users = session.get(f"{api_domain}/crm/v8/users", params={"type": "CurrentUser"}, headers=headers).json()
-        org = session.get(f"{api_domain}/crm/v8/org", headers=headers).json()
-    except (requests.RequestException, ValueError, outbound.OutboundRefused):
+        user, org_row = identity_read(http=_session(), api_domain=api_domain, access_token=access_token)
+    except (requests.RequestException, ValueError, AttributeError, outbound.OutboundRefused):
         # The connection itself worked; who it belongs to is shown once Zoho answers (logged for operators).
         logger.exception("zoho.oauth.identity_failed", account_id=account.pk)
         return {}
-    user = (users.get("users") or [{}])[0] if isinstance(users, dict) else {}
-    org_row = (org.get("org") or [{}])[0] if isinstance(org, dict) else {}
     return {
         "zoho_user_id": str(user.get("id") or ""),
         "zoho_user_email": str(user.get("email") or ""),

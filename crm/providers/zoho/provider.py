@@ -33,7 +33,9 @@ from crm.errors import (
 from crm.provider import CrmProvider
 from crm.providers.zoho import oauth
 from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
+from crm.providers.zoho.embed import ZohoEmbed
 from crm.providers.zoho.limits import Priority
+from crm.providers.zoho.sign_in import ZohoSignIn
 from crm.providers.zoho.translation import (
     FIELD_TYPES,
     FIELD_TYPES_BY_JSON,
@@ -76,7 +78,7 @@ def _digits(record_id: str) -> str:
 
 
 @register(PROVIDER)
-class ZohoCrmProvider(CrmProvider):
+class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
     """Zoho CRM for one ProviderAccount of kind zoho_crm. Options: `priority` ("background" by default, or
     "interactive" when a person waits), `sleep` and `rng` (the transport's backoff, injectable for tests)."""
 

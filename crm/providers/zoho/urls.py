@@ -1,4 +1,4 @@
-"""Zoho pages: the OAuth connect flow's callback."""
+"""Zoho pages: the end of the connect flow (its callback as customers registered it; /crm/oauth/callback too)."""
 
 from django.urls import path
 

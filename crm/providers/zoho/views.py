@@ -1,4 +1,6 @@
-"""The OAuth callback of "Connect Zoho": Zoho sends the manager back here with a grant code."""
+"""The end of "Connect Zoho": Zoho sends the manager back with a grant code, to /zoho/oauth/callback/ (the redirect
+URI customers registered) or to /crm/oauth/callback, which hands a connect's state to this view (its name is in
+the state: oauth.CONNECT_FINISH)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-// The last page of "Sign in with Zoho" in the widget's popup: hand the outcome to the widget that opened it.
-// Posted to our own origin only (the widget runs on it inside Zoho's iframe), so no other page can read the token.
+// The last page of a sign-in through a CRM in the widget's popup: hand the outcome to the widget that opened it.
+// Posted to our own origin only (the widget runs on it inside the CRM's iframe), so no other page can read the token.
 (function () {
   "use strict";
   var node = document.getElementById("leadline-sign-in");

@@ -1,6 +1,6 @@
 """No tenant can claim another tenant's CRM org: codes are exchanged and identity read only at allowlisted hosts (or an
 operator's emulator), a Zoho org id is held by one connected CRM account, the first keeps it, and a later claim is
-refused, stores nothing and never locks the first tenant out of "Sign in with Zoho"."""
+refused, stores nothing and never locks the first tenant out of sign-in with Zoho."""
 
 from __future__ import annotations
 
@@ -13,15 +13,22 @@ from django.db import IntegrityError, transaction
 
 from crm.providers.zoho import oauth
 from crm.providers.zoho.models import ZohoConnection
+from crm.providers.zoho.provider import ZohoCrmProvider
 from crm.providers.zoho.services import connection_for_account
-from identity.zoho_sign_in import ZohoIdentity, sign_in_match
+from crm.records import Identity
 from tests.crm.zoho.test_oauth import callback, consent, start
 from tests.factories import ZohoCrmAccountFactory
 from tests.log_events import logged_events
 
 
-def identity(org_id: str, user_id: str = "1") -> ZohoIdentity:
-    return ZohoIdentity(user_id=user_id, email="", name="", status="active", org_id=org_id, org_name="Acme Zoho")
+def identity(org_id: str, user_id: str = "1") -> Identity:
+    return Identity(org_id=org_id, org_name="Acme Zoho", user_id=user_id)
+
+
+def sign_in_organization(org_id: str):
+    """The organization sign-in would find for a Zoho org (its connection's), or None."""
+    connection = ZohoCrmProvider.connection_for_identity(identity=identity(org_id))
+    return connection.organization if connection else None
 
 
 @pytest.fixture
@@ -88,7 +95,7 @@ def test_a_later_claim_of_a_connected_zoho_org_is_refused_and_stores_nothing(
     # The first tenant keeps the org, and its people still sign in to it.
     a_holds_the_org.refresh_from_db()
     assert (a_holds_the_org.state, a_holds_the_org.zoho_org_id) == ("connected", zoho_org["org_id"])
-    assert sign_in_match(identity=identity(zoho_org["org_id"])).organization == tenant_a.organization
+    assert sign_in_organization(zoho_org["org_id"]) == tenant_a.organization
 
 
 def test_the_database_holds_one_claim_per_zoho_org(a_holds_the_org, tenant_b, zoho_org):
@@ -124,7 +131,7 @@ def test_a_disconnected_claim_never_locks_the_connected_tenant_out(a_holds_the_o
     ZohoConnection.unscoped_objects.filter(pk=stale.pk).update(
         zoho_org_id=zoho_org["org_id"], state=ZohoConnection.State.NOT_CONNECTED
     )
-    assert sign_in_match(identity=identity(zoho_org["org_id"])).organization == tenant_a.organization
+    assert sign_in_organization(zoho_org["org_id"]) == tenant_a.organization
 
 
 # --- exchange and identity only at allowlisted hosts --------------------------------------------------------------

@@ -1,4 +1,5 @@
-// The conversation UI: sign-in, the conversation list, a thread, the composer, polling, and the Zoho CRM embed.
+// The conversation UI: sign-in, the conversation list, a thread, the composer, polling, and the CRM embed hook
+// (window.leadline.openRecord, called by the embedding CRM's glue script, e.g. crm/providers/zoho/static/).
 // Every text from the API goes into the page through textContent (el() below): never as HTML.
 
 import { api, newIdempotencyKey, setSession } from "./api.js";
@@ -6,7 +7,6 @@ import { MAX_BODY_UNITS, bodyShape, encodingHint } from "./segments.js";
 
 const POLL_MS = 1500; // a new text shows within ~2 s even when a poll is slow
 const OPT_OUT_EVERY_TICKS = 6; // the opt-out state is re-read every 9 s, and at once when a text comes in
-const SIGN_IN_URL = "/auth/zoho/start?mode=widget";
 const LIST_PAGE = 50;
 const LIST_MAX = 200; // the API's largest page; past it, search narrows the list
 const TEMPLATE_LABELS = { welcome: "Welcome", help: "Help", follow_up: "Follow-up" };
@@ -33,6 +33,7 @@ const STATUS = {
 
 const $ = (id) => document.getElementById(id);
 const embedded = document.body.dataset.embedded === "1";
+const SIGN_IN_URL = document.body.dataset.signInUrl || ""; // the embedding CRM's sign-in (set by the page)
 
 const state = {
   me: null,
@@ -54,7 +55,7 @@ const state = {
   polling: false,
   sending: false,
   sendKey: null, // {attempt, key}: the Idempotency-Key of the text being sent, kept while it is retried
-  crmRecord: null, // a Zoho record to open once signed in
+  crmRecord: null, // the CRM record the embedding page shows ({object, id}), opened once signed in
 };
 
 // --- DOM, text only --------------------------------------------------------------------------------------------
@@ -92,13 +93,13 @@ function showSignIn(reason) {
   $("who").textContent = "";
   $("signin").hidden = false;
   $("signin-reason").textContent = reason || "";
-  $("signin-alt").hidden = embedded; // inside Zoho only Zoho's sign-in makes sense
-  $("signin-zoho").focus();
+  $("signin-alt").hidden = embedded; // inside a CRM only its sign-in makes sense
+  ($("signin-crm") || $("signin-alt").querySelector("a")).focus();
 }
 
 function startSignIn() {
   const popup = window.open(SIGN_IN_URL, "leadline-signin", "popup,width=520,height=680");
-  if (!popup) showNotice("Allow pop-ups for Leadline to sign in with Zoho.");
+  if (!popup) showNotice("Allow pop-ups for Leadline to sign in.");
 }
 
 function onAuthMessage(event) {
@@ -107,7 +108,7 @@ function onAuthMessage(event) {
     setSession({ token: event.data.token, expires_at: event.data.expires_at });
     loadMe();
   } else if (event.data.type === "leadline:unknown-user") {
-    showSignIn("Your Zoho user is not a Leadline member yet. Ask a manager of your organization to add you.");
+    showSignIn("Your CRM user is not a Leadline member yet. Ask a manager of your organization to add you.");
   }
 }
 
@@ -637,24 +638,16 @@ function onVisibility() {
   }
 }
 
-// --- Zoho CRM ----------------------------------------------------------------------------------------------------
-function connectZoho() {
-  const zoho = window.ZOHO;
-  if (!zoho || !zoho.embeddedApp) {
-    showNotice("Zoho CRM's widget script did not load, so the open record is unknown. Pick a conversation.");
-    return;
-  }
-  zoho.embeddedApp.on("PageLoad", (data) => {
-    const id = data && (Array.isArray(data.EntityId) ? data.EntityId[0] : data.EntityId);
-    if (!id) return;
-    state.crmRecord = String(id);
-    if (state.me) openForCrmRecord();
-  });
-  zoho.embeddedApp.init();
+// --- inside a CRM ------------------------------------------------------------------------------------------------
+// The embedding CRM's glue script says which record its page shows; its conversation opens once signed in.
+function openRecord(record) {
+  if (!record || !record.id) return;
+  state.crmRecord = { object: String(record.object || ""), id: String(record.id) };
+  if (state.me) openForCrmRecord();
 }
 
 async function openForCrmRecord() {
-  const recordId = state.crmRecord;
+  const recordId = state.crmRecord.id;
   state.crmRecord = null;
   try {
     const data = await api("conversations/", { params: { crm_record_id: recordId, page_size: 1 } });
@@ -667,7 +660,7 @@ async function openForCrmRecord() {
 
 // --- wiring ------------------------------------------------------------------------------------------------------
 function bindUi() {
-  $("signin-zoho").addEventListener("click", startSignIn);
+  if ($("signin-crm")) $("signin-crm").addEventListener("click", startSignIn);
   $("list-tools").addEventListener("submit", (event) => event.preventDefault());
   let searchTimer = null;
   $("search").addEventListener("input", (event) => {
@@ -709,5 +702,6 @@ function bindUi() {
 }
 
 bindUi();
-if (embedded) connectZoho();
+window.leadline = Object.freeze({ openRecord, notice: showNotice });
+window.dispatchEvent(new Event("leadline:ready"));
 loadMe();

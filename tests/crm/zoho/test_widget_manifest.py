@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.urls import resolve
 
-from identity import zoho_sign_in
+from crm.providers.zoho import sign_in as zoho_sign_in
 
 PACKAGE = Path(settings.BASE_DIR) / "zoho-widget"
 
@@ -41,5 +41,5 @@ def test_every_url_is_on_the_public_base_and_served_by_the_product():
         assert urlsplit(url).scheme == "https"
         resolve(urlsplit(url).path)  # raises Resolver404 for a path the product does not serve
     assert all(urlsplit(w["base_url"]).query == "zoho=1" for w in package["widgets"])  # the embedded widget mode
-    assert urlsplit(package["oauth_client"]["redirect_uri"]).path == urlsplit(zoho_sign_in.redirect_uri()).path
+    assert urlsplit(package["oauth_client"]["redirect_uri"]).path == urlsplit(zoho_sign_in.default_redirect_uri()).path
     assert package["oauth_client"]["scopes"] == list(zoho_sign_in.SCOPES)
