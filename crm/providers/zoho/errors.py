@@ -1,14 +1,34 @@
-"""Typed errors of the Zoho CRM client: callers decide on the type, never on a status code or a message."""
+"""Every Zoho exception, one family: the CRM client, its transport, the token broker and Bulk Read all raise a
+`ZohoError`, and `translation.crm_error_of` turns any of them into the `crm.errors` type callers act on.
+
+    ZohoError                   status, code (Zoho's), details, retry_after
+    ├── ZohoAuthError           a person must connect Zoho again (also named ZohoReauthRequired)
+    │   └── ZohoScopeError      the grant lacks a scope the call needs
+    ├── ZohoUnavailable         down, slow or failing after every retry: try again later
+    │   ├── ZohoRateLimited     429 after every retry
+    │   ├── ZohoConcurrencyTimeout  no concurrency slot of the org freed up in time
+    │   └── ZohoTokenUnavailable    the token broker has no access token right now
+    ├── ZohoCreditsExhausted    the org's 24 h API-credit pool is empty
+    ├── ZohoBudgetExceeded      our own credit budget refused the call
+    ├── ZohoRequestError        Zoho refused the request itself (4xx)
+    │   └── ZohoRecordError     per-record write errors
+    └── ZohoExportFailed        a Bulk Read job Zoho failed
+
+Callers decide on the type, never on a status code or a message. `ZohoReauthRequired` and `ZohoTokenError` are
+the token broker's old names, kept because code outside this package still imports them: the first is
+`ZohoAuthError` itself (a refused refresh token and a refused access token both need a person to reconnect), the
+second the family's base.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from crm.providers.zoho.tokens import ZohoReauthRequired
-
 
 class ZohoError(Exception):
-    """Base of everything the CRM client raises."""
+    """Base of every Zoho exception (client, transport, token broker, Bulk Read)."""
+
+    default_code = ""
 
     def __init__(
         self,
@@ -22,13 +42,16 @@ class ZohoError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.code = code
+        self.code = code or self.default_code
         self.details = details or {}
         self.retry_after = retry_after
 
 
-class ZohoAuthError(ZohoError, ZohoReauthRequired):
-    """Zoho refused our credentials even after a fresh token: the connection needs a person to reconnect."""
+class ZohoAuthError(ZohoError):
+    """Zoho refused our credentials even after a fresh token, or the refresh token itself is revoked, invalid or
+    missing: the connection needs a person to reconnect."""
+
+    default_code = "REAUTH_REQUIRED"
 
 
 class ZohoScopeError(ZohoAuthError):
@@ -43,16 +66,23 @@ class ZohoRateLimited(ZohoUnavailable):
     """Zoho kept answering 429 (too many concurrent calls, or a per-minute throttle) after every retry."""
 
 
+class ZohoConcurrencyTimeout(ZohoUnavailable):
+    """No concurrency slot for the org freed up in time (every slot busy with other calls)."""
+
+
+class ZohoTokenUnavailable(ZohoUnavailable):
+    """The token broker has no access token right now (accounts server down, slow or throttling us): retry
+    after `retry_after` seconds when known."""
+
+    default_code = "TOKEN_UNAVAILABLE"
+
+
 class ZohoCreditsExhausted(ZohoError):
     """Zoho says the org's 24 h API-credit pool is empty; retrying before credits free up is pointless."""
 
 
 class ZohoBudgetExceeded(ZohoError):
     """Our own credit budget refused the call (background work stops early so interactive work has credits)."""
-
-
-class ZohoConcurrencyTimeout(ZohoUnavailable):
-    """No concurrency slot for the org freed up in time (every slot busy with other calls)."""
 
 
 class ZohoRequestError(ZohoError):
@@ -66,3 +96,14 @@ class ZohoRecordError(ZohoRequestError):
         first = next((entry for entry in results if entry.get("status") != "success"), {})
         super().__init__(message, status=status, code=first.get("code", ""), details=first.get("details"))
         self.results = results
+
+
+class ZohoExportFailed(ZohoError):
+    """Zoho failed a Bulk Read job (state FAILURE): its records will never come; a new export may succeed."""
+
+    default_code = "EXPORT_FAILED"
+
+
+# The token broker's old names (tokens.py re-exports them).
+ZohoReauthRequired = ZohoAuthError
+ZohoTokenError = ZohoError

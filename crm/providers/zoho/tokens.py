@@ -13,6 +13,9 @@ No database transaction is held across the HTTP refresh: the lock is a cache key
 
 Used by the CRM client (client.py) and the Zoho Voice SMS provider (messaging), for ProviderAccounts of
 kind zoho_crm and zoho_voice alike: both send `Authorization: Zoho-oauthtoken <token>`.
+
+Its errors are the Zoho family's (errors.py): `ZohoReauthRequired` (the family's `ZohoAuthError`: a person must
+reconnect) and `ZohoTokenUnavailable` (a `ZohoUnavailable`: retry after `retry_after`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ from django.core.cache import cache
 
 from core import outbound
 from core.http import make_session
+from crm.providers.zoho.errors import (  # ZohoTokenError: an old name, still imported from here
+    ZohoError,
+    ZohoReauthRequired,
+    ZohoTokenError,  # noqa: F401
+    ZohoTokenUnavailable,
+)
 
 if TYPE_CHECKING:
     from studios.models import ProviderAccount
@@ -42,22 +51,6 @@ ZOHO_KINDS = ("zoho_crm", "zoho_voice")
 # A refresh token Zoho refused stays refused; remembering that spares Zoho (and the logs) twenty more refusals.
 DEAD_TOKEN_MEMORY_SECONDS = 3600
 _POLL_SECONDS = (0.05, 0.15)
-
-
-class ZohoTokenError(Exception):
-    """Base of the token broker's errors."""
-
-
-class ZohoReauthRequired(ZohoTokenError):
-    """The refresh token (or the client behind it) is revoked or invalid: a human must reconnect Zoho."""
-
-
-class ZohoTokenUnavailable(ZohoTokenError):
-    """No token right now (accounts server down, slow or throttling us): retry later."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -278,7 +271,7 @@ def _expires_in(body: dict[str, Any]) -> float:
     return value / 1000 if value > 86_400 else value
 
 
-def _token_error(account: ProviderAccount, keys: _Keys, body: dict[str, Any], status: int) -> ZohoTokenError:
+def _token_error(account: ProviderAccount, keys: _Keys, body: dict[str, Any], status: int) -> ZohoError:
     code = str(body.get("error") or "no access_token").strip()
     lowered = code.lower().replace(" ", "_")
     description = str(body.get("error_description") or "")

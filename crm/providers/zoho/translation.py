@@ -1,6 +1,6 @@
 """The Zoho CRM provider's boundary with the rest of the product: Zoho's field types and change operations as the
-CRM layer's, and every Zoho error (client, transport, token broker, OAuth flow) as the `crm.errors` type callers
-act on. `provider.py` wraps each of its methods in `translated`."""
+CRM layer's, and every Zoho error (the one family of errors.py: client, transport, token broker, Bulk Read) as the
+`crm.errors` type callers act on. `provider.py` wraps each of its methods in `translated`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from crm.providers.zoho.errors import (
     ZohoRecordError,
     ZohoUnavailable,
 )
-from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenUnavailable
 from crm.records import ChangeOperation, FieldType
 
 PROVIDER = "zoho"
@@ -68,28 +67,34 @@ FIELD_TYPES_BY_JSON = {
 OPERATIONS = {"insert": ChangeOperation.CREATED, "update": ChangeOperation.UPDATED, "delete": ChangeOperation.DELETED}
 
 
+# A 4xx that means "no such thing (any more)": a URL, a watch channel, a Bulk Read job, a Bulk Read page token.
+NOT_FOUND_CODES = frozenset({"INVALID_URL_PATTERN", "NOT_SUBSCRIBED", "RESOURCE_NOT_FOUND", "CONTINUATION_EXPIRED"})
+
+
 def crm_error_of(error: Exception) -> CrmError:
-    """A Zoho error (client, transport, token broker or OAuth flow) as the CRM error callers act on."""
-    if isinstance(error, ZohoError):
-        kwargs: dict[str, Any] = {"provider": PROVIDER, "code": error.code, "status": error.status}
-        if isinstance(error, ZohoAuthError):
-            return CrmAuthError(error.message, details=error.details, **kwargs)
-        if isinstance(error, ZohoCreditsExhausted | ZohoBudgetExceeded):
-            return CrmQuotaExhausted(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
-        if isinstance(error, ZohoRateLimited):
-            return CrmRateLimited(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
-        if isinstance(error, ZohoUnavailable):
-            return CrmUnavailable(error.message, retry_after=error.retry_after, details=error.details, **kwargs)
-        if isinstance(error, ZohoRecordError):
-            return _rejected(error, kwargs)
-        if error.status == 404 or error.code in ("INVALID_URL_PATTERN", "NOT_SUBSCRIBED"):
-            return CrmNotFound(error.message, details=error.details, **kwargs)
-        return CrmRejected(error.message, details=error.details, **kwargs)
-    if isinstance(error, ZohoReauthRequired):
-        return CrmAuthError(str(error), provider=PROVIDER, code="REAUTH_REQUIRED")
-    if isinstance(error, ZohoTokenUnavailable):
-        return CrmUnavailable(str(error), provider=PROVIDER, code="TOKEN_UNAVAILABLE", retry_after=error.retry_after)
-    return CrmError(str(error), provider=PROVIDER)
+    """A Zoho error (any of the family in errors.py: client, transport, token broker, Bulk Read) as the CRM error
+    callers act on; anything else as a plain CrmError."""
+    if not isinstance(error, ZohoError):
+        return CrmError(str(error), provider=PROVIDER)
+    kwargs: dict[str, Any] = {
+        "provider": PROVIDER,
+        "code": error.code,
+        "status": error.status,
+        "details": error.details,
+    }
+    if isinstance(error, ZohoAuthError):
+        return CrmAuthError(error.message, **kwargs)
+    if isinstance(error, ZohoCreditsExhausted | ZohoBudgetExceeded):
+        return CrmQuotaExhausted(error.message, retry_after=error.retry_after, **kwargs)
+    if isinstance(error, ZohoRateLimited):
+        return CrmRateLimited(error.message, retry_after=error.retry_after, **kwargs)
+    if isinstance(error, ZohoUnavailable):
+        return CrmUnavailable(error.message, retry_after=error.retry_after, **kwargs)
+    if isinstance(error, ZohoRecordError):
+        return _rejected(error, kwargs)
+    if error.status == 404 or error.code in NOT_FOUND_CODES:  # Bulk Read answers a lost job's download with 400
+        return CrmNotFound(error.message, **kwargs)
+    return CrmRejected(error.message, **kwargs)
 
 
 def _rejected(error: ZohoRecordError, kwargs: dict[str, Any]) -> CrmRejected:
@@ -103,10 +108,10 @@ def _rejected(error: ZohoRecordError, kwargs: dict[str, Any]) -> CrmRejected:
             field_errors[str(name)] = str(entry.get("message") or entry.get("code") or "")
     first = failed[0] if failed else {}
     message = str(first.get("message") or error.message)
-    details = {"results": error.results}
+    kwargs = {**kwargs, "details": {"results": error.results}}
     if first.get("code") == "INVALID_DATA" and set(field_errors) == {"id"}:
-        return CrmNotFound(message, field_errors=field_errors, details=details, **kwargs)
-    return CrmRejected(message, field_errors=field_errors, details=details, **kwargs)
+        return CrmNotFound(message, field_errors=field_errors, **kwargs)
+    return CrmRejected(message, field_errors=field_errors, **kwargs)
 
 
 def translated(method: Callable[..., T]) -> Callable[..., T]:
@@ -116,7 +121,7 @@ def translated(method: Callable[..., T]) -> Callable[..., T]:
     def call(self: Any, *args: Any, **kwargs: Any) -> T:
         try:
             result = method(self, *args, **kwargs)
-        except (ZohoError, ZohoReauthRequired, ZohoTokenUnavailable) as exc:
+        except ZohoError as exc:
             raise crm_error_of(exc) from exc
         if isinstance(result, Iterator):
             return _iterate_translated(result)  # type: ignore[return-value]
@@ -128,5 +133,5 @@ def translated(method: Callable[..., T]) -> Callable[..., T]:
 def _iterate_translated(items: Iterator[T]) -> Iterator[T]:
     try:
         yield from items
-    except (ZohoError, ZohoReauthRequired, ZohoTokenUnavailable) as exc:
+    except ZohoError as exc:
         raise crm_error_of(exc) from exc

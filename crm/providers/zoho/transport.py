@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import requests
 import structlog
@@ -131,8 +131,10 @@ class ZohoTransport:
         idempotent: bool | None = None,
         timeout: float | tuple[float, float] | None = None,
         raw: bool = False,
+        into: IO[bytes] | None = None,
     ) -> ZohoResponse:
-        """Call `path` (e.g. "/crm/v8/users") on the account's API domain; see the module docstring."""
+        """Call `path` (e.g. "/crm/v8/users") on the account's API domain; see the module docstring. `into`: a
+        successful answer's body is streamed into that file (rewritten on a retry), not held in memory."""
         if idempotent is None:
             idempotent = method.upper() in ("GET", "PUT", "DELETE", "PATCH") or (
                 method.upper() == "POST" and path in READ_POST_PATHS
@@ -147,7 +149,7 @@ class ZohoTransport:
         retry = 0
         while True:
             try:
-                return self._attempt(method, path, params, json, headers, cost, timeout, raw, idempotent)
+                return self._attempt(method, path, params, json, headers, cost, timeout, raw, idempotent, into)
             except _AuthRetry as exc:
                 if refreshed:
                     raise self._needs_reauth(exc.error) from None
@@ -167,7 +169,7 @@ class ZohoTransport:
                 self.sleep(delay)
                 retry += 1
 
-    def _attempt(self, method, path, params, json, headers, cost, timeout, raw, idempotent) -> ZohoResponse:
+    def _attempt(self, method, path, params, json, headers, cost, timeout, raw, idempotent, into) -> ZohoResponse:
         organization_id = self.organization_id
         limits.credits_spend(
             organization_id=organization_id, cost=cost, priority=self.priority, limit=self.credit_limit()
@@ -189,7 +191,10 @@ class ZohoTransport:
                         json=json,
                         headers={"Authorization": f"Zoho-oauthtoken {token.token}", **(headers or {})},
                         timeout=call_timeout,
+                        **({"stream": True} if into is not None else {}),
                     )
+                    if into is not None and 200 <= response.status_code < 300:
+                        _body_copy(response, into)
                 except OutboundRefused as exc:
                     # The account's API domain is not one we may call: nothing was sent, and only a person can
                     # fix the account, so it is an authorization problem, not an outage to retry.
@@ -205,7 +210,7 @@ class ZohoTransport:
                         raise _Retry(error) from None
                     raise error from None
             charged = response.status_code not in NOT_CHARGED_STATUSES
-            return self._answer(response, token.token, idempotent, raw)
+            return self._answer(response, token.token, idempotent, raw, streamed=into is not None)
         finally:
             if not charged:
                 limits.credits_refund(organization_id=organization_id, cost=cost)
@@ -218,9 +223,11 @@ class ZohoTransport:
         except tokens.ZohoTokenUnavailable as exc:
             raise ZohoUnavailable(str(exc), code="TOKEN_UNAVAILABLE", retry_after=exc.retry_after) from exc
 
-    def _answer(self, response: requests.Response, token: str, idempotent: bool, raw: bool) -> ZohoResponse:
+    def _answer(
+        self, response: requests.Response, token: str, idempotent: bool, raw: bool, *, streamed: bool = False
+    ) -> ZohoResponse:
         status = response.status_code
-        if status == 204:
+        if status == 204 or (streamed and 200 <= status < 300):  # a streamed body is in the caller's file
             return ZohoResponse(status, None, dict(response.headers))
         if 200 <= status < 300:
             if raw:
@@ -269,6 +276,14 @@ class _AuthRetry(Exception):
     def __init__(self, error: ZohoError, token: str):
         self.error = error
         self.token = token
+
+
+def _body_copy(response: requests.Response, into: IO[bytes]) -> None:
+    into.seek(0)
+    into.truncate()
+    for chunk in response.iter_content(chunk_size=1 << 20):
+        into.write(chunk)
+    into.flush()
 
 
 def _json(response: requests.Response) -> Any:
