@@ -87,9 +87,13 @@ class MembershipAdminForm(forms.ModelForm):
                 self.add_error(name, exc.messages)
 
     def crm_user_ids(self) -> dict[ProviderAccount, str]:
-        """What the form says each connection's CRM user id is ("" removes the link)."""
+        """What the form says each connection's CRM user id is ("" removes the link); only the connections of the
+        organization the member is saved in (an operator may have chosen another one)."""
+        organization = self.cleaned_data["organization"]
         return {
-            connection: self.cleaned_data.get(crm_field_name(connection), "") for connection in self.crm_connections
+            connection: self.cleaned_data.get(crm_field_name(connection), "")
+            for connection in self.crm_connections
+            if connection.organization_id == organization.pk
         }
 
 
