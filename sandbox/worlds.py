@@ -1,5 +1,5 @@
-"""Starting data. "demo" mirrors the product's demo organization (studios/demo.py): the same Zoho client and
-refresh tokens, Zoho users whose ids are the demo members' `zoho_user_id`, the same Twilio account and
+"""Starting data. "demo" mirrors the product's demo organization (tenants/demo.py): the same Zoho client and
+refresh tokens, Zoho users whose ids are the demo members' CRM user ids, the same Twilio account and
 numbers, so `make run` works end to end. "empty" has only the accounts, for tests that build their own data."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
-# Zoho: one org, one OAuth client, a refresh token for CRM and one for Voice (as in studios/demo.py).
+# Zoho: one org, one OAuth client, a refresh token for CRM and one for Voice (as in tenants/demo.py).
 DEMO_ZOHO_ORG_ID = "10234695"
 DEMO_ZOHO_ORG_NAME = "Demo Fitness Co."
 DEMO_CLIENT_ID = "1000.DEMOCLIENTID"
@@ -22,7 +22,7 @@ DEMO_REDIRECT_URIS = (
     "http://127.0.0.1:8000/auth/zoho/callback",  # "Sign in with Zoho" (accounts/)
     "http://localhost:8000/auth/zoho/callback",
 )
-# Zoho CRM users: ids match the demo members' zoho_user_id; the manager is the org admin (token owner).
+# Zoho CRM users: ids match the demo members' CRM user ids; the manager is the org admin (token owner).
 DEMO_USERS = (
     {
         "id": "4150868000000225001",
@@ -57,7 +57,7 @@ DEMO_VOICE_NUMBERS = ("+14155550103",)
 # Where Twilio posts inbound texts and status callbacks in the product (the messaging issue's webhook paths).
 TWILIO_SMS_PATH = "/webhooks/twilio/sms/"
 TWILIO_STATUS_PATH = "/webhooks/twilio/status/"
-# The demo organization's new-lead webhook (the token is public, like every demo secret; studios/demo.py).
+# The demo organization's new-lead webhook (the token is public, like every demo secret; tenants/demo.py).
 DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"
 DEMO_LEAD_WEBHOOK_PATH = f"/webhooks/zoho/leads/{DEMO_LEAD_WEBHOOK_TOKEN}/"
 

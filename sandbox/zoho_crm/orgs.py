@@ -299,7 +299,7 @@ class CrmState:
         if leads:
             seed_org(org, seed=seed, leads=leads)
         if name == "demo":
-            # The demo organization's "new lead" workflow rule, as a Zoho admin would set it up (studios/demo.py
+            # The demo organization's "new lead" workflow rule, as a Zoho admin would set it up (tenants/demo.py
             # gives the product the same token), so a lead added on the sandbox page reaches `make run`.
             url = self.sandbox.config.product_base_url.rstrip("/") + worlds.DEMO_LEAD_WEBHOOK_PATH
             self.workflows.add(org, {"url": url, "name": "Leadline: new lead"})
