@@ -215,7 +215,7 @@ def parse_document(raw: dict[str, Any]) -> TenantsDocument:
         for error in exc.errors(include_url=False):
             message = error["msg"]
             if error["type"] == "extra_forbidden":
-                message = "unknown field (check the spelling; see the tenants file format in the README)"
+                message = "unknown field (check the spelling; see the format in docs/tenants.md)"
             errors.append(f"{describe_location(raw, tuple(error['loc']))}: {message}")
         raise TenantsFileError(errors) from exc
     errors = _duplicates(raw, document)

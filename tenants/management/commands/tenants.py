@@ -14,7 +14,7 @@ from tenants.schema import TenantsFileError, load_document
 
 
 class Command(BaseCommand):
-    help = "Apply or export organizations, studios, numbers, members and provider accounts (see README)."
+    help = "Apply or export organizations, studios, numbers, members and provider accounts (docs/tenants.md)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
