@@ -4,9 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from automation.webhooks import crm_lead_webhook
 from core import health
 from identity.views import crm_oauth_callback
-from sync.webhooks import zoho_notification
+from sync.webhooks import crm_notification
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -15,8 +16,10 @@ urlpatterns = [
     path("readyz/background", health.readyz_background, name="readyz-background"),
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("messaging.urls")),
-    path("webhooks/zoho/leads/", include("automation.urls")),
-    path("webhooks/zoho/notifications/", zoho_notification, name="zoho-notification"),
+    path("webhooks/crm/<str:kind>/leads/<str:token>/", crm_lead_webhook, name="crm-lead-webhook"),
+    path("webhooks/zoho/leads/<str:token>/", crm_lead_webhook, {"kind": "zoho"}, name="zoho-lead-webhook"),
+    path("webhooks/crm/<str:kind>/notifications/", crm_notification, name="crm-notification"),
+    path("webhooks/zoho/notifications/", crm_notification, {"kind": "zoho"}, name="zoho-notification"),
     path("crm/oauth/callback", crm_oauth_callback, name="crm-oauth-callback"),  # every CRM's connect and sign-in
     path("zoho/", include("crm.providers.zoho.urls")),  # Zoho's connect callback as registered by customers
     path("ops/sync/", include("sync.urls")),

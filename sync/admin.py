@@ -1,4 +1,4 @@
-"""The managers' admin of the CRM mirror: each module's schedule (edit the interval, turn it off) and the runs,
+"""The managers' admin of the CRM mirror: each object's schedule (edit the interval, turn it off) and the runs,
 read-only. Scoped like every admin page (core.admin): a manager sees their organization only. Both lists link to
 the dashboard (/ops/sync/) for those who may open it."""
 
@@ -16,7 +16,7 @@ from sync.models import SyncRun, SyncSchedule
 
 
 def may_see_sync_dashboard(request: HttpRequest) -> bool:
-    """The rule of sync/dashboard.py: operators, and managers (their own organization's modules)."""
+    """The rule of sync/dashboard.py: operators, and managers (their own organization's objects)."""
     return is_operator(request) or request_manager(request) is not None
 
 
@@ -32,11 +32,19 @@ class DashboardLinkMixin:
 
 @admin.register(SyncSchedule)
 class SyncScheduleAdmin(DashboardLinkMixin, TenantModelAdmin):
-    list_display = ["organization", "module", "interval_minutes", "is_enabled", "alert_state", "alert_sent_at"]
+    list_display = [
+        "organization",
+        "connection",
+        "object",
+        "interval_minutes",
+        "is_enabled",
+        "alert_state",
+        "alert_sent_at",
+    ]
     list_filter = ["organization", "is_enabled", "alert_state"]
-    fields = ["organization", "module", "interval_minutes", "is_enabled", "alert_state", "alert_sent_at"]
+    fields = ["organization", "connection", "object", "interval_minutes", "is_enabled", "alert_state", "alert_sent_at"]
     readonly_fields = ["alert_state", "alert_sent_at"]
-    ordering = ["organization", "module"]
+    ordering = ["organization", "connection", "object"]
 
 
 @admin.register(SyncRun)
@@ -44,7 +52,7 @@ class SyncRunAdmin(DashboardLinkMixin, ReadOnlyAdminMixin, TenantModelAdmin):
     list_display = [
         "started_at",
         "organization",
-        "module",
+        "object",
         "status",
         "inserted",
         "updated",
@@ -53,10 +61,11 @@ class SyncRunAdmin(DashboardLinkMixin, ReadOnlyAdminMixin, TenantModelAdmin):
         "credits_used",
         "finished_at",
     ]
-    list_filter = ["organization", "module", "status"]
+    list_filter = ["organization", "object", "status"]
     fields = [
         "organization",
-        "module",
+        "connection",
+        "object",
         "status",
         "started_at",
         "finished_at",

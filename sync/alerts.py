@@ -1,11 +1,11 @@
 """Alerts for the CRM mirror: Slack (an incoming webhook) and e-mail, once per incident, and once on recovery.
 
-Incidents of one (organization, module):
+Incidents of one (organization, connection, object):
 - failing: its last two finished runs (ok or failed; skipped runs don't count) both failed;
 - silent: no run succeeded within three intervals (counted from the last ok run, else the first run, else the
   schedule row's creation), e.g. a worker that is down, runs that never finish, or a lock nobody frees.
-The open incident is kept on the module's `SyncSchedule` row (created with default values if it has none), so a
-module that keeps failing alerts once; when it is no longer in an incident, a "recovered" message is sent.
+The open incident is kept on the object's `SyncSchedule` row (created with default values if it has none), so
+an object that keeps failing alerts once; when it is no longer in an incident, a "recovered" message is sent.
 Called by the beat task every minute, outside any transaction (Slack and SMTP are vendor calls).
 """
 
@@ -32,18 +32,18 @@ SILENT_INTERVALS = 3
 @dataclass(frozen=True)
 class Alert:
     organization_id: int
-    module: str
+    object: str
     kind: str  # "failing", "silent" or "recovered"
     text: str
 
 
 def sync_alerts_check(*, now: datetime) -> list[Alert]:
-    """Open and close incidents for every enabled (organization, module); send an alert for each change."""
+    """Open and close incidents for every enabled (organization, connection, object); alert each change."""
     sent = []
     for item in schedules_enabled():
         alert = _incident_update(item, now)
         if alert is not None:
-            alert_send(subject=f"Leadline sync: {item.organization.name} {item.module} {alert.kind}", text=alert.text)
+            alert_send(subject=f"Leadline sync: {item.organization.name} {item.object} {alert.kind}", text=alert.text)
             sent.append(alert)
     return sent
 
@@ -51,7 +51,7 @@ def sync_alerts_check(*, now: datetime) -> list[Alert]:
 def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
     # Notification runs are hints about a few ids: their successes say nothing about the sync, and a failed one is
     # retried and caught up by the delta sync.
-    runs = SyncRun.objects.for_organization(item.organization).filter(module=item.module)
+    runs = SyncRun.objects.for_organization(item.organization).filter(connection=item.connection, object=item.object)
     runs = runs.exclude(kind=SyncRun.Kind.NOTIFICATION)
     finished = list(
         runs.filter(status__in=[SyncRun.Status.OK, SyncRun.Status.FAILED]).order_by("-started_at", "-pk")[:2]
@@ -71,7 +71,7 @@ def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
         if state != stored:  # still one incident, of another kind now: remembered, not alerted again
             _state_save(item, state, schedule.alert_sent_at if schedule else None)
         return None
-    name = f"{item.organization.name} ({item.organization.slug}) {item.module}"
+    name = f"{item.organization.name} ({item.organization.slug}) {item.object}"
     if state == SyncSchedule.Alert.FAILING:
         latest = finished[0]
         text = f"Sync of {name} failed twice in a row. Last run {latest.pk}: {latest.error[:500]}"
@@ -85,13 +85,14 @@ def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
     else:
         text = f"Sync of {name} recovered: run {last_ok.pk if last_ok else '?'} ok."
     _state_save(item, state, now)
-    return Alert(item.organization.pk, item.module, str(state) or "recovered", text)
+    return Alert(item.organization.pk, item.object, str(state) or "recovered", text)
 
 
 def _state_save(item: Scheduled, state: str, sent_at: datetime | None) -> None:
     SyncSchedule.objects.for_organization(item.organization).update_or_create(
         organization=item.organization,
-        module=item.module,
+        connection=item.connection,
+        object=item.object,
         defaults={"alert_state": state, "alert_sent_at": sent_at},
     )
 

@@ -2,10 +2,13 @@ from django.apps import AppConfig
 
 
 class SyncConfig(AppConfig):
-    """The CRM mirror: Zoho modules in PostgreSQL, runs, locks and alerts (built by the mirror issue)."""
+    """The CRM mirror: every connected CRM's objects in the database, runs, locks and alerts."""
 
     name = "sync"
 
     def ready(self) -> None:
-        # Registers the processor of recorded Zoho Notifications callbacks (core.webhooks) for zoho.notification.
-        from sync import checks, notifications  # noqa: F401
+        # The processor of recorded change notifications ("<kind>.notification", core.webhooks), for every CRM kind
+        # the registry holds (the crm app, installed before this one, has discovered them).
+        from sync import checks, notifications, receivers  # noqa: F401  (receivers: messaging's hooks)
+
+        notifications.processors_register()

@@ -1,27 +1,25 @@
-"""Backfill: the first load of a module with Zoho Bulk Read, resumable.
+"""Backfill: the first load of an object, with the CRM's bulk export when it has one, resumable.
 
-    run = backfill_run(organization=org, module="Leads", progress=print)
+    run = backfill_run(organization=org, object="lead", progress=print)
 
-A run (kind "backfill") takes the same lock as the delta sync. It asks Zoho for an export of every mirrored field
-(one `BulkReadJob` row per Zoho job), polls it with a growing delay while renewing the lease, downloads the ZIP
-and streams its CSV (never all rows in memory), converts each row back into the JSON shape COQL answers, and
-upserts batches of `SYNC_BATCH_SIZE` exactly like the delta sync. After each committed batch the job's
-`rows_loaded` moves, so a killed backfill resumes the same Zoho job and skips the rows already loaded. Pages past
-Zoho's 200,000 records follow `next_page_token`. At the end the watermark becomes the first job's request time
-minus the overlap (records edited during the export are read by the next delta run), and deletions are synced.
+A run (kind "backfill") takes the same lock as the delta sync. With BULK_EXPORT it asks the provider for an export
+of the object (one `ExportJob` row per CRM job), polls it with a growing delay while renewing the lease, and streams
+its records (`export_records`: never all in memory) into the mirror in batches of `SYNC_BATCH_SIZE`, exactly as
+the delta sync writes them. After each committed batch the job's `rows_loaded` moves, so a killed backfill resumes
+the same job and skips the records already loaded. A job capped in size names its continuation, and the next job
+asks for the records after it. At the end the watermark becomes the first job's request time minus the overlap
+(records edited during the export are read by the next delta run), and deletions are synced.
+
+A CRM without BULK_EXPORT is loaded by paging `changed_since` from the start: a delta run from no watermark, with
+its checkpoints (a killed one resumes from the last committed batch).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import islice
-from typing import Any
 
 import sentry_sdk
 import structlog
@@ -31,14 +29,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.providers.zoho.client import ZohoClient
-from crm.providers.zoho.errors import ZohoRequestError
+from crm.errors import CrmNotFound
+from crm.provider import CrmProvider
+from crm.records import CanonicalRecord, Capability, ExportState
+from crm.records import ExportJob as CrmExportJob
 from studios.models import Organization, ProviderAccount
-from sync.delta import deletions_sync
-from sync.mapping import BOOLEAN, LOOKUP, MULTI, USER_LOOKUP, MappedRecord, ModuleMapping, crm_record_map
-from sync.models import BulkReadJob, CrmRecord, SyncRun, SyncState
-from sync.reads import batches, module_mapping_get
-from sync.runs import run_begin, run_checkpoint, run_client, run_end
+from sync.content import MirrorKey
+from sync.delta import deletions_sync, records_sync
+from sync.models import CrmRecord, ExportJob, SyncRun, SyncState
+from sync.objects import object_name
+from sync.reads import batches
+from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_provider
 from sync.selectors import crm_record_versions
 from sync.upsert import crm_records_upsert
 
@@ -47,71 +48,81 @@ logger = structlog.get_logger(__name__)
 POLL_FIRST_SECONDS = 1.0  # the first status call after creating a job; then doubled up to POLL_MAX_SECONDS
 POLL_MAX_SECONDS = 30.0
 EXPORT_WAIT_SECONDS = 3600.0  # a run stops waiting after this; the next run resumes polling the same job
-GONE = "RESOURCE_NOT_FOUND"  # Zoho no longer has the job or its result (results are kept for a day)
-CSV_FIELD_LIMIT = 16 * 1024 * 1024  # csv's default (128 KiB) is less than a long rich-text field
 Progress = Callable[["BackfillProgress"], None]
 
 
 class BackfillError(RuntimeError):
-    """Zoho failed the export, or it did not finish in time."""
+    """The CRM failed the export, or it did not finish in time."""
 
 
 @dataclass(frozen=True)
 class BackfillProgress:
-    """Where a backfill is, for a progress bar: `phase` is exporting (Zoho's `zoho_state`), loading or done."""
+    """Where a backfill is, for a progress bar: `phase` is exporting (`vendor_state`: the job's state), loading or
+    done."""
 
-    module: str
+    object: str
     page: int
     phase: str
-    zoho_state: str
+    vendor_state: str
     rows_loaded: int
     rows_total: int | None
 
 
-def backfill_due(*, organization: Organization, module: str) -> bool:
-    """Whether the scheduled run of a module should backfill: it never loaded (no watermark, no checkpoint, no
+def backfill_due(
+    *, organization: Organization, object: str = "", connection: ProviderAccount | None = None, module: str = ""
+) -> bool:
+    """Whether the scheduled run of an object should backfill: it never loaded (no watermark, no checkpoint, no
     rows), or a backfill is unfinished."""
-    if _job_unfinished(organization, module) is not None:
+    connection = run_connection(organization=organization, connection=connection)
+    key = MirrorKey(organization.pk, connection.pk, object_name(object or module, connection=connection))
+    if _job_unfinished(key) is not None:
         return True
-    state = SyncState.objects.for_organization(organization).filter(module=module).first()
+    state = SyncState.objects.for_organization(organization).filter(**key.values()).first()
     if state is not None and (state.watermark is not None or state.checkpoint_time is not None):
         return False
-    return not CrmRecord.objects.for_organization(organization).filter(module=module).exists()
+    return not CrmRecord.objects.for_organization(organization).filter(**key.values()).exists()
 
 
 def backfill_run(
     *,
     organization: Organization,
-    module: str,
-    account: ProviderAccount | None = None,
-    client: ZohoClient | None = None,
+    object: str = "",
+    connection: ProviderAccount | None = None,
+    provider: CrmProvider | None = None,
     progress: Progress | None = None,
+    module: str = "",
 ) -> SyncRun:
-    """Load one module of one organization with Bulk Read (resuming an unfinished export); returns the run."""
-    run, state = run_begin(organization=organization, module=module, kind=SyncRun.Kind.BACKFILL)
+    """Load one object of one organization's connection (resuming an unfinished export); returns the run."""
+    connection = run_connection(
+        organization=organization, connection=connection or getattr(provider, "connection", None)
+    )
+    name = object_name(object or module, connection=connection)
+    run, state = run_begin(organization=organization, connection=connection, object=name, kind=SyncRun.Kind.BACKFILL)
     if state is None:
         return run
-    job = _job_unfinished(organization, module)
+    job = _job_unfinished(run_key(run))
     run.watermark_before = state.watermark
-    run.resumed = job is not None
+    run.resumed = job is not None or state.checkpoint_time is not None
     run.save(update_fields=["watermark_before", "resumed"])
     notes: list[str] = []
     try:
-        if client is None:
-            client = run_client(organization=organization, account=account)
-        loader = _Loader(client, state, run, progress or _silent, notes)
-        loader.load(job)
-        deletions_sync(client=client, state=state, run=run)
+        if provider is None:
+            provider = run_provider(organization=organization, connection=connection)
+        if provider.supports(Capability.BULK_EXPORT):
+            _Loader(provider, state, run, progress or _silent, notes).load(job)
+        else:
+            records_sync(provider=provider, state=state, run=run)
+        deletions_sync(provider=provider, state=state, run=run)
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:  # the Sentry event of this log line says which run failed
             scope.set_tag("organization", organization.slug)
-            scope.set_tag("module", module)
+            scope.set_tag("crm_object", name)
             scope.set_tag("run_id", run.pk)
-            logger.exception("sync.backfill.failed", run_id=run.pk, zoho_module=module)
+            logger.exception("sync.backfill.failed", run_id=run.pk, crm_object=name)
         error = "; ".join([*notes, f"{type(exc).__name__}: {exc}"])
-        run_end(state=state, run=run, client=client, status=SyncRun.Status.FAILED, error=error)
+        run_end(state=state, run=run, provider=provider, status=SyncRun.Status.FAILED, error=error)
         return run
-    run_end(state=state, run=run, client=client, status=SyncRun.Status.OK, error="; ".join(notes))
+    run_end(state=state, run=run, provider=provider, status=SyncRun.Status.OK, error="; ".join(notes))
     return run
 
 
@@ -119,97 +130,111 @@ def _silent(_: BackfillProgress) -> None:
     return None
 
 
-def _job_unfinished(organization: Organization, module: str) -> BulkReadJob | None:
-    """The newest job of the module if its backfill did not finish: exporting, loading, or done with more pages
-    to ask for."""
-    latest = BulkReadJob.objects.for_organization(organization).filter(module=module).order_by("-pk").first()
-    if latest is None or latest.state == BulkReadJob.State.FAILED:
+def _job_unfinished(key: MirrorKey) -> ExportJob | None:
+    """The newest job of the object if its backfill did not finish: exporting, loading, or done with more
+    records to ask for."""
+    latest = ExportJob.objects.unscoped().filter(**key.values()).order_by("-pk").first()
+    if latest is None or latest.state == ExportJob.State.FAILED:
         return None
-    if latest.state == BulkReadJob.State.DONE and not latest.more_records:
+    if latest.state == ExportJob.State.DONE and not latest.more_records:
         return None
     return latest
 
 
+def _vendor_job(job: ExportJob) -> CrmExportJob:
+    """The provider's view of a stored job."""
+    try:
+        state = ExportState(job.vendor_state)
+    except ValueError:
+        state = ExportState.RUNNING
+    if job.state == ExportJob.State.LOADING or job.state == ExportJob.State.DONE:
+        state = ExportState.COMPLETED
+    return CrmExportJob(
+        id=job.job_id,
+        object=job.object,
+        state=state,
+        requested_at=job.requested_at,
+        continuation=job.continuation,
+        error=job.error,
+    )
+
+
 class _Loader:
-    """One backfill's export jobs, from the first (or the unfinished) one to the last page."""
+    """One backfill's export jobs, from the first (or the unfinished) one to the last."""
 
-    def __init__(self, client: ZohoClient, state: SyncState, run: SyncRun, progress: Progress, notes: list[str]):
-        self.client, self.state, self.run, self.progress, self.notes = client, state, run, progress, notes
-        self.mapping = module_mapping_get(client=client, module=run.module)
+    def __init__(self, provider: CrmProvider, state: SyncState, run: SyncRun, progress: Progress, notes: list[str]):
+        self.provider, self.state, self.run, self.progress, self.notes = provider, state, run, progress, notes
+        self.key = run_key(run)
 
-    def load(self, job: BulkReadJob | None) -> None:
+    def load(self, job: ExportJob | None) -> None:
         restarted = False
         if job is None:
-            job = self._job_start(page=1)
+            job = self._job_start(page=1, after=None)
         else:  # resumed: the job is this run's now
             job.run = self.run
             job.save(update_fields=["run", "updated_at"])
         while True:
             try:
-                if job.state == BulkReadJob.State.DONE:  # the next page (also after a crash between two pages)
-                    job = self._job_start(page=job.page + 1, page_token=job.next_page_token)
-                if job.state == BulkReadJob.State.EXPORTING:
+                if job.state == ExportJob.State.DONE:  # the next job (also after a crash between two jobs)
+                    job = self._job_start(page=job.page + 1, after=_vendor_job(job))
+                if job.state == ExportJob.State.EXPORTING:
                     self._wait(job)
-                self._load_page(job)
-            except ZohoRequestError as exc:
-                # The job or its result is gone (results expire after a day), or the next page's token expired:
-                # the export starts again from the first page; rows already loaded are skipped as unchanged.
-                if restarted or not (exc.code == GONE or job.state == BulkReadJob.State.DONE):
+                self._load_job(job)
+            except CrmNotFound as exc:
+                # The job or its result is gone (results expire), or the continuation expired: the export starts
+                # again from the first job; records already loaded are skipped as unchanged.
+                if restarted:
                     raise
                 restarted = True
                 self._job_fail(job, f"{exc.code or type(exc).__name__}: {exc}")
-                self.notes.append(f"bulk read job {job.zoho_job_id} was gone ({exc.code}); started a new export")
-                job = self._job_start(page=1)
+                self.notes.append(f"export job {job.job_id} was gone ({exc.code}); started a new export")
+                job = self._job_start(page=1, after=None)
                 continue
             last = not job.more_records
             now = timezone.now()
             with transaction.atomic():
-                BulkReadJob.objects.unscoped().filter(pk=job.pk).update(state=BulkReadJob.State.DONE, finished_at=now)
-                if last:  # with the last page, so a crash after it does not leave a loaded module unmarked
+                ExportJob.objects.unscoped().filter(pk=job.pk).update(state=ExportJob.State.DONE, finished_at=now)
+                if last:  # with the last job, so a crash after it does not leave a loaded object unmarked
                     run_checkpoint(state=self.state, run=self.run, now=now, watermark=self._watermark(job))
-            job.state = BulkReadJob.State.DONE
+            job.state = ExportJob.State.DONE
             self._report(job, "done")
             if last:
                 return
 
-    # --- Zoho's side -----------------------------------------------------------------------------------------
-    def _job_start(self, *, page: int, page_token: str = "") -> BulkReadJob:
+    # --- the CRM's side ---------------------------------------------------------------------------------------
+    def _job_start(self, *, page: int, after: CrmExportJob | None) -> ExportJob:
         asked = timezone.now()
-        details = self.client.bulk_read_create(
-            module=self.run.module, fields=_export_fields(self.mapping), page=page, page_token=page_token or None
-        )
-        return BulkReadJob.objects.create(
-            organization_id=self.run.organization_id,
-            module=self.run.module,
+        started = self.provider.export_start(object=self.run.object, after=after)
+        requested = min(filter(None, [asked, started.requested_at]))  # the watermark must not pass any edit
+        return ExportJob.objects.create(
+            **self.key.values(),
             run=self.run,
-            zoho_job_id=str(details["id"]),
+            job_id=started.id,
             page=page,
-            zoho_state=str(details.get("state") or ""),
-            requested_at=_requested_at(asked, details.get("created_time")),
+            vendor_state=str(started.state),
+            requested_at=requested,
         )
 
-    def _wait(self, job: BulkReadJob) -> None:
-        """Poll the job's state with a doubling delay, renewing the lease, until Zoho completes or fails it."""
+    def _wait(self, job: ExportJob) -> None:
+        """Poll the job's state with a doubling delay, renewing the lease, until the CRM completes or fails it."""
         delay, started = POLL_FIRST_SECONDS, time.monotonic()
         while True:
-            details = self.client.bulk_read_get(job_id=job.zoho_job_id)
-            job.zoho_state = str(details.get("state") or "")
-            if job.zoho_state == "COMPLETED":
-                result = details.get("result") or {}
-                job.state = BulkReadJob.State.LOADING
-                job.rows_total = int(result.get("count") or 0)
-                job.more_records = bool(result.get("more_records"))
-                job.next_page_token = str(result.get("next_page_token") or "")
+            status = self.provider.export_status(job=_vendor_job(job))
+            job.vendor_state = str(status.state)
+            if status.state == ExportState.COMPLETED:
+                job.state = ExportJob.State.LOADING
+                job.more_records = bool(status.continuation)
+                job.continuation = status.continuation
                 job.save()
                 return
-            if job.zoho_state in ("FAILURE", "FAILED"):
-                self._job_fail(job, f"Zoho answered {job.zoho_state}")
-                raise BackfillError(f"Zoho failed bulk read job {job.zoho_job_id} ({job.zoho_state})")
-            job.save(update_fields=["zoho_state", "updated_at"])
+            if status.state == ExportState.FAILED:
+                self._job_fail(job, status.error or "the CRM failed the export")
+                raise BackfillError(f"the CRM failed export job {job.job_id}: {status.error or 'no reason given'}")
+            job.save(update_fields=["vendor_state", "updated_at"])
             self._report(job, "exporting")
             if time.monotonic() - started > EXPORT_WAIT_SECONDS:
                 raise BackfillError(
-                    f"bulk read job {job.zoho_job_id} still {job.zoho_state} after {EXPORT_WAIT_SECONDS:.0f} s; "
+                    f"export job {job.job_id} still {job.vendor_state} after {EXPORT_WAIT_SECONDS:.0f} s; "
                     "the next backfill resumes it"
                 )
             time.sleep(delay)
@@ -217,36 +242,29 @@ class _Loader:
             # Renews the lease; LockLost if another run took it.
             run_checkpoint(state=self.state, run=self.run, now=timezone.now())
 
-    def _job_fail(self, job: BulkReadJob, error: str) -> None:
-        job.state, job.error, job.finished_at = BulkReadJob.State.FAILED, error[:2000], timezone.now()
-        job.save(update_fields=["state", "error", "finished_at", "zoho_state", "updated_at"])
+    def _job_fail(self, job: ExportJob, error: str) -> None:
+        job.state, job.error, job.finished_at = ExportJob.State.FAILED, error[:2000], timezone.now()
+        job.save(update_fields=["state", "error", "finished_at", "vendor_state", "updated_at"])
 
     # --- the mirror's side -----------------------------------------------------------------------------------
-    def _load_page(self, job: BulkReadJob) -> None:
-        """Download the page's ZIP and upsert its CSV rows in batches, after the rows a crashed run loaded."""
+    def _load_job(self, job: ExportJob) -> None:
+        """Stream the job's records into the mirror in batches, after the records a crashed run loaded."""
         self._report(job, "loading")
-        content = self.client.bulk_read_download(job_id=job.zoho_job_id)
-        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-        with zipfile.ZipFile(io.BytesIO(content)) as archive, _csv_member(archive) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            rows = _zoho_rows(self.mapping, csv.reader(text), skip=job.rows_loaded)
-            for batch in batches(rows, size=settings.SYNC_BATCH_SIZE):
-                self._write(job, batch)
-                self._report(job, "loading")
+        records = self.provider.export_records(job=_vendor_job(job), skip=job.rows_loaded)
+        for batch in batches(records, size=settings.SYNC_BATCH_SIZE):
+            self._write(job, batch)
+            self._report(job, "loading")
+        if job.rows_total is None:
+            job.rows_total = job.rows_loaded
+            ExportJob.objects.unscoped().filter(pk=job.pk).update(rows_total=job.rows_total)
 
-    def _write(self, job: BulkReadJob, batch: list[dict[str, Any]]) -> None:
-        region = settings.SYNC_PHONE_DEFAULT_REGION
-        mapped = [crm_record_map(mapping=self.mapping, record=row, region=region) for row in batch]
+    def _write(self, job: ExportJob, batch: list[CanonicalRecord]) -> None:
         now = timezone.now()
         with transaction.atomic():
             result = crm_records_upsert(
-                organization_id=self.run.organization_id,
-                module=self.run.module,
-                records=self._not_deleted_since(job, mapped),
-                run_id=self.run.pk,
-                now=now,
+                key=self.key, records=self._not_deleted_since(job, batch), run_id=self.run.pk, now=now
             )
-            BulkReadJob.objects.unscoped().filter(pk=job.pk).update(rows_loaded=F("rows_loaded") + len(batch))
+            ExportJob.objects.unscoped().filter(pk=job.pk).update(rows_loaded=F("rows_loaded") + len(batch))
             run_checkpoint(state=self.state, run=self.run, now=now)
             SyncRun.objects.unscoped().filter(pk=self.run.pk).update(
                 inserted=F("inserted") + result.inserted,
@@ -255,104 +273,27 @@ class _Loader:
             )
         job.rows_loaded += len(batch)
 
-    def _not_deleted_since(self, job: BulkReadJob, mapped: list[MappedRecord]) -> list[MappedRecord]:
-        """Drop export rows of records the mirror saw deleted after the export was requested: the export holds
-        them as they were before the delete, and writing them would bring a deleted record back."""
-        stored = crm_record_versions(
-            organization_id=self.run.organization_id,
-            module=self.run.module,
-            zoho_ids=[record.zoho_id for record in mapped],
-        )
+    def _not_deleted_since(self, job: ExportJob, records: list[CanonicalRecord]) -> list[CanonicalRecord]:
+        """Drop exported records the mirror saw deleted after the export was requested: the export holds them as
+        they were before the delete, and writing them would bring a deleted record back."""
+        stored = crm_record_versions(key=self.key, external_ids=[record.id for record in records])
         deleted = {
-            zoho_id: held.modified_time
-            for zoho_id, held in stored.items()
+            external_id: held.modified_time
+            for external_id, held in stored.items()
             if held.deleted_at is not None and held.deleted_at >= job.requested_at
         }
-        return [
-            record
-            for record in mapped
-            if record.zoho_id not in deleted or record.modified_time > deleted[record.zoho_id]
-        ]
+        return [record for record in records if record.id not in deleted or record.modified_time > deleted[record.id]]
 
-    def _watermark(self, last: BulkReadJob) -> datetime:
-        """The first page's request time minus the overlap: every record edited since is read by the next delta
-        run (a page's snapshot is taken after it was requested, each later page after the one before)."""
+    def _watermark(self, last: ExportJob) -> datetime:
+        """The first job's request time minus the overlap: every record edited since is read by the next delta
+        run (each job's snapshot is taken after it was requested, each later job after the one before)."""
         first = (
-            BulkReadJob.objects.unscoped()
-            .filter(organization_id=last.organization_id, module=last.module, page=1, pk__lte=last.pk)
-            .order_by("-pk")
-            .first()
+            ExportJob.objects.unscoped().filter(**self.key.values(), page=1, pk__lte=last.pk).order_by("-pk").first()
         ) or last
         moment = first.requested_at - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
         return max(filter(None, [self.state.watermark, moment]))
 
-    def _report(self, job: BulkReadJob, phase: str) -> None:
+    def _report(self, job: ExportJob, phase: str) -> None:
         self.progress(
-            BackfillProgress(self.run.module, job.page, phase, job.zoho_state, job.rows_loaded, job.rows_total)
+            BackfillProgress(self.run.object, job.page, phase, job.vendor_state, job.rows_loaded, job.rows_total)
         )
-
-
-def _export_fields(mapping: ModuleMapping) -> list[str]:
-    """Every mirrored column (the dotted lookup names too); Modified_Time is needed to guard the upsert."""
-    columns = [column for column in mapping.columns if column != "id"]
-    return columns if "Modified_Time" in columns else [*columns, "Modified_Time"]
-
-
-def _requested_at(asked: datetime, created_time: Any) -> datetime:
-    """The earlier of our clock and Zoho's (the job's `created_time`): the watermark must not pass any edit."""
-    try:
-        zoho_time = datetime.fromisoformat(str(created_time))
-    except ValueError:
-        return asked
-    return min(asked, zoho_time) if zoho_time.tzinfo else asked
-
-
-def _csv_member(archive: zipfile.ZipFile) -> Any:
-    names = [name for name in archive.namelist() if name.lower().endswith(".csv")]
-    if len(names) != 1:
-        raise BackfillError(f"the bulk read ZIP holds {len(names)} CSV files, expected one")
-    return archive.open(names[0])
-
-
-def _zoho_rows(mapping: ModuleMapping, reader: Iterator[list[str]], *, skip: int) -> Iterator[dict[str, Any]]:
-    """CSV rows after the first `skip` as records in COQL's shape, for `crm_record_map`. The CSV has only strings:
-    empty is null (an empty list for multi-selects), booleans are true/false, lookups their id (the name is its
-    own dotted column), multi-selects are joined by ';'. Numbers and dates stay text: the mapping parses text as
-    it parses COQL's."""
-    header = next(reader, None)
-    if not header:
-        return
-    converters = [_converter(mapping, column) for column in header]
-    for values in islice(reader, skip, None):
-        yield {column: convert(value) for (column, convert), value in zip(converters, values, strict=False)}
-
-
-def _converter(mapping: ModuleMapping, column: str) -> tuple[str, Callable[[str], Any]]:
-    spec = mapping.specs.get(column)
-    kind = spec.kind if spec is not None else ""
-    if kind == BOOLEAN:
-        return column, _boolean
-    if kind in (LOOKUP, USER_LOOKUP):
-        return column, _lookup
-    if kind == MULTI:
-        return column, _multi
-    return column, _text
-
-
-def _text(value: str) -> str | None:
-    return value if value != "" else None
-
-
-def _boolean(value: str) -> bool | str | None:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    return value or None  # anything else is quarantined by the mapping, as from COQL
-
-
-def _lookup(value: str) -> dict[str, str] | None:
-    return {"id": value} if value else None
-
-
-def _multi(value: str) -> list[str]:
-    return value.split(";") if value else []

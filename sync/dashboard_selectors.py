@@ -1,4 +1,4 @@
-"""Reads for the operator dashboard (`/ops/sync/`): per-module health of the CRM mirror, recent errors, quarantine.
+"""Reads for the operator dashboard (`/ops/sync/`): per-object health of the CRM mirror, recent errors, quarantine.
 
 Scoped in one place (`_scoped`): a manager sees their organization through `.visible_to(manager)`; an operator
 sees every organization through `.unscoped()`, optionally narrowed to one. A fixed number of queries whatever the
@@ -24,17 +24,17 @@ QUARANTINE_LIMIT = 50
 
 
 @dataclass
-class ModuleHealth:
-    """One (organization, module): its last 24 h of runs, drawn as numbers ready for SVG."""
+class ObjectHealth:
+    """One (organization, object): its last 24 h of runs, drawn as numbers ready for SVG."""
 
     organization_id: int
     organization_name: str
-    module: str
+    object: str
     ok: int = 0
     failed: int = 0
     other: int = 0
     # Notification runs (a handful of ids each, many a day) are counted apart: mixed in, they would drown the
-    # scheduled runs' bars and sparkline and make a module whose delta sync fails look healthy.
+    # scheduled runs' bars and sparkline and make a object whose delta sync fails look healthy.
     notifications: int = 0
     notifications_failed: int = 0
     durations: list[tuple[datetime, float]] = field(default_factory=list)
@@ -55,7 +55,7 @@ class ModuleHealth:
 
 @dataclass
 class SyncDashboard:
-    modules: list[ModuleHealth]
+    objects: list[ObjectHealth]
     errors: list[SyncRun]
     quarantine: list[CrmQuarantine]
     quarantine_total: int
@@ -83,19 +83,19 @@ def sync_dashboard_get(
     since = now - WINDOW
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     scope = {"manager": manager, "organization": organization}
-    modules: dict[tuple[int, str], ModuleHealth] = {}
+    objects: dict[tuple[int, str], ObjectHealth] = {}
 
-    def health(org_id: int, org_name: str, module: str) -> ModuleHealth:
-        key = (org_id, module)
-        if key not in modules:
-            modules[key] = ModuleHealth(organization_id=org_id, organization_name=org_name, module=module)
-        return modules[key]
+    def health(org_id: int, org_name: str, object: str) -> ObjectHealth:
+        key = (org_id, object)
+        if key not in objects:
+            objects[key] = ObjectHealth(organization_id=org_id, organization_name=org_name, object=object)
+        return objects[key]
 
     runs = _scoped(SyncRun.objects, **scope).filter(started_at__gte=since).order_by("started_at", "id")
-    for org_id, org_name, module, kind, status, started, finished in runs.values_list(
-        "organization_id", "organization__name", "module", "kind", "status", "started_at", "finished_at"
+    for org_id, org_name, object, kind, status, started, finished in runs.values_list(
+        "organization_id", "organization__name", "object", "kind", "status", "started_at", "finished_at"
     ):
-        item = health(org_id, org_name, module)
+        item = health(org_id, org_name, object)
         if kind == SyncRun.Kind.NOTIFICATION:
             item.notifications += 1
             item.notifications_failed += status == SyncRun.Status.FAILED
@@ -110,28 +110,28 @@ def sync_dashboard_get(
             item.durations.append((started, max((finished - started).total_seconds(), 0.0)))
 
     states = _scoped(SyncState.objects, **scope).values_list(
-        "organization_id", "organization__name", "module", "watermark"
+        "organization_id", "organization__name", "object", "watermark"
     )
-    for org_id, org_name, module, watermark in states:
-        item = health(org_id, org_name, module)
+    for org_id, org_name, object, watermark in states:
+        item = health(org_id, org_name, object)
         item.watermark = watermark
         item.watermark_lag_seconds = (now - watermark).total_seconds() if watermark else None
 
-    per_module = (
+    per_object = (
         _scoped(SyncRun.objects, **scope)
-        .values("organization_id", "organization__name", "module")
+        .values("organization_id", "organization__name", "object")
         .annotate(
             last_ok=Max("started_at", filter=Q(status=SyncRun.Status.OK) & ~Q(kind=SyncRun.Kind.NOTIFICATION)),
             credits=Sum("credits_used", filter=Q(started_at__gte=today), default=0),
         )
         .order_by()
     )
-    for row in per_module:
-        item = health(row["organization_id"], row["organization__name"], row["module"])
+    for row in per_object:
+        item = health(row["organization_id"], row["organization__name"], row["object"])
         item.last_ok_started_at = row["last_ok"]
         item.credits_today = row["credits"] or 0
 
-    ordered = sorted(modules.values(), key=lambda m: (m.organization_name, m.organization_id, m.module))
+    ordered = sorted(objects.values(), key=lambda m: (m.organization_name, m.organization_id, m.object))
     _draw(ordered, since=since)
 
     errors = list(
@@ -144,7 +144,7 @@ def sync_dashboard_get(
     quarantine = list(quarantine_qs.select_related("organization").order_by("-created_at", "-id")[:QUARANTINE_LIMIT])
     quarantine_total = quarantine_qs.count() if len(quarantine) == QUARANTINE_LIMIT else len(quarantine)
 
-    # The Zoho notification channels: live or not, and the last problem (a lapse, a refusal, a re-subscription).
+    # The change-feed channels: live or not, and the last problem (a lapse, a refusal, a re-subscription).
     channels = list(_scoped(NotificationChannel.objects, **scope).select_related("organization").order_by("pk"))
 
     if manager is not None:
@@ -152,7 +152,7 @@ def sync_dashboard_get(
     else:
         organizations = list(Organization.objects.unscoped().order_by("name"))  # the operator's filter choices
     return SyncDashboard(
-        modules=ordered,
+        objects=ordered,
         errors=errors,
         quarantine=quarantine,
         quarantine_total=quarantine_total,
@@ -163,11 +163,11 @@ def sync_dashboard_get(
     )
 
 
-def _draw(modules: list[ModuleHealth], *, since: datetime) -> None:
-    """Sparkline points (x: time across the 24 h, y: duration against the module's slowest) and bar widths."""
+def _draw(objects: list[ObjectHealth], *, since: datetime) -> None:
+    """Sparkline points (x: time across the 24 h, y: duration against the object's slowest) and bar widths."""
     window = WINDOW.total_seconds()
-    most_runs = max((m.ok + m.failed for m in modules), default=0)
-    for item in modules:
+    most_runs = max((m.ok + m.failed for m in objects), default=0)
+    for item in objects:
         slowest = max((seconds for _, seconds in item.durations), default=0.0)
         item.max_duration_seconds = slowest
         points = []

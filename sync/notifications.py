@@ -1,25 +1,28 @@
-"""Near-real-time mirror: one Zoho Notifications (watch) channel per organization, and the callbacks it brings.
+"""Near-real-time mirror: one change-feed subscription (a `NotificationChannel`) per CRM connection, and the
+callbacks it brings. Needs the provider's CHANGE_FEED capability.
 
-    channel_ensure(organization=org)   # create, renew or re-enable the channel for every mirrored module
-    channels_renew_due()               # the beat: every organization, every ~30 min
-    channel_verify(organization=org)   # is the channel still listed at Zoho? if not, subscribe it again
+    channel_ensure(organization=org)   # create, renew or re-enable the default connection's channel
+    channels_renew_due()               # the beat: every connection, every ~30 min
+    channel_verify(organization=org)   # is the subscription still there at the CRM? if not, subscribe it again
 
-A channel can be deleted on Zoho's side (an administrator, a user losing access) without a word to us; until its
-renewal it would be believed live. So the beat also asks Zoho which channels are live (GET /crm/v8/actions/watch),
-and a delta run that writes changes (which a live channel would have announced first) asks the same, at most once
-per CHECK_EVERY per organization. A missing channel is subscribed again at once and said so (sync/operations docs).
+A subscription can be dropped on the CRM's side (an administrator, a user losing access) without a word to us;
+until its renewal it would be believed live. So the beat also renews every live channel (a subscription the CRM
+no longer has answers CrmNotFound), and a delta run that writes changes (which a live channel would have announced
+first) does the same, at most once per CHECK_EVERY per organization. A lost subscription is made again at once and
+said so on the channel.
 
-Zoho posts the ids of changed records to `/webhooks/zoho/notifications/?key=<url secret>` (sync/webhooks.py); the
-callback is recorded (core.webhooks) and a task on the `sync` queue fetches those ids with COQL and upserts them in
-a `notification` run. Zoho signs nothing and promises nothing about delivery (assume at most once;
-docs/vendors/zoho-crm.md, Notifications), so a notification is only a hint that makes the mirror fresher sooner; the
-delta sync stays the safety net for anything lost. No Zoho call is made inside a database transaction.
+The CRM posts to `/webhooks/crm/<kind>/notifications/?key=<url secret>` (sync/webhooks.py); the provider verifies
+the callback (`parse_notification`), it is recorded (core.webhooks) and a task on the `sync` queue reads those
+ids and upserts them in a `notification` run. Notifications are hints that make the mirror fresher sooner, never
+promised to arrive (assume at most once); the delta sync stays the safety net for anything lost. No CRM call is
+made inside a database transaction.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,53 +34,69 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from automation.selectors import crm_account_get
 from core.models import InboundEvent
 from core.secrets import Secret
 from core.webhooks import EventFlagged, processor
-from crm.providers.zoho.client import ZohoClient
-from crm.providers.zoho.errors import ZohoError, ZohoRequestError
-from crm.providers.zoho.limits import Priority
-from studios.models import Organization
-from sync.mapping import ModuleMapping, crm_record_map
+from crm.connections import crm_connection_get, crm_connections
+from crm.errors import CrmError, CrmNotFound
+from crm.provider import CrmProvider
+from crm.records import Capability, ChangeOperation, Subscription
+from crm.registry import provider_class, registered
+from studios.models import Organization, ProviderAccount
+from sync.content import MirrorKey
 from sync.models import NotificationChannel, SyncRun, SyncSchedule, channel_secret_digest
-from sync.reads import IN_LIMIT, module_mapping_get, records_read_by_ids
-from sync.runs import CountingClient, run_client
+from sync.objects import configured_objects, object_name
+from sync.reads import records_by_ids
+from sync.runs import run_credits, run_provider
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 
 logger = structlog.get_logger(__name__)
 
-SOURCE = "zoho.notification"
-WEBHOOK_PATH = "/webhooks/zoho/notifications/"
-# Zoho caps a channel at one day (Kaizen #14) or one week (v7 page); 23 h is within both (docs/vendors/zoho-crm.md,
-# Notifications).
+SOURCE_SUFFIX = ".notification"  # an event's source is "<kind>.notification"
+WEBHOOK_PATH = "/webhooks/crm/{kind}/notifications/"
+# Within the shortest cap on a subscription's life of the CRMs served (one day; docs/vendors/).
 CHANNEL_LIFETIME = timedelta(hours=23)
-# Renewed (PATCH) once less than this is left: about twice a day, with half a lifetime to retry a failed renewal.
+# Renewed once less than this is left: about twice a day, with half a lifetime to retry a failed renewal.
 RENEW_WITHIN = timedelta(hours=12)
-# A channel that lapsed less than this long ago still has its callbacks taken (Zoho may have some in flight).
+# A channel that lapsed less than this long ago still has its callbacks taken (the CRM may have some in flight).
 LAPSED_GRACE = timedelta(hours=1)
-# A module's field metadata costs a few calls; callbacks come in bursts, so it is kept this long per organization.
-MAPPING_CACHE_SECONDS = 300
-OPERATIONS = ("insert", "update", "delete")
-# A delta run that wrote changes asks Zoho whether the channel is still there at most this often per organization.
+# A provider reads an object's field specs once per instance; callbacks come in bursts, so one is kept this long.
+PROVIDER_KEEP_SECONDS = 300
+FETCH_CHUNK = 100
+# A delta run that wrote changes asks whether the channel is still there at most this often per organization.
 CHECK_EVERY = timedelta(minutes=10)
 CHECK_KEY = "sync:notifications:checked:{organization_id}"
+# The former payload's operations (events recorded before notifications were CRM-neutral).
+FORMER_OPERATIONS = {"insert": ChangeOperation.CREATED, "update": ChangeOperation.UPDATED}
+FORMER_OPERATIONS["delete"] = ChangeOperation.DELETED
+
+
+def event_source(kind: str) -> str:
+    return f"{kind}{SOURCE_SUFFIX}"
 
 
 # --- the channel ---------------------------------------------------------------------------------------------
-def mirrored_modules(*, organization: Organization) -> list[str]:
-    """SYNC_MODULES, plus modules a SyncSchedule row adds, minus those a row turns off (sync/schedules.py)."""
-    modules = set(settings.SYNC_MODULES)
-    for module, enabled in SyncSchedule.objects.for_organization(organization).values_list("module", "is_enabled"):
+def mirrored_objects(*, organization: Organization, connection: ProviderAccount | None = None) -> list[str]:
+    """SYNC_MODULES, plus objects a SyncSchedule row adds, minus those a row turns off (sync/schedules.py)."""
+    objects = set(configured_objects(connection=connection))
+    rows = SyncSchedule.objects.for_organization(organization)
+    if connection is not None:
+        rows = rows.filter(connection=connection)
+    for name, enabled in rows.values_list("object", "is_enabled"):
         if enabled:
-            modules.add(module)
+            objects.add(name)
         else:
-            modules.discard(module)
-    return sorted(modules)
+            objects.discard(name)
+    return sorted(objects)
 
 
 def notify_url(channel: NotificationChannel) -> str:
-    return f"{settings.PUBLIC_BASE_URL}{WEBHOOK_PATH}?key={channel.url_secret.reveal()}"  # sent to Zoho only
+    kind = _kind(channel.connection)
+    return f"{settings.PUBLIC_BASE_URL}{WEBHOOK_PATH.format(kind=kind)}?key={channel.url_secret.reveal()}"
+
+
+def _kind(connection: ProviderAccount | None) -> str:
+    return provider_class(str(connection.kind)).kind if connection is not None else ""
 
 
 def channel_for_url_secret(secret: str) -> NotificationChannel | None:
@@ -85,34 +104,56 @@ def channel_for_url_secret(secret: str) -> NotificationChannel | None:
     if not secret or "\x00" in secret:
         return None
     digest = channel_secret_digest(secret)
-    channel = NotificationChannel.objects.unscoped().select_related("organization").filter(url_secret_digest=digest)
-    found = channel.first()
+    channels = NotificationChannel.objects.unscoped().select_related("organization", "connection")
+    found = channels.filter(url_secret_digest=digest).first()
     if found is None or not hmac.compare_digest(digest, found.url_secret_digest or ""):
         return None
     return found
 
 
-def channel_ensure(*, organization: Organization, now: datetime | None = None) -> NotificationChannel | None:
-    """Make the organization's channel live at Zoho for every mirrored module: enable it the first time or after
-    it lapsed or was refused, renew it (PATCH) when it expires within RENEW_WITHIN, else leave it. A Zoho error is
-    kept in `last_error` (the channel stays as it was). An inactive organization or one without a connected CRM
-    account gets its channel disabled instead (returns None)."""
-    account = crm_account_get(organization=organization)
-    if not organization.is_active or account is None or not account.refresh_token:
-        channel_disable(organization=organization, reason="the organization is inactive or has no Zoho connection")
+def channel_subscription(channel: NotificationChannel, *, expires_at: datetime | None = None) -> Subscription:
+    """The channel as the provider's subscription (what it verifies callbacks against)."""
+    return Subscription(
+        id=str(channel.channel_id),
+        objects=tuple(channel.objects_watched or ()),
+        notify_url=notify_url(channel),
+        secret=channel.token.reveal() if channel.token else "",
+        expires_at=expires_at if expires_at is not None else channel.expires_at,
+    )
+
+
+def _live_provider(organization: Organization, connection: ProviderAccount | None) -> CrmProvider | None:
+    """The connection's provider when the channel may be live: an active organization, a connected CRM with a
+    change feed."""
+    if not organization.is_active or connection is None or not connection.refresh_token:
+        return None
+    provider = run_provider(organization=organization, connection=connection)
+    return provider if provider.supports(Capability.CHANGE_FEED) else None
+
+
+def channel_ensure(
+    *, organization: Organization, connection: ProviderAccount | None = None, now: datetime | None = None
+) -> NotificationChannel | None:
+    """Make the connection's channel (the organization's default connection's) live at the CRM for every mirrored
+    object: subscribe the first time or after it lapsed or was refused, renew it when it expires within
+    RENEW_WITHIN, else leave it. A CRM error is kept in `last_error` (the channel stays as it was). An inactive
+    organization, or a connection without credentials or change feed, gets its channel disabled (returns None)."""
+    connection = connection or crm_connection_get(organization=organization)
+    provider = _live_provider(organization, connection)
+    if provider is None:
+        channel_disable(organization=organization, connection=connection, reason="inactive, or no CRM connection")
         return None
     now = now or timezone.now()
-    channel = _channel_get_or_create(organization)
-    events = [f"{module}.all" for module in mirrored_modules(organization=organization)]
+    channel = _channel_get_or_create(organization, connection)
+    objects = mirrored_objects(organization=organization, connection=connection)
     live = channel.is_active and channel.expires_at is not None and channel.expires_at > now
-    if live and channel.events == events and channel.expires_at > now + RENEW_WITHIN:
+    if live and channel.objects_watched == objects and channel.expires_at > now + RENEW_WITHIN:
         return channel
-    client = ZohoClient(account=account, priority=Priority.BACKGROUND)
     try:
-        entry = _subscribe(client, channel, events, live=live, expires_at=now + CHANNEL_LIFETIME)
-    except ZohoError as exc:
+        granted = _subscribe(provider, channel, objects, live=live, expires_at=now + CHANNEL_LIFETIME)
+    except CrmError as exc:
         logger.warning("sync.notifications.subscribe_failed", channel=channel.pk, error=str(exc))
-        where = f" {exc.details}" if exc.details else ""  # e.g. which event Zoho refused ($.watch[0].events[4])
+        where = f" {exc.details}" if exc.details else ""  # e.g. which object the CRM refused
         values: dict[str, Any] = {"last_error": f"{type(exc).__name__}: {exc}{where}"[:2000]}
         if not live:
             values["is_active"] = False
@@ -121,117 +162,121 @@ def channel_ensure(*, organization: Organization, now: datetime | None = None) -
     _channel_update(
         channel,
         is_active=True,
-        events=events,
-        expires_at=_answered_expiry(entry) or now + CHANNEL_LIFETIME,
+        objects_watched=objects,
+        expires_at=granted.expires_at or now + CHANNEL_LIFETIME,
         renewed_at=now,
         last_error="",
     )
     return channel
 
 
-def channel_disable(*, organization: Organization, reason: str = "") -> NotificationChannel | None:
-    """Unsubscribe at Zoho when the account can still call it, and stop taking the channel's callbacks. Without a
-    connection (disconnected) the channel lapses at Zoho by itself within CHANNEL_LIFETIME."""
-    channel = NotificationChannel.objects.for_organization(organization).first()
+def channel_disable(
+    *, organization: Organization, connection: ProviderAccount | None = None, reason: str = ""
+) -> NotificationChannel | None:
+    """Unsubscribe at the CRM when the connection can still call it, and stop taking the channel's callbacks.
+    Without credentials (disconnected) the subscription lapses at the CRM by itself within CHANNEL_LIFETIME."""
+    connection = connection or crm_connection_get(organization=organization)
+    channel = NotificationChannel.objects.for_organization(organization).filter(connection=connection).first()
     if channel is None or (not channel.is_active and channel.expires_at is None):
         return channel
-    account = crm_account_get(organization=organization)
     problem = ""
-    if channel.is_active and account is not None and account.refresh_token:
+    if channel.is_active and connection is not None and connection.refresh_token:
         try:
-            ZohoClient(account=account, priority=Priority.BACKGROUND).watch_disable(channel_ids=[channel.channel_id])
-        except ZohoError as exc:
-            problem = f"; Zoho did not unsubscribe it ({type(exc).__name__}: {exc})"
+            provider = run_provider(organization=organization, connection=connection)
+            provider.unsubscribe(subscription=channel_subscription(channel))
+        except (CrmError, NotImplementedError) as exc:
+            problem = f"; the CRM did not unsubscribe it ({type(exc).__name__}: {exc})"
     _channel_update(channel, is_active=False, expires_at=None, last_error=f"disabled: {reason}{problem}"[:2000])
     return channel
 
 
 def channels_renew_due(*, now: datetime | None = None) -> int:
-    """The beat job: ensure (create, renew, re-enable) the channel of every active organization with a Zoho CRM
-    account, and disable the others' channels. One organization's failure does not stop the rest. Returns how
-    many channels are live afterwards."""
+    """The beat job: ensure (create, renew, re-enable) the channel of every CRM connection of every organization,
+    verify the ones already live, and disable the others' channels. One organization's failure does not stop the
+    rest. Returns how many channels are live afterwards."""
     now = now or timezone.now()
     live = 0
     for organization in Organization.objects.unscoped().order_by("pk"):  # every tenant: this is the beat
-        try:
-            channel = channel_ensure(organization=organization, now=now)
-            if channel is not None and channel.is_active and channel.renewed_at != now:  # not just (re)subscribed
-                channel_verify(organization=organization, reason="the periodic check", now=now)
-                channel.refresh_from_db()
-        except Exception:
-            logger.exception("sync.notifications.renew_failed", organization=organization.pk)
-            continue
-        live += bool(channel and channel.is_active)
+        connections = list(crm_connections(organization=organization)) or [None]
+        for connection in connections:
+            try:
+                channel = channel_ensure(organization=organization, connection=connection, now=now)
+                if channel is not None and channel.is_active and channel.renewed_at != now:  # not just subscribed
+                    channel_verify(
+                        organization=organization, connection=connection, reason="the periodic check", now=now
+                    )
+                    channel.refresh_from_db()
+            except Exception:
+                logger.exception("sync.notifications.renew_failed", organization=organization.pk)
+                continue
+            live += bool(channel and channel.is_active)
     return live
 
 
-def channel_verify(*, organization: Organization, reason: str, now: datetime | None = None) -> bool | None:
-    """Ask Zoho whether the organization's live channel is still listed with all its modules; if it is not, subscribe
-    it again at once, log `sync.notifications.channel_lost` and note it on the channel. Returns True when it was
-    lost, False when it is there, None when there is nothing live to check. Zoho errors propagate."""
+def channel_verify(
+    *,
+    organization: Organization,
+    reason: str,
+    connection: ProviderAccount | None = None,
+    now: datetime | None = None,
+) -> bool | None:
+    """Renew the connection's live channel at the CRM: a subscription the CRM no longer has (CrmNotFound) is made
+    again at once, logged (`sync.notifications.channel_lost`) and noted on the channel. Returns True when it was
+    lost, False when it is there, None when there is nothing live to check. Other CRM errors propagate."""
     now = now or timezone.now()
-    channel = NotificationChannel.objects.for_organization(organization).first()
-    account = crm_account_get(organization=organization)
+    connection = connection or crm_connection_get(organization=organization)
+    channel = NotificationChannel.objects.for_organization(organization).filter(connection=connection).first()
     if channel is None or not channel.is_active or channel.expires_at is None or channel.expires_at <= now:
         return None
-    if account is None or not account.refresh_token:
+    provider = _live_provider(organization, connection)
+    if provider is None:
         return None
-    client = ZohoClient(account=account, priority=Priority.BACKGROUND)
-    listed = {
-        str(entry.get("resource_name") or "")
-        for entry in client.watch_list()
-        if str(entry.get("channel_id")) == str(channel.channel_id)
-    }
-    wanted = {event.split(".", 1)[0] for event in channel.events}
-    if listed and wanted <= listed:
+    try:
+        granted = provider.renew(subscription=channel_subscription(channel, expires_at=now + CHANNEL_LIFETIME))
+    except CrmNotFound:
+        pass
+    else:
+        _channel_update(channel, expires_at=granted.expires_at or now + CHANNEL_LIFETIME, renewed_at=now)
         return False
-    missing = "the channel" if not listed else f"modules {', '.join(sorted(wanted - listed))} of the channel"
-    logger.warning(
-        "sync.notifications.channel_lost",
-        organization=organization.pk,
-        channel=channel.pk,
-        found_by=reason,
-        missing=missing,
-    )
-    if listed:  # partly there: cleared, so that the subscription below is whole
-        try:
-            client.watch_disable(channel_ids=[channel.channel_id])
-        except ZohoRequestError:
-            pass
+    logger.warning("sync.notifications.channel_lost", organization=organization.pk, channel=channel.pk, found_by=reason)
     _channel_update(channel, is_active=False)
-    channel = channel_ensure(organization=organization, now=now)
+    channel = channel_ensure(organization=organization, connection=connection, now=now)
     if channel is None:
         return True
     if channel.is_active:
-        note = f"re-subscribed {now:%Y-%m-%d %H:%M} UTC: Zoho no longer listed {missing} (found by {reason})"
+        note = f"re-subscribed {now:%Y-%m-%d %H:%M} UTC: the CRM no longer had the subscription (found by {reason})"
     else:
-        note = f"lost at Zoho (found by {reason}); re-subscribing failed: {channel.last_error}"
+        note = f"lost at the CRM (found by {reason}); re-subscribing failed: {channel.last_error}"
     _channel_update(channel, last_error=note[:2000])
     return True
 
 
 def channel_check_after_run(*, run: SyncRun) -> str:
-    """After a delta run that wrote changes: if the organization's channel covers the module and was not checked
+    """After a delta run that wrote changes: if the connection's channel covers the object and was not checked
     within CHECK_EVERY, verify it (a live channel would have announced these changes first). Returns a note for
     the run ("" when there is nothing to say). Never raises: the run's own outcome stands."""
     if run.kind != SyncRun.Kind.DELTA or not (run.inserted or run.updated):
         return ""
     organization = run.organization
-    channel = NotificationChannel.objects.for_organization(organization).first()
-    if channel is None or not channel.is_active or f"{run.module}.all" not in channel.events:
+    channel = NotificationChannel.objects.for_organization(organization).filter(connection_id=run.connection_id).first()
+    if channel is None or not channel.is_active or run.object not in (channel.objects_watched or []):
         return ""
     if not cache.add(CHECK_KEY.format(organization_id=organization.pk), "1", timeout=CHECK_EVERY.total_seconds()):
         return ""
     changes = run.inserted + run.updated
     try:
-        lost = channel_verify(organization=organization, reason=f"delta run {run.pk}: {changes} unannounced changes")
+        lost = channel_verify(
+            organization=organization,
+            connection=run.connection,
+            reason=f"delta run {run.pk}: {changes} unannounced changes",
+        )
     except Exception:
         logger.exception("sync.notifications.check_failed", run_id=run.pk)
         return ""
     if not lost:
         return ""
     channel.refresh_from_db()
-    return f"the notification channel was gone at Zoho: {channel.last_error}"
+    return f"the notification channel was gone at the CRM: {channel.last_error}"
 
 
 def channel_accepts_callbacks(channel: NotificationChannel, *, now: datetime) -> bool:
@@ -240,18 +285,19 @@ def channel_accepts_callbacks(channel: NotificationChannel, *, now: datetime) ->
     return channel.expires_at is not None and channel.expires_at > now - LAPSED_GRACE
 
 
-def _channel_get_or_create(organization: Organization) -> NotificationChannel:
-    scoped = NotificationChannel.objects.for_organization(organization)
+def _channel_get_or_create(organization: Organization, connection: ProviderAccount) -> NotificationChannel:
+    scoped = NotificationChannel.objects.for_organization(organization).filter(connection=connection)
     channel = scoped.first()
     if channel is not None:
         return channel
     try:
         url_secret = secrets.token_urlsafe(32)
         with transaction.atomic():
-            return scoped.create(
+            return NotificationChannel.objects.for_organization(organization).create(
                 organization=organization,
-                channel_id=secrets.randbelow(2**62) + 2**40,  # a positive long of our choice (A7)
-                token=Secret(secrets.token_urlsafe(32)),  # 43 characters: Zoho allows 50
+                connection=connection,
+                channel_id=secrets.randbelow(2**62) + 2**40,  # a positive long of our choice
+                token=Secret(secrets.token_urlsafe(32)),  # 43 characters: within every CRM's limit (50 at most)
                 url_secret=Secret(url_secret),
                 url_secret_digest=channel_secret_digest(url_secret),
             )
@@ -260,40 +306,29 @@ def _channel_get_or_create(organization: Organization) -> NotificationChannel:
 
 
 def _subscribe(
-    client: ZohoClient, channel: NotificationChannel, events: list[str], *, live: bool, expires_at: datetime
-) -> dict[str, Any]:
-    item = {
-        "channel_id": channel.channel_id,
-        "events": events,
-        "notify_url": notify_url(channel),
-        "token": channel.token.reveal(),  # Zoho echoes it in every callback
-        "expires_at": expires_at,
-    }
+    provider: CrmProvider, channel: NotificationChannel, objects: list[str], *, live: bool, expires_at: datetime
+) -> Subscription:
+    wanted = Subscription(
+        id=str(channel.channel_id),
+        objects=tuple(objects),
+        notify_url=notify_url(channel),
+        secret=channel.token.reveal(),  # echoed (or signed with) in every callback
+        expires_at=expires_at,
+    )
     if live:
-        if set(channel.events) <= set(events):
+        if set(channel.objects_watched or []) <= set(objects):
             try:
-                return client.watch_renew(**item)
-            except ZohoRequestError as exc:
-                # NOT_SUBSCRIBED (lapsed early, or removed in Zoho) or refused: subscribed afresh below.
+                return provider.renew(subscription=wanted)
+            except CrmError as exc:
+                # Lapsed early, removed at the CRM, or refused: subscribed afresh below.
                 logger.info("sync.notifications.renew_refused", channel=channel.pk, error=str(exc))
         else:
-            # PATCH keeps modules it does not list; a module no longer mirrored goes with a fresh subscription.
+            # A renewal keeps objects it does not list; an object no longer mirrored goes with a fresh subscription.
             try:
-                client.watch_disable(channel_ids=[channel.channel_id])
-            except ZohoRequestError:
-                pass  # already gone at Zoho
-    return client.watch_enable(**item)
-
-
-def _answered_expiry(entry: dict[str, Any]) -> datetime | None:
-    """The earliest expiry Zoho answered: it shortens a value it finds too long (to one hour, Kaizen #14)."""
-    moments = []
-    for detail in (entry.get("details") or {}).get("events") or []:
-        try:
-            moments.append(datetime.fromisoformat(str(detail.get("channel_expiry"))))
-        except ValueError:
-            continue
-    return min(moments, default=None)
+                provider.unsubscribe(subscription=channel_subscription(channel))
+            except CrmError:
+                pass  # already gone at the CRM
+    return provider.subscribe(subscription=wanted)
 
 
 def _channel_update(channel: NotificationChannel, **values: Any) -> None:
@@ -314,12 +349,11 @@ def notification_event_enqueue(event_id: int) -> None:
         logger.exception("sync.notifications.enqueue_failed", event_id=event_id)
 
 
-@processor(SOURCE)
 def notification_event_process(event: InboundEvent) -> None:
-    """Mirror what one callback names: fetch the ids (insert, update) or mark them deleted, in a notification run.
+    """Mirror what one callback names: read the ids (created, updated) or mark them deleted, in a notification run.
 
-    No run lock: a delta run of the same module may be writing at the same moment, and that is safe, because
-    every write is the guarded upsert (a row changes only for a newer Modified_Time, or the same one with other
+    No run lock: a delta run of the same object may be writing at the same moment, and that is safe, because
+    every write is the guarded upsert (a row changes only for a newer modified time, or the same one with other
     content), so whichever read is older loses. Taking the lock would make notifications wait behind (or skip
     during) a delta run of minutes, which defeats them. Nothing here touches SyncState: the watermark and the
     checkpoint belong to the delta run, so a notification can never make it skip a record."""
@@ -327,73 +361,99 @@ def notification_event_process(event: InboundEvent) -> None:
     if organization is None or not organization.is_active:
         return
     payload = event.payload
-    module = str(payload.get("module") or "")
-    operation = str(payload.get("operation") or "")
+    connection = _payload_connection(organization, payload)
+    name = str(payload.get("object") or "") or object_name(str(payload.get("module") or ""), connection=connection)
+    raw_operation = str(payload.get("operation") or "")
+    operation = FORMER_OPERATIONS.get(raw_operation) or _operation(raw_operation)
     listed = payload.get("ids") if isinstance(payload.get("ids"), list) else []
-    ids = list(dict.fromkeys(str(value) for value in listed if str(value).isdigit()))
+    ids = list(dict.fromkeys(str(value) for value in listed if str(value)))
     now = timezone.now()
-    NotificationChannel.objects.for_organization(organization).update(last_notified_at=now)
-    run = SyncRun.objects.create(
-        organization=organization, module=module[:100], kind=SyncRun.Kind.NOTIFICATION, started_at=now
+    NotificationChannel.objects.for_organization(organization).filter(connection=connection).update(
+        last_notified_at=now
     )
-    if module not in mirrored_modules(organization=organization):
-        reason = f"module {module!r} is not mirrored for this organization"
+    run = SyncRun.objects.create(
+        organization=organization,
+        connection=connection,
+        object=name[:100],
+        kind=SyncRun.Kind.NOTIFICATION,
+        started_at=now,
+    )
+    if connection is None or name not in mirrored_objects(organization=organization, connection=connection):
+        reason = f"object {name!r} is not mirrored for this organization"
         _run_finish(run, SyncRun.Status.FAILED, reason)
         raise EventFlagged(reason)
-    if operation not in OPERATIONS or not ids:
-        reason = f"nothing to do: operation {operation!r}, {len(ids)} record ids"
+    if operation is None or not ids:
+        reason = f"nothing to do: operation {raw_operation!r}, {len(ids)} record ids"
         _run_finish(run, SyncRun.Status.FAILED, reason)
         raise EventFlagged(reason)
-    if operation == "delete":
-        deleted_at = _server_time(payload) or now
+    key = MirrorKey(organization.pk, connection.pk, name)
+    if operation == ChangeOperation.DELETED:
+        deleted_at = _moment(payload.get("occurred_at")) or _moment_ms(payload.get("server_time")) or now
         with transaction.atomic():
-            marked = crm_records_mark_deleted(
-                organization_id=organization.pk,
-                module=module,
-                deletions=dict.fromkeys(ids, deleted_at),
-                run_id=run.pk,
-                now=now,
-            )
+            marked = crm_records_mark_deleted(key=key, deletions=dict.fromkeys(ids, deleted_at), run_id=run.pk, now=now)
         SyncRun.objects.for_organization(organization).filter(pk=run.pk).update(deleted=marked)
         _run_finish(run, SyncRun.Status.OK)
         return
-    client: CountingClient | None = None
+    provider: CrmProvider | None = None
+    credits_before = 0
     try:
-        client = run_client(organization=organization)
-        missing = _records_fetch(client, run, ids)
+        provider = _provider(organization, connection)
+        credits_before = run_credits(provider)
+        missing = _records_fetch(provider, run, key, ids)
     except Exception as exc:
-        logger.exception("sync.notifications.run_failed", run_id=run.pk, zoho_module=module)
-        _run_finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}", client)
+        logger.exception("sync.notifications.run_failed", run_id=run.pk, crm_object=name)
+        _run_finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}", run_credits(provider) - credits_before)
         raise  # the event is retried; the delta sync catches up whatever is never fetched
     note = ""
     if missing:
-        # Deleted (or merged) since Zoho notified: the deletions pass of the next delta run marks them.
-        note = f"{len(missing)} of {len(ids)} ids not found in Zoho: {', '.join(missing[:20])}"
+        # Deleted (or merged) since the CRM notified: the deletions pass of the next delta run marks them.
+        note = f"{len(missing)} of {len(ids)} ids not found in the CRM: {', '.join(missing[:20])}"
         logger.info("sync.notifications.ids_missing", run_id=run.pk, missing=missing[:20])
-    _run_finish(run, SyncRun.Status.OK, note, client)
+    _run_finish(run, SyncRun.Status.OK, note, run_credits(provider) - credits_before)
 
 
-def _records_fetch(client: CountingClient, run: SyncRun, ids: list[str]) -> list[str]:
-    """Read the ids with every mapped column (COQL `id in`, 100 at a time, wide modules in several queries merged
-    as the delta run merges them) and upsert each batch; returns the ids Zoho no longer has."""
-    mapping = _mapping(client, run.organization_id, run.module)
+def processors_register() -> None:
+    """Every CRM kind's callbacks ("<kind>.notification") are processed here (called by the app's ready())."""
+    for kind in registered():
+        processor(event_source(kind))(notification_event_process)
+
+
+def _payload_connection(organization: Organization, payload: dict[str, Any]) -> ProviderAccount | None:
+    connection_id = payload.get("connection_id")
+    if isinstance(connection_id, int):
+        return crm_connections(organization=organization).filter(pk=connection_id).first()
+    return crm_connection_get(organization=organization)  # recorded before channels belonged to a connection
+
+
+def _operation(value: str) -> ChangeOperation | None:
+    try:
+        return ChangeOperation(value)
+    except ValueError:
+        return None
+
+
+_PROVIDERS: dict[int, tuple[float, CrmProvider]] = {}
+
+
+def _provider(organization: Organization, connection: ProviderAccount) -> CrmProvider:
+    """The connection's provider, kept for PROVIDER_KEEP_SECONDS in this process: it reads an object's field specs
+    once, and a burst of callbacks should not pay for them each time."""
+    kept = _PROVIDERS.get(connection.pk)
+    if kept is not None and kept[0] > time.monotonic() and kept[1].connection.kind == connection.kind:
+        return kept[1]
+    provider = run_provider(organization=organization, connection=connection)
+    _PROVIDERS[connection.pk] = (time.monotonic() + PROVIDER_KEEP_SECONDS, provider)
+    return provider
+
+
+def _records_fetch(provider: CrmProvider, run: SyncRun, key: MirrorKey, ids: list[str]) -> list[str]:
+    """Read the ids and upsert them, FETCH_CHUNK at a time; returns the ids the CRM no longer has."""
     missing: list[str] = []
-    for start in range(0, len(ids), IN_LIMIT):
-        chunk = ids[start : start + IN_LIMIT]  # digits only (checked on the way in)
-        rows = records_read_by_ids(client=client, module=run.module, mapping=mapping, ids=chunk)
-        found = {str(row.get("id")) for row in rows}
-        missing += [record_id for record_id in chunk if record_id not in found]
-        mapped = [
-            crm_record_map(mapping=mapping, record=row, region=settings.SYNC_PHONE_DEFAULT_REGION) for row in rows
-        ]
+    for start in range(0, len(ids), FETCH_CHUNK):
+        found, gone = records_by_ids(provider=provider, object=run.object, ids=ids[start : start + FETCH_CHUNK])
+        missing += gone
         with transaction.atomic():
-            result = crm_records_upsert(
-                organization_id=run.organization_id,
-                module=run.module,
-                records=mapped,
-                run_id=run.pk,
-                now=timezone.now(),
-            )
+            result = crm_records_upsert(key=key, records=found, run_id=run.pk, now=timezone.now())
             SyncRun.objects.unscoped().filter(pk=run.pk).update(  # the run row of the organization being written
                 inserted=F("inserted") + result.inserted,
                 updated=F("updated") + result.updated,
@@ -402,23 +462,22 @@ def _records_fetch(client: CountingClient, run: SyncRun, ids: list[str]) -> list
     return missing
 
 
-def _mapping(client: ZohoClient, organization_id: int, module: str) -> ModuleMapping:
-    key = f"sync:notifications:mapping:{organization_id}:{module}"
-    mapping = cache.get(key)
-    if mapping is None:
-        mapping = module_mapping_get(client=client, module=module)
-        cache.set(key, mapping, timeout=MAPPING_CACHE_SECONDS)
-    return mapping
-
-
-def _server_time(payload: dict[str, Any]) -> datetime | None:
+def _moment(value: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(payload["server_time"]) / 1000, tz=UTC)
-    except (KeyError, TypeError, ValueError, OverflowError):
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
         return None
 
 
-def _run_finish(run: SyncRun, status: str, error: str = "", client: CountingClient | None = None) -> None:
+def _moment_ms(value: Any) -> datetime | None:
+    """A former payload's time: milliseconds since the epoch."""
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if value is not None else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _run_finish(run: SyncRun, status: str, error: str = "", credits: int = 0) -> None:
     SyncRun.objects.unscoped().filter(pk=run.pk).update(  # the run this process created
-        status=status, error=error[:2000], finished_at=timezone.now(), credits_used=getattr(client, "credits_used", 0)
+        status=status, error=error[:2000], finished_at=timezone.now(), credits_used=max(credits, 0)
     )

@@ -1,12 +1,13 @@
 """The life of a run, shared by the delta sync, the backfill and the reconciliation: run rows, the lock, progress.
 
-    run, state = run_begin(organization=org, module="Leads", kind=SyncRun.Kind.DELTA)
+    provider = run_provider(organization=org)  # the organization's (default) CRM connection's provider
+    run, state = run_begin(organization=org, connection=provider.connection, object="lead", kind=SyncRun.Kind.DELTA)
     if state is not None:  # None: skipped (inactive organization, or another run holds the lock)
         ...  # read, then per batch: write and run_checkpoint(state=state, run=run, now=now, watermark=...)
-        run_end(state=state, run=run, client=client, status=SyncRun.Status.OK)
+        run_end(state=state, run=run, provider=provider, status=SyncRun.Status.OK)
 
-One run at a time per (organization, module): the SyncState row is the lock, taken by a compare-and-swap UPDATE
-with a lease the run renews with each checkpoint, so a crashed run frees it when the lease ends. A checkpoint is
+One run at a time per (organization, connection, object): the SyncState row is the lock, taken by a compare-and-swap
+UPDATE with a lease the run renews with each checkpoint, so a crashed run frees it when the lease ends. A checkpoint is
 written inside the batch's transaction, so the watermark moves only with a committed batch.
 """
 
@@ -20,9 +21,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.providers.zoho.client import ZohoClient
-from crm.providers.zoho.limits import Priority
+from crm.connections import crm_connection_get
+from crm.provider import CrmProvider
+from crm.records import Priority
+from crm.registry import provider_for
 from studios.models import Organization, ProviderAccount
+from sync.content import MirrorKey
 from sync.models import SyncRun, SyncState
 
 
@@ -30,30 +34,39 @@ class LockLost(RuntimeError):
     """Another run took the lock after this run's lease ran out; this run stops without writing more."""
 
 
-class CountingClient(ZohoClient):
-    """ZohoClient that adds up the credits of the calls Zoho answered, for the run row."""
-
-    credits_used = 0
-
-    def request(self, method: str, path: str, **kwargs: Any):
-        response = super().request(method, path, **kwargs)
-        self.credits_used += kwargs.get("cost", 1)
-        return response
+class NoConnection(ValueError):
+    """The organization has no CRM connection to sync (none, or several and no default)."""
 
 
-def run_client(*, organization: Organization, account: ProviderAccount | None = None) -> CountingClient:
-    """The client a run reads with: the given account, else the organization's (default) Zoho CRM account."""
-    return CountingClient(account=account or _crm_account(organization), priority=Priority.BACKGROUND)
+def run_connection(*, organization: Organization, connection: ProviderAccount | None = None) -> ProviderAccount:
+    """The connection a run reads: the given one, else the organization's default (or only) CRM connection."""
+    connection = connection or crm_connection_get(organization=organization)
+    if connection is None:
+        raise NoConnection(f"{organization} has no (default) CRM connection")
+    return connection
 
 
-def run_begin(*, organization: Organization, module: str, kind: str) -> tuple[SyncRun, SyncState | None]:
+def run_provider(*, organization: Organization, connection: ProviderAccount | None = None) -> CrmProvider:
+    """The provider a run reads with: the given connection's, else the organization's default connection's."""
+    return provider_for(run_connection(organization=organization, connection=connection), priority=Priority.BACKGROUND)
+
+
+def run_key(run: SyncRun) -> MirrorKey:
+    return MirrorKey(organization_id=run.organization_id, connection_id=run.connection_id, object=run.object)
+
+
+def run_begin(
+    *, organization: Organization, connection: ProviderAccount, object: str, kind: str
+) -> tuple[SyncRun, SyncState | None]:
     """Create the run row and take the lock; no state when the run is skipped (already finished as such)."""
     now = timezone.now()
-    run = SyncRun.objects.create(organization=organization, module=module, kind=kind, started_at=now)
+    run = SyncRun.objects.create(
+        organization=organization, connection=connection, object=object, kind=kind, started_at=now
+    )
     if not organization.is_active:
         run_finish(run=run, status=SyncRun.Status.SKIPPED, error="the organization is inactive")
         return run, None
-    state = sync_state_get(organization=organization, module=module)
+    state = sync_state_get(organization=organization, connection=connection, object=object)
     if not run_lock_take(state=state, run=run, now=now):
         run_finish(run=run, status=SyncRun.Status.SKIPPED, error="another run holds the lock")
         return run, None
@@ -61,13 +74,13 @@ def run_begin(*, organization: Organization, module: str, kind: str) -> tuple[Sy
     return run, state
 
 
-def sync_state_get(*, organization: Organization, module: str) -> SyncState:
-    """The (organization, module) state row, created on first use."""
+def sync_state_get(*, organization: Organization, connection: ProviderAccount, object: str) -> SyncState:
+    """The (organization, connection, object) state row, created on first use."""
     scoped = SyncState.objects.for_organization(organization)
     try:
-        return scoped.get_or_create(organization=organization, module=module)[0]
+        return scoped.get_or_create(organization=organization, connection=connection, object=object)[0]
     except IntegrityError:  # created at the same moment by a concurrent run
-        return scoped.get(module=module)
+        return scoped.get(connection=connection, object=object)
 
 
 def run_lock_take(*, state: SyncState, run: SyncRun, now: datetime) -> bool:
@@ -97,7 +110,7 @@ def run_checkpoint(*, state: SyncState, run: SyncRun, now: datetime, **values: A
     """Record progress and renew the lease, inside the batch's transaction; LockLost rolls the batch back."""
     values["lease_expires_at"] = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     if not SyncState.objects.unscoped().filter(pk=state.pk, locked_by=run).update(**values):
-        raise LockLost(f"run {run.pk} lost the lock of {run.module}")
+        raise LockLost(f"run {run.pk} lost the lock of {run.object}")
     for name, value in values.items():
         setattr(state, name, value)
 
@@ -106,7 +119,7 @@ def run_end(
     *,
     state: SyncState,
     run: SyncRun,
-    client: ZohoClient | None,
+    provider: CrmProvider | None,
     status: str,
     error: str = "",
     keep_checkpoint: bool = False,
@@ -122,7 +135,7 @@ def run_end(
         )
         run.refresh_from_db()
         run.watermark_after = SyncState.objects.unscoped().get(pk=state.pk).watermark
-        run.credits_used = getattr(client, "credits_used", 0)
+        run.credits_used = run_credits(provider)
         run_finish(run=run, status=status, error=error)
 
 
@@ -132,9 +145,6 @@ def run_finish(*, run: SyncRun, status: str, error: str = "") -> None:
     run.save()
 
 
-def _crm_account(organization: Organization) -> ProviderAccount:
-    accounts = ProviderAccount.objects.for_organization(organization).filter(kind="zoho_crm")
-    account = accounts.filter(is_default=True).first() or (accounts.first() if accounts.count() == 1 else None)
-    if account is None:
-        raise ValueError(f"{organization} has no (default) Zoho CRM account")
-    return account
+def run_credits(provider: CrmProvider | None) -> int:
+    """The API credits the provider's calls cost, when its CRM counts them (0 otherwise)."""
+    return int(getattr(provider, "credits_used", 0) or 0)

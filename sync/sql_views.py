@@ -1,17 +1,20 @@
-"""Per-module SQL views over the generic mirror table, PostgreSQL only: `mirror_leads`, `mirror_deals`, ...
+"""Per-object SQL views over the generic mirror table, PostgreSQL only: `mirror_leads`, `mirror_deals`, ...
 
-    select zoho_id, annual_revenue, lead_source, converted_s from mirror_leads where organization_id = 7;
+    select external_id, annual_revenue, lead_source, converted_s from mirror_leads where organization_id = 7;
 
-Each view has the table's common columns (organization_id, zoho_id, name, email, owner, times, custom_fields,
-deleted_at, synced_at, run_id) and then one typed, snake_case column per standard field of the module, read out of
-`fields` with the cast its kind calls for (lookups as `<field>_id` / `<field>_name`, multi-selects as text[]).
-Custom fields stay in the `custom_fields` JSON, so a custom field added in Zoho changes nothing here.
+Each view is named after the CRM's own name of the object (`mirror_` + snake_case: Leads -> mirror_leads,
+the names views had before the mirror was CRM-neutral) and selects the rows of its mirror object (lead). It has the
+table's common columns (organization_id, connection_id, object, external_id, name, email, owner, times,
+custom_fields, deleted_at, synced_at, run_id) and then one typed column per standard field of the object's field
+specs (`provider.object_spec`), read out of `fields` by the field's key with the cast its type calls for (lookups
+and users as `<key>_id` / `<key>_name`, multi-select picklists as text[], JSON as jsonb). Custom fields stay in the
+`custom_fields` JSON, so a custom field added in the CRM changes nothing here.
 
-The view is shared by every organization, and standard fields can differ a little between Zoho orgs, so its
+The view is shared by every organization, and standard fields can differ a little between CRM orgs, so its
 columns only grow: the column definitions are kept (as JSON) in the view's COMMENT, and a refresh adds the
-mapping's new columns to them. The COMMENT is also the cheap check: a run whose mapping adds nothing costs one
+spec's new columns to them. The COMMENT is also the cheap check: a run whose spec adds nothing costs one
 query. New columns are appended, so CREATE OR REPLACE works; a column whose type changed needs DROP + CREATE.
-Every cast is guarded by the value's JSON type or shape, so a field whose type changed in Zoho (old rows holding
+Every cast is guarded by the value's JSON type or shape, so a field whose type changed in the CRM (old rows holding
 the old type) yields NULL instead of breaking queries on the view. Identifiers and literals are composed with
 psycopg.sql, never by string formatting.
 """
@@ -19,6 +22,7 @@ psycopg.sql, never by string formatting.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import structlog
@@ -26,24 +30,11 @@ from psycopg import sql
 
 from django.db import DatabaseError, connection, transaction
 
-from studios.models import Organization
-from sync.mapping import (
-    BOOLEAN,
-    CURRENCY,
-    DATE,
-    DATETIME,
-    DECIMAL,
-    INTEGER,
-    LOOKUP,
-    MULTI,
-    OBJECT,
-    USER_LOOKUP,
-    ModuleMapping,
-    snake_case,
-)
+from crm.provider import CrmProvider
+from crm.records import FieldType, ObjectSpec
+from studios.models import Organization, ProviderAccount
 from sync.models import CrmRecord
-from sync.reads import module_mapping_get
-from sync.runs import run_client
+from sync.runs import run_provider
 
 logger = structlog.get_logger(__name__)
 COMMENT_PREFIX = "leadline mirror view "
@@ -51,7 +42,9 @@ MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names, which could make two c
 # The table's own columns, first in every view; a standard field of the same name (email, owner_id...) is one.
 COMMON_COLUMNS = [
     "organization_id",
-    "zoho_id",
+    "connection_id",
+    "object",
+    "external_id",
     "name",
     "email",
     "owner_id",
@@ -64,15 +57,16 @@ COMMON_COLUMNS = [
     "run_id",
 ]
 CASTS = {
-    DATETIME: "timestamptz",
-    DATE: "date",
-    BOOLEAN: "boolean",
-    INTEGER: "bigint",
-    DECIMAL: "numeric",
-    CURRENCY: "numeric(14,2)",
-    MULTI: "text[]",
-    OBJECT: "jsonb",
+    FieldType.DATETIME: "timestamptz",
+    FieldType.DATE: "date",
+    FieldType.BOOLEAN: "boolean",
+    FieldType.NUMBER: "bigint",
+    FieldType.DECIMAL: "numeric",
+    FieldType.CURRENCY: "numeric(14,2)",
+    FieldType.MULTI_PICKLIST: "text[]",
+    FieldType.JSON: "jsonb",
 }
+REFERENCES = (FieldType.LOOKUP, FieldType.USER)
 
 
 @dataclass(frozen=True)
@@ -87,65 +81,81 @@ class ViewColumn:
         return [self.name, self.cast, self.key]
 
 
-def view_name(module: str) -> str:
-    return f"mirror_{snake_case(module)}"[:MAX_IDENTIFIER]
+def snake_case(name: str) -> str:
+    """Lead_Source -> lead_source, Leads -> leads, $state -> state."""
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip("$"))
+    return re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
 
 
-def view_columns(mapping: ModuleMapping) -> list[ViewColumn]:
-    """The typed columns of the module's standard fields, in the mapping's order."""
+def view_name(vendor_name: str) -> str:
+    """The view of an object, by the CRM's own name of it (Leads -> mirror_leads)."""
+    return f"mirror_{snake_case(vendor_name)}"[:MAX_IDENTIFIER]
+
+
+def view_columns(spec: ObjectSpec) -> list[ViewColumn]:
+    """The typed columns of the object's standard fields, in the spec's order."""
     columns: list[ViewColumn] = []
-    for spec in mapping.specs.values():
-        if spec.custom:
+    for field in spec.fields:
+        if field.custom:
             continue
-        if spec.kind in (LOOKUP, USER_LOOKUP):
-            columns += [ViewColumn(f"{spec.key}_id", "text", f"{spec.key}_id")]
-            columns += [ViewColumn(f"{spec.key}_name", "text", f"{spec.key}_name")]
+        if field.type in REFERENCES:
+            columns += [ViewColumn(f"{field.key}_id", "text", f"{field.key}_id")]
+            columns += [ViewColumn(f"{field.key}_name", "text", f"{field.key}_name")]
         else:
-            columns.append(ViewColumn(spec.key, CASTS.get(spec.kind, "text"), spec.key))
-    if any(spec.kind == CURRENCY for spec in mapping.specs.values()):
+            columns.append(ViewColumn(field.key, CASTS.get(field.type, "text"), field.key))
+    if any(field.type == FieldType.CURRENCY for field in spec.fields):
         columns.append(ViewColumn("currency_code", "text", "currency_code"))
     return _distinct(columns)
 
 
-def mirror_view_refresh(*, mapping: ModuleMapping) -> str:
-    """Create the module's view, or add the mapping's new columns to it. Returns "created", "replaced",
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def mirror_view_refresh(*, spec: ObjectSpec) -> str:
+    """Create the object's view, or add the spec's new columns to it. Returns "created", "replaced",
     "recreated" (DROP + CREATE: a column's type changed), "unchanged", or "skipped" (not PostgreSQL)."""
     if connection.vendor != "postgresql":
         return "skipped"
-    name = view_name(mapping.module)
+    name = view_name(spec.vendor_name or spec.name)
     exists, previous = _stored_columns(name)
-    merged = _merged(previous, view_columns(mapping))
+    merged = _merged(previous, view_columns(spec))
     if exists and merged == previous:
         return "unchanged"
     comment = _comment_statement(name, merged)
     if not exists:
-        _execute(_create_statement(name, mapping.module, merged, replace=False), comment)
+        _execute(_create_statement(name, spec.name, merged, replace=False), comment)
         return "created"
     try:
-        _execute(_create_statement(name, mapping.module, merged, replace=True), comment)
+        _execute(_create_statement(name, spec.name, merged, replace=True), comment)
         return "replaced"
     except DatabaseError:  # CREATE OR REPLACE may only add columns at the end, never change a type
         logger.info("sync.views.recreate", view=name)
-    _execute(_drop_statement(name), _create_statement(name, mapping.module, merged, replace=False), comment)
+    _execute(_drop_statement(name), _create_statement(name, spec.name, merged, replace=False), comment)
     return "recreated"
 
 
-def mirror_view_refresh_quietly(*, mapping: ModuleMapping) -> str:
-    """After a run: a view that cannot be refreshed (a view of the operator's depends on it...) is logged; the
-    run stays ok."""
+def mirror_view_refresh_quietly(*, provider: CrmProvider, object: str) -> str:
+    """After a run: the object's spec (the provider read its fields for the run already) refreshes its view; a
+    view that cannot be refreshed (a view of the operator's depends on it...) or a spec the CRM does not give is
+    logged, and the run stays ok."""
+    if connection.vendor != "postgresql":
+        return "skipped"
     try:
-        return mirror_view_refresh(mapping=mapping)
-    except DatabaseError:
-        logger.exception("sync.views.refresh_failed", zoho_module=mapping.module)
+        return mirror_view_refresh(spec=provider.object_spec(object=object))
+    except Exception:  # deliberately broad: the run's outcome stands whatever the view's
+        logger.exception("sync.views.refresh_failed", crm_object=object)
         return "failed"
 
 
-def mirror_view_refresh_from_zoho(*, organization: Organization, module: str) -> str:
-    """Read the module's field metadata from the organization's Zoho and refresh its view (manage.py sync views)."""
-    if connection.vendor != "postgresql":
+def mirror_view_refresh_from_crm(
+    *, organization: Organization, object: str, connection: ProviderAccount | None = None
+) -> str:
+    """Read the object's field specs from the organization's CRM and refresh its view (manage.py sync views)."""
+    if not _postgresql():
         return "skipped"
-    client = run_client(organization=organization)
-    return mirror_view_refresh(mapping=module_mapping_get(client=client, module=module))
+    provider = run_provider(organization=organization, connection=connection)
+    return mirror_view_refresh(spec=provider.object_spec(object=object))
 
 
 # --- SQL -----------------------------------------------------------------------------------------------------
@@ -180,15 +190,15 @@ def _expression(column: ViewColumn) -> sql.Composable:
     return sql.SQL(GUARDED_CASTS[column.cast]).format(t=typeof, v=text, j=value)
 
 
-def _create_statement(name: str, module: str, columns: list[ViewColumn], *, replace: bool) -> sql.Composed:
+def _create_statement(name: str, object: str, columns: list[ViewColumn], *, replace: bool) -> sql.Composed:
     selected = [sql.Identifier(column) for column in COMMON_COLUMNS]
     selected += [sql.SQL("{} AS {}").format(_expression(column), sql.Identifier(column.name)) for column in columns]
-    return sql.SQL("CREATE {replace}VIEW {name} AS SELECT {columns} FROM {table} WHERE module = {module}").format(
+    return sql.SQL("CREATE {replace}VIEW {name} AS SELECT {columns} FROM {table} WHERE object = {object}").format(
         replace=sql.SQL("OR REPLACE " if replace else ""),
         name=sql.Identifier(name),
         columns=sql.SQL(", ").join(selected),
         table=sql.Identifier(CrmRecord._meta.db_table),
-        module=sql.Literal(module),
+        object=sql.Literal(object),
     )
 
 
@@ -228,7 +238,7 @@ def _stored_columns(name: str) -> tuple[bool, list[ViewColumn]]:
 
 
 def _merged(previous: list[ViewColumn], current: list[ViewColumn]) -> list[ViewColumn]:
-    """The previous columns with their types as the mapping now has them, then the mapping's new columns."""
+    """The previous columns with their types as the spec now has them, then the spec's new columns."""
     now = {column.name: column for column in current}
     kept = [now.get(column.name, column) for column in previous]
     known = {column.name for column in kept}

@@ -12,22 +12,23 @@ the stored rows are read first and the statement is plain VALUES.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
 
-from sync.mapping import MappedRecord
+from crm.records import CanonicalRecord
+from sync.content import MirrorKey, record_serialized
 from sync.models import CrmPhone, CrmQuarantine, CrmRecord
 from sync.selectors import StoredVersion, crm_record_versions
 
 TABLE = CrmRecord._meta.db_table
 COLUMNS = [
     "organization_id",
-    "module",
-    "zoho_id",
+    "connection_id",
+    "object",
+    "external_id",
     "name",
     "email",
     "owner_id",
@@ -42,11 +43,13 @@ COLUMNS = [
     "run_id",
 ]
 RECORDSET = (
-    "organization_id bigint, module text, zoho_id text, name text, email text, owner_id text, owner_name text, "
+    "organization_id bigint, connection_id bigint, object text, external_id text, name text, email text, "
+    "owner_id text, owner_name text, "
     "created_time timestamptz, modified_time timestamptz, content_hash text, fields jsonb, custom_fields jsonb, "
     "deleted_at timestamptz, synced_at timestamptz, run_id bigint"
 )
-UPDATED = [column for column in COLUMNS if column not in ("organization_id", "module", "zoho_id")]
+KEY = ("organization_id", "connection_id", "object", "external_id")
+UPDATED = [column for column in COLUMNS if column not in KEY]
 
 
 @dataclass
@@ -56,49 +59,44 @@ class UpsertResult:
     quarantined: int = 0
 
 
-def crm_records_upsert(
-    *, organization_id: int, module: str, records: list[MappedRecord], run_id: int, now: datetime
-) -> UpsertResult:
+def crm_records_upsert(*, key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> UpsertResult:
     """Write a batch (call inside a transaction); a row changes only if the incoming record is newer, or as new
     but different (an edit in the same second)."""
-    latest: dict[str, MappedRecord] = {}
+    latest: dict[str, CanonicalRecord] = {}
     for record in records:  # a record edited mid-run can appear twice: the newer read wins
-        held = latest.get(record.zoho_id)
+        held = latest.get(record.id)
         if held is None or record.modified_time >= held.modified_time:
-            latest[record.zoho_id] = record
+            latest[record.id] = record
     if not latest:
         return UpsertResult()
     if connection.vendor == "postgresql":
         with transaction.atomic(savepoint=False):  # the batch table lives for one transaction
-            written = _copy_upsert(organization_id, module, list(latest.values()), run_id, now)
-            kept = [record for record in latest.values() if record.zoho_id in written]
+            written = _copy_upsert(key, list(latest.values()), run_id, now)
+            kept = [record for record in latest.values() if record.id in written]
             inserted = sum(written.values())
-            _phones_sync(organization_id, module, kept, inserted={key for key, new in written.items() if new})
+            _phones_sync(key, kept, inserted={external_id for external_id, new in written.items() if new})
             return UpsertResult(
-                inserted=inserted,
-                updated=len(kept) - inserted,
-                quarantined=_quarantine(organization_id, module, kept, run_id),
+                inserted=inserted, updated=len(kept) - inserted, quarantined=_quarantine(key, kept, run_id)
             )
-    stored = crm_record_versions(organization_id=organization_id, module=module, zoho_ids=list(latest))
-    fresh = [record for record in latest.values() if _newer(record, stored.get(record.zoho_id))]
+    stored = crm_record_versions(key=key, external_ids=list(latest))
+    fresh = [record for record in latest.values() if _newer(record, stored.get(record.id))]
     result = UpsertResult()
     if not fresh:
         return result
-    written = set(_execute(organization_id, module, fresh, run_id, now))
+    written = set(_execute(key, fresh, run_id, now))
     result.inserted = len(written - set(stored))
     result.updated = len(written & set(stored))
-    kept = [record for record in fresh if record.zoho_id in written]
-    _phones_replace(organization_id, module, kept)
-    result.quarantined = _quarantine(organization_id, module, kept, run_id)
+    kept = [record for record in fresh if record.id in written]
+    _phones_replace(key, kept)
+    result.quarantined = _quarantine(key, kept, run_id)
     return result
 
 
-def _quarantine(organization_id: int, module: str, records: list[MappedRecord], run_id: int) -> int:
+def _quarantine(key: MirrorKey, records: list[CanonicalRecord], run_id: int) -> int:
     problems = [
         CrmQuarantine(
-            organization_id=organization_id,
-            module=module,
-            zoho_id=record.zoho_id,
+            **key.values(),
+            external_id=record.id,
             field=problem.field,
             value=problem.value,
             reason=problem.reason,
@@ -111,31 +109,27 @@ def _quarantine(organization_id: int, module: str, records: list[MappedRecord], 
     return len(problems)
 
 
-def crm_records_mark_deleted(
-    *, organization_id: int, module: str, deletions: dict[str, datetime], run_id: int, now: datetime
-) -> int:
-    """Set deleted_at on mirrored records Zoho deleted (call inside a transaction); how many were marked."""
+def crm_records_mark_deleted(*, key: MirrorKey, deletions: dict[str, datetime], run_id: int, now: datetime) -> int:
+    """Set deleted_at on mirrored records the CRM deleted (call inside a transaction); how many were marked."""
     marked = 0
-    for zoho_id, deleted_time in deletions.items():
+    for external_id, deleted_time in deletions.items():
         marked += (
             CrmRecord.objects.unscoped()
-            .filter(organization_id=organization_id, module=module, zoho_id=zoho_id, deleted_at__isnull=True)
+            .filter(**key.values(), external_id=external_id, deleted_at__isnull=True)
             .update(deleted_at=deleted_time, synced_at=now, run_id=run_id)
         )
     # A deleted record must not answer for an inbound phone any more.
-    CrmPhone.objects.unscoped().filter(
-        organization_id=organization_id, module=module, zoho_id__in=list(deletions)
-    ).delete()
+    CrmPhone.objects.unscoped().filter(**key.values(), external_id__in=list(deletions)).delete()
     return marked
 
 
-def _newer(record: MappedRecord, held: StoredVersion | None) -> bool:
+def _newer(record: CanonicalRecord, held: StoredVersion | None) -> bool:
     if held is None:
         return True
     if record.modified_time > held.modified_time:
         return True
     return record.modified_time == held.modified_time and (
-        record.content_hash != held.content_hash or held.deleted_at is not None
+        record_serialized(record)[0] != held.content_hash or held.deleted_at is not None
     )
 
 
@@ -148,68 +142,68 @@ BATCH_TABLE_SQL = f"""
 DO $$ BEGIN
     IF to_regclass('pg_temp.{BATCH_TABLE}') IS NULL THEN
         CREATE TEMP TABLE {BATCH_TABLE} (
-            zoho_id text, name text, email text, owner_id text, owner_name text, created_time timestamptz,
+            external_id text, name text, email text, owner_id text, owner_name text, created_time timestamptz,
             modified_time timestamptz, content_hash text, fields jsonb, custom_fields jsonb
         ) ON COMMIT DELETE ROWS;
     END IF;
 END $$;
 DELETE FROM pg_temp.{BATCH_TABLE};
 """  # noqa: S608
-COPY_SQL = f"COPY pg_temp.{BATCH_TABLE} (zoho_id, {', '.join(BATCH_COLUMNS)}) FROM STDIN"
+COPY_SQL = f"COPY pg_temp.{BATCH_TABLE} (external_id, {', '.join(BATCH_COLUMNS)}) FROM STDIN"
 _BATCH_VALUES = ", ".join(f"batch.{column}" for column in BATCH_COLUMNS)
 _ASSIGNMENTS = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
 # One statement, the same as the benchmark's raw ceiling: the ON CONFLICT guard leaves stored rows that are newer
 # or unchanged as they are, and xmax = 0 tells an inserted row from an updated one. No join against the stored rows
 # first: any such join is planned from statistics, and during a first load they are missing or stale (the new
-# organization's rows "estimate" as one), so a LATERAL probe by (organization, module, zoho_id) was planned on the
+# organization's rows "estimate" as one), so a LATERAL probe by the record's key was planned on an
 # (organization, module, modified_time) index with a filter, i.e. a scan of every stored row of the module per batch
 # row: a cold load of 100,000 leads stalled from ~23,000 rows until the estimate passed one row at ~47,000 (each
 # batch 3-7 s instead of 0.3). ON CONFLICT always finds the row through its arbiter, the unique index, whatever the
 # statistics say. The cost: a skipped row is locked (overlap re-reads, a re-run backfill), measured in docs/sync.md.
 UPSERT_SQL = f"""
 INSERT INTO {TABLE} AS stored ({", ".join(COLUMNS)})
-SELECT %(organization_id)s, %(module)s, batch.zoho_id, {_BATCH_VALUES}, NULL, %(now)s, %(run_id)s
+SELECT %(organization_id)s, %(connection_id)s, %(object)s, batch.external_id, {_BATCH_VALUES}, NULL, %(now)s,
+    %(run_id)s
 FROM pg_temp.{BATCH_TABLE} AS batch
-ON CONFLICT (organization_id, module, zoho_id) DO UPDATE SET {_ASSIGNMENTS}
+ON CONFLICT (organization_id, connection_id, object, external_id) DO UPDATE SET {_ASSIGNMENTS}
 WHERE stored.modified_time < excluded.modified_time
     OR (stored.modified_time = excluded.modified_time
         AND (stored.content_hash <> excluded.content_hash OR stored.deleted_at IS NOT NULL))
-RETURNING stored.zoho_id, stored.xmax = 0
+RETURNING stored.external_id, stored.xmax = 0
 """  # noqa: S608 (table and column names are ours)
 PHONE_TABLE = CrmPhone._meta.db_table
 # Each batch id probes the unique index (LATERAL ... OFFSET 0 keeps it a nested loop of lookups by the whole key):
-# a plain join, or `zoho_id = ANY(...)`, is planned from statistics, and while they are missing or stale the planner
+# a plain join, or `external_id = ANY(...)`, is planned from statistics, and while they are missing or stale the planner
 # took the organization's phones for one row, scanning all of them per batch (20 s for 1,000 ids among 233,000).
 PHONES_HELD_SQL = (
-    "SELECT phone.zoho_id, phone.field, phone.e164 FROM unnest(%s::text[]) AS batch(zoho_id) "  # noqa: S608
-    f"CROSS JOIN LATERAL (SELECT zoho_id, field, e164 FROM {PHONE_TABLE} WHERE organization_id = %s AND module = %s "
-    "AND zoho_id = batch.zoho_id OFFSET 0) AS phone"
+    "SELECT phone.external_id, phone.field, phone.e164 FROM unnest(%s::text[]) AS batch(external_id) "  # noqa: S608
+    f"CROSS JOIN LATERAL (SELECT external_id, field, e164 FROM {PHONE_TABLE} WHERE organization_id = %s "
+    "AND connection_id = %s AND object = %s AND external_id = batch.external_id OFFSET 0) AS phone"
 )
 PHONES_GONE_SQL = (
     f"DELETE FROM {PHONE_TABLE} WHERE id = ANY(ARRAY(SELECT phone.id "  # noqa: S608
-    "FROM unnest(%s::text[], %s::text[]) AS batch(zoho_id, field) "
-    f"CROSS JOIN LATERAL (SELECT id FROM {PHONE_TABLE} WHERE organization_id = %s AND module = %s "
-    "AND zoho_id = batch.zoho_id AND field = batch.field OFFSET 0) AS phone))"
+    "FROM unnest(%s::text[], %s::text[]) AS batch(external_id, field) "
+    f"CROSS JOIN LATERAL (SELECT id FROM {PHONE_TABLE} WHERE organization_id = %s AND connection_id = %s "
+    "AND object = %s AND external_id = batch.external_id AND field = batch.field OFFSET 0) AS phone))"
 )
 PHONES_SET_SQL = (
-    f"INSERT INTO {PHONE_TABLE} (organization_id, module, zoho_id, field, e164) "  # noqa: S608
-    "SELECT %s, %s, * FROM unnest(%s::text[], %s::text[], %s::text[]) "
-    "ON CONFLICT (organization_id, module, zoho_id, field) DO UPDATE SET e164 = excluded.e164"
+    f"INSERT INTO {PHONE_TABLE} (organization_id, connection_id, object, external_id, field, e164) "  # noqa: S608
+    "SELECT %s, %s, %s, * FROM unnest(%s::text[], %s::text[], %s::text[]) "
+    "ON CONFLICT (organization_id, connection_id, object, external_id, field) DO UPDATE SET e164 = excluded.e164"
 )
 
 
-def _copy_upsert(
-    organization_id: int, module: str, records: list[MappedRecord], run_id: int, now: datetime
-) -> dict[str, bool]:
-    """The zoho ids written, each True if inserted; the rest were older than or equal to the stored rows."""
+def _copy_upsert(key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> dict[str, bool]:
+    """The external ids written, each True if inserted; the rest were older than or equal to the stored rows."""
     with connection.cursor() as cursor:
         cursor.execute(BATCH_TABLE_SQL)
         with cursor.copy(COPY_SQL) as copy:
+            write = copy.write_row
             for record in records:
-                digest, fields_json, custom_json = record.serialized()
-                copy.write_row(
+                digest, fields_json, custom_json = record_serialized(record)
+                write(
                     (
-                        record.zoho_id,
+                        record.id,
                         record.name,
                         record.email,
                         record.owner_id,
@@ -221,65 +215,69 @@ def _copy_upsert(
                         custom_json,
                     )
                 )
-        cursor.execute(UPSERT_SQL, {"organization_id": organization_id, "module": module, "now": now, "run_id": run_id})
+        cursor.execute(UPSERT_SQL, {**key.values(), "now": now, "run_id": run_id})
         return dict(cursor.fetchall())
 
 
-def _phones_sync(organization_id: int, module: str, records: list[MappedRecord], *, inserted: set[str]) -> None:
+def _phones_sync(key: MirrorKey, records: list[CanonicalRecord], *, inserted: set[str]) -> None:
     """The written records' phones as mapped: rows of fields no longer holding a number go, new or changed numbers
     are written, the rest is left alone (an all-update run rewrites none: it only reads them). Only updated records
     can hold phones (a record's phones go with it when it is deleted), so a first load reads none."""
     if not records:
         return
-    wanted = {(record.zoho_id, name): e164 for record in records for name, e164 in record.phones.items()}
+    wanted = {(record.id, name): e164 for record in records for name, e164 in record.phones.items()}
     held: dict[tuple[str, str], str] = {}
-    updated = [record.zoho_id for record in records if record.zoho_id not in inserted]
+    updated = [record.id for record in records if record.id not in inserted]
+    scope = [key.organization_id, key.connection_id, key.object]
     with connection.cursor() as cursor:
         if updated:
-            cursor.execute(PHONES_HELD_SQL, [updated, organization_id, module])
-            held = {(zoho_id, name): e164 for zoho_id, name, e164 in cursor.fetchall()}
-        gone = [key for key in held if key not in wanted]
+            cursor.execute(PHONES_HELD_SQL, [updated, *scope])
+            held = {(external_id, name): e164 for external_id, name, e164 in cursor.fetchall()}
+        gone = [pair for pair in held if pair not in wanted]
         if gone:
-            cursor.execute(PHONES_GONE_SQL, [*map(list, zip(*gone, strict=True)), organization_id, module])
-        changed = [(*key, e164) for key, e164 in wanted.items() if held.get(key) != e164]
+            cursor.execute(PHONES_GONE_SQL, [*map(list, zip(*gone, strict=True)), *scope])
+        changed = [(*pair, e164) for pair, e164 in wanted.items() if held.get(pair) != e164]
         if changed:
-            cursor.execute(PHONES_SET_SQL, [organization_id, module, *map(list, zip(*changed, strict=True))])
+            cursor.execute(PHONES_SET_SQL, [*scope, *map(list, zip(*changed, strict=True))])
 
 
 # --- elsewhere: VALUES ---------------------------------------------------------------------------------------
-def _execute(organization_id: int, module: str, records: list[MappedRecord], run_id: int, now: datetime) -> list[str]:
+def _execute(key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> list[str]:
     ops = connection.ops
-    rows = [
-        [
-            organization_id,
-            module,
-            record.zoho_id,
-            record.name,
-            record.email,
-            record.owner_id,
-            record.owner_name,
-            record.created_time,
-            record.modified_time,
-            record.content_hash,
-            record.fields,
-            record.custom_fields,
-            None,  # an upserted record exists in Zoho (a restored one loses its deleted_at)
-            now,
-            run_id,
-        ]
-        for record in records
-    ]
+    rows = []
+    for record in records:
+        digest, fields_json, custom_json = record_serialized(record)
+        rows.append(
+            [
+                key.organization_id,
+                key.connection_id,
+                key.object,
+                record.id,
+                record.name,
+                record.email,
+                record.owner_id,
+                record.owner_name,
+                record.created_time,
+                record.modified_time,
+                digest,
+                fields_json,
+                custom_json,
+                None,  # an upserted record exists in the CRM (a restored one loses its deleted_at)
+                now,
+                run_id,
+            ]
+        )
     placeholders = ", ".join(["%s"] * len(COLUMNS))
     source = "VALUES " + ", ".join(f"({placeholders})" for _ in rows)
-    params = [json.dumps(value) if isinstance(value, dict) else _adapt(ops, value) for row in rows for value in row]
+    params = [_adapt(ops, value) for row in rows for value in row]
     assignments = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
     sql = (
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {source} "
-        f"ON CONFLICT (organization_id, module, zoho_id) DO UPDATE SET {assignments} "
+        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {assignments} "
         f"WHERE {TABLE}.modified_time < excluded.modified_time "
         f"OR ({TABLE}.modified_time = excluded.modified_time "
         f"AND ({TABLE}.content_hash <> excluded.content_hash OR {TABLE}.deleted_at IS NOT NULL)) "
-        "RETURNING zoho_id"
+        "RETURNING external_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -290,12 +288,10 @@ def _adapt(ops: Any, value: Any) -> Any:
     return ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
 
 
-def _phones_replace(organization_id: int, module: str, records: list[MappedRecord]) -> None:
-    CrmPhone.objects.unscoped().filter(
-        organization_id=organization_id, module=module, zoho_id__in=[record.zoho_id for record in records]
-    ).delete()
+def _phones_replace(key: MirrorKey, records: list[CanonicalRecord]) -> None:
+    CrmPhone.objects.unscoped().filter(**key.values(), external_id__in=[record.id for record in records]).delete()
     CrmPhone.objects.bulk_create(
-        CrmPhone(organization_id=organization_id, module=module, zoho_id=record.zoho_id, field=name, e164=e164)
+        CrmPhone(**key.values(), external_id=record.id, field=name, e164=e164)
         for record in records
         for name, e164 in record.phones.items()
     )

@@ -11,8 +11,9 @@ from sync.backfill import BackfillProgress
 
 
 class ProgressBar:
-    """A backfill's progress on stderr: rows loaded of the page's total, rate and ETA. Redrawn in place on a
-    terminal; elsewhere (logs, CI) one line per Zoho state while exporting and per tenth while loading."""
+    """A backfill's progress on stderr: records loaded (of the export's total once known), rate and ETA. Redrawn in
+    place on a terminal; elsewhere (logs, CI) one line per export state while exporting and per tenth (per 10,000
+    records while the total is unknown) while loading."""
 
     WIDTH = 24
 
@@ -26,12 +27,17 @@ class ProgressBar:
         if progress.page != self.page:  # rate and ETA per page: a resumed page counts only what this run loads
             self.page, self.started, self.first_loaded, self.tenth = progress.page, self.clock(), 0, -1
             self.first_loaded = progress.rows_loaded
-        prefix = f"{self.label} page {progress.page}"
+        prefix = f"{self.label} export {progress.page}"
         if progress.phase == "exporting":
-            self._show(f"{prefix}: Zoho is exporting ({progress.zoho_state})", step=progress.zoho_state)
+            self._show(f"{prefix}: the CRM is exporting ({progress.vendor_state})", step=progress.vendor_state)
             return
         total = progress.rows_total or 0
         loaded = progress.rows_loaded
+        if not total:
+            rate = (loaded - self.first_loaded) / max(self.clock() - self.started, 1e-6)
+            text = f"{prefix}: {loaded:,} records {rate:,.0f} rows/s"
+            self._show(text, step=loaded // 10_000 if progress.phase == "loading" else "done")
+            return
         share = loaded / total if total else 1.0
         filled = round(share * self.WIDTH)
         elapsed = max(self.clock() - self.started, 1e-6)

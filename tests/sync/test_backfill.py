@@ -40,19 +40,19 @@ def other(empty_sandbox):
     return organization
 
 
-def mirrored(organization, module="Leads"):
-    return {row.zoho_id: row for row in CrmRecord.objects.for_organization(organization).filter(module=module)}
+def mirrored(organization, object="lead"):
+    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=module)}
 
 
 def phones(organization):
-    return {(p.module, p.zoho_id, p.field): p.e164 for p in CrmPhone.objects.for_organization(organization)}
+    return {(p.module, p.external_id, p.field): p.e164 for p in CrmPhone.objects.for_organization(organization)}
 
 
 def jobs(organization):
     return list(BulkReadJob.objects.for_organization(organization).order_by("pk"))
 
 
-def ids_in_order(server, module="Leads"):
+def ids_in_order(server, object="lead"):
     return sorted(store(server, module), key=int)  # the CSV's order
 
 
@@ -72,11 +72,11 @@ def expire_lease(organization):
 
 def test_first_load_equals_a_coql_sync_row_by_row(organization, account, other, empty_sandbox):
     seed(empty_sandbox, 2_000)
-    run = backfill_run(organization=organization, module="Leads")
+    run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.kind, run.inserted, run.updated, run.quarantined, run.error) == ("backfill", 2_000, 0, 0, "")
     assert run.credits_used >= 50  # creating the job; status, download, metadata and deletions besides
-    coql = sync_run(organization=other, module="Leads")
+    coql = sync_run(organization=other, object="lead")
     assert coql.status == SyncRun.Status.OK, coql.error
 
     loaded, expected = mirrored(organization), mirrored(other)
@@ -104,32 +104,32 @@ def test_first_load_equals_a_coql_sync_row_by_row(organization, account, other, 
         False,
         run.pk,
     )
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.watermark == job.requested_at - timedelta(seconds=60) == run.watermark_after
     assert state.locked_by_id is None
-    assert not backfill_due(organization=organization, module="Leads")
+    assert not backfill_due(organization=organization, object="lead")
 
 
 def test_a_killed_backfill_resumes_its_job_and_loads_every_row_once(organization, account, empty_sandbox, monkeypatch):
     seed(empty_sandbox, 1_300)  # batches of 500: two commit, then the worker dies
     with pytest.raises(SystemExit):
-        backfill_run(organization=organization, module="Leads", progress=crash_after(1_000))
+        backfill_run(organization=organization, object="lead", progress=crash_after(1_000))
     crashed = SyncRun.objects.for_organization(organization).get()
     assert (crashed.status, crashed.inserted) == (SyncRun.Status.RUNNING, 1_000)
     [job] = jobs(organization)
     assert (job.state, job.rows_loaded) == (BulkReadJob.State.LOADING, 1_000)
-    assert backfill_run(organization=organization, module="Leads").status == SyncRun.Status.SKIPPED  # lease held
+    assert backfill_run(organization=organization, object="lead").status == SyncRun.Status.SKIPPED  # lease held
 
     expire_lease(organization)
     written: list[str] = []
     original = backfill.crm_records_upsert
 
     def counting(**kwargs):
-        written.extend(record.zoho_id for record in kwargs["records"])
+        written.extend(record.external_id for record in kwargs["records"])
         return original(**kwargs)
 
     monkeypatch.setattr(backfill, "crm_records_upsert", counting)
-    resumed = backfill_run(organization=organization, module="Leads")
+    resumed = backfill_run(organization=organization, object="lead")
     assert resumed.status == SyncRun.Status.OK, resumed.error
     assert resumed.resumed is True
     assert (resumed.inserted, resumed.updated) == (300, 0)
@@ -146,14 +146,14 @@ def test_a_killed_backfill_resumes_its_job_and_loads_every_row_once(organization
 
 def test_a_backfill_skips_while_another_run_holds_the_lock(organization, account, empty_sandbox):
     seed(empty_sandbox, 20)
-    holder = SyncRun.objects.create(organization=organization, module="Leads", started_at=timezone.now())
+    holder = SyncRun.objects.create(organization=organization, object="lead", started_at=timezone.now())
     SyncState.objects.create(
         organization=organization,
-        module="Leads",
+        object="lead",
         locked_by=holder,
         lease_expires_at=timezone.now() + timedelta(minutes=5),
     )
-    run = backfill_run(organization=organization, module="Leads")
+    run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.SKIPPED
     assert "lock" in run.error
     assert jobs(organization) == []
@@ -163,12 +163,12 @@ def test_a_backfill_skips_while_another_run_holds_the_lock(organization, account
 def test_a_job_zoho_no_longer_has_is_started_again(organization, account, empty_sandbox):
     seed(empty_sandbox, 1_200)
     with pytest.raises(SystemExit):
-        backfill_run(organization=organization, module="Leads", progress=crash_after(500))
+        backfill_run(organization=organization, object="lead", progress=crash_after(500))
     [lost] = jobs(organization)
     empty_sandbox.state.crm.bulk.jobs.pop(lost.zoho_job_id)  # expired: 404 RESOURCE_NOT_FOUND
     expire_lease(organization)
 
-    run = backfill_run(organization=organization, module="Leads")
+    run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert f"bulk read job {lost.zoho_job_id} was gone (RESOURCE_NOT_FOUND); started a new export" in run.error
     assert (run.inserted, run.updated) == (700, 0)  # the first 500 came again unchanged
@@ -177,14 +177,14 @@ def test_a_job_zoho_no_longer_has_is_started_again(organization, account, empty_
     assert "RESOURCE_NOT_FOUND" in first.error
     assert second.zoho_job_id != lost.zoho_job_id
     assert set(mirrored(organization)) == set(store(empty_sandbox))
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.watermark == second.requested_at - timedelta(seconds=60)
 
 
 def test_exports_past_one_page_follow_the_next_page_token(organization, account, empty_sandbox):
     empty_sandbox.state.crm.bulk.per_page = 400  # Zoho's is 200,000
     seed(empty_sandbox, 1_000)
-    run = backfill_run(organization=organization, module="Leads")
+    run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert run.inserted == 1_000
     pages = jobs(organization)
@@ -195,7 +195,7 @@ def test_exports_past_one_page_follow_the_next_page_token(organization, account,
     ]
     assert [job.more_records for job in pages] == [True, True, False]
     assert set(mirrored(organization)) == set(store(empty_sandbox))
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.watermark == pages[0].requested_at - timedelta(seconds=60)  # the first page's snapshot is oldest
 
 
@@ -203,11 +203,11 @@ def test_a_value_that_does_not_fit_is_quarantined_and_the_backfill_goes_on(organ
     seed(empty_sandbox, 30)
     zoho_id = ids_in_order(empty_sandbox)[5]
     store(empty_sandbox)[zoho_id]["No_of_Employees"] = "lots"
-    run = backfill_run(organization=organization, module="Leads")
+    run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.inserted, run.quarantined) == (30, 1)
     entry = CrmQuarantine.objects.for_organization(organization).get()
-    assert (entry.zoho_id, entry.field, entry.value, entry.run_id) == (zoho_id, "No_of_Employees", "lots", run.pk)
+    assert (entry.external_id, entry.field, entry.value, entry.run_id) == (zoho_id, "No_of_Employees", "lots", run.pk)
     assert "not an integer" in entry.reason
     assert mirrored(organization)[zoho_id].fields["no_of_employees"] is None
 
@@ -224,12 +224,12 @@ def test_records_edited_or_created_during_the_export_are_read_by_the_next_delta_
             changed["lead"] = control(empty_sandbox, "PATCH", f"zoho/Leads/{edited}", {"Last_Name": "Edited Late"})
             changed["new"] = control(empty_sandbox, "POST", "zoho/leads", {"Last_Name": "Created Late"})
 
-    run = backfill_run(organization=organization, module="Leads", progress=edit_after_the_snapshot)
+    run = backfill_run(organization=organization, object="lead", progress=edit_after_the_snapshot)
     assert run.status == SyncRun.Status.OK, run.error
     assert run.inserted == 200
     assert mirrored(organization)[edited].fields["last_name"] != "Edited Late"
 
-    delta = sync_run(organization=organization, module="Leads")
+    delta = sync_run(organization=organization, object="lead")
     assert delta.status == SyncRun.Status.OK, delta.error
     assert delta.watermark_before == run.watermark_after
     assert (delta.inserted, delta.updated) == (1, 1)
@@ -240,21 +240,21 @@ def test_records_edited_or_created_during_the_export_are_read_by_the_next_delta_
 
 def test_a_record_deleted_after_the_export_is_not_brought_back(organization, account, empty_sandbox):
     seed(empty_sandbox, 1_000)
-    assert sync_run(organization=organization, module="Leads").status == SyncRun.Status.OK
+    assert sync_run(organization=organization, object="lead").status == SyncRun.Status.OK
     doomed = ids_in_order(empty_sandbox)[700]  # in the second batch of the export
     with pytest.raises(SystemExit):
-        backfill_run(organization=organization, module="Leads", progress=crash_after(500))
+        backfill_run(organization=organization, object="lead", progress=crash_after(500))
     control(empty_sandbox, "DELETE", f"zoho/Leads/{doomed}")
     expire_lease(organization)
-    delta = sync_run(organization=organization, module="Leads")  # `sync run` stays COQL and marks the delete
+    delta = sync_run(organization=organization, object="lead")  # `sync run` stays COQL and marks the delete
     assert (delta.status, delta.deleted) == (SyncRun.Status.OK, 1)
 
-    run = backfill_run(organization=organization, module="Leads")
+    run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     row = mirrored(organization)[doomed]
     assert row.deleted_at is not None
     assert row.run_id == delta.pk  # the stale export row was not written
-    assert not CrmPhone.objects.for_organization(organization).filter(zoho_id=doomed).exists()
+    assert not CrmPhone.objects.for_organization(organization).filter(external_id=doomed).exists()
     assert {zoho_id for zoho_id, row in mirrored(organization).items() if row.deleted_at is None} == set(
         store(empty_sandbox)
     )
@@ -264,7 +264,7 @@ def test_the_scheduled_run_backfills_a_module_that_never_loaded_then_syncs_by_co
     organization, account, empty_sandbox
 ):
     seed(empty_sandbox, 40)
-    assert backfill_due(organization=organization, module="Leads")
+    assert backfill_due(organization=organization, object="lead")
     assert sync_run_task(organization.pk, "Leads") == SyncRun.Status.OK
     assert sync_run_task(organization.pk, "Leads") == SyncRun.Status.OK
     kinds = list(SyncRun.objects.for_organization(organization).order_by("pk").values_list("kind", flat=True))
@@ -274,9 +274,9 @@ def test_the_scheduled_run_backfills_a_module_that_never_loaded_then_syncs_by_co
 def test_the_scheduled_run_resumes_an_unfinished_backfill(organization, account, empty_sandbox):
     seed(empty_sandbox, 700)
     with pytest.raises(SystemExit):
-        backfill_run(organization=organization, module="Leads", progress=crash_after(500))
+        backfill_run(organization=organization, object="lead", progress=crash_after(500))
     expire_lease(organization)
-    assert backfill_due(organization=organization, module="Leads")  # rows exist, but the export is unfinished
+    assert backfill_due(organization=organization, object="lead")  # rows exist, but the export is unfinished
     assert sync_run_task(organization.pk, "Leads") == SyncRun.Status.OK
     last = SyncRun.objects.for_organization(organization).latest("pk")
     assert (last.kind, last.resumed, last.inserted) == (SyncRun.Kind.BACKFILL, True, 200)
@@ -290,11 +290,11 @@ def test_a_job_zoho_fails_fails_the_run_and_the_next_backfill_starts_a_new_one(o
         if event.phase == "exporting":
             control(empty_sandbox, "POST", f"zoho/bulk/{jobs(organization)[0].zoho_job_id}/fail")
 
-    failed = backfill_run(organization=organization, module="Leads", progress=fail_it)
+    failed = backfill_run(organization=organization, object="lead", progress=fail_it)
     assert failed.status == SyncRun.Status.FAILED
     assert "Zoho failed bulk read job" in failed.error
     control(empty_sandbox, "PATCH", "config", {"bulk_read_seconds_per_state": 0.05})
-    again = backfill_run(organization=organization, module="Leads")
+    again = backfill_run(organization=organization, object="lead")
     assert again.status == SyncRun.Status.OK, again.error
     assert [job.state for job in jobs(organization)] == [BulkReadJob.State.FAILED, BulkReadJob.State.DONE]
     assert len(mirrored(organization)) == 10
@@ -303,7 +303,7 @@ def test_a_job_zoho_fails_fails_the_run_and_the_next_backfill_starts_a_new_one(o
 def test_manage_py_sync_backfill_prints_progress_and_the_summary(organization, account, empty_sandbox):
     seed(empty_sandbox, 1_200)
     out, err = StringIO(), StringIO()
-    call_command("sync", "backfill", "--org", organization.slug, "--module", "Leads", stdout=out, stderr=err)
+    call_command("sync", "backfill", "--org", organization.slug, "--object", "lead", stdout=out, stderr=err)
     assert "demo-fit Leads: ok inserted=1200 updated=0 deleted=0 quarantined=0 credits=" in out.getvalue()
     lines = err.getvalue().splitlines()
     assert any("demo-fit Leads page 1: Zoho is exporting" in line for line in lines)
@@ -336,14 +336,14 @@ def test_the_progress_bar_redraws_in_place_on_a_terminal():
 
 def test_a_backfill_of_one_organization_never_writes_another_s_rows(organization, account, other, empty_sandbox):
     seed(empty_sandbox, 300)
-    theirs = sync_run(organization=other, module="Leads")
+    theirs = sync_run(organization=other, object="lead")
     before = {zoho_id: (row.run_id, row.synced_at) for zoho_id, row in mirrored(other).items()}
     control(empty_sandbox, "PATCH", f"zoho/Leads/{ids_in_order(empty_sandbox)[0]}", {"Last_Name": "Changed"})
 
-    mine = backfill_run(organization=organization, module="Leads")
+    mine = backfill_run(organization=organization, object="lead")
     assert mine.status == SyncRun.Status.OK, mine.error
     assert {zoho_id: (row.run_id, row.synced_at) for zoho_id, row in mirrored(other).items()} == before
     assert {row.run_id for row in mirrored(organization).values()} == {mine.pk}
     assert jobs(other) == []
     assert [run.pk for run in SyncRun.objects.for_organization(other)] == [theirs.pk]
-    assert SyncState.objects.for_organization(other).get(module="Leads").watermark == theirs.watermark_after
+    assert SyncState.objects.for_organization(other).get(object="lead").watermark == theirs.watermark_after

@@ -82,7 +82,7 @@ def test_a_delta_run_that_finds_unannounced_changes_subscribes_the_lost_channel_
     deleted_at_zoho(account, channel)
     seed(empty_sandbox, 5)  # changes the (deleted) channel never announces
 
-    run = sync_run(organization=organization, module="Leads")
+    run = sync_run(organization=organization, object="lead")
 
     assert run.status == SyncRun.Status.OK, run.error
     assert run.inserted == 5
@@ -104,11 +104,11 @@ def test_a_delta_run_checks_at_most_once_per_period_and_not_without_changes(
     seed(empty_sandbox, 3)
     channel_ensure(organization=organization)
     cache.delete(notifications.CHECK_KEY.format(organization_id=organization.pk))
-    first = sync_run(organization=organization, module="Leads")
+    first = sync_run(organization=organization, object="lead")
     assert first.inserted == 3
     assert watch_lists == [1]
     assert first.error == ""  # listed: nothing to say
-    nothing = sync_run(organization=organization, module="Leads")
+    nothing = sync_run(organization=organization, object="lead")
     assert (nothing.inserted, nothing.updated) == (0, 0)
     assert watch_lists == [1]
 
@@ -121,6 +121,6 @@ def test_a_failing_check_never_fails_the_run(organization, account, empty_sandbo
         raise RuntimeError("watch list down")
 
     monkeypatch.setattr(ZohoClient, "watch_list", broken)
-    run = sync_run(organization=organization, module="Leads")
+    run = sync_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK
     assert run.inserted == 2

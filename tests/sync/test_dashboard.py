@@ -40,7 +40,7 @@ def seed(tenant, module: str, error: str, field: str) -> None:
     CrmQuarantine.unscoped_objects.create(
         organization=tenant.organization,
         module=module,
-        zoho_id="4150868000000999001",
+        external_id="4150868000000999001",
         field=field,
         value="lots",
         reason=f"{field} is not an integer",

@@ -281,7 +281,7 @@ class Scenario:
         for _ in range(PAGE_SIZE + 10):  # enough to read that the run needs a second page
             self.edit()
         states = SyncState.objects.for_organization(self.organization)
-        state = states.filter(module=MODULE).first()
+        state = states.filter(object=MODULE).first()
         before = (state.checkpoint_time, state.checkpoint_id) if state else (None, "")
         # The second COQL page hangs, so the process is surely still running when it is killed.
         control(self.server, "POST", "faults", {"path": "^/crm/v8/coql", "delay": 8, "after": 1, "times": 1})
@@ -295,7 +295,7 @@ class Scenario:
         deadline = time.monotonic() + 180  # a wait, not a speed check: Django starting on a loaded machine
         committed = False
         while time.monotonic() < deadline and process.poll() is None:
-            state = states.filter(module=MODULE).first()
+            state = states.filter(object=MODULE).first()
             if state and state.locked_by_id and (state.checkpoint_time, state.checkpoint_id) != before:
                 committed = True
                 break
@@ -315,7 +315,7 @@ class Scenario:
         # Time passes while the dead run's lease runs out (people go on editing); then the next run resumes.
         self.tick(self.rng.choice([2, 90, django_settings.SYNC_LEASE_SECONDS]))
         self.changes(self.rng.randint(1, 5))
-        states.filter(module=MODULE).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        states.filter(object=MODULE).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     # --- the scenario -------------------------------------------------------------------------------------------
     def play(self) -> None:
@@ -375,10 +375,10 @@ def mirror_differences(scenario: Scenario) -> list[str]:
     organization = scenario.organization
     client = ZohoClient(account=scenario.account, priority=Priority.BACKGROUND)
     mapping = module_mapping_get(client=client, module=MODULE)
-    rows = {row.zoho_id: row for row in CrmRecord.objects.for_organization(organization).filter(module=MODULE)}
+    rows = {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=MODULE)}
     phones: dict[str, dict[str, str]] = {}
-    for phone in CrmPhone.objects.for_organization(organization).filter(module=MODULE):
-        phones.setdefault(phone.zoho_id, {})[phone.field] = phone.e164
+    for phone in CrmPhone.objects.for_organization(organization).filter(object=MODULE):
+        phones.setdefault(phone.external_id, {})[phone.field] = phone.e164
     live = scenario.records
     deleted = {entry["id"]: entry for entry in scenario.zoho_org.modules[MODULE].deleted}
     problems: list[str] = []
@@ -430,7 +430,7 @@ def row_differences(row: CrmRecord, expected: Any) -> list[str]:
 def run_row_problems(scenario: Scenario) -> list[str]:
     """Run rows that do not add up: a run left running, counts that disagree with the table, a watermark going back."""
     organization = scenario.organization
-    runs = list(SyncRun.objects.for_organization(organization).filter(module=MODULE).order_by("pk"))
+    runs = list(SyncRun.objects.for_organization(organization).filter(object=MODULE).order_by("pk"))
     problems = [f"run {run.pk} still {run.status}" for run in runs if run.status == SyncRun.Status.RUNNING]
     worked = [run for run in runs if run.status != SyncRun.Status.SKIPPED]
     for run in runs:
@@ -443,20 +443,20 @@ def run_row_problems(scenario: Scenario) -> list[str]:
     marks = [run.watermark_after for run in worked if run.watermark_after is not None]
     if marks != sorted(marks):
         problems.append(f"watermarks not monotonic: {marks}")
-    records = CrmRecord.objects.for_organization(organization).filter(module=MODULE)
+    records = CrmRecord.objects.for_organization(organization).filter(object=MODULE)
     inserted = sum(run.inserted for run in runs)
     if inserted != records.count():
         problems.append(f"runs inserted {inserted} rows, the mirror holds {records.count()}")
     deleted = sum(run.deleted for run in runs)
     if deleted != records.filter(deleted_at__isnull=False).count():
         problems.append(f"runs marked {deleted} deletions, {records.filter(deleted_at__isnull=False).count()} rows are")
-    if records.values("zoho_id").distinct().count() != records.count():
+    if records.values("external_id").distinct().count() != records.count():
         problems.append("duplicate mirror rows")
     if CrmQuarantine.objects.for_organization(organization).exists():
         problems.append("values quarantined although every one fits")
     if scenario.killed and not any(run.resumed for run in runs):
         problems.append("no run resumed after the killed one")
-    state = SyncState.objects.for_organization(organization).get(module=MODULE)
+    state = SyncState.objects.for_organization(organization).get(object=MODULE)
     if state.locked_by_id or state.checkpoint_time:
         problems.append(f"state left locked or checkpointed: {state.locked_by_id} {state.checkpoint_time}")
     if worked and state.watermark != worked[-1].watermark_after:

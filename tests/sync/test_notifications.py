@@ -44,7 +44,7 @@ def sandbox_channels(server: Any) -> dict[str, Any]:
 
 
 def mirrored(organization, zoho_id: str, module: str = "Leads") -> CrmRecord | None:
-    return CrmRecord.objects.for_organization(organization).filter(module=module, zoho_id=zoho_id).first()
+    return CrmRecord.objects.for_organization(organization).filter(object=module, external_id=zoho_id).first()
 
 
 def wait_for(condition, timeout: float = 10.0):
@@ -140,7 +140,7 @@ def test_a_notification_beside_the_delta_sync_updates_rows_it_already_holds(
     organization, account, empty_sandbox, product
 ):
     seed(empty_sandbox, 5)
-    delta = sync_run(organization=organization, module="Leads")
+    delta = sync_run(organization=organization, object="lead")
     watermark = SyncState.objects.for_organization(organization).get().watermark
     channel_ensure(organization=organization)
     lead_id = next(iter(store(empty_sandbox)))
@@ -155,14 +155,14 @@ def test_a_notification_beside_the_delta_sync_updates_rows_it_already_holds(
     assert row.run_id == run.pk
     assert SyncState.objects.for_organization(organization).get().watermark == watermark
     # The next delta run reads the edit again (its Modified_Time is past the watermark) and writes nothing.
-    again = sync_run(organization=organization, module="Leads")
+    again = sync_run(organization=organization, object="lead")
     assert (again.status, again.inserted, again.updated) == ("ok", 0, 0), again.error
     assert delta.status == "ok"
 
 
 def test_a_delete_callback_marks_the_row_deleted(organization, account, empty_sandbox, product):
     seed(empty_sandbox, 2)
-    sync_run(organization=organization, module="Leads")
+    sync_run(organization=organization, object="lead")
     channel_ensure(organization=organization)
     lead_id = next(iter(store(empty_sandbox)))
 
@@ -174,7 +174,7 @@ def test_a_delete_callback_marks_the_row_deleted(organization, account, empty_sa
     run = SyncRun.objects.for_organization(organization).get(kind="notification")
     assert (run.status, run.deleted) == ("ok", 1)
     assert row.run_id == run.pk
-    assert not CrmPhone.objects.for_organization(organization).filter(zoho_id=lead_id).exists()
+    assert not CrmPhone.objects.for_organization(organization).filter(external_id=lead_id).exists()
 
 
 @pytest.mark.parametrize(
@@ -402,7 +402,7 @@ def test_one_organizations_channel_cannot_write_anothers_rows(organization, acco
 
     # Their own callback lands in their mirror only.
     assert post(product, callback(theirs, ids=bolt_ids[:1]), theirs.url_secret.reveal()).status_code == 200
-    assert CrmRecord.objects.for_organization(bolt).filter(zoho_id=bolt_ids[0]).exists()
+    assert CrmRecord.objects.for_organization(bolt).filter(external_id=bolt_ids[0]).exists()
     assert not CrmRecord.objects.for_organization(organization).exists()
     assert not SyncRun.objects.for_organization(organization).exclude(pk=run.pk).exists()
 
@@ -441,7 +441,7 @@ def test_the_task_on_the_sync_queue_processes_a_recorded_callback(
 def past_run(organization, status: str, minutes_ago: float, kind: str = "delta") -> SyncRun:
     started = timezone.now() - timedelta(minutes=minutes_ago)
     return SyncRun.objects.for_organization(organization).create(
-        organization=organization, module="Leads", kind=kind, started_at=started, finished_at=started, status=status
+        organization=organization, object="lead", kind=kind, started_at=started, finished_at=started, status=status
     )
 
 

@@ -33,22 +33,22 @@ def test_a_failure_fetching_page_n_plus_1_leaves_the_watermark_at_the_end_of_pag
     # Every COQL call after the first fails (500, past the retries): page 2 is fetched while page 1 is written.
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 0, "after": 1})
 
-    run = delta.sync_run(organization=organization, module="Leads")
+    run = delta.sync_run(organization=organization, object="lead")
 
     assert run.status == SyncRun.Status.FAILED
     assert "500" in run.error or "Zoho" in run.error, run.error
     end_of_page_1 = records[49]
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.watermark == datetime.fromisoformat(end_of_page_1["Modified_Time"]).astimezone(UTC)
     assert state.checkpoint_id == end_of_page_1["id"]
     assert state.locked_by_id is None
-    mirrored = set(CrmRecord.objects.for_organization(organization).values_list("zoho_id", flat=True))
+    mirrored = set(CrmRecord.objects.for_organization(organization).values_list("external_id", flat=True))
     assert mirrored == {record["id"] for record in records[:50]}
     assert SyncRun.objects.for_organization(organization).get(pk=run.pk).inserted == 50
     assert not prefetch_threads()
 
     control(empty_sandbox, "DELETE", "faults")
-    resumed = delta.sync_run(organization=organization, module="Leads")
+    resumed = delta.sync_run(organization=organization, object="lead")
     assert resumed.status == SyncRun.Status.OK, resumed.error
     assert resumed.resumed
     assert CrmRecord.objects.for_organization(organization).count() == 200
@@ -67,10 +67,10 @@ def test_pages_are_written_in_order_by_this_thread_while_the_next_is_read_by_ano
 
     def upsert(**kwargs):
         writers.add(threading.current_thread().name)
-        written.append([record.zoho_id for record in kwargs["records"]])
+        written.append([record.external_id for record in kwargs["records"]])
         time.sleep(0.02)  # a slow write: the reader runs ahead, as far as its queue of one lets it
         result = original(**kwargs)
-        state = SyncState.objects.for_organization(organization).filter(module="Leads").first()
+        state = SyncState.objects.for_organization(organization).filter(object="lead").first()
         watermarks.append(state.watermark if state else None)
         return result
 
@@ -83,7 +83,7 @@ def test_pages_are_written_in_order_by_this_thread_while_the_next_is_read_by_ano
 
     monkeypatch.setattr(delta, "crm_records_upsert", upsert)
     monkeypatch.setattr(ZohoClient, "coql", coql_read)
-    run = delta.sync_run(organization=organization, module="Leads")
+    run = delta.sync_run(organization=organization, object="lead")
 
     assert run.status == SyncRun.Status.OK, run.error
     assert writers == {threading.current_thread().name}

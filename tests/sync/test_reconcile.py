@@ -22,20 +22,20 @@ from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
 
 
-def mirrored(organization, module="Leads"):
-    return {row.zoho_id: row for row in CrmRecord.objects.for_organization(organization).filter(module=module)}
+def mirrored(organization, object="lead"):
+    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=module)}
 
 
-def synced(organization, module="Leads") -> SyncRun:
+def synced(organization, object="lead") -> SyncRun:
     run = sync_run(organization=organization, module=module)
     assert run.status == SyncRun.Status.OK, run.error
     return run
 
 
-def full_resync_updates(organization, module="Leads") -> int:
+def full_resync_updates(organization, object="lead") -> int:
     """How many rows a delta run reading everything again rewrites (0: every content hash is what an upsert of
     Zoho's current values computes)."""
-    SyncState.objects.for_organization(organization).filter(module=module).update(watermark=None)
+    SyncState.objects.for_organization(organization).filter(object=module).update(watermark=None)
     return synced(organization, module).updated
 
 
@@ -52,7 +52,7 @@ def test_a_permanent_delete_is_caught(organization, account, empty_sandbox):
     for zoho_id in gone:
         control(empty_sandbox, "DELETE", f"zoho/Leads/{zoho_id}?permanent=1")
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert run.kind == SyncRun.Kind.RECONCILE
     assert (run.inserted, run.updated, run.deleted) == (0, 0, 3)
@@ -60,7 +60,7 @@ def test_a_permanent_delete_is_caught(organization, account, empty_sandbox):
     assert {zoho_id for zoho_id, row in rows.items() if row.deleted_at} == set(gone)
     assert {rows[zoho_id].run_id for zoho_id in gone} == {run.pk}
     assert not CrmPhone.objects.for_organization(organization).filter(zoho_id__in=gone).exists()
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.reconciled_at == run.started_at
     assert state.locked_by_id is None
 
@@ -73,7 +73,7 @@ def test_a_formula_change_without_modified_time_is_caught(organization, account,
     changed = control(empty_sandbox, "POST", "zoho/formula", {"count": 7, "seed": 3})["ids"]
     assert synced(organization).updated == 0  # Modified_Time did not move: the delta sync cannot see it
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.inserted, run.updated, run.deleted) == (0, 7, 0)
     rows = mirrored(organization)
@@ -93,9 +93,9 @@ def test_records_missing_from_the_mirror_are_fetched_in_full(organization, accou
     ids = sorted(store(empty_sandbox))
     lost, restored = ids[3:5], ids[7]
     CrmRecord.objects.for_organization(organization).filter(zoho_id__in=lost).delete()
-    CrmRecord.objects.for_organization(organization).filter(zoho_id=restored).update(deleted_at=timezone.now())
+    CrmRecord.objects.for_organization(organization).filter(external_id=restored).update(deleted_at=timezone.now())
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.inserted, run.updated, run.deleted) == (2, 1, 0)
     rows = mirrored(organization)
@@ -114,7 +114,7 @@ def test_nothing_changed_writes_nothing(organization, account, empty_sandbox):
     first = synced(organization)
     before = {zoho_id: (row.synced_at, row.content_hash) for zoho_id, row in mirrored(organization).items()}
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.inserted, run.updated, run.deleted, run.quarantined) == (0, 0, 0, 0)
     after = {zoho_id: (row.synced_at, row.content_hash) for zoho_id, row in mirrored(organization).items()}
@@ -127,18 +127,18 @@ def test_a_held_lock_skips_the_run(organization, account, empty_sandbox):
     seed(empty_sandbox, 30)
     synced(organization)
     control(empty_sandbox, "DELETE", f"zoho/Leads/{sorted(store(empty_sandbox))[0]}?permanent=1")
-    holder = SyncRun.objects.create(organization=organization, module="Leads", started_at=timezone.now())
-    SyncState.objects.for_organization(organization).filter(module="Leads").update(
+    holder = SyncRun.objects.create(organization=organization, object="lead", started_at=timezone.now())
+    SyncState.objects.for_organization(organization).filter(object="lead").update(
         locked_by=holder, lease_expires_at=timezone.now() + timedelta(minutes=5)
     )
     calls = dict(empty_sandbox.state.counters)
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.SKIPPED
     assert "lock" in run.error
     assert dict(empty_sandbox.state.counters) == calls  # not one Zoho call
     assert not any(row.deleted_at for row in mirrored(organization).values())
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert (state.locked_by_id, state.reconciled_at) == (holder.pk, None)
 
 
@@ -148,14 +148,14 @@ def test_a_failed_reconciliation_keeps_the_delta_checkpoint_and_sets_no_reconcil
     seed(empty_sandbox, 30)
     synced(organization)
     moment = timezone.now() - timedelta(hours=1)
-    SyncState.objects.for_organization(organization).filter(module="Leads").update(
+    SyncState.objects.for_organization(organization).filter(object="lead").update(
         checkpoint_time=moment, checkpoint_id="123"
     )
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 20})
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.FAILED
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert (state.checkpoint_time, state.checkpoint_id, state.reconciled_at) == (moment, "123", None)
     assert state.locked_by_id is None
     assert not any(row.deleted_at for row in mirrored(organization).values())  # an incomplete read deletes nothing
@@ -173,15 +173,15 @@ def test_another_organizations_mirror_is_untouched(organization, account, empty_
     zoho_id = sorted(store(empty_sandbox))[10]
     control(empty_sandbox, "DELETE", f"zoho/Leads/{zoho_id}?permanent=1")
     control(empty_sandbox, "POST", "zoho/formula", {"count": 5, "seed": 1})
-    CrmRecord.objects.for_organization(organization).filter(zoho_id=sorted(store(empty_sandbox))[0]).delete()
+    CrmRecord.objects.for_organization(organization).filter(external_id=sorted(store(empty_sandbox))[0]).delete()
 
-    run = reconcile_run(organization=organization, module="Leads")
+    run = reconcile_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.deleted, run.inserted) == (1, 1)
     assert run.updated >= 1
     theirs_after = {zoho_id: (row.synced_at, row.run_id, row.custom_fields) for zoho_id, row in mirrored(other).items()}
     assert theirs_after == theirs_before
-    assert SyncState.objects.for_organization(other).get(module="Leads").reconciled_at is None
+    assert SyncState.objects.for_organization(other).get(object="lead").reconciled_at is None
     assert not SyncRun.objects.for_organization(other).filter(kind=SyncRun.Kind.RECONCILE).exists()
 
 
@@ -191,7 +191,7 @@ def test_the_beat_enqueues_a_reconciliation_once_it_is_due(organization, account
     now = timezone.now()
     for module in ("Leads", "Deals"):
         SyncRun.objects.create(organization=organization, module=module, started_at=now, status=SyncRun.Status.OK)
-    SyncState.objects.create(organization=organization, module="Leads", watermark=now, reconciled_at=now)
+    SyncState.objects.create(organization=organization, object="lead", watermark=now, reconciled_at=now)
     SyncState.objects.create(
         organization=organization, module="Deals", watermark=now, reconciled_at=now - timedelta(hours=25)
     )
@@ -231,6 +231,6 @@ def test_the_task_and_the_command_reconcile(organization, account, empty_sandbox
     synced(organization)
     control(empty_sandbox, "DELETE", f"zoho/Leads/{sorted(store(empty_sandbox))[0]}?permanent=1")
     out = StringIO()
-    call_command("sync", "reconcile", "--org", organization.slug, "--module", "Leads", stdout=out)
+    call_command("sync", "reconcile", "--org", organization.slug, "--object", "lead", stdout=out)
     assert "Leads: ok inserted=0 updated=0 deleted=1" in out.getvalue()
     assert reconcile_task(organization.pk, "Leads") == SyncRun.Status.OK

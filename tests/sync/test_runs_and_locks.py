@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.tenancy import UnscopedQueryError
-from crm.providers.zoho.client import ZohoClient
+from crm.records import Cursor
 from sync import delta
 from sync.delta import sync_run
 from sync.models import CrmQuarantine, CrmRecord, SyncRun, SyncState
@@ -24,20 +24,21 @@ from tests.factories import OrganizationFactory
 from tests.sync.conftest import seed, store
 
 
-def mirrored_ids(organization, module="Leads"):
-    return set(CrmRecord.objects.for_organization(organization).filter(module=module).values_list("zoho_id", flat=True))
+def mirrored_ids(organization, object="lead"):
+    records = CrmRecord.objects.for_organization(organization).filter(object=object)
+    return set(records.values_list("external_id", flat=True))
 
 
-def record_where(monkeypatch) -> list:
-    """The `where` of every coql_iter call (to see where a run started reading)."""
+def record_cursors(monkeypatch) -> list:
+    """The cursor every run starts reading from."""
     seen: list = []
-    original = ZohoClient.coql_iter
+    original = delta.changed_records
 
-    def spy(self, **kwargs):
-        seen.append(kwargs.get("where"))
-        return original(self, **kwargs)
+    def spy(**kwargs):
+        seen.append(kwargs["cursor"])
+        return original(**kwargs)
 
-    monkeypatch.setattr(ZohoClient, "coql_iter", spy)
+    monkeypatch.setattr(delta, "changed_records", spy)
     return seen
 
 
@@ -49,7 +50,7 @@ def test_two_runs_started_at_once_one_skips(organization, account, empty_sandbox
 
     def first() -> None:
         try:
-            results["first"] = sync_run(organization=organization, module="Leads")
+            results["first"] = sync_run(organization=organization, object="lead")
         finally:
             connection.close()
 
@@ -59,7 +60,7 @@ def test_two_runs_started_at_once_one_skips(organization, account, empty_sandbox
     while not SyncState.objects.for_organization(organization).filter(locked_by__isnull=False).exists():
         assert time.monotonic() < deadline, "the first run never took the lock"
         time.sleep(0.02)
-    second = sync_run(organization=organization, module="Leads")
+    second = sync_run(organization=organization, object="lead")
     thread.join(30)
     assert second.status == SyncRun.Status.SKIPPED
     assert results["first"].status == SyncRun.Status.OK, results["first"].error
@@ -82,26 +83,25 @@ def test_a_crashed_run_holds_the_lock_until_its_lease_ends_then_the_next_resumes
 
     monkeypatch.setattr(delta, "crm_records_upsert", crashing)
     with pytest.raises(SystemExit):
-        sync_run(organization=organization, module="Leads")
+        sync_run(organization=organization, object="lead")
     monkeypatch.setattr(delta, "crm_records_upsert", original)
     crashed = SyncRun.objects.for_organization(organization).get()
     assert crashed.status == SyncRun.Status.RUNNING
     assert crashed.inserted == 1_000
     assert len(mirrored_ids(organization)) == 1_000
 
-    assert sync_run(organization=organization, module="Leads").status == SyncRun.Status.SKIPPED
+    assert sync_run(organization=organization, object="lead").status == SyncRun.Status.SKIPPED
 
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     checkpoint = (state.checkpoint_time, state.checkpoint_id)
     SyncState.objects.for_organization(organization).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    wheres = record_where(monkeypatch)
-    resumed = sync_run(organization=organization, module="Leads")
+    cursors = record_cursors(monkeypatch)
+    resumed = sync_run(organization=organization, object="lead")
     assert resumed.status == SyncRun.Status.OK, resumed.error
     assert resumed.resumed is True
     assert (resumed.inserted, resumed.updated) == (300, 0)
     # From the checkpoint minus the overlap, not from the start (see the next test for why not exactly after it).
-    since = (checkpoint[0] - timedelta(seconds=60)).astimezone(UTC).replace(microsecond=0)
-    assert wheres[0] == f"Modified_Time >= '{since.isoformat()}'"
+    assert cursors[0] == Cursor(modified_time=checkpoint[0] - timedelta(seconds=60))  # every record at that time
     assert mirrored_ids(organization) == set(store(empty_sandbox))
     crashed.refresh_from_db()
     assert crashed.status == SyncRun.Status.FAILED
@@ -115,7 +115,7 @@ def test_an_edit_in_the_second_of_a_crashed_runs_checkpoint_is_mirrored_after_th
     second with a lower id was skipped; the lease kept the next run out for minutes of edits, which carried the
     watermark past the overlap, and the edit was never mirrored."""
     seed(empty_sandbox, 100)
-    sync_run(organization=organization, module="Leads")
+    sync_run(organization=organization, object="lead")
     control(empty_sandbox, "POST", "clock", {"freeze_at": None})
     ids = sorted(store(empty_sandbox))
     for zoho_id in ids[10:70]:
@@ -132,36 +132,36 @@ def test_an_edit_in_the_second_of_a_crashed_runs_checkpoint_is_mirrored_after_th
 
     monkeypatch.setattr(delta, "crm_records_upsert", crashing)
     with pytest.raises(SystemExit):
-        sync_run(organization=organization, module="Leads")
+        sync_run(organization=organization, object="lead")
     monkeypatch.setattr(delta, "crm_records_upsert", original)
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert ids[0] < state.checkpoint_id
     control(empty_sandbox, "PATCH", f"zoho/Leads/{ids[0]}", {"Description": "same second, lower id"})
     control(empty_sandbox, "POST", "clock", {"advance_seconds": settings.SYNC_LEASE_SECONDS})  # the lease runs out
     control(empty_sandbox, "PATCH", f"zoho/Leads/{ids[90]}", {"Description": "ten minutes later"})
     SyncState.objects.for_organization(organization).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert sync_run(organization=organization, module="Leads").resumed is True
-    sync_run(organization=organization, module="Leads")
+    assert sync_run(organization=organization, object="lead").resumed is True
+    sync_run(organization=organization, object="lead")
     rows = CrmRecord.objects.for_organization(organization)
-    assert rows.get(zoho_id=ids[0]).fields["description"] == "same second, lower id"
-    assert rows.get(zoho_id=ids[90]).fields["description"] == "ten minutes later"
+    assert rows.get(external_id=ids[0]).fields["description"] == "same second, lower id"
+    assert rows.get(external_id=ids[90]).fields["description"] == "ten minutes later"
 
 
 def test_a_failed_run_keeps_its_checkpoint_and_the_next_run_resumes(organization, account, empty_sandbox):
     seed(empty_sandbox, 2_500)  # COQL pages of 2,000: the second page fails after every retry
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 0, "after": 1})
-    failed = sync_run(organization=organization, module="Leads")
+    failed = sync_run(organization=organization, object="lead")
     assert failed.status == SyncRun.Status.FAILED
-    assert "ZohoUnavailable" in failed.error
+    assert "CrmUnavailable" in failed.error
     assert failed.inserted == 2_000
-    state = SyncState.objects.for_organization(organization).get(module="Leads")
+    state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.locked_by_id is None
     assert state.checkpoint_time is not None
     assert failed.watermark_after == state.watermark == state.checkpoint_time
 
     control(empty_sandbox, "DELETE", "faults")
-    resumed = sync_run(organization=organization, module="Leads")
+    resumed = sync_run(organization=organization, object="lead")
     assert resumed.status == SyncRun.Status.OK, resumed.error
     assert resumed.resumed is True
     assert (resumed.inserted, resumed.updated) == (500, 0)
@@ -172,14 +172,14 @@ def test_mirror_tables_never_cross_organizations(organization, account, empty_sa
     other = OrganizationFactory(slug="other-fit", name="Other Fit")
     crm_account(other, empty_sandbox, name="other-zoho", is_default=True)
     seed(empty_sandbox, 40)
-    mine = sync_run(organization=organization, module="Leads")
+    mine = sync_run(organization=organization, object="lead")
     zoho_id = sorted(store(empty_sandbox))[0]
     control(empty_sandbox, "PATCH", f"zoho/Leads/{zoho_id}", {"Last_Name": "Theirs"})
-    theirs = sync_run(organization=other, module="Leads")
+    theirs = sync_run(organization=other, object="lead")
     assert mirrored_ids(organization) == mirrored_ids(other) == set(store(empty_sandbox))
     assert set(CrmRecord.objects.for_organization(organization).values_list("run_id", flat=True)) == {mine.pk}
     assert set(CrmRecord.objects.for_organization(other).values_list("run_id", flat=True)) == {theirs.pk}
-    mine_row = CrmRecord.objects.for_organization(organization).get(zoho_id=zoho_id)
+    mine_row = CrmRecord.objects.for_organization(organization).get(external_id=zoho_id)
     assert mine_row.fields["last_name"] != "Theirs"  # org A's mirror moves only with org A's runs
     assert [run.pk for run in SyncRun.objects.for_organization(other)] == [theirs.pk]
     for model in (CrmRecord, SyncRun, SyncState, CrmQuarantine):
@@ -191,13 +191,13 @@ def test_a_value_that_does_not_fit_is_quarantined_and_the_run_goes_on(organizati
     seed(empty_sandbox, 30)
     zoho_id = sorted(store(empty_sandbox))[5]
     store(empty_sandbox)[zoho_id]["No_of_Employees"] = "lots"  # what Zoho's validation would not let in
-    run = sync_run(organization=organization, module="Leads")
+    run = sync_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert (run.inserted, run.quarantined) == (30, 1)
     entry = CrmQuarantine.objects.for_organization(organization).get()
-    assert (entry.zoho_id, entry.field, entry.value, entry.run_id) == (zoho_id, "No_of_Employees", "lots", run.pk)
+    assert (entry.external_id, entry.field, entry.value, entry.run_id) == (zoho_id, "No_of_Employees", "lots", run.pk)
     assert "not an integer" in entry.reason
-    assert CrmRecord.objects.for_organization(organization).get(zoho_id=zoho_id).fields["no_of_employees"] is None
+    assert CrmRecord.objects.for_organization(organization).get(external_id=zoho_id).fields["no_of_employees"] is None
 
 
 def test_a_new_custom_field_appears_without_a_migration(organization, account, empty_sandbox):
@@ -207,20 +207,22 @@ def test_a_new_custom_field_appears_without_a_migration(organization, account, e
     org.fields["Leads"].append({**template, "api_name": "Belt_Color", "id": template["id"] + "9"})
     zoho_id = sorted(store(empty_sandbox))[0]
     store(empty_sandbox)[zoho_id]["Belt_Color"] = " Black "
-    sync_run(organization=organization, module="Leads")
-    assert CrmRecord.objects.for_organization(organization).get(zoho_id=zoho_id).custom_fields["Belt_Color"] == "Black"
+    sync_run(organization=organization, object="lead")
+    assert (
+        CrmRecord.objects.for_organization(organization).get(external_id=zoho_id).custom_fields["Belt_Color"] == "Black"
+    )
 
 
 def test_manage_py_sync_run_and_status(organization, account, empty_sandbox):
     seed(empty_sandbox, 25)
     out = StringIO()
-    call_command("sync", "run", "--org", organization.slug, "--module", "Leads", stdout=out)
-    assert "Leads: ok inserted=25" in out.getvalue()
+    call_command("sync", "run", "--org", organization.slug, "--object", "lead", stdout=out)
+    assert "lead: ok inserted=25" in out.getvalue()
     out = StringIO()
     call_command("sync", "status", "--org", organization.slug, stdout=out)
     text = out.getvalue()
-    assert "Leads" in text
-    assert "Deals" in text  # configured, never run
+    assert "lead" in text
+    assert "deal" in text  # configured, never run
     assert "never" in text
     assert " ok " in text
 
@@ -230,5 +232,5 @@ def test_the_task_syncs_by_id_and_an_inactive_organization_syncs_nothing(organiz
     assert sync_run_task(organization.pk, "Contacts") == SyncRun.Status.OK
     organization.is_active = False
     organization.save()
-    assert sync_run_task(organization.pk, "Leads") == SyncRun.Status.SKIPPED
+    assert sync_run_task(organization.pk, "lead") == SyncRun.Status.SKIPPED
     assert not mirrored_ids(organization)

@@ -63,7 +63,7 @@ def test_a_module_that_never_ran_is_due(tenant_a, enqueued):
 
 def test_a_schedule_row_sets_the_interval_and_disabled_schedules_are_skipped(tenant_a, enqueued):
     org = tenant_a.organization
-    SyncSchedule.unscoped_objects.create(organization=org, module="Leads", interval_minutes=60)
+    SyncSchedule.unscoped_objects.create(organization=org, object="lead", interval_minutes=60)
     SyncSchedule.unscoped_objects.create(organization=org, module="Deals", is_enabled=False)
     SyncSchedule.unscoped_objects.create(organization=org, module="Tasks", interval_minutes=5)
     run(org, "Leads", SyncRun.Status.OK, 20)
@@ -119,7 +119,7 @@ def test_two_failures_alert_once_a_third_stays_quiet_and_a_success_says_recovere
     assert "recovered" in posts[1].json()["text"]
     assert len(mail.outbox) == 2
     assert "recovered" in mail.outbox[1].subject
-    assert SyncSchedule.objects.for_organization(org).get(module="Leads").alert_state == ""
+    assert SyncSchedule.objects.for_organization(org).get(object="lead").alert_state == ""
 
 
 def test_three_silent_intervals_alert_once(tenant_a, enqueued, slack):
@@ -150,7 +150,7 @@ def test_no_channels_configured_sends_nothing_but_remembers_the_incident(tenant_
     run(org, "Leads", SyncRun.Status.FAILED, 2)
     sync_due_task()
     assert mail.outbox == []
-    assert SyncSchedule.objects.for_organization(org).get(module="Leads").alert_state == "failing"
+    assert SyncSchedule.objects.for_organization(org).get(object="lead").alert_state == "failing"
 
 
 def test_a_failed_run_is_reported_to_sentry_with_its_tags(tenant_a, monkeypatch):
@@ -168,7 +168,7 @@ def test_a_failed_run_is_reported_to_sentry_with_its_tags(tenant_a, monkeypatch)
     monkeypatch.setattr(delta, "deletions_sync", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("boom")))
     monkeypatch.setattr(delta.logger, "exception", fail)
     with pytest.raises(RuntimeError):
-        delta.sync_run(organization=tenant_a.organization, module="Leads", client=object())
+        delta.sync_run(organization=tenant_a.organization, object="lead", client=object())
     assert tags["organization"] == tenant_a.organization.slug
     assert tags["module"] == "Leads"
     assert tags["run_id"]
@@ -180,7 +180,7 @@ def schedule_url(view: str, *args) -> str:
 
 
 def test_a_manager_gets_not_found_on_another_organizations_schedule(client, tenant_a, tenant_b):
-    schedule = SyncSchedule.unscoped_objects.create(organization=tenant_a.organization, module="Leads")
+    schedule = SyncSchedule.unscoped_objects.create(organization=tenant_a.organization, object="lead")
     client.force_login(tenant_b.manager.user)
     for view in ("change", "history", "delete"):
         for method in ("get", "post"):
@@ -196,7 +196,7 @@ def test_a_manager_gets_not_found_on_another_organizations_schedule(client, tena
 
 
 def test_a_manager_edits_their_own_schedule(client, tenant_a):
-    schedule = SyncSchedule.unscoped_objects.create(organization=tenant_a.organization, module="Leads")
+    schedule = SyncSchedule.unscoped_objects.create(organization=tenant_a.organization, object="lead")
     client.force_login(tenant_a.manager.user)
     response = client.post(
         schedule_url("change", schedule.pk),

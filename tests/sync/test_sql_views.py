@@ -49,7 +49,7 @@ def table_exists(name: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def synced(organization, module="Leads") -> SyncRun:
+def synced(organization, object="lead") -> SyncRun:
     run = sync_run(organization=organization, module=module)
     assert run.status == SyncRun.Status.OK, run.error
     return run
@@ -61,7 +61,7 @@ def test_the_view_exists_after_a_sync_with_typed_columns_and_the_synced_values(o
     types = column_types("mirror_leads")
     assert list(types)[:12] == [
         "organization_id",
-        "zoho_id",
+        "external_id",
         "name",
         "email",
         "owner_id",
@@ -86,7 +86,8 @@ def test_the_view_exists_after_a_sync_with_typed_columns_and_the_synced_values(o
     assert not {"studio", "Studio"} & set(types)  # custom fields stay in custom_fields
 
     by_id = {
-        row["zoho_id"]: row for row in rows("SELECT * FROM mirror_leads WHERE organization_id = %s", [organization.pk])
+        row["external_id"]: row
+        for row in rows("SELECT * FROM mirror_leads WHERE organization_id = %s", [organization.pk])
     }
     expected = store(empty_sandbox)
     assert set(by_id) == set(expected)
@@ -166,7 +167,7 @@ def test_a_changed_column_type_recreates_the_view_and_old_values_read_as_null(or
     seed(empty_sandbox, 5)
     synced(organization)
     zoho_id = sorted(store(empty_sandbox))[0]
-    CrmRecord.objects.for_organization(organization).filter(zoho_id=zoho_id).update(
+    CrmRecord.objects.for_organization(organization).filter(external_id=zoho_id).update(
         fields={"belt": "black", "rank": "7"}
     )
     assert mirror_view_refresh(mapping=mapping_of("Leads", FieldSpec("Belt", TEXT, False))) == "replaced"

@@ -28,7 +28,7 @@ STORED = 3_000
 
 def lead(number: int, *, modified: datetime = T0, phones: dict[str, str] | None = None) -> MappedRecord:
     return MappedRecord(
-        zoho_id=f"41508680000{number:07d}",
+        external_id=f"41508680000{number:07d}",
         modified_time=modified,
         name=f"Lead {number}",
         fields={"last_name": f"Lead {number}"},
@@ -42,11 +42,11 @@ def loaded():
     if connection.vendor != "postgresql":
         pytest.skip("plans are PostgreSQL's")
     organization = OrganizationFactory(slug="plans")
-    run = SyncRun.objects.unscoped().create(organization=organization, module="Leads", started_at=T0)
+    run = SyncRun.objects.unscoped().create(organization=organization, object="lead", started_at=T0)
     with transaction.atomic():
         crm_records_upsert(
             organization_id=organization.pk,
-            module="Leads",
+            object="lead",
             records=[lead(number) for number in range(STORED)],
             run_id=run.pk,
             now=T0,
@@ -65,7 +65,7 @@ def plan(sql: str, params) -> str:
 
 
 def ids(count: int) -> list[str]:
-    return [lead(number).zoho_id for number in range(count)]
+    return [lead(number).external_id for number in range(count)]
 
 
 def test_only_the_unique_indexes_start_with_the_organization():
@@ -96,8 +96,8 @@ def test_the_upsert_reads_stored_rows_only_through_its_conflict_arbiter(loaded):
 @pytest.mark.parametrize(
     ("sql", "params", "key"),
     [
-        (_VERSIONS_SQL, "versions", "(zoho_id)::text = batch.zoho_id"),
-        (PHONES_HELD_SQL, "held", "(zoho_id)::text = batch.zoho_id"),
+        (_VERSIONS_SQL, "versions", "(zoho_id)::text = batch.external_id"),
+        (PHONES_HELD_SQL, "held", "(zoho_id)::text = batch.external_id"),
         (PHONES_GONE_SQL, "gone", "(field)::text = batch.field"),
     ],
 )
@@ -114,7 +114,7 @@ def test_batch_reads_probe_the_unique_index_by_the_whole_key(loaded, sql, params
     assert index_lines, text
     assert all(key in line for line in index_lines), text
     filters = [line for line in text.splitlines() if "Filter" in line]
-    assert not [line for line in filters if "zoho_id" in line or "organization_id" in line], text
+    assert not [line for line in filters if "external_id" in line or "organization_id" in line], text
     assert "Hash" not in text, text
 
 
@@ -127,25 +127,27 @@ def test_phones_follow_the_record_gone_changed_and_kept(loaded):
     with transaction.atomic():
         result = crm_records_upsert(
             organization_id=organization.pk,
-            module="Leads",
+            object="lead",
             records=[changed, cleared, kept, fresh, lead(4)],  # lead(4) is stored unchanged
             run_id=run.pk,
             now=T0,
         )
     assert (result.inserted, result.updated) == (1, 3)
     phones = {
-        (phone.zoho_id, phone.field): phone.e164
+        (phone.external_id, phone.field): phone.e164
         for phone in CrmPhone.objects.for_organization(organization).filter(
-            zoho_id__in=[record.zoho_id for record in (changed, cleared, kept, fresh, lead(4))]
+            zoho_id__in=[record.external_id for record in (changed, cleared, kept, fresh, lead(4))]
         )
     }
     assert phones == {
-        (changed.zoho_id, "Phone"): "+14155550111",
-        (changed.zoho_id, "Mobile"): "+14155550112",
-        (kept.zoho_id, "Phone"): lead(3).phones["Phone"],
-        (fresh.zoho_id, "Phone"): fresh.phones["Phone"],
-        (lead(4).zoho_id, "Phone"): lead(4).phones["Phone"],
+        (changed.external_id, "Phone"): "+14155550111",
+        (changed.external_id, "Mobile"): "+14155550112",
+        (kept.external_id, "Phone"): lead(3).phones["Phone"],
+        (fresh.external_id, "Phone"): fresh.phones["Phone"],
+        (lead(4).external_id, "Phone"): lead(4).phones["Phone"],
     }
-    versions = crm_record_versions(organization_id=organization.pk, module="Leads", zoho_ids=[changed.zoho_id, "nope"])
-    assert list(versions) == [changed.zoho_id]
-    assert versions[changed.zoho_id].modified_time == changed.modified_time
+    versions = crm_record_versions(
+        organization_id=organization.pk, object="lead", zoho_ids=[changed.external_id, "nope"]
+    )
+    assert list(versions) == [changed.external_id]
+    assert versions[changed.external_id].modified_time == changed.modified_time

@@ -1,5 +1,5 @@
 """Zoho CRM v8 behind the CrmProvider interface, over the package's own modules (client, transport, token
-broker, OAuth flow) and the mirror's pure mapping (`sync/mapping.py`).
+broker, OAuth flow) and its record mapping (`mapping.py`).
 
 The connection is, for now, the `studios.models.ProviderAccount` of kind `zoho_crm` (its OAuth state lives on
 `ZohoConnection`, models.py): `provider_for(account)` gives a ZohoCrmProvider. What the interface needs that the
@@ -35,6 +35,13 @@ from crm.providers.zoho import oauth
 from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
 from crm.providers.zoho.embed import ZohoEmbed
 from crm.providers.zoho.limits import Priority
+from crm.providers.zoho.mapping import (
+    UNSELECTABLE,
+    ModuleMapping,
+    crm_record_map,
+    display_field_of,
+    module_mapping_build,
+)
 from crm.providers.zoho.sign_in import ZohoSignIn
 from crm.providers.zoho.translation import (
     FIELD_TYPES,
@@ -59,7 +66,6 @@ from crm.records import (
     Subscription,
 )
 from crm.registry import register
-from sync.mapping import UNSELECTABLE, ModuleMapping, crm_record_map, display_field_of, module_mapping_build
 
 IN_LIMIT = 100  # COQL `in` takes at most 100 values
 # Zoho links a task to a lead, account or deal through What_Id + $se_module, to a contact through Who_Id.
@@ -75,6 +81,17 @@ def _digits(record_id: str) -> str:
     if not value.isdigit():
         raise CrmNotFound(f"{value!r} is not a Zoho record id", provider=PROVIDER, code="INVALID_ID")
     return value
+
+
+class _CountingClient(ZohoClient):
+    """ZohoClient that adds up the credits of the calls Zoho answered."""
+
+    credits_used = 0
+
+    def request(self, method: str, path: str, **kwargs: Any):
+        response = super().request(method, path, **kwargs)
+        self.credits_used += kwargs.get("cost", 1)
+        return response
 
 
 @register(PROVIDER)
@@ -100,9 +117,15 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
         if getattr(connection, "kind", None) != "zoho_crm":
             raise ValueError(f"{connection!r} is not a Zoho CRM account")
         self.account = connection
-        self.client = ZohoClient(account=connection, priority=Priority(priority), **options)
+        self.client = _CountingClient(account=connection, priority=Priority(priority), **options)
         self._mappings: dict[str, ModuleMapping] = {}
         self._metadata: dict[str, list[dict[str, Any]]] = {}
+        self._canonical_names = {name: str(canonical) for canonical, name in self.object_names.items()}
+
+    @property
+    def credits_used(self) -> int:
+        """The API credits of the calls Zoho answered through this provider (a sync run records them)."""
+        return self.client.credits_used
 
     # --- names --------------------------------------------------------------------------------------------------
     def vendor_object(self, object: str) -> str:
@@ -299,19 +322,20 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
             )
         except (KeyError, ValueError) as exc:  # no id or Modified_Time, or one Zoho would never send
             raise CrmRejected(f"Zoho sent a {module} record Leadline cannot read: {exc}", provider=PROVIDER) from exc
+        problems = mapped.problems
         return CanonicalRecord(
-            object=self.canonical_object(module),
+            object=self._canonical_names.get(module) or self.canonical_object(module),
             id=mapped.zoho_id,
             modified_time=mapped.modified_time,
             name=mapped.name,
             email=mapped.email,
-            phones=dict(mapped.phones),
+            phones=mapped.phones,  # the mapping's own dicts, handed over (no copy per record)
             owner_id=mapped.owner_id,
             owner_name=mapped.owner_name,
             created_time=mapped.created_time,
             fields=mapped.fields,
             custom_fields=mapped.custom_fields,
-            problems=tuple(FieldProblem(problem.field, problem.value, problem.reason) for problem in mapped.problems),
+            problems=tuple(FieldProblem(p.field, p.value, p.reason) for p in problems) if problems else (),
             raw=row,
         )
 

@@ -25,7 +25,7 @@ def account(organization, empty_sandbox):
 def test_one_coql_500_is_retried_and_the_run_succeeds(organization, account, empty_sandbox):
     seed(empty_sandbox, 30)
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "status": 500, "times": 1})
-    run = sync_run(organization=organization, module="Leads")
+    run = sync_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert run.inserted == 30
 
@@ -34,7 +34,7 @@ def test_one_coql_timeout_is_retried_and_the_run_succeeds(organization, account,
     seed(empty_sandbox, 30)
     settings.ZOHO_HTTP_READ_TIMEOUT_SECONDS = 0.5
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/coql", "delay": 2, "times": 1})
-    run = sync_run(organization=organization, module="Leads")
+    run = sync_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
     assert run.inserted == 30
 
@@ -49,7 +49,7 @@ def test_a_coql_that_keeps_failing_still_fails_after_the_retries(organization, a
 def test_an_insert_is_still_not_repeated_after_a_500(organization, account, empty_sandbox):
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/Leads$", "status": 500, "times": 1})
     with pytest.raises(ZohoUnavailable):
-        ZohoClient(account=account).records_insert(module="Leads", records=[{"Last_Name": "Once"}])
+        ZohoClient(account=account).records_insert(object="lead", records=[{"Last_Name": "Once"}])
     assert not [r for r in _leads(empty_sandbox) if r.get("Last_Name") == "Once"]
 
 

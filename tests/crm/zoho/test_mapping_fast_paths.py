@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from core.phone import normalize_e164
-from sync.mapping import (
+from crm.providers.zoho.mapping import (
     CONVERTERS,
     CURRENCY,
     DATE,
@@ -24,7 +24,7 @@ from sync.mapping import (
     _e164,
     typed_value,
 )
-from sync.mapping import _jsonable as jsonable
+from crm.providers.zoho.mapping import _jsonable as jsonable
 
 FORMATS = (
     "+1 {a}-{e}-{l}",

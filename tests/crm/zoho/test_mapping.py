@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from sync.mapping import (
+from crm.providers.zoho.mapping import (
     CURRENCY,
     DATE,
     INTEGER,

@@ -1,4 +1,5 @@
-"""From Zoho field metadata (`GET /settings/fields`) to the mirror's columns, and from a Zoho record to a row.
+"""Zoho CRM's record mapping: from field metadata (`GET /settings/fields`) to typed keys, and from a Zoho record
+to the values of a `crm.records.CanonicalRecord` (ZohoCrmProvider builds it from the MappedRecord here).
 
 Each field gets a kind from its `data_type` (then `json_type`; docs/vendors/zoho-crm.md, Field metadata), which
 decides how its value is typed: text trimmed, datetimes in UTC, currency to numeric(14,2) with the currency code,

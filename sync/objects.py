@@ -1,0 +1,43 @@
+"""Which objects a connection mirrors, by Leadline's names.
+
+`SYNC_MODULES` (settings) and schedule rows may name objects by the CRM's own names (Leads) or canonical ones
+(lead); the mirror stores canonical names for the canonical objects, the CRM's name for the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from crm.registry import UnknownCrm, provider_class, registered
+
+
+def object_name(name: str, *, connection: Any = None) -> str:
+    """The mirror's name of an object named `name`: canonical when the connection's CRM (any registered CRM
+    without a connection) calls a canonical object so, else `name` as given."""
+    if connection is not None:
+        try:
+            kinds = [provider_class(str(connection.kind))]
+        except UnknownCrm:
+            return name
+    else:
+        kinds = [provider_class(kind) for kind in registered()]
+    for provider in kinds:
+        for canonical, vendor_name in provider.object_names.items():
+            if name in (vendor_name, str(canonical)):
+                return str(canonical)
+    return name
+
+
+def vendor_object_name(name: str, *, connection: Any) -> str:
+    """The CRM's own name of a mirror object (for people reading the CRM's screens, and the SQL view names)."""
+    try:
+        return str(provider_class(str(connection.kind)).object_names.get(name, name))
+    except UnknownCrm:
+        return name
+
+
+def configured_objects(*, connection: Any = None) -> list[str]:
+    """SYNC_MODULES by the mirror's names, in their configured order."""
+    return list(dict.fromkeys(object_name(name, connection=connection) for name in settings.SYNC_MODULES))
