@@ -1,5 +1,6 @@
-"""Every Zoho exception, one family: the CRM client, its transport, the token broker and Bulk Read all raise a
-`ZohoError`, and `translation.crm_error_of` turns any of them into the `crm.errors` type callers act on.
+"""Every Zoho exception, one family: the CRM client, its transport, the token broker, Bulk Read and the OAuth code
+exchange all raise a `ZohoError`, and `translation.crm_error_of` turns any of them into the `crm.errors` type
+callers act on.
 
     ZohoError                   status, code (Zoho's), details, retry_after
     ├── ZohoAuthError           a person must connect Zoho again (also named ZohoReauthRequired)
@@ -12,7 +13,8 @@
     ├── ZohoBudgetExceeded      our own credit budget refused the call
     ├── ZohoRequestError        Zoho refused the request itself (4xx)
     │   └── ZohoRecordError     per-record write errors
-    └── ZohoExportFailed        a Bulk Read job Zoho failed
+    ├── ZohoExportFailed        a Bulk Read job Zoho failed
+    └── ZohoExchangeFailed      the OAuth code exchange (connect or sign-in) gave no token
 
 Callers decide on the type, never on a status code or a message. `ZohoReauthRequired` and `ZohoTokenError` are
 the token broker's old names, kept because code outside this package still imports them: the first is
@@ -26,7 +28,7 @@ from typing import Any
 
 
 class ZohoError(Exception):
-    """Base of every Zoho exception (client, transport, token broker, Bulk Read)."""
+    """Base of every Zoho exception (client, transport, token broker, Bulk Read, OAuth code exchange)."""
 
     default_code = ""
 
@@ -102,6 +104,16 @@ class ZohoExportFailed(ZohoError):
     """Zoho failed a Bulk Read job (state FAILURE): its records will never come; a new export may succeed."""
 
     default_code = "EXPORT_FAILED"
+
+
+class ZohoExchangeFailed(ZohoError):
+    """The OAuth code exchange (connect or sign-in) gave no access token. `reason`: "refused" (the outbound guard
+    would not call the server), "unreachable", or "error" (Zoho answered an error; `detail` holds it)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}", code=f"EXCHANGE_{reason.upper()}")
+        self.reason = reason
+        self.detail = detail
 
 
 # The token broker's old names (tokens.py re-exports them).

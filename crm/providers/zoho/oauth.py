@@ -41,6 +41,7 @@ from crm.errors import CrmAuthError
 from crm.oauth_state import Flow, state_claim, state_issue
 from crm.providers.zoho import tokens
 from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS, ZOHO_DATA_CENTRES
+from crm.providers.zoho.errors import ZohoExchangeFailed as ExchangeFailed  # the family's (errors.py)
 from crm.providers.zoho.models import ZohoConnection
 from crm.providers.zoho.services import connection_error_record, connection_for_account
 from studios.models import ProviderAccount, ProviderKind
@@ -114,16 +115,6 @@ def _session(role: str = "zoho-oauth") -> requests.Session:
 
 
 # --- what both flows do with Zoho -------------------------------------------------------------------------------
-class ExchangeFailed(Exception):
-    """The code exchange did not give an access token. `reason`: "refused" (the outbound guard would not call the
-    server), "unreachable", or "error" (Zoho answered an error; `detail` holds it)."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
 def code_exchange(
     *, http: requests.Session, server: str, client_id: str, client_secret: str, redirect_uri: str, code: str
 ) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The Zoho CRM provider's boundary with the rest of the product: Zoho's field types and change operations as the
-CRM layer's, and every Zoho error (the one family of errors.py: client, transport, token broker, Bulk Read) as the
-`crm.errors` type callers act on. `provider.py` wraps each of its methods in `translated`."""
+CRM layer's, and every Zoho error (the one family of errors.py: client, transport, token broker, Bulk Read,
+OAuth) as the `crm.errors` type callers act on. `provider.py` wraps each of its methods in `translated`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from crm.providers.zoho.errors import (
     ZohoBudgetExceeded,
     ZohoCreditsExhausted,
     ZohoError,
+    ZohoExchangeFailed,
     ZohoRateLimited,
     ZohoRecordError,
     ZohoUnavailable,
@@ -83,6 +84,10 @@ def crm_error_of(error: Exception) -> CrmError:
         "details": error.details,
     }
     if isinstance(error, ZohoAuthError):
+        return CrmAuthError(error.message, **kwargs)
+    if isinstance(error, ZohoExchangeFailed):  # only a person can start a refused consent again
+        if error.reason == "unreachable":
+            return CrmUnavailable(error.message, **kwargs)
         return CrmAuthError(error.message, **kwargs)
     if isinstance(error, ZohoCreditsExhausted | ZohoBudgetExceeded):
         return CrmQuotaExhausted(error.message, retry_after=error.retry_after, **kwargs)

@@ -8,10 +8,11 @@ import inspect
 import pytest
 
 from crm.errors import CrmAuthError, CrmError, CrmNotFound, CrmRejected, CrmUnavailable
-from crm.providers.zoho import errors, tokens
+from crm.providers.zoho import errors, oauth, tokens
 from crm.providers.zoho.errors import (
     ZohoAuthError,
     ZohoError,
+    ZohoExchangeFailed,
     ZohoExportFailed,
     ZohoRequestError,
     ZohoTokenUnavailable,
@@ -24,6 +25,12 @@ def test_every_zoho_exception_derives_from_one_base():
     classes = [value for value in vars(errors).values() if inspect.isclass(value) and issubclass(value, Exception)]
     assert len(classes) >= 12
     assert all(issubclass(cls, ZohoError) for cls in classes)
+
+
+def test_the_oauth_code_exchanges_error_is_the_familys():
+    assert oauth.ExchangeFailed is ZohoExchangeFailed
+    error = oauth.ExchangeFailed("error", "invalid_code")
+    assert (error.reason, error.detail, error.code) == ("error", "invalid_code", "EXCHANGE_ERROR")
 
 
 def test_the_token_brokers_old_names_are_the_familys():
@@ -47,6 +54,9 @@ def test_the_token_broker_raises_the_family(account):
         (tokens.ZohoReauthRequired("revoked"), CrmAuthError, "REAUTH_REQUIRED"),
         (ZohoTokenUnavailable("accounts down", retry_after=30.0), CrmUnavailable, "TOKEN_UNAVAILABLE"),
         (ZohoExportFailed("Zoho failed the job"), CrmRejected, "EXPORT_FAILED"),
+        (ZohoExchangeFailed("error", "invalid_code"), CrmAuthError, "EXCHANGE_ERROR"),
+        (ZohoExchangeFailed("refused", "private address"), CrmAuthError, "EXCHANGE_REFUSED"),
+        (ZohoExchangeFailed("unreachable", "ConnectTimeout"), CrmUnavailable, "EXCHANGE_UNREACHABLE"),
         (ZohoRequestError("gone", status=400, code="RESOURCE_NOT_FOUND"), CrmNotFound, "RESOURCE_NOT_FOUND"),
         (ZohoRequestError("gone", status=404, code="RESOURCE_NOT_FOUND"), CrmNotFound, "RESOURCE_NOT_FOUND"),
     ],
