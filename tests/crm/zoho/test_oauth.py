@@ -207,3 +207,32 @@ def test_reconnecting_after_needs_reauth_replaces_the_refresh_token(manager_a, u
     assert access_token_get(account=account)
     unconnected.refresh_from_db()
     assert unconnected.state == ZohoConnection.State.CONNECTED
+
+
+def test_the_one_oauth_callback_finishes_a_connect_too(manager_a, unconnected, zoho_org):
+    """/crm/oauth/callback serves every CRM flow: a connect's state names the view that completes it."""
+    location = consent(start(manager_a, unconnected), _sandbox_user=zoho_org["users"][0]["id"])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    response = manager_a.get("/crm/oauth/callback", query)
+    assert response.status_code == 302
+    assert response.url == reverse("admin:zoho_zohoconnection_change", args=[unconnected.pk])
+    unconnected.refresh_from_db()
+    assert unconnected.state == ZohoConnection.State.CONNECTED
+    assert manager_a.get("/crm/oauth/callback", query).status_code == 302  # single use: refused, nothing changes
+    unconnected.refresh_from_db()
+    assert unconnected.state == ZohoConnection.State.CONNECTED
+
+
+def test_the_one_oauth_callback_sends_a_stranger_with_a_connect_state_to_sign_in(client, unconnected):
+    session = client.session
+    authorize = oauth.connect_start(account=unconnected.account, session=session)
+    session.save()
+    response = client.get("/crm/oauth/callback", {"state": parse_qs(urlsplit(authorize).query)["state"][0]})
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+def test_a_forged_state_at_the_one_callback_is_refused(client):
+    response = client.get("/crm/oauth/callback", {"state": "forged", "code": "x"})
+    assert response.status_code == 400
+    assert b"invalid or has expired" in response.content
