@@ -1,4 +1,4 @@
-"""The managers' admin of lead automation: settings (with the webhook URL to paste into Zoho), each studio's
+"""The managers' admin of lead automation: settings (with the webhook URL to paste into the CRM), each studio's
 follow-up, every lead's intake with its step log, keyword replies, and one "needs attention" page listing what
 automation could not finish. Scoped like every admin page (core.admin): a manager sees their organization."""
 
@@ -36,11 +36,11 @@ class AutomationSettingsAdmin(TenantModelAdmin):
     readonly_fields = ["webhook"]
     actions = ["rotate_token"]
 
-    @admin.display(description="Webhook URL for the Zoho workflow rule (keep it secret)")
+    @admin.display(description="Webhook URL for the CRM's workflow rule on new leads (keep it secret)")
     def webhook(self, obj: AutomationSettings) -> str:
         if not obj.pk or not obj.webhook_token:
             return "Saved settings get a URL."
-        return automation_webhook_url(token=obj.webhook_token.reveal())
+        return automation_webhook_url(token=obj.webhook_token.reveal(), organization=obj.organization)
 
     def save_model(self, request: HttpRequest, obj: AutomationSettings, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -89,19 +89,20 @@ class IntakeAdminBase(ReadOnlyAdminMixin, TenantModelAdmin):
 
 @admin.register(LeadIntake)
 class LeadIntakeAdmin(IntakeAdminBase):
-    list_display = ["created_at", "lead_name", "status", "studio", "task_zoho_id", "welcome", "attention_reason"]
+    list_display = ["created_at", "lead_name", "status", "studio", "crm_task_id", "welcome", "attention_reason"]
     list_filter = ["status", "studio"]
-    search_fields = ["lead_name", "lead_phone", "zoho_lead_id"]
+    search_fields = ["lead_name", "lead_phone", "crm_record_id"]
     readonly_fields = [
         "organization",
-        "zoho_lead_id",
+        "connection",
+        "crm_record_id",
         "status",
         "studio",
         "lead_name",
         "lead_phone",
         "owner_name",
-        "owner_zoho_id",
-        "task_zoho_id",
+        "crm_owner_id",
+        "crm_task_id",
         "welcome_message",
         "sms_outcome",
         "attention_reason",
@@ -154,16 +155,17 @@ class LeadIntakeAdmin(IntakeAdminBase):
 
 @admin.register(ReplyFollowUp)
 class ReplyFollowUpAdmin(IntakeAdminBase):
-    list_display = ["created_at", "phone", "body", "status", "studio", "zoho_lead_id", "attention_reason"]
+    list_display = ["created_at", "phone", "body", "status", "studio", "crm_record_id", "attention_reason"]
     list_filter = ["status", "studio"]
-    search_fields = ["message__from_number", "zoho_lead_id"]
+    search_fields = ["message__from_number", "crm_record_id"]
     readonly_fields = [
         "organization",
         "studio",
         "message",
         "status",
-        "zoho_lead_id",
-        "task_zoho_id",
+        "connection",
+        "crm_record_id",
+        "crm_task_id",
         "follow_up_message",
         "attention_reason",
         "attempts",

@@ -1,8 +1,11 @@
 """Lead automation: per-organization and per-studio settings, one intake per new lead, one follow-up per keyword
 reply, and the step log managers read ("what happened to this lead, and why").
 
-Idempotency is in constraints: one LeadIntake per (organization, Zoho lead id) gives one task and one welcome
-text however often Zoho delivers the webhook; one ReplyFollowUp per inbound message.
+Idempotency is in constraints: one LeadIntake per (organization, CRM connection, lead id) gives one task and one
+welcome text however often the CRM delivers the webhook; one ReplyFollowUp per inbound message.
+
+Intakes and replies name the CRM connection (a `studios.ProviderAccount` a CRM provider serves, crm/connections.py)
+their record ids belong to, since an organization may connect two CRMs.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def token_digest(token: str) -> str:
 
 
 class AutomationSettings(TenantModel, TimeStampedModel):
-    """An organization's lead automation: the webhook token Zoho's workflow rule calls with, and the rules."""
+    """An organization's lead automation: the webhook token the CRM's workflow rule calls with, and the rules."""
 
     organization = models.OneToOneField(
         "studios.Organization", on_delete=models.CASCADE, related_name="automation_settings"
@@ -39,13 +42,14 @@ class AutomationSettings(TenantModel, TimeStampedModel):
     lead_studio_field = models.CharField(
         max_length=100,
         blank=True,
-        help_text="API name of a Leads field naming the studio (its name or slug); tried before the lead owner.",
+        help_text="The CRM's API name of a lead field naming the studio (its name or slug); tried before "
+        "the lead owner.",
     )
     reply_keyword = models.CharField(
         max_length=32, default="YES", help_text="A reply of exactly this word sends the follow-up text and a task."
     )
     reply_match_minutes = models.PositiveIntegerField(
-        default=20, help_text="How long a reply from an unknown number keeps trying to find its lead in Zoho."
+        default=20, help_text="How long a reply from an unknown number keeps trying to find its lead in the CRM."
     )
 
     objects = TenantManager()
@@ -91,19 +95,25 @@ class LeadIntake(TenantModel, TimeStampedModel):
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
-        WAITING = "waiting", "Waiting for Zoho"  # lead not visible yet, or Zoho down: retried with backoff
+        WAITING = "waiting", "Waiting for the CRM"  # lead not visible yet, or the CRM down: retried with backoff
         DONE = "done", "Done"
         NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
-    zoho_lead_id = models.CharField(max_length=25)
+    connection = models.ForeignKey(
+        "studios.ProviderAccount",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The CRM connection the lead was created in.",
+    )
+    crm_record_id = models.CharField("CRM lead id", max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     studio = models.ForeignKey("studios.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     lead_name = models.CharField(max_length=200, blank=True)
     lead_phone = models.CharField(max_length=32, blank=True)
-    owner_zoho_id = models.CharField(max_length=25, blank=True)
+    crm_owner_id = models.CharField("CRM owner's user id", max_length=64, blank=True)
     owner_name = models.CharField(max_length=200, blank=True)
-    task_zoho_id = models.CharField(max_length=25, blank=True)
+    crm_task_id = models.CharField("CRM task id", max_length=64, blank=True)
     welcome_message = models.OneToOneField(
         "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -119,14 +129,16 @@ class LeadIntake(TenantModel, TimeStampedModel):
     class Meta(TenantModel.Meta):
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "zoho_lead_id"], name="lead_intake_unique_lead"),
+            models.UniqueConstraint(
+                fields=["organization", "connection", "crm_record_id"], name="lead_intake_unique_lead"
+            ),
         ]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="waiting"), name="lead_intake_waiting"),
         ]
 
     def __str__(self) -> str:
-        return f"Lead {self.lead_name or self.zoho_lead_id} ({self.get_status_display()})"
+        return f"Lead {self.lead_name or self.crm_record_id} ({self.get_status_display()})"
 
 
 class ReplyFollowUp(TenantModel, TimeStampedModel):
@@ -141,8 +153,16 @@ class ReplyFollowUp(TenantModel, TimeStampedModel):
     studio = models.ForeignKey("studios.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     message = models.OneToOneField("messaging.Message", on_delete=models.PROTECT, related_name="reply_follow_up")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    zoho_lead_id = models.CharField(max_length=25, blank=True)
-    task_zoho_id = models.CharField(max_length=25, blank=True)
+    connection = models.ForeignKey(
+        "studios.ProviderAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The CRM connection the lead was looked up in; empty until then, or when the organization has none.",
+    )
+    crm_record_id = models.CharField("CRM lead id", max_length=64, blank=True)
+    crm_task_id = models.CharField("CRM task id", max_length=64, blank=True)
     follow_up_message = models.OneToOneField(
         "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -1,4 +1,4 @@
-"""Reads of lead automation: settings with their defaults, the CRM account, work that is due."""
+"""Reads of lead automation: settings with their defaults, the CRM connection a lead comes from, work that is due."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from datetime import timedelta
 from django.db.models import Q
 
 from automation.models import AutomationSettings, LeadIntake, ReplyFollowUp, StudioAutomation
-from studios.models import Membership, Organization, ProviderAccount, Studio
+from crm.connections import crm_connection_get
+from crm.registry import UnknownCrm, provider_class
+from studios.models import Organization, ProviderAccount, Studio
 
 
 def automation_settings_get(*, organization: Organization) -> AutomationSettings:
@@ -21,14 +23,18 @@ def studio_automation_get(*, studio: Studio) -> StudioAutomation:
     return found or StudioAutomation(studio=studio)
 
 
-def crm_account_get(*, organization: Organization) -> ProviderAccount | None:
-    """The organization's Zoho CRM account: the default one, or the only one."""
-    accounts = ProviderAccount.objects.for_organization(organization).filter(kind="zoho_crm")
-    default = accounts.filter(is_default=True).first()
-    if default is not None:
-        return default
-    only = list(accounts[:2])
-    return only[0] if len(only) == 1 else None
+def lead_connection_get(*, organization: Organization, kind: str) -> ProviderAccount | None:
+    """The organization's connection to a CRM of provider `kind` (e.g. the kind in the new-lead webhook's URL): its
+    default one, or its only one."""
+    try:
+        served = provider_class(kind)
+    except UnknownCrm:
+        return None
+    for connection_kind in dict.fromkeys((kind, *served.connection_kinds)):
+        found = crm_connection_get(organization=organization, kind=connection_kind)
+        if found is not None:
+            return found
+    return None
 
 
 def studio_by_name(*, organization: Organization, value: str) -> Studio | None:
@@ -40,17 +46,6 @@ def studio_by_name(*, organization: Organization, value: str) -> Studio | None:
         Studio.objects.for_organization(organization)
         .filter(is_active=True)
         .filter(Q(name__iexact=text) | Q(slug__iexact=text))
-        .first()
-    )
-
-
-def owner_membership_get(*, organization: Organization, zoho_user_id: str) -> Membership | None:
-    if not zoho_user_id:
-        return None
-    return (
-        Membership.objects.for_organization(organization)
-        .filter(zoho_user_id=zoho_user_id, is_active=True)
-        .prefetch_related("studios")
         .first()
     )
 
@@ -85,7 +80,8 @@ def lead_intake_for_phone(*, organization: Organization, phone: str) -> LeadInta
     return (
         LeadIntake.objects.for_organization(organization)
         .filter(lead_phone=phone)
-        .exclude(zoho_lead_id="")
+        .exclude(crm_record_id="")
+        .select_related("connection")
         .order_by("-created_at")
         .first()
     )

@@ -1,4 +1,6 @@
-"""Automation tasks: thin; each loads by id and calls one service (which schedules its own retries)."""
+"""Automation tasks: thin; each loads by id, calls one service and owns the retry: a service says how long its
+item must wait (Progress.retry_in, also saved as next_attempt_at for the due sweep) and the task publishes the
+next try. Services never re-enqueue themselves."""
 
 from __future__ import annotations
 
@@ -9,16 +11,22 @@ from django.utils import timezone
 
 @shared_task
 def lead_intake_process_task(intake_id: int) -> str:
-    from automation.services.intake import lead_intake_process
+    from automation.services.intake import lead_intake_enqueue, lead_intake_process
 
-    return lead_intake_process(intake_id=intake_id)
+    progress = lead_intake_process(intake_id=intake_id)
+    if progress.retry_in is not None:
+        lead_intake_enqueue(intake_id, countdown=progress.retry_in)
+    return progress.outcome
 
 
 @shared_task
 def reply_process_task(reply_id: int) -> str:
-    from automation.services.replies import reply_process
+    from automation.services.replies import reply_enqueue, reply_process
 
-    return reply_process(reply_id=reply_id)
+    progress = reply_process(reply_id=reply_id)
+    if progress.retry_in is not None:
+        reply_enqueue(reply_id, countdown=progress.retry_in)
+    return progress.outcome
 
 
 @shared_task

@@ -28,7 +28,7 @@ STUDIOS_PER_ORGANIZATION = 100
 CONVERSATIONS_PER_STUDIO = 40
 MESSAGES = 1_000_000
 LONGEST_THREAD = 3_000
-SEED_VERSION = 1  # bump when the seed's shape changes
+SEED_VERSION = 2  # bump when the seed's shape changes
 SEEDED_APPS = ("core", "studios", "messaging")
 BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -100,6 +100,9 @@ def seed() -> float:
     from django.core.management import call_command
     from django.db import connection
 
+    from crm.registry import connection_kinds
+
+    crm_kind = connection_kinds()[0]  # the kind of account a CRM provider serves (the seed never calls it)
     started = time.perf_counter()
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
@@ -150,6 +153,17 @@ def seed() -> float:
                 for o in range(1, ORGANIZATIONS + 1)
             ),
         )
+        # Each organization's CRM connection (id = ORGANIZATIONS + organization), never called: no credentials.
+        copy_rows(
+            cur,
+            "studios_provideraccount",
+            "id, created_at, updated_at, name, kind, is_default, account_sid, auth_token, client_id, client_secret, "
+            "refresh_token, api_base_url, accounts_url, api_domain, organization_id",
+            (
+                (crm_connection_of(o), now, now, f"crm-{o}", crm_kind, True, *[""] * 6, "http://127.0.0.1:9", "", o)
+                for o in range(1, ORGANIZATIONS + 1)
+            ),
+        )
         copy_rows(
             cur,
             "studios_phonenumber",
@@ -175,8 +189,15 @@ def seed() -> float:
         copy_rows(
             cur,
             "studios_membership",
-            "id, created_at, updated_at, role, zoho_user_id, is_active, user_id, organization_id",
-            ((u, now, now, role, "", True, u, o) for u, role, o, _ in people),
+            "id, created_at, updated_at, role, is_active, user_id, organization_id",
+            ((u, now, now, role, True, u, o) for u, role, o, _ in people),
+        )
+        # Who each staff member is in the organization's CRM: the owner of their studio's leads.
+        copy_rows(
+            cur,
+            "studios_membercrmuser",
+            "id, organization_id, membership_id, connection_id, crm_user_id",
+            ((u, o, u, crm_connection_of(o), crm_user_of(u)) for u, role, o, _ in people if role == "staff"),
         )
         copy_rows(
             cur,
@@ -193,10 +214,22 @@ def seed() -> float:
         copy_rows(
             cur,
             "messaging_contact",
-            "id, created_at, updated_at, phone, name, crm_module, crm_record_id, crm_owner_id, organization_id",
+            "id, created_at, updated_at, phone, name, crm_object, crm_record_id, crm_owner_id, connection_id, "
+            "organization_id",
             (
-                (c, now, now, phone, f"Lead {c}", "Leads", f"{4150868000000000000 + c}", "", o)
-                for c, o, _, phone, _, _ in threads
+                (
+                    c,
+                    now,
+                    now,
+                    phone,
+                    f"Lead {c}",
+                    "lead",
+                    f"{4150868000000000000 + c}",
+                    crm_user_of(1000 + s),
+                    crm_connection_of(o),
+                    o,
+                )
+                for c, o, s, phone, _, _ in threads
             ),
         )
         copy_rows(
@@ -238,6 +271,7 @@ def seed() -> float:
             "studios_phonenumber",
             "core_user",
             "studios_membership",
+            "studios_membercrmuser",
             "messaging_contact",
             "messaging_conversation",
         ):
@@ -247,6 +281,14 @@ def seed() -> float:
         conn.execute("VACUUM ANALYZE")
         conn.execute(f"COMMENT ON DATABASE \"{DATABASE}\" IS '{seed_key()}'")
     return time.perf_counter() - started
+
+
+def crm_connection_of(organization: int) -> int:
+    return ORGANIZATIONS + organization
+
+
+def crm_user_of(user: int) -> str:
+    return f"{4150868000000200000 + user}"
 
 
 def organization_of(studio: int) -> int:

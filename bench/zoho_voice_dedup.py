@@ -230,7 +230,7 @@ def seed(stored: int, base: datetime) -> tuple[float, dict]:
     }
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO messaging_contact (organization_id, phone, name, crm_module, crm_record_id, crm_owner_id, "
+            "INSERT INTO messaging_contact (organization_id, phone, name, crm_object, crm_record_id, crm_owner_id, "
             "created_at, updated_at) SELECT %s, '+1628' || lpad(i::text, 7, '0'), '', '', '', '', now(), now() "
             "FROM generate_series(0, %s - 1) i ORDER BY i",
             [org.pk, CONTACTS],

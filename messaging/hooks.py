@@ -9,21 +9,34 @@ and an exception in one reaches the caller as if it had called the receiver itse
   called with `message` and `keyword` (the keyword handled, or None). A re-delivered text raises nothing.
 - `on_keyword_reply_failed`: the answer to a keyword could not be sent (a HELP text whose merge fields are blank);
   called with `message`, `studio`, `keyword` and `reason`. The conversation is flagged for a person either way.
+- `crm_owner_finder`: who owns a phone's record in the CRM, when no contact is linked to it yet (the CRM mirror
+  knows: sync/receivers.py); called with `organization` and `phone` (E.164), returns a `CrmOwner` or None. The
+  first finder that knows answers; none registered: no owner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from messaging.models import Message
-    from studios.models import Studio
+    from studios.models import Organization, ProviderAccount, Studio
 
 Receiver = Callable[..., Any]
 
 INBOUND_MESSAGE_RECEIVERS: list[Receiver] = []
 KEYWORD_REPLY_FAILED_RECEIVERS: list[Receiver] = []
+CRM_OWNER_FINDERS: list[Receiver] = []
+
+
+@dataclass(frozen=True)
+class CrmOwner:
+    """A CRM user who owns a record, and the connection (None: the organization's CRM connection) they are in."""
+
+    connection: ProviderAccount | None
+    crm_user_id: str
 
 
 def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
@@ -37,6 +50,7 @@ def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
 
 on_inbound_message = _register(INBOUND_MESSAGE_RECEIVERS)
 on_keyword_reply_failed = _register(KEYWORD_REPLY_FAILED_RECEIVERS)
+crm_owner_finder = _register(CRM_OWNER_FINDERS)
 
 
 def inbound_message_raise(*, message: Message, keyword: str | None) -> None:
@@ -47,3 +61,11 @@ def inbound_message_raise(*, message: Message, keyword: str | None) -> None:
 def keyword_reply_failed_raise(*, message: Message, studio: Studio, keyword: str, reason: str) -> None:
     for receiver in tuple(KEYWORD_REPLY_FAILED_RECEIVERS):
         receiver(message=message, studio=studio, keyword=keyword, reason=reason)
+
+
+def crm_owner_find(*, organization: Organization, phone: str) -> CrmOwner | None:
+    for finder in tuple(CRM_OWNER_FINDERS):
+        found = finder(organization=organization, phone=phone)
+        if found is not None:
+            return found
+    return None

@@ -1,5 +1,5 @@
 """Two-way SMS: contacts (a phone within an organization), conversations (a studio and a contact), messages,
-the opt-out ledger, and the CRM write-backs opt-out changes wait in until the Zoho client sends them.
+the opt-out ledger, and the CRM write-backs opt-out changes wait in until the CRM provider writes them.
 
 Every model is tenant-owned (core.tenancy): its `objects` must be scoped before it runs. Idempotency lives in
 database constraints: a provider's message id is unique per provider, a Zoho Voice log id is unique, one opt-out
@@ -34,10 +34,20 @@ class Contact(TenantModel, TimeStampedModel):
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="contacts")
     phone = SenderPhoneField()
     name = models.CharField(max_length=200, blank=True)
-    crm_module = models.CharField(max_length=64, blank=True, help_text="Leads or Contacts, when linked.")
-    crm_record_id = models.CharField(max_length=25, blank=True)
+    connection = models.ForeignKey(
+        "studios.ProviderAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The CRM connection of the linked record; empty while the contact is linked to none.",
+    )
+    crm_object = models.CharField(
+        "CRM object", max_length=64, blank=True, help_text="lead or contact (canonical names), when linked."
+    )
+    crm_record_id = models.CharField("CRM record id", max_length=64, blank=True)
     crm_owner_id = models.CharField(
-        "CRM owner's Zoho user id", max_length=25, blank=True, help_text="Routes replies on shared numbers."
+        "CRM owner's user id", max_length=64, blank=True, help_text="Routes replies on shared numbers."
     )
 
     objects = TenantManager.from_queryset(ContactQuerySet)()
@@ -356,7 +366,7 @@ class SendRequest(TenantModel):
 
 
 class CrmWriteBack(TenantModel, TimeStampedModel):
-    """A change the CRM must learn (an opt-out flag on the lead/contact), queued until the Zoho client sends it.
+    """A change the CRM must learn (an opt-out flag on the lead/contact), queued until the CRM provider writes it.
     One pending row per (organization, phone, field): a newer change replaces the value instead of piling up."""
 
     class Status(models.TextChoices):
@@ -366,6 +376,14 @@ class CrmWriteBack(TenantModel, TimeStampedModel):
         SKIPPED = "skipped", "Skipped (no CRM record)"
 
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    connection = models.ForeignKey(
+        "studios.ProviderAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The CRM connection to write to; empty: the organization's CRM connection when it is written.",
+    )
     contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     phone = SenderPhoneField()
     field = models.CharField(max_length=100, help_text="The CRM field's API name, e.g. SMS_Opt_Out.")

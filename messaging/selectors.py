@@ -11,6 +11,8 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
+from crm.connections import crm_connection_get
+from messaging.hooks import CrmOwner, crm_owner_find
 from messaging.models import (
     Contact,
     Conversation,
@@ -22,6 +24,7 @@ from messaging.models import (
     SenderBlock,
 )
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
+from studios.selectors import memberships_for_crm_user
 
 # A queued send whose task has not started after this long was probably never enqueued.
 QUEUED_GRACE_SECONDS = 120
@@ -96,22 +99,46 @@ def studio_last_texting_contact(*, phone_number: PhoneNumber, contact: Contact, 
     return last.studio if last else None
 
 
-def studio_of_crm_owner(*, organization: Organization, zoho_user_id: str, studios: list[Studio]) -> Studio | None:
+def studio_of_crm_owner(*, owner: CrmOwner | None, studios: list[Studio]) -> Studio | None:
     """The studio, among `studios`, of the staff member who owns the contact in the CRM."""
-    if not zoho_user_id:
+    if owner is None or owner.connection is None or not owner.crm_user_id:
         return None
-    owner = (
-        Membership.objects.for_organization(organization)
-        .filter(zoho_user_id=zoho_user_id, is_active=True, role=Membership.Role.STAFF)
+    member = (
+        memberships_for_crm_user(connection=owner.connection, crm_user_id=owner.crm_user_id)
+        .filter(role=Membership.Role.STAFF)
         .first()
     )
-    if owner is None:
+    if member is None:
         return None
     ids = {s.pk for s in studios}
-    for studio in owner.studios.order_by("name"):
+    for studio in member.studios.order_by("name"):
         if studio.pk in ids:
             return studio
     return None
+
+
+def crm_owner_of(*, contact: Contact) -> CrmOwner | None:
+    """The contact's CRM owner: linked by automation, else found by the receivers of `crm_owner_finder` (the CRM
+    mirror, by phone: no CRM call). The connection is the organization's CRM connection when none is known."""
+    if contact.crm_owner_id:
+        owner = CrmOwner(connection=contact.connection, crm_user_id=contact.crm_owner_id)
+    else:
+        owner = crm_owner_find(organization=contact.organization, phone=contact.phone)
+    if owner is None or owner.connection is not None:
+        return owner
+    return CrmOwner(connection=crm_connection_get(organization=contact.organization), crm_user_id=owner.crm_user_id)
+
+
+def crm_owner_membership(*, contact: Contact) -> Membership | None:
+    """The active member who owns the contact's linked CRM record (a linked owner only: no lookup)."""
+    if not contact.crm_owner_id:
+        return None
+    connection = contact.connection or crm_connection_get(organization=contact.organization)
+    if connection is None:
+        return None
+    return (
+        memberships_for_crm_user(connection=connection, crm_user_id=contact.crm_owner_id).select_related("user").first()
+    )
 
 
 def inbound_number_get(*, provider: str, number: str) -> PhoneNumber | None:
@@ -206,7 +233,7 @@ def conversation_list(
 ) -> QuerySet[Conversation]:
     """A member's conversations, newest activity first (`activity_at`: the last text, else when it began).
     `unassigned` is the managers' queue; staff never see it, so for them it is empty. `crm_record_id` finds the
-    threads of the contact linked to a Zoho record (the widget opened on that record)."""
+    threads of the contact linked to a CRM record (the widget opened on that record)."""
     conversations = (
         Conversation.objects.visible_to(member)
         .select_related("studio", "contact")

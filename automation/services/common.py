@@ -1,9 +1,12 @@
-"""What intake and replies share: the step log, leases that keep two workers off one item, backoff, lead facts."""
+"""What intake and replies share: the step log, leases that keep two workers off one item, backoff, and the facts
+of a lead read from its canonical CRM record (crm.records.CanonicalRecord: `fields` by canonical key)."""
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -14,12 +17,24 @@ from django.utils import timezone
 
 from automation.models import AutomationStep
 from core.phone import normalize_e164
+from crm.errors import CrmError
+from crm.provider import CrmProvider
+from crm.records import CanonicalRecord, FieldType
 
 logger = structlog.get_logger(__name__)
 
 LEASE_SECONDS = 300
-# Waiting for Zoho (a lead not visible yet, or Zoho down): 5 s, 15 s, 30 s, 1, 2, 5, 10 min (about 19 min).
+# Waiting for the CRM (a lead not visible yet, or the CRM down): 5 s, 15 s, 30 s, 1, 2, 5, 10 min (about 19 min).
 RETRY_SCHEDULE = (5, 15, 30, 60, 120, 300, 600)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a run of an intake or a reply came to, and the seconds until its next try when it must wait (the task
+    publishes that retry: services never re-enqueue themselves)."""
+
+    outcome: str
+    retry_in: float | None = None
 
 
 def step_record(*, organization, step: str, outcome: str = "ok", detail: str = "", **links: Any) -> AutomationStep:
@@ -49,19 +64,21 @@ def retry_delay(attempts: int) -> float | None:
     return RETRY_SCHEDULE[attempts - 1] * random.uniform(0.9, 1.1)  # noqa: S311 (jitter)
 
 
-def lead_full_name(lead: dict[str, Any]) -> str:
-    return " ".join(part for part in (lead.get("First_Name"), lead.get("Last_Name")) if part).strip()
+def lead_full_name(record: CanonicalRecord) -> str:
+    """First and last name, else the record's name (a CRM with one name field)."""
+    parts = (record.get("first_name"), record.get("last_name"))
+    return " ".join(str(part) for part in parts if part).strip() or record.name
 
 
-def lead_owner(lead: dict[str, Any]) -> tuple[str, str]:
-    owner = lead.get("Owner") or {}
-    return str(owner.get("id") or ""), str(owner.get("name") or "")
+# The canonical keys of a lead's phone fields, the mobile first: the number a text can reach.
+PHONE_KEYS = ("mobile", "phone")
 
 
-def lead_mobile(lead: dict[str, Any], *, default_region: str | None) -> tuple[str | None, str]:
-    """The lead's mobile in E.164 (Mobile first, then Phone), or None and why not."""
-    for field in ("Mobile", "Phone"):
-        raw = (lead.get(field) or "").strip()
+def lead_mobile(record: CanonicalRecord, *, default_region: str | None) -> tuple[str | None, str]:
+    """The lead's mobile in E.164 (mobile first, then phone) read in the studio's region, or None and why not."""
+    typed = [(key, str(record.get(key) or "").strip()) for key in PHONE_KEYS]
+    typed += [(field, number) for field, number in record.phones.items()]  # other phone fields, already E.164
+    for field, raw in typed:
         if not raw:
             continue
         try:
@@ -71,19 +88,35 @@ def lead_mobile(lead: dict[str, Any], *, default_region: str | None) -> tuple[st
     return None, "the lead has no mobile or phone number"
 
 
-def merge_context(*, lead: dict[str, Any], studio_name: str, owner_name: str) -> dict[str, str]:
+def field_value(provider: CrmProvider, record: CanonicalRecord, name: str) -> Any:
+    """A field of the record by the CRM's API name (what managers configure, e.g. a studio or opt-out field); a
+    lookup gives the name of what it points at. None when the object has no such field."""
+    try:
+        spec = provider.object_spec(object=record.object).field(name)
+    except KeyError:
+        return record.get(name)
+    if spec.type in (FieldType.LOOKUP, FieldType.USER):
+        return record.get(f"{spec.key}_name") or record.get(spec.key)
+    value = record.get(spec.key)
+    return value.get("name") if isinstance(value, dict) else value
+
+
+def merge_context(*, record: CanonicalRecord, studio_name: str, owner_name: str) -> dict[str, str]:
     return {
-        "first_name": lead.get("First_Name") or "",
-        "last_name": lead.get("Last_Name") or "",
-        "full_name": lead_full_name(lead),
+        "first_name": str(record.get("first_name") or ""),
+        "last_name": str(record.get("last_name") or ""),
+        "full_name": lead_full_name(record),
         "studio_name": studio_name,
         "owner_name": owner_name,
         "owner_first_name": owner_name.split(" ")[0] if owner_name else "",
     }
 
 
-def due_date_for(*, time_zone: str, days: int, now: datetime | None = None) -> str:
-    import zoneinfo
-
+def due_date_for(*, time_zone: str, days: int, now: datetime | None = None) -> date:
     local = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(time_zone))
-    return (local.date() + timedelta(days=days)).isoformat()
+    return local.date() + timedelta(days=days)
+
+
+def crm_error_text(exc: CrmError) -> str:
+    """An error of the CRM as the automation log says it: the error's type and the CRM's own words."""
+    return f"{exc.__class__.__name__}: {exc}"

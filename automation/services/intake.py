@@ -1,10 +1,11 @@
-"""A new lead in Zoho: the workflow webhook is recorded, then an intake loads the lead, finds its studio, creates
-a follow-up Task for the owner and sends the studio's welcome text. Each step is logged; a step that cannot be
-done now (the lead is not visible in Zoho yet, Zoho is down) is retried with backoff; one that cannot be done at
-all (no studio, no valid mobile, opted out) ends in a logged, visible outcome. Nothing is dropped silently.
+"""A new lead in the CRM: the CRM's workflow webhook is recorded, then an intake loads the lead through the
+connection's CRM provider, finds its studio, creates a follow-up task for the owner and sends the studio's welcome
+text. Each step is logged; a step that cannot be done now (the lead is not visible in the CRM yet, the CRM is down)
+is retried with backoff (by the task: `automation.tasks`); one that cannot be done at all (no studio, no valid
+mobile, opted out, the connection needs a person) ends in a logged, visible outcome. Nothing is dropped silently.
 
-One intake per (organization, lead id) and a saved task id and welcome message make a second delivery of the
-same webhook create no second task and no second text.
+One intake per (organization, connection, lead id) and a saved task id and welcome message make a second delivery
+of the same webhook create no second task and no second text.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ from django.utils import timezone
 from automation.models import LeadIntake
 from automation.selectors import (
     automation_settings_get,
-    crm_account_get,
-    owner_membership_get,
+    lead_connection_get,
     studio_automation_get,
     studio_by_name,
 )
 from automation.services.common import (
+    Progress,
+    crm_error_text,
     due_date_for,
+    field_value,
     lead_full_name,
     lead_mobile,
-    lead_owner,
     lease_take,
     merge_context,
     retry_delay,
@@ -41,61 +43,76 @@ from automation.services.common import (
 from core import merge_fields
 from core.exceptions import ApplicationError
 from core.models import InboundEvent
-from core.webhooks import EventFlagged, processor
-from crm.providers.zoho.client import Priority, ZohoClient
-from crm.providers.zoho.errors import ZohoError, ZohoRequestError
-from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenError
+from core.webhooks import EventFlagged
+from crm.errors import CrmAuthError, CrmError, CrmNotFound, CrmRejected, CrmUnavailable
+from crm.provider import CrmProvider
+from crm.records import CanonicalObject, CanonicalRecord, Priority
+from crm.registry import provider_for
 from messaging.models import Message, OptOutSource, OptOutState
 from messaging.selectors import crm_opt_out_field_get, phone_is_opted_out
 from messaging.services.opt_out import opt_out_set
 from messaging.services.sending import message_send, region_of
 from messaging.services.threads import contact_get_or_create
 from studios.models import TEMPLATE_FIELDS, Studio
-from studios.selectors import phone_numbers_serving
+from studios.selectors import membership_for_crm_user, phone_numbers_serving
 
 logger = structlog.get_logger(__name__)
 
 S = LeadIntake.Status
-LEAD_ID = re.compile(r'"?lead_?id"?\s*[:=]\s*"?(\d{5,25})', re.IGNORECASE)
+LEAD = CanonicalObject.LEAD
+LEAD_ID = re.compile(r'"?lead_?id"?\s*[:=]\s*"?([A-Za-z0-9_-]{5,64})', re.IGNORECASE)
+ID_KEYS = ("lead_id", "id", "leadId")
+
+
+def _lead_id(value: Any) -> str | None:
+    text = str(value or "").strip()
+    return text if text and re.fullmatch(r"[A-Za-z0-9_-]{5,64}", text) else None
 
 
 def lead_id_from_payload(payload: dict[str, Any]) -> str | None:
-    """The lead id from a workflow webhook: JSON body, form field or query parameter. Zoho pastes merge values
+    """The lead id from a workflow webhook: JSON body, form field or query parameter. Some CRMs paste merge values
     into raw JSON unescaped, so a lead whose name holds a quote breaks the JSON; the id is still found."""
     for source in (payload.get("query") or {}, payload.get("form") or {}):
-        for key in ("lead_id", "id", "leadId"):
-            value = str(source.get(key) or "").strip()
-            if value.isdigit():
-                return value
+        for key in ID_KEYS:
+            if found := _lead_id(source.get(key)):
+                return found
     raw = payload.get("body") or ""
     try:
         body = json.loads(raw)
     except (TypeError, ValueError):
         body = None
     if isinstance(body, dict):
-        for key in ("lead_id", "id", "leadId"):
-            value = str(body.get(key) or "").strip()
-            if value.isdigit():
-                return value
+        for key in ID_KEYS:
+            if found := _lead_id(body.get(key)):
+                return found
     match = LEAD_ID.search(raw)
     return match.group(1) if match else None
 
 
-@processor("zoho.lead")
-def zoho_lead_event_process(event: InboundEvent) -> None:
-    """Turn a recorded new-lead webhook into an intake (once per lead) and start it after commit."""
+def lead_event_process(event: InboundEvent) -> None:
+    """Turn a recorded new-lead webhook into an intake (once per lead and connection) and start it after commit.
+    Registered for every CRM kind's source, `<kind>.lead` (automation/apps.py), so events recorded before a
+    deploy are processed after it."""
+    kind = event.source.removesuffix(".lead")
     lead_id = lead_id_from_payload(event.payload)
     if lead_id is None:
-        raise EventFlagged("The webhook names no lead id; check the workflow rule's body (it needs ${Leads.Id})")
+        raise EventFlagged("The webhook names no lead id; check the workflow rule's body (it needs the lead's id)")
     organization = event.organization
+    connection = lead_connection_get(organization=organization, kind=kind)
+    if connection is None:
+        raise EventFlagged(
+            f"The organization has no {kind} CRM connection (or several and no default): connect one, then retry"
+        )
     try:
         with transaction.atomic():
-            intake = LeadIntake.unscoped_objects.create(organization=organization, zoho_lead_id=lead_id)
+            intake = LeadIntake.unscoped_objects.create(
+                organization=organization, connection=connection, crm_record_id=lead_id
+            )
             step_record(
                 organization=organization, lead_intake=intake, step="webhook_received", detail=f"lead {lead_id}"
             )
     except IntegrityError:
-        intake = LeadIntake.objects.for_organization(organization).get(zoho_lead_id=lead_id)
+        intake = LeadIntake.objects.for_organization(organization).get(connection=connection, crm_record_id=lead_id)
         step_record(
             organization=organization,
             lead_intake=intake,
@@ -108,6 +125,7 @@ def zoho_lead_event_process(event: InboundEvent) -> None:
 
 
 def lead_intake_enqueue(intake_id: int, countdown: float | None = None) -> None:
+    """Publish the intake's task (a first run, the sweep, "try again"; retries are the task's own)."""
     from automation.tasks import lead_intake_process_task
 
     try:
@@ -117,37 +135,45 @@ def lead_intake_enqueue(intake_id: int, countdown: float | None = None) -> None:
 
 
 class _Wait(Exception):
-    """Zoho cannot answer now: try again later."""
+    """The CRM cannot answer now: try again later (not before `retry_after` seconds when the CRM said)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
-def lead_intake_process(*, intake_id: int) -> str:
-    """Advance an intake as far as it can go; safe to run twice (a lease, and every step checks what is done)."""
+def _wait_for(exc: CrmUnavailable, what: str) -> _Wait:
+    return _Wait(f"the CRM is unavailable {what} ({crm_error_text(exc)})", retry_after=exc.retry_after)
+
+
+def lead_intake_process(*, intake_id: int) -> Progress:
+    """Advance an intake as far as it can go; safe to run twice (a lease, and every step checks what is done).
+    Returns the outcome and, when the CRM made it wait, the seconds until the next try (next_attempt_at is saved:
+    the due sweep tries it then if the task's retry is lost)."""
     if not lease_take(LeadIntake, pk=intake_id, statuses=(S.RECEIVED, S.WAITING)):
-        return "skipped"
-    intake = LeadIntake.objects.unscoped().select_related("organization", "studio").get(pk=intake_id)
-    organization = intake.organization
-    log = partial(step_record, organization=organization, lead_intake=intake)
+        return Progress("skipped")
+    intake = LeadIntake.objects.unscoped().select_related("organization", "studio", "connection").get(pk=intake_id)
+    log = partial(step_record, organization=intake.organization, lead_intake=intake)
     intake.attempts += 1
     retry_in = None
     try:
         outcome = _advance(intake, log)
     except _Wait as exc:
-        outcome, retry_in = _wait(intake, log, str(exc))
+        outcome, retry_in = _wait(intake, log, str(exc), exc.retry_after)
     except Exception as exc:
         # An unexpected failure is treated as passing: retried on the schedule, then handed to a person.
         logger.exception("lead_intake_failed", intake_id=intake.pk)
-        outcome, retry_in = _wait(intake, log, f"unexpected error {exc.__class__.__name__}: {exc}")
+        outcome, retry_in = _wait(intake, log, f"unexpected error {exc.__class__.__name__}: {exc}", None)
     intake.lease_until = None
     intake.save()
-    if retry_in is not None:
-        lead_intake_enqueue(intake.pk, retry_in)
-    return outcome
+    return Progress(outcome, retry_in)
 
 
-def _wait(intake: LeadIntake, log, reason: str) -> tuple[str, float | None]:
+def _wait(intake: LeadIntake, log, reason: str, said: float | None) -> tuple[str, float | None]:
     delay = retry_delay(intake.attempts)
     if delay is None:
-        return _attention(intake, log, f"Gave up waiting for Zoho after {intake.attempts} tries: {reason}"), None
+        return _attention(intake, log, f"Gave up waiting for the CRM after {intake.attempts} tries: {reason}"), None
+    delay = max(delay, said or 0)
     log(step="waiting", outcome="retry", detail=f"{reason}; next try in {delay:.0f} s")
     intake.status, intake.next_attempt_at = S.WAITING, timezone.now() + timedelta(seconds=delay)
     return "waiting", delay
@@ -159,6 +185,10 @@ def _attention(intake: LeadIntake, log, reason: str) -> str:
     return "needs_attention"
 
 
+def _reconnect(intake: LeadIntake, exc: CrmError) -> str:
+    return f"The CRM connection {intake.connection.name} must be connected again by a manager: {exc}"
+
+
 def _advance(intake: LeadIntake, log) -> str:
     organization = intake.organization
     settings_row = automation_settings_get(organization=organization)
@@ -166,29 +196,28 @@ def _advance(intake: LeadIntake, log) -> str:
         log(step="automation_off", outcome="skipped", detail="lead automation is switched off for the organization")
         intake.status, intake.completed_at = S.DONE, timezone.now()
         return "done"
-    account = crm_account_get(organization=organization)
-    if account is None:
-        return _attention(intake, log, "The organization has no Zoho CRM account (or several and no default)")
-    client = ZohoClient(account=account, priority=Priority.BACKGROUND)
     try:
-        lead = client.record_get(module="Leads", record_id=intake.zoho_lead_id)
-    except ZohoReauthRequired as exc:
-        return _attention(intake, log, f"The Zoho connection needs to be re-authorised: {exc}")
-    except ZohoRequestError as exc:
-        return _attention(intake, log, f"Zoho refused to load the lead: {exc}")
-    except (ZohoError, ZohoTokenError) as exc:
-        raise _Wait(f"Zoho is unavailable ({exc.__class__.__name__}: {exc})") from exc
-    if lead is None:
-        raise _Wait(f"lead {intake.zoho_lead_id} is not visible in Zoho yet")
-    owner_id, owner_name = lead_owner(lead)
-    intake.lead_name = lead_full_name(lead)[:200]
-    intake.owner_zoho_id, intake.owner_name = owner_id, owner_name[:200]
+        provider = provider_for(intake.connection, priority=Priority.BACKGROUND)
+        record = provider.record(object=LEAD, record_id=intake.crm_record_id)
+    except CrmAuthError as exc:
+        return _attention(intake, log, _reconnect(intake, exc))
+    except CrmNotFound as exc:
+        raise _Wait(f"lead {intake.crm_record_id} is not visible in the CRM yet") from exc
+    except CrmUnavailable as exc:
+        raise _wait_for(exc, "to load the lead") from exc
+    except CrmError as exc:  # CrmRejected, or no provider serves the connection any more
+        return _attention(intake, log, f"The CRM refused to load the lead: {exc}")
+    owner_id, owner_name = record.owner_id, record.owner_name
+    intake.lead_name = lead_full_name(record)[:200]
+    intake.crm_owner_id, intake.owner_name = owner_id, owner_name[:200]
     if intake.attempts == 1 or not intake.steps.filter(step="lead_loaded").exists():
         log(step="lead_loaded", detail=f"{intake.lead_name or 'a lead'} owned by {owner_name or 'nobody'}")
 
     problems: list[str] = []
     if intake.studio_id is None:
-        studio, why = _studio_resolve(intake=intake, lead=lead, lead_studio_field=settings_row.lead_studio_field)
+        studio, why = _studio_resolve(
+            intake=intake, provider=provider, record=record, lead_studio_field=settings_row.lead_studio_field
+        )
         if studio is None:
             log(step="studio_resolved", outcome="failed", detail=why)
             problems.append(why)
@@ -196,25 +225,29 @@ def _advance(intake: LeadIntake, log) -> str:
             intake.studio = studio
             log(step="studio_resolved", detail=why, studio=studio)
 
-    if not intake.task_zoho_id:
+    if not intake.crm_task_id:
         try:
-            intake.task_zoho_id = _task_create(client, intake=intake, lead=lead)
-        except ZohoReauthRequired as exc:
-            return _attention(intake, log, f"The Zoho connection needs to be re-authorised: {exc}")
-        except ZohoRequestError as exc:
+            intake.crm_task_id = _task_create(provider, intake=intake)
+        except CrmAuthError as exc:
+            return _attention(intake, log, _reconnect(intake, exc))
+        except CrmRejected as exc:
             log(step="task_created", outcome="failed", detail=str(exc))
-            problems.append(f"Zoho refused the follow-up task: {exc}")
-        except (ZohoError, ZohoTokenError) as exc:
+            problems.append(f"The CRM refused the follow-up task: {exc}")
+        except CrmUnavailable as exc:
             intake.save()  # keep what is known; the task is tried again
-            raise _Wait(f"Zoho is unavailable for the task ({exc.__class__.__name__})") from exc
+            raise _wait_for(exc, "for the task") from exc
         else:
             # Saved at once: a crash after this line must not create the task a second time.
-            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(task_zoho_id=intake.task_zoho_id)
-            log(step="task_created", detail=f"task {intake.task_zoho_id} for {owner_name or 'the token owner'}")
+            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(crm_task_id=intake.crm_task_id)
+            log(step="task_created", detail=f"task {intake.crm_task_id} for {owner_name or 'the connection owner'}")
 
     if intake.welcome_message_id is None and not intake.sms_outcome:
         blocked = _welcome_send(
-            intake=intake, lead=lead, log=log, crm_opt_out_field=crm_opt_out_field_get(organization=organization)
+            intake=intake,
+            provider=provider,
+            record=record,
+            log=log,
+            crm_opt_out_field=crm_opt_out_field_get(organization=organization),
         )
         if blocked:
             problems.append(blocked)
@@ -226,19 +259,20 @@ def _advance(intake: LeadIntake, log) -> str:
     return "done"
 
 
-def _studio_resolve(*, intake: LeadIntake, lead: dict[str, Any], lead_studio_field: str) -> tuple[Studio | None, str]:
+def _studio_resolve(
+    *, intake: LeadIntake, provider: CrmProvider, record: CanonicalRecord, lead_studio_field: str
+) -> tuple[Studio | None, str]:
     organization = intake.organization
     if lead_studio_field:
-        named = lead.get(lead_studio_field)
-        named = named.get("name") if isinstance(named, dict) else named
+        named = field_value(provider, record, lead_studio_field)
         studio = studio_by_name(organization=organization, value=str(named or ""))
         if studio is not None:
             return studio, f"the lead's {lead_studio_field} names {studio.name}"
-    owner = owner_membership_get(organization=organization, zoho_user_id=intake.owner_zoho_id)
+    owner = membership_for_crm_user(connection=intake.connection, crm_user_id=intake.crm_owner_id)
     if owner is None:
         return None, (
-            f"No studio: the lead's owner ({intake.owner_name or intake.owner_zoho_id or 'none'}) is not a member "
-            "with a Zoho user id" + (f", and {lead_studio_field} names no studio" if lead_studio_field else "")
+            f"No studio: the lead's owner ({intake.owner_name or intake.crm_owner_id or 'none'}) is not a member "
+            "with a CRM user id" + (f", and {lead_studio_field} names no studio" if lead_studio_field else "")
         )
     studios = [s for s in owner.studios.all() if s.is_active]
     if len(studios) == 1:
@@ -249,22 +283,24 @@ def _studio_resolve(*, intake: LeadIntake, lead: dict[str, Any], lead_studio_fie
     return None, f"No studio: the owner {intake.owner_name} works in several studios ({names}); assign one"
 
 
-def _task_create(client: ZohoClient, *, intake: LeadIntake, lead: dict[str, Any]) -> str:
+def _task_create(provider: CrmProvider, *, intake: LeadIntake) -> str:
     studio = intake.studio
     days = studio_automation_get(studio=studio).task_due_days if studio else 1
     time_zone = studio.time_zone if studio else "UTC"
     name = intake.lead_name or "new lead"
-    return client.task_create(
+    return provider.create_task(
+        object=LEAD,
+        record_id=intake.crm_record_id,
+        owner_id=intake.crm_owner_id,
         subject=f"Follow up with {name}",
         due_date=due_date_for(time_zone=time_zone, days=days),
-        owner_id=intake.owner_zoho_id or None,
-        what_id=intake.zoho_lead_id,
-        what_module="Leads",
         description=f"New lead{f' for {studio.name}' if studio else ''}. Created by Leadline.",
     )
 
 
-def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_field: str) -> str | None:
+def _welcome_send(
+    *, intake: LeadIntake, provider: CrmProvider, record: CanonicalRecord, log, crm_opt_out_field: str
+) -> str | None:
     """Send the welcome text, or log why not. Returns the reason when a person must act (a required merge field is
     blank): no outcome is saved then, so "Try again now" sends it once the lead or the template is fixed."""
     studio = intake.studio
@@ -279,24 +315,25 @@ def _welcome_send(*, intake: LeadIntake, lead: dict[str, Any], log, crm_opt_out_
     if not studio_automation_get(studio=studio).send_welcome:
         return skip(f"no welcome text: {studio.name} sends none")
     numbers = list(phone_numbers_serving(studio=studio))
-    phone, why = lead_mobile(lead, default_region=region_of(numbers[0].number) if numbers else "US")
+    phone, why = lead_mobile(record, default_region=region_of(numbers[0].number) if numbers else "US")
     if phone is None:
         return skip(f"no welcome text: {why}")
     intake.lead_phone = phone
     contact = contact_get_or_create(organization=organization, phone=phone, name=intake.lead_name)
-    contact.crm_module, contact.crm_record_id, contact.crm_owner_id = "Leads", intake.zoho_lead_id, intake.owner_zoho_id
-    contact.save(update_fields=["crm_module", "crm_record_id", "crm_owner_id", "updated_at"])
-    if crm_opt_out_field and lead.get(crm_opt_out_field) is True:
+    contact.connection, contact.crm_object = intake.connection, LEAD
+    contact.crm_record_id, contact.crm_owner_id = intake.crm_record_id, intake.crm_owner_id
+    contact.save(update_fields=["connection", "crm_object", "crm_record_id", "crm_owner_id", "updated_at"])
+    if crm_opt_out_field and field_value(provider, record, crm_opt_out_field) is True:
         opt_out_set(
             organization=organization,
             phone=phone,
             state=OptOutState.OPTED_OUT,
             source=OptOutSource.CRM,
-            reason=f"{crm_opt_out_field} is set on the lead in Zoho",
+            reason=f"{crm_opt_out_field} is set on the lead in the CRM",
         )
     if phone_is_opted_out(organization=organization, phone=phone):
         return skip(f"no welcome text: {phone} has opted out")
-    context = merge_context(lead=lead, studio_name=studio.name, owner_name=intake.owner_name)
+    context = merge_context(record=record, studio_name=studio.name, owner_name=intake.owner_name)
     try:
         rendered = merge_fields.render(studio.welcome_message, context, allowed=TEMPLATE_FIELDS)
     except merge_fields.TemplateError as exc:

@@ -1,4 +1,4 @@
-"""Automation settings writes: the webhook token an organization's Zoho workflow rule calls with."""
+"""Automation settings writes: the webhook token an organization's CRM workflow rule calls with."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from automation.models import AutomationSettings, token_digest
+from crm.connections import crm_connection_get
+from crm.registry import provider_class, registered
 from studios.models import Organization
 
-# The token is a URL path segment Zoho's workflow calls: URL-safe characters only, and long enough not to be guessed
+# The token is a URL path segment the CRM's workflow calls: URL-safe characters only, and long enough not to be guessed
 # (ours are 43 characters of token_urlsafe(32)).
 TOKEN_MIN_LENGTH = 32
 TOKEN_MAX_LENGTH = 200
@@ -20,7 +22,7 @@ _TOKEN_CHARACTERS = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def automation_webhook_token_rotate(*, organization: Organization) -> str:
-    """Issue a new webhook token (the old one stops working at once) and return the URL to put in Zoho."""
+    """Issue a new webhook token (the old one stops working at once) and return the URL to put in the CRM."""
     return automation_webhook_token_set(organization=organization, token=secrets.token_urlsafe(32))
 
 
@@ -47,7 +49,7 @@ def automation_webhook_token_is(*, organization: Organization, token: str) -> bo
 def automation_webhook_token_set(*, organization: Organization, token: str) -> str:
     """Use `token` as the organization's webhook token (the demo's is fixed and public); returns the URL.
 
-    The old token stops working at once (there is no grace period): the workflow rule in Zoho must be given the
+    The old token stops working at once (there is no grace period): the workflow rule in the CRM must be given the
     new URL. A token of another organization is refused (ValidationError), as is one unfit for a URL."""
     automation_webhook_token_validate(token)
     digest = token_digest(token)
@@ -60,8 +62,13 @@ def automation_webhook_token_set(*, organization: Organization, token: str) -> s
     row.webhook_token = token
     row.webhook_token_digest = digest
     row.save()
-    return automation_webhook_url(token=token)
+    return automation_webhook_url(token=token, organization=organization)
 
 
-def automation_webhook_url(*, token: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL}/webhooks/zoho/leads/{token}/"
+def automation_webhook_url(*, token: str, organization: Organization) -> str:
+    """The URL the organization's CRM calls on a new lead: the kind of its CRM connection in the path (with none
+    yet, the first CRM the product serves)."""
+    connection = crm_connection_get(organization=organization)
+    kinds = registered()
+    kind = provider_class(connection.kind).kind if connection is not None else (kinds[0] if kinds else "")
+    return f"{settings.PUBLIC_BASE_URL}/webhooks/crm/{kind}/leads/{token}/"

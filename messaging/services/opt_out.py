@@ -11,6 +11,7 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.connections import crm_connection_get
 from messaging.models import (
     Contact,
     CrmWriteBack,
@@ -97,12 +98,15 @@ def crm_write_back_queue(*, organization: Organization, phone: str, opted_out: b
         .filter(phone=phone, field=field, status=CrmWriteBack.Status.PENDING)
     )
     existing = pending.first()
+    # The linked record's CRM; else the organization's (None: chosen when the write-back is written).
+    linked = contact.connection if contact is not None and contact.crm_record_id else None
+    connection = linked or crm_connection_get(organization=organization)
     if existing is not None:
-        existing.value, existing.contact = opted_out, contact
-        existing.save(update_fields=["value", "contact", "updated_at"])
+        existing.value, existing.contact, existing.connection = opted_out, contact, connection
+        existing.save(update_fields=["value", "contact", "connection", "updated_at"])
         return existing
     return CrmWriteBack.unscoped_objects.create(
-        organization=organization, contact=contact, phone=phone, field=field, value=opted_out
+        organization=organization, connection=connection, contact=contact, phone=phone, field=field, value=opted_out
     )
 
 

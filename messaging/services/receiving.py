@@ -19,7 +19,13 @@ from django.utils import timezone
 from core import merge_fields
 from messaging import hooks
 from messaging.models import Contact, Message, OptOutSource, OptOutState
-from messaging.selectors import studio_last_texting_contact, studio_of_crm_owner, studios_served_by
+from messaging.selectors import (
+    crm_owner_membership,
+    crm_owner_of,
+    studio_last_texting_contact,
+    studio_of_crm_owner,
+    studios_served_by,
+)
 from messaging.services.opt_out import opt_out_set, sender_block_clear, sender_block_record
 from messaging.services.sending import message_send
 from messaging.services.threads import (
@@ -29,7 +35,7 @@ from messaging.services.threads import (
     conversation_touch,
 )
 from messaging.text import body_shape, keyword_of
-from studios.models import TEMPLATE_FIELDS, Membership, PhoneNumber, Studio
+from studios.models import TEMPLATE_FIELDS, PhoneNumber, Studio
 
 logger = structlog.get_logger(__name__)
 
@@ -55,9 +61,7 @@ def inbound_route(*, phone_number: PhoneNumber, contact: Contact) -> Route:
     last = studio_last_texting_contact(phone_number=phone_number, contact=contact, studios=studios)
     if last is not None:
         return Route(last, "the studio that last texted this contact from this number")
-    owner = studio_of_crm_owner(
-        organization=phone_number.organization, zoho_user_id=crm_owner_of(contact), studios=studios
-    )
+    owner = studio_of_crm_owner(owner=crm_owner_of(contact=contact), studios=studios)
     if owner is not None:
         return Route(owner, "the studio of the contact's CRM owner")
     return Route(
@@ -65,22 +69,6 @@ def inbound_route(*, phone_number: PhoneNumber, contact: Contact) -> Route:
         f"Texted the shared number {phone_number.number}; no studio has texted this person from it and their CRM "
         "owner is unknown. Assign the conversation to a studio.",
     )
-
-
-def crm_owner_of(contact: Contact) -> str:
-    """The contact's CRM owner: linked by automation, else found in the CRM mirror by phone (no Zoho call)."""
-    if contact.crm_owner_id:
-        return contact.crm_owner_id
-    from sync.selectors import crm_records_by_phone
-
-    # Several records with one phone (a lead and its contact): the most recently modified one decides.
-    record = (
-        crm_records_by_phone(organization=contact.organization, e164=contact.phone)
-        .exclude(owner_id="")
-        .order_by("-modified_time")
-        .first()
-    )
-    return record.owner_id if record else ""
 
 
 def message_receive(
@@ -201,14 +189,7 @@ def _help_answer(*, message: Message, studio: Studio) -> None:
     contact = message.contact
     full_name = " ".join((contact.name or "").split())
     first, _, last = full_name.partition(" ")
-    owner = None
-    if contact.crm_owner_id:
-        owner = (
-            Membership.objects.for_organization(message.organization)
-            .select_related("user")
-            .filter(zoho_user_id=contact.crm_owner_id, is_active=True)
-            .first()
-        )
+    owner = crm_owner_membership(contact=contact)
     owner_name = owner.user.full_name if owner else ""
     context = {
         "first_name": first,

@@ -1,5 +1,5 @@
 """An automation world: the Twilio world of the messaging tests plus the sandbox's demo Zoho CRM org, our
-organization's Zoho account and webhook token, and staff whose Zoho user ids own the sandbox's leads."""
+organization's Zoho CRM connection and webhook token, and staff whose CRM user ids own the sandbox's leads."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import requests
 
 from django.core.cache import cache
 
+from automation import tasks
 from automation.services import intake as intake_service
 from automation.services import replies as reply_service
 from automation.services.settings import automation_webhook_token_rotate
 from core.models import InboundEvent
 from crm.providers.zoho.tokens import token_cache_clear
 from sandbox import worlds
-from studios.models import ProviderAccount
+from studios.models import MemberCrmUser, ProviderAccount
 from tests.messaging.support import TwilioWorld, inline_tasks, twilio_world  # noqa: F401
 
 ANA = worlds.DEMO_USERS[1]["id"]  # staff of Downtown
@@ -65,17 +66,18 @@ def _clean_cache():
 
 @pytest.fixture
 def automation_inline(monkeypatch, inline_tasks):  # noqa: F811
-    """Intakes and replies run at once after commit; retries with a countdown are held in `deferred`."""
+    """Intakes' and replies' tasks run at once after commit; the retries they publish (with a countdown) are held
+    in `deferred`."""
 
     def run_intake(intake_id, countdown=None):
         if countdown is None:
-            intake_service.lead_intake_process(intake_id=intake_id)
+            tasks.lead_intake_process_task(intake_id)
         else:
             inline_tasks.append(("intake", intake_id, countdown))
 
     def run_reply(reply_id, countdown=None):
         if countdown is None:
-            reply_service.reply_process(reply_id=reply_id)
+            tasks.reply_process_task(reply_id)
         else:
             inline_tasks.append(("reply", reply_id, countdown))
 
@@ -103,12 +105,18 @@ def automation_world(twilio_world, automation_inline, settings) -> AutomationWor
     # Tokens are cached per refresh token with the API domain they came with: a previous test's sandbox had
     # another port, and the demo refresh token is the same in every sandbox.
     token_cache_clear(account=zoho)
-    world.staff.zoho_user_id = ANA
-    world.staff.save()
+    crm_user_link(world.staff, zoho, ANA)
     url = automation_webhook_token_rotate(organization=world.organization)
     local_url = url.replace(world.product_url, world.product_url)  # PUBLIC_BASE_URL is the live server already
     world.control("POST", "/_sandbox/zoho/workflows", json={"url": local_url})
     return AutomationWorld(twilio=world, zoho=zoho, webhook_url=local_url, deferred=automation_inline)
+
+
+def crm_user_link(membership, connection, crm_user_id: str) -> MemberCrmUser:
+    """The member is `crm_user_id` in the CRM behind `connection` (the owner of the leads that user owns)."""
+    return MemberCrmUser.unscoped_objects.create(
+        organization=membership.organization, membership=membership, connection=connection, crm_user_id=crm_user_id
+    )
 
 
 def post_webhook(url: str, body: str, content_type: str = "application/json") -> requests.Response:

@@ -39,7 +39,8 @@ def build(tenant, marker: str) -> Automation:
     url = automation_webhook_token_rotate(organization=org)
     intake = LeadIntake.unscoped_objects.create(
         organization=org,
-        zoho_lead_id=f"41508680000{len(marker):08d}",
+        connection=tenant.zoho,
+        crm_record_id=f"41508680000{len(marker):08d}",
         studio=tenant.studio,
         lead_name=f"Lead {marker}",
         status=LeadIntake.Status.NEEDS_ATTENTION,

@@ -44,7 +44,7 @@ def test_a_phone_with_no_crm_record_is_skipped_with_a_reason(automation_world):
     crm_write_backs_flush()
     write_back = write_backs(automation_world).get()
     assert write_back.status == CrmWriteBack.Status.SKIPPED
-    assert "no Lead or Contact" in write_back.last_error
+    assert "no lead or contact" in write_back.last_error
 
 
 def test_zoho_down_keeps_the_write_back_pending(automation_world):

@@ -22,11 +22,11 @@ def test_yes_after_the_welcome_text_sends_the_follow_up_and_creates_a_task(autom
     automation_world.phone_texts(to=automation_world.downtown_number.number, body=" yes ")
     reply = replies(automation_world).get()
     assert reply.status == ReplyFollowUp.Status.DONE
-    assert reply.zoho_lead_id == lead["id"]
+    assert reply.crm_record_id == lead["id"]
     follow_up = reply.follow_up_message
     assert follow_up.body.startswith("Great, Yara! Someone from Downtown will call you")
     assert follow_up.status == Message.Status.ACCEPTED
-    task = next(t for t in automation_world.tasks() if t["id"] == reply.task_zoho_id)
+    task = next(t for t in automation_world.tasks() if t["id"] == reply.crm_task_id)
     assert task["Subject"] == "Call Yara Lead: replied yes"
     assert task["What_Id"]["id"] == lead["id"]
 
@@ -49,14 +49,14 @@ def test_the_fast_yes_race_a_reply_before_zoho_shows_the_lead_is_matched_on_a_la
         "/_sandbox/zoho/leads",
         json={"First_Name": "Quinn", "Last_Name": "Quick", "Mobile": phone, "Owner": {"id": "4150868000000225002"}},
     )
-    assert reply_process(reply_id=reply.pk) in ("done", "skipped")
+    assert reply_process(reply_id=reply.pk).outcome in ("done", "skipped")
     reply.refresh_from_db()
     assert reply.status == ReplyFollowUp.Status.DONE
-    assert reply.zoho_lead_id == lead["id"]
+    assert reply.crm_record_id == lead["id"]
     assert reply.follow_up_message is not None
-    assert reply.task_zoho_id
+    assert reply.crm_task_id
     # One follow-up, however often the reply is processed again.
-    assert reply_process(reply_id=reply.pk) == "skipped"
+    assert reply_process(reply_id=reply.pk).outcome == "skipped"
     assert Message.objects.for_organization(automation_world.organization).filter(kind="automated").count() >= 1
 
 
@@ -65,7 +65,7 @@ def test_an_unmatched_reply_becomes_an_unattached_task_and_a_flag(automation_wor
     automation_world.phone_texts(to=automation_world.downtown_number.number, body="YES", sender="+14155559088")
     reply = replies(automation_world).get()
     assert reply.status == ReplyFollowUp.Status.NEEDS_ATTENTION
-    task = next(t for t in automation_world.tasks() if t["id"] == reply.task_zoho_id)
+    task = next(t for t in automation_world.tasks() if t["id"] == reply.crm_task_id)
     assert task["Subject"] == "Unmatched reply from +14155559088"
     assert not task.get("What_Id")
     conversation = Conversation.objects.for_organization(automation_world.organization).get()

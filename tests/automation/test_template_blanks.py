@@ -33,7 +33,7 @@ def test_a_lead_with_no_first_name_gets_no_hi_comma_and_a_person_is_told(automat
     intake = LeadIntake.objects.for_organization(automation_world.organization).get()
     assert intake.status == LeadIntake.Status.NEEDS_ATTENTION
     assert NOT_SENT in intake.attention_reason
-    assert intake.task_zoho_id  # the owner still gets the follow-up task
+    assert intake.crm_task_id  # the owner still gets the follow-up task
     assert intake.welcome_message is None
     assert not outbound(automation_world).exists()
     assert ("sms_skipped", "failed", f"welcome text {NOT_SENT}") in steps(automation_world, lead_intake=intake)
@@ -43,7 +43,7 @@ def test_a_lead_with_no_first_name_gets_no_hi_comma_and_a_person_is_told(automat
         welcome_message="Hi {first_name|there}, thanks for your interest in {studio_name}!"
     )
     LeadIntake.objects.for_organization(automation_world.organization).update(status=LeadIntake.Status.WAITING)
-    assert lead_intake_process(intake_id=intake.pk) == "done"
+    assert lead_intake_process(intake_id=intake.pk).outcome == "done"
     intake.refresh_from_db()
     assert intake.welcome_message.body == "Hi there, thanks for your interest in Downtown!"
     assert outbound(automation_world).count() == 1
@@ -68,7 +68,7 @@ def test_a_yes_from_a_lead_with_no_first_name_gets_its_task_and_a_person_not_a_b
     reply = ReplyFollowUp.objects.for_organization(automation_world.organization).get()
     assert reply.status == ReplyFollowUp.Status.NEEDS_ATTENTION
     assert NOT_SENT in reply.attention_reason
-    assert reply.task_zoho_id
+    assert reply.crm_task_id
     assert reply.follow_up_message is None
     assert ("sms_skipped", "failed", f"follow-up text {NOT_SENT}") in steps(automation_world, reply=reply)
     conversation = Conversation.objects.for_organization(automation_world.organization).get()
@@ -84,7 +84,7 @@ def test_a_yes_from_a_lead_with_no_first_name_gets_its_task_and_a_person_not_a_b
     )
     tasks_before = len(automation_world.tasks())
     ReplyFollowUp.objects.for_organization(automation_world.organization).update(status=ReplyFollowUp.Status.PENDING)
-    assert reply_process(reply_id=reply.pk) == "done"
+    assert reply_process(reply_id=reply.pk).outcome == "done"
     reply.refresh_from_db()
     assert reply.follow_up_message.body == "Great, friend! Downtown will call you."
     assert len(automation_world.tasks()) == tasks_before

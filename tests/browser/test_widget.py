@@ -149,7 +149,7 @@ def test_a_script_body_is_shown_as_text_and_never_runs(live_app, signed_in_page,
 def test_inside_zoho_the_page_load_record_opens_its_conversation(live_app, browser_page, signed_in_page, screenshot):
     live_app.lead_texts("Hello from the lead")
     contact = Conversation.objects.for_organization(live_app.world.organization).get().contact
-    contact.crm_module, contact.crm_record_id = "Leads", "4150868000000624001"
+    contact.crm_object, contact.crm_record_id = "lead", "4150868000000624001"
     contact.save()
     # Zoho's SDK from its CDN, emulated: it calls the PageLoad handler with the open record, as Zoho CRM does.
     fake_sdk = """

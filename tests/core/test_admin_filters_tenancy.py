@@ -83,7 +83,11 @@ def populate(tenant, slug: str, *, year: int | None = None) -> None:
     automation_webhook_token_rotate(organization=org)
     StudioAutomation.unscoped_objects.create(studio=tenant.studio, follow_up_message=f"{title} follow-up")
     intake = LeadIntake.unscoped_objects.create(
-        organization=org, zoho_lead_id=f"{slug}-lead", studio=tenant.other_studio, lead_name=f"{title} Prospect"
+        organization=org,
+        connection=tenant.zoho,
+        crm_record_id=f"{slug}-lead",
+        studio=tenant.other_studio,
+        lead_name=f"{title} Prospect",
     )
     AutomationStep.unscoped_objects.create(
         organization=org, lead_intake=intake, step="studio_resolved", outcome="ok", detail=slug, at=timezone.now()

@@ -57,7 +57,7 @@ def fuzz_world(tenant_a, tenant_b, empty_sandbox, _connection_kept) -> FuzzWorld
         accounts_url=empty_sandbox.url,
         api_domain=empty_sandbox.url,
     )
-    linked = ContactFactory(organization=tenant_a.organization, crm_module="Leads", crm_record_id="4150868000000001")
+    linked = ContactFactory(organization=tenant_a.organization, crm_object="lead", crm_record_id="4150868000000001")
     conversations = [
         ConversationFactory(studio=tenant_a.studio, contact=linked),
         ConversationFactory(studio=None, organization=tenant_a.organization),

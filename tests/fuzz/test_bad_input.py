@@ -126,7 +126,7 @@ def test_a_lead_webhook_with_nul_in_its_body_is_recorded_and_processed(client, a
     else:  # an escaped NUL is six characters of text, stored as they came
         assert event.raw_body is None
     assert inbound_event_process(event_id=event.pk) in ("processed", "flagged")
-    intakes = list(LeadIntake.objects.for_organization(acme.organization).values_list("zoho_lead_id", flat=True))
+    intakes = list(LeadIntake.objects.for_organization(acme.organization).values_list("crm_record_id", flat=True))
     assert intakes == ([] if body == b"\x00\x00\x00" else ["4150868000001"])
 
 

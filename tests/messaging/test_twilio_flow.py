@@ -91,11 +91,18 @@ def test_a_text_to_a_shared_number_goes_to_the_studio_that_last_texted_the_conta
 
 def test_a_text_to_a_shared_number_goes_to_the_crm_owners_studio(twilio_world):
     from messaging.services.threads import contact_get_or_create
+    from studios.models import MemberCrmUser
+    from tests.factories import ZohoCrmAccountFactory
 
-    twilio_world.staff.zoho_user_id = "4150868000000225777"
-    twilio_world.staff.save()
+    crm = ZohoCrmAccountFactory(organization=twilio_world.organization, is_default=True)
+    MemberCrmUser.unscoped_objects.create(
+        organization=twilio_world.organization,
+        membership=twilio_world.staff,
+        connection=crm,
+        crm_user_id="4150868000000225777",
+    )
     contact = contact_get_or_create(organization=twilio_world.organization, phone=LEAD)
-    contact.crm_owner_id = "4150868000000225777"
+    contact.connection, contact.crm_owner_id = crm, "4150868000000225777"
     contact.save()
     twilio_world.phone_texts(to=twilio_world.shared_number.number, body="Hello?")
     assert messages(twilio_world).get(direction="inbound").studio == twilio_world.downtown

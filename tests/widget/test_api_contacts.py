@@ -3,6 +3,7 @@ and the OpenAPI schema of the API (generated without a warning)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -12,7 +13,8 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
-from crm.providers.zoho.errors import ZohoAuthError, ZohoUnavailable
+from crm.errors import CrmAuthError, CrmNotFound, CrmUnavailable
+from crm.records import CanonicalRecord
 from sandbox import worlds
 from tests.factories import ZohoCrmAccountFactory
 from tests.messaging.factories import ContactFactory, ConversationFactory, OptOutFactory
@@ -20,14 +22,15 @@ from widget.api import crm
 
 pytestmark = pytest.mark.django_db
 
-LEAD = {
-    "id": "4150868000000231001",
-    "First_Name": "Dana",
-    "Last_Name": "Scully",
-    "Full_Name": "Dana Scully",
-    "Lead_Status": "Contacted",
-    "Owner": {"id": "4150868000000225013", "name": "Ana Alvarez", "email": "ana@acme.test"},
-}
+LEAD = CanonicalRecord(
+    object="lead",
+    id="4150868000000231001",
+    modified_time=datetime(2026, 12, 1, tzinfo=UTC),
+    name="Dana Scully",
+    owner_id="4150868000000225013",
+    owner_name="Ana Alvarez",
+    fields={"first_name": "Dana", "last_name": "Scully", "lead_status": "Contacted"},
+)
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +50,11 @@ def signed_in(member) -> Client:
 @pytest.fixture
 def linked(tenant_a):
     contact = ContactFactory(
-        organization=tenant_a.organization, crm_module="Leads", crm_record_id=LEAD["id"], name="Dana"
+        organization=tenant_a.organization,
+        connection=tenant_a.zoho,
+        crm_object="lead",
+        crm_record_id=LEAD.id,
+        name="Dana",
     )
     ConversationFactory(studio=tenant_a.studio, contact=contact)
     return contact
@@ -83,23 +90,23 @@ def test_an_opt_out_of_the_same_phone_in_another_organization_does_not_count(ten
 def test_a_contact_without_a_crm_link_says_so(tenant_a):
     contact = ContactFactory(organization=tenant_a.organization)
     ConversationFactory(studio=tenant_a.studio, contact=contact)
-    with mock.patch.object(crm, "ZohoClient") as client:
+    with mock.patch.object(crm, "provider_for") as provider_for:
         response = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{contact.pk}/crm/")
     assert response.json() == {"linked": False}
-    client.assert_not_called()
+    provider_for.assert_not_called()
 
 
-def test_the_lead_comes_from_zoho_and_is_cached(tenant_a, linked):
-    with mock.patch.object(crm, "ZohoClient") as client:
-        client.return_value.record_get.return_value = LEAD
+def test_the_lead_comes_from_the_crm_and_is_cached(tenant_a, linked):
+    with mock.patch.object(crm, "provider_for") as provider_for:
+        provider_for.return_value.record.return_value = LEAD
         first = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{linked.pk}/crm/")
         second = signed_in(tenant_a.manager).get(f"/api/v1/contacts/{linked.pk}/crm/")
     assert first.status_code == 200
     assert first.json() == {
         "linked": True,
-        "source": "zoho",
-        "module": "Leads",
-        "record_id": LEAD["id"],
+        "source": "crm",
+        "object": "lead",
+        "record_id": LEAD.id,
         "found": True,
         "name": "Dana Scully",
         "status": "Contacted",
@@ -107,24 +114,24 @@ def test_the_lead_comes_from_zoho_and_is_cached(tenant_a, linked):
         "owner_name": "Ana Alvarez",
     }
     assert second.json() == first.json()
-    client.return_value.record_get.assert_called_once()
-    assert client.call_args.kwargs["priority"] == "interactive"
+    provider_for.return_value.record.assert_called_once()
+    assert provider_for.call_args.kwargs["priority"] == "interactive"
 
 
 def test_the_mirror_answers_first_when_it_has_the_record(tenant_a, linked):
-    from_mirror = crm.CrmContext(source="mirror", module="Leads", record_id=LEAD["id"], found=True, name="M")
+    from_mirror = crm.CrmContext(source="mirror", object="lead", record_id=LEAD.id, found=True, name="M")
     with (
         mock.patch.object(crm, "crm_context_from_mirror", return_value=from_mirror),
-        mock.patch.object(crm, "ZohoClient") as client,
+        mock.patch.object(crm, "provider_for") as provider_for,
     ):
         data = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{linked.pk}/crm/").json()
     assert (data["source"], data["name"]) == ("mirror", "M")
-    client.assert_not_called()
+    provider_for.assert_not_called()
 
 
-def test_a_record_zoho_no_longer_has_is_found_false(tenant_a, linked):
-    with mock.patch.object(crm, "ZohoClient") as client:
-        client.return_value.record_get.return_value = None
+def test_a_record_the_crm_no_longer_has_is_found_false(tenant_a, linked):
+    with mock.patch.object(crm, "provider_for") as provider_for:
+        provider_for.return_value.record.side_effect = CrmNotFound("gone", provider="zoho")
         data = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{linked.pk}/crm/").json()
     assert (data["linked"], data["found"]) == (True, False)
 
@@ -132,20 +139,22 @@ def test_a_record_zoho_no_longer_has_is_found_false(tenant_a, linked):
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        (ZohoUnavailable("down", status=503), "crm_unavailable"),
-        (ZohoAuthError("revoked", status=401), "crm_reconnect_required"),
+        (CrmUnavailable("down", status=503, retry_after=5), "crm_unavailable"),
+        (CrmAuthError("revoked", status=401), "crm_reconnect_required"),
     ],
 )
-def test_zoho_failures_are_502_in_the_one_shape(tenant_a, linked, error, code):
-    with mock.patch.object(crm, "ZohoClient") as client:
-        client.return_value.record_get.side_effect = error
+def test_crm_failures_are_502_in_the_one_shape(tenant_a, linked, error, code):
+    with mock.patch.object(crm, "provider_for") as provider_for:
+        provider_for.return_value.record.side_effect = error
         response = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{linked.pk}/crm/")
     assert response.status_code == 502
     assert set(response.json()) == {"message", "extra"}
     assert response.json()["extra"] == {"code": code}
 
 
-def test_an_organization_without_zoho_gets_a_clear_502(tenant_a, linked):
+def test_an_organization_without_a_crm_gets_a_clear_502(tenant_a, linked):
+    linked.connection = None
+    linked.save()
     tenant_a.zoho.delete()
     response = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{linked.pk}/crm/")
     assert response.status_code == 502
@@ -153,7 +162,7 @@ def test_an_organization_without_zoho_gets_a_clear_502(tenant_a, linked):
 
 
 def test_the_crm_context_over_real_http_from_the_sandbox(tenant_a, empty_sandbox):
-    """No mock: the product's Zoho client asks the emulated Zoho CRM for a lead created there."""
+    """No mock: the Zoho provider asks the emulated Zoho CRM for a lead created there."""
     tenant_a.zoho.delete()
     ZohoCrmAccountFactory(
         organization=tenant_a.organization,
@@ -170,7 +179,7 @@ def test_the_crm_context_over_real_http_from_the_sandbox(tenant_a, empty_sandbox
     )
     assert created.status_code == 201, created.text
     contact = ContactFactory(
-        organization=tenant_a.organization, crm_module="Leads", crm_record_id=str(created.json()["id"])
+        organization=tenant_a.organization, crm_object="lead", crm_record_id=str(created.json()["id"])
     )
     ConversationFactory(studio=tenant_a.studio, contact=contact)
     data = signed_in(tenant_a.staff).get(f"/api/v1/contacts/{contact.pk}/crm/").json()

@@ -1,4 +1,4 @@
-"""GET /api/v1/conversations/?crm_record_id=: the widget opened on a Zoho record finds that lead's threads, within
+"""GET /api/v1/conversations/?crm_record_id=: the widget opened on a CRM record finds that lead's threads, within
 what the member may see; another organization's contact with the same record id is never returned."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def ids(member, record: str = RECORD) -> set[int]:
 
 @pytest.fixture
 def threads(tenant_a, tenant_b):
-    lead = ContactFactory(organization=tenant_a.organization, crm_module="Leads", crm_record_id=RECORD)
+    lead = ContactFactory(organization=tenant_a.organization, crm_object="lead", crm_record_id=RECORD)
     # The same id in another organization's CRM org: a different record, never theirs to see.
-    twin = ContactFactory(organization=tenant_b.organization, crm_module="Leads", crm_record_id=RECORD)
+    twin = ContactFactory(organization=tenant_b.organization, crm_object="lead", crm_record_id=RECORD)
     return {
         "main": ConversationFactory(studio=tenant_a.studio, contact=lead),
         "east": ConversationFactory(studio=tenant_a.other_studio, contact=lead),
@@ -55,6 +55,6 @@ def test_an_unknown_record_finds_nothing(tenant_a, threads):
 def test_an_overlong_record_id_is_a_validation_error(tenant_a):
     client = Client()
     client.force_login(tenant_a.manager.user)
-    response = client.get("/api/v1/conversations/", {"crm_record_id": "9" * 26})
+    response = client.get("/api/v1/conversations/", {"crm_record_id": "9" * 65})
     assert response.status_code == 400
     assert "crm_record_id" in response.json()["extra"]["fields"]

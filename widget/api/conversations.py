@@ -32,7 +32,7 @@ class ConversationListApi(TenantApi):
         studio_id = serializers.IntegerField(required=False, allow_null=True, default=None)
         q = serializers.CharField(required=False, allow_blank=True, default="", help_text="A name or phone digits.")
         crm_record_id = serializers.CharField(
-            required=False, allow_blank=True, default="", max_length=25, help_text="The linked CRM record's id."
+            required=False, allow_blank=True, default="", max_length=64, help_text="The linked CRM record's id."
         )
 
     serializer_class = ConversationOutputSerializer
@@ -50,7 +50,7 @@ class ConversationListApi(TenantApi):
             OpenApiParameter("unassigned", bool, description="The unassigned queue (managers)."),
             OpenApiParameter("studio_id", int, description="Only this studio's conversations."),
             OpenApiParameter("q", str, description="Search by the contact's name or phone."),
-            OpenApiParameter("crm_record_id", str, description="Only the contact linked to this Zoho record."),
+            OpenApiParameter("crm_record_id", str, description="Only the contact linked to this CRM record."),
         ],
         responses={200: ConversationOutputSerializer(many=True), **ERRORS},
     )

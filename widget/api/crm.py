@@ -1,10 +1,9 @@
 """The lead's CRM context for the widget: name, status and owner, from the CRM mirror when it has the record,
-else from Zoho (cached briefly: the widget asks each time a thread opens)."""
+else from the CRM through the contact's connection (cached briefly: the widget asks each time a thread opens)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import structlog
 from drf_spectacular.utils import extend_schema
@@ -15,25 +14,26 @@ from rest_framework.response import Response
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from automation.selectors import crm_account_get
 from core.api import ErrorSerializer, TenantApi
 from core.exceptions import UpstreamUnavailable
-from crm.providers.zoho.client import Priority, ZohoClient
-from crm.providers.zoho.errors import ZohoAuthError, ZohoError
-from crm.providers.zoho.tokens import ZohoReauthRequired, ZohoTokenError
+from crm.connections import crm_connection_get
+from crm.errors import CrmAuthError, CrmError, CrmNotFound
+from crm.records import CanonicalRecord, Priority
+from crm.registry import provider_for
 from messaging.models import Contact
-from studios.models import Membership
+from studios.models import Membership, ProviderAccount
 
 logger = structlog.get_logger(__name__)
 
 CRM_CONTEXT_CACHE_SECONDS = 60
-CRM_FIELDS = ("First_Name", "Last_Name", "Full_Name", "Lead_Status", "Owner")
+# The canonical key of a lead's status in a CanonicalRecord's `fields` (contacts have none).
+STATUS_KEY = "lead_status"
 
 
 @dataclass(frozen=True)
 class CrmContext:
-    source: str  # "mirror" or "zoho"
-    module: str
+    source: str  # "mirror" or "crm"
+    object: str
     record_id: str
     found: bool
     name: str = ""
@@ -43,64 +43,74 @@ class CrmContext:
 
 
 def crm_context_from_mirror(*, contact: Contact) -> CrmContext | None:
-    """The record's context from the CRM mirror (no Zoho call, no credits), or None when the mirror lacks it."""
+    """The record's context from the CRM mirror (no CRM call, no credits), or None when the mirror lacks it."""
     from sync.selectors import crm_record_get
 
-    record = crm_record_get(organization=contact.organization, module=contact.crm_module, zoho_id=contact.crm_record_id)
+    record = crm_record_get(
+        organization=contact.organization,
+        object=contact.crm_object,
+        external_id=contact.crm_record_id,
+        connection_id=contact.connection_id,
+    )
     if record is None:
         return None
     return CrmContext(
         source="mirror",
-        module=contact.crm_module,
+        object=contact.crm_object,
         record_id=contact.crm_record_id,
         found=True,
         name=record.name,
-        status=str((record.fields or {}).get("lead_status") or ""),
+        status=str((record.fields or {}).get(STATUS_KEY) or ""),
         owner_id=record.owner_id or "",
         owner_name=record.owner_name or "",
     )
 
 
-def crm_context_from_record(*, contact: Contact, record: dict[str, Any] | None, source: str) -> CrmContext:
-    """Name, status and owner of a Zoho record (Leads have a status; Contacts have none)."""
+def crm_context_from_record(*, contact: Contact, record: CanonicalRecord | None, source: str) -> CrmContext:
+    """Name, status and owner of a canonical CRM record."""
     if record is None:
-        return CrmContext(source=source, module=contact.crm_module, record_id=contact.crm_record_id, found=False)
-    owner = record.get("Owner") or {}
-    name = record.get("Full_Name") or " ".join(p for p in (record.get("First_Name"), record.get("Last_Name")) if p)
+        return CrmContext(source=source, object=contact.crm_object, record_id=contact.crm_record_id, found=False)
+    parts = (record.get("first_name"), record.get("last_name"))
     return CrmContext(
         source=source,
-        module=contact.crm_module,
+        object=contact.crm_object,
         record_id=contact.crm_record_id,
         found=True,
-        name=name or "",
-        status=str(record.get("Lead_Status") or ""),
-        owner_id=str(owner.get("id") or ""),
-        owner_name=str(owner.get("name") or ""),
+        name=record.name or " ".join(str(part) for part in parts if part),
+        status=str(record.get(STATUS_KEY) or ""),
+        owner_id=record.owner_id,
+        owner_name=record.owner_name,
     )
 
 
-def crm_context_from_zoho(*, contact: Contact) -> CrmContext:
-    """Ask Zoho (interactive priority: a person waits), remembering the answer for a minute."""
-    key = f"api:crm_context:{contact.organization_id}:{contact.crm_module}:{contact.crm_record_id}"
+def _connection(contact: Contact) -> ProviderAccount:
+    connection = contact.connection or crm_connection_get(organization=contact.organization)
+    if connection is None:
+        raise UpstreamUnavailable("No CRM is connected for this organization.", code="crm_not_connected")
+    return connection
+
+
+def crm_context_from_crm(*, contact: Contact) -> CrmContext:
+    """Ask the CRM (interactive priority: a person waits), remembering the answer for a minute."""
+    connection = _connection(contact)
+    key = f"api:crm_context:{connection.pk}:{contact.crm_object}:{contact.crm_record_id}"
     cached = cache.get(key)
     if cached is not None:
         return CrmContext(**cached)
-    account = crm_account_get(organization=contact.organization)
-    if account is None:
-        raise UpstreamUnavailable("Zoho CRM is not connected for this organization.", code="crm_not_connected")
     try:
-        record = ZohoClient(account=account, priority=Priority.INTERACTIVE).record_get(
-            module=contact.crm_module, record_id=contact.crm_record_id, fields=CRM_FIELDS
-        )
-    except (ZohoAuthError, ZohoReauthRequired) as exc:
+        provider = provider_for(connection, priority=Priority.INTERACTIVE)
+        record = provider.record(object=contact.crm_object, record_id=contact.crm_record_id)
+    except CrmNotFound:
+        record = None
+    except CrmAuthError as exc:
         logger.warning("crm_context_failed", contact_id=contact.pk, error=exc.__class__.__name__)
         raise UpstreamUnavailable(
-            "Zoho refused our connection; a manager must reconnect Zoho.", code="crm_reconnect_required"
+            "The CRM refused our connection; a manager must connect it again.", code="crm_reconnect_required"
         ) from exc
-    except (ZohoError, ZohoTokenError, ValueError) as exc:
+    except (CrmError, ValueError) as exc:
         logger.warning("crm_context_failed", contact_id=contact.pk, error=exc.__class__.__name__)
-        raise UpstreamUnavailable("Zoho CRM did not answer; try again shortly.", code="crm_unavailable") from exc
-    context = crm_context_from_record(contact=contact, record=record, source="zoho")
+        raise UpstreamUnavailable("The CRM did not answer; try again shortly.", code="crm_unavailable") from exc
+    context = crm_context_from_record(contact=contact, record=record, source="crm")
     cache.set(key, asdict(context), CRM_CONTEXT_CACHE_SECONDS)
     return context
 
@@ -110,8 +120,8 @@ class ContactCrmApi(TenantApi):
 
     class CrmContextSerializer(serializers.Serializer):
         linked = serializers.BooleanField()
-        source = serializers.ChoiceField(choices=["mirror", "zoho"], required=False)
-        module = serializers.CharField(required=False)
+        source = serializers.ChoiceField(choices=["mirror", "crm"], required=False)
+        object = serializers.CharField(required=False, help_text="lead or contact")
         record_id = serializers.CharField(required=False)
         found = serializers.BooleanField(required=False)
         name = serializers.CharField(required=False, allow_blank=True)
@@ -122,7 +132,7 @@ class ContactCrmApi(TenantApi):
     serializer_class = CrmContextSerializer
 
     def scoped_queryset(self, member: Membership | None) -> QuerySet[Contact]:
-        return Contact.objects.visible_to(member).select_related("organization")
+        return Contact.objects.visible_to(member).select_related("organization", "connection")
 
     @extend_schema(
         responses={
@@ -135,7 +145,7 @@ class ContactCrmApi(TenantApi):
     )
     def get(self, request: Request, pk: int) -> Response:
         contact = self.get_object()
-        if not (contact.crm_module and contact.crm_record_id):
+        if not (contact.crm_object and contact.crm_record_id):
             return Response({"linked": False})
-        context = crm_context_from_mirror(contact=contact) or crm_context_from_zoho(contact=contact)
+        context = crm_context_from_mirror(contact=contact) or crm_context_from_crm(contact=contact)
         return Response(self.get_serializer({"linked": True, **asdict(context)}).data)

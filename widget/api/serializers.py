@@ -22,10 +22,10 @@ class ContactOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Contact
-        fields = ["id", "name", "phone", "crm_module", "crm_record_id", "crm_linked"]
+        fields = ["id", "name", "phone", "crm_object", "crm_record_id", "crm_linked"]
 
     def get_crm_linked(self, obj: Contact) -> bool:
-        return bool(obj.crm_module and obj.crm_record_id)
+        return bool(obj.crm_object and obj.crm_record_id)
 
 
 class ConversationOutputSerializer(serializers.ModelSerializer):

@@ -18,6 +18,7 @@ from core import merge_fields
 from core.api import ErrorSerializer, TenantApi, visible_or_404
 from core.exceptions import ApplicationError
 from messaging.models import Contact, Conversation
+from messaging.selectors import crm_owner_membership
 from studios.models import TEMPLATE_FIELDS, Membership, Studio
 
 TEMPLATE_KEYS = ("welcome", "help", "follow_up")
@@ -36,16 +37,8 @@ def merge_context(*, studio: Studio, contact: Contact | None, name: str, sender:
     """Merge fields for a text to a contact: their name, the studio, and the lead's owner (else the sender)."""
     full_name = (contact.name if contact else "") or name
     first, _, last = full_name.partition(" ")
-    owner_name = ""
-    if contact is not None and contact.crm_owner_id:
-        owner = (
-            Membership.objects.for_organization(studio.organization)
-            .select_related("user")
-            .filter(zoho_user_id=contact.crm_owner_id, is_active=True)
-            .first()
-        )
-        owner_name = owner.user.full_name if owner else ""
-    owner_name = owner_name or sender.user.full_name
+    owner = crm_owner_membership(contact=contact) if contact is not None else None
+    owner_name = (owner.user.full_name if owner else "") or sender.user.full_name
     return {
         "first_name": first,
         "last_name": last,

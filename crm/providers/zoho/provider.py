@@ -396,11 +396,13 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
         description: str = "",
     ) -> str:
         module = self.vendor_object(object)
-        link: dict[str, Any] = (
-            {"who_id": _digits(record_id)}
-            if module in TASK_WHO_OBJECTS
-            else {"what_id": _digits(record_id), "what_module": module}
-        )
+        link: dict[str, Any] = {}  # no record_id: a task on no record
+        if record_id:
+            link = (
+                {"who_id": _digits(record_id)}
+                if module in TASK_WHO_OBJECTS
+                else {"what_id": _digits(record_id), "what_module": module}
+            )
         return str(
             self.client.task_create(
                 subject=subject,

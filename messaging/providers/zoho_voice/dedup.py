@@ -157,7 +157,7 @@ WHERE m.id = t.message_id AND t.matched = 'log_id' AND t.moved
   AND t.status_rank > coalesce((%(ranks)s::jsonb ->> m.status)::int, 0)
 """
 CONTACTS_INSERT = """
-INSERT INTO messaging_contact (organization_id, phone, name, crm_module, crm_record_id, crm_owner_id,
+INSERT INTO messaging_contact (organization_id, phone, name, crm_object, crm_record_id, crm_owner_id,
                                created_at, updated_at)
 SELECT %(org)s, customer, '', '', '', '', now(), now()
 FROM (SELECT DISTINCT customer FROM zv_logs WHERE message_id IS NULL) c ORDER BY customer
