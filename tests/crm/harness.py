@@ -131,3 +131,20 @@ class ContractHarness(abc.ABC):
     def notification_body(self, subscription: Subscription, *, ids: list[str], secret: str | None = None) -> bytes:
         """A notification of updated leads as the CRM would send it (`secret` to forge one)."""
         raise NotImplementedError
+
+    # --- bulk export (BULK_EXPORT) ----------------------------------------------------------------------------
+    def hold_exports(self) -> None:
+        """Export jobs started from now on stay queued or running until `finish_export` or `fail_export`."""
+        raise NotImplementedError
+
+    def finish_export(self, job_id: str) -> None:
+        """The CRM completes an export job now."""
+        raise NotImplementedError
+
+    def fail_export(self, job_id: str) -> None:
+        """The CRM fails an export job (as it would on an internal error)."""
+        raise NotImplementedError
+
+    def expire_export(self, job_id: str) -> None:
+        """The CRM forgets an export job and its result, as it does once it has kept them long enough."""
+        raise NotImplementedError

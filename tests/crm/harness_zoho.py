@@ -145,3 +145,17 @@ class Harness(ContractHarness):
             "token": subscription.secret if secret is None else secret,
         }
         return json.dumps(payload).encode()
+
+    # --- bulk export (Bulk Read) --------------------------------------------------------------------------------
+    def hold_exports(self) -> None:
+        control(self.server, "PATCH", "config", {"bulk_read_seconds_per_state": 3600})
+
+    def finish_export(self, job_id: str) -> None:
+        control(self.server, "POST", f"zoho/bulk/{job_id}/complete", {})
+
+    def fail_export(self, job_id: str) -> None:
+        control(self.server, "POST", f"zoho/bulk/{job_id}/fail", {"reason": "contract: the export failed"})
+
+    def expire_export(self, job_id: str) -> None:
+        # Zoho keeps a result for a day; the emulator has no control for that, so the job leaves its state.
+        self.server.state.crm.bulk.jobs.pop(str(job_id))

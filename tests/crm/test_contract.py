@@ -10,8 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm.errors import CrmAuthError, CrmNotFound, CrmNotificationInvalid, CrmRateLimited, CrmRejected, CrmUnavailable
-from crm.records import Capability, ChangeOperation, Cursor, FieldType
+from crm.errors import (
+    CrmAuthError,
+    CrmError,
+    CrmNotFound,
+    CrmNotificationInvalid,
+    CrmRateLimited,
+    CrmRejected,
+    CrmUnavailable,
+)
+from crm.records import Capability, ChangeOperation, Cursor, ExportState, FieldType
 from crm.registry import provider_for
 
 LEAD = "lead"
@@ -253,6 +261,85 @@ def test_creating_a_lead_returns_an_id_the_crm_knows(harness):
     provider = harness.provider()
     record_id = provider.create_record(object=LEAD, values={harness.last_name_field: "Created"})
     assert harness.read(record_id)[harness.last_name_field] == "Created"
+
+
+# --- bulk export -----------------------------------------------------------------------------------------------
+def exporting(harness):
+    provider = harness.provider()
+    if not provider.supports(Capability.BULK_EXPORT):
+        pytest.skip(f"{harness.kind} has no bulk export")
+    return provider
+
+
+def export_completed(harness, provider, job):
+    harness.finish_export(job.id)
+    job = provider.export_status(job=job)
+    assert job.state == ExportState.COMPLETED, job
+    return job
+
+
+def test_an_export_returns_every_record_once_as_a_read_by_id_does(harness):
+    provider = exporting(harness)
+    ids = harness.seed_leads(12)
+    before = datetime.now(UTC)
+    job = provider.export_start(object=LEAD)
+    assert (job.object, job.continuation) == (LEAD, "")
+    assert job.requested_at is not None
+    assert job.requested_at <= datetime.now(UTC)
+    assert job.requested_at >= before - timedelta(seconds=2)  # the CRM's clock, in whole seconds
+    job = export_completed(harness, provider, job)
+    exported = list(provider.export_records(job=job))
+    assert sorted(record.id for record in exported) == sorted(ids)  # each once
+    for record in exported:
+        read = provider.record(object=LEAD, record_id=record.id)
+        assert (record.object, record.id, record.name, dict(record.phones), record.modified_time) == (
+            read.object,
+            read.id,
+            read.name,
+            dict(read.phones),
+            read.modified_time,
+        )
+
+
+def test_an_export_resumes_after_the_records_already_read(harness):
+    provider = exporting(harness)
+    harness.seed_leads(9)
+    job = export_completed(harness, provider, provider.export_start(object=LEAD))
+    everything = [record.id for record in provider.export_records(job=job)]
+    assert [record.id for record in provider.export_records(job=job, skip=4)] == everything[4:]
+    assert list(provider.export_records(job=job, skip=len(everything))) == []
+
+
+def test_an_export_still_running_reports_its_state(harness):
+    provider = exporting(harness)
+    harness.seed_leads(3)
+    harness.hold_exports()
+    job = provider.export_start(object=LEAD)
+    status = provider.export_status(job=job)
+    assert status.id == job.id
+    assert status.state in (ExportState.QUEUED, ExportState.RUNNING)
+    assert status.requested_at == job.requested_at
+    assert len(list(provider.export_records(job=export_completed(harness, provider, status)))) == 3
+
+
+def test_a_failed_or_expired_export_is_a_typed_error(harness):
+    provider = exporting(harness)
+    harness.seed_leads(3)
+    harness.hold_exports()
+    failing = provider.export_start(object=LEAD)
+    harness.fail_export(failing.id)
+    failed = provider.export_status(job=failing)
+    assert (failed.state, bool(failed.error)) == (ExportState.FAILED, True)
+    with pytest.raises(CrmError) as caught:
+        list(provider.export_records(job=failed))
+    assert caught.value.provider == harness.kind
+
+    expiring = export_completed(harness, provider, provider.export_start(object=LEAD))
+    harness.expire_export(expiring.id)
+    with pytest.raises(CrmNotFound):
+        provider.export_status(job=expiring)
+    with pytest.raises(CrmNotFound):
+        list(provider.export_records(job=expiring))
 
 
 # --- change feed ----------------------------------------------------------------------------------------------

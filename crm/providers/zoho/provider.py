@@ -31,7 +31,7 @@ from crm.errors import (
     CrmRejected,
 )
 from crm.provider import CrmProvider
-from crm.providers.zoho import oauth
+from crm.providers.zoho import export, oauth
 from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
 from crm.providers.zoho.embed import ZohoEmbed
 from crm.providers.zoho.limits import Priority
@@ -57,6 +57,7 @@ from crm.records import (
     ChangeNotification,
     Cursor,
     DeletedRecord,
+    ExportJob,
     FieldProblem,
     FieldSpec,
     FieldType,
@@ -101,7 +102,13 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
 
     label = "Zoho CRM"
     capabilities = frozenset(
-        {Capability.CHANGE_FEED, Capability.SIGN_IN, Capability.ACTIVITY_LOGGING, Capability.DELETED_RECORDS}
+        {
+            Capability.BULK_EXPORT,
+            Capability.CHANGE_FEED,
+            Capability.SIGN_IN,
+            Capability.ACTIVITY_LOGGING,
+            Capability.DELETED_RECORDS,
+        }
     )
     object_names: ClassVar[Mapping[str, str]] = {
         CanonicalObject.LEAD: "Leads",
@@ -424,6 +431,29 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
     def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
         results = self.client.records_insert(module=self.vendor_object(object), records=[dict(values)])
         return str(results[0]["details"]["id"])
+
+    # --- bulk export (Bulk Read: export.py) ---------------------------------------------------------------------
+    @translated
+    def export_start(self, *, object: str, after: ExportJob | None = None) -> ExportJob:
+        module = self.vendor_object(object)
+        return export.export_start(
+            self.client, module=module, object=self.canonical_object(module), mapping=self._mapping(module), after=after
+        )
+
+    @translated
+    def export_status(self, *, job: ExportJob) -> ExportJob:
+        return export.export_status(self.client, job=job)
+
+    @translated
+    def export_records(self, *, job: ExportJob, skip: int = 0) -> Iterator[CanonicalRecord]:
+        module = self.vendor_object(job.object)
+        return export.export_records(
+            self.client,
+            job=job,
+            mapping=self._mapping(module),
+            canonical=lambda row: self._canonical(module, row),
+            skip=skip,
+        )
 
     # --- change feed (Zoho Notifications: "watch" channels) ----------------------------------------------------
     @translated
