@@ -423,7 +423,7 @@ class _Applier:
                     key,
                 )
                 return None
-            if wanted.get(connection, crm_user_id) != crm_user_id:
+            if wanted.get(connection) and wanted[connection] != crm_user_id:
                 self.fail(loc, f"says {crm_user_id}, crm_user_ids says {wanted[connection]} for {connection.name}", key)
                 return None
             wanted[connection] = crm_user_id
