@@ -76,7 +76,7 @@ web: $(INSTALLED) ## Only the web process
 	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 worker: $(INSTALLED) ## Only a Celery worker
-	$(RUN_ENV) $(BIN)/celery -A config worker --loglevel info -Q default,messaging,zoho,sync
+	$(RUN_ENV) $(BIN)/celery -A config worker --loglevel info -Q default,messaging,crm,sync,zoho
 
 beat: $(INSTALLED) ## Only the Celery scheduler
 	$(RUN_ENV) $(BIN)/celery -A config beat --loglevel info

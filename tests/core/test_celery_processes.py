@@ -13,7 +13,7 @@ WORKER = (
     "-P",
     "solo",
     "-Q",
-    "default,messaging,zoho,sync",
+    "default,messaging,crm,sync,zoho",
     "--loglevel",
     "info",
     "--without-gossip",

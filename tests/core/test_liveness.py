@@ -27,12 +27,12 @@ def all_fresh(at=None):
 
 
 def test_every_queue_and_beat_is_expected():
-    assert health.heartbeat_components() == ["beat", "worker:default", "worker:messaging", "worker:zoho", "worker:sync"]
+    assert health.heartbeat_components() == ["beat", "worker:default", "worker:messaging", "worker:crm", "worker:sync"]
 
 
 def test_beat_publishes_a_heartbeat_to_every_queue_that_expires_unrun():
     schedule = django_settings.CELERY_BEAT_SCHEDULE
-    for queue in ("default", "messaging", "zoho", "sync"):
+    for queue in ("default", "messaging", "crm", "sync"):
         entry = schedule[f"heartbeat-{queue}"]
         assert entry["task"] == "core.tasks.heartbeat_task"
         assert entry["args"] == [queue]

@@ -8,7 +8,6 @@ so `make run` behaves like production (tasks run after commit, in another proces
 from pathlib import Path
 
 from config.env import BASE_DIR, env
-from config.settings.integrations.messaging import ZOHO_VOICE_POLL_SECONDS as _ZV_POLL_SECONDS
 
 _redis_url = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _redis_url or "filesystem://localhost/"
@@ -47,15 +46,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 
-# One queue per subsystem, so a backlog of sync work never delays a staff member's text.
+# One queue per subsystem, so a backlog of sync work never delays a staff member's text. Lead automation and the
+# CRM layer share `crm` (calls to the customer's CRM, under its rate limits).
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_ALL = ("default", "messaging", "zoho", "sync")
+CELERY_TASK_QUEUES_ALL = ("default", "messaging", "crm", "sync")
 CELERY_TASK_ROUTES = {
     "messaging.*": {"queue": "messaging"},
-    "automation.*": {"queue": "zoho"},
-    "zoho.*": {"queue": "zoho"},
+    "automation.*": {"queue": "crm"},
+    "crm.*": {"queue": "crm"},
     "sync.*": {"queue": "sync"},
 }
+# Queues nothing is routed to any more, still consumed by the Procfiles' workers so that a message published before
+# a deploy is not lost (`zoho` was `crm`'s name; docs/operations.md says when it may go).
+CELERY_TASK_QUEUES_RETIRED = ("zoho",)
 
 # Periodic jobs are declared here (reviewable in pull requests) and copied by django-celery-beat into the
 # database, where operators can pause or reschedule them in the admin.
@@ -69,14 +72,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "crm-write-backs-flush": {"task": "automation.tasks.crm_write_backs_flush_task", "schedule": 60.0},
     # The CRM mirror: enqueue every (organization, module) whose interval has passed; alert on failures.
     "sync-due": {"task": "sync.tasks.sync_due_task", "schedule": 60.0},
-    # Zoho Notifications channels (near-real-time mirror): created, renewed before they expire, re-enabled.
+    # CRM change-feed subscriptions (near-real-time mirror): created, renewed before they expire, re-enabled.
     "sync-notification-channels": {"task": "sync.tasks.channels_renew_due_task", "schedule": 1800.0},
     # Widget sign-ins that can no longer sign anyone in (expired or revoked over a day ago).
     "widget-tokens-expired": {"task": "accounts.tasks.widget_tokens_expired_delete_task", "schedule": 3600.0},
     # Expired browser sessions (`clearsessions`): the session table only grows otherwise.
     "sessions-expired": {"task": "accounts.tasks.sessions_expired_delete_task", "schedule": 3600.0},
-    # Zoho Voice sends no inbound webhook: each number's SMS logs are polled.
-    "zoho-voice-poll-all": {"task": "messaging.tasks.zoho_voice_poll_all_task", "schedule": float(_ZV_POLL_SECONDS)},
+    # An SMS provider that sends no inbound webhook (Zoho Voice): each number's SMS logs are polled. The entry's name
+    # is its row in django-celery-beat's table, so it keeps the name it has in every deployment.
+    "zoho-voice-poll-all": {
+        "task": "messaging.tasks.zoho_voice_poll_all_task",
+        "schedule": float(env.int("ZOHO_VOICE_POLL_SECONDS", default=60)),
+    },
 }
 
 # Liveness seen from outside the processes (core/health.py, /readyz/background): beat publishes a heartbeat task to

@@ -1,10 +1,9 @@
-"""Messaging settings: provider timeouts, send retries, the Zoho Voice poll."""
+"""Messaging settings: provider timeouts, send retries, webhook size. A provider package keeps its own settings."""
 
 from config.env import env
 
 # Seconds a provider call may take before it counts as "down" and the send fails over.
 TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
-ZOHO_VOICE_TIMEOUT_SECONDS = env.float("ZOHO_VOICE_TIMEOUT_SECONDS", default=10.0)
 # A send that no provider could take is retried with exponential backoff (30 s doubling, capped) until it is
 # this old; then it fails with a clear reason instead of reaching the lead hours late.
 MESSAGING_RETRY_BASE_SECONDS = env.int("MESSAGING_RETRY_BASE_SECONDS", default=30)
@@ -12,9 +11,6 @@ MESSAGING_RETRY_MAX_SECONDS = env.int("MESSAGING_RETRY_MAX_SECONDS", default=900
 MESSAGING_PENDING_MAX_AGE_SECONDS = env.int("MESSAGING_PENDING_MAX_AGE_SECONDS", default=6 * 3600)
 # A message a worker claimed but never finished (the worker died mid-call) is flagged after this long.
 MESSAGING_STALE_SENDING_SECONDS = env.int("MESSAGING_STALE_SENDING_SECONDS", default=600)
-# How often each Zoho Voice number's SMS logs are read, and how far back each poll overlaps the last one.
-ZOHO_VOICE_POLL_SECONDS = env.int("ZOHO_VOICE_POLL_SECONDS", default=60)
-ZOHO_VOICE_POLL_OVERLAP_SECONDS = env.int("ZOHO_VOICE_POLL_OVERLAP_SECONDS", default=600)
 # Webhook bodies above this are refused (413) before parsing: a genuine Twilio webhook is a few KB.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
 
@@ -25,7 +21,4 @@ __all__ = [
     "MESSAGING_STALE_SENDING_SECONDS",
     "TWILIO_TIMEOUT_SECONDS",
     "WEBHOOK_MAX_BODY_BYTES",
-    "ZOHO_VOICE_POLL_OVERLAP_SECONDS",
-    "ZOHO_VOICE_POLL_SECONDS",
-    "ZOHO_VOICE_TIMEOUT_SECONDS",
 ]

@@ -2,16 +2,17 @@
 
 from config.env import env
 
-# Zoho modules mirrored for every organization; any module's API name may be added.
+# CRM objects mirrored for every organization, by the CRM's own name; any object's API name may be added.
 SYNC_MODULES = env.list("SYNC_MODULES", default=["Leads", "Deals", "Contacts", "Accounts"])
-# Each delta read starts this long before the watermark: Zoho stamps Modified_Time when an edit starts, so an edit
-# committing slowly can appear behind records already read.
+# Each delta read starts this long before the watermark: a CRM may stamp the modified time when an edit starts, so an
+# edit committing slowly can appear behind records already read.
 SYNC_OVERLAP_SECONDS = env.int("SYNC_OVERLAP_SECONDS", default=60)
 # Rows per upsert statement and commit (STYLE §4: ~1,000 beats 200 by 20-40%; 5,000 gains nothing).
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=1000)
-# Records per COQL call (Zoho's maximum, 3 credits; smaller pages cost more credits per record).
+# Records per page read from the CRM (the provider caps it at its API's maximum; smaller pages cost more API credits
+# per record). The name is older than the CRM layer.
 SYNC_COQL_PAGE_SIZE = env.int("SYNC_COQL_PAGE_SIZE", default=2000)
-# Columns per COQL query (Zoho allows 500, dotted lookup names included); more are read in further queries by id.
+# Columns per query, for a CRM whose queries name their columns; more are read in further queries by id.
 SYNC_COQL_MAX_COLUMNS = env.int("SYNC_COQL_MAX_COLUMNS", default=450)
 # A run renews its lock per batch; a crashed run's lock is free once this lease has passed.
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=600)
@@ -21,5 +22,5 @@ SYNC_PHONE_DEFAULT_REGION = env.str("SYNC_PHONE_DEFAULT_REGION", default="US")
 # a Slack incoming webhook (empty: off) and e-mail to these addresses (empty: off).
 SYNC_ALERT_SLACK_WEBHOOK_URL = env.str("SYNC_ALERT_SLACK_WEBHOOK_URL", default="")
 SYNC_ALERT_EMAILS = env.list("SYNC_ALERT_EMAILS", default=[])
-# A full reconciliation (every id against Zoho: permanent deletes; formula fields re-read) per module this often.
+# A full reconciliation (every id against the CRM: permanent deletes; formula fields re-read) per object this often.
 SYNC_RECONCILE_HOURS = env.int("SYNC_RECONCILE_HOURS", default=24)

@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.core.cache import cache
 
 from crm import records as crm_records
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.errors import ZohoBudgetExceeded, ZohoConcurrencyTimeout
 
 DAY_SECONDS = 24 * 3600
@@ -35,7 +35,7 @@ Priority = crm_records.Priority
 
 # --- credits ----------------------------------------------------------------------------------------------------
 def _bucket_keys(organization_id: int, now: float) -> tuple[str, list[str]]:
-    size = settings.ZOHO_CREDIT_BUCKET_SECONDS
+    size = zoho_settings.CREDIT_BUCKET_SECONDS
     current = int(now // size)
     keys = [f"zoho:credits:{organization_id}:{bucket}" for bucket in range(current - DAY_SECONDS // size, current + 1)]
     return keys[-1], keys
@@ -48,13 +48,13 @@ def credits_used(*, organization_id: int) -> int:
 
 
 def credit_limit_for(*, organization_id: int, override: int | None = None) -> int:
-    return override or settings.ZOHO_API_CREDITS_PER_DAY
+    return override or zoho_settings.API_CREDITS_PER_DAY
 
 
 def credits_spend(*, organization_id: int, cost: int, priority: Priority, limit: int) -> None:
     """Count a call's cost before it is made; refuse it when the priority's share of the pool is used up."""
     used = credits_used(organization_id=organization_id)
-    share = 1.0 if priority == Priority.INTERACTIVE else settings.ZOHO_BACKGROUND_CREDIT_SHARE
+    share = 1.0 if priority == Priority.INTERACTIVE else zoho_settings.BACKGROUND_CREDIT_SHARE
     allowed = int(limit * share)
     if used + cost > allowed:
         raise ZohoBudgetExceeded(
@@ -73,11 +73,11 @@ def credits_refund(*, organization_id: int, cost: int) -> None:
 
 def _add(organization_id: int, amount: int) -> None:
     key, _ = _bucket_keys(organization_id, time.time())
-    cache.add(key, 0, timeout=DAY_SECONDS + settings.ZOHO_CREDIT_BUCKET_SECONDS)
+    cache.add(key, 0, timeout=DAY_SECONDS + zoho_settings.CREDIT_BUCKET_SECONDS)
     try:
         cache.incr(key, amount)
     except ValueError:  # the bucket expired between add and incr
-        cache.set(key, max(amount, 0), timeout=DAY_SECONDS + settings.ZOHO_CREDIT_BUCKET_SECONDS)
+        cache.set(key, max(amount, 0), timeout=DAY_SECONDS + zoho_settings.CREDIT_BUCKET_SECONDS)
 
 
 # --- concurrency ------------------------------------------------------------------------------------------------
@@ -87,8 +87,8 @@ def concurrency_slot(
 ) -> Iterator[int]:
     """Hold one of the organization's call slots for the duration of a call (waiting for one if all are busy)."""
     owner = uuid.uuid4().hex
-    slots = settings.ZOHO_CONCURRENCY_PER_ORG
-    deadline = time.monotonic() + settings.ZOHO_CONCURRENCY_WAIT_SECONDS
+    slots = zoho_settings.CONCURRENCY_PER_ORG
+    deadline = time.monotonic() + zoho_settings.CONCURRENCY_WAIT_SECONDS
     ttl = int(hold_seconds) + 10
     taken: str | None = None
     while taken is None:

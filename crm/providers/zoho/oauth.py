@@ -40,6 +40,7 @@ from core.http import make_session
 from crm.errors import CrmAuthError
 from crm.oauth_state import Flow, state_claim, state_issue
 from crm.providers.zoho import tokens
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS, ZOHO_DATA_CENTRES
 from crm.providers.zoho.errors import ZohoExchangeFailed as ExchangeFailed  # the family's (errors.py)
 from crm.providers.zoho.models import ZohoConnection
@@ -62,11 +63,11 @@ DATA_CENTRE_CHOICES = [("account", "Detect (start at the account's accounts serv
 
 
 def redirect_uri() -> str:
-    return settings.ZOHO_OAUTH_REDIRECT_URI or f"{settings.PUBLIC_BASE_URL}/zoho/oauth/callback/"
+    return zoho_settings.OAUTH_REDIRECT_URI or f"{settings.PUBLIC_BASE_URL}/zoho/oauth/callback/"
 
 
 def scopes_for(account: ProviderAccount) -> list[str]:
-    return settings.ZOHO_VOICE_SCOPES if account.kind == ProviderKind.ZOHO_VOICE else settings.ZOHO_CRM_SCOPES
+    return zoho_settings.VOICE_SCOPES if account.kind == ProviderKind.ZOHO_VOICE else zoho_settings.CRM_SCOPES
 
 
 def _origin(url: str) -> str:
@@ -82,7 +83,7 @@ def accounts_servers_trusted(*, also: Iterable[str] = ()) -> set[str]:
     """Where a grant code (and a client secret) may go: Zoho's own accounts servers, those an operator listed in
     ZOHO_ACCOUNTS_SERVERS, and `also` (origins the caller vouches for)."""
     trusted = {f"https://{host}" for host in ZOHO_ACCOUNTS_HOSTS}
-    trusted |= {_origin(url) for url in [*settings.ZOHO_ACCOUNTS_SERVERS, *also] if url}
+    trusted |= {_origin(url) for url in [*zoho_settings.ACCOUNTS_SERVERS, *also] if url}
     return trusted - {""}
 
 
@@ -110,7 +111,7 @@ def api_domain_check(*, account: ProviderAccount | None, server: str, api_domain
 
 
 def _session(role: str = "zoho-oauth") -> requests.Session:
-    timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS)
+    timeout = (zoho_settings.HTTP_CONNECT_TIMEOUT_SECONDS, zoho_settings.ACCOUNTS_TIMEOUT_SECONDS)
     return make_session(role, timeout=timeout, retries=0)
 
 

@@ -34,6 +34,7 @@ from core.exceptions import ApplicationError
 from crm.errors import CrmAuthError, CrmUnavailable
 from crm.oauth_state import Flow, state_claim, state_issue
 from crm.providers.zoho import oauth
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.models import ZohoConnection
 from crm.records import Identity, SignIn
 from studios.models import ProviderAccount, ProviderKind
@@ -48,7 +49,7 @@ ACCESS_TYPE = "online"  # Zoho issues no refresh token: nothing of the user's ou
 def default_redirect_uri() -> str:
     """Where Zoho sends a signing-in person back: ZOHO_SIGNIN_REDIRECT_URI as registered with our sign-in client
     (the old /auth/zoho/callback by default; /crm/oauth/callback is the same view)."""
-    return settings.ZOHO_SIGNIN_REDIRECT_URI or f"{settings.PUBLIC_BASE_URL}/auth/zoho/callback"
+    return zoho_settings.SIGNIN_REDIRECT_URI or f"{settings.PUBLIC_BASE_URL}/auth/zoho/callback"
 
 
 def _refused(message: str, reason: str) -> CrmAuthError:
@@ -61,7 +62,7 @@ def _unavailable(message: str) -> CrmUnavailable:
 
 def accounts_server_check(accounts_server: str) -> str:
     """Where the code may be exchanged: Zoho's `accounts-server`, if it is one we trust."""
-    configured = settings.ZOHO_SIGNIN_ACCOUNTS_URL
+    configured = zoho_settings.SIGNIN_ACCOUNTS_URL
     wanted = outbound.origin_of(accounts_server or configured)
     if not wanted or wanted not in oauth.accounts_servers_trusted(also=[configured]):
         raise _refused(f"{accounts_server} is not a Zoho accounts server.", "bad_accounts_server")
@@ -76,8 +77,8 @@ def identify(*, code: str, accounts_server: str, redirect_to: str) -> Identity:
         body = oauth.code_exchange(
             http=http,
             server=server,
-            client_id=settings.ZOHO_SIGNIN_CLIENT_ID,
-            client_secret=settings.ZOHO_SIGNIN_CLIENT_SECRET,
+            client_id=zoho_settings.SIGNIN_CLIENT_ID,
+            client_secret=zoho_settings.SIGNIN_CLIENT_SECRET,
             redirect_uri=redirect_to,
             code=code,
         )
@@ -132,7 +133,7 @@ class ZohoSignIn:
 
     @classmethod
     def sign_in_url(cls, *, session: Any, mode: str = "page", redirect_uri: str | None = None) -> str:
-        if not settings.ZOHO_SIGNIN_CLIENT_ID or not settings.ZOHO_SIGNIN_CLIENT_SECRET:
+        if not zoho_settings.SIGNIN_CLIENT_ID or not zoho_settings.SIGNIN_CLIENT_SECRET:
             raise _refused("Sign in with Zoho is not configured on this server.", "not_configured")
         if mode not in MODES:
             raise _refused(f"Unknown sign-in mode {mode!r}.", "bad_request")
@@ -140,13 +141,13 @@ class ZohoSignIn:
         state = state_issue(session=session, kind=oauth.PROVIDER, flow=Flow.SIGN_IN, mode=mode, redirect=redirect_to)
         params = {
             "scope": ",".join(SCOPES),
-            "client_id": settings.ZOHO_SIGNIN_CLIENT_ID,
+            "client_id": zoho_settings.SIGNIN_CLIENT_ID,
             "response_type": "code",
             "access_type": ACCESS_TYPE,
             "redirect_uri": redirect_to,
             "state": state,
         }
-        return f"{settings.ZOHO_SIGNIN_ACCOUNTS_URL.rstrip('/')}/oauth/v2/auth?{urlencode(params)}"
+        return f"{zoho_settings.SIGNIN_ACCOUNTS_URL.rstrip('/')}/oauth/v2/auth?{urlencode(params)}"
 
     @classmethod
     def sign_in_finish(cls, *, params: Mapping[str, str], session: Any) -> SignIn:

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 import structlog
 
-from django.conf import settings
 from django.core.cache import cache
 
 from core import outbound
 from core.http import make_session
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.errors import (  # ZohoTokenError: an old name, still imported from here
     ZohoError,
     ZohoReauthRequired,
@@ -85,7 +85,7 @@ def access_token_info_get(*, account: ProviderAccount) -> AccessToken:
     if cached is not None:
         return cached
     owner = uuid.uuid4().hex
-    deadline = time.monotonic() + settings.ZOHO_TOKEN_LOCK_WAIT_SECONDS
+    deadline = time.monotonic() + zoho_settings.TOKEN_LOCK_WAIT_SECONDS
     while True:
         _raise_if_blocked(keys)
         if cache.add(keys.lock, owner, timeout=_lock_ttl()):
@@ -146,14 +146,14 @@ def _refresh_token_of(account: ProviderAccount) -> str:
 
 def _lock_ttl() -> int:
     # Longer than one refresh can take (connect + read timeouts), short enough that a crashed holder is forgotten.
-    return int(settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS * 2 + 10)
+    return int(zoho_settings.ACCOUNTS_TIMEOUT_SECONDS * 2 + 10)
 
 
 def _cached(keys: _Keys) -> AccessToken | None:
     value = cache.get(keys.token)
     if not isinstance(value, dict):
         return None
-    if value["expires_at"] - settings.ZOHO_TOKEN_EXPIRY_MARGIN_SECONDS <= time.time():
+    if value["expires_at"] - zoho_settings.TOKEN_EXPIRY_MARGIN_SECONDS <= time.time():
         return None
     return AccessToken(value["token"], value["api_domain"], value["expires_at"])
 
@@ -183,9 +183,9 @@ def _cool_down(keys: _Keys, reason: str, seconds: float) -> ZohoTokenUnavailable
 def _spend_mint(keys: _Keys) -> None:
     """Count a refresh against our own budget (under the lock, so the read-modify-write is safe)."""
     now = time.time()
-    window = settings.ZOHO_TOKEN_REFRESH_WINDOW_SECONDS
+    window = zoho_settings.TOKEN_REFRESH_WINDOW_SECONDS
     mints = [moment for moment in cache.get(keys.mints) or [] if moment > now - window]
-    if len(mints) >= settings.ZOHO_TOKEN_REFRESHES_PER_WINDOW:
+    if len(mints) >= zoho_settings.TOKEN_REFRESHES_PER_WINDOW:
         raise _cool_down(
             keys,
             f"Zoho token refresh budget used up ({len(mints)} in {window} s); not asking Zoho again yet",
@@ -201,7 +201,7 @@ _session = None
 def _http():
     global _session
     if _session is None:
-        timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_ACCOUNTS_TIMEOUT_SECONDS)
+        timeout = (zoho_settings.HTTP_CONNECT_TIMEOUT_SECONDS, zoho_settings.ACCOUNTS_TIMEOUT_SECONDS)
         # No retries: a refresh that reached Zoho may have minted a token, and each one counts against the 10.
         _session = make_session("zoho-accounts", timeout=timeout, retries=0)
     return _session
@@ -242,7 +242,7 @@ def _refresh(account: ProviderAccount, keys: _Keys, refresh_token: str) -> Acces
     expires_in = _expires_in(body)
     api_domain = _api_domain_of(account, body)
     token = AccessToken(body["access_token"], api_domain, time.time() + expires_in)
-    ttl = int(expires_in - settings.ZOHO_TOKEN_EXPIRY_MARGIN_SECONDS)
+    ttl = int(expires_in - zoho_settings.TOKEN_EXPIRY_MARGIN_SECONDS)
     if ttl > 0:
         cache.set(keys.token, {"token": token.token, "api_domain": api_domain, "expires_at": token.expires_at}, ttl)
     _report(account, ok=True, api_domain=api_domain)
@@ -278,7 +278,7 @@ def _token_error(account: ProviderAccount, keys: _Keys, body: dict[str, Any], st
     if lowered == "access_denied" or "too many" in description.lower():
         reason = f"Zoho is throttling token requests for {account.name} ({code}); retrying later"
         logger.warning("zoho.token.throttled", account_id=account.pk)
-        return _cool_down(keys, reason, settings.ZOHO_TOKEN_THROTTLE_COOLDOWN_SECONDS)
+        return _cool_down(keys, reason, zoho_settings.TOKEN_THROTTLE_COOLDOWN_SECONDS)
     if lowered in ("invalid_code", "invalid_token", "invalid_refresh_token"):
         message = f"Zoho refused the refresh token of {account.name} ({code}): it was revoked; reconnect Zoho"
     elif lowered == "invalid_client":

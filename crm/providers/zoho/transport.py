@@ -27,11 +27,10 @@ from typing import IO, Any
 import requests
 import structlog
 
-from django.conf import settings
-
 from core.http import make_session, request_never_reached
 from core.outbound import OutboundRefused
 from crm.providers.zoho import limits, tokens
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.errors import (
     ZohoAuthError,
     ZohoCreditsExhausted,
@@ -74,7 +73,7 @@ _session: requests.Session | None = None
 def _default_session() -> requests.Session:
     global _session
     if _session is None:
-        timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_HTTP_READ_TIMEOUT_SECONDS)
+        timeout = (zoho_settings.HTTP_CONNECT_TIMEOUT_SECONDS, zoho_settings.HTTP_READ_TIMEOUT_SECONDS)
         _session = make_session("zoho-crm", timeout=timeout, retries=0)  # retries are ours, below
     return _session
 
@@ -140,9 +139,9 @@ class ZohoTransport:
                 method.upper() == "POST" and path in READ_POST_PATHS
             )
         delays = backoff_delays(
-            attempts=settings.ZOHO_RETRY_ATTEMPTS,
-            base=settings.ZOHO_RETRY_BASE_SECONDS,
-            jitter=settings.ZOHO_RETRY_JITTER,
+            attempts=zoho_settings.RETRY_ATTEMPTS,
+            base=zoho_settings.RETRY_BASE_SECONDS,
+            jitter=zoho_settings.RETRY_JITTER,
             rng=self.rng,
         )
         refreshed = False
@@ -178,8 +177,8 @@ class ZohoTransport:
         try:
             token = self._token()
             call_timeout = timeout or (
-                settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS,
-                settings.ZOHO_HTTP_READ_TIMEOUT_SECONDS,
+                zoho_settings.HTTP_CONNECT_TIMEOUT_SECONDS,
+                zoho_settings.HTTP_READ_TIMEOUT_SECONDS,
             )
             hold = sum(call_timeout) if isinstance(call_timeout, tuple) else call_timeout
             with limits.concurrency_slot(organization_id=organization_id, hold_seconds=hold):

@@ -23,10 +23,10 @@ from datetime import timedelta
 
 import structlog
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from crm.providers.zoho.conf import zoho_settings
 from messaging.models import Message, Provider, ZohoVoicePollCursor
 from messaging.providers import ProviderError
 from messaging.providers.zoho_voice.logs import (
@@ -72,7 +72,7 @@ def zoho_voice_poll(*, phone_number: PhoneNumber, provider: ZohoVoiceProvider | 
     cursor = _cursor_of(phone_number)
     provider = provider or ZohoVoiceProvider(account=phone_number.account)
     started = timezone.now()
-    since = (cursor.last_seen_at or started) - timedelta(seconds=settings.ZOHO_VOICE_POLL_OVERLAP_SECONDS)
+    since = (cursor.last_seen_at or started) - timedelta(seconds=zoho_settings.VOICE_POLL_OVERLAP_SECONDS)
     result = PollResult(phone_number_id=phone_number.pk)
     logs: list[ZohoVoiceLog] = []
     try:

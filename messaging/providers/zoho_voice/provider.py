@@ -16,11 +16,10 @@ from typing import Any
 
 import requests
 
-from django.conf import settings
-
 from core import outbound
 from core.http import request_never_reached
 from core.outbound import OutboundRefused
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS, ZOHO_VOICE_HOSTS
 from crm.providers.zoho.tokens import (
     ZohoReauthRequired,
@@ -91,7 +90,7 @@ def _http():
     if _session is None:
         from core.http import make_session
 
-        timeout = (settings.ZOHO_HTTP_CONNECT_TIMEOUT_SECONDS, settings.ZOHO_VOICE_TIMEOUT_SECONDS)
+        timeout = (zoho_settings.HTTP_CONNECT_TIMEOUT_SECONDS, zoho_settings.VOICE_TIMEOUT_SECONDS)
         # One connect retry is safe even for a send: a refused connection never reached Zoho.
         _session = make_session("zoho-voice", timeout=timeout, retries=1)
     return _session

@@ -9,6 +9,7 @@ from django.db import connection as db
 from django.urls import reverse
 
 from crm.providers.zoho import oauth
+from crm.providers.zoho.conf import zoho_settings
 from crm.providers.zoho.models import ZohoConnection
 from crm.providers.zoho.services import connection_for_account
 from crm.providers.zoho.tokens import ZohoReauthRequired, access_token_get
@@ -151,7 +152,7 @@ def test_an_untrusted_accounts_server_never_receives_the_code(manager_a, unconne
 def test_a_code_exchanged_at_the_wrong_data_centre_is_an_error(
     manager_a, unconnected, zoho_org, sandbox, empty_sandbox, settings
 ):
-    settings.ZOHO_ACCOUNTS_SERVERS = [*settings.ZOHO_ACCOUNTS_SERVERS, empty_sandbox.url]
+    settings.ZOHO_ACCOUNTS_SERVERS = [*zoho_settings.ACCOUNTS_SERVERS, empty_sandbox.url]
     location = consent(start(manager_a, unconnected), _sandbox_user=zoho_org["users"][0]["id"])
     wrong = location.replace(
         requests.utils.quote(sandbox.url, safe=""), requests.utils.quote(empty_sandbox.url, safe="")
