@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox.app import SandboxApp, create_app
 
-# One line per request would drown test and benchmark output; errors are still logged.
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """One line per request would drown test and benchmark output; errors are still logged (werkzeug's log_error)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 class SandboxServer:
@@ -21,7 +24,9 @@ class SandboxServer:
         self, app: SandboxApp | None = None, *, host: str = "127.0.0.1", port: int = 0, **state_options: Any
     ) -> None:
         self.app = app or create_app(**state_options)
-        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        self._server: BaseWSGIServer = make_server(
+            host, port, self.app, threaded=True, request_handler=QuietRequestHandler
+        )
         self.host = host
         self.port = self._server.server_port
         self._thread: threading.Thread | None = None

@@ -24,7 +24,6 @@ answer is listed by the webhook_failures endpoint.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import structlog
 from werkzeug.wrappers import Request, Response
 
 from sandbox.http import json_response, no_content, request_json, zoho_error
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sandbox.zoho_crm.orgs import ZohoOrg
     from sandbox.zoho_crm.store import ChangeEvent
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 METHODS = ("POST", "PUT", "GET", "DELETE")
 TRIGGERS = ("create", "edit", "create_or_edit")
@@ -278,7 +278,7 @@ class WorkflowState:
             with self._lock:
                 self.failures.append(failure)
         except Exception:  # never let bookkeeping kill the sandbox's delivery thread
-            logger.exception("recording a workflow webhook failure failed")
+            logger.exception("sandbox_workflow_failure_record_failed")
 
     def failures_for(self, org: ZohoOrg) -> list[dict[str, Any]]:
         with self._lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import tempfile
@@ -13,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from werkzeug.wrappers import Response
 
 from sandbox.http import zoho_error
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sandbox.state import SandboxState
     from sandbox.zoho_crm.orgs import ZohoOrg
 
-logger = logging.getLogger(__package__)  # "sandbox.zoho_crm.bulk", as before the package split
+logger = structlog.get_logger(__package__)  # "sandbox.zoho_crm.bulk", as before the package split
 
 PER_PAGE = 200_000  # records per job (Zoho's limit); BulkState.per_page can lower it in tests
 ICS_PER_PAGE = 20_000
@@ -110,7 +110,7 @@ class BulkState:
             try:
                 count, more, last_id = self._export(org, job)
             except Exception as exc:  # an export that cannot be written fails the job, as a vendor's would
-                logger.exception("bulk read job %s failed while exporting", job.id)
+                logger.exception("sandbox_bulk_read_export_failed", job_id=job.id)
                 job.failure_reason = f"{type(exc).__name__}: {exc}"
                 job.final_state = FAILURE
             else:
@@ -188,7 +188,7 @@ class BulkState:
                 try:
                     self.observe(job)
                 except Exception:  # the tick must outlive one bad job; observe() logs and fails it
-                    logger.exception("bulk read tick failed for job %s", job.id)
+                    logger.exception("sandbox_bulk_read_tick_failed", job_id=job.id)
 
     # --- export ---------------------------------------------------------------------------------------------
     def _tmpdir(self) -> Path:
