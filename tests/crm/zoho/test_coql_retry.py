@@ -49,7 +49,7 @@ def test_a_coql_that_keeps_failing_still_fails_after_the_retries(organization, a
 def test_an_insert_is_still_not_repeated_after_a_500(organization, account, empty_sandbox):
     control(empty_sandbox, "POST", "faults", {"path": "^/crm/v8/Leads$", "status": 500, "times": 1})
     with pytest.raises(ZohoUnavailable):
-        ZohoClient(account=account).records_insert(object="lead", records=[{"Last_Name": "Once"}])
+        ZohoClient(account=account).records_insert(module="Leads", records=[{"Last_Name": "Once"}])
     assert not [r for r in _leads(empty_sandbox) if r.get("Last_Name") == "Once"]
 
 
