@@ -26,7 +26,12 @@ def test_an_operator_finds_the_dashboard_from_the_admin(client, operator, tenant
 
 @pytest.mark.parametrize("changelist", LISTS)
 def test_a_manager_finds_the_dashboard_and_it_shows_their_organization_only(client, tenant_a, tenant_b, changelist):
-    SyncRun.objects.create(organization=tenant_b.organization, module="Bolt_Widgets", started_at="2026-01-01T00:00:00Z")
+    SyncRun.objects.create(
+        organization=tenant_b.organization,
+        connection=tenant_b.zoho,
+        object="Bolt_Widgets",
+        started_at="2026-01-01T00:00:00Z",
+    )
     client.force_login(tenant_a.manager.user)
     response = client.get(reverse(changelist))
     assert response.status_code == 200

@@ -18,11 +18,12 @@ pytestmark = pytest.mark.django_db
 URL = "/ops/sync/"
 
 
-def make_run(tenant, module: str, *, minutes_ago: float, seconds: float = 30, status=SyncRun.Status.OK, **kwargs):
+def make_run(tenant, object: str, *, minutes_ago: float, seconds: float = 30, status=SyncRun.Status.OK, **kwargs):
     started = timezone.now() - timedelta(minutes=minutes_ago)
     return SyncRun.unscoped_objects.create(
         organization=tenant.organization,
-        module=module,
+        connection=tenant.zoho,
+        object=object,
         started_at=started,
         finished_at=started + timedelta(seconds=seconds),
         status=status,
@@ -30,16 +31,20 @@ def make_run(tenant, module: str, *, minutes_ago: float, seconds: float = 30, st
     )
 
 
-def seed(tenant, module: str, error: str, field: str) -> None:
+def seed(tenant, object: str, error: str, field: str) -> None:
     for i in range(3):
-        make_run(tenant, module, minutes_ago=60 * (i + 1), seconds=10 + i * 20, credits_used=5)
-    failed = make_run(tenant, module, minutes_ago=30, seconds=4, status=SyncRun.Status.FAILED, error=error)
+        make_run(tenant, object, minutes_ago=60 * (i + 1), seconds=10 + i * 20, credits_used=5)
+    failed = make_run(tenant, object, minutes_ago=30, seconds=4, status=SyncRun.Status.FAILED, error=error)
     SyncState.unscoped_objects.create(
-        organization=tenant.organization, module=module, watermark=timezone.now() - timedelta(minutes=45)
+        organization=tenant.organization,
+        connection=tenant.zoho,
+        object=object,
+        watermark=timezone.now() - timedelta(minutes=45),
     )
     CrmQuarantine.unscoped_objects.create(
         organization=tenant.organization,
-        module=module,
+        connection=tenant.zoho,
+        object=object,
         external_id="4150868000000999001",
         field=field,
         value="lots",
@@ -50,7 +55,7 @@ def seed(tenant, module: str, error: str, field: str) -> None:
 
 @pytest.fixture
 def two_tenants(tenant_a, tenant_b):
-    seed(tenant_a, "Leads", "Zoho said INVALID_TOKEN for acme", "Acme_Headcount")
+    seed(tenant_a, "lead", "Zoho said INVALID_TOKEN for acme", "Acme_Headcount")
     seed(tenant_b, "Bolt_Widgets", "Zoho said LIMIT_REACHED for bolt", "Bolt_Field")
     return tenant_a, tenant_b
 
@@ -59,13 +64,13 @@ def test_the_url_is_ops_sync():
     assert reverse("sync:dashboard") == URL
 
 
-def test_a_manager_sees_their_organizations_modules_errors_and_quarantine_and_nothing_of_another(client, two_tenants):
+def test_a_manager_sees_their_organizations_objects_errors_and_quarantine_and_nothing_of_another(client, two_tenants):
     tenant_a, _ = two_tenants
     client.force_login(tenant_a.manager.user)
     response = client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Leads" in html
+    assert "lead" in html
     assert "Zoho said INVALID_TOKEN for acme" in html
     assert "Acme_Headcount" in html
     assert "Bolt_Widgets" not in html
@@ -73,13 +78,13 @@ def test_a_manager_sees_their_organizations_modules_errors_and_quarantine_and_no
     assert "Bolt_Field" not in html
     assert "Bolt Fitness" not in html
     assert 'name="organization"' not in html  # no organization filter for managers
-    module = response.context["dashboard"].modules
+    module = response.context["dashboard"].objects
     # "Today" starts at midnight: shortly after it, the seeded runs of one to three hours ago are yesterday's.
     midnight = timezone.localtime(response.context["dashboard"].now).replace(hour=0, minute=0, second=0, microsecond=0)
     runs_today = SyncRun.unscoped_objects.filter(organization=tenant_a.organization, started_at__gte=midnight)
     credits_today = sum(runs_today.values_list("credits_used", flat=True))
-    assert [(m.organization_id, m.module, m.ok, m.failed, m.credits_today) for m in module] == [
-        (tenant_a.organization.pk, "Leads", 3, 1, credits_today)
+    assert [(m.organization_id, m.object, m.ok, m.failed, m.credits_today) for m in module] == [
+        (tenant_a.organization.pk, "lead", 3, 1, credits_today)
     ]
 
 
@@ -89,14 +94,14 @@ def test_a_manager_cannot_reach_another_organization_through_the_filter(client, 
     html = client.get(URL, {"organization": tenant_b.organization.pk}).content.decode()
     assert "Bolt_Widgets" not in html
     assert "LIMIT_REACHED" not in html
-    assert "Leads" in html
+    assert "lead" in html
 
 
 def test_an_operator_sees_every_organization_and_can_filter_to_one(client, operator, two_tenants):
     _, tenant_b = two_tenants
     client.force_login(operator)
     html = client.get(URL).content.decode()
-    for text in ("Leads", "Bolt_Widgets", "INVALID_TOKEN", "LIMIT_REACHED", "Acme_Headcount", "Bolt_Field"):
+    for text in ("lead", "Bolt_Widgets", "INVALID_TOKEN", "LIMIT_REACHED", "Acme_Headcount", "Bolt_Field"):
         assert text in html
     assert 'name="organization"' in html
 
@@ -106,7 +111,7 @@ def test_an_operator_sees_every_organization_and_can_filter_to_one(client, opera
     assert "LIMIT_REACHED" in html
     assert "INVALID_TOKEN" not in html
     assert "Acme_Headcount" not in html
-    assert [m.module for m in filtered.context["dashboard"].modules] == ["Bolt_Widgets"]
+    assert [m.object for m in filtered.context["dashboard"].objects] == ["Bolt_Widgets"]
 
 
 def test_staff_are_refused(client, two_tenants):
@@ -148,7 +153,7 @@ def test_the_charts_are_inline_svg_with_numeric_points_and_a_csp(client, two_ten
 
 
 def test_an_error_with_markup_is_escaped(client, tenant_a):
-    make_run(tenant_a, "Leads", minutes_ago=5, status=SyncRun.Status.FAILED, error="<script>alert(1)</script>")
+    make_run(tenant_a, "lead", minutes_ago=5, status=SyncRun.Status.FAILED, error="<script>alert(1)</script>")
     client.force_login(tenant_a.manager.user)
     html = client.get(URL).content.decode()
     assert "<script>alert(1)</script>" not in html
@@ -176,13 +181,13 @@ def test_the_page_does_a_bounded_number_of_queries_whatever_the_number_of_runs(
 
 def test_notification_runs_are_counted_apart_from_the_scheduled_runs(client, tenant_a):
     """Many small notification runs must not hide a delta sync that fails, nor flatten its sparkline."""
-    make_run(tenant_a, "Leads", minutes_ago=90, seconds=120, status=SyncRun.Status.FAILED, error="boom")
+    make_run(tenant_a, "lead", minutes_ago=90, seconds=120, status=SyncRun.Status.FAILED, error="boom")
     for i in range(5):
-        make_run(tenant_a, "Leads", minutes_ago=10 + i, seconds=0.2, kind=SyncRun.Kind.NOTIFICATION)
-    make_run(tenant_a, "Leads", minutes_ago=5, seconds=0.2, kind=SyncRun.Kind.NOTIFICATION, status="failed")
+        make_run(tenant_a, "lead", minutes_ago=10 + i, seconds=0.2, kind=SyncRun.Kind.NOTIFICATION)
+    make_run(tenant_a, "lead", minutes_ago=5, seconds=0.2, kind=SyncRun.Kind.NOTIFICATION, status="failed")
     client.force_login(tenant_a.manager.user)
     response = client.get(URL)
-    (leads,) = response.context["dashboard"].modules
+    (leads,) = response.context["dashboard"].objects
     assert (leads.ok, leads.failed, leads.notifications, leads.notifications_failed) == (0, 1, 6, 1)
     assert leads.last_ok_started_at is None  # the notification runs were ok, the scheduled sync never was
     assert leads.max_duration_seconds == 120

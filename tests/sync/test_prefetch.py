@@ -67,7 +67,7 @@ def test_pages_are_written_in_order_by_this_thread_while_the_next_is_read_by_ano
 
     def upsert(**kwargs):
         writers.add(threading.current_thread().name)
-        written.append([record.external_id for record in kwargs["records"]])
+        written.append([record.id for record in kwargs["records"]])
         time.sleep(0.02)  # a slow write: the reader runs ahead, as far as its queue of one lets it
         result = original(**kwargs)
         state = SyncState.objects.for_organization(organization).filter(object="lead").first()

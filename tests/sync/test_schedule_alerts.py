@@ -1,4 +1,4 @@
-"""Schedules (which modules are due), alerts once per incident (Slack and e-mail) and the sync admin's scoping."""
+"""Schedules (which objects are due), alerts once per incident (Slack and e-mail) and the sync admin's scoping."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.connections import crm_connection_get
 from sync.models import SyncRun, SyncSchedule
+from sync.objects import object_name
 from sync.tasks import sync_due_task, sync_run_task
 from tests.factories import OrganizationFactory
 from tests.sandbox.twilio_support import Receiver
@@ -27,7 +29,11 @@ def _modules(settings):
 @pytest.fixture
 def enqueued():
     calls: list[tuple[int, str]] = []
-    with mock.patch.object(sync_run_task, "delay", side_effect=lambda org_id, module: calls.append((org_id, module))):
+
+    def delay(org_id: int, object: str, connection_id: int) -> None:
+        calls.append((org_id, object))
+
+    with mock.patch.object(sync_run_task, "delay", side_effect=delay):
         yield calls
 
 
@@ -41,10 +47,22 @@ def slack(settings):
     receiver.stop()
 
 
-def run(organization, module: str, status: str, minutes_ago: float, error: str = "") -> SyncRun:
+def run(organization, name: str, status: str, minutes_ago: float, error: str = "") -> SyncRun:
     started = timezone.now() - timedelta(minutes=minutes_ago)
     return SyncRun.unscoped_objects.create(
-        organization=organization, module=module, started_at=started, finished_at=started, status=status, error=error
+        organization=organization,
+        connection=crm_connection_get(organization=organization),
+        object=object_name(name),
+        started_at=started,
+        finished_at=started,
+        status=status,
+        error=error,
+    )
+
+
+def schedule(tenant, name: str, **values) -> SyncSchedule:
+    return SyncSchedule.unscoped_objects.create(
+        organization=tenant.organization, connection=tenant.zoho, object=object_name(name), **values
     )
 
 
@@ -53,26 +71,26 @@ def test_due_runs_are_enqueued_only_when_their_interval_has_passed(tenant_a, enq
     run(org, "Leads", SyncRun.Status.OK, 5)
     run(org, "Deals", SyncRun.Status.OK, 16)
     assert sync_due_task() == 1
-    assert enqueued == [(org.pk, "Deals")]
+    assert enqueued == [(org.pk, "deal")]
 
 
 def test_a_module_that_never_ran_is_due(tenant_a, enqueued):
     sync_due_task()
-    assert enqueued == [(tenant_a.organization.pk, "Leads"), (tenant_a.organization.pk, "Deals")]
+    assert enqueued == [(tenant_a.organization.pk, "lead"), (tenant_a.organization.pk, "deal")]
 
 
 def test_a_schedule_row_sets_the_interval_and_disabled_schedules_are_skipped(tenant_a, enqueued):
     org = tenant_a.organization
-    SyncSchedule.unscoped_objects.create(organization=org, object="lead", interval_minutes=60)
-    SyncSchedule.unscoped_objects.create(organization=org, module="Deals", is_enabled=False)
-    SyncSchedule.unscoped_objects.create(organization=org, module="Tasks", interval_minutes=5)
+    schedule(tenant_a, "Leads", interval_minutes=60)
+    schedule(tenant_a, "Deals", is_enabled=False)
+    schedule(tenant_a, "Tasks", interval_minutes=5)
     run(org, "Leads", SyncRun.Status.OK, 20)
     run(org, "Tasks", SyncRun.Status.OK, 6)
     sync_due_task()
-    assert enqueued == [(org.pk, "Tasks")]
+    assert enqueued == [(org.pk, "task")]
 
 
-def test_default_schedules_only_for_active_organizations_with_a_zoho_account(tenant_a, enqueued):
+def test_default_schedules_only_for_active_organizations_with_a_crm_connection(tenant_a, enqueued):
     OrganizationFactory(slug="no-crm", name="No CRM")
     tenant_a.organization.is_active = False
     tenant_a.organization.save()
@@ -81,7 +99,7 @@ def test_default_schedules_only_for_active_organizations_with_a_zoho_account(ten
 
     ZohoCrmAccountFactory(organization=other)
     sync_due_task()
-    assert enqueued == [(other.pk, "Leads"), (other.pk, "Deals")]
+    assert enqueued == [(other.pk, "lead"), (other.pk, "deal")]
 
 
 def test_two_failures_alert_once_a_third_stays_quiet_and_a_success_says_recovered(tenant_a, enqueued, slack):
@@ -99,7 +117,7 @@ def test_two_failures_alert_once_a_third_stays_quiet_and_a_success_says_recovere
     text = posts[0].json()["text"]
     assert "failed twice in a row" in text
     assert org.name in text
-    assert "Leads" in text
+    assert "lead" in text
     assert str(second.pk) in text
     assert "boom-second" in text
     assert len(mail.outbox) == 1
@@ -132,7 +150,7 @@ def test_three_silent_intervals_alert_once(tenant_a, enqueued, slack):
     posts = slack.at("/slack")
     assert len(posts) == 1
     assert "has not succeeded for 3 intervals" in posts[0].json()["text"]
-    assert "Leads" in posts[0].json()["text"]
+    assert "lead" in posts[0].json()["text"]
     assert len(mail.outbox) == 1
 
 
@@ -164,14 +182,21 @@ def test_a_failed_run_is_reported_to_sentry_with_its_tags(tenant_a, monkeypatch)
         tags.update(sentry_sdk.get_current_scope()._tags)
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(delta, "_records_sync", lambda *args: None)
+    monkeypatch.setattr(delta, "records_sync", lambda **kwargs: None)
     monkeypatch.setattr(delta, "deletions_sync", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("boom")))
     monkeypatch.setattr(delta.logger, "exception", fail)
     with pytest.raises(RuntimeError):
-        delta.sync_run(organization=tenant_a.organization, object="lead", client=object())
+        delta.sync_run(organization=tenant_a.organization, object="lead", provider=FakeProvider(tenant_a.zoho))
     assert tags["organization"] == tenant_a.organization.slug
-    assert tags["module"] == "Leads"
+    assert tags["crm_object"] == "lead"
     assert tags["run_id"]
+
+
+class FakeProvider:
+    """Stands for a provider whose run never reaches the CRM (its reads are patched out)."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
 
 
 # --- admin -----------------------------------------------------------------------------------------------------
@@ -180,31 +205,36 @@ def schedule_url(view: str, *args) -> str:
 
 
 def test_a_manager_gets_not_found_on_another_organizations_schedule(client, tenant_a, tenant_b):
-    schedule = SyncSchedule.unscoped_objects.create(organization=tenant_a.organization, object="lead")
+    row = schedule(tenant_a, "lead")
     client.force_login(tenant_b.manager.user)
     for view in ("change", "history", "delete"):
         for method in ("get", "post"):
-            response = getattr(client, method)(schedule_url(view, schedule.pk))
+            response = getattr(client, method)(schedule_url(view, row.pk))
             assert response.status_code in (302, 403, 404)
             if response.status_code == 302:
                 assert response.url == reverse("admin:index")
     response = client.get(schedule_url("changelist"))
     assert response.status_code == 200
     assert list(response.context["cl"].queryset) == []
-    schedule.refresh_from_db()
-    assert schedule.interval_minutes == 15
+    row.refresh_from_db()
+    assert row.interval_minutes == 15
 
 
 def test_a_manager_edits_their_own_schedule(client, tenant_a):
-    schedule = SyncSchedule.unscoped_objects.create(organization=tenant_a.organization, object="lead")
+    row = schedule(tenant_a, "lead")
     client.force_login(tenant_a.manager.user)
     response = client.post(
-        schedule_url("change", schedule.pk),
-        {"organization": tenant_a.organization.pk, "module": "Leads", "interval_minutes": 30},
+        schedule_url("change", row.pk),
+        {
+            "organization": tenant_a.organization.pk,
+            "connection": tenant_a.zoho.pk,
+            "object": "lead",
+            "interval_minutes": 30,
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    schedule.refresh_from_db()
-    assert (schedule.interval_minutes, schedule.is_enabled) == (30, False)
+    row.refresh_from_db()
+    assert (row.connection_id, row.interval_minutes, row.is_enabled) == (tenant_a.zoho.pk, 30, False)
 
 
 def test_a_manager_sees_none_of_another_organizations_runs(client, tenant_a, tenant_b):

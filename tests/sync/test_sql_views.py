@@ -1,4 +1,4 @@
-"""Per-module SQL views (PostgreSQL): typed columns after a sync, custom fields in JSON, columns that only grow, a
+"""Per-object SQL views (PostgreSQL): typed columns after a sync, custom fields in JSON, columns that only grow, a
 changed type, hostile names, the command."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from crm.records import FieldSpec, FieldType, ObjectSpec
 from sync.delta import sync_run
-from sync.mapping import INTEGER, TEXT, FieldSpec, ModuleMapping
 from sync.models import CrmRecord, SyncRun
 from sync.sql_views import ViewColumn, _comment_statement, _execute, mirror_view_refresh, view_columns, view_name
 from tests.crm.zoho.conftest import control
@@ -50,7 +50,7 @@ def table_exists(name: str) -> bool:
 
 
 def synced(organization, object="lead") -> SyncRun:
-    run = sync_run(organization=organization, module=module)
+    run = sync_run(organization=organization, object=object)
     assert run.status == SyncRun.Status.OK, run.error
     return run
 
@@ -59,8 +59,10 @@ def test_the_view_exists_after_a_sync_with_typed_columns_and_the_synced_values(o
     seed(empty_sandbox, 60)
     synced(organization)
     types = column_types("mirror_leads")
-    assert list(types)[:12] == [
+    assert list(types)[:14] == [
         "organization_id",
+        "connection_id",
+        "object",
         "external_id",
         "name",
         "email",
@@ -113,11 +115,11 @@ def test_deals_have_dates_currency_and_lookups(organization, account, empty_sand
     deal_id = sorted(store(empty_sandbox, "Deals"))[0]
     account_id = sorted(store(empty_sandbox, "Accounts"))[0]
     control(empty_sandbox, "PATCH", f"zoho/Deals/{deal_id}", {"Account_Name": {"id": account_id}})
-    synced(organization, "Deals")
+    synced(organization, "deal")
     types = column_types("mirror_deals")
     assert (types["closing_date"], types["amount"], types["account_name_id"]) == ("date", "numeric(14,2)", "text")
     (row,) = rows(
-        "SELECT closing_date, amount, account_name_id, account_name_name FROM mirror_deals WHERE zoho_id = %s",
+        "SELECT closing_date, amount, account_name_id, account_name_name FROM mirror_deals WHERE external_id = %s",
         [deal_id],
     )
     record = store(empty_sandbox, "Deals")[deal_id]
@@ -137,7 +139,7 @@ def test_a_new_custom_field_lands_in_custom_fields_and_the_view_keeps_working(or
     control(empty_sandbox, "PATCH", f"zoho/Leads/{zoho_id}", {"Belt_Color": " Black "})
     synced(organization)
     assert column_types("mirror_leads") == before
-    (row,) = rows("SELECT custom_fields ->> 'Belt_Color' AS belt FROM mirror_leads WHERE zoho_id = %s", [zoho_id])
+    (row,) = rows("SELECT custom_fields ->> 'Belt_Color' AS belt FROM mirror_leads WHERE external_id = %s", [zoho_id])
     assert row["belt"] == "Black"
 
 
@@ -155,12 +157,16 @@ def test_a_new_standard_field_is_appended_and_a_removed_one_stays(organization, 
     assert list(types)[-1] == "belt_rank"
     assert types["belt_rank"] == "bigint"
     assert "website" in types  # another organization's Zoho may still have it: the view's columns only grow
-    (row,) = rows("SELECT belt_rank FROM mirror_leads WHERE zoho_id = %s", [zoho_id])
+    (row,) = rows("SELECT belt_rank FROM mirror_leads WHERE external_id = %s", [zoho_id])
     assert row["belt_rank"] == 3
 
 
-def mapping_of(module: str, *specs: FieldSpec) -> ModuleMapping:
-    return ModuleMapping(module=module, specs={spec.api_name: spec for spec in specs})
+def spec_of(vendor_name: str, *fields: FieldSpec) -> ObjectSpec:
+    return ObjectSpec(name="lead" if vendor_name == "Leads" else vendor_name, vendor_name=vendor_name, fields=fields)
+
+
+def belt(kind: FieldType = FieldType.TEXT) -> FieldSpec:
+    return FieldSpec("Belt", kind, key="belt")
 
 
 def test_a_changed_column_type_recreates_the_view_and_old_values_read_as_null(organization, account, empty_sandbox):
@@ -170,11 +176,11 @@ def test_a_changed_column_type_recreates_the_view_and_old_values_read_as_null(or
     CrmRecord.objects.for_organization(organization).filter(external_id=zoho_id).update(
         fields={"belt": "black", "rank": "7"}
     )
-    assert mirror_view_refresh(mapping=mapping_of("Leads", FieldSpec("Belt", TEXT, False))) == "replaced"
-    assert mirror_view_refresh(mapping=mapping_of("Leads", FieldSpec("Belt", TEXT, False))) == "unchanged"
-    assert mirror_view_refresh(mapping=mapping_of("Leads", FieldSpec("Belt", INTEGER, False))) == "recreated"
+    assert mirror_view_refresh(spec=spec_of("Leads", belt())) == "replaced"
+    assert mirror_view_refresh(spec=spec_of("Leads", belt())) == "unchanged"
+    assert mirror_view_refresh(spec=spec_of("Leads", belt(FieldType.NUMBER))) == "recreated"
     assert column_types("mirror_leads")["belt"] == "bigint"
-    (row,) = rows("SELECT belt FROM mirror_leads WHERE zoho_id = %s", [zoho_id])
+    (row,) = rows("SELECT belt FROM mirror_leads WHERE external_id = %s", [zoho_id])
     assert row["belt"] is None  # "black" is no bigint: NULL, and the view still answers
 
 
@@ -182,22 +188,22 @@ def test_hostile_names_are_quoted_never_run(organization, account, empty_sandbox
     seed(empty_sandbox, 3)
     synced(organization)
     hostile_module = "Leads'; DROP TABLE sync_crmrecord; --"
-    hostile = FieldSpec('Evil"); DROP TABLE sync_crmrecord; --', TEXT, False)
-    assert mirror_view_refresh(mapping=mapping_of(hostile_module, hostile)) == "created"
+    hostile = FieldSpec('Evil"); DROP TABLE sync_crmrecord; --', FieldType.TEXT)
+    assert mirror_view_refresh(spec=spec_of(hostile_module, hostile)) == "created"
     name = view_name(hostile_module)
     assert name == "mirror_leads_drop_table_sync_crmrecord"
-    assert rows(f'SELECT count(*) AS n FROM "{name}"') == [{"n": 0}]  # noqa: S608  # the module is a literal: no row matches
+    assert rows(f'SELECT count(*) AS n FROM "{name}"') == [{"n": 0}]  # noqa: S608  # the object is a literal: no row
     # A column definition read back from the COMMENT (which anyone with DDL rights could write) is quoted too.
     evil = ViewColumn('x" text); DROP TABLE sync_crmrecord; --', "text", "k'); DROP TABLE sync_crmrecord; --")
-    _execute(_comment_statement("mirror_leads", [*view_columns(mapping_of("Leads")), evil]))
-    assert mirror_view_refresh(mapping=mapping_of("Leads", FieldSpec("Belt", TEXT, False))) == "recreated"
+    _execute(_comment_statement("mirror_leads", [*view_columns(spec_of("Leads")), evil]))
+    assert mirror_view_refresh(spec=spec_of("Leads", belt())) == "recreated"
     assert evil.name in column_types("mirror_leads")
     assert table_exists("sync_crmrecord")
     assert CrmRecord.objects.for_organization(organization).count() == 3
     # A type that is not one of ours is dropped from the definitions, never spliced into SQL.
     bad_type = ViewColumn("odd", "text); DROP TABLE sync_crmrecord; --", "odd")
     _execute(_comment_statement("mirror_leads", [bad_type]))
-    assert mirror_view_refresh(mapping=mapping_of("Leads", FieldSpec("Belt", TEXT, False))) == "recreated"
+    assert mirror_view_refresh(spec=spec_of("Leads", belt())) == "recreated"
     assert "odd" not in column_types("mirror_leads")
     assert table_exists("sync_crmrecord")
 
@@ -206,7 +212,7 @@ def test_a_view_that_cannot_be_refreshed_leaves_the_run_ok(organization, account
     seed(empty_sandbox, 5)
     synced(organization)
     with connection.cursor() as cursor:  # an operator's view on ours: DROP VIEW is refused
-        cursor.execute("CREATE VIEW my_report AS SELECT zoho_id, no_of_employees FROM mirror_leads")
+        cursor.execute("CREATE VIEW my_report AS SELECT external_id, no_of_employees FROM mirror_leads")
     org = next(iter(empty_sandbox.state.crm.orgs.values()))
     meta = next(meta for meta in org.fields["Leads"] if meta["api_name"] == "No_of_Employees")
     meta["data_type"], meta["json_type"] = "text", "string"
@@ -217,14 +223,14 @@ def test_a_view_that_cannot_be_refreshed_leaves_the_run_ok(organization, account
 
 def test_the_views_command(organization, account, empty_sandbox):
     out = StringIO()
-    call_command("sync", "views", "--org", organization.slug, "--module", "Contacts", stdout=out)
-    assert f"{organization.slug} Contacts mirror_contacts: created" in out.getvalue()
+    call_command("sync", "views", "--org", organization.slug, "--object", "contact", stdout=out)
+    assert f"{organization.slug} contact: created" in out.getvalue()
     assert "full_name" in column_types("mirror_contacts")
     out = StringIO()
-    call_command("sync", "views", "--org", organization.slug, "--module", "Contacts", stdout=out)
-    assert "mirror_contacts: unchanged" in out.getvalue()
+    call_command("sync", "views", "--org", organization.slug, "--module", "Contacts", stdout=out)  # the former flag
+    assert f"{organization.slug} contact: unchanged" in out.getvalue()
 
 
 def test_not_on_sqlite(monkeypatch):
     monkeypatch.setattr(connection, "vendor", "sqlite")
-    assert mirror_view_refresh(mapping=mapping_of("Leads")) == "skipped"
+    assert mirror_view_refresh(spec=spec_of("Leads")) == "skipped"

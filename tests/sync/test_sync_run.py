@@ -15,7 +15,7 @@ from tests.sync.conftest import seed, store
 
 
 def mirrored(organization, object="lead"):
-    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=module)}
+    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=object)}
 
 
 def test_first_run_mirrors_every_seeded_record_exactly(organization, account, empty_sandbox):
@@ -77,7 +77,7 @@ def test_second_run_updates_and_deletes_exactly_what_changed(organization, accou
     for zoho_id in edited:
         assert rows[zoho_id].fields["last_name"] == f"Edited {zoho_id}"
     assert {zoho_id for zoho_id, row in rows.items() if row.deleted_at} == set(deleted)
-    assert not CrmPhone.objects.for_organization(organization).filter(zoho_id__in=deleted).exists()
+    assert not CrmPhone.objects.for_organization(organization).filter(external_id__in=deleted).exists()
 
     third = sync_run(organization=organization, object="lead")
     assert (third.inserted, third.updated, third.deleted) == (0, 0, 0)
@@ -127,7 +127,7 @@ def test_other_modules_and_lookups_are_mirrored_by_configuration(organization, a
     run = sync_run(organization=organization, object="deal")
     assert run.status == SyncRun.Status.OK, run.error
     expected = store(empty_sandbox, "Deals")
-    rows = mirrored(organization, "Deals")
+    rows = mirrored(organization, "deal")
     assert set(rows) == set(expected)
     sample = expected[deal_id]
     row = rows[deal_id]

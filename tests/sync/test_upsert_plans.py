@@ -15,20 +15,22 @@ import pytest
 
 from django.db import connection, transaction
 
-from sync.mapping import MappedRecord
+from crm.records import CanonicalRecord
+from sync.content import MirrorKey
 from sync.models import CrmPhone, CrmRecord, SyncRun
 from sync.selectors import _VERSIONS_SQL, crm_record_versions
 from sync.upsert import BATCH_TABLE_SQL, PHONES_GONE_SQL, PHONES_HELD_SQL, UPSERT_SQL, crm_records_upsert
-from tests.factories import OrganizationFactory
+from tests.factories import OrganizationFactory, ZohoCrmAccountFactory
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 STORED = 3_000
 
 
-def lead(number: int, *, modified: datetime = T0, phones: dict[str, str] | None = None) -> MappedRecord:
-    return MappedRecord(
-        external_id=f"41508680000{number:07d}",
+def lead(number: int, *, modified: datetime = T0, phones: dict[str, str] | None = None) -> CanonicalRecord:
+    return CanonicalRecord(
+        object="lead",
+        id=f"41508680000{number:07d}",
         modified_time=modified,
         name=f"Lead {number}",
         fields={"last_name": f"Lead {number}"},
@@ -42,11 +44,13 @@ def loaded():
     if connection.vendor != "postgresql":
         pytest.skip("plans are PostgreSQL's")
     organization = OrganizationFactory(slug="plans")
-    run = SyncRun.objects.unscoped().create(organization=organization, object="lead", started_at=T0)
+    connection_ = ZohoCrmAccountFactory(organization=organization)
+    run = SyncRun.objects.unscoped().create(
+        organization=organization, connection=connection_, object="lead", started_at=T0
+    )
     with transaction.atomic():
         crm_records_upsert(
-            organization_id=organization.pk,
-            object="lead",
+            key=key_of(run),
             records=[lead(number) for number in range(STORED)],
             run_id=run.pk,
             now=T0,
@@ -58,6 +62,10 @@ def loaded():
     return organization, run
 
 
+def key_of(run: SyncRun) -> MirrorKey:
+    return MirrorKey(run.organization_id, run.connection_id, run.object)
+
+
 def plan(sql: str, params) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {sql}", params)
@@ -65,7 +73,7 @@ def plan(sql: str, params) -> str:
 
 
 def ids(count: int) -> list[str]:
-    return [lead(number).external_id for number in range(count)]
+    return [lead(number).id for number in range(count)]
 
 
 def test_only_the_unique_indexes_start_with_the_organization():
@@ -85,10 +93,10 @@ def test_only_the_unique_indexes_start_with_the_organization():
 
 
 def test_the_upsert_reads_stored_rows_only_through_its_conflict_arbiter(loaded):
-    organization, run = loaded
+    _, run = loaded
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(BATCH_TABLE_SQL)
-        text = plan(UPSERT_SQL, {"organization_id": organization.pk, "module": "Leads", "now": T0, "run_id": run.pk})
+        text = plan(UPSERT_SQL, {**key_of(run).values(), "now": T0, "run_id": run.pk})
     assert "Conflict Arbiter Indexes: crm_record_unique" in text
     assert "on sync_crmrecord" not in text.replace("Insert on sync_crmrecord", "")  # no scan, no join
 
@@ -96,18 +104,19 @@ def test_the_upsert_reads_stored_rows_only_through_its_conflict_arbiter(loaded):
 @pytest.mark.parametrize(
     ("sql", "params", "key"),
     [
-        (_VERSIONS_SQL, "versions", "(zoho_id)::text = batch.external_id"),
-        (PHONES_HELD_SQL, "held", "(zoho_id)::text = batch.external_id"),
+        (_VERSIONS_SQL, "versions", "(external_id)::text = batch.external_id"),
+        (PHONES_HELD_SQL, "held", "(external_id)::text = batch.external_id"),
         (PHONES_GONE_SQL, "gone", "(field)::text = batch.field"),
     ],
 )
 def test_batch_reads_probe_the_unique_index_by_the_whole_key(loaded, sql, params, key):
-    organization, _ = loaded
+    _, run = loaded
     batch = ids(1_000)
+    scope = [run.organization_id, run.connection_id, "lead"]
     values = {
-        "versions": [batch, organization.pk, "Leads"],
-        "held": [batch, organization.pk, "Leads"],
-        "gone": [batch, ["Phone"] * len(batch), organization.pk, "Leads"],
+        "versions": [batch, *scope],
+        "held": [batch, *scope],
+        "gone": [batch, ["Phone"] * len(batch), *scope],
     }[params]
     text = plan(sql, values)
     index_lines = [line for line in text.splitlines() if "Index Cond" in line and "organization_id" in line]
@@ -126,8 +135,7 @@ def test_phones_follow_the_record_gone_changed_and_kept(loaded):
     fresh = lead(STORED + 1)
     with transaction.atomic():
         result = crm_records_upsert(
-            organization_id=organization.pk,
-            object="lead",
+            key=key_of(run),
             records=[changed, cleared, kept, fresh, lead(4)],  # lead(4) is stored unchanged
             run_id=run.pk,
             now=T0,
@@ -136,18 +144,16 @@ def test_phones_follow_the_record_gone_changed_and_kept(loaded):
     phones = {
         (phone.external_id, phone.field): phone.e164
         for phone in CrmPhone.objects.for_organization(organization).filter(
-            zoho_id__in=[record.external_id for record in (changed, cleared, kept, fresh, lead(4))]
+            external_id__in=[record.id for record in (changed, cleared, kept, fresh, lead(4))]
         )
     }
     assert phones == {
-        (changed.external_id, "Phone"): "+14155550111",
-        (changed.external_id, "Mobile"): "+14155550112",
-        (kept.external_id, "Phone"): lead(3).phones["Phone"],
-        (fresh.external_id, "Phone"): fresh.phones["Phone"],
-        (lead(4).external_id, "Phone"): lead(4).phones["Phone"],
+        (changed.id, "Phone"): "+14155550111",
+        (changed.id, "Mobile"): "+14155550112",
+        (kept.id, "Phone"): lead(3).phones["Phone"],
+        (fresh.id, "Phone"): fresh.phones["Phone"],
+        (lead(4).id, "Phone"): lead(4).phones["Phone"],
     }
-    versions = crm_record_versions(
-        organization_id=organization.pk, object="lead", zoho_ids=[changed.external_id, "nope"]
-    )
-    assert list(versions) == [changed.external_id]
-    assert versions[changed.external_id].modified_time == changed.modified_time
+    versions = crm_record_versions(key=key_of(run), external_ids=[changed.id, "nope"])
+    assert list(versions) == [changed.id]
+    assert versions[changed.id].modified_time == changed.modified_time

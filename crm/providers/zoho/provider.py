@@ -36,6 +36,7 @@ from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
 from crm.providers.zoho.embed import ZohoEmbed
 from crm.providers.zoho.limits import Priority
 from crm.providers.zoho.mapping import (
+    MULTI,
     UNSELECTABLE,
     ModuleMapping,
     crm_record_map,
@@ -75,6 +76,17 @@ TASK_WHO_OBJECTS = frozenset({"Contacts"})
 
 def _coql_time(moment: datetime) -> str:
     return "'" + moment.astimezone(UTC).replace(microsecond=0).isoformat() + "'"
+
+
+def _field_type(meta: dict[str, Any], mapped: Any) -> FieldType:
+    """The field's type from its data_type (then json_type); a field the mapping reads as a list (a text field whose
+    json_type is an array, such as Tag) is a multi-select, as its values are stored."""
+    field_type = FIELD_TYPES.get(str(meta.get("data_type") or "").lower()) or FIELD_TYPES_BY_JSON.get(
+        str(meta.get("json_type") or "").lower(), FieldType.TEXT
+    )
+    if mapped is not None and mapped.kind == MULTI and field_type not in (FieldType.MULTI_PICKLIST, FieldType.JSON):
+        return FieldType.MULTI_PICKLIST
+    return field_type
 
 
 def _digits(record_id: str) -> str:
@@ -227,8 +239,7 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
             fields.append(
                 FieldSpec(
                     name=api_name,
-                    type=FIELD_TYPES.get(data_type)
-                    or FIELD_TYPES_BY_JSON.get(str(meta.get("json_type") or "").lower(), FieldType.TEXT),
+                    type=_field_type(meta, mapping.specs.get(api_name)),
                     key=mapping.specs[api_name].key if api_name in mapping.specs else api_name,
                     label=str(meta.get("field_label") or meta.get("display_label") or ""),
                     custom=bool(meta.get("custom_field")),
