@@ -1,4 +1,5 @@
-"""Backfill with Bulk Read against the sandbox over real HTTP: the first load equals a COQL sync row by row,
+"""Backfill with the provider's bulk export (Zoho Bulk Read in the sandbox, over real HTTP): the first load equals a
+delta sync row by row,
 resumes after a crash, honours the lock, starts over when Zoho lost the job, follows pages, quarantines, never
 brings a deleted record back, hands over to the delta run, prints its progress, and stays in its tenant."""
 
@@ -12,10 +13,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from crm.records import Capability
+from crm.registry import provider_for
 from sync import backfill
 from sync.backfill import BackfillProgress, backfill_due, backfill_run
 from sync.delta import sync_run
-from sync.models import BulkReadJob, CrmPhone, CrmQuarantine, CrmRecord, SyncRun, SyncState
+from sync.models import CrmPhone, CrmQuarantine, CrmRecord, ExportJob, SyncRun, SyncState
 from sync.tasks import sync_run_task
 from tests.crm.zoho.conftest import control, crm_account
 from tests.factories import OrganizationFactory
@@ -41,18 +44,18 @@ def other(empty_sandbox):
 
 
 def mirrored(organization, object="lead"):
-    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=module)}
+    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=object)}
 
 
 def phones(organization):
-    return {(p.module, p.external_id, p.field): p.e164 for p in CrmPhone.objects.for_organization(organization)}
+    return {(p.object, p.external_id, p.field): p.e164 for p in CrmPhone.objects.for_organization(organization)}
 
 
 def jobs(organization):
-    return list(BulkReadJob.objects.for_organization(organization).order_by("pk"))
+    return list(ExportJob.objects.for_organization(organization).order_by("pk"))
 
 
-def ids_in_order(server, object="lead"):
+def ids_in_order(server, module="Leads"):
     return sorted(store(server, module), key=int)  # the CSV's order
 
 
@@ -117,7 +120,7 @@ def test_a_killed_backfill_resumes_its_job_and_loads_every_row_once(organization
     crashed = SyncRun.objects.for_organization(organization).get()
     assert (crashed.status, crashed.inserted) == (SyncRun.Status.RUNNING, 1_000)
     [job] = jobs(organization)
-    assert (job.state, job.rows_loaded) == (BulkReadJob.State.LOADING, 1_000)
+    assert (job.state, job.rows_loaded) == (ExportJob.State.LOADING, 1_000)
     assert backfill_run(organization=organization, object="lead").status == SyncRun.Status.SKIPPED  # lease held
 
     expire_lease(organization)
@@ -125,7 +128,7 @@ def test_a_killed_backfill_resumes_its_job_and_loads_every_row_once(organization
     original = backfill.crm_records_upsert
 
     def counting(**kwargs):
-        written.extend(record.external_id for record in kwargs["records"])
+        written.extend(record.id for record in kwargs["records"])
         return original(**kwargs)
 
     monkeypatch.setattr(backfill, "crm_records_upsert", counting)
@@ -135,7 +138,7 @@ def test_a_killed_backfill_resumes_its_job_and_loads_every_row_once(organization
     assert (resumed.inserted, resumed.updated) == (300, 0)
     assert sorted(written) == ids_in_order(empty_sandbox)[1_000:]  # the rest, each once
     [job] = jobs(organization)  # the same Zoho job, not a new export
-    assert (job.state, job.rows_loaded, job.run_id) == (BulkReadJob.State.DONE, 1_300, resumed.pk)
+    assert (job.state, job.rows_loaded, job.run_id) == (ExportJob.State.DONE, 1_300, resumed.pk)
     rows = mirrored(organization)
     assert set(rows) == set(store(empty_sandbox))
     assert {row.run_id for row in rows.values()} == {crashed.pk, resumed.pk}
@@ -146,9 +149,12 @@ def test_a_killed_backfill_resumes_its_job_and_loads_every_row_once(organization
 
 def test_a_backfill_skips_while_another_run_holds_the_lock(organization, account, empty_sandbox):
     seed(empty_sandbox, 20)
-    holder = SyncRun.objects.create(organization=organization, object="lead", started_at=timezone.now())
+    holder = SyncRun.objects.create(
+        organization=organization, connection=account, object="lead", started_at=timezone.now()
+    )
     SyncState.objects.create(
         organization=organization,
+        connection=account,
         object="lead",
         locked_by=holder,
         lease_expires_at=timezone.now() + timedelta(minutes=5),
@@ -165,17 +171,17 @@ def test_a_job_zoho_no_longer_has_is_started_again(organization, account, empty_
     with pytest.raises(SystemExit):
         backfill_run(organization=organization, object="lead", progress=crash_after(500))
     [lost] = jobs(organization)
-    empty_sandbox.state.crm.bulk.jobs.pop(lost.zoho_job_id)  # expired: 404 RESOURCE_NOT_FOUND
+    empty_sandbox.state.crm.bulk.jobs.pop(lost.job_id)  # expired: 404 RESOURCE_NOT_FOUND
     expire_lease(organization)
 
     run = backfill_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK, run.error
-    assert f"bulk read job {lost.zoho_job_id} was gone (RESOURCE_NOT_FOUND); started a new export" in run.error
+    assert f"export job {lost.job_id} was gone (RESOURCE_NOT_FOUND); started a new export" in run.error
     assert (run.inserted, run.updated) == (700, 0)  # the first 500 came again unchanged
     first, second = jobs(organization)
-    assert (first.state, second.state) == (BulkReadJob.State.FAILED, BulkReadJob.State.DONE)
+    assert (first.state, second.state) == (ExportJob.State.FAILED, ExportJob.State.DONE)
     assert "RESOURCE_NOT_FOUND" in first.error
-    assert second.zoho_job_id != lost.zoho_job_id
+    assert second.job_id != lost.job_id
     assert set(mirrored(organization)) == set(store(empty_sandbox))
     state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.watermark == second.requested_at - timedelta(seconds=60)
@@ -260,7 +266,7 @@ def test_a_record_deleted_after_the_export_is_not_brought_back(organization, acc
     )
 
 
-def test_the_scheduled_run_backfills_a_module_that_never_loaded_then_syncs_by_coql(
+def test_the_scheduled_run_backfills_an_object_that_never_loaded_then_syncs_by_delta(
     organization, account, empty_sandbox
 ):
     seed(empty_sandbox, 40)
@@ -288,15 +294,15 @@ def test_a_job_zoho_fails_fails_the_run_and_the_next_backfill_starts_a_new_one(o
 
     def fail_it(event: BackfillProgress) -> None:
         if event.phase == "exporting":
-            control(empty_sandbox, "POST", f"zoho/bulk/{jobs(organization)[0].zoho_job_id}/fail")
+            control(empty_sandbox, "POST", f"zoho/bulk/{jobs(organization)[0].job_id}/fail")
 
     failed = backfill_run(organization=organization, object="lead", progress=fail_it)
     assert failed.status == SyncRun.Status.FAILED
-    assert "Zoho failed bulk read job" in failed.error
+    assert "the CRM failed export job" in failed.error
     control(empty_sandbox, "PATCH", "config", {"bulk_read_seconds_per_state": 0.05})
     again = backfill_run(organization=organization, object="lead")
     assert again.status == SyncRun.Status.OK, again.error
-    assert [job.state for job in jobs(organization)] == [BulkReadJob.State.FAILED, BulkReadJob.State.DONE]
+    assert [job.state for job in jobs(organization)] == [ExportJob.State.FAILED, ExportJob.State.DONE]
     assert len(mirrored(organization)) == 10
 
 
@@ -304,11 +310,12 @@ def test_manage_py_sync_backfill_prints_progress_and_the_summary(organization, a
     seed(empty_sandbox, 1_200)
     out, err = StringIO(), StringIO()
     call_command("sync", "backfill", "--org", organization.slug, "--object", "lead", stdout=out, stderr=err)
-    assert "demo-fit Leads: ok inserted=1200 updated=0 deleted=0 quarantined=0 credits=" in out.getvalue()
+    assert "demo-fit lead: ok inserted=1200 updated=0 deleted=0 quarantined=0 credits=" in out.getvalue()
     lines = err.getvalue().splitlines()
-    assert any("demo-fit Leads page 1: Zoho is exporting" in line for line in lines)
+    assert any("demo-fit lead export 1: the CRM is exporting" in line for line in lines)
     loading = [line for line in lines if "rows/s" in line]
-    assert any("500/1,200" in line and "ETA" in line for line in loading)
+    # The export's total is known once it is loaded: records and rate meanwhile, a line per 10,000.
+    assert any(line.startswith("demo-fit lead export 1: 0 records") for line in loading)
     assert "1,200/1,200 100%" in loading[-1]
     assert "\r" not in err.getvalue()  # not a terminal: lines, not redraws
 
@@ -347,3 +354,18 @@ def test_a_backfill_of_one_organization_never_writes_another_s_rows(organization
     assert jobs(other) == []
     assert [run.pk for run in SyncRun.objects.for_organization(other)] == [theirs.pk]
     assert SyncState.objects.for_organization(other).get(object="lead").watermark == theirs.watermark_after
+
+
+def test_a_crm_without_bulk_export_is_loaded_by_paging_its_changes_from_the_start(organization, account, empty_sandbox):
+    seed(empty_sandbox, 700)
+    provider = provider_for(account)
+    provider.capabilities = provider.capabilities - {Capability.BULK_EXPORT}  # as a CRM with no export job
+    run = backfill_run(organization=organization, object="lead", provider=provider)
+    assert run.status == SyncRun.Status.OK, run.error
+    assert (run.kind, run.inserted, run.updated) == (SyncRun.Kind.BACKFILL, 700, 0)
+    assert jobs(organization) == []
+    assert set(mirrored(organization)) == set(store(empty_sandbox))
+    state = SyncState.objects.for_organization(organization).get(object="lead")
+    newest = max(row.modified_time for row in mirrored(organization).values())
+    assert (state.watermark, state.checkpoint_time, state.locked_by_id) == (newest, None, None)
+    assert not backfill_due(organization=organization, object="lead")

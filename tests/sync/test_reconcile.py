@@ -1,4 +1,4 @@
-"""Full reconciliation against the sandbox: permanent deletes, formula fields changed without Modified_Time,
+"""Full reconciliation against the sandbox: permanent deletes, formula fields changed without a modified time,
 records the mirror lacks, nothing changed, the lock, tenants, the schedule and the command."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from sync import reconcile
 from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
 from sync.reconcile import reconcile_run
@@ -23,11 +22,11 @@ from tests.sync.conftest import seed, store
 
 
 def mirrored(organization, object="lead"):
-    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=module)}
+    return {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=object)}
 
 
 def synced(organization, object="lead") -> SyncRun:
-    run = sync_run(organization=organization, module=module)
+    run = sync_run(organization=organization, object=object)
     assert run.status == SyncRun.Status.OK, run.error
     return run
 
@@ -35,8 +34,8 @@ def synced(organization, object="lead") -> SyncRun:
 def full_resync_updates(organization, object="lead") -> int:
     """How many rows a delta run reading everything again rewrites (0: every content hash is what an upsert of
     Zoho's current values computes)."""
-    SyncState.objects.for_organization(organization).filter(object=module).update(watermark=None)
-    return synced(organization, module).updated
+    SyncState.objects.for_organization(organization).filter(object=object).update(watermark=None)
+    return synced(organization, object).updated
 
 
 @pytest.fixture(autouse=True)
@@ -59,14 +58,13 @@ def test_a_permanent_delete_is_caught(organization, account, empty_sandbox):
     rows = mirrored(organization)
     assert {zoho_id for zoho_id, row in rows.items() if row.deleted_at} == set(gone)
     assert {rows[zoho_id].run_id for zoho_id in gone} == {run.pk}
-    assert not CrmPhone.objects.for_organization(organization).filter(zoho_id__in=gone).exists()
+    assert not CrmPhone.objects.for_organization(organization).filter(external_id__in=gone).exists()
     state = SyncState.objects.for_organization(organization).get(object="lead")
     assert state.reconciled_at == run.started_at
     assert state.locked_by_id is None
 
 
 def test_a_formula_change_without_modified_time_is_caught(organization, account, empty_sandbox, monkeypatch):
-    monkeypatch.setattr(reconcile, "FORMULAS_PER_QUERY", 1)  # the second formula field is read by id and merged
     seed(empty_sandbox, 300)
     synced(organization)
     before = mirrored(organization)
@@ -92,7 +90,7 @@ def test_records_missing_from_the_mirror_are_fetched_in_full(organization, accou
     synced(organization)
     ids = sorted(store(empty_sandbox))
     lost, restored = ids[3:5], ids[7]
-    CrmRecord.objects.for_organization(organization).filter(zoho_id__in=lost).delete()
+    CrmRecord.objects.for_organization(organization).filter(external_id__in=lost).delete()
     CrmRecord.objects.for_organization(organization).filter(external_id=restored).update(deleted_at=timezone.now())
 
     run = reconcile_run(organization=organization, object="lead")
@@ -189,30 +187,25 @@ def test_the_beat_enqueues_a_reconciliation_once_it_is_due(organization, account
     settings.SYNC_MODULES = ["Leads", "Deals"]
     settings.SYNC_RECONCILE_HOURS = 24
     now = timezone.now()
-    for module in ("Leads", "Deals"):
-        SyncRun.objects.create(organization=organization, module=module, started_at=now, status=SyncRun.Status.OK)
-    SyncState.objects.create(organization=organization, object="lead", watermark=now, reconciled_at=now)
-    SyncState.objects.create(
-        organization=organization, module="Deals", watermark=now, reconciled_at=now - timedelta(hours=25)
-    )
-    SyncState.objects.create(organization=organization, module="Contacts", watermark=now)  # not scheduled
+    mine = {"organization": organization, "connection": account}
+    for name in ("lead", "deal"):
+        SyncRun.objects.create(**mine, object=name, started_at=now, status=SyncRun.Status.OK)
+    SyncState.objects.create(**mine, object="lead", watermark=now, reconciled_at=now)
+    SyncState.objects.create(**mine, object="deal", watermark=now, reconciled_at=now - timedelta(hours=25))
+    SyncState.objects.create(**mine, object="contact", watermark=now)  # not scheduled
     enqueued: list[tuple[int, str]] = []
     with (
         mock.patch.object(sync_run_task, "delay"),
         mock.patch.object(reconcile_task, "delay", side_effect=lambda *args: enqueued.append(args)),
     ):
         sync_due_task()
-        assert enqueued == [(organization.pk, "Deals")]
+        assert enqueued == [(organization.pk, "deal", account.pk)]
         # A reconciliation that started (and failed, or was skipped) is not retried every minute.
         SyncRun.objects.create(
-            organization=organization,
-            module="Deals",
-            kind=SyncRun.Kind.RECONCILE,
-            started_at=now,
-            status=SyncRun.Status.FAILED,
+            **mine, object="deal", kind=SyncRun.Kind.RECONCILE, started_at=now, status=SyncRun.Status.FAILED
         )
         sync_due_task()
-        assert enqueued == [(organization.pk, "Deals")]
+        assert enqueued == [(organization.pk, "deal", account.pk)]
 
 
 def test_a_module_never_synced_is_not_reconciled(organization, account, settings):
@@ -232,5 +225,5 @@ def test_the_task_and_the_command_reconcile(organization, account, empty_sandbox
     control(empty_sandbox, "DELETE", f"zoho/Leads/{sorted(store(empty_sandbox))[0]}?permanent=1")
     out = StringIO()
     call_command("sync", "reconcile", "--org", organization.slug, "--object", "lead", stdout=out)
-    assert "Leads: ok inserted=0 updated=0 deleted=1" in out.getvalue()
-    assert reconcile_task(organization.pk, "Leads") == SyncRun.Status.OK
+    assert "lead: ok inserted=0 updated=0 deleted=1" in out.getvalue()
+    assert reconcile_task(organization.pk, "Leads") == SyncRun.Status.OK  # a task queued before: the CRM's name
