@@ -1,6 +1,6 @@
 """The signed `state` of every CRM OAuth flow (connect and sign-in), so one callback can tell them apart.
 
-    state = state_issue(session=request.session, kind="zoho", flow=Flow.CONNECT, finish="zoho:oauth-callback",
+    state = state_issue(session=request.session, kind="<kind>", flow=Flow.CONNECT, finish="<kind>:connect-done",
                         account=account.pk)
     ...                                   # the CRM sends the person back to /crm/oauth/callback?state=...&code=...
     issued = state_read(state=request.GET["state"])        # signature and age: which CRM, which flow

@@ -1,4 +1,4 @@
-"""`Authorization: Bearer <token>` for the widget API: the widget in Zoho's iframe gets no cookies of ours.
+"""`Authorization: Bearer <token>` for the widget API: the widget in a CRM's iframe gets no cookies of ours.
 
 A bearer request carries no cookie, so it needs (and gets) no CSRF check: another site cannot make a browser
 add this header. Cookie sessions keep DRF's CSRF enforcement (core.api.SessionAuthentication).
@@ -18,7 +18,7 @@ from identity.tokens import widget_token_resolve
 
 
 class WidgetTokenAuthentication(authentication.BaseAuthentication):
-    """A widget token from "Sign in with Zoho" (identity.tokens); a wrong, expired or revoked one is a 401."""
+    """A widget token from a sign-in through a CRM (identity.tokens); a wrong, expired or revoked one is a 401."""
 
     keyword = "bearer"
 
@@ -65,5 +65,5 @@ class WidgetTokenAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": 'A widget token from "Sign in with Zoho" (/auth/zoho/start?mode=widget).',
+            "description": "A widget token from a sign-in through a CRM (/auth/crm/<kind>/start?mode=widget).",
         }

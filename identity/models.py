@@ -1,4 +1,4 @@
-"""Widget sessions: short-lived bearer tokens the Zoho widget uses, since Zoho's iframe gets no cookies of ours."""
+"""Widget sessions: short-lived bearer tokens the widget uses, since a CRM's iframe gets no cookies of ours."""
 
 from __future__ import annotations
 

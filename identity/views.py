@@ -5,8 +5,8 @@ login, and sign-out.
     /crm/oauth/callback      where every CRM OAuth flow comes back: the signed state says connect or sign-in
     /auth/crm/<kind>/done    the sign-in's last page (a token for the widget, or why not)
 
-The first sign-in's URLs (/auth/zoho/start, callback, done) are registered at customers' Zoho consoles and answer
-as before (auth_urls.py).
+The first sign-in's URLs (/auth/zoho/start, callback, done) answer as before (auth_urls.py): installed Zoho widgets
+open the start, and the callback is the redirect URI registered with Leadline's Zoho sign-in client.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def _popup_response(response: HttpResponse) -> HttpResponse:
 
 def _result_page(request: HttpRequest, outcome: dict[str, Any], *, status_code: int) -> HttpResponse:
     kind = outcome.get("kind") or ""
-    provider = sign_in_provider(kind) if kind else None
-    start_url = reverse("signin:crm-start", args=[kind]) if provider else ""
+    # A state we could not read names no CRM: "Try again" offers the first that signs people in.
+    provider = sign_in_provider(kind) if kind else next(iter(sign_in_providers()), None)
+    start_url = reverse("signin:crm-start", args=[provider.kind]) if provider else ""
     context = {
         **outcome,
         "crm_label": provider.label if provider else "your CRM",

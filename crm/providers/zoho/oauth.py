@@ -110,7 +110,8 @@ def api_domain_check(*, account: ProviderAccount | None, server: str, api_domain
     raise ApplicationError(f"Zoho's answer named {api_domain or 'no API domain'}, which is not a Zoho API domain.")
 
 
-def _session(role: str = "zoho-oauth") -> requests.Session:
+def http_session(role: str = "zoho-oauth") -> requests.Session:
+    """The HTTP session of both flows (sign_in.py too): Zoho Accounts' timeouts, no retries (a code is single use)."""
     timeout = (zoho_settings.HTTP_CONNECT_TIMEOUT_SECONDS, zoho_settings.ACCOUNTS_TIMEOUT_SECONDS)
     return make_session(role, timeout=timeout, retries=0)
 
@@ -223,7 +224,7 @@ def connect_finish(
         raise _failed(account, exc.message) from exc
     try:
         body = code_exchange(
-            http=_session(),
+            http=http_session(),
             server=server,
             client_id=account.client_id,
             client_secret=tokens.reveal(account.client_secret),
@@ -295,7 +296,7 @@ def _org_claimed_elsewhere(*, account: ProviderAccount, org_id: str) -> bool:
 
 
 def _revoke(account: ProviderAccount, server: str, refresh_token: str) -> None:
-    token_revoke(http=_session(), server=server, refresh_token=refresh_token, account_id=account.pk)
+    token_revoke(http=http_session(), server=server, refresh_token=refresh_token, account_id=account.pk)
 
 
 def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> dict[str, str]:
@@ -303,7 +304,7 @@ def _identity(account: ProviderAccount, access_token: str, api_domain: str) -> d
     if account.kind != ProviderKind.ZOHO_CRM or not api_domain:
         return {}
     try:
-        user, org_row = identity_read(http=_session(), api_domain=api_domain, access_token=access_token)
+        user, org_row = identity_read(http=http_session(), api_domain=api_domain, access_token=access_token)
     except (requests.RequestException, ValueError, AttributeError, outbound.OutboundRefused):
         # The connection itself worked; who it belongs to is shown once Zoho answers (logged for operators).
         logger.exception("zoho.oauth.identity_failed", account_id=account.pk)
@@ -369,7 +370,7 @@ def disconnect(*, account: ProviderAccount) -> ZohoConnection:
     problem = ""
     if refresh_token:
         try:
-            response = _session().post(
+            response = http_session().post(
                 f"{account.accounts_url.rstrip('/')}/oauth/v2/token/revoke", params={"token": refresh_token}
             )
             if response.status_code >= 400:

@@ -72,7 +72,7 @@ def accounts_server_check(accounts_server: str) -> str:
 def identify(*, code: str, accounts_server: str, redirect_to: str) -> Identity:
     """Exchange the code, ask Zoho who this is and which org, and forget the token."""
     server = accounts_server_check(accounts_server)
-    http = oauth._session("zoho-sign-in")
+    http = oauth.http_session("zoho-sign-in")
     try:
         body = oauth.code_exchange(
             http=http,

@@ -158,7 +158,7 @@ def test_the_token_answers_api_domain_must_be_zoho_s(tenant_a, monkeypatch):
     account.refresh_token = ""
     account.save()
     fake = FakeZoho({"access_token": "a", "refresh_token": "r", "api_domain": "https://crm.attacker.example"})
-    monkeypatch.setattr(oauth, "_session", lambda: fake)
+    monkeypatch.setattr(oauth, "http_session", lambda role="zoho-oauth": fake)
     with pytest.raises(oauth.ApplicationError, match="not a Zoho API domain"):
         oauth.connect_finish(account=account, code="c", accounts_server="https://accounts.zoho.eu")
     assert all("attacker" not in url for url in fake.calls)
@@ -174,7 +174,7 @@ def test_a_managers_account_never_exchanges_a_code_outside_zoho(tenant_a, monkey
     type(account).unscoped_objects.filter(pk=account.pk).update(accounts_url="https://accounts.attacker.example")
     account.refresh_from_db()
     fake = FakeZoho({"access_token": "a", "refresh_token": "r", "api_domain": "https://www.zohoapis.eu"})
-    monkeypatch.setattr(oauth, "_session", lambda: fake)
+    monkeypatch.setattr(oauth, "http_session", lambda role="zoho-oauth": fake)
     with pytest.raises(oauth.ApplicationError, match="not a Zoho accounts server"):
         oauth.connect_finish(account=account, code="c", accounts_server="https://accounts.attacker.example")
     with pytest.raises(oauth.ApplicationError, match="not a Zoho accounts server"):

@@ -1,4 +1,4 @@
-// Calls to /api/v1/: a bearer token when we have one (Sign in with Zoho), else the session cookie with CSRF.
+// Calls to /api/v1/: a bearer token when we have one (sign-in through a CRM), else the session cookie with CSRF.
 // Every failure becomes an ApiError carrying the API's one error shape {"message", "extra"}.
 
 const TOKEN_KEY = "leadline.session";
