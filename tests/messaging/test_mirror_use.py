@@ -82,7 +82,7 @@ def test_an_owner_of_another_connection_routes_nothing(tenant_a):
     """The CRM user id is the owner's in the mirrored record's connection, not in any other CRM of the org."""
     from tests.factories import ZohoCrmAccountFactory
 
-    other = ZohoCrmAccountFactory(organization=tenant_a.organization, name="second-crm")
+    other = ZohoCrmAccountFactory(organization=tenant_a.organization, name="second-crm", is_default=False)
     MemberCrmUser.unscoped_objects.create(
         organization=tenant_a.organization, membership=tenant_a.staff, connection=other, crm_user_id=OWNER
     )
