@@ -1,5 +1,6 @@
-"""A notification channel deleted on Zoho's side is found (a periodic check, or a delta run that finds changes the
-channel did not announce), subscribed again at once, and said so: a log line, the run's note, the dashboard."""
+"""A notification channel deleted on the CRM's side (Zoho in the sandbox) is found (a periodic check, or a delta run
+that finds changes the channel did not announce: either renews the subscription, which the CRM refuses for one it no
+longer has), subscribed again at once, and said so: a log line, the run's note, the dashboard."""
 
 from __future__ import annotations
 
@@ -31,16 +32,16 @@ def deleted_at_zoho(account, channel: NotificationChannel) -> None:
 
 
 @pytest.fixture
-def watch_lists(monkeypatch) -> list[int]:
-    """Counts GET /actions/watch calls."""
+def checks(monkeypatch) -> list[int]:
+    """Counts renewals (PATCH /actions/watch): how the mirror asks whether a channel is still there."""
     calls: list[int] = []
-    original = ZohoClient.watch_list
+    original = ZohoClient.watch_renew
 
-    def counting(self):
+    def counting(self, **kwargs):
         calls.append(1)
-        return original(self)
+        return original(self, **kwargs)
 
-    monkeypatch.setattr(ZohoClient, "watch_list", counting)
+    monkeypatch.setattr(ZohoClient, "watch_renew", counting)
     return calls
 
 
@@ -60,19 +61,20 @@ def test_the_periodic_check_finds_a_channel_deleted_at_zoho_and_subscribes_it_ag
     assert again.token == channel.token.reveal()
     assert channel.is_active
     assert "re-subscribed" in channel.last_error
-    assert "Zoho no longer listed" in channel.last_error
+    assert "the CRM no longer had the subscription" in channel.last_error
     lost = [line for line in logs if line["event"] == "sync.notifications.channel_lost"]
     assert [(line["log_level"], line["found_by"]) for line in lost] == [("warning", "the periodic check")]
 
 
-def test_the_periodic_check_leaves_a_listed_channel_alone(organization, account, empty_sandbox, watch_lists):
+def test_the_periodic_check_renews_a_live_channel_and_says_nothing(organization, account, empty_sandbox, checks):
     channel = channel_ensure(organization=organization)
-    renewed_at = channel.renewed_at
+    expires_at = channel.expires_at
     channels_renew_due()
     channel.refresh_from_db()
-    assert watch_lists == [1]
+    assert checks == [1]
     assert channel.last_error == ""
-    assert channel.renewed_at == renewed_at
+    assert channel.is_active
+    assert channel.expires_at >= expires_at
 
 
 def test_a_delta_run_that_finds_unannounced_changes_subscribes_the_lost_channel_again(
@@ -99,28 +101,28 @@ def test_a_delta_run_that_finds_unannounced_changes_subscribes_the_lost_channel_
 
 
 def test_a_delta_run_checks_at_most_once_per_period_and_not_without_changes(
-    organization, account, empty_sandbox, watch_lists
+    organization, account, empty_sandbox, checks
 ):
     seed(empty_sandbox, 3)
     channel_ensure(organization=organization)
     cache.delete(notifications.CHECK_KEY.format(organization_id=organization.pk))
     first = sync_run(organization=organization, object="lead")
     assert first.inserted == 3
-    assert watch_lists == [1]
-    assert first.error == ""  # listed: nothing to say
+    assert checks == [1]
+    assert first.error == ""  # still there: nothing to say
     nothing = sync_run(organization=organization, object="lead")
     assert (nothing.inserted, nothing.updated) == (0, 0)
-    assert watch_lists == [1]
+    assert checks == [1]
 
 
 def test_a_failing_check_never_fails_the_run(organization, account, empty_sandbox, monkeypatch):
     channel_ensure(organization=organization)
     seed(empty_sandbox, 2)
 
-    def broken(self):
-        raise RuntimeError("watch list down")
+    def broken(self, **kwargs):
+        raise RuntimeError("watch renewal down")
 
-    monkeypatch.setattr(ZohoClient, "watch_list", broken)
+    monkeypatch.setattr(ZohoClient, "watch_renew", broken)
     run = sync_run(organization=organization, object="lead")
     assert run.status == SyncRun.Status.OK
     assert run.inserted == 2

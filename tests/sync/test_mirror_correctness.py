@@ -32,14 +32,13 @@ from django.utils import timezone
 
 from crm.providers.zoho import tokens
 from crm.providers.zoho.client import ZohoClient
-from crm.providers.zoho.limits import Priority
+from crm.registry import provider_for
 from sandbox import worlds
 from sandbox.zoho_crm import schema
 from sandbox.zoho_crm.store import parse_zoho_datetime, user_lookup
+from sync.content import record_serialized
 from sync.delta import sync_run
-from sync.mapping import crm_record_map
 from sync.models import CrmPhone, CrmQuarantine, CrmRecord, SyncRun, SyncState
-from sync.reads import module_mapping_get
 from tests.crm.zoho.conftest import control
 
 FIXED_SEEDS = [3, 17, 42]
@@ -49,7 +48,8 @@ elif os.environ.get("MIRROR_FUZZ_SEEDS"):
     SEEDS = list(range(int(os.environ["MIRROR_FUZZ_SEEDS"])))
 else:
     SEEDS = FIXED_SEEDS
-MODULE = "Leads"
+MODULE = "Leads"  # the sandbox's
+OBJECT = "lead"  # the mirror's
 PAGE_SIZE = 40  # COQL records per call: a run is many pages, so changes land between them
 BATCH_SIZES = [15, 30, 100]  # rows per commit: batches straddle pages, or hold several
 SEEDED = 100
@@ -281,7 +281,7 @@ class Scenario:
         for _ in range(PAGE_SIZE + 10):  # enough to read that the run needs a second page
             self.edit()
         states = SyncState.objects.for_organization(self.organization)
-        state = states.filter(object=MODULE).first()
+        state = states.filter(object=OBJECT).first()
         before = (state.checkpoint_time, state.checkpoint_id) if state else (None, "")
         # The second COQL page hangs, so the process is surely still running when it is killed.
         control(self.server, "POST", "faults", {"path": "^/crm/v8/coql", "delay": 8, "after": 1, "times": 1})
@@ -295,7 +295,7 @@ class Scenario:
         deadline = time.monotonic() + 180  # a wait, not a speed check: Django starting on a loaded machine
         committed = False
         while time.monotonic() < deadline and process.poll() is None:
-            state = states.filter(object=MODULE).first()
+            state = states.filter(object=OBJECT).first()
             if state and state.locked_by_id and (state.checkpoint_time, state.checkpoint_id) != before:
                 committed = True
                 break
@@ -315,7 +315,7 @@ class Scenario:
         # Time passes while the dead run's lease runs out (people go on editing); then the next run resumes.
         self.tick(self.rng.choice([2, 90, django_settings.SYNC_LEASE_SECONDS]))
         self.changes(self.rng.randint(1, 5))
-        states.filter(object=MODULE).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        states.filter(object=OBJECT).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     # --- the scenario -------------------------------------------------------------------------------------------
     def play(self) -> None:
@@ -373,11 +373,11 @@ def subprocess_env() -> dict[str, str]:
 def mirror_differences(scenario: Scenario) -> list[str]:
     """Every way the mirror differs from the sandbox, as readable lines (empty: equal)."""
     organization = scenario.organization
-    client = ZohoClient(account=scenario.account, priority=Priority.BACKGROUND)
-    mapping = module_mapping_get(client=client, module=MODULE)
-    rows = {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=MODULE)}
+    provider = provider_for(scenario.account)
+    columns = [field.name for field in provider.object_spec(object=OBJECT).fields]
+    rows = {row.external_id: row for row in CrmRecord.objects.for_organization(organization).filter(object=OBJECT)}
     phones: dict[str, dict[str, str]] = {}
-    for phone in CrmPhone.objects.for_organization(organization).filter(object=MODULE):
+    for phone in CrmPhone.objects.for_organization(organization).filter(object=OBJECT):
         phones.setdefault(phone.external_id, {})[phone.field] = phone.e164
     live = scenario.records
     deleted = {entry["id"]: entry for entry in scenario.zoho_org.modules[MODULE].deleted}
@@ -396,16 +396,16 @@ def mirror_differences(scenario: Scenario) -> list[str]:
         if zoho_id in phones:
             problems.append(f"{zoho_id} is deleted but still answers for phones {phones[zoho_id]}")
     for zoho_id in sorted(set(rows) & set(live)):
-        expected = crm_record_map(mapping=mapping, record=coql_shape(mapping, live[zoho_id]), region="US")
+        expected = provider.to_canonical(object=OBJECT, record=coql_shape(columns, live[zoho_id]))
         problems.extend(f"{zoho_id}: {line}" for line in row_differences(rows[zoho_id], expected))
         if phones.get(zoho_id, {}) != expected.phones:
             problems.append(f"{zoho_id}: phones {phones.get(zoho_id, {})} != {expected.phones}")
     return problems
 
 
-def coql_shape(mapping: Any, record: dict[str, Any]) -> dict[str, Any]:
+def coql_shape(columns: list[str], record: dict[str, Any]) -> dict[str, Any]:
     """The sandbox's record as a COQL row of the mapped columns: every column present (null when unset)."""
-    row = {api_name: record.get(api_name) for api_name in mapping.specs}
+    row = {api_name: record.get(api_name) for api_name in columns}
     row["id"] = record["id"]
     return row
 
@@ -414,9 +414,11 @@ def row_differences(row: CrmRecord, expected: Any) -> list[str]:
     lines = []
     if row.deleted_at is not None:
         lines.append(f"live in the sandbox but deleted_at={row.deleted_at}")
-    for name in ("name", "email", "owner_id", "owner_name", "created_time", "modified_time", "content_hash"):
+    for name in ("name", "email", "owner_id", "owner_name", "created_time", "modified_time"):
         if getattr(row, name) != getattr(expected, name):
             lines.append(f"{name}: mirror {getattr(row, name)!r} != sandbox {getattr(expected, name)!r}")
+    if row.content_hash != record_serialized(expected)[0]:
+        lines.append(f"content_hash: mirror {row.content_hash!r} != sandbox {record_serialized(expected)[0]!r}")
     for column in ("fields", "custom_fields"):
         stored, wanted = getattr(row, column), getattr(expected, column)
         for key in sorted(set(stored) | set(wanted)):
@@ -430,7 +432,7 @@ def row_differences(row: CrmRecord, expected: Any) -> list[str]:
 def run_row_problems(scenario: Scenario) -> list[str]:
     """Run rows that do not add up: a run left running, counts that disagree with the table, a watermark going back."""
     organization = scenario.organization
-    runs = list(SyncRun.objects.for_organization(organization).filter(object=MODULE).order_by("pk"))
+    runs = list(SyncRun.objects.for_organization(organization).filter(object=OBJECT).order_by("pk"))
     problems = [f"run {run.pk} still {run.status}" for run in runs if run.status == SyncRun.Status.RUNNING]
     worked = [run for run in runs if run.status != SyncRun.Status.SKIPPED]
     for run in runs:
@@ -443,7 +445,7 @@ def run_row_problems(scenario: Scenario) -> list[str]:
     marks = [run.watermark_after for run in worked if run.watermark_after is not None]
     if marks != sorted(marks):
         problems.append(f"watermarks not monotonic: {marks}")
-    records = CrmRecord.objects.for_organization(organization).filter(object=MODULE)
+    records = CrmRecord.objects.for_organization(organization).filter(object=OBJECT)
     inserted = sum(run.inserted for run in runs)
     if inserted != records.count():
         problems.append(f"runs inserted {inserted} rows, the mirror holds {records.count()}")
@@ -456,7 +458,7 @@ def run_row_problems(scenario: Scenario) -> list[str]:
         problems.append("values quarantined although every one fits")
     if scenario.killed and not any(run.resumed for run in runs):
         problems.append("no run resumed after the killed one")
-    state = SyncState.objects.for_organization(organization).get(object=MODULE)
+    state = SyncState.objects.for_organization(organization).get(object=OBJECT)
     if state.locked_by_id or state.checkpoint_time:
         problems.append(f"state left locked or checkpointed: {state.locked_by_id} {state.checkpoint_time}")
     if worked and state.watermark != worked[-1].watermark_after:
