@@ -17,6 +17,10 @@ from the scheduled send time (so a stall is not hidden by the client waiting: no
 
     python -m bench.inbound_webhook [--duration 12] [--connections 16] [--rounds 2] [--rate 200] [--rate-duration 15]
 
+`--cpu N` measures instead the CPU per request in one process (no server, no client: N requests of each kind through
+the same WSGI application, time.process_time, interleaved in blocks), the cheapest way to see where a change lands;
+`--profile` adds cProfile's top functions for the product's requests.
+
 Targets (the issues): product throughput ≥ 80% of the baseline's; product p99 < 50 ms at 200 requests/s.
 """
 
@@ -231,7 +235,13 @@ def main() -> None:
     parser.add_argument(
         "--max-requests", type=int, default=None, help="override the Procfile's --max-requests (0: never recycle)"
     )
+    parser.add_argument("--cpu", type=int, default=0, help="CPU per request in one process, N requests of each kind")
+    parser.add_argument("--profile", action="store_true", help="with --cpu: cProfile the product's requests")
     args = parser.parse_args()
+    if args.cpu:
+        from bench.inbound_webhook_cpu import cpu_main
+
+        return cpu_main(args.cpu, profile=args.profile)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed for the throughput phase: apt-get install -y wrk")
 

@@ -7,6 +7,10 @@ registered for its source. An event whose enqueue was lost (broker down) is pick
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -16,7 +20,7 @@ import structlog
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -169,15 +173,79 @@ def inbound_event_enqueue(event_id: int) -> None:
     process publishes at most one *dispatch* task at a time, guarded by a short-lived cache key (SET NX): under a
     burst, one publish serves every event recorded meanwhile, and the workers publish the per-event tasks (see
     `inbound_events_dispatch` for why none is missed). A lost dispatch is covered by the key's expiry and the
-    sweep."""
+    sweep.
+
+    Even the key's round trip was a quarter of a webhook's CPU, so a process asks the cache at most once per
+    WEBHOOK_DISPATCH_COALESCE_SECONDS: a webhook inside the window leaves it to one check at the window's end (a
+    timer). Every event is still followed, after its commit, by a check of the key, at most one window later;
+    that is all the dispatcher's guarantee needs."""
+    if not _dispatch_check_due():
+        return
+    _dispatch_ensure(event_id)
+
+
+def _dispatch_ensure(event_id: int | None) -> None:
+    """Publish a dispatch task unless one is on its way (the key is set)."""
     try:
-        if cache.add(DISPATCH_KEY, event_id, timeout=DISPATCH_KEY_SECONDS):
+        if cache.add(DISPATCH_KEY, event_id or 0, timeout=DISPATCH_KEY_SECONDS):
             from core.tasks import inbound_events_dispatch_task
 
             inbound_events_dispatch_task.apply_async()
     except Exception:
         # Broker or cache down: the event is saved; the sweep enqueues it later. The sender must still get its 200.
         logger.exception("inbound_event_enqueue_failed", event_id=event_id)
+
+
+class _Coalescing:
+    """This process's window (until when a check of the key is covered) and the one thread that runs the check at
+    a window's end, started on first need in each process (a forked web worker starts its own)."""
+
+    lock = threading.Lock()
+    until = 0.0
+    pending = False  # a webhook inside the window awaits the end-of-window check
+    wake = threading.Event()
+    thread_pid = 0
+
+
+def _dispatch_check_due() -> bool:
+    """True: check the key now (and open a window). False: the check at the end of the current window covers it."""
+    window = settings.WEBHOOK_DISPATCH_COALESCE_SECONDS
+    if window <= 0:
+        return True
+    now = time.monotonic()
+    with _Coalescing.lock:
+        if now >= _Coalescing.until:
+            _Coalescing.until = now + window
+            return True
+        if not _Coalescing.pending:
+            _Coalescing.pending = True
+            if _Coalescing.thread_pid != os.getpid():
+                _Coalescing.thread_pid = os.getpid()
+                threading.Thread(target=_window_ends, name="webhook-dispatch-window", daemon=True).start()
+            _Coalescing.wake.set()
+    return False
+
+
+def _window_ends() -> None:
+    """At the end of each window that had webhooks, one check covering them all; it opens the next window."""
+    while True:
+        _Coalescing.wake.wait()
+        time.sleep(max(_Coalescing.until - time.monotonic(), 0.0))
+        with _Coalescing.lock:
+            _Coalescing.pending = False
+            _Coalescing.wake.clear()
+            _Coalescing.until = time.monotonic() + settings.WEBHOOK_DISPATCH_COALESCE_SECONDS
+        _dispatch_ensure(None)
+        close_old_connections()  # this thread lives as long as the process: no stale connection kept
+
+
+@atexit.register
+def _window_flush() -> None:
+    """A process that exits (a recycled web worker) runs a pending end-of-window check now, not never."""
+    with _Coalescing.lock:
+        pending, _Coalescing.pending = _Coalescing.pending, False
+    if pending:
+        _dispatch_ensure(None)
 
 
 def inbound_event_publish(event_id: int, countdown: float | None = None) -> None:

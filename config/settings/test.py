@@ -40,3 +40,6 @@ OUTBOUND_ALLOW_PRIVATE_HOSTS = True
 # Static files come from the app folders in tests; nothing has been collected.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# A check of the dispatch key per webhook, as a test expects right after its request (the coalescing window is
+# tested in tests/core/test_webhook_dispatch.py).
+WEBHOOK_DISPATCH_COALESCE_SECONDS = 0
