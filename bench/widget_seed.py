@@ -100,9 +100,10 @@ def seed() -> float:
     from django.core.management import call_command
     from django.db import connection
 
-    from crm.registry import connection_kinds
+    from crm.registry import provider_class, registered
 
-    crm_kind = connection_kinds()[0]  # the kind of account a CRM provider serves (the seed never calls it)
+    served = provider_class(registered()[0])
+    crm_kind = (served.connection_kinds or (served.kind,))[0]  # an account kind a CRM provider serves (never called)
     started = time.perf_counter()
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
@@ -147,9 +148,23 @@ def seed() -> float:
             cur,
             "studios_provideraccount",
             "id, created_at, updated_at, name, kind, is_default, account_sid, auth_token, client_id, client_secret, "
-            "refresh_token, api_base_url, accounts_url, api_domain, organization_id",
+            "refresh_token, api_base_url, accounts_url, api_domain, custom_endpoints, organization_id",
             (
-                (o, now, now, f"twilio-{o}", "twilio", True, f"AC{o:032x}", *[""] * 4, "http://127.0.0.1:9", "", "", o)
+                (
+                    o,
+                    now,
+                    now,
+                    f"twilio-{o}",
+                    "twilio",
+                    True,
+                    f"AC{o:032x}",
+                    *[""] * 4,
+                    "http://127.0.0.1:9",
+                    "",
+                    "",
+                    True,
+                    o,
+                )
                 for o in range(1, ORGANIZATIONS + 1)
             ),
         )
@@ -158,9 +173,21 @@ def seed() -> float:
             cur,
             "studios_provideraccount",
             "id, created_at, updated_at, name, kind, is_default, account_sid, auth_token, client_id, client_secret, "
-            "refresh_token, api_base_url, accounts_url, api_domain, organization_id",
+            "refresh_token, api_base_url, accounts_url, api_domain, custom_endpoints, organization_id",
             (
-                (crm_connection_of(o), now, now, f"crm-{o}", crm_kind, True, *[""] * 6, "http://127.0.0.1:9", "", o)
+                (
+                    crm_connection_of(o),
+                    now,
+                    now,
+                    f"crm-{o}",
+                    crm_kind,
+                    True,
+                    *[""] * 6,
+                    "http://127.0.0.1:9",
+                    "",
+                    True,
+                    o,
+                )
                 for o in range(1, ORGANIZATIONS + 1)
             ),
         )

@@ -45,7 +45,7 @@ class ProviderOutcomeUnknown(ProviderError):
 
 
 class ProviderAuthError(ProviderError):
-    """Our credentials were refused (Twilio 20003, Zoho token revoked): this provider cannot send for us until a
+    """Our credentials were refused (e.g. Twilio 20003, a revoked token): this provider cannot send for us until a
     person fixes the account, so fail over, but retrying the same provider is pointless."""
 
     fail_over = True

@@ -2,8 +2,8 @@
 
 Routing of a text to one of our numbers: the number's studio; for a number shared by several studios, the
 studio that last texted this contact from it, else the studio of the contact's CRM owner, else the unassigned
-queue managers work. STOP/START/HELP are honoured for the whole organization; on Zoho Voice, where no provider
-does it for us, the product sends the confirmations itself.
+queue managers work. STOP/START/HELP are honoured for the whole organization; on numbers whose provider sends no
+confirmation of its own, the product sends them itself.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from studios.models import TEMPLATE_FIELDS, PhoneNumber, Studio
 
 logger = structlog.get_logger(__name__)
 
-# What we send on Zoho Voice numbers, where the provider sends nothing (Twilio sends its own for STOP/START).
+# What we send where the provider sends nothing (Twilio sends its own for STOP/START).
+PROVIDERS_CONFIRMING_KEYWORDS = frozenset({"twilio"})
 STOP_CONFIRMATION = "{studio_name}: you are unsubscribed and will receive no more texts. Reply START to resubscribe."
 START_CONFIRMATION = "{studio_name}: you are subscribed again. Reply HELP for help, STOP to unsubscribe."
 
@@ -172,8 +173,8 @@ def message_keyword_handle(*, message: Message, opt_out_type: str = "") -> str |
                 )
             else:
                 sender_block_clear(organization=organization, sender=message.to_number, phone=message.from_number)
-        # Twilio confirms STOP/START itself; on Zoho Voice nobody does unless we do.
-        if changed and message.provider == "zoho_voice" and studio is not None:
+        # Twilio confirms STOP/START itself; on other providers' numbers nobody does unless we do.
+        if changed and message.provider not in PROVIDERS_CONFIRMING_KEYWORDS and studio is not None:
             template = STOP_CONFIRMATION if keyword == "STOP" else START_CONFIRMATION
             text = merge_fields.render(template, {"studio_name": studio.name}, allowed={"studio_name"}).text
             _reply(message=message, studio=studio, text=text)

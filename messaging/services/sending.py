@@ -209,7 +209,7 @@ def message_deliver(*, message_id: int) -> Delivery:
         Message.objects.unscoped()
         .filter(pk=message_id, status__in=CLAIMABLE, direction=Message.Direction.OUTBOUND)
         # occurred_at from the claim on: a send whose answer is lost still reached the provider about now, and
-        # the Zoho Voice poll matches its log to it by this time (a NULL would never match).
+        # a provider whose sends are confirmed by polling its logs matches them by this time (a NULL never would).
         .update(status=Message.Status.SENDING, attempts=F("attempts") + 1, occurred_at=now, updated_at=now)
     )
     if not claimed:
