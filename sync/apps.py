@@ -9,6 +9,6 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         # The processor of recorded change notifications ("<kind>.notification", core.webhooks), for every CRM kind
         # the registry holds (the crm app, installed before this one, has discovered them).
-        from sync import checks, notifications, receivers  # noqa: F401  (receivers: messaging's hooks)
+        from sync import change_events, checks, receivers  # noqa: F401  (receivers: messaging's hooks)
 
-        notifications.processors_register()
+        change_events.processors_register()

@@ -26,7 +26,7 @@ from core.webhooks import webhook_record, webhook_view
 from crm.errors import CrmNotificationInvalid
 from crm.records import ChangeNotification
 from crm.registry import UnknownCrm, provider_for
-from sync import notifications
+from sync import change_events, notifications
 from sync.models import NotificationChannel
 
 logger = structlog.get_logger(__name__)
@@ -66,7 +66,7 @@ def crm_notification(request: HttpRequest, kind: str) -> HttpResponse:
             "occurred_at": change.occurred_at.isoformat() if change.occurred_at else None,
         }
         event, created = webhook_record(
-            source=notifications.event_source(kind),
+            source=change_events.event_source(kind),
             key=_event_key(channel, change, request.body),
             payload=payload,
             organization=channel.organization,
@@ -76,7 +76,7 @@ def crm_notification(request: HttpRequest, kind: str) -> HttpResponse:
             raw_body=request.body,
         )
         if created:
-            transaction.on_commit(partial(notifications.notification_event_enqueue, event.pk))
+            transaction.on_commit(partial(change_events.notification_event_enqueue, event.pk))
     return JsonResponse({"status": "received"})
 
 

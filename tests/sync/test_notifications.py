@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.models import InboundEvent
 from core.webhooks import inbound_event_process
 from crm.connections import crm_connection_get
-from sync import notifications
+from sync import change_events
 from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, NotificationChannel, SyncRun, SyncSchedule, SyncState
 from sync.notifications import channel_ensure, channels_renew_due
@@ -33,7 +33,7 @@ def product(live_server, settings, monkeypatch) -> str:
     """Our app on a live server that the sandbox's callbacks reach; recorded callbacks are processed at once."""
     settings.PUBLIC_BASE_URL = live_server.url
     monkeypatch.setattr(
-        notifications, "notification_event_enqueue", lambda event_id: inbound_event_process(event_id=event_id)
+        change_events, "notification_event_enqueue", lambda event_id: inbound_event_process(event_id=event_id)
     )
     return live_server.url
 
@@ -425,7 +425,7 @@ def test_the_task_on_the_sync_queue_processes_a_recorded_callback(
     seed(empty_sandbox, 1)
     channel = channel_ensure(organization=organization)
     published: list[int] = []
-    monkeypatch.setattr(notifications, "notification_event_enqueue", published.append)
+    monkeypatch.setattr(change_events, "notification_event_enqueue", published.append)
     lead_id = next(iter(store(empty_sandbox)))
 
     response = client.post(
