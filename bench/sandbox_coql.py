@@ -8,6 +8,12 @@ Both sides are full-width, as the mirror needs: the query selects every Leads fi
 upsert writes typed columns plus the whole record into a `custom_fields` JSONB column with a GIN index.
 A ratio below 1 means the sandbox serves a page faster than the product can store it.
 
+The same delta pages are then read the way the product reads them, through the CRM provider interface
+(`provider_for(connection).changed_since(...)`, the Zoho provider on a connection to the sandbox: HTTP, the token
+broker, JSON decoding and the mapping to CanonicalRecords), to show what the provider adds to the emulator's own
+time. (The OFFSET page is the emulator's only: the product never pages by OFFSET.) That needs a database for the
+connection row: BENCH_COQL_DATABASE (default leadline_bench_coql), dropped and re-created.
+
     python -m bench.sandbox_coql [--leads 200000] [--repeat 5]
 """
 
@@ -21,9 +27,12 @@ import statistics
 import time
 from typing import Any
 
+os.environ.setdefault("BENCH_SYNC_DATABASE", os.environ.get("BENCH_COQL_DATABASE", "leadline_bench_coql"))
+
 import psycopg
 import requests
 
+from bench import sync_mirror
 from sandbox.server import SandboxServer
 from sandbox.worlds import DEMO_CRM_REFRESH_TOKEN
 
@@ -88,13 +97,44 @@ def upsert_baseline(rows: list[dict[str, Any]], repeat: int) -> list[float]:
     return samples
 
 
+def provider_pages(server_url: str, cursors: dict[str, Any], repeat: int) -> dict[str, list[float]]:
+    """The delta pages through the provider interface: `changed_since` of the Zoho provider on a connection to the
+    sandbox, each page read and mapped to CanonicalRecords."""
+    from crm.connections import crm_connection_get
+    from crm.records import Priority
+    from crm.registry import provider_for
+    from studios.models import Organization
+
+    organization = Organization.objects.unscoped().get(pk=sync_mirror.organization_create("coql", server_url))
+    provider = provider_for(crm_connection_get(organization=organization), priority=Priority.BACKGROUND)
+    provider.object_spec(object="lead")  # the field specs, once, as a run reads them
+    results: dict[str, list[float]] = {}
+    for name, cursor in cursors.items():
+        provider.changed_since(object="lead", cursor=cursor, page_size=PAGE)  # warm-up
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            page = provider.changed_since(object="lead", cursor=cursor, page_size=PAGE)
+            samples.append(time.perf_counter() - started)
+            assert len(page.records) == PAGE, (name, len(page.records))
+        results[name] = samples
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
+    import django
+
+    django.setup()
+    from crm.records import Cursor
     from sandbox.zoho_crm.seed import seed_leads
+    from sandbox.zoho_crm.store import parse_zoho_datetime
+
+    sync_mirror.fresh_database()
 
     columns: list[str] = []
     with SandboxServer(world="empty") as server:
@@ -138,6 +178,13 @@ def main() -> None:
                 assert len(body["data"]) == PAGE, (name, len(body["data"]))
                 page_rows = page_rows or body["data"]
             results[name] = samples
+        cursors = {
+            "first delta page": Cursor.start(),
+            "keyset page, middle of the set": Cursor(
+                modified_time=parse_zoho_datetime(middle["Modified_Time"]), record_id=str(middle["id"])
+            ),
+        }
+        through_provider = provider_pages(url, cursors, args.repeat)
 
     baseline = upsert_baseline(page_rows, args.repeat)
     base_ms = median_ms(baseline)
@@ -149,6 +196,10 @@ def main() -> None:
     print(f"baseline: upsert of one {PAGE:,}-row page into PostgreSQL: median {base_ms:.1f} ms")
     print(f"{'COQL page of 2,000 over HTTP':<42} {'median ms':>10} {'ratio to baseline':>18}")
     for name, samples in results.items():
+        ms = median_ms(samples)
+        print(f"{name:<42} {ms:>10.1f} {ms / base_ms:>18.2f}")
+    print(f"{'the same through provider.changed_since':<42} {'median ms':>10} {'ratio to baseline':>18}")
+    for name, samples in through_provider.items():
         ms = median_ms(samples)
         print(f"{name:<42} {ms:>10.1f} {ms / base_ms:>18.2f}")
     worst = max(median_ms(s) for s in results.values()) / base_ms

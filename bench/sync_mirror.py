@@ -4,8 +4,10 @@ The sandbox holds N Leads of 70 fields each, every one filled (`sandbox/zoho_crm
 phone, picklist, multiselect, date, datetime, currency, integer, bigint, decimal, boolean, lookup, owner, formula,
 website, textarea). Phase 1 is a cold `sync_run` (every lead inserted); then every lead is edited in the sandbox
 (Modified_Time moves) and phase 2 re-runs (every lead updated). Each run is a child process
-(`--worker`), so its peak RSS is the sync's alone; it reports where the time went: Zoho calls (the sandbox
-answering over HTTP on the same cores, JSON decoding, the transport), mapping, and the upsert.
+(`--worker`) running the CRM-neutral engine (`sync_run` with the provider `provider_for` gives for the organization's
+connection), so its peak RSS is the sync's alone; it reports where the time went: CRM calls (the sandbox answering
+over HTTP on the same cores, JSON decoding, the transport), the provider's mapping to CanonicalRecords (both in the
+reader thread), the upsert, and what the writing thread waits for.
 
 The ceilings, measured in the same run, are raw PostgreSQL: the same mapped rows (read back from the mirror after
 each phase, so exactly the rows the sync wrote) COPY'd into a temporary table and written by one
@@ -17,8 +19,8 @@ with only its btree unique key), and the same copy with the two `jsonb_ops` GIN 
 code" (mapping + upsert of the same rows; phones are written too, the ceilings write none). The emulator's serving
 rate alone: every page of the same COQL query fetched by the same client and discarded.
 
-Peak memory: the same `sync_run` in a child process, fed by an in-process client that builds the same wide
-leads page by page and projects them exactly as the sandbox's COQL does (a sandbox holding 1,000,000 such leads
+Peak memory: the same `sync_run` in a child process, its provider's client replaced by one that builds the same
+wide leads page by page and projects them exactly as the sandbox's COQL does (a sandbox holding 1,000,000 such leads
 would need ~10 GB and minutes to seed), at each of `--memory-records`. Flat = the same peak at every size.
 
     python -m bench.sync_mirror [--records 100000] [--memory-records 100000,1000000]
@@ -64,8 +66,9 @@ RESULTS = Path(__file__).parent / "results" / "sync_mirror.txt"
 MODULE = "Leads"
 TARGET_RATIO = 0.5
 TARGET_PEAK_MB = 300
+OBJECT = "lead"
 ROW_COLUMNS = (
-    "zoho_id, name, email, owner_id, owner_name, created_time, modified_time, content_hash, fields, custom_fields"
+    "external_id, name, email, owner_id, owner_name, created_time, modified_time, content_hash, fields, custom_fields"
 )
 
 
@@ -89,7 +92,7 @@ def current_rss_mb() -> float:
 
 class Timer:
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {"zoho": 0.0, "source": 0.0, "mapping": 0.0, "upsert": 0.0, "wait": 0.0}
+        self.seconds: dict[str, float] = {"crm": 0.0, "source": 0.0, "mapping": 0.0, "upsert": 0.0, "wait": 0.0}
 
     def wrap(self, name: str, function: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -103,7 +106,8 @@ class Timer:
 
 
 class GeneratedLeads:
-    """A stand-in for ZohoClient that builds wide leads page by page, shaped exactly as the sandbox's COQL answers."""
+    """A stand-in for the Zoho provider's client that builds wide leads page by page, shaped exactly as the sandbox's
+    COQL answers (each `coql` call is the next page, in order, as a run from the start asks for them)."""
 
     def __init__(self, count: int, timer: Timer) -> None:
         from sandbox import worlds
@@ -121,6 +125,7 @@ class GeneratedLeads:
         widen_leads(self.org)
         self.wide = WideLeads(self.org)
         self.count, self.timer, self.credits_used = count, timer, 0
+        self.pages: Iterator[list[dict[str, Any]]] | None = None
 
     def fields_get(self, *, module: str) -> list[dict[str, Any]]:
         return self.org.fields[module]
@@ -131,10 +136,17 @@ class GeneratedLeads:
     def deleted_records(self, **_: Any) -> Iterator[dict[str, Any]]:
         return iter(())
 
-    def coql(self, **_: Any) -> dict[str, Any]:
-        raise AssertionError("every column fits one query")
+    def coql(self, *, query: str, limit: int, **_: Any) -> dict[str, Any]:
+        if " where id in (" in query:
+            raise AssertionError("every column fits one query")
+        if self.pages is None:
+            select, rest = query.split(" from ", 1)
+            module = rest.split(" ", 1)[0]
+            self.pages = self._pages(module=module, fields=select.removeprefix("select ").split(", "), size=limit)
+        page = next(self.pages, [])
+        return {"data": page, "info": {"more_records": len(page) == limit}}
 
-    def coql_iter(self, *, module: str, fields: list[str], page_size: int, **_: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, *, module: str, fields: list[str], size: int) -> Iterator[list[dict[str, Any]]]:
         from sandbox.zoho_crm import coql
         from sandbox.zoho_crm.coql.executor import project
 
@@ -143,48 +155,50 @@ class GeneratedLeads:
         now = self.org.now()
         start, step = now - timedelta(days=30), timedelta(days=29) / max(self.count, 1)
         ids = self.org.ids
-        for first in range(0, self.count, page_size):
+        for first in range(0, self.count, size):
             started = time.perf_counter()
             page = []
-            for number in range(first, min(first + page_size, self.count)):
+            for number in range(first, min(first + size, self.count)):
                 record = self.wide.lead(number, start + step * number)
                 record["id"] = ids.next()
                 page.append(project(plan, record))
             self.timer.seconds["source"] += time.perf_counter() - started
-            yield from page
+            yield page
 
 
 def worker(job: dict[str, Any]) -> None:
     django.setup()
-    from crm.providers.zoho.limits import Priority
-    from studios.models import Organization, ProviderAccount
+    from crm.connections import crm_connection_get
+    from crm.records import Cursor, Priority
+    from crm.registry import provider_for
+    from studios.models import Organization
     from sync import delta
     from sync.models import SyncRun
     from sync.prefetch import Prefetcher
-    from sync.runs import CountingClient
 
     timer = Timer()
     organization = Organization.objects.unscoped().get(pk=job["organization_id"])  # the bench names it by id
-    if job["mode"] in ("sandbox", "serve"):
-        account = ProviderAccount.objects.for_organization(organization).get(kind="zoho_crm")
-
-        class TimedClient(CountingClient):
-            request = timer.wrap("zoho", CountingClient.request)
-
-        client: Any = TimedClient(account=account, priority=Priority.BACKGROUND)
+    provider: Any = provider_for(crm_connection_get(organization=organization), priority=Priority.BACKGROUND)
+    # Instrumentation of the Zoho provider the bench drives: its client's calls and its mapping, timed in place.
+    if job["mode"] == "generated":
+        provider.client = GeneratedLeads(job["records"], timer)
     else:
-        client = GeneratedLeads(job["records"], timer)
-    if job["mode"] == "serve":  # the emulator alone: every page of the run's COQL query fetched and discarded
-        from sync.reads import module_mapping_get
-
-        mapping = module_mapping_get(client=client, module=MODULE)
-        started = time.perf_counter()
-        rows = sum(1 for _ in client.coql_iter(module=MODULE, fields=mapping.columns, page_size=2000, max_reach=0))
-        print(json.dumps({"seconds": time.perf_counter() - started, "rows": rows}), flush=True)
+        provider.client.request = timer.wrap("crm", provider.client.request)
+    provider._canonical = timer.wrap("mapping", provider._canonical)
+    if job["mode"] == "serve":  # the emulator alone: every page of the run's query fetched (and mapped), not written
+        cursor, rows = Cursor.start(), 0
+        while True:
+            page = provider.changed_since(object=OBJECT, cursor=cursor, page_size=2000)
+            rows += len(page.records)
+            if not page.has_more:
+                break
+            cursor = page.cursor
+        print(json.dumps({"seconds": timer.seconds["crm"], "mapping": timer.seconds["mapping"], "rows": rows}))
         return
 
     class TimedPrefetcher(Prefetcher):
-        """Time this (the writing) thread waits for the next batch: Zoho calls not hidden behind the writes."""
+        """Time this (the writing) thread waits for the next batch: CRM calls and mapping not hidden behind the
+        writes."""
 
         def __next__(self) -> Any:
             started = time.perf_counter()
@@ -194,11 +208,10 @@ def worker(job: dict[str, Any]) -> None:
                 timer.seconds["wait"] += time.perf_counter() - started
 
     delta.Prefetcher = TimedPrefetcher
-    delta.crm_record_map = timer.wrap("mapping", delta.crm_record_map)
     delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
     before = current_rss_mb()
     started = time.perf_counter()
-    run = delta.sync_run(organization=organization, module=MODULE, client=client)
+    run = delta.sync_run(organization=organization, object=OBJECT, provider=provider)
     seconds = time.perf_counter() - started
     if run.status != SyncRun.Status.OK:
         raise SystemExit(f"sync run failed: {run.error}")
@@ -248,7 +261,9 @@ def fresh_database() -> None:
     call_command("createcachetable", verbosity=0)
 
 
-def organization_create(slug: str, sandbox_url: str = "") -> int:
+def organization_create(slug: str, sandbox_url: str = "http://127.0.0.1:9") -> int:
+    """An organization with a Zoho CRM connection (to the sandbox; to nowhere for one whose leads are generated or
+    that only holds the ceiling's rows)."""
     from sandbox import worlds
     from studios.models import Organization, ProviderAccount
 
@@ -293,20 +308,23 @@ def ceiling_tables() -> None:
                 f"CREATE TABLE {table} "
                 "(LIKE sync_crmrecord INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)"
             )
-            conn.execute(f"CREATE UNIQUE INDEX {table}_key ON {table} (organization_id, module, zoho_id)")
+            conn.execute(
+                f"CREATE UNIQUE INDEX {table}_key ON {table} (organization_id, connection_id, object, external_id)"
+            )
         conn.execute("CREATE INDEX ceiling_gin_fields ON ceiling_gin USING gin (fields)")
         conn.execute("CREATE INDEX ceiling_gin_custom ON ceiling_gin USING gin (custom_fields)")
 
 
-def ceiling(path: Path, organization_id: int, run_id: int, table: str = "sync_crmrecord") -> tuple[float, int]:
+def ceiling(path: Path, run: Any, table: str = "sync_crmrecord") -> tuple[float, int]:
     """COPY the rows into a temp table + one guarded INSERT ... SELECT ... ON CONFLICT into `table`."""
-    from sync.upsert import COLUMNS, UPDATED
+    from sync.upsert import COLUMNS, KEY, UPDATED
 
     assignments = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
+    key = f"{int(run.organization_id)}, {int(run.connection_id)}, '{OBJECT}'"
     insert = (
         f"INSERT INTO {table} AS stored ({', '.join(COLUMNS)}) "
-        f"SELECT {int(organization_id)}, '{MODULE}', {ROW_COLUMNS}, NULL, now(), {int(run_id)} FROM ceiling_rows "
-        f"ON CONFLICT (organization_id, module, zoho_id) DO UPDATE SET {assignments} "
+        f"SELECT {key}, {ROW_COLUMNS}, NULL, now(), {int(run.pk)} FROM ceiling_rows "
+        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {assignments} "
         "WHERE stored.modified_time < excluded.modified_time OR (stored.modified_time = excluded.modified_time "
         "AND (stored.content_hash <> excluded.content_hash OR stored.deleted_at IS NOT NULL))"
     )
@@ -314,7 +332,7 @@ def ceiling(path: Path, organization_id: int, run_id: int, table: str = "sync_cr
     with psycopg.connect(DSN) as conn, conn.cursor() as cursor:
         started = time.perf_counter()
         cursor.execute(
-            "CREATE TEMP TABLE ceiling_rows (zoho_id text, name text, email text, owner_id text, owner_name text, "
+            "CREATE TEMP TABLE ceiling_rows (external_id text, name text, email text, owner_id text, owner_name text, "
             "created_time timestamptz, modified_time timestamptz, content_hash text, fields jsonb, "
             "custom_fields jsonb) ON COMMIT DROP"
         )
@@ -327,13 +345,17 @@ def ceiling(path: Path, organization_id: int, run_id: int, table: str = "sync_cr
         return time.perf_counter() - started, written
 
 
-def ceiling_run_id(organization_id: int) -> int:
+def ceiling_run(organization_id: int) -> Any:
     from django.utils import timezone
 
+    from crm.connections import crm_connection_get
+    from studios.models import Organization
     from sync.models import SyncRun
 
-    return (
-        SyncRun.objects.unscoped().create(organization_id=organization_id, module=MODULE, started_at=timezone.now()).pk
+    organization = Organization.objects.unscoped().get(pk=organization_id)
+    connection = crm_connection_get(organization=organization)
+    return SyncRun.objects.unscoped().create(
+        organization=organization, connection=connection, object=OBJECT, started_at=timezone.now()
     )
 
 
@@ -369,7 +391,7 @@ def main() -> None:
         width = len(zoho.fields[MODULE])
         ours = organization_create("bench", server.url)
         theirs = organization_create("ceiling")
-        run_id = ceiling_run_id(theirs)
+        run = ceiling_run(theirs)
 
         phases: dict[str, dict[str, Any]] = {}
         checkpoint()
@@ -379,7 +401,7 @@ def main() -> None:
         phases["cold"] = run_worker({"mode": "sandbox", "organization_id": ours})
         rows_dump(ours, workdir / "cold.copy")
         for name, table in CEILING_TABLES.items():
-            phases["cold"][f"ceiling_{name}"], written = ceiling(workdir / "cold.copy", theirs, run_id, table)
+            phases["cold"][f"ceiling_{name}"], written = ceiling(workdir / "cold.copy", run, table)
             assert written == count, (name, written, count)
 
         started = time.perf_counter()
@@ -389,14 +411,14 @@ def main() -> None:
         phases["update"] = run_worker({"mode": "sandbox", "organization_id": ours})
         rows_dump(ours, workdir / "update.copy")
         for name, table in CEILING_TABLES.items():
-            phases["update"][f"ceiling_{name}"], written = ceiling(workdir / "update.copy", theirs, run_id, table)
+            phases["update"][f"ceiling_{name}"], written = ceiling(workdir / "update.copy", run, table)
             assert written == count, (name, written, count)
 
         # Every lead read again unchanged (the watermark forgotten): nothing is written, each row is only locked by
         # the upsert's ON CONFLICT guard. What a re-run backfill or a long overlap costs.
         from sync.models import SyncState
 
-        SyncState.objects.unscoped().filter(organization_id=ours, module=MODULE).update(watermark=None)
+        SyncState.objects.unscoped().filter(organization_id=ours, object=OBJECT).update(watermark=None)
         checkpoint()
         unchanged = run_worker({"mode": "sandbox", "organization_id": ours})
         assert unchanged["inserted"] + unchanged["updated"] == 0, unchanged
@@ -430,40 +452,42 @@ def main() -> None:
         "two jsonb_ops GIN indexes (fields, custom_fields) migration 0007 dropped"
     )
     out(
-        f"emulator alone: every page of the run's COQL query fetched and discarded: {serve['seconds']:.1f} s, "
-        f"{count / serve['seconds']:,.0f} records/s"
+        f"emulator alone: every page of the run's COQL query fetched through the provider, not written: "
+        f"{serve['seconds']:.1f} s in CRM calls, {count / serve['seconds']:,.0f} records/s "
+        f"(the provider's mapping of them besides: {serve['mapping']:.1f} s)"
     )
     out()
     out(
-        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'zoho s':>6} {'wait s':>6} {'map s':>5} "
+        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'crm s':>6} {'wait s':>6} {'map s':>5} "
         f"{'upsert s':>8} {'other s':>7} | {'ceiling rec/s: today':>20} {'physical':>8} {'gin':>6} | "
         f"{'ratio: e2e/phys':>15} {'e2e/today':>9} {'code/phys':>9}"
     )
     verdicts = []
     for name, phase in phases.items():
         rows = phase["inserted"] + phase["updated"]
-        other = phase["seconds"] - phase["wait"] - phase["mapping"] - phase["upsert"]
+        other = phase["seconds"] - phase["wait"] - phase["upsert"]
         rate = rows / phase["seconds"]
         today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
         code_rate = rows / (phase["mapping"] + phase["upsert"])
         e2e_ratio, code_ratio = rate / physical, code_rate / physical
         out(
-            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['zoho']:>6.1f} {phase['wait']:>6.1f} "
+            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['crm']:>6.1f} {phase['wait']:>6.1f} "
             f"{phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} {physical:>8,.0f} "
             f"{gin:>6,.0f} | {e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f}"
         )
         verdicts.append((name, e2e_ratio, code_ratio))
-    other = unchanged["seconds"] - unchanged["wait"] - unchanged["mapping"] - unchanged["upsert"]
+    other = unchanged["seconds"] - unchanged["wait"] - unchanged["upsert"]
     out(
         f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
-        f"{unchanged['zoho']:>6.1f} {unchanged['wait']:>6.1f} {unchanged['mapping']:>5.1f} {unchanged['upsert']:>8.1f} "
+        f"{unchanged['crm']:>6.1f} {unchanged['wait']:>6.1f} {unchanged['mapping']:>5.1f} {unchanged['upsert']:>8.1f} "
         f"{other:>7.1f} | (every lead read again, none written: no ceiling)"
     )
     out()
-    out("zoho = time in Zoho calls (the sandbox building and serialising pages, HTTP, JSON decoding, the transport),")
-    out("now in the reader thread, overlapping the writes; wait = the writing thread waiting for the next batch (the")
-    out("Zoho time not hidden); map = crm_record_map; upsert = crm_records_upsert (records, phones, quarantine);")
-    out("other = total - wait - map - upsert: batch commits, checkpoints, run rows, metadata, deletions.")
+    out("crm = time in the provider's CRM calls (the sandbox building and serialising pages, HTTP, JSON decoding, the")
+    out("transport) and map = its mapping to CanonicalRecords, both in the reader thread, overlapping the writes;")
+    out("wait = the writing thread waiting for the next batch (reads and mapping not hidden); upsert =")
+    out("crm_records_upsert (content hash, COPY, records, phones, quarantine); other = total - wait - upsert: batch")
+    out("commits, checkpoints, run rows, field specs, deletions.")
     out("e2e = ours end to end; code = N / (map + upsert), the product's own work on the same rows (the ceilings map")
     out("nothing and write no phones); ratios are records/s over the ceiling's in the same run.")
     for name, e2e_ratio, code_ratio in verdicts:

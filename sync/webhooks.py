@@ -5,7 +5,9 @@ The URL secret names one of our channels, which decides the connection and the o
 can point elsewhere. The connection's provider then verifies the callback against the channel's subscription
 (`parse_notification`: its id, its token or signature) and says what changed. Each change is recorded under a key
 made of the channel and what changed, so a re-delivery stores nothing new, and the read happens in a task on the
-`sync` queue.
+`sync` queue. A callback the provider verified but cannot read (it answers 400 for what passed its checks: no
+object, operation or ids) is recorded as flagged and answered 200, as before the engine was CRM-neutral: a CRM
+retries what it sees refused, and this one would never read better.
 """
 
 from __future__ import annotations
@@ -50,13 +52,34 @@ def crm_notification(request: HttpRequest, kind: str) -> HttpResponse:
     if provider.kind != kind:
         return _refused(404, "Unknown notification channel", channel=channel.pk, kind=kind)
     try:
+        body = json.loads(request.body)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _refused(400, "The body is not a JSON object", channel=channel.pk)
+    try:
         changes = provider.parse_notification(
             subscription=notifications.channel_subscription(channel), body=request.body, headers=request.headers
         )
     except CrmNotificationInvalid as exc:
-        return _refused(exc.status or 400, exc.message, channel=channel.pk)
+        if (exc.status or 400) != 400:
+            return _refused(exc.status, exc.message, channel=channel.pk)
+        changes, unreadable = [], exc.message
+    else:
+        unreadable = ""
     if not notifications.channel_accepts_callbacks(channel, now=timezone.now()):
         return _refused(404, "The notification channel is not active", channel=channel.pk)
+    if unreadable:
+        webhook_record(
+            source=change_events.event_source(kind),
+            key=f"{channel.channel_id}:{hashlib.sha256(request.body).hexdigest()}",
+            payload={**_without_credentials(body), "connection_id": channel.connection_id},
+            organization=channel.organization,
+            status=InboundEvent.Status.FLAGGED,
+            error=f"unreadable: {unreadable}",
+            raw_body=request.body,
+        )
+        return JsonResponse({"status": "received"})
     for change in changes:
         payload = {
             "connection_id": channel.connection_id,
@@ -78,6 +101,11 @@ def crm_notification(request: HttpRequest, kind: str) -> HttpResponse:
         if created:
             transaction.on_commit(partial(change_events.notification_event_enqueue, event.pk))
     return JsonResponse({"status": "received"})
+
+
+def _without_credentials(body: dict[str, Any]) -> dict[str, Any]:
+    """The callback as the CRM sent it, without what proves it (an echoed token is a credential)."""
+    return {name: value for name, value in body.items() if name not in ("token", "secret", "signature")}
 
 
 def _event_key(channel: NotificationChannel, change: ChangeNotification, body: bytes) -> str:

@@ -96,8 +96,10 @@ def populate(tenant, slug: str, *, year: int | None = None) -> None:
     ZohoConnection.unscoped_objects.create(
         organization=org, account=tenant.zoho, zoho_org_id=f"{slug}-org", zoho_user_email=f"crm@{slug}.test"
     )
-    SyncSchedule.unscoped_objects.create(organization=org, module=f"{title}Leads")
-    SyncRun.unscoped_objects.create(organization=org, module=f"{title}Leads", started_at=timezone.now())
+    SyncSchedule.unscoped_objects.create(organization=org, connection=tenant.zoho, object=f"{title}Leads")
+    SyncRun.unscoped_objects.create(
+        organization=org, connection=tenant.zoho, object=f"{title}Leads", started_at=timezone.now()
+    )
     widget_token_issue(membership=tenant.manager)
     if year is not None:  # A's records are dated in a year of their own, for the date hierarchy
         moment = dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC)

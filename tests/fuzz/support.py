@@ -89,11 +89,12 @@ def live_channel(tenant) -> NotificationChannel:
     url_secret = secrets.token_urlsafe(32)
     return NotificationChannel.objects.for_organization(tenant.organization).create(
         organization=tenant.organization,
+        connection=tenant.zoho,
         channel_id=10**12 + tenant.organization.pk,
         token="channel-token-0001",
         url_secret=url_secret,
         url_secret_digest=channel_secret_digest(url_secret),  # what a callback is looked up by
-        events=["Leads.all"],
+        objects_watched=["lead"],
         expires_at=timezone.now() + timedelta(days=1),
         is_active=True,
     )

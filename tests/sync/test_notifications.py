@@ -339,13 +339,16 @@ def test_an_unknown_object_fails_the_run_and_flags_the_event(organization, accou
     assert InboundEvent.objects.get().status == "flagged"
 
 
-def test_a_callback_without_a_list_of_ids_is_refused(organization, account, empty_sandbox, product):
+def test_a_verified_callback_without_a_list_of_ids_is_flagged(organization, account, empty_sandbox, product):
     channel = channel_ensure(organization=organization)
 
     response = post(product, {**callback(channel, ids=[]), "ids": "4150868000001234567"}, channel.url_secret.reveal())
 
-    assert (response.status_code, response.text) == (400, "Nothing to do: no module, operation or ids")
-    assert not InboundEvent.objects.exists()
+    assert response.status_code == 200  # answered as before: Zoho would retry a refusal that never reads better
+    event = InboundEvent.objects.get()
+    assert (event.status, event.error) == ("flagged", "unreadable: Nothing to do: no module, operation or ids")
+    assert event.payload["ids"] == "4150868000001234567"
+    assert "token" not in event.payload
     assert not SyncRun.objects.for_organization(organization).exists()
 
 
