@@ -1,4 +1,4 @@
-"""The operator dashboard `/ops/sync/`: the CRM mirror's health per module, drawn server-side as inline SVG.
+"""The operator dashboard `/ops/sync/`: the CRM mirror's health per object, drawn server-side as inline SVG.
 
 Operators (superusers) see every organization and may filter to one; managers see their own organization. Anyone
 else signed in gets 403; anonymous visitors go to the admin login.

@@ -56,20 +56,20 @@ class Command(BaseCommand):
         names = [object_name(object)] if object else configured_objects()
         getattr(self, f"handle_{action}")(list(organizations), names)
 
-    def handle_run(self, organizations: list[Organization], modules: list[str]) -> None:
+    def handle_run(self, organizations: list[Organization], names: list[str]) -> None:
         self._each_run(
             organizations,
-            modules,
+            names,
             "run(s)",
             lambda organization, name: sync_run(organization=organization, object=name),
         )
 
-    def _each_run(self, organizations: list[Organization], modules: list[str], noun: str, start) -> None:
+    def _each_run(self, organizations: list[Organization], names: list[str], noun: str, start) -> None:
         """`start(organization, object)` for every pair, a summary line per run, and an error if any failed. An
         organization without a (default) CRM connection is said so and counted as failed."""
         failed = 0
         for organization in organizations:
-            for name in modules:
+            for name in names:
                 try:
                     run = start(organization, name)
                 except NoConnection as exc:
@@ -81,10 +81,10 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} {noun} failed")
 
-    def handle_status(self, organizations: list[Organization], modules: list[str]) -> None:
+    def handle_status(self, organizations: list[Organization], names: list[str]) -> None:
         self.stdout.write(f"{'organization':<20} {'object':<12} {'lag':>10} {'watermark':<26} {'last run'}")
         for organization in organizations:
-            for status in sync_status_list(organization=organization, objects=modules):
+            for status in sync_status_list(organization=organization, objects=names):
                 lag = "-" if status.lag_seconds is None else f"{status.lag_seconds:.0f}s"
                 mark = status.watermark.isoformat() if status.watermark else "-"
                 last = status.last_run
@@ -99,7 +99,7 @@ class Command(BaseCommand):
             f"{'ins':>6} {'upd':>6} {'del':>5} {'quar':>5} {'credits':>7}  error"
         )
         for organization in organizations:
-            for name in modules:
+            for name in names:
                 for run in sync_runs_recent(organization=organization, object=name, limit=5):
                     self.stdout.write(
                         f"{organization.slug:<20} {name:<12} {run.pk:>6} {run.status:<8} "
@@ -107,7 +107,7 @@ class Command(BaseCommand):
                         f"{run.quarantined:>5} {run.credits_used:>7}  {run.error[:60]}"
                     )
 
-    def handle_backfill(self, organizations: list[Organization], modules: list[str]) -> None:
+    def handle_backfill(self, organizations: list[Organization], names: list[str]) -> None:
         def start(organization: Organization, name: str) -> SyncRun:
             bar = ProgressBar(self.stderr, f"{organization.slug} {name}")
             try:
@@ -115,20 +115,20 @@ class Command(BaseCommand):
             finally:
                 bar.close()
 
-        self._each_run(organizations, modules, "backfill(s)", start)
+        self._each_run(organizations, names, "backfill(s)", start)
 
-    def handle_reconcile(self, organizations: list[Organization], modules: list[str]) -> None:
+    def handle_reconcile(self, organizations: list[Organization], names: list[str]) -> None:
         self._each_run(
             organizations,
-            modules,
+            names,
             "reconciliation(s)",
             lambda organization, name: reconcile_run(organization=organization, object=name),
         )
 
-    def handle_views(self, organizations: list[Organization], modules: list[str]) -> None:
+    def handle_views(self, organizations: list[Organization], names: list[str]) -> None:
         failed = 0
         for organization in organizations:
-            for name in modules:
+            for name in names:
                 try:
                     run_connection(organization=organization)
                     outcome = mirror_view_refresh_from_crm(organization=organization, object=name)
