@@ -30,14 +30,6 @@ def object_name(name: str, *, connection: Any = None) -> str:
     return name
 
 
-def vendor_object_name(name: str, *, connection: Any) -> str:
-    """The CRM's own name of a mirror object (for people reading the CRM's screens, and the SQL view names)."""
-    try:
-        return str(provider_class(str(connection.kind)).object_names.get(name, name))
-    except UnknownCrm:
-        return name
-
-
 def configured_objects(*, connection: Any = None) -> list[str]:
     """SYNC_MODULES by the mirror's names, in their configured order."""
     return list(dict.fromkeys(object_name(name, connection=connection) for name in settings.SYNC_MODULES))

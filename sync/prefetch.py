@@ -8,9 +8,10 @@ A sync run used to fetch a page, then map and write it, serially: the CRM's answ
 database's work never overlapped, and a second core idled. Here one daemon thread advances `source` one item ahead
 (a queue of one, so at most one batch waits besides the one being written and the page being read: memory stays
 flat) while the caller's thread does every database write. Django's connections are per thread, so the caller's
-transactions, checkpoints and watermark are its own; the fetch thread only calls the CRM client, whose tokens and
-credits live in the cache. (With the embedded default's database cache, or when a token refresh is recorded on
-the connection row, that thread opens its own autocommit connection, closed when it ends.)
+transactions, checkpoints and watermark are its own; the fetch thread only calls the provider (its CRM calls and
+its mapping to CanonicalRecords), whose tokens and credits live in the cache. (With the embedded default's database
+cache, or when a token refresh is recorded on the connection row, that thread opens its own autocommit connection,
+closed when it ends.)
 
 An error in the fetch thread is raised in the caller's thread at its next item, so a batch already written stays
 written and nothing later is. Leaving the `with` block (the run's end, an error, a lost lock) stops the thread: it
