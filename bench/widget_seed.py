@@ -35,7 +35,7 @@ BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 MESSAGES_SQL = """
 INSERT INTO messaging_message (
     created_at, updated_at, organization_id, studio_id, conversation_id, contact_id, phone_number_id, direction,
-    body, from_number, to_number, provider, provider_message_id, zoho_voice_log_id, status, error_code,
+    body, from_number, to_number, provider, provider_message_id, provider_log_id, status, error_code,
     error_message, segments, encoding, on_behalf_of_studio, failed_over_from, attempts, next_attempt_at,
     occurred_at, delivered_at, kind, sent_by_id)
 SELECT a.at, a.at, t.organization_id, t.studio_id, t.conversation_id, t.contact_id, t.phone_number_id,

@@ -53,7 +53,7 @@ TARGET_SECONDS = 10.0
 SEED_SQL = """
 INSERT INTO messaging_message (
     created_at, updated_at, organization_id, studio_id, conversation_id, contact_id, phone_number_id, direction,
-    body, from_number, to_number, provider, provider_message_id, zoho_voice_log_id, status, error_code,
+    body, from_number, to_number, provider, provider_message_id, provider_log_id, status, error_code,
     error_message, segments, encoding, on_behalf_of_studio, failed_over_from, attempts, next_attempt_at,
     occurred_at, delivered_at, kind, sent_by_id)
 SELECT at, at, %(org)s, %(studio)s, s.conversation_id, s.contact_id, %(number)s,
@@ -275,7 +275,7 @@ def baseline(logs: list[dict]) -> float:
                 # One probe of the unique index per log, forced as in the product (LATERAL ... LIMIT 1).
                 cur.execute(
                     "SELECT count(x.id) FROM base_logs t CROSS JOIN LATERAL (SELECT m.id FROM messaging_message m "
-                    "WHERE m.zoho_voice_log_id = t.log_id AND m.zoho_voice_log_id IS NOT NULL LIMIT 1) x"
+                    "WHERE m.provider_log_id = t.log_id AND m.provider_log_id IS NOT NULL LIMIT 1) x"
                 )
                 cur.fetchone()
             conn.commit()
@@ -377,11 +377,11 @@ def main() -> None:
             for line in lines_:
                 if not line.strip().startswith(("Buffers:", "Planning:")):
                     out("  " + line)
-        by_id = any("message_unique_zoho_voice_log_id" in line for line in plans["match by log id"])
-        fuzzy = any("message_zv_awaiting_log" in line for line in plans["±5 minute candidates"])
+        by_id = any("message_unique_provider_log_id" in line for line in plans["match by log id"])
+        fuzzy = any("message_awaiting_provider_log" in line for line in plans["±5 minute candidates"])
         scans = [line for lines_ in plans.values() for line in lines_ if "Seq Scan on messaging_message" in line]
-        out(f"log-id match probes message_unique_zoho_voice_log_id: {'yes' if by_id else 'NO'}")
-        out(f"±5 minute match probes message_zv_awaiting_log: {'yes' if fuzzy else 'NO'}")
+        out(f"log-id match probes message_unique_provider_log_id: {'yes' if by_id else 'NO'}")
+        out(f"±5 minute match probes message_awaiting_provider_log: {'yes' if fuzzy else 'NO'}")
         out(f"sequential scans of messaging_message: {len(scans) or 'none'}")
     finally:
         if not args.keep:

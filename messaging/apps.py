@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class MessagingConfig(AppConfig):
-    """Two-way SMS: contacts, conversations, messages, providers (Twilio, Zoho Voice), opt-outs, webhooks."""
+    """Two-way SMS: contacts, conversations, messages, SMS providers (messaging/providers/), opt-outs, webhooks."""
 
     name = "messaging"
 

@@ -2,8 +2,12 @@
 the opt-out ledger, and the CRM write-backs opt-out changes wait in until the CRM provider writes them.
 
 Every model is tenant-owned (core.tenancy): its `objects` must be scoped before it runs. Idempotency lives in
-database constraints: a provider's message id is unique per provider, a Zoho Voice log id is unique, one opt-out
+database constraints: a provider's message id is unique per provider, a provider's log id is unique, one opt-out
 row per (organization, phone), one conversation per (studio, contact).
+
+SMS providers are found in messaging/providers/ (registry.py): the values and labels a provider column stores come
+from there, and a provider package's own models (its `models.py`) are imported at the end of this module, so they
+are models of this app too.
 """
 
 from __future__ import annotations
@@ -14,11 +18,10 @@ from django.db.models import Q
 from core.models import TimeStampedModel
 from core.tenancy import TenantManager, TenantModel, TenantQuerySet
 from messaging.phones import SenderPhoneField
+from messaging.providers import registry as sms_providers
 
-
-class Provider(models.TextChoices):
-    TWILIO = "twilio", "Twilio"
-    ZOHO_VOICE = "zoho_voice", "Zoho Voice"
+# The SMS providers' names (stored values) and labels, e.g. ("twilio", "Twilio").
+PROVIDER_CHOICES = sms_providers.choices()
 
 
 # --- Contacts -------------------------------------------------------------------------------------------------
@@ -161,11 +164,16 @@ class Message(TenantModel, TimeStampedModel):
         related_name="messages",
         help_text="Our number it went out on or came in to.",
     )
-    provider = models.CharField(max_length=16, choices=Provider.choices, blank=True)
+    provider = models.CharField(max_length=16, choices=PROVIDER_CHOICES, blank=True)
     provider_message_id = models.CharField(
-        max_length=64, null=True, blank=True, help_text="Twilio's MessageSid or Zoho Voice's log id."
+        max_length=64, null=True, blank=True, help_text="The provider's id of the message (e.g. Twilio's MessageSid)."
     )
-    zoho_voice_log_id = models.CharField(max_length=64, null=True, blank=True)
+    provider_log_id = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="The provider's log id when it differs from its message id (dedup of polled logs).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
@@ -178,11 +186,11 @@ class Message(TenantModel, TimeStampedModel):
         default=False, help_text="A manager sent it in the name of a studio they do not work in."
     )
     failed_over_from = models.CharField(
-        max_length=16, choices=Provider.choices, blank=True, help_text="The preferred provider that was down."
+        max_length=16, choices=PROVIDER_CHOICES, blank=True, help_text="The preferred provider that was down."
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # When the provider took it (outbound) or the lead sent it (inbound); the Zoho Voice dedup window uses it.
+    # When the provider took it (outbound) or the lead sent it (inbound); the dedup window of polled logs uses it.
     occurred_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MANUAL)
@@ -198,9 +206,9 @@ class Message(TenantModel, TimeStampedModel):
                 name="message_unique_provider_message_id",
             ),
             models.UniqueConstraint(
-                fields=["zoho_voice_log_id"],
-                condition=Q(zoho_voice_log_id__isnull=False),
-                name="message_unique_zoho_voice_log_id",
+                fields=["provider_log_id"],
+                condition=Q(provider_log_id__isnull=False),
+                name="message_unique_provider_log_id",
             ),
             models.CheckConstraint(condition=Q(direction__in=["inbound", "outbound"]), name="message_direction_valid"),
         ]
@@ -209,12 +217,12 @@ class Message(TenantModel, TimeStampedModel):
             models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread"),
             # Sends waiting for a provider to come back.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="message_pending_retry"),
-            # Zoho Voice dedup: only rows still waiting for a log id, looked up by numbers and time (an index
-            # range scan per log, never a scan of every pair).
+            # Dedup of polled logs: only rows of log-polling providers still waiting for a log id, looked up by
+            # numbers and time (an index range scan per log, never a scan of every pair).
             models.Index(
                 fields=["from_number", "to_number", "direction", "occurred_at"],
-                condition=Q(provider="zoho_voice", zoho_voice_log_id__isnull=True),
-                name="message_zv_awaiting_log",
+                condition=Q(provider__in=sms_providers.log_polling_providers(), provider_log_id__isnull=True),
+                name="message_awaiting_provider_log",
             ),
         ]
 
@@ -310,7 +318,7 @@ class SenderBlock(TenantModel, TimeStampedModel):
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
     sender = models.CharField(max_length=32, help_text="Our number the person blocked.")
     phone = models.CharField(max_length=32, help_text="The person, as they texted us.")
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=16, choices=PROVIDER_CHOICES)
     reason = models.CharField(max_length=300, blank=True)
     message = models.ForeignKey(
         Message,
@@ -409,26 +417,6 @@ class CrmWriteBack(TenantModel, TimeStampedModel):
         return f"{self.field}={self.value} for {self.phone} ({self.status})"
 
 
-class ZohoVoicePollCursor(TenantModel):
-    """How far the SMS-log poll of one Zoho Voice number has read, so a poll asks only for what is new."""
-
-    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
-    phone_number = models.OneToOneField("studios.PhoneNumber", on_delete=models.CASCADE, related_name="+")
-    last_polled_at = models.DateTimeField(null=True, blank=True)
-    last_seen_at = models.DateTimeField(
-        null=True, blank=True, help_text="The newest log time seen; the next poll starts a window before it."
-    )
-    last_error = models.TextField(blank=True)
-
-    objects = TenantManager()
-
-    class Meta(TenantModel.Meta):
-        verbose_name = "Zoho Voice poll cursor"
-
-    def __str__(self) -> str:
-        return f"{self.phone_number} polled {self.last_polled_at}"
-
-
 class MessagingSettings(TenantModel, TimeStampedModel):
     """An organization's messaging policy: where opt-outs are written in the CRM."""
 
@@ -451,3 +439,7 @@ class MessagingSettings(TenantModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Messaging settings of {self.organization}"
+
+
+# Last, once this module's models exist: the provider packages' own models (e.g. a poll's cursor).
+sms_providers.models_import()

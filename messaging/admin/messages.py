@@ -52,7 +52,7 @@ class MessageAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, TenantModelAdmin):
                     "error",
                     "error_message",
                     "provider_message_id",
-                    "zoho_voice_log_id",
+                    "provider_log_id",
                     "segments",
                     "encoding",
                     "attempts",

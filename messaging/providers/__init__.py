@@ -1,4 +1,5 @@
-"""SMS providers behind one interface (base.SmsProvider): Twilio and Zoho Voice. Services ask `provider_for`."""
+"""SMS providers behind one interface (base.SmsProvider), one module or package each in messaging/providers/, found by
+registry.py. Services ask `provider_for`."""
 
 from __future__ import annotations
 
@@ -36,21 +37,20 @@ __all__ = [
 
 def provider_for(phone_number: PhoneNumber) -> SmsProvider:
     """The provider client for one of our numbers, with the credentials of the account that owns it."""
-    if phone_number.provider == "twilio":
-        from messaging.providers.twilio import TwilioProvider
+    from messaging.providers import registry
 
-        return TwilioProvider(account=phone_number.account)
-    if phone_number.provider == "zoho_voice":
-        from messaging.providers.zoho_voice.provider import ZohoVoiceProvider
-
-        return ZohoVoiceProvider(account=phone_number.account)
-    raise ValueError(f"no SMS provider {phone_number.provider!r}")
+    return registry.provider_class(phone_number.provider)(account=phone_number.account)
 
 
 def vendor_hosts_register() -> None:
-    """Each SMS provider's own hosts, the only ones a manager may point an account at (core.outbound)."""
-    from messaging.providers import twilio
-    from messaging.providers.zoho_voice import provider as zoho_voice
+    """Each SMS provider's own hosts, the only ones a manager may point an account at (core.outbound): the
+    `vendor_hosts_register()` of the module that holds its provider class."""
+    import importlib
 
-    twilio.vendor_hosts_register()
-    zoho_voice.vendor_hosts_register()
+    from messaging.providers import registry
+
+    for info in registry.providers().values():
+        module = importlib.import_module(info.provider.rsplit(".", 1)[0])
+        register = getattr(module, "vendor_hosts_register", None)
+        if register is not None:
+            register()

@@ -67,7 +67,7 @@ class SendResult:
     provider_message_id: str
     status: str  # our Message.Status value: accepted, queued, sent...
     segments: int | None = None
-    zoho_voice_log_id: str | None = None
+    provider_log_id: str | None = None  # its log id, for a provider whose texts are matched to polled logs
 
 
 class SmsProvider(Protocol):

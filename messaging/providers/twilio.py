@@ -31,7 +31,10 @@ from messaging.providers.base import (
     RecipientOptedOut,
     SendResult,
 )
+from messaging.providers.registry import SmsProviderInfo
 from studios.models import ProviderAccount
+
+SMS_PROVIDER = SmsProviderInfo(name="twilio", label="Twilio", provider="messaging.providers.twilio.TwilioProvider")
 
 # Twilio's message statuses, in our terms.
 STATUS_MAP = {

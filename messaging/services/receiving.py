@@ -79,13 +79,13 @@ def message_receive(
     body: str,
     provider: str,
     provider_message_id: str | None = None,
-    zoho_voice_log_id: str | None = None,
+    provider_log_id: str | None = None,
     occurred_at: datetime | None = None,
     opt_out_type: str = "",
 ) -> tuple[Message, bool]:
     """Save an inbound text (idempotent on the provider's id), route it, then act on keywords. Returns the
     message and whether it is new; a re-delivered text changes nothing."""
-    existing = _existing_inbound(provider, provider_message_id, zoho_voice_log_id)
+    existing = _existing_inbound(provider, provider_message_id, provider_log_id)
     if existing is not None:
         return existing, False
     organization = phone_number.organization
@@ -107,7 +107,7 @@ def message_receive(
                 phone_number=phone_number,
                 provider=provider,
                 provider_message_id=provider_message_id or None,
-                zoho_voice_log_id=zoho_voice_log_id or None,
+                provider_log_id=provider_log_id or None,
                 status=Message.Status.RECEIVED,
                 segments=shape.segments,
                 encoding=shape.encoding,
@@ -118,7 +118,7 @@ def message_receive(
             )
     except IntegrityError:
         # The same text saved by a concurrent delivery between our check and our insert.
-        existing = _existing_inbound(provider, provider_message_id, zoho_voice_log_id)
+        existing = _existing_inbound(provider, provider_message_id, provider_log_id)
         if existing is None:
             raise
         return existing, False
@@ -137,7 +137,7 @@ def _existing_inbound(provider: str, provider_message_id: str | None, log_id: st
         if found is not None:
             return found
     if log_id:
-        return Message.objects.unscoped().filter(zoho_voice_log_id=log_id).first()
+        return Message.objects.unscoped().filter(provider_log_id=log_id).first()
     return None
 
 

@@ -325,7 +325,7 @@ def _record_sent(message: Message, number: PhoneNumber, result: SendResult, *, n
         status=result.status,
         provider=number.provider,
         provider_message_id=result.provider_message_id,
-        zoho_voice_log_id=result.zoho_voice_log_id,
+        provider_log_id=result.provider_log_id,
         phone_number=number,
         from_number=number.number,
         failed_over_from=preferred.provider if number.pk != preferred.pk else "",

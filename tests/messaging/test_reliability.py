@@ -221,7 +221,7 @@ def test_an_outage_mid_batch_fails_over_then_retries_each_text_exactly_once(twil
 
     twilio, voice = deliveries()
     assert twilio == Counter(leads[:19] + leads[50:])
-    assert set(voice) == {m.zoho_voice_log_id for m in batch[19:]}
+    assert set(voice) == {m.provider_log_id for m in batch[19:]}
     assert set(voice.values()) == {1}
     assert messages_retry_due(now=timezone.now() + timedelta(hours=2)) == 0
     assert deliveries() == (twilio, voice)

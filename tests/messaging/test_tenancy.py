@@ -17,8 +17,8 @@ from messaging.models import (
     MessagingSettings,
     OptOut,
     OptOutEvent,
-    ZohoVoicePollCursor,
 )
+from messaging.providers.zoho_voice.models import ZohoVoicePollCursor
 from tests.factories import MembershipFactory
 from tests.messaging.factories import (
     ContactFactory,

@@ -15,8 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from messaging import tasks
-from messaging.models import Conversation, Message, OptOut, ZohoVoicePollCursor
+from messaging.models import Conversation, Message, OptOut
 from messaging.providers import (
     ProviderAuthError,
     ProviderOutcomeUnknown,
@@ -25,7 +24,9 @@ from messaging.providers import (
     ProviderUnavailable,
 )
 from messaging.providers.zoho_voice import provider as zv_module
+from messaging.providers.zoho_voice import tasks
 from messaging.providers.zoho_voice.logs import ZohoVoiceLog, log_parse
+from messaging.providers.zoho_voice.models import ZohoVoicePollCursor
 from messaging.providers.zoho_voice.poll import zoho_voice_logs_ingest, zoho_voice_poll
 from messaging.providers.zoho_voice.provider import ZohoVoiceProvider, _answer_of
 from messaging.services import sending
@@ -134,7 +135,7 @@ def zv_message(world: ZvWorld, *, direction="outbound", body="See you at 6", occ
         phone_number=world.number,
         provider="zoho_voice",
         provider_message_id=log_id,
-        zoho_voice_log_id=log_id,
+        provider_log_id=log_id,
         status=extra.pop("status", "accepted" if outbound else "received"),
         occurred_at=occurred_at or timezone.now(),
         **extra,
@@ -163,7 +164,7 @@ def zv_messages(world: ZvWorld):
 def test_zoho_voice_send_returns_the_log_id_as_both_ids(zv_world):
     result = zv_world.send("Class at 6?")
     [log] = zv_world.sandbox_logs()
-    assert (result.provider_message_id, result.zoho_voice_log_id) == (log["logid"], log["logid"])
+    assert (result.provider_message_id, result.provider_log_id) == (log["logid"], log["logid"])
     assert (result.status, result.segments) == ("accepted", 1)
     assert (log["message"], log["customerNumber"], log["messageType"]) == ("Class at 6?", "+1 4155559101", "OUTGOING")
 
@@ -175,7 +176,7 @@ def test_zoho_voice_send_through_the_send_path_records_the_log_id(
         message = sending.message_send(studio=zv_world.studio, to=ZV_LEAD, body="Welcome to Harbor Point")
     message.refresh_from_db()
     [log] = zv_world.sandbox_logs()
-    assert (message.status, message.provider, message.zoho_voice_log_id) == ("accepted", "zoho_voice", log["logid"])
+    assert (message.status, message.provider, message.provider_log_id) == ("accepted", "zoho_voice", log["logid"])
     assert message.provider_message_id == log["logid"]
     assert message.occurred_at is not None
 
@@ -275,7 +276,7 @@ def test_zoho_voice_poll_brings_in_an_inbound_text_once(zv_world):
     [message] = zv_messages(zv_world)
     assert (message.direction, message.status, message.body) == ("inbound", "received", "Is the 6pm class full?")
     assert (message.from_number, message.to_number, message.studio) == (ZV_LEAD, ZV_NUMBER, zv_world.studio)
-    assert message.zoho_voice_log_id == zv_world.sandbox_logs()[0]["logid"]
+    assert message.provider_log_id == zv_world.sandbox_logs()[0]["logid"]
     assert first.ingest.inserted == 1
     conversation = Conversation.objects.for_organization(zv_world.organization).get()
     assert conversation.unread_count == 1
@@ -310,7 +311,7 @@ def test_zoho_voice_stop_opts_out_and_sends_the_confirmation(
     assert confirmation.kind == "keyword_reply"
     assert "unsubscribed" in confirmation.body
     outgoing = zv_world.sandbox_logs(type="OUTGOING")
-    assert [log["logid"] for log in outgoing] == [confirmation.zoho_voice_log_id]
+    assert [log["logid"] for log in outgoing] == [confirmation.provider_log_id]
     # The next poll sees the confirmation's log and the STOP again: nothing new, no second confirmation.
     again = zoho_voice_poll(phone_number=zv_world.number)
     assert (again.ingest.matched_by_log_id, again.ingest.inserted, again.ingest.keywords) == (2, 0, 0)
@@ -321,11 +322,11 @@ def test_zoho_voice_poll_moves_statuses_forward_only(zv_world, zv_inline_sends, 
     with django_capture_on_commit_callbacks(execute=True):
         message = sending.message_send(studio=zv_world.studio, to=ZV_LEAD, body="Your class is confirmed")
     message.refresh_from_db()
-    zv_world.set_status(message.zoho_voice_log_id, "DELIVERED")
+    zv_world.set_status(message.provider_log_id, "DELIVERED")
     assert zoho_voice_poll(phone_number=zv_world.number).ingest.statuses_moved == 1
     message.refresh_from_db()
     assert (message.status, message.delivered_at is not None) == ("delivered", True)
-    zv_world.set_status(message.zoho_voice_log_id, "SENT")  # a late, older status
+    zv_world.set_status(message.provider_log_id, "SENT")  # a late, older status
     assert zoho_voice_poll(phone_number=zv_world.number).ingest.statuses_moved == 0
     message.refresh_from_db()
     assert message.status == "delivered"
@@ -382,17 +383,17 @@ def test_zoho_voice_log_matches_a_message_without_log_id_within_five_minutes(
     stored.refresh_from_db()
     if matches:
         assert (result.matched_by_text, result.inserted) == (1, 0)
-        assert stored.zoho_voice_log_id == log.log_id == stored.provider_message_id
+        assert stored.provider_log_id == log.log_id == stored.provider_message_id
         assert stored.status == "accepted"  # the lost send did reach Zoho: the retry must not send it again
         assert zv_messages(zv_world).count() == 1
     else:
         assert (result.matched_by_text, result.inserted) == (0, 1)
-        assert stored.zoho_voice_log_id is None
+        assert stored.provider_log_id is None
         assert zv_messages(zv_world).count() == 2
 
 
 @BOTH_PATHS
-def test_zoho_voice_log_id_already_stored_is_an_update_not_an_insert(zv_world, set_based):
+def test_provider_log_id_already_stored_is_an_update_not_an_insert(zv_world, set_based):
     stored = zv_message(zv_world, log_id="log-1", status="accepted")
     log = zv_log(log_id="log-1", status="delivered", at=stored.occurred_at + timedelta(hours=1))
     result = zoho_voice_logs_ingest(phone_number=zv_world.number, logs=[log, log], set_based=set_based)
@@ -413,7 +414,7 @@ def test_zoho_voice_identical_texts_pair_one_log_with_one_message(zv_world, set_
     second.refresh_from_db()
     assert result.matched_by_text == 2
     assert result.inserted == 0
-    assert (first.zoho_voice_log_id, second.zoho_voice_log_id) == (logs[0].log_id, logs[1].log_id)
+    assert (first.provider_log_id, second.provider_log_id) == (logs[0].log_id, logs[1].log_id)
     third = zv_log(body="ok", at=at + timedelta(minutes=1))  # both messages are taken now: a new text
     assert zoho_voice_logs_ingest(phone_number=zv_world.number, logs=[third], set_based=set_based).inserted == 1
 
@@ -466,7 +467,7 @@ def test_zoho_voice_text_to_a_shared_number_goes_to_the_studio_that_texted_last(
     Message.unscoped_objects.filter(pk=earlier.pk).update(studio=uptown)
     log = zv_log(direction="inbound", body="Thanks!")
     zoho_voice_logs_ingest(phone_number=zv_world.number, logs=[log], set_based=set_based)
-    reply = zv_messages(zv_world).get(zoho_voice_log_id=log.log_id)
+    reply = zv_messages(zv_world).get(provider_log_id=log.log_id)
     assert reply.studio == uptown
     assert reply.conversation.studio == uptown
 
@@ -498,7 +499,7 @@ def test_zoho_voice_concurrent_pollers_store_each_log_exactly_once(empty_sandbox
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    stored = list(zv_messages(world).values_list("zoho_voice_log_id", flat=True))
+    stored = list(zv_messages(world).values_list("provider_log_id", flat=True))
     assert sorted(stored) == [log.log_id for log in logs]
     new_ids = [message_id for result in results for message_id in result.new_inbound_ids]
     assert len(new_ids) == len(set(new_ids)) == 60  # side effects ran once per text, whoever won

@@ -12,7 +12,8 @@ import pytest
 
 from django.utils import timezone
 
-from messaging.models import Message, ZohoVoicePollCursor
+from messaging.models import Message
+from messaging.providers.zoho_voice.models import ZohoVoicePollCursor
 from messaging.providers.zoho_voice.poll import zoho_voice_poll
 from messaging.providers.zoho_voice.provider import FROM_DATE_ZONE_SLACK
 from tests.messaging.test_zoho_voice import ZV_LEAD, zv_fresh_http, zv_world  # noqa: F401

@@ -3,7 +3,7 @@
 status [--org SLUG]        messages of the last 24 h by status, what waits and what needs a person
 retry                      send every pending text whose backoff has elapsed (and queued ones whose task was lost)
 sweep                      re-enqueue recorded webhooks that were never processed or failed
-poll-voice [--number E164] read the Zoho Voice SMS logs now (every number, or one)
+poll-voice [--number E164] read now what providers without webhooks hold (every polled number, or one)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.models import InboundEvent
 from core.webhooks import inbound_events_sweep
 from messaging.models import Conversation, Message
+from messaging.providers import registry as sms_providers
 from messaging.services.sending import messages_retry_due
 from studios.models import Organization, PhoneNumber
 
@@ -31,8 +32,8 @@ class Command(BaseCommand):
         status.add_argument("--org", help="an organization's slug (default: every one)")
         sub.add_parser("retry", help="send pending texts whose backoff has elapsed")
         sub.add_parser("sweep", help="re-enqueue webhooks never processed or failed")
-        poll = sub.add_parser("poll-voice", help="read the Zoho Voice SMS logs now")
-        poll.add_argument("--number", help="one Zoho Voice number (E.164); default: every active one")
+        poll = sub.add_parser("poll-voice", help="poll now the SMS logs of providers that send no webhooks")
+        poll.add_argument("--number", help="one polled number (E.164); default: every active one")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         getattr(self, "handle_" + action.replace("-", "_"))(**options)
@@ -78,17 +79,18 @@ class Command(BaseCommand):
         self.stdout.write(f"{inbound_events_sweep(older_than_seconds=0)} webhook event(s) enqueued.")
 
     def handle_poll_voice(self, *, number: str | None = None, **_: Any) -> None:
-        from messaging.tasks import zoho_voice_poll_task
-
+        polls = {name: poll for name in sms_providers.providers() if (poll := sms_providers.poll(name)) is not None}
         numbers = (
             PhoneNumber.objects.unscoped()
-            .filter(provider="zoho_voice", is_active=True)
+            .filter(provider__in=polls, is_active=True)
             .select_related("account", "organization")
+            .order_by("number")
         )
         if number:
             numbers = numbers.filter(number=number)
             if not numbers.exists():
-                raise CommandError(f"No active Zoho Voice number {number}.")
+                raise CommandError(f"No active number {number} of a provider that is polled.")
         for phone_number in numbers:
-            # Through the task's body, so its per-number lock keeps this from overlapping the scheduled poll.
-            self.stdout.write(f"{phone_number.number}: {zoho_voice_poll_task(phone_number.pk)}")
+            # The provider's poll task run in place, so its per-number lock keeps this from overlapping the
+            # scheduled poll.
+            self.stdout.write(f"{phone_number.number}: {polls[phone_number.provider](phone_number.pk)}")

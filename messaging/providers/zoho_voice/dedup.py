@@ -3,11 +3,11 @@
 A batch is COPied into a temporary table, then, in one transaction:
 1. logs whose id is already stored are matched by the unique log-id index;
 2. the rest are matched to a stored Zoho Voice message still without a log id that has the same numbers,
-   direction and text within ±5 minutes: an index range scan per log on `message_zv_awaiting_log`, the text
+   direction and text within ±5 minutes: an index range scan per log on `message_awaiting_provider_log`, the text
    compared on the few rows found. Pairs are taken mutually nearest (the log's nearest message is that
    message's nearest log), round after round, so one message gets at most one log and one log one message;
 3. outbound statuses move forward only (the ranks of services.status);
-4. the rest are inserted with ON CONFLICT (zoho_voice_log_id) DO NOTHING, after their contacts and
+4. the rest are inserted with ON CONFLICT (provider_log_id) DO NOTHING, after their contacts and
    conversations, so a concurrent poller that got there first makes our insert a no-op rather than a twin.
 
 Only rows this statement inserted come back, so the per-message side effects (keywords, confirmations) run
@@ -76,13 +76,13 @@ FROM (
     SELECT l.log_id, x.id, x.status FROM zv_logs l
     CROSS JOIN LATERAL (
         SELECT m.id, m.status FROM messaging_message m
-        WHERE m.zoho_voice_log_id = l.log_id AND m.zoho_voice_log_id IS NOT NULL AND m.organization_id = %(org)s
+        WHERE m.provider_log_id = l.log_id AND m.provider_log_id IS NOT NULL AND m.organization_id = %(org)s
         LIMIT 1
     ) x
 ) s
 WHERE t.log_id = s.log_id
 """
-# Candidate pairs, found once per batch: one range scan of message_zv_awaiting_log per unmatched log (the text
+# Candidate pairs, found once per batch: one range scan of message_awaiting_provider_log per unmatched log (the text
 # is compared on the few rows of that range). More than 20 identical texts within ±5 minutes is not a thread.
 CANDIDATES = """
 CREATE TEMP TABLE zv_candidates ON COMMIT DROP AS
@@ -91,7 +91,7 @@ FROM zv_logs t
 CROSS JOIN LATERAL (
     SELECT m.id, abs(extract(epoch FROM m.occurred_at - t.occurred_at)) AS distance
     FROM messaging_message m
-    WHERE m.provider = 'zoho_voice' AND m.zoho_voice_log_id IS NULL
+    WHERE m.provider = 'zoho_voice' AND m.provider_log_id IS NULL
       AND m.from_number = t.from_number AND m.to_number = t.to_number AND m.direction = t.direction
       AND m.occurred_at BETWEEN t.occurred_at - make_interval(secs => %(window)s)
                             AND t.occurred_at + make_interval(secs => %(window)s)
@@ -124,7 +124,7 @@ attached AS (
     -- The log's status moves with it (one new row version, not two), forward only as in STATUS_MOVE; the rank
     -- is compared again on the row being updated, in case a send moved it since this statement's snapshot.
     UPDATE messaging_message m
-    SET zoho_voice_log_id = p.log_id, provider_message_id = coalesce(m.provider_message_id, p.log_id),
+    SET provider_log_id = p.log_id, provider_message_id = coalesce(m.provider_message_id, p.log_id),
         status = CASE WHEN p.moves AND (%(ranks)s::jsonb ->> p.status)::int
                                        > coalesce((%(ranks)s::jsonb ->> m.status)::int, 0)
                       THEN p.status ELSE m.status END,
@@ -136,7 +136,7 @@ attached AS (
                              ELSE m.error_message END,
         updated_at = now()
     FROM pairs p
-    WHERE m.id = p.message_id AND m.zoho_voice_log_id IS NULL
+    WHERE m.id = p.message_id AND m.provider_log_id IS NULL
     RETURNING m.id, p.log_id, p.moves
 )
 UPDATE zv_logs t SET message_id = a.id, matched = 'text', moved = a.moves FROM attached a WHERE t.log_id = a.log_id
@@ -202,7 +202,7 @@ WITH source AS (
 inserted AS (
     INSERT INTO messaging_message (
         created_at, updated_at, organization_id, studio_id, conversation_id, contact_id, phone_number_id,
-        direction, body, from_number, to_number, provider, provider_message_id, zoho_voice_log_id, status,
+        direction, body, from_number, to_number, provider, provider_message_id, provider_log_id, status,
         error_code, error_message, segments, encoding, on_behalf_of_studio, failed_over_from, attempts,
         next_attempt_at, occurred_at, delivered_at, kind, sent_by_id)
     SELECT now(), now(), %(org)s, t.studio_id, t.conversation_id, t.contact_id, %(number)s,
@@ -212,8 +212,8 @@ inserted AS (
         t.segments, t.encoding, false, '', 0,
         NULL, t.occurred_at, CASE WHEN t.status = 'delivered' THEN t.occurred_at END, 'manual', NULL
     FROM source t ORDER BY t.log_id
-    ON CONFLICT (zoho_voice_log_id) WHERE zoho_voice_log_id IS NOT NULL DO NOTHING
-    RETURNING id, zoho_voice_log_id, conversation_id, direction, from_number
+    ON CONFLICT (provider_log_id) WHERE provider_log_id IS NOT NULL DO NOTHING
+    RETURNING id, provider_log_id, conversation_id, direction, from_number
 ),
 touched AS (
     UPDATE messaging_conversation v
@@ -228,7 +228,7 @@ touched AS (
     ) n
     WHERE v.id = n.conversation_id
 )
-UPDATE zv_logs t SET message_id = i.id, matched = 'new' FROM inserted i WHERE t.log_id = i.zoho_voice_log_id
+UPDATE zv_logs t SET message_id = i.id, matched = 'new' FROM inserted i WHERE t.log_id = i.provider_log_id
 """
 COUNTS = """
 SELECT count(*) FILTER (WHERE matched = 'log_id'), count(*) FILTER (WHERE matched = 'text'),

@@ -27,8 +27,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.providers.zoho.conf import zoho_settings
-from messaging.models import Message, Provider, ZohoVoicePollCursor
+from messaging.models import Message
 from messaging.providers import ProviderError
+from messaging.providers.zoho_voice import PROVIDER_NAME
 from messaging.providers.zoho_voice.logs import (
     WINDOW_SECONDS,
     IngestResult,
@@ -36,6 +37,7 @@ from messaging.providers.zoho_voice.logs import (
     log_parse,
     logs_unique,
 )
+from messaging.providers.zoho_voice.models import ZohoVoicePollCursor
 from messaging.providers.zoho_voice.provider import LOGS_PAGE_SIZE, ZohoVoiceProvider
 from messaging.services.receiving import inbound_route, message_keyword_handle, message_receive
 from messaging.services.status import RANK, message_status_apply
@@ -156,7 +158,7 @@ def keywords_handle(*, message_ids: list[int], result: IngestResult) -> None:
 def _log_ingest(phone_number: PhoneNumber, log: ZohoVoiceLog) -> IngestResult:
     result = IngestResult(logs=1)
     messages = Message.objects.unscoped().filter(organization_id=phone_number.organization_id)
-    stored = messages.filter(zoho_voice_log_id=log.log_id).first()
+    stored = messages.filter(provider_log_id=log.log_id).first()
     if stored is not None:
         result.matched_by_log_id = 1
     else:
@@ -179,9 +181,9 @@ def _log_ingest(phone_number: PhoneNumber, log: ZohoVoiceLog) -> IngestResult:
             phone_number=phone_number,
             from_number=log.from_number,
             body=log.body,
-            provider=Provider.ZOHO_VOICE,
+            provider=PROVIDER_NAME,
             provider_message_id=log.log_id,
-            zoho_voice_log_id=log.log_id,
+            provider_log_id=log.log_id,
             occurred_at=log.occurred_at,
         )
         if created:
@@ -197,8 +199,8 @@ def _attach_nearest(messages, log: ZohoVoiceLog) -> Message | None:
     """Give the log's id to the nearest stored message still waiting for one (same numbers, direction, text)."""
     window = timedelta(seconds=WINDOW_SECONDS)
     candidates = messages.filter(
-        provider=Provider.ZOHO_VOICE,
-        zoho_voice_log_id__isnull=True,
+        provider=PROVIDER_NAME,
+        provider_log_id__isnull=True,
         from_number=log.from_number,
         to_number=log.to_number,
         direction=log.direction,
@@ -209,15 +211,15 @@ def _attach_nearest(messages, log: ZohoVoiceLog) -> Message | None:
         # Conditional, so a concurrent poller that attached another log to it first wins.
         attached = (
             Message.objects.unscoped()
-            .filter(pk=candidate.pk, zoho_voice_log_id__isnull=True)
+            .filter(pk=candidate.pk, provider_log_id__isnull=True)
             .update(
-                zoho_voice_log_id=log.log_id,
+                provider_log_id=log.log_id,
                 provider_message_id=candidate.provider_message_id or log.log_id,
                 updated_at=timezone.now(),
             )
         )
         if attached:
-            candidate.zoho_voice_log_id = log.log_id
+            candidate.provider_log_id = log.log_id
             candidate.provider_message_id = candidate.provider_message_id or log.log_id
             return candidate
     return None
@@ -241,9 +243,9 @@ def _outbound_import(phone_number: PhoneNumber, log: ZohoVoiceLog) -> bool:
                 from_number=log.from_number,
                 to_number=log.to_number,
                 phone_number=phone_number,
-                provider=Provider.ZOHO_VOICE,
+                provider=PROVIDER_NAME,
                 provider_message_id=log.log_id,
-                zoho_voice_log_id=log.log_id,
+                provider_log_id=log.log_id,
                 status=log.status,
                 error_code=log.zoho_status if failure else "",
                 error_message=log.description if failure else "",

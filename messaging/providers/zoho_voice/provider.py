@@ -81,7 +81,7 @@ def _result_of(log: dict[str, Any]) -> SendResult:
         provider_message_id=str(log["logid"]),
         status=status_of(log.get("status")),
         segments=int(segments) if isinstance(segments, int) and segments > 0 else None,
-        zoho_voice_log_id=str(log["logid"]),
+        provider_log_id=str(log["logid"]),
     )
 
 
