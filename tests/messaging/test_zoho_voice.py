@@ -7,11 +7,13 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 import requests
 
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -540,3 +542,14 @@ def test_zoho_voice_poll_all_fans_out_one_task_per_active_number(zv_world, monke
     )
     assert tasks.zoho_voice_poll_all_task() == 1
     assert queued == [zv_world.number.pk]
+
+
+def test_the_poll_voice_command_runs_the_poll_of_every_polled_number_and_no_other(zv_world, tenant_a):
+    zv_world.lead_texts("hi")
+    out = StringIO()
+    call_command("messaging", "poll-voice", stdout=out)
+    assert out.getvalue().startswith(f"{zv_world.number.number}: ")
+    assert "'inserted': 1" in out.getvalue()
+    assert tenant_a.number.number not in out.getvalue()  # a Twilio number: its texts come by webhook
+    with pytest.raises(CommandError, match="No active number"):
+        call_command("messaging", "poll-voice", "--number", tenant_a.number.number, stdout=StringIO())
