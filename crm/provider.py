@@ -14,7 +14,7 @@ CRM's own, and may accept the CRM's name of a custom object as is.
 Groups:
 - connection: `authorize_url`, `finish_connect`, `disconnect`, `identity`
 - schema: `objects`, `object_spec`
-- reads: `record`, `changed_since` (pages), `deleted_since`, `all_ids`, `records_by_phone`
+- reads: `record`, `records` (many ids), `changed_since` (pages), `deleted_since`, `all_ids`, `records_by_phone`
 - mapping: `to_canonical`
 - writes: `create_task`, `update_fields`, `create_record`, `upsert`
 - bulk export (Capability.BULK_EXPORT): `export_start`, `export_status`, `export_records`
@@ -30,10 +30,11 @@ NotImplementedError (callers ask `supports()` first). docs/crm.md says how to ad
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
+from crm.errors import CrmNotFound
 from crm.records import (
     CanonicalObject,
     CanonicalRecord,
@@ -125,6 +126,17 @@ class CrmProvider(abc.ABC):
     @abc.abstractmethod
     def record(self, *, object: str, record_id: str) -> CanonicalRecord:
         """One record; CrmNotFound when the CRM has no such record."""
+
+    def records(self, *, object: str, record_ids: Sequence[str]) -> list[CanonicalRecord]:
+        """The records among `record_ids` the CRM has (the others are left out: deleted or merged), in any order.
+        This default asks `record` once per id; a provider whose CRM reads many ids in one call overrides it."""
+        found = []
+        for record_id in dict.fromkeys(record_ids):
+            try:
+                found.append(self.record(object=object, record_id=record_id))
+            except CrmNotFound:
+                continue
+        return found
 
     @abc.abstractmethod
     def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:

@@ -13,7 +13,6 @@ from typing import TypeVar
 
 from django.conf import settings
 
-from crm.errors import CrmNotFound
 from crm.provider import CrmProvider
 from crm.records import CanonicalRecord, Cursor
 
@@ -34,15 +33,12 @@ def changed_records(*, provider: CrmProvider, object: str, cursor: Cursor) -> It
 def records_by_ids(
     *, provider: CrmProvider, object: str, ids: Iterable[str]
 ) -> tuple[list[CanonicalRecord], list[str]]:
-    """The records by id, one call each, and the ids the CRM no longer has (deleted or merged since)."""
-    found: list[CanonicalRecord] = []
-    missing: list[str] = []
-    for record_id in ids:
-        try:
-            found.append(provider.record(object=object, record_id=record_id))
-        except CrmNotFound:
-            missing.append(record_id)
-    return found, missing
+    """The records by id (as few calls as the provider can make), and the ids the CRM no longer has (deleted or
+    merged since)."""
+    wanted = list(dict.fromkeys(ids))
+    found = provider.records(object=object, record_ids=wanted)
+    have = {record.id for record in found}
+    return found, [record_id for record_id in wanted if record_id not in have]
 
 
 def batches(items: Iterable[T], *, size: int) -> Iterator[list[T]]:

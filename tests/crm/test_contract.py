@@ -168,6 +168,25 @@ def test_record_by_id_in_canonical_terms_and_a_missing_one(harness):
         harness.provider().record(object=LEAD, record_id=record_id)
 
 
+def test_many_records_by_id_read_as_one_by_id_and_leave_out_the_missing(harness):
+    ids = harness.seed_leads(3)
+    gone = harness.create_lead(last_name="Gone", phone="+14155550178")
+    harness.delete(gone)
+    provider = harness.provider()
+    found = provider.records(object=LEAD, record_ids=[ids[2], gone, ids[0], ids[2], ids[1]])
+    assert sorted(record.id for record in found) == sorted(ids)  # each once, the deleted one left out
+    for record in found:
+        read = provider.record(object=LEAD, record_id=record.id)
+        assert (record.object, record.name, dict(record.phones), record.modified_time, record.owner_id) == (
+            read.object,
+            read.name,
+            dict(read.phones),
+            read.modified_time,
+            read.owner_id,
+        )
+    assert provider.records(object=LEAD, record_ids=[]) == []
+
+
 def test_deletes_are_listed_and_gone_from_all_ids(harness):
     ids = harness.seed_leads(3)
     provider = harness.provider()

@@ -13,9 +13,7 @@ it yet, and nothing here is built without an emulator to test it against (docs/c
 
 from __future__ import annotations
 
-import hmac
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -27,11 +25,11 @@ from core.phone import normalize_e164
 from crm.errors import (
     CrmAuthError,
     CrmNotFound,
-    CrmNotificationInvalid,
     CrmRejected,
 )
 from crm.provider import CrmProvider
 from crm.providers.zoho import export, oauth
+from crm.providers.zoho.change_feed import ZohoChangeFeed
 from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
 from crm.providers.zoho.embed import ZohoEmbed
 from crm.providers.zoho.limits import Priority
@@ -47,7 +45,6 @@ from crm.providers.zoho.sign_in import ZohoSignIn
 from crm.providers.zoho.translation import (
     FIELD_TYPES,
     FIELD_TYPES_BY_JSON,
-    OPERATIONS,
     PROVIDER,
     translated,
 )
@@ -55,7 +52,6 @@ from crm.records import (
     CanonicalObject,
     CanonicalRecord,
     Capability,
-    ChangeNotification,
     Cursor,
     DeletedRecord,
     ExportJob,
@@ -65,7 +61,6 @@ from crm.records import (
     Identity,
     ObjectSpec,
     Page,
-    Subscription,
 )
 from crm.registry import register
 
@@ -108,7 +103,7 @@ class _CountingClient(ZohoClient):
 
 
 @register(PROVIDER)
-class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
+class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
     """Zoho CRM for one ProviderAccount of kind zoho_crm. Options: `priority` ("background" by default, or
     "interactive" when a person waits), `sleep` and `rng` (the transport's backoff, injectable for tests)."""
 
@@ -270,6 +265,23 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
         if row is None:
             raise CrmNotFound(f"no {module} record {record_id}", provider=PROVIDER, code="NOT_FOUND", status=204)
         return self._canonical(module, row)
+
+    @translated
+    def records(self, *, object: str, record_ids: Sequence[str]) -> list[CanonicalRecord]:
+        """COQL `id in (...)` queries of at most 100 ids, with the same columns and merges as a delta page, so a
+        record reads the same whichever way it came (the single-record API answers false/[] where COQL says null)."""
+        module = self.vendor_object(object)
+        ids = list(dict.fromkeys(_digits(record_id) for record_id in record_ids))
+        first, rest = self._column_groups(module)
+        found: list[CanonicalRecord] = []
+        for start in range(0, len(ids), IN_LIMIT):
+            listed = ", ".join(f"'{record_id}'" for record_id in ids[start : start + IN_LIMIT])
+            query = f"select {', '.join(first)} from {module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
+            rows = (self.client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []
+            for columns in rest:
+                self._merge_columns(module, rows, columns)
+            found.extend(self._canonical(module, row) for row in rows)
+        return found
 
     @translated
     def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:
@@ -464,87 +476,4 @@ class ZohoCrmProvider(ZohoSignIn, ZohoEmbed, CrmProvider):
             mapping=self._mapping(module),
             canonical=lambda row: self._canonical(module, row),
             skip=skip,
-        )
-
-    # --- change feed (Zoho Notifications: "watch" channels) ----------------------------------------------------
-    @translated
-    def subscribe(self, *, subscription: Subscription) -> Subscription:
-        """A watch channel (`subscription.id`: a positive long of ours; `secret`: the token Zoho echoes, at most
-        50 characters) for every operation on the objects."""
-        entry = self.client.watch_enable(**self._watch_item(subscription))
-        return self._granted(subscription, entry)
-
-    @translated
-    def renew(self, *, subscription: Subscription) -> Subscription:
-        """PATCH the channel's expiry; a lapsed or removed channel is CrmNotFound (subscribe it again)."""
-        entry = self.client.watch_renew(**self._watch_item(subscription))
-        return self._granted(subscription, entry)
-
-    @translated
-    def unsubscribe(self, *, subscription: Subscription) -> None:
-        self.client.watch_disable(channel_ids=[int(subscription.id)])
-
-    def parse_notification(
-        self, *, subscription: Subscription, body: bytes, headers: Mapping[str, str]
-    ) -> list[ChangeNotification]:
-        """Zoho signs nothing: a callback is believed when its channel id is the subscription's and it echoes
-        the subscription's token (compared in constant time)."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            payload = None
-        if not isinstance(payload, dict):
-            raise CrmNotificationInvalid("The body is not a JSON object", provider=PROVIDER, status=400)
-        if str(payload.get("channel_id")) != str(subscription.id):
-            raise CrmNotificationInvalid("The channel id is not this subscription's", provider=PROVIDER, status=403)
-        token = payload.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), subscription.secret.encode()):
-            raise CrmNotificationInvalid("Wrong channel token", provider=PROVIDER, status=403)
-        operation = OPERATIONS.get(str(payload.get("operation") or ""))
-        listed = payload.get("ids") if isinstance(payload.get("ids"), list) else []
-        ids = tuple(dict.fromkeys(str(value) for value in listed if str(value).isdigit()))
-        module = str(payload.get("module") or "")
-        if operation is None or not ids or not module:
-            raise CrmNotificationInvalid("Nothing to do: no module, operation or ids", provider=PROVIDER, status=400)
-        try:
-            occurred_at = datetime.fromtimestamp(int(payload["server_time"]) / 1000, tz=UTC)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            occurred_at = None
-        return [
-            ChangeNotification(
-                object=self.canonical_object(module),
-                operation=operation,
-                ids=ids,
-                occurred_at=occurred_at,
-                subscription_id=str(subscription.id),
-            )
-        ]
-
-    def _watch_item(self, subscription: Subscription) -> dict[str, Any]:
-        if subscription.expires_at is None:
-            raise ValueError("a Zoho watch channel needs expires_at")
-        return {
-            "channel_id": int(subscription.id),
-            "events": [f"{self.vendor_object(name)}.all" for name in subscription.objects],
-            "notify_url": subscription.notify_url,
-            "token": subscription.secret,
-            "expires_at": subscription.expires_at,
-        }
-
-    @staticmethod
-    def _granted(subscription: Subscription, entry: dict[str, Any]) -> Subscription:
-        """The subscription with the earliest expiry Zoho answered (it shortens one it finds too long)."""
-        moments = []
-        for detail in (entry.get("details") or {}).get("events") or []:
-            try:
-                moments.append(datetime.fromisoformat(str(detail.get("channel_expiry"))))
-            except ValueError:
-                continue
-        expires_at = min(moments, default=subscription.expires_at)
-        return Subscription(
-            id=subscription.id,
-            objects=subscription.objects,
-            notify_url=subscription.notify_url,
-            secret=subscription.secret,
-            expires_at=expires_at,
         )
