@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from automation.webhooks import crm_lead_webhook
 from core import health
+from crm import providers as crm_providers
 from identity.views import crm_oauth_callback
 from sync.webhooks import crm_notification
 
@@ -17,11 +18,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/crm/<str:kind>/leads/<str:token>/", crm_lead_webhook, name="crm-lead-webhook"),
-    path("webhooks/zoho/leads/<str:token>/", crm_lead_webhook, {"kind": "zoho"}, name="zoho-lead-webhook"),
     path("webhooks/crm/<str:kind>/notifications/", crm_notification, name="crm-notification"),
-    path("webhooks/zoho/notifications/", crm_notification, {"kind": "zoho"}, name="zoho-notification"),
     path("crm/oauth/callback", crm_oauth_callback, name="crm-oauth-callback"),  # every CRM's connect and sign-in
-    path("zoho/", include("crm.providers.zoho.urls")),  # Zoho's connect callback as registered by customers
+    # The first URLs, from before routes named the CRM layer: customers' CRM workflows call them, so they answer
+    # as the ones above (an unknown kind is a 404 there too).
+    path("webhooks/<str:kind>/leads/<str:token>/", crm_lead_webhook, name="crm-lead-webhook-first"),
+    path("webhooks/<str:kind>/notifications/", crm_notification, name="crm-notification-first"),
+    # A CRM package's own pages under /<package>/ (e.g. a connect callback as customers registered it).
+    *(path(f"{name}/", include(f"crm.providers.{name}.urls")) for name in crm_providers.packages_with_urls()),
     path("ops/sync/", include("sync.urls")),
     path("api/v1/", include("widget.api.urls")),
     path("app/", include("widget.urls")),

@@ -9,9 +9,9 @@ urlpatterns = [
     path("crm/<str:kind>/start", views.crm_sign_in_start, name="crm-start"),
     path("crm/<str:kind>/done", views.crm_sign_in_done, name="crm-done"),
     path("sign-out", views.SignOutApi.as_view(), name="sign-out"),
-    # The first sign-in's URLs: the callback is registered as a redirect URI at Zoho's API console (Leadline's
-    # sign-in client) and the start is in installed widgets, so they answer as before.
-    path("zoho/start", views.crm_sign_in_start, {"kind": "zoho"}, name="zoho-start"),
-    path("zoho/callback", views.crm_oauth_callback, name="zoho-callback"),
-    path("zoho/done", views.crm_sign_in_done, {"kind": "zoho"}, name="zoho-done"),
+    # The first sign-in URLs, /auth/<kind>/...: the callback is registered as a redirect URI at CRMs' API consoles
+    # and the start is in installed widgets, so they answer as the ones above.
+    path("<str:kind>/start", views.crm_sign_in_start, name="first-start"),
+    path("<str:kind>/callback", views.crm_oauth_callback, name="first-callback"),
+    path("<str:kind>/done", views.crm_sign_in_done, name="first-done"),
 ]

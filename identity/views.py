@@ -5,8 +5,8 @@ login, and sign-out.
     /crm/oauth/callback      where every CRM OAuth flow comes back: the signed state says connect or sign-in
     /auth/crm/<kind>/done    the sign-in's last page (a token for the widget, or why not)
 
-The first sign-in's URLs (/auth/zoho/start, callback, done) answer as before (auth_urls.py): installed Zoho widgets
-open the start, and the callback is the redirect URI registered with Leadline's Zoho sign-in client.
+The first sign-in URLs (/auth/<kind>/start, callback, done) answer as before (auth_urls.py): installed widgets open
+the start, and the callback is a redirect URI registered at a CRM's API console.
 """
 
 from __future__ import annotations
@@ -138,8 +138,9 @@ def crm_sign_in_start(request: HttpRequest, kind: str) -> HttpResponse:
 
 @require_GET
 @transaction.non_atomic_requests  # the code exchange and the identity calls go to the CRM: no transaction
-def crm_oauth_callback(request: HttpRequest) -> HttpResponse:
-    """Every CRM OAuth flow comes back here. A sign-in is finished below; a connect by the view its provider named
+def crm_oauth_callback(request: HttpRequest, kind: str = "") -> HttpResponse:
+    """Every CRM OAuth flow comes back here (`kind` of a first-generation URL is not needed: the signed state says
+    which CRM). A sign-in is finished below; a connect by the view its provider named
     in the state (its own pages: who may connect, where to go after), which checks the state again."""
     try:
         issued = state_read(state=request.GET.get("state", ""))

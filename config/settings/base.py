@@ -7,6 +7,7 @@ The embedded default (no variables at all, DEBUG on) runs on SQLite with a files
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, env, networks_check, published_keys_refuse
+from crm import providers as crm_providers
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -61,7 +62,7 @@ INSTALLED_APPS = [
     "crm",  # the CRM layer: provider interface, errors, registry; one package per CRM in crm/providers/
     "messaging",
     "automation",
-    "crm.providers.zoho",  # a CRM package (its own settings in its conf.py); app label "zoho" (tables, migrations)
+    *crm_providers.installed_apps(),  # each CRM package (its own settings in its conf.py), found by listing
     "sync",
     "identity",
     "widget",  # no models: its page's template and static files (widget/templates/, widget/static/)

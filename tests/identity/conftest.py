@@ -62,7 +62,9 @@ def callback(client: Client, location: str, url: str | None = None):
     """Where Zoho sends the browser: the redirect URI registered (the old /auth/zoho/callback), or `url`."""
     parts = urlsplit(location)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == zoho_sign_in.default_redirect_uri()
-    return client.get(url or reverse("signin:zoho-callback"), {k: v[0] for k, v in parse_qs(parts.query).items()})
+    return client.get(
+        url or reverse("signin:first-callback", args=["zoho"]), {k: v[0] for k, v in parse_qs(parts.query).items()}
+    )
 
 
 def sign_in(client: Client, user_id: str, mode: str | None = "widget"):

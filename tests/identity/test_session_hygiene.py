@@ -31,14 +31,14 @@ def sign_in_configured(settings):
 def test_anonymous_sign_in_starts_write_no_session_rows(sign_in_configured):
     before = Session.objects.count()
     for mode in ["widget", "page"] * 25:
-        response = Client().get(reverse("signin:zoho-start"), {"mode": mode})
+        response = Client().get(reverse("signin:first-start", args=["zoho"]), {"mode": mode})
         assert response.status_code == 302
         assert django_settings.SESSION_COOKIE_NAME not in response.cookies
     assert Session.objects.count() == before
 
 
 def test_the_start_cookie_is_signed_http_only_and_lax(sign_in_configured):
-    response = Client().get(reverse("signin:zoho-start"), {"mode": "widget"})
+    response = Client().get(reverse("signin:first-start", args=["zoho"]), {"mode": "widget"})
     cookie = response.cookies["leadline_sign_in"]
     assert cookie["httponly"]
     assert cookie["samesite"] == "Lax"

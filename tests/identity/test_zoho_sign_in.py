@@ -160,7 +160,7 @@ def test_zoho_rejecting_consent_is_shown(zoho):
 
 def test_start_refuses_when_no_sign_in_client_is_configured(settings):
     settings.ZOHO_SIGNIN_CLIENT_ID = ""
-    for url in (reverse("signin:crm-start", args=["zoho"]), reverse("signin:zoho-start")):
+    for url in (reverse("signin:crm-start", args=["zoho"]), reverse("signin:first-start", args=["zoho"])):
         response = Client().get(url, {"mode": "widget"})
         assert response.status_code == 400
         assert page_data(response)["reason"] == "not_configured"
