@@ -60,6 +60,27 @@ def forwards(apps, schema_editor):
     _checked_now(schema_editor)
 
 
+def mirror_views_drop(apps, schema_editor):
+    """The per-object SQL views (`mirror_leads`, ...) read the columns renamed and retyped here, and PostgreSQL
+    refuses to alter a column a view uses: they are dropped first, both ways, and the next sync run of each object
+    (or `manage.py sync views`) builds them again from the provider's field specs."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    tables = [apps.get_model("sync", name)._meta.db_table for name in ("CrmRecord", "CrmPhone")]
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT view.relname FROM pg_depend dep "
+            "JOIN pg_rewrite rule ON rule.oid = dep.objid "
+            "JOIN pg_class view ON view.oid = rule.ev_class "
+            "JOIN pg_class used ON used.oid = dep.refobjid "
+            "WHERE used.relname = ANY(%s) AND view.oid <> used.oid AND view.relkind = 'v'",
+            [tables],
+        )
+        views = [row[0] for row in cursor.fetchall()]
+    for view in views:
+        schema_editor.execute(f"DROP VIEW IF EXISTS {schema_editor.quote_name(view)} CASCADE")
+
+
 def _checked_now(schema_editor):
     """The new foreign keys are checked at commit (DEFERRABLE INITIALLY DEFERRED); PostgreSQL refuses to alter a
     table with such checks pending, and this migration alters the tables after filling them."""
@@ -98,6 +119,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(mirror_views_drop, migrations.RunPython.noop),
         # The keys and indexes naming renamed columns go first and come back, with the connection, at the end.
         migrations.RemoveConstraint(model_name="syncstate", name="sync_state_unique"),
         migrations.RemoveConstraint(model_name="crmrecord", name="crm_record_unique"),
@@ -232,4 +254,6 @@ class Migration(migrations.Migration):
             model_name="exportjob",
             index=models.Index(fields=["organization", "object", "-requested_at"], name="export_job_recent"),
         ),
+        # Undone first on the way back: views of the new columns would block the reverse renames.
+        migrations.RunPython(migrations.RunPython.noop, mirror_views_drop),
     ]

@@ -132,3 +132,24 @@ def test_every_mirror_row_is_kept_under_its_connection_and_canonical_object(migr
         "Contacts.all",
         "Leads.all",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_per_object_views_do_not_block_the_upgrade_and_are_built_again_later(migrations):  # noqa: F811
+    """PostgreSQL refuses to retype a column a view reads: with 0007's `mirror_leads` in place (as every
+    mirrored database has), 0008 still applies; it drops the views, which the next run or `sync views` rebuilds."""
+    from django.db import connection
+
+    migrations.to(BEFORE)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE VIEW mirror_leads AS SELECT zoho_id, module, name FROM sync_crmrecord")
+        cursor.execute("CREATE VIEW mirror_phones AS SELECT zoho_id, e164 FROM sync_crmphone")
+    migrations.to(AFTER)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM information_schema.views WHERE table_name LIKE 'mirror_%%'")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("CREATE VIEW mirror_leads AS SELECT external_id, object, name FROM sync_crmrecord")
+    migrations.to(BEFORE)  # and back, past a view of the new columns
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM information_schema.views WHERE table_name LIKE 'mirror_%%'")
+        assert cursor.fetchone()[0] == 0
