@@ -3,7 +3,7 @@ against the API.
 
 The page holds no data, so anyone may load it; the script asks /api/v1/me/ and offers "Sign in" on a 401.
 Opened with `?crm=<kind>` it is that CRM's embedded widget (`?<kind>=1` too: the form of the first installed
-widgets, e.g. `?zoho=1`): the CRM's SDK for embedded apps is loaded from its origin, with the provider's glue
+widgets): the CRM's SDK for embedded apps is loaded from its origin, with the provider's glue
 script (`CrmProvider.embed`), and the CRM's pages may frame it. Otherwise no third-party origin appears anywhere in
 its policy and no one may frame it. The sign-in button goes to the embedding CRM's sign-in, else to the first CRM
 that signs people in.
