@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "identity.middleware.MovedBackendSessionMiddleware",  # one release: sessions from before identity/ stay signed in
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Signs out an idle session that can reach the admin (SESSION_IDLE_TIMEOUT), before anything reads the user.
     "core.middleware.SessionIdleTimeoutMiddleware",

@@ -112,3 +112,23 @@ def test_the_idle_timeout_can_be_switched_off(tenant_a, settings):
     browser.force_login(tenant_a.manager.user)
     idle_for(browser, 10 * 24 * 3600)
     assert browser.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_session_signed_in_before_identity_moved_stays_signed_in(tenant_a):
+    """Sessions made before sign-in moved to identity/ name accounts.backends.MemberBackend: still signed in."""
+    browser = Client()
+    browser.force_login(tenant_a.staff.user)
+    session = browser.session
+    session["_auth_user_backend"] = "accounts.backends.MemberBackend"
+    session.save()
+    assert browser.get("/api/v1/conversations/").status_code == 200
+    assert browser.session["_auth_user_backend"] == "identity.backends.MemberBackend"
+
+
+def test_a_session_naming_an_unknown_backend_is_still_signed_out(tenant_a):
+    browser = Client()
+    browser.force_login(tenant_a.staff.user)
+    session = browser.session
+    session["_auth_user_backend"] = "somewhere.else.Backend"
+    session.save()
+    assert browser.get("/api/v1/conversations/").status_code in (401, 403)
