@@ -7,6 +7,7 @@
     │       └── CrmQuotaExhausted  a daily or rolling allowance is used up: retrying soon is pointless
     ├── CrmRejected           the vendor refused the request itself (invalid data, unknown field): not retryable
     │   └── CrmNotFound       no such record or object
+    ├── CrmHistoryExpired     the CRM no longer keeps the change history asked for: reconcile by ids instead
     └── CrmNotificationInvalid  a change notification that does not verify (forged, wrong channel, bad body)
 
 Each carries `provider` (the registry kind), the vendor's `code` and `message`, and the HTTP `status` when there
@@ -80,6 +81,16 @@ class CrmRejected(CrmError):
 
 class CrmNotFound(CrmRejected):
     """No such record (deleted, merged, never existed) or object in the CRM."""
+
+
+class CrmHistoryExpired(CrmError):
+    """The CRM no longer keeps the history asked for (Salesforce lists deletions for 15 days and purges the log
+    early when it grows; `available_from` is its earliest moment when it said). What happened before is only found
+    by comparing every id: the caller reconciles, then reads history from now on."""
+
+    def __init__(self, message: str, *, available_from: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.available_from = available_from
 
 
 class CrmNotificationInvalid(CrmError):

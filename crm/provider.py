@@ -16,7 +16,8 @@ Groups:
 - schema: `objects`, `object_spec`
 - reads: `record`, `records` (many ids), `changed_since` (pages), `deleted_since`, `all_ids`, `records_by_phone`
 - mapping: `to_canonical`
-- writes: `create_task`, `update_fields`, `create_record`, `upsert`
+- writes: `create_task`, `update_fields`, `create_record`, `upsert`, `log_activities` (ACTIVITY_LOGGING)
+- links: `record_url` (a record's page in the CRM, for a person)
 - bulk export (Capability.BULK_EXPORT): `export_start`, `export_status`, `export_records`
 - change feed (Capability.CHANGE_FEED): `subscribe`, `renew`, `unsubscribe`, `parse_notification`
 - sign-in (Capability.SIGN_IN), class methods (no connection yet): `sign_in_url`, `sign_in_finish`,
@@ -36,6 +37,8 @@ from typing import Any, ClassVar
 
 from crm.errors import CrmNotFound
 from crm.records import (
+    Activity,
+    ActivityLogged,
     CanonicalObject,
     CanonicalRecord,
     Capability,
@@ -146,7 +149,8 @@ class CrmProvider(abc.ABC):
     @abc.abstractmethod
     def deleted_since(self, *, object: str, since: datetime | None) -> Iterator[DeletedRecord]:
         """Records deleted after `since` (all the CRM still lists when None). Needs DELETED_RECORDS; without it,
-        deletions are found by `all_ids` reconciliation."""
+        deletions are found by `all_ids` reconciliation. CrmHistoryExpired when the CRM's log no longer reaches
+        back to `since` (deletions may have been missed: the caller reconciles by ids)."""
 
     @abc.abstractmethod
     def all_ids(self, *, object: str) -> Iterator[str]:
@@ -191,6 +195,22 @@ class CrmProvider(abc.ABC):
         (id, created). UPSERT_BY_EXTERNAL_ID: retries never duplicate a record."""
         self.require(Capability.UPSERT_BY_EXTERNAL_ID)
         raise NotImplementedError
+
+    def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
+        """Completed activities (texts sent and received) on records' timelines, in as few calls as the CRM allows
+        (`max_activities_per_call` each). One result per activity, in order: a refusal of one (a deleted record, a
+        missing field) is that result's CrmRejected and the others still land; what stops the whole batch (auth,
+        CRM down, allowance used up) is raised. ACTIVITY_LOGGING."""
+        self.require(Capability.ACTIVITY_LOGGING)
+        raise NotImplementedError
+
+    max_activities_per_call: ClassVar[int] = 1
+
+    # --- links ----------------------------------------------------------------------------------------------------
+    def record_url(self, *, object: str, record_id: str) -> str:
+        """The record's page in the CRM's own web app, for a person (the widget links to it); "" when the provider
+        cannot say (no call to the CRM is made)."""
+        return ""
 
     # --- bulk export (BULK_EXPORT) ---------------------------------------------------------------------------------
     def export_start(self, *, object: str, after: ExportJob | None = None) -> ExportJob:

@@ -19,7 +19,7 @@ class Capability(StrEnum):
     BULK_EXPORT = "bulk_export"  # an asynchronous export job for a first load (e.g. Salesforce Bulk 2.0)
     CHANGE_FEED = "change_feed"  # push notifications of changed records: subscribe, renew, unsubscribe, parse
     SIGN_IN = "sign_in"  # the CRM's OAuth can sign a person in to Leadline (identity of the consenting user)
-    ACTIVITY_LOGGING = "activity_logging"  # tasks (and notes) on a record
+    ACTIVITY_LOGGING = "activity_logging"  # tasks on a record, and finished activities on its timeline
     UPSERT_BY_EXTERNAL_ID = "upsert_by_external_id"  # create-or-update keyed by a unique field, in one call
     DELETED_RECORDS = "deleted_records"  # the CRM lists what was deleted since a moment (else: reconcile by ids)
     PER_FIELD_CHANGE_TIME = "per_field_change_time"  # when each field last changed (per-field last writer wins)
@@ -238,6 +238,35 @@ class ExportJob:
 class DeletedRecord:
     id: str
     deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A finished interaction to show on a record's timeline (a text sent or received), logged by
+    `log_activities` as the CRM's completed activity (Salesforce: a Task with Status Completed)."""
+
+    key: str  # Leadline's unique key for it (a message's id): where the CRM upserts by it, a retry logs nothing new
+    object: str  # the canonical object of the record (lead, contact)
+    record_id: str
+    subject: str
+    description: str = ""
+    occurred_at: datetime | None = None
+    owner_id: str = ""  # "" = the connection's user
+    activity_type: str = ""  # the CRM's type of activity (Salesforce Task.Type); "" = the CRM's default
+
+
+@dataclass(frozen=True)
+class ActivityLogged:
+    """What became of one Activity: the CRM's id for it, or the refusal (`error`, a crm.errors.CrmRejected) that
+    concerns this one only (the others of the batch still landed)."""
+
+    key: str
+    activity_id: str = ""
+    error: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 @dataclass(frozen=True)
