@@ -26,5 +26,23 @@ class SandboxConfig(Settings):
     # Twilio
     auto_progress_messages: bool = False  # queued -> sent -> delivered with callbacks, on a timer (the demo)
     auto_progress_delay_seconds: float = 1.0
+    # Salesforce (docs/vendors/salesforce.md; UNCONFIRMED vendor points are knobs, defaults the stricter reading)
+    sf_api_versions: str = "31.0-68.0"  # the /services/data/vXX.X/ versions answered; others 404 NOT_FOUND
+    sf_access_token_ttl_seconds: int = 7200  # the org's session timeout
+    sf_refresh_token_rotation: bool = False  # per connected app; an org may override it
+    sf_refresh_ends_session: bool = True  # UNCONFIRMED without rotation: every refresh ends the old session
+    sf_daily_api_requests: int = 100_000  # the org's rolling 24 h allocation (403 REQUEST_LIMIT_EXCEEDED past it)
+    sf_long_request_seconds: float = 20.0  # a request running this long counts as long-running
+    sf_long_requests_max: int = 25  # concurrent long-running requests per org (5 on Developer/Trial orgs)
+    sf_query_batch_size: int = 2000  # records per query batch (fewer is allowed: clients follow nextRecordsUrl)
+    sf_query_batch_size_long_text: int = 200  # when a query selects two or more long text fields
+    sf_open_cursors_per_user: int = 10  # the 11th open query locator evicts the oldest (INVALID_QUERY_LOCATOR)
+    sf_locator_ttl_seconds: int = 900  # an unused query locator expires
+    sf_uri_max_bytes: int = 16_384  # URI + headers; 414 (URI) / 431 (headers) past it
+    sf_get_updated_days: int = 30
+    sf_get_deleted_days: int = 15
+    sf_id_limit: int = 600_000  # getUpdated/getDeleted answers with more ids: EXCEEDED_ID_LIMIT
+    sf_bulk_seconds_per_state: float = 1.0  # UploadComplete -> InProgress -> JobComplete on the sandbox clock
+    sf_bulk_result_max_records: int = 50_000  # per results page when the client gives no maxRecords
     # Where the sandbox sends product-facing webhooks by default (the product's public URL)
     product_base_url: str = "http://127.0.0.1:8000"
