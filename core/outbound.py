@@ -43,7 +43,9 @@ def vendor_hosts_register(*, kind: str, vendor: str, fields: Mapping[str, Iterab
     """Declare the vendor's own hosts for each URL field of a provider account of this kind.
 
     `vendor` is the name refusals use ("not one of <vendor>'s own addresses"). Registering a kind again replaces
-    its hosts field by field (ready() may run more than once in a test process); hosts are lower case, no port."""
+    its hosts field by field (ready() may run more than once in a test process); hosts are lower case, no port.
+    A host written `*.example.com` allows every host under example.com (one label or more), not example.com itself:
+    vendors that give each customer its own subdomain (a Salesforce org's My Domain)."""
     for field, hosts in fields.items():
         VENDOR_HOSTS[(kind, field)] = frozenset(host.lower().rstrip(".") for host in hosts)
     _VENDOR_NAMES[kind] = vendor
@@ -98,7 +100,20 @@ def vendor_url_allowed(*, kind: str, field: str, url: str) -> bool:
         origin = origin_parse(url)
     except OutboundRefused:
         return False
-    return origin.scheme == "https" and origin.port is None and origin.host in VENDOR_HOSTS.get((kind, field), ())
+    if origin.scheme != "https" or origin.port is not None:
+        return False
+    hosts = VENDOR_HOSTS.get((kind, field), ())
+    return origin.host in hosts or any(_under_wildcard(origin.host, pattern) for pattern in hosts)
+
+
+def _under_wildcard(host: str, pattern: str) -> bool:
+    """Whether `host` is a subdomain that `*.suffix` allows: a DNS name ending in ".suffix" with a non-empty,
+    dot-free-at-the-edges label part (so neither "suffix" nor ".suffix" nor an IP literal matches)."""
+    if not pattern.startswith("*."):
+        return False
+    suffix = pattern[1:]  # ".suffix"
+    label_part = host[: -len(suffix)] if host.endswith(suffix) else ""
+    return bool(label_part) and not label_part.startswith(".") and ".." not in label_part and ":" not in host
 
 
 def vendor_hosts(*, kind: str, field: str) -> list[str]:

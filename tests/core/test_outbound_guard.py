@@ -185,3 +185,27 @@ def test_a_redirect_to_a_private_address_is_refused(monkeypatch, private_off):
 def test_the_error_is_typed_and_not_a_connection_failure():
     """Callers must not mistake a refusal for an outage (and retry it, or fail over as if the vendor were down)."""
     assert not issubclass(OutboundRefused, requests.RequestException)
+
+
+@pytest.fixture
+def wildcard_vendor():
+    outbound.vendor_hosts_register(kind="acme_wild", vendor="Acme", fields={"api_domain": {"*.my.acme.example"}})
+    yield
+    outbound.VENDOR_HOSTS.pop(("acme_wild", "api_domain"), None)
+    outbound._VENDOR_NAMES.pop("acme_wild", None)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://studio.my.acme.example", True),
+        ("https://Studio--Dev.Sandbox.my.acme.example.", True),  # several labels, capitals, trailing dot
+        ("https://my.acme.example", False),  # the suffix itself is not under it
+        ("https://evilmy.acme.example", False),
+        ("https://studio.my.acme.example.evil.example", False),
+        ("http://studio.my.acme.example", False),
+        ("https://studio.my.acme.example:8443", False),
+    ],
+)
+def test_a_wildcard_host_allows_subdomains_only(wildcard_vendor, url, allowed):
+    assert outbound.vendor_url_allowed(kind="acme_wild", field="api_domain", url=url) is allowed
