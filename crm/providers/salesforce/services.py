@@ -1,0 +1,134 @@
+"""Writes for Salesforce connections: state changes reported by the connect flow, the token broker and the client.
+
+Each function takes the ProviderAccount (the connection's row is created on first use) and writes only the columns
+it owns, so the token broker's "refreshed" and the client's "usage seen" never overwrite each other's work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.providers.salesforce.models import SalesforceConnection
+from studios.models import ProviderAccount
+
+logger = structlog.get_logger(__name__)
+
+
+def connection_for_account(*, account: ProviderAccount) -> SalesforceConnection:
+    """The account's connection row, created on first use (state from whether a refresh token is stored)."""
+    connection, _ = SalesforceConnection.unscoped_objects.get_or_create(
+        account=account,
+        defaults={
+            "organization_id": account.organization_id,
+            "state": (
+                SalesforceConnection.State.CONNECTED
+                if account.refresh_token
+                else SalesforceConnection.State.NOT_CONNECTED
+            ),
+        },
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_needs_reauth(*, account: ProviderAccount, reason: str) -> SalesforceConnection:
+    """Salesforce refused the refresh token (revoked, expired, rotated away) or the user lost API access: a person
+    must connect again. Alerts once."""
+    connection = connection_for_account(account=account)
+    already = connection.state == SalesforceConnection.State.NEEDS_REAUTH
+    connection.state = SalesforceConnection.State.NEEDS_REAUTH
+    connection.last_error = reason
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
+    if not already:
+        # logger.error reaches Sentry: the alert that a manager has to reconnect Salesforce.
+        logger.error(
+            "salesforce.connection.needs_reauth",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            reason=reason,
+        )
+    return connection
+
+
+@transaction.atomic
+def connection_error_record(*, account: ProviderAccount, message: str) -> SalesforceConnection:
+    """Something other than the token failed (e.g. the connect flow): shown on the connection."""
+    connection = connection_for_account(account=account)
+    connection.state = SalesforceConnection.State.ERROR
+    connection.last_error = message
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
+    return connection
+
+
+@transaction.atomic
+def connection_token_refreshed(*, account: ProviderAccount, instance_url: str = "") -> SalesforceConnection:
+    """A refresh worked: the connection is healthy, and the org's instance is the one Salesforce named in that
+    answer (the caller has checked `instance_url` is one we may call; it moves when an org is migrated)."""
+    connection = connection_for_account(account=account)
+    connection.state = SalesforceConnection.State.CONNECTED
+    connection.last_refreshed_at = timezone.now()
+    try:
+        with transaction.atomic():
+            connection.save(update_fields=["state", "last_refreshed_at", "updated_at"])
+    except IntegrityError:
+        # A disconnected row naming a Salesforce org another tenant has connected since (e.g. a refresh token set
+        # again by an operator): the token works, but the org stays with its holder.
+        logger.warning(
+            "salesforce.connection.org_claim_refused",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            on="refresh",
+        )
+        connection.last_error = (
+            f"The Salesforce org {connection.sf_org_id} is connected to another Leadline organization."
+        )
+        connection.sf_org_id = ""
+        connection.last_error_at = timezone.now()
+        connection.save(update_fields=["state", "sf_org_id", "last_error", "last_error_at", "last_refreshed_at"])
+    if instance_url and instance_url != account.api_domain:
+        ProviderAccount.unscoped_objects.filter(pk=account.pk).update(api_domain=instance_url)
+        account.api_domain = instance_url
+    return connection
+
+
+def connection_usage_record(
+    *, account: ProviderAccount, used: int, limit: int, seen_at: datetime | None = None
+) -> None:
+    """The org's allocation as the last `Sforce-Limit-Info` said (api-usage=used/limit); one UPDATE, no read. The
+    client calls this at most once a minute (SALESFORCE_USAGE_PERSIST_SECONDS)."""
+    connection = connection_for_account(account=account)
+    SalesforceConnection.unscoped_objects.filter(pk=connection.pk).update(
+        api_usage=max(0, int(used)), api_limit=max(0, int(limit)), api_usage_at=seen_at or timezone.now()
+    )
+
+
+def connection_limit_block(*, account: ProviderAccount, until: datetime, message: str = "") -> None:
+    """The org answered 403 REQUEST_LIMIT_EXCEEDED: background work waits until `until` (shown in the admin).
+    Warns once per block, not once per refused call."""
+    connection = connection_for_account(account=account)
+    already = connection.limit_blocked_until is not None and connection.limit_blocked_until >= until
+    values = {"limit_blocked_until": until}
+    if message:
+        values.update(last_error=message, last_error_at=timezone.now())
+    SalesforceConnection.unscoped_objects.filter(pk=connection.pk).update(**values)
+    if not already:
+        logger.warning(
+            "salesforce.connection.limit_blocked",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            until=until.isoformat(),
+        )
+
+
+def connection_limit_clear(*, account: ProviderAccount) -> None:
+    """The block is over (a call succeeded after it): background work may go on."""
+    SalesforceConnection.unscoped_objects.filter(account=account, limit_blocked_until__isnull=False).update(
+        limit_blocked_until=None
+    )
