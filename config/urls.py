@@ -19,6 +19,9 @@ urlpatterns = [
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/crm/<str:kind>/leads/<str:token>/", crm_lead_webhook, name="crm-lead-webhook"),
     path("webhooks/crm/<str:kind>/notifications/", crm_notification, name="crm-notification"),
+    # The short new-lead URL a Salesforce Flow's HTTP callout is documented with; after notifications/ (that
+    # word is never a token).
+    path("webhooks/crm/<str:kind>/<str:token>/", crm_lead_webhook, name="crm-lead-webhook-short"),
     path("crm/oauth/callback", crm_oauth_callback, name="crm-oauth-callback"),  # every CRM's connect and sign-in
     # The first URLs, from before routes named the CRM layer: customers' CRM workflows call them, so they answer
     # as the ones above (an unknown kind is a 404 there too).
