@@ -12,6 +12,9 @@ and an exception in one reaches the caller as if it had called the receiver itse
 - `crm_owner_finder`: who owns a phone's record in the CRM, when no contact is linked to it yet (the CRM mirror
   knows: sync/receivers.py); called with `organization` and `phone` (E.164), returns a `CrmOwner` or None. The
   first finder that knows answers; none registered: no owner.
+- `crm_record_finder`: which CRM record (a lead or contact) has a phone, when no contact is linked to one (the
+  mirror knows: sync/receivers.py); called with `organization` and `phone` (E.164), returns a `CrmRecordRef` or
+  None. The texts' CRM timeline asks it before asking the CRM (a search costs API calls).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ Receiver = Callable[..., Any]
 INBOUND_MESSAGE_RECEIVERS: list[Receiver] = []
 KEYWORD_REPLY_FAILED_RECEIVERS: list[Receiver] = []
 CRM_OWNER_FINDERS: list[Receiver] = []
+CRM_RECORD_FINDERS: list[Receiver] = []
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,15 @@ class CrmOwner:
 
     connection: ProviderAccount | None
     crm_user_id: str
+
+
+@dataclass(frozen=True)
+class CrmRecordRef:
+    """A CRM record by its connection (None: the organization's CRM connection), canonical object and id."""
+
+    connection: ProviderAccount | None
+    object: str
+    record_id: str
 
 
 def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
@@ -51,6 +64,7 @@ def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
 on_inbound_message = _register(INBOUND_MESSAGE_RECEIVERS)
 on_keyword_reply_failed = _register(KEYWORD_REPLY_FAILED_RECEIVERS)
 crm_owner_finder = _register(CRM_OWNER_FINDERS)
+crm_record_finder = _register(CRM_RECORD_FINDERS)
 
 
 def inbound_message_raise(*, message: Message, keyword: str | None) -> None:
@@ -65,6 +79,14 @@ def keyword_reply_failed_raise(*, message: Message, studio: Studio, keyword: str
 
 def crm_owner_find(*, organization: Organization, phone: str) -> CrmOwner | None:
     for finder in tuple(CRM_OWNER_FINDERS):
+        found = finder(organization=organization, phone=phone)
+        if found is not None:
+            return found
+    return None
+
+
+def crm_record_find(*, organization: Organization, phone: str) -> CrmRecordRef | None:
+    for finder in tuple(CRM_RECORD_FINDERS):
         found = finder(organization=organization, phone=phone)
         if found is not None:
             return found

@@ -12,9 +12,11 @@ are models of this app too.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core import merge_fields
 from core.models import TimeStampedModel
 from core.tenancy import TenantManager, TenantModel, TenantQuerySet
 from messaging.phones import SenderPhoneField
@@ -417,8 +419,62 @@ class CrmWriteBack(TenantModel, TimeStampedModel):
         return f"{self.field}={self.value} for {self.phone} ({self.status})"
 
 
+class CrmTimelineEntry(TenantModel, TimeStampedModel):
+    """A text to show on its contact's CRM record as a completed activity (Salesforce: a Task with Status Completed;
+    Zoho: a completed Task). One row per message (the unique message): saved with an inbound text, and when an
+    outbound one was sent, if the organization logs texts on the timeline; automation's flush logs pending rows in
+    batches and records what became of each."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Logged"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="crm_timeline_entry")
+    connection = models.ForeignKey(
+        "studios.ProviderAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The CRM connection it was logged through (chosen when it is logged).",
+    )
+    crm_object = models.CharField("CRM object", max_length=64, blank=True, help_text="lead or contact.")
+    crm_record_id = models.CharField("CRM record id", max_length=64, blank=True)
+    crm_activity_id = models.CharField("CRM activity id", max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not tried again before this (the CRM's allowance, a reconnection)."
+    )
+    last_error = models.TextField(blank=True)
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        verbose_name = "CRM timeline entry"
+        verbose_name_plural = "CRM timeline entries"
+        ordering = ["-created_at"]
+        indexes = [
+            # The flush: pending rows, due first.
+            models.Index(
+                fields=["next_attempt_at", "created_at"], condition=Q(status="pending"), name="crm_timeline_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.message_id} on the CRM timeline ({self.status})"
+
+
+# Subject templates of timeline entries: the merge fields they may use.
+CRM_TIMELINE_SUBJECT_FIELDS = frozenset({"phone", "contact_name", "studio_name", "our_number"})
+
+
 class MessagingSettings(TenantModel, TimeStampedModel):
-    """An organization's messaging policy: where opt-outs are written in the CRM."""
+    """An organization's messaging policy: where opt-outs are written in the CRM, and how texts are logged on the
+    CRM records' timelines."""
 
     organization = models.OneToOneField(
         "studios.Organization", on_delete=models.CASCADE, related_name="messaging_settings"
@@ -430,6 +486,28 @@ class MessagingSettings(TenantModel, TimeStampedModel):
         blank=True,
         help_text="API name of the boolean field on Leads and Contacts that mirrors opt-outs; empty: none.",
     )
+    crm_timeline_enabled = models.BooleanField(
+        "log texts on the CRM timeline",
+        default=True,
+        help_text="Every text sent and received is logged on the lead or contact in the CRM as a completed activity.",
+    )
+    crm_timeline_subject_sent = models.CharField(
+        "subject of a text sent",
+        max_length=255,
+        default="SMS to {phone}",
+        help_text="Merge fields: {phone}, {contact_name}, {studio_name}, {our_number}; with a fallback: "
+        "{contact_name|a lead}.",
+    )
+    crm_timeline_subject_received = models.CharField(
+        "subject of a text received", max_length=255, default="SMS from {phone}", help_text="The same merge fields."
+    )
+    crm_timeline_activity_type = models.CharField(
+        "activity type",
+        max_length=100,
+        blank=True,
+        help_text='The CRM\'s type of activity (Salesforce: a value of the Task Type picklist, e.g. "SMS"); empty: '
+        "the CRM's default.",
+    )
 
     objects = TenantManager()
 
@@ -439,6 +517,16 @@ class MessagingSettings(TenantModel, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Messaging settings of {self.organization}"
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("crm_timeline_subject_sent", "crm_timeline_subject_received"):
+            try:
+                merge_fields.validate(getattr(self, name), allowed=CRM_TIMELINE_SUBJECT_FIELDS)
+            except merge_fields.TemplateError as exc:
+                errors[name] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
 
 # Last, once this module's models exist: the provider packages' own models (e.g. a poll's cursor).

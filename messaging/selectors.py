@@ -41,6 +41,12 @@ def crm_opt_out_field_get(*, organization: Organization) -> str:
     return row.crm_opt_out_field if row else MessagingSettings._meta.get_field("crm_opt_out_field").default
 
 
+def messaging_settings_get(*, organization: Organization) -> MessagingSettings:
+    """The organization's messaging settings; an unsaved row of the defaults when none was saved."""
+    row = MessagingSettings.objects.for_organization(organization).first()
+    return row if row is not None else MessagingSettings(organization=organization)
+
+
 def phone_is_opted_out(*, organization: Organization, phone: str) -> bool:
     return OptOut.objects.for_organization(organization).filter(phone=phone, state=OptOutState.OPTED_OUT).exists()
 

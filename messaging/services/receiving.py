@@ -26,6 +26,7 @@ from messaging.selectors import (
     studio_of_crm_owner,
     studios_served_by,
 )
+from messaging.services.crm_timeline import crm_timeline_queue
 from messaging.services.opt_out import opt_out_set, sender_block_clear, sender_block_record
 from messaging.services.sending import message_send
 from messaging.services.threads import (
@@ -116,6 +117,7 @@ def message_receive(
             conversation_touch(
                 conversation=conversation, message=message, attention="" if route.studio else route.reason
             )
+            crm_timeline_queue(message=message)
     except IntegrityError:
         # The same text saved by a concurrent delivery between our check and our insert.
         existing = _existing_inbound(provider, provider_message_id, provider_log_id)

@@ -33,6 +33,7 @@ from messaging.providers import (
     provider_for,
 )
 from messaging.selectors import opt_out_get, phone_is_opted_out, sender_block_get, sender_blocks_of
+from messaging.services.crm_timeline import crm_timeline_queue
 from messaging.services.opt_out import opt_out_provider_refusal
 from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
 from messaging.text import body_check, body_shape
@@ -321,6 +322,15 @@ def _sent_after_all(message: Message, number: PhoneNumber, *, provider=None) -> 
 
 def _record_sent(message: Message, number: PhoneNumber, result: SendResult, *, note: str = "") -> Delivery:
     preferred = message.phone_number
+    with transaction.atomic():  # a text that went out, and its place on the CRM timeline, or neither
+        _record_sent_row(message, number, result, note=note)
+        crm_timeline_queue(message=message)
+    logger.info("message_sent", message_id=message.pk, provider=number.provider, failed_over=number != preferred)
+    return Delivery("sent")
+
+
+def _record_sent_row(message: Message, number: PhoneNumber, result: SendResult, *, note: str) -> None:
+    preferred = message.phone_number
     Message.objects.unscoped().filter(pk=message.pk).update(
         status=result.status,
         provider=number.provider,
@@ -336,8 +346,6 @@ def _record_sent(message: Message, number: PhoneNumber, result: SendResult, *, n
         error_message=note,
         updated_at=timezone.now(),
     )
-    logger.info("message_sent", message_id=message.pk, provider=number.provider, failed_over=number != preferred)
-    return Delivery("sent")
 
 
 def _pending(message: Message, errors: list[tuple[PhoneNumber, ProviderError]], *, code: str) -> Delivery:

@@ -39,6 +39,7 @@ from messaging.providers.zoho_voice.logs import (
 )
 from messaging.providers.zoho_voice.models import ZohoVoicePollCursor
 from messaging.providers.zoho_voice.provider import LOGS_PAGE_SIZE, ZohoVoiceProvider
+from messaging.services.crm_timeline import crm_timeline_queue_many
 from messaging.services.receiving import inbound_route, message_keyword_handle, message_receive
 from messaging.services.status import RANK, message_status_apply
 from messaging.services.threads import contact_get_or_create, conversation_get_or_create, conversation_touch
@@ -135,6 +136,7 @@ def zoho_voice_logs_ingest(
         for start in range(0, len(logs), BATCH_SIZE):
             batch = logs_ingest_set_based(phone_number=phone_number, logs=logs[start : start + BATCH_SIZE])
             keywords_handle(message_ids=batch.keyword_ids, result=batch)
+            crm_timeline_queue_many(organization=phone_number.organization, message_ids=batch.new_inbound_ids)
             total.add(batch)
     else:
         for log in sorted(logs, key=lambda log: (log.occurred_at, log.log_id)):  # a STOP before its START

@@ -1,0 +1,43 @@
+"""Texts on the CRM timeline: each text sent or received is queued (one CrmTimelineEntry per message) for the
+organization's CRM to show on the lead's or contact's record as a completed activity. Automation's flush
+(automation/services/crm_timeline.py) logs the queue in batches; nothing here calls a CRM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from crm.connections import crm_connections
+from messaging.models import CrmTimelineEntry, Message
+from messaging.selectors import messaging_settings_get
+from studios.models import Organization
+
+
+def crm_timeline_wanted(*, organization: Organization) -> bool:
+    """Whether the organization's texts go on its CRM's timeline: the setting is on and a CRM is connected."""
+    if not messaging_settings_get(organization=organization).crm_timeline_enabled:
+        return False
+    return crm_connections(organization=organization).exists()
+
+
+def crm_timeline_queue(*, message: Message) -> CrmTimelineEntry | None:
+    """Queue a saved text for its CRM timeline (idempotent: the message is unique); None when the organization
+    does not log texts there. Call it in the transaction that saves the text (or marks it sent)."""
+    if not crm_timeline_wanted(organization=message.organization):
+        return None
+    entry, _ = CrmTimelineEntry.unscoped_objects.get_or_create(
+        message=message, defaults={"organization_id": message.organization_id}
+    )
+    return entry
+
+
+def crm_timeline_queue_many(*, organization: Organization, message_ids: Iterable[int]) -> int:
+    """Queue texts saved in bulk (a provider's polled logs); those already queued are left alone. Returns how many
+    were new."""
+    ids = list(dict.fromkeys(message_ids))
+    if not ids or not crm_timeline_wanted(organization=organization):
+        return 0
+    ids = list(Message.objects.for_organization(organization).filter(pk__in=ids).values_list("pk", flat=True))
+    rows = [CrmTimelineEntry(organization=organization, message_id=message_id) for message_id in ids]
+    before = CrmTimelineEntry.objects.for_organization(organization).filter(message_id__in=ids).count()
+    CrmTimelineEntry.unscoped_objects.bulk_create(rows, ignore_conflicts=True)
+    return CrmTimelineEntry.objects.for_organization(organization).filter(message_id__in=ids).count() - before
