@@ -1,0 +1,101 @@
+"""Salesforce's settings, owned by this package the way DRF owns `api_settings`: `salesforce_settings.API_VERSION`
+is the Django setting `SALESFORCE_API_VERSION` if the project (or a test) sets one, else the environment variable
+of the same name, else the default below. config/ holds only the platform's settings; `.env.example` lists these.
+
+Read at each use, never copied at import: a test's `settings.SALESFORCE_...` override is seen at once.
+Vendor facts behind the defaults: docs/vendors/salesforce.md.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import environ
+
+from django.conf import settings
+
+_env = environ.Env()
+
+
+def _timeout(value: Any) -> tuple[float, float]:
+    """(connect, read) seconds from a tuple, a list, "5,30" or a single number (both)."""
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", "").split(",") if part]
+    if isinstance(value, int | float):
+        return (float(value), float(value))
+    parts = [float(part) for part in value]
+    if len(parts) == 1:
+        return (parts[0], parts[0])
+    return (parts[0], parts[1])
+
+
+# name (without SALESFORCE_) -> (how the environment variable is parsed, the default or a function giving it)
+SETTINGS: dict[str, tuple[str, Any]] = {
+    # --- API client -------------------------------------------------------------------------------------------
+    # The REST API version of every data call: /services/data/v<version>/ (v66.0 is Spring '26).
+    "API_VERSION": ("str", "66.0"),
+    # Sent on every call as `Sforce-Call-Options: client=<name>`; Salesforce records it as the change's origin, so
+    # our own writes can be told apart later (Change Data Capture's changeOrigin).
+    "CLIENT_NAME": ("str", "leadline"),
+    # (connect, read) seconds of every API call; an env value reads "5,30".
+    "TIMEOUT": ("timeout", (5.0, 30.0)),
+    # Retries of 5xx, timeouts and connection failures: waits of base * 2**n plus up to `jitter` of each.
+    "RETRY_ATTEMPTS": ("int", 4),
+    "RETRY_BASE_SECONDS": ("float", 1.0),
+    "RETRY_JITTER": ("float", 0.25),
+    # URI + headers are capped at 16,384 bytes (414 URI / 431 headers); a URL longer than this is refused before
+    # it is sent, and the provider splits field lists and id lists to stay under it (headers keep the margin).
+    "URI_MAX_BYTES": ("int", 16_384 - 1_536),
+    # Records per query batch asked for with `Sforce-Query-Options: batchSize=N` (200-2,000; a hint only).
+    "QUERY_BATCH_SIZE": ("int", 2000),
+    # --- Allocation (the org's rolling 24 h API request allocation, seen in Sforce-Limit-Info) -----------------
+    # Background work (sync, timeline, automation) stops at this share of the allocation; people get the rest.
+    "BACKGROUND_SHARE": ("float", 0.8),
+    # After our own stop, background work asks again after this long (the window is rolling: usage falls slowly).
+    "BUDGET_RETRY_SECONDS": ("int", 900),
+    # After a 403 REQUEST_LIMIT_EXCEEDED, background calls wait this long (Salesforce says no more).
+    "LIMIT_BLOCK_SECONDS": ("int", 3600),
+    # The last usage seen is written to the connection at most this often (every answer carries it).
+    "USAGE_PERSIST_SECONDS": ("int", 60),
+    # --- Token broker -----------------------------------------------------------------------------------------
+    # Salesforce's token answer has no expiry (it is the org's session timeout, 15 min to 24 h); we keep an access
+    # token this long and otherwise until it is refused (401 INVALID_SESSION_ID). Refreshing early would end the
+    # session of every query locator in flight, so it is long.
+    "ACCESS_TOKEN_CACHE_SECONDS": ("int", 8 * 3600),
+    # How long a process waits for another one's refresh before giving up (SalesforceUnavailable).
+    "TOKEN_LOCK_WAIT_SECONDS": ("float", 20.0),
+    # (connect, read) seconds of a token request to the login host.
+    "TOKEN_TIMEOUT": ("timeout", (5.0, 15.0)),
+    # After the token endpoint failed (down, slow), nobody asks again for this long: one failure, not twenty.
+    "TOKEN_FAILURE_COOLDOWN_SECONDS": ("int", 10),
+}
+
+
+class SalesforceSettings:
+    """`salesforce_settings.<NAME>`: the Django setting SALESFORCE_<NAME>, else the environment variable, else the
+    default."""
+
+    def __init__(self) -> None:
+        self._from_environment: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in SETTINGS:
+            raise AttributeError(f"no Salesforce setting {name!r}")
+        parser, default = SETTINGS[name]
+        full_name = f"SALESFORCE_{name}"
+        if hasattr(settings, full_name):
+            value = getattr(settings, full_name)
+        elif full_name in os.environ:
+            if full_name not in self._from_environment:
+                raw = os.environ[full_name] if parser == "timeout" else getattr(_env, parser)(full_name)
+                self._from_environment[full_name] = raw
+            value = self._from_environment[full_name]
+        else:
+            value = default() if callable(default) else default
+        if parser == "timeout":
+            return _timeout(value)
+        return list(value) if isinstance(value, list) else value  # a caller's edit never changes the default
+
+
+salesforce_settings = SalesforceSettings()
