@@ -9,6 +9,7 @@ Vendor facts behind the defaults: docs/vendors/salesforce.md.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import environ
@@ -30,8 +31,24 @@ def _timeout(value: Any) -> tuple[float, float]:
     return (parts[0], parts[1])
 
 
+def _demo_when_debug(demo: str, production: str) -> Callable[[], str]:
+    """A default that depends on DEBUG (the sandbox's demo values in development)."""
+    return lambda: demo if settings.DEBUG else production
+
+
+def _signin_login_url() -> str:
+    return settings.SANDBOX_URL if settings.DEBUG else "https://login.salesforce.com"
+
+
 # name (without SALESFORCE_) -> (how the environment variable is parsed, the default or a function giving it)
 SETTINGS: dict[str, tuple[str, Any]] = {
+    # --- "Sign in with Salesforce" (sign_in.py) -----------------------------------------------------------------
+    # Leadline's own app (consumer key and secret); empty: sign-in is off. DEBUG uses the sandbox demo org's app.
+    # Its callback URL: empty means PUBLIC_BASE_URL + /crm/oauth/callback.
+    "SIGNIN_CLIENT_ID": ("str", _demo_when_debug("3MVG9DEMOSALESFORCECLIENTID", "")),
+    "SIGNIN_CLIENT_SECRET": ("str", _demo_when_debug("demo-salesforce-client-secret", "")),
+    "SIGNIN_LOGIN_URL": ("str", _signin_login_url),
+    "SIGNIN_REDIRECT_URI": ("str", ""),
     # --- API client -------------------------------------------------------------------------------------------
     # The REST API version of every data call: /services/data/v<version>/ (v66.0 is Spring '26).
     "API_VERSION": ("str", "66.0"),
