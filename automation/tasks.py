@@ -51,3 +51,11 @@ def crm_write_backs_flush_task() -> int:
     from automation.services.crm_write_back import crm_write_backs_flush
 
     return crm_write_backs_flush()
+
+
+@shared_task
+def crm_timeline_flush_task() -> int:
+    """Every minute: log pending texts on their CRM records' timelines."""
+    from automation.services.crm_timeline import crm_timeline_flush
+
+    return crm_timeline_flush().settled
