@@ -70,6 +70,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "messages-stale-sending": {"task": "messaging.tasks.messages_stale_sending_task", "schedule": 300.0},
     "automation-due": {"task": "automation.tasks.automation_due_task", "schedule": 60.0},
     "crm-write-backs-flush": {"task": "automation.tasks.crm_write_backs_flush_task", "schedule": 60.0},
+    "crm-timeline-flush": {"task": "automation.tasks.crm_timeline_flush_task", "schedule": 60.0},
     # The CRM mirror: enqueue every (organization, module) whose interval has passed; alert on failures.
     "sync-due": {"task": "sync.tasks.sync_due_task", "schedule": 60.0},
     # CRM change-feed subscriptions (near-real-time mirror): created, renewed before they expire, re-enabled.
