@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,8 +31,10 @@ from crm.errors import (
 from crm.provider import CrmProvider
 from crm.providers.zoho import export, oauth
 from crm.providers.zoho.change_feed import ZohoChangeFeed
-from crm.providers.zoho.client import COQL_MAX_LIMIT, ZohoClient
+from crm.providers.zoho.client import COQL_MAX_LIMIT, WRITE_BATCH, ZohoClient
+from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS
 from crm.providers.zoho.embed import ZohoEmbed
+from crm.providers.zoho.errors import ZohoRecordError
 from crm.providers.zoho.limits import Priority
 from crm.providers.zoho.mapping import (
     MULTI,
@@ -46,9 +49,12 @@ from crm.providers.zoho.translation import (
     FIELD_TYPES,
     FIELD_TYPES_BY_JSON,
     PROVIDER,
+    crm_error_of,
     translated,
 )
 from crm.records import (
+    Activity,
+    ActivityLogged,
     CanonicalObject,
     CanonicalRecord,
     Capability,
@@ -442,6 +448,74 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
                 **link,
             )
         )
+
+    max_activities_per_call: ClassVar[int] = WRITE_BATCH
+
+    @translated
+    def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
+        """Completed Tasks on the records (Zoho has no activity type: `activity_type` is not written), inserted 100
+        to a call with workflows off. Zoho's per-record results say which landed. No upsert here (module docstring):
+        a batch retried after an answer was lost logs those texts twice."""
+        outcome: dict[int, ActivityLogged] = {}
+        tasks: list[tuple[int, dict[str, Any]]] = []
+        for index, activity in enumerate(activities):
+            try:
+                tasks.append((index, self._activity_task(activity)))
+            except (CrmRejected, ValueError) as exc:  # a record id or object Zoho cannot have: this one only
+                error = exc if isinstance(exc, CrmRejected) else CrmRejected(str(exc), provider=PROVIDER)
+                outcome[index] = ActivityLogged(key=activity.key, error=error)
+        for start in range(0, len(tasks), WRITE_BATCH):
+            batch = tasks[start : start + WRITE_BATCH]
+            try:
+                results = self.client.records_insert(module="Tasks", records=[task for _, task in batch])
+            except ZohoRecordError as exc:  # some (or all) refused: each entry says which
+                results = exc.results
+            for (index, _), entry in zip(batch, results, strict=False):
+                key = activities[index].key
+                if entry.get("status") == "success":
+                    outcome[index] = ActivityLogged(key=key, activity_id=str((entry.get("details") or {}).get("id")))
+                else:
+                    refused = ZohoRecordError("Zoho refused the task", results=[entry], status=400)
+                    outcome[index] = ActivityLogged(key=key, error=crm_error_of(refused))
+        missing = CrmRejected("Zoho gave no result for this task", provider=PROVIDER)
+        return [outcome.get(index) or ActivityLogged(key=a.key, error=missing) for index, a in enumerate(activities)]
+
+    def _activity_task(self, activity: Activity) -> dict[str, Any]:
+        module = self.vendor_object(activity.object)
+        record_id = _digits(activity.record_id)
+        task: dict[str, Any] = {"Subject": activity.subject or "SMS", "Status": "Completed", "Priority": "Normal"}
+        if module in TASK_WHO_OBJECTS:
+            task["Who_Id"] = {"id": record_id}
+        else:
+            task.update({"What_Id": {"id": record_id}, "$se_module": module})
+        if activity.occurred_at is not None:
+            task["Due_Date"] = activity.occurred_at.astimezone(UTC).date().isoformat()
+        if activity.owner_id:
+            task["Owner"] = {"id": activity.owner_id}
+        if activity.description:
+            task["Description"] = activity.description
+        return task
+
+    # --- links --------------------------------------------------------------------------------------------------
+    def record_url(self, *, object: str, record_id: str) -> str:
+        """The record in Zoho CRM's web app, on the CRM host of the account's data centre (accounts.zoho.eu ->
+        crm.zoho.eu): `/crm/tab/<Module>/<id>`, which Zoho opens in the signed-in user's org. An account pointed at
+        other endpoints (the sandbox) links to that host."""
+        try:
+            module = self.vendor_object(object)
+        except ValueError:
+            return ""
+        if not str(record_id).isdigit():
+            return ""
+        parts = urlsplit(self.account.accounts_url or "")
+        host = (parts.hostname or "").lower()
+        if host in ZOHO_ACCOUNTS_HOSTS:
+            base = "https://crm." + host.removeprefix("accounts.")
+        elif parts.scheme and parts.netloc:
+            base = f"{parts.scheme}://{parts.netloc}"
+        else:
+            return ""
+        return f"{base}/crm/tab/{quote(module)}/{record_id}"
 
     @translated
     def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
