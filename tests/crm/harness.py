@@ -111,6 +111,11 @@ class ContractHarness(abc.ABC):
     def tasks_on(self, record_id: str) -> list[dict[str, str]]:
         """Tasks on a lead: each {"subject", "owner_id"}."""
 
+    @abc.abstractmethod
+    def activities_on(self, record_id: str) -> list[dict[str, str]]:
+        """Activities logged on a lead's timeline (log_activities), oldest first: each {"subject", "status" (the
+        CRM's word, e.g. "Completed"), "description"}."""
+
     # --- faults -----------------------------------------------------------------------------------------------
     @abc.abstractmethod
     def fail_reads(self, *, status: int, times: int) -> None:

@@ -108,6 +108,19 @@ class Harness(ContractHarness):
             if str((task.get("What_Id") or {}).get("id") or "") == str(record_id)
         ]
 
+    def activities_on(self, record_id: str) -> list[dict[str, str]]:
+        tasks = control(self.server, "GET", "zoho/Tasks?limit=1000")
+        on_lead = [task for task in tasks if str((task.get("What_Id") or {}).get("id") or "") == str(record_id)]
+        on_lead.sort(key=lambda task: (task.get("Created_Time") or "", int(task["id"])))
+        return [
+            {
+                "subject": task.get("Subject") or "",
+                "status": task.get("Status") or "",
+                "description": task.get("Description") or "",
+            }
+            for task in on_lead
+        ]
+
     def _leads(self) -> list[dict[str, Any]]:
         return control(self.server, "GET", "zoho/Leads?limit=100000")
 

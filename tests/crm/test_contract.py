@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,7 +20,7 @@ from crm.errors import (
     CrmRejected,
     CrmUnavailable,
 )
-from crm.records import Capability, ChangeOperation, Cursor, ExportState, FieldType
+from crm.records import Activity, Capability, ChangeOperation, Cursor, ExportState, FieldType
 from crm.registry import provider_for
 
 LEAD = "lead"
@@ -255,6 +256,67 @@ def test_a_task_is_created_on_a_lead_for_its_owner(harness):
     )
     assert task_id
     assert harness.tasks_on(lead_id) == [{"subject": "Call the new lead", "owner_id": owner}]
+
+
+def logging_activities(harness):
+    provider = harness.provider()
+    if not provider.supports(Capability.ACTIVITY_LOGGING):
+        pytest.skip(f"{harness.kind} logs no activities")
+    return provider
+
+
+def test_two_activities_logged_in_one_call_are_on_the_lead_completed(harness):
+    provider = logging_activities(harness)
+    (lead_id,) = harness.seed_leads(1)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    activities = [
+        Activity(
+            key=f"contract-{kind}-{lead_id}",
+            object=LEAD,
+            record_id=lead_id,
+            subject=f"SMS {kind} +14155550100",
+            description=f"Text {kind}: see you at 6",
+            occurred_at=moment,
+        )
+        for kind in ("to", "from")
+    ]
+    assert provider.max_activities_per_call >= 2
+    logged = provider.log_activities(activities=activities)
+    assert [item.key for item in logged] == [activity.key for activity in activities]
+    assert all(item.ok and item.activity_id for item in logged), logged
+    assert logged[0].activity_id != logged[1].activity_id
+    found = harness.activities_on(lead_id)
+    assert sorted(item["subject"] for item in found) == ["SMS from +14155550100", "SMS to +14155550100"]
+    assert {item["status"].lower() for item in found} == {"completed"}
+    assert sorted(item["description"] for item in found) == ["Text from: see you at 6", "Text to: see you at 6"]
+
+
+def test_an_activity_on_a_deleted_record_is_refused_alone(harness):
+    provider = logging_activities(harness)
+    gone, kept = harness.seed_leads(2)
+    harness.delete(gone)
+    activities = [
+        Activity(key=f"contract-{record_id}", object=LEAD, record_id=record_id, subject=f"SMS on {record_id}")
+        for record_id in (gone, kept)
+    ]
+    refused, landed = provider.log_activities(activities=activities)
+    assert refused.key == activities[0].key
+    assert not refused.ok
+    assert isinstance(refused.error, CrmRejected)
+    assert refused.error.message
+    assert landed.ok
+    assert landed.activity_id
+    assert [item["subject"] for item in harness.activities_on(kept)] == [f"SMS on {kept}"]
+    assert harness.activities_on(gone) == []
+
+
+def test_a_record_url_is_a_web_address_naming_the_record(harness):
+    (lead_id,) = harness.seed_leads(1)
+    url = harness.provider().record_url(object=LEAD, record_id=lead_id)
+    parts = urlsplit(url)
+    assert parts.scheme in ("https", "http"), url
+    assert parts.netloc, url
+    assert lead_id in parts.path, url
 
 
 def test_the_opt_out_field_is_written(harness):
