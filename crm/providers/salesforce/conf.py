@@ -49,6 +49,13 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "SIGNIN_CLIENT_SECRET": ("str", _demo_when_debug("demo-salesforce-client-secret", "")),
     "SIGNIN_LOGIN_URL": ("str", _signin_login_url),
     "SIGNIN_REDIRECT_URI": ("str", ""),
+    # --- OAuth ("Connect Salesforce", oauth.py) ---------------------------------------------------------------
+    # The callback URL registered on the customer's External Client App / connected app. Empty means
+    # PUBLIC_BASE_URL + /crm/oauth/callback (the one callback of every CRM flow).
+    "OAUTH_REDIRECT_URI": ("str", ""),
+    # Extra login hosts a code (and a client secret) may be sent to (an operator's emulator). Salesforce's own
+    # (login, test, *.my.salesforce.com) are built in (apps.py); an account's own only if an operator set it.
+    "LOGIN_SERVERS": ("list", []),
     # --- API client -------------------------------------------------------------------------------------------
     # The REST API version of every data call: /services/data/v<version>/ (v66.0 is Spring '26).
     "API_VERSION": ("str", "66.0"),
