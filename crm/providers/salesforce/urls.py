@@ -1,0 +1,10 @@
+"""Salesforce pages: the end of the connect flow (also reached from /crm/oauth/callback, which every CRM shares)."""
+
+from django.urls import path
+
+from crm.providers.salesforce import views
+
+app_name = "salesforce"
+urlpatterns = [
+    path("oauth/callback/", views.oauth_callback, name="oauth-callback"),
+]

@@ -1,0 +1,175 @@
+"""The connect flow's rules without a browser: ids, hosts we send a code or data calls to, the answer's signature,
+PKCE, and the connection's state changes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import timedelta
+
+import pytest
+
+from django.utils import timezone
+
+from crm.errors import CrmAuthError
+from crm.providers.salesforce import oauth
+from crm.providers.salesforce.models import SalesforceConnection
+from crm.providers.salesforce.services import (
+    connection_for_account,
+    connection_limit_block,
+    connection_limit_clear,
+    connection_needs_reauth,
+    connection_token_refreshed,
+    connection_usage_record,
+)
+from sandbox.salesforce import ids as emulator_ids
+from studios.models import ProviderAccount
+
+
+@pytest.mark.parametrize("id15", ["00D5g000004ELhA", "005000000000001", "001A0000006Vm9r", "0035g00000AbCdE"])
+def test_a_15_character_id_gains_the_checksum_the_emulator_computes(id15):
+    assert oauth.id18(id15) == emulator_ids.to18(id15)
+    assert oauth.id18(oauth.id18(id15)) == oauth.id18(id15)  # an 18-character id stays as it is
+    assert oauth.id18("not an id") == "not an id"
+
+
+def test_the_ids_of_an_identity_url():
+    url = "https://login.salesforce.com/id/00D5g000004ELhAEAW/0055g00000ABCDEAA2"
+    assert oauth.ids_from_identity_url(url) == ("00D5g000004ELhAEAW", "0055g00000ABCDEAA2")
+    assert oauth.ids_from_identity_url("https://login.salesforce.com/services/oauth2/userinfo") == ("", "")
+    assert oauth.ids_from_identity_url("") == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        ("https://login.salesforce.com", True),
+        ("https://test.salesforce.com/", True),
+        ("https://acme.my.salesforce.com", True),
+        ("https://acme--uat.sandbox.my.salesforce.com", True),
+        ("https://my.salesforce.com", False),
+        ("https://login.salesforce.com.evil.example", False),
+        ("http://login.salesforce.com", False),
+        ("https://login.salesforce.com:8443", False),
+        ("https://127.0.0.1:8100", False),  # only when an operator set it on the account
+    ],
+)
+def test_where_a_code_and_the_client_secret_may_go(url, trusted):
+    account = ProviderAccount(kind="salesforce", accounts_url="https://127.0.0.1:8100")
+    assert bool(oauth.login_host_trusted(account, url)) is trusted
+
+
+def test_an_operator_set_login_host_or_a_listed_one_is_trusted(settings):
+    operator_set = ProviderAccount(kind="salesforce", accounts_url="http://127.0.0.1:8100", custom_endpoints=True)
+    assert oauth.login_host_trusted(operator_set, "http://127.0.0.1:8100/") == "http://127.0.0.1:8100"
+    assert oauth.login_host_trusted(operator_set, "http://127.0.0.1:9999") == ""
+    settings.SALESFORCE_LOGIN_SERVERS = ["http://emulator.internal:8100"]
+    assert oauth.login_host_trusted(None, "http://emulator.internal:8100") == "http://emulator.internal:8100"
+
+
+def test_which_instances_data_calls_may_go_to():
+    account = ProviderAccount(kind="salesforce", accounts_url="https://login.salesforce.com")
+    login = "https://login.salesforce.com"
+    check = oauth.instance_url_check
+    assert check(account=account, login=login, instance_url="https://acme.my.salesforce.com/") == (
+        "https://acme.my.salesforce.com"
+    )
+    for foreign in ("https://acme.example", "http://acme.my.salesforce.com", "https://my.salesforce.com", ""):
+        with pytest.raises(CrmAuthError, match="not a Salesforce instance"):
+            check(account=account, login=login, instance_url=foreign)
+    # An emulator an operator set up as the login host may name itself, and nothing else.
+    emulator = "http://127.0.0.1:8100"
+    operator_set = ProviderAccount(kind="salesforce", accounts_url=emulator, custom_endpoints=True)
+    assert check(account=operator_set, login=emulator, instance_url=f"{emulator}/") == emulator
+    with pytest.raises(CrmAuthError):
+        check(account=operator_set, login=emulator, instance_url="http://localhost:8100")
+
+
+def _signed(identity_url: str, issued_at: str, secret: str) -> str:
+    digest = hmac.new(secret.encode(), f"{identity_url}{issued_at}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def test_the_answer_must_carry_our_clients_signature():
+    identity_url = "https://login.salesforce.com/id/00D5g000004ELhAEAW/0055g00000ABCDEAA2"
+
+    def answer(signature: str) -> oauth.TokenAnswer:
+        return oauth.TokenAnswer(
+            "at", "rt", "https://a.my.salesforce.com", identity_url, "api", "1700000000000", signature
+        )
+
+    assert oauth.signature_valid(answer(_signed(identity_url, "1700000000000", "s3cret")), client_secret="s3cret")
+    assert not oauth.signature_valid(answer(_signed(identity_url, "1700000000000", "other")), client_secret="s3cret")
+    assert not oauth.signature_valid(answer("not base64!"), client_secret="s3cret")
+    assert oauth.signature_valid(answer(""), client_secret="s3cret")  # optional in Salesforce's answer
+
+
+def test_pkce_is_derived_from_the_state_and_not_guessable_from_it():
+    verifier = oauth.pkce_verifier("state-1")
+    assert verifier == oauth.pkce_verifier("state-1") != oauth.pkce_verifier("state-2")
+    assert 43 <= len(verifier) <= 128
+    assert "state-1" not in verifier
+    expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert oauth.pkce_challenge("state-1") == expected
+
+
+# --- state changes (services.py) ------------------------------------------------------------------------------------
+@pytest.fixture
+def account(tenant_a):
+    return ProviderAccount.objects.create(
+        organization=tenant_a.organization,
+        name="acme-sf",
+        kind="salesforce",
+        client_id="3MVG9x",
+        client_secret="secret",
+        refresh_token="5Aep861refresh",
+        accounts_url="https://login.salesforce.com",
+        api_domain="https://acme.my.salesforce.com",
+    )
+
+
+def test_state_changes_of_a_connection(account):
+    connection = connection_for_account(account=account)
+    assert connection.state == SalesforceConnection.State.CONNECTED  # a stored refresh token
+    assert connection.organization_id == account.organization_id
+
+    connection_needs_reauth(account=account, reason="invalid_grant: expired access/refresh token")
+    connection.refresh_from_db()
+    assert connection.state == SalesforceConnection.State.NEEDS_REAUTH
+    assert "invalid_grant" in connection.last_error
+
+    connection_token_refreshed(account=account, instance_url="https://acme2.my.salesforce.com")
+    connection.refresh_from_db()
+    account.refresh_from_db()
+    assert connection.state == SalesforceConnection.State.CONNECTED
+    assert connection.last_refreshed_at is not None
+    assert account.api_domain == "https://acme2.my.salesforce.com"
+
+    connection_usage_record(account=account, used=81_000, limit=100_000)
+    until = timezone.now() + timedelta(hours=1)
+    connection_limit_block(account=account, until=until, message="REQUEST_LIMIT_EXCEEDED")
+    connection.refresh_from_db()
+    assert (connection.api_usage, connection.api_limit) == (81_000, 100_000)
+    assert connection.limit_blocked_until == until
+    connection_limit_clear(account=account)
+    connection.refresh_from_db()
+    assert connection.limit_blocked_until is None
+
+
+def test_a_refresh_never_takes_an_org_another_organization_holds(account, tenant_b):
+    holder = ProviderAccount.objects.create(
+        organization=tenant_b.organization, name="b-sf", kind="salesforce", client_id="3MVG9y"
+    )
+    SalesforceConnection.unscoped_objects.create(
+        organization=tenant_b.organization, account=holder, state="connected", sf_org_id="00D5g000004ELhAEAW"
+    )
+    mine = connection_for_account(account=account)
+    SalesforceConnection.unscoped_objects.filter(pk=mine.pk).update(
+        state="not_connected", sf_org_id="00D5g000004ELhAEAW"
+    )
+    connection_token_refreshed(account=account)
+    mine.refresh_from_db()
+    assert mine.state == SalesforceConnection.State.CONNECTED
+    assert mine.sf_org_id == ""
+    assert "another Leadline organization" in mine.last_error
