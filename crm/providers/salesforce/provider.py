@@ -190,6 +190,13 @@ class SalesforceProvider(CrmProvider):
 
         return _translated_call(sign_in.connection_for_identity, identity=identity)
 
+    @classmethod
+    def crm_user_id_clean(cls, value: str) -> str:
+        """A member's Salesforce user id in the 18-character form (ValueError if it is none): the tenants file."""
+        from crm.providers.salesforce import oauth
+
+        return oauth.user_id_clean(value)
+
     # --- schema -------------------------------------------------------------------------------------------------
     @translated
     def objects(self) -> list[ObjectSpec]:
