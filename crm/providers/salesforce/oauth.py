@@ -100,6 +100,15 @@ def is_id(value: str) -> bool:
     return bool(_SF_ID.match(value or ""))
 
 
+def user_id_clean(value: str) -> str:
+    """A member's Salesforce user id as Leadline stores it (the 18-character form the API and sign-in give, so a
+    15-character id copied from a Salesforce page matches too); ValueError saying why for anything else."""
+    text = (value or "").strip()
+    if not is_id(text) or not text.startswith("005"):
+        raise ValueError(f"{text!r} is not a Salesforce user id (15 or 18 letters and digits starting 005)")
+    return id18(text)
+
+
 def ids_from_identity_url(url: str) -> tuple[str, str]:
     """(org id, user id) from an identity URL `https://<login host>/id/<org id>/<user id>`; ("", "") if not one."""
     parts = [part for part in urlsplit(url or "").path.split("/") if part]
