@@ -24,3 +24,9 @@ SYNC_ALERT_SLACK_WEBHOOK_URL = env.str("SYNC_ALERT_SLACK_WEBHOOK_URL", default="
 SYNC_ALERT_EMAILS = env.list("SYNC_ALERT_EMAILS", default=[])
 # A full reconciliation (every id against the CRM: permanent deletes; formula fields re-read) per object this often.
 SYNC_RECONCILE_HOURS = env.int("SYNC_RECONCILE_HOURS", default=24)
+# A run stopped by the CRM org's used-up API allocation (CrmQuotaExhausted) waits as long as the CRM said; this long
+# when it did not say.
+SYNC_QUOTA_WAIT_SECONDS = env.int("SYNC_QUOTA_WAIT_SECONDS", default=3600)
+# Lead automation, for a new lead the mirror found whose CRM new-lead call (webhook, Flow callout) has not come: only
+# leads created at most this many minutes before they were found (0: two sync intervals plus an hour).
+AUTOMATION_DISCOVERED_LEAD_MAX_AGE_MINUTES = env.int("AUTOMATION_DISCOVERED_LEAD_MAX_AGE_MINUTES", default=0)
