@@ -3,7 +3,9 @@
 Incidents of one (organization, connection, object):
 - failing: its last two finished runs (ok or failed; skipped runs don't count) both failed;
 - silent: no run succeeded within three intervals (counted from the last ok run, else the first run, else the
-  schedule row's creation), e.g. a worker that is down, runs that never finish, or a lock nobody frees.
+  schedule row's creation), e.g. a worker that is down, runs that never finish, or a lock nobody frees;
+- paused: the CRM said the org's API allocation is used up, and the object waits until it frees (it is neither
+  failing nor silent meanwhile).
 The open incident is kept on the object's `SyncSchedule` row (created with default values if it has none), so
 an object that keeps failing alerts once; when it is no longer in an incident, a "recovered" message is sent.
 Called by the beat task every minute, outside any transaction (Slack and SMTP are vendor calls).
@@ -22,7 +24,7 @@ from django.db.models import Min
 
 from core.http import make_session
 from sync.models import SyncRun, SyncSchedule
-from sync.schedules import Scheduled, schedules_enabled
+from sync.schedules import Scheduled, paused_keys, schedules_enabled
 
 logger = structlog.get_logger(__name__)
 SLACK_TIMEOUT = (3.05, 10.0)
@@ -40,15 +42,16 @@ class Alert:
 def sync_alerts_check(*, now: datetime) -> list[Alert]:
     """Open and close incidents for every enabled (organization, connection, object); alert each change."""
     sent = []
+    paused = paused_keys(now=now)
     for item in schedules_enabled():
-        alert = _incident_update(item, now)
+        alert = _incident_update(item, now, paused.get(item.key))
         if alert is not None:
             alert_send(subject=f"Leadline sync: {item.organization.name} {item.object} {alert.kind}", text=alert.text)
             sent.append(alert)
     return sent
 
 
-def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
+def _incident_update(item: Scheduled, now: datetime, paused: tuple[datetime, str] | None = None) -> Alert | None:
     # Notification runs are hints about a few ids: their successes say nothing about the sync, and a failed one is
     # retried and caught up by the delta sync.
     runs = SyncRun.objects.for_organization(item.organization).filter(connection=item.connection, object=item.object)
@@ -62,7 +65,9 @@ def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
     if since is None and schedule is not None:
         since = schedule.created_at
     state = ""
-    if len(finished) == 2 and all(run.status == SyncRun.Status.FAILED for run in finished):
+    if paused is not None:
+        state = SyncSchedule.Alert.PAUSED
+    elif len(finished) == 2 and all(run.status == SyncRun.Status.FAILED for run in finished):
         state = SyncSchedule.Alert.FAILING
     elif since is not None and since <= now - SILENT_INTERVALS * item.interval:
         state = SyncSchedule.Alert.SILENT
@@ -72,7 +77,10 @@ def _incident_update(item: Scheduled, now: datetime) -> Alert | None:
             _state_save(item, state, schedule.alert_sent_at if schedule else None)
         return None
     name = f"{item.organization.name} ({item.organization.slug}) {item.object}"
-    if state == SyncSchedule.Alert.FAILING:
+    if state == SyncSchedule.Alert.PAUSED:
+        until, why = paused
+        text = f"Sync of {name} is paused: {why or f'API allocation used up until {until:%Y-%m-%d %H:%M} UTC'}"
+    elif state == SyncSchedule.Alert.FAILING:
         latest = finished[0]
         text = f"Sync of {name} failed twice in a row. Last run {latest.pk}: {latest.error[:500]}"
     elif state == SyncSchedule.Alert.SILENT:

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.errors import CrmNotFound
+from crm.errors import CrmNotFound, CrmQuotaExhausted
 from crm.provider import CrmProvider
 from crm.records import CanonicalRecord, Capability, ExportState
 from crm.records import ExportJob as CrmExportJob
@@ -39,7 +39,7 @@ from sync.delta import deletions_sync, records_sync
 from sync.models import CrmRecord, ExportJob, SyncRun, SyncState
 from sync.objects import object_name
 from sync.reads import batches
-from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_provider
+from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_pause, run_provider
 from sync.selectors import crm_record_versions
 from sync.upsert import crm_records_upsert
 
@@ -112,7 +112,11 @@ def backfill_run(
             _Loader(provider, state, run, progress or _silent, notes).load(job)
         else:
             records_sync(provider=provider, state=state, run=run)
-        deletions_sync(provider=provider, state=state, run=run)
+        deletions_sync(provider=provider, state=state, run=run, notes=notes)
+    except CrmQuotaExhausted as exc:  # resumed from its job or checkpoint once the allocation frees
+        logger.warning("sync.backfill.paused", run_id=run.pk, crm_object=name, error=str(exc))
+        run_pause(state=state, run=run, provider=provider, exc=exc)
+        return run
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:  # the Sentry event of this log line says which run failed
             scope.set_tag("organization", organization.slug)

@@ -42,6 +42,9 @@ class ObjectHealth:
     watermark_lag_seconds: float | None = None
     last_ok_started_at: datetime | None = None
     credits_today: int = 0
+    # The CRM's API allocation is used up: no run before this moment (SyncState.paused_until), and the CRM's words.
+    paused_until: datetime | None = None
+    paused_reason: str = ""
     # SVG geometry (numbers only; the template writes them as attributes, autoescaped).
     spark_points: list[tuple[float, float]] = field(default_factory=list)
     ok_width: float = 0.0
@@ -110,12 +113,14 @@ def sync_dashboard_get(
             item.durations.append((started, max((finished - started).total_seconds(), 0.0)))
 
     states = _scoped(SyncState.objects, **scope).values_list(
-        "organization_id", "organization__name", "object", "watermark"
+        "organization_id", "organization__name", "object", "watermark", "paused_until", "paused_reason"
     )
-    for org_id, org_name, object, watermark in states:
+    for org_id, org_name, object, watermark, paused_until, paused_reason in states:
         item = health(org_id, org_name, object)
         item.watermark = watermark
         item.watermark_lag_seconds = (now - watermark).total_seconds() if watermark else None
+        if paused_until is not None and paused_until > now:
+            item.paused_until, item.paused_reason = paused_until, paused_reason
 
     per_object = (
         _scoped(SyncRun.objects, **scope)

@@ -8,11 +8,18 @@ open during a CRM call: records are read, then each batch is written, checkpoint
 transaction. The watermark moves only with a committed batch; a run that died leaves its checkpoint, and the next
 run resumes from it minus the overlap (see `_cursor`) instead of from the start. The run row, the lock and the
 checkpoint are `sync/runs.py`'s.
+
+Records new to the mirror are announced after their batch commits (`crm.hooks.records_discovered_raise`: lead
+automation starts for a new lead whose CRM call never came), except in the object's first load, whose records are
+old. A CRM whose deletions list no longer reaches back to the last run (CrmHistoryExpired) gets its ids reconciled
+instead (sync/reconcile.py), and deletions are read from then on; the run says so. A CRM whose API allocation is
+used up (CrmQuotaExhausted) stops the run cleanly and pauses the object until it frees (`run_pause`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 import sentry_sdk
 import structlog
@@ -22,14 +29,18 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.errors import CrmHistoryExpired, CrmQuotaExhausted
+from crm.hooks import records_discovered_raise
 from crm.provider import CrmProvider
-from crm.records import Capability, Cursor
+from crm.records import CanonicalRecord, Capability, Cursor
 from studios.models import Organization, ProviderAccount
 from sync.models import SyncRun, SyncState
 from sync.objects import object_name
 from sync.prefetch import Prefetcher
 from sync.reads import batches, changed_records
-from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_provider
+from sync.reconcile import ids_reconcile
+from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_pause, run_provider
+from sync.schedules import schedule_interval
 from sync.sql_views import mirror_view_refresh_quietly
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 
@@ -54,11 +65,16 @@ def sync_run(
     run.watermark_before = state.watermark
     run.resumed = state.checkpoint_time is not None
     run.save(update_fields=["watermark_before", "resumed"])
+    notes: list[str] = []
     try:
         if provider is None:
             provider = run_provider(organization=organization, connection=connection)
-        records_sync(provider=provider, state=state, run=run)
-        deletions_sync(provider=provider, state=state, run=run)
+        records_sync(provider=provider, state=state, run=run, announce=_loaded_before(run))
+        deletions_sync(provider=provider, state=state, run=run, notes=notes)
+    except CrmQuotaExhausted as exc:  # not an error of ours: no Sentry event, no failing alert; the object waits
+        logger.warning("sync.run.paused", run_id=run.pk, crm_object=name, error=str(exc))
+        run_pause(state=state, run=run, provider=provider, exc=exc)
+        return run
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:  # the Sentry event of this log line says which run failed
             scope.set_tag("organization", organization.slug)
@@ -67,7 +83,7 @@ def sync_run(
             logger.exception("sync.run.failed", run_id=run.pk, crm_object=name)
         run_end(state=state, run=run, provider=provider, status=SyncRun.Status.FAILED, error=_error(exc))
         return run
-    run_end(state=state, run=run, provider=provider, status=SyncRun.Status.OK)
+    run_end(state=state, run=run, provider=provider, status=SyncRun.Status.OK, error="; ".join(notes))
     mirror_view_refresh_quietly(provider=provider, object=name)  # one query unless the standard fields changed
     _channel_check(run)
     return run
@@ -81,9 +97,26 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def deletions_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
+def _loaded_before(run: SyncRun) -> bool:
+    """Whether the object had a whole load before this run (an ok delta or backfill run): only then are the records
+    new to the mirror new in the CRM, rather than the old records a first load (or its resumption) finds."""
+    return (
+        SyncRun.objects.unscoped()
+        .filter(
+            organization_id=run.organization_id,
+            connection_id=run.connection_id,
+            object=run.object,
+            kind__in=[SyncRun.Kind.DELTA, SyncRun.Kind.BACKFILL],
+            status=SyncRun.Status.OK,
+        )
+        .exists()
+    )
+
+
+def deletions_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun, notes: list[str] | None = None) -> None:
     """Mark deleted what the CRM lists as deleted since the deletions watermark (minus the overlap). A CRM that
-    lists no deletions (no DELETED_RECORDS) leaves them to the reconciliation."""
+    lists no deletions (no DELETED_RECORDS) leaves them to the reconciliation. When its list no longer reaches back
+    that far, every id is reconciled instead and deletions are read from now on (a line in `notes` says so)."""
     if not provider.supports(Capability.DELETED_RECORDS):
         return
     since = (
@@ -91,8 +124,14 @@ def deletions_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> 
     )
     deletions: dict[str, datetime] = {}
     now = timezone.now()
-    for item in provider.deleted_since(object=run.object, since=since):
-        deletions[item.id] = item.deleted_at or now
+    try:
+        for item in provider.deleted_since(object=run.object, since=since):
+            deletions[item.id] = item.deleted_at or now
+    except CrmHistoryExpired as exc:
+        note = _history_expired(provider=provider, state=state, run=run, since=since, exc=exc, started=now)
+        if notes is not None:
+            notes.append(note)
+        return
     newest = max((item for item in deletions.values()), default=None)
     with transaction.atomic():
         marked = crm_records_mark_deleted(key=run_key(run), deletions=deletions, run_id=run.pk, now=now)
@@ -101,13 +140,41 @@ def deletions_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> 
         SyncRun.objects.unscoped().filter(pk=run.pk).update(deleted=F("deleted") + marked)
 
 
-def records_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
-    """Read every record changed since the cursor (`_cursor`) and write it in batches, checkpointing each."""
+def _history_expired(
+    *,
+    provider: CrmProvider,
+    state: SyncState,
+    run: SyncRun,
+    since: datetime | None,
+    exc: CrmHistoryExpired,
+    started: datetime,
+) -> str:
+    """The CRM's deletions list starts after `since`: deletions in between are found only by comparing ids. Every
+    id is listed and mirror rows the CRM no longer has are marked deleted; then the deletions watermark restarts at
+    `started` (the moment before the listing: a deletion during it is read by the next run)."""
+    logger.warning("sync.run.deleted_history_expired", run_id=run.pk, crm_object=run.object, error=str(exc))
+    before = SyncRun.objects.unscoped().filter(pk=run.pk).values_list("deleted", flat=True).get()
+    ids_reconcile(provider=provider, state=state, run=run)
+    with transaction.atomic():
+        run_checkpoint(state=state, run=run, now=timezone.now(), deleted_watermark=started)
+    marked = SyncRun.objects.unscoped().filter(pk=run.pk).values_list("deleted", flat=True).get() - before
+    available = f" (it starts at {exc.available_from})" if exc.available_from else ""
+    asked = f"{since:%Y-%m-%d %H:%M} UTC" if since else "the start"
+    return (
+        f"The CRM's deleted-records history no longer reaches back to {asked}{available}: every id was reconciled "
+        f"instead ({marked} marked deleted); deletions are read from {started:%Y-%m-%d %H:%M} UTC on."
+    )
+
+
+def records_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun, announce: bool = False) -> None:
+    """Read every record changed since the cursor (`_cursor`) and write it in batches, checkpointing each. With
+    `announce`, the records each batch inserted are announced once it commits (`crm.hooks`)."""
     # The object's field specs are read here, in the run's thread (the provider keeps them for the pages), so what a
     # provider reads of its connection from the database on first use is read on the run's database connection.
     provider.object_spec(object=run.object)
     records = changed_records(provider=provider, object=run.object, cursor=_cursor(state))
     key = run_key(run)
+    interval = _interval(run) if announce else None
     # The next batch is read from the CRM in a background thread while this one is written here (one batch ahead:
     # flat memory); the checkpoint and watermark move only with a batch this thread committed.
     with Prefetcher(batches(records, size=settings.SYNC_BATCH_SIZE), name=f"sync-prefetch-{run.pk}") as pages:
@@ -126,6 +193,29 @@ def records_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> No
                     updated=F("updated") + result.updated,
                     quarantined=F("quarantined") + result.quarantined,
                 )
+                if interval is not None and result.inserted_ids:
+                    found = [record for record in batch if record.id in result.inserted_ids]
+                    transaction.on_commit(partial(_discovered_announce, run, found, interval))
+
+
+def _interval(run: SyncRun) -> timedelta:
+    return schedule_interval(organization=run.organization, connection=run.connection, object=run.object)
+
+
+def _discovered_announce(run: SyncRun, records: list[CanonicalRecord], interval: timedelta) -> None:
+    """After the batch committed: the receivers' work (e.g. an intake per new lead) must not undo or stop the sync,
+    so a failing receiver is logged (Sentry) and the run goes on."""
+    latest = {record.id: record for record in records}  # an id read twice in a batch: the later read
+    try:
+        records_discovered_raise(
+            organization=run.organization,
+            connection=run.connection,
+            object=run.object,
+            records=list(latest.values()),
+            sync_interval=interval,
+        )
+    except Exception:
+        logger.exception("sync.run.discovered_receiver_failed", run_id=run.pk, crm_object=run.object)
 
 
 def _cursor(state: SyncState) -> Cursor:

@@ -52,6 +52,9 @@ class SyncRun(TenantModel):
         OK = "ok"
         FAILED = "failed"
         SKIPPED = "skipped"
+        # Stopped cleanly because the CRM org's API allocation is used up: what was read is kept (checkpoint), and
+        # the object waits until the allocation frees (SyncState.paused_until). Not a failure: no failing alert.
+        PAUSED = "paused", "paused (CRM API allocation used up)"
 
     class Kind(models.TextChoices):
         DELTA = "delta", "delta (changed since the watermark)"
@@ -101,6 +104,9 @@ class SyncState(TenantModel):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # When the last full reconciliation (every id, formula fields re-read) finished successfully.
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    # The CRM said its API allocation is used up (CrmQuotaExhausted): no scheduled run before this moment, and why.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=300, blank=True, default="")
 
     class Meta(TenantModel.Meta):
         constraints = [
@@ -218,6 +224,7 @@ class SyncSchedule(TenantModel):
         NONE = "", "none"
         FAILING = "failing", "failed twice in a row"
         SILENT = "silent", "no successful run for three intervals"
+        PAUSED = "paused", "the CRM's API allocation is used up"
 
     organization = models.ForeignKey("studios.Organization", on_delete=models.CASCADE, related_name="+")
     connection = connection_field()

@@ -10,6 +10,10 @@ upsert: records the mirror lacks or holds as deleted are written, a recomputed f
 the same modified time and is written, unchanged rows are skipped. The ids seen go into a temporary table, so at
 the end one query finds the mirror rows the CRM no longer has, whatever the object's size, without holding every id
 in memory. Same lock as the delta sync; no transaction is open during a CRM call; the watermark is left alone.
+
+`ids_reconcile` is the id half alone, inside a run that holds the lock: a delta run whose CRM no longer lists
+deletions that far back (CrmHistoryExpired) lists every id (`all_ids`) and marks the mirror rows the CRM no longer
+has deleted, without reading every record again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.errors import CrmQuotaExhausted
 from crm.provider import CrmProvider
 from crm.records import Cursor
 from studios.models import Organization, ProviderAccount
@@ -29,7 +34,7 @@ from sync.models import CrmRecord, SyncRun, SyncState
 from sync.objects import object_name
 from sync.prefetch import Prefetcher
 from sync.reads import batches, changed_records
-from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_provider
+from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_pause, run_provider
 from sync.sql_views import mirror_view_refresh_quietly
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 
@@ -60,6 +65,10 @@ def reconcile_run(
         if provider is None:
             provider = run_provider(organization=organization, connection=connection)
         _reconcile(provider, state, run)
+    except CrmQuotaExhausted as exc:  # the object waits until the allocation frees; tried again after
+        logger.warning("sync.reconcile.paused", run_id=run.pk, crm_object=name, error=str(exc))
+        run_pause(state=state, run=run, provider=provider, exc=exc)
+        return run
     except Exception as exc:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("organization", organization.slug)
@@ -104,6 +113,17 @@ def _reconcile(provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
                     updated=F("updated") + result.updated,
                     quarantined=F("quarantined") + result.quarantined,
                 )
+        _gone_mark(state, run, seen.sealed())
+
+
+def ids_reconcile(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
+    """Inside a run holding the lock: list every id the CRM has for the object and mark deleted the live mirror rows
+    it did not list. The lease is renewed per batch of ids."""
+    with _SeenIds(run.pk) as seen:
+        for chunk in batches(provider.all_ids(object=run.object), size=settings.SYNC_BATCH_SIZE):
+            seen.add(chunk)
+            with transaction.atomic():
+                run_checkpoint(state=state, run=run, now=timezone.now())
         _gone_mark(state, run, seen.sealed())
 
 

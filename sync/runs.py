@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.connections import crm_connection_get
+from crm.errors import CrmQuotaExhausted
 from crm.provider import CrmProvider
 from crm.records import Priority
 from crm.registry import provider_for
@@ -130,6 +131,8 @@ def run_end(
     with transaction.atomic():
         clear = status == SyncRun.Status.OK and not keep_checkpoint
         done = {"checkpoint_time": None, "checkpoint_id": "", **state_values} if clear else dict(state_values)
+        if status == SyncRun.Status.OK:  # the CRM answered a whole run: whatever paused the object is over
+            done = {"paused_until": None, "paused_reason": "", **done}
         SyncState.objects.unscoped().filter(pk=state.pk, locked_by=run).update(
             locked_by=None, lease_expires_at=None, **done
         )
@@ -148,3 +151,21 @@ def run_finish(*, run: SyncRun, status: str, error: str = "") -> None:
 def run_credits(provider: CrmProvider | None) -> int:
     """The API credits the provider's calls cost, when its CRM counts them (0 otherwise)."""
     return int(getattr(provider, "credits_used", 0) or 0)
+
+
+def run_pause(*, state: SyncState, run: SyncRun, provider: CrmProvider | None, exc: CrmQuotaExhausted) -> None:
+    """End a run the CRM stopped because the org's API allocation is used up: what it wrote stays (the checkpoint is
+    kept for the next run to resume from), and the object is not scheduled again until the CRM said it frees up
+    (`retry_after`; SYNC_QUOTA_WAIT_SECONDS when it did not say). The run and the dashboard say until when."""
+    wait = exc.retry_after if exc.retry_after and exc.retry_after > 0 else settings.SYNC_QUOTA_WAIT_SECONDS
+    until = timezone.now() + timedelta(seconds=wait)
+    reason = f"API allocation used up until {until:%Y-%m-%d %H:%M} UTC: {exc}"
+    run_end(
+        state=state,
+        run=run,
+        provider=provider,
+        status=SyncRun.Status.PAUSED,
+        error=reason,
+        paused_until=until,
+        paused_reason=reason[:300],
+    )

@@ -2,7 +2,8 @@
 
 Every CRM connection of an active organization syncs every `SYNC_MODULES` object every `DEFAULT_INTERVAL_MINUTES`;
 a `SyncSchedule` row overrides one object of one connection (its interval, or off) and can add an object not in
-`SYNC_MODULES`. A triple is due when its last run (any status) started at least one interval ago, or it never ran.
+`SYNC_MODULES`. A triple is due when its last run (any status) started at least one interval ago, or it never ran,
+and it is not paused (its CRM's API allocation used up: `SyncState.paused_until` still ahead).
 """
 
 from __future__ import annotations
@@ -59,6 +60,27 @@ def schedules_enabled() -> list[Scheduled]:
     return scheduled
 
 
+def schedule_interval(*, organization: Organization, connection: ProviderAccount, object: str) -> timedelta:
+    """How often one (organization, connection, object) is synced: its schedule row's interval, else the default."""
+    row = (
+        SyncSchedule.objects.for_organization(organization)
+        .filter(connection=connection, object=object)
+        .only("interval_minutes")
+        .first()
+    )
+    return timedelta(minutes=max(row.interval_minutes, 1) if row is not None else DEFAULT_INTERVAL_MINUTES)
+
+
+def paused_keys(*, now: datetime) -> dict[tuple[int, int | None, str], tuple[datetime, str]]:
+    """The (organization id, connection id, object) triples paused until a moment after `now`: until when, why."""
+    rows = (
+        SyncState.objects.unscoped()  # every organization: the beat schedules them all
+        .filter(paused_until__gt=now)
+        .values_list("organization_id", "connection_id", "object", "paused_until", "paused_reason")
+    )
+    return {(org_id, connection_id, name): (until, why) for org_id, connection_id, name, until, why in rows}
+
+
 def last_run_starts(*, exclude_kinds: tuple[str, ...] = ()) -> dict[tuple[int, int | None, str], datetime]:
     """When the newest run of each (organization id, connection id, object) started, not counting runs of
     `exclude_kinds`."""
@@ -72,8 +94,11 @@ def schedules_due(*, now: datetime) -> list[Scheduled]:
     reconciliation does not push the next delta run back, nor do notification runs (a few ids each, as often as
     records change: counted, they would postpone the delta sync, their safety net, for as long as edits go on)."""
     starts = last_run_starts(exclude_kinds=(SyncRun.Kind.RECONCILE, SyncRun.Kind.NOTIFICATION))
+    paused = paused_keys(now=now)
     due = []
     for item in schedules_enabled():
+        if item.key in paused:
+            continue
         last = starts.get(item.key)
         if last is None or last <= now - item.interval:
             due.append(item)
@@ -99,10 +124,11 @@ def reconciliations_due(*, now: datetime) -> list[Scheduled]:
         .order_by()
     }
     oldest = now - timedelta(hours=settings.SYNC_RECONCILE_HOURS)
+    paused = paused_keys(now=now)
     due = []
     for item in schedules_enabled():
         key = item.key
-        if key not in states or (states[key] is not None and states[key] > oldest):
+        if key in paused or key not in states or (states[key] is not None and states[key] > oldest):
             continue
         attempt = attempts.get(key)
         if attempt is None or attempt <= now - item.interval:

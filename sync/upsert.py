@@ -12,7 +12,7 @@ the stored rows are read first and the statement is plain VALUES.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,8 @@ class UpsertResult:
     inserted: int = 0
     updated: int = 0
     quarantined: int = 0
+    # The external ids of the rows this batch inserted (new to the mirror), for the records-discovered hook.
+    inserted_ids: set[str] = field(default_factory=set)
 
 
 def crm_records_upsert(*, key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> UpsertResult:
@@ -73,10 +75,13 @@ def crm_records_upsert(*, key: MirrorKey, records: list[CanonicalRecord], run_id
         with transaction.atomic(savepoint=False):  # the batch table lives for one transaction
             written = _copy_upsert(key, list(latest.values()), run_id, now)
             kept = [record for record in latest.values() if record.id in written]
-            inserted = sum(written.values())
-            _phones_sync(key, kept, inserted={external_id for external_id, new in written.items() if new})
+            new_ids = {external_id for external_id, new in written.items() if new}
+            _phones_sync(key, kept, inserted=new_ids)
             return UpsertResult(
-                inserted=inserted, updated=len(kept) - inserted, quarantined=_quarantine(key, kept, run_id)
+                inserted=len(new_ids),
+                updated=len(kept) - len(new_ids),
+                quarantined=_quarantine(key, kept, run_id),
+                inserted_ids=new_ids,
             )
     stored = crm_record_versions(key=key, external_ids=list(latest))
     fresh = [record for record in latest.values() if _newer(record, stored.get(record.id))]
@@ -84,7 +89,8 @@ def crm_records_upsert(*, key: MirrorKey, records: list[CanonicalRecord], run_id
     if not fresh:
         return result
     written = set(_execute(key, fresh, run_id, now))
-    result.inserted = len(written - set(stored))
+    result.inserted_ids = written - set(stored)
+    result.inserted = len(result.inserted_ids)
     result.updated = len(written & set(stored))
     kept = [record for record in fresh if record.id in written]
     _phones_replace(key, kept)
