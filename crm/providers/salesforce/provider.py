@@ -31,6 +31,7 @@ from crm.errors import CrmNotFound, CrmRejected
 from crm.provider import CrmProvider
 from crm.providers.salesforce import export, soql
 from crm.providers.salesforce.client import SalesforceClient
+from crm.providers.salesforce.embed import SALESFORCE_EMBED
 from crm.providers.salesforce.errors import PROVIDER, translated
 from crm.providers.salesforce.mapping import ObjectMapping, object_mapping_build, record_map
 from crm.providers.salesforce.reads import Reads
@@ -50,11 +51,6 @@ from crm.records import (
     SignIn,
 )
 from crm.registry import register
-
-try:  # the widget's glue inside Lightning pages (embed.py)
-    from crm.providers.salesforce.embed import SALESFORCE_EMBED
-except ImportError:  # pragma: no cover - until the embed lands
-    SALESFORCE_EMBED = None
 
 DESCRIBE_CACHE_SECONDS = 300  # a field added in Salesforce is seen within five minutes
 WHO_OBJECTS = frozenset({"Lead", "Contact"})  # a Task names these in WhoId, everything else in WhatId
