@@ -42,8 +42,34 @@ def _zoho_voice_fault(status: int) -> Response:
     return json_response({"status": "ERROR", "code": str(status), "message": "failed"}, status)
 
 
+def _salesforce_fault(status: int) -> Response:
+    from sandbox.salesforce.calls import sf_error
+
+    if status == 401:
+        return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+    if status == 403:
+        return sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+    if status == 503:
+        return sf_error(503, "SERVER_UNAVAILABLE", "Server is unavailable. Please try again later.")
+    return sf_error(
+        status,
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you "
+        "contact support: 1234567890-12345 (-1234567890)",
+    )
+
+
+def _salesforce_not_found(path: str, status: int = 404) -> Response:
+    from sandbox.salesforce.calls import sf_error
+
+    if status == 405:
+        return sf_error(405, "METHOD_NOT_ALLOWED", "HTTP Method not allowed for this resource")
+    return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+
+
 def vendors() -> list[Vendor]:
     from sandbox import zoho_accounts, zoho_voice, zoho_voice_control
+    from sandbox.salesforce import api as salesforce_api
     from sandbox.twilio import api as twilio_api
     from sandbox.zoho_crm import api as crm_api
     from sandbox.zoho_crm import bulk, coql, notifications, workflows
@@ -64,6 +90,13 @@ def vendors() -> list[Vendor]:
             ("/rest/json/",),
             routes=[*zoho_voice.ROUTES, *zoho_voice_control.ROUTES],
             fault_response=_zoho_voice_fault,
+        ),
+        Vendor(
+            "salesforce",
+            ("/services/", "/id/"),
+            routes=salesforce_api.routes(),
+            fault_response=_salesforce_fault,
+            not_found=_salesforce_not_found,
         ),
         Vendor(
             "twilio",

@@ -11,7 +11,7 @@ from sandbox.kit.world import EmulatorState
 
 
 class SandboxState(EmulatorState):
-    """The emulated world: Zoho Accounts (OAuth), Zoho CRM orgs, Zoho Voice, Twilio accounts.
+    """The emulated world: Zoho Accounts (OAuth), Zoho CRM orgs, Zoho Voice, Twilio accounts, Salesforce orgs.
 
     `seed` makes generated data repeatable; `world` names the starting data ("demo": the product's demo
     organization, its users, numbers and a few hundred leads; "empty": nothing but what tests create).
@@ -24,6 +24,7 @@ class SandboxState(EmulatorState):
         super().__init__(seed=seed, world=world, config=config, leads=leads)
 
     def build(self, *, leads: int = 200) -> None:
+        from sandbox.salesforce.state import SalesforceState
         from sandbox.twilio.state import TwilioState
         from sandbox.worlds import build_world
         from sandbox.zoho_accounts import AccountsState
@@ -34,6 +35,7 @@ class SandboxState(EmulatorState):
         self.crm = CrmState(self)
         self.voice = VoiceState(self)
         self.twilio = TwilioState(self)
+        self.salesforce = SalesforceState(self)
         # "revoke_tokens": every access token of every org stops working (the matched call itself gets 401).
         self.faults.register(FaultAction("revoke_tokens", lambda rule: self.accounts.revoke_all()))
         # "edit_records": records get a new Modified_Time while a sync pages (the next pages see them moved).
@@ -43,6 +45,19 @@ class SandboxState(EmulatorState):
                 lambda record: {"Description": f"edited by a person while a sync paged ({record['id']})"},
                 kind_param="module",
                 default_kind="Leads",
+            )
+        )
+        # "sf_revoke_sessions": every Salesforce session ends (the matched call itself gets 401 INVALID_SESSION_ID,
+        # and its query locators die with it), as when another process refreshed with rotation.
+        self.faults.register(FaultAction("sf_revoke_sessions", lambda rule: self.salesforce.end_all_sessions()))
+        # "sf_edit_records": records get a new SystemModstamp while a sync pages (kind parameter: "sobject").
+        self.faults.register(
+            edit_records_action(
+                self.salesforce.stores_of,
+                lambda record: {"Description": f"edited by a person while a sync paged ({record['Id']})"},
+                name="sf_edit_records",
+                kind_param="sobject",
+                default_kind="Lead",
             )
         )
         build_world(self, self.world, seed=self.seed, leads=leads)

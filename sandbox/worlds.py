@@ -1,6 +1,7 @@
-"""Starting data. "demo" mirrors the product's demo organization (tenants/demo.py): the same Zoho client and
+"""Starting data. "demo" mirrors the product's demo organizations (tenants/demo.py): the same Zoho client and
 refresh tokens, Zoho users whose ids are the demo members' CRM user ids, the same Twilio account and
-numbers, so `make run` works end to end. "empty" has only the accounts, for tests that build their own data."""
+numbers, and a Salesforce org for the second demo organization, so `make run` works end to end. "empty" has only
+the accounts (the orgs and their users, no records), for tests that build their own data."""
 
 from __future__ import annotations
 
@@ -54,12 +55,59 @@ DEMO_TWILIO_ACCOUNT_SID = "ACde000000000000000000000000000001"
 DEMO_TWILIO_AUTH_TOKEN = "demo-twilio-auth-token"
 DEMO_TWILIO_NUMBERS = ("+14155550100", "+14155550101", "+14155550102")
 DEMO_VOICE_NUMBERS = ("+14155550103",)
+# Twilio numbers of the Salesforce demo organization's two studios (same demo Twilio account).
+DEMO_SF_TWILIO_NUMBERS = ("+14155550110", "+14155550111")
 # Where Twilio posts inbound texts and status callbacks in the product (the messaging issue's webhook paths).
 TWILIO_SMS_PATH = "/webhooks/twilio/sms/"
 TWILIO_STATUS_PATH = "/webhooks/twilio/status/"
 # The demo organization's new-lead webhook (the token is public, like every demo secret; tenants/demo.py).
 DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"
 DEMO_LEAD_WEBHOOK_PATH = f"/webhooks/zoho/leads/{DEMO_LEAD_WEBHOOK_TOKEN}/"
+
+# Salesforce: the second demo organization's org ("Summit Fitness Co."), its connected app and a ready grant for
+# the manager (the product's demo connection uses this refresh token). Ids are real 18-character ids: the org id
+# is to18("00D5g00000DEMOS"); users are 005 ids of the org (sandbox/salesforce/ids.py). Its instance_url is the
+# sandbox's own base URL (whatever host the token call came to).
+DEMO_SF_ORG_ID = "00D5g00000DEMOSEA5"
+DEMO_SF_ORG_NAME = "Summit Fitness Co."
+DEMO_SF_MY_DOMAIN = "summitfitness"
+DEMO_SF_CLIENT_ID = "3MVG9DEMO.leadline.summit.sandbox.ConsumerKey"
+DEMO_SF_CLIENT_SECRET = "demo-salesforce-client-secret-not-secret"
+DEMO_SF_REFRESH_TOKEN = "demo-salesforce-refresh-token-not-secret"
+DEMO_SF_REDIRECT_URIS = (
+    "http://127.0.0.1:8000/crm/oauth/callback",
+    "http://localhost:8000/crm/oauth/callback",
+    "http://127.0.0.1:8000/salesforce/oauth/callback/",
+    "http://localhost:8000/salesforce/oauth/callback/",
+)
+# Users: the manager (the org's admin, who granted the demo connection) and two staff members.
+DEMO_SF_USERS = (
+    {
+        "id": "0055g0000000001AAA",
+        "first_name": "Riley",
+        "last_name": "Reyes",
+        "email": "manager@summit.leadline.test",
+        "title": "Studio Manager",
+    },
+    {
+        "id": "0055g0000000002AAA",
+        "first_name": "Casey",
+        "last_name": "Chen",
+        "email": "casey@summit.leadline.test",
+        "title": "Front Desk",
+    },
+    {
+        "id": "0055g0000000003AAA",
+        "first_name": "Devon",
+        "last_name": "Diaz",
+        "email": "devon@summit.leadline.test",
+        "title": "Coach",
+    },
+)
+DEMO_SF_LEADS = 150
+# The org's record-triggered Flow posts new Leads here (tenants/demo.py gives the product the same token).
+DEMO_SF_LEAD_WEBHOOK_TOKEN = "demo-salesforce-new-lead-token-not-secret"
+DEMO_SF_LEAD_WEBHOOK_PATH = f"/webhooks/crm/salesforce/leads/{DEMO_SF_LEAD_WEBHOOK_TOKEN}/"
 
 
 def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> None:
@@ -69,3 +117,4 @@ def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> Non
     state.crm.seed_world(name, seed=seed, leads=leads if name == "demo" else 0)
     state.voice.seed_world(name)
     state.twilio.seed_world(name)
+    state.salesforce.seed_world(name, seed=seed)
