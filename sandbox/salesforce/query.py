@@ -19,6 +19,7 @@ so paging 100,000 records 2,000 at a time costs a bisection and 2,000 rows per p
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox.kit.http import json_response
 from sandbox.salesforce import ids, soql
 from sandbox.salesforce.calls import sf_endpoint, sf_error
 from sandbox.salesforce.state import is_live
@@ -97,20 +97,33 @@ class Projector:
         self.version = version
         self.sobject = compiled.entity.name
         self.catalog = OrgCatalog(org)
-        self.plain: list[tuple[str, Any]] = []  # (name, getter)
+        self.names: list[str] = []  # plain columns in SELECT order, read with record.get
+        self.booleans: list[str] = []  # ... of which booleans (never null)
+        self.computed: list[tuple[str, Any]] = []  # ... and those a getter makes (compound fields)
         self.related: list[soql.Column] = []
         for column in compiled.columns:
             if column.relation:
                 self.related.append(column)
-            else:
-                self.plain.append((column.path[-1], column.get))
+                continue
+            name = column.path[-1]
+            self.names.append(name)
+            kind = column.meta.get("type")
+            if kind == "boolean":
+                self.booleans.append(name)
+            elif kind in soql.COMPOUND_TYPES:
+                self.computed.append((name, column.get))
         self.prefix = f"/services/data/v{version}/sobjects/"
 
     def row(self, record: dict[str, Any]) -> dict[str, Any]:
+        # One C-level pass over the plain columns, then the few fix-ups in place (the key order stays the
+        # SELECT order): this is most of the time of a 2,000-row page of 100 fields.
         shown: dict[str, Any] = {
             "attributes": {"type": self.sobject, "url": f"{self.prefix}{self.sobject}/{record['Id']}"}
         }
-        for name, get in self.plain:
+        shown.update(zip(self.names, map(record.get, self.names), strict=True))
+        for name in self.booleans:
+            shown[name] = bool(shown[name])
+        for name, get in self.computed:
             shown[name] = get(record)
         for column in self.related:
             self._nest(shown, record, column)
@@ -158,6 +171,11 @@ def column_value(record: dict[str, Any], column: soql.Column) -> Any:
         }
         return parts if any(value is not None for value in parts.values()) else None
     return record.get(meta["name"])
+
+
+def compact_json(body: Any, status: int = 200) -> Response:
+    """JSON without spaces, as Salesforce sends it (a 2,000-row page is a megabyte: spaces cost time)."""
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
 
 
 # --- locators ------------------------------------------------------------------------------------------------
@@ -274,14 +292,14 @@ def _run_query(
     matches = matching_records(org, compiled, include_deleted=include_deleted)
     sandbox.counters["salesforce.query_rows"] += len(matches)
     if compiled.is_count:
-        return json_response({"totalSize": len(matches), "done": True, "records": []})
+        return compact_json({"totalSize": len(matches), "done": True, "records": []})
     batch = batch_size_for(sandbox, request, compiled)
     projector = Projector(org, compiled, version)
     first = matches[:batch]
     records = projector.rows(first)
     total = len(matches)
     if total <= batch:
-        return json_response({"totalSize": total, "done": True, "records": records})
+        return compact_json({"totalSize": total, "done": True, "records": records})
     locator = open_locator(
         sandbox,
         org,
@@ -291,7 +309,7 @@ def _run_query(
         batch_size=batch,
         include_deleted=include_deleted,
     )
-    return json_response(_page(version, locator, 0, records, total, deleted=include_deleted))
+    return compact_json(_page(version, locator, 0, records, total, deleted=include_deleted))
 
 
 @sf_endpoint()
@@ -332,7 +350,7 @@ def query_more(
     records = _current(org, cursor, chunk)
     if offset + len(chunk) >= total:
         del book[cursor.id]  # the last batch closes the cursor
-    return json_response(_page(version, cursor, offset, records, total, deleted=cursor.include_deleted))
+    return compact_json(_page(version, cursor, offset, records, total, deleted=cursor.include_deleted))
 
 
 ROUTES = [
