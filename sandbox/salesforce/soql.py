@@ -562,6 +562,7 @@ class Compiled:
     offset: int
     keyset: Keyset | None
     long_text_columns: int
+    id_members: frozenset[str] | None = None  # the WHERE names its rows by id (`Id IN (...)`, `Id = x`)
 
     @property
     def is_count(self) -> bool:
@@ -622,6 +623,7 @@ def compile_query(query: Query, catalog: Catalog, *, now: datetime | None = None
         long_text_columns=long_text,
     )
     compiled.keyset = _keyset_of(query, entity, names, compiled.order_flags)
+    compiled.id_members = _id_members(query.where)
     return compiled
 
 
@@ -988,6 +990,27 @@ def _id_bounds(node: Expr | None) -> tuple[str | None, str | None]:
     return after, start
 
 
+def _id_members(node: Expr | None) -> frozenset[str] | None:
+    """The ids a WHERE limits its rows to (`Id IN (...)` or `Id = 'x'`, alone or in an AND), or None."""
+    items: tuple[Expr, ...] = ()
+    if isinstance(node, Comparison):
+        items = (node,)
+    elif isinstance(node, BoolOp) and node.operator == "and":
+        items = node.items
+    members: frozenset[str] | None = None
+    for item in items:
+        if (
+            isinstance(item, Comparison)
+            and len(item.path.parts) == 1
+            and item.path.parts[0].lower() == "id"
+            and item.operator in ("=", "in")
+            and all(value.kind == "string" for value in item.values)
+        ):
+            found = frozenset(to18(plain(value.value)) for value in item.values)
+            members = found if members is None else members & found
+    return members
+
+
 # --- running -------------------------------------------------------------------------------------------------
 
 
@@ -1011,6 +1034,18 @@ def run(
     the store does not hold (deleted ones kept apart), which forces the sorting path. Hold the store's lock."""
     test = compiled.test
     extra = list(extra)
+    if compiled.id_members is not None and not extra:
+        # A few named rows: read them by id instead of testing every record.
+        found = (source.records.get(record_id) for record_id in compiled.id_members)
+        candidates_by_id = [record for record in found if record is not None]
+        matches = [
+            record
+            for record in candidates_by_id
+            if (visible is None or visible(record)) and (test is None or test(record))
+        ]
+        _sort(matches, compiled)
+        end = None if compiled.limit is None else compiled.offset + compiled.limit
+        return matches[compiled.offset : end]
     if compiled.keyset is not None and not extra:
         rows = _run_keyset(compiled, source, test, visible)
         if rows is not None:

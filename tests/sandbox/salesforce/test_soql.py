@@ -342,3 +342,14 @@ def test_keyset_by_id(catalog: Catalog) -> None:
     assert [row["Id"] for row in soql.run(compiled, catalog.leads)] == [ids[2]]
     compiled = soql.compile_query(soql.parse(f"SELECT Id FROM Lead WHERE Id >= '{ids[1]}' ORDER BY Id"), catalog)
     assert [row["Id"] for row in soql.run(compiled, catalog.leads)] == ids[1:]
+
+
+def test_rows_named_by_id_are_read_by_id(catalog: Catalog) -> None:
+    ids = sorted(catalog.leads.records)
+    text = f"SELECT Id FROM Lead WHERE Id IN ('{ids[2]}', '{ids[0][:15]}', '000000000000000AAA') AND Status = 'Open'"
+    compiled = soql.compile_query(soql.parse(text), catalog)
+    assert compiled.id_members == {ids[2], ids[0], "000000000000000AAA"}
+    by_id = soql.run(compiled, catalog.leads)
+    compiled.id_members = None
+    assert by_id == soql.run(compiled, catalog.leads)
+    assert [row["Id"] for row in by_id] == [ids[0], ids[2]]
