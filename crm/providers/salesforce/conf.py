@@ -45,8 +45,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     # --- "Sign in with Salesforce" (sign_in.py) -----------------------------------------------------------------
     # Leadline's own app (consumer key and secret); empty: sign-in is off. DEBUG uses the sandbox demo org's app.
     # Its callback URL: empty means PUBLIC_BASE_URL + /crm/oauth/callback.
-    "SIGNIN_CLIENT_ID": ("str", _demo_when_debug("3MVG9DEMOSALESFORCECLIENTID", "")),
-    "SIGNIN_CLIENT_SECRET": ("str", _demo_when_debug("demo-salesforce-client-secret", "")),
+    "SIGNIN_CLIENT_ID": ("str", _demo_when_debug("3MVG9DEMO.leadline.summit.sandbox.ConsumerKey", "")),
+    "SIGNIN_CLIENT_SECRET": ("str", _demo_when_debug("demo-salesforce-client-secret-not-secret", "")),
     "SIGNIN_LOGIN_URL": ("str", _signin_login_url),
     "SIGNIN_REDIRECT_URI": ("str", ""),
     # --- OAuth ("Connect Salesforce", oauth.py) ---------------------------------------------------------------
