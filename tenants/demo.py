@@ -1,9 +1,14 @@
-"""The demo organization: three studios, four numbers (one shared), a manager and two staff, every provider
-account pointing at the local sandbox. Applied through the tenants file service, so it is idempotent.
+"""The demo organizations, every provider account pointing at the local sandbox, applied through the tenants file
+service (so it is idempotent), so `make run` shows both CRMs side by side:
 
-It is the sandbox's demo world (sandbox/worlds.py) seen from the product, so its accounts are of the kinds the
-sandbox emulates (a Zoho CRM org and Zoho Voice, Twilio) and its members are that CRM org's users: each
-member's `crm_user_ids` names the sandbox user they are on the demo CRM connection."""
+- Demo Fitness Co. (`demo`) on Zoho CRM: three studios, four numbers (one shared, one on Zoho Voice), a manager
+  and two staff;
+- Summit Fitness Co. (`summit`) on Salesforce: two studios with a Twilio number each, a manager and two staff.
+
+They are the sandbox's demo world (sandbox/worlds.py) seen from the product, so their accounts are of the kinds
+the sandbox emulates and their members are the CRM orgs' users: each member's `crm_user_ids` names the sandbox
+user they are on their organization's CRM connection. The values are the sandbox's, written out here (the product
+does not import the sandbox)."""
 
 from typing import Any
 
@@ -18,79 +23,161 @@ DEMO_LEAD_WEBHOOK_TOKEN = "demo-new-lead-webhook-token-not-secret"  # noqa: S105
 DEMO_CRM_CONNECTION = "demo-zoho-crm"
 DEMO_CRM_ORG_ID = "10234695"  # the sandbox's demo CRM org (sandbox/worlds.py)
 
+# The Salesforce demo organization (sandbox/worlds.py DEMO_SF_*): its org, connected app, ready grant, users, and
+# the token its record-triggered Flow's HTTP callout carries.
+DEMO_SF_ORGANIZATION = "summit"
+DEMO_SF_CONNECTION = "summit-salesforce"
+DEMO_SF_ORG_ID = "00D5g00000DEMOSEA5"
+DEMO_SF_ORG_NAME = "Summit Fitness Co."
+DEMO_SF_CLIENT_ID = "3MVG9DEMO.leadline.summit.sandbox.ConsumerKey"
+DEMO_SF_CLIENT_SECRET = "demo-salesforce-client-secret-not-secret"  # noqa: S105 (public demo value)
+DEMO_SF_REFRESH_TOKEN = "demo-salesforce-refresh-token-not-secret"  # noqa: S105 (public demo value)
+DEMO_SF_LEAD_WEBHOOK_TOKEN = "demo-salesforce-new-lead-token-not-secret"  # noqa: S105 (public demo value)
+DEMO_SF_MANAGER_ID = "0055g0000000001AAA"  # Riley Reyes, the org's admin, who granted the demo connection
+DEMO_SF_MANAGER_EMAIL = "manager@summit.leadline.test"
+DEMO_SF_STAFF = (  # (email, name, studio, Salesforce user id)
+    ("casey@summit.leadline.test", "Casey Chen", "ridge", "0055g0000000002AAA"),
+    ("devon@summit.leadline.test", "Devon Diaz", "valley", "0055g0000000003AAA"),
+)
+
 
 def demo_document(*, sandbox_url: str) -> dict[str, Any]:
     return {
         "organizations": [
-            {
-                "slug": "demo",
-                "name": "Demo Fitness Co.",
-                "accounts": [
-                    {
-                        "name": "demo-twilio",
-                        "kind": "twilio",
-                        "default": True,
-                        "account_sid": "ACde000000000000000000000000000001",
-                        "auth_token": "demo-twilio-auth-token",
-                        "api_base_url": sandbox_url,
-                    },
-                    {
-                        "name": DEMO_CRM_CONNECTION,
-                        "kind": "zoho_crm",
-                        "default": True,
-                        "client_id": "1000.DEMOCLIENTID",
-                        "client_secret": "demo-zoho-client-secret",
-                        "refresh_token": "1000.demo.refresh-token",
-                        "accounts_url": sandbox_url,
-                        "api_domain": sandbox_url,
-                    },
-                    {
-                        "name": "demo-zoho-voice",
-                        "kind": "zoho_voice",
-                        "default": True,
-                        "client_id": "1000.DEMOCLIENTID",
-                        "client_secret": "demo-zoho-client-secret",
-                        "refresh_token": "1000.demo.voice-refresh-token",
-                        "accounts_url": sandbox_url,
-                        "api_base_url": sandbox_url,
-                    },
-                ],
-                "studios": [
-                    {"slug": "downtown", "name": "Downtown", "time_zone": "America/New_York"},
-                    {"slug": "uptown", "name": "Uptown", "time_zone": "America/New_York"},
-                    {"slug": "harbor", "name": "Harbor Point", "time_zone": "America/Los_Angeles"},
-                ],
-                "numbers": [
-                    {"number": "+14155550100", "provider": "twilio", "label": "Main line (all studios)"},
-                    {"number": "+14155550101", "provider": "twilio", "studio": "downtown", "label": "Downtown"},
-                    {"number": "+14155550102", "provider": "twilio", "studio": "uptown", "label": "Uptown"},
-                    {"number": "+14155550103", "provider": "zoho_voice", "studio": "harbor", "label": "Harbor Point"},
-                ],
-                "members": [
-                    {
-                        "email": "manager@demo.leadline.test",
-                        "name": "Morgan Manager",
-                        "role": "manager",
-                        "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225001"},
-                        "password": DEMO_PASSWORDS["manager"],
-                    },
-                    {
-                        "email": "ana@demo.leadline.test",
-                        "name": "Ana Alvarez",
-                        "role": "staff",
-                        "studios": ["downtown"],
-                        "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225002"},
-                        "password": DEMO_PASSWORDS["staff"],
-                    },
-                    {
-                        "email": "ben@demo.leadline.test",
-                        "name": "Ben Brooks",
-                        "role": "staff",
-                        "studios": ["uptown", "harbor"],
-                        "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225003"},
-                        "password": DEMO_PASSWORDS["staff"],
-                    },
-                ],
-            }
+            *_zoho_organization(sandbox_url),
+            _salesforce_organization(sandbox_url),
         ]
     }
+
+
+def _salesforce_organization(sandbox_url: str) -> dict[str, Any]:
+    """Summit Fitness Co., on the sandbox's Salesforce org (its instance is the sandbox's own address)."""
+    return {
+        "slug": DEMO_SF_ORGANIZATION,
+        "name": DEMO_SF_ORG_NAME,
+        "lead_webhook_token": DEMO_SF_LEAD_WEBHOOK_TOKEN,
+        "accounts": [
+            {
+                "name": "summit-twilio",
+                "kind": "twilio",
+                "default": True,
+                "account_sid": "ACde000000000000000000000000000001",
+                "auth_token": "demo-twilio-auth-token",
+                "api_base_url": sandbox_url,
+            },
+            {
+                "name": DEMO_SF_CONNECTION,
+                "kind": "salesforce",
+                "default": True,
+                "client_id": DEMO_SF_CLIENT_ID,
+                "client_secret": DEMO_SF_CLIENT_SECRET,
+                "refresh_token": DEMO_SF_REFRESH_TOKEN,
+                "accounts_url": sandbox_url,
+                "api_domain": sandbox_url,
+            },
+        ],
+        "studios": [
+            {"slug": "ridge", "name": "Summit Ridge", "time_zone": "America/Denver"},
+            {"slug": "valley", "name": "Summit Valley", "time_zone": "America/Denver"},
+        ],
+        "numbers": [
+            {"number": "+14155550110", "provider": "twilio", "studio": "ridge", "label": "Summit Ridge"},
+            {"number": "+14155550111", "provider": "twilio", "studio": "valley", "label": "Summit Valley"},
+        ],
+        "members": [
+            {
+                "email": DEMO_SF_MANAGER_EMAIL,
+                "name": "Riley Reyes",
+                "role": "manager",
+                "crm_user_ids": {DEMO_SF_CONNECTION: DEMO_SF_MANAGER_ID},
+                "password": DEMO_PASSWORDS["manager"],
+            },
+            *(
+                {
+                    "email": email,
+                    "name": name,
+                    "role": "staff",
+                    "studios": [studio],
+                    "crm_user_ids": {DEMO_SF_CONNECTION: user_id},
+                    "password": DEMO_PASSWORDS["staff"],
+                }
+                for email, name, studio, user_id in DEMO_SF_STAFF
+            ),
+        ],
+    }
+
+
+def _zoho_organization(sandbox_url: str) -> list[dict[str, Any]]:
+    """Demo Fitness Co., on the sandbox's Zoho CRM org."""
+    return [
+        {
+            "slug": "demo",
+            "name": "Demo Fitness Co.",
+            "accounts": [
+                {
+                    "name": "demo-twilio",
+                    "kind": "twilio",
+                    "default": True,
+                    "account_sid": "ACde000000000000000000000000000001",
+                    "auth_token": "demo-twilio-auth-token",
+                    "api_base_url": sandbox_url,
+                },
+                {
+                    "name": DEMO_CRM_CONNECTION,
+                    "kind": "zoho_crm",
+                    "default": True,
+                    "client_id": "1000.DEMOCLIENTID",
+                    "client_secret": "demo-zoho-client-secret",
+                    "refresh_token": "1000.demo.refresh-token",
+                    "accounts_url": sandbox_url,
+                    "api_domain": sandbox_url,
+                },
+                {
+                    "name": "demo-zoho-voice",
+                    "kind": "zoho_voice",
+                    "default": True,
+                    "client_id": "1000.DEMOCLIENTID",
+                    "client_secret": "demo-zoho-client-secret",
+                    "refresh_token": "1000.demo.voice-refresh-token",
+                    "accounts_url": sandbox_url,
+                    "api_base_url": sandbox_url,
+                },
+            ],
+            "studios": [
+                {"slug": "downtown", "name": "Downtown", "time_zone": "America/New_York"},
+                {"slug": "uptown", "name": "Uptown", "time_zone": "America/New_York"},
+                {"slug": "harbor", "name": "Harbor Point", "time_zone": "America/Los_Angeles"},
+            ],
+            "numbers": [
+                {"number": "+14155550100", "provider": "twilio", "label": "Main line (all studios)"},
+                {"number": "+14155550101", "provider": "twilio", "studio": "downtown", "label": "Downtown"},
+                {"number": "+14155550102", "provider": "twilio", "studio": "uptown", "label": "Uptown"},
+                {"number": "+14155550103", "provider": "zoho_voice", "studio": "harbor", "label": "Harbor Point"},
+            ],
+            "members": [
+                {
+                    "email": "manager@demo.leadline.test",
+                    "name": "Morgan Manager",
+                    "role": "manager",
+                    "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225001"},
+                    "password": DEMO_PASSWORDS["manager"],
+                },
+                {
+                    "email": "ana@demo.leadline.test",
+                    "name": "Ana Alvarez",
+                    "role": "staff",
+                    "studios": ["downtown"],
+                    "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225002"},
+                    "password": DEMO_PASSWORDS["staff"],
+                },
+                {
+                    "email": "ben@demo.leadline.test",
+                    "name": "Ben Brooks",
+                    "role": "staff",
+                    "studios": ["uptown", "harbor"],
+                    "crm_user_ids": {DEMO_CRM_CONNECTION: "4150868000000225003"},
+                    "password": DEMO_PASSWORDS["staff"],
+                },
+            ],
+        }
+    ]

@@ -7,7 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from automation.services.settings import automation_webhook_token_set
+from automation.services.settings import automation_webhook_token_set, automation_webhook_url
+from crm.providers.salesforce.models import SalesforceConnection
+from crm.providers.salesforce.services import connection_for_account as salesforce_connection_for_account
 from crm.providers.zoho.models import ZohoConnection
 from crm.providers.zoho.services import connection_for_account
 from studios.models import Organization, ProviderAccount
@@ -17,6 +19,14 @@ from tenants.demo import (
     DEMO_CRM_ORG_ID,
     DEMO_LEAD_WEBHOOK_TOKEN,
     DEMO_PASSWORDS,
+    DEMO_SF_CONNECTION,
+    DEMO_SF_LEAD_WEBHOOK_TOKEN,
+    DEMO_SF_MANAGER_EMAIL,
+    DEMO_SF_MANAGER_ID,
+    DEMO_SF_ORG_ID,
+    DEMO_SF_ORG_NAME,
+    DEMO_SF_ORGANIZATION,
+    DEMO_SF_STAFF,
     OPERATOR_EMAIL,
     demo_document,
 )
@@ -51,6 +61,19 @@ class Command(BaseCommand):
             ZohoConnection.unscoped_objects.filter(pk=connection_for_account(account=crm).pk).update(
                 zoho_org_id=DEMO_CRM_ORG_ID, zoho_org_name="Demo Fitness Co."
             )
+            summit = Organization.objects.unscoped().get(slug=DEMO_SF_ORGANIZATION)
+            salesforce = ProviderAccount.objects.for_organization(summit).get(name=DEMO_SF_CONNECTION)
+            summit_webhook_url = automation_webhook_url(token=DEMO_SF_LEAD_WEBHOOK_TOKEN, organization=summit)
+            SalesforceConnection.unscoped_objects.filter(
+                pk=salesforce_connection_for_account(account=salesforce).pk
+            ).update(
+                state=SalesforceConnection.State.CONNECTED,
+                sf_org_id=DEMO_SF_ORG_ID,
+                org_name=DEMO_SF_ORG_NAME,
+                user_id=DEMO_SF_MANAGER_ID,
+                user_email=DEMO_SF_MANAGER_EMAIL,
+                user_name="Riley Reyes",
+            )
         for line in report.lines():
             self.stdout.write(f"  {line}")
         base = settings.PUBLIC_BASE_URL
@@ -62,6 +85,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  Provider accounts point at the local sandbox: {settings.SANDBOX_URL}")
         self.stdout.write(f"  Text a studio as a lead, and watch the sandbox CRM: {settings.SANDBOX_URL}/")
         self.stdout.write(f"  New leads in the sandbox CRM reach the lead automation at {webhook_url}")
+        self.stdout.write(self.style.SUCCESS(f"\n{DEMO_SF_ORG_NAME} ({DEMO_SF_ORGANIZATION}), on Salesforce:"))
+        self.stdout.write(f"  manager:                       {DEMO_SF_MANAGER_EMAIL} / {DEMO_PASSWORDS['manager']}")
+        for email, _name, studio, _user_id in DEMO_SF_STAFF:
+            self.stdout.write(f"  staff ({studio}):{' ' * (22 - len(studio))}{email} / {DEMO_PASSWORDS['staff']}")
+        self.stdout.write(f"  Its Salesforce org {DEMO_SF_ORG_ID} is in the sandbox: {settings.SANDBOX_URL}/")
+        self.stdout.write(f"  New Salesforce leads (the org's Flow) reach the lead automation at {summit_webhook_url}")
 
     def ensure_operator(self) -> None:
         user_model = get_user_model()
