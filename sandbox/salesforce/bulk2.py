@@ -297,13 +297,23 @@ def render_csv(org: SfOrg, job: BulkJob, record_ids: list[str]) -> str:
     store = org.store(job.sobject)
     if store is None:
         return buffer.getvalue()
-    getters = [column.get for column in columns]
+    # Plain columns are read with record.get in one pass (the csv module writes None as an empty field);
+    # booleans, relationship paths and compound fields are fixed up by position.
+    names = [column.path[-1] for column in columns]
+    special = [
+        (index, column.get)
+        for index, column in enumerate(columns)
+        if column.relation or column.meta["type"] == "boolean" or column.meta["type"] in soql.COMPOUND_TYPES
+    ]
     with store.lock:
         for record_id in record_ids:
             record = store.get(record_id)
             if record is None:
                 continue
-            writer.writerow([_csv_value(get(record)) for get in getters])
+            values = list(map(record.get, names))
+            for index, get in special:
+                values[index] = _csv_value(get(record))
+            writer.writerow(values)
     return buffer.getvalue()
 
 
