@@ -31,7 +31,8 @@ How the provider uses it (crm/providers/salesforce/provider.py and friends):
 - Allocation: a BACKGROUND client raises SalesforceLimitExceeded (-> CrmQuotaExhausted with retry_after) before
   calling once the org's usage reaches SALESFORCE_BACKGROUND_SHARE of its allocation, or while the org is blocked
   after a 403 REQUEST_LIMIT_EXCEEDED (SalesforceConnection.limit_blocked_until); an INTERACTIVE one goes on.
-- Retries: 5xx, 429, UNABLE_TO_LOCK_ROW, timeouts and connection failures are retried with backoff (waits of
+- Retries: 5xx, 429, UNABLE_TO_LOCK_ROW, the concurrent long-request limit (403 REQUEST_LIMIT_EXCEEDED
+  "ConcurrentPerOrgLongTxn"), timeouts and connection failures are retried with backoff (waits of
   1, 2, 4, 8 s plus jitter, `sleep` injectable) when repeating is safe: GET/PATCH/PUT/DELETE, or `idempotent=True`
   (a POST that only reads, an upsert by external id); a POST create is repeated only when Salesforce certainly
   never got it (connection refused, UNABLE_TO_LOCK_ROW). One 401 INVALID_SESSION_ID: the token is refreshed once
@@ -363,10 +364,14 @@ class SalesforceClient:
             return SalesforceResponse(status, dict(response.headers), response.content, response.url)
         info = error_info(response)
         kwargs: dict[str, Any] = {"status": status, "error_code": info.code, "fields": info.fields, "body": info.body}
-        message = f"Salesforce answered HTTP {status} {info.code}: {info.message}".replace("  ", " ")
+        message = f"Salesforce answered HTTP {status}{f' {info.code}' if info.code else ''}: {info.message}"
         if status == 401:
             raise SalesforceSessionInvalid(message, **kwargs)
         if status == 403 and info.code == "REQUEST_LIMIT_EXCEEDED":
+            if "concurrent" in info.message.lower():
+                # ConcurrentPerOrgLongTxn: too many long requests running now, not the daily allocation. Nothing
+                # was done, so even a create may be repeated after a wait.
+                raise _Retry(SalesforceUnavailable(message, **kwargs), retry_after=retry_after_of(response))
             wait = limits.limit_block(account=self.account)
             raise SalesforceLimitExceeded(message, retry_after=wait, **kwargs)
         if status != 403 or info.code not in ACCESS_OFF_CODES:
