@@ -115,7 +115,7 @@ def test_simple_salesforce_drives_the_emulator(tls_sandbox: TlsSandbox) -> None:
     assert found["totalSize"] == 1
     assert (found["records"][0]["LastName"], found["records"][0]["Title"]) == ("Upserted", "Owner")
 
-    pages = list(sf.bulk2.Lead.query("SELECT Id, LastName FROM Lead ORDER BY LastName", max_records=1000))
+    pages = list(sf.bulk2.Lead.query("SELECT Id, LastName FROM Lead ORDER BY LastName", max_records=1000, wait=0.1))
     rows = [row for page in pages for row in list(csv.reader(io.StringIO(page)))[1:]]
     assert len(pages) == 3
     assert len(rows) == 2301
