@@ -69,6 +69,8 @@ COLUMN_KEYS = {
     "SystemModstamp": "modified_time",
 }
 MODIFIED_FIELD = "SystemModstamp"
+OWNER_FIELD = "OwnerId"
+OWNER_NAME = "Owner.Name"  # the owner's name through the relationship (a user's or a queue's)
 USER_OBJECTS = frozenset({"User", "Group"})  # OwnerId points at a user or a queue
 
 
@@ -197,10 +199,13 @@ class ObjectMapping:
 
     @property
     def columns(self) -> list[str]:
-        """Every selectable field: Id and SystemModstamp first, the long texts last (a split puts them apart)."""
+        """Every selectable field: Id and SystemModstamp first, the owner's name (`Owner.Name`, no extra call), the
+        long texts last (a split puts them apart)."""
         names = [mapping.name for mapping in self.fields if mapping.name not in ("Id", MODIFIED_FIELD)]
-        short = [name for name in names if not self.by_name[name].long_text]
-        long = [name for name in names if self.by_name[name].long_text]
+        if OWNER_FIELD in self.by_name and self.by_name[OWNER_FIELD].key == "owner":
+            names.insert(names.index(OWNER_FIELD) + 1, OWNER_NAME)
+        short = [name for name in names if name == OWNER_NAME or not self.by_name[name].long_text]
+        long = [name for name in names if name != OWNER_NAME and self.by_name[name].long_text]
         return ["Id", MODIFIED_FIELD, *short, *long]
 
     def long_texts(self, names: list[str]) -> int:
@@ -306,7 +311,7 @@ def record_map(*, mapping: ObjectMapping, row: Mapping[str, Any], region: str) -
     for name, raw in row.items():
         spec = by_name.get(name)
         if spec is None:
-            if name != "attributes" and not isinstance(raw, dict):
+            if name != "attributes" and "." not in name and not isinstance(raw, dict):
                 custom[name] = raw  # a field added since the describe was read: kept as sent
             continue
         if spec.key in ("id", "name", "email", "owner", "created_time", "modified_time") and not spec.custom:
@@ -329,6 +334,8 @@ def record_map(*, mapping: ObjectMapping, row: Mapping[str, Any], region: str) -
         else:
             fields[spec.key] = value
     created = row.get("CreatedDate")
+    owner = row.get("Owner")
+    owner_name = owner.get("Name") if isinstance(owner, dict) else row.get(OWNER_NAME)
     name_value = row.get("Name")
     if not name_value:
         name_value = " ".join(str(row[part]) for part in ("FirstName", "LastName") if row.get(part))
@@ -340,6 +347,7 @@ def record_map(*, mapping: ObjectMapping, row: Mapping[str, Any], region: str) -
         email=str(row.get("Email") or ""),
         phones=phones,
         owner_id=str(row.get("OwnerId") or ""),
+        owner_name=str(owner_name or ""),
         created_time=parse_datetime(created) if created else None,
         fields=fields,
         custom_fields=custom,

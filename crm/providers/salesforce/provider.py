@@ -197,7 +197,7 @@ class SalesforceProvider(CrmProvider):
     @translated
     def objects(self) -> list[ObjectSpec]:
         """The canonical objects, then the org's queryable custom objects (without fields)."""
-        body = self.client.get("sobjects/").json() or {}
+        body = self.client.get("sobjects").json() or {}
         canonical = list(self.object_names.values())
         specs = []
         for entry in body.get("sobjects") or []:
@@ -224,7 +224,7 @@ class SalesforceProvider(CrmProvider):
         key = f"salesforce:describe:{self.account.pk}:{self.client.api_version}:{sobject}"
         describe = cache.get(key)
         if describe is None:
-            describe = self.client.get(f"sobjects/{soql.name(sobject)}/describe/").json()
+            describe = self.client.get(f"sobjects/{soql.name(sobject)}/describe").json()
             cache.set(key, describe, DESCRIBE_CACHE_SECONDS)
         return describe
 
@@ -334,7 +334,7 @@ class SalesforceProvider(CrmProvider):
             body["ActivityDate"] = due_date.isoformat()
         if description:
             body["Description"] = description[:DESCRIPTION_MAX]
-        answer = self.client.post("sobjects/Task/", json=body, expect=(201,))
+        answer = self.client.post("sobjects/Task", json=body, expect=(201,))
         return str(answer.json()["id"])
 
     @translated
@@ -349,7 +349,7 @@ class SalesforceProvider(CrmProvider):
     def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
         sobject = soql.name(self.vendor_object(object))
         body = {soql.name(name): _jsonable(value) for name, value in values.items()}
-        return str(self.client.post(f"sobjects/{sobject}/", json=body, expect=(201,)).json()["id"])
+        return str(self.client.post(f"sobjects/{sobject}", json=body, expect=(201,)).json()["id"])
 
     @translated
     def upsert(self, *, object: str, external_id_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:

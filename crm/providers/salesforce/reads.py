@@ -16,6 +16,10 @@ fields are split. The page's query carries the keyset and the first group; each 
 (...)` for the page's ids (id lists sized to the same budget) and merged by Id. A record whose SystemModstamp moved
 between the queries keeps the older one, so the next delta reads it again whole; one deleted in between is left out
 (getDeleted lists it).
+
+Deletions (`deleted`): getDeleted from `since` (whole minutes; its log reaches back 15 days and is purged early when
+it grows: earliestDateAvailable after `since` is CrmHistoryExpired, the caller reconciles ids), then the minute
+getDeleted does not cover yet (after its latestDateCovered) from the Recycle Bin through queryAll (`IsDeleted = true`).
 """
 
 from __future__ import annotations
@@ -222,8 +226,8 @@ class Reads:
         log no longer reaches back to `since` (earliestDateAvailable after it, or older than its 15 days)."""
         now = (now or datetime.now(UTC)).astimezone(UTC)
         window_start = now - timedelta(days=DELETED_WINDOW_DAYS) + timedelta(minutes=2)
-        if since is None:
-            start = window_start
+        if since is None:  # everything still listed; an hour inside the window (clocks differ, calls take time)
+            start = window_start + timedelta(hours=1)
         else:
             start = since.astimezone(UTC)
             if start > now:
@@ -240,7 +244,7 @@ class Reads:
         end = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)  # this minute's deletions too
         params = {"start": _iso(start), "end": _iso(end)}
         try:
-            body = self.client.get(f"sobjects/{self.sobject}/deleted/", params=params).json() or {}
+            body = self.client.get(f"sobjects/{self.sobject}/deleted", params=params).json() or {}
         except SalesforceRejected as exc:
             if exc.error_code == "INVALID_REPLICATION_DATE":
                 raise CrmHistoryExpired(
@@ -261,13 +265,25 @@ class Reads:
                     code="DELETED_LOG_PURGED",
                     available_from=available,
                 )
+        seen: set[str] = set()
         for entry in body.get("deletedRecords") or []:
             moment = entry.get("deletedDate")
             try:
                 deleted_at = parse_datetime(moment) if moment else None
             except ValueError:
                 deleted_at = None
+            seen.add(str(entry.get("id")))
             yield DeletedRecord(id=str(entry.get("id")), deleted_at=deleted_at)
+        # getDeleted covers whole minutes up to the last one (latestDateCovered): this minute's deletions are in the
+        # Recycle Bin, which queryAll shows (IsDeleted = true, SystemModstamp moved by the delete).
+        covered = body.get("latestDateCovered")
+        tail_from = parse_datetime(covered) if covered else start
+        where = f"IsDeleted = true AND {MODIFIED_FIELD} >= {soql.datetime_literal(tail_from)}"
+        query = soql.select(["Id", MODIFIED_FIELD], self.sobject, where=where, order_by=ORDER)
+        for row in self.client.query_records(query, include_deleted=True):
+            if str(row["Id"]) not in seen:
+                seen.add(str(row["Id"]))
+                yield DeletedRecord(id=str(row["Id"]), deleted_at=parse_datetime(row[MODIFIED_FIELD]))
 
     # --- phone search ------------------------------------------------------------------------------------------
     def ids_by_phone(self, digits: str) -> list[str]:
@@ -275,7 +291,7 @@ class Reads:
         if not digits.isdigit():
             raise ValueError(f"not digits: {digits!r}")
         search = f"FIND {{{digits}}} IN PHONE FIELDS RETURNING {soql.name(self.sobject)}(Id) LIMIT 2000"
-        body = self.client.get("search/", params={"q": search}).json()
+        body = self.client.get("search", params={"q": search}).json()
         rows = body.get("searchRecords") if isinstance(body, dict) else body
         return list(dict.fromkeys(str(row["Id"]) for row in rows or [] if row.get("Id")))
 

@@ -22,6 +22,7 @@ RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _ESCAPE = re.compile("|".join(re.escape(char) for char in _ESCAPES))
 MAX_ID_LENGTH = 18
+_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
 def name(value: str) -> str:
@@ -31,16 +32,31 @@ def name(value: str) -> str:
     return value
 
 
-def record_id(value: str) -> str:
-    """A 15- or 18-character record id; ValueError for anything else (never put into a query unchecked)."""
-    text = str(value or "")
-    if not RECORD_ID.fullmatch(text):
-        raise ValueError(f"not a Salesforce record id: {text!r}")
-    return text
+def id_checksum(id15: str) -> str:
+    """The three characters Salesforce appends to a 15-character id (which of each five characters are upper case),
+    making it unique case-insensitively."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << offset for offset, char in enumerate(id15[start : start + 5]) if "A" <= char <= "Z")
+        suffix += _CHECKSUM_ALPHABET[bits]
+    return suffix
 
 
 def is_record_id(value: str) -> bool:
-    return bool(RECORD_ID.fullmatch(str(value or "")))
+    """A 15-character id, or an 18-character one whose last three characters are its checksum (Salesforce refuses
+    a query naming an 18-character id with a wrong one: INVALID_QUERY_FILTER_OPERATOR)."""
+    text = str(value or "")
+    if not RECORD_ID.fullmatch(text):
+        return False
+    return len(text) == 15 or id_checksum(text[:15]) == text[15:].upper()
+
+
+def record_id(value: str) -> str:
+    """A record id (`is_record_id`); ValueError for anything else (never put into a query unchecked)."""
+    text = str(value or "")
+    if not is_record_id(text):
+        raise ValueError(f"not a Salesforce record id: {text!r}")
+    return text
 
 
 def string(value: str) -> str:

@@ -67,6 +67,7 @@ def test_describe_types_the_fields_and_leaves_compound_ones_out():
     assert spec.field("Status").choices == ("Open",)
     assert "Address" not in [field.name for field in spec.fields]
     assert mapping().columns[:2] == ["Id", "SystemModstamp"]
+    assert "Owner.Name" in mapping().columns  # the owner's name comes with the record
     assert mapping().columns[-1] == "Description"  # long text last: a split puts it in a later query
 
 
@@ -83,6 +84,7 @@ def test_a_record_in_canonical_terms():
         "MobilePhone": "not a number",
         "Status": "Open",
         "OwnerId": "0055g00000USERAAAA",
+        "Owner": {"attributes": {"type": "User"}, "Name": "Olga Owner"},
         "ConvertedContactId": None,
         "NumberOfEmployees": 12.0,
         "AnnualRevenue": 1500000,
@@ -102,6 +104,7 @@ def test_a_record_in_canonical_terms():
         "ana@example.com",
         "0055g00000USERAAAA",
     )
+    assert record.owner_name == "Olga Owner"
     assert record.modified_time == datetime(2026, 12, 7, 14, 3, 56, tzinfo=UTC)
     assert record.created_time == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert record.phones == {"Phone": "+14155550142"}  # the unparseable one is kept as typed, not indexed
@@ -128,6 +131,7 @@ def test_a_bulk_csv_row_reads_as_the_rest_record_does():
         "SystemModstamp": "2026-12-07T14:03:56.000+0000",
         "SMS_Opt_Out__c": True,
         "Interests__c": None,
+        "Owner": {"Name": "Olga Owner"},
     }
     types = {spec.name: spec.sf_type for spec in mapping().fields}
     cells = {
@@ -139,7 +143,9 @@ def test_a_bulk_csv_row_reads_as_the_rest_record_does():
         "SystemModstamp": "2026-12-07T14:03:56.000Z",
         "SMS_Opt_Out__c": "true",
         "Interests__c": "",
+        "Owner.Name": "Olga Owner",
     }
+    types["Owner.Name"] = "string"
     csv_row = {name: csv_value(types[name], text) for name, text in cells.items()}
     from_rest, from_csv = (record_map(mapping=mapping(), row=row, region="US") for row in (rest, csv_row))
     assert from_csv == from_rest

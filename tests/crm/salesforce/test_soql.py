@@ -16,12 +16,15 @@ def test_string_literals_escape_quotes_backslashes_and_control_characters():
     assert soql.string('line\nbreak\t"q"') == r"'line\nbreak\t\"q\"'"
 
 
-@pytest.mark.parametrize("value", ["00Q5g00000ABCDE", "00Q5g00000ABCDEFGH"])
-def test_ids_of_15_or_18_characters_are_accepted(value):
+@pytest.mark.parametrize("value", ["00Q5g00000ABCDE", "00Q5g00000ABCDEEA5", "001000000000001AAA"])
+def test_ids_of_15_characters_or_18_with_their_checksum_are_accepted(value):
     assert soql.id_literal(value) == f"'{value}'"
 
 
-@pytest.mark.parametrize("value", ["", "00Q5g00000ABCD", "00Q5g00000ABCDE' OR Id != '", "00Q5g00000ABCDEFGH1", None])
+@pytest.mark.parametrize(
+    "value",
+    ["", "00Q5g00000ABCD", "00Q5g00000ABCDE' OR Id != '", "00Q5g00000ABCDEEA51", "00Q5g00000ABCDEAAA", None],
+)
 def test_anything_else_is_no_id(value):
     with pytest.raises(ValueError, match="record id"):
         soql.id_literal(value)
@@ -47,9 +50,9 @@ def test_the_keyset_breaks_ties_by_id():
     moment = datetime(2026, 12, 7, 14, 3, 56, tzinfo=UTC)
     assert soql.keyset_after(None) == ""
     assert soql.keyset_after(moment) == "SystemModstamp >= 2026-12-07T14:03:56Z"
-    assert soql.keyset_after(moment, "00Q5g00000ABCDEFGH") == (
+    assert soql.keyset_after(moment, "00Q5g00000ABCDEEA5") == (
         "(SystemModstamp > 2026-12-07T14:03:56Z OR "
-        "(SystemModstamp = 2026-12-07T14:03:56Z AND Id > '00Q5g00000ABCDEFGH'))"
+        "(SystemModstamp = 2026-12-07T14:03:56Z AND Id > '00Q5g00000ABCDEEA5'))"
     )
     query = soql.select(
         ["Id", "SystemModstamp"], "Lead", where=soql.keyset_after(moment), order_by="SystemModstamp, Id", limit=200

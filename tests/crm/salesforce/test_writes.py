@@ -102,6 +102,6 @@ def test_without_the_message_id_field_activities_are_created_and_refusals_are_pe
 
 
 def test_the_record_url_is_its_lightning_page_on_the_instance(sf, provider):
-    url = provider.record_url(object=LEAD, record_id="00Q5g00000ABCDEFGH")
-    assert url == f"{sf.org['instance_url'].rstrip('/')}/lightning/r/Lead/00Q5g00000ABCDEFGH/view"
+    url = provider.record_url(object=LEAD, record_id="00Q5g00000ABCDEEA5")
+    assert url == f"{sf.org['instance_url'].rstrip('/')}/lightning/r/Lead/00Q5g00000ABCDEEA5/view"
     assert provider.record_url(object=LEAD, record_id="x') or 1=1") == ""
