@@ -495,11 +495,16 @@ class MessagingSettings(TenantModel, TimeStampedModel):
         "subject of a text sent",
         max_length=255,
         default="SMS to {phone}",
+        blank=True,
         help_text="Merge fields: {phone}, {contact_name}, {studio_name}, {our_number}; with a fallback: "
-        "{contact_name|a lead}.",
+        '{contact_name|a lead}. Empty: "SMS to {phone}".',
     )
     crm_timeline_subject_received = models.CharField(
-        "subject of a text received", max_length=255, default="SMS from {phone}", help_text="The same merge fields."
+        "subject of a text received",
+        max_length=255,
+        default="SMS from {phone}",
+        blank=True,
+        help_text='The same merge fields. Empty: "SMS from {phone}".',
     )
     crm_timeline_activity_type = models.CharField(
         "activity type",

@@ -14,6 +14,7 @@ from core.admin_site import is_operator, request_manager
 from core.models import InboundEvent
 from messaging.admin.common import PhoneSearchMixin, excerpt
 from messaging.models import (
+    CrmTimelineEntry,
     CrmWriteBack,
     MessagingSettings,
 )
@@ -68,14 +69,71 @@ class CrmWriteBackAdmin(ReadOnlyAdminMixin, PhoneSearchMixin, TenantModelAdmin):
         return super().get_queryset(request).select_related("organization", "contact")
 
 
+# --- Texts on the CRM timeline --------------------------------------------------------------------------------
+@admin.register(CrmTimelineEntry)
+class CrmTimelineEntryAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
+    """Each text's way onto its CRM record's timeline: pending, logged (the CRM's activity id), failed or skipped,
+    with the CRM's words when it refused, and when a waiting row is tried again."""
+
+    list_display = [
+        "created_at",
+        "message",
+        "organization",
+        "status",
+        "crm_object",
+        "crm_record_id",
+        "attempts",
+        "next_attempt_at",
+        "error_excerpt",
+    ]
+    list_filter = ["status", "organization"]
+    search_fields = ["crm_record_id", "crm_activity_id"]
+    date_hierarchy = "created_at"
+    fields = [
+        "organization",
+        "message",
+        "status",
+        "connection",
+        "crm_object",
+        "crm_record_id",
+        "crm_activity_id",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("organization", "message", "connection")
+
+    @admin.display(description="error")
+    def error_excerpt(self, obj: CrmTimelineEntry) -> str:
+        return excerpt(obj.last_error, 80)
+
+
 # --- Messaging settings ---------------------------------------------------------------------------------------
 @admin.register(MessagingSettings)
 class MessagingSettingsAdmin(TenantModelAdmin):
     """One row per organization: managers add theirs if it is missing, and edit it."""
 
-    list_display = ["__str__", "organization", "crm_opt_out_field", "updated_at"]
+    list_display = ["__str__", "organization", "crm_opt_out_field", "crm_timeline_enabled", "updated_at"]
     list_filter = ["organization"]
-    fields = ["organization", "crm_opt_out_field"]
+    fieldsets = [
+        (None, {"fields": ["organization", "crm_opt_out_field"]}),
+        (
+            "Texts on the CRM timeline",
+            {
+                "fields": [
+                    "crm_timeline_enabled",
+                    "crm_timeline_subject_sent",
+                    "crm_timeline_subject_received",
+                    "crm_timeline_activity_type",
+                ]
+            },
+        ),
+    ]
     actions = None
 
     def get_queryset(self, request: HttpRequest):

@@ -27,12 +27,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='messagingsettings',
             name='crm_timeline_subject_received',
-            field=models.CharField(default='SMS from {phone}', help_text='The same merge fields.', max_length=255, verbose_name='subject of a text received'),
+            field=models.CharField(blank=True, default='SMS from {phone}', help_text='The same merge fields. Empty: "SMS from {phone}".', max_length=255, verbose_name='subject of a text received'),
         ),
         migrations.AddField(
             model_name='messagingsettings',
             name='crm_timeline_subject_sent',
-            field=models.CharField(default='SMS to {phone}', help_text='Merge fields: {phone}, {contact_name}, {studio_name}, {our_number}; with a fallback: {contact_name|a lead}.', max_length=255, verbose_name='subject of a text sent'),
+            field=models.CharField(blank=True, default='SMS to {phone}', help_text='Merge fields: {phone}, {contact_name}, {studio_name}, {our_number}; with a fallback: {contact_name|a lead}. Empty: "SMS to {phone}".', max_length=255, verbose_name='subject of a text sent'),
         ),
         migrations.CreateModel(
             name='CrmTimelineEntry',
