@@ -904,6 +904,11 @@ def _keyset_of(query: Query, entity: Entity, names: list[str], flags: list[tuple
     if names in ([MODSTAMP], [MODSTAMP, "Id"]):
         low, until = _modstamp_bounds(query.where)
         return Keyset("modified", after=low, until=until)
+    if not names:
+        # No order asked for (Salesforce promises none): a SystemModstamp bound reads that index from the bound.
+        low, until = _modstamp_bounds(query.where)
+        if low is not None:
+            return Keyset("modified", after=low, until=until)
     if names == ["Id"]:
         after, start = _id_bounds(query.where)
         return Keyset("id", id_after=after, id_from=start)

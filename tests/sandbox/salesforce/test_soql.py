@@ -353,3 +353,10 @@ def test_rows_named_by_id_are_read_by_id(catalog: Catalog) -> None:
     compiled.id_members = None
     assert by_id == soql.run(compiled, catalog.leads)
     assert [row["Id"] for row in by_id] == [ids[0], ids[2]]
+
+
+def test_an_unordered_query_with_a_modstamp_bound_reads_the_index(catalog: Catalog) -> None:
+    text = "SELECT Id FROM Lead WHERE IsDeleted = false AND SystemModstamp >= 2026-12-02T00:00:00Z"
+    compiled = soql.compile_query(soql.parse(text), catalog)
+    assert compiled.keyset is not None
+    assert _names(soql.run(compiled, catalog.leads)) == ["Clark", "Diaz"]
