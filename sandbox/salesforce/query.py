@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from sandbox.kit.cursors import EXPIRED, MISMATCH, UNKNOWN, Cursor, CursorBook
 from sandbox.salesforce import ids, soql
 from sandbox.salesforce.calls import sf_endpoint, sf_error
 from sandbox.salesforce.state import is_live
@@ -181,7 +183,8 @@ def compact_json(body: Any, status: int = 200) -> Response:
 # --- locators ------------------------------------------------------------------------------------------------
 @dataclass
 class Locator:
-    """A query's server-side cursor: the ids it matched, how to show them, whose session it belongs to."""
+    """What a query's server-side cursor holds (the `after` of its kit Cursor in `org.locators`): the ids it
+    matched, how to show them, whose session and user it belongs to."""
 
     id: str
     session_id: str
@@ -192,15 +195,13 @@ class Locator:
     batch_size: int
     include_deleted: bool
     opened: float
-    last_used: float
-    expires_at: float
 
 
-def _open_locators(org: SfOrg) -> dict[str, Locator]:
-    book = org.__dict__.get("query_locators")
-    if book is None:
-        book = org.__dict__["query_locators"] = {}
-    return book
+_BOOK_LOCK = threading.Lock()  # the books of every org: opening, evicting and closing are quick
+
+
+def _binding(session: Session) -> tuple[str, ...]:
+    return ("session", session.id)
 
 
 def open_locator(
@@ -213,32 +214,34 @@ def open_locator(
     batch_size: int,
     include_deleted: bool,
 ) -> Locator:
-    """Keep the query's cursor; the user's oldest open one goes when they hold the maximum already."""
-    book = _open_locators(org)
+    """Keep the query's cursor in the org's CursorBook; the user's oldest open one goes when they hold the maximum
+    already (following it then answers INVALID_QUERY_LOCATOR)."""
     now = sandbox.clock.timestamp()
-    for locator_id, locator in list(book.items()):
-        if locator.expires_at <= now:
-            del book[locator_id]
-    mine = sorted((loc for loc in book.values() if loc.user_id == session.user_id), key=lambda loc: loc.opened)
-    while len(mine) >= sandbox.config.sf_open_cursors_per_user:
-        evicted = mine.pop(0)
-        del book[evicted.id]
-        sandbox.counters["salesforce.query_locator_evicted"] += 1
-    ttl = sandbox.config.sf_locator_ttl_seconds
-    locator = Locator(
-        id=org.ids.new_for_prefix(ids.KEY_PREFIXES["QueryLocator"]),
-        session_id=session.id,
-        user_id=session.user_id,
-        sobject=projector.sobject,
-        record_ids=record_ids,
-        projector=projector,
-        batch_size=batch_size,
-        include_deleted=include_deleted,
-        opened=now,
-        last_used=now,
-        expires_at=now + ttl,
-    )
-    book[locator.id] = locator
+    book: CursorBook = org.locators
+    with _BOOK_LOCK:
+        for token, cursor in list(book.items()):
+            if cursor.expires_at <= now:
+                book.pop(token, None)
+        mine = sorted(
+            (cursor for cursor in book.values() if cursor.after.user_id == session.user_id),
+            key=lambda cursor: cursor.after.opened,
+        )
+        while len(mine) >= sandbox.config.sf_open_cursors_per_user:
+            book.pop(mine.pop(0).token, None)
+            sandbox.counters["salesforce.query_locator_evicted"] += 1
+        locator = Locator(
+            id=org.ids.new_for_prefix(ids.KEY_PREFIXES["QueryLocator"]),
+            session_id=session.id,
+            user_id=session.user_id,
+            sobject=projector.sobject,
+            record_ids=record_ids,
+            projector=projector,
+            batch_size=batch_size,
+            include_deleted=include_deleted,
+            opened=now,
+        )
+        ttl = sandbox.config.sf_locator_ttl_seconds
+        book[locator.id] = Cursor(locator.id, locator.sobject, _binding(session), 0, locator, now + ttl)
     return locator
 
 
@@ -329,28 +332,32 @@ def query_more(
     """The batch at `<locator id>-<offset>`; a bare locator id continues at its start."""
     found = _LOCATOR.match(locator)
     locator_id, offset = (found.group(1), int(found.group(2))) if found else (locator, 0)
-    book = _open_locators(org)
-    cursor = book.get(ids.normalize(locator_id) or locator_id)
+    book: CursorBook = org.locators
+    token = ids.normalize(locator_id) or locator_id
     now = sandbox.clock.timestamp()
-    if cursor is None:
-        return invalid_locator()
-    if cursor.session_id != session.id or not sandbox.salesforce.session_alive(org, cursor.session_id):
-        # The locator belongs to another session (a refresh ended the one that opened it).
-        sandbox.counters["salesforce.query_locator_other_session"] += 1
-        return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
-    if now >= cursor.expires_at:
-        del book[cursor.id]
-        return invalid_locator()
-    total = len(cursor.record_ids)
-    if offset >= total:
-        return invalid_locator()
-    cursor.last_used = now
-    cursor.expires_at = now + sandbox.config.sf_locator_ttl_seconds
-    chunk = cursor.record_ids[offset : offset + cursor.batch_size]
-    records = _current(org, cursor, chunk)
-    if offset + len(chunk) >= total:
-        del book[cursor.id]  # the last batch closes the cursor
-    return compact_json(_page(version, cursor, offset, records, total, deleted=cursor.include_deleted))
+    with _BOOK_LOCK:
+        checked = book.check(token, binding=_binding(session), now=now)
+        if checked == UNKNOWN:  # never issued, evicted, closed after its last batch, or forgotten
+            return invalid_locator()
+        cursor = book[token]
+        locator: Locator = cursor.after
+        if checked == MISMATCH or not sandbox.salesforce.session_alive(org, locator.session_id):
+            # The locator belongs to another session (a refresh ended the one that opened it): for good.
+            sandbox.counters["salesforce.query_locator_other_session"] += 1
+            return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        if checked == EXPIRED:
+            book.pop(token, None)
+            return invalid_locator()
+        total = len(locator.record_ids)
+        if offset >= total:
+            return invalid_locator()
+        cursor.expires_at = now + sandbox.config.sf_locator_ttl_seconds
+        cursor.offset = offset
+        chunk = locator.record_ids[offset : offset + locator.batch_size]
+        if offset + len(chunk) >= total:
+            book.pop(token, None)  # the last batch closes the cursor
+    records = _current(org, locator, chunk)
+    return compact_json(_page(version, locator, offset, records, total, deleted=locator.include_deleted))
 
 
 ROUTES = [
