@@ -69,6 +69,11 @@ class AccessToken:
     identity_url: str = ""
     issued_at: float = 0.0  # epoch seconds, as Salesforce said
 
+    @property
+    def access_token(self) -> str:
+        """The token itself, by the name Salesforce's answer gives it."""
+        return self.token
+
 
 # --- public interface ---------------------------------------------------------------------------------------------
 def access_token_get(*, account: ProviderAccount) -> AccessToken:
