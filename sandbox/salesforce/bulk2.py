@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ ABORTED, FAILED = "Aborted", "Failed"
 TERMINAL = (JOB_COMPLETE, ABORTED, FAILED)
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
+_JOB_LOCK = threading.RLock()
 
 
 @dataclass
@@ -82,12 +84,13 @@ def advance(sandbox: SandboxState, org: SfOrg, job: BulkJob) -> None:
         return
     step = float(sandbox.config.sf_bulk_seconds_per_state)
     now = sandbox.clock.timestamp()
-    while job.state not in TERMINAL and now - job.settled_at >= step:
-        job.settled_at += step
-        job.state = IN_PROGRESS if job.state == UPLOAD_COMPLETE else JOB_COMPLETE
-        job.modified = org.now()
-        if job.state == JOB_COMPLETE:
-            complete(org, job)
+    with _JOB_LOCK:  # two polls at once must not run the query twice
+        while job.state not in TERMINAL and now - job.settled_at >= step:
+            job.settled_at += step
+            job.state = IN_PROGRESS if job.state == UPLOAD_COMPLETE else JOB_COMPLETE
+            job.modified = org.now()
+            if job.state == JOB_COMPLETE:
+                complete(org, job)
 
 
 def complete(org: SfOrg, job: BulkJob) -> None:
