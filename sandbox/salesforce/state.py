@@ -48,6 +48,7 @@ from sandbox.kit.cursors import CursorBook
 from sandbox.kit.limits import RollingWindow
 from sandbox.kit.store import ChangeEvent
 from sandbox.salesforce import ids
+from sandbox.salesforce.flow import FlowCallouts
 from sandbox.salesforce.schema import SobjectSchema, build_schemas
 
 if TYPE_CHECKING:
@@ -206,6 +207,15 @@ class SfRecordStore(kit.RecordStore):
         with self.lock:
             super().rebuild_indexes()
             self._lookups.clear()
+
+    def restore(self, before: dict[str, Any]) -> None:
+        """Put a row back as it was (a rolled-back write): every field, its place in the indexes."""
+        with self.lock:
+            record = self.records[before["id"]]
+            record.clear()
+            record.update(before)
+            self._index(record)
+            self._track(record["Id"], record)
 
     def delete(self, record_id: str, **options: Any) -> dict[str, Any] | None:  # type: ignore[override]
         """Remove a row for good (a purge; `SfOrg.delete_record` is the API's soft delete)."""
@@ -532,7 +542,10 @@ class SalesforceState:
         self._refresh: dict[str, tuple[str, str]] = {}  # refresh token (current or retired) -> (org id, grant id)
         self._clients: dict[str, str] = {}  # client id -> org id
         self._lock = threading.RLock()
-        self.listeners: list[Callable[[SfOrg, ChangeEvent], None]] = []
+        self.flow = FlowCallouts(sandbox)
+        # Who hears of every committed record change (org, event): the Flow callout on new Leads, and whatever
+        # else subscribes (e.g. Bulk jobs, change feeds).
+        self.listeners: list[Callable[[SfOrg, ChangeEvent], None]] = [self.flow.handle]
 
     # --- orgs ----------------------------------------------------------------------------------------------
     def create_org(

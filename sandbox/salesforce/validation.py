@@ -188,8 +188,8 @@ def check_values(
         if meta is None:
             raise ApiError("INVALID_FIELD", f"No such column '{key}' on sobject of type {sobject}", [key])
         name = meta["name"]
-        if name == "Id" and not creating and record is not None and ids.normalize(value) == record["Id"]:
-            continue
+        if name == "Id" and (creating or (record is not None and ids.normalize(value) == record["Id"])):
+            continue  # an insert's Id is refused by its caller; an update may repeat its own
         writable = meta["createable"] if creating else meta["updateable"]
         if not writable and name not in allow and not trusted:
             read_only.append(name)

@@ -7,6 +7,8 @@ on the row (`_last_client`), under the sandbox lock (unique values checked and w
     delete(org, sobject, record_id, *, client=None, at=None) -> record
     upsert(org, sobject, field, value, body, *, user_id, client=None, update_only=False) -> UpsertResult
     live_record(org, sobject, record_id) -> record                                     # ApiError NOT_FOUND / deleted
+    Transaction(org): writes with `notify=False` remembered, then `commit()` (listeners hear of them: the Flow
+    callout) or `rollback()` (created rows removed, updated rows restored): allOrNone collections.
 
 Upsert by external id (REST API guide, Upsert a Record Using an External ID): no live match creates (the field
 set to the URL's value), one match updates, several answer 300 with their URLs (`UpsertResult.matches`). The
@@ -51,16 +53,17 @@ def create(
     client: str | None = None,
     trusted: bool = False,
     at: datetime | None = None,
+    notify: bool = True,
 ) -> dict[str, Any]:
     if isinstance(body, dict) and body.get("Id") not in (None, "") and not trusted:
         raise ApiError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
     with org.sandbox.lock:
         checked = check_values(org, sobject, body, creating=True, trusted=trusted)
         values = checked.values
-        values.pop("Id", None) if not trusted else None
+        values.pop("Id", None)
         derive(org, sobject, {}, values, creating=True)
         store = org.stores[sobject]
-        return store.insert(values, by_user=user_id, at=at, client=client, by_api=not trusted)
+        return store.insert(values, by_user=user_id, at=at, client=client, by_api=not trusted, notify=notify)
 
 
 def update(
@@ -74,6 +77,7 @@ def update(
     trusted: bool = False,
     at: datetime | None = None,
     bump: bool = True,
+    notify: bool = True,
 ) -> dict[str, Any]:
     with org.sandbox.lock:
         record = live_record(org, sobject, record_id)
@@ -81,7 +85,14 @@ def update(
         values = checked.values
         derive(org, sobject, record, values, creating=False)
         return org.stores[sobject].update(
-            record["Id"], values, by_user=user_id, at=at, client=client, bump_modified=bump, by_api=not trusted
+            record["Id"],
+            values,
+            by_user=user_id,
+            at=at,
+            client=client,
+            bump_modified=bump,
+            by_api=not trusted,
+            notify=notify,
         )
 
 
@@ -120,6 +131,7 @@ def upsert(
     user_id: str,
     client: str | None = None,
     update_only: bool = False,
+    notify: bool = True,
 ) -> UpsertResult:
     meta = external_field(org, sobject, field_name)
     name = meta["name"]
@@ -129,7 +141,7 @@ def upsert(
         raise ApiError("JSON_PARSER_ERROR", "The request body must be a JSON object")
     if name == "Id":
         record = live_record(org, sobject, value)
-        updated = update(org, sobject, record["Id"], body, user_id=user_id, client=client)
+        updated = update(org, sobject, record["Id"], body, user_id=user_id, client=client, notify=notify)
         return UpsertResult(updated, created=False)
     body = dict(body)
     if "Id" in body or "id" in body:
@@ -150,9 +162,50 @@ def upsert(
         if len(matches) > 1:
             return UpsertResult(matches=matches)
         if matches:
-            updated = update(org, sobject, matches[0]["Id"], body, user_id=user_id, client=client)
+            updated = update(org, sobject, matches[0]["Id"], body, user_id=user_id, client=client, notify=notify)
             return UpsertResult(updated, created=False)
         if update_only:
             raise not_found()
-        created = create(org, sobject, {**body, name: value}, user_id=user_id, client=client)
+        created = create(org, sobject, {**body, name: value}, user_id=user_id, client=client, notify=notify)
         return UpsertResult(created, created=True)
+
+
+class Transaction:
+    """Writes that become visible together or not at all (sObject Collections with allOrNone)."""
+
+    def __init__(self, org: SfOrg) -> None:
+        self.org = org
+        self.created: list[tuple[str, dict[str, Any], list[str]]] = []  # (sObject, record, fields given)
+        self.updated: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = []  # (.., before, ..)
+
+    def before_update(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        record = self.org.stores[sobject].get(ids.normalize(record_id) or "")
+        return dict(record) if record is not None else None
+
+    def note_created(self, sobject: str, record: dict[str, Any], body: Any) -> None:
+        self.created.append((sobject, record, sorted(body) if isinstance(body, dict) else []))
+
+    def note_updated(self, sobject: str, before: dict[str, Any], body: Any) -> None:
+        self.updated.append((sobject, before, {}, sorted(body) if isinstance(body, dict) else []))
+
+    def commit(self) -> None:
+        from sandbox.kit.store import ChangeEvent
+
+        for sobject, record, fields in self.created:
+            self.org.stores[sobject]._emit(ChangeEvent(sobject, "insert", [record["Id"]], {record["Id"]: fields}, True))
+        for sobject, before, _, fields in self.updated:
+            self.org.stores[sobject]._emit(ChangeEvent(sobject, "update", [before["Id"]], {before["Id"]: fields}, True))
+        self.created.clear()
+        self.updated.clear()
+
+    def rollback(self) -> None:
+        with self.org.sandbox.lock:
+            for sobject, before, _, _ in reversed(self.updated):
+                self.org.stores[sobject].restore(before)
+            for sobject, record, _ in reversed(self.created):
+                store = self.org.stores[sobject]
+                store.delete(record["Id"], notify=False)
+                if store.deleted and store.deleted[-1].get("id") == record["Id"]:
+                    store.deleted.pop()
+        self.created.clear()
+        self.updated.clear()
