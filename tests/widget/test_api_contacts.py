@@ -112,6 +112,9 @@ def test_the_lead_comes_from_the_crm_and_is_cached(tenant_a, linked):
         "status": "Contacted",
         "owner_id": "4150868000000225013",
         "owner_name": "Ana Alvarez",
+        # The link is made from the connection (its data centre), not asked of the CRM.
+        "url": f"https://crm.zoho.eu/crm/tab/Leads/{LEAD.id}",
+        "crm": "Zoho CRM",
     }
     assert second.json() == first.json()
     provider_for.return_value.record.assert_called_once()

@@ -1,9 +1,10 @@
 """The lead's CRM context for the widget: name, status and owner, from the CRM mirror when it has the record,
-else from the CRM through the contact's connection (cached briefly: the widget asks each time a thread opens)."""
+else from the CRM through the contact's connection (cached briefly: the widget asks each time a thread opens), and a
+link to the record's page in the CRM's own web app (`provider.record_url`: built, never asked of the CRM)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import structlog
 from drf_spectacular.utils import extend_schema
@@ -16,6 +17,7 @@ from django.db.models import QuerySet
 
 from core.api import ErrorSerializer, TenantApi
 from core.exceptions import UpstreamUnavailable
+from crm import registry
 from crm.connections import crm_connection_get
 from crm.errors import CrmAuthError, CrmError, CrmNotFound
 from crm.records import CanonicalRecord, Priority
@@ -40,6 +42,24 @@ class CrmContext:
     status: str = ""
     owner_id: str = ""
     owner_name: str = ""
+    url: str = ""  # the record's page in the CRM ("" when the provider cannot say)
+    crm: str = ""  # the CRM's name, for the link ("Open in Salesforce")
+
+
+def record_link(*, connection: ProviderAccount | None, object: str, record_id: str) -> tuple[str, str]:
+    """The record's page in the CRM's web app and the CRM's name; ("", "") when the provider cannot say. Builds a
+    provider for the connection, calls nothing (record_url is made from what the connection knows)."""
+    if connection is None:
+        return "", ""
+    try:
+        provider = registry.provider_for(connection, priority=Priority.INTERACTIVE)
+        url = provider.record_url(object=object, record_id=record_id)
+    except (CrmError, ValueError):
+        return "", ""
+    # Only a web address goes into the widget's link (never a javascript: or data: one, whatever a provider says).
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        url = ""
+    return url, provider.label or provider.kind
 
 
 def crm_context_from_mirror(*, contact: Contact) -> CrmContext | None:
@@ -54,6 +74,9 @@ def crm_context_from_mirror(*, contact: Contact) -> CrmContext | None:
     )
     if record is None:
         return None
+    url, crm_name = record_link(
+        connection=contact.connection or record.connection, object=contact.crm_object, record_id=contact.crm_record_id
+    )
     return CrmContext(
         source="mirror",
         object=contact.crm_object,
@@ -63,6 +86,8 @@ def crm_context_from_mirror(*, contact: Contact) -> CrmContext | None:
         status=str((record.fields or {}).get(STATUS_KEY) or ""),
         owner_id=record.owner_id or "",
         owner_name=record.owner_name or "",
+        url=url,
+        crm=crm_name,
     )
 
 
@@ -111,12 +136,16 @@ def crm_context_from_crm(*, contact: Contact) -> CrmContext:
         logger.warning("crm_context_failed", contact_id=contact.pk, error=exc.__class__.__name__)
         raise UpstreamUnavailable("The CRM did not answer; try again shortly.", code="crm_unavailable") from exc
     context = crm_context_from_record(contact=contact, record=record, source="crm")
+    if context.found:
+        url, crm_name = record_link(connection=connection, object=contact.crm_object, record_id=contact.crm_record_id)
+        context = replace(context, url=url, crm=crm_name)
     cache.set(key, asdict(context), CRM_CONTEXT_CACHE_SECONDS)
     return context
 
 
 class ContactCrmApi(TenantApi):
-    """GET /contacts/<id>/crm/: the linked CRM record's name, status and owner, or `{"linked": false}`."""
+    """GET /contacts/<id>/crm/: the linked CRM record's name, status, owner and page in the CRM, or
+    `{"linked": false}`."""
 
     class CrmContextSerializer(serializers.Serializer):
         linked = serializers.BooleanField()
@@ -128,6 +157,10 @@ class ContactCrmApi(TenantApi):
         status = serializers.CharField(required=False, allow_blank=True)
         owner_id = serializers.CharField(required=False, allow_blank=True)
         owner_name = serializers.CharField(required=False, allow_blank=True)
+        url = serializers.CharField(
+            required=False, allow_blank=True, help_text="The record's page in the CRM (empty: no link)."
+        )
+        crm = serializers.CharField(required=False, allow_blank=True, help_text="The CRM's name, for the link.")
 
     serializer_class = CrmContextSerializer
 

@@ -209,7 +209,7 @@ async function openConversation(id) {
   setupPickers();
   updateCounter();
   try {
-    await Promise.all([loadMessages(), refreshOptOut()]);
+    await Promise.all([loadMessages(), refreshOptOut(), refreshCrmCard()]);
     await markRead();
   } catch (error) {
     backgroundError(error);
@@ -320,6 +320,38 @@ function messageItem(message) {
         )
       : null,
   );
+}
+
+// The CRM card: the linked record's name, status and owner, and a link to its page in the CRM. A CRM that does not
+// answer leaves the card empty (the thread still works).
+async function refreshCrmCard() {
+  const c = state.open;
+  const box = $("crm-card");
+  box.replaceChildren();
+  box.hidden = true;
+  if (!c.contact.crm_linked) return;
+  let data;
+  try {
+    data = await api(`contacts/${c.contact.id}/crm/`);
+  } catch (error) {
+    if (error.status === 401) throw error;
+    return;
+  }
+  if (!state.open || state.open.id !== c.id || !data.linked) return;
+  const kind = data.object === "contact" ? "Contact" : "Lead";
+  if (!data.found) {
+    box.append(`${kind} no longer in the CRM`);
+  } else {
+    const parts = [data.name ? `${kind}: ${data.name}` : kind];
+    if (data.status) parts.push(data.status);
+    if (data.owner_name) parts.push(`owner ${data.owner_name}`);
+    box.append(parts.join(" · "));
+    if (/^https?:\/\//.test(data.url || "")) {
+      const label = `Open in ${data.crm || "the CRM"}`;
+      box.append(" · ", el("a", { href: data.url, target: "_blank", rel: "noopener noreferrer" }, label));
+    }
+  }
+  box.hidden = false;
 }
 
 async function refreshOptOut() {
