@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from core.http import make_session
@@ -359,6 +360,19 @@ def test_the_login_host_down_is_unavailable_and_asked_once_for_many(client, acco
     control(empty_sandbox, "DELETE", "faults")
     tokens.token_cache_clear(account=account)
     assert client.limits()
+
+
+def test_a_refresh_held_too_long_by_another_process_is_unavailable(client, account, settings):
+    settings.SALESFORCE_TOKEN_LOCK_WAIT_SECONDS = 0.2
+    cache.add(f"salesforce:token:{account.pk}:lock", "another-process", timeout=30)
+    with pytest.raises(SalesforceUnavailable, match="another process"):
+        client.limits()
+
+
+def test_the_token_is_only_ever_sent_to_the_instance_or_the_login_host(client, org):
+    with pytest.raises(SalesforceRejected, match="refused to send"):
+        client.get("https://evil.example/services/data/v66.0/limits")
+    assert client.get(f"{org['instance_url']}/services/data/v66.0/limits").status == 200
 
 
 # --- queries and locators -----------------------------------------------------------------------------------------
