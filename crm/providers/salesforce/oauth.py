@@ -65,6 +65,11 @@ ORG_CLAIMED = (
     "The Salesforce org {name} is already connected to another Leadline organization, so it was not connected "
     "here; the sign-in was discarded. If this org is yours, contact Leadline support."
 )
+OTHER_ORG = (
+    "This account was connected to the Salesforce org {previous}; you signed in to the org {new}, so nothing was "
+    "changed (the account's mirrored records and members' Salesforce users belong to {previous}). To use {new}, add "
+    "another Salesforce account and connect that one; sign in to {previous} to reconnect this one."
+)
 _SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
 
@@ -428,6 +433,19 @@ def connect_finish(
         raise _failed(account, CrmAuthError("Salesforce did not say which org this is; start again."))
     if _org_claimed_elsewhere(account=account, org_id=identity.org_id):
         raise _claim_refused(http, login, answer, account, identity, connected_by)
+    previous = _previous_org(account)
+    if previous and previous != identity.org_id:
+        # The account's mirror, members' user ids and lead automation belong to the org it was connected to;
+        # reading another org through it would mix the two. A new org is a new account.
+        _revoke(http, login, answer.refresh_token, account)
+        logger.warning(
+            "salesforce.connection.other_org_refused",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            previous_sf_org_id=previous,
+            sf_org_id=identity.org_id,
+        )
+        raise _failed(account, CrmAuthError(OTHER_ORG.format(previous=previous, new=identity.org_id), code="other_org"))
     try:
         _connected(
             account=account,
@@ -489,6 +507,13 @@ def _claim_refused(
     return _failed(account, CrmAuthError(ORG_CLAIMED.format(name=name), code="org_claimed"))
 
 
+def _previous_org(account: ProviderAccount) -> str:
+    """The org this account was connected to (kept after a disconnect), "" if none yet."""
+    return (
+        SalesforceConnection.unscoped_objects.filter(account=account).values_list("sf_org_id", flat=True).first() or ""
+    )
+
+
 def _org_claimed_elsewhere(*, account: ProviderAccount, org_id: str) -> bool:
     """Whether another connection holds this Salesforce org (connected, or waiting to be reconnected)."""
     return (
@@ -521,15 +546,6 @@ def _connected(
     account.api_domain = instance
     account.save(update_fields=["refresh_token", "accounts_url", "api_domain", "updated_at"])
     connection = connection_for_account(account=account)
-    if connection.sf_org_id and connection.sf_org_id != identity.org_id:
-        # The account now reads another org: what was mirrored from the old one is not this org's.
-        logger.warning(
-            "salesforce.connection.org_changed",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            previous_sf_org_id=connection.sf_org_id,
-            sf_org_id=identity.org_id,
-        )
     now = timezone.now()
     connection.state = SalesforceConnection.State.CONNECTED
     connection.sf_org_id = identity.org_id

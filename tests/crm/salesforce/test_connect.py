@@ -429,3 +429,21 @@ def test_the_page_shows_the_allocation_and_a_block(manager_a, unconnected):
     assert "12,345 of 100,000 (12%)" in page
     listing = manager_a.get(reverse("admin:salesforce_salesforceconnection_changelist")).content.decode()
     assert "12,345 of 100,000" in listing
+
+
+def test_an_account_once_connected_to_one_org_is_not_reconnected_to_another(manager_a, unconnected, sf_org, sandbox):
+    connect(manager_a, unconnected, sf_org)
+    manager_a.post(reverse("admin:salesforce_salesforceconnection_disconnect", args=[unconnected.pk]))
+    # Someone gives the account another org's app and signs in there.
+    other = new_org(sandbox, "Other Org")
+    ProviderAccount.objects.unscoped().filter(pk=unconnected.account_id).update(
+        client_id=other["client_id"], client_secret=other["client_secret"]
+    )
+    before = grant_ids(sandbox, other)
+    connect(manager_a, unconnected, other)
+    unconnected.refresh_from_db()
+    assert unconnected.state == SalesforceConnection.State.ERROR
+    assert f"was connected to the Salesforce org {sf_org['org_id']}" in unconnected.last_error
+    assert unconnected.sf_org_id == sf_org["org_id"]
+    assert not ProviderAccount.objects.unscoped().get(pk=unconnected.account_id).refresh_token
+    assert [grant.alive for grant in grants_since(sandbox, other, before)] == [False]
