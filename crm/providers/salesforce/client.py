@@ -365,7 +365,8 @@ class SalesforceClient:
         info = error_info(response)
         kwargs: dict[str, Any] = {"status": status, "error_code": info.code, "fields": info.fields, "body": info.body}
         message = f"Salesforce answered HTTP {status}{f' {info.code}' if info.code else ''}: {info.message}"
-        if status == 401:
+        if status == 401 or (status == 403 and "Bad_OAuth_Token" in (info.code, info.message.strip())):
+            # The OpenID and identity endpoints say an ended session with 403 Bad_OAuth_Token.
             raise SalesforceSessionInvalid(message, **kwargs)
         if status == 403 and info.code == "REQUEST_LIMIT_EXCEEDED":
             if "concurrent" in info.message.lower():

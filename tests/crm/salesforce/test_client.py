@@ -216,6 +216,14 @@ def test_the_token_is_shared_until_salesforce_refuses_it_then_refreshed_once(cli
     assert connection.last_refreshed_at is not None
 
 
+def test_userinfo_with_an_ended_session_refreshes_once_too(client, org, empty_sandbox):
+    client.limits()
+    sessions_end(empty_sandbox, org)  # userinfo says so with 403 Bad_OAuth_Token, not 401
+    claims = client.get("/services/oauth2/userinfo").json()
+    assert claims["organization_id"] == org["org_id"]
+    assert refreshes(empty_sandbox, org) == 2
+
+
 def test_rotation_stores_the_new_refresh_token_encrypted_and_the_old_one_is_dead(organization, empty_sandbox):
     org = sf_org(empty_sandbox, rotation=True)
     account = sf_account(organization, org)
