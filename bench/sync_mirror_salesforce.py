@@ -1,0 +1,389 @@
+"""Benchmark: mirror N wide Salesforce Leads from the emulator end to end, cold and as an all-update re-run, beside
+the physical ceiling measured in the same run (issue 15; the Zoho bench, bench/sync_mirror.py, is the model).
+
+    python -m bench.sync_mirror --crm salesforce [--records 100000]
+    python -m bench.sync_mirror_salesforce [--records 100000] [--memory-records 10000,100000]
+
+The emulator (`sandbox/salesforce/`, in a thread of the parent process) holds one org with N seeded Leads of its
+116-field describe (names, phones in the formats people type, addresses, picklists, custom fields, long text areas,
+converted leads; `sandbox/salesforce/seed.py`). Each run is a child process (`--worker`) so its peak RSS is the
+sync's alone, driving the product's own code with the provider `provider_for` gives for the organization's
+connection (a ProviderAccount of kind salesforce pointing at the emulator):
+
+- serve: the emulator alone, every delta page of the run's SOQL query fetched through the provider and mapped,
+  nothing written;
+- cold: `sync_run` from no watermark (the delta path: keyset pages on (SystemModstamp, Id) through SOQL, the next
+  page read and mapped in a background thread while this one is written);
+- bulk: `backfill_run` of a second organization on the same Salesforce org (the product's first load: a Bulk API
+  2.0 query job, its CSV pages by Sforce-Locator);
+- update: every Lead edited in the emulator (in chunks of 1,000, each with its own SystemModstamp, as a person's
+  or a data load's edits land), then `sync_run` again (every lead updated);
+- unchanged: the watermark forgotten and every lead read again (nothing written).
+
+The ceilings are bench/sync_mirror.py's, measured in the same run on the rows this run wrote: the same mapped rows
+COPY'd into a temporary table and written by one guarded `INSERT ... SELECT ... ON CONFLICT DO UPDATE WHERE` into
+the mirror table itself (today), into a copy with only its unique key (physical), and that copy with two GIN
+indexes (gin). Ratios are records/s over the physical ceiling's.
+
+Peak memory: the cold run's child at each of `--memory-records` (a run of its own, on an org seeded with that many
+leads): flat = the same peak at every size.
+
+Uses BENCH_SYNC_DATABASE (default leadline_bench_sync), dropped and re-created, and its database cache (no Redis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+import django
+
+from bench import sync_mirror as base  # sets the environment (database, settings) before Django is imported
+from bench.measure import Timer, current_rss_mb, rss_mb
+
+RESULTS = Path(__file__).parent / "results" / "sync_mirror_salesforce.txt"
+OBJECT = base.OBJECT
+SOBJECT = "Lead"
+EDIT_CHUNK = 1000  # leads edited per control call, each chunk with its own SystemModstamp
+DAILY_REQUESTS = 5_000_000  # the bench's org may spend what it needs (the allocation is tested elsewhere)
+
+
+# --- the child process: one run, timed ------------------------------------------------------------------------
+def _instrument(provider: Any, timer: Timer) -> None:
+    """Time the provider's Salesforce calls (HTTP, the emulator answering on the same cores, JSON decoding) and its
+    mapping to CanonicalRecords, in place."""
+    from crm.providers.salesforce import transport
+
+    provider.client._call = timer.wrap("crm", provider.client._call)
+    decode = transport.SalesforceResponse.json
+    transport.SalesforceResponse.json = timer.wrap("crm", decode)  # type: ignore[method-assign]
+    provider._canonical = timer.wrap("mapping", provider._canonical)
+
+
+def worker(job: dict[str, Any]) -> None:
+    django.setup()
+    from crm.connections import crm_connection_get
+    from crm.records import Cursor, Priority
+    from crm.registry import provider_for
+    from studios.models import Organization
+    from sync import backfill, delta
+    from sync.models import SyncRun
+    from sync.prefetch import Prefetcher
+
+    timer = Timer()
+    organization = Organization.objects.unscoped().get(pk=job["organization_id"])
+    provider: Any = provider_for(crm_connection_get(organization=organization), priority=Priority.BACKGROUND)
+    _instrument(provider, timer)
+    if job["mode"] == "serve":
+        cursor, rows, pages = Cursor.start(), 0, 0
+        started = time.perf_counter()
+        while True:
+            page = provider.changed_since(object=OBJECT, cursor=cursor, page_size=2000)
+            rows += len(page.records)
+            pages += 1
+            if not page.has_more:
+                break
+            cursor = page.cursor
+        print(
+            json.dumps(
+                {
+                    "seconds": time.perf_counter() - started,
+                    "crm": timer.seconds["crm"],
+                    "mapping": timer.seconds["mapping"],
+                    "rows": rows,
+                    "pages": pages,
+                    "calls": provider.credits_used,
+                    "fields": len(provider.object_spec(object=OBJECT).fields),
+                }
+            )
+        )
+        return
+
+    class TimedPrefetcher(Prefetcher):
+        """Time this (the writing) thread waits for the next batch: reads and mapping not hidden behind writes."""
+
+        def __next__(self) -> Any:
+            started = time.perf_counter()
+            try:
+                return super().__next__()
+            finally:
+                timer.seconds["wait"] += time.perf_counter() - started
+
+    delta.Prefetcher = TimedPrefetcher
+    delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
+    backfill.crm_records_upsert = timer.wrap("upsert", backfill.crm_records_upsert)
+    timer.seconds["export_wait"] = 0.0
+    if job["mode"] == "bulk":  # the backfill polling the Bulk API 2.0 job (nothing else sleeps in this process)
+        backfill.time.sleep = timer.wrap("export_wait", backfill.time.sleep)
+    before = current_rss_mb()
+    started = time.perf_counter()
+    if job["mode"] == "bulk":
+        run = backfill.backfill_run(organization=organization, object=OBJECT, provider=provider)
+    else:
+        run = delta.sync_run(organization=organization, object=OBJECT, provider=provider)
+    seconds = time.perf_counter() - started
+    if run.status != SyncRun.Status.OK:
+        raise SystemExit(f"sync run failed: {run.error}")
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                **timer.seconds,
+                "inserted": run.inserted,
+                "updated": run.updated,
+                "calls": provider.credits_used,
+                "rss_start_mb": before,
+                "rss_peak_mb": rss_mb(),
+            }
+        ),
+        flush=True,
+    )
+
+
+def run_worker(job: dict[str, Any]) -> dict[str, Any]:
+    output = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "bench.sync_mirror_salesforce", "--worker", json.dumps(job)],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+# --- the parent: emulator org, organizations, ceilings ----------------------------------------------------------
+class EmulatedOrg:
+    """One org on the emulator, through its control API (`/_sandbox/salesforce/...`)."""
+
+    def __init__(self, server_url: str, *, name: str) -> None:
+        self.server_url = server_url
+        from crm.providers.salesforce import oauth
+
+        body = {"name": name, "redirect_uris": [oauth.redirect_uri()], "daily_api_requests": DAILY_REQUESTS}
+        self.org = self._call("POST", "salesforce/orgs", body)
+        self.org_id = str(self.org["org_id"])
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        answer = requests.request(method, f"{self.server_url}/_sandbox/{path}", json=body, timeout=1800)
+        if answer.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+    def seed(self, count: int) -> list[str]:
+        return list(
+            self._call("POST", f"salesforce/orgs/{self.org_id}/seed", {"sobject": SOBJECT, "count": count})["ids"]
+        )
+
+    def edit_all(self, ids: list[str]) -> int:
+        """Every lead edited once: chunks of EDIT_CHUNK, each stamped now (one SystemModstamp per chunk)."""
+        for number, start in enumerate(range(0, len(ids), EDIT_CHUNK)):
+            values = {
+                "Description": f"Edited in the benchmark's update pass, chunk {number}: called back, booked a trial.",
+                "Rating": ("Hot", "Warm", "Cold")[number % 3],
+                "Title": f"Member #{number}",
+            }
+            self._call(
+                "PATCH",
+                f"salesforce/orgs/{self.org_id}/records/{SOBJECT}",
+                {"ids": ids[start : start + EDIT_CHUNK], "values": values},
+            )
+        return len(ids)
+
+
+def organization_create(slug: str, server_url: str, org: EmulatedOrg) -> int:
+    """An organization whose default CRM connection is the emulated org (its ready refresh token)."""
+    from studios.models import Organization, ProviderAccount
+
+    organization = Organization.objects.create(slug=slug, name=f"{slug.title()} Fitness")
+    ProviderAccount.unscoped_objects.create(
+        organization=organization,
+        name=f"{slug}-salesforce",
+        kind="salesforce",
+        is_default=True,
+        client_id=org.org["client_id"],
+        client_secret=org.org["client_secret"],
+        refresh_token=org.org["refresh_token"],
+        accounts_url=server_url,
+        api_domain=org.org.get("instance_url") or server_url,
+        custom_endpoints=True,  # an operator pointed it at the emulator
+    )
+    return organization.pk
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--memory-records", default="", help="comma-separated sizes for extra peak-RSS runs")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--crm", default="salesforce", help=argparse.SUPPRESS)  # bench.sync_mirror's switch
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    django.setup()
+    from sandbox.server import SandboxServer
+
+    lines: list[str] = []
+
+    def out(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    count = args.records
+    base.fresh_database()
+    workdir = Path(tempfile.mkdtemp(prefix="sync-mirror-sf-"))
+    phases: dict[str, dict[str, Any]] = {}
+    memory: dict[int, dict[str, Any]] = {}
+    with SandboxServer(world="empty") as server:
+        org = EmulatedOrg(server.url, name="Bench Fitness")
+        started = time.perf_counter()
+        ids = org.seed(count)
+        seed_seconds = time.perf_counter() - started
+        ours = organization_create("bench", server.url, org)
+        bulk = organization_create("bulk", server.url, org)
+        theirs = base.organization_create("ceiling")  # holds the ceiling's rows (a connection to nowhere)
+        run = base.ceiling_run(theirs)
+
+        base.checkpoint()
+        serve = run_worker({"mode": "serve", "organization_id": ours})
+        assert serve["rows"] == count, serve
+        base.ceiling_tables()
+        phases["cold"] = run_worker({"mode": "sync", "organization_id": ours})
+        base.rows_dump(ours, workdir / "cold.copy")
+        for name, table in base.CEILING_TABLES.items():
+            phases["cold"][f"ceiling_{name}"], written = base.ceiling(workdir / "cold.copy", run, table)
+            assert written == count, (name, written, count)
+        base.checkpoint()
+        phases["bulk"] = run_worker({"mode": "bulk", "organization_id": bulk})
+        for name in base.CEILING_TABLES:
+            phases["bulk"][f"ceiling_{name}"] = phases["cold"][f"ceiling_{name}"]  # the same rows, cold
+
+        started = time.perf_counter()
+        edited = org.edit_all(ids)
+        edit_seconds = time.perf_counter() - started
+        base.checkpoint()
+        phases["update"] = run_worker({"mode": "sync", "organization_id": ours})
+        base.rows_dump(ours, workdir / "update.copy")
+        for name, table in base.CEILING_TABLES.items():
+            phases["update"][f"ceiling_{name}"], written = base.ceiling(workdir / "update.copy", run, table)
+            assert written == count, (name, written, count)
+
+        from sync.models import SyncState
+
+        SyncState.objects.unscoped().filter(organization_id=ours, object=OBJECT).update(watermark=None)
+        base.checkpoint()
+        unchanged = run_worker({"mode": "sync", "organization_id": ours})
+        assert unchanged["inserted"] + unchanged["updated"] == 0, unchanged
+
+        for size in [int(value) for value in args.memory_records.split(",") if value.strip()]:
+            sized = EmulatedOrg(server.url, name=f"Memory {size}")
+            sized.seed(size)
+            base.checkpoint()
+            memory[size] = run_worker(
+                {"mode": "sync", "organization_id": organization_create(f"mem{size}", server.url, sized)}
+            )
+    row_bytes = (workdir / "cold.copy").stat().st_size / count
+
+    with base.psycopg.connect(base.ADMIN_DSN) as conn:
+        load = os.getloadavg()[0]
+        server_version = conn.info.server_version
+    out(f"Mirror of {count:,} wide Salesforce Leads from the emulator ({serve['fields']} fields mapped), end to end")
+    out(
+        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (the machine may be shared), "
+        f"PostgreSQL {server_version // 10000}"
+    )
+    out(
+        f"emulator: seeded in {seed_seconds:.1f} s, all {edited:,} leads edited in {edit_seconds:.1f} s (chunks of "
+        f"{EDIT_CHUNK:,}, one SystemModstamp each); in a thread of the parent process, over HTTP"
+    )
+    out(f"mapped row: {row_bytes:,.0f} bytes as COPY text")
+    out(
+        "ceilings (bench/sync_mirror.py's): the same mapped rows COPY'd into a temp table + one INSERT ... SELECT ... "
+        "ON CONFLICT DO UPDATE WHERE into: today = sync_crmrecord; physical = a copy with only its unique key; "
+        "gin = that copy with two jsonb_ops GIN indexes"
+    )
+    out(
+        f"emulator alone: every delta page fetched through the provider and mapped, not written: "
+        f"{serve['seconds']:.1f} s ({count / serve['seconds']:,.0f} records/s), of which {serve['crm']:.1f} s in "
+        f"Salesforce calls ({count / serve['crm']:,.0f} records/s) and {serve['mapping']:.1f} s mapping; "
+        f"{serve['pages']} pages, {serve['calls']} API calls"
+    )
+    out()
+    out(
+        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'calls':>6} {'crm s':>6} {'wait s':>6} {'map s':>5} "
+        f"{'upsert s':>8} {'other s':>7} | {'ceiling rec/s: today':>20} {'physical':>8} {'gin':>6} | "
+        f"{'ratio: e2e/phys':>15} {'e2e/today':>9} {'code/phys':>9}"
+    )
+    verdicts = []
+    for name, phase in phases.items():
+        rows = phase["inserted"] + phase["updated"]
+        waited = phase["wait"] + phase.get("export_wait", 0.0)
+        other = phase["seconds"] - waited - phase["upsert"] - (phase["crm"] + phase["mapping"] if name == "bulk" else 0)
+        rate = rows / phase["seconds"]
+        today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
+        code_rate = rows / (phase["mapping"] + phase["upsert"])
+        e2e_ratio, code_ratio = rate / physical, code_rate / physical
+        out(
+            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['calls']:>6,} {phase['crm']:>6.1f} "
+            f"{waited:>6.1f} {phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} "
+            f"{physical:>8,.0f} {gin:>6,.0f} | {e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f}"
+        )
+        verdicts.append((name, e2e_ratio, code_ratio))
+    other = unchanged["seconds"] - unchanged["wait"] - unchanged["upsert"]
+    out(
+        f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
+        f"{unchanged['calls']:>6,} {unchanged['crm']:>6.1f} {unchanged['wait']:>6.1f} {unchanged['mapping']:>5.1f} "
+        f"{unchanged['upsert']:>8.1f} {other:>7.1f} | (every lead read again, none written: no ceiling)"
+    )
+    out()
+    out("calls = Salesforce API requests the run made (each one of the org's daily allocation); crm = time in them")
+    out("(the emulator answering on the same cores, HTTP, JSON decoding) and map = the provider's mapping to")
+    out("CanonicalRecords: in the reader thread for cold/update/unchanged (overlapping the writes), in the writing")
+    out("thread for bulk (the backfill streams the job's CSV pages and writes them in turn); wait = the writing")
+    out("thread waiting for the next batch (bulk: polling the Bulk API 2.0 job); upsert = crm_records_upsert;")
+    out("other = the rest (commits, checkpoints, run rows, describe, deletions; bulk: also CSV parsing).")
+    out("e2e = ours end to end; code = N / (map + upsert); ratios are records/s over the ceiling's in the same run;")
+    out("bulk is compared with the cold ceiling (the same rows, inserted).")
+    for name, e2e_ratio, code_ratio in verdicts:
+        out(
+            f"target >= {base.TARGET_RATIO:.0%} of the physical ceiling, {name}: end to end {e2e_ratio:.0%} "
+            f"({'met' if e2e_ratio >= base.TARGET_RATIO else 'NOT met'}), our code {code_ratio:.0%} "
+            f"({'met' if code_ratio >= base.TARGET_RATIO else 'NOT met'})"
+        )
+    out()
+    out("Peak RSS of the sync process (a child process, VmHWM), cold runs against the emulator:")
+    out(f"{'records':>10} {'seconds':>8} {'rec/s':>7} {'RSS at start MB':>16} {'peak RSS MB':>12}")
+    sized = {count: phases["cold"], **memory}
+    for size, result in sorted(sized.items()):
+        out(
+            f"{size:>10,} {result['seconds']:>8.1f} {size / result['seconds']:>7,.0f} {result['rss_start_mb']:>16.0f} "
+            f"{result['rss_peak_mb']:>12.0f}"
+        )
+    out(
+        f"peak RSS of the other runs: bulk {phases['bulk']['rss_peak_mb']:.0f} MB, update "
+        f"{phases['update']['rss_peak_mb']:.0f} MB, unchanged {unchanged['rss_peak_mb']:.0f} MB"
+    )
+    peaks = [result["rss_peak_mb"] for result in sized.values()]
+    if len(peaks) > 1:
+        growth = max(peaks) - min(peaks)
+        flat = growth < 0.1 * min(peaks) and max(peaks) < base.TARGET_PEAK_MB
+        out(
+            f"target peak RSS flat and < {base.TARGET_PEAK_MB} MB: {'MET' if flat else 'NOT met'} "
+            f"(peaks {', '.join(f'{peak:.0f}' for peak in peaks)} MB; growth {growth:.0f} MB)"
+        )
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
