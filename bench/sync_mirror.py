@@ -334,7 +334,13 @@ def main() -> None:
     parser.add_argument("--memory-records", default="100000", help="comma-separated sizes for the peak-RSS runs")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--crm", choices=("zoho", "salesforce"), default="zoho", help="the emulated CRM to mirror")
     args = parser.parse_args()
+    if args.crm == "salesforce":  # the same measurement on the Salesforce emulator: bench/sync_mirror_salesforce.py
+        from bench.sync_mirror_salesforce import main as salesforce_main
+
+        salesforce_main(sys.argv[1:])
+        return
     if args.worker:
         worker(json.loads(args.worker))
         return
