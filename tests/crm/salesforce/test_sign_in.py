@@ -14,14 +14,16 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from crm.providers.salesforce import oauth
 from crm.providers.salesforce import sign_in as salesforce_sign_in
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.providers.salesforce.services import connection_for_account
 from crm.records import Identity
 from identity.models import WidgetToken
 from sandbox import worlds
-from studios.models import Membership
+from studios.models import Membership, ProviderAccount
 from studios.services import member_crm_user_set
+from tenants import demo
 from tests.crm.salesforce.test_connect import (
     callback,
     consent,
@@ -192,3 +194,7 @@ def test_the_demo_staff_sign_in_with_salesforce_as_in_make_run(settings, sandbox
     assert page_data(page)["outcome"] == "signed_in", page.content.decode()[:500]
     row = WidgetToken.objects.unscoped().get()
     assert row.membership == Membership.objects.unscoped().get(user__email=casey["email"])
+    # The demo's connection works against the sandbox as it is (its ready grant), as the mirror will use it.
+    connection = ProviderAccount.objects.unscoped().get(name=demo.DEMO_SF_CONNECTION)
+    identity = oauth.identity_fetch(connection)
+    assert (identity.org_id, identity.user_id) == (worlds.DEMO_SF_ORG_ID, demo.DEMO_SF_MANAGER_ID)
