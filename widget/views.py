@@ -5,8 +5,8 @@ The page holds no data, so anyone may load it; the script asks /api/v1/me/ and o
 Opened with `?crm=<kind>` it is that CRM's embedded widget (`?<kind>=1` too: the form of the first installed
 widgets): the CRM's SDK for embedded apps is loaded from its origin, with the provider's glue
 script (`CrmProvider.embed`), and the CRM's pages may frame it. Otherwise no third-party origin appears anywhere in
-its policy and no one may frame it. The sign-in button goes to the embedding CRM's sign-in, else to the first CRM
-that signs people in.
+its policy and no one may frame it. Inside a CRM the sign-in button goes to that CRM's sign-in; outside, there is one
+button per CRM that signs people in.
 """
 
 from __future__ import annotations
@@ -55,10 +55,11 @@ def embedding_crm(request: HttpRequest) -> type[CrmProvider] | None:
     return provider if provider.embed is not None else None
 
 
-def sign_in_crm(embedding: type[CrmProvider] | None) -> type[CrmProvider] | None:
-    """Where the sign-in button goes: the embedding CRM, else the first registered CRM that signs people in."""
+def sign_in_crms(embedding: type[CrmProvider] | None) -> list[type[CrmProvider]]:
+    """Where the sign-in buttons go: inside a CRM, to its own sign-in only; else one per registered CRM that signs
+    people in."""
     candidates = [embedding] if embedding is not None else [provider_class(kind) for kind in registered()]
-    return next((provider for provider in candidates if Capability.SIGN_IN in provider.capabilities), None)
+    return [provider for provider in candidates if Capability.SIGN_IN in provider.capabilities]
 
 
 @require_safe
@@ -66,14 +67,17 @@ def sign_in_crm(embedding: type[CrmProvider] | None) -> type[CrmProvider] | None
 def widget_page(request: HttpRequest) -> HttpResponse:
     embedding = embedding_crm(request)
     embed = embedding.embed if embedding else None
-    sign_in = sign_in_crm(embedding)
+    sign_ins = [
+        {"url": f"{reverse('signin:crm-start', args=[provider.kind])}?mode=widget", "label": provider.label}
+        for provider in sign_in_crms(embedding)
+    ]
     context = {
         "embedded": embedding is not None,
         "crm": embedding.kind if embedding else "",
         "sdk_url": embed.sdk_url if embed else "",
         "embed_script": embed.script if embed else "",
-        "sign_in_url": f"{reverse('signin:crm-start', args=[sign_in.kind])}?mode=widget" if sign_in else "",
-        "sign_in_label": sign_in.label if sign_in else "",
+        "sign_ins": sign_ins,
+        "sign_in_url": sign_ins[0]["url"] if sign_ins else "",
     }
     response = TemplateResponse(request, "app/index.html", context)
     response["Content-Security-Policy"] = content_security_policy(embed=embed)

@@ -1,10 +1,13 @@
-"""GET /app/: the page shell, its Content-Security-Policy, and framing only by the embedding CRM (Zoho here)."""
+"""GET /app/: the page shell, its Content-Security-Policy, and framing only by the embedding CRM (Zoho, Salesforce)."""
 
 from __future__ import annotations
 
 import pytest
 
 from django.test import Client
+
+from crm.records import Capability
+from crm.registry import provider_class, registered
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +53,43 @@ def test_embedded_in_zoho_it_loads_the_sdk_and_zoho_may_frame_it(query):
     assert "https://*.zoho.eu" in csp["frame-ancestors"].split()
     assert "unsafe" not in response["Content-Security-Policy"]
     assert not response.has_header("X-Frame-Options")
+
+
+def test_outside_a_crm_there_is_a_sign_in_button_per_crm_that_signs_people_in():
+    html = Client().get("/app/").content.decode()
+    providers = [provider_class(kind) for kind in registered()]
+    signing_in = [provider for provider in providers if Capability.SIGN_IN in provider.capabilities]
+    assert signing_in
+    for provider in signing_in:
+        assert f'data-sign-in-url="/auth/crm/{provider.kind}/start?mode=widget">Sign in with {provider.label}<' in html
+    assert html.count('class="primary signin-crm"') == len(signing_in)
+    assert html.count('id="signin-crm"') == 1
+
+
+@pytest.fixture
+def salesforce():
+    if "salesforce" not in registered():
+        pytest.skip("the Salesforce provider is not registered")
+    return provider_class("salesforce")
+
+
+def test_embedded_in_salesforce_only_lightning_may_frame_it_and_no_third_party_script_loads(salesforce):
+    query = {"crm": "salesforce", "object": "Lead", "recordId": "00Q5g00000AbCdEFGH"}
+    response = Client().get("/app/", query)
+    html = response.content.decode()
+    assert '<script src="/static/crm/salesforce/embed.js"></script>' in html
+    assert html.index("crm/salesforce/embed.js") < html.index("app/main.js")
+    assert 'data-embedded="1"' in html
+    assert 'data-crm="salesforce"' in html
+    assert "/auth/crm/zoho/" not in html  # inside Salesforce, only its own sign-in
+    if Capability.SIGN_IN in salesforce.capabilities:
+        assert 'data-sign-in-url="/auth/crm/salesforce/start?mode=widget"' in html
+    csp = directives(response)
+    assert csp["script-src"] == "'self'"  # Salesforce's component needs no SDK in our page
+    assert csp["frame-ancestors"].split() == ["https://*.lightning.force.com", "https://*.my.salesforce.com"]
+    assert "unsafe" not in response["Content-Security-Policy"]
+    assert not response.has_header("X-Frame-Options")
+    assert Client().get("/static/crm/salesforce/embed.js").status_code == 200
 
 
 def test_an_unknown_crm_is_no_embedding():

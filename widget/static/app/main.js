@@ -97,8 +97,9 @@ function showSignIn(reason) {
   ($("signin-crm") || $("signin-alt").querySelector("a")).focus();
 }
 
-function startSignIn() {
-  const popup = window.open(SIGN_IN_URL, "leadline-signin", "popup,width=520,height=680");
+function startSignIn(event) {
+  const url = (event && event.currentTarget && event.currentTarget.dataset.signInUrl) || SIGN_IN_URL;
+  const popup = window.open(url, "leadline-signin", "popup,width=520,height=680");
   if (!popup) showNotice("Allow pop-ups for Leadline to sign in.");
 }
 
@@ -692,7 +693,7 @@ async function openForCrmRecord() {
 
 // --- wiring ------------------------------------------------------------------------------------------------------
 function bindUi() {
-  if ($("signin-crm")) $("signin-crm").addEventListener("click", startSignIn);
+  for (const button of document.querySelectorAll(".signin-crm")) button.addEventListener("click", startSignIn);
   $("list-tools").addEventListener("submit", (event) => event.preventDefault());
   let searchTimer = null;
   $("search").addEventListener("input", (event) => {
