@@ -89,14 +89,24 @@ class IntakeAdminBase(ReadOnlyAdminMixin, TenantModelAdmin):
 
 @admin.register(LeadIntake)
 class LeadIntakeAdmin(IntakeAdminBase):
-    list_display = ["created_at", "lead_name", "status", "studio", "crm_task_id", "welcome", "attention_reason"]
-    list_filter = ["status", "studio"]
+    list_display = [
+        "created_at",
+        "lead_name",
+        "status",
+        "source",
+        "studio",
+        "crm_task_id",
+        "welcome",
+        "attention_reason",
+    ]
+    list_filter = ["status", "source", "studio"]
     search_fields = ["lead_name", "lead_phone", "crm_record_id"]
     readonly_fields = [
         "organization",
         "connection",
         "crm_record_id",
         "status",
+        "source",
         "studio",
         "lead_name",
         "lead_phone",

@@ -99,6 +99,12 @@ class LeadIntake(TenantModel, TimeStampedModel):
         DONE = "done", "Done"
         NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "The CRM's new-lead call"
+        # The mirror's delta sync found a new lead the CRM never called about (crm.hooks): the intake waits one sync
+        # interval (next_attempt_at) for the call, which starts it at once if it comes.
+        MIRROR = "mirror", "Found by the CRM mirror"
+
     organization = models.ForeignKey("studios.Organization", on_delete=models.PROTECT, related_name="+")
     connection = models.ForeignKey(
         "studios.ProviderAccount",
@@ -108,6 +114,12 @@ class LeadIntake(TenantModel, TimeStampedModel):
     )
     crm_record_id = models.CharField("CRM lead id", max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    source = models.CharField(
+        max_length=16,
+        choices=Source.choices,
+        default=Source.WEBHOOK,
+        help_text="What told us about the lead first: the CRM's call, or the mirror when that call never came.",
+    )
     studio = models.ForeignKey("studios.Studio", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     lead_name = models.CharField(max_length=200, blank=True)
     lead_phone = models.CharField(max_length=32, blank=True)

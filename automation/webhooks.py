@@ -1,6 +1,8 @@
 """The new-lead webhook a CRM's workflow rule calls: `POST /webhooks/crm/<kind>/leads/<token>/` (`kind`: the
-provider kind of crm.registry). The URL it had before connections were generic answers the same (config/urls.py
-passes its kind), since customers' workflow rules call it.
+provider kind of crm.registry), or the short `POST /webhooks/crm/<kind>/<token>/` (what a Salesforce Flow's HTTP
+callout is set up with). The URL it had before connections were generic answers the same (config/urls.py passes its
+kind), since customers' workflow rules call it. The body names the lead: `lead_id`, `leadId`, `id` or `Id` (a JSON
+body, a form field or a query parameter; docs/automation.md).
 
 The CRM signs nothing, so the secret token in the URL (issued by us, one per organization, stored as a digest and
 compared in constant time) both identifies and authenticates the organization. The raw request is recorded

@@ -5,7 +5,8 @@ is retried with backoff (by the task: `automation.tasks`); one that cannot be do
 mobile, opted out, the connection needs a person) ends in a logged, visible outcome. Nothing is dropped silently.
 
 One intake per (organization, connection, lead id) and a saved task id and welcome message make a second delivery
-of the same webhook create no second task and no second text.
+of the same webhook create no second task and no second text. An intake the CRM mirror created first (the call had
+not come: automation/services/discovered.py) is started at once when the call comes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from automation.services.common import (
     retry_delay,
     step_record,
 )
+from automation.services.discovered import CALL_MISSING
 from core import merge_fields
 from core.exceptions import ApplicationError
 from core.models import InboundEvent
@@ -60,8 +62,9 @@ logger = structlog.get_logger(__name__)
 
 S = LeadIntake.Status
 LEAD = CanonicalObject.LEAD
-LEAD_ID = re.compile(r'"?lead_?id"?\s*[:=]\s*"?([A-Za-z0-9_-]{5,64})', re.IGNORECASE)
-ID_KEYS = ("lead_id", "id", "leadId")
+# `leadId`/`lead_id` (a Salesforce Flow's callout body, Zoho's rule), or a bare `"Id"` (Salesforce's record field).
+LEAD_ID = re.compile(r'(?:"?lead_?id"?|"id")\s*[:=]\s*"?([A-Za-z0-9_-]{5,64})', re.IGNORECASE)
+ID_KEYS = ("lead_id", "leadId", "id", "Id", "recordId")
 
 
 def _lead_id(value: Any) -> str | None:
@@ -113,6 +116,16 @@ def lead_event_process(event: InboundEvent) -> None:
             )
     except IntegrityError:
         intake = LeadIntake.objects.for_organization(organization).get(connection=connection, crm_record_id=lead_id)
+        if _waiting_for_the_call(intake):
+            step_record(
+                organization=organization,
+                lead_intake=intake,
+                step="webhook_received",
+                detail=f"lead {lead_id}: the CRM's call came after the mirror found the lead; starting now",
+            )
+            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(next_attempt_at=timezone.now())
+            transaction.on_commit(partial(lead_intake_enqueue, intake.pk))
+            return
         step_record(
             organization=organization,
             lead_intake=intake,
@@ -122,6 +135,11 @@ def lead_event_process(event: InboundEvent) -> None:
         )
         return
     transaction.on_commit(partial(lead_intake_enqueue, intake.pk))
+
+
+def _waiting_for_the_call(intake: LeadIntake) -> bool:
+    """An intake the mirror created that has not started yet: it waits for exactly this call."""
+    return intake.source == LeadIntake.Source.MIRROR and intake.status == S.WAITING and intake.attempts == 0
 
 
 def lead_intake_enqueue(intake_id: int, countdown: float | None = None) -> None:
@@ -155,6 +173,9 @@ def lead_intake_process(*, intake_id: int) -> Progress:
     intake = LeadIntake.objects.unscoped().select_related("organization", "studio", "connection").get(pk=intake_id)
     log = partial(step_record, organization=intake.organization, lead_intake=intake)
     intake.attempts += 1
+    if intake.attempts == 1 and intake.source == LeadIntake.Source.MIRROR:
+        if not intake.steps.filter(step="webhook_received").exists():
+            log(step="webhook_missing", outcome="skipped", detail=_call_missing(intake))
     retry_in = None
     try:
         outcome = _advance(intake, log)
@@ -167,6 +188,10 @@ def lead_intake_process(*, intake_id: int) -> Progress:
     intake.lease_until = None
     intake.save()
     return Progress(outcome, retry_in)
+
+
+def _call_missing(intake: LeadIntake) -> str:
+    return f"{CALL_MISSING} (lead {intake.crm_record_id}); check the CRM's new-lead workflow or Flow"
 
 
 def _wait(intake: LeadIntake, log, reason: str, said: float | None) -> tuple[str, float | None]:
