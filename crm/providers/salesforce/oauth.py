@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -304,6 +304,27 @@ def userinfo_read(*, http: requests.Session, host: str, access_token: str) -> di
     return body if isinstance(body, dict) else {}
 
 
+def organization_read(*, http: requests.Session, instance: str, access_token: str, org_id: str) -> dict[str, Any]:
+    """The org's Name and IsSandbox (the Organization record), asked at its instance; {} when that cannot be read
+    (a user without the permission, an emulator without the object): the connection works without them."""
+    path = f"/services/data/v{salesforce_settings.API_VERSION}/sobjects/Organization/{org_id}"
+    try:
+        response = http.get(
+            f"{instance}{path}",
+            params={"fields": "Name,IsSandbox"},
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "Accept": "application/json",
+                "Sforce-Call-Options": f"client={salesforce_settings.CLIENT_NAME}",
+            },
+        )
+        body = response.json() if response.status_code == 200 else {}
+    except (requests.RequestException, ValueError, outbound.OutboundRefused):
+        logger.info("salesforce.oauth.organization_unread", sf_org_id=org_id)
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def identity_from(userinfo: Mapping[str, Any], *, identity_url: str = "") -> Identity:
     """The Identity of a userinfo answer; the org and user ids fall back to the identity URL's."""
     org_from_url, user_from_url = ids_from_identity_url(identity_url or str(userinfo.get("sub") or ""))
@@ -431,6 +452,9 @@ def connect_finish(
     if not identity.org_id:
         _revoke(http, login, answer.refresh_token, account)
         raise _failed(account, CrmAuthError("Salesforce did not say which org this is; start again."))
+    org = organization_read(http=http, instance=instance, access_token=answer.access_token, org_id=identity.org_id)
+    if org.get("Name"):
+        identity = replace(identity, org_name=str(org["Name"]))
     if _org_claimed_elsewhere(account=account, org_id=identity.org_id):
         raise _claim_refused(http, login, answer, account, identity, connected_by)
     previous = _previous_org(account)
@@ -453,6 +477,7 @@ def connect_finish(
             login=login,
             instance=instance,
             identity=identity,
+            org=org,
             connected_by=connected_by,
         )
     except IntegrityError as exc:  # two connects of one org at once: the constraint lets the first one win
@@ -538,6 +563,7 @@ def _connected(
     login: str,
     instance: str,
     identity: Identity,
+    org: Mapping[str, Any],
     connected_by: str,
 ) -> SalesforceConnection:
     _token_cache_clear(account)  # the old refresh token's cached access token
@@ -555,7 +581,11 @@ def _connected(
     connection.user_name = identity.user_name[:200]
     connection.identity_url = answer.identity_url[:500]
     connection.scopes = answer.scope
-    connection.is_sandbox = urlsplit(login).hostname == urlsplit(SANDBOX_LOGIN).hostname
+    connection.is_sandbox = (
+        bool(org["IsSandbox"])
+        if isinstance(org.get("IsSandbox"), bool)
+        else urlsplit(login).hostname == urlsplit(SANDBOX_LOGIN).hostname
+    )
     connection.connected_at = now
     connection.connected_by = connected_by
     connection.last_refreshed_at = now

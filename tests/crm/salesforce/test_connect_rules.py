@@ -9,6 +9,7 @@ import hmac
 from datetime import timedelta
 
 import pytest
+import requests
 
 from django.utils import timezone
 
@@ -173,3 +174,43 @@ def test_a_refresh_never_takes_an_org_another_organization_holds(account, tenant
     assert mine.state == SalesforceConnection.State.CONNECTED
     assert mine.sf_org_id == ""
     assert "another Leadline organization" in mine.last_error
+
+
+class _CannedSalesforce(requests.adapters.BaseAdapter):
+    """Salesforce's answer to one request, at the transport (the emulator has no Organization object)."""
+
+    def __init__(self, status: int, body: bytes):
+        super().__init__()
+        self.status, self.body, self.seen = status, body, []
+
+    def send(self, request, **kwargs):
+        self.seen.append(request)
+        response = requests.Response()
+        response.status_code, response._content, response.url = self.status, self.body, request.url
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"attributes": {}, "Name": "Acme Fitness", "IsSandbox": true}', {"Name": "Acme Fitness"}),
+        (404, b'[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]', {}),
+        (200, b"not json", {}),
+    ],
+)
+def test_the_org_name_is_read_when_salesforce_gives_it(status, body, expected):
+    http = requests.Session()
+    canned = _CannedSalesforce(status, body)
+    http.mount("https://", canned)
+    org = oauth.organization_read(
+        http=http, instance="https://acme.my.salesforce.com", access_token="at", org_id="00D5g000004ELhAEAW"
+    )
+    assert expected.items() <= org.items()
+    sent = canned.seen[0]
+    assert sent.url.startswith("https://acme.my.salesforce.com/services/data/v66.0/sobjects/Organization/00D5g")
+    assert sent.headers["Authorization"] == "Bearer at"
+    assert sent.headers["Sforce-Call-Options"] == "client=leadline"
