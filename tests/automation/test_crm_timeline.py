@@ -5,6 +5,7 @@ refused connection each end as the queue says."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,8 +17,10 @@ from crm.errors import CrmQuotaExhausted
 from crm.providers.zoho.provider import ZohoCrmProvider
 from messaging.models import CrmTimelineEntry, MessagingSettings
 from sandbox import worlds
+from sync.models import CrmPhone
 from tests.factories import OrganizationFactory
 from tests.messaging.factories import ContactFactory, ConversationFactory, MessageFactory
+from tests.messaging.test_mirror_use import mirror_lead
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,3 +175,18 @@ def test_rows_of_an_organization_without_a_crm_are_skipped(automation_world):
     assert result.skipped == 1
     row = CrmTimelineEntry.objects.for_organization(other).get()
     assert (row.status, row.last_error) == (Status.SKIPPED, "the organization has no CRM connection")
+
+
+def test_a_mirrored_lead_is_found_without_asking_the_crm(automation_world):
+    manager = {"id": worlds.DEMO_USERS[0]["id"]}
+    lead = automation_world.lead_create(First_Name="Mia", Mobile="+14155559031", Owner=manager)
+    automation_world.wait_for_events(1)  # no studio, no text: the contact is linked to nothing
+    tenant = SimpleNamespace(organization=automation_world.organization, zoho=automation_world.zoho)
+    record = mirror_lead(tenant, phone="+14155559031", owner_id=manager["id"])
+    CrmPhone.unscoped_objects.filter(external_id=record.external_id).update(external_id=lead["id"])
+    record.external_id = lead["id"]
+    record.save(update_fields=["external_id"])
+    automation_world.fault(path="/search$", status=503, times=0)  # a phone search would fail the flush
+    automation_world.phone_texts(to=automation_world.downtown_number.number, body="Hi there", sender="+14155559031")
+    assert crm_timeline_flush().logged == 1
+    assert [task["Subject"] for task in completed_on(automation_world, lead["id"])] == ["SMS from +14155559031"]
