@@ -197,8 +197,12 @@ class _Applier:
             "client_id": entry.client_id,
         }
         # An omitted URL means the vendor's default: compare against that, or every apply would report a change.
+        # One the vendor has no default for keeps what is stored (Salesforce's instance, named when connecting).
         for name in URL_FIELDS:
-            values[name] = (getattr(entry, name) or DEFAULT_URLS.get(entry.kind, {}).get(name, "")).rstrip("/")
+            default = DEFAULT_URLS.get(entry.kind, {}).get(name, "")
+            if not getattr(entry, name) and not default and not created:
+                default = getattr(account, name) or ""
+            values[name] = (getattr(entry, name) or default).rstrip("/")
         # The tenants file is an operators' tool: it may name hosts other than the vendor's own (the sandbox, an
         # emulator); the account then records that an operator did (a private address still needs the setting).
         values["custom_endpoints"] = not ProviderAccount(

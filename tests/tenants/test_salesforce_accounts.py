@@ -142,3 +142,18 @@ def test_the_demos_salesforce_values_are_the_sandboxes():
     assert ours == sandbox_users
     numbers = {entry["number"] for entry in demo.demo_document(sandbox_url="x")["organizations"][1]["numbers"]}
     assert numbers == set(worlds.DEMO_SF_TWILIO_NUMBERS)
+
+
+def test_the_instance_named_at_connect_survives_applying_the_file_again():
+    tenants_apply(raw=document(), environ=ENV)
+    salesforce = account("peak-salesforce")
+    salesforce.api_domain = "https://peak.my.salesforce.com"  # what connecting stored
+    salesforce.save(update_fields=["api_domain"])
+
+    assert_all_unchanged(tenants_apply(raw=document(), environ=ENV))  # the file names no instance
+    assert account("peak-salesforce").api_domain == "https://peak.my.salesforce.com"
+
+    raw = document()
+    raw["organizations"][0]["accounts"][0]["api_domain"] = "https://peak2.my.salesforce.com"
+    tenants_apply(raw=raw, environ=ENV)  # one the file names wins
+    assert account("peak-salesforce").api_domain == "https://peak2.my.salesforce.com"
