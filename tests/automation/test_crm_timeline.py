@@ -190,3 +190,13 @@ def test_a_mirrored_lead_is_found_without_asking_the_crm(automation_world):
     automation_world.phone_texts(to=automation_world.downtown_number.number, body="Hi there", sender="+14155559031")
     assert crm_timeline_flush().logged == 1
     assert [task["Subject"] for task in completed_on(automation_world, lead["id"])] == ["SMS from +14155559031"]
+
+
+def test_beat_runs_the_flush_every_minute_on_the_crm_queue(automation_world, settings):
+    from automation.tasks import crm_timeline_flush_task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["crm-timeline-flush"]
+    assert (entry["task"], entry["schedule"]) == (crm_timeline_flush_task.name, 60.0)
+    assert settings.CELERY_TASK_ROUTES["automation.*"] == {"queue": "crm"}
+    welcomed_lead(automation_world, Mobile="+14155559032")
+    assert crm_timeline_flush_task() == 1  # the task runs the flush and says how many rows it settled
