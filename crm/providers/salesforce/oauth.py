@@ -574,8 +574,9 @@ def _connected(
     connection = connection_for_account(account=account)
     now = timezone.now()
     connection.state = SalesforceConnection.State.CONNECTED
+    if identity.org_name or connection.sf_org_id != identity.org_id:  # a reconnect keeps a name it was not told
+        connection.org_name = identity.org_name[:200]
     connection.sf_org_id = identity.org_id
-    connection.org_name = identity.org_name[:200]
     connection.user_id = identity.user_id
     connection.user_email = identity.user_email[:254]
     connection.user_name = identity.user_name[:200]
