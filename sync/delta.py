@@ -133,10 +133,15 @@ def deletions_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun, not
             notes.append(note)
         return
     newest = max((item for item in deletions.values()), default=None)
+    # The list read at `now` holds every deletion until then: the watermark moves up to it (less the overlap, for a
+    # deletion committing slowly or a CRM clock a little behind ours) even when nothing was deleted, or a quiet
+    # object's watermark would fall out of a CRM's deletions history (15 days at Salesforce) and force a full id
+    # reconciliation for nothing.
+    floor = now - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
     with transaction.atomic():
         marked = crm_records_mark_deleted(key=run_key(run), deletions=deletions, run_id=run.pk, now=now)
-        extra = {"deleted_watermark": max(filter(None, [newest, state.deleted_watermark]))} if newest else {}
-        run_checkpoint(state=state, run=run, now=now, **extra)
+        watermark = max(filter(None, [newest, state.deleted_watermark, floor]))
+        run_checkpoint(state=state, run=run, now=now, deleted_watermark=watermark)
         SyncRun.objects.unscoped().filter(pk=run.pk).update(deleted=F("deleted") + marked)
 
 
