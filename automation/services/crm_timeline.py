@@ -78,19 +78,27 @@ def crm_timeline_flush(*, limit: int = 1000, now: datetime | None = None) -> Flu
     if not entries:
         return result
     settings_of: dict[int, MessagingSettings] = {}
+    default_of: dict[int, ProviderAccount | None] = {}
     by_connection: dict[int | None, list[_Target]] = defaultdict(list)
     for entry in entries:
         organization = entry.organization
         if organization.pk not in settings_of:
             settings_of[organization.pk] = messaging_settings_get(organization=organization)
-        target = _target_known(entry)
+            default_of[organization.pk] = crm_connection_get(organization=organization)
+        target = _target_known(entry, default=default_of[organization.pk])
         by_connection[target.connection.pk if target.connection else None].append(target)
     for targets in by_connection.values():
         connection = targets[0].connection
         if connection is None:
             _settle(result, [t.entry for t in targets], Status.SKIPPED, "the organization has no CRM connection", now)
             continue
-        _flush_connection(connection, targets, settings_of, result, now)
+        # A connection is one organization's: a row of another (a link that should never exist) is not logged there.
+        foreign = [t.entry for t in targets if t.entry.organization_id != connection.organization_id]
+        if foreign:
+            _settle(result, foreign, Status.SKIPPED, "the linked CRM connection is another organization's", now)
+            targets = [t for t in targets if t.entry.organization_id == connection.organization_id]
+        if targets:
+            _flush_connection(connection, targets, settings_of, result, now)
     logger.info(
         "crm_timeline_flushed",
         logged=result.logged,
@@ -126,19 +134,17 @@ def _claim(*, limit: int, now: datetime) -> list[CrmTimelineEntry]:
     )
 
 
-def _target_known(entry: CrmTimelineEntry) -> _Target:
+def _target_known(entry: CrmTimelineEntry, *, default: ProviderAccount | None) -> _Target:
     """The record the text goes on when it is known without asking the CRM: the contact's link, else the mirror's
-    record for the phone; else only the connection (the CRM is searched by phone)."""
+    record for the phone; else only the connection (the CRM is searched by phone). `default`: the organization's
+    CRM connection."""
     contact = entry.message.contact
-    organization = entry.organization
     if contact.crm_object in OBJECTS and contact.crm_record_id:
-        connection = contact.connection or crm_connection_get(organization=organization)
-        return _Target(entry, connection, contact.crm_object, contact.crm_record_id)
-    found = crm_record_find(organization=organization, phone=contact.phone)
+        return _Target(entry, contact.connection or default, contact.crm_object, contact.crm_record_id)
+    found = crm_record_find(organization=entry.organization, phone=contact.phone)
     if found is not None and found.object in OBJECTS:
-        connection = found.connection or crm_connection_get(organization=organization)
-        return _Target(entry, connection, found.object, found.record_id)
-    return _Target(entry, entry.connection or crm_connection_get(organization=organization))
+        return _Target(entry, found.connection or default, found.object, found.record_id)
+    return _Target(entry, entry.connection or default)
 
 
 def _flush_connection(

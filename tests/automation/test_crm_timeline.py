@@ -200,3 +200,16 @@ def test_beat_runs_the_flush_every_minute_on_the_crm_queue(automation_world, set
     assert settings.CELERY_TASK_ROUTES["automation.*"] == {"queue": "crm"}
     welcomed_lead(automation_world, Mobile="+14155559032")
     assert crm_timeline_flush_task() == 1  # the task runs the flush and says how many rows it settled
+
+
+def test_a_contact_linked_to_another_organizations_connection_is_never_logged_there(automation_world):
+    other = OrganizationFactory(slug="other-org")
+    contact = ContactFactory(
+        organization=other, phone="+14155559033", connection=automation_world.zoho, crm_object="lead", crm_record_id="1"
+    )
+    message = MessageFactory(conversation=ConversationFactory(contact=contact, studio=None, organization=other))
+    CrmTimelineEntry.unscoped_objects.create(organization=other, message=message)
+    result = crm_timeline_flush()
+    assert (result.skipped, result.logged) == (1, 0)
+    row = CrmTimelineEntry.objects.for_organization(other).get()
+    assert row.last_error == "the linked CRM connection is another organization's"
