@@ -230,18 +230,11 @@ def code_exchange(
             },
             headers={"Accept": "application/json"},
         )
-        body = response.json()
     except outbound.OutboundRefused as exc:
         raise CrmRejected(f"{exc.message}", provider=PROVIDER, code="login_host_refused") from exc
     except requests.RequestException as exc:
         raise CrmUnavailable(
             f"Salesforce ({login}) did not answer ({type(exc).__name__}); try again in a minute.", provider=PROVIDER
-        ) from exc
-    except ValueError as exc:
-        raise CrmUnavailable(
-            f"Salesforce ({login}) answered HTTP {response.status_code} with no JSON; try again in a minute.",
-            provider=PROVIDER,
-            status=response.status_code,
         ) from exc
     if response.status_code >= 500:
         raise CrmUnavailable(
@@ -249,6 +242,16 @@ def code_exchange(
             provider=PROVIDER,
             status=response.status_code,
         )
+    try:
+        body = response.json()
+    except ValueError as exc:  # a page, not a token answer: not Salesforce's token endpoint, or a proxy's
+        raise CrmAuthError(
+            f"{login} did not answer as a Salesforce login host (HTTP {response.status_code}, no JSON); check the "
+            "account's login host.",
+            provider=PROVIDER,
+            code="not_a_token_answer",
+            status=response.status_code,
+        ) from exc
     if not isinstance(body, dict) or body.get("error") or not body.get("access_token"):
         error = body.get("error", "") if isinstance(body, dict) else ""
         description = body.get("error_description", "") if isinstance(body, dict) else ""

@@ -447,3 +447,16 @@ def test_an_account_once_connected_to_one_org_is_not_reconnected_to_another(mana
     assert unconnected.sf_org_id == sf_org["org_id"]
     assert not ProviderAccount.objects.unscoped().get(pk=unconnected.account_id).refresh_token
     assert [grant.alive for grant in grants_since(sandbox, other, before)] == [False]
+
+
+def test_a_login_host_that_fails_at_the_exchange_is_shown_and_nothing_is_kept(manager_a, unconnected, sf_org, sandbox):
+    location = consent(start(manager_a, unconnected), _sandbox_user=sf_org["users"][0]["id"])
+    fault = {"path": "^/services/oauth2/token", "method": "POST", "status": 503, "times": 1}
+    assert requests.post(f"{sandbox.url}/_sandbox/faults", json=fault, timeout=10).status_code < 400
+    response = callback(manager_a, location)
+    assert response.status_code == 302
+    unconnected.refresh_from_db()
+    assert unconnected.state == SalesforceConnection.State.ERROR
+    assert "HTTP 503" in unconnected.last_error
+    assert "try again" in unconnected.last_error
+    assert not ProviderAccount.objects.unscoped().get(pk=unconnected.account_id).refresh_token

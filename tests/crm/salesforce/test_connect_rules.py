@@ -13,7 +13,7 @@ import requests
 
 from django.utils import timezone
 
-from crm.errors import CrmAuthError
+from crm.errors import CrmAuthError, CrmUnavailable
 from crm.providers.salesforce import oauth
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.providers.salesforce.services import (
@@ -214,3 +214,42 @@ def test_the_org_name_is_read_when_salesforce_gives_it(status, body, expected):
     assert sent.url.startswith("https://acme.my.salesforce.com/services/data/v66.0/sobjects/Organization/00D5g")
     assert sent.headers["Authorization"] == "Bearer at"
     assert sent.headers["Sforce-Call-Options"] == "client=leadline"
+
+
+def _exchange(status: int, body: bytes, **overrides):
+    http = requests.Session()
+    http.mount("https://", _CannedSalesforce(status, body))
+    values = {
+        "http": http,
+        "login": "https://login.salesforce.com",
+        "client_id": "3MVG9x",
+        "client_secret": "s3cret",
+        "redirect_to": "https://leadline.test/crm/oauth/callback",
+        "code": "aPrx-code",
+        "state": "state",
+        **overrides,
+    }
+    return oauth.code_exchange(**values)
+
+
+def test_what_a_code_exchange_makes_of_salesforces_answers():
+    identity_url = "https://login.salesforce.com/id/00D5g000004ELhAEAW/0055g00000ABCDEAA2"
+    signature = _signed(identity_url, "1700000000000", "s3cret")
+    good = (
+        f'{{"access_token": "at", "refresh_token": "rt", "instance_url": "https://a.my.salesforce.com", '
+        f'"id": "{identity_url}", "issued_at": "1700000000000", "signature": "{signature}", "scope": "api id"}}'
+    ).encode()
+    answer = _exchange(200, good)
+    assert (answer.access_token, answer.refresh_token, answer.scope) == ("at", "rt", "api id")
+
+    with pytest.raises(CrmAuthError, match="valid signature"):
+        _exchange(200, good, client_secret="another")
+    with pytest.raises(CrmAuthError, match="expired access/refresh token") as refused:
+        _exchange(400, b'{"error": "invalid_grant", "error_description": "expired access/refresh token"}')
+    assert refused.value.code == "invalid_grant"
+    with pytest.raises(CrmAuthError, match="did not answer as a Salesforce login host"):
+        _exchange(200, b"<html>a login page</html>")
+    with pytest.raises(CrmUnavailable, match="HTTP 503"):
+        _exchange(503, b"<html>maintenance</html>")
+    with pytest.raises(CrmAuthError, match="no authorization code"):
+        _exchange(200, good, code="")
