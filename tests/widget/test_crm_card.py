@@ -4,13 +4,18 @@ another organization's record, and only for members who may see the contact."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import requests
 
 from django.core.cache import cache
 from django.test import Client
 
+from crm.registry import registered
 from sandbox import worlds
+from studios.models import ProviderAccount
+from sync.models import CrmPhone
 from tests.factories import ZohoCrmAccountFactory
 from tests.messaging.factories import ContactFactory, ConversationFactory
 from tests.messaging.test_mirror_use import mirror_lead
@@ -102,3 +107,27 @@ def test_a_provider_link_that_is_not_a_web_address_is_dropped(tenant_a, monkeypa
     monkeypatch.setattr(ZohoCrmProvider, "record_url", lambda self, **_: "javascript:alert(1)")
     status, data = card(tenant_a.staff, contact)
     assert (status, data["url"]) == (200, "")
+
+
+def test_a_salesforce_lead_links_to_its_lightning_page(tenant_a, monkeypatch):
+    if "salesforce" not in registered():
+        pytest.skip("the Salesforce provider is not registered")
+    account = ProviderAccount.unscoped_objects.create(
+        organization=tenant_a.organization,
+        name="summit-salesforce",
+        kind="salesforce",
+        client_id="3MVG9.test",
+        accounts_url="https://login.salesforce.com",
+        api_domain="https://summit.my.salesforce.com",
+    )
+    lead_id = "00Q5g00000AbCdEEAV"  # an 18-character id with its checksum
+    tenant = SimpleNamespace(organization=tenant_a.organization, zoho=account)
+    record = mirror_lead(tenant, phone="+14155559504", owner_id="0055g00000AbCdEAAV")
+    CrmPhone.unscoped_objects.filter(external_id=record.external_id).update(external_id=lead_id)
+    record.external_id = lead_id
+    record.save(update_fields=["external_id"])
+    contact = linked_contact(tenant_a, lead_id, connection=account)
+    monkeypatch.setattr(crm, "provider_for", None)  # reading the CRM would fail the test
+    status, data = card(tenant_a.staff, contact)
+    assert (status, data["source"], data["crm"]) == (200, "mirror", "Salesforce")
+    assert data["url"] == f"https://summit.my.salesforce.com/lightning/r/Lead/{lead_id}/view"
