@@ -1,6 +1,7 @@
 """The conversation UI in Chromium at the Zoho widget's width, against the product and the sandbox's Twilio:
 sign in, open a thread, send and watch it turn delivered, receive without reloading, the opt-out banner after
-STOP, a `<script>` body shown as text, the Zoho CRM embed, and the JS segment counter agreeing with the server's."""
+STOP, a `<script>` body shown as text, the Zoho CRM and Salesforce embeds (with the CRM card), and the JS segment
+counter agreeing with the server's."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from django.utils import timezone
+
+from crm.registry import registered
 from messaging.models import Conversation, Message
 from messaging.text import body_shape
+from studios.models import ProviderAccount
+from sync.models import CrmRecord, SyncRun
 from tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -170,6 +176,55 @@ def test_inside_zoho_the_page_load_record_opens_its_conversation(live_app, brows
     assert requested == ["https://live.zwidgets.com/js-sdk/1.2/ZohoEmbededAppSDK.min.js"]
     expect(page.locator("#signin-alt")).to_be_hidden()
     screenshot("zoho-embedded")
+    assert not page.js_errors
+
+
+def test_inside_salesforce_the_frames_record_opens_its_conversation_with_its_crm_card(
+    live_app, signed_in_page, screenshot
+):
+    if "salesforce" not in registered():
+        pytest.skip("the Salesforce provider is not registered")
+    lead_id = "00Q5g00000AbCdEEAV"
+    account = ProviderAccount.unscoped_objects.create(
+        organization=live_app.world.organization,
+        name="summit-salesforce",
+        kind="salesforce",
+        client_id="3MVG9.test",
+        accounts_url="https://login.salesforce.com",
+        api_domain="https://summit.my.salesforce.com",
+    )
+    live_app.lead_texts("Hello from a Salesforce lead")
+    contact = Conversation.objects.for_organization(live_app.world.organization).get().contact
+    contact.crm_object, contact.crm_record_id, contact.connection = "lead", lead_id, account
+    contact.save()
+    now = timezone.now()
+    run = SyncRun.unscoped_objects.create(
+        organization=contact.organization, connection=account, object="lead", started_at=now
+    )
+    CrmRecord.unscoped_objects.create(
+        organization=contact.organization,
+        connection=account,
+        object="lead",
+        external_id=lead_id,
+        name="Sally Summit",
+        owner_id="0055g00000AbCdEAAV",
+        owner_name="Ana Alvarez",
+        modified_time=now,
+        content_hash="x",
+        fields={"lead_status": "Open - Not Contacted"},
+        synced_at=now,
+        run=run,
+    )
+    # What the Lightning component puts in the frame's URL (crm/providers/salesforce/lightning/leadlineWidget).
+    page = signed_in_page(live_app.world.staff, path=f"/app/?crm=salesforce&object=Lead&recordId={lead_id}")
+    expect(page.locator(".message.inbound .body")).to_have_text("Hello from a Salesforce lead")
+    card = page.locator("#crm-card")
+    expect(card).to_contain_text("Lead: Sally Summit · Open - Not Contacted · owner Ana Alvarez")
+    link = card.get_by_role("link", name="Open in Salesforce")
+    expect(link).to_have_attribute("href", f"https://summit.my.salesforce.com/lightning/r/Lead/{lead_id}/view")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(page.locator("#signin-alt")).to_be_hidden()
+    screenshot("salesforce-embedded")
     assert not page.js_errors
 
 
