@@ -535,6 +535,13 @@ def _claim_refused(
     return _failed(account, CrmAuthError(ORG_CLAIMED.format(name=name), code="org_claimed"))
 
 
+def sandbox_login(login: str) -> bool:
+    """Whether a login host is a sandbox org's: test.salesforce.com, or a sandbox's My Domain
+    (<domain>--<sandbox>.sandbox.my.salesforce.com)."""
+    host = urlsplit(login).hostname or ""
+    return host == urlsplit(SANDBOX_LOGIN).hostname or host.endswith(".sandbox.my.salesforce.com")
+
+
 def _previous_org(account: ProviderAccount) -> str:
     """The org this account was connected to (kept after a disconnect), "" if none yet."""
     return (
@@ -585,11 +592,7 @@ def _connected(
     connection.user_name = identity.user_name[:200]
     connection.identity_url = answer.identity_url[:500]
     connection.scopes = answer.scope
-    connection.is_sandbox = (
-        bool(org["IsSandbox"])
-        if isinstance(org.get("IsSandbox"), bool)
-        else urlsplit(login).hostname == urlsplit(SANDBOX_LOGIN).hostname
-    )
+    connection.is_sandbox = bool(org["IsSandbox"]) if isinstance(org.get("IsSandbox"), bool) else sandbox_login(login)
     connection.connected_at = now
     connection.connected_by = connected_by
     connection.last_refreshed_at = now

@@ -253,3 +253,10 @@ def test_what_a_code_exchange_makes_of_salesforces_answers():
         _exchange(503, b"<html>maintenance</html>")
     with pytest.raises(CrmAuthError, match="no authorization code"):
         _exchange(200, good, code="")
+
+
+def test_which_login_hosts_are_sandbox_orgs():
+    assert oauth.sandbox_login("https://test.salesforce.com")
+    assert oauth.sandbox_login("https://acme--uat.sandbox.my.salesforce.com")
+    assert not oauth.sandbox_login("https://login.salesforce.com")
+    assert not oauth.sandbox_login("https://acme.my.salesforce.com")
