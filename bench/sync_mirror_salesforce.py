@@ -34,11 +34,14 @@ Uses BENCH_SYNC_DATABASE (default leadline_bench_sync), dropped and re-created, 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,8 +67,9 @@ def _instrument(provider: Any, timer: Timer) -> None:
     from crm.providers.salesforce import transport
 
     provider.client._call = timer.wrap("crm", provider.client._call)
+    timer.seconds["decode"] = 0.0
     decode = transport.SalesforceResponse.json
-    transport.SalesforceResponse.json = timer.wrap("crm", decode)  # type: ignore[method-assign]
+    transport.SalesforceResponse.json = timer.wrap("decode", decode)  # type: ignore[method-assign]
     provider._canonical = timer.wrap("mapping", provider._canonical)
 
 
@@ -84,8 +88,11 @@ def worker(job: dict[str, Any]) -> None:
     provider: Any = provider_for(crm_connection_get(organization=organization), priority=Priority.BACKGROUND)
     _instrument(provider, timer)
     if job["mode"] == "serve":
+        profiler = cProfile.Profile() if job.get("profile") else None
         cursor, rows, pages = Cursor.start(), 0, 0
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         while True:
             page = provider.changed_since(object=OBJECT, cursor=cursor, page_size=2000)
             rows += len(page.records)
@@ -93,11 +100,15 @@ def worker(job: dict[str, Any]) -> None:
             if not page.has_more:
                 break
             cursor = page.cursor
+        if profiler is not None:  # where the reader's time goes, to stderr (the timings above include the profiler)
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         print(
             json.dumps(
                 {
                     "seconds": time.perf_counter() - started,
                     "crm": timer.seconds["crm"],
+                    "decode": timer.seconds["decode"],
                     "mapping": timer.seconds["mapping"],
                     "rows": rows,
                     "pages": pages,
@@ -161,6 +172,34 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the parent: emulator org, organizations, ceilings ----------------------------------------------------------
+class EmulatorTime:
+    """Time the emulator's handlers spend answering Salesforce API calls (server side, in the parent's threads):
+    the part of a run's call time that is the emulator's, not HTTP's or the client's."""
+
+    def __init__(self, app: Any) -> None:
+        self.seconds = 0.0
+        self.lock = threading.Lock()
+        dispatch = app.dispatch
+
+        def timed(request: Any) -> Any:
+            if not request.path.startswith("/services/data/"):
+                return dispatch(request)
+            started = time.perf_counter()
+            try:
+                return dispatch(request)
+            finally:
+                with self.lock:
+                    self.seconds += time.perf_counter() - started
+
+        app.dispatch = timed
+
+    def take(self) -> float:
+        """The seconds since the last take."""
+        with self.lock:
+            seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
 class EmulatedOrg:
     """One org on the emulator, through its control API (`/_sandbox/salesforce/...`)."""
 
@@ -224,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--memory-records", default="", help="comma-separated sizes for extra peak-RSS runs")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--profile", action="store_true", help="cProfile the emulator-alone reads (to stderr)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--crm", default="salesforce", help=argparse.SUPPRESS)  # bench.sync_mirror's switch
     args = parser.parse_args(argv)
@@ -231,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         worker(json.loads(args.worker))
         return
     django.setup()
+    from sandbox.app import create_app
     from sandbox.server import SandboxServer
 
     lines: list[str] = []
@@ -244,7 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sync-mirror-sf-"))
     phases: dict[str, dict[str, Any]] = {}
     memory: dict[int, dict[str, Any]] = {}
-    with SandboxServer(world="empty") as server:
+    app = create_app(world="empty")
+    emulator = EmulatorTime(app)
+    with SandboxServer(app) as server:
         org = EmulatedOrg(server.url, name="Bench Fitness")
         started = time.perf_counter()
         ids = org.seed(count)
@@ -255,16 +298,21 @@ def main(argv: list[str] | None = None) -> None:
         run = base.ceiling_run(theirs)
 
         base.checkpoint()
-        serve = run_worker({"mode": "serve", "organization_id": ours})
+        emulator.take()
+        serve = run_worker({"mode": "serve", "organization_id": ours, "profile": args.profile})
+        serve["emulator"] = emulator.take()
         assert serve["rows"] == count, serve
         base.ceiling_tables()
         phases["cold"] = run_worker({"mode": "sync", "organization_id": ours})
+        phases["cold"]["emulator"] = emulator.take()
         base.rows_dump(ours, workdir / "cold.copy")
         for name, table in base.CEILING_TABLES.items():
             phases["cold"][f"ceiling_{name}"], written = base.ceiling(workdir / "cold.copy", run, table)
             assert written == count, (name, written, count)
         base.checkpoint()
+        emulator.take()
         phases["bulk"] = run_worker({"mode": "bulk", "organization_id": bulk})
+        phases["bulk"]["emulator"] = emulator.take()
         for name in base.CEILING_TABLES:
             phases["bulk"][f"ceiling_{name}"] = phases["cold"][f"ceiling_{name}"]  # the same rows, cold
 
@@ -272,7 +320,9 @@ def main(argv: list[str] | None = None) -> None:
         edited = org.edit_all(ids)
         edit_seconds = time.perf_counter() - started
         base.checkpoint()
+        emulator.take()
         phases["update"] = run_worker({"mode": "sync", "organization_id": ours})
+        phases["update"]["emulator"] = emulator.take()
         base.rows_dump(ours, workdir / "update.copy")
         for name, table in base.CEILING_TABLES.items():
             phases["update"][f"ceiling_{name}"], written = base.ceiling(workdir / "update.copy", run, table)
@@ -282,7 +332,9 @@ def main(argv: list[str] | None = None) -> None:
 
         SyncState.objects.unscoped().filter(organization_id=ours, object=OBJECT).update(watermark=None)
         base.checkpoint()
+        emulator.take()
         unchanged = run_worker({"mode": "sync", "organization_id": ours})
+        unchanged["emulator"] = emulator.take()
         assert unchanged["inserted"] + unchanged["updated"] == 0, unchanged
 
         for size in [int(value) for value in args.memory_records.split(",") if value.strip()]:
@@ -314,13 +366,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     out(
         f"emulator alone: every delta page fetched through the provider and mapped, not written: "
-        f"{serve['seconds']:.1f} s ({count / serve['seconds']:,.0f} records/s), of which {serve['crm']:.1f} s in "
-        f"Salesforce calls ({count / serve['crm']:,.0f} records/s) and {serve['mapping']:.1f} s mapping; "
-        f"{serve['pages']} pages, {serve['calls']} API calls"
+        f"{serve['seconds']:.1f} s ({count / serve['seconds']:,.0f} records/s): {serve['crm']:.1f} s in the "
+        f"{serve['calls']} Salesforce calls of {serve['pages']} pages ({count / serve['crm']:,.0f} records/s; the "
+        f"emulator's handlers {serve['emulator']:.1f} s of it), {serve['decode']:.1f} s decoding their JSON, "
+        f"{serve['mapping']:.1f} s mapping"
     )
     out()
     out(
-        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'calls':>6} {'crm s':>6} {'wait s':>6} {'map s':>5} "
+        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'calls':>6} {'crm s':>6} {'emu s':>5} {'dec s':>5} "
+        f"{'wait s':>6} {'map s':>5} "
         f"{'upsert s':>8} {'other s':>7} | {'ceiling rec/s: today':>20} {'physical':>8} {'gin':>6} | "
         f"{'ratio: e2e/phys':>15} {'e2e/today':>9} {'code/phys':>9}"
     )
@@ -328,26 +382,30 @@ def main(argv: list[str] | None = None) -> None:
     for name, phase in phases.items():
         rows = phase["inserted"] + phase["updated"]
         waited = phase["wait"] + phase.get("export_wait", 0.0)
-        other = phase["seconds"] - waited - phase["upsert"] - (phase["crm"] + phase["mapping"] if name == "bulk" else 0)
+        serial = phase["crm"] + phase["decode"] + phase["mapping"] if name == "bulk" else 0.0  # one thread: no overlap
+        other = phase["seconds"] - waited - phase["upsert"] - serial
         rate = rows / phase["seconds"]
         today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
         code_rate = rows / (phase["mapping"] + phase["upsert"])
         e2e_ratio, code_ratio = rate / physical, code_rate / physical
         out(
             f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['calls']:>6,} {phase['crm']:>6.1f} "
-            f"{waited:>6.1f} {phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} "
+            f"{phase['emulator']:>5.1f} {phase['decode']:>5.1f} {waited:>6.1f} {phase['mapping']:>5.1f} "
+            f"{phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} "
             f"{physical:>8,.0f} {gin:>6,.0f} | {e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f}"
         )
         verdicts.append((name, e2e_ratio, code_ratio))
     other = unchanged["seconds"] - unchanged["wait"] - unchanged["upsert"]
     out(
         f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
-        f"{unchanged['calls']:>6,} {unchanged['crm']:>6.1f} {unchanged['wait']:>6.1f} {unchanged['mapping']:>5.1f} "
+        f"{unchanged['calls']:>6,} {unchanged['crm']:>6.1f} {unchanged['emulator']:>5.1f} {unchanged['decode']:>5.1f} "
+        f"{unchanged['wait']:>6.1f} {unchanged['mapping']:>5.1f} "
         f"{unchanged['upsert']:>8.1f} {other:>7.1f} | (every lead read again, none written: no ceiling)"
     )
     out()
-    out("calls = Salesforce API requests the run made (each one of the org's daily allocation); crm = time in them")
-    out("(the emulator answering on the same cores, HTTP, JSON decoding) and map = the provider's mapping to")
+    out("calls = Salesforce API requests the run made (each one of the org's daily allocation); crm = the round")
+    out("trips (HTTP, the transport, the emulator answering on the same cores), of which emu = the emulator's handlers")
+    out("(server side, in the parent); dec = decoding the answers' JSON (client side); map = the provider's mapping to")
     out("CanonicalRecords: in the reader thread for cold/update/unchanged (overlapping the writes), in the writing")
     out("thread for bulk (the backfill streams the job's CSV pages and writes them in turn); wait = the writing")
     out("thread waiting for the next batch (bulk: polling the Bulk API 2.0 job); upsert = crm_records_upsert;")
