@@ -16,6 +16,7 @@ Functions: `to18`, `to15`, `normalize(id) -> 18-char id | None`, `is_valid(id)`,
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -77,9 +78,16 @@ def is_valid(record_id: object) -> bool:
 
 def normalize(record_id: object) -> str | None:
     """The canonical 18-character id, or None when `record_id` is not an id."""
+    if not isinstance(record_id, str):
+        return None
+    return _normalize(record_id)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _normalize(record_id: str) -> str | None:
     if not is_valid(record_id):
         return None
-    return to18(str(record_id)[:15])
+    return to18(record_id[:15])
 
 
 def prefix_of(record_id: str) -> str:

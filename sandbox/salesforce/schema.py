@@ -704,11 +704,16 @@ class SobjectSchema:
 
     @property
     def required(self) -> list[str]:
-        return [
-            meta["name"]
-            for meta in self.fields
-            if not meta["nillable"] and meta["createable"] and not meta["defaultedOnCreate"]
-        ]
+        """Fields a create must give: not nillable, createable, no default (cached until the fields change)."""
+        cached = self.__dict__.get("_required")
+        if cached is None or cached[0] != len(self.fields):
+            names = [
+                meta["name"]
+                for meta in self.fields
+                if not meta["nillable"] and meta["createable"] and not meta["defaultedOnCreate"]
+            ]
+            cached = self.__dict__["_required"] = (len(self.fields), names)
+        return cached[1]
 
     @property
     def phone_fields(self) -> list[str]:

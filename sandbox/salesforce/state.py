@@ -278,6 +278,7 @@ class SfRecordStore(kit.RecordStore):
             changes["_last_client"] = client
         stamped = None
         if bump_modified:
+            at = at or self._now()
             stamped = {
                 "LastModifiedDate": self.now_text(at),
                 "LastModifiedById": by_user or self.org.admin_user_id,

@@ -203,16 +203,9 @@ def check_values(
         )
     for name, value in list(cleaned.items()):
         cleaned[name] = coerce(org, schema.field(name), value)
-    merged = {**(record or {}), **cleaned}
-    required = [
-        meta["name"]
-        for meta in schema.fields
-        if not meta["nillable"]
-        and meta["createable"]
-        and not meta["defaultedOnCreate"]
-        and (creating or meta["name"] in cleaned)
-        and merged.get(meta["name"]) in (None, "")
-    ]
+    # Required: every one on create; on update only those the body clears.
+    candidates = schema.required if creating else [name for name in cleaned if name in schema.required]
+    required = [name for name in candidates if cleaned.get(name, (record or {}).get(name)) in (None, "")]
     if required:
         raise ApiError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(required)}]", required)
     for name, value in cleaned.items():
