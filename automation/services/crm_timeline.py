@@ -97,8 +97,14 @@ def crm_timeline_flush(*, limit: int = 1000, now: datetime | None = None) -> Flu
         if foreign:
             _settle(result, foreign, Status.SKIPPED, "the linked CRM connection is another organization's", now)
             targets = [t for t in targets if t.entry.organization_id == connection.organization_id]
-        if targets:
+        if not targets:
+            continue
+        try:
             _flush_connection(connection, targets, settings_of, result, now)
+        except Exception as exc:  # a provider's bug must not stop the other connections' texts, nor loop forever
+            logger.exception("crm_timeline_connection_failed", connection_id=connection.pk)
+            failure = CrmError(f"unexpected error ({type(exc).__name__}): {exc}")
+            _wait(result, [target.entry for target in targets], connection, failure, now)
     logger.info(
         "crm_timeline_flushed",
         logged=result.logged,
@@ -275,17 +281,22 @@ def _record(
 def _settle(
     result: FlushResult, entries: list[CrmTimelineEntry], status: str, error: str, now: datetime, **values
 ) -> None:
+    settled = 0
     for entry in entries:
-        CrmTimelineEntry.objects.unscoped().filter(pk=entry.pk, status=Status.PENDING).update(
-            status=status,
-            last_error=error[:2000],
-            attempts=entry.attempts + 1,
-            next_attempt_at=None,
-            updated_at=now,
-            **values,
+        settled += (
+            CrmTimelineEntry.objects.unscoped()
+            .filter(pk=entry.pk, status=Status.PENDING)
+            .update(
+                status=status,
+                last_error=error[:2000],
+                attempts=entry.attempts + 1,
+                next_attempt_at=None,
+                updated_at=now,
+                **values,
+            )
         )
     counter = {Status.DONE: "logged", Status.FAILED: "failed", Status.SKIPPED: "skipped"}[status]
-    setattr(result, counter, getattr(result, counter) + len(entries))
+    setattr(result, counter, getattr(result, counter) + settled)
     if error and status == Status.FAILED:
         result.errors.append(error)
 
@@ -315,14 +326,17 @@ def _wait(
         if delay is None:
             backoff = BACKOFF_BASE * 2 ** min(attempts, 12)
             delay = max(timedelta(seconds=retry_after or 0), min(backoff, BACKOFF_MAX))
-        CrmTimelineEntry.objects.unscoped().filter(pk=entry.pk, status=Status.PENDING).update(
-            attempts=attempts,
-            last_error=error[:2000],
-            next_attempt_at=now + delay,
-            connection=connection,
-            updated_at=now,
+        result.waiting += (
+            CrmTimelineEntry.objects.unscoped()
+            .filter(pk=entry.pk, status=Status.PENDING)
+            .update(
+                attempts=attempts,
+                last_error=error[:2000],
+                next_attempt_at=now + delay,
+                connection=connection,
+                updated_at=now,
+            )
         )
-        result.waiting += 1
     if isinstance(exc, CrmAuthError):  # the connection's other queued rows wait for the reconnection too
         CrmTimelineEntry.objects.unscoped().filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now + AUTH_PAUSE),

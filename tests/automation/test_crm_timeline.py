@@ -213,3 +213,18 @@ def test_a_contact_linked_to_another_organizations_connection_is_never_logged_th
     assert (result.skipped, result.logged) == (1, 0)
     row = CrmTimelineEntry.objects.for_organization(other).get()
     assert row.last_error == "the linked CRM connection is another organization's"
+
+
+def test_a_providers_unexpected_error_backs_off_instead_of_stopping_the_flush(automation_world, monkeypatch):
+    welcomed_lead(automation_world, Mobile="+14155559034")
+
+    def broken(self, *, activities):
+        raise KeyError("id")
+
+    monkeypatch.setattr(ZohoCrmProvider, "log_activities", broken)
+    now = timezone.now()
+    assert crm_timeline_flush(now=now).waiting == 1
+    row = entries(automation_world).get()
+    assert (row.status, row.attempts) == (Status.PENDING, 1)
+    assert row.next_attempt_at > now
+    assert "unexpected error (KeyError)" in row.last_error
