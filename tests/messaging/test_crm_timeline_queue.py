@@ -72,6 +72,7 @@ def test_bulk_queuing_takes_only_the_organizations_own_texts(twilio_world):  # n
     assert entries(twilio_world).get().organization_id == twilio_world.organization.pk
 
 
+@pytest.mark.django_db  # no live server here: the plain (rolled back) database is enough
 @pytest.mark.parametrize(
     ("field", "value", "ok"),
     [
