@@ -85,6 +85,9 @@ def crm_timeline_flush(*, limit: int = 1000, now: datetime | None = None) -> Flu
         if organization.pk not in settings_of:
             settings_of[organization.pk] = messaging_settings_get(organization=organization)
             default_of[organization.pk] = crm_connection_get(organization=organization)
+        if not settings_of[organization.pk].crm_timeline_enabled:  # turned off after the text was queued
+            _settle(result, [entry], Status.SKIPPED, "the organization turned the CRM timeline off", now)
+            continue
         target = _target_known(entry, default=default_of[organization.pk])
         by_connection[target.connection.pk if target.connection else None].append(target)
     for targets in by_connection.values():

@@ -228,3 +228,11 @@ def test_a_providers_unexpected_error_backs_off_instead_of_stopping_the_flush(au
     assert (row.status, row.attempts) == (Status.PENDING, 1)
     assert row.next_attempt_at > now
     assert "unexpected error (KeyError)" in row.last_error
+
+
+def test_texts_queued_before_the_timeline_was_turned_off_are_not_logged(automation_world):
+    lead = welcomed_lead(automation_world, Mobile="+14155559035")
+    MessagingSettings.unscoped_objects.create(organization=automation_world.organization, crm_timeline_enabled=False)
+    assert crm_timeline_flush().skipped == 1
+    assert entries(automation_world).get().last_error == "the organization turned the CRM timeline off"
+    assert completed_on(automation_world, lead["id"]) == []
