@@ -179,6 +179,8 @@ def lead_intake_process(*, intake_id: int) -> Progress:
     retry_in = None
     try:
         outcome = _advance(intake, log)
+    except _SameLead as exc:
+        return _same_lead(intake, str(exc))
     except _Wait as exc:
         outcome, retry_in = _wait(intake, log, str(exc), exc.retry_after)
     except Exception as exc:
@@ -192,6 +194,39 @@ def lead_intake_process(*, intake_id: int) -> Progress:
 
 def _call_missing(intake: LeadIntake) -> str:
     return f"{CALL_MISSING} (lead {intake.crm_record_id}); check the CRM's new-lead workflow or Flow"
+
+
+class _SameLead(Exception):
+    """The CRM spells the intake's lead id another way (Salesforce: 15 or 18 characters), and another intake already
+    holds the lead under that spelling: this one goes, so one lead has one intake, one task and one text."""
+
+
+def _record_id_adopt(intake: LeadIntake, record_id: str) -> None:
+    """Key the intake by the id as the CRM returns it (what the mirror and later calls use), unless another intake
+    has it (_SameLead)."""
+    try:
+        with transaction.atomic():
+            LeadIntake.objects.unscoped().filter(pk=intake.pk).update(crm_record_id=record_id)
+    except IntegrityError:
+        raise _SameLead(record_id) from None
+    intake.crm_record_id = record_id
+
+
+def _same_lead(intake: LeadIntake, record_id: str) -> Progress:
+    """Drop the intake that spelled the id another way; the other one is told (and started, if it was waiting for
+    exactly this call)."""
+    other = LeadIntake.objects.unscoped().get(
+        organization=intake.organization, connection=intake.connection, crm_record_id=record_id
+    )
+    LeadIntake.objects.unscoped().filter(pk=intake.pk).delete()
+    log = partial(step_record, organization=intake.organization, lead_intake=other, step="webhook_received")
+    if not _waiting_for_the_call(other):
+        log(outcome="skipped", detail=f"the same lead again, as {intake.crm_record_id}: nothing new is created")
+        return Progress("duplicate")
+    log(detail=f"lead {intake.crm_record_id}: the CRM's call came after the mirror found the lead; starting now")
+    LeadIntake.objects.unscoped().filter(pk=other.pk).update(next_attempt_at=timezone.now())
+    transaction.on_commit(partial(lead_intake_enqueue, other.pk))
+    return Progress("duplicate")
 
 
 def _wait(intake: LeadIntake, log, reason: str, said: float | None) -> tuple[str, float | None]:
@@ -232,6 +267,8 @@ def _advance(intake: LeadIntake, log) -> str:
         raise _wait_for(exc, "to load the lead") from exc
     except CrmError as exc:  # CrmRejected, or no provider serves the connection any more
         return _attention(intake, log, f"The CRM refused to load the lead: {exc}")
+    if record.id and record.id != intake.crm_record_id:
+        _record_id_adopt(intake, record.id)
     owner_id, owner_name = record.owner_id, record.owner_name
     intake.lead_name = lead_full_name(record)[:200]
     intake.crm_owner_id, intake.owner_name = owner_id, owner_name[:200]

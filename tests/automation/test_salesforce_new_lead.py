@@ -110,10 +110,14 @@ def test_the_flows_callout_makes_a_task_for_the_owner_and_a_welcome_text_once_ho
     assert post_webhook(world.short_url, json.dumps({"leadId": lead_id})).status_code == 200
     leads_url = world.short_url.replace("/salesforce/", "/salesforce/leads/")
     assert post_webhook(leads_url, json.dumps({"Id": lead_id})).status_code == 200
+    # The 15-character spelling of the same id (a formula's {!Id}): the CRM answers with the 18, so the same lead.
+    assert post_webhook(world.short_url, json.dumps({"leadId": lead_id[:15]})).status_code == 200
     world.mirror()
-    assert world.intakes().count() == 1
+    assert list(world.intakes().values_list("crm_record_id", flat=True)) == [lead_id]
     assert len(world.tasks_on(lead_id)) == 1
     assert world.texts() == 1
+    log = AutomationStep.objects.for_organization(intake.organization).filter(lead_intake=intake)
+    assert f"the same lead again, as {lead_id[:15]}" in [step.detail.split(":")[0] for step in log]
 
 
 def test_a_lead_whose_callout_never_comes_is_found_by_the_mirror(salesforce_world):
@@ -131,3 +135,19 @@ def test_a_lead_whose_callout_never_comes_is_found_by_the_mirror(salesforce_worl
     assert world.texts() == 1
     steps = AutomationStep.objects.for_organization(intake.organization).filter(lead_intake=intake)
     assert [step.step for step in steps][:2] == ["found_by_mirror", "webhook_missing"]
+
+
+def test_a_late_callout_naming_the_lead_by_its_15_character_id_starts_the_mirrors_intake(salesforce_world):
+    world = salesforce_world
+    world.mirror()
+    lead_id = world.lead_create()
+    world.mirror()
+    assert world.intakes().get().status == LeadIntake.Status.WAITING
+    assert post_webhook(world.short_url, json.dumps({"leadId": lead_id[:15]})).status_code == 200
+    intake = world.intakes().get()  # the call's own intake went: the mirror's one holds the lead
+    assert (intake.crm_record_id, intake.source, intake.status) == (lead_id, "mirror", LeadIntake.Status.DONE)
+    steps = [s.step for s in AutomationStep.objects.for_organization(intake.organization).filter(lead_intake=intake)]
+    assert steps[:3] == ["found_by_mirror", "webhook_received", "lead_loaded"]
+    assert "webhook_missing" not in steps
+    assert len(world.tasks_on(lead_id)) == 1
+    assert world.texts() == 1
