@@ -29,7 +29,7 @@ from core.models import InboundEvent, User
 from core.tenancy import TenantModel
 from crm.providers.zoho.models import ZohoConnection
 from identity.tokens import widget_token_issue
-from messaging.models import Message
+from messaging.models import CrmTimelineEntry, Message
 from studios.models import Organization
 from sync.models import SyncRun, SyncSchedule
 from tests.messaging.factories import (
@@ -78,6 +78,7 @@ def populate(tenant, slug: str, *, year: int | None = None) -> None:
     opt_out = OptOutFactory(organization=org, reason=f"{title} asked")
     OptOutEventFactory(opt_out=opt_out)
     CrmWriteBackFactory(organization=org, contact=contact)
+    CrmTimelineEntry.unscoped_objects.create(organization=org, message=message, crm_record_id=f"{slug}-lead")
     MessagingSettingsFactory(organization=org, crm_opt_out_field=f"{title}_Opt_Out")
     InboundEventFactory(organization=org, idempotency_key=f"{slug}-event")
     automation_webhook_token_rotate(organization=org)
@@ -104,6 +105,7 @@ def populate(tenant, slug: str, *, year: int | None = None) -> None:
     if year is not None:  # A's records are dated in a year of their own, for the date hierarchy
         moment = dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC)
         Message.unscoped_objects.filter(organization=org).update(created_at=moment)
+        CrmTimelineEntry.unscoped_objects.filter(organization=org).update(created_at=moment)
         InboundEvent.objects.filter(organization=org).update(received_at=moment)
 
 
