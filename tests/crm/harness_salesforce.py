@@ -132,7 +132,7 @@ class Harness(ContractHarness):
     def stamp_together(self, ids: list[str], *, values: Mapping[str, Any]) -> datetime:
         # One SystemModstamp for all, as one of Salesforce's bulk updates gives them.
         self._tick()
-        stamp = self.sf.update("Lead", ids, values, stamp=True)
+        stamp = self.sf.update("Lead", ids, values)
         assert stamp is not None
         return stamp
 

@@ -58,6 +58,8 @@ ACTIVITY_KEY_FIELD = "Leadline_Message_Id__c"  # Task's external id, when the or
 SUBJECT_MAX = 255
 DESCRIPTION_MAX = 32_000
 COMPOSITE_MAX = 200  # records per sObject Collections call
+# A Lead needs a Company; one created without it gets what Salesforce's own Web-to-Lead puts there.
+CREATE_DEFAULTS: dict[str, dict[str, str]] = {"Lead": {"Company": "[not provided]"}}
 
 
 class _CountingClient(SalesforceClient):
@@ -79,6 +81,46 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+# What a field of each describe type accepts in a write (Salesforce answers a JSON_PARSER_ERROR naming no field).
+_WRITE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "boolean": (lambda value: isinstance(value, bool), "expected true or false"),
+    "int": (lambda value: isinstance(value, int) and not isinstance(value, bool), "expected a whole number"),
+    "double": (
+        lambda value: isinstance(value, int | float | Decimal) and not isinstance(value, bool),
+        "expected a number",
+    ),
+    "currency": (
+        lambda value: isinstance(value, int | float | Decimal) and not isinstance(value, bool),
+        "expected a number",
+    ),
+    "percent": (
+        lambda value: isinstance(value, int | float | Decimal) and not isinstance(value, bool),
+        "expected a number",
+    ),
+    "date": (
+        lambda value: (isinstance(value, date) and not isinstance(value, datetime)) or _iso_date(value),
+        "expected a date",
+    ),
+    "datetime": (lambda value: isinstance(value, datetime) or _iso_datetime(value), "expected a date and time"),
+}
+
+
+def _iso_date(value: Any) -> bool:
+    try:
+        date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+def _iso_datetime(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
 
 
 def _record_id(record_id: str) -> str:
@@ -304,6 +346,29 @@ class SalesforceProvider(CrmProvider):
             ) from exc
 
     # --- writes -------------------------------------------------------------------------------------------------
+    def _write_body(
+        self, sobject: str, values: Mapping[str, Any], *, leave_out: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """The values as JSON, each checked against its field's describe type first: a value of the wrong type is
+        refused here with its field named (Salesforce's own answer, JSON_PARSER_ERROR, names none). Fields the
+        describe does not know are sent as they are, for Salesforce to judge (INVALID_FIELD names them)."""
+        fields = self._mapping(sobject).by_name
+        problems = {}
+        for name, value in values.items():
+            spec = fields.get(name)
+            check = _WRITE_CHECKS.get(spec.sf_type) if spec is not None else None
+            if check is not None and value is not None and not check[0](value):
+                problems[name] = f"{check[1]}, got {value!r}"
+        if problems:
+            named = ", ".join(sorted(problems))
+            raise CrmRejected(
+                f"Salesforce would refuse these {sobject} values: {named}",
+                provider=PROVIDER,
+                code="INVALID_TYPE_ON_FIELD",
+                field_errors=problems,
+            )
+        return {soql.name(name): _jsonable(value) for name, value in values.items() if name not in leave_out}
+
     def _link(self, object: str, record_id: str) -> dict[str, str]:
         """A Task's link to its record: WhoId for a lead or contact, WhatId for anything else."""
         if not record_id:
@@ -342,13 +407,17 @@ class SalesforceProvider(CrmProvider):
         if not values:
             return
         sobject = soql.name(self.vendor_object(object))
-        body = {soql.name(name): _jsonable(value) for name, value in values.items()}
+        body = self._write_body(sobject, values)
         self.client.patch(f"sobjects/{sobject}/{_record_id(record_id)}", json=body, expect=(204, 200))
 
     @translated
     def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
+        """`POST sobjects/X`; a Lead without a Company gets "[not provided]", as Salesforce's Web-to-Lead does."""
         sobject = soql.name(self.vendor_object(object))
-        body = {soql.name(name): _jsonable(value) for name, value in values.items()}
+        body = self._write_body(sobject, values)
+        for name, default in CREATE_DEFAULTS.get(sobject, {}).items():
+            if body.get(name) in (None, ""):
+                body[name] = default
         return str(self.client.post(f"sobjects/{sobject}", json=body, expect=(201,)).json()["id"])
 
     @translated
@@ -360,7 +429,7 @@ class SalesforceProvider(CrmProvider):
         if values.get(field) in (None, ""):
             raise CrmRejected(f"upsert needs a value for {field}", provider=PROVIDER, field_errors={field: "required"})
         key = str(_jsonable(values[field]))
-        body = {soql.name(name): _jsonable(value) for name, value in values.items() if name not in (field, "Id")}
+        body = self._write_body(sobject, values, leave_out=(field, "Id"))
         answer = self.client.patch(
             f"sobjects/{sobject}/{field}/{quote(key, safe='')}", json=body, expect=(200, 201, 204)
         )

@@ -124,12 +124,14 @@ class Reads:
         received = 0
         position: tuple[datetime | None, str] = (moment, last_id)
         restarts = 0
+        batches = 0
         while True:
             query = soql.select(
                 fields, self.sobject, where=soql.keyset_after(*position), order_by=ORDER, limit=limit - received
             )
             try:
                 for batch in self.client.query_batches(query, batch_size=limit):
+                    batches += 1
                     received += len(batch)
                     rows.extend(batch)
                 break
@@ -147,7 +149,9 @@ class Reads:
         last = (parse_datetime(rows[-1][MODIFIED_FIELD]), str(rows[-1]["Id"])) if rows else None
         for group in plan.rest:
             rows = self._merge(rows, group)
-        return ChangedPage(rows=rows, last=last, has_more=received >= limit)
+        # A page read through locators may hold records edited meanwhile: their new SystemModstamps are past the
+        # cursor, so the caller asks once more (an empty page when nothing moved).
+        return ChangedPage(rows=rows, last=last, has_more=received >= limit or batches > 1)
 
     def _merge(self, rows: list[dict[str, Any]], group: list[str]) -> list[dict[str, Any]]:
         """The group's fields read by id and merged; a record gone in between is left out, one edited in between

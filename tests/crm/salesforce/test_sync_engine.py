@@ -20,6 +20,10 @@ from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
 from tests.crm.harness_salesforce import QUERY_PATH, control
 
+# The run reads in a background thread (sync/prefetch.py) whose own database connection writes what the client
+# learns (the allocation seen, a 403 block) to the connection row: committed data, so no test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 LEAD = "lead"
 PHONE_FORMATS = ("(415) 555-{:04d}", "+1 415 555 {:04d}", "415.555.{:04d}", "4155550{:03d}")
 
@@ -86,18 +90,22 @@ def test_the_allocation_used_up_mid_run_pauses_it_and_the_next_run_resumes(
     sf, sf_account, organization, empty_sandbox, sleeps, settings
 ):
     settings.SALESFORCE_BACKGROUND_SHARE = 1.0  # background may use it all: Salesforce's 403 stops the run
+    settings.SYNC_BATCH_SIZE = 100  # the mirror commits every 100 records
     ids = sf.seed("Lead", 1000)  # the wide Lead: pages of 200
-    sf.settings(daily_api_requests=1000, api_usage=994)  # room for a few calls: the run stops midway
+    # Other integrations of the org use up the rest of its allocation while the run reads its third page.
+    control(empty_sandbox, "POST", "faults", {"path": QUERY_PATH, "after": 2, "status": 403, "times": 0})
     paused = run(organization, sf_account, sleeps)
     assert paused.status == SyncRun.Status.PAUSED, paused.error
     assert "allocation" in paused.error
     held = mirrored(sf_account)
     assert 0 < len(held) < len(ids)  # what was read before the limit is kept
     connection = SalesforceConnection.objects.unscoped().get(account=sf_account)
-    assert connection.limit_blocked_until is not None
+    assert connection.limit_blocked_until is not None  # shown in the admin; background work waits for it
     assert state_of(sf_account).paused_until is not None
-    # A day later the rolling window has room again.
-    sf.settings(api_usage=0)
+    again = run(organization, sf_account, sleeps)  # still blocked: no call is made, the run pauses again
+    assert again.status == SyncRun.Status.PAUSED
+    # Hours later the rolling window has room again.
+    control(empty_sandbox, "DELETE", "faults")
     SalesforceConnection.objects.unscoped().filter(pk=connection.pk).update(limit_blocked_until=None)
     cache.clear()
     resumed = run(organization, sf_account, sleeps)
@@ -111,6 +119,7 @@ def test_background_work_stops_before_the_org_allocation_does(sf, sf_account, or
     sf.settings(daily_api_requests=1000, api_usage=797)
     paused = run(organization, sf_account, sleeps)
     assert paused.status == SyncRun.Status.PAUSED, paused.error
+    assert "background" in paused.error
     org = next(org for org in control(sf.server, "GET", "salesforce/orgs") if org["org_id"] == sf.org_id)
     assert org["api_usage"] < 1000  # people still have the rest of the allocation
 
@@ -121,13 +130,17 @@ def test_randomized_edits_deletes_and_faults_leave_the_mirror_equal_to_salesforc
 ):
     rng = random.Random(seed)
     live = set(sf.seed("Lead", 120, seed=seed))
+    untouched = set(live)  # seeded days ago: a late commit stamps them behind the cursor, never behind themselves
     for round_number in range(5):
         tick(empty_sandbox)
-        chosen = rng.sample(sorted(live), 24)
+        chosen = rng.sample(sorted(live), 21)
+        untouched -= set(chosen)
         sf.update("Lead", chosen[:8], {"Rating": rng.choice(["Hot", "Warm", "Cold"]), "Title": f"round {round_number}"})
         phone = rng.choice(PHONE_FORMATS).format(rng.randrange(100, 999))
-        sf.update("Lead", chosen[8:16], {"MobilePhone": phone, "SMS_Opt_Out__c": rng.random() < 0.5}, stamp=True)
-        sf.update("Lead", chosen[16:18], {"Description": f"late in round {round_number}"}, late_seconds=15)
+        sf.update("Lead", chosen[8:16], {"MobilePhone": phone, "SMS_Opt_Out__c": rng.random() < 0.5})
+        late = rng.sample(sorted(untouched), 2)
+        untouched -= set(late)
+        sf.update("Lead", late, {"Description": f"late in round {round_number}"}, late_seconds=15)
         for record_id in chosen[18:21]:
             sf.delete("Lead", record_id)
             live.discard(record_id)

@@ -87,8 +87,8 @@ def test_activities_upserted_by_message_id_are_logged_once_however_often_they_ar
     }
 
 
-def test_without_the_message_id_field_activities_are_created_and_refusals_are_per_activity(sf, provider, monkeypatch):
-    monkeypatch.setattr(provider_module, "ACTIVITY_KEY_FIELD", "Not_In_This_Org__c")
+def test_without_the_message_id_field_activities_are_created_and_refusals_are_per_activity(sf, provider):
+    sf.settings(drop_fields={"Task": [provider_module.ACTIVITY_KEY_FIELD]})  # an org that did not create it
     lead_id, gone = sf.seed("Lead", 2)
     sf.delete("Lead", gone)
     batch = [*activities(lead_id, "m-1"), *activities(gone, "m-2"), *activities("bad id", "m-3")]
