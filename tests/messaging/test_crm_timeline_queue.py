@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from messaging.models import CrmTimelineEntry, Message, MessagingSettings
+from messaging.services import crm_timeline
 from messaging.services.crm_timeline import crm_timeline_queue_many
 from messaging.services.sending import message_send
 from studios.models import ProviderAccount
@@ -90,3 +91,18 @@ def test_subject_templates_are_checked_when_saved(field, value, ok):
     with pytest.raises(ValidationError) as caught:
         row.clean()
     assert field in caught.value.message_dict
+
+
+def test_a_failure_to_queue_never_fails_the_text(twilio_world, monkeypatch):  # noqa: F811
+    connect_crm(twilio_world.organization)
+
+    def broken(*, organization):
+        raise RuntimeError("the timeline's settings could not be read")
+
+    monkeypatch.setattr(crm_timeline, "crm_timeline_wanted", broken)
+    twilio_world.phone_texts(to=twilio_world.downtown_number.number, body="Still here?")
+    sent = message_send(studio=twilio_world.downtown, to=LEAD, body="Yes we are")
+    sent.refresh_from_db()
+    assert Message.objects.for_organization(twilio_world.organization).filter(direction="inbound").count() == 1
+    assert sent.status == Message.Status.ACCEPTED
+    assert not entries(twilio_world).exists()
