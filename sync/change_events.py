@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.models import InboundEvent
 from core.webhooks import EventFlagged, processor
 from crm.connections import crm_connection_get, crm_connections
+from crm.errors import CrmQuotaExhausted
 from crm.provider import CrmProvider
 from crm.records import ChangeOperation
 from crm.registry import registered
@@ -107,6 +108,13 @@ def notification_event_process(event: InboundEvent) -> None:
         provider = _provider(organization, connection)
         credits_before = run_credits(provider)
         missing = _records_fetch(provider, run, key, ids)
+    except CrmQuotaExhausted as exc:
+        # The CRM's allocation is used up: retrying the event only spends what frees first. Left to the delta sync,
+        # which reads these records once the object's pause is over.
+        logger.warning("sync.notifications.paused", run_id=run.pk, crm_object=name, error=str(exc))
+        reason = f"API allocation used up: left to the next delta run ({exc})"
+        _run_finish(run, SyncRun.Status.PAUSED, reason, run_credits(provider) - credits_before)
+        return
     except Exception as exc:
         logger.exception("sync.notifications.run_failed", run_id=run.pk, crm_object=name)
         _run_finish(run, SyncRun.Status.FAILED, f"{type(exc).__name__}: {exc}", run_credits(provider) - credits_before)

@@ -479,3 +479,17 @@ def test_notification_runs_neither_postpone_the_delta_sync_nor_hide_its_failures
     assert [alert.kind for alert in sync_alerts_check(now=timezone.now())] == ["failing"]
     status = sync_status_list(organization=organization, modules=["Leads"])[0]
     assert status.lag_seconds > 39 * 60  # from the last ok delta run, not the notification
+
+
+def test_a_used_up_allocation_leaves_the_notification_to_the_delta_sync(organization, account, empty_sandbox, product):
+    seed(empty_sandbox, 1)
+    channel = channel_ensure(organization=organization)
+    empty_sandbox.state.config.api_credits_per_day = 0  # the org's 24 h pool is empty
+
+    response = post(product, callback(channel, ids=list(store(empty_sandbox))), channel.url_secret.reveal())
+
+    assert response.status_code == 200
+    run = SyncRun.objects.for_organization(organization).get()
+    assert run.status == "paused"
+    assert run.error.startswith("API allocation used up: left to the next delta run")
+    assert InboundEvent.objects.get().status == "processed"  # not retried: it would only spend what frees first
