@@ -18,9 +18,11 @@ from crm.errors import CrmHistoryExpired
 from crm.providers.zoho.provider import ZohoCrmProvider
 from crm.records import DeletedRecord, Priority
 from sync.alerts import sync_alerts_check
+from sync.backfill import backfill_run
 from sync.delta import sync_run
 from sync.models import CrmRecord, SyncRun, SyncSchedule, SyncState
 from sync.schedules import schedules_due
+from sync.tasks import sync_run_task
 from tests.crm.zoho.conftest import control
 from tests.sync.conftest import seed, store
 
@@ -125,3 +127,21 @@ def test_a_used_up_allocation_pauses_the_object_until_it_frees_and_the_next_run_
     assert (state.paused_until, state.paused_reason, state.checkpoint_time) == (None, "", None)
     assert [alert.kind for alert in sync_alerts_check(now=timezone.now())] == ["recovered"]
     assert "API allocation used up" not in client.get("/ops/sync/").content.decode().split("Last runs")[0]
+
+
+def test_a_backfill_meeting_a_used_up_allocation_pauses_and_the_scheduled_task_loads_it_later(
+    organization, account, empty_sandbox
+):
+    seed(empty_sandbox, 300)
+    zoho_org = next(iter(empty_sandbox.state.crm.orgs.values()))
+    empty_sandbox.state.config.api_credits_per_day = zoho_org.credits_used()  # nothing left
+
+    paused = backfill_run(organization=organization, object="lead")
+    assert paused.status == SyncRun.Status.PAUSED, paused.error
+    assert state_of(organization).paused_until > timezone.now()
+
+    empty_sandbox.state.config.api_credits_per_day = 1_000_000
+    assert sync_run_task(organization.pk, "lead", account.pk) == SyncRun.Status.OK  # still the backfill: no rows yet
+    assert SyncRun.objects.for_organization(organization).order_by("-pk").first().kind == SyncRun.Kind.BACKFILL
+    assert live(organization) == set(store(empty_sandbox))
+    assert state_of(organization).paused_until is None
