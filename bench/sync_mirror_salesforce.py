@@ -74,6 +74,8 @@ def _instrument(provider: Any, timer: Timer) -> None:
 
 
 def worker(job: dict[str, Any]) -> None:
+    if job.get("switch_interval"):  # an experiment: how long a thread holds the GIL before the other may take it
+        sys.setswitchinterval(float(job["switch_interval"]))
     django.setup()
     from crm.connections import crm_connection_get
     from crm.records import Cursor, Priority
@@ -136,12 +138,18 @@ def worker(job: dict[str, Any]) -> None:
     if job["mode"] == "bulk":  # the backfill polling the Bulk API 2.0 job (nothing else sleeps in this process)
         backfill.time.sleep = timer.wrap("export_wait", backfill.time.sleep)
     before = current_rss_mb()
+    profiler = cProfile.Profile() if job.get("profile") else None  # this thread only: the writes, not the reads
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     if job["mode"] == "bulk":
         run = backfill.backfill_run(organization=organization, object=OBJECT, provider=provider)
     else:
         run = delta.sync_run(organization=organization, object=OBJECT, provider=provider)
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     if run.status != SyncRun.Status.OK:
         raise SystemExit(f"sync run failed: {run.error}")
     print(
@@ -263,7 +271,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--memory-records", default="", help="comma-separated sizes for extra peak-RSS runs")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--profile", action="store_true", help="cProfile the emulator-alone reads (to stderr)")
+    parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval of the cold run")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the emulator-alone reads and the cold run's writes (stderr)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--crm", default="salesforce", help=argparse.SUPPRESS)  # bench.sync_mirror's switch
     args = parser.parse_args(argv)
@@ -303,7 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         serve["emulator"] = emulator.take()
         assert serve["rows"] == count, serve
         base.ceiling_tables()
-        phases["cold"] = run_worker({"mode": "sync", "organization_id": ours})
+        phases["cold"] = run_worker(
+            {"mode": "sync", "organization_id": ours, "profile": args.profile, "switch_interval": args.switch_interval}
+        )
         phases["cold"]["emulator"] = emulator.take()
         base.rows_dump(ours, workdir / "cold.copy")
         for name, table in base.CEILING_TABLES.items():
@@ -431,7 +444,13 @@ def main(argv: list[str] | None = None) -> None:
         f"peak RSS of the other runs: bulk {phases['bulk']['rss_peak_mb']:.0f} MB, update "
         f"{phases['update']['rss_peak_mb']:.0f} MB, unchanged {unchanged['rss_peak_mb']:.0f} MB"
     )
-    peaks = [result["rss_peak_mb"] for result in sized.values()]
+    peaks = [result["rss_peak_mb"] for _, result in sorted(sized.items())]
+    steps = [
+        f"{low:,} -> {high:,}: {sized[high]['rss_peak_mb'] - sized[low]['rss_peak_mb']:+.0f} MB"
+        for low, high in zip(sorted(sized), sorted(sized)[1:], strict=False)
+    ]
+    if steps:
+        out(f"peak RSS growth by size: {'; '.join(steps)}")
     if len(peaks) > 1:
         growth = max(peaks) - min(peaks)
         flat = growth < 0.1 * min(peaks) and max(peaks) < base.TARGET_PEAK_MB
