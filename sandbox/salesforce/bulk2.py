@@ -1,7 +1,7 @@
 """Bulk API 2.0 query jobs: `POST jobs/query`, `GET jobs/query` (list), `GET|PATCH|DELETE jobs/query/<id>` and
 `GET jobs/query/<id>/results` (CSV paged by `Sforce-Locator`), plus the sandbox's controls.
 
-What Salesforce does and the emulator does too (docs/vendors/salesforce.md, Bulk API 2.0):
+What Salesforce does and the emulator does too (docs/vendors/salesforce.md, Bulk API 2.0 query):
 - create `{"operation": "query"|"queryAll", "query", "columnDelimiter"?, "lineEnding"?}` answers the job info
   in state `UploadComplete`; the query is checked at once (the REST query's errors); compound fields (address,
   location), `COUNT()` and `OFFSET` are refused (400, UNCONFIRMED wording);

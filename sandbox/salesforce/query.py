@@ -1,7 +1,7 @@
 """SOQL over REST: `GET /services/data/vXX.X/query?q=` and `queryAll?q=`, and the batches after the first through
 `nextRecordsUrl` (`query/<locator>-<offset>`).
 
-What Salesforce does and the emulator does too (docs/vendors/salesforce.md, Query):
+What Salesforce does and the emulator does too (docs/vendors/salesforce.md, SOQL query and query locators):
 - an answer is `{totalSize, done, nextRecordsUrl?, records}`; `totalSize` counts every match, `records` is one
   batch: `sf_query_batch_size` (2,000) by default, the `Sforce-Query-Options: batchSize=N` hint taken within
   200-2,000, and `sf_query_batch_size_long_text` (200) when two or more long text fields are selected;

@@ -1,10 +1,13 @@
 """SOSL for finding people by phone: `GET search?q=FIND {4155550123} IN PHONE FIELDS RETURNING Lead(Id, Name,
-Phone), Contact(Id, Name)` and `parameterizedSearch` (GET with `q`, `sobject`, `<sObject>.fields`, `in`; POST
-with the JSON body `{q, in, fields, sobjects: [{name, fields, limit}], overallLimit}`).
+Phone), Contact(Id, Name)` and `parameterizedSearch` (GET with `q`, `sobject`, `<sObject>.fields`,
+`<sObject>.where`, `<sObject>.limit`, `in`; POST with the JSON body `{q, in, fields, sobjects: [{name, fields,
+limit}], overallLimit}`).
 
-Understood (docs/vendors/salesforce.md, Search): `FIND {term}`, `IN ALL|NAME|EMAIL|PHONE FIELDS`, `RETURNING`
-objects each with an optional `(fields [WHERE ...] [ORDER BY ...] [LIMIT n])` (the part in parentheses is SOQL,
-checked and run by soql.py), an overall `LIMIT`. Answers `{"searchRecords": [...]}` with `attributes`.
+Understood (REST API guide, "Search" and "Parameterized Search": developer.salesforce.com/docs/atlas.en-us.
+api_rest.meta/api_rest/resources_search.htm and .../resources_search_parameterized.htm): `FIND {term}`,
+`IN ALL|NAME|EMAIL|PHONE FIELDS`, `RETURNING` objects each with an optional `(fields [WHERE ...] [ORDER BY ...]
+[LIMIT n])` (the part in parentheses is SOQL, checked and run by soql.py), an overall `LIMIT`. Answers
+`{"searchRecords": [...]}` with `attributes`.
 
 Matching: in phone fields the term's digits are compared with the stored value's digits whatever its format
 ("(415) 555-0123", "+1 415-555-0123", "415.555.0123"): one digit string must end with the other and the shorter
@@ -322,7 +325,14 @@ def parameterized_search(
         scope = request.args.get("in", "ALL").upper()
         default_fields = request.args.get("fields")
         names = [name for name in request.args.getlist("sobject") if name]
-        targets = [Target(name, request.args.get(f"{name}.fields") or default_fields) for name in names]
+        targets = []
+        for name in names:
+            clause = request.args.get(f"{name}.fields") or default_fields or "Id"
+            if request.args.get(f"{name}.where"):
+                clause += f" WHERE {request.args[f'{name}.where']}"
+            if request.args.get(f"{name}.limit"):
+                clause += f" LIMIT {int(request.args[f'{name}.limit'])}"
+            targets.append(Target(name, clause))
         limit = request.args.get("overallLimit")
     if scope not in SCOPES:
         return sf_error(400, "INVALID_SEARCH_SCOPE", f"in must be one of {', '.join(SCOPES)}")

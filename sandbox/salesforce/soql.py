@@ -2,7 +2,7 @@
 the AST against an sObject's describe metadata and turns it into Python predicates, sort keys and projections,
 and a runner that reads a `RecordStore` through its sorted indexes when the query allows.
 
-What is understood (docs/vendors/salesforce.md, SOQL):
+What is understood (docs/vendors/salesforce.md, SOQL query and query locators):
 - `SELECT` fields, `COUNT()`, relationship fields through a lookup (`Owner.Name`, `ConvertedContact.Email`),
   compound fields (`Address`, shown as an object);
 - `FROM` one sObject;

@@ -171,3 +171,11 @@ def test_parameterized_search(org: Org) -> None:
         },
     ).json()
     assert [record["Id"] for record in posted["searchRecords"]] == [lead["Id"]]
+
+
+def test_parameterized_search_where_and_limit(org: Org) -> None:
+    token = org.token()
+    org.add("Lead", 3, LastName=lambda n: f"PW{n}", Phone="(646) 555-0142", Status=lambda n: "Open" if n else "Closed")
+    params = {"q": "6465550142", "sobject": "Lead", "Lead.fields": "Id,Status", "in": "PHONE"}
+    got = org.get("parameterizedSearch", token, params={**params, "Lead.where": "Status = 'Open'", "Lead.limit": 1})
+    assert [record["Status"] for record in got.json()["searchRecords"]] == ["Open"]
