@@ -27,6 +27,9 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
+
 from django.core.exceptions import ValidationError
 
 from core.phone import normalize_e164
@@ -160,9 +163,57 @@ CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {
 }
 
 
-@lru_cache(maxsize=65_536)
+# A North American number typed with digits and separators is checked against phonenumbers' own metadata patterns
+# for the main +1 region directly (exact: phonenumbers tries that region first for a +1 number, with these
+# patterns), a tenth of the cost of a parse; anything else goes through core.phone. (The Zoho mapping has the same
+# fast path; a shared home in core/phone.py would serve both.)
+NANP_REGIONS = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()))
+NANP_TYPED = re.compile(r"\+?[0-9 ().-]+")
+NOT_DIGITS = re.compile(r"[^0-9]")
+NANP_NATIONAL = re.compile(r"[2-9][0-9]{9}")
+_NUMBER_KINDS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+
+
+def _patterns(desc: Any) -> tuple[frozenset[int], re.Pattern]:
+    return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
+
+
+_NANP_METADATA = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(1))
+NANP_GENERAL = _patterns(_NANP_METADATA.general_desc)
+NANP_TYPES = [
+    _patterns(desc)
+    for desc in (getattr(_NANP_METADATA, name) for name in (*_NUMBER_KINDS, "fixed_line", "mobile"))
+    if desc and desc.national_number_pattern
+]
+
+
+def _matches(national: str, lengths: frozenset[int], pattern: re.Pattern) -> bool:
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+def _nanp_e164(value: str, region: str) -> str:
+    """E.164 of a valid North American number typed with digits and separators; "" to let phonenumbers decide."""
+    if not value or not NANP_TYPED.fullmatch(value):
+        return ""
+    digits = NOT_DIGITS.sub("", value)
+    if len(digits) == 11 and digits[0] == "1" and (value[0] == "+" or region in NANP_REGIONS):
+        national = digits[1:]
+    elif len(digits) == 10 and value[0] != "+" and region in NANP_REGIONS:
+        national = digits
+    else:
+        return ""
+    if not NANP_NATIONAL.fullmatch(national) or not _matches(national, *NANP_GENERAL):
+        return ""
+    return f"+1{national}" if any(_matches(national, *kind) for kind in NANP_TYPES) else ""
+
+
 def phone_e164(value: str, region: str) -> str:
     """The number in E.164, "" when it is no dialable number (kept as typed, not indexed for routing)."""
+    return _nanp_e164(value, region) or _phone_parsed(value, region)
+
+
+@lru_cache(maxsize=8192)
+def _phone_parsed(value: str, region: str) -> str:
     try:
         return normalize_e164(value, default_region=region)
     except ValidationError:
@@ -192,10 +243,12 @@ class ObjectMapping:
     spec: ObjectSpec
     fields: list[FieldMapping]
     by_name: dict[str, FieldMapping] = field(default_factory=dict)
+    routes: dict[str, tuple[int, str, Callable[[Any], Any] | None, bool]] = field(default_factory=dict)
     external_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.by_name = {mapping.name: mapping for mapping in self.fields}
+        self.routes = {mapping.name: _route(mapping) for mapping in self.fields}
 
     @property
     def columns(self) -> list[str]:
@@ -298,6 +351,25 @@ def object_mapping_build(
 
 
 # --- record -> CanonicalRecord -------------------------------------------------------------------------------------
+_SKIP, _FIELD, _CUSTOM = 0, 1, 2
+_COLUMN_KEYS = frozenset(COLUMN_KEYS.values())
+
+
+def _route(spec: FieldMapping) -> tuple[int, str, Callable[[Any], Any] | None, bool]:
+    """Where a field's value goes (skipped: a record column; `fields[key]`; `custom_fields[name]`), its converter
+    (None: text, kept as sent when it is a string) and whether it is a phone field."""
+    if spec.custom:
+        target, key = _CUSTOM, spec.name
+    elif spec.key in _COLUMN_KEYS:
+        target, key = _SKIP, spec.key
+    elif spec.type in (FieldType.LOOKUP, FieldType.USER):
+        target, key = _FIELD, f"{spec.key}_id"
+    else:
+        target, key = _FIELD, spec.key
+    convert = None if spec.convert is _text else spec.convert
+    return target, key, convert, spec.type == FieldType.PHONE
+
+
 def record_map(*, mapping: ObjectMapping, row: Mapping[str, Any], region: str) -> CanonicalRecord:
     """A record as Salesforce sent it (attributes ignored) in Leadline's terms. KeyError/ValueError when it has no Id
     or no SystemModstamp (which Salesforce never sends without)."""
@@ -307,32 +379,31 @@ def record_map(*, mapping: ObjectMapping, row: Mapping[str, Any], region: str) -
     custom: dict[str, Any] = {}
     phones: dict[str, str] = {}
     problems: list[FieldProblem] = []
-    by_name = mapping.by_name
+    routes = mapping.routes
     for name, raw in row.items():
-        spec = by_name.get(name)
-        if spec is None:
+        route = routes.get(name)
+        if route is None:
             if name != "attributes" and "." not in name and not isinstance(raw, dict):
                 custom[name] = raw  # a field added since the describe was read: kept as sent
             continue
-        if spec.key in ("id", "name", "email", "owner", "created_time", "modified_time") and not spec.custom:
+        target, key, convert, phone = route
+        if target == _SKIP:
             continue  # the record's own columns, read below
         value = raw
-        if raw is not None:
+        if raw is not None and (convert is not None or type(raw) is not str):
             try:
-                value = spec.convert(raw) if spec.convert is not None else raw
+                value = (convert or _text)(raw)
             except ValueError as exc:
                 problems.append(FieldProblem(name, raw, str(exc)))
                 value = None
-        if spec.type == FieldType.PHONE and value:
+        if phone and value:
             e164 = phone_e164(value, region)
             if e164:
                 phones[name] = e164
-        if spec.custom:
-            custom[name] = value
-        elif spec.type in (FieldType.LOOKUP, FieldType.USER):
-            fields[f"{spec.key}_id"] = value
+        if target == _FIELD:
+            fields[key] = value
         else:
-            fields[spec.key] = value
+            custom[key] = value
     created = row.get("CreatedDate")
     owner = row.get("Owner")
     owner_name = owner.get("Name") if isinstance(owner, dict) else row.get(OWNER_NAME)

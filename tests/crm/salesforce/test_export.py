@@ -22,10 +22,18 @@ def test_an_export_reads_every_page_and_equals_the_records_read_by_query(sf, pro
     read = {record.id: record for record in provider.records(object=LEAD, record_ids=ids)}
     for record in exported:
         same = read[record.id]
-        assert (record.name, record.email, record.owner_id, record.modified_time, record.created_time) == (
+        assert (
+            record.name,
+            record.email,
+            record.owner_id,
+            record.owner_name,
+            record.modified_time,
+            record.created_time,
+        ) == (
             same.name,
             same.email,
             same.owner_id,
+            same.owner_name,
             same.modified_time,
             same.created_time,
         )
