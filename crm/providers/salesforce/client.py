@@ -203,6 +203,7 @@ class SalesforceClient:
         headers = {"Sforce-Query-Options": f"batchSize={max(QUERY_BATCH_MIN, min(QUERY_BATCH_MAX, int(size)))}"}
         resource = "queryAll" if include_deleted else "query"
         response, token = self._call("GET", resource, params={"q": soql}, headers=headers)
+        followed: set[str] = set()
         while True:
             body = response.json() or {}
             records = body.get("records") or []
@@ -211,6 +212,9 @@ class SalesforceClient:
             next_url = body.get("nextRecordsUrl")
             if body.get("done", True) or not next_url:
                 return
+            if next_url in followed:  # a locator that does not move would page forever (and spend the allocation)
+                raise SalesforceUnavailable(f"the query locator {next_url} came back again", error_code="LOCATOR_LOOP")
+            followed.add(next_url)
             response, _ = self._call("GET", next_url, headers=headers, locator_token=token)
 
     def query_records(
