@@ -17,7 +17,8 @@ emulator does not keep a copy of every row: 100,000 wide Leads would be hundreds
 
 Controls (JSON): `POST /_sandbox/salesforce/orgs/<org_id>/bulk/hold {"hold": true|false}` (the org's jobs stop
 moving, e.g. to test polling); `POST /_sandbox/salesforce/bulk/<job_id>/finish` (JobComplete now),
-`/fail {"message"?}` (Failed with an errorMessage), `/expire` (gone, as Salesforce deletes jobs after 7 days).
+`/fail {"message"?}` (Failed with an errorMessage), `/expire` (gone at once, as Salesforce deletes finished jobs
+after 7 days: the emulator also forgets them then, on its clock, when the next job is created).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ TERMINAL = (JOB_COMPLETE, ABORTED, FAILED)
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _JOB_LOCK = threading.RLock()
+JOB_KEEP_SECONDS = 7 * 24 * 3600
 
 
 @dataclass
@@ -185,9 +187,19 @@ def create_job(sandbox: SandboxState, request: Request, org: SfOrg, session: Ses
         line_ending=line_ending,
         settled_at=sandbox.clock.timestamp(),
     )
+    _forget_old_jobs(sandbox, org)
     _jobs(org)[job.id] = job
     sandbox.counters["salesforce.bulk_jobs_created"] += 1
     return json_response(job_info(job, full=False))
+
+
+def _forget_old_jobs(sandbox: SandboxState, org: SfOrg) -> None:
+    """Salesforce deletes finished jobs (and their results) after 7 days; so does the emulator, on its clock."""
+    horizon = sandbox.clock.timestamp() - JOB_KEEP_SECONDS
+    with _JOB_LOCK:
+        for job_id, job in list(org.bulk_jobs.items()):
+            if job.state in TERMINAL and job.created_at < horizon:
+                org.bulk_jobs.pop(job_id, None)
 
 
 def _unsupported(compiled: soql.Compiled) -> Response | None:

@@ -133,3 +133,14 @@ def test_abort_delete_list_and_controls(org: Org) -> None:
     assert org.get(f"jobs/query/{waiting['id']}", token).status_code == 404
     org.request("POST", f"/_sandbox/salesforce/bulk/{failing['id']}/expire", token)
     assert org.get(f"jobs/query/{failing['id']}", token).status_code == 404
+
+
+def test_finished_jobs_are_forgotten_after_seven_days(org: Org) -> None:
+    token = org.token()
+    old = _create(org, token, "SELECT Id FROM Lead")
+    org.request("POST", f"/_sandbox/salesforce/bulk/{old['id']}/finish", token)
+    org.state.clock.advance(7 * 24 * 3600 + 60)
+    token = org.token()  # the first session timed out meanwhile
+    fresh = _create(org, token, "SELECT Id FROM Lead")
+    assert org.get(f"jobs/query/{old['id']}", token).status_code == 404
+    assert org.get(f"jobs/query/{fresh['id']}", token).status_code == 200
