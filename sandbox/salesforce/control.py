@@ -20,7 +20,8 @@
            ago (a long transaction landing behind a cursor); silent: no SystemModstamp change (a formula or
            rollup recalculated)
     GET    orgs/<org_id>/records/<sobject>/<id> -> every field, deleted rows too, plus "_last_client"
-    GET    orgs/<org_id>/records/<sobject>?<Field>=<value>&include_deleted=1 -> [records] (e.g. WhoId=<lead id>)
+    GET    orgs/<org_id>/records/<sobject>?<Field>=<value>&include_deleted=1&order=newest&limit=N -> [records]
+           (e.g. WhoId=<lead id>: the tasks on a lead; oldest first unless order=newest)
     DELETE orgs/<org_id>/records/<sobject>/<id> -> {id, deletedDate}           (to the Recycle Bin)
     POST   orgs/<org_id>/leads/<id>/convert {opportunity?: true} -> {account_id, contact_id, opportunity_id}
     POST   orgs/<org_id>/revoke {what: "sessions" | "grant", refresh_token?} -> {ended_sessions, revoked_grants}
@@ -294,10 +295,17 @@ def _shown(org: SfOrg, sobject: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list(org: SfOrg, sobject: str, request: Request) -> Response:
+    """Rows whose fields equal the query's `<Field>=<value>` pairs, oldest first (`order=newest`: newest first),
+    at most `limit`; deleted ones only with `include_deleted`."""
     include_deleted = request.args.get("include_deleted", "").lower() in ("1", "true")
+    newest_first = request.args.get("order", "oldest") == "newest"
+    try:
+        limit = int(request.args["limit"]) if request.args.get("limit") else None
+    except ValueError:
+        return _bad("limit is a number")
     filters = []
     for key, value in request.args.items():
-        if key == "include_deleted":
+        if key in ("include_deleted", "order", "limit"):
             continue
         meta = org.schema[sobject].field(key)
         if meta is None:
@@ -305,7 +313,6 @@ def _list(org: SfOrg, sobject: str, request: Request) -> Response:
         wanted = ids.normalize(value) if meta["type"] in ("reference", "id") else value
         filters.append((meta["name"], wanted or value))
     store = org.stores[sobject]
-    found = []
     with store.lock:
         candidates = None
         if not include_deleted:
@@ -315,12 +322,14 @@ def _list(org: SfOrg, sobject: str, request: Request) -> Response:
                     break
         if candidates is None:
             candidates = list(store.records.values())
-        for row in candidates:
-            if row.get("IsDeleted") and not include_deleted:
-                continue
-            if all(str(row.get(name)) == str(value) for name, value in filters):
-                found.append(_shown(org, sobject, row))
-    found.sort(key=lambda shown: (shown.get("CreatedDate") or "", shown["Id"]))
+        rows = [
+            row
+            for row in candidates
+            if (include_deleted or not row.get("IsDeleted"))
+            and all(str(row.get(name)) == str(value) for name, value in filters)
+        ]
+        rows.sort(key=lambda row: (row.get("CreatedDate") or "", row["Id"]), reverse=newest_first)
+        found = [_shown(org, sobject, row) for row in rows[:limit]]
     return json_response(found)
 
 

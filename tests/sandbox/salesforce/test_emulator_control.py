@@ -203,3 +203,15 @@ def test_the_demo_world_has_the_summit_org_with_leads_and_its_callout(sandbox):
     assert len(org.stores["Lead"]) == worlds.DEMO_SF_LEADS
     assert [user["Email"] for user in org.users.values()] == [user["email"] for user in worlds.DEMO_SF_USERS]
     assert org.callout_url == sandbox.state.config.product_base_url + worlds.DEMO_SF_LEAD_WEBHOOK_PATH
+
+
+def test_the_people_page_offers_both_crms_and_their_owners(sandbox):
+    crms = requests.get(f"{sandbox.url}/_sandbox/people/crms", timeout=TIMEOUT).json()
+    assert [crm["kind"] for crm in crms] == ["zoho", "salesforce"]
+    assert crms[1]["org_id"] == worlds.DEMO_SF_ORG_ID
+    owners = requests.get(f"{sandbox.url}/_sandbox/people/users", params={"crm": "salesforce"}, timeout=TIMEOUT)
+    assert [owner["id"] for owner in owners.json()] == [user["id"] for user in worlds.DEMO_SF_USERS]
+    newest = control(sandbox, "GET", f"/{worlds.DEMO_SF_ORG_ID}/records/Lead", params={"order": "newest", "limit": 3})
+    rows = newest.json()
+    assert len(rows) == 3
+    assert rows[0]["CreatedDate"] >= rows[-1]["CreatedDate"]
