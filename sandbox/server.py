@@ -64,7 +64,8 @@ class SandboxServer:
 def serve(*, host: str = "127.0.0.1", port: int = 8100, **state_options: Any) -> None:
     """Serve in the foreground until interrupted."""
     server = SandboxServer(host=host, port=port, **state_options)
-    print(f"Leadline sandbox (Zoho CRM, Zoho Voice, Twilio) on {server.url}  people page: {server.url}/", flush=True)
+    vendors = "Zoho CRM, Salesforce, Zoho Voice, Twilio"
+    print(f"Leadline sandbox ({vendors}) on {server.url}  people page: {server.url}/", flush=True)
     try:
         server._server.serve_forever()
     except KeyboardInterrupt:
