@@ -56,7 +56,8 @@ def sync_run(
     module: str = "",
 ) -> SyncRun:
     """Sync one object of one organization's connection (its default one unless given) now; returns the run (ok,
-    failed, or skipped if one is running). `module`: the former name of `object` (the CRM's names are accepted)."""
+    failed, paused by a used-up CRM allocation, or skipped if one is running). `module`: the former name of
+    `object` (the CRM's names are accepted)."""
     connection = run_connection(organization=organization, connection=connection or _connection_of(provider))
     name = object_name(object or module, connection=connection)
     run, state = run_begin(organization=organization, connection=connection, object=name, kind=SyncRun.Kind.DELTA)
@@ -244,5 +245,5 @@ def _channel_check(run: SyncRun) -> None:
 
     note = channel_check_after_run(run=run)
     if note:
-        run.error = note[:2000]
+        run.error = "; ".join(filter(None, [run.error, note]))[:2000]  # after the run's own notes
         SyncRun.objects.unscoped().filter(pk=run.pk).update(error=run.error)  # the run this call made
