@@ -181,3 +181,24 @@ def test_randomized_edits_deletes_and_faults_leave_the_mirror_equal_to_salesforc
         assert row.custom_fields == expected.custom_fields, record_id
         assert phones.get(record_id, {}) == dict(expected.phones), record_id
     assert timezone.now() - state_of(sf_account).watermark < timedelta(days=1)
+
+
+def test_a_first_load_by_bulk_export_then_deltas_from_its_request_time(
+    sf, sf_account, organization, empty_sandbox, sleeps, monkeypatch
+):
+    from sync import backfill
+
+    monkeypatch.setattr(backfill, "POLL_FIRST_SECONDS", 0.05)
+    control(empty_sandbox, "PATCH", "config", {"sf_bulk_seconds_per_state": 0})
+    ids = sf.seed("Lead", 150)
+    loaded = backfill.backfill_run(
+        organization=organization, object=LEAD, provider=provider_for(sf_account, sleep=sleeps)
+    )
+    assert loaded.status == SyncRun.Status.OK, loaded.error
+    assert sorted(mirrored(sf_account)) == sorted(ids)
+    tick(empty_sandbox)
+    sf.update("Lead", [ids[3]], {"Title": "After the export"})
+    after = run(organization, sf_account, sleeps)
+    assert after.status == SyncRun.Status.OK, after.error
+    assert mirrored(sf_account)[ids[3]].fields["title"] == "After the export"
+    assert after.inserted == 0
