@@ -19,7 +19,7 @@ arguments. In order, the wrapper:
    REQUEST_LIMIT_EXCEEDED "ConcurrentPerOrgLongTxn Limit exceeded.";
 7. notes the `Sforce-Call-Options: client=<name>` client (`call_client(request)`; counted per client);
 8. adds `Sforce-Limit-Info: api-usage=N/M` to every answer of an authenticated call, errors included
-   (REST API guide, Limit Info Header).
+   (REST API guide, Limit Info Header); a handler's own failure answers 500 UNKNOWN_EXCEPTION (logged).
 
 Helpers: `sf_error(status, code, message, fields=None)` (the JSON error array), `not_found_error()`,
 `record_json(org, sobject, record, fields=None, *, version)` (a record as the REST API shows it, with
@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from werkzeug.wrappers import Request, Response
 
 from sandbox.kit.http import json_response
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from sandbox.salesforce.schema import SobjectSchema
     from sandbox.salesforce.state import SfOrg
     from sandbox.state import SandboxState
+
+logger = structlog.get_logger(__name__)
 
 # Release names by API version (the versions list's labels): three releases a year, v66.0 Spring '26.
 _SEASONS = ("Spring", "Summer", "Winter")
@@ -155,6 +158,9 @@ def sf_endpoint(*, spend: int = 1) -> Callable:
                 if org.slow_seconds:
                     time.sleep(org.slow_seconds)
                 response = handler(sandbox, request, org, session, version=version, **args)
+            except Exception:  # an emulator bug still answers in Salesforce's shape (and is logged)
+                logger.exception("salesforce.emulator_error", path=request.path)
+                response = sf_error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred in the emulator.")
             finally:
                 org.leave_call(number)
             response.headers["Sforce-Limit-Info"] = org.limit_info()
