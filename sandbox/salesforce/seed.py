@@ -7,7 +7,8 @@ Leads are wide (most of the 116 fields: names from many backgrounds, phones in t
 CRM, emails, companies, addresses, lead sources, picklists, custom fields, long text on some), owned by the
 org's users in turn, created over the past 120 days with about half modified since; about one in ten is
 converted (IsConverted, Status "Closed - Converted", ConvertedDate, and the Account, Contact and, for half of
-them, Opportunity it became, which are made too). Repeatable for a seed (kit/seeding.py streams per object).
+them, Opportunity it became, which are made too). Repeatable for a seed (kit/seeding.py streams per object and
+per how many rows the object already has, so a second batch is new people, not the first batch again).
 """
 
 from __future__ import annotations
@@ -79,12 +80,15 @@ def _owners(org: SfOrg) -> list[str]:
 
 
 def seed_accounts(org: SfOrg, count: int, *, seed: int = 7, now: datetime | None = None) -> list[str]:
-    faker = Faker.for_seed(seed, f"{org.org_id}:Account")
+    start = len(org.stores["Account"])
+    faker = Faker.for_seed(seed, f"{org.org_id}:Account:{start}")
     now = now or org.now()
     owners = _owners(org)
     store = org.stores["Account"]
     made = _ids(org, "Account", count)
-    for number, (record_id, (created, modified)) in enumerate(zip(made, faker.times(count, now=now), strict=True)):
+    for number, (record_id, (created, modified)) in enumerate(
+        zip(made, faker.times(count, now=now), strict=True), start=start
+    ):
         address = _addresses(faker)
         record = {
             "Name": f"{faker.company()} {number}",
@@ -103,7 +107,8 @@ def seed_accounts(org: SfOrg, count: int, *, seed: int = 7, now: datetime | None
 def seed_contacts(
     org: SfOrg, count: int, *, seed: int = 7, now: datetime | None = None, accounts: list[str] | None = None
 ) -> list[str]:
-    faker = Faker.for_seed(seed, f"{org.org_id}:Contact")
+    start = len(org.stores["Contact"])
+    faker = Faker.for_seed(seed, f"{org.org_id}:Contact:{start}")
     rng = faker.rng
     now = now or org.now()
     owners = _owners(org)
@@ -112,7 +117,9 @@ def seed_contacts(
     ]
     store = org.stores["Contact"]
     made = _ids(org, "Contact", count)
-    for number, (record_id, (created, modified)) in enumerate(zip(made, faker.times(count, now=now), strict=True)):
+    for number, (record_id, (created, modified)) in enumerate(
+        zip(made, faker.times(count, now=now), strict=True), start=start
+    ):
         first, last = faker.person()
         record = {
             "FirstName": first,
@@ -221,14 +228,17 @@ def _lead(faker: Faker, number: int) -> dict[str, Any]:
 
 
 def seed_leads(org: SfOrg, count: int, *, seed: int = 7, now: datetime | None = None) -> list[str]:
-    faker = Faker.for_seed(seed, f"{org.org_id}:Lead")
+    start = len(org.stores["Lead"])
+    faker = Faker.for_seed(seed, f"{org.org_id}:Lead:{start}")
     rng = faker.rng
     now = now or org.now()
     owners = _owners(org)
     store = org.stores["Lead"]
     made = _ids(org, "Lead", count)
     converted: list[tuple[dict[str, Any], datetime]] = []
-    for number, (record_id, (created, modified)) in enumerate(zip(made, faker.times(count, now=now), strict=True)):
+    for number, (record_id, (created, modified)) in enumerate(
+        zip(made, faker.times(count, now=now), strict=True), start=start
+    ):
         record = _lead(faker, number)
         days = (now - created).total_seconds() / DAY
         record["Days_Open__c"] = float(int(days))
@@ -251,7 +261,7 @@ def _convert(org: SfOrg, leads: list[tuple[dict[str, Any], datetime]], *, seed: 
     """Converted leads and what they became (an Account, a Contact, half an Opportunity), as Lead Convert does."""
     if not leads:
         return
-    faker = Faker.for_seed(seed, f"{org.org_id}:Convert")
+    faker = Faker.for_seed(seed, f"{org.org_id}:Convert:{len(org.stores['Account'])}")
     account_ids = _ids(org, "Account", len(leads))
     contact_ids = _ids(org, "Contact", len(leads))
     opportunity_ids = _ids(org, "Opportunity", len(leads))
@@ -313,7 +323,8 @@ def _convert(org: SfOrg, leads: list[tuple[dict[str, Any], datetime]], *, seed: 
 
 
 def seed_opportunities(org: SfOrg, count: int, *, seed: int = 7, now: datetime | None = None) -> list[str]:
-    faker = Faker.for_seed(seed, f"{org.org_id}:Opportunity")
+    start = len(org.stores["Opportunity"])
+    faker = Faker.for_seed(seed, f"{org.org_id}:Opportunity:{start}")
     rng = faker.rng
     now = now or org.now()
     owners = _owners(org)
@@ -323,7 +334,9 @@ def seed_opportunities(org: SfOrg, count: int, *, seed: int = 7, now: datetime |
     store = org.stores["Opportunity"]
     made = _ids(org, "Opportunity", count)
     stages = ("Prospecting", "Qualification", "Needs Analysis", "Closed Won", "Closed Lost")
-    for number, (record_id, (created, modified)) in enumerate(zip(made, faker.times(count, now=now), strict=True)):
+    for number, (record_id, (created, modified)) in enumerate(
+        zip(made, faker.times(count, now=now), strict=True), start=start
+    ):
         stage = rng.choice(stages)
         amount = float(rng.choice((588, 948, 1188, 1788)))
         probability = {"Prospecting": 10, "Qualification": 10, "Needs Analysis": 20, "Closed Won": 100}.get(stage, 0)
@@ -345,7 +358,8 @@ def seed_opportunities(org: SfOrg, count: int, *, seed: int = 7, now: datetime |
 
 
 def seed_tasks(org: SfOrg, count: int, *, seed: int = 7, now: datetime | None = None) -> list[str]:
-    faker = Faker.for_seed(seed, f"{org.org_id}:Task")
+    start = len(org.stores["Task"])
+    faker = Faker.for_seed(seed, f"{org.org_id}:Task:{start}")
     rng = faker.rng
     now = now or org.now()
     owners = _owners(org)
@@ -357,7 +371,9 @@ def seed_tasks(org: SfOrg, count: int, *, seed: int = 7, now: datetime | None = 
     ]
     store = org.stores["Task"]
     made = _ids(org, "Task", count)
-    for number, (record_id, (created, modified)) in enumerate(zip(made, faker.times(count, now=now), strict=True)):
+    for number, (record_id, (created, modified)) in enumerate(
+        zip(made, faker.times(count, now=now), strict=True), start=start
+    ):
         status = rng.choice(("Not Started", "Completed", "Completed", "In Progress"))
         record = {
             "Subject": rng.choice(TASK_SUBJECTS),
