@@ -136,7 +136,7 @@ def _claim(*, limit: int, now: datetime) -> list[CrmTimelineEntry]:
             "connection",
             "message__contact__connection",
             "message__studio",
-            "message__sent_by",
+            "message__sent_by__user",
         )
         .filter(pk__in=ids)
         .order_by("created_at", "pk")
