@@ -15,7 +15,11 @@ An `SfOrg` holds
     sessions {access token: Session}, schema {sObject: SobjectSchema}, stores {sObject: SfRecordStore},
     locators (kit CursorBook for query locators), daily (RollingWindow: the 24 h allocation),
     bulk_jobs {job id: anything QRY keeps}, deleted_log {sObject: [{"id", "deletedDate"}]},
-    earliest_deleted_available (datetime | None: moved by a purge), callout_url, settings (run-time overrides).
+    earliest_deleted_available (datetime | None: moved by a purge), callout_url, and run-time overrides of the
+    sandbox config (daily_api_requests, long_requests_max; None: the config's) and of the org's own behaviour
+    (callout_retries, callout_retry_seconds, slow_seconds).
+`sf.listeners` hear every record change an org commits (the Flow callout, flow.py, is the first). API and
+control writes go through writes.py (validated, derived fields set); seeding writes rows directly (seed.py).
 
 Records are dicts keyed by API field names, with `Id` (18 chars) and the kit's own `id` (the same value), system
 fields set by the store (CreatedDate, CreatedById, LastModifiedDate, LastModifiedById, SystemModstamp, OwnerId,
@@ -40,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox.kit import store as kit
@@ -70,10 +74,6 @@ def parse_sf_datetime(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def format_sf_date(day: date) -> str:
-    return day.isoformat()
-
-
 def _fold(value: Any) -> str | None:
     return None if value is None or value == "" else str(value).lower()
 
@@ -81,13 +81,6 @@ def _fold(value: Any) -> str | None:
 def is_live(record: dict[str, Any]) -> bool:
     """Not in the Recycle Bin (query shows it; queryAll shows both)."""
     return not record.get("IsDeleted")
-
-
-def public_fields(record: dict[str, Any]) -> Iterable[tuple[str, Any]]:
-    """A record's API fields (without the kit's `id` and the hidden `_` keys)."""
-    for name, value in record.items():
-        if name != "id" and not name.startswith("_"):
-            yield name, value
 
 
 @dataclass
@@ -362,15 +355,6 @@ class SfOrg:
             if name.lower() == (sobject or "").lower():
                 return candidate
         return None
-
-    def find(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
-        """(sObject, record) for an id of any served object (15 or 18 chars), deleted ones included."""
-        normalized = ids.normalize(record_id)
-        sobject = ids.sobject_of(normalized) if normalized else None
-        if sobject is None or sobject not in self.stores:
-            return None
-        record = self.stores[sobject].get(normalized)
-        return (sobject, record) if record is not None else None
 
     def now(self) -> datetime:
         return self.sandbox.clock.now()
