@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -18,6 +18,7 @@ from messaging.models import (
     CrmWriteBack,
     MessagingSettings,
 )
+from messaging.services.crm_timeline import crm_timeline_retry
 
 
 # --- Inbound events (core.InboundEvent) -----------------------------------------------------------------------
@@ -105,12 +106,23 @@ class CrmTimelineEntryAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
     ]
     readonly_fields = fields
 
+    actions = ["try_again"]
+
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("organization", "message", "connection")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Every field is read-only; "Try again now" needs change permission.
+        return self._may_manage(request, obj)
 
     @admin.display(description="error")
     def error_excerpt(self, obj: CrmTimelineEntry) -> str:
         return excerpt(obj.last_error, 80)
+
+    @admin.action(description="Try again now")
+    def try_again(self, request: HttpRequest, queryset) -> None:
+        count = crm_timeline_retry(entries=queryset)
+        self.message_user(request, f"{count} will be logged on the next flush (within a minute).", messages.SUCCESS)
 
 
 # --- Messaging settings ---------------------------------------------------------------------------------------

@@ -62,3 +62,12 @@ def crm_timeline_queue_many(*, organization: Organization, message_ids: Iterable
     except Exception:
         logger.exception("crm_timeline_queue_failed", messages=len(ids))
         return 0
+
+
+def crm_timeline_retry(*, entries) -> int:
+    """Try again texts that failed or were skipped (or wait), once a person fixed the cause (reconnected the CRM,
+    added the Task Type value): pending, due now, tries counted from zero. `entries`: a queryset already scoped to
+    the person's organization. Logged ones are left alone. Returns how many will be tried."""
+    return entries.exclude(status=CrmTimelineEntry.Status.DONE).update(
+        status=CrmTimelineEntry.Status.PENDING, attempts=0, next_attempt_at=None, last_error=""
+    )

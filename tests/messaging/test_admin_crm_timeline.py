@@ -55,9 +55,24 @@ def test_entries_are_records_nobody_edits(client, tenant_a, entries):
     client.force_login(tenant_a.manager.user)
     entry = entries["ours"]
     assert client.get(url(PAGE, "add")).status_code == 403
-    assert client.post(url(PAGE, "change", entry.pk), {"status": "pending"}).status_code == 403
+    assert 'name="status"' not in client.get(url(PAGE, "change", entry.pk)).content.decode()  # read-only fields
+    client.post(url(PAGE, "change", entry.pk), {"status": "pending", "crm_record_id": "edited"})
     entry.refresh_from_db()
-    assert entry.status == CrmTimelineEntry.Status.FAILED
+    assert (entry.status, entry.crm_record_id) == (CrmTimelineEntry.Status.FAILED, "4150868000000700001")
+    assert client.post(url(PAGE, "delete", entry.pk), {"post": "yes"}).status_code == 403
+
+
+def test_try_again_puts_the_managers_own_failed_entries_back_in_the_queue(client, tenant_a, entries):
+    client.force_login(tenant_a.manager.user)
+    ours, theirs = entries["ours"], entries["theirs"]
+    response = client.post(
+        url(PAGE, "changelist"), {"action": "try_again", "_selected_action": [ours.pk, theirs.pk]}, follow=True
+    )
+    assert "1 will be logged on the next flush" in response.content.decode()
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (ours.status, ours.attempts, ours.last_error, ours.next_attempt_at) == ("pending", 0, "", None)
+    assert theirs.status == CrmTimelineEntry.Status.FAILED  # another organization's: never touched
 
 
 def settings_data(**overrides) -> dict:
