@@ -3,13 +3,18 @@ id, every id, deletions, ids by phone. Rows come back in the REST API's JSON sha
 
 Delta pages (`changed_page`): `WHERE SystemModstamp > :t OR (SystemModstamp = :t AND Id > :id) ORDER BY
 SystemModstamp, Id LIMIT n`, never OFFSET. Thousands of records share one SystemModstamp after a bulk update; the
-Id tie-break pages through them without loss or repeat. The LIMIT is the batch Salesforce answers in one go (2,000;
-200 when two long text fields are selected), so a page is usually one answer and no query locator is left open. When
-Salesforce answers in smaller batches the page follows `nextRecordsUrl`; a locator dies with the session that made it
-(any token refresh) or is evicted (more than ~10 open per user): the client raises SalesforceLocatorLost and the page
-is asked again from the last record kept (our own keyset), so nothing is lost or doubled. A locator's later batches
-carry the records' current values: a record edited after the query ran comes with its new SystemModstamp, out of
-order; it is left out of the page (it is past the cursor and comes again), so a page is always in cursor order.
+Id tie-break pages through them without loss or repeat. A page is ONE query answer: the LIMIT is the batch
+Salesforce answers at once (2,000; 200 when two long text fields are selected), and when it answers fewer rows
+than asked (the rest behind a `nextRecordsUrl`), the page ends there and the next page's keyset reads on; later
+pages ask for what it answered. A locator is never followed for a delta page: its later batches carry the records'
+values as they are when the batch is fetched, so a record edited after the query ran would come with a
+SystemModstamp past records the page never read, and a cursor taken from it would skip them. (The locator is left
+to expire; the smaller LIMIT keeps later answers whole.)
+
+Reads by id and of every id (`records`, `all_ids`) follow locators: their order and keys do not move with edits.
+A locator dies with the session that made it (any token refresh) or is evicted (more than ~10 open per user): the
+client raises SalesforceLocatorLost and the read is asked again (by id: the same query, the rows already read
+skipped; every id: after the last one yielded), so nothing is lost or doubled.
 
 Wide objects (Lead with hundreds of custom fields): one query's URI must stay under SALESFORCE_URI_MAX_BYTES, so the
 fields are split. The page's query carries the keyset and the first group; each other group is read `WHERE Id IN
@@ -71,6 +76,7 @@ class Reads:
         self.mapping = mapping
         self.sobject = mapping.vendor_name
         self._plan: QueryPlan | None = None
+        self._answered = 0  # the most rows Salesforce gave one answer when it gave fewer than asked
 
     # --- planning --------------------------------------------------------------------------------------------
     def _q_budget(self) -> int:
@@ -116,42 +122,25 @@ class Reads:
     # --- delta pages -------------------------------------------------------------------------------------------
     def changed_page(self, *, moment: datetime | None, last_id: str, page_size: int) -> ChangedPage:
         """One page after (moment, last_id) in (SystemModstamp, Id) order (every record at `moment` when last_id
-        is empty; from the beginning when moment is None)."""
+        is empty; from the beginning when moment is None): one query answer, never a locator (see the module
+        docstring)."""
         plan = self.plan()
         fields = ["Id", MODIFIED_FIELD, *plan.first]
-        limit = max(1, min(int(page_size), self._batch_size(fields)))
-        rows: list[dict[str, Any]] = []
-        received = 0
-        position: tuple[datetime | None, str] = (moment, last_id)
-        restarts = 0
-        batches = 0
-        while True:
-            query = soql.select(
-                fields, self.sobject, where=soql.keyset_after(*position), order_by=ORDER, limit=limit - received
-            )
-            try:
-                for batch in self.client.query_batches(query, batch_size=limit):
-                    batches += 1
-                    received += len(batch)
-                    rows.extend(batch)
-                break
-            except SalesforceLocatorLost:
-                restarts += 1
-                if restarts > MAX_RESTARTS:
-                    raise
-                rows = _in_order_prefix(rows)
-                received = len(rows)
-                if rows:
-                    position = (parse_datetime(rows[-1][MODIFIED_FIELD]), str(rows[-1]["Id"]))
-                if received >= limit:
-                    break
-        rows = _in_order_prefix(rows)
+        limit = max(1, min(int(page_size), self._batch_size(fields), self._answered or MAX_BATCH))
+        query = soql.select(fields, self.sobject, where=soql.keyset_after(moment, last_id), order_by=ORDER, limit=limit)
+        hint = {"Sforce-Query-Options": f"batchSize={max(LONG_TEXT_BATCH, min(MAX_BATCH, limit))}"}
+        body = self.client.get("query", params={"q": query}, headers=hint).json() or {}
+        rows = list(body.get("records") or [])
+        received = len(rows)
+        partial = not body.get("done", True)
+        if partial and rows:
+            # Salesforce answered fewer rows than asked, holding the rest behind a locator: the rest is read by the
+            # next page's keyset instead, and later pages ask for what Salesforce answers at once.
+            self._answered = len(rows)
         last = (parse_datetime(rows[-1][MODIFIED_FIELD]), str(rows[-1]["Id"])) if rows else None
         for group in plan.rest:
             rows = self._merge(rows, group)
-        # A page read through locators may hold records edited meanwhile: their new SystemModstamps are past the
-        # cursor, so the caller asks once more (an empty page when nothing moved).
-        return ChangedPage(rows=rows, last=last, has_more=received >= limit or batches > 1)
+        return ChangedPage(rows=rows, last=last, has_more=partial or received >= limit)
 
     def _merge(self, rows: list[dict[str, Any]], group: list[str]) -> list[dict[str, Any]]:
         """The group's fields read by id and merged; a record gone in between is left out, one edited in between
@@ -302,23 +291,3 @@ class Reads:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
-def _position(row: dict[str, Any]) -> tuple[datetime, str]:
-    return (parse_datetime(row[MODIFIED_FIELD]), str(row["Id"]))
-
-
-def _in_order_prefix(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows in cursor order: a row with a later row before it in (SystemModstamp, Id) order was edited after the
-    query ran (a locator's batch carries current values) and is left out; it is past the cursor and comes again."""
-    if len(rows) < 2:
-        return rows
-    positions = [_position(row) for row in rows]
-    lowest_after: tuple[datetime, str] | None = None
-    keep_flags = [True] * len(rows)
-    for index in range(len(rows) - 1, -1, -1):
-        if lowest_after is not None and positions[index] > lowest_after:
-            keep_flags[index] = False
-            continue
-        lowest_after = positions[index]
-    return [row for row, keep in zip(rows, keep_flags, strict=True) if keep]

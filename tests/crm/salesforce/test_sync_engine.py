@@ -129,6 +129,7 @@ def test_randomized_edits_deletes_and_faults_leave_the_mirror_equal_to_salesforc
     sf, sf_account, organization, empty_sandbox, sleeps, seed
 ):
     rng = random.Random(seed)
+    control(empty_sandbox, "PATCH", "config", {"sf_query_batch_size_long_text": 50})  # answers smaller than asked
     live = set(sf.seed("Lead", 120, seed=seed))
     untouched = set(live)  # seeded days ago: a late commit stamps them behind the cursor, never behind themselves
     for round_number in range(5):
