@@ -111,3 +111,25 @@ def test_a_wide_object_is_read_in_several_field_lists_under_a_lowered_uri_cap(sf
     assert {record_id: record.fields for record_id, record in by_id.items()} == {
         record_id: record.fields for record_id, record in whole.items()
     }
+
+
+def test_a_record_edited_between_a_wide_pages_queries_keeps_its_older_stamp_and_is_read_again(
+    sf, sf_account, settings, sleeps, empty_sandbox
+):
+    from crm.registry import provider_for
+
+    ids = sf.seed("Lead", 20)
+    settings.SALESFORCE_URI_MAX_BYTES = 1800
+    narrow = provider_for(sf_account, sleep=sleeps)
+    # Between the page's keyset query and the query of its other fields, a person edits five leads.
+    rule = {"path": QUERY_PATH, "after": 1, "times": 1, "action": "sf_edit_records", "sobject": "Lead", "count": 5}
+    control(empty_sandbox, "POST", "faults", rule)
+    first = narrow.changed_since(object=LEAD, cursor=Cursor.start(), page_size=200)
+    current = {record.id: record for record in narrow.records(object=LEAD, record_ids=ids)}
+    moved = [record for record in first.records if record.modified_time < current[record.id].modified_time]
+    assert moved  # merged with the older stamp (and partly newer values) ...
+    again = narrow.changed_since(object=LEAD, cursor=first.cursor, page_size=200)
+    assert {record.id for record in moved} <= {record.id for record in again.records}  # ... so read again whole
+    for record in again.records:
+        assert record.fields == current[record.id].fields
+        assert record.modified_time == current[record.id].modified_time
