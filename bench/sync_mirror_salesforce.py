@@ -1,5 +1,7 @@
-"""Benchmark: mirror N wide Salesforce Leads from the emulator end to end, cold and as an all-update re-run, beside
-the physical ceiling measured in the same run (issue 15; the Zoho bench, bench/sync_mirror.py, is the model).
+"""Benchmark: mirror N wide Salesforce Leads from the emulator end to end, beside the physical ceiling (issue 15).
+
+Cold, as the Bulk API 2.0 first load, all-update and unchanged, beside the physical ceiling measured in the same run
+(the Zoho bench, bench/sync_mirror.py, is the model).
 
     python -m bench.sync_mirror --crm salesforce [--records 100000]
     python -m bench.sync_mirror_salesforce [--records 100000] [--memory-records 10000,100000]
