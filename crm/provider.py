@@ -70,6 +70,9 @@ class CrmProvider(abc.ABC):
     connection_kinds: ClassVar[tuple[str, ...]] = ()
     # The widget inside the CRM's own pages (its SDK, our glue script, who may frame it); None: not embeddable.
     embed: ClassVar[Embed | None] = None
+    # The API name of the boolean opt-out field our install guide has customers create on leads and contacts: an
+    # organization that never saved messaging settings writes opt-outs there ("" = none).
+    opt_out_field: ClassVar[str] = ""
 
     def __init__(self, connection: Any, **options: Any) -> None:
         self.connection = connection

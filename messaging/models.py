@@ -484,7 +484,10 @@ class MessagingSettings(TenantModel, TimeStampedModel):
         max_length=100,
         default="SMS_Opt_Out",
         blank=True,
-        help_text="API name of the boolean field on Leads and Contacts that mirrors opt-outs; empty: none.",
+        help_text=(
+            "API name of the boolean field on Leads and Contacts that mirrors opt-outs (Zoho: SMS_Opt_Out;"
+            " Salesforce: SMS_Opt_Out__c); empty: none."
+        ),
     )
     crm_timeline_enabled = models.BooleanField(
         "log texts on the CRM timeline",

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
 from crm.connections import crm_connection_get
+from crm.registry import UnknownCrm, provider_class
 from messaging.hooks import CrmOwner, crm_owner_find
 from messaging.models import (
     Contact,
@@ -36,9 +37,19 @@ def opt_out_get(*, organization: Organization, phone: str) -> OptOut | None:
 
 
 def crm_opt_out_field_get(*, organization: Organization) -> str:
-    """The CRM field that mirrors opt-outs for this organization ('' = none); the default until one is saved."""
+    """The CRM field that mirrors opt-outs for this organization ('' = none). Until settings are saved: the field
+    the organization's CRM names by default (Zoho's `SMS_Opt_Out`, Salesforce's `SMS_Opt_Out__c`), else the
+    model's default."""
     row = MessagingSettings.objects.for_organization(organization).first()
-    return row.crm_opt_out_field if row else MessagingSettings._meta.get_field("crm_opt_out_field").default
+    if row is not None:
+        return row.crm_opt_out_field
+    connection = crm_connection_get(organization=organization)
+    if connection is not None:
+        try:
+            return provider_class(connection.kind).opt_out_field
+        except UnknownCrm:
+            pass
+    return MessagingSettings._meta.get_field("crm_opt_out_field").default
 
 
 def messaging_settings_get(*, organization: Organization) -> MessagingSettings:

@@ -136,6 +136,7 @@ class SalesforceProvider(CrmProvider):
     backoff, injectable for tests)."""
 
     label = "Salesforce"
+    opt_out_field = "SMS_Opt_Out__c"  # a custom field (docs/crm/salesforce.md, Fields to create)
     capabilities = frozenset(
         {
             Capability.BULK_EXPORT,

@@ -114,6 +114,7 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
     "interactive" when a person waits), `sleep` and `rng` (the transport's backoff, injectable for tests)."""
 
     label = "Zoho CRM"
+    opt_out_field = "SMS_Opt_Out"
     capabilities = frozenset(
         {
             Capability.BULK_EXPORT,
