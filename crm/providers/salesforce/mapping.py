@@ -27,12 +27,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
-from phonenumbers.phonemetadata import PhoneMetadata
-
-from django.core.exceptions import ValidationError
-
-from core.phone import normalize_e164
+from core.phone import e164_or_blank
 from crm.records import CanonicalRecord, FieldProblem, FieldSpec, FieldType, ObjectSpec
 
 # describe `type` -> FieldType (docs/vendors/salesforce.md lists Salesforce's types).
@@ -161,63 +156,6 @@ CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {
     FieldType.DATETIME: _datetime,
     FieldType.MULTI_PICKLIST: _multi,
 }
-
-
-# A North American number typed with digits and separators is checked against phonenumbers' own metadata patterns
-# for the main +1 region directly (exact: phonenumbers tries that region first for a +1 number, with these
-# patterns), a tenth of the cost of a parse; anything else goes through core.phone. (The Zoho mapping has the same
-# fast path; a shared home in core/phone.py would serve both.)
-NANP_REGIONS = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()))
-NANP_TYPED = re.compile(r"\+?[0-9 ().-]+")
-NOT_DIGITS = re.compile(r"[^0-9]")
-NANP_NATIONAL = re.compile(r"[2-9][0-9]{9}")
-_NUMBER_KINDS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
-
-
-def _patterns(desc: Any) -> tuple[frozenset[int], re.Pattern]:
-    return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
-
-
-_NANP_METADATA = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(1))
-NANP_GENERAL = _patterns(_NANP_METADATA.general_desc)
-NANP_TYPES = [
-    _patterns(desc)
-    for desc in (getattr(_NANP_METADATA, name) for name in (*_NUMBER_KINDS, "fixed_line", "mobile"))
-    if desc and desc.national_number_pattern
-]
-
-
-def _matches(national: str, lengths: frozenset[int], pattern: re.Pattern) -> bool:
-    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
-
-
-def _nanp_e164(value: str, region: str) -> str:
-    """E.164 of a valid North American number typed with digits and separators; "" to let phonenumbers decide."""
-    if not value or not NANP_TYPED.fullmatch(value):
-        return ""
-    digits = NOT_DIGITS.sub("", value)
-    if len(digits) == 11 and digits[0] == "1" and (value[0] == "+" or region in NANP_REGIONS):
-        national = digits[1:]
-    elif len(digits) == 10 and value[0] != "+" and region in NANP_REGIONS:
-        national = digits
-    else:
-        return ""
-    if not NANP_NATIONAL.fullmatch(national) or not _matches(national, *NANP_GENERAL):
-        return ""
-    return f"+1{national}" if any(_matches(national, *kind) for kind in NANP_TYPES) else ""
-
-
-def phone_e164(value: str, region: str) -> str:
-    """The number in E.164, "" when it is no dialable number (kept as typed, not indexed for routing)."""
-    return _nanp_e164(value, region) or _phone_parsed(value, region)
-
-
-@lru_cache(maxsize=8192)
-def _phone_parsed(value: str, region: str) -> str:
-    try:
-        return normalize_e164(value, default_region=region)
-    except ValidationError:
-        return ""
 
 
 # --- describe -> mapping -----------------------------------------------------------------------------------------
@@ -397,7 +335,7 @@ def record_map(*, mapping: ObjectMapping, row: Mapping[str, Any], region: str) -
                 problems.append(FieldProblem(name, raw, str(exc)))
                 value = None
         if phone and value:
-            e164 = phone_e164(value, region)
+            e164 = e164_or_blank(value, region)
             if e164:
                 phones[name] = e164
         if target == _FIELD:

@@ -22,12 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 from typing import Any
 
-import phonenumbers
-from phonenumbers.phonemetadata import PhoneMetadata
-
-from django.core.exceptions import ValidationError
-
-from core.phone import normalize_e164
+from core.phone import e164_or_blank
 
 TEXT, DATETIME, DATE, BOOLEAN, INTEGER, DECIMAL, CURRENCY, LOOKUP, USER_LOOKUP, MULTI, PHONE, OBJECT = (
     "text datetime date boolean integer decimal currency lookup user_lookup multi phone object".split()
@@ -257,7 +252,7 @@ def crm_record_map(*, mapping: ModuleMapping, record: dict[str, Any], region: st
         if kind == CURRENCY:
             has_currency = True
         elif kind == PHONE and value:
-            phone = _e164(value, region)
+            phone = e164_or_blank(value, region)
             if phone:
                 mapped.phones[api_name] = phone
         if step.role == "email":
@@ -426,58 +421,3 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     MULTI: _multi_value,
     OBJECT: _slow(OBJECT),
 }
-
-
-# --- phones ----------------------------------------------------------------------------------------------------
-NANP_REGIONS = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ()))
-NANP_TYPED = re.compile(r"\+?[0-9 ().-]+")  # how people type North American numbers: digits and separators
-NOT_DIGITS = re.compile(r"[^0-9]")
-NANP_NATIONAL = re.compile(r"[2-9][0-9]{9}")
-
-
-def _number_patterns(region: str) -> tuple[tuple[frozenset[int], re.Pattern], list[tuple[frozenset[int], re.Pattern]]]:
-    """The region's general pattern and its number-type patterns (phonenumbers' metadata), compiled once."""
-    metadata = PhoneMetadata.metadata_for_region(region)
-
-    def compiled(desc: Any) -> tuple[frozenset[int], re.Pattern]:
-        return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
-
-    kinds = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
-    descs = [getattr(metadata, name) for name in (*kinds, "fixed_line", "mobile")]
-    return compiled(metadata.general_desc), [compiled(desc) for desc in descs if desc and desc.national_number_pattern]
-
-
-NANP_MAIN_REGION = phonenumbers.region_code_for_country_code(1)  # "US": checked first for every +1 number
-NANP_GENERAL, NANP_TYPES = _number_patterns(NANP_MAIN_REGION)
-
-
-def _matches(national: str, lengths: frozenset[int], pattern: re.Pattern) -> bool:
-    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
-
-
-def _nanp_e164(value: str, region: str) -> str:
-    """E.164 of a North American number typed with digits and separators, when it is valid in the main +1 region
-    (then phonenumbers finds it valid too: it resolves a +1 number's region by trying that region first, with the
-    same patterns as phonenumbers' own type check here); "" to let phonenumbers decide."""
-    if not NANP_TYPED.fullmatch(value):
-        return ""
-    digits = NOT_DIGITS.sub("", value)
-    if len(digits) == 11 and digits[0] == "1" and (value[0] == "+" or region in NANP_REGIONS):
-        national = digits[1:]
-    elif len(digits) == 10 and value[0] != "+" and region in NANP_REGIONS:
-        national = digits
-    else:
-        return ""
-    if not NANP_NATIONAL.fullmatch(national) or not _matches(national, *NANP_GENERAL):
-        return ""
-    return f"+1{national}" if any(_matches(national, *kind) for kind in NANP_TYPES) else ""
-
-
-def _e164(value: str, region: str) -> str:
-    fast = _nanp_e164(value, region)
-    if fast:
-        return fast
-    try:
-        return normalize_e164(value, default_region=region)
-    except ValidationError:
-        return ""  # not a dialable number: kept as typed in `fields`, just not indexed for routing
