@@ -5,24 +5,20 @@ from __future__ import annotations
 
 from django.db import models
 
-from core.models import TimeStampedModel
-from core.tenancy import TenantManager, TenantModel
+from crm.connection_state import CrmConnection
 from studios.models import Organization, ProviderAccount
 
 
-class SalesforceConnection(TenantModel, TimeStampedModel):
+class SalesforceConnection(CrmConnection):
     """How a Salesforce account is connected: state, the org and user that authorised it, the org's API allocation
-    as last seen, and what went wrong last."""
+    as last seen, and what went wrong last (crm.connection_state holds the state and its changes)."""
 
-    class State(models.TextChoices):
-        NOT_CONNECTED = "not_connected", "Not connected"
-        CONNECTED = "connected", "Connected"
-        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
-        ERROR = "error", "Error"
+    crm_name = "Salesforce"
+    log_namespace = "salesforce"
+    org_id_field = "sf_org_id"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="salesforce_connections")
     account = models.OneToOneField(ProviderAccount, on_delete=models.CASCADE, related_name="salesforce_connection")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.NOT_CONNECTED)
     sf_org_id = models.CharField("Salesforce org id", max_length=18, blank=True, help_text="18 characters, 00D...")
     org_name = models.CharField("Salesforce org name", max_length=200, blank=True)
     user_id = models.CharField("Salesforce user id", max_length=18, blank=True)
@@ -31,11 +27,6 @@ class SalesforceConnection(TenantModel, TimeStampedModel):
     identity_url = models.URLField(max_length=500, blank=True, help_text="The user's identity URL (/id/<org>/<user>).")
     scopes = models.TextField(blank=True, help_text="Scopes Salesforce granted, space-separated.")
     is_sandbox = models.BooleanField(default=False, help_text="A sandbox org (signed in on test.salesforce.com).")
-    connected_at = models.DateTimeField(null=True, blank=True)
-    connected_by = models.CharField(max_length=254, blank=True, help_text="The Leadline user who connected it.")
-    last_refreshed_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
     # The last Sforce-Limit-Info the org sent (api-usage=N/M): requests used in the rolling 24 h, and the allocation.
     api_usage = models.PositiveIntegerField("API requests used (24 h)", null=True, blank=True)
     api_limit = models.PositiveIntegerField("API requests allowed (24 h)", null=True, blank=True)
@@ -47,10 +38,7 @@ class SalesforceConnection(TenantModel, TimeStampedModel):
         "waits until then.",
     )
 
-    objects = TenantManager()
-
-    class Meta(TenantModel.Meta):
-        ordering = ["organization__name", "account__name"]
+    class Meta(CrmConnection.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=["not_connected", "connected", "needs_reauth", "error"]),
@@ -66,6 +54,3 @@ class SalesforceConnection(TenantModel, TimeStampedModel):
                 violation_error_message="This Salesforce org is already connected to another Leadline organization.",
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.account.name}: {self.get_state_display()}"

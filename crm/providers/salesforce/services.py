@@ -10,9 +10,10 @@ from datetime import datetime
 
 import structlog
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from crm import connection_state
 from crm.providers.salesforce.models import SalesforceConnection
 from studios.models import ProviderAccount
 
@@ -21,77 +22,25 @@ logger = structlog.get_logger(__name__)
 
 def connection_for_account(*, account: ProviderAccount) -> SalesforceConnection:
     """The account's connection row, created on first use (state from whether a refresh token is stored)."""
-    connection, _ = SalesforceConnection.unscoped_objects.get_or_create(
-        account=account,
-        defaults={
-            "organization_id": account.organization_id,
-            "state": (
-                SalesforceConnection.State.CONNECTED
-                if account.refresh_token
-                else SalesforceConnection.State.NOT_CONNECTED
-            ),
-        },
-    )
-    return connection
+    return connection_state.connection_for_account(SalesforceConnection, account=account)
 
 
-@transaction.atomic
 def connection_needs_reauth(*, account: ProviderAccount, reason: str) -> SalesforceConnection:
     """Salesforce refused the refresh token (revoked, expired, rotated away) or the user lost API access: a person
     must connect again. Alerts once."""
-    connection = connection_for_account(account=account)
-    already = connection.state == SalesforceConnection.State.NEEDS_REAUTH
-    connection.state = SalesforceConnection.State.NEEDS_REAUTH
-    connection.last_error = reason
-    connection.last_error_at = timezone.now()
-    connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
-    if not already:
-        # logger.error reaches Sentry: the alert that a manager has to reconnect Salesforce.
-        logger.error(
-            "salesforce.connection.needs_reauth",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            reason=reason,
-        )
-    return connection
+    return connection_state.connection_needs_reauth(SalesforceConnection, account=account, reason=reason)
 
 
-@transaction.atomic
 def connection_error_record(*, account: ProviderAccount, message: str) -> SalesforceConnection:
     """Something other than the token failed (e.g. the connect flow): shown on the connection."""
-    connection = connection_for_account(account=account)
-    connection.state = SalesforceConnection.State.ERROR
-    connection.last_error = message
-    connection.last_error_at = timezone.now()
-    connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
-    return connection
+    return connection_state.connection_error_record(SalesforceConnection, account=account, message=message)
 
 
 @transaction.atomic
 def connection_token_refreshed(*, account: ProviderAccount, instance_url: str = "") -> SalesforceConnection:
     """A refresh worked: the connection is healthy, and the org's instance is the one Salesforce named in that
     answer (the caller has checked `instance_url` is one we may call; it moves when an org is migrated)."""
-    connection = connection_for_account(account=account)
-    connection.state = SalesforceConnection.State.CONNECTED
-    connection.last_refreshed_at = timezone.now()
-    try:
-        with transaction.atomic():
-            connection.save(update_fields=["state", "last_refreshed_at", "updated_at"])
-    except IntegrityError:
-        # A disconnected row naming a Salesforce org another tenant has connected since (e.g. a refresh token set
-        # again by an operator): the token works, but the org stays with its holder.
-        logger.warning(
-            "salesforce.connection.org_claim_refused",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            on="refresh",
-        )
-        connection.last_error = (
-            f"The Salesforce org {connection.sf_org_id} is connected to another Leadline organization."
-        )
-        connection.sf_org_id = ""
-        connection.last_error_at = timezone.now()
-        connection.save(update_fields=["state", "sf_org_id", "last_error", "last_error_at", "last_refreshed_at"])
+    connection = connection_state.connection_token_refreshed(SalesforceConnection, account=account)
     if instance_url and instance_url != account.api_domain:
         ProviderAccount.unscoped_objects.filter(pk=account.pk).update(api_domain=instance_url)
         account.api_domain = instance_url

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from django.db import models
 
-from core.models import TimeStampedModel
-from core.tenancy import TenantManager, TenantModel
+from crm.connection_state import CrmConnection
 from studios.models import Organization, ProviderAccount
 
 
-class ZohoConnection(TenantModel, TimeStampedModel):
-    """How a Zoho CRM or Zoho Voice account is connected: state, who authorised it, and what went wrong last."""
+class ZohoConnection(CrmConnection):
+    """How a Zoho CRM or Zoho Voice account is connected: state, who authorised it, and what went wrong last
+    (crm.connection_state holds the state and its changes); here the Zoho org and user, and the data centre."""
 
-    class State(models.TextChoices):
-        NOT_CONNECTED = "not_connected", "Not connected"
-        CONNECTED = "connected", "Connected"
-        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
-        ERROR = "error", "Error"
+    crm_name = "Zoho"
+    log_namespace = "zoho"
+    org_id_field = "zoho_org_id"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="zoho_connections")
     account = models.OneToOneField(ProviderAccount, on_delete=models.CASCADE, related_name="zoho_connection")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.NOT_CONNECTED)
     location = models.CharField("data centre", max_length=16, blank=True, help_text="As Zoho reported it, e.g. us.")
     zoho_org_id = models.CharField("Zoho org id", max_length=32, blank=True)
     zoho_org_name = models.CharField("Zoho org name", max_length=200, blank=True)
@@ -34,16 +31,8 @@ class ZohoConnection(TenantModel, TimeStampedModel):
         blank=True,
         help_text="The org's Zoho API-credit pool (it depends on the edition and users). Blank: the default.",
     )
-    last_error = models.TextField(blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
-    connected_at = models.DateTimeField(null=True, blank=True)
-    connected_by = models.CharField(max_length=254, blank=True, help_text="The Leadline user who connected it.")
-    last_refreshed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantManager()
-
-    class Meta(TenantModel.Meta):
-        ordering = ["organization__name", "account__name"]
+    class Meta(CrmConnection.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=["not_connected", "connected", "needs_reauth", "error"]),
@@ -59,6 +48,3 @@ class ZohoConnection(TenantModel, TimeStampedModel):
                 violation_error_message="This Zoho org is already connected to another Leadline organization.",
             ),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.account.name}: {self.get_state_display()}"

@@ -1,0 +1,125 @@
+"""The state of a CRM connection's OAuth link, common to every CRM provider: the abstract model each provider's
+connection row extends, and the state changes the connect flow, the token broker and the client report.
+
+A provider's model declares its own organization/account links (their related names differ), its vendor's ids and
+the claim constraints; it names its vendor (`crm_name`), its log namespace and the field holding the vendor's org id
+(`org_id_field`) so the writes here can say which org a refused claim was about.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import structlog
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from core.models import TimeStampedModel
+from core.tenancy import TenantManager, TenantModel
+from studios.models import ProviderAccount
+
+logger = structlog.get_logger(__name__)
+
+
+class CrmConnection(TenantModel, TimeStampedModel):
+    """How a CRM account is connected: state, who connected it and when, the last refresh, what went wrong last."""
+
+    class State(models.TextChoices):
+        NOT_CONNECTED = "not_connected", "Not connected"
+        CONNECTED = "connected", "Connected"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
+        ERROR = "error", "Error"
+
+    # Set by each provider's model.
+    crm_name = ""  # the vendor as people read it, e.g. "Zoho"
+    log_namespace = ""  # the first part of log events, e.g. "zoho"
+    org_id_field = ""  # the field holding the vendor's org id (held by one connection at a time)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NOT_CONNECTED)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.CharField(max_length=254, blank=True, help_text="The Leadline user who connected it.")
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta(TenantModel.Meta):
+        abstract = True
+        ordering = ["organization__name", "account__name"]
+
+    def __str__(self) -> str:
+        return f"{self.account.name}: {self.get_state_display()}"
+
+
+Connection = TypeVar("Connection", bound=CrmConnection)
+
+
+def connection_for_account(model: type[Connection], *, account: ProviderAccount) -> Connection:
+    """The account's connection row, created on first use (state from whether a refresh token is stored)."""
+    connection, _ = model.unscoped_objects.get_or_create(
+        account=account,
+        defaults={
+            "organization_id": account.organization_id,
+            "state": model.State.CONNECTED if account.refresh_token else model.State.NOT_CONNECTED,
+        },
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_needs_reauth(model: type[Connection], *, account: ProviderAccount, reason: str) -> Connection:
+    """The CRM refused the refresh token (or a token after a refresh): a person must connect again. Alerts once."""
+    connection = connection_for_account(model, account=account)
+    already = connection.state == model.State.NEEDS_REAUTH
+    connection.state = model.State.NEEDS_REAUTH
+    connection.last_error = reason
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
+    if not already:
+        # logger.error reaches Sentry: the alert that a manager has to reconnect the CRM.
+        logger.error(
+            f"{model.log_namespace}.connection.needs_reauth",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            reason=reason,
+        )
+    return connection
+
+
+@transaction.atomic
+def connection_error_record(model: type[Connection], *, account: ProviderAccount, message: str) -> Connection:
+    """Something other than the token failed (e.g. the connect flow): shown on the connection."""
+    connection = connection_for_account(model, account=account)
+    connection.state = model.State.ERROR
+    connection.last_error = message
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
+    return connection
+
+
+@transaction.atomic
+def connection_token_refreshed(model: type[Connection], *, account: ProviderAccount) -> Connection:
+    """A refresh worked: the connection is healthy (the provider then records what the answer said of the API)."""
+    connection = connection_for_account(model, account=account)
+    connection.state = model.State.CONNECTED
+    connection.last_refreshed_at = timezone.now()
+    try:
+        with transaction.atomic():
+            connection.save(update_fields=["state", "last_refreshed_at", "updated_at"])
+    except IntegrityError:
+        # A disconnected row naming a CRM org that another tenant has connected since (e.g. a refresh token set
+        # again by an operator): the token works, but the org stays with its holder.
+        logger.warning(
+            f"{model.log_namespace}.connection.org_claim_refused",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            on="refresh",
+        )
+        org_id = getattr(connection, model.org_id_field)
+        connection.last_error = f"The {model.crm_name} org {org_id} is connected to another Leadline organization."
+        setattr(connection, model.org_id_field, "")
+        connection.last_error_at = timezone.now()
+        connection.save(update_fields=["state", model.org_id_field, "last_error", "last_error_at", "last_refreshed_at"])
+    return connection
