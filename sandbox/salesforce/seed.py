@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.kit.seeding import Faker
 from sandbox.salesforce import ids
-from sandbox.salesforce.schema import CLASSES, INDUSTRIES, LEAD_SOURCES, STUDIO_NAMES, TIERS
+from sandbox.salesforce.schema_objects import CLASSES, INDUSTRIES, LEAD_SOURCES, STUDIO_NAMES, TIERS
 from sandbox.salesforce.state import format_sf_datetime
 
 if TYPE_CHECKING:
