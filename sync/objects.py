@@ -1,7 +1,7 @@
 """Which objects a connection mirrors, by Leadline's names.
 
-`SYNC_MODULES` (settings) and schedule rows may name objects by the CRM's own names (Leads) or canonical ones
-(lead); the mirror stores canonical names for the canonical objects, the CRM's name for the rest.
+`SYNC_MODULES` (settings) and schedule rows may name objects canonically (lead, the default) or by a CRM's own
+names (Leads); the mirror stores canonical names for the canonical objects, the CRM's name for the rest.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from crm.registry import UnknownCrm, provider_class, registered
 
 
 def object_name(name: str, *, connection: Any = None) -> str:
-    """The mirror's name of an object named `name`: canonical when the connection's CRM (any registered CRM
-    without a connection) calls a canonical object so, else `name` as given."""
+    """The mirror's name of an object named `name`: canonical when the connection's CRM calls a canonical object
+    so, or failing that any registered CRM does (a setting written with Zoho's `Accounts` still means the account
+    object on a Salesforce connection); else `name` as given (a custom object)."""
+    providers = [provider_class(kind) for kind in registered()]
     if connection is not None:
         try:
-            kinds = [provider_class(str(connection.kind))]
+            own = provider_class(str(connection.kind))
         except UnknownCrm:
             return name
-    else:
-        kinds = [provider_class(kind) for kind in registered()]
-    for provider in kinds:
+        providers = [own, *(provider for provider in providers if provider is not own)]
+    for provider in providers:
         for canonical, vendor_name in provider.object_names.items():
             if name in (vendor_name, str(canonical)):
                 return str(canonical)
