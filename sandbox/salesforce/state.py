@@ -35,485 +35,53 @@ Sessions: an access token is a session; it expires `sf_access_token_ttl_seconds`
 session timeout is an inactivity timeout) or when ended: revoked, or by a refresh of its grant (always with
 rotation; without rotation when `sf_refresh_ends_session`: an UNCONFIRMED vendor point, the stricter reading
 by default; docs/vendors/salesforce.md). Query locators are bound to the session that opened them.
+
+Layout: `state_records` (record stores, datetime text, the User row), `state_auth` (connected app, grants,
+sessions, authorization codes), `state_org` (`SfOrg`), this module (`SalesforceState`: the orgs and the token
+indexes). The names other modules use are re-exported here.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sandbox.kit import store as kit
-from sandbox.kit.cursors import CursorBook
-from sandbox.kit.limits import RollingWindow
 from sandbox.kit.store import ChangeEvent
 from sandbox.salesforce import ids
 from sandbox.salesforce.flow import FlowCallouts
-from sandbox.salesforce.schema import SobjectSchema, build_schemas
+from sandbox.salesforce.state_auth import AuthCode, ConnectedApp, Grant, Session
+from sandbox.salesforce.state_org import DAY_SECONDS, SfOrg
+from sandbox.salesforce.state_records import (
+    RECORD_SOBJECTS,
+    SfRecordStore,
+    format_sf_datetime,
+    is_live,
+    make_user_record,
+    parse_sf_datetime,
+    user_summary,
+)
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
-DAY_SECONDS = 24 * 3600
-RECORD_SOBJECTS = ("Lead", "Contact", "Account", "Opportunity", "Task")  # writable through the sObject API
-
-
-def format_sf_datetime(moment: datetime) -> str:
-    """The REST API's datetime text: UTC, milliseconds, '+0000' (2026-12-07T14:03:56.000+0000). The emulator
-    stamps whole seconds, so records written in one second share a SystemModstamp, as bulk updates do."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-
-
-def parse_sf_datetime(text: str) -> datetime:
-    """A datetime as the API writes it, or as clients send it (Z, +00:00, +0000, with or without milliseconds)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _fold(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value).lower()
-
-
-def is_live(record: dict[str, Any]) -> bool:
-    """Not in the Recycle Bin (query shows it; queryAll shows both)."""
-    return not record.get("IsDeleted")
-
-
-@dataclass
-class ConnectedApp:
-    client_id: str
-    client_secret: str
-    redirect_uris: list[str]
-    name: str = "Leadline"
-    rotation: bool | None = None  # None: the sandbox's sf_refresh_token_rotation
-    client_credentials_user: str | None = None  # the run-as user of the client credentials flow (off when None)
-
-
-@dataclass
-class Grant:
-    """A refresh token's grant: the user's approval of the app. With rotation its token changes at every refresh
-    (the previous ones are retired: using one answers invalid_grant)."""
-
-    id: str
-    user_id: str
-    client_id: str
-    refresh_token: str
-    scopes: tuple[str, ...]
-    created: float
-    alive: bool = True
-    retired: set[str] = field(default_factory=set)
-
-
-@dataclass
-class Session:
-    id: str
-    token: str
-    org_id: str
-    user_id: str
-    client_id: str
-    grant_id: str | None
-    scopes: tuple[str, ...]
-    created: float
-    expires: float
-    alive: bool = True
-    ended_reason: str = ""
-
-
-@dataclass
-class AuthCode:
-    code: str
-    org_id: str
-    user_id: str
-    client_id: str
-    redirect_uri: str
-    scopes: tuple[str, ...]
-    expires: float
-    code_challenge: str | None = None
-    code_challenge_method: str | None = None
-    nonce: str | None = None
-
-
-class SfRecordStore(kit.RecordStore):
-    """One sObject's records (the kit's store with Salesforce's system fields, ids and datetimes)."""
-
-    def __init__(self, sobject: str, *, org: SfOrg) -> None:
-        super().__init__(
-            sobject,
-            new_id=lambda: org.ids.new(sobject),
-            now=org.sandbox.clock.now,
-            stamp=format_sf_datetime,
-            parse=parse_sf_datetime,
-            modified_field="SystemModstamp",
-            created_field="CreatedDate",
-            id_key=str,
-        )
-        self.org = org
-        # Lookup indexes of fields by value, made on first use (external ids: upserts, unique checks):
-        # field -> (folded value -> ids, id -> folded value).
-        self._lookups: dict[str, tuple[dict[str, set[str]], dict[str, str]]] = {}
-
-    @property
-    def sobject(self) -> str:
-        return self.kind
-
-    # --- lookups by value ----------------------------------------------------------------------------------
-    def lookup(self, field_name: str, value: Any) -> list[dict[str, Any]]:
-        """Live records whose `field_name` equals `value` (case-insensitively, as external ids compare), in id
-        order."""
-        with self.lock:
-            by_value, _ = self._lookup_index(field_name)
-            found = (self.records.get(record_id) for record_id in sorted(by_value.get(_fold(value), ())))
-            return [record for record in found if record is not None and not record.get("IsDeleted")]
-
-    def _lookup_index(self, field_name: str) -> tuple[dict[str, set[str]], dict[str, str]]:
-        index = self._lookups.get(field_name)
-        if index is None:
-            by_value: dict[str, set[str]] = {}
-            by_id: dict[str, str] = {}
-            for record_id, record in self.records.items():
-                folded = _fold(record.get(field_name))
-                if folded is not None:
-                    by_value.setdefault(folded, set()).add(record_id)
-                    by_id[record_id] = folded
-            index = self._lookups[field_name] = (by_value, by_id)
-        return index
-
-    def _track(self, record_id: str, record: dict[str, Any] | None) -> None:
-        for field_name, (by_value, by_id) in self._lookups.items():
-            old = by_id.pop(record_id, None)
-            if old is not None:
-                holders = by_value.get(old)
-                if holders is not None:
-                    holders.discard(record_id)
-                    if not holders:
-                        del by_value[old]
-            new = _fold(record.get(field_name)) if record is not None else None
-            if new is not None:
-                by_value.setdefault(new, set()).add(record_id)
-                by_id[record_id] = new
-
-    def rebuild_indexes(self) -> None:
-        with self.lock:
-            super().rebuild_indexes()
-            self._lookups.clear()
-
-    def restore(self, before: dict[str, Any]) -> None:
-        """Put a row back as it was (a rolled-back write): every field, its place in the indexes."""
-        with self.lock:
-            record = self.records[before["id"]]
-            record.clear()
-            record.update(before)
-            self._index(record)
-            self._track(record["Id"], record)
-
-    def delete(self, record_id: str, **options: Any) -> dict[str, Any] | None:  # type: ignore[override]
-        """Remove a row for good (a purge; `SfOrg.delete_record` is the API's soft delete)."""
-        with self.lock:
-            record = super().delete(record_id, **options)
-            if record is not None:
-                self._track(record["Id"], None)
-            return record
-
-    def insert(  # type: ignore[override]
-        self,
-        values: dict[str, Any],
-        *,
-        by_user: str | None = None,
-        at: datetime | None = None,
-        client: str | None = None,
-        notify: bool = True,
-        by_api: bool = False,
-    ) -> dict[str, Any]:
-        """Add a record: Id, CreatedDate = LastModifiedDate = SystemModstamp, CreatedById/LastModifiedById (and
-        OwnerId unless given) = `by_user` (default: the org's admin), IsDeleted false."""
-        record = dict(values)
-        record_id = record.get("Id") or self.org.ids.new(self.sobject)
-        stamp = self.now_text(at)
-        user = by_user or self.org.admin_user_id
-        record["Id"] = record["id"] = record_id
-        record.setdefault("CreatedDate", stamp)
-        record.setdefault("SystemModstamp", record["CreatedDate"])
-        record.setdefault("LastModifiedDate", record["SystemModstamp"])
-        record.setdefault("CreatedById", user)
-        record.setdefault("LastModifiedById", user)
-        record.setdefault("IsDeleted", False)
-        if self.org.schema[self.sobject].field("OwnerId") is not None:
-            record.setdefault("OwnerId", user)
-        if client:
-            record["_last_client"] = client
-        with self.lock:
-            inserted = super().insert(record, at=at, notify=False)
-            self._track(inserted["Id"], inserted)
-        if notify:
-            self._emit(ChangeEvent(self.kind, "insert", [inserted["Id"]], {inserted["Id"]: sorted(values)}, by_api))
-        return inserted
-
-    def update(  # type: ignore[override]
-        self,
-        record_id: str,
-        changes: dict[str, Any],
-        *,
-        by_user: str | None = None,
-        bump_modified: bool = True,
-        at: datetime | None = None,
-        client: str | None = None,
-        notify: bool = True,
-        by_api: bool = False,
-    ) -> dict[str, Any]:
-        """Change fields; with `bump_modified` SystemModstamp and LastModifiedDate move to `at` (default now) and
-        LastModifiedById is `by_user`; without, the change is silent (a formula or rollup recalculated)."""
-        changes = dict(changes)
-        if client:
-            changes["_last_client"] = client
-        stamped = None
-        if bump_modified:
-            at = at or self._now()
-            stamped = {
-                "LastModifiedDate": self.now_text(at),
-                "LastModifiedById": by_user or self.org.admin_user_id,
-            }
-        with self.lock:
-            updated = super().update(
-                record_id, changes, bump_modified=bump_modified, at=at, stamped=stamped, notify=False
-            )
-            self._track(updated["Id"], updated)
-        if notify:
-            self._emit(ChangeEvent(self.kind, "update", [updated["Id"]], {updated["Id"]: sorted(changes)}, by_api))
-        return updated
-
-
-class SfOrg:
-    def __init__(
-        self,
-        sandbox: SandboxState,
-        *,
-        org_id: str,
-        name: str,
-        org_tag: str,
-        app: ConnectedApp,
-        my_domain: str,
-        instance_url: str | None = None,
-        is_sandbox: bool = False,
-    ) -> None:
-        self.sandbox = sandbox
-        self.org_id = org_id
-        self.name = name
-        self.my_domain = my_domain
-        self.instance_url = instance_url
-        self.is_sandbox = is_sandbox
-        self.app = app
-        self.ids = ids.OrgIds(org_tag)
-        self.schema: dict[str, SobjectSchema] = build_schemas()
-        self.stores: dict[str, SfRecordStore] = {}
-        for sobject in self.schema:
-            store = SfRecordStore(sobject, org=self)
-            store.listeners.append(lambda event, org=self: sandbox.salesforce.on_record_change(org, event))
-            self.stores[sobject] = store
-        self.admin_user_id = ""
-        self.grants: dict[str, Grant] = {}
-        self.sessions: dict[str, Session] = {}
-        self.locators = CursorBook()
-        self.daily = RollingWindow(DAY_SECONDS, now=sandbox.clock.timestamp)
-        self.in_flight: dict[int, float] = {}  # call number -> time.monotonic() at its start (long requests)
-        self._calls = 0
-        self._flight_lock = threading.Lock()
-        self.bulk_jobs: dict[str, Any] = {}
-        self.deleted_log: dict[str, list[dict[str, Any]]] = {sobject: [] for sobject in self.schema}
-        self.earliest_deleted_available: datetime | None = None
-        self.callout_url: str | None = None
-        # Run-time overrides (PATCH /_sandbox/salesforce/orgs/<id>); None falls back to the sandbox config.
-        self.daily_api_requests: int | None = None
-        self.long_requests_max: int | None = None
-        self.callout_retries = 2  # UNCONFIRMED: how often a failed Flow callout is tried again
-        self.callout_retry_seconds = 1.0
-        self.slow_seconds = 0.0  # every data call takes this long (plays long-running requests)
-
-    # --- users ---------------------------------------------------------------------------------------------
-    @property
-    def users(self) -> dict[str, dict[str, Any]]:
-        return self.stores["User"].records
-
-    def user(self, user_id: str | None) -> dict[str, Any] | None:
-        normalized = ids.normalize(user_id)
-        return self.users.get(normalized) if normalized else None
-
-    @property
-    def admin(self) -> dict[str, Any]:
-        return self.users[self.admin_user_id]
-
-    # --- records -------------------------------------------------------------------------------------------
-    def store(self, sobject: str) -> SfRecordStore | None:
-        """An sObject's store by name, compared case-insensitively (as the API's URLs do)."""
-        found = self.stores.get(sobject)
-        if found is not None:
-            return found
-        for name, candidate in self.stores.items():
-            if name.lower() == (sobject or "").lower():
-                return candidate
-        return None
-
-    def now(self) -> datetime:
-        return self.sandbox.clock.now()
-
-    def delete_record(self, sobject: str, record_id: str, *, at: datetime | None = None, client: str | None = None):
-        """Move a record to the Recycle Bin: IsDeleted true, SystemModstamp now, an entry in the delete log."""
-        store = self.stores[sobject]
-        with store.lock:
-            record = store.update(record_id, {"IsDeleted": True}, at=at, client=client, notify=False)
-            self.deleted_log[sobject].append({"id": record["Id"], "deletedDate": record["SystemModstamp"]})
-        store._emit(ChangeEvent(sobject, "delete", [record["Id"]]))
-        return record
-
-    def purge_deleted(self, before: datetime) -> int:
-        """Empty the Recycle Bin and the delete log up to `before`: those rows are gone for queryAll and
-        getDeleted, and getDeleted's earliestDateAvailable becomes `before`. Returns how many rows went."""
-        purged = 0
-        for sobject, log in self.deleted_log.items():
-            store = self.stores[sobject]
-            kept = []
-            for entry in log:
-                if parse_sf_datetime(entry["deletedDate"]) < before:
-                    record = store.get(entry["id"])
-                    if record is not None and record.get("IsDeleted"):
-                        store.delete(entry["id"], notify=False)
-                        purged += 1
-                else:
-                    kept.append(entry)
-            log[:] = kept
-            store.deleted.clear()
-        if self.earliest_deleted_available is None or before > self.earliest_deleted_available:
-            self.earliest_deleted_available = before
-        return purged
-
-    # --- limits --------------------------------------------------------------------------------------------
-    @property
-    def daily_limit(self) -> int:
-        return self.daily_api_requests or self.sandbox.config.sf_daily_api_requests
-
-    @property
-    def long_limit(self) -> int:
-        return self.long_requests_max or self.sandbox.config.sf_long_requests_max
-
-    def api_usage(self) -> int:
-        return int(self.daily.used())
-
-    def set_api_usage(self, used: int) -> None:
-        """Pretend `used` requests were made in the last 24 hours (the control API)."""
-        self.daily.clear()
-        if used > 0:
-            self.daily.take(used, limit=float("inf"))
-
-    def limit_info(self) -> str:
-        """The Sforce-Limit-Info header's value."""
-        return f"api-usage={self.api_usage()}/{self.daily_limit}"
-
-    def spend(self, amount: int = 1) -> bool:
-        """Count calls against the 24 h allocation; False (nothing spent) when it is used up."""
-        if not self.daily.take(amount, limit=self.daily_limit):
-            return False
-        self.sandbox.counters[f"salesforce.api_requests:{self.org_id}"] += amount
-        return True
-
-    def enter_call(self) -> int | None:
-        """Start a call; None when `long_limit` calls have already been running for sf_long_request_seconds
-        (the concurrent long-running request limit: shorter calls are never refused)."""
-        threshold = self.sandbox.config.sf_long_request_seconds
-        with self._flight_lock:
-            now = time.monotonic()
-            long_running = sum(1 for started in self.in_flight.values() if now - started >= threshold)
-            if long_running >= self.long_limit:
-                return None
-            self._calls += 1
-            self.in_flight[self._calls] = now
-            return self._calls
-
-    def leave_call(self, number: int) -> None:
-        with self._flight_lock:
-            self.in_flight.pop(number, None)
-
-    # --- sessions ------------------------------------------------------------------------------------------
-    @property
-    def rotation(self) -> bool:
-        return self.sandbox.config.sf_refresh_token_rotation if self.app.rotation is None else self.app.rotation
-
-    def end_sessions(self, *, grant_id: str | None = None, reason: str) -> int:
-        """End the org's sessions (those of one grant when given). Returns how many were alive."""
-        ended = 0
-        for session in self.sessions.values():
-            if session.alive and (grant_id is None or session.grant_id == grant_id):
-                session.alive = False
-                session.ended_reason = reason
-                ended += 1
-        return ended
-
-    def as_dict(self, base_url: str | None = None) -> dict[str, Any]:
-        """What the control API shows of an org."""
-        return {
-            "org_id": self.org_id,
-            "name": self.name,
-            "my_domain": self.my_domain,
-            "instance_url": self.instance_url or base_url,
-            "login_url": base_url,
-            "is_sandbox": self.is_sandbox,
-            "client_id": self.app.client_id,
-            "client_secret": self.app.client_secret,
-            "redirect_uris": list(self.app.redirect_uris),
-            "rotation": self.rotation,
-            "client_credentials_user": self.app.client_credentials_user,
-            "daily_api_requests": self.daily_limit,
-            "api_usage": self.api_usage(),
-            "long_requests_max": self.long_limit,
-            "callout_url": self.callout_url,
-            "callout_retries": self.callout_retries,
-            "slow_seconds": self.slow_seconds,
-            "earliest_deleted_available": (
-                format_sf_datetime(self.earliest_deleted_available) if self.earliest_deleted_available else None
-            ),
-            "users": [user_summary(user) for user in self.users.values()],
-            "records": {sobject: len(store) for sobject, store in self.stores.items()},
-            "sessions_alive": sum(1 for session in self.sessions.values() if session.alive),
-        }
-
-
-def user_summary(user: dict[str, Any]) -> dict[str, Any]:
-    return {"id": user["Id"], "name": user["Name"], "email": user["Email"], "username": user["Username"]}
-
-
-def make_user_record(spec: dict[str, Any], *, stamp: str, creator: str | None) -> dict[str, Any]:
-    """A User row from {id, first_name, last_name, email, title?, username?, time_zone?}."""
-    first, last = spec.get("first_name", ""), spec.get("last_name") or "User"
-    name = f"{first} {last}".strip()
-    email = spec["email"]
-    return {
-        "Id": spec["id"],
-        "id": spec["id"],
-        "Username": spec.get("username") or email,
-        "FirstName": first or None,
-        "LastName": last,
-        "Name": name,
-        "Email": email,
-        "IsActive": spec.get("active", True),
-        "Alias": (first[:1] + last[:4]).lower() or "user",
-        "Title": spec.get("title"),
-        "Phone": spec.get("phone"),
-        "MobilePhone": None,
-        "TimeZoneSidKey": spec.get("time_zone", "America/Los_Angeles"),
-        "LocaleSidKey": "en_US",
-        "LanguageLocaleKey": "en_US",
-        "UserType": "Standard",
-        "ProfileId": None,
-        "UserRoleId": None,
-        "IsDeleted": False,
-        "CreatedDate": stamp,
-        "CreatedById": creator or spec["id"],
-        "LastModifiedDate": stamp,
-        "LastModifiedById": creator or spec["id"],
-        "SystemModstamp": stamp,
-    }
+__all__ = [
+    "DAY_SECONDS",
+    "RECORD_SOBJECTS",
+    "AuthCode",
+    "ConnectedApp",
+    "Grant",
+    "SalesforceState",
+    "Session",
+    "SfOrg",
+    "SfRecordStore",
+    "format_sf_datetime",
+    "is_live",
+    "make_user_record",
+    "parse_sf_datetime",
+    "user_summary",
+]
 
 
 class SalesforceState:
