@@ -2,15 +2,14 @@
 connection row extends, and the state changes the connect flow, the token broker and the client report.
 
 A provider's model declares its own organization/account links (their related names differ), its vendor's ids and
-the claim constraints; it names its vendor (`crm_name`), its log namespace and the field holding the vendor's org id
-(`org_id_field`) so the writes here can say which org a refused claim was about.
+the claim constraints; it names its vendor (`crm_name`) and the field holding the vendor's org id (`org_id_field`)
+so the writes here can say which org a refused claim was about. The writes say what happened; the provider's own
+services log it under its name (this layer imports only core and studios).
 """
 
 from __future__ import annotations
 
 from typing import TypeVar
-
-import structlog
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -18,8 +17,6 @@ from django.utils import timezone
 from core.models import TimeStampedModel
 from core.tenancy import TenantManager, TenantModel
 from studios.models import ProviderAccount
-
-logger = structlog.get_logger(__name__)
 
 
 class CrmConnection(TenantModel, TimeStampedModel):
@@ -32,8 +29,7 @@ class CrmConnection(TenantModel, TimeStampedModel):
         ERROR = "error", "Error"
 
     # Set by each provider's model.
-    crm_name = ""  # the vendor as people read it, e.g. "Zoho"
-    log_namespace = ""  # the first part of log events, e.g. "zoho"
+    crm_name = ""  # the vendor as people read it, in messages
     org_id_field = ""  # the field holding the vendor's org id (held by one connection at a time)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.NOT_CONNECTED)
@@ -69,23 +65,18 @@ def connection_for_account(model: type[Connection], *, account: ProviderAccount)
 
 
 @transaction.atomic
-def connection_needs_reauth(model: type[Connection], *, account: ProviderAccount, reason: str) -> Connection:
-    """The CRM refused the refresh token (or a token after a refresh): a person must connect again. Alerts once."""
+def connection_needs_reauth(
+    model: type[Connection], *, account: ProviderAccount, reason: str
+) -> tuple[Connection, bool]:
+    """The CRM refused the refresh token (or a token after a refresh): a person must connect again. Also whether
+    this is news (the connection did not need it already), so the caller alerts once."""
     connection = connection_for_account(model, account=account)
     already = connection.state == model.State.NEEDS_REAUTH
     connection.state = model.State.NEEDS_REAUTH
     connection.last_error = reason
     connection.last_error_at = timezone.now()
     connection.save(update_fields=["state", "last_error", "last_error_at", "updated_at"])
-    if not already:
-        # logger.error reaches Sentry: the alert that a manager has to reconnect the CRM.
-        logger.error(
-            f"{model.log_namespace}.connection.needs_reauth",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            reason=reason,
-        )
-    return connection
+    return connection, not already
 
 
 @transaction.atomic
@@ -100,26 +91,24 @@ def connection_error_record(model: type[Connection], *, account: ProviderAccount
 
 
 @transaction.atomic
-def connection_token_refreshed(model: type[Connection], *, account: ProviderAccount) -> Connection:
-    """A refresh worked: the connection is healthy (the provider then records what the answer said of the API)."""
+def connection_token_refreshed(model: type[Connection], *, account: ProviderAccount) -> tuple[Connection, str]:
+    """A refresh worked: the connection is healthy (the provider then records what the answer said of the API).
+    Also the org id the connection had to let go of, if another tenant holds that org now ("" otherwise)."""
     connection = connection_for_account(model, account=account)
     connection.state = model.State.CONNECTED
     connection.last_refreshed_at = timezone.now()
+    refused_org_id = ""
     try:
         with transaction.atomic():
             connection.save(update_fields=["state", "last_refreshed_at", "updated_at"])
     except IntegrityError:
         # A disconnected row naming a CRM org that another tenant has connected since (e.g. a refresh token set
         # again by an operator): the token works, but the org stays with its holder.
-        logger.warning(
-            f"{model.log_namespace}.connection.org_claim_refused",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            on="refresh",
+        refused_org_id = getattr(connection, model.org_id_field)
+        connection.last_error = (
+            f"The {model.crm_name} org {refused_org_id} is connected to another Leadline organization."
         )
-        org_id = getattr(connection, model.org_id_field)
-        connection.last_error = f"The {model.crm_name} org {org_id} is connected to another Leadline organization."
         setattr(connection, model.org_id_field, "")
         connection.last_error_at = timezone.now()
         connection.save(update_fields=["state", model.org_id_field, "last_error", "last_error_at", "last_refreshed_at"])
-    return connection
+    return connection, refused_org_id

@@ -14,7 +14,6 @@ class SalesforceConnection(CrmConnection):
     as last seen, and what went wrong last (crm.connection_state holds the state and its changes)."""
 
     crm_name = "Salesforce"
-    log_namespace = "salesforce"
     org_id_field = "sf_org_id"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="salesforce_connections")

@@ -28,7 +28,16 @@ def connection_for_account(*, account: ProviderAccount) -> SalesforceConnection:
 def connection_needs_reauth(*, account: ProviderAccount, reason: str) -> SalesforceConnection:
     """Salesforce refused the refresh token (revoked, expired, rotated away) or the user lost API access: a person
     must connect again. Alerts once."""
-    return connection_state.connection_needs_reauth(SalesforceConnection, account=account, reason=reason)
+    connection, newly = connection_state.connection_needs_reauth(SalesforceConnection, account=account, reason=reason)
+    if newly:
+        # logger.error reaches Sentry: the alert that a manager has to reconnect Salesforce.
+        logger.error(
+            "salesforce.connection.needs_reauth",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            reason=reason,
+        )
+    return connection
 
 
 def connection_error_record(*, account: ProviderAccount, message: str) -> SalesforceConnection:
@@ -40,7 +49,15 @@ def connection_error_record(*, account: ProviderAccount, message: str) -> Salesf
 def connection_token_refreshed(*, account: ProviderAccount, instance_url: str = "") -> SalesforceConnection:
     """A refresh worked: the connection is healthy, and the org's instance is the one Salesforce named in that
     answer (the caller has checked `instance_url` is one we may call; it moves when an org is migrated)."""
-    connection = connection_state.connection_token_refreshed(SalesforceConnection, account=account)
+    connection, refused_org_id = connection_state.connection_token_refreshed(SalesforceConnection, account=account)
+    if refused_org_id:
+        # The token works, but the org stays with the tenant that connected it since (crm.connection_state).
+        logger.warning(
+            "salesforce.connection.org_claim_refused",
+            account_id=account.pk,
+            organization_id=account.organization_id,
+            on="refresh",
+        )
     if instance_url and instance_url != account.api_domain:
         ProviderAccount.unscoped_objects.filter(pk=account.pk).update(api_domain=instance_url)
         account.api_domain = instance_url

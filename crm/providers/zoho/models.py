@@ -13,7 +13,6 @@ class ZohoConnection(CrmConnection):
     (crm.connection_state holds the state and its changes); here the Zoho org and user, and the data centre."""
 
     crm_name = "Zoho"
-    log_namespace = "zoho"
     org_id_field = "zoho_org_id"
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="zoho_connections")
