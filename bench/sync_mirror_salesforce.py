@@ -215,9 +215,9 @@ class EmulatedOrg:
 
     def __init__(self, server_url: str, *, name: str) -> None:
         self.server_url = server_url
-        from crm.providers.salesforce import oauth
+        from crm.providers.salesforce import oauth_flow
 
-        body = {"name": name, "redirect_uris": [oauth.redirect_uri()], "daily_api_requests": DAILY_REQUESTS}
+        body = {"name": name, "redirect_uris": [oauth_flow.redirect_uri()], "daily_api_requests": DAILY_REQUESTS}
         self.org = self._call("POST", "salesforce/orgs", body)
         self.org_id = str(self.org["org_id"])
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from crm.providers.salesforce import oauth
+from crm.providers.salesforce import oauth_flow
 from crm.providers.salesforce.mapping import parse_datetime
 from studios.models import ProviderAccount
 from tests.crm.harness import ContractHarness
@@ -28,7 +28,7 @@ def control(server: Any, method: str, path: str, body: Any = None) -> Any:
 
 def org_create(server: Any, *, name: str = "Summit Test Org", **options: Any) -> dict[str, Any]:
     """A new emulated org (its users, connected app and a ready refresh token for its first user)."""
-    body = {"name": name, "redirect_uris": [oauth.redirect_uri()], **options}
+    body = {"name": name, "redirect_uris": [oauth_flow.redirect_uri()], **options}
     return control(server, "POST", "salesforce/orgs", body)
 
 

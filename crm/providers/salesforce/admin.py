@@ -18,7 +18,7 @@ from django.utils.decorators import method_decorator
 
 from core.admin import TenantModelAdmin
 from crm.errors import CrmError
-from crm.providers.salesforce import oauth
+from crm.providers.salesforce import hosts, oauth
 from crm.providers.salesforce.models import SalesforceConnection
 from studios.models import ProviderKind
 
@@ -39,7 +39,7 @@ class SalesforceConnectionAddForm(forms.ModelForm):
 class ConnectForm(forms.Form):
     login = forms.ChoiceField(
         label="Sign in at",
-        choices=oauth.LOGIN_CHOICES,
+        choices=hosts.LOGIN_CHOICES,
         initial="account",
         help_text="Where your org's users sign in: a sandbox org at test.salesforce.com; with My Domain login "
         "policies, set the account's login host to https://<your domain>.my.salesforce.com.",

@@ -28,7 +28,7 @@ from django.conf import settings
 from core import outbound
 from crm.errors import CrmAuthError, CrmError, CrmUnavailable
 from crm.oauth_state import Flow, state_claim, state_issue
-from crm.providers.salesforce import oauth
+from crm.providers.salesforce import ids, oauth, oauth_flow
 from crm.providers.salesforce.conf import salesforce_settings
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.records import Identity, SignIn
@@ -66,9 +66,9 @@ def login_host() -> str:
 def identify(*, code: str, state: str, redirect_to: str) -> Identity:
     """Exchange the code, ask Salesforce who this is, and forget the token."""
     login = login_host()
-    http = oauth.http_session("salesforce-sign-in")
+    http = oauth_flow.http_session("salesforce-sign-in")
     try:
-        answer = oauth.code_exchange(
+        answer = oauth_flow.code_exchange(
             http=http,
             login=login,
             client_id=salesforce_settings.SIGNIN_CLIENT_ID,
@@ -88,20 +88,22 @@ def identify(*, code: str, state: str, redirect_to: str) -> Identity:
         return _who(http, login, answer)
     finally:
         # Nothing of the user's outlives the sign-in: a refresh token (should one come) ends its sessions too.
-        oauth.token_revoke(http=http, login=login, token=answer.refresh_token or answer.access_token, flow="sign_in")
+        oauth_flow.token_revoke(
+            http=http, login=login, token=answer.refresh_token or answer.access_token, flow="sign_in"
+        )
 
 
-def _who(http: requests.Session, login: str, answer: oauth.TokenAnswer) -> Identity:
+def _who(http: requests.Session, login: str, answer: oauth_flow.TokenAnswer) -> Identity:
     """userinfo, asked with the sign-in's access token at the login host; its ids must be the signed answer's."""
     try:
-        userinfo = oauth.userinfo_read(http=http, host=login, access_token=answer.access_token)
+        userinfo = oauth_flow.userinfo_read(http=http, host=login, access_token=answer.access_token)
     except outbound.OutboundRefused as exc:
         logger.warning("salesforce.sign_in.login_host_refused", login=login, reason=exc.message)
         raise _unavailable("Sign in with Salesforce is not available right now.") from exc
     except (requests.RequestException, ValueError) as exc:
         raise _unavailable("Salesforce did not say who you are; try again in a minute.") from exc
-    identity = oauth.identity_from(userinfo, identity_url=answer.identity_url)
-    signed_org, signed_user = oauth.ids_from_identity_url(answer.identity_url)
+    identity = oauth_flow.identity_from(userinfo, identity_url=answer.identity_url)
+    signed_org, signed_user = ids.ids_from_identity_url(answer.identity_url)
     if not userinfo or not identity.org_id or not identity.user_id:
         logger.warning("salesforce.sign_in.identity_missing", userinfo_found=bool(userinfo))
         raise _refused("Salesforce did not say who you are; start again.", "crm_refused")
@@ -122,7 +124,7 @@ class SalesforceSignIn:
             raise _refused(f"Unknown sign-in mode {mode!r}.", "bad_request")
         redirect_to = redirect_uri or default_redirect_uri()
         state = state_issue(session=session, kind=oauth.PROVIDER, flow=Flow.SIGN_IN, mode=mode, redirect=redirect_to)
-        return oauth.authorize_url_for(
+        return oauth_flow.authorize_url_for(
             login=login_host(),
             client_id=salesforce_settings.SIGNIN_CLIENT_ID,
             redirect_to=redirect_to,
@@ -151,8 +153,8 @@ class SalesforceSignIn:
     def connection_for_identity(cls, *, identity: Identity) -> ProviderAccount | None:
         """The Salesforce account whose connection holds the identity's org, of exactly one active
         organization."""
-        org_id = oauth.id18(identity.org_id)
-        if not oauth.is_id(org_id):
+        org_id = ids.id18(identity.org_id)
+        if not ids.is_id(org_id):
             return None
         rows = set(
             SalesforceConnection.objects.unscoped()  # the tenant is being established here, from Salesforce's answer

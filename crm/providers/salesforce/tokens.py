@@ -11,7 +11,7 @@ rotated it a moment ago), and a rotated one is stored encrypted before anything 
 the caller is inside a transaction that later rolls back (`_refresh_token_store`).
 
 The token answer's `instance_url` is where the org's data lives; it is checked on every refresh by the connect
-flow's rule (oauth.instance_url_check: a Salesforce instance by core.outbound's registered hosts,
+flow's rule (hosts.instance_url_check: a Salesforce instance by core.outbound's registered hosts,
 *.my.salesforce.com; an emulator only on an account an operator set custom_endpoints on). A foreign host is
 refused (SalesforceAuthError, the connection needs_reauth) and never called.
 
@@ -156,11 +156,11 @@ def _answer_apply(account: ProviderAccount, body: dict[str, Any]) -> AccessToken
 
 def instance_url_accepted(*, account: ProviderAccount, url: str) -> str:
     """The origin of a token answer's instance_url if data calls may go there (the connect flow's rule,
-    oauth.instance_url_check: a Salesforce instance by core.outbound's registered hosts, *.my.salesforce.com; for an
+    hosts.instance_url_check: a Salesforce instance by core.outbound's registered hosts, *.my.salesforce.com; for an
     account an operator pointed at an emulator, that emulator), else SalesforceAuthError, and the connection says
     needs_reauth: a person must look at it. Nothing is ever sent to a refused host."""
     from crm.errors import CrmAuthError
-    from crm.providers.salesforce.oauth import instance_url_check
+    from crm.providers.salesforce.hosts import instance_url_check
 
     login = outbound.origin_of(account.accounts_url or "")
     try:

@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.errors import CrmRejected
-from crm.providers.salesforce import oauth, tokens
+from crm.providers.salesforce import oauth, oauth_flow, tokens
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.providers.salesforce.services import connection_for_account
 from studios.models import ProviderAccount
@@ -31,7 +31,7 @@ def control(server: Any, method: str, path: str, body: Any = None) -> Any:
 
 def new_org(server: Any, name: str = "Acme Salesforce", **options: Any) -> dict[str, Any]:
     """An org in the emulator whose connected app accepts our callback URL."""
-    return control(server, "POST", "orgs", {"name": name, "redirect_uris": [oauth.redirect_uri()], **options})
+    return control(server, "POST", "orgs", {"name": name, "redirect_uris": [oauth_flow.redirect_uri()], **options})
 
 
 def salesforce_account(organization: Any, server: Any, org: dict[str, Any], **values: Any) -> ProviderAccount:
@@ -60,7 +60,7 @@ def consent(authorize_url: str, **choice: str) -> str:
 def callback(client: Client, location: str):
     """Follow Salesforce's redirect into the product: the one CRM callback, with the query Salesforce gave."""
     parts = urlsplit(location)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == oauth.redirect_uri()
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == oauth_flow.redirect_uri()
     return client.get(reverse("crm-oauth-callback"), {k: v[0] for k, v in parse_qs(parts.query).items()})
 
 
@@ -141,7 +141,7 @@ def test_a_manager_connects_salesforce_and_sees_the_org_user_and_instance(
     assert authorize.startswith(f"{sandbox.url}/services/oauth2/authorize?")
     query = parse_qs(urlsplit(authorize).query)
     assert query["scope"] == ["api refresh_token id openid"]
-    assert query["redirect_uri"] == [oauth.redirect_uri()]
+    assert query["redirect_uri"] == [oauth_flow.redirect_uri()]
     assert query["code_challenge_method"] == ["S256"]
     assert len(query["code_challenge"][0]) == 43  # PKCE: the verifier is derived from the state, never stored
     admin_user = sf_org["users"][0]

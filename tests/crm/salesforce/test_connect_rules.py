@@ -14,7 +14,7 @@ import requests
 from django.utils import timezone
 
 from crm.errors import CrmAuthError, CrmUnavailable
-from crm.providers.salesforce import oauth
+from crm.providers.salesforce import hosts, ids, oauth_flow
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.providers.salesforce.services import (
     connection_for_account,
@@ -30,16 +30,16 @@ from studios.models import ProviderAccount
 
 @pytest.mark.parametrize("id15", ["00D5g000004ELhA", "005000000000001", "001A0000006Vm9r", "0035g00000AbCdE"])
 def test_a_15_character_id_gains_the_checksum_the_emulator_computes(id15):
-    assert oauth.id18(id15) == emulator_ids.to18(id15)
-    assert oauth.id18(oauth.id18(id15)) == oauth.id18(id15)  # an 18-character id stays as it is
-    assert oauth.id18("not an id") == "not an id"
+    assert ids.id18(id15) == emulator_ids.to18(id15)
+    assert ids.id18(ids.id18(id15)) == ids.id18(id15)  # an 18-character id stays as it is
+    assert ids.id18("not an id") == "not an id"
 
 
 def test_the_ids_of_an_identity_url():
     url = "https://login.salesforce.com/id/00D5g000004ELhAEAW/0055g00000ABCDEAA2"
-    assert oauth.ids_from_identity_url(url) == ("00D5g000004ELhAEAW", "0055g00000ABCDEAA2")
-    assert oauth.ids_from_identity_url("https://login.salesforce.com/services/oauth2/userinfo") == ("", "")
-    assert oauth.ids_from_identity_url("") == ("", "")
+    assert ids.ids_from_identity_url(url) == ("00D5g000004ELhAEAW", "0055g00000ABCDEAA2")
+    assert ids.ids_from_identity_url("https://login.salesforce.com/services/oauth2/userinfo") == ("", "")
+    assert ids.ids_from_identity_url("") == ("", "")
 
 
 @pytest.mark.parametrize(
@@ -58,21 +58,21 @@ def test_the_ids_of_an_identity_url():
 )
 def test_where_a_code_and_the_client_secret_may_go(url, trusted):
     account = ProviderAccount(kind="salesforce", accounts_url="https://127.0.0.1:8100")
-    assert bool(oauth.login_host_trusted(account, url)) is trusted
+    assert bool(hosts.login_host_trusted(account, url)) is trusted
 
 
 def test_an_operator_set_login_host_or_a_listed_one_is_trusted(settings):
     operator_set = ProviderAccount(kind="salesforce", accounts_url="http://127.0.0.1:8100", custom_endpoints=True)
-    assert oauth.login_host_trusted(operator_set, "http://127.0.0.1:8100/") == "http://127.0.0.1:8100"
-    assert oauth.login_host_trusted(operator_set, "http://127.0.0.1:9999") == ""
+    assert hosts.login_host_trusted(operator_set, "http://127.0.0.1:8100/") == "http://127.0.0.1:8100"
+    assert hosts.login_host_trusted(operator_set, "http://127.0.0.1:9999") == ""
     settings.SALESFORCE_LOGIN_SERVERS = ["http://emulator.internal:8100"]
-    assert oauth.login_host_trusted(None, "http://emulator.internal:8100") == "http://emulator.internal:8100"
+    assert hosts.login_host_trusted(None, "http://emulator.internal:8100") == "http://emulator.internal:8100"
 
 
 def test_which_instances_data_calls_may_go_to():
     account = ProviderAccount(kind="salesforce", accounts_url="https://login.salesforce.com")
     login = "https://login.salesforce.com"
-    check = oauth.instance_url_check
+    check = hosts.instance_url_check
     assert check(account=account, login=login, instance_url="https://acme.my.salesforce.com/") == (
         "https://acme.my.salesforce.com"
     )
@@ -95,24 +95,26 @@ def _signed(identity_url: str, issued_at: str, secret: str) -> str:
 def test_the_answer_must_carry_our_clients_signature():
     identity_url = "https://login.salesforce.com/id/00D5g000004ELhAEAW/0055g00000ABCDEAA2"
 
-    def answer(signature: str) -> oauth.TokenAnswer:
-        return oauth.TokenAnswer(
+    def answer(signature: str) -> oauth_flow.TokenAnswer:
+        return oauth_flow.TokenAnswer(
             "at", "rt", "https://a.my.salesforce.com", identity_url, "api", "1700000000000", signature
         )
 
-    assert oauth.signature_valid(answer(_signed(identity_url, "1700000000000", "s3cret")), client_secret="s3cret")
-    assert not oauth.signature_valid(answer(_signed(identity_url, "1700000000000", "other")), client_secret="s3cret")
-    assert not oauth.signature_valid(answer("not base64!"), client_secret="s3cret")
-    assert oauth.signature_valid(answer(""), client_secret="s3cret")  # optional in Salesforce's answer
+    assert oauth_flow.signature_valid(answer(_signed(identity_url, "1700000000000", "s3cret")), client_secret="s3cret")
+    assert not oauth_flow.signature_valid(
+        answer(_signed(identity_url, "1700000000000", "other")), client_secret="s3cret"
+    )
+    assert not oauth_flow.signature_valid(answer("not base64!"), client_secret="s3cret")
+    assert oauth_flow.signature_valid(answer(""), client_secret="s3cret")  # optional in Salesforce's answer
 
 
 def test_pkce_is_derived_from_the_state_and_not_guessable_from_it():
-    verifier = oauth.pkce_verifier("state-1")
-    assert verifier == oauth.pkce_verifier("state-1") != oauth.pkce_verifier("state-2")
+    verifier = oauth_flow.pkce_verifier("state-1")
+    assert verifier == oauth_flow.pkce_verifier("state-1") != oauth_flow.pkce_verifier("state-2")
     assert 43 <= len(verifier) <= 128
     assert "state-1" not in verifier
     expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    assert oauth.pkce_challenge("state-1") == expected
+    assert oauth_flow.pkce_challenge("state-1") == expected
 
 
 # --- state changes (services.py) ------------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_the_org_name_is_read_when_salesforce_gives_it(status, body, expected):
     http = requests.Session()
     canned = _CannedSalesforce(status, body)
     http.mount("https://", canned)
-    org = oauth.organization_read(
+    org = oauth_flow.organization_read(
         http=http, instance="https://acme.my.salesforce.com", access_token="at", org_id="00D5g000004ELhAEAW"
     )
     assert expected.items() <= org.items()
@@ -229,7 +231,7 @@ def _exchange(status: int, body: bytes, **overrides):
         "state": "state",
         **overrides,
     }
-    return oauth.code_exchange(**values)
+    return oauth_flow.code_exchange(**values)
 
 
 def test_what_a_code_exchange_makes_of_salesforces_answers():
@@ -256,7 +258,7 @@ def test_what_a_code_exchange_makes_of_salesforces_answers():
 
 
 def test_which_login_hosts_are_sandbox_orgs():
-    assert oauth.sandbox_login("https://test.salesforce.com")
-    assert oauth.sandbox_login("https://acme--uat.sandbox.my.salesforce.com")
-    assert not oauth.sandbox_login("https://login.salesforce.com")
-    assert not oauth.sandbox_login("https://acme.my.salesforce.com")
+    assert hosts.sandbox_login("https://test.salesforce.com")
+    assert hosts.sandbox_login("https://acme--uat.sandbox.my.salesforce.com")
+    assert not hosts.sandbox_login("https://login.salesforce.com")
+    assert not hosts.sandbox_login("https://acme.my.salesforce.com")
