@@ -1,6 +1,7 @@
 """Salesforce behind the CrmProvider interface, over the package's own modules: the REST client (client.py, with
 its token broker and allocation budget), the OAuth connection (oauth.py) and sign-in (sign_in.py), the record
-mapping from describe (mapping.py), SOQL text (soql.py), the reads (reads.py) and Bulk API 2.0 exports (export.py).
+mapping from describe (mapping.py), SOQL text (soql.py), the reads (reads.py), the writes (writes.py) and Bulk API
+2.0 exports (export.py).
 
 The connection is the `studios.models.ProviderAccount` of kind `salesforce` (its OAuth state on
 `SalesforceConnection`, models.py): `provider_for(account)` gives a SalesforceProvider. Every Salesforce error is
@@ -15,10 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import phonenumbers
 
@@ -29,7 +28,7 @@ from django.core.exceptions import ValidationError
 from core.phone import normalize_e164
 from crm.errors import CrmNotFound, CrmRejected
 from crm.provider import CrmProvider
-from crm.providers.salesforce import export, soql
+from crm.providers.salesforce import export, soql, writes
 from crm.providers.salesforce.client import SalesforceClient
 from crm.providers.salesforce.embed import SALESFORCE_EMBED
 from crm.providers.salesforce.errors import PROVIDER, translated
@@ -53,13 +52,6 @@ from crm.records import (
 from crm.registry import register
 
 DESCRIBE_CACHE_SECONDS = 300  # a field added in Salesforce is seen within five minutes
-WHO_OBJECTS = frozenset({"Lead", "Contact"})  # a Task names these in WhoId, everything else in WhatId
-ACTIVITY_KEY_FIELD = "Leadline_Message_Id__c"  # Task's external id, when the org created it (docs/crm/salesforce.md)
-SUBJECT_MAX = 255
-DESCRIPTION_MAX = 32_000
-COMPOSITE_MAX = 200  # records per sObject Collections call
-# A Lead needs a Company; one created without it gets what Salesforce's own Web-to-Lead puts there.
-CREATE_DEFAULTS: dict[str, dict[str, str]] = {"Lead": {"Company": "[not provided]"}}
 
 
 class _CountingClient(SalesforceClient):
@@ -71,62 +63,6 @@ class _CountingClient(SalesforceClient):
         answer = super()._call(*args, **kwargs)
         self.calls += 1
         return answer
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
-# What a field of each describe type accepts in a write (Salesforce answers a JSON_PARSER_ERROR naming no field).
-_WRITE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "boolean": (lambda value: isinstance(value, bool), "expected true or false"),
-    "int": (lambda value: isinstance(value, int) and not isinstance(value, bool), "expected a whole number"),
-    "double": (
-        lambda value: isinstance(value, int | float | Decimal) and not isinstance(value, bool),
-        "expected a number",
-    ),
-    "currency": (
-        lambda value: isinstance(value, int | float | Decimal) and not isinstance(value, bool),
-        "expected a number",
-    ),
-    "percent": (
-        lambda value: isinstance(value, int | float | Decimal) and not isinstance(value, bool),
-        "expected a number",
-    ),
-    "date": (
-        lambda value: (isinstance(value, date) and not isinstance(value, datetime)) or _iso_date(value),
-        "expected a date",
-    ),
-    "datetime": (lambda value: isinstance(value, datetime) or _iso_datetime(value), "expected a date and time"),
-}
-
-
-def _iso_date(value: Any) -> bool:
-    try:
-        date.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return isinstance(value, str)
-
-
-def _iso_datetime(value: Any) -> bool:
-    try:
-        datetime.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return isinstance(value, str)
-
-
-def _record_id(record_id: str) -> str:
-    if not soql.is_record_id(record_id):
-        raise CrmNotFound(f"{record_id!r} is not a Salesforce record id", provider=PROVIDER, code="MALFORMED_ID")
-    return str(record_id)
 
 
 @register(PROVIDER)
@@ -154,7 +90,7 @@ class SalesforceProvider(CrmProvider):
         CanonicalObject.TASK: "Task",
     }
     embed = SALESFORCE_EMBED
-    max_activities_per_call: ClassVar[int] = COMPOSITE_MAX
+    max_activities_per_call: ClassVar[int] = writes.COMPOSITE_MAX
 
     def __init__(
         self,
@@ -289,7 +225,7 @@ class SalesforceProvider(CrmProvider):
     @translated
     def record(self, *, object: str, record_id: str) -> CanonicalRecord:
         sobject = self.vendor_object(object)
-        rows = self._reader(sobject).records([_record_id(record_id)])
+        rows = self._reader(sobject).records([writes.checked_id(record_id)])
         if not rows:
             raise CrmNotFound(f"no {sobject} record {record_id}", provider=PROVIDER, code="NOT_FOUND", status=404)
         return self._canonical(sobject, rows[0])
@@ -346,36 +282,10 @@ class SalesforceProvider(CrmProvider):
                 f"Salesforce sent a {sobject} record Leadline cannot read: {exc}", provider=PROVIDER
             ) from exc
 
-    # --- writes -------------------------------------------------------------------------------------------------
-    def _write_body(
-        self, sobject: str, values: Mapping[str, Any], *, leave_out: tuple[str, ...] = ()
-    ) -> dict[str, Any]:
-        """The values as JSON, each checked against its field's describe type first: a value of the wrong type is
-        refused here with its field named (Salesforce's own answer, JSON_PARSER_ERROR, names none). Fields the
-        describe does not know are sent as they are, for Salesforce to judge (INVALID_FIELD names them)."""
-        fields = self._mapping(sobject).by_name
-        problems = {}
-        for name, value in values.items():
-            spec = fields.get(name)
-            check = _WRITE_CHECKS.get(spec.sf_type) if spec is not None else None
-            if check is not None and value is not None and not check[0](value):
-                problems[name] = f"{check[1]}, got {value!r}"
-        if problems:
-            named = ", ".join(sorted(problems))
-            raise CrmRejected(
-                f"Salesforce would refuse these {sobject} values: {named}",
-                provider=PROVIDER,
-                code="INVALID_TYPE_ON_FIELD",
-                field_errors=problems,
-            )
-        return {soql.name(name): _jsonable(value) for name, value in values.items() if name not in leave_out}
-
+    # --- writes (writes.py) --------------------------------------------------------------------------------------
     def _link(self, object: str, record_id: str) -> dict[str, str]:
         """A Task's link to its record: WhoId for a lead or contact, WhatId for anything else."""
-        if not record_id:
-            return {}
-        sobject = self.vendor_object(object)
-        return {("WhoId" if sobject in WHO_OBJECTS else "WhatId"): _record_id(record_id)}
+        return writes.task_link(self.vendor_object(object), record_id) if record_id else {}
 
     @translated
     def create_task(
@@ -388,107 +298,42 @@ class SalesforceProvider(CrmProvider):
         due_date: date | None = None,
         description: str = "",
     ) -> str:
-        body: dict[str, Any] = {
-            "Subject": subject[:SUBJECT_MAX],
-            "Status": "Not Started",
-            "Priority": "Normal",
-            **self._link(object, record_id),
-        }
-        if owner_id:
-            body["OwnerId"] = owner_id
-        if due_date:
-            body["ActivityDate"] = due_date.isoformat()
-        if description:
-            body["Description"] = description[:DESCRIPTION_MAX]
-        answer = self.client.post("sobjects/Task", json=body, expect=(201,))
-        return str(answer.json()["id"])
+        return writes.task_create(
+            self.client,
+            link=self._link(object, record_id),
+            owner_id=owner_id,
+            subject=subject,
+            due_date=due_date,
+            description=description,
+        )
 
     @translated
     def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
         if not values:
             return
         sobject = soql.name(self.vendor_object(object))
-        body = self._write_body(sobject, values)
-        self.client.patch(f"sobjects/{sobject}/{_record_id(record_id)}", json=body, expect=(204, 200))
+        writes.fields_update(self.client, self._mapping, sobject=sobject, record_id=record_id, values=values)
 
     @translated
     def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
         """`POST sobjects/X`; a Lead without a Company gets "[not provided]", as Salesforce's Web-to-Lead does."""
         sobject = soql.name(self.vendor_object(object))
-        body = self._write_body(sobject, values)
-        for name, default in CREATE_DEFAULTS.get(sobject, {}).items():
-            if body.get(name) in (None, ""):
-                body[name] = default
-        return str(self.client.post(f"sobjects/{sobject}", json=body, expect=(201,)).json()["id"])
+        return writes.record_create(self.client, self._mapping, sobject=sobject, values=values)
 
     @translated
     def upsert(self, *, object: str, external_id_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:
         """`PATCH sobjects/X/<field>/<value>`: 201 created; 200 (API v46+) or 204 updated; 300 several records
         hold the value (CrmRejected: an operator must merge them)."""
         sobject = soql.name(self.vendor_object(object))
-        field = soql.name(external_id_field)
-        if values.get(field) in (None, ""):
-            raise CrmRejected(f"upsert needs a value for {field}", provider=PROVIDER, field_errors={field: "required"})
-        key = str(_jsonable(values[field]))
-        body = self._write_body(sobject, values, leave_out=(field, "Id"))
-        answer = self.client.patch(
-            f"sobjects/{sobject}/{field}/{quote(key, safe='')}", json=body, expect=(200, 201, 204)
+        return writes.record_upsert(
+            self.client, self._mapping, sobject=sobject, external_id_field=external_id_field, values=values
         )
-        if answer.status in (200, 201):
-            result = answer.json() or {}
-            if result.get("id"):
-                return str(result["id"]), answer.status == 201 or bool(result.get("created"))
-        query = soql.select(["Id"], sobject, where=f"{field} = {soql.string(key)}", limit=2)
-        rows = [row for batch in self.client.query_batches(query) for row in batch]
-        if not rows:
-            raise CrmNotFound(f"{sobject} with {field} {key!r} is gone after its upsert", provider=PROVIDER)
-        return str(rows[0]["Id"]), False
 
     @translated
     def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
         """Completed Tasks in sObject Collections of 200: upserted by Leadline_Message_Id__c when the org has that
         external id on Task (a retry logs nothing twice), else created. One result per activity, in order."""
-        results: dict[int, ActivityLogged] = {}
-        pending: list[tuple[int, dict[str, Any]]] = []
-        keyed = ACTIVITY_KEY_FIELD in self._mapping("Task").by_name
-        for index, activity in enumerate(activities):
-            try:
-                pending.append((index, self._activity_task(activity, keyed=keyed)))
-            except (CrmRejected, ValueError) as exc:
-                error = exc if isinstance(exc, CrmRejected) else CrmRejected(str(exc), provider=PROVIDER)
-                results[index] = ActivityLogged(key=activity.key, error=error)
-        for start in range(0, len(pending), COMPOSITE_MAX):
-            chunk = pending[start : start + COMPOSITE_MAX]
-            body = {"allOrNone": False, "records": [task for _, task in chunk]}
-            if keyed:
-                answer = self.client.patch(f"composite/sobjects/Task/{ACTIVITY_KEY_FIELD}", json=body, expect=(200,))
-            else:
-                answer = self.client.post("composite/sobjects", json=body, expect=(200,))
-            outcomes = answer.json() or []
-            for position, (index, _) in enumerate(chunk):
-                outcome = outcomes[position] if position < len(outcomes) else {}
-                results[index] = _logged(activities[index].key, outcome)
-        return [results[index] for index in range(len(activities))]
-
-    def _activity_task(self, activity: Activity, *, keyed: bool) -> dict[str, Any]:
-        moment = activity.occurred_at or datetime.now(UTC)
-        task: dict[str, Any] = {
-            "attributes": {"type": "Task"},
-            "Subject": activity.subject[:SUBJECT_MAX],
-            "Status": "Completed",
-            "Priority": "Normal",
-            "ActivityDate": moment.astimezone(UTC).date().isoformat(),
-            **self._link(activity.object, activity.record_id),
-        }
-        if activity.description:
-            task["Description"] = activity.description[:DESCRIPTION_MAX]
-        if activity.owner_id:
-            task["OwnerId"] = activity.owner_id
-        if activity.activity_type:
-            task["Type"] = activity.activity_type
-        if keyed:
-            task[ACTIVITY_KEY_FIELD] = activity.key
-        return task
+        return writes.activities_log(self.client, self._mapping, activities=activities, link=self._link)
 
     # --- links --------------------------------------------------------------------------------------------------
     def record_url(self, *, object: str, record_id: str) -> str:
@@ -522,20 +367,6 @@ class SalesforceProvider(CrmProvider):
             canonical=lambda row: self._canonical(sobject, row),
             skip=skip,
         )
-
-
-def _logged(key: str, outcome: Mapping[str, Any]) -> ActivityLogged:
-    """One sObject Collections result as an ActivityLogged: the Task's id, or that record's refusal."""
-    if outcome.get("success"):
-        return ActivityLogged(key=key, activity_id=str(outcome.get("id") or ""))
-    errors = outcome.get("errors") or [{"message": "Salesforce gave no result for this record"}]
-    first = errors[0]
-    message = str(first.get("message") or first.get("statusCode") or "refused")
-    field_errors = {
-        str(name): str(error.get("message") or "") for error in errors for name in error.get("fields") or []
-    }
-    error = CrmRejected(message, provider=PROVIDER, code=str(first.get("statusCode") or ""), field_errors=field_errors)
-    return ActivityLogged(key=key, error=error)
 
 
 def _translated_call(function: Callable[..., Any], **kwargs: Any) -> Any:

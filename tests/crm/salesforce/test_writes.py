@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from crm.errors import CrmNotFound, CrmRejected
-from crm.providers.salesforce import provider as provider_module
+from crm.providers.salesforce import writes as writes_module
 from crm.records import Activity
 
 LEAD = "lead"
@@ -88,7 +88,7 @@ def test_activities_upserted_by_message_id_are_logged_once_however_often_they_ar
 
 
 def test_without_the_message_id_field_activities_are_created_and_refusals_are_per_activity(sf, provider):
-    sf.settings(drop_fields={"Task": [provider_module.ACTIVITY_KEY_FIELD]})  # an org that did not create it
+    sf.settings(drop_fields={"Task": [writes_module.ACTIVITY_KEY_FIELD]})  # an org that did not create it
     lead_id, gone = sf.seed("Lead", 2)
     sf.delete("Lead", gone)
     batch = [*activities(lead_id, "m-1"), *activities(gone, "m-2"), *activities("bad id", "m-3")]
