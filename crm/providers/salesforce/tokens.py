@@ -25,9 +25,7 @@ refused instance_url; the connection says needs_reauth) and SalesforceUnavailabl
 from __future__ import annotations
 
 import hashlib
-import random
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +41,7 @@ from core.secrets import Secret
 from crm.providers.salesforce.conf import salesforce_settings
 from crm.providers.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceUnavailable
 from crm.providers.salesforce.transport import http_session
+from crm.token_lock import token_single_flight
 
 if TYPE_CHECKING:
     from studios.models import ProviderAccount
@@ -81,29 +80,18 @@ def access_token_get(*, account: ProviderAccount) -> AccessToken:
     lock."""
     _check_account(account)
     keys = _keys(account)
-    cached = _cached(keys)
-    if cached is not None:
-        return cached
-    owner = uuid.uuid4().hex
-    deadline = time.monotonic() + salesforce_settings.TOKEN_LOCK_WAIT_SECONDS
-    while True:
-        _raise_if_cooling_down(keys)
-        if cache.add(keys.lock, owner, timeout=_lock_ttl()):
-            try:
-                cached = _cached(keys)  # another process may have refreshed between our read and the lock
-                if cached is not None:
-                    return cached
-                return _refresh(account, keys)
-            finally:
-                _release(keys.lock, owner)
-        if time.monotonic() >= deadline:
-            raise SalesforceUnavailable(
-                "timed out waiting for another process to refresh the Salesforce token", error_code="TOKEN_LOCK"
-            )
-        time.sleep(random.uniform(*_POLL_SECONDS))  # noqa: S311 (jitter, not security)
-        cached = _cached(keys)
-        if cached is not None:
-            return cached
+    return token_single_flight(
+        lock_key=keys.lock,
+        cached=lambda: _cached(keys),
+        refresh=lambda: _refresh(account, keys),
+        before_try=lambda: _raise_if_cooling_down(keys),
+        timed_out=lambda: SalesforceUnavailable(
+            "timed out waiting for another process to refresh the Salesforce token", error_code="TOKEN_LOCK"
+        ),
+        wait_seconds=salesforce_settings.TOKEN_LOCK_WAIT_SECONDS,
+        lock_ttl=_lock_ttl(),
+        poll_seconds=_POLL_SECONDS,
+    )
 
 
 def access_token_peek(*, account: ProviderAccount) -> AccessToken | None:
@@ -220,12 +208,6 @@ def _cached(keys: _Keys) -> AccessToken | None:
     if not isinstance(value, dict) or not value.get("token"):
         return None
     return AccessToken(value["token"], value["instance_url"], value.get("identity_url", ""), value.get("issued_at", 0))
-
-
-def _release(lock_key: str, owner: str) -> None:
-    # Only the holder deletes the lock; the TTL outlives any refresh, so the get-then-delete cannot race a new owner.
-    if cache.get(lock_key) == owner:
-        cache.delete(lock_key)
 
 
 def _raise_if_cooling_down(keys: _Keys) -> None:

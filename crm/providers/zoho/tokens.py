@@ -21,9 +21,7 @@ reconnect) and `ZohoTokenUnavailable` (a `ZohoUnavailable`: retry after `retry_a
 from __future__ import annotations
 
 import hashlib
-import random
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +39,7 @@ from crm.providers.zoho.errors import (  # ZohoTokenError: an old name, still im
     ZohoTokenError,  # noqa: F401
     ZohoTokenUnavailable,
 )
+from crm.token_lock import token_single_flight
 
 if TYPE_CHECKING:
     from studios.models import ProviderAccount
@@ -81,27 +80,16 @@ def access_token_info_get(*, account: ProviderAccount) -> AccessToken:
     """The cached token with its API domain (the CRM client calls the domain Zoho issued the token for)."""
     refresh_token = _refresh_token_of(account)
     keys = _keys(account)
-    cached = _cached(keys)
-    if cached is not None:
-        return cached
-    owner = uuid.uuid4().hex
-    deadline = time.monotonic() + zoho_settings.TOKEN_LOCK_WAIT_SECONDS
-    while True:
-        _raise_if_blocked(keys)
-        if cache.add(keys.lock, owner, timeout=_lock_ttl()):
-            try:
-                cached = _cached(keys)  # another process may have refreshed between our read and the lock
-                if cached is not None:
-                    return cached
-                return _refresh(account, keys, refresh_token)
-            finally:
-                _release(keys.lock, owner)
-        if time.monotonic() >= deadline:
-            raise ZohoTokenUnavailable("timed out waiting for another process to refresh the Zoho token")
-        time.sleep(random.uniform(*_POLL_SECONDS))  # noqa: S311 (jitter, not security)
-        cached = _cached(keys)
-        if cached is not None:
-            return cached
+    return token_single_flight(
+        lock_key=keys.lock,
+        cached=lambda: _cached(keys),
+        refresh=lambda: _refresh(account, keys, refresh_token),
+        before_try=lambda: _raise_if_blocked(keys),
+        timed_out=lambda: ZohoTokenUnavailable("timed out waiting for another process to refresh the Zoho token"),
+        wait_seconds=zoho_settings.TOKEN_LOCK_WAIT_SECONDS,
+        lock_ttl=_lock_ttl(),
+        poll_seconds=_POLL_SECONDS,
+    )
 
 
 def token_cache_clear(*, account: ProviderAccount) -> None:
@@ -156,12 +144,6 @@ def _cached(keys: _Keys) -> AccessToken | None:
     if value["expires_at"] - zoho_settings.TOKEN_EXPIRY_MARGIN_SECONDS <= time.time():
         return None
     return AccessToken(value["token"], value["api_domain"], value["expires_at"])
-
-
-def _release(lock_key: str, owner: str) -> None:
-    # Only the holder deletes the lock; the TTL outlives any refresh, so the get-then-delete cannot race a new owner.
-    if cache.get(lock_key) == owner:
-        cache.delete(lock_key)
 
 
 def _raise_if_blocked(keys: _Keys) -> None:
