@@ -18,8 +18,22 @@ from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 
 from core.admin import TenantModelAdmin
+from core.admin_site import is_operator, request_manager
 from crm.connection_state import CrmConnection
 from studios.models import ProviderAccount
+
+
+def managed_account_or_404(
+    request: HttpRequest, account_id: int, *, kinds: tuple[str, ...], crm_name: str
+) -> ProviderAccount:
+    """The CRM account (of one of `kinds`) if the signed-in person may manage it (an operator, or a manager of its
+    organization); otherwise "not found", the same answer as for an account that does not exist."""
+    accounts = ProviderAccount.objects.filter(kind__in=kinds)
+    scoped = accounts.unscoped() if is_operator(request) else accounts.visible_to(request_manager(request))
+    account = scoped.filter(pk=account_id).first()
+    if account is None:
+        raise Http404(f"No such {crm_name} account")
+    return account
 
 
 class CrmConnectionAddForm(forms.ModelForm):

@@ -7,30 +7,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from core.admin_site import is_operator, request_manager
+from crm.admin_connection import managed_account_or_404
 from crm.errors import CrmError
 from crm.oauth_state import Flow, state_read
 from crm.providers.salesforce import oauth
 from crm.providers.salesforce.services import connection_for_account
-from studios.models import ProviderAccount, ProviderKind
+from studios.models import ProviderKind
 
 CHANGELIST = "admin:salesforce_salesforceconnection_changelist"
-
-
-def account_for_request(request: HttpRequest, account_id: int) -> ProviderAccount:
-    """The Salesforce account if the signed-in person may manage it (an operator, or a manager of its
-    organization); otherwise "not found", the same answer as for an account that does not exist."""
-    accounts = ProviderAccount.objects.filter(kind=ProviderKind.SALESFORCE)
-    scoped = accounts.unscoped() if is_operator(request) else accounts.visible_to(request_manager(request))
-    account = scoped.filter(pk=account_id).first()
-    if account is None:
-        raise Http404("No such Salesforce account")
-    return account
 
 
 @require_GET
@@ -47,7 +36,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     except (CrmError, TypeError, ValueError) as exc:
         messages.error(request, getattr(exc, "message", "This Salesforce sign-in link is invalid; start again."))
         return redirect(CHANGELIST)
-    account = account_for_request(request, account_id)
+    account = managed_account_or_404(request, account_id, kinds=(ProviderKind.SALESFORCE,), crm_name="Salesforce")
     connection = connection_for_account(account=account)
     target = reverse("admin:salesforce_salesforceconnection_change", args=[connection.pk])
     try:

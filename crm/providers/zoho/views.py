@@ -7,27 +7,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from core.admin_site import is_operator, request_manager
 from core.exceptions import ApplicationError
+from crm.admin_connection import managed_account_or_404
 from crm.providers.zoho import oauth
 from crm.providers.zoho.services import connection_for_account
-from studios.models import ProviderAccount
-
-
-def account_for_request(request: HttpRequest, account_id: int) -> ProviderAccount:
-    """The Zoho account if the signed-in person may manage it (an operator, or a manager of its organization);
-    otherwise "not found", the same answer as for an account that does not exist."""
-    accounts = ProviderAccount.objects.filter(kind__in=("zoho_crm", "zoho_voice"))
-    scoped = accounts.unscoped() if is_operator(request) else accounts.visible_to(request_manager(request))
-    account = scoped.filter(pk=account_id).first()
-    if account is None:
-        raise Http404("No such Zoho account")
-    return account
 
 
 @require_GET
@@ -39,7 +27,7 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("admin:zoho_zohoconnection_changelist")
-    account = account_for_request(request, account_id)
+    account = managed_account_or_404(request, account_id, kinds=("zoho_crm", "zoho_voice"), crm_name="Zoho")
     connection = connection_for_account(account=account)
     target = reverse("admin:zoho_zohoconnection_change", args=[connection.pk])
     if request.GET.get("error"):
