@@ -3,8 +3,9 @@ broker, OAuth flow) and its record mapping (`mapping.py`).
 
 The connection is, for now, the `studios.models.ProviderAccount` of kind `zoho_crm` (its OAuth state lives on
 `ZohoConnection`, models.py): `provider_for(account)` gives a ZohoCrmProvider. What the interface needs that the
-client lacked is built here from ZohoClient calls: pages of changed records on a (Modified_Time, id) cursor, all
-ids, records by phone, the field specs, the watch channel as a subscription and the parsing of its callbacks.
+client lacked is built from ZohoClient calls: here all ids, records by phone and the field specs; in reads.py pages
+of changed records on a (Modified_Time, id) cursor and records by id; in writes.py tasks, activities and record
+writes; in change_feed.py the watch channel as a subscription and the parsing of its callbacks.
 Every Zoho error is translated to `crm.errors` at this boundary (`translation.translated`).
 
 Upsert by external id is not declared: Zoho has `POST /crm/v8/{module}/upsert`, but the sandbox does not emulate
@@ -14,7 +15,7 @@ it yet, and nothing here is built without an emulator to test it against (docs/c
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -29,12 +30,11 @@ from crm.errors import (
     CrmRejected,
 )
 from crm.provider import CrmProvider
-from crm.providers.zoho import export, oauth
+from crm.providers.zoho import export, oauth, reads, writes
 from crm.providers.zoho.change_feed import ZohoChangeFeed
-from crm.providers.zoho.client import COQL_MAX_LIMIT, WRITE_BATCH, ZohoClient
+from crm.providers.zoho.client import WRITE_BATCH, ZohoClient
 from crm.providers.zoho.data_centres import ZOHO_ACCOUNTS_HOSTS
 from crm.providers.zoho.embed import ZohoEmbed
-from crm.providers.zoho.errors import ZohoRecordError
 from crm.providers.zoho.limits import Priority
 from crm.providers.zoho.mapping import (
     MULTI,
@@ -49,7 +49,6 @@ from crm.providers.zoho.translation import (
     FIELD_TYPES,
     FIELD_TYPES_BY_JSON,
     PROVIDER,
-    crm_error_of,
     translated,
 )
 from crm.records import (
@@ -70,14 +69,6 @@ from crm.records import (
 )
 from crm.registry import register
 
-IN_LIMIT = 100  # COQL `in` takes at most 100 values
-# Zoho links a task to a lead, account or deal through What_Id + $se_module, to a contact through Who_Id.
-TASK_WHO_OBJECTS = frozenset({"Contacts"})
-
-
-def _coql_time(moment: datetime) -> str:
-    return "'" + moment.astimezone(UTC).replace(microsecond=0).isoformat() + "'"
-
 
 def _field_type(meta: dict[str, Any], mapped: Any) -> FieldType:
     """The field's type from its data_type (then json_type); a field the mapping reads as a list (a text field whose
@@ -88,13 +79,6 @@ def _field_type(meta: dict[str, Any], mapped: Any) -> FieldType:
     if mapped is not None and mapped.kind == MULTI and field_type not in (FieldType.MULTI_PICKLIST, FieldType.JSON):
         return FieldType.MULTI_PICKLIST
     return field_type
-
-
-def _digits(record_id: str) -> str:
-    value = str(record_id)
-    if not value.isdigit():
-        raise CrmNotFound(f"{value!r} is not a Zoho record id", provider=PROVIDER, code="INVALID_ID")
-    return value
 
 
 class _CountingClient(ZohoClient):
@@ -264,11 +248,11 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
             modified_time_field="Modified_Time",
         )
 
-    # --- reads --------------------------------------------------------------------------------------------------
+    # --- reads (reads.py) ---------------------------------------------------------------------------------------
     @translated
     def record(self, *, object: str, record_id: str) -> CanonicalRecord:
         module = self.vendor_object(object)
-        row = self.client.record_get(module=module, record_id=_digits(record_id))
+        row = self.client.record_get(module=module, record_id=reads.checked_id(record_id))
         if row is None:
             raise CrmNotFound(f"no {module} record {record_id}", provider=PROVIDER, code="NOT_FOUND", status=204)
         return self._canonical(module, row)
@@ -278,54 +262,29 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
         """COQL `id in (...)` queries of at most 100 ids, with the same columns and merges as a delta page, so a
         record reads the same whichever way it came (the single-record API answers false/[] where COQL says null)."""
         module = self.vendor_object(object)
-        ids = list(dict.fromkeys(_digits(record_id) for record_id in record_ids))
-        first, rest = self._column_groups(module)
-        found: list[CanonicalRecord] = []
-        for start in range(0, len(ids), IN_LIMIT):
-            listed = ", ".join(f"'{record_id}'" for record_id in ids[start : start + IN_LIMIT])
-            query = f"select {', '.join(first)} from {module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
-            rows = (self.client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []
-            for columns in rest:
-                self._merge_columns(module, rows, columns)
-            found.extend(self._canonical(module, row) for row in rows)
-        return found
+        ids = list(dict.fromkeys(reads.checked_id(record_id) for record_id in record_ids))
+        return reads.records_by_id(
+            self.client,
+            module=module,
+            ids=ids,
+            mapping=self._mapping(module),
+            canonical=lambda row: self._canonical(module, row),
+        )
 
     @translated
     def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:
         """A COQL keyset page ordered by (Modified_Time, id): never OFFSET, whose rows shift when a record is
         edited mid-run. Columns one query cannot carry are read by id and merged."""
         module = self.vendor_object(object)
-        size = max(1, min(int(page_size), COQL_MAX_LIMIT))
-        first, rest = self._column_groups(module)
-        if cursor.modified_time is None:
-            where = "id is not null"
-        elif not cursor.record_id:
-            where = f"Modified_Time >= {_coql_time(cursor.modified_time)}"
-        else:
-            moment, last_id = _coql_time(cursor.modified_time), _digits(cursor.record_id)
-            where = f"((Modified_Time > {moment}) or (Modified_Time = {moment} and id > '{last_id}'))"
-        query = (
-            f"select {', '.join(first)} from {module} where {where} "  # noqa: S608 (COQL, names from Zoho's metadata)
-            f"order by Modified_Time asc, id asc limit {size}"
+        rows, has_more = reads.changed_rows(
+            self.client, module=module, mapping=self._mapping(module), cursor=cursor, page_size=page_size
         )
-        body = self.client.coql(query=query, limit=size) or {}
-        rows = body.get("data") or []
-        for columns in rest:
-            self._merge_columns(module, rows, columns)
         records = tuple(self._canonical(module, row) for row in rows)
-        has_more = bool(rows) and bool((body.get("info") or {}).get("more_records"))
         return Page(records=records, cursor=Cursor.after(records[-1]) if records else cursor, has_more=has_more)
 
     @translated
     def deleted_since(self, *, object: str, since: datetime | None) -> Iterator[DeletedRecord]:
-        module = self.vendor_object(object)
-        for entry in self.client.deleted_records(module=module, type="all", since=since):
-            moment = entry.get("deleted_time")
-            try:
-                deleted_at = datetime.fromisoformat(str(moment)).astimezone(UTC) if moment else None
-            except ValueError:
-                deleted_at = None
-            yield DeletedRecord(id=str(entry.get("id")), deleted_at=deleted_at)
+        yield from reads.deleted(self.client, module=self.vendor_object(object), since=since)
 
     @translated
     def all_ids(self, *, object: str) -> Iterator[str]:
@@ -398,29 +357,7 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
             )
         return self._mappings[module]
 
-    def _column_groups(self, module: str) -> tuple[list[str], list[list[str]]]:
-        columns = [
-            "Modified_Time",
-            *[name for name in self._mapping(module).columns if name not in ("id", "Modified_Time")],
-        ]
-        width = max(int(settings.SYNC_COQL_MAX_COLUMNS), 2)
-        groups = [columns[start : start + width] for start in range(0, len(columns), width)]
-        return groups[0], groups[1:]
-
-    def _merge_columns(self, module: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-        """Columns the first query could not carry, read by id and merged (the row keeps its Modified_Time: a
-        record edited in between comes again past the cursor with its new values)."""
-        by_id = {str(row["id"]): row for row in rows}
-        ids = list(by_id)
-        for start in range(0, len(ids), IN_LIMIT):
-            listed = ", ".join(f"'{_digits(record_id)}'" for record_id in ids[start : start + IN_LIMIT])
-            query = f"select {', '.join(columns)} from {module} where id in ({listed}) limit {IN_LIMIT}"  # noqa: S608
-            for extra in (self.client.coql(query=query, limit=IN_LIMIT) or {}).get("data") or []:
-                row = by_id.get(str(extra.get("id")))
-                if row is not None:
-                    row.update({name: value for name, value in extra.items() if name != "Modified_Time"})
-
-    # --- writes -------------------------------------------------------------------------------------------------
+    # --- writes (writes.py) --------------------------------------------------------------------------------------
     @translated
     def create_task(
         self,
@@ -432,22 +369,14 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
         due_date: date | None = None,
         description: str = "",
     ) -> str:
-        module = self.vendor_object(object)
-        link: dict[str, Any] = {}  # no record_id: a task on no record
-        if record_id:
-            link = (
-                {"who_id": _digits(record_id)}
-                if module in TASK_WHO_OBJECTS
-                else {"what_id": _digits(record_id), "what_module": module}
-            )
-        return str(
-            self.client.task_create(
-                subject=subject,
-                owner_id=owner_id or None,
-                due_date=due_date.isoformat() if due_date else None,
-                description=description,
-                **link,
-            )
+        return writes.task_create(
+            self.client,
+            module=self.vendor_object(object),
+            record_id=record_id,
+            owner_id=owner_id,
+            subject=subject,
+            due_date=due_date,
+            description=description,
         )
 
     max_activities_per_call: ClassVar[int] = WRITE_BATCH
@@ -457,45 +386,18 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
         """Completed Tasks on the records (Zoho has no activity type: `activity_type` is not written), inserted 100
         to a call with workflows off. Zoho's per-record results say which landed. No upsert here (module docstring):
         a batch retried after an answer was lost logs those texts twice."""
-        outcome: dict[int, ActivityLogged] = {}
-        tasks: list[tuple[int, dict[str, Any]]] = []
-        for index, activity in enumerate(activities):
-            try:
-                tasks.append((index, self._activity_task(activity)))
-            except (CrmRejected, ValueError) as exc:  # a record id or object Zoho cannot have: this one only
-                error = exc if isinstance(exc, CrmRejected) else CrmRejected(str(exc), provider=PROVIDER)
-                outcome[index] = ActivityLogged(key=activity.key, error=error)
-        for start in range(0, len(tasks), WRITE_BATCH):
-            batch = tasks[start : start + WRITE_BATCH]
-            try:
-                results = self.client.records_insert(module="Tasks", records=[task for _, task in batch])
-            except ZohoRecordError as exc:  # some (or all) refused: each entry says which
-                results = exc.results
-            for (index, _), entry in zip(batch, results, strict=False):
-                key = activities[index].key
-                if entry.get("status") == "success":
-                    outcome[index] = ActivityLogged(key=key, activity_id=str((entry.get("details") or {}).get("id")))
-                else:
-                    refused = ZohoRecordError("Zoho refused the task", results=[entry], status=400)
-                    outcome[index] = ActivityLogged(key=key, error=crm_error_of(refused))
-        missing = CrmRejected("Zoho gave no result for this task", provider=PROVIDER)
-        return [outcome.get(index) or ActivityLogged(key=a.key, error=missing) for index, a in enumerate(activities)]
+        return writes.activities_log(self.client, activities=activities, module_of=self.vendor_object)
 
-    def _activity_task(self, activity: Activity) -> dict[str, Any]:
-        module = self.vendor_object(activity.object)
-        record_id = _digits(activity.record_id)
-        task: dict[str, Any] = {"Subject": activity.subject or "SMS", "Status": "Completed", "Priority": "Normal"}
-        if module in TASK_WHO_OBJECTS:
-            task["Who_Id"] = {"id": record_id}
-        else:
-            task.update({"What_Id": {"id": record_id}, "$se_module": module})
-        if activity.occurred_at is not None:
-            task["Due_Date"] = activity.occurred_at.astimezone(UTC).date().isoformat()
-        if activity.owner_id:
-            task["Owner"] = {"id": activity.owner_id}
-        if activity.description:
-            task["Description"] = activity.description
-        return task
+    @translated
+    def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """Updates with `trigger` empty: Zoho's workflow rules do not fire on Leadline's own writes."""
+        if not values:
+            return
+        writes.fields_update(self.client, module=self.vendor_object(object), record_id=record_id, values=values)
+
+    @translated
+    def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
+        return writes.record_create(self.client, module=self.vendor_object(object), values=values)
 
     # --- links --------------------------------------------------------------------------------------------------
     def record_url(self, *, object: str, record_id: str) -> str:
@@ -517,18 +419,6 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
         else:
             return ""
         return f"{base}/crm/tab/{quote(module)}/{record_id}"
-
-    @translated
-    def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
-        """Updates with `trigger` empty: Zoho's workflow rules do not fire on Leadline's own writes."""
-        if not values:
-            return
-        self.client.records_update(module=self.vendor_object(object), records=[{**values, "id": _digits(record_id)}])
-
-    @translated
-    def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
-        results = self.client.records_insert(module=self.vendor_object(object), records=[dict(values)])
-        return str(results[0]["details"]["id"])
 
     # --- bulk export (Bulk Read: export.py) ---------------------------------------------------------------------
     @translated
