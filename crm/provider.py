@@ -77,6 +77,13 @@ class CrmProvider(abc.ABC):
     def __init__(self, connection: Any, **options: Any) -> None:
         self.connection = connection
 
+    @classmethod
+    def crm_user_id_clean(cls, value: str) -> str:
+        """A CRM user id in the one form this CRM's API and sign-in give it (e.g. the 18-character form of an id
+        typed in 15 from a URL); ValueError saying why `value` is not one. Members' ids are stored in this
+        form, so sign-in and owner lookups find them however a manager typed them."""
+        return (value or "").strip()
+
     # --- capabilities and names ---------------------------------------------------------------------------------
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from crm.errors import CrmError
 from crm.provider import CrmProvider
+from studios.provider_kinds import crm_user_id_cleaner_register
 
 P = TypeVar("P", bound=type[CrmProvider])
 
@@ -43,6 +44,9 @@ def register(kind: str) -> Callable[[P], P]:
         _PROVIDERS[kind] = cls
         for alias in cls.connection_kinds:
             _CONNECTION_KINDS[alias] = kind
+        # studios stores members' CRM user ids below this layer: it learns each kind's form from here.
+        for connection_kind in (kind, *cls.connection_kinds):
+            crm_user_id_cleaner_register(connection_kind, cls.crm_user_id_clean)
         return cls
 
     return decorate

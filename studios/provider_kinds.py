@@ -9,6 +9,8 @@ below the CRM layer: crm.registry's providers serve exactly these kinds (tests/s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -66,3 +68,19 @@ ALL_CREDENTIAL_FIELDS = frozenset().union(*KIND_FIELDS.values())
 twilio_sid_validator = RegexValidator(
     r"^AC[0-9A-Za-z]{1,32}$", "A Twilio Account SID is AC followed by up to 32 letters or digits."
 )
+
+
+# How each CRM kind writes a user id (registered by crm.registry for every CRM provider, since studios sits below the
+# CRM layer): members' ids are stored in that form whoever typed them.
+CRM_USER_ID_CLEANERS: dict[str, Callable[[str], str]] = {}
+
+
+def crm_user_id_cleaner_register(kind: str, clean: Callable[[str], str]) -> None:
+    CRM_USER_ID_CLEANERS[kind] = clean
+
+
+def crm_user_id_clean(kind: str, value: str) -> str:
+    """`value` in the form the CRM of connection kind `kind` gives its user ids (as typed, stripped, for a kind no
+    provider registered); ValueError saying why it is no user id of that CRM."""
+    clean = CRM_USER_ID_CLEANERS.get(kind)
+    return clean(value) if clean is not None else (value or "").strip()

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from core.exceptions import ApplicationError
 from studios.models import MemberCrmUser, Membership, Organization, PhoneNumber, ProviderAccount, Studio, StudioAccount
+from studios.provider_kinds import crm_user_id_clean
 
 User = get_user_model()
 
@@ -213,14 +214,18 @@ def studio_accounts_set(*, studio: Studio, accounts: Iterable[ProviderAccount]) 
 
 
 def member_crm_user_check(*, membership: Membership | None, connection: ProviderAccount, crm_user_id: str) -> str:
-    """The id, stripped, if `membership` (None: a member not saved yet) may be `crm_user_id` on `connection`;
+    """The id in its CRM's one form (`provider_kinds.crm_user_id_clean`), if `membership`
+    (None: a member not saved yet) may be `crm_user_id` on `connection`;
     else ValidationError: the connection is another organization's or not a CRM, or another person of the
     organization is that CRM user already (named: they are in the same organization)."""
     if membership is not None and connection.organization_id != membership.organization_id:
         raise ValidationError({"connection": "The connection belongs to another organization."})
     if not connection.is_crm_connection:
         raise ValidationError({"connection": f"{connection.name} is not a CRM connection."})
-    crm_user_id = (crm_user_id or "").strip()
+    try:
+        crm_user_id = crm_user_id_clean(connection.kind, crm_user_id or "") if (crm_user_id or "").strip() else ""
+    except ValueError as exc:
+        raise ValidationError({"crm_user_id": str(exc)}) from None
     if not crm_user_id:
         return ""
     taken = (

@@ -19,7 +19,6 @@ from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from core.secrets import Secret
 from crm.connections import crm_connection_get
-from crm.registry import UnknownCrm, provider_class
 from studios import services
 from studios.models import (
     DEFAULT_URLS,
@@ -33,6 +32,7 @@ from studios.models import (
     Studio,
     StudioAccount,
 )
+from studios.provider_kinds import crm_user_id_clean
 from studios.selectors import provider_account_for_studio
 from tenants.report import ApplyReport
 from tenants.schema import (
@@ -50,17 +50,6 @@ from tenants.schema import (
 )
 
 User = get_user_model()
-
-
-def _crm_user_id_clean(kind: str, value: str) -> str:
-    """A CRM user id as the connection's provider stores it (e.g. one CRM's 15- and 18-character forms of one id),
-    if the provider says how (`crm_user_id_clean`); else as written. ValueError says why an id is not one."""
-    try:
-        provider = provider_class(kind)
-    except UnknownCrm:
-        return value.strip()
-    clean = getattr(provider, "crm_user_id_clean", None)
-    return clean(value) if clean is not None else value.strip()
 
 
 def _plain(value: Any) -> Any:
@@ -425,7 +414,7 @@ class _Applier:
                 )
                 return None
             try:
-                wanted[account] = _crm_user_id_clean(account.kind, entry.crm_user_ids[name])
+                wanted[account] = crm_user_id_clean(account.kind, entry.crm_user_ids[name])
             except ValueError as exc:
                 self.fail(loc, f"{name}: {exc}", "crm_user_ids")
                 return None

@@ -47,7 +47,6 @@ from crm.providers.salesforce.hosts import (
     sandbox_login,
 )
 from crm.providers.salesforce.ids import ids_from_identity_url
-from crm.providers.salesforce.ids import user_id_clean as user_id_clean  # provider.py's crm_user_id_clean reads it here
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.providers.salesforce.oauth_flow import (
     TokenAnswer,

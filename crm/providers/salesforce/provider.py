@@ -167,10 +167,11 @@ class SalesforceProvider(CrmProvider):
 
     @classmethod
     def crm_user_id_clean(cls, value: str) -> str:
-        """A member's Salesforce user id in the 18-character form (ValueError if it is none): the tenants file."""
-        from crm.providers.salesforce import oauth
+        """A Salesforce user id in the 18-character form (a 15-character one typed from a URL converted); ValueError
+        if it is none."""
+        from crm.providers.salesforce.ids import user_id_clean
 
-        return oauth.user_id_clean(value)
+        return user_id_clean(value)
 
     # --- schema -------------------------------------------------------------------------------------------------
     @translated
