@@ -17,8 +17,11 @@ Providers translate at their boundary: no vendor exception crosses it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class CrmError(Exception):
@@ -95,3 +98,34 @@ class CrmHistoryExpired(CrmError):
 
 class CrmNotificationInvalid(CrmError):
     """A change notification that does not verify or parse; `status` is what the webhook should answer."""
+
+
+def translating(
+    vendor_error: type[Exception], translate: Callable[[Any], CrmError]
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A provider's method decorator that turns its vendor's errors into crm.errors at the boundary (generators:
+    while they are iterated), so no vendor exception crosses it: `translated = translating(ZohoError, to_crm)`."""
+
+    def decorate(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> T:
+            try:
+                result = method(self, *args, **kwargs)
+            except vendor_error as exc:
+                raise translate(exc) from exc
+            if isinstance(result, Iterator):
+                return _iterate_translated(result, vendor_error, translate)  # type: ignore[return-value]
+            return result
+
+        return call
+
+    return decorate
+
+
+def _iterate_translated(
+    items: Iterator[T], vendor_error: type[Exception], translate: Callable[[Any], CrmError]
+) -> Iterator[T]:
+    try:
+        yield from items
+    except vendor_error as exc:
+        raise translate(exc) from exc

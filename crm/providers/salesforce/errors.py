@@ -20,9 +20,8 @@ Callers decide on the type, never on a status code or a message.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from crm.errors import (
     CrmAuthError,
@@ -32,10 +31,10 @@ from crm.errors import (
     CrmRateLimited,
     CrmRejected,
     CrmUnavailable,
+    translating,
 )
 
 PROVIDER = "salesforce"
-T = TypeVar("T")
 
 
 class SalesforceError(Exception):
@@ -152,24 +151,5 @@ def to_crm_error(exc: BaseException) -> CrmError:
     return CrmError(exc.message, details=details, **kwargs)
 
 
-def translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Run a provider method with Salesforce's errors translated (generators: while they are iterated)."""
-
-    @functools.wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> T:
-        try:
-            result = method(self, *args, **kwargs)
-        except SalesforceError as exc:
-            raise to_crm_error(exc) from exc
-        if isinstance(result, Iterator):
-            return _iterate_translated(result)  # type: ignore[return-value]
-        return result
-
-    return call
-
-
-def _iterate_translated(items: Iterator[T]) -> Iterator[T]:
-    try:
-        yield from items
-    except SalesforceError as exc:
-        raise to_crm_error(exc) from exc
+# Run a provider method with Salesforce's errors translated (generators: while they are iterated).
+translated = translating(SalesforceError, to_crm_error)

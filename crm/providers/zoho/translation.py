@@ -4,9 +4,7 @@ OAuth) as the `crm.errors` type callers act on. `provider.py` wraps each of its 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from crm.errors import (
     CrmAuthError,
@@ -16,6 +14,7 @@ from crm.errors import (
     CrmRateLimited,
     CrmRejected,
     CrmUnavailable,
+    translating,
 )
 from crm.providers.zoho.errors import (
     ZohoAuthError,
@@ -30,7 +29,6 @@ from crm.providers.zoho.errors import (
 from crm.records import ChangeOperation, FieldType
 
 PROVIDER = "zoho"
-T = TypeVar("T")
 
 # Zoho's data_type -> the field type; formulas and the rest by json_type (FIELD_TYPES_BY_JSON).
 FIELD_TYPES = {
@@ -119,24 +117,5 @@ def _rejected(error: ZohoRecordError, kwargs: dict[str, Any]) -> CrmRejected:
     return CrmRejected(message, field_errors=field_errors, **kwargs)
 
 
-def translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Run a provider method with Zoho's errors translated (generators: while they are iterated)."""
-
-    @functools.wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> T:
-        try:
-            result = method(self, *args, **kwargs)
-        except ZohoError as exc:
-            raise crm_error_of(exc) from exc
-        if isinstance(result, Iterator):
-            return _iterate_translated(result)  # type: ignore[return-value]
-        return result
-
-    return call
-
-
-def _iterate_translated(items: Iterator[T]) -> Iterator[T]:
-    try:
-        yield from items
-    except ZohoError as exc:
-        raise crm_error_of(exc) from exc
+# Run a provider method with Zoho's errors translated (generators: while they are iterated).
+translated = translating(ZohoError, crm_error_of)
