@@ -104,7 +104,7 @@ def translating(
     vendor_error: type[Exception], translate: Callable[[Any], CrmError]
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """A provider's method decorator that turns its vendor's errors into crm.errors at the boundary (generators:
-    while they are iterated), so no vendor exception crosses it: `translated = translating(ZohoError, to_crm)`."""
+    while they are iterated), so no vendor exception crosses it: `translated = translating(VendorError, to_crm)`."""
 
     def decorate(method: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(method)
