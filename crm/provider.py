@@ -22,6 +22,9 @@ Groups:
 - change feed (Capability.CHANGE_FEED): `subscribe`, `renew`, `unsubscribe`, `parse_notification`
 - sign-in (Capability.SIGN_IN), class methods (no connection yet): `sign_in_url`, `sign_in_finish`,
   `connection_for_identity`
+- app events (Capability.APP_EVENTS), a class method (one URL for every connected account): `app_events_parse`;
+  `connection_for_identity` finds each event's connection
+- leads: `not_a_lead_reason` (when the CRM's lead object also holds records that are no leads)
 - embedding: `embed` (the widget inside the CRM's pages), None when the CRM has no embedded apps
 
 Optional abilities are declared in `capabilities`; a method needing one the provider does not declare raises
@@ -39,6 +42,7 @@ from crm.errors import CrmNotFound
 from crm.records import (
     Activity,
     ActivityLogged,
+    AppEvent,
     CanonicalObject,
     CanonicalRecord,
     Capability,
@@ -216,6 +220,13 @@ class CrmProvider(abc.ABC):
 
     max_activities_per_call: ClassVar[int] = 1
 
+    # --- leads --------------------------------------------------------------------------------------------------
+    def not_a_lead_reason(self, *, record: CanonicalRecord) -> str:
+        """Why a record of the canonical lead object is not a lead lead automation should act on ("" when it is one).
+        A CRM whose leads are a kind of contact (a lifecycle stage) says so per connection; the default takes
+        every lead as one."""
+        return ""
+
     # --- links ----------------------------------------------------------------------------------------------------
     def record_url(self, *, object: str, record_id: str) -> str:
         """The record's page in the CRM's own web app, for a person (the widget links to it); "" when the provider
@@ -283,6 +294,14 @@ class CrmProvider(abc.ABC):
         """The connection holding the identity's CRM org, if exactly one active organization holds it (None
         otherwise: not connected, or claimed twice, which an operator must settle)."""
         raise NotImplementedError(f"{cls.kind or cls.__name__} does not support {Capability.SIGN_IN.value}")
+
+    # --- app events (APP_EVENTS) ---------------------------------------------------------------------------------
+    @classmethod
+    def app_events_parse(cls, *, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> list[AppEvent]:
+        """Verify an app-level webhook delivery (its signature, its age) and say what each event in it is about.
+        `url` is the full URL the CRM called (the product's public base URL and the path with its query).
+        CrmNotificationInvalid (status 401) when it does not verify, (400) when it verifies but cannot be read."""
+        raise NotImplementedError(f"{cls.kind or cls.__name__} does not support {Capability.APP_EVENTS.value}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind} {self.connection!r}>"

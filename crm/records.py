@@ -23,6 +23,7 @@ class Capability(StrEnum):
     UPSERT_BY_EXTERNAL_ID = "upsert_by_external_id"  # create-or-update keyed by a unique field, in one call
     DELETED_RECORDS = "deleted_records"  # the CRM lists what was deleted since a moment (else: reconcile by ids)
     PER_FIELD_CHANGE_TIME = "per_field_change_time"  # when each field last changed (per-field last writer wins)
+    APP_EVENTS = "app_events"  # the CRM posts signed events of every connected account to one app URL
 
 
 class Priority(StrEnum):
@@ -267,6 +268,26 @@ class ActivityLogged:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class AppEvent:
+    """One verified event of a CRM's app-level webhook (APP_EVENTS): the CRM posts every connected account's changes
+    to one URL, so each event names its account (`org_id`, the CRM's org id a connection holds). `ours` is True when
+    the CRM says the change was made by Leadline's own app (never a reason to start automation); `event_id` is
+    unique per event and the same on every re-delivery of it."""
+
+    event_id: str
+    org_id: str
+    object: str  # canonical name when the object has one, else the CRM's name
+    operation: ChangeOperation
+    record_id: str
+    occurred_at: datetime | None = None
+    ours: bool = False
+    property_name: str = ""  # for a change of one property: its name and new value (as text)
+    property_value: str = ""
+    attempt: int = 0  # the CRM's delivery attempt number (0 = first)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -44,5 +44,26 @@ class SandboxConfig(Settings):
     sf_id_limit: int = 600_000  # getUpdated/getDeleted answers with more ids: EXCEEDED_ID_LIMIT
     sf_bulk_seconds_per_state: float = 1.0  # UploadComplete -> InProgress -> JobComplete on the sandbox clock
     sf_bulk_result_max_records: int = 50_000  # per results page when the client gives no maxRecords
+    # HubSpot (docs/vendors/hubspot.md; UNCONFIRMED vendor points are knobs, defaults the stricter reading)
+    hs_date_versions: str = "2025-09,2026-03,2026-09"  # /crm/objects/<YYYY-MM>/... answered besides /crm/v3
+    hs_access_token_ttl_seconds: int = 1800  # 30 minutes; clients follow expires_in
+    hs_requests_per_10s: int = 100  # per app per portal, rolling (Free/Starter 100, Professional/Enterprise 190)
+    hs_requests_per_day: int = 250_000  # per portal, resets at midnight in the portal's time zone
+    hs_daily_headers_on_oauth: bool = False  # X-HubSpot-RateLimit-Daily* are not sent on OAuth requests
+    hs_search_requests_per_second: int = 5  # per portal (UNCONFIRMED: 4 per token in an older changelog)
+    hs_search_max_results: int = 10_000  # one search query pages no further (400 past it)
+    hs_search_page_max: int = 200
+    hs_search_filter_groups_max: int = 5
+    hs_search_filters_per_group_max: int = 10
+    hs_search_filters_max: int = 25
+    hs_search_sorts_max: int = 1  # UNCONFIRMED: the client sorts by one property
+    hs_search_index_lag_seconds: float = 0.0  # UNCONFIRMED: a write shows in search only after this long
+    hs_list_page_max: int = 100  # UNCONFIRMED
+    hs_batch_max_inputs: int = 100  # UNCONFIRMED
+    hs_uri_max_bytes: int = 16_384  # 414 past it (UNCONFIRMED size): a GET naming hundreds of properties fails
+    hs_webhook_max_attempts: int = 10  # first delivery plus retries, each attemptNumber one higher
+    hs_webhook_retry_seconds: float = 60.0  # the first retry's wait, doubled at each further one (sandbox clock)
+    hs_webhook_batch_max: int = 100  # events per delivery (UNCONFIRMED)
+    hs_webhook_timeout_seconds: float = 10.0  # X-HubSpot-Timeout-Millis: a slower answer counts as failed
     # Where the sandbox sends product-facing webhooks by default (the product's public URL)
     product_base_url: str = "http://127.0.0.1:8000"

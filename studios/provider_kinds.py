@@ -20,6 +20,7 @@ class ProviderKind(models.TextChoices):
     ZOHO_CRM = "zoho_crm", "Zoho CRM"
     ZOHO_VOICE = "zoho_voice", "Zoho Voice"
     SALESFORCE = "salesforce", "Salesforce"
+    HUBSPOT = "hubspot", "HubSpot"
 
 
 class NumberProvider(models.TextChoices):
@@ -30,7 +31,9 @@ class NumberProvider(models.TextChoices):
 
 
 # The kinds whose accounts are CRM connections (members' CRM user ids, the mirror, lead intakes are keyed by one).
-CRM_KINDS: frozenset[str] = frozenset({ProviderKind.ZOHO_CRM.value, ProviderKind.SALESFORCE.value})
+CRM_KINDS: frozenset[str] = frozenset(
+    {ProviderKind.ZOHO_CRM.value, ProviderKind.SALESFORCE.value, ProviderKind.HUBSPOT.value}
+)
 
 # Vendor defaults; an account stores its own URLs so any region (data centre), or the local sandbox, works as is.
 DEFAULT_URLS: dict[str, dict[str, str]] = {
@@ -39,6 +42,8 @@ DEFAULT_URLS: dict[str, dict[str, str]] = {
     ProviderKind.ZOHO_VOICE: {"accounts_url": "https://accounts.zoho.com", "api_base_url": "https://voice.zoho.com"},
     # The login host; api_domain is the org's own instance, which Salesforce names when the account is connected.
     ProviderKind.SALESFORCE: {"accounts_url": "https://login.salesforce.com"},
+    # accounts_url: where a person consents (app.hubspot.com); api_domain: the API and token host.
+    ProviderKind.HUBSPOT: {"accounts_url": "https://app.hubspot.com", "api_domain": "https://api.hubapi.com"},
 }
 # What each kind needs before it can be used. Secrets may be filled in later (e.g. by connecting the CRM).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -46,6 +51,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     ProviderKind.ZOHO_CRM: ("client_id", "accounts_url", "api_domain"),
     ProviderKind.ZOHO_VOICE: ("client_id", "accounts_url", "api_base_url"),
     ProviderKind.SALESFORCE: ("client_id", "accounts_url"),
+    ProviderKind.HUBSPOT: ("client_id", "accounts_url", "api_domain"),
 }
 # Fields that belong to another kind and must stay empty, so one vendor's token never sits on another's row.
 KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -53,6 +59,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ProviderKind.ZOHO_CRM: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
     ProviderKind.ZOHO_VOICE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_base_url"}),
     ProviderKind.SALESFORCE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
+    ProviderKind.HUBSPOT: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
 }
 # The secrets without which an account of the kind cannot call its vendor.
 CREDENTIALS_NEEDED: dict[str, tuple[str, ...]] = {
@@ -60,6 +67,7 @@ CREDENTIALS_NEEDED: dict[str, tuple[str, ...]] = {
     ProviderKind.ZOHO_CRM: ("client_secret", "refresh_token"),
     ProviderKind.ZOHO_VOICE: ("client_secret", "refresh_token"),
     ProviderKind.SALESFORCE: ("client_secret", "refresh_token"),
+    ProviderKind.HUBSPOT: ("client_secret", "refresh_token"),
 }
 SECRET_FIELDS = ("auth_token", "client_secret", "refresh_token")
 URL_FIELDS = ("api_base_url", "accounts_url", "api_domain")

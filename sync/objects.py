@@ -32,5 +32,21 @@ def object_name(name: str, *, connection: Any = None) -> str:
 
 
 def configured_objects(*, connection: Any = None) -> list[str]:
-    """SYNC_MODULES by the mirror's names, in their configured order."""
-    return list(dict.fromkeys(object_name(name, connection=connection) for name in settings.SYNC_MODULES))
+    """SYNC_MODULES by the mirror's names, in their configured order. Two canonical names one CRM serves with the
+    same object of its own (a CRM whose leads are contacts) are mirrored once, under the name listed first."""
+    names = list(dict.fromkeys(object_name(name, connection=connection) for name in settings.SYNC_MODULES))
+    if connection is None:
+        return names
+    try:
+        own = provider_class(str(connection.kind))
+    except UnknownCrm:
+        return names
+    kept: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        vendor_name = own.object_names.get(name, name)
+        if vendor_name in seen:
+            continue
+        seen.add(vendor_name)
+        kept.append(name)
+    return kept
