@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db.models import Q
 
 from automation.models import AutomationSettings, LeadIntake, ReplyFollowUp, StudioAutomation
-from crm.connections import crm_connection_get
+from crm.connections import crm_connection_get, crm_connection_of
 from crm.registry import UnknownCrm, provider_class
 from studios.models import Organization, ProviderAccount, Studio
 
@@ -23,13 +23,21 @@ def studio_automation_get(*, studio: Studio) -> StudioAutomation:
     return found or StudioAutomation(studio=studio)
 
 
-def lead_connection_get(*, organization: Organization, kind: str) -> ProviderAccount | None:
+def lead_connection_get(
+    *, organization: Organization, kind: str, connection_id: int | None = None
+) -> ProviderAccount | None:
     """The organization's connection to a CRM of provider `kind` (e.g. the kind in the new-lead webhook's URL): its
-    default one, or its only one."""
+    default one, or its only one; with `connection_id` (an app event routed to its account), that connection, only
+    if it is one of this organization's and of that CRM."""
     try:
         served = provider_class(kind)
     except UnknownCrm:
         return None
+    if connection_id is not None:
+        found = crm_connection_of(organization=organization, connection_id=connection_id)
+        if found is None or found.kind not in (kind, *served.connection_kinds):
+            return None
+        return found
     for connection_kind in dict.fromkeys((kind, *served.connection_kinds)):
         found = crm_connection_get(organization=organization, kind=connection_kind)
         if found is not None:

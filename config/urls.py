@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from automation.webhooks import crm_lead_webhook
+from automation.webhooks import crm_app_events, crm_lead_webhook
 from core import health
 from crm import providers as crm_providers
 from identity.views import crm_oauth_callback
@@ -19,8 +19,11 @@ urlpatterns = [
     path("webhooks/twilio/", include("messaging.urls")),
     path("webhooks/crm/<str:kind>/leads/<str:token>/", crm_lead_webhook, name="crm-lead-webhook"),
     path("webhooks/crm/<str:kind>/notifications/", crm_notification, name="crm-notification"),
-    # The short new-lead URL a Salesforce Flow's HTTP callout is documented with; after notifications/ (that
-    # word is never a token).
+    # One URL for every connected account of a CRM with app-level events (signed by the CRM, each event names its
+    # account); before the short URL below, so "events" is never read as a token.
+    path("webhooks/crm/<str:kind>/events/", crm_app_events, name="crm-app-events"),
+    # The short new-lead URL a Salesforce Flow's HTTP callout is documented with; after notifications/ and events/
+    # (those words are never tokens).
     path("webhooks/crm/<str:kind>/<str:token>/", crm_lead_webhook, name="crm-lead-webhook-short"),
     path("crm/oauth/callback", crm_oauth_callback, name="crm-oauth-callback"),  # every CRM's connect and sign-in
     # The first URLs, from before routes named the CRM layer: customers' CRM workflows call them, so they answer

@@ -6,7 +6,11 @@ never in a first load); for each one created recently that has no intake yet, an
 by the mirror and WAITING one sync interval for the call. If the call comes meanwhile, the webhook starts that
 intake at once (the unique key allows no second one); otherwise the due sweep (automation_due_task) runs it when its
 wait is over, and its step log says the CRM's call never came. Only organizations that set up lead automation (saved
-settings, switched on, a webhook URL issued) get these: a CRM connection alone never texts anyone.
+settings, switched on, a webhook URL issued) get these: a CRM connection alone never texts anyone. A CRM that posts
+app events (Capability.APP_EVENTS) needs no webhook URL of ours: saved settings, switched on, are the set-up there.
+
+A record of the lead object the CRM says is no lead (`not_a_lead_reason`: e.g. a contact in a customer stage) gets
+an intake finished at once, skipped with the reason: no wait, no task, no text, and the log says why.
 """
 
 from __future__ import annotations
@@ -14,14 +18,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from automation.models import AutomationSettings, LeadIntake
 from automation.services.common import lead_full_name, step_record
-from crm.records import CanonicalRecord
+from crm.errors import CrmError
+from crm.provider import CrmProvider
+from crm.records import CanonicalRecord, Capability
+from crm.registry import provider_for
 from studios.models import Organization, ProviderAccount
+
+logger = structlog.get_logger(__name__)
 
 CALL_MISSING = "the CRM's new-lead call never came; found by the mirror"
 EXTRA_AGE = timedelta(hours=1)
@@ -44,7 +55,14 @@ def lead_intakes_discovered(
 ) -> list[LeadIntake]:
     """An intake, waiting for the CRM's call, for each recent lead among `records` that has none; returns them."""
     automation = AutomationSettings.objects.for_organization(organization).first()
-    if automation is None or not automation.is_enabled or not automation.webhook_token_digest:
+    if automation is None or not automation.is_enabled:
+        return []
+    try:
+        provider = provider_for(connection)
+    except CrmError:
+        provider = None
+    app_events = provider is not None and provider.supports(Capability.APP_EVENTS)
+    if not automation.webhook_token_digest and not app_events:
         return []
     now = now or timezone.now()
     oldest = now - discovered_lead_max_age(sync_interval=sync_interval)
@@ -63,28 +81,51 @@ def lead_intakes_discovered(
         created_at = record.created_time.astimezone(UTC)
         if record.id in known:
             continue
+        why = _not_a_lead(provider, record)
         try:
             with transaction.atomic():
                 intake = LeadIntake.unscoped_objects.create(
                     organization=organization,
                     connection=connection,
                     crm_record_id=record.id,
-                    status=LeadIntake.Status.WAITING,
+                    status=LeadIntake.Status.DONE if why else LeadIntake.Status.WAITING,
                     source=LeadIntake.Source.MIRROR,
-                    next_attempt_at=due,
+                    next_attempt_at=None if why else due,
+                    completed_at=now if why else None,
                     lead_name=lead_full_name(record)[:200],
                 )
-                step_record(
-                    organization=organization,
-                    lead_intake=intake,
-                    step="found_by_mirror",
-                    outcome="retry",
-                    detail=(
-                        f"the mirror found lead {record.id} (created {created_at:%Y-%m-%d %H:%M} UTC) "
-                        f"before the CRM's new-lead call; waiting for that call until {due:%Y-%m-%d %H:%M} UTC"
-                    ),
-                )
+                found = f"the mirror found lead {record.id} (created {created_at:%Y-%m-%d %H:%M} UTC)"
+                if why:
+                    step_record(
+                        organization=organization,
+                        lead_intake=intake,
+                        step="not_a_lead",
+                        outcome="skipped",
+                        detail=f"{found}; not a lead: {why}; no task and no text",
+                    )
+                else:
+                    step_record(
+                        organization=organization,
+                        lead_intake=intake,
+                        step="found_by_mirror",
+                        outcome="retry",
+                        detail=(
+                            f"{found} before the CRM's new-lead call; waiting for that call until "
+                            f"{due:%Y-%m-%d %H:%M} UTC"
+                        ),
+                    )
         except IntegrityError:  # the call came between the read above and this insert: its intake is the one
             continue
         created.append(intake)
     return created
+
+
+def _not_a_lead(provider: CrmProvider | None, record: CanonicalRecord) -> str:
+    """Why the CRM says this record of the lead object is no lead ("" when it is one, or nobody can say)."""
+    if provider is None:
+        return ""
+    try:
+        return provider.not_a_lead_reason(record=record)
+    except CrmError:
+        logger.exception("discovered_lead_check_failed", record_id=record.id)
+        return ""  # the intake checks again when it loads the lead

@@ -73,8 +73,11 @@ def _lead_id(value: Any) -> str | None:
 
 
 def lead_id_from_payload(payload: dict[str, Any]) -> str | None:
-    """The lead id from a workflow webhook: JSON body, form field or query parameter. Some CRMs paste merge values
-    into raw JSON unescaped, so a lead whose name holds a quote breaks the JSON; the id is still found."""
+    """The lead id from a workflow webhook: JSON body, form field or query parameter (or, from a CRM's app event,
+    the payload's own `lead_id`). Some CRMs paste merge values into raw JSON unescaped, so a lead whose name holds a
+    quote breaks the JSON; the id is still found."""
+    if found := _lead_id(payload.get("lead_id")):
+        return found
     for source in (payload.get("query") or {}, payload.get("form") or {}):
         for key in ID_KEYS:
             if found := _lead_id(source.get(key)):
@@ -101,7 +104,14 @@ def lead_event_process(event: InboundEvent) -> None:
     if lead_id is None:
         raise EventFlagged("The webhook names no lead id; check the workflow rule's body (it needs the lead's id)")
     organization = event.organization
-    connection = lead_connection_get(organization=organization, kind=kind)
+    connection_id = event.payload.get("connection_id")
+    if connection_id is not None:
+        # An app event routed to its account's connection: that one, and only if it is this organization's.
+        connection = lead_connection_get(organization=organization, kind=kind, connection_id=_number(connection_id))
+        if connection is None:
+            raise EventFlagged(f"The CRM connection {connection_id} is not one of the organization's {kind} ones")
+    else:
+        connection = lead_connection_get(organization=organization, kind=kind)
     if connection is None:
         raise EventFlagged(
             f"The organization has no {kind} CRM connection (or several and no default): connect one, then retry"
@@ -135,6 +145,13 @@ def lead_event_process(event: InboundEvent) -> None:
         )
         return
     transaction.on_commit(partial(lead_intake_enqueue, intake.pk))
+
+
+def _number(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0  # no connection has it: refused
 
 
 def _waiting_for_the_call(intake: LeadIntake) -> bool:
@@ -269,6 +286,12 @@ def _advance(intake: LeadIntake, log) -> str:
         return _attention(intake, log, f"The CRM refused to load the lead: {exc}")
     if record.id and record.id != intake.crm_record_id:
         _record_id_adopt(intake, record.id)
+    if not intake.crm_task_id and (why := provider.not_a_lead_reason(record=record)):
+        # The CRM's lead object holds more than leads (HubSpot: contacts by lifecycle stage): nothing to do.
+        intake.lead_name = lead_full_name(record)[:200]
+        log(step="not_a_lead", outcome="skipped", detail=f"not a lead: {why}; no task and no text")
+        intake.status, intake.completed_at, intake.next_attempt_at = S.DONE, timezone.now(), None
+        return "done"
     owner_id, owner_name = record.owner_id, record.owner_name
     intake.lead_name = lead_full_name(record)[:200]
     intake.crm_owner_id, intake.owner_name = owner_id, owner_name[:200]
