@@ -1,0 +1,223 @@
+"""HubSpot records in Leadline's terms: an object as the API sends it (`{id, properties: {name: text}, createdAt,
+updatedAt, archived}`, every value a string or null) as a `crm.records.CanonicalRecord`, typed by the object's
+schema (schema.py).
+
+Values: HubSpot sends every property as text; booleans ("true"/"false"), numbers, dates and datetimes (ISO text or
+epoch milliseconds) and multi-select values (`a;b`) are converted by their property's type, "" is no value (None).
+A value that does not fit its type is left out (None) and reported as a FieldProblem. Phone properties keep what a
+person typed in `fields`, and their E.164 form (default region SYNC_PHONE_DEFAULT_REGION) goes into `phones`.
+
+The record's columns: id (`id`, else hs_object_id), modified time (the object's modified-time property the reads
+page on: lastmodifieddate for contacts, hs_lastmodifieddate otherwise; `updatedAt` when absent), created time
+(`createdAt`, else createdate), name (firstname lastname, name, dealname...), email, owner (hubspot_owner_id).
+Associations read beside the records (`associations`: {to type: [ids]}) are flattened: a contact's first company
+as `company_id`, a deal's `contact_ids` and `company_ids`.
+
+`raw` is the record flat: its properties by name beside `id`, `createdAt`, `updatedAt`, `archived` (and
+`archivedAt`, `associations` when sent), so a caller reads a property as `record.raw["lastname"]`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from core.phone import e164_or_blank
+from crm.providers.hubspot.schema import CREATED_PROPERTIES, ID_PROPERTY, NAME_PROPERTIES, OWNER_PROPERTY, ObjectSchema
+from crm.records import CanonicalRecord, FieldProblem, FieldType
+
+EPOCH_MS = re.compile(r"-?\d{10,14}")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RECORD_KEYS = ("id", "createdAt", "updatedAt", "archived", "archivedAt")
+
+
+# --- values ------------------------------------------------------------------------------------------------------
+def parse_datetime(raw: Any) -> datetime:
+    """HubSpot's datetimes as an aware UTC datetime: ISO text ("2026-12-07T14:03:56.123Z") or epoch milliseconds
+    (as text or a number)."""
+    text = str(raw).strip()
+    if EPOCH_MS.fullmatch(text):
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a datetime: {raw!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # HubSpot's datetimes are UTC
+    return moment.astimezone(UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """A datetime as the epoch milliseconds HubSpot's search filters compare."""
+    return round((moment - EPOCH) / timedelta(milliseconds=1))
+
+
+def _boolean(raw: str) -> Any:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def _decimal(raw: str) -> Any:
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ValueError(f"not a number: {raw!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {raw!r}")
+    return number
+
+
+def _date(raw: str) -> Any:
+    text = raw.strip()
+    if EPOCH_MS.fullmatch(text):  # date properties set through the API may come back as midnight UTC in ms
+        return parse_datetime(text).date().isoformat()
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        raise ValueError(f"not a date: {raw!r}") from None
+
+
+def _datetime(raw: str) -> Any:
+    return parse_datetime(raw).isoformat()
+
+
+def _multi(raw: str) -> Any:
+    return [item for item in raw.split(";") if item]
+
+
+CONVERTERS: dict[FieldType, Callable[[str], Any]] = {
+    FieldType.BOOLEAN: _boolean,
+    FieldType.NUMBER: _decimal,
+    FieldType.DECIMAL: _decimal,
+    FieldType.CURRENCY: _decimal,
+    FieldType.DATE: _date,
+    FieldType.DATETIME: _datetime,
+    FieldType.MULTI_PICKLIST: _multi,
+}
+
+
+def value_convert(field_type: FieldType, raw: Any) -> Any:
+    """A property's value (HubSpot's text) as Leadline reads it; None for no value; ValueError when it does not fit
+    its type."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) and field_type == FieldType.BOOLEAN:
+        return raw
+    if isinstance(raw, dict | list):
+        raise ValueError(f"expected text, got {type(raw).__name__}")
+    text = raw if isinstance(raw, str) else str(raw)
+    if text == "":
+        return None
+    convert = CONVERTERS.get(field_type)
+    return convert(text) if convert else text
+
+
+def value_text(value: Any) -> str:
+    """A value as HubSpot's API takes it in `properties` (booleans "true"/"false", "" clears)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return str(epoch_ms(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ";".join(str(item) for item in value)
+    return str(value)
+
+
+# --- records -----------------------------------------------------------------------------------------------------
+def flat(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as the API sends it, flat: properties by name beside the record's keys. A record already flat (the
+    mirror's raw) is returned as is."""
+    properties = record.get("properties")
+    if not isinstance(properties, Mapping):
+        return dict(record)
+    row: dict[str, Any] = dict(properties)
+    for key in RECORD_KEYS:
+        if key in record:
+            row[key] = record[key]
+    if record.get("associations") is not None:
+        row["associations"] = record["associations"]
+    return row
+
+
+def modified_time_of(schema: ObjectSchema, row: Mapping[str, Any]) -> datetime:
+    raw = row.get(schema.modified_property) or row.get("updatedAt")
+    if not raw:
+        raise ValueError(f"no {schema.modified_property} or updatedAt")
+    return parse_datetime(raw)
+
+
+def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) -> CanonicalRecord:
+    """A HubSpot record (API shape or flat) in Leadline's terms. KeyError/ValueError when it has no id or no
+    modified time (HubSpot never sends one without)."""
+    row = flat(record)
+    record_id = str(row.get("id") or row[ID_PROPERTY])
+    modified = modified_time_of(schema, row)
+    fields: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    phones: dict[str, str] = {}
+    problems: list[FieldProblem] = []
+    skipped = {schema.modified_property, ID_PROPERTY, "email", OWNER_PROPERTY, *CREATED_PROPERTIES}
+    for name, raw in row.items():
+        if name in RECORD_KEYS or name == "associations" or name in skipped:
+            continue
+        field_type = schema.types.get(name)
+        if field_type is None:  # a property created since the schema was read: kept as sent
+            custom[name] = raw
+            continue
+        try:
+            value = value_convert(field_type, raw)
+        except ValueError as exc:
+            problems.append(FieldProblem(name, raw, str(exc)))
+            value = None
+        if field_type == FieldType.PHONE and value:
+            e164 = e164_or_blank(value, region)
+            if e164:
+                phones[name] = e164
+        if name in schema.custom:
+            custom[name] = value
+        elif field_type in (FieldType.USER, FieldType.LOOKUP):
+            fields[f"{schema.keys[name]}_id"] = value
+        else:
+            fields[schema.keys[name]] = value
+    _associations_flatten(schema, row.get("associations"), fields)
+    created_raw = row.get("createdAt") or next((row[name] for name in CREATED_PROPERTIES if row.get(name)), None)
+    name_parts = [str(row[part]).strip() for part in NAME_PROPERTIES.get(schema.object_type, ()) if row.get(part)]
+    return CanonicalRecord(
+        object=schema.object,
+        id=record_id,
+        modified_time=modified,
+        name=" ".join(part for part in name_parts if part),
+        email=str(row.get("email") or ""),
+        phones=phones,
+        owner_id=str(row.get(OWNER_PROPERTY) or ""),
+        created_time=parse_datetime(created_raw) if created_raw else None,
+        fields=fields,
+        custom_fields=custom,
+        problems=tuple(problems),
+        raw=row,
+    )
+
+
+def _associations_flatten(schema: ObjectSchema, associations: Any, fields: dict[str, Any]) -> None:
+    """{to type: [ids]} (as reads.py attaches them) into the schema's association keys; nothing when the record came
+    without them (the key is left out, so a record read without associations does not clear the mirror's)."""
+    if not isinstance(associations, Mapping):
+        return
+    for to_type, key, _target, many in schema.associations:
+        if to_type not in associations:
+            continue
+        ids = sorted({str(value) for value in associations.get(to_type) or []}, key=_id_order)
+        fields[key] = ids if many else (ids[0] if ids else None)
+
+
+def _id_order(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (0, value)
