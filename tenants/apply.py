@@ -34,6 +34,7 @@ from studios.models import (
 )
 from studios.provider_kinds import crm_user_id_clean
 from studios.selectors import provider_account_for_studio
+from tenants.connection_settings import connection_settings_apply, connection_settings_wanted
 from tenants.report import ApplyReport
 from tenants.schema import (
     LEGACY_CRM_USER_ID_KEYS,
@@ -202,10 +203,16 @@ class _Applier:
             if secret is not None:
                 values[name] = secret
         changed = _assign(account, values)
-        if self.save(account, loc, needed=created or changed):
-            self.record("accounts", created=created, changed=changed)
-        else:
+        if not self.save(account, loc, needed=created or changed):
             self.failed.add(("ProviderAccount", org.pk, entry.name))
+            return
+        try:
+            changed = connection_settings_apply(account, connection_settings_wanted(entry)) or changed
+        except ValidationError as exc:
+            for field_name, message in _errors_of(exc):
+                self.fail(loc, message, field_name)
+            return
+        self.record("accounts", created=created, changed=changed)
 
     def studio(self, org: Organization, loc: tuple[str | int, ...], entry: StudioEntry) -> None:
         studio = Studio.objects.for_organization(org).filter(slug=entry.slug).first()

@@ -6,6 +6,7 @@ from typing import Any
 
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
 from studios.provider_kinds import KIND_FIELDS
+from tenants.connection_settings import connection_settings_export
 
 
 def _account(account: ProviderAccount) -> dict[str, Any]:
@@ -15,6 +16,7 @@ def _account(account: ProviderAccount) -> dict[str, Any]:
     for name in ("account_sid", "client_id", "api_base_url", "accounts_url", "api_domain"):
         if name in KIND_FIELDS[account.kind] and getattr(account, name):
             entry[name] = getattr(account, name)
+    entry.update(connection_settings_export(account))
     return entry
 
 

@@ -5,7 +5,8 @@
         name: Acme Fitness
         lead_webhook_token: env:ACME_LEAD_WEBHOOK_TOKEN   # optional: the secret of the new-lead webhook URL
         accounts:   [{name, kind (a studios ProviderKind value), default, account_sid, auth_token, client_id,
-                      client_secret, refresh_token, api_base_url, accounts_url, api_domain}]
+                      client_secret, refresh_token, api_base_url, accounts_url, api_domain,
+                      lead_lifecycle_stages, timeline_activity (kind hubspot: its connection's settings)}]
         studios:    [{slug, name, time_zone, welcome_message, help_message, is_active, accounts: [names]}]
         numbers:    [{number, provider, account, studio, studios: [slugs], label, is_active}]
         members:    [{email, role: staff|manager, name, studios: [slugs], crm_user_ids: {account name: id},
@@ -45,6 +46,10 @@ ENV_PREFIX = "env:"
 # A member's CRM user id under its first name: the key, and the kind of connection it means (the organization's
 # default or only account of that kind). Kept so that files written before `crm_user_ids` apply unchanged.
 LEGACY_CRM_USER_ID_KEYS: dict[str, str] = {"zoho_user_id": ProviderKind.ZOHO_CRM.value}
+# Settings of a CRM connection an account entry may carry, by kind (tenants/connection_settings.py applies them).
+CONNECTION_SETTINGS: dict[str, tuple[str, ...]] = {
+    ProviderKind.HUBSPOT.value: ("lead_lifecycle_stages", "timeline_activity"),
+}
 
 
 class TenantsFileError(Exception):
@@ -71,6 +76,20 @@ class AccountEntry(_Entry):
     api_base_url: str = ""
     accounts_url: str = ""
     api_domain: str = ""
+    # kind hubspot: which contacts count as leads (lifecycle stages' internal values, comma-separated; "" = every
+    # new contact) and how texts appear on the timeline. Omitted: the connection keeps what it has.
+    lead_lifecycle_stages: str | None = None
+    timeline_activity: Literal["communication", "note", "task"] | None = None
+
+    @model_validator(mode="after")
+    def _connection_settings_of_its_kind(self) -> AccountEntry:
+        allowed = CONNECTION_SETTINGS.get(self.kind, ())
+        given = [name for names in CONNECTION_SETTINGS.values() for name in names if getattr(self, name) is not None]
+        wrong = [name for name in dict.fromkeys(given) if name not in allowed]
+        if wrong:
+            kinds = ", ".join(kind for kind, names in CONNECTION_SETTINGS.items() if wrong[0] in names)
+            raise ValueError(f"{wrong[0]} is a setting of {kinds} accounts, not of kind {self.kind}")
+        return self
 
 
 class StudioEntry(_Entry):

@@ -1,0 +1,10 @@
+"""HubSpot pages: the end of the connect flow (also reached from /crm/oauth/callback, which every CRM shares)."""
+
+from django.urls import path
+
+from crm.providers.hubspot import views
+
+app_name = "hubspot"
+urlpatterns = [
+    path("oauth/callback/", views.oauth_callback, name="oauth-callback"),
+]
