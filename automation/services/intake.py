@@ -76,8 +76,9 @@ def lead_id_from_payload(payload: dict[str, Any]) -> str | None:
     """The lead id from a workflow webhook: JSON body, form field or query parameter (or, from a CRM's app event,
     the payload's own `lead_id`). Some CRMs paste merge values into raw JSON unescaped, so a lead whose name holds a
     quote breaks the JSON; the id is still found."""
-    if found := _lead_id(payload.get("lead_id")):
-        return found
+    named = str(payload.get("lead_id") or "").strip()  # read from a verified event, not typed: any id length
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", named):
+        return named
     for source in (payload.get("query") or {}, payload.get("form") or {}):
         for key in ID_KEYS:
             if found := _lead_id(source.get(key)):
