@@ -11,14 +11,17 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from automation.models import AutomationSettings, LeadIntake
+from automation.models import AutomationSettings, AutomationStep, LeadIntake
+from automation.services import discovered
 from automation.services import intake as intake_service
-from automation.services.intake import lead_event_process
+from automation.services.intake import lead_event_process, lead_intake_process
 from core.models import InboundEvent
 from core.webhooks import EventFlagged
+from crm.records import CanonicalRecord
 from crm.providers.hubspot.models import HubSpotConnection
 from studios.models import ProviderAccount
 from tests.factories import OrganizationFactory
@@ -202,3 +205,48 @@ def test_an_event_naming_another_organizations_connection_is_refused(a, b):
     with pytest.raises(EventFlagged, match="not one of the organization's"):
         lead_event_process(row)
     assert LeadIntake.objects.unscoped().count() == 0
+
+
+class NotALead:
+    """A provider whose CRM says the record is no lead (HubSpot: a contact in a customer stage); it fails the test
+    if anything is written."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def supports(self, capability) -> bool:
+        return True
+
+    def record(self, *, object, record_id):
+        stamp = datetime.now(UTC)
+        return CanonicalRecord(object=object, id=record_id, modified_time=stamp, created_time=stamp, name="Cass Tomer")
+
+    def not_a_lead_reason(self, *, record) -> str:
+        return self.reason
+
+    def create_task(self, **kwargs):
+        raise AssertionError("no task for a record that is no lead")
+
+
+def test_a_record_the_crm_says_is_no_lead_ends_skipped_with_the_reason(a, monkeypatch):
+    reason = "lifecycle stage customer is not one of the lead stages (lead)"
+    monkeypatch.setattr(intake_service, "provider_for", lambda *args, **kwargs: NotALead(reason))
+    intake = LeadIntake.unscoped_objects.create(organization=a.organization, connection=a, crm_record_id="777")
+    assert lead_intake_process(intake_id=intake.pk).outcome == "done"
+    intake.refresh_from_db()
+    assert (intake.status, intake.crm_task_id, intake.welcome_message) == (LeadIntake.Status.DONE, "", None)
+    [step] = AutomationStep.objects.unscoped().filter(lead_intake=intake)
+    assert (step.step, step.outcome) == ("not_a_lead", "skipped")
+    assert reason in step.detail
+
+
+def test_a_record_found_by_the_mirror_that_is_no_lead_is_skipped_at_once(a, monkeypatch):
+    monkeypatch.setattr(discovered, "provider_for", lambda *args, **kwargs: NotALead("no lead stage"))
+    record = NotALead("").record(object="lead", record_id="888")
+    [intake] = discovered.lead_intakes_discovered(
+        organization=a.organization, connection=a, records=[record], sync_interval=timedelta(minutes=15)
+    )
+    assert (intake.status, intake.source, intake.next_attempt_at) == (LeadIntake.Status.DONE, "mirror", None)
+    [step] = AutomationStep.objects.unscoped().filter(lead_intake=intake)
+    assert (step.step, step.outcome) == ("not_a_lead", "skipped")
+    assert "no lead stage" in step.detail
