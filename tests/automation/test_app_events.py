@@ -21,8 +21,8 @@ from automation.services import intake as intake_service
 from automation.services.intake import lead_event_process, lead_intake_process
 from core.models import InboundEvent
 from core.webhooks import EventFlagged
-from crm.records import CanonicalRecord
 from crm.providers.hubspot.models import HubSpotConnection
+from crm.records import CanonicalRecord
 from studios.models import ProviderAccount
 from tests.factories import OrganizationFactory
 
