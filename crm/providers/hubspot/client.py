@@ -333,11 +333,14 @@ class HubSpotClient:
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         refreshed = False
         attempt = 0
+        started, slept = time.time(), 0.0
         while True:
             limits.daily_check(account=self.account, priority=self.priority)
-            limits.background_wait(account=self.account, priority=self.priority, sleep=self.sleep)
+            slept += limits.background_wait(
+                account=self.account, priority=self.priority, sleep=self.sleep, started=started, slept=slept
+            )
             if search:
-                limits.search_slot(account=self.account, sleep=self.sleep)
+                slept += limits.search_slot(account=self.account, sleep=self.sleep, now=started + slept)
             token = self.token() if authorize else None
             try:
                 return self._attempt(token, method, path, params, json, expect, safe, search, attempt)
@@ -358,6 +361,7 @@ class HubSpotClient:
                     reason=exc.error.category or exc.error.status,
                 )
                 self.sleep(exc.delay)
+                slept += exc.delay
                 attempt += 1
 
     # --- one attempt ----------------------------------------------------------------------------------------------

@@ -105,10 +105,18 @@ def window_exhausted(*, account: ProviderAccount, rate: RateHeaders, now: float 
 
 
 def background_wait(
-    *, account: ProviderAccount, priority: Priority, sleep: Callable[[float], None], started: float | None = None
+    *,
+    account: ProviderAccount,
+    priority: Priority,
+    sleep: Callable[[float], None],
+    started: float | None = None,
+    slept: float = 0.0,
 ) -> float:
     """Before a background call: wait while the window's estimate is below the reserve kept for people. Returns the
-    seconds waited; HubSpotRateLimited once HUBSPOT_BACKGROUND_WAIT_SECONDS would be passed. Interactive calls go."""
+    seconds waited; HubSpotRateLimited once HUBSPOT_BACKGROUND_WAIT_SECONDS would be passed. Interactive calls go.
+
+    `started` and `slept`: when the caller's call began and how long it has slept since (its retries), so time is
+    counted as the waits count it, even under an injected sleep (tests) that waits nothing."""
     if Priority(priority) == Priority.INTERACTIVE:
         return 0.0
     window = window_get(account=account)
@@ -116,14 +124,14 @@ def background_wait(
         return 0.0
     reserve = math.ceil(window.max * float(hubspot_settings.BACKGROUND_RESERVE))
     wanted = reserve + 1  # our own call must leave the reserve untouched
-    start = started or time.time()
+    clock = max(time.time(), (started or 0.0) + slept)
     waited = 0.0
     limit = float(hubspot_settings.BACKGROUND_WAIT_SECONDS)
     while True:
         # Time as the waits account for it: an injected sleep (tests) moves it as a real one would.
-        now = max(time.time(), start + waited)
+        now = max(time.time(), clock)
         delay = window.seconds_until(wanted, now)
-        if delay <= 0:
+        if delay <= 1e-6:
             return waited
         delay = max(delay, 0.05)
         if waited + delay > limit:
@@ -136,6 +144,7 @@ def background_wait(
             )
         sleep(delay)
         waited += delay
+        clock = now + delay
         fresher = window_get(account=account)
         if fresher is not None and fresher.at > window.at:
             window = fresher  # an answer meanwhile says where the window really is
@@ -173,7 +182,7 @@ def search_slot(*, account: ProviderAccount, sleep: Callable[[float], None], now
     for it. Returns the seconds waited."""
     per_second = max(int(hubspot_settings.SEARCH_PER_SECOND), 1)
     width = 1.0 / per_second
-    now = now or time.time()
+    now = max(time.time(), now or 0.0)  # `now` may be ahead: the caller's injected sleeps
     first = int(now / width)
     for slot in range(first, first + _SEARCH_SLOTS_AHEAD_SECONDS * per_second):
         if cache.add(f"{_key(account, 'search')}:{slot}", 1, timeout=_SEARCH_SLOTS_AHEAD_SECONDS + 5):
