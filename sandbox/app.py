@@ -67,8 +67,31 @@ def _salesforce_not_found(path: str, status: int = 404) -> Response:
     return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
 
+def _hubspot_fault(status: int) -> Response:
+    from sandbox.hubspot.calls import hs_error, invalid_authentication, rate_limited
+
+    if status == 429:
+        return rate_limited("TEN_SECONDLY_ROLLING")
+    if status == 401:
+        return invalid_authentication()
+    if status in (502, 504):
+        return hs_error(status, "INTERNAL_ERROR", "The request timed out or hit a processing limit. Please retry.")
+    if status == 423:
+        return hs_error(423, "LOCKED", "The record is locked by another request. Please retry.")
+    return hs_error(status, "INTERNAL_ERROR", "internal error")
+
+
+def _hubspot_not_found(path: str, status: int = 404) -> Response:
+    from sandbox.hubspot.calls import hs_error
+
+    if status == 405:
+        return hs_error(405, "VALIDATION_ERROR", "HTTP method not allowed for this resource")
+    return hs_error(404, "OBJECT_NOT_FOUND", f"No route matches {path}")
+
+
 def vendors() -> list[Vendor]:
     from sandbox import zoho_accounts, zoho_voice, zoho_voice_control
+    from sandbox.hubspot import api as hubspot_api
     from sandbox.salesforce import api as salesforce_api
     from sandbox.twilio import api as twilio_api
     from sandbox.zoho_crm import api as crm_api
@@ -97,6 +120,13 @@ def vendors() -> list[Vendor]:
             routes=salesforce_api.routes(),
             fault_response=_salesforce_fault,
             not_found=_salesforce_not_found,
+        ),
+        Vendor(
+            "hubspot",
+            ("/hubspot/",),
+            routes=hubspot_api.routes(),
+            fault_response=_hubspot_fault,
+            not_found=_hubspot_not_found,
         ),
         Vendor(
             "twilio",

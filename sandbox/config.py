@@ -60,6 +60,7 @@ class SandboxConfig(Settings):
     hs_search_index_lag_seconds: float = 0.0  # UNCONFIRMED: a write shows in search only after this long
     hs_list_page_max: int = 100  # UNCONFIRMED
     hs_batch_max_inputs: int = 100  # UNCONFIRMED
+    hs_associations_page_max: int = 500  # associations of one record per v4 batch/read result (UNCONFIRMED)
     hs_uri_max_bytes: int = 16_384  # 414 past it (UNCONFIRMED size): a GET naming hundreds of properties fails
     hs_webhook_max_attempts: int = 10  # first delivery plus retries, each attemptNumber one higher
     hs_webhook_retry_seconds: float = 60.0  # the first retry's wait, doubled at each further one (sandbox clock)

@@ -11,7 +11,8 @@ from sandbox.kit.world import EmulatorState
 
 
 class SandboxState(EmulatorState):
-    """The emulated world: Zoho Accounts (OAuth), Zoho CRM orgs, Zoho Voice, Twilio accounts, Salesforce orgs.
+    """The emulated world: Zoho Accounts (OAuth), Zoho CRM orgs, Zoho Voice, Twilio accounts, Salesforce orgs,
+    HubSpot portals and apps.
 
     `seed` makes generated data repeatable; `world` names the starting data ("demo": the product's demo
     organization, its users, numbers and a few hundred leads; "empty": nothing but what tests create).
@@ -24,6 +25,7 @@ class SandboxState(EmulatorState):
         super().__init__(seed=seed, world=world, config=config, leads=leads)
 
     def build(self, *, leads: int = 200) -> None:
+        from sandbox.hubspot.state import HubSpotState
         from sandbox.salesforce.state import SalesforceState
         from sandbox.twilio.state import TwilioState
         from sandbox.worlds import build_world
@@ -36,6 +38,7 @@ class SandboxState(EmulatorState):
         self.voice = VoiceState(self)
         self.twilio = TwilioState(self)
         self.salesforce = SalesforceState(self)
+        self.hubspot = HubSpotState(self)
         # "revoke_tokens": every access token of every org stops working (the matched call itself gets 401).
         self.faults.register(FaultAction("revoke_tokens", lambda rule: self.accounts.revoke_all()))
         # "edit_records": records get a new Modified_Time while a sync pages (the next pages see them moved).
@@ -60,7 +63,22 @@ class SandboxState(EmulatorState):
                 default_kind="Lead",
             )
         )
+        self._register_hubspot_faults()
         build_world(self, self.world, seed=self.seed, leads=leads)
+
+    def _register_hubspot_faults(self) -> None:
+        # "hs_revoke_tokens": every HubSpot access token stops working (401 INVALID_AUTHENTICATION; refresh works).
+        self.faults.register(FaultAction("hs_revoke_tokens", lambda rule: self.hubspot.revoke_all_access()))
+        # "hs_expire_tokens": every OAuth access token expires (401 EXPIRED_AUTHENTICATION until a refresh).
+        self.faults.register(FaultAction("hs_expire_tokens", lambda rule: self.hubspot.expire_all_access()))
+        # "hs_edit_records": people edit records while a sync pages (object_type, count), as CRM_UI changes.
+        self.faults.register(
+            FaultAction(
+                "hs_edit_records",
+                lambda rule: self.hubspot.edit_for_fault(str(rule.params["object_type"]), int(rule.params["count"])),
+                {"object_type": "contacts", "count": 10},
+            )
+        )
 
     def reset_options(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"leads": int(body.get("leads", 200))}

@@ -109,6 +109,66 @@ DEMO_SF_LEADS = 150
 DEMO_SF_LEAD_WEBHOOK_TOKEN = "demo-salesforce-new-lead-token-not-secret"
 DEMO_SF_LEAD_WEBHOOK_PATH = f"/webhooks/crm/salesforce/leads/{DEMO_SF_LEAD_WEBHOOK_TOKEN}/"
 
+# HubSpot: the third demo organization's portal ("Peak Performance Gyms"), Leadline's public app on HubSpot's
+# developer platform (crm/providers/hubspot/conf.py uses the same demo client id, secret and app id when DEBUG) and
+# the manager's install (the product's demo connection uses this refresh token). Owner ids are what records'
+# hubspot_owner_id hold (the demo members' CRM user ids); user ids are what token info and sign-in give.
+DEMO_HS_PORTAL_ID = 24_681_357
+DEMO_HS_PORTAL_NAME = "Peak Performance Gyms"
+DEMO_HS_DOMAIN = "peakperformancegyms.com"
+DEMO_HS_APP_ID = "4242001"
+DEMO_HS_CLIENT_ID = "leadline-demo-hubspot-client-id"
+DEMO_HS_CLIENT_SECRET = "demo-hubspot-client-secret-not-secret"
+DEMO_HS_REFRESH_TOKEN = "na1-demo-hubspot-refresh-token-not-secret"
+# The demo app accepts any redirect URL (the product runs on many hosts in development and tests); apps made with
+# the control API may list theirs.
+
+# The scopes the demo install granted (the product's HUBSPOT_SCOPES and the engagement objects it writes).
+DEMO_HS_SCOPES = (
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+    "crm.schemas.companies.read",
+    "crm.schemas.deals.read",
+)
+DEMO_HS_OWNERS = (
+    {
+        "id": "71002001",
+        "userId": 9_100_001,
+        "email": "manager@peak.leadline.test",
+        "firstName": "Parker",
+        "lastName": "Price",
+    },
+    {
+        "id": "71002002",
+        "userId": 9_100_002,
+        "email": "jordan@peak.leadline.test",
+        "firstName": "Jordan",
+        "lastName": "James",
+    },
+    {
+        "id": "71002003",
+        "userId": 9_100_003,
+        "email": "sam@peak.leadline.test",
+        "firstName": "Sam",
+        "lastName": "Santos",
+    },
+)
+DEMO_HS_CONTACTS = 150
+DEMO_HS_COMPANIES = 12
+DEMO_HS_DEALS = 20
+# The custom contact property the install guide asks for: the opt-out ledger Leadline writes.
+DEMO_HS_OPT_OUT_PROPERTY = "leadline_sms_opt_out"
+# Twilio numbers of the HubSpot demo organization's two studios (same demo Twilio account).
+DEMO_HS_TWILIO_NUMBERS = ("+14155550120", "+14155550121")
+
 
 def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> None:
     if name not in ("demo", "empty"):
@@ -118,3 +178,4 @@ def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> Non
     state.voice.seed_world(name)
     state.twilio.seed_world(name)
     state.salesforce.seed_world(name, seed=seed)
+    state.hubspot.seed_world(name, seed=seed)
