@@ -334,13 +334,12 @@ def main() -> None:
     parser.add_argument("--memory-records", default="100000", help="comma-separated sizes for the peak-RSS runs")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--crm", choices=("zoho", "salesforce"), default="zoho", help="the emulated CRM to mirror")
-    args = parser.parse_args()
-    if args.crm == "salesforce":  # the same measurement on the Salesforce emulator: bench/sync_mirror_salesforce.py
-        from bench.sync_mirror_salesforce import main as salesforce_main
-
-        salesforce_main(sys.argv[1:])
-        return
+    parser.add_argument("--crm", choices=("zoho", "salesforce", "hubspot"), default="zoho", help="the CRM emulated")
+    args, extra = parser.parse_known_args()  # another CRM's bench takes options of its own
+    if args.crm != "zoho":  # the same measurement on another CRM's emulator: bench/sync_mirror_<crm>.py
+        return __import__(f"bench.sync_mirror_{args.crm}", fromlist=["main"]).main(sys.argv[1:])
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.worker:
         worker(json.loads(args.worker))
         return
