@@ -333,14 +333,12 @@ class HubSpotClient:
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         refreshed = False
         attempt = 0
-        started, slept = time.time(), 0.0
+        pacer = limits.Pacer(self.sleep)
         while True:
             limits.daily_check(account=self.account, priority=self.priority)
-            slept += limits.background_wait(
-                account=self.account, priority=self.priority, sleep=self.sleep, started=started, slept=slept
-            )
+            limits.background_wait(account=self.account, priority=self.priority, pacer=pacer)
             if search:
-                slept += limits.search_slot(account=self.account, sleep=self.sleep, now=started + slept)
+                limits.search_slot(account=self.account, pacer=pacer)
             token = self.token() if authorize else None
             try:
                 return self._attempt(token, method, path, params, json, expect, safe, search, attempt)
@@ -360,8 +358,7 @@ class HubSpotClient:
                     delay=round(exc.delay, 2),
                     reason=exc.error.category or exc.error.status,
                 )
-                self.sleep(exc.delay)
-                slept += exc.delay
+                pacer.sleep(exc.delay)
                 attempt += 1
 
     # --- one attempt ----------------------------------------------------------------------------------------------
@@ -437,7 +434,10 @@ class HubSpotClient:
         if status == 401:
             raise _Unauthorized(HubSpotAuthError(message, **kwargs))
         if status == 403 and info.category == "MISSING_SCOPES":
-            raise HubSpotMissingScopes(message, **kwargs)
+            error = HubSpotMissingScopes(message, **kwargs)
+            reason = f"HubSpot refused a call for missing scopes ({', '.join(error.scopes) or 'unnamed'}); reconnect"
+            tokens.connection_write("connection_error_record", self.account, message=reason)
+            raise error
         if status == 423:
             raise _Retry(HubSpotUnavailable(message, **kwargs), LOCKED_WAIT)
         if status >= 500:

@@ -5,10 +5,11 @@ midnight in the portal's time zone), and says where the portal stands on every a
 -Remaining, -Interval-Milliseconds (and -Daily, -Daily-Remaining when not OAuth-authorized). Search has its own
 limit (a few per second) and sends no such headers. Docs: docs/vendors/hubspot.md.
 
-- The window: the last answer's Remaining is kept with the moment it was seen; between answers it is estimated to
-  grow back at Max per interval (a rolling window frees as old calls age out). Background calls (Priority.BACKGROUND:
-  sync, timeline, automation) wait while the estimate is below HUBSPOT_BACKGROUND_RESERVE of Max, so a person's call
-  (INTERACTIVE) always finds room; they give up after HUBSPOT_BACKGROUND_WAIT_SECONDS (HubSpotRateLimited).
+- The window: the last answer's Remaining is kept with the moment it was seen; it counts as free again only a whole
+  interval later (the calls may have come in one burst, which a rolling window frees all at once). Background calls
+  (Priority.BACKGROUND: sync, timeline, automation) wait while fewer than HUBSPOT_BACKGROUND_RESERVE of Max are
+  free, so a person's call (INTERACTIVE) always finds room; they give up after HUBSPOT_BACKGROUND_WAIT_SECONDS
+  (HubSpotRateLimited).
 - Search: one slot of 1/HUBSPOT_SEARCH_PER_SECOND s per call, reserved atomically (a cache `add`) across workers, so
   at most N+1 searches fall in any rolling second (N=4 stays under HubSpot's 5).
 - The day: a 429 DAILY blocks background calls until the portal's midnight (HubSpotConnection.limit_blocked_until,
@@ -65,15 +66,19 @@ class Window:
     interval_ms: int
     at: float
 
-    def estimate(self, now: float) -> float:
-        """Remaining calls now, if the window has freed at its average pace since it was seen."""
-        freed = max(now - self.at, 0.0) * self.max / (self.interval_ms / 1000)
-        return min(float(self.max), self.remaining + freed)
+    @property
+    def frees_at(self) -> float:
+        """When every call counted in `remaining` has surely left the window: the calls may all have been made just
+        before `at` (a burst), so nothing is counted as freed before a whole interval has passed."""
+        return self.at + self.interval_ms / 1000
 
-    def seconds_until(self, wanted: float, now: float) -> float:
-        """How long until the estimate reaches `wanted` calls."""
-        missing = wanted - self.estimate(now)
-        return 0.0 if missing <= 0 else missing * (self.interval_ms / 1000) / self.max
+    def estimate(self, now: float) -> int:
+        """Calls surely free now."""
+        return self.max if now >= self.frees_at else self.remaining
+
+    def seconds_until(self, wanted: int, now: float) -> float:
+        """How long until at least `wanted` calls are surely free."""
+        return 0.0 if self.estimate(now) >= wanted else self.frees_at - now
 
 
 # --- the rolling window -------------------------------------------------------------------------------------------
@@ -104,19 +109,27 @@ def window_exhausted(*, account: ProviderAccount, rate: RateHeaders, now: float 
     return window
 
 
-def background_wait(
-    *,
-    account: ProviderAccount,
-    priority: Priority,
-    sleep: Callable[[float], None],
-    started: float | None = None,
-    slept: float = 0.0,
-) -> float:
-    """Before a background call: wait while the window's estimate is below the reserve kept for people. Returns the
-    seconds waited; HubSpotRateLimited once HUBSPOT_BACKGROUND_WAIT_SECONDS would be passed. Interactive calls go.
+class Pacer:
+    """Waits, and the time as the waits count it: an injected sleep (tests) that waits nothing still moves this
+    clock by what it was asked to wait, so a window seen "now" frees after the waits, as it would for real."""
 
-    `started` and `slept`: when the caller's call began and how long it has slept since (its retries), so time is
-    counted as the waits count it, even under an injected sleep (tests) that waits nothing."""
+    def __init__(self, sleep: Callable[[float], None]) -> None:
+        self._sleep = sleep
+        self.ahead = 0.0  # seconds the waits were asked for but did not really take
+
+    def now(self) -> float:
+        return time.time() + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        before = time.monotonic()
+        self._sleep(seconds)
+        self.ahead += max(seconds - (time.monotonic() - before), 0.0)
+
+
+def background_wait(*, account: ProviderAccount, priority: Priority, pacer: Pacer) -> float:
+    """Before a background call: wait while fewer calls than the reserve kept for people (and ours) are surely free.
+    Returns the seconds waited; HubSpotRateLimited once HUBSPOT_BACKGROUND_WAIT_SECONDS would be passed. Interactive
+    calls go at once."""
     if Priority(priority) == Priority.INTERACTIVE:
         return 0.0
     window = window_get(account=account)
@@ -124,16 +137,12 @@ def background_wait(
         return 0.0
     reserve = math.ceil(window.max * float(hubspot_settings.BACKGROUND_RESERVE))
     wanted = reserve + 1  # our own call must leave the reserve untouched
-    clock = max(time.time(), (started or 0.0) + slept)
     waited = 0.0
     limit = float(hubspot_settings.BACKGROUND_WAIT_SECONDS)
     while True:
-        # Time as the waits account for it: an injected sleep (tests) moves it as a real one would.
-        now = max(time.time(), clock)
-        delay = window.seconds_until(wanted, now)
-        if delay <= 1e-6:
+        delay = window.seconds_until(wanted, pacer.now())
+        if delay <= 0:
             return waited
-        delay = max(delay, 0.05)
         if waited + delay > limit:
             raise HubSpotRateLimited(
                 f"HubSpot's rate window for this portal is kept for people: background work waited {waited:.1f} s "
@@ -142,9 +151,8 @@ def background_wait(
                 category="BACKGROUND_RESERVE",
                 retry_after=delay,
             )
-        sleep(delay)
+        pacer.sleep(delay)
         waited += delay
-        clock = now + delay
         fresher = window_get(account=account)
         if fresher is not None and fresher.at > window.at:
             window = fresher  # an answer meanwhile says where the window really is
@@ -177,18 +185,18 @@ def rate_limited(
 
 
 # --- search -------------------------------------------------------------------------------------------------------
-def search_slot(*, account: ProviderAccount, sleep: Callable[[float], None], now: float | None = None) -> float:
+def search_slot(*, account: ProviderAccount, pacer: Pacer) -> float:
     """Reserve the next free search slot of the portal (1/HUBSPOT_SEARCH_PER_SECOND s wide, one call each) and wait
     for it. Returns the seconds waited."""
     per_second = max(int(hubspot_settings.SEARCH_PER_SECOND), 1)
     width = 1.0 / per_second
-    now = max(time.time(), now or 0.0)  # `now` may be ahead: the caller's injected sleeps
+    now = pacer.now()
     first = int(now / width)
     for slot in range(first, first + _SEARCH_SLOTS_AHEAD_SECONDS * per_second):
         if cache.add(f"{_key(account, 'search')}:{slot}", 1, timeout=_SEARCH_SLOTS_AHEAD_SECONDS + 5):
             delay = max(slot * width - now, 0.0)
             if delay > 0:
-                sleep(delay)
+                pacer.sleep(delay)
             return delay
     raise HubSpotRateLimited(
         f"every search slot of the next {_SEARCH_SLOTS_AHEAD_SECONDS} s is taken for this portal",

@@ -261,7 +261,7 @@ def test_background_calls_yield_when_the_window_is_low_and_people_go(hs_account,
     assert sleeps.waits == []
     client_of(hs_account, fake, sleeps).object_get("contacts", "1")
     assert len(sleeps.waits) == 1
-    assert 1.0 < sleeps.waits[0] <= 2.0  # ~16 calls to free at 10 per second
+    assert 9.5 < sleeps.waits[0] <= 10.0  # until the window surely frees
 
 
 def test_background_gives_up_after_its_longest_wait(hs_account, fake, sleeps, settings):

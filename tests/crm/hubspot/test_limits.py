@@ -38,37 +38,49 @@ def test_rate_headers_are_read_whatever_their_case():
     assert not rate_headers({}).window_known
 
 
-def test_the_window_frees_at_its_average_pace():
-    window = limits.Window(remaining=0, max=100, interval_ms=10_000, at=1000.0)
-    assert window.estimate(1000.0) == 0
-    assert window.estimate(1001.0) == pytest.approx(10)
-    assert window.estimate(1020.0) == 100
-    assert window.seconds_until(21, 1000.0) == pytest.approx(2.1)
+def test_the_window_counts_as_free_only_a_whole_interval_later():
+    """A rolling window frees a burst all at once, an interval after it: nothing is counted free before that."""
+    window = limits.Window(remaining=3, max=100, interval_ms=10_000, at=1000.0)
+    assert window.estimate(1000.0) == 3
+    assert window.estimate(1009.9) == 3
+    assert window.estimate(1010.0) == 100
+    assert window.seconds_until(21, 1004.0) == pytest.approx(6.0)
+    assert window.seconds_until(3, 1004.0) == 0
 
 
 def test_background_waits_for_the_reserve_people_do_not(hs_account):
     sleeps = SleepRecorder()
     limits.window_record(account=hs_account, rate=RateHeaders(100, 10, 10_000))
-    assert limits.background_wait(account=hs_account, priority=Priority.INTERACTIVE, sleep=sleeps) == 0
-    waited = limits.background_wait(account=hs_account, priority=Priority.BACKGROUND, sleep=sleeps)
-    assert waited == pytest.approx(1.1, abs=0.05)  # 21 free (20% reserve + our call) at 10 per second
+    assert limits.background_wait(account=hs_account, priority=Priority.INTERACTIVE, pacer=limits.Pacer(sleeps)) == 0
+    waited = limits.background_wait(account=hs_account, priority=Priority.BACKGROUND, pacer=limits.Pacer(sleeps))
+    assert 9.5 < waited <= 10.0  # 10 left, 21 wanted (the 20% reserve and our call): the window must free
     assert sleeps.waits == [waited]
 
 
 def test_background_goes_when_the_window_has_room(hs_account):
     sleeps = SleepRecorder()
     limits.window_record(account=hs_account, rate=RateHeaders(100, 80, 10_000))
-    assert limits.background_wait(account=hs_account, priority=Priority.BACKGROUND, sleep=sleeps) == 0
+    assert limits.background_wait(account=hs_account, priority=Priority.BACKGROUND, pacer=limits.Pacer(sleeps)) == 0
     assert sleeps.waits == []
 
 
 def test_search_slots_are_shared_and_spaced(hs_account, settings):
     settings.HUBSPOT_SEARCH_PER_SECOND = 4
-    sleeps = SleepRecorder()
-    now = (int(time.time() * 4) + 40) / 4  # the start of a slot, ahead of the clock
-    waits = [limits.search_slot(account=hs_account, sleep=sleeps, now=now) for _ in range(6)]
-    # Slots are 0.25 s wide, one search each: at most N+1 in any rolling second, so 4/s stays under HubSpot's 5.
-    assert waits == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    start = (int(time.time() * 4) + 40) / 4  # the start of a slot, ahead of the clock
+
+    def worker() -> limits.Pacer:
+        pacer = limits.Pacer(SleepRecorder())
+        pacer.ahead = start - time.time()
+        return pacer
+
+    # Six workers at one moment: slots 0.25 s wide, one search each, so at most N+1 fall in any rolling second and
+    # 4/s stays under HubSpot's 5.
+    waits = [limits.search_slot(account=hs_account, pacer=worker()) for _ in range(6)]
+    assert waits == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.25], abs=0.01)
+    # One worker searching in a row waits a slot each time.
+    alone = worker()
+    alone_waits = [limits.search_slot(account=hs_account, pacer=alone) for _ in range(3)]
+    assert alone_waits == pytest.approx([1.5, 0.25, 0.25], abs=0.01)
 
 
 def test_ten_secondly_429_fills_the_window_for_every_worker(hs_account):
