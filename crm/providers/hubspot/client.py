@@ -31,7 +31,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import requests
 import structlog
@@ -60,11 +59,13 @@ from crm.providers.hubspot.transport import (
     batch_merge,
     chunks,
     error_info,
+    flag,
     growing_delay,
     headers_of,
     http_session,
     next_after,
     rate_headers,
+    segment,
 )
 from studios.models import ProviderAccount
 
@@ -130,7 +131,7 @@ class HubSpotClient:
         associations: Sequence[str] = (),
     ) -> Page:
         """One page of the list (oldest id first); `archived=True` lists the archived records (archivedAt)."""
-        params: dict[str, Any] = {"limit": max(1, min(int(limit), LIST_LIMIT_MAX)), "archived": _flag(archived)}
+        params: dict[str, Any] = {"limit": max(1, min(int(limit), LIST_LIMIT_MAX)), "archived": flag(archived)}
         if after:
             params["after"] = after
         if associations:
@@ -167,12 +168,12 @@ class HubSpotClient:
             if not batch.results:
                 raise HubSpotNotFound(f"no {object_type} record {object_id}", status=404, errors=batch.errors)
             return batch.results[0]
-        params: dict[str, Any] = {"archived": _flag(archived)}
+        params: dict[str, Any] = {"archived": flag(archived)}
         if properties:
             params["properties"] = ",".join(properties)
         if id_property:
             params["idProperty"] = id_property
-        return self.get(self.paths.objects(object_type, _segment(object_id)), params=params).json() or {}
+        return self.get(self.paths.objects(object_type, segment(object_id)), params=params).json() or {}
 
     def search(self, object_type: str, body: Mapping[str, Any]) -> Page:
         """One search page: {filterGroups, sorts, properties, limit (<= 200), after}. Past the 10,000th result
@@ -198,7 +199,7 @@ class HubSpotClient:
             if id_property:
                 payload["idProperty"] = id_property
             path = self.paths.objects(object_type, "batch", "read")
-            answer = self.post(path, params={"archived": _flag(archived)}, json=payload, idempotent=True)
+            answer = self.post(path, params={"archived": flag(archived)}, json=payload, idempotent=True)
             batch_merge(merged, answer)
         return merged
 
@@ -227,13 +228,13 @@ class HubSpotClient:
     ) -> dict[str, Any]:
         """Update one record's properties ("" clears one); HubSpotNotFound if it does not exist."""
         params = {"idProperty": id_property} if id_property else None
-        path = self.paths.objects(object_type, _segment(object_id))
+        path = self.paths.objects(object_type, segment(object_id))
         return self.patch(path, params=params, json={"properties": dict(properties)}).json() or {}
 
     def object_archive(self, object_type: str, object_id: str | int) -> bool:
         """Archive (HubSpot's delete) one record; False if there was no such record (already archived)."""
         try:
-            self.delete(self.paths.objects(object_type, _segment(object_id)), expect=(204,))
+            self.delete(self.paths.objects(object_type, segment(object_id)), expect=(204,))
         except HubSpotNotFound:
             return False
         return True
@@ -276,7 +277,7 @@ class HubSpotClient:
         owners: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": 100, "archived": _flag(archived)}
+            params: dict[str, Any] = {"limit": 100, "archived": flag(archived)}
             if after:
                 params["after"] = after
             body = self.get(self.paths.owners(), params=params).json() or {}
@@ -289,7 +290,7 @@ class HubSpotClient:
     def owner_by_user_id(self, user_id: str | int) -> dict[str, Any] | None:
         """The owner a HubSpot user is (records' hubspot_owner_id), or None when the user owns nothing."""
         try:
-            return self.get(self.paths.owners(_segment(user_id)), params={"idProperty": "userId"}).json() or None
+            return self.get(self.paths.owners(segment(user_id)), params={"idProperty": "userId"}).json() or None
         except HubSpotNotFound:
             return None
 
@@ -491,11 +492,3 @@ class _Retry(Exception):
 class _Unauthorized(Exception):
     def __init__(self, error: HubSpotError) -> None:
         self.error = error
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _segment(value: str | int) -> str:
-    return quote(str(value), safe="")

@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -206,3 +207,13 @@ def batch_merge(into: BatchResult, answer: HubSpotResponse) -> None:
     into.results.extend(body.get("results") or ())
     into.errors.extend(body.get("errors") or ())
     into.status = str(body.get("status") or into.status)
+
+
+def flag(value: bool) -> str:
+    """A boolean query parameter as HubSpot reads it."""
+    return "true" if value else "false"
+
+
+def segment(value: str | int) -> str:
+    """An id (or a unique value: an email) as one path segment."""
+    return quote(str(value), safe="")
