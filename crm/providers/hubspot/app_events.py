@@ -177,9 +177,11 @@ def _event(item: Mapping[str, Any]) -> AppEvent | None:
 
 
 def _ours(item: Mapping[str, Any]) -> bool:
-    """Our app's own write: its sourceId is our app id (HubSpot sets changeSource INTEGRATION with it)."""
-    app_id = str(hubspot_settings.APP_ID or "")
-    return bool(app_id) and _text(item.get("sourceId")) == app_id
+    """Our app's own write: its sourceId is our app id (HubSpot sets changeSource INTEGRATION with it). The event's
+    `appId` is the app the delivery is for, which is ours too (an account on its own app has another id)."""
+    source = _text(item.get("sourceId"))
+    ours = {str(hubspot_settings.APP_ID or ""), _text(item.get("appId"))} - {""}
+    return bool(source) and source in ours
 
 
 def _text(value: Any) -> str:

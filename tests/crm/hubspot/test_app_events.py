@@ -193,6 +193,17 @@ def test_our_own_writes_come_back_as_ours():
     assert ours == {"1": True, "2": False, "3": True, "4": False, "5": False}
 
 
+def test_a_write_by_the_app_the_delivery_is_for_is_ours_whatever_app_id_is_configured(settings):
+    """An account connected through its own app: the delivery's appId is that app, and so is its writes' sourceId."""
+    settings.HUBSPOT_APP_ID = ""
+    events = [
+        event(eventId=1, appId=555, changeSource="INTEGRATION", sourceId="555"),
+        event(eventId=2, appId=555, changeSource="INTEGRATION", sourceId="999"),
+    ]
+    body = json.dumps(events).encode()
+    assert [item.ours for item in parse(body, signed(body))] == [True, False]
+
+
 def test_an_event_that_names_no_portal_object_or_id_is_left_out_and_the_rest_read():
     events = [event(eventId=1), event(eventId=2, portalId=None), event(eventId=3, objectId=None), "junk", event()]
     events[-1] = event(eventId=4, subscriptionType="")
