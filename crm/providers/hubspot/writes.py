@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 
 from crm.errors import CrmNotFound, CrmRejected
+from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import PROVIDER, HubSpotRejected, translate, translated
 from crm.records import Activity, ActivityLogged
 
@@ -102,9 +103,9 @@ def account_of(provider: Any) -> Any:
 
 def connection_of(provider: Any) -> Any:
     """The HubSpotConnection behind the provider (its owner, timeline setting), None when there is none yet."""
-    bound = provider.connection
-    if hasattr(bound, "timeline_activity") or hasattr(bound, "hub_id"):
-        return bound
+    found = getattr(provider, "hubspot_connection", None)
+    if callable(found):
+        return found()
     try:
         return account_of(provider).hubspot_connection
     except (AttributeError, ObjectDoesNotExist):  # no connection row: the account alone (e.g. a test's)
@@ -117,7 +118,8 @@ def default_owner(provider: Any) -> str:
 
 
 def time_zone(provider: Any) -> zoneinfo.ZoneInfo:
-    """The organization's time zone: its connection's when it has one, else its first studio's, else UTC."""
+    """The organization's time zone: its connection's when it has one, else its first studio's, else
+    HUBSPOT_PORTAL_TIME_ZONE."""
     cached = getattr(provider, "_hubspot_write_zone", None)
     if cached is not None:
         return cached
@@ -128,7 +130,7 @@ def time_zone(provider: Any) -> zoneinfo.ZoneInfo:
         first = studios.order_by("pk").values_list("time_zone", flat=True).first() if studios is not None else None
         name = first or ""
     try:
-        zone = zoneinfo.ZoneInfo(name) if name else zoneinfo.ZoneInfo("UTC")
+        zone = zoneinfo.ZoneInfo(name or str(hubspot_settings.PORTAL_TIME_ZONE))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone = zoneinfo.ZoneInfo("UTC")
     provider._hubspot_write_zone = zone
@@ -170,9 +172,10 @@ def forget_association_types() -> None:
 
 def association(provider: Any, from_type: str, to_type: str, record_id: str) -> dict[str, Any]:
     """One `associations` entry of a create: the record and the unlabeled type from `from_type` to it."""
+    target = checked_id(record_id)  # before any call: an id of another CRM is refused for free
     type_id = association_type_id(provider, from_type, to_type)
     return {
-        "to": {"id": checked_id(record_id)},
+        "to": {"id": target},
         "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
     }
 
@@ -285,13 +288,16 @@ def require_unique(provider: Any, object_type: str, field: str) -> None:
 
 
 def property_definition(provider: Any, object_type: str, name: str) -> Mapping[str, Any] | None:
-    """A property's definition from the properties API (cached on the provider for its life)."""
-    cache = provider.__dict__.setdefault("_hubspot_write_properties", {})
-    if object_type not in cache:
-        answer = client_of(provider).properties(object_type)
-        rows = answer.get("results", []) if isinstance(answer, Mapping) else list(answer or [])
-        cache[object_type] = {str(row.get("name")): row for row in rows}
-    return cache[object_type].get(name)
+    """A property's definition from the properties API (the provider's cached list when it keeps one)."""
+    cached = getattr(provider, "_properties", None)
+    if callable(cached):
+        rows = cached(object_type)
+    else:
+        store = provider.__dict__.setdefault("_hubspot_write_properties", {})
+        if object_type not in store:
+            store[object_type] = list(client_of(provider).properties(object_type))
+        rows = store[object_type]
+    return next((row for row in rows if str(row.get("name")) == name), None)
 
 
 # --- errors ----------------------------------------------------------------------------------------------------
