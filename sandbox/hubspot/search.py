@@ -13,15 +13,18 @@ Rules the emulator keeps (knobs in sandbox/config.py):
   `hs_search_filters_max` in all (5, 10 and 25 since 2024-08-26) and `hs_search_sorts_max` sorts;
 - `hs_search_requests_per_second` per portal (HubSpot: five per second per account), refused with its own 429
   body (category RATE_LIMITS, no policyName); search answers never carry `X-HubSpot-RateLimit-*` headers;
-- a write shows in search `hs_search_index_lag_seconds` after it was made (sandbox clock): until then the record
-  is not found at all (UNCONFIRMED: HubSpot may show its former values meanwhile); archived records never show.
+- a write shows in search `hs_search_index_lag_seconds` after it was made (sandbox clock): a record modified less
+  than that long ago is not found at all (UNCONFIRMED: HubSpot may show its former values meanwhile); archived
+  records never show (they leave the store).
 UNCONFIRMED: the order without sorts (object id ascending here), where records without a value sort (last, either
-direction), how ties on a sort property are ordered (by object id, ascending).
+direction), how ties on a sort property are ordered (by object id: ascending, but descending when sorted by the
+modified time descending, as the index is read backwards; the same query always pages in the same order).
 
 Speed: a filter group that bounds the modified-time property reads a slice of the store's sorted (modified, id)
 index, narrowed by `hs_object_id` bounds when the time is one moment (the tie bucket of a 12,000-record batch);
 sorted by that time (or, in a bucket, by id) with nothing else to test, a page costs its own length, not the
-store's, and `total` is the slice's length.
+store's, and `total` is the slice's length. Without such bounds, a request sorted by id (or not sorted) or by the
+modified time filters the matching index in order; only other sorts sort their matches.
 """
 
 from __future__ import annotations
@@ -80,12 +83,12 @@ class Page:
 
 @dataclass
 class _Slice:
-    """A run of the (modified, id) index that holds every record a group can match, and the filters left to test."""
+    """A run of an index that holds every record the request can match, and the filters left to test (OR of ANDs)."""
 
     start: int
     stop: int
-    residual: list[Condition]
-    point: bool  # one moment: the slice is in id order too
+    groups: list[list[Condition]]
+    point: bool  # one moment of the (modified, id) index: the slice is in id order too
 
 
 _LOWER = {"GT": True, "GTE": False, "EQ": False, "BETWEEN": False}  # op -> strictly after
@@ -145,7 +148,7 @@ def _bounds(keys: list[Any], group: list[Condition], modified: str, id_key: Call
                     else bisect.bisect_right(keys, probe_high),
                 )
             residual.remove(item)
-    return _Slice(start, max(start, stop), residual, point)
+    return _Slice(start, max(start, stop), [residual] if residual else [], point)
 
 
 def _sort_key(kind: str, value_of: ValueOf, name: str) -> Callable[[dict[str, Any]], Any]:
@@ -204,14 +207,14 @@ def run(request: SearchRequest, target: Target) -> Page:
             sliced = _bounds(store.modified_index, group, target.modified_property, store.id_key)
             if sliced is not None:
                 return _run_slice(request, target, store.modified_index, sliced)
-        by_id = _id_bounds(store.id_index, group if group is not None else [], store.id_key)
-        if (
-            by_id is not None
-            and len(request.groups) <= 1
-            and (request.sort is None or request.sort.name == ID_PROPERTY)
-        ):
-            return _run_ids(request, target, by_id)
-        return _run_scan(request, target, list(store.records.values()))
+        sort = request.sort.name if request.sort is not None else None
+        if sort in (None, ID_PROPERTY):  # the id index is in that order: filter it, never sort
+            by_id = _id_bounds(store.id_index, group, store.id_key) if group is not None else None
+            return _run_ids(request, target, by_id or _Slice(0, len(store.id_index), request.groups, True))
+        if sort == target.modified_property:  # likewise the (modified, id) index
+            everything = _Slice(0, len(store.modified_index), request.groups, False)
+            return _run_slice(request, target, store.modified_index, everything)
+        return _run_scan(request, target, list(store.records.values()), _accept(target, request, request.groups))
 
 
 _ID_OPERATORS = ("GT", "GTE", "LT", "LTE", "EQ")
@@ -236,13 +239,14 @@ def _id_bounds(keys: list[Any], group: list[Condition], id_key: Callable[[str], 
             stop = min(
                 stop, bisect.bisect_left(keys, ident) if item.operator == "LT" else bisect.bisect_right(keys, ident)
             )
-    return _Slice(start, max(start, stop), [item for item in group if item not in on_id], True)
+    remaining = [item for item in group if item not in on_id]
+    return _Slice(start, max(start, stop), [remaining] if remaining else [], True)
 
 
 def _run_ids(request: SearchRequest, target: Target, sliced: _Slice) -> Page:
     keys, records = target.store.id_index, target.store.records
     descending = request.sort is not None and request.sort.descending
-    if not sliced.residual and not request.query and target.hidden is None:
+    if not sliced.groups and not request.query and target.hidden is None:
         total = sliced.stop - sliced.start
         if descending:
             top = sliced.stop - request.after
@@ -250,14 +254,14 @@ def _run_ids(request: SearchRequest, target: Target, sliced: _Slice) -> Page:
         else:
             chosen = keys[sliced.start + request.after : min(sliced.stop, sliced.start + request.after + request.limit)]
         return _page(total, [records[str(key)] for key in chosen], request)
-    accept = _accept(target, request, sliced.residual)
+    accept = _accept(target, request, sliced.groups)
     matched = [record for record in (records[str(key)] for key in keys[sliced.start : sliced.stop]) if accept(record)]
     if descending:
         matched.reverse()
     return _page(len(matched), matched[request.after : request.after + request.limit], request)
 
 
-def _accept(target: Target, request: SearchRequest, residual: list[Condition]) -> Callable[[dict[str, Any]], bool]:
+def _accept(target: Target, request: SearchRequest, groups: list[list[Condition]]) -> Callable[[dict[str, Any]], bool]:
     value_of, hidden, text_match, query = target.value_of, target.hidden, target.text_match, request.query
 
     def accept(record: dict[str, Any]) -> bool:
@@ -265,7 +269,7 @@ def _accept(target: Target, request: SearchRequest, residual: list[Condition]) -
             return False
         if query and text_match is not None and not text_match(record, query):
             return False
-        return all(item.test(value_of(record, item.name)) for item in residual)
+        return not groups or any(all(item.test(value_of(record, item.name)) for item in group) for group in groups)
 
     return accept
 
@@ -273,7 +277,7 @@ def _accept(target: Target, request: SearchRequest, residual: list[Condition]) -
 def _run_slice(request: SearchRequest, target: Target, keys: list[Any], sliced: _Slice) -> Page:
     records = target.store.records
     direction = _index_ordered(request, target.modified_property, sliced.point)
-    plain = not sliced.residual and not request.query and target.hidden is None
+    plain = not sliced.groups and not request.query and target.hidden is None
     if direction and plain:
         total = sliced.stop - sliced.start
         if direction > 0:
@@ -283,33 +287,20 @@ def _run_slice(request: SearchRequest, target: Target, keys: list[Any], sliced: 
             chosen = keys[max(sliced.start, top - request.limit) : max(sliced.start, top)][::-1]
         page = [records[str(key[1])] for key in chosen]
         return _page(total, page, request)
-    accept = _accept(target, request, sliced.residual)
+    accept = _accept(target, request, sliced.groups)
     run_of = (records[str(key[1])] for key in keys[sliced.start : sliced.stop])
     if direction:
         matched = [record for record in run_of if accept(record)]
         if direction < 0:
             matched.reverse()
         return _page(len(matched), matched[request.after : request.after + request.limit], request)
-    return _run_scan(request, target, list(run_of), accept=accept)
+    return _run_scan(request, target, list(run_of), accept)
 
 
 def _run_scan(
-    request: SearchRequest,
-    target: Target,
-    candidates: list[dict[str, Any]],
-    *,
-    accept: Callable[[dict[str, Any]], bool] | None = None,
+    request: SearchRequest, target: Target, candidates: list[dict[str, Any]], accept: Callable[[dict[str, Any]], bool]
 ) -> Page:
-    if accept is None:
-        base = _accept(target, request, [])
-        groups = request.groups
-        value_of = target.value_of
-
-        def accept(record: dict[str, Any]) -> bool:
-            if not base(record):
-                return False
-            return not groups or any(all(item.test(value_of(record, item.name)) for item in group) for group in groups)
-
+    """Any other order: every candidate tested, the matches sorted."""
     matched = _ordered(
         [record for record in candidates if accept(record)], request, target.value_of, target.store.id_key
     )

@@ -275,6 +275,11 @@ def test_groups_are_ored_and_no_filters_lists_everything_by_id(store: RecordStor
     total, found = ids(body, store, pages=True)
     assert found == scan(store, lambda r: r["amount"] == "3" or not r["email"])
     assert total == len(found)
+    body["sorts"] = ["lastmodifieddate"]
+    total, found = ids(body, store, pages=True)
+    expected = scan(store, lambda r: r["amount"] == "3" or not r["email"], key=lambda r: parse(r["lastmodifieddate"]))
+    assert found == expected
+    assert total == len(expected)
     total, found = ids({"limit": 200}, store, pages=True)
     assert total == 600
     assert found == scan(store, lambda r: True)
