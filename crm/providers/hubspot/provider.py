@@ -38,6 +38,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from core.phone import normalize_e164
 from crm.errors import CrmNotFound, CrmRejected
 from crm.provider import CrmProvider
+from crm.providers.hubspot.embed import HUBSPOT_EMBED
 from crm.providers.hubspot.errors import PROVIDER, HubSpotError, HubSpotNotFound, translate, translated
 from crm.providers.hubspot.mapping import record_map
 from crm.providers.hubspot.reads import DONE, Reads, results_of
@@ -92,6 +93,7 @@ class HubSpotProvider(CrmProvider):
         CanonicalObject.TASK: "tasks",
     }
     max_activities_per_call: ClassVar[int] = 100  # one batch/create (writes.ACTIVITIES_PER_CALL)
+    embed = HUBSPOT_EMBED  # a link from the record opens the widget in its own tab (embed.py)
 
     def __init__(
         self,
@@ -178,7 +180,7 @@ class HubSpotProvider(CrmProvider):
     def identity(self) -> Identity:
         """The portal (hub id, domain) and the user behind the token, that user named by their owner id (members
         are matched by it)."""
-        info = self.client.token_info() or {}
+        info = self._token_info()
         user_id = str(info.get("user_id") or info.get("userId") or "")
         owner: Mapping[str, Any] = {}
         if user_id:
@@ -195,6 +197,20 @@ class HubSpotProvider(CrmProvider):
             user_name=name,
             user_active=not owner.get("archived", False),
         )
+
+    def _token_info(self) -> Mapping[str, Any]:
+        """The access token's info; a token HubSpot no longer knows (revoked: 404 on the info endpoint, which takes
+        no bearer, so no 401 refreshes it) is forgotten and the info asked again with a fresh one."""
+        from crm.providers.hubspot import tokens
+
+        try:
+            return self.client.token_info() or {}
+        except HubSpotNotFound:
+            stale = tokens.access_token_peek(account=self.account)
+            if stale is None:
+                raise
+            tokens.access_token_invalidate(account=self.account, token=stale.token)
+            return self.client.token_info() or {}
 
     # --- sign-in (sign_in.py), app events (app_events.py) ----------------------------------------------------------
     @classmethod
