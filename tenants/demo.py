@@ -1,9 +1,10 @@
 """The demo organizations, every provider account pointing at the local sandbox, applied through the tenants file
-service (so it is idempotent), so `make run` shows both CRMs side by side:
+service (so it is idempotent), so `make run` shows every CRM side by side:
 
 - Demo Fitness Co. (`demo`) on Zoho CRM: three studios, four numbers (one shared, one on Zoho Voice), a manager
   and two staff;
-- Summit Fitness Co. (`summit`) on Salesforce: two studios with a Twilio number each, a manager and two staff.
+- Summit Fitness Co. (`summit`) on Salesforce: two studios with a Twilio number each, a manager and two staff;
+- Peak Performance Gyms (`peak`) on HubSpot: two studios with a Twilio number each, a manager and two staff.
 
 They are the sandbox's demo world (sandbox/worlds.py) seen from the product, so their accounts are of the kinds
 the sandbox emulates and their members are the CRM orgs' users: each member's `crm_user_ids` names the sandbox
@@ -41,12 +42,91 @@ DEMO_SF_STAFF = (  # (email, name, studio, Salesforce user id)
 )
 
 
+# The HubSpot demo organization (sandbox/worlds.py DEMO_HS_*): its portal, Leadline's demo app, the manager's
+# install and the portal's owners (members are known by owner id; sign-in names the user, turned into the owner).
+DEMO_HS_ORGANIZATION = "peak"
+DEMO_HS_CONNECTION = "peak-hubspot"
+DEMO_HS_ORG_NAME = "Peak Performance Gyms"
+DEMO_HS_PORTAL_ID = "24681357"
+DEMO_HS_DOMAIN = "peakperformancegyms.com"
+DEMO_HS_APP_ID = "4242001"
+DEMO_HS_CLIENT_ID = "leadline-demo-hubspot-client-id"
+DEMO_HS_CLIENT_SECRET = "demo-hubspot-client-secret-not-secret"  # noqa: S105 (public demo value)
+DEMO_HS_REFRESH_TOKEN = "na1-demo-hubspot-refresh-token-not-secret"  # noqa: S105 (public demo value)
+DEMO_HS_MANAGER = ("manager@peak.leadline.test", "Parker Price", "71002001", "9100001")  # email, name, owner, user
+DEMO_HS_STAFF = (  # (email, name, studio, HubSpot owner id)
+    ("jordan@peak.leadline.test", "Jordan James", "boulder", "71002002"),
+    ("sam@peak.leadline.test", "Sam Santos", "denver", "71002003"),
+)
+
+
 def demo_document(*, sandbox_url: str) -> dict[str, Any]:
     return {
         "organizations": [
             *_zoho_organization(sandbox_url),
             _salesforce_organization(sandbox_url),
+            _hubspot_organization(sandbox_url),
         ]
+    }
+
+
+def _hubspot_organization(sandbox_url: str) -> dict[str, Any]:
+    """Peak Performance Gyms, on the sandbox's HubSpot portal (the sandbox serves HubSpot under /hubspot of its
+    host; the account names the host, as an operator pointing an account at an emulator does)."""
+    manager_email, manager_name, manager_owner_id, _user_id = DEMO_HS_MANAGER
+    return {
+        "slug": DEMO_HS_ORGANIZATION,
+        "name": DEMO_HS_ORG_NAME,
+        "accounts": [
+            {
+                "name": "peak-twilio",
+                "kind": "twilio",
+                "default": True,
+                "account_sid": "ACde000000000000000000000000000001",
+                "auth_token": "demo-twilio-auth-token",
+                "api_base_url": sandbox_url,
+            },
+            {
+                "name": DEMO_HS_CONNECTION,
+                "kind": "hubspot",
+                "default": True,
+                "client_id": DEMO_HS_CLIENT_ID,
+                "client_secret": DEMO_HS_CLIENT_SECRET,
+                "refresh_token": DEMO_HS_REFRESH_TOKEN,
+                "accounts_url": sandbox_url,
+                "api_domain": sandbox_url,
+                "lead_lifecycle_stages": "subscriber,lead,marketingqualifiedlead,salesqualifiedlead",
+                "timeline_activity": "communication",
+            },
+        ],
+        "studios": [
+            {"slug": "boulder", "name": "Peak Boulder", "time_zone": "America/Denver"},
+            {"slug": "denver", "name": "Peak Denver", "time_zone": "America/Denver"},
+        ],
+        "numbers": [
+            {"number": "+14155550120", "provider": "twilio", "studio": "boulder", "label": "Peak Boulder"},
+            {"number": "+14155550121", "provider": "twilio", "studio": "denver", "label": "Peak Denver"},
+        ],
+        "members": [
+            {
+                "email": manager_email,
+                "name": manager_name,
+                "role": "manager",
+                "crm_user_ids": {DEMO_HS_CONNECTION: manager_owner_id},
+                "password": DEMO_PASSWORDS["manager"],
+            },
+            *(
+                {
+                    "email": email,
+                    "name": name,
+                    "role": "staff",
+                    "studios": [studio],
+                    "crm_user_ids": {DEMO_HS_CONNECTION: owner_id},
+                    "password": DEMO_PASSWORDS["staff"],
+                }
+                for email, name, studio, owner_id in DEMO_HS_STAFF
+            ),
+        ],
     }
 
 

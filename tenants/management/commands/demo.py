@@ -1,4 +1,4 @@
-"""manage.py demo: load the demo organization (idempotent) and print how to sign in."""
+"""manage.py demo: load the demo organizations (idempotent) and print how to sign in."""
 
 from typing import Any
 
@@ -6,8 +6,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.urls import reverse
 
+from automation.models import AutomationSettings
 from automation.services.settings import automation_webhook_token_set, automation_webhook_url
+from crm.providers.hubspot.conf import hubspot_settings
+from crm.providers.hubspot.models import HubSpotConnection
+from crm.providers.hubspot.services import connection_for_account as hubspot_connection_for_account
 from crm.providers.salesforce.models import SalesforceConnection
 from crm.providers.salesforce.services import connection_for_account as salesforce_connection_for_account
 from crm.providers.zoho.models import ZohoConnection
@@ -17,6 +22,14 @@ from tenants.apply import tenants_apply
 from tenants.demo import (
     DEMO_CRM_CONNECTION,
     DEMO_CRM_ORG_ID,
+    DEMO_HS_APP_ID,
+    DEMO_HS_CONNECTION,
+    DEMO_HS_DOMAIN,
+    DEMO_HS_MANAGER,
+    DEMO_HS_ORG_NAME,
+    DEMO_HS_ORGANIZATION,
+    DEMO_HS_PORTAL_ID,
+    DEMO_HS_STAFF,
     DEMO_LEAD_WEBHOOK_TOKEN,
     DEMO_PASSWORDS,
     DEMO_SF_CONNECTION,
@@ -74,6 +87,7 @@ class Command(BaseCommand):
                 user_email=DEMO_SF_MANAGER_EMAIL,
                 user_name="Riley Reyes",
             )
+            self.record_hubspot_install()
         for line in report.lines():
             self.stdout.write(f"  {line}")
         base = settings.PUBLIC_BASE_URL
@@ -91,6 +105,33 @@ class Command(BaseCommand):
             self.stdout.write(f"  staff ({studio}):{' ' * (22 - len(studio))}{email} / {DEMO_PASSWORDS['staff']}")
         self.stdout.write(f"  Its Salesforce org {DEMO_SF_ORG_ID} is in the sandbox: {settings.SANDBOX_URL}/")
         self.stdout.write(f"  New Salesforce leads (the org's Flow) reach the lead automation at {summit_webhook_url}")
+        self.stdout.write(self.style.SUCCESS(f"\n{DEMO_HS_ORG_NAME} ({DEMO_HS_ORGANIZATION}), on HubSpot:"))
+        self.stdout.write(f"  manager:                       {DEMO_HS_MANAGER[0]} / {DEMO_PASSWORDS['manager']}")
+        for email, _name, studio, _owner_id in DEMO_HS_STAFF:
+            self.stdout.write(f"  staff ({studio}):{' ' * (22 - len(studio))}{email} / {DEMO_PASSWORDS['staff']}")
+        self.stdout.write(f"  Its HubSpot portal {DEMO_HS_PORTAL_ID} is in the sandbox: {settings.SANDBOX_URL}/")
+        events = base + reverse("crm-app-events", args=["hubspot"])
+        self.stdout.write(f"  New HubSpot contacts (the app's webhooks) reach the lead automation at {events}")
+
+    def record_hubspot_install(self) -> None:
+        """The sandbox's demo portal on Peak's connection, as connecting would record it (the sandbox is not
+        running yet to be asked): its hub id is what the app's webhooks and sign-in name."""
+        peak = Organization.objects.unscoped().get(slug=DEMO_HS_ORGANIZATION)
+        hubspot = ProviderAccount.objects.for_organization(peak).get(name=DEMO_HS_CONNECTION)
+        manager_email, _name, owner_id, user_id = DEMO_HS_MANAGER
+        HubSpotConnection.unscoped_objects.filter(pk=hubspot_connection_for_account(account=hubspot).pk).update(
+            state=HubSpotConnection.State.CONNECTED,
+            hub_id=DEMO_HS_PORTAL_ID,
+            hub_domain=DEMO_HS_DOMAIN,
+            app_id=DEMO_HS_APP_ID,
+            user_id=user_id,
+            owner_id=owner_id,
+            user_email=manager_email,
+            scopes=" ".join(hubspot_settings.SCOPES.split()),
+        )
+        # HubSpot announces new contacts by the app's one webhook, not a per-organization token: the organization
+        # needs only its automation switched on (its settings row; no row means off for app events).
+        AutomationSettings.objects.unscoped().get_or_create(organization=peak)
 
     def ensure_operator(self) -> None:
         user_model = get_user_model()
