@@ -89,8 +89,9 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "BACKGROUND_RESERVE": ("float", 0.2),
     # The longest a background call waits for room in the window before it gives up (CrmRateLimited).
     "BACKGROUND_WAIT_SECONDS": ("float", 30.0),
-    # The portal's time zone when nothing better is known (the daily limit resets at the portal's midnight).
-    "PORTAL_TIME_ZONE": ("str", "UTC"),
+    # The portals' time zone, if all share one (the daily limit resets at the portal's midnight). Empty: unknown, so
+    # background work blocked by the daily limit tries again each whole hour.
+    "PORTAL_TIME_ZONE": ("str", ""),
     # --- Token broker -------------------------------------------------------------------------------------------
     # The token endpoint: "/oauth/v1/token" (snake_case answer; served until 2027-02-16) or the date-versioned
     # "/oauth/2026-03/token" (camelCase). Either answer is understood.

@@ -218,12 +218,18 @@ def daily_record(*, account: ProviderAccount, rate: RateHeaders) -> None:
 
 
 def portal_midnight(*, now: float | None = None, time_zone: str | None = None) -> float:
-    """The next midnight (epoch s) in the portal's time zone (HUBSPOT_PORTAL_TIME_ZONE when not known)."""
+    """When the portal's daily allowance comes back (epoch s): the next midnight in its time zone
+    (HUBSPOT_PORTAL_TIME_ZONE). Unknown: the next whole hour, since some time zone's midnight falls on it (HubSpot's
+    answers do not name the portal's zone) and one refused call an hour costs far less than a day lost."""
+    moment = now or time.time()
+    name = time_zone if time_zone is not None else str(hubspot_settings.PORTAL_TIME_ZONE or "")
     try:
-        zone = ZoneInfo(time_zone or str(hubspot_settings.PORTAL_TIME_ZONE))
+        zone = ZoneInfo(name) if name else None
     except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = datetime.fromtimestamp(now or time.time(), tz=zone)
+        zone = None
+    if zone is None:
+        return (math.floor(moment / 3600) + 1) * 3600.0
+    local = datetime.fromtimestamp(moment, tz=zone)
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight.timestamp()
 

@@ -133,12 +133,14 @@ def test_daily_429_blocks_background_until_the_portals_midnight(hs_account, sett
 
 
 def test_portal_midnight():
-    noon_utc = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
+    noon_utc = datetime(2026, 12, 7, 12, 20, tzinfo=UTC).timestamp()
     assert limits.portal_midnight(now=noon_utc, time_zone="UTC") == datetime(2026, 12, 8, tzinfo=UTC).timestamp()
-    assert (
-        limits.portal_midnight(now=noon_utc, time_zone="Nowhere/Unknown")
-        == datetime(2026, 12, 8, tzinfo=UTC).timestamp()
-    )
+    eastern = datetime(2026, 12, 8, 5, tzinfo=UTC).timestamp()  # midnight in New York
+    assert limits.portal_midnight(now=noon_utc, time_zone="America/New_York") == eastern
+    # Unknown: the next whole hour (some zone's midnight).
+    next_hour = datetime(2026, 12, 7, 13, tzinfo=UTC).timestamp()
+    assert limits.portal_midnight(now=noon_utc, time_zone="") == next_hour
+    assert limits.portal_midnight(now=noon_utc, time_zone="Nowhere/Unknown") == next_hour
 
 
 def test_the_daily_allowance_is_written_to_the_connection_now_and_then(hs_account):
