@@ -71,8 +71,7 @@ EPOCH = "2019-08-06T02:41:08.000Z"  # when HubSpot's standard properties say the
 
 def iso_ms(moment: datetime) -> str:
     """HubSpot's datetime text: UTC, milliseconds, "Z" ("2026-12-07T17:24:11.123Z")."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:

@@ -8,6 +8,7 @@ time (HubSpot's month-end batch updates). Values come from the kit's Faker (repe
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +40,12 @@ DEAL_STAGES = (
 )
 
 
-def _weighted(faker: Faker, table: tuple[tuple[str, int], ...]) -> str:
-    values, weights = zip(*table, strict=True)
-    return faker.rng.choices(values, weights=weights)[0]
+_STAGE_VALUES = tuple(value for value, _ in STAGES)
+_STAGE_CUMULATIVE = tuple(itertools.accumulate(weight for _, weight in STAGES))
+
+
+def _stage(faker: Faker) -> str:
+    return faker.rng.choices(_STAGE_VALUES, cum_weights=_STAGE_CUMULATIVE)[0]
 
 
 def add_opt_out_property(portal: Portal, name: str = "leadline_sms_opt_out") -> None:
@@ -112,7 +116,7 @@ def seed_contacts(
             "phone": faker.phone(),
             "city": city,
             "state": state,
-            "lifecyclestage": _weighted(faker, STAGES),
+            "lifecyclestage": _stage(faker),
             "hs_lead_status": faker.rng.choice(LEAD_STATUSES),
             "hubspot_owner_id": faker.rng.choice(owners),
         }

@@ -128,6 +128,7 @@ class Portal:
         self.requests_per_10s: int | None = None
         self.requests_per_day: int | None = None
         self.listeners: list[Callable[[Change], None]] = []  # besides HubSpotState.listeners (portal-wide ones)
+        self._lookups: dict[tuple[str, str], dict[str, str]] = {}  # (type, property) -> {value: record id}
 
     # --- limits --------------------------------------------------------------------------------------------
     def limit_per_10s(self) -> int:
@@ -177,16 +178,51 @@ class Portal:
             return self.archived[object_type].get(str(record_id))
         return self.stores[object_type].get(str(record_id))
 
+    @staticmethod
+    def _lookup_key(property_name: str, value: str) -> str:
+        return str(value).lower() if property_name == "email" else str(value)
+
     def find_by(self, object_type: str, property_name: str, value: str) -> Record | None:
-        """The live record whose property has this value (idProperty lookups; emails compare case-blind)."""
+        """The live record whose property has this value (idProperty lookups; emails compare case-blind). An index
+        per (type, property) is built at the first lookup and kept up to date by every write, so upserts by a
+        unique property stay quick on 100,000 records."""
         if property_name == "hs_object_id":
             return self.get(object_type, value)
-        wanted = str(value).lower() if property_name == "email" else str(value)
-        for record in self.stores[object_type].records.values():
-            found = record["properties"].get(property_name)
-            if found is not None and (found.lower() if property_name == "email" else found) == wanted:
-                return record
-        return None
+        wanted = self._lookup_key(property_name, value)
+        with self.lock:
+            index = self._lookups.get((object_type, property_name))
+            if index is None:
+                index = {}
+                for record in self.stores[object_type].records.values():
+                    found = record["properties"].get(property_name)
+                    if found:
+                        index.setdefault(self._lookup_key(property_name, found), record["id"])
+                self._lookups[(object_type, property_name)] = index
+            record_id = index.get(wanted)
+        record = self.get(object_type, record_id) if record_id else None
+        if record is None or self._lookup_key(property_name, record["properties"].get(property_name, "")) != wanted:
+            return None
+        return record
+
+    def _track(self, object_type: str, record_id: str, before: Record | None, after: Record | None) -> None:
+        """Keep the lookup indexes right after a record's properties changed (None: it did not exist / is gone)."""
+        with self.lock:
+            for (kind, name), index in self._lookups.items():
+                if kind != object_type:
+                    continue
+                old = (before or {}).get(name)
+                new = (after or {}).get(name)
+                if old == new and after is not None and before is not None:
+                    continue
+                if old and index.get(self._lookup_key(name, old)) == record_id:
+                    del index[self._lookup_key(name, old)]
+                if new:
+                    index.setdefault(self._lookup_key(name, new), record_id)
+
+    def _forget_lookups(self, object_type: str) -> None:
+        with self.lock:
+            for key in [key for key in self._lookups if key[0] == object_type]:
+                del self._lookups[key]
 
     def alive(self, object_type: str, record_id: str) -> bool:
         return str(record_id) in self.stores[object_type].records
@@ -226,6 +262,7 @@ class Portal:
                 store.records[record["id"]] = record
                 count += 1
             store.rebuild_indexes()
+        self._forget_lookups(object_type)
         return count
 
     def create(
@@ -241,6 +278,7 @@ class Portal:
         record = self.new_record(object_type, values, at=at)
         store = self.stores[object_type]
         store.insert(record, notify=False)
+        self._track(object_type, record["id"], None, record["properties"])
         if notify:
             shown = {name: value for name, value in values.items() if value != ""}
             self.emit(self.change(object_type, "creation", record["id"], shown, source))
@@ -276,7 +314,9 @@ class Portal:
             if object_type == "contacts" and "email" in changed:
                 email = properties.get("email", "")
                 properties["hs_email_domain"] = email.rsplit("@", 1)[1].lower() if "@" in email else ""
+            before = record["properties"]
             store.update(record["id"], {"properties": properties}, at=parse_iso(stamp), notify=False)
+            self._track(object_type, record["id"], before, properties)
         if notify:
             for name, value in changed.items():
                 self.emit(self.change(object_type, "propertyChange", record["id"], {name: value}, source))
@@ -303,6 +343,7 @@ class Portal:
             return None
         archived = store.deleted[-1]
         self.archived[object_type][archived["id"]] = archived
+        self._track(object_type, archived["id"], archived["properties"], None)
         if len(store.deleted) > 10_000:
             del store.deleted[:-10_000]
         if notify:
@@ -315,6 +356,7 @@ class Portal:
             return None
         record = {key: value for key, value in archived.items() if key not in ("archived", "archivedAt")}
         self.stores[object_type].insert(record, notify=False)
+        self._track(object_type, record["id"], None, record["properties"])
         self.update(object_type, record["id"], {}, source=source, notify=False)
         self.emit(self.change(object_type, "restore", record["id"], {}, source))
         return record
@@ -373,6 +415,8 @@ class Portal:
                 record["properties"] = {**record["properties"], kind.modified_property: text}
                 touched.append(record["id"])
             store.rebuild_indexes()
+        with self.lock:
+            self._lookups.pop((object_type, kind.modified_property), None)
         if notify:
             for record_id in touched:
                 self.emit(self.change(object_type, "propertyChange", record_id, {kind.modified_property: text}, source))
