@@ -27,7 +27,6 @@ Wrap provider methods in errors.translated so callers see crm.errors only.
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -64,6 +63,7 @@ from crm.providers.hubspot.transport import (
     headers_of,
     http_session,
     next_after,
+    past_search_cap,
     rate_headers,
     segment,
 )
@@ -78,7 +78,6 @@ LIST_LIMIT_MAX = 100
 # A GET whose URL would pass this reads its properties through batch/read's POST body instead (HubSpot: 414).
 URI_SAFE_BYTES = 8_000
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PATCH", "PUT", "DELETE"})
-SEARCH_CAP = re.compile(r"10,?000")
 LOCKED_WAIT = 2.0
 
 
@@ -402,7 +401,7 @@ class HubSpotClient:
             if safe:
                 raise _Retry(error, growing_delay(attempt, rng=self.rng)) from None
             raise error from None
-        return self._answer(response, expect=expect, safe=safe, search=search, attempt=attempt, params=params)
+        return self._answer(response, expect=expect, safe=safe, search=search, attempt=attempt, sent=json)
 
     def _answer(
         self,
@@ -412,7 +411,7 @@ class HubSpotClient:
         safe: bool,
         search: bool,
         attempt: int,
-        params: Mapping[str, Any] | None,
+        sent: Any,
     ) -> HubSpotResponse:
         status = response.status_code
         headers = headers_of(response)
@@ -452,7 +451,7 @@ class HubSpotClient:
             raise HubSpotConflict(message, **kwargs)
         if status == 414:
             raise HubSpotUriTooLong(message, **kwargs)
-        if search and status == 400 and SEARCH_CAP.search(info.message):
+        if search and status == 400 and past_search_cap(info.message, sent):
             raise HubSpotSearchCapReached(message, **kwargs)
         raise HubSpotRejected(message, **kwargs)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,3 +218,17 @@ def flag(value: bool) -> str:
 def segment(value: str | int) -> str:
     """An id (or a unique value: an email) as one path segment."""
     return quote(str(value), safe="")
+
+
+SEARCH_CAP = 10_000  # results one search query pages through; HubSpot answers 400 past them
+SEARCH_CAP_WORDS = re.compile(r"10,?000|page past|past \d[\d,]* results", re.IGNORECASE)
+
+
+def past_search_cap(message: str, sent: Any) -> bool:
+    """Whether a search's 400 is the 10,000-result cap: the `after` sent reached it, or HubSpot's message says so."""
+    after = sent.get("after") if isinstance(sent, Mapping) else None
+    try:
+        reached = after is not None and int(after) >= SEARCH_CAP
+    except (TypeError, ValueError):
+        reached = False
+    return reached or bool(SEARCH_CAP_WORDS.search(message))

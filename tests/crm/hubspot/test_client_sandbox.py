@@ -224,3 +224,17 @@ def test_faults_are_retried(empty_sandbox, portal, account, sandbox_sleep, statu
     assert len(sandbox_sleep.waits) == 2
     if expected_wait:
         assert sandbox_sleep.waits == [expected_wait, expected_wait]
+
+
+def test_paging_past_the_search_cap_is_its_own_error(empty_sandbox, portal, account, sandbox_sleep):
+    from crm.errors import CrmRejected
+    from crm.providers.hubspot.errors import HubSpotSearchCapReached
+
+    seed(empty_sandbox, portal, "contacts", 30)
+    control(empty_sandbox, "PATCH", "config", {"hs_search_max_results": 20})
+    client = HubSpotClient(account, sleep=sandbox_sleep)
+    first = client.search("contacts", {"limit": 20})
+    assert first.total == 30
+    with pytest.raises(HubSpotSearchCapReached) as caught:
+        client.search("contacts", {"limit": 20, "after": first.after})
+    assert isinstance(translate(caught.value), CrmRejected)
