@@ -212,3 +212,18 @@ def test_the_demo_staff_sign_in_with_hubspot_as_in_make_run(settings, sandbox):
 
     identity = provider_for(ProviderAccount.objects.unscoped().get(name=demo.DEMO_HS_CONNECTION)).identity()
     assert (identity.org_id, identity.user_id) == (demo.DEMO_HS_PORTAL_ID, demo.DEMO_HS_MANAGER[2])
+
+
+def test_the_widget_opened_from_a_hubspot_record_offers_hubspot_sign_in_and_is_never_framed(client):
+    from django.contrib.staticfiles import finders
+
+    page = client.get("/app/", {"crm": "hubspot", "object": "contact", "recordId": "1201"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "crm/hubspot/embed.js" in text  # the glue that opens the record's conversation
+    assert finders.find("crm/hubspot/embed.js")
+    assert f"{reverse('signin:crm-start', args=['hubspot'])}?mode=widget" in text
+    assert "Sign in with Salesforce" not in text  # from HubSpot, only HubSpot's sign-in
+    policy = page["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy  # opened in its own tab from a link: nobody frames it
+    assert "script-src 'self';" in policy  # no SDK from HubSpot's origin
