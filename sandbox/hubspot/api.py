@@ -15,11 +15,11 @@ from typing import Any
 
 import structlog
 
-from sandbox.hubspot import associations, batch, control, oauth, objects, owners, properties
+from sandbox.hubspot import associations, batch, control, oauth, objects, owners, properties, record_page
 
 logger = structlog.get_logger(__name__)
 
-MODULES = (oauth, objects, batch, properties, owners, associations, control)
+MODULES = (oauth, objects, batch, properties, owners, associations, record_page, control)
 # Modules another part of the emulator adds (search; app webhooks and their controls), imported when present.
 OPTIONAL = ("sandbox.hubspot.search", "sandbox.hubspot.webhooks", "sandbox.hubspot.control_webhooks")
 

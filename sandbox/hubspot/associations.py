@@ -10,7 +10,8 @@
 - `POST associations/{from}/{to}/batch/create {inputs: [{from: {id}, to: {id}, types: [{associationCategory,
   associationTypeId}]}]}`, `batch/associate/default {inputs: [{from: {id}, to: {id}}]}`, `batch/archive
   {inputs: [{from: {id}, to: [{id}]}]}`.
-- `PUT objects/{from}/{id}/associations/default/{to}/{toId}` -> 200 with both directions' specs;
+- `PUT objects/{from}/{id}/associations/default/{to}/{toId}` -> 200 with both directions' specs (objects/ on
+  /crm/v4, /crm/v3 or the date version);
   `PUT objects/{from}/{id}/associations/{to}/{toId} [{associationCategory, associationTypeId}]` -> 201;
   `GET objects/{from}/{id}/associations/{to}` -> {results: [{toObjectId, associationTypes}]};
   `DELETE objects/{from}/{id}/associations/{to}/{toId}` -> 204.
@@ -246,6 +247,7 @@ def _both(rest: str, methods: list[str], handler: Any) -> list[tuple[str, list[s
 def _on_objects(rest: str, methods: list[str], handler: Any) -> list[tuple[str, list[str], Any]]:
     return [
         (f"{PREFIX}/crm/v4/objects{rest}", methods, handler),
+        (f"{PREFIX}/crm/v3/objects{rest}", methods, handler),  # a client on the legacy family may build it so
         (f"{PREFIX}/crm/objects/<version>{rest}", methods, handler),
     ]
 

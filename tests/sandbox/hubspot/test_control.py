@@ -120,3 +120,30 @@ def test_the_demo_portal(sandbox):
     assert [owner["id"] for owner in portal.owners] == [owner["id"] for owner in worlds.DEMO_HS_OWNERS]
     for number in worlds.DEMO_HS_TWILIO_NUMBERS:
         assert number in sandbox.state.twilio.numbers
+
+
+def test_the_record_page_shows_the_timeline(hub):
+    contact = hub.create("contacts", {"firstname": "Mai", "lastname": "Ng", "email": "mai@example.com"})
+    hub.api(
+        "POST",
+        "/crm/v3/objects/communications",
+        json={
+            "properties": {
+                "hs_communication_channel_type": "SMS",
+                "hs_communication_logged_from": "CRM",
+                "hs_communication_body": "Welcome to Peak!",
+                "hs_timestamp": "2026-12-07T10:00:00Z",
+            },
+            "associations": [
+                {
+                    "to": {"id": contact["id"]},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 81}],
+                }
+            ],
+        },
+    )
+    page = requests.get(f"{hub.base}/contacts/{hub.portal_id}/record/0-1/{contact['id']}", timeout=10)
+    assert page.status_code == 200
+    assert "Mai Ng" in page.text
+    assert "Welcome to Peak!" in page.text
+    assert requests.get(f"{hub.base}/contacts/{hub.portal_id}/record/0-1/424242", timeout=10).status_code == 404
