@@ -302,7 +302,9 @@ def records(sandbox: SandboxState, request: Request, portal_id: str, object_type
     pool = portal.archived[object_type] if archived else portal.stores[object_type].records
     wanted = [part for part in (request.args.get("ids") or "").split(",") if part]
     chosen = (
-        [pool[item] for item in wanted if item in pool] if wanted else sorted(pool.values(), key=lambda r: int(r["id"]))
+        [pool[item] for item in wanted if item in pool]
+        if wanted
+        else sorted(list(pool.values()), key=lambda r: int(r["id"]))
     )
     limit = int(request.args.get("limit") or 1000)
     return json_response({"total": len(pool), "results": [raw(portal, object_type, r) for r in chosen[:limit]]})

@@ -189,11 +189,12 @@ class Portal:
         if property_name == "hs_object_id":
             return self.get(object_type, value)
         wanted = self._lookup_key(property_name, value)
-        with self.lock:
+        store = self.stores[object_type]
+        with store.lock, self.lock:  # the order every write takes them in (update: store, then _track)
             index = self._lookups.get((object_type, property_name))
             if index is None:
                 index = {}
-                for record in self.stores[object_type].records.values():
+                for record in store.records.values():
                     found = record["properties"].get(property_name)
                     if found:
                         index.setdefault(self._lookup_key(property_name, found), record["id"])

@@ -166,3 +166,27 @@ def test_batches_are_capped(hub):
     error_body(hub.api("POST", f"{V3}/contacts/batch/read", json={"inputs": inputs}), 400, "VALIDATION_ERROR")
     error_body(hub.api("POST", f"{V3}/contacts/batch/read", json={"nope": 1}), 400, "VALIDATION_ERROR")
     error_body(hub.api("POST", f"{V3}/contacts/batch/read", data="not json"), 400, "VALIDATION_ERROR")
+
+
+def test_concurrent_writers_and_readers_see_no_errors(hub):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    requests.patch(f"{hub.server.url}/_sandbox/config", json={"hs_requests_per_10s": 100_000}, timeout=10)
+
+    def work(worker: int) -> list[int]:
+        statuses = []
+        for n in range(15):
+            inputs = [
+                {"id": f"w{worker}-{n}-{k}@example.com", "idProperty": "email", "properties": {"firstname": "W"}}
+                for k in range(5)
+            ]
+            statuses.append(hub.api("POST", f"{V3}/contacts/batch/upsert", json={"inputs": inputs}).status_code)
+            statuses.append(hub.api("GET", f"{V3}/contacts", params={"limit": 100}).status_code)
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = [status for statuses in pool.map(work, range(6)) for status in statuses]
+    assert set(results) == {200}
+    assert len(hub.server.state.hubspot.portal(hub.portal_id).stores["contacts"]) == 6 * 15 * 5
