@@ -23,7 +23,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.hubspot.conf import hubspot_settings
-from crm.providers.hubspot.errors import PROVIDER, HubSpotRejected, translate, translated
+from crm.providers.hubspot.errors import PROVIDER, HubSpotMissingScopes, HubSpotRejected, translate, translated
 from crm.records import Activity, ActivityLogged
 
 TASKS = "tasks"
@@ -140,12 +140,18 @@ def time_zone(provider: Any) -> zoneinfo.ZoneInfo:
 # --- associations ----------------------------------------------------------------------------------------------
 def association_type_id(provider: Any, from_type: str, to_type: str) -> int:
     """The unlabeled HUBSPOT_DEFINED association type from one object to another, read from the labels endpoint
-    once per process (every portal shares them); the well-known id when the endpoint lists none."""
+    once per process (every portal shares them); the well-known id when the endpoint lists none, or refuses the
+    read (a missing scope, an unknown pair: the write itself says what HubSpot thinks of it, not a lookup)."""
     key = (from_type, to_type)
     with _type_ids_lock:
         if key in _type_ids:
             return _type_ids[key]
-    found = _labels_type_id(client_of(provider).association_labels(from_type, to_type))
+    try:
+        found = _labels_type_id(client_of(provider).association_labels(from_type, to_type))
+    except (HubSpotRejected, HubSpotMissingScopes):
+        if key in DEFAULT_TYPE_IDS:
+            return DEFAULT_TYPE_IDS[key]  # not cached: the next write asks again
+        raise
     type_id = found if found is not None else DEFAULT_TYPE_IDS.get(key)
     if type_id is None:
         raise CrmRejected(f"HubSpot names no association from {from_type} to {to_type}", provider=PROVIDER)

@@ -17,6 +17,7 @@ import pytest
 
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.hubspot import writes
+from crm.providers.hubspot.errors import HubSpotMissingScopes
 from tests.crm.harness_hubspot import HubSpotPortal
 from tests.factories import StudioFactory
 
@@ -130,6 +131,17 @@ def test_labels_naming_no_type_fall_back_to_the_known_ids(provider, monkeypatch)
         ],
     )
     assert writes.association_type_id(provider, "tasks", "companies") == 279  # the unlabeled one
+
+
+def test_a_refused_labels_read_falls_back_to_the_known_id_and_asks_again_later(provider, monkeypatch):
+    def refused(self, from_type, to_type):
+        raise HubSpotMissingScopes("This app hasn't been granted all required scopes", status=403)
+
+    monkeypatch.setattr(type(provider.client), "association_labels", refused)
+    assert writes.association_type_id(provider, "tasks", "contacts") == 204
+    assert ("tasks", "contacts") not in writes._type_ids
+    with pytest.raises(HubSpotMissingScopes):
+        writes.association_type_id(provider, "tasks", "leads")  # no known id to fall back on
 
 
 def test_a_task_on_a_record_id_that_is_no_hubspot_id_is_not_found_without_a_call(provider):
