@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, ClassVar
-
-import phonenumbers
 
 from django.conf import settings
 from django.core.cache import cache
@@ -39,9 +38,15 @@ from core.phone import normalize_e164
 from crm.errors import CrmNotFound, CrmRejected
 from crm.provider import CrmProvider
 from crm.providers.hubspot.embed import HUBSPOT_EMBED
-from crm.providers.hubspot.errors import PROVIDER, HubSpotError, HubSpotNotFound, translate, translated
+from crm.providers.hubspot.errors import (
+    PROVIDER,
+    HubSpotError,
+    HubSpotNotFound,
+    translate,
+    translated,
+)
 from crm.providers.hubspot.mapping import record_map
-from crm.providers.hubspot.reads import DONE, Reads, results_of
+from crm.providers.hubspot.reads import DONE, Reads, owner_names, phone_variants, results_of
 from crm.providers.hubspot.schema import ObjectSchema, schema_build
 from crm.records import (
     Activity,
@@ -114,6 +119,7 @@ class HubSpotProvider(CrmProvider):
         self._client: Any = None
         self._definitions: dict[str, list[dict[str, Any]]] = {}
         self._schemas: dict[tuple[str, str], ObjectSchema] = {}
+        self._owners: dict[str, str] | None = None
 
     # --- the client (client.py) ------------------------------------------------------------------------------
     @property
@@ -338,9 +344,26 @@ class HubSpotProvider(CrmProvider):
 
     def _canonical(self, object: str, row: Mapping[str, Any]) -> CanonicalRecord:
         try:
-            return record_map(schema=self.schema(object), record=row, region=settings.SYNC_PHONE_DEFAULT_REGION)
+            record = record_map(schema=self.schema(object), record=row, region=settings.SYNC_PHONE_DEFAULT_REGION)
         except (KeyError, ValueError) as exc:  # no id or modified time: HubSpot never sends one
             raise CrmRejected(f"HubSpot sent a record Leadline cannot read: {exc}", provider=PROVIDER) from exc
+        if record.owner_id:
+            name = self._owner_names().get(record.owner_id, "")
+            if name:
+                record = replace(record, owner_name=name)
+        return record
+
+    def _owner_names(self) -> dict[str, str]:
+        """Owner id -> name, from the owners API (kept by the provider, and for five minutes in the cache). Names are
+        a nicety: an owner HubSpot does not list, or an app without the owners scope, leaves them out."""
+        if self._owners is None:
+            key = f"hubspot:owners:{self.account.pk}"
+            names = cache.get(key)
+            if names is None:
+                names = owner_names(self.client)
+                cache.set(key, names, PROPERTIES_CACHE_SECONDS)
+            self._owners = names
+        return self._owners
 
     # --- writes (writes.py) ----------------------------------------------------------------------------------------
     def create_task(
@@ -420,23 +443,6 @@ class HubSpotProvider(CrmProvider):
         except HubSpotError:
             return ""
         return f"{base}/contacts/{hub_id}/record/{type_id}/{record_id}"
-
-
-def phone_variants(e164: str) -> list[str]:
-    """An E.164 number as people type it in HubSpot's phone properties: +14155550142, 14155550142, 4155550142,
-    (415) 555-0142, 415-555-0142, 415.555.0142, +1 415-555-0142 ... (search compares whole values)."""
-    number = phonenumbers.parse(e164)
-    national = str(number.national_number)
-    code = str(number.country_code)
-    formatted_national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    variants = [e164, f"{code}{national}", national, formatted_national, international]
-    if len(national) == 10:  # North American and similar ten-digit plans: the separators people use
-        area, exchange, line = national[:3], national[3:6], national[6:]
-        for form in (f"{area}-{exchange}-{line}", f"{area}.{exchange}.{line}", f"{area} {exchange} {line}"):
-            variants += [form, f"+{code} {form}", f"{code}-{form}" if "-" in form else f"{code} {form}"]
-        variants += [f"({area}) {exchange}-{line}", f"+{code} ({area}) {exchange}-{line}", f"({area}){exchange}-{line}"]
-    return list(dict.fromkeys(variants))
 
 
 def _custom_type(name: str) -> bool:

@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
+
+from crm.providers.hubspot.errors import HubSpotMissingScopes, HubSpotNotFound
 from crm.providers.hubspot.mapping import epoch_ms, parse_datetime
 from crm.providers.hubspot.schema import ID_PROPERTY, ObjectSchema
 from crm.records import DeletedRecord
@@ -268,3 +271,35 @@ def _to_id(item: Any) -> Any:
     if isinstance(item, Mapping):
         return item.get("toObjectId") or item.get("id")
     return item
+
+
+def phone_variants(e164: str) -> list[str]:
+    """An E.164 number as people type it in HubSpot's phone properties: +14155550142, 14155550142, 4155550142,
+    (415) 555-0142, 415-555-0142, 415.555.0142, +1 415-555-0142 ... (search compares whole values)."""
+    number = phonenumbers.parse(e164)
+    national = str(number.national_number)
+    code = str(number.country_code)
+    formatted_national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    variants = [e164, f"{code}{national}", national, formatted_national, international]
+    if len(national) == 10:  # North American and similar ten-digit plans: the separators people use
+        area, exchange, line = national[:3], national[3:6], national[6:]
+        for form in (f"{area}-{exchange}-{line}", f"{area}.{exchange}.{line}", f"{area} {exchange} {line}"):
+            variants += [form, f"+{code} {form}", f"{code}-{form}" if "-" in form else f"{code} {form}"]
+        variants += [f"({area}) {exchange}-{line}", f"+{code} ({area}) {exchange}-{line}", f"({area}){exchange}-{line}"]
+    return list(dict.fromkeys(variants))
+
+
+def owner_names(client: Any) -> dict[str, str]:
+    """Owner id -> "First Last" (else the e-mail) from the owners API; {} when it is not there for this app (a
+    missing scope): names are a nicety."""
+    try:
+        owners = client.owners()
+    except (HubSpotNotFound, HubSpotMissingScopes):
+        return {}
+    names = {}
+    for owner in owners:
+        if owner.get("id"):
+            parts = [str(owner.get(part) or "").strip() for part in ("firstName", "lastName")]
+            names[str(owner["id"])] = " ".join(part for part in parts if part) or str(owner.get("email") or "")
+    return names

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crm.providers.hubspot.mapping import epoch_ms, flat, parse_datetime, record_map, value_convert
-from crm.providers.hubspot.provider import phone_variants
+from crm.providers.hubspot.reads import phone_variants
 from crm.providers.hubspot.schema import schema_build
 from crm.records import FieldType
 

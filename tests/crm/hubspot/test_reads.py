@@ -90,6 +90,8 @@ def test_a_record_reads_as_the_emulator_holds_it(hs, provider):
     assert record.name == " ".join(filter(None, [properties.get("firstname"), properties.get("lastname")]))
     assert record.email == (properties.get("email") or "")
     assert record.owner_id == (properties.get("hubspot_owner_id") or "")
+    owner = next(owner for owner in hs.owners() if str(owner["id"]) == record.owner_id)
+    assert record.owner_name == f"{owner['firstName']} {owner['lastName']}"
     assert record.get("lifecycle_stage") == properties.get("lifecyclestage")
     assert record.raw["lastname"] == properties.get("lastname")
     assert provider.to_canonical(object=LEAD, record=held).modified_time == record.modified_time
