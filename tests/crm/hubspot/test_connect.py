@@ -365,3 +365,16 @@ def test_another_organizations_manager_cannot_finish_or_see_the_flow(manager_a, 
     assert manager_b.get(url("change", unconnected.pk)).status_code in (302, 404)
     unconnected.refresh_from_db()
     assert unconnected.state == HubSpotConnection.State.NOT_CONNECTED
+
+
+def test_a_user_who_owns_nothing_is_connected_with_a_warning(manager_a, unconnected, portal, sandbox):
+    location = consent(start(manager_a, unconnected), **as_user(portal, 2))
+    emulated = sandbox.state.hubspot.portal(portal["portal_id"])
+    emulated.owners[:] = [owner for owner in emulated.owners if owner["id"] != portal["owners"][2]["id"]]
+    response = callback(manager_a, location)
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("HubSpot has no owner for" in m for m in messages)
+    unconnected.refresh_from_db()
+    assert unconnected.state == HubSpotConnection.State.CONNECTED
+    assert unconnected.user_id == str(portal["owners"][2]["userId"])
+    assert unconnected.owner_id == ""
