@@ -77,6 +77,17 @@ def subscribe(hub: Hub, receiver: Receiver, *specs: dict[str, Any], **settings: 
     return [hooks(hub, "POST", "/subscriptions", 201, json=spec) for spec in specs]
 
 
+def attempts(hub: Hub, count: int, timeout: float = 10.0) -> dict[str, Any]:
+    """The delivery log once it lists `count` attempts (the sender logs an attempt after the answer came back)."""
+    deadline = time.monotonic() + timeout
+    log = hooks(hub, "GET", "/deliveries")
+    while len(log["attempts"]) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+        log = hooks(hub, "GET", "/deliveries")
+    assert len(log["attempts"]) >= count, log
+    return log
+
+
 def configure(hs_server, **config: Any) -> None:
     ok(requests.patch(f"{hs_server.url}/_sandbox/config", json=config, timeout=10))
 
@@ -118,7 +129,7 @@ def test_an_apps_own_write_arrives_signed_as_integration_with_its_app_id(hub: Hu
     assert created["attemptNumber"] == 0
     assert created["subscriptionId"] == subs[0]["id"]
     assert events["object.propertyChange"]["propertyValue"] == "lead"
-    log = hooks(hub, "GET", "/deliveries")
+    log = attempts(hub, 1)
     assert [(a["attemptNumber"], a["status"], a["delivered"]) for a in log["attempts"]] == [(0, 200, True)]
 
 
@@ -157,20 +168,21 @@ def test_failures_are_retried_with_the_next_attempt_number_on_the_sandbox_clock(
     receiver.wait(1)
     time.sleep(0.3)
     assert len(receiver.received) == 1  # the retry waits for the sandbox clock
-    first = hooks(hub, "GET", "/deliveries")["attempts"][0]
+    first = attempts(hub, 1)["attempts"][0]
     assert first["nextAttemptAt"] - first["sentAt"] == pytest.approx(60_000, abs=50)
     ok(requests.post(f"{hs_server.url}/_sandbox/clock", json={"advance_seconds": 61}, timeout=10))
     receiver.wait(2)
+    attempts(hub, 2)  # its retry is scheduled once its answer is logged
     ok(requests.post(f"{hs_server.url}/_sandbox/clock", json={"advance_seconds": 119}, timeout=10))
     time.sleep(0.3)
     assert len(receiver.received) == 2  # the second retry waits twice as long
     ok(requests.post(f"{hs_server.url}/_sandbox/clock", json={"advance_seconds": 2}, timeout=10))
     receiver.wait(3)
     time.sleep(0.3)
-    attempts = [json.loads(item["body"])[0]["attemptNumber"] for item in receiver.received]
-    assert attempts == [0, 1, 2]
+    numbers = [json.loads(item["body"])[0]["attemptNumber"] for item in receiver.received]
+    assert numbers == [0, 1, 2]
     assert len({json.loads(item["body"])[0]["eventId"] for item in receiver.received}) == 1
-    log = hooks(hub, "GET", "/deliveries")
+    log = attempts(hub, 3)
     assert [a["status"] for a in log["attempts"]] == [500, 503, 500]
     assert log["attempts"][-1]["nextAttemptAt"] is None  # hs_webhook_max_attempts reached: given up
     assert log["retries"] == []
