@@ -11,6 +11,11 @@ Communications and notes have one rich-text body, so the subject and the text go
 input (a deleted contact's association) is that result's CrmRejected and the others land; what stops a batch
 (auth, rate or daily limit, HubSpot down) is raised. A batch HubSpot refuses whole (no multi-status) is sent again
 one record at a time, so each refusal finds its own activity.
+
+When the portal's timeline object has the unique-value property `leadline_message_id` (KEY_PROPERTY, optional:
+docs/crm/hubspot.md), each activity is upserted by its key instead (`batch/upsert`, then the associations in
+`associations/batch/create`: two calls a batch), so a retried batch (a timeout after HubSpot took it) logs nothing
+twice; without it a retry may.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from crm.errors import CrmRejected
 from crm.providers.hubspot import writes
-from crm.providers.hubspot.errors import PROVIDER, HubSpotRejected, translate, translated
+from crm.providers.hubspot.errors import PROVIDER, HubSpotMissingScopes, HubSpotRejected, translate, translated
 from crm.records import Activity, ActivityLogged
 
 BATCH_MAX = writes.ACTIVITIES_PER_CALL
@@ -31,6 +36,9 @@ OBJECT_TYPES = {"communication": "communications", "note": "notes", "task": "tas
 DEFAULT_KIND = "communication"
 CHANNELS = frozenset({"SMS", "WHATS_APP", "LINKEDIN_MESSAGE"})  # hs_communication_channel_type values
 TRACE = "objectWriteTraceId"  # HubSpot echoes it in a batch item's error context: which input it was
+# A unique-value text property the install guide has customers add to the timeline object (optional): when the
+# portal has it, activities are upserted by their key, so a retried batch updates what it wrote instead of adding.
+KEY_PROPERTY = "leadline_message_id"
 _PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
 
 
@@ -111,8 +119,12 @@ def log_activities(provider: Any, *, activities: Sequence[Activity]) -> list[Act
             results[index] = ActivityLogged(key=activity.key, error=exc)
     size = max(1, min(int(getattr(provider, "max_activities_per_call", BATCH_MAX) or BATCH_MAX), BATCH_MAX))
     client = writes.client_of(provider)
+    upserting = bool(pending) and keyed(provider, object_type)
     for start in range(0, len(pending), size):
         chunk = pending[start : start + size]
+        if upserting:
+            results.update(upserted(provider, client, object_type, chunk, activities))
+            continue
         try:
             answer = client.batch_create(object_type, [item for _, item in chunk])
         except HubSpotRejected as exc:
@@ -193,6 +205,107 @@ def error_inputs(
             value = context.get(name)
             ids.update(str(item) for item in (value if isinstance(value, list) else [value] if value else []))
     return [index for index, item in chunk if ids & {str(link["to"]["id"]) for link in item["associations"]}]
+
+
+# --- upserts by the activity's key (KEY_PROPERTY) ----------------------------------------------------------------
+def keyed(provider: Any, object_type: str) -> bool:
+    """Whether the portal's timeline object has KEY_PROPERTY with unique values (upserts can match on it); when
+    its properties cannot be read, the activities are created as without it."""
+    try:
+        definition = writes.property_definition(provider, object_type, KEY_PROPERTY)
+    except (HubSpotRejected, HubSpotMissingScopes):
+        return False
+    return bool(definition and definition.get("hasUniqueValue"))
+
+
+def upserted(
+    provider: Any,
+    client: Any,
+    object_type: str,
+    chunk: list[tuple[int, dict[str, Any]]],
+    activities: Sequence[Activity],
+) -> dict[int, ActivityLogged]:
+    """One chunk upserted by key (batch/upsert takes no associations), then associated with its records: a key
+    logged before is updated, never added twice. An association HubSpot refuses (a deleted contact) is that
+    activity's refusal, and the engagement it would have hung on is archived when this call made it."""
+    firsts: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, item in chunk:
+        firsts.setdefault(activities[index].key, (index, item))  # one input per key: HubSpot refuses duplicates
+    inputs = [
+        {"id": key, "idProperty": KEY_PROPERTY, "properties": item["properties"], TRACE: item[TRACE]}
+        for key, (_, item) in firsts.items()
+    ]
+    try:
+        answers = [client.batch_upsert(object_type, inputs)]
+    except HubSpotRejected:
+        if len(inputs) == 1:
+            raise
+        answers = []
+        for single in inputs:  # refused whole: each alone, so a refusal finds its own activity
+            try:
+                answers.append(client.batch_upsert(object_type, [single]))
+            except HubSpotRejected as exc:
+                answers.append({"errors": [{**error_of(exc), "context": {TRACE: [single[TRACE]]}}]})
+    traces = {str(item[TRACE]): index for index, item in firsts.values()}
+    done: dict[str, ActivityLogged] = {}
+    made: dict[str, tuple[str, bool]] = {}  # key -> (engagement id, created now)
+    for answer in answers:
+        results, errors = writes.batch_parts(answer)
+        for error in errors:
+            for index in error_inputs(error, list(firsts.values()), traces):
+                key = activities[index].key
+                done[key] = ActivityLogged(key=key, error=writes.rejection(error))
+        for result in results:
+            key = str((result.get("properties") or {}).get(KEY_PROPERTY) or "")
+            if key in firsts and result.get("id"):
+                made[key] = (str(result["id"]), bool(result.get("new")))
+    for key in firsts:
+        if key not in done and key not in made:
+            done[key] = ActivityLogged(key=key, error=writes.rejection({"message": "HubSpot gave no result for it"}))
+    done.update(associated(provider, client, object_type, {key: firsts[key] for key in made}, made, activities))
+    return {index: done[activities[index].key] for index, _ in chunk}
+
+
+def associated(
+    provider: Any,
+    client: Any,
+    object_type: str,
+    firsts: Mapping[str, tuple[int, dict[str, Any]]],
+    made: Mapping[str, tuple[str, bool]],
+    activities: Sequence[Activity],
+) -> dict[str, ActivityLogged]:
+    """The upserted engagements associated with their records, one batch per record type (again one by one
+    when HubSpot refuses a batch whole)."""
+    done = {key: ActivityLogged(key=key, activity_id=made[key][0]) for key in firsts}
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for key, (index, item) in firsts.items():
+        for link in item["associations"]:
+            target = provider.vendor_object(activities[index].object)
+            groups.setdefault(target, []).append(
+                (key, {"from": {"id": made[key][0]}, "to": link["to"], "types": link["types"]})
+            )
+    for target, links in groups.items():
+        path = client.paths.associations(object_type, target, "batch", "create")
+        try:
+            client.post(path, json={"inputs": [link for _, link in links]}, idempotent=True)
+            continue
+        except HubSpotRejected as exc:
+            refused = {links[0][0]: exc} if len(links) == 1 else {}
+        for key, link in links if not refused else ():
+            try:
+                client.post(path, json={"inputs": [link]}, idempotent=True)
+            except HubSpotRejected as exc:
+                refused[key] = exc
+        for key, exc in refused.items():
+            done[key] = ActivityLogged(key=key, error=translate(exc))
+            engagement, created = made[key]
+            if created:  # hanging on nothing: not left behind as an engagement no timeline shows
+                client.object_archive(object_type, engagement)
+    return done
+
+
+def error_of(exc: HubSpotRejected) -> dict[str, Any]:
+    return {"status": "error", "category": exc.category, "message": exc.message, "errors": exc.errors}
 
 
 __all__ = ["PROVIDER", "activity_body", "activity_text", "log_activities"]

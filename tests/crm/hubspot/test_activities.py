@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from crm.errors import CrmAuthError, CrmNotFound, CrmQuotaExhausted, CrmRejected, CrmUnavailable
 from crm.providers.hubspot import activities as timeline
@@ -58,7 +59,8 @@ def test_texts_are_sms_communications_on_the_contact_in_one_call(hs: HubSpotPort
     timeline.activity_body(activities[0].subject)  # nothing asked of HubSpot for a body
     calls = provider.client.calls
     logged = provider.log_activities(activities=activities)
-    assert provider.client.calls - calls == 2  # the association labels once, then one batch/create
+    assert provider.client.calls - calls == 3  # the timeline object's properties and association labels once,
+    # then one batch/create
     assert [item.key for item in logged] == ["msg-0", "msg-1"]
     assert all(item.ok and item.activity_id for item in logged), logged
     assert logged[0].activity_id != logged[1].activity_id
@@ -174,3 +176,65 @@ def test_hubspot_down_stops_the_batch(hs: HubSpotPortal, provider, empty_sandbox
     with pytest.raises(CrmUnavailable) as caught:
         provider.log_activities(activities=texts([contact]))
     assert caught.value.retryable
+
+
+# --- upserts by the activity's key ------------------------------------------------------------------------------
+def key_property(hs: HubSpotPortal, provider, object_type: str = "communications") -> None:
+    """The install guide's optional key property, made by the portal's admin (a private app with schema scopes)."""
+    family = "contacts" if object_type == "contacts" else object_type
+    token = hs.call("POST", "/private-token", {"scopes": [f"crm.schemas.{family}.write"]})["token"]
+    response = requests.post(
+        provider.client.base_url + provider.client.paths.properties(object_type),
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "name": timeline.KEY_PROPERTY,
+            "label": "Leadline message id",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": f"{object_type[:-1]}information",
+            "hasUniqueValue": True,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_with_the_key_property_a_retried_batch_logs_nothing_twice(hs: HubSpotPortal, provider):
+    key_property(hs, provider)
+    contact = new_contact(hs)
+    activities = texts([contact, contact])
+    first = provider.log_activities(activities=activities)
+    assert all(item.ok for item in first), first
+    calls = provider.client.calls
+    again = provider.log_activities(activities=activities)
+    assert provider.client.calls - calls == 2  # one batch/upsert, one associations batch/create
+    assert [item.activity_id for item in again] == [item.activity_id for item in first]
+    assert sorted(hs.ids("communications")) == sorted(item.activity_id for item in first)
+    for item, activity in zip(first, activities, strict=True):
+        held = hs.read("communications", item.activity_id)
+        assert held["properties"][timeline.KEY_PROPERTY] == activity.key
+        assert timeline.activity_text(held["properties"]["hs_communication_body"])[0] == activity.subject
+        assert held["associations"]["contacts"] == [{"id": contact, "type_ids": [81]}]
+    assert len(links(hs, "contacts", contact, "communications")) == 2
+
+
+def test_with_the_key_property_a_deleted_contacts_text_is_refused_alone_and_leaves_nothing(hs: HubSpotPortal, provider):
+    key_property(hs, provider)
+    gone, kept = new_contact(hs), new_contact(hs)
+    hs.archive("contacts", gone)
+    refused, landed = provider.log_activities(activities=texts([gone, kept]))
+    assert isinstance(refused.error, CrmRejected)
+    assert not refused.activity_id
+    assert landed.ok
+    assert hs.ids("communications") == [landed.activity_id]  # the refused one's engagement archived
+    assert [link["id"] for link in links(hs, "contacts", kept, "communications")] == [landed.activity_id]
+
+
+def test_with_the_key_property_notes_are_upserted_too(hs: HubSpotPortal, hs_connection, provider):
+    set_timeline(hs_connection, "note")
+    key_property(hs, provider, "notes")
+    contact = new_contact(hs)
+    (first,) = provider.log_activities(activities=texts([contact]))
+    (again,) = provider.log_activities(activities=texts([contact]))
+    assert again.activity_id == first.activity_id
+    assert hs.ids("notes") == [first.activity_id]
