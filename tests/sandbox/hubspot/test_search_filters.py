@@ -41,62 +41,59 @@ def config(**changes):
     return SimpleNamespace(**values)
 
 
-def test(op: str, raw, *args: str, **spec) -> bool:
+def check(op: str, raw, *args: str, **spec) -> bool:
     name = args[0] if args else "email"
     return condition({"propertyName": name, "operator": op, **spec}, type_of).test(raw)
 
 
-test.__test__ = False  # a helper, not a test
-
-
 # --- operators -------------------------------------------------------------------------------------------------
 def test_text_compares_without_case_and_missing_values_match_only_the_negative_operators() -> None:
-    assert test("EQ", "Ana@Example.com", value="ana@example.COM")
-    assert not test("EQ", None, value="x")
-    assert test("NEQ", None, value="x")
-    assert test("NEQ", "y", value="x")
-    assert not test("NEQ", "X", value="x")
-    assert test("IN", "Lead", values=["lead", "subscriber"])
-    assert not test("IN", "customer", values=["lead"])
-    assert test("NOT_IN", None, values=["lead"])
-    assert not test("NOT_IN", "LEAD", values=["lead"])
-    assert test("HAS_PROPERTY", "a")
-    assert not test("HAS_PROPERTY", "")
-    assert not test("HAS_PROPERTY", None)
-    assert test("NOT_HAS_PROPERTY", "")
-    assert test("NOT_HAS_PROPERTY", None)
-    assert not test("NOT_HAS_PROPERTY", "a")
-    assert test("LT", "apple", value="Banana")
-    assert not test("GT", "apple", value="banana")
+    assert check("EQ", "Ana@Example.com", value="ana@example.COM")
+    assert not check("EQ", None, value="x")
+    assert check("NEQ", None, value="x")
+    assert check("NEQ", "y", value="x")
+    assert not check("NEQ", "X", value="x")
+    assert check("IN", "Lead", values=["lead", "subscriber"])
+    assert not check("IN", "customer", values=["lead"])
+    assert check("NOT_IN", None, values=["lead"])
+    assert not check("NOT_IN", "LEAD", values=["lead"])
+    assert check("HAS_PROPERTY", "a")
+    assert not check("HAS_PROPERTY", "")
+    assert not check("HAS_PROPERTY", None)
+    assert check("NOT_HAS_PROPERTY", "")
+    assert check("NOT_HAS_PROPERTY", None)
+    assert not check("NOT_HAS_PROPERTY", "a")
+    assert check("LT", "apple", value="Banana")
+    assert not check("GT", "apple", value="banana")
 
 
 def test_numbers_compare_numerically_and_hs_object_id_is_a_number() -> None:
-    assert test("GT", "10", "amount", value="9")  # as text "10" < "9"
-    assert test("BETWEEN", "150.5", "amount", value="100", highValue="200")
-    assert not test("BETWEEN", "250", "amount", value="100", highValue="200")
-    assert test("GT", "1000", "hs_object_id", value=999)
-    assert test("LTE", "1000", "hs_object_id", value="1000")
-    assert test("IN", "42", "hs_object_id", values=["41", 42])
+    assert check("GT", "10", "amount", value="9")  # as text "10" < "9"
+    assert check("BETWEEN", "150.5", "amount", value="100", highValue="200")
+    assert not check("BETWEEN", "250", "amount", value="100", highValue="200")
+    assert check("GT", "1000", "hs_object_id", value=999)
+    assert check("LTE", "1000", "hs_object_id", value="1000")
+    assert check("IN", "42", "hs_object_id", values=["41", 42])
 
 
 def test_datetimes_take_epoch_milliseconds_or_iso_text() -> None:
     stored = "2026-03-01T09:00:00.250Z"
     ms = int(datetime(2026, 3, 1, 9, 0, 0, 250000, tzinfo=UTC).timestamp() * 1000)
-    assert test("EQ", stored, "lastmodifieddate", value=str(ms))
-    assert test("EQ", stored, "lastmodifieddate", value=ms)
-    assert test("GT", stored, "lastmodifieddate", value="2026-03-01T09:00:00Z")
-    assert test("LT", stored, "lastmodifieddate", value="2026-03-01T09:00:00.251+00:00")
-    assert not test("GT", stored, "lastmodifieddate", value=ms)
-    assert test("GTE", stored, "lastmodifieddate", value=ms)
+    assert check("EQ", stored, "lastmodifieddate", value=str(ms))
+    assert check("EQ", stored, "lastmodifieddate", value=ms)
+    assert check("GT", stored, "lastmodifieddate", value="2026-03-01T09:00:00Z")
+    assert check("LT", stored, "lastmodifieddate", value="2026-03-01T09:00:00.251+00:00")
+    assert not check("GT", stored, "lastmodifieddate", value=ms)
+    assert check("GTE", stored, "lastmodifieddate", value=ms)
     assert epoch_ms("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000
 
 
 def test_dates_compare_by_their_utc_midnight_and_booleans_as_true_or_false() -> None:
     midnight = int(datetime(2026, 5, 4, tzinfo=UTC).timestamp() * 1000)
-    assert test("EQ", "2026-05-04", "closedate", value=midnight)
-    assert test("EQ", "2026-05-04", "closedate", value=midnight + 3_600_000)  # any time that day
-    assert test("EQ", "true", "leadline_sms_opt_out", value="TRUE")
-    assert test("NEQ", "false", "leadline_sms_opt_out", value=True)
+    assert check("EQ", "2026-05-04", "closedate", value=midnight)
+    assert check("EQ", "2026-05-04", "closedate", value=midnight + 3_600_000)  # any time that day
+    assert check("EQ", "true", "leadline_sms_opt_out", value="TRUE")
+    assert check("NEQ", "false", "leadline_sms_opt_out", value=True)
 
 
 def test_contains_token_matches_whole_tokens_with_wildcards() -> None:
@@ -107,8 +104,8 @@ def test_contains_token_matches_whole_tokens_with_wildcards() -> None:
     assert not contains_token("Ana Maria Silva", "mar")
     assert contains_token("Ana Maria Silva", "mar*")
     assert not contains_token(None, "*")
-    assert test("NOT_CONTAINS_TOKEN", None, value="x")
-    assert test("NOT_CONTAINS_TOKEN", "bob@example.org", value="*@example.com")
+    assert check("NOT_CONTAINS_TOKEN", None, value="x")
+    assert check("NOT_CONTAINS_TOKEN", "bob@example.org", value="*@example.com")
 
 
 # --- the request -----------------------------------------------------------------------------------------------
