@@ -11,6 +11,7 @@
   "Contact already exists. Existing ID: N".
 - `PATCH .../objects/{type}/{id}[?idProperty=] {properties}` -> 200 ("" clears a value); 404 when missing.
 - `DELETE .../objects/{type}/{id}` -> 204 (also when already archived or missing).
+- `POST .../objects/contacts/gdpr-delete {objectId, idProperty?}` -> 204: gone for good (privacyDeletion).
 
 The type in the path may be a name ("contacts", "contact") or a type id ("0-1"). Writes are the token's app's
 (changeSource INTEGRATION, sourceId = app id; state.py).
@@ -258,7 +259,31 @@ def archive_object(call: Call, object_type: str, object_id: str) -> Response:
     return no_content()
 
 
+@hs_endpoint(scopes=write_scopes)
+def gdpr_delete(call: Call, object_type: str) -> Response:
+    """`POST .../objects/contacts/gdpr-delete {objectId, idProperty?}`: the contact is deleted for good (not
+    archived), 204; a contact that does not exist: 404."""
+    kind = kind_of(object_type)
+    if kind.name != "contacts":
+        raise Problem(validation_error("GDPR delete is only for contacts."))
+    body = call.body()
+    if not isinstance(body, dict) or not body.get("objectId"):
+        raise Problem(validation_error("objectId is required"))
+    id_property = body.get("idProperty")
+    record = (
+        call.portal.find_by(kind.name, id_property, str(body["objectId"]))
+        if id_property and id_property != "hs_object_id"
+        else call.portal.get(kind.name, str(body["objectId"]))
+        or call.portal.get(kind.name, str(body["objectId"]), archived=True)
+    )
+    if record is None:
+        return not_found("Object not found.  objectId are usually numeric.", id=[str(body["objectId"])])
+    call.portal.purge(kind.name, record["id"], source=call.source)
+    return no_content()
+
+
 ROUTES = [
+    *both_families("objects", "/<object_type>/gdpr-delete", ["POST"], gdpr_delete),
     *both_families("objects", "/<object_type>", ["GET"], list_objects),
     *both_families("objects", "/<object_type>", ["POST"], create_object),
     *both_families("objects", "/<object_type>/<object_id>", ["GET"], read_object),

@@ -14,12 +14,12 @@ Everything hangs off `sandbox.hubspot` (a `HubSpotState`):
     hs.listeners: list[Callable[[Change], None]]
 
 Change hook (for webhooks): every write through a Portal's `create` / `update` / `archive` / `restore` / `merge` /
-`associate` (and `stamp` when asked) calls each of `hs.listeners` (and the portal's own `listeners`) with a
-`Change` per record: portal_id, object_type ("contacts"), object_type_id ("0-1"), operation (creation |
-propertyChange | deletion | restore | merge | associationChange), object_id, properties (creation: the values set;
-propertyChange: {name: new value}, one Change per changed property), occurred_at (epoch ms) and `source`: a
-`Source(change_source, source_id, app_id)`. API calls made with an app's OAuth token give
-`Source("INTEGRATION", source_id=<app id>, app_id=<app id>)`; the control API's "a person edited it" gives
+`associate` / `purge` (and `stamp` when asked) calls each of `hs.listeners` (and the portal's own `listeners`)
+with a `Change` per record: portal_id, object_type ("contacts"), object_type_id ("0-1"), operation (creation |
+propertyChange | deletion | restore | merge | associationChange | privacyDeletion), object_id, properties
+(creation: the values set; propertyChange: {name: new value}, one Change per changed property), occurred_at
+(epoch ms) and `source`: a `Source(change_source, source_id, app_id)`. API calls made with an app's OAuth token
+give `Source("INTEGRATION", source_id=<app id>, app_id=<app id>)`; the control API's "a person edited it" gives
 `Source("CRM_UI", source_id=<user id or None>)`. Listeners run on the calling thread, after the store changed;
 they must be quick (queue work for later). Seeding (`Portal.put_rows`) announces nothing.
 

@@ -66,6 +66,18 @@ class AssociationStore:
         found.sort(key=lambda item: int(item[0]) if item[0].isdigit() else item[0])
         return found
 
+    def drop_type(self, from_type: str, from_id: str, to_type: str, type_id: int, inverse_id: int) -> list[str]:
+        """Take one association type off every association of a record to a type (a contact's previous primary
+        company loses "Primary" when another one gets it); the other ids it was on."""
+        touched = []
+        with self.lock:
+            for (other_type, other_id), types in self.links.get((from_type, str(from_id)), {}).items():
+                if other_type == to_type and type_id in types:
+                    types.discard(type_id)
+                    self.links.get((other_type, other_id), {}).get((from_type, str(from_id)), set()).discard(inverse_id)
+                    touched.append(other_id)
+        return touched
+
     def drop_record(self, object_type: str, record_id: str) -> None:
         """Forget every association of a record (a merge moves them first)."""
         with self.lock:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.hubspot.catalog import OBJECT_TYPES, ObjectType
 from sandbox.hubspot.schema import check_properties, iso_ms, parse_iso, standard_properties
 from sandbox.hubspot.state_associations import AssociationStore
+from sandbox.hubspot.state_lookups import Lookups
 from sandbox.kit.limits import RateWindows, RollingWindow
 from sandbox.kit.store import IdSequence, RecordStore
 
@@ -58,7 +59,7 @@ SYSTEM = Source("CRM_UI")  # the control API when it names nobody
 @dataclass
 class Change:
     """One record's change, for listeners (webhooks): operation is creation | propertyChange | deletion | merge |
-    restore | associationChange."""
+    restore | associationChange | privacyDeletion."""
 
     portal_id: int
     object_type: str  # "contacts"
@@ -128,7 +129,7 @@ class Portal:
         self.requests_per_10s: int | None = None
         self.requests_per_day: int | None = None
         self.listeners: list[Callable[[Change], None]] = []  # besides HubSpotState.listeners (portal-wide ones)
-        self._lookups: dict[tuple[str, str], dict[str, str]] = {}  # (type, property) -> {value: record id}
+        self.lookups = Lookups()  # idProperty lookups (state_lookups.py)
 
     # --- limits --------------------------------------------------------------------------------------------
     def limit_per_10s(self) -> int:
@@ -178,52 +179,11 @@ class Portal:
             return self.archived[object_type].get(str(record_id))
         return self.stores[object_type].get(str(record_id))
 
-    @staticmethod
-    def _lookup_key(property_name: str, value: str) -> str:
-        return str(value).lower() if property_name == "email" else str(value)
-
     def find_by(self, object_type: str, property_name: str, value: str) -> Record | None:
-        """The live record whose property has this value (idProperty lookups; emails compare case-blind). An index
-        per (type, property) is built at the first lookup and kept up to date by every write, so upserts by a
-        unique property stay quick on 100,000 records."""
+        """The live record whose property has this value (idProperty lookups; emails compare case-blind)."""
         if property_name == "hs_object_id":
             return self.get(object_type, value)
-        wanted = self._lookup_key(property_name, value)
-        store = self.stores[object_type]
-        with store.lock, self.lock:  # the order every write takes them in (update: store, then _track)
-            index = self._lookups.get((object_type, property_name))
-            if index is None:
-                index = {}
-                for record in store.records.values():
-                    found = record["properties"].get(property_name)
-                    if found:
-                        index.setdefault(self._lookup_key(property_name, found), record["id"])
-                self._lookups[(object_type, property_name)] = index
-            record_id = index.get(wanted)
-        record = self.get(object_type, record_id) if record_id else None
-        if record is None or self._lookup_key(property_name, record["properties"].get(property_name, "")) != wanted:
-            return None
-        return record
-
-    def _track(self, object_type: str, record_id: str, before: Record | None, after: Record | None) -> None:
-        """Keep the lookup indexes right after a record's properties changed (None: it did not exist / is gone)."""
-        with self.lock:
-            for (kind, name), index in self._lookups.items():
-                if kind != object_type:
-                    continue
-                old = (before or {}).get(name)
-                new = (after or {}).get(name)
-                if old == new and after is not None and before is not None:
-                    continue
-                if old and index.get(self._lookup_key(name, old)) == record_id:
-                    del index[self._lookup_key(name, old)]
-                if new:
-                    index.setdefault(self._lookup_key(name, new), record_id)
-
-    def _forget_lookups(self, object_type: str) -> None:
-        with self.lock:
-            for key in [key for key in self._lookups if key[0] == object_type]:
-                del self._lookups[key]
+        return self.lookups.find(self.stores[object_type], object_type, property_name, value)
 
     def alive(self, object_type: str, record_id: str) -> bool:
         return str(record_id) in self.stores[object_type].records
@@ -263,7 +223,7 @@ class Portal:
                 store.records[record["id"]] = record
                 count += 1
             store.rebuild_indexes()
-        self._forget_lookups(object_type)
+        self.lookups.forget(object_type)
         return count
 
     def create(
@@ -279,7 +239,7 @@ class Portal:
         record = self.new_record(object_type, values, at=at)
         store = self.stores[object_type]
         store.insert(record, notify=False)
-        self._track(object_type, record["id"], None, record["properties"])
+        self.lookups.track(object_type, record["id"], None, record["properties"])
         if notify:
             shown = {name: value for name, value in values.items() if value != ""}
             self.emit(self.change(object_type, "creation", record["id"], shown, source))
@@ -317,7 +277,7 @@ class Portal:
                 properties["hs_email_domain"] = email.rsplit("@", 1)[1].lower() if "@" in email else ""
             before = record["properties"]
             store.update(record["id"], {"properties": properties}, at=parse_iso(stamp), notify=False)
-            self._track(object_type, record["id"], before, properties)
+            self.lookups.track(object_type, record["id"], before, properties)
         if notify:
             for name, value in changed.items():
                 self.emit(self.change(object_type, "propertyChange", record["id"], {name: value}, source))
@@ -344,7 +304,7 @@ class Portal:
             return None
         archived = store.deleted[-1]
         self.archived[object_type][archived["id"]] = archived
-        self._track(object_type, archived["id"], archived["properties"], None)
+        self.lookups.track(object_type, archived["id"], archived["properties"], None)
         if len(store.deleted) > 10_000:
             del store.deleted[:-10_000]
         if notify:
@@ -357,7 +317,7 @@ class Portal:
             return None
         record = {key: value for key, value in archived.items() if key not in ("archived", "archivedAt")}
         self.stores[object_type].insert(record, notify=False)
-        self._track(object_type, record["id"], None, record["properties"])
+        self.lookups.track(object_type, record["id"], None, record["properties"])
         self.update(object_type, record["id"], {}, source=source, notify=False)
         self.emit(self.change(object_type, "restore", record["id"], {}, source))
         return record
@@ -416,8 +376,7 @@ class Portal:
                 record["properties"] = {**record["properties"], kind.modified_property: text}
                 touched.append(record["id"])
             store.rebuild_indexes()
-        with self.lock:
-            self._lookups.pop((object_type, kind.modified_property), None)
+        self.lookups.forget(object_type, kind.modified_property)
         if notify:
             for record_id in touched:
                 self.emit(self.change(object_type, "propertyChange", record_id, {kind.modified_property: text}, source))
@@ -434,7 +393,14 @@ class Portal:
         source: Source = SYSTEM,
         notify: bool = True,
     ) -> None:
+        """Associate two records; a contact's new primary company replaces its previous one and is written to its
+        `associatedcompanyid` (a property change: the contact's modified time moves)."""
+        primary = self._primary_company(from_type, from_id, to_type, to_id, type_id)
+        if primary is not None:
+            self.associations.drop_type("contacts", primary[0], "companies", 1, 2)
         kind = self.associations.add(from_type, from_id, to_type, to_id, type_id)
+        if primary is not None and self.alive("contacts", primary[0]):
+            self.update("contacts", primary[0], {"associatedcompanyid": primary[1]}, source=source, notify=notify)
         if notify:
             change = self.change(from_type, "associationChange", str(from_id), {}, source)
             change.association = {
@@ -444,6 +410,29 @@ class Portal:
                 "removed": False,
             }
             self.emit(change)
+
+    @staticmethod
+    def _primary_company(
+        from_type: str, from_id: str, to_type: str, to_id: str, type_id: int | None
+    ) -> tuple[str, str] | None:
+        """(contact id, company id) when this association makes a contact's primary company."""
+        if (from_type, to_type, type_id) == ("contacts", "companies", 1):
+            return str(from_id), str(to_id)
+        if (from_type, to_type, type_id) == ("companies", "contacts", 2):
+            return str(to_id), str(from_id)
+        return None
+
+    def purge(self, object_type: str, record_id: str, *, source: Source = SYSTEM) -> bool:
+        """A GDPR delete: the record (live or archived) and its associations are gone for good."""
+        store = self.stores[object_type]
+        record = store.delete(str(record_id), notify=False) or self.archived[object_type].pop(str(record_id), None)
+        if record is None:
+            return False
+        self.archived[object_type].pop(str(record_id), None)
+        self.lookups.track(object_type, str(record_id), record["properties"], None)
+        self.associations.drop_record(object_type, str(record_id))
+        self.emit(self.change(object_type, "privacyDeletion", str(record_id), {}, source))
+        return True
 
     # --- changes -------------------------------------------------------------------------------------------
     def change(

@@ -147,3 +147,52 @@ def test_associations_skip_archived_records_and_can_be_removed(hub):
         "OBJECT_NOT_FOUND",
     )
     error_body(hub.api("GET", "/crm/v4/associations/owners/contacts/labels"), 400, "VALIDATION_ERROR")
+
+
+def test_a_new_primary_company_moves_associatedcompanyid_and_the_contacts_modified_time(hub):
+    contact = hub.create("contacts", {"email": "p@example.com"})
+    first = hub.create("companies", {"name": "First"})
+    second = hub.create("companies", {"name": "Second"})
+    primary = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]
+    hub.server.state.clock.advance(2)
+    ok(
+        hub.api("PUT", f"/crm/v4/objects/contacts/{contact['id']}/associations/companies/{first['id']}", json=primary),
+        201,
+    )
+    after_first = hub.raw("contacts", contact["id"])
+    assert after_first["properties"]["associatedcompanyid"] == first["id"]
+    assert after_first["updatedAt"] > contact["updatedAt"]
+    ok(
+        hub.api(
+            "PUT",
+            f"/crm/v4/objects/companies/{second['id']}/associations/contacts/{contact['id']}",
+            json=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 2}],
+        ),
+        201,
+    )
+    assert hub.raw("contacts", contact["id"])["properties"]["associatedcompanyid"] == second["id"]
+    linked = ok(hub.api("GET", f"/crm/v4/objects/contacts/{contact['id']}/associations/companies"))["results"]
+    types = {item["toObjectId"]: [kind["typeId"] for kind in item["associationTypes"]] for item in linked}
+    assert types == {int(first["id"]): [279], int(second["id"]): [1, 279]}
+
+
+def test_gdpr_delete_removes_a_contact_for_good(hub):
+    changes = []
+    hub.server.state.hubspot.listeners.append(changes.append)
+    contact = hub.create("contacts", {"email": "forget@example.com"})
+    assert (
+        hub.api(
+            "POST",
+            "/crm/v3/objects/contacts/gdpr-delete",
+            json={"objectId": "forget@example.com", "idProperty": "email"},
+        ).status_code
+        == 204
+    )
+    error_body(hub.api("GET", f"/crm/v3/objects/contacts/{contact['id']}"), 404, "OBJECT_NOT_FOUND")
+    assert ok(hub.api("GET", "/crm/v3/objects/contacts", params={"archived": "true"}))["results"] == []
+    assert changes[-1].operation == "privacyDeletion"
+    error_body(
+        hub.api("POST", "/crm/objects/2026-03/contacts/gdpr-delete", json={"objectId": contact["id"]}),
+        404,
+        "OBJECT_NOT_FOUND",
+    )
