@@ -238,3 +238,16 @@ def test_with_the_key_property_notes_are_upserted_too(hs: HubSpotPortal, hs_conn
     (again,) = provider.log_activities(activities=texts([contact]))
     assert again.activity_id == first.activity_id
     assert hs.ids("notes") == [first.activity_id]
+
+
+@pytest.mark.parametrize("version", ["v3", "2025-09"])
+def test_writes_and_texts_on_the_other_path_families(hs: HubSpotPortal, provider, settings, version):
+    settings.HUBSPOT_API_VERSION = version
+    contact = new_contact(hs)
+    task_id = provider.create_task(object=LEAD, record_id=contact, owner_id="", subject="Call")
+    provider.update_fields(object=LEAD, record_id=contact, values={"jobtitle": "Coach"})
+    (logged,) = provider.log_activities(activities=texts([contact]))
+    assert provider.client.paths.legacy == (version == "v3")
+    assert hs.read("tasks", task_id)["associations"]["contacts"] == [{"id": contact, "type_ids": [204]}]
+    assert hs.read("contacts", contact)["properties"]["jobtitle"] == "Coach"
+    assert [link["id"] for link in links(hs, "contacts", contact, "communications")] == [logged.activity_id]

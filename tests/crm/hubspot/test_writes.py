@@ -83,6 +83,13 @@ def test_a_task_on_a_contact_is_due_at_the_organizations_day_start_and_associate
     assert [link["id"] for link in links(hs, "contacts", contact, "tasks")] == [task_id]
 
 
+def test_without_studios_a_task_is_due_at_the_day_start_in_the_portal_time_zone_setting(hs, provider, settings):
+    settings.HUBSPOT_PORTAL_TIME_ZONE = "Europe/Berlin"
+    task_id = provider.create_task(object=LEAD, record_id="", owner_id="", subject="x", due_date=date(2026, 12, 8))
+    due = datetime(2026, 12, 8, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert timestamp_ms(hs.read("tasks", task_id)["properties"]["hs_timestamp"]) == int(due.timestamp() * 1000)
+
+
 def test_a_task_without_an_owner_is_the_connections_and_without_a_date_due_now(hs, hs_connection, provider):
     contact = new_contact(hs)
     before = datetime.now(UTC).timestamp() * 1000
