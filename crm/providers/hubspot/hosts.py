@@ -27,7 +27,7 @@ def _base(account: ProviderAccount | None, *, field: str, configured: str) -> st
         return configured
     if outbound.vendor_url_allowed(kind=KIND, field=field, url=stored):
         return stored
-    if stored == outbound.origin_of(configured):
+    if stored == _origin(configured):
         return configured  # the configured URL may carry the emulator's path (DEBUG: {SANDBOX_URL}/hubspot)
     if account is not None and account.custom_endpoints:
         return f"{stored}{hubspot_settings.EMULATOR_PATH.rstrip('/')}"
@@ -57,10 +57,16 @@ def app_credentials(account: ProviderAccount) -> tuple[str, str]:
     return client_id, secret or str(hubspot_settings.CLIENT_SECRET)
 
 
+def _origin(url: str) -> str:
+    """The origin of a URL that may carry a path ("" when it has none)."""
+    parts = urlsplit(url)
+    return outbound.origin_of(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else ""
+
+
 def same_origin(url: str, base: str) -> bool:
     """Whether an absolute URL (a paging link) is on the API base's origin: a token never goes elsewhere."""
-    parts = urlsplit(url)
-    return bool(parts.scheme) and outbound.origin_of(f"{parts.scheme}://{parts.netloc}") == outbound.origin_of(base)
+    origin = _origin(url)
+    return bool(origin) and origin == _origin(base)
 
 
 class Paths:
