@@ -185,3 +185,38 @@ def test_an_account_without_a_refresh_token_is_not_connected(hs_account):
     hs_account.refresh_token = ""
     with pytest.raises(HubSpotAuthError, match="not connected"):
         tokens.access_token_get(account=hs_account)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_workers_at_once_make_one_refresh(hs_account, fake, monkeypatch):
+    """Every worker finds no token at once: one refreshes under the lock, the others take its token."""
+    import threading
+
+    from django.db import connections
+
+    real_post = fake.post
+
+    def slow_post(url, **kwargs):
+        time.sleep(0.2)  # the refresh takes a while: everyone else arrives meanwhile
+        return real_post(url, **kwargs)
+
+    monkeypatch.setattr(fake, "post", slow_post)
+    got: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            got.append(tokens.access_token_get(account=hs_account).token)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert got == ["at-1"] * 20
+    assert len(fake.token_calls) == 1
