@@ -38,6 +38,7 @@ from core import outbound
 from core.http import make_session
 from crm.errors import CrmAuthError, CrmError, CrmRejected, CrmUnavailable
 from crm.oauth_state import Flow, state_claim, state_issue
+from crm.providers.hubspot import tokens
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import PROVIDER, HubSpotError
 from crm.providers.hubspot.models import HubSpotConnection
@@ -91,13 +92,6 @@ def app_credentials(account: ProviderAccount | None = None) -> tuple[str, str]:
     if account is not None:
         return _hosts().app_credentials(account)
     return str(hubspot_settings.CLIENT_ID), str(hubspot_settings.CLIENT_SECRET)
-
-
-def reveal(value: Any) -> str:
-    """A stored secret's plaintext: a `Secret` once loaded from the database, a str on an unsaved instance."""
-    if not value:
-        return ""
-    return value.reveal() if hasattr(value, "reveal") else str(value)
 
 
 def redirect_uri() -> str:
@@ -403,7 +397,7 @@ def _hub_claimed_elsewhere(*, account: ProviderAccount, hub_id: str) -> bool:
 def _connected(
     *, account: ProviderAccount, answer: Any, info: TokenInfo, identity: Identity, connected_by: str
 ) -> HubSpotConnection:
-    _token_cache_clear(account)  # the old refresh token's cached access token
+    tokens.token_cache_clear(account=account)  # the old refresh token's cached access token
     account.refresh_token = answer.refresh_token
     account.save(update_fields=["refresh_token", "updated_at"])
     connection = connection_for_account(account=account)
@@ -424,8 +418,6 @@ def _connected(
     connection.limit_blocked_until = None
     connection.save()
     # The broker starts from the exchange's access token, so the first calls need no refresh.
-    from crm.providers.hubspot import tokens
-
     tokens.token_answer_apply(
         account=account,
         body={
@@ -440,17 +432,11 @@ def _connected(
 
 
 def _failed(account: ProviderAccount, exc: CrmError) -> CrmError:
-    """Show the failure on the connection and give it back to raise, named as HubSpot's."""
+    """The error to raise, named as HubSpot's, once the connection shows it (the admin page says what failed)."""
+    if not exc.provider:
+        exc.provider = PROVIDER
     connection_error_record(account=account, message=exc.message)
-    exc.provider = exc.provider or PROVIDER
     return exc
-
-
-def _token_cache_clear(account: ProviderAccount) -> None:
-    """Forget the access token cached for the account's previous refresh token (the token broker's)."""
-    from crm.providers.hubspot import tokens
-
-    tokens.token_cache_clear(account=account)
 
 
 # --- disconnect -----------------------------------------------------------------------------------------------------
@@ -458,10 +444,16 @@ def disconnect(account: ProviderAccount) -> HubSpotConnection:
     """Revoke the refresh token at HubSpot, then forget it. If HubSpot cannot be reached the token is still dropped
     here (we stop using it at once), and the connection says so, so it can be removed in HubSpot (uninstalling the
     app from the portal ends it too)."""
-    problem = token_revoke(
-        http=http_session(), base=api_base(account), refresh_token=reveal(account.refresh_token), account_id=account.pk
-    )
-    _token_cache_clear(account)
+    try:
+        problem = token_revoke(
+            http=http_session(),
+            base=api_base(account),
+            refresh_token=tokens.reveal(account.refresh_token),
+            account_id=account.pk,
+        )
+    except CrmRejected as exc:  # the account names a host we will not call: forget the token all the same
+        problem = f"the token was not sent to revoke ({exc.message})"
+    tokens.token_cache_clear(account=account)
     with transaction.atomic():
         account.refresh_token = ""
         account.save(update_fields=["refresh_token", "updated_at"])

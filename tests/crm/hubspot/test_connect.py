@@ -378,3 +378,16 @@ def test_a_user_who_owns_nothing_is_connected_with_a_warning(manager_a, unconnec
     assert unconnected.state == HubSpotConnection.State.CONNECTED
     assert unconnected.user_id == str(portal["owners"][2]["userId"])
     assert unconnected.owner_id == ""
+
+
+def test_disconnect_never_sends_the_token_to_a_host_nobody_allowed(tenant_a, sandbox, app):
+    account = hubspot_account(
+        tenant_a.organization, sandbox, api_domain="https://not-hubspot.example", custom_endpoints=False
+    )
+    account.refresh_token = "na1-a-token"
+    account.save()
+    disconnected = oauth.disconnect(account)
+    assert disconnected.state == HubSpotConnection.State.NOT_CONNECTED
+    assert "not sent" in disconnected.last_error
+    account.refresh_from_db()
+    assert not account.refresh_token
