@@ -1,7 +1,9 @@
 """How records look in HubSpot's answers (list, read, batch, search alike).
 
 A record: `{"id": "101", "properties": {name: text | null}, "createdAt", "updatedAt", "archived": false}` (plus
-`archivedAt` for archived records, `associations` when asked for, `propertiesWithHistory` when asked for).
+`archivedAt` for archived records, `associations` when asked for, `propertiesWithHistory` when asked for: each
+value a write set, newest first, with its timestamp and sourceType (the change source) and sourceId; seeded
+values show as one IMPORT entry).
 Properties are opt-in: without `properties` the object type's defaults are shown (catalog.py); names the portal
 does not define are left out silently, defined ones without a value show as null. Values are strings.
 """
@@ -50,9 +52,11 @@ def record_json(
         shown["archivedAt"] = record.get("archivedAt")
     history = [name for name in with_history if name in portal.properties[kind.name]]
     if history:
+        kept = record.get("_history") or {}
         shown["propertiesWithHistory"] = {
-            name: (
-                [{"value": values[name], "timestamp": record["updatedAt"], "sourceType": "API"}]
+            name: kept.get(name)
+            or (
+                [{"value": values[name], "timestamp": record["createdAt"], "sourceType": "IMPORT"}]
                 if name in values
                 else []
             )

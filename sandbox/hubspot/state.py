@@ -45,7 +45,8 @@ from sandbox.hubspot.state_auth import (
     new_private_token,
     new_refresh_token,
 )
-from sandbox.hubspot.state_portal import SYSTEM, Change, HsRecordStore, Portal, Source
+from sandbox.hubspot.state_changes import SYSTEM, Change, Source
+from sandbox.hubspot.state_portal import HsRecordStore, Portal
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sandbox.hubspot.catalog import OBJECT_TYPES, ObjectType
 from sandbox.hubspot.schema import check_properties, iso_ms, parse_iso, standard_properties
 from sandbox.hubspot.state_associations import AssociationStore
+from sandbox.hubspot.state_changes import SYSTEM, Change, Source, with_history
 from sandbox.hubspot.state_lookups import Lookups
 from sandbox.kit.limits import RateWindows, RollingWindow
 from sandbox.kit.store import IdSequence, RecordStore
@@ -34,43 +34,6 @@ if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
 Record = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Who made a change, as webhooks tell it: changeSource and sourceId."""
-
-    change_source: str  # INTEGRATION (an app's API call), CRM_UI (a person in HubSpot), IMPORT, ...
-    source_id: str | None = None  # the app id for INTEGRATION, the user id for CRM_UI
-    app_id: str | None = None
-
-    @classmethod
-    def integration(cls, app_id: str | None) -> Source:
-        return cls("INTEGRATION", str(app_id) if app_id is not None else None, str(app_id) if app_id else None)
-
-    @classmethod
-    def ui(cls, user_id: str | int | None = None) -> Source:
-        return cls("CRM_UI", str(user_id) if user_id is not None else None)
-
-
-SYSTEM = Source("CRM_UI")  # the control API when it names nobody
-
-
-@dataclass
-class Change:
-    """One record's change, for listeners (webhooks): operation is creation | propertyChange | deletion | merge |
-    restore | associationChange | privacyDeletion."""
-
-    portal_id: int
-    object_type: str  # "contacts"
-    object_type_id: str  # "0-1"
-    operation: str
-    object_id: str
-    properties: dict[str, str]  # creation: the values set; propertyChange: the changed names -> new values
-    source: Source
-    occurred_at: int  # epoch milliseconds
-    merged_ids: list[str] = field(default_factory=list)  # merge: the secondary ids (object_id is the primary)
-    association: dict[str, Any] | None = None  # associationChange: {toObjectType, toObjectId, typeId, removed}
 
 
 class HsRecordStore(RecordStore):
@@ -237,11 +200,12 @@ class Portal:
     ) -> Record:
         """Store a new record from clean values ("" values are left out) and announce its creation."""
         record = self.new_record(object_type, values, at=at)
+        shown = {name: value for name, value in values.items() if value != ""}
+        record["_history"] = with_history(None, shown, record["updatedAt"], source)
         store = self.stores[object_type]
         store.insert(record, notify=False)
         self.lookups.track(object_type, record["id"], None, record["properties"])
         if notify:
-            shown = {name: value for name, value in values.items() if value != ""}
             self.emit(self.change(object_type, "creation", record["id"], shown, source))
         return record
 
@@ -274,9 +238,15 @@ class Portal:
             properties[kind.modified_property] = stamp
             if object_type == "contacts" and "email" in changed:
                 email = properties.get("email", "")
-                properties["hs_email_domain"] = email.rsplit("@", 1)[1].lower() if "@" in email else ""
+                if "@" in email:
+                    properties["hs_email_domain"] = email.rsplit("@", 1)[1].lower()
+                else:
+                    properties.pop("hs_email_domain", None)
             before = record["properties"]
-            store.update(record["id"], {"properties": properties}, at=parse_iso(stamp), notify=False)
+            history = with_history(record.get("_history"), changed, stamp, source)
+            store.update(
+                record["id"], {"properties": properties, "_history": history}, at=parse_iso(stamp), notify=False
+            )
             self.lookups.track(object_type, record["id"], before, properties)
         if notify:
             for name, value in changed.items():

@@ -208,3 +208,22 @@ def test_writes_are_announced_as_the_apps_and_control_edits_as_a_person(hub):
     assert creation.properties == {"email": "echo@example.com"}
     assert (edit.operation, edit.properties) == ("propertyChange", {"firstname": "Eve"})
     assert (edit.source.change_source, edit.source.source_id) == ("CRM_UI", "700001")
+
+
+def test_properties_with_history_name_who_wrote_each_value(hub):
+    made = hub.create("contacts", {"email": "h@example.com", "firstname": "Ann"})
+    hub.server.state.clock.advance(1)
+    ok(
+        hub.control(
+            "PATCH", f"/records/contacts/{made['id']}", json={"properties": {"firstname": "Anne"}, "user_id": 700001}
+        )
+    )
+    got = ok(
+        hub.api("GET", f"/crm/v3/objects/contacts/{made['id']}", params={"propertiesWithHistory": "firstname,email"})
+    )
+    first = got["propertiesWithHistory"]["firstname"]
+    assert [entry["value"] for entry in first] == ["Anne", "Ann"]
+    assert [entry["sourceType"] for entry in first] == ["CRM_UI", "INTEGRATION"]
+    assert first[1]["sourceId"] == hub.app["app_id"]
+    assert first[0]["timestamp"] > first[1]["timestamp"]
+    assert got["propertiesWithHistory"]["email"][0]["value"] == "h@example.com"
