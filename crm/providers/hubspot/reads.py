@@ -4,11 +4,11 @@ every id and the archived records (list paging), records by phone (search), each
 Delta pages (`changed_page`) page on (modified time, hs_object_id) with a fresh search per page, never by the
 search's `after` offset:
 
-- HubSpot's search takes one sort (HUBSPOT: hs_search_sorts_max) and stops at 10,000 results per query (400
-  beyond). So a page is ONE query from offset 0: the *range* query `mod > t` (`>= t` for a cursor without an id)
-  sorted by mod ascending, limit <= 200. The next page is a new query from where this one ended, so no query ever
-  nears the cap and a record edited between pages (offsets shift under an edit) is never skipped: it moves past
-  the cursor and comes again with its new values.
+- HubSpot's search is read with one sort per query (whether it takes two is not documented: the emulator's
+  hs_search_sorts_max) and stops at 10,000 results per query (400 beyond). So a page is ONE query from offset 0:
+  the *range* query `mod > t` (`>= t` for a cursor without an id) sorted by mod ascending, limit <= 200. The next
+  page is a new query from where this one ended, so no query ever nears the cap, and a record edited between pages
+  (offsets shift under an edit) is never skipped: it moves past the cursor and comes again with its new values.
 - Ties: a full range page may end inside a run of records sharing one timestamp (HubSpot's own batch updates stamp
   more than 10,000 contacts with one lastmodifieddate). Its records at the last timestamp are not returned from it;
   the *bucket* query `mod == t AND hs_object_id > last` sorted by hs_object_id reads that timestamp's records in id
@@ -21,14 +21,19 @@ search's `after` offset:
 - First load (a cursor with no time): the same range query, with no filter. List paging (`GET objects`) is not
   used for it: the list is in id order, not modified-time order, so a killed load could not resume from its
   checkpoint (the sync engine's cursor is a time), and naming every property in a GET URL fails past HubSpot's
-  URI limit (414). Search pages are twice as large (200), so the 5-a-second search allowance reads as fast as the
-  10-second allowance's list pages (100).
+  URI limit (414). Search pages are twice as large (200), so the 4-to-5-a-second search allowance reads about as
+  fast as the 10-second allowance's list pages (100 records, 10 a second). The sync engine's own progress (records
+  per committed batch) is the first load's progress.
 - Search lags writes (an index): a record written just before a search may be missing from it while later ones
   are in it. Nothing here waits for the index: the sync engine starts each run from its watermark minus
   SYNC_OVERLAP_SECONDS (60 s), which re-reads whatever the index showed late, provided the lag stays below it.
 
-Associations (a contact's company, a deal's contacts and companies) are read per page with the v4 batch read and
-attached as `associations` ({to type: [ids]}); mapping.py flattens them.
+Associations (a contact's company, a deal's contacts and companies) are read per page with the v4 batch read (100
+ids a call) and attached as `associations` ({to type: [ids]}); mapping.py flattens them. They cost the 10-second
+allowance two calls per 200 contacts; the provider option `associations=False` leaves them out.
+
+Deletions: the archived list (`archived=true`) is in id order and has no filter, so each run lists every archived
+record HubSpot still keeps (how long it keeps them is not documented) and keeps those archived after `since`.
 """
 
 from __future__ import annotations
