@@ -87,23 +87,18 @@ class Calls:
 
 
 def _instrument(timer: Timer) -> Calls:
-    """Time the calls (HTTP, the emulator answering on the same cores, JSON decoding is the client's) and the
-    mapping to CanonicalRecords, in place: every module that holds a reference to the mapping function."""
-    import importlib
-
-    from crm.providers.hubspot import mapping
+    """Time the calls (HTTP, the transport, the emulator answering on the same cores), the decoding of their JSON and
+    the mapping to CanonicalRecords, in place (the provider module holds its own reference to the mapping)."""
+    from crm.providers.hubspot import mapping, provider, transport
 
     calls = Calls(timer)
     calls.install()
-    record_map = timer.wrap("mapping", mapping.record_map)
-    for name in ("mapping", "provider", "reads"):
-        try:
-            module = importlib.import_module(f"crm.providers.hubspot.{name}")
-        except ImportError:
-            continue
-        if getattr(module, "record_map", None) is mapping.record_map:
-            module.record_map = record_map
-    mapping.record_map = record_map
+    timer.seconds["decode"] = 0.0
+    transport.HubSpotResponse.json = timer.wrap("decode", transport.HubSpotResponse.json)  # type: ignore[method-assign]
+    original = mapping.record_map
+    for module in (mapping, provider):
+        if getattr(module, "record_map", None) is original:
+            module.record_map = timer.wrap("mapping", original)
     return calls
 
 
@@ -322,11 +317,12 @@ def report(
         f"emulator alone: every delta page fetched through the provider and mapped, not written: "
         f"{serve['seconds']:.1f} s ({count / serve['seconds']:,.0f} records/s): {serve['crm']:.1f} s in "
         f"{serve_calls:,} HubSpot calls ({serve['searches']:,} searches of {serve['pages']:,} pages, "
-        f"{serve['others']:,} others), {serve['mapping']:.1f} s mapping"
+        f"{serve['others']:,} others), {serve['decode']:.1f} s decoding their JSON, {serve['mapping']:.1f} s mapping"
     )
     out()
     out(
-        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'search':>6} {'other':>6} {'crm s':>6} {'wait s':>6} "
+        f"{'phase':<9} {'rows':>8} {'total s':>7} {'rec/s':>6} {'search':>6} {'other':>6} {'crm s':>6} {'dec s':>5} "
+        f"{'wait s':>6} "
         f"{'map s':>5} {'upsert s':>8} {'other s':>7} | {'ceiling rec/s: today':>20} {'physical':>8} {'gin':>6} | "
         f"{'ratio: e2e/phys':>15} {'e2e/today':>9} {'code/phys':>9} | {'at limits (100 / 190 per 10 s)':>30}"
     )
@@ -340,7 +336,8 @@ def report(
         calls = phase["searches"] + phase["others"]
         out(
             f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['searches']:>6,} "
-            f"{phase['others']:>6,} {phase['crm']:>6.1f} {phase['wait']:>6.1f} {phase['mapping']:>5.1f} "
+            f"{phase['others']:>6,} {phase['crm']:>6.1f} {phase['decode']:>5.1f} {phase['wait']:>6.1f} "
+            f"{phase['mapping']:>5.1f} "
             f"{phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} {physical:>8,.0f} {gin:>6,.0f} | "
             f"{e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f} | {at_limits(calls, phase['searches']):>30}"
         )
@@ -349,15 +346,17 @@ def report(
     calls = unchanged["searches"] + unchanged["others"]
     out(
         f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
-        f"{unchanged['searches']:>6,} {unchanged['others']:>6,} {unchanged['crm']:>6.1f} {unchanged['wait']:>6.1f} "
+        f"{unchanged['searches']:>6,} {unchanged['others']:>6,} {unchanged['crm']:>6.1f} {unchanged['decode']:>5.1f} "
+        f"{unchanged['wait']:>6.1f} "
         f"{unchanged['mapping']:>5.1f} {unchanged['upsert']:>8.1f} {other:>7.1f} | (every contact read again, none "
         f"written: no ceiling) | {at_limits(calls, unchanged['searches']):>30}"
     )
     out()
     out("search / other = HubSpot API calls of the run (CRM searches; the rest: associations batch reads, properties,")
     out("owners, the archived list; the token endpoint not counted); crm = the time in them (HTTP, the transport,")
-    out("the emulator answering on the same cores, JSON decoding); map = the provider's mapping to CanonicalRecords")
-    out("(both in the reader thread, overlapping the writes); wait = the writing thread waiting for the next batch;")
+    out("the emulator answering on the same cores); dec = decoding their JSON; map = the provider's mapping to")
+    out("CanonicalRecords (all three in the reader thread, overlapping the writes); wait = the writing thread waiting")
+    out("for the next batch;")
     out("upsert = crm_records_upsert; other = the rest (commits, checkpoints, run rows, properties, deletions).")
     out("e2e = ours end to end; code = N / (map + upsert); ratios are records/s over the ceiling's in the same run.")
     out(
