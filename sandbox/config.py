@@ -61,6 +61,9 @@ class SandboxConfig(Settings):
     hs_list_page_max: int = 100  # UNCONFIRMED
     hs_batch_max_inputs: int = 100  # UNCONFIRMED
     hs_associations_page_max: int = 500  # associations of one record per v4 batch/read result (UNCONFIRMED)
+    # Sunsets on the sandbox clock when on: OAuth v1 (the snake_case token endpoint) ends 2027-02-16, the legacy
+    # /crm/v3 + /crm/v4 family 2027-09-01 (dates from HubSpot's migration guide; the answer after them UNCONFIRMED)
+    hs_legacy_sunsets: bool = False
     hs_uri_max_bytes: int = 16_384  # 414 past it (UNCONFIRMED size): a GET naming hundreds of properties fails
     hs_webhook_max_attempts: int = 10  # first delivery plus retries, each attemptNumber one higher
     hs_webhook_retry_seconds: float = 60.0  # the first retry's wait, doubled at each further one (sandbox clock)

@@ -5,7 +5,8 @@
 with a `<version>` part is a date-versioned one (`/hubspot/crm/objects/<version>/...`) and the version must be
 one of `hs_date_versions`. In order, the wrapper:
 1. refuses a URI longer than `hs_uri_max_bytes`: 414 (a GET naming hundreds of properties);
-2. answers 404 for a date version HubSpot does not serve;
+2. answers 404 for a date version HubSpot does not serve (and, with `hs_legacy_sunsets`, for the legacy family
+   once its sunset passed on the sandbox clock);
 3. authenticates `Authorization: Bearer <token>`: 401 INVALID_AUTHENTICATION for a missing, unknown or revoked
    token, 401 EXPIRED_AUTHENTICATION for an expired one ("The OAuth token used to make this call expired N
    minute(s) ago.");
@@ -147,6 +148,17 @@ def unknown_object_type(name: str) -> Response:
     return validation_error(f"Unable to infer object type from: {name}")
 
 
+OAUTH_V1_SUNSET = "2027-02-16"
+LEGACY_CRM_SUNSET = "2027-09-01"
+
+
+def legacy_gone(sandbox: SandboxState, sunset: str) -> Response | None:
+    """404 once a legacy API's sunset passed on the sandbox clock (only with `hs_legacy_sunsets`)."""
+    if not sandbox.config.hs_legacy_sunsets or sandbox.clock.now().date().isoformat() < sunset:
+        return None
+    return hs_error(404, "OBJECT_NOT_FOUND", f"This API version is no longer supported (sunset {sunset}).")
+
+
 def date_versions(config: Any) -> list[str]:
     return [part.strip() for part in str(config.hs_date_versions).split(",") if part.strip()]
 
@@ -251,6 +263,10 @@ def hs_endpoint(*, scopes: ScopeSpec = None, search: bool = False, spend: bool =
                 return refused
             if version is not None and version not in date_versions(sandbox.config):
                 return not_found(f"API version {version} does not exist")
+            if version is None:
+                gone = legacy_gone(sandbox, LEGACY_CRM_SUNSET)
+                if gone is not None:
+                    return gone
             found = authenticate(sandbox, request)
             if isinstance(found, Response):
                 return found

@@ -9,7 +9,8 @@
   redirect_uri, code) or `refresh_token` (client_id, client_secret, refresh_token) -> {token_type: "bearer",
   refresh_token, access_token, expires_in} (snake_case; the refresh token never changes);
   `POST /hubspot/oauth/<YYYY-MM>/token` answers camelCase: {tokenType, refreshToken, accessToken, expiresIn, hubId,
-  userId, scopes}. Errors: 400 {status: BAD_AUTH_CODE | BAD_REFRESH_TOKEN | BAD_CLIENT_ID | BAD_CLIENT_SECRET |
+  userId, scopes}. With `hs_legacy_sunsets`, the v1 endpoint answers 404 from 2027-02-16 on.
+  Errors: 400 {status: BAD_AUTH_CODE | BAD_REFRESH_TOKEN | BAD_CLIENT_ID | BAD_CLIENT_SECRET |
   BAD_REDIRECT_URI | BAD_GRANT_TYPE, message, correlationId} plus the OAuth words {error: invalid_grant |
   invalid_client | unsupported_grant_type | invalid_request, error_description} (UNCONFIRMED which of the two a
   given HubSpot answer carries; clients read either).
@@ -27,7 +28,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox.hubspot.calls import PREFIX, correlation_id, date_versions, expired_authentication, hs_error
+from sandbox.hubspot.calls import (
+    OAUTH_V1_SUNSET,
+    PREFIX,
+    correlation_id,
+    date_versions,
+    expired_authentication,
+    hs_error,
+    legacy_gone,
+)
 from sandbox.kit.http import json_response, no_content, request_json
 
 if TYPE_CHECKING:
@@ -198,7 +207,8 @@ def _token(sandbox: SandboxState, request: Request, *, camel: bool) -> Response:
 
 
 def token_v1(sandbox: SandboxState, request: Request) -> Response:
-    return _token(sandbox, request, camel=False)
+    gone = legacy_gone(sandbox, OAUTH_V1_SUNSET)
+    return gone if gone is not None else _token(sandbox, request, camel=False)
 
 
 def token_dated(sandbox: SandboxState, request: Request, version: str) -> Response:

@@ -3,6 +3,7 @@ info and revocation (docs/vendors/hubspot.md, Auth)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -172,3 +173,20 @@ def test_the_demo_install_refreshes_with_the_product_demo_app(sandbox):
     assert info["user_id"] == worlds.DEMO_HS_OWNERS[0]["userId"]
     assert str(info["app_id"]) == worlds.DEMO_HS_APP_ID
     assert set(SCOPES) <= set(info["scopes"])
+
+
+def test_legacy_sunsets_on_the_sandbox_clock_when_asked(hub):
+    refresh = {"grant_type": "refresh_token", "refresh_token": hub.install["refresh_token"]}
+    requests.patch(f"{hub.server.url}/_sandbox/config", json={"hs_legacy_sunsets": True}, timeout=10)
+    clock = hub.server.state.clock
+    clock.freeze(datetime(2027, 2, 15, 12, tzinfo=UTC))
+    assert hub.token_call(**refresh).status_code == 200
+    clock.freeze(datetime(2027, 2, 16, 12, tzinfo=UTC))
+    assert hub.token_call(**refresh).status_code == 404
+    token = ok(hub.token_call("/oauth/2026-03/token", **refresh))["accessToken"]
+    assert hub.api("GET", "/crm/v3/objects/contacts", token=token).status_code == 200
+    clock.freeze(datetime(2027, 9, 1, 12, tzinfo=UTC))
+    token = ok(hub.token_call("/oauth/2026-03/token", **refresh))["accessToken"]
+    error_body(hub.api("GET", "/crm/v3/objects/contacts", token=token), 404, "OBJECT_NOT_FOUND")
+    error_body(hub.api("GET", "/crm/v4/associations/contacts/companies/labels", token=token), 404, "OBJECT_NOT_FOUND")
+    assert hub.api("GET", "/crm/objects/2026-03/contacts", token=token).status_code == 200
