@@ -6,14 +6,19 @@ are crm.admin_connection's)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 
 from crm.admin_connection import CrmConnectionAddForm, CrmConnectionAdmin
 from crm.errors import CrmError
 from crm.providers.hubspot import oauth
 from crm.providers.hubspot.models import HubSpotConnection
+from crm.records import Priority
+from crm.registry import provider_for
 from studios.models import ProviderAccount, ProviderKind
 
 
@@ -58,6 +63,27 @@ class HubSpotConnectionAdmin(CrmConnectionAdmin):
 
     def disconnect(self, account: ProviderAccount) -> HubSpotConnection:
         return oauth.disconnect(account)
+
+    def extra_urls(self) -> list[URLPattern]:
+        return [
+            path("<int:object_id>/check/", self.admin_site.admin_view(self.check_view), name=f"{self.url_prefix}_check")
+        ]
+
+    @method_decorator(transaction.non_atomic_requests)  # asks HubSpot: no transaction around it
+    def check_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Whether HubSpot answers as this connection now: its token info (portal, user) and the user's owner."""
+        connection = self._connection_or_404(request, object_id)
+        if request.method == "POST":
+            try:
+                found = provider_for(connection.account, priority=Priority.INTERACTIVE).identity()
+            except CrmError as exc:
+                messages.error(request, f"HubSpot did not answer as this connection: {exc.message}")
+            else:
+                owner = f"owner {found.user_id}" if found.user_id else "no owner id"
+                messages.success(
+                    request, f"HubSpot answered: portal {found.org_id}, {found.user_email or 'user'} ({owner})."
+                )
+        return self._change_page(connection)
 
     @admin.display(description="API requests left today")
     def daily_shown(self, obj: HubSpotConnection) -> str:

@@ -391,3 +391,28 @@ def test_disconnect_never_sends_the_token_to_a_host_nobody_allowed(tenant_a, san
     assert "not sent" in disconnected.last_error
     account.refresh_from_db()
     assert not account.refresh_token
+
+
+def test_the_legacy_path_family_finds_the_owner_too(manager_a, unconnected, portal, settings):
+    settings.HUBSPOT_API_VERSION = "v3"  # owners at /crm/v3/owners/{userId}?idProperty=userId
+    connect(manager_a, unconnected, portal, user=1)
+    unconnected.refresh_from_db()
+    assert unconnected.state == HubSpotConnection.State.CONNECTED
+    assert unconnected.owner_id == str(portal["owners"][1]["id"])
+
+
+def test_check_asks_hubspot_who_the_connection_is(manager_a, unconnected, portal, sandbox):
+    connect(manager_a, unconnected, portal, user=1)
+    page = manager_a.get(url("change", unconnected.pk)).content.decode()
+    assert url("check", unconnected.pk) in page
+    response = manager_a.post(url("check", unconnected.pk))
+    assert response.status_code == 302
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any(f"portal {portal['portal_id']}" in m and portal["owners"][1]["id"] in m for m in messages), messages
+
+    control(sandbox, "POST", "tokens/revoke", {})  # every access token stops working, refresh tokens stay
+    control(sandbox, "POST", "tokens/revoke", {"refresh_token": grants(sandbox, portal)[0].token})
+    cache.clear()
+    response = manager_a.post(url("check", unconnected.pk))
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("HubSpot did not answer as this connection" in m for m in messages), messages
