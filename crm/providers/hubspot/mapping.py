@@ -90,9 +90,15 @@ def _multi(raw: str) -> Any:
     return [item for item in raw.split(";") if item]
 
 
+def _integer(raw: str) -> Any:
+    """An id-like number as an int ("9001" or "9001.0"); a value with a fraction stays a float."""
+    number = _decimal(raw)
+    return int(number) if number.is_integer() else number
+
+
 CONVERTERS: dict[FieldType, Callable[[str], Any]] = {
     FieldType.BOOLEAN: _boolean,
-    FieldType.NUMBER: _decimal,
+    FieldType.NUMBER: _integer,
     FieldType.DECIMAL: _decimal,
     FieldType.CURRENCY: _decimal,
     FieldType.DATE: _date,

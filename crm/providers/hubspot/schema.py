@@ -8,7 +8,7 @@ them by default. A property's `type` (data type: string, number, date, datetime,
 - `fieldType` phonenumber, or a well-known phone property (phone, mobilephone), -> PHONE;
 - `booleancheckbox` or `type` bool -> BOOLEAN; `enumeration` -> PICKLIST (MULTI_PICKLIST for `checkbox`, whose
   values are `;`-separated) with the visible options as choices;
-- datetime -> DATETIME, date -> DATE, number -> DECIMAL;
+- datetime -> DATETIME, date -> DATE, number -> DECIMAL (NUMBER for ids: associatedcompanyid, *_id);
 - the owner property (`hubspot_owner_id`, or any with referencedObjectType OWNER) -> USER;
 - email -> EMAIL; the rest TEXT.
 
@@ -59,6 +59,7 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
 }
 # The record's own columns (CanonicalRecord.id, email, owner_id, times): not repeated in `fields`.
 COLUMN_KEYS = {ID_PROPERTY: "id", "email": "email", OWNER_PROPERTY: "owner"}
+ID_SUFFIXES = ("_id", "companyid", "objectid")
 
 
 def modified_property(object_type: str) -> str:
@@ -82,7 +83,8 @@ def _field_type(prop: Mapping[str, Any]) -> FieldType:
     if data_type == "date":
         return FieldType.DATE
     if data_type == "number":
-        return FieldType.DECIMAL
+        # A number naming another record (associatedcompanyid, hs_..._id) is an id: an integer, never a float.
+        return FieldType.NUMBER if name.endswith(ID_SUFFIXES) else FieldType.DECIMAL
     if name == "email" or ui_type == "email":
         return FieldType.EMAIL
     return FieldType.TEXT

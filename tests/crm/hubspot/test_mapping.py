@@ -41,6 +41,7 @@ CONTACT_PROPERTIES = [
     prop("createdate", "datetime", "date", modificationMetadata={"readOnlyValue": True}),
     prop("lastmodifieddate", "datetime", "date", modificationMetadata={"readOnlyValue": True}),
     prop("num_notes", "number", "number", calculated=True),
+    prop("associatedcompanyid", "number", "number"),
     prop("hs_birthday", "date", "date"),
     {**prop("leadline_sms_opt_out", "bool", "booleancheckbox"), "hubspotDefined": False},
     {**prop("interests", "enumeration", "checkbox", options=[{"value": "yoga"}, {"value": "spin"}])},
@@ -75,6 +76,7 @@ def test_properties_are_typed_as_field_specs():
     assert spec.field("createdate").type == FieldType.DATETIME
     assert spec.field("hs_birthday").type == FieldType.DATE
     assert spec.field("num_notes").type == FieldType.DECIMAL
+    assert spec.field("associatedcompanyid").type == FieldType.NUMBER
     assert spec.field("num_notes").read_only
     assert spec.field("lastmodifieddate").read_only
     assert not spec.field("firstname").read_only
@@ -111,6 +113,7 @@ RECORD = {
         "createdate": "2026-11-01T10:00:00Z",
         "lastmodifieddate": "2026-12-07T14:03:56.123Z",
         "num_notes": "3",
+        "associatedcompanyid": "9001",
         "hs_birthday": "1990-05-04",
         "leadline_sms_opt_out": "true",
         "interests": "yoga;spin",
@@ -143,6 +146,8 @@ def test_a_record_in_canonical_terms():
     assert record.get("lifecycle_stage") == "lead"
     assert record.get("mobile_phone") == "not a number"  # kept as typed, not a phone
     assert record.get("num_notes") == 3.0
+    assert record.get("associatedcompanyid") == 9001
+    assert isinstance(record.get("associatedcompanyid"), int)
     assert record.get("hs_birthday") == "1990-05-04"
     assert record.get("leadline_sms_opt_out") is True
     assert record.custom_fields["leadline_sms_opt_out"] is True
