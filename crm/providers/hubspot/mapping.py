@@ -171,29 +171,34 @@ def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) 
     custom: dict[str, Any] = {}
     phones: dict[str, str] = {}
     problems: list[FieldProblem] = []
-    skipped = {schema.modified_property, ID_PROPERTY, "email", OWNER_PROPERTY, *CREATED_PROPERTIES}
+    routes = schema.routes or _routes_build(schema)
     for name, raw in row.items():
-        if name in RECORD_KEYS or name == "associations" or name in skipped:
+        route = routes.get(name)
+        if route is None:
+            if name not in RECORD_KEYS and name != "associations":
+                custom[name] = raw  # a property created since the schema was read: kept as sent
             continue
-        field_type = schema.types.get(name)
-        if field_type is None:  # a property created since the schema was read: kept as sent
-            custom[name] = raw
-            continue
+        target, key, convert, phone = route
+        if target == _SKIP:
+            continue  # the record's own columns, read below
+        value = raw
         try:
-            value = value_convert(field_type, raw)
+            if type(raw) is str and raw:  # HubSpot's usual: text, converted by the property's type
+                if convert is not None:
+                    value = convert(raw)
+            elif raw is not None:  # "", or a value not sent as text
+                value = value_convert(schema.types[name], raw)
         except ValueError as exc:
             problems.append(FieldProblem(name, raw, str(exc)))
             value = None
-        if field_type == FieldType.PHONE and value:
+        if phone and value:
             e164 = e164_or_blank(value, region)
             if e164:
                 phones[name] = e164
-        if name in schema.custom:
-            custom[name] = value
-        elif field_type in (FieldType.USER, FieldType.LOOKUP):
-            fields[f"{schema.keys[name]}_id"] = value
+        if target == _FIELD:
+            fields[key] = value
         else:
-            fields[schema.keys[name]] = value
+            custom[key] = value
     _associations_flatten(schema, row.get("associations"), fields)
     created_raw = row.get("createdAt") or next((row[name] for name in CREATED_PROPERTIES if row.get(name)), None)
     name_parts = [str(row[part]).strip() for part in NAME_PROPERTIES.get(schema.object_type, ()) if row.get(part)]
@@ -211,6 +216,28 @@ def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) 
         problems=tuple(problems),
         raw=row,
     )
+
+
+_SKIP, _FIELD, _CUSTOM = 0, 1, 2
+
+
+def _routes_build(schema: ObjectSchema) -> dict[str, tuple[int, str, Callable[[str], Any] | None, bool]]:
+    """Where each property's value goes (skipped: a record column; `fields[key]`; `custom_fields[name]`), the
+    converter of its non-empty text (None: kept as text) and whether it is a phone; built once per schema."""
+    skipped = {schema.modified_property, ID_PROPERTY, "email", OWNER_PROPERTY, *CREATED_PROPERTIES}
+    routes = {}
+    for name, field_type in schema.types.items():
+        if name in skipped:
+            target, key = _SKIP, name
+        elif name in schema.custom:
+            target, key = _CUSTOM, name
+        elif field_type in (FieldType.USER, FieldType.LOOKUP):
+            target, key = _FIELD, f"{schema.keys[name]}_id"
+        else:
+            target, key = _FIELD, schema.keys[name]
+        routes[name] = (target, key, CONVERTERS.get(field_type), field_type == FieldType.PHONE)
+    schema.routes = routes
+    return routes
 
 
 def _associations_flatten(schema: ObjectSchema, associations: Any, fields: dict[str, Any]) -> None:

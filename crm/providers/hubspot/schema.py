@@ -116,6 +116,8 @@ class ObjectSchema:
     keys: dict[str, str] = field(default_factory=dict)
     custom: frozenset[str] = frozenset()
     unique: frozenset[str] = frozenset()
+    # name -> how mapping.py reads its value (built there on first use)
+    routes: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def modified_property(self) -> str:
