@@ -288,7 +288,7 @@ def _advance(intake: LeadIntake, log) -> str:
     if record.id and record.id != intake.crm_record_id:
         _record_id_adopt(intake, record.id)
     if not intake.crm_task_id and (why := provider.not_a_lead_reason(record=record)):
-        # The CRM's lead object holds more than leads (HubSpot: contacts by lifecycle stage): nothing to do.
+        # The CRM's lead object holds more than leads (contacts by lifecycle stage, say): nothing to do.
         intake.lead_name = lead_full_name(record)[:200]
         log(step="not_a_lead", outcome="skipped", detail=f"not a lead: {why}; no task and no text")
         intake.status, intake.completed_at, intake.next_attempt_at = S.DONE, timezone.now(), None
