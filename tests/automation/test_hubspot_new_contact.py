@@ -17,7 +17,7 @@ import requests
 
 from django.utils import timezone
 
-from automation.models import AutomationSettings, AutomationStep, LeadIntake
+from automation.models import AutomationSettings, AutomationStep, LeadIntake, ReplyFollowUp
 from automation.tasks import automation_due_task
 from core.models import InboundEvent
 from crm.providers.hubspot.app_events import signature_v3
@@ -217,3 +217,17 @@ def test_a_contact_whose_webhook_never_comes_is_found_by_the_mirror(hubspot_worl
     assert world.tasks_on(contact_id) == [intake.crm_task_id]
     assert world.texts() == 1
     assert [step[0] for step in world.steps(intake)][:2] == ["found_by_mirror", "webhook_missing"]
+
+
+def test_a_yes_to_the_welcome_text_sends_the_follow_up_and_a_task_on_the_contact(hubspot_world):
+    world = hubspot_world
+    world.subscribe()
+    contact_id = world.contact_create(firstname="Yara")
+    intake = world.wait_for_intake(contact_id)
+    world.twilio.phone_texts(to=world.twilio.downtown_number.number, body=" yes ", sender=intake.lead_phone)
+    reply = ReplyFollowUp.objects.for_organization(world.twilio.organization).get()
+    assert reply.status == ReplyFollowUp.Status.DONE, reply.attention_reason
+    assert (reply.connection_id, reply.crm_record_id) == (world.account.pk, contact_id)
+    assert reply.follow_up_message.body.startswith("Great, Yara!")
+    assert reply.crm_task_id in world.tasks_on(contact_id)
+    assert world.portal.read("tasks", reply.crm_task_id)["properties"]["hubspot_owner_id"] == world.owner
