@@ -110,6 +110,8 @@ class HubSpotClient:
         self.session = session or http_session("hubspot")
         self.paths = Paths(api_version)
         self.calls = 0
+        # The client's waits, and its clock as they count it (so an injected sleep moves it; see limits.Pacer).
+        self.pacer = limits.Pacer(lambda seconds: self.sleep(seconds))
 
     @property
     def base_url(self) -> str:
@@ -333,7 +335,7 @@ class HubSpotClient:
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         refreshed = False
         attempt = 0
-        pacer = limits.Pacer(self.sleep)
+        pacer = self.pacer
         while True:
             limits.daily_check(account=self.account, priority=self.priority)
             limits.background_wait(account=self.account, priority=self.priority, pacer=pacer)
