@@ -157,3 +157,11 @@ def test_an_emulator_host_is_an_operators():
     hubspot_entry(raw)["api_domain"] = "https://hs-emulator.example"
     tenants_apply(raw=raw, environ=ENV)
     assert account("crest-hubspot").custom_endpoints is True
+
+
+def test_a_stage_label_is_refused_naming_the_field():
+    raw = document()
+    hubspot_entry(raw)["lead_lifecycle_stages"] = "Lead, Sales Qualified Lead"
+    assert_refused(
+        raw, "lead_lifecycle_stages: 'Sales Qualified Lead' is not a lifecycle stage's internal value", environ=ENV
+    )

@@ -4,12 +4,27 @@ encrypted, the consent host in accounts_url and the API host in api_domain."""
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from crm.connection_state import CrmConnection
 from studios.models import Organization, ProviderAccount
 
 DEFAULT_LEAD_LIFECYCLE_STAGES = "subscriber,lead,marketingqualifiedlead,salesqualifiedlead"
+STAGE_VALUE = re.compile(r"^[A-Za-z0-9_-]+$")  # a stage's internal value: a word, or a custom stage's number
+
+
+def validate_lifecycle_stages(value: str) -> None:
+    """Comma-separated internal values; a label ("Marketing Qualified Lead") never matches a contact's stage."""
+    wrong = [stage.strip() for stage in value.split(",") if stage.strip() and not STAGE_VALUE.match(stage.strip())]
+    if wrong:
+        raise ValidationError(
+            f"{wrong[0]!r} is not a lifecycle stage's internal value: give the values, not the labels "
+            "(e.g. marketingqualifiedlead), separated by commas.",
+            code="invalid",
+        )
 
 
 class HubSpotConnection(CrmConnection):
@@ -43,6 +58,7 @@ class HubSpotConnection(CrmConnection):
         max_length=500,
         blank=True,
         default=DEFAULT_LEAD_LIFECYCLE_STAGES,
+        validators=[validate_lifecycle_stages],
         help_text="Lifecycle stages (internal values, comma-separated) of the contacts lead automation treats as "
         "new leads; a contact with no stage counts too. Empty: every new contact is a lead.",
     )

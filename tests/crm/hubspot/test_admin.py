@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from crm.providers.hubspot import oauth, services
 from crm.providers.hubspot.admin import HubSpotConnectionAdmin
-from crm.providers.hubspot.models import HubSpotConnection
+from crm.providers.hubspot.models import DEFAULT_LEAD_LIFECYCLE_STAGES, HubSpotConnection
 from crm.providers.hubspot.services import connection_for_account
 from studios.models import ProviderAccount
 
@@ -192,3 +192,21 @@ def test_operators_see_every_organizations_connections(client, operator, tenant_
     response = client.get(url("changelist"))
     assert {row.pk for row in response.context["cl"].result_list} == {mine.pk, connection_b.pk}
     assert client.get(url("connect", connection_b.pk)).status_code == 200
+
+
+def test_lifecycle_stage_labels_are_refused_with_what_to_give_instead(as_manager_a, tenant_a):
+    connection = connection_for_account(account=hubspot(tenant_a.organization, "acme-hs"))
+    response = as_manager_a.post(
+        url("change", connection.pk),
+        {"lead_lifecycle_stages": "lead, Marketing Qualified Lead", "timeline_activity": "communication"},
+    )
+    assert response.status_code == 200
+    assert "not a lifecycle stage&#x27;s internal value" in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.lead_lifecycle_stages == DEFAULT_LEAD_LIFECYCLE_STAGES
+    # A custom stage's internal value is a number: accepted.
+    as_manager_a.post(
+        url("change", connection.pk), {"lead_lifecycle_stages": "lead,1234567", "timeline_activity": "note"}
+    )
+    connection.refresh_from_db()
+    assert connection.lead_stages() == ("lead", "1234567")
