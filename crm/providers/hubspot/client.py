@@ -457,7 +457,7 @@ class HubSpotClient:
             raise HubSpotSearchCapReached(message, **kwargs)
         raise HubSpotRejected(message, **kwargs)
 
-    # --- helpers ----------------------------------------------------------------------------------------------
+    # --- internals --------------------------------------------------------------------------------------------
     def _batch_write(
         self, object_type: str, action: str, inputs: Sequence[Mapping[str, Any]], *, idempotent: bool
     ) -> BatchResult:
