@@ -118,6 +118,15 @@ def crm_app_events(request: HttpRequest, kind: str) -> HttpResponse:
     return JsonResponse({"status": "received", "recorded": recorded})
 
 
+def _automation_on(organization: Any) -> bool:
+    """Lead automation set up (saved) and switched on; asked once per organization per delivery."""
+    cached = getattr(organization, "_automation_on", None)
+    if cached is None:
+        automation = AutomationSettings.objects.for_organization(organization).first()
+        cached = organization._automation_on = automation is not None and automation.is_enabled
+    return cached
+
+
 def _app_event_route(kind: str, event: AppEvent, connection: Any) -> int:
     """Record a new lead of a connected account for its intake (1), or log why the event starts nothing (0)."""
     context = {"crm": kind, "org_id": event.org_id, "event_id": event.event_id, "record_id": event.record_id}
@@ -133,8 +142,7 @@ def _app_event_route(kind: str, event: AppEvent, connection: Any) -> int:
         logger.info("crm_app_event_ours", **context)
         return 0
     organization = connection.organization
-    automation = AutomationSettings.objects.for_organization(organization).first()
-    if automation is None or not automation.is_enabled:
+    if not _automation_on(organization):
         logger.info("crm_app_event_automation_off", organization_id=organization.pk, **context)
         return 0
     _, created = webhook_record(
