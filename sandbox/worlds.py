@@ -166,7 +166,8 @@ DEMO_HS_COMPANIES = 12
 DEMO_HS_DEALS = 20
 # The custom contact property the install guide asks for: the opt-out ledger Leadline writes.
 DEMO_HS_OPT_OUT_PROPERTY = "leadline_sms_opt_out"
-# Twilio numbers of the HubSpot demo organization's two studios (same demo Twilio account).
+# Twilio numbers of the HubSpot demo organization's two studios (same demo Twilio account; the Twilio emulator's
+# demo world lists them beside DEMO_SF_TWILIO_NUMBERS).
 DEMO_HS_TWILIO_NUMBERS = ("+14155550120", "+14155550121")
 
 

@@ -214,11 +214,6 @@ def seed_demo_portal(hs: HubSpotState, name: str, *, seed: int) -> None:
     add_opt_out_property(portal, worlds.DEMO_HS_OPT_OUT_PROPERTY)
     manager = worlds.DEMO_HS_OWNERS[0]["userId"]
     hs.install(app, portal, manager, worlds.DEMO_HS_SCOPES, token=worlds.DEMO_HS_REFRESH_TOKEN)
-    twilio = getattr(hs.sandbox, "twilio", None)
-    if twilio is not None and worlds.DEMO_TWILIO_ACCOUNT_SID in twilio.accounts:
-        sms_url = hs.sandbox.config.product_base_url.rstrip("/") + worlds.TWILIO_SMS_PATH
-        for number in worlds.DEMO_HS_TWILIO_NUMBERS:
-            twilio.set_number(number, account_sid=worlds.DEMO_TWILIO_ACCOUNT_SID, sms_url=sms_url)
     if name != "demo":
         return
     companies = seed_companies(portal, worlds.DEMO_HS_COMPANIES, seed=seed)
