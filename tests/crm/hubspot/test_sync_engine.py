@@ -18,6 +18,7 @@ from crm.providers.hubspot.models import HubSpotConnection
 from crm.registry import provider_for
 from sync.delta import sync_run
 from sync.models import CrmPhone, CrmRecord, SyncRun, SyncState
+from tests.crm.harness import SleepRecorder
 from tests.crm.harness_hubspot import SEARCH_PATH, control, sandbox_advance, sandbox_now
 from tests.crm.hubspot.conftest import sandbox_config
 
@@ -45,16 +46,16 @@ SECONDLY_429 = {
 }
 
 
-class SandboxSleep:
-    """Stands in for time.sleep: records each wait and moves the sandbox's clock by it (its rate windows with it)."""
+class SandboxSleep(SleepRecorder):
+    """A recorded wait that also moves the sandbox's clock (its rate windows with it)."""
 
     def __init__(self, server: Any) -> None:
+        super().__init__()
         self.server = server
-        self.waits: list[float] = []
 
     def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        control(self.server, "POST", "clock", {"advance_seconds": seconds})
+        super().__call__(seconds)
+        sandbox_advance(self.server, seconds)
 
 
 @pytest.fixture
