@@ -102,6 +102,7 @@ def test_contacts_edited_while_pages_are_read_come_with_their_latest_values(
         for record in page.records:
             latest[record.id] = record
     assert sorted(latest, key=int) == hs.ids()
+    assert any(str(record.raw.get("jobtitle")).startswith("edited while a sync paged") for record in latest.values())
     for record_id, record in latest.items():
         assert record.raw["jobtitle"] == hs.read("contacts", record_id)["properties"].get("jobtitle"), record_id
         assert record.modified_time == provider.record(object=LEAD, record_id=record_id).modified_time
