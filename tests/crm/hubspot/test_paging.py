@@ -129,3 +129,13 @@ def test_the_cursor_survives_storing_and_a_run_resumed_from_a_checkpoint(empty_s
     resumed = provider.changed_since(object=LEAD, cursor=Cursor(modified_time=moment.astimezone(UTC)), page_size=10)
     assert [record.id for record in resumed.records] == ids[:10]  # a checkpoint without an id reads the whole second
     assert isinstance(page.cursor.modified_time, datetime)
+
+
+def test_at_hubspots_search_limit_the_pages_wait_for_their_turn(empty_sandbox, hs, provider, sleeps):
+    """The emulator's five searches a second and the client's own pace (HUBSPOT_SEARCH_PER_SECOND): a first load of
+    many pages waits between its searches instead of being refused."""
+    ids = hs.seed(1_500)
+    pages, _ = read_all(provider, page_size=200)
+    assert sorted((record.id for page in pages for record in page.records), key=int) == ids
+    assert len(pages) >= 8
+    assert sum(sleeps.waits) >= (len(pages) - 5) / 5  # paced, not refused
