@@ -77,7 +77,7 @@ class HubSpotProvider(CrmProvider):
     """HubSpot for one ProviderAccount of kind hubspot. Options: `priority` (background by default, interactive when
     a person waits: background calls leave part of the rate window to it), `sleep` (the client's backoff,
     injectable for tests), `associations` (False: records are read without their associated ids, one call less a
-    page)."""
+    page), `properties` (the property names to read besides those every record needs; all by default)."""
 
     label = "HubSpot"
     opt_out_field = OPT_OUT_PROPERTY  # a custom boolean contact property (docs/crm/hubspot.md)
@@ -107,6 +107,7 @@ class HubSpotProvider(CrmProvider):
         priority: str = Priority.BACKGROUND,
         sleep: Callable[[float], None] = time.sleep,
         associations: bool = True,
+        properties: Sequence[str] = (),
         **options: Any,
     ) -> None:
         super().__init__(connection)
@@ -116,6 +117,7 @@ class HubSpotProvider(CrmProvider):
         self.priority = Priority(priority)
         self.sleep = sleep
         self.with_associations = associations
+        self.chosen_properties = tuple(properties)
         self._client: Any = None
         self._definitions: dict[str, list[dict[str, Any]]] = {}
         self._schemas: dict[tuple[str, str], ObjectSchema] = {}
@@ -279,7 +281,9 @@ class HubSpotProvider(CrmProvider):
         return self._definitions[object_type]
 
     def _reads(self, object: str) -> Reads:
-        return Reads(self.client, self.schema(object), associations=self.with_associations)
+        return Reads(
+            self.client, self.schema(object), associations=self.with_associations, properties=self.chosen_properties
+        )
 
     # --- reads ---------------------------------------------------------------------------------------------------
     @translated

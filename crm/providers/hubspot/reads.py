@@ -90,9 +90,12 @@ def next_after(answer: Any) -> str:
 class Reads:
     """The reads of one object type through one client (a HubSpotClient)."""
 
-    def __init__(self, client: Any, schema: ObjectSchema, *, associations: bool = True) -> None:
+    def __init__(
+        self, client: Any, schema: ObjectSchema, *, associations: bool = True, properties: Sequence[str] = ()
+    ) -> None:
         self.client = client
         self.schema = schema
+        self.properties = schema.read_properties(properties)
         self.object_type = schema.object_type
         self.modified = schema.modified_property
         self.with_associations = associations and bool(schema.associations)
@@ -171,7 +174,7 @@ class Reads:
         body = {
             "filterGroups": [{"filters": filters}] if filters else [],
             "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
-            "properties": list(self.schema.properties),
+            "properties": list(self.properties),
             "limit": size,
         }
         return results_of(self.client.search(self.object_type, body))
@@ -200,7 +203,7 @@ class Reads:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(wanted), BATCH_READ_MAX):
             chunk = wanted[start : start + BATCH_READ_MAX]
-            answer = self.client.batch_read(self.object_type, chunk, properties=list(self.schema.properties))
+            answer = self.client.batch_read(self.object_type, chunk, properties=list(self.properties))
             rows.extend(row for row in results_of(answer) if not row.get("archived"))
         unique = list({str(row["id"]): row for row in rows}.values())
         self.associations_attach(unique)
@@ -262,7 +265,7 @@ class Reads:
             body = {
                 "filterGroups": groups,
                 "sorts": [{"propertyName": ID_PROPERTY, "direction": "ASCENDING"}],
-                "properties": list(self.schema.properties),
+                "properties": list(self.properties),
                 "limit": SEARCH_PAGE_MAX,
             }
             for row in results_of(self.client.search(self.object_type, body)):

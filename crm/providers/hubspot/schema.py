@@ -123,6 +123,16 @@ class ObjectSchema:
     def modified_property(self) -> str:
         return modified_property(self.object_type)
 
+    def read_properties(self, chosen: Iterable[str] = ()) -> tuple[str, ...]:
+        """What reads ask for: every property (the default), or the chosen ones that exist plus those every record
+        needs (id, times, name, e-mail, owner, phones)."""
+        wanted = set(chosen)
+        if not wanted:
+            return self.properties
+        needed = {ID_PROPERTY, self.modified_property, OWNER_PROPERTY, "email", *CREATED_PROPERTIES}
+        needed |= set(NAME_PROPERTIES.get(self.object_type, ())) | set(self.phone_properties)
+        return tuple(name for name in self.properties if name in wanted or name in needed)
+
     @property
     def phone_properties(self) -> tuple[str, ...]:
         return tuple(name for name in self.properties if self.types.get(name) == FieldType.PHONE)

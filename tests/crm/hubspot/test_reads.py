@@ -200,3 +200,18 @@ def test_the_legacy_path_family_reads_the_same(hs, provider, settings):
     page = provider.changed_since(object=LEAD, cursor=Cursor.start(), page_size=50)
     assert sorted(record.id for record in page.records) == ids
     assert sorted(record.id for record in provider.records(object=LEAD, record_ids=ids)) == ids
+
+
+def test_reads_may_ask_for_chosen_properties_only(hs, hs_account, sleeps):
+    from crm.registry import provider_for
+
+    record_id = hs.create(
+        "contacts", {"lastname": "Chosen", "phone": "(415) 555-0150", "jobtitle": "Coach", "city": "Oakland"}
+    )["id"]
+    narrow = provider_for(hs_account, sleep=sleeps, properties=["jobtitle"], associations=False)
+    (record,) = narrow.changed_since(object=LEAD, cursor=Cursor.start()).records
+    assert record.id == record_id
+    assert (record.name, record.phones["phone"], record.raw["jobtitle"]) == ("Chosen", "+14155550150", "Coach")
+    assert "city" not in record.raw
+    assert "company_id" not in record.fields  # no associations read
+    assert narrow.object_spec(object=LEAD).field("city")  # the schema still names every property
