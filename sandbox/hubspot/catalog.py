@@ -112,6 +112,17 @@ OBJECT_TYPES: dict[str, ObjectType] = {
     ),
 }
 
+# What a person changes when the control API (or a fault) edits a record without naming values: a text property.
+EDITED = {
+    "contacts": "jobtitle",
+    "companies": "industry",
+    "deals": "dealname",
+    "tasks": "hs_task_subject",
+    "notes": "hs_note_body",
+    "communications": "hs_communication_body",
+}
+
+
 _BY_ALIAS: dict[str, ObjectType] = {}
 for _type in OBJECT_TYPES.values():
     for _alias in (_type.name, _type.singular, _type.type_id):

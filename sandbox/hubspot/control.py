@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from sandbox.hubspot import seed as seeding
-from sandbox.hubspot.catalog import resolve
+from sandbox.hubspot.catalog import EDITED, resolve
 from sandbox.hubspot.schema import iso_ms, parse_iso
 from sandbox.hubspot.state import Portal, Source
 from sandbox.kit.http import json_response, request_json
@@ -43,15 +43,6 @@ if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
 BASE = "/_sandbox/hubspot"
-# What a person changes when an edit names no values: a text property of each type.
-EDITED = {
-    "contacts": "jobtitle",
-    "companies": "industry",
-    "deals": "dealname",
-    "tasks": "hs_task_subject",
-    "notes": "hs_note_body",
-    "communications": "hs_communication_body",
-}
 
 
 class Refused(Exception):

@@ -267,7 +267,7 @@ class HubSpotState:
     def edit_for_fault(self, object_type: str, count: int) -> int:
         """The "hs_edit_records" fault: the first `count` live records (by id) of the type, in every portal, are
         edited by a person in HubSpot (a new modified time, CRM_UI changes)."""
-        from sandbox.hubspot.control import EDITED
+        from sandbox.hubspot.catalog import EDITED
 
         edited = 0
         field = EDITED.get(object_type)
