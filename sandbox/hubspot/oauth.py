@@ -1,7 +1,8 @@
 """HubSpot OAuth: the consent page, the token endpoints (both shapes), token info and revocation.
 
 - `GET /hubspot/oauth/authorize?client_id&redirect_uri&scope&optional_scope&state`: a page choosing the portal
-  and the user who installs the app; `&_sandbox_portal=<id>&_sandbox_user=<user id>` approves at once (302 to
+  and the user who installs the app (`_sandbox_account=<portal id>:<user id>`);
+  `&_sandbox_portal=<id>&_sandbox_user=<user id>` approves at once too (302 to
   `redirect_uri?code=...&state=...`; `&_sandbox_deny=1` sends `error=access_denied`). The scopes granted are
   `scope` plus `optional_scope`; an app registered with required scopes refuses a `scope` that lacks one, and a
   redirect URI not registered on the app is refused (an error page, no redirect). Codes work once, 10 minutes.
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import html
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
@@ -37,6 +38,7 @@ from sandbox.hubspot.calls import (
     hs_error,
     legacy_gone,
 )
+from sandbox.hubspot.pages import page
 from sandbox.kit.http import json_response, no_content, request_json
 
 if TYPE_CHECKING:
@@ -44,60 +46,55 @@ if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
 
-def _with_query(url: str, params: dict[str, str]) -> str:
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+def _redirect_to(url: str, params: dict[str, str]) -> Response:
+    """302 to the app's redirect URL with the answer's parameters added to its own."""
+    joiner = "&" if urlsplit(url).query else "?"
+    return Response(status=302, headers={"Location": f"{url}{joiner}{urlencode(params)}"})
 
 
 def _scopes(text: str | None) -> list[str]:
     return [part for part in (text or "").replace(",", " ").replace("+", " ").split() if part]
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:38rem;margin:3rem auto;color:#33475b}}
-.card{{border:1px solid #cbd6e2;border-radius:6px;padding:1.5rem}} button{{margin:.25rem 0;padding:.5rem 1rem}}
-.error{{color:#d94c53}} code{{background:#f5f8fa;padding:0 .25rem}}</style></head>
-<body><div class="card">{body}</div></body></html>"""
-
-
 def error_page(code: str, message: str) -> Response:
-    body = (
+    return page(
+        "HubSpot: error",
         f'<h1 class="error" data-error="{html.escape(code)}">{html.escape(message)}</h1>'
-        f"<p>HubSpot (sandbox) could not install the app: <code>{html.escape(code)}</code></p>"
+        f"<p class=muted>The app could not be installed ({html.escape(code)}).</p>",
+        400,
     )
-    return Response(_PAGE.format(title="HubSpot: error", body=body), status=400, mimetype="text/html")
+
+
+def _accounts(sandbox: SandboxState) -> list[tuple[str, str]]:
+    """(value "portal:user", label) for every user of every portal who can install the app."""
+    found = []
+    for portal in sandbox.hubspot.portals.values():
+        for owner in portal.owners:
+            if owner.get("userId") is not None and not owner.get("archived"):
+                who = f"{owner.get('firstName', '')} {owner.get('lastName', '')} <{owner.get('email')}>".strip()
+                found.append((f"{portal.portal_id}:{owner['userId']}", f"{portal.name} ({portal.portal_id}): {who}"))
+    return found
 
 
 def consent_page(sandbox: SandboxState, request: Request, app: App, scopes: list[str]) -> Response:
-    hidden = "".join(
+    """One form: the account (portal and user) to install into, Connect or Cancel; it comes back here."""
+    kept = "".join(
         f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(value)}">'
         for key, value in request.args.items(multi=True)
         if not key.startswith("_sandbox")
     )
-    choices = []
-    for portal in sandbox.hubspot.portals.values():
-        for owner in portal.owners:
-            if owner.get("userId") is None or owner.get("archived"):
-                continue
-            label = f"{owner.get('firstName', '')} {owner.get('lastName', '')} <{owner.get('email')}>"
-            choices.append(
-                f'<form method="get" action="{PREFIX}/oauth/authorize">{hidden}'
-                f'<input type="hidden" name="_sandbox_portal" value="{portal.portal_id}">'
-                f'<button name="_sandbox_user" value="{owner["userId"]}">Connect {html.escape(portal.name)} '
-                f"({portal.portal_id}) as {html.escape(label)}</button></form>"
-            )
-    scope_items = "".join(f"<li><code>{html.escape(scope)}</code></li>" for scope in scopes)
-    deny = (
-        f'<form method="get" action="{PREFIX}/oauth/authorize">{hidden}'
+    options = "".join(
+        f'<option value="{html.escape(value)}">{html.escape(label)}</option>' for value, label in _accounts(sandbox)
+    )
+    asked = "".join(f"<li><code>{html.escape(scope)}</code></li>" for scope in scopes)
+    body = (
+        f"<h1>Connect {html.escape(app.name)} to HubSpot</h1><p>It asks for:</p><ul>{asked}</ul>"
+        f'<form method="get" action="{PREFIX}/oauth/authorize">{kept}'
+        f'<select name="_sandbox_account">{options}</select><br>'
+        '<button name="_sandbox_go" value="1">Connect app</button> '
         '<button name="_sandbox_deny" value="1">Cancel</button></form>'
     )
-    body = (
-        f"<h1>Connect {html.escape(app.name)} to HubSpot</h1><p>Choose an account. The app asks for:</p>"
-        f"<ul>{scope_items}</ul>{''.join(choices)}{deny}"
-    )
-    return Response(_PAGE.format(title="HubSpot: choose an account", body=body), mimetype="text/html")
+    return page("HubSpot: choose an account", body)
 
 
 def authorize(sandbox: SandboxState, request: Request) -> Response:
@@ -115,20 +112,19 @@ def authorize(sandbox: SandboxState, request: Request) -> Response:
     scopes = list(dict.fromkeys(asked + _scopes(args.get("optional_scope") or args.get("optional_scopes"))))
     state_param = {"state": args["state"]} if "state" in args else {}
     if args.get("_sandbox_deny"):
-        return Response(
-            status=302,
-            headers={"Location": _with_query(redirect_uri, {"error": "access_denied", **state_param})},
-        )
-    if not args.get("_sandbox_user"):
+        return _redirect_to(redirect_uri, {"error": "access_denied", **state_param})
+    portal_id, _, user_id = (args.get("_sandbox_account") or "").partition(":")
+    portal_id, user_id = portal_id or args.get("_sandbox_portal", ""), user_id or args.get("_sandbox_user", "")
+    if not user_id:
         return consent_page(sandbox, request, app, scopes)
-    portal = sandbox.hubspot.portal(args.get("_sandbox_portal")) or next(iter(sandbox.hubspot.portals.values()), None)
+    portal = sandbox.hubspot.portal(portal_id) or next(iter(sandbox.hubspot.portals.values()), None)
     if portal is None:
         return error_page("NO_PORTAL", "There is no HubSpot account to install into.")
-    owner = portal.owner(args["_sandbox_user"], by_user=True)
+    owner = portal.owner(user_id, by_user=True)
     if owner is None:
         return error_page("BAD_USER", "That user is not in the chosen account.")
     code = sandbox.hubspot.new_code(app, portal, int(owner["userId"]), redirect_uri, tuple(scopes))
-    return Response(status=302, headers={"Location": _with_query(redirect_uri, {"code": code.code, **state_param})})
+    return _redirect_to(redirect_uri, {"code": code.code, **state_param})
 
 
 # --- tokens ----------------------------------------------------------------------------------------------------

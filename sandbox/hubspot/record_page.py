@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.hubspot.calls import PREFIX
 from sandbox.hubspot.catalog import OBJECT_TYPES, resolve
+from sandbox.hubspot.pages import page
 
 if TYPE_CHECKING:
     from sandbox.hubspot.state import Portal
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 
 TIMELINE = ("communications", "tasks", "notes")
 BODY = {"communications": "hs_communication_body", "tasks": "hs_task_subject", "notes": "hs_note_body"}
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#33475b}}
-table{{border-collapse:collapse}} td,th{{border-bottom:1px solid #eaf0f6;padding:.25rem .75rem;text-align:left}}
-.muted{{color:#7c98b6}} li{{margin:.25rem 0}}</style></head><body>{body}</body></html>"""
-
-
-def _page(title: str, body: str, status: int = 200) -> Response:
-    return Response(_PAGE.format(title=html.escape(title), body=body), status=status, mimetype="text/html")
 
 
 def _title(object_type: str, values: dict[str, Any]) -> str:
@@ -70,10 +62,10 @@ def record_page(sandbox: SandboxState, request: Request, portal_id: str, type_id
     portal = sandbox.hubspot.portal(portal_id)
     kind = resolve(type_id)
     if portal is None or kind is None:
-        return _page("Not found", "<h1>This page doesn't exist</h1>", 404)
+        return page("Not found", "<h1>This page doesn't exist</h1>", 404)
     record = portal.get(kind.name, record_id) or portal.get(kind.name, record_id, archived=True)
     if record is None:
-        return _page("Not found", f"<h1>This {html.escape(kind.singular)} doesn't exist</h1>", 404)
+        return page("Not found", f"<h1>This {html.escape(kind.singular)} doesn't exist</h1>", 404)
     values = record["properties"]
     rows = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
@@ -94,7 +86,7 @@ def record_page(sandbox: SandboxState, request: Request, portal_id: str, type_id
         f"<h2>Associations</h2><ul>{''.join(linked) or '<li class=muted>None.</li>'}</ul>"
         f"<h2>Properties</h2><table>{rows}</table>"
     )
-    return _page(f"{_title(kind.name, values)} | HubSpot (sandbox)", body)
+    return page(f"{_title(kind.name, values)} | HubSpot (sandbox)", body)
 
 
 ROUTES = [(f"{PREFIX}/contacts/<portal_id>/record/<type_id>/<record_id>", ["GET"], record_page)]

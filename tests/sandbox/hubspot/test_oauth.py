@@ -32,12 +32,18 @@ def _code(hub, **params) -> str:
     return query["code"][0]
 
 
-def test_consent_page_lists_portals_and_users(hub):
+def test_consent_page_lists_portals_and_users_and_its_form_installs(hub):
     response = _authorize(hub)
     assert response.status_code == 200
     assert "Emu Test Gyms" in response.text
     assert "owner.two@hub.test" in response.text
     assert "crm.objects.contacts.read" in response.text
+    chosen = _authorize(hub, _sandbox_account=f"{hub.portal_id}:700003", _sandbox_go="1")
+    assert chosen.status_code == 302
+    code = parse_qs(urlsplit(chosen.headers["Location"]).query)["code"][0]
+    body = ok(hub.token_call(grant_type="authorization_code", code=code, redirect_uri=REDIRECT))
+    info = ok(requests.get(f"{hub.base}/oauth/v1/access-tokens/{body['access_token']}", timeout=10))
+    assert info["user_id"] == 700003
 
 
 def test_code_exchange_gives_snake_case_tokens_for_the_chosen_user(hub):
