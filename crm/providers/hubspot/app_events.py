@@ -5,7 +5,9 @@ says what each event is about; the generic view (automation/webhooks.py) finds e
 Signature v3 (docs/vendors/hubspot.md): `X-HubSpot-Signature-v3` is base64(HMAC-SHA256(client secret, method + URI
 + body + X-HubSpot-Request-Timestamp)), the URI with a few percent-escapes decoded as HubSpot does; a timestamp
 older than HUBSPOT_WEBHOOK_MAX_AGE_SECONDS is refused (a captured delivery cannot be replayed later). The v1 and v2
-signatures HubSpot still sends cover no timestamp: a delivery carrying only those is refused.
+signatures HubSpot still sends cover no timestamp: a delivery carrying only those is refused. An account connected
+through its own app (ProviderAccount.client_id/client_secret) gets that app's deliveries signed with its secret:
+they are taken for that account's portal only.
 
 Events: the developer platform's `object.creation` / `object.propertyChange` / `object.deletion` (with
 `objectTypeId`) and the legacy `contact.creation`, `company.propertyChange`, ... Leadline's lead on HubSpot is a
@@ -34,6 +36,8 @@ logger = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
+# A delivery signed with an account's own app: how many of the portals it names are looked up (it names one).
+OWN_APP_PORTALS_MAX = 5
 # A timestamp this far ahead of our clock is still taken (clocks differ a little); further is refused.
 FUTURE_SKEW_SECONDS = 60
 # The percent-escapes HubSpot decodes in the URI before signing it (its request-validation guide).
@@ -106,11 +110,14 @@ def signature_v3(*, secret: str, method: str, url: str, body: bytes, timestamp: 
     return base64.b64encode(digest).decode()
 
 
-def verify(*, method: str, url: str, body: bytes, headers: Mapping[str, str], now: float | None = None) -> None:
-    """Raise CrmNotificationInvalid (401) unless the delivery carries a valid, fresh v3 signature."""
-    secret = hubspot_settings.CLIENT_SECRET
-    if not secret:
-        raise _refused("No HubSpot app client secret is configured (HUBSPOT_CLIENT_SECRET)", 401)
+def verify(
+    *, method: str, url: str, body: bytes, headers: Mapping[str, str], now: float | None = None
+) -> frozenset[str] | None:
+    """Raise CrmNotificationInvalid (401) unless the delivery carries a fresh v3 signature made with our app's
+    client secret (returns None: every portal's events count) or with the own app of an account holding a portal
+    the body names (returns those portals: only their events count, so one customer's app can speak for no other
+    customer's portal)."""
+    app_secret = str(hubspot_settings.CLIENT_SECRET or "")
     signature, stamp = _header(headers, SIGNATURE_HEADER), _header(headers, TIMESTAMP_HEADER)
     if not signature or not stamp:
         raise _refused("The delivery has no v3 signature (X-HubSpot-Signature-v3 and its timestamp)", 401)
@@ -123,15 +130,48 @@ def verify(*, method: str, url: str, body: bytes, headers: Mapping[str, str], no
         raise _refused(f"The request timestamp is {age:.0f} s old", 401)
     if age < -FUTURE_SKEW_SECONDS:
         raise _refused(f"The request timestamp is {-age:.0f} s in the future", 401)
-    expected = signature_v3(secret=secret, method=method, url=url, body=body, timestamp=stamp)
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+
+    def signed_with(secret: str) -> bool:
+        expected = signature_v3(secret=secret, method=method, url=url, body=body, timestamp=stamp)
+        return hmac.compare_digest(expected.encode(), signature.encode())
+
+    if app_secret and signed_with(app_secret):
+        return None
+    portals = frozenset(
+        portal for portal, secret in _own_app_secrets(body).items() if secret != app_secret and signed_with(secret)
+    )
+    if not portals:
         raise _refused("The v3 signature does not match", 401)
+    return portals
+
+
+def _own_app_secrets(body: bytes) -> dict[str, str]:
+    """portal id -> the client secret of the account holding it, for the first few portals the (not yet verified)
+    body names whose account connects through its own app (a bounded number of lookups per request)."""
+    from crm.providers.hubspot import services
+    from crm.providers.hubspot.hosts import app_credentials
+
+    try:
+        items = json.loads(body)
+    except ValueError:
+        return {}
+    named = (
+        dict.fromkeys(_text(item.get("portalId")) for item in items if isinstance(item, dict))
+        if isinstance(items, list)
+        else {}
+    )
+    found = {}
+    for portal in [portal for portal in named if portal.isdigit()][:OWN_APP_PORTALS_MAX]:
+        account = services.connection_for_hub(portal)
+        if account is not None and account.client_id:
+            found[portal] = app_credentials(account)[1]
+    return found
 
 
 def app_events_parse(*, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> list[AppEvent]:
     """Verify a delivery (401 when it does not) and read its events (400 when the body is not a JSON array). An
     event that cannot be read (no portal, object or id) is logged and left out: the mirror's delta covers it."""
-    verify(method=method, url=url, body=body, headers=headers)
+    portals = verify(method=method, url=url, body=body, headers=headers)
     try:
         items = json.loads(body)
     except ValueError:
@@ -143,6 +183,9 @@ def app_events_parse(*, method: str, url: str, body: bytes, headers: Mapping[str
         event = _event(item) if isinstance(item, dict) else None
         if event is None:
             logger.warning("hubspot.app_event_unreadable", item=str(item)[:300])
+            continue
+        if portals is not None and event.org_id not in portals:
+            logger.warning("hubspot.app_event_not_signed_for_its_portal", org_id=event.org_id, event_id=event.event_id)
             continue
         events.append(event)
     return events

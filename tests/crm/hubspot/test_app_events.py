@@ -15,7 +15,10 @@ import pytest
 
 from crm.errors import CrmNotificationInvalid
 from crm.providers.hubspot.app_events import app_events_parse
+from crm.providers.hubspot.models import HubSpotConnection
 from crm.records import ChangeOperation
+from studios.models import ProviderAccount
+from tests.factories import OrganizationFactory
 
 SECRET = "test-hubspot-app-secret"
 APP_ID = "777001"
@@ -209,3 +212,31 @@ def test_an_event_that_names_no_portal_object_or_id_is_left_out_and_the_rest_rea
     events[-1] = event(eventId=4, subscriptionType="")
     body = json.dumps(events).encode()
     assert [item.event_id for item in parse(body, signed(body))] == ["1"]
+
+
+def own_app_account(slug: str, hub_id: str, *, client_secret: str) -> ProviderAccount:
+    organization = OrganizationFactory(slug=slug)
+    account = ProviderAccount.unscoped_objects.create(
+        organization=organization,
+        name=f"{slug}-hubspot",
+        kind="hubspot",
+        client_id=f"{slug}-own-app",
+        client_secret=client_secret,
+        refresh_token="r",
+    )
+    HubSpotConnection.unscoped_objects.create(
+        organization=organization, account=account, hub_id=hub_id, state=HubSpotConnection.State.CONNECTED
+    )
+    return account
+
+
+def test_a_delivery_of_an_accounts_own_app_counts_for_that_accounts_portal_only(db):
+    own_app_account("solo", "777", client_secret="solo-own-secret")
+    own_app_account("other", "888", client_secret="other-own-secret")
+    body = json.dumps([event(eventId=1, portalId=777), event(eventId=2, portalId=888)]).encode()
+    assert [item.org_id for item in parse(body, signed(body, secret="solo-own-secret"))] == ["777"]
+    # One customer's secret cannot speak for another customer's portal.
+    forged = json.dumps([event(eventId=3, portalId=888)]).encode()
+    assert refused(forged, signed(forged, secret="solo-own-secret")).status == 401
+    # Our app's secret still counts for every portal.
+    assert [item.org_id for item in parse(body, signed(body))] == ["777", "888"]
