@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from sandbox.worlds import DEMO_HS_SCOPES
+
 CONTROL = "/_sandbox/hubspot"
 TIMEOUT = 15
 OWNERS = [
@@ -15,18 +17,7 @@ OWNERS = [
     {"id": "500002", "userId": 700002, "email": "owner.two@hub.test", "firstName": "Theo", "lastName": "Two"},
     {"id": "500003", "userId": 700003, "email": "owner.three@hub.test", "firstName": "Thea", "lastName": "Three"},
 ]
-SCOPES = [
-    "oauth",
-    "crm.objects.contacts.read",
-    "crm.objects.contacts.write",
-    "crm.objects.companies.read",
-    "crm.objects.companies.write",
-    "crm.objects.deals.read",
-    "crm.objects.deals.write",
-    "crm.objects.owners.read",
-    "crm.schemas.contacts.read",
-    "crm.schemas.contacts.write",
-]
+SCOPES = list(DEMO_HS_SCOPES)  # what the demo install granted: every object the tests touch
 
 
 def control(server: Any, method: str, path: str, **kwargs: Any) -> requests.Response:
