@@ -165,7 +165,7 @@ def rate_limited(
     """What a 429 means, by the policy its body names: the error to raise, and the wait before a retry (None: do not
     retry). DAILY blocks background work until the portal's midnight; TEN_SECONDLY_ROLLING waits for the window (the
     Retry-After or the interval, at most 10 s x attempt) and tells every worker the window is full; search's secondly
-    limit (no policy, category RATE_LIMITS) waits 1 s."""
+    limit (no policy, category RATE_LIMITS) waits 1 s; both waits grow with each attempt."""
     kwargs = info.kwargs(429)
     policy = info.policy.upper()
     if policy == DAILY:
@@ -176,10 +176,13 @@ def rate_limited(
     if policy == TEN_SECONDLY or (not policy and rate.window_known):
         window = window_exhausted(account=account, rate=rate)
         wait = said if said is not None else window.interval_ms / 1000
-        wait = max(min(wait, TEN_SECOND_CEILING * (attempt + 1), cap), 0.1)
+        # Growing with each attempt (HubSpot's own SDK waits 10 s x attempt): a window still full after a whole
+        # interval means someone else shares it, and hammering at the same pace would keep it full.
+        wait = max(min(wait * (attempt + 1), TEN_SECOND_CEILING * (attempt + 1), cap), 0.1)
         return HubSpotRateLimited(message, policy=TEN_SECONDLY, retry_after=wait, **kwargs), wait
     if not policy and (info.category == "RATE_LIMITS" or "secondly" in info.message.lower()):
-        return HubSpotRateLimited(message, policy=SECONDLY, retry_after=SECONDLY_WAIT, **kwargs), SECONDLY_WAIT
+        wait = min(SECONDLY_WAIT * (attempt + 1), cap)
+        return HubSpotRateLimited(message, policy=SECONDLY, retry_after=wait, **kwargs), wait
     wait = min(said if said is not None else SECONDLY_WAIT * (attempt + 1), cap)
     return HubSpotRateLimited(message, policy=policy, retry_after=wait, **kwargs), wait
 
