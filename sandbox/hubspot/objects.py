@@ -171,12 +171,7 @@ def list_objects(call: Call, object_type: str) -> Response:
     history = call.list_arg("propertiesWithHistory")
     associations = call.list_arg("associations")
     if call.flag("archived"):
-        archived = call.portal.archived[kind.name]
-        ordered = sorted(
-            (record for record in archived.values() if not after or int(record["id"]) > int(after)),
-            key=lambda record: int(record["id"]),
-        )
-        chosen = ordered[: limit + 1]
+        chosen = call.portal.archived[kind.name].page(after, limit + 1)
     else:
         store = call.portal.store(kind.name)
         with store.lock:

@@ -17,6 +17,7 @@ person edited it in HubSpot". Seeding writes rows directly (`put_rows`) and anno
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -34,6 +35,35 @@ if TYPE_CHECKING:
     from sandbox.state import SandboxState
 
 Record = dict[str, Any]
+
+
+class Archive(dict):
+    """Archived records of one type by id, with the id order list paging needs (re-sorted only after a change)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._order: list[int] | None = None
+
+    def __setitem__(self, key: str, value: Record) -> None:
+        super().__setitem__(key, value)
+        self._order = None
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._order = None
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._order = None
+        return super().pop(key, *default)
+
+    def page(self, after: str | None, limit: int) -> list[Record]:
+        """Up to `limit` records with ids above `after`, by id."""
+        order = self._order
+        if order is None:
+            order = self._order = sorted(int(key) for key in list(self))
+        start = bisect.bisect_right(order, int(after)) if after else 0
+        found = (self.get(str(key)) for key in order[start : start + limit])
+        return [record for record in found if record is not None]
 
 
 class HsRecordStore(RecordStore):
@@ -77,7 +107,7 @@ class Portal:
         self.stores: dict[str, HsRecordStore] = {
             name: HsRecordStore(kind, self.ids, sandbox.clock.now) for name, kind in OBJECT_TYPES.items()
         }
-        self.archived: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
+        self.archived: dict[str, Archive] = {name: Archive() for name in OBJECT_TYPES}
         self.properties: dict[str, dict[str, Record]] = {
             name: {meta["name"]: meta for meta in standard_properties(name)} for name in OBJECT_TYPES
         }
