@@ -6,9 +6,6 @@ and only logged. The recorded event is then turned into an intake on exactly the
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +18,7 @@ from automation.services import intake as intake_service
 from automation.services.intake import lead_event_process, lead_intake_process
 from core.models import InboundEvent
 from core.webhooks import EventFlagged
+from crm.providers.hubspot.app_events import signature_v3
 from crm.providers.hubspot.models import HubSpotConnection
 from crm.records import CanonicalRecord
 from studios.models import ProviderAccount
@@ -66,34 +64,19 @@ def b() -> ProviderAccount:
 
 
 def event(event_id: int, portal: str, object_id: int, **fields) -> dict:
-    return {
-        "eventId": event_id,
-        "subscriptionId": 9,
-        "portalId": int(portal),
-        "appId": int(APP_ID),
-        "occurredAt": int(time.time() * 1000),
-        "subscriptionType": "object.creation",
-        "objectTypeId": "0-1",
-        "attemptNumber": 0,
-        "objectId": object_id,
-        "changeFlag": "NEW",
-        "changeSource": "CRM_UI",
-        "sourceId": "userId:5",
-        **fields,
-    }
+    """A new contact added by a person in the portal, unless `fields` say otherwise."""
+    kind = {"subscriptionType": "object.creation", "objectTypeId": "0-1", "changeSource": "CRM_UI"}
+    return {"eventId": event_id, "portalId": int(portal), "appId": int(APP_ID), "objectId": object_id, **kind, **fields}
 
 
 def deliver(client, events, *, secret: str = SECRET, age: float = 0.0, path: str = PATH):
+    """A delivery as HubSpot signs it (the signature rule itself is tested in tests/crm/hubspot)."""
     body = json.dumps(events).encode()
     stamp = str(int((time.time() - age) * 1000))
-    message = b"POST" + f"https://leadline.test{path}".encode() + body + stamp.encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-    return client.post(
-        path,
-        data=body,
-        content_type="application/json",
-        headers={"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": stamp},
-    )
+    url = f"https://leadline.test{path}"
+    signature = signature_v3(secret=secret, method="POST", url=url, body=body, timestamp=stamp)
+    headers = {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": stamp}
+    return client.post(path, data=body, content_type="application/json", headers=headers)
 
 
 def recorded(organization=None):
