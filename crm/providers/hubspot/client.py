@@ -296,10 +296,14 @@ class HubSpotClient:
             return None
 
     def token_info(self) -> dict[str, Any]:
-        """What HubSpot says of the access token: {token, user, hub_domain, scopes, hub_id, app_id, expires_in,
-        user_id, token_type}."""
+        """What HubSpot says of the access token (hub_id, user, user_id, scopes...). The token is in the path, not a
+        bearer: one the endpoint no longer knows (404 revoked, 401 expired) is dropped and a fresh one asked about."""
         token = self.token().token
-        return self.request("GET", Paths.token_info(token), authorize=False).json() or {}
+        try:
+            return self.request("GET", Paths.token_info(token), authorize=False).json() or {}
+        except (HubSpotNotFound, HubSpotAuthError):
+            tokens.access_token_invalidate(account=self.account, token=token)
+        return self.request("GET", Paths.token_info(self.token().token), authorize=False).json() or {}
 
     # --- calls ----------------------------------------------------------------------------------------------------
     def get(self, path: str, **kwargs: Any) -> HubSpotResponse:
@@ -310,9 +314,6 @@ class HubSpotClient:
 
     def patch(self, path: str, **kwargs: Any) -> HubSpotResponse:
         return self.request("PATCH", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> HubSpotResponse:
-        return self.request("PUT", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> HubSpotResponse:
         return self.request("DELETE", path, **kwargs)
@@ -345,7 +346,9 @@ class HubSpotClient:
             try:
                 return self._attempt(token, method, path, params, json, expect, safe, search, attempt)
             except _Unauthorized as exc:
-                if refreshed or token is None:
+                if token is None:  # a call without our bearer (token info): its 401 says nothing of the grant
+                    raise exc.error from None
+                if refreshed:
                     raise self._needs_reauth(exc.error) from None
                 refreshed = True  # one refresh and one repeat (not a retry of the budget)
                 tokens.access_token_invalidate(account=self.account, token=token.token)

@@ -175,10 +175,10 @@ def rate_limited(
     cap = float(hubspot_settings.RETRY_MAX_SECONDS)
     if policy == TEN_SECONDLY or (not policy and rate.window_known):
         window = window_exhausted(account=account, rate=rate)
-        wait = said if said is not None else window.interval_ms / 1000
-        # Growing with each attempt (HubSpot's own SDK waits 10 s x attempt): a window still full after a whole
-        # interval means someone else shares it, and hammering at the same pace would keep it full.
-        wait = max(min(wait * (attempt + 1), TEN_SECOND_CEILING * (attempt + 1), cap), 0.1)
+        # A Retry-After is HubSpot's own word, kept each time; without one the interval grows with each attempt
+        # (HubSpot's SDK waits 10 s x attempt): a window still full after a whole one is shared with others.
+        wait = said if said is not None else window.interval_ms / 1000 * (attempt + 1)
+        wait = max(min(wait, TEN_SECOND_CEILING * (attempt + 1), cap), 0.1)
         return HubSpotRateLimited(message, policy=TEN_SECONDLY, retry_after=wait, **kwargs), wait
     if not policy and (info.category == "RATE_LIMITS" or "secondly" in info.message.lower()):
         wait = min(SECONDLY_WAIT * (attempt + 1), cap)

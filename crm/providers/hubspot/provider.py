@@ -188,7 +188,7 @@ class HubSpotProvider(CrmProvider):
     def identity(self) -> Identity:
         """The portal (hub id, domain) and the user behind the token, that user named by their owner id (members
         are matched by it)."""
-        info = self._token_info()
+        info = self.client.token_info()
         user_id = str(info.get("user_id") or info.get("userId") or "")
         owner: Mapping[str, Any] = {}
         if user_id:
@@ -205,20 +205,6 @@ class HubSpotProvider(CrmProvider):
             user_name=name,
             user_active=not owner.get("archived", False),
         )
-
-    def _token_info(self) -> Mapping[str, Any]:
-        """The access token's info; a token HubSpot no longer knows (revoked: 404 on the info endpoint, which takes
-        no bearer, so no 401 refreshes it) is forgotten and the info asked again with a fresh one."""
-        from crm.providers.hubspot import tokens
-
-        try:
-            return self.client.token_info() or {}
-        except HubSpotNotFound:
-            stale = tokens.access_token_peek(account=self.account)
-            if stale is None:
-                raise
-            tokens.access_token_invalidate(account=self.account, token=stale.token)
-            return self.client.token_info() or {}
 
     # --- sign-in (sign_in.py), app events (app_events.py) ----------------------------------------------------------
     @classmethod
