@@ -64,7 +64,7 @@ class SandboxServer:
 def serve(*, host: str = "127.0.0.1", port: int = 8100, **state_options: Any) -> None:
     """Serve in the foreground until interrupted."""
     server = SandboxServer(host=host, port=port, **state_options)
-    vendors = "Zoho CRM, Salesforce, Zoho Voice, Twilio"
+    vendors = "Zoho CRM, Salesforce, HubSpot, Zoho Voice, Twilio"
     print(f"Leadline sandbox ({vendors}) on {server.url}  people page: {server.url}/", flush=True)
     try:
         server._server.serve_forever()
