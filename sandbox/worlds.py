@@ -118,6 +118,8 @@ DEMO_HS_PORTAL_NAME = "Peak Performance Gyms"
 DEMO_HS_DOMAIN = "peakperformancegyms.com"
 DEMO_HS_APP_ID = "4242001"
 DEMO_HS_CLIENT_ID = "leadline-demo-hubspot-client-id"
+# Where the demo app's webhooks go in the product (one URL for every portal).
+DEMO_HS_EVENTS_PATH = "/webhooks/crm/hubspot/events/"
 DEMO_HS_CLIENT_SECRET = "demo-hubspot-client-secret-not-secret"
 DEMO_HS_REFRESH_TOKEN = "na1-demo-hubspot-refresh-token-not-secret"
 # The demo app accepts any redirect URL (the product runs on many hosts in development and tests); apps made with

@@ -220,3 +220,17 @@ def seed_demo_portal(hs: HubSpotState, name: str, *, seed: int) -> None:
     contacts = seed_contacts(portal, worlds.DEMO_HS_CONTACTS, seed=seed, companies=companies)
     seed_deals(portal, worlds.DEMO_HS_DEALS, seed=seed, contacts=contacts, companies=companies)
     seed_tasks(portal, 30, seed=seed, contacts=contacts)
+    # The demo app's webhooks point at the product, as docs/crm/hubspot.md has an operator set them; after the seed,
+    # so the seeded records announce nothing (a contact added now starts lead automation in `make run`).
+    from sandbox.hubspot import webhooks
+
+    target = hs.sandbox.config.product_base_url.rstrip("/") + worlds.DEMO_HS_EVENTS_PATH
+    webhooks.configure(
+        hs,
+        app,
+        target_url=target,
+        subscriptions=[
+            {"eventType": "object.creation", "objectTypeId": "0-1"},
+            {"eventType": "object.deletion", "objectTypeId": "0-1"},
+        ],
+    )
