@@ -18,6 +18,7 @@ from automation.services.settings import automation_webhook_token_is, automation
 from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from core.secrets import Secret
+from crm.connection_settings import connection_settings_apply
 from crm.connections import crm_connection_get
 from studios import services
 from studios.models import (
@@ -34,7 +35,6 @@ from studios.models import (
 )
 from studios.provider_kinds import crm_user_id_clean
 from studios.selectors import provider_account_for_studio
-from tenants.connection_settings import connection_settings_apply, connection_settings_wanted
 from tenants.report import ApplyReport
 from tenants.schema import (
     LEGACY_CRM_USER_ID_KEYS,
@@ -187,7 +187,7 @@ class _Applier:
             "client_id": entry.client_id,
         }
         # An omitted URL means the vendor's default: compare against that, or every apply would report a change.
-        # One the vendor has no default for keeps what is stored (Salesforce's instance, named when connecting).
+        # One the vendor has no default for keeps what is stored (e.g. a CRM's instance host, named when connecting).
         for name in URL_FIELDS:
             default = DEFAULT_URLS.get(entry.kind, {}).get(name, "")
             if not getattr(entry, name) and not default and not created:
@@ -207,7 +207,7 @@ class _Applier:
             self.failed.add(("ProviderAccount", org.pk, entry.name))
             return
         try:
-            changed = connection_settings_apply(account, connection_settings_wanted(entry)) or changed
+            changed = connection_settings_apply(account, entry.connection_settings) or changed
         except ValidationError as exc:
             for field_name, message in _errors_of(exc):
                 self.fail(loc, message, field_name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm.connection_settings import connection_settings_export
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
 from studios.provider_kinds import KIND_FIELDS
-from tenants.connection_settings import connection_settings_export
 
 
 def _account(account: ProviderAccount) -> dict[str, Any]:

@@ -6,7 +6,7 @@
         lead_webhook_token: env:ACME_LEAD_WEBHOOK_TOKEN   # optional: the secret of the new-lead webhook URL
         accounts:   [{name, kind (a studios ProviderKind value), default, account_sid, auth_token, client_id,
                       client_secret, refresh_token, api_base_url, accounts_url, api_domain,
-                      lead_lifecycle_stages, timeline_activity (kind hubspot: its connection's settings)}]
+                      and its CRM connection's settings (the ones its kind declares: docs/tenants.md)}]
         studios:    [{slug, name, time_zone, welcome_message, help_message, is_active, accounts: [names]}]
         numbers:    [{number, provider, account, studio, studios: [slugs], label, is_active}]
         members:    [{email, role: staff|manager, name, studios: [slugs], crm_user_ids: {account name: id},
@@ -15,7 +15,8 @@
 A member's `crm_user_ids` says who they are in each of the organization's CRM connections (accounts of a CRM
 kind, named as under `accounts`); the member is linked to exactly those (one left out is unlinked). Files written
 before an organization could connect several CRMs say `zoho_user_id: "..."` instead: the member's CRM user id on
-the organization's default (or only) Zoho CRM connection (`kind: zoho_crm`). It still applies, alone or beside
+the organization's default (or only) connection of the kind that key names (LEGACY_CRM_USER_ID_KEYS). It still
+applies, alone or beside
 `crm_user_ids`; `tenants export` writes `crm_user_ids`.
 
 Secrets (auth_token, client_secret, refresh_token, password, lead_webhook_token) are literals or `env:NAME`
@@ -31,13 +32,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 from core import merge_fields
 from core.phone import normalize_e164
+from crm.connection_settings import connection_settings_kinds, connection_settings_names
 from studios.models import TEMPLATE_FIELDS
 from studios.provider_kinds import NumberProvider, ProviderKind
 
@@ -46,10 +58,6 @@ ENV_PREFIX = "env:"
 # A member's CRM user id under its first name: the key, and the kind of connection it means (the organization's
 # default or only account of that kind). Kept so that files written before `crm_user_ids` apply unchanged.
 LEGACY_CRM_USER_ID_KEYS: dict[str, str] = {"zoho_user_id": ProviderKind.ZOHO_CRM.value}
-# Settings of a CRM connection an account entry may carry, by kind (tenants/connection_settings.py applies them).
-CONNECTION_SETTINGS: dict[str, tuple[str, ...]] = {
-    ProviderKind.HUBSPOT.value: ("lead_lifecycle_stages", "timeline_activity"),
-}
 
 
 class TenantsFileError(Exception):
@@ -76,20 +84,33 @@ class AccountEntry(_Entry):
     api_base_url: str = ""
     accounts_url: str = ""
     api_domain: str = ""
-    # kind hubspot: which contacts count as leads (lifecycle stages' internal values, comma-separated; "" = every
-    # new contact) and how texts appear on the timeline. Omitted: the connection keeps what it has.
-    lead_lifecycle_stages: str | None = None
-    timeline_activity: Literal["communication", "note", "task"] | None = None
+    # Settings of the account's CRM connection, written flat on the entry under the connection's field names: each
+    # CRM declares its own (crm.connection_settings). Omitted: the connection keeps what it has.
+    _connection_settings: dict[str, str] = PrivateAttr(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _connection_settings_of_its_kind(self) -> AccountEntry:
-        allowed = CONNECTION_SETTINGS.get(self.kind, ())
-        given = [name for names in CONNECTION_SETTINGS.values() for name in names if getattr(self, name) is not None]
-        wrong = [name for name in dict.fromkeys(given) if name not in allowed]
-        if wrong:
-            kinds = ", ".join(kind for kind, names in CONNECTION_SETTINGS.items() if wrong[0] in names)
-            raise ValueError(f"{wrong[0]} is a setting of {kinds} accounts, not of kind {self.kind}")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _connection_settings_of_its_kind(
+        cls, data: Any, handler: ModelWrapValidatorHandler[AccountEntry]
+    ) -> AccountEntry:
+        settings: dict[str, Any] = {}
+        if isinstance(data, Mapping):
+            settings = {name: value for name, value in data.items() if connection_settings_kinds(str(name))}
+            data = {name: value for name, value in data.items() if name not in settings}
+        entry = handler(data)
+        for name, value in settings.items():
+            if name not in connection_settings_names(entry.kind):
+                kinds = ", ".join(connection_settings_kinds(name))
+                raise ValueError(f"{name} is a setting of {kinds} accounts, not of kind {entry.kind}")
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} is text: put it in quotes")
+        entry._connection_settings = {name: value.strip() for name, value in settings.items() if value is not None}
+        return entry
+
+    @property
+    def connection_settings(self) -> dict[str, str]:
+        """The connection settings the entry gives, by name (an omitted one is absent)."""
+        return dict(self._connection_settings)
 
 
 class StudioEntry(_Entry):

@@ -15,10 +15,17 @@ class HubSpotConfig(AppConfig):
 
     def ready(self) -> None:
         from core import outbound
+        from crm.connection_settings import connection_settings_register
+        from crm.providers.hubspot.models import HubSpotConnection
 
         # The hosts a manager may give a HubSpot account; only an operator may point one at an emulator.
         outbound.vendor_hosts_register(
             kind="hubspot",
             vendor="HubSpot",
             fields={"accounts_url": HUBSPOT_APP_HOSTS, "api_domain": HUBSPOT_API_HOSTS},
+        )
+        # What an operator may set on the connection from the tenants file: which contacts count as leads, how
+        # texts appear on the timeline.
+        connection_settings_register(
+            "hubspot", model=HubSpotConnection, names=("lead_lifecycle_stages", "timeline_activity")
         )
