@@ -1,5 +1,5 @@
 """The new-lead webhook a CRM's workflow rule calls: `POST /webhooks/crm/<kind>/leads/<token>/` (`kind`: the
-provider kind of crm.registry), or the short `POST /webhooks/crm/<kind>/<token>/` (what a Salesforce Flow's HTTP
+provider kind of crm.registry), or the short `POST /webhooks/crm/<kind>/<token>/` (what a CRM flow's HTTP
 callout is set up with). The URL it had before connections were generic answers the same (config/urls.py passes its
 kind), since customers' workflow rules call it. The body names the lead: `lead_id`, `leadId`, `id` or `Id` (a JSON
 body, a form field or a query parameter; docs/automation.md).

@@ -22,7 +22,7 @@ urlpatterns = [
     # One URL for every connected account of a CRM with app-level events (signed by the CRM, each event names its
     # account); before the short URL below, so "events" is never read as a token.
     path("webhooks/crm/<str:kind>/events/", crm_app_events, name="crm-app-events"),
-    # The short new-lead URL a Salesforce Flow's HTTP callout is documented with; after notifications/ and events/
+    # The short new-lead URL a CRM flow's HTTP callout is documented with; after notifications/ and events/
     # (those words are never tokens).
     path("webhooks/crm/<str:kind>/<str:token>/", crm_lead_webhook, name="crm-lead-webhook-short"),
     path("crm/oauth/callback", crm_oauth_callback, name="crm-oauth-callback"),  # every CRM's connect and sign-in

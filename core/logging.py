@@ -31,7 +31,7 @@ _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 # Paths under /webhooks/ that carry a secret we issued (a webhook URL token; redact_text looks for them only in text
 # holding `/webhooks/`); the secret part is the named group. The new-lead webhook
 # of every CRM, `/webhooks/crm/<kind>/leads/<token>/`, its first form `/webhooks/<kind>/leads/<token>/`, and its
-# short form `/webhooks/crm/<kind>/<token>/` (a Salesforce Flow's callout; not `leads/` or `notifications/`).
+# short form `/webhooks/crm/<kind>/<token>/` (a CRM flow's callout; not `leads/` or `notifications/`).
 SECRET_PATH_PATTERNS: list[re.Pattern[str]] = [
     re.compile(r"(/webhooks/(?:crm/)?[a-z0-9_-]+/leads/)(?P<secret>[^/?#\s]+)"),
     re.compile(r"(/webhooks/crm/[a-z0-9_-]+/)(?!(?:leads|notifications)(?:[/?#\s]|$))(?P<secret>[^/?#\s]+)"),

@@ -45,7 +45,7 @@ def vendor_hosts_register(*, kind: str, vendor: str, fields: Mapping[str, Iterab
     `vendor` is the name refusals use ("not one of <vendor>'s own addresses"). Registering a kind again replaces
     its hosts field by field (ready() may run more than once in a test process); hosts are lower case, no port.
     A host written `*.example.com` allows every host under example.com (one label or more), not example.com itself:
-    vendors that give each customer its own subdomain (a Salesforce org's My Domain)."""
+    vendors that give each customer its own subdomain (a CRM org's own domain)."""
     for field, hosts in fields.items():
         VENDOR_HOSTS[(kind, field)] = frozenset(host.lower().rstrip(".") for host in hosts)
     _VENDOR_NAMES[kind] = vendor

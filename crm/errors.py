@@ -70,8 +70,8 @@ class CrmRateLimited(CrmUnavailable):
 
 
 class CrmQuotaExhausted(CrmRateLimited):
-    """A daily or rolling allowance of the CRM org is used up (an API-credit pool, Salesforce's daily requests,
-    HubSpot's daily limit): retrying before it frees up only burns what is left."""
+    """A daily or rolling allowance of the CRM org is used up (an API-credit pool, a daily request limit; each
+    CRM's in docs/vendors/): retrying before it frees up only burns what is left."""
 
 
 class CrmRejected(CrmError):
@@ -87,8 +87,8 @@ class CrmNotFound(CrmRejected):
 
 
 class CrmHistoryExpired(CrmError):
-    """The CRM no longer keeps the history asked for (Salesforce lists deletions for 15 days and purges the log
-    early when it grows; `available_from` is its earliest moment when it said). What happened before is only found
+    """The CRM no longer keeps the history asked for (a CRM may list deletions for a few days only, and purge the
+    log early when it grows; `available_from` is its earliest moment when it said). What happened before is only found
     by comparing every id: the caller reconciles, then reads history from now on."""
 
     def __init__(self, message: str, *, available_from: Any = None, **kwargs: Any) -> None:

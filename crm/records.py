@@ -16,7 +16,7 @@ class Capability(StrEnum):
     (`provider.supports(Capability.CHANGE_FEED)`); a method whose capability is not declared raises
     NotImplementedError."""
 
-    BULK_EXPORT = "bulk_export"  # an asynchronous export job for a first load (e.g. Salesforce Bulk 2.0)
+    BULK_EXPORT = "bulk_export"  # an asynchronous export job for a first load (a CRM's bulk API)
     CHANGE_FEED = "change_feed"  # push notifications of changed records: subscribe, renew, unsubscribe, parse
     SIGN_IN = "sign_in"  # the CRM's OAuth can sign a person in to Leadline (identity of the consenting user)
     ACTIVITY_LOGGING = "activity_logging"  # tasks on a record, and finished activities on its timeline
@@ -35,8 +35,8 @@ class Priority(StrEnum):
 
 
 class CanonicalObject(StrEnum):
-    """Leadline's names for the objects every CRM has; each provider maps them to its own (`Leads`,
-    Salesforce `Lead`, HubSpot `contacts` with a lifecycle stage, Dataverse `lead`)."""
+    """Leadline's names for the objects every CRM has; each provider maps them to its own (`Leads`, `Lead`,
+    `contacts` at a lead stage, `lead`: docs/crm.md)."""
 
     LEAD = "lead"
     CONTACT = "contact"
@@ -244,7 +244,7 @@ class DeletedRecord:
 @dataclass(frozen=True)
 class Activity:
     """A finished interaction to show on a record's timeline (a text sent or received), logged by
-    `log_activities` as the CRM's completed activity (Salesforce: a Task with Status Completed)."""
+    `log_activities` as the CRM's completed activity (e.g. a completed task, a logged communication)."""
 
     key: str  # Leadline's unique key for it (a message's id): where the CRM upserts by it, a retry logs nothing new
     object: str  # the canonical object of the record (lead, contact)
@@ -253,7 +253,7 @@ class Activity:
     description: str = ""
     occurred_at: datetime | None = None
     owner_id: str = ""  # "" = the connection's user
-    activity_type: str = ""  # the CRM's type of activity (Salesforce Task.Type); "" = the CRM's default
+    activity_type: str = ""  # the CRM's type of activity (e.g. a task's type picklist value); "" = its default
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,7 @@ def opt_out_get(*, organization: Organization, phone: str) -> OptOut | None:
 
 def crm_opt_out_field_get(*, organization: Organization) -> str:
     """The CRM field that mirrors opt-outs for this organization ('' = none). Until settings are saved: the field
-    the organization's CRM names by default (Zoho's `SMS_Opt_Out`, Salesforce's `SMS_Opt_Out__c`), else the
-    model's default."""
+    the organization's CRM names by default (its provider's `opt_out_field`), else the model's default."""
     row = MessagingSettings.objects.for_organization(organization).first()
     if row is not None:
         return row.crm_opt_out_field

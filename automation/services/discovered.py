@@ -1,6 +1,6 @@
 """New leads the CRM mirror found before (or without) the CRM's new-lead call: the safety net behind the webhook.
 
-A CRM's new-lead call (a Zoho workflow rule's webhook, a Salesforce Flow's HTTP callout) can be switched off,
+A CRM's new-lead call (a workflow rule's webhook, a flow's HTTP callout: docs/automation.md) can be switched off,
 misconfigured or lost. The mirror's delta sync announces the leads new to it (crm.hooks `on_records_discovered`,
 never in a first load); for each one created recently that has no intake yet, an intake is created marked as found
 by the mirror and WAITING one sync interval for the call. If the call comes meanwhile, the webhook starts that

@@ -62,7 +62,7 @@ logger = structlog.get_logger(__name__)
 
 S = LeadIntake.Status
 LEAD = CanonicalObject.LEAD
-# `leadId`/`lead_id` (a Salesforce Flow's callout body, Zoho's rule), or a bare `"Id"` (Salesforce's record field).
+# `leadId`/`lead_id` (a CRM flow's callout body, a workflow rule's), or a bare `"Id"` (one CRM's record field).
 LEAD_ID = re.compile(r'(?:"?lead_?id"?|"id")\s*[:=]\s*"?([A-Za-z0-9_-]{5,64})', re.IGNORECASE)
 ID_KEYS = ("lead_id", "leadId", "id", "Id", "recordId")
 
@@ -215,7 +215,7 @@ def _call_missing(intake: LeadIntake) -> str:
 
 
 class _SameLead(Exception):
-    """The CRM spells the intake's lead id another way (Salesforce: 15 or 18 characters), and another intake already
+    """The CRM spells the intake's lead id another way (one CRM's 15/18-character ids), and another intake already
     holds the lead under that spelling: this one goes, so one lead has one intake, one task and one text."""
 
 

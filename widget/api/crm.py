@@ -43,7 +43,7 @@ class CrmContext:
     owner_id: str = ""
     owner_name: str = ""
     url: str = ""  # the record's page in the CRM ("" when the provider cannot say)
-    crm: str = ""  # the CRM's name, for the link ("Open in Salesforce")
+    crm: str = ""  # the CRM's name, for the link ("Open in <CRM>")
 
 
 def record_link(*, connection: ProviderAccount | None, object: str, record_id: str) -> tuple[str, str]:

@@ -57,7 +57,7 @@ CELERY_TASK_ROUTES = {
     "sync.*": {"queue": "sync"},
 }
 # Queues nothing is routed to any more, still consumed by the Procfiles' workers so that a message published before
-# a deploy is not lost (`zoho` was `crm`'s name; docs/operations.md says when it may go).
+# a deploy is not lost (the retired name was `crm`'s first one; docs/operations.md says when it may go).
 CELERY_TASK_QUEUES_RETIRED = ("zoho",)
 
 # Periodic jobs are declared here (reviewable in pull requests) and copied by django-celery-beat into the
@@ -79,8 +79,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "widget-tokens-expired": {"task": "accounts.tasks.widget_tokens_expired_delete_task", "schedule": 3600.0},
     # Expired browser sessions (`clearsessions`): the session table only grows otherwise.
     "sessions-expired": {"task": "accounts.tasks.sessions_expired_delete_task", "schedule": 3600.0},
-    # An SMS provider that sends no inbound webhook (Zoho Voice): each number's SMS logs are polled. The entry's name
-    # is its row in django-celery-beat's table, so it keeps the name it has in every deployment.
+    # An SMS provider that sends no inbound webhook (docs/messaging.md): each number's SMS logs are polled. The
+    # entry's name is its row in django-celery-beat's table, so it keeps the name it has in every deployment.
     "zoho-voice-poll-all": {
         "task": "messaging.tasks.zoho_voice_poll_all_task",
         "schedule": float(env.int("ZOHO_VOICE_POLL_SECONDS", default=60)),

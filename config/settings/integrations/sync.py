@@ -2,8 +2,8 @@
 
 from config.env import env
 
-# CRM objects mirrored for every connection, by Leadline's names (every CRM has them; a CRM's own names, e.g. Zoho's
-# Leads, are read as the same objects); a custom object's API name may be added.
+# CRM objects mirrored for every connection, by Leadline's names (every CRM has them; a CRM's own names, e.g. a
+# `Leads` module, are read as the same objects); a custom object's API name may be added.
 SYNC_MODULES = env.list("SYNC_MODULES", default=["lead", "deal", "contact", "account"])
 # Each delta read starts this long before the watermark: a CRM may stamp the modified time when an edit starts, so an
 # edit committing slowly can appear behind records already read.
