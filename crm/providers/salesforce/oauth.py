@@ -13,7 +13,7 @@
    emulator. The refresh token is stored encrypted, the login host in accounts_url, the instance in api_domain.
 3. Who connected: the org and user ids of the identity URL in the answer, with the name and e-mail from userinfo.
 
-A Salesforce org is held by one connection (a database constraint, as for Zoho): a second organization's claim is
+A Salesforce org is held by one connection (a database constraint, as for every CRM): a second organization's claim is
 refused with a message, storing nothing and revoking the new token. No vendor call happens inside a database
 transaction: the callback view is non-atomic and writes afterwards. Errors are crm.errors types, so the provider
 passes them on as they are: CrmAuthError (the flow failed or was refused; a person starts again), CrmUnavailable
