@@ -11,6 +11,7 @@ from typing import Any
 OBJECT_TYPE = "contacts"
 EDIT_CHUNK = 1000  # contacts edited per chunk, each chunk with its own lastmodifieddate
 COMPANIES = 500
+PRIMARY = 1  # the contact -> company association type "Primary" (it sets the contact's associatedcompanyid)
 CLIENT_ID, CLIENT_SECRET = "bench-hubspot-client-id", "bench-hubspot-client-secret"
 OWNERS = [
     {
@@ -89,10 +90,12 @@ class EmulatedPortal:
         self.companies = [row["id"] for row in companies]
         step = (end - start) / max(count, 1)
         rows = [self._contact(number, at=start + step * number) for number in range(count)]
+        for number, row in enumerate(rows):  # its primary company, as HubSpot names it on the contact
+            row["properties"]["associatedcompanyid"] = self.companies[number % COMPANIES]
         portal.put_rows(OBJECT_TYPE, rows)
         self.ids = [row["id"] for row in rows]
         for number, contact_id in enumerate(self.ids):
-            portal.associate(OBJECT_TYPE, contact_id, "companies", self.companies[number % COMPANIES])
+            portal.associations.add(OBJECT_TYPE, contact_id, "companies", self.companies[number % COMPANIES], PRIMARY)
 
     def _contact(self, number: int, *, at: Any) -> dict[str, Any]:
         rng = self.random

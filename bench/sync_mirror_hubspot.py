@@ -9,14 +9,15 @@ what they would take at HubSpot's real limits.
 
 The emulator (`sandbox/hubspot/`, in a thread of the parent process) holds one portal with N contacts: names,
 e-mails, phones in the formats people type (`phone`, `mobilephone`), lifecycle stages, owners, addresses, 30 custom
-properties of a gym chain (text, numbers, dates, datetimes, picklists, checkboxes) and a company each (associated,
-which the mirror flattens into `company_id`). Each run is a child process (`--worker`) so its peak RSS is the sync's
-alone, driving the product's own code with the provider `provider_for` gives for the organization's connection (a
-ProviderAccount of kind hubspot pointing at the emulator, its app installed in the portal):
+properties of a gym chain (text, numbers, dates, datetimes, picklists, checkboxes) and a company each (its primary
+company, named in its associatedcompanyid, which the mirror flattens into `company_id`). Each run is a child
+process (`--worker`) so its peak RSS is the sync's alone, driving the product's own code with the provider
+`provider_for` gives for the organization's connection (a ProviderAccount of kind hubspot pointing at the
+emulator, its app installed in the portal):
 
 - serve: the emulator alone, every delta page fetched through the provider and mapped, nothing written;
-- cold: `sync_run` from no watermark (the first load: search pages of 200 from the start, each page's company
-  associations read by a batch read, the next page read in a background thread while this one is written);
+- cold: `sync_run` from no watermark (the first load: search pages of 200 from the start, each contact's company
+  from its associatedcompanyid, the next page read in a background thread while this one is written);
 - update: every contact edited in the emulator (chunks of 1,000, each with its own lastmodifieddate, as people's or
   an import's edits land), then `sync_run` again;
 - batch: every contact stamped with ONE lastmodifieddate (HubSpot's own month-end batch updates; Airbyte's source

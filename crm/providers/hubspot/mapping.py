@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from core.phone import e164_or_blank
@@ -35,10 +36,21 @@ RECORD_KEYS = ("id", "createdAt", "updatedAt", "archived", "archivedAt")
 
 
 # --- values ------------------------------------------------------------------------------------------------------
+# The mirror maps every property of every record it reads, so the converters of text that repeats (a page's modified
+# times are parsed by the reads and again by the mapping; dates and datetimes recur across records) keep their
+# answers for the last few thousand texts. A value that does not fit raises each time (exceptions are not kept).
+TEXT_CACHE = 8192
+
+
 def parse_datetime(raw: Any) -> datetime:
     """HubSpot's datetimes as an aware UTC datetime: ISO text ("2026-12-07T14:03:56.123Z") or epoch milliseconds
     (as text or a number)."""
-    text = str(raw).strip()
+    return _datetime_parsed(raw if type(raw) is str else str(raw))
+
+
+@lru_cache(maxsize=TEXT_CACHE)
+def _datetime_parsed(raw: str) -> datetime:
+    text = raw.strip()
     if EPOCH_MS.fullmatch(text):
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
@@ -47,7 +59,7 @@ def parse_datetime(raw: Any) -> datetime:
         raise ValueError(f"not a datetime: {raw!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # HubSpot's datetimes are UTC
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -55,10 +67,16 @@ def epoch_ms(moment: datetime) -> int:
     return round((moment - EPOCH) / timedelta(milliseconds=1))
 
 
+BOOLEANS = {"true": True, "false": False}
+
+
 def _boolean(raw: str) -> Any:
+    found = BOOLEANS.get(raw)  # HubSpot's own spelling
+    if found is not None:
+        return found
     lowered = raw.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
+    if lowered in BOOLEANS:
+        return BOOLEANS[lowered]
     raise ValueError(f"not a boolean: {raw!r}")
 
 
@@ -72,6 +90,7 @@ def _decimal(raw: str) -> Any:
     return number
 
 
+@lru_cache(maxsize=TEXT_CACHE)
 def _date(raw: str) -> Any:
     text = raw.strip()
     if EPOCH_MS.fullmatch(text):  # date properties set through the API may come back as midnight UTC in ms
@@ -82,6 +101,7 @@ def _date(raw: str) -> Any:
         raise ValueError(f"not a date: {raw!r}") from None
 
 
+@lru_cache(maxsize=TEXT_CACHE)
 def _datetime(raw: str) -> Any:
     return parse_datetime(raw).isoformat()
 
@@ -92,6 +112,8 @@ def _multi(raw: str) -> Any:
 
 def _integer(raw: str) -> Any:
     """An id-like number as an int ("9001" or "9001.0"); a value with a fraction stays a float."""
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
     number = _decimal(raw)
     return int(number) if number.is_integer() else number
 
@@ -161,9 +183,49 @@ def modified_time_of(schema: ObjectSchema, row: Mapping[str, Any]) -> datetime:
     return parse_datetime(raw)
 
 
-def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) -> CanonicalRecord:
-    """A HubSpot record (API shape or flat) in Leadline's terms. KeyError/ValueError when it has no id or no
-    modified time (HubSpot never sends one without)."""
+_SKIP, _FIELD, _CUSTOM = 0, 1, 2
+
+
+class Routes:
+    """Where each property of a schema goes, worked out once per schema (mapping.py runs per record, per property):
+    `text` the plain text fields (no converter, no phone: their key), `routes` the rest (target, key, converter of
+    non-empty text, phone or not); the record's own columns (id, times, e-mail, owner) are skipped."""
+
+    __slots__ = ("routes", "skipped", "text")
+
+    def __init__(self, schema: ObjectSchema) -> None:
+        skipped = {schema.modified_property, ID_PROPERTY, "email", OWNER_PROPERTY, *CREATED_PROPERTIES}
+        self.skipped = frozenset(skipped | set(RECORD_KEYS) | {"associations"})
+        self.text: dict[str, str] = {}
+        self.routes: dict[str, tuple[int, str, Callable[[str], Any] | None, bool]] = {}
+        for name, field_type in schema.types.items():
+            if name in skipped:
+                continue
+            convert, phone = CONVERTERS.get(field_type), field_type == FieldType.PHONE
+            if name in schema.custom:
+                target, key = _CUSTOM, name
+            elif field_type in (FieldType.USER, FieldType.LOOKUP):
+                target, key = _FIELD, f"{schema.keys[name]}_id"
+            else:
+                target, key = _FIELD, schema.keys[name]
+            if target == _FIELD and convert is None and not phone:
+                self.text[name] = key
+            else:
+                self.routes[name] = (target, key, convert, phone)
+
+
+def routes_of(schema: ObjectSchema) -> Routes:
+    if schema.routes is None:
+        schema.routes = Routes(schema)
+    return schema.routes
+
+
+def record_map(
+    *, schema: ObjectSchema, record: Mapping[str, Any], region: str, owner_name: Callable[[str], str] | None = None
+) -> CanonicalRecord:
+    """A HubSpot record (API shape or flat) in Leadline's terms (`owner_name`: an owner id's name, asked only for a
+    record that has an owner).
+    KeyError/ValueError when it has no id or no modified time (HubSpot never sends one without)."""
     row = flat(record)
     record_id = str(row.get("id") or row[ID_PROPERTY])
     modified = modified_time_of(schema, row)
@@ -171,16 +233,23 @@ def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) 
     custom: dict[str, Any] = {}
     phones: dict[str, str] = {}
     problems: list[FieldProblem] = []
-    routes = schema.routes or _routes_build(schema)
+    plan = routes_of(schema)
+    text, routes, skipped = plan.text, plan.routes, plan.skipped
     for name, raw in row.items():
+        key = text.get(name)
+        if key is not None and type(raw) is str:  # the most common: a text property, kept as sent ("" is None)
+            fields[key] = raw or None
+            continue
         route = routes.get(name)
         if route is None:
-            if name not in RECORD_KEYS and name != "associations":
+            if key is not None:  # a text property not sent as text
+                route = (_FIELD, key, None, False)
+            elif name in skipped:
+                continue  # the record's own columns, read below
+            else:
                 custom[name] = raw  # a property created since the schema was read: kept as sent
-            continue
+                continue
         target, key, convert, phone = route
-        if target == _SKIP:
-            continue  # the record's own columns, read below
         value = raw
         try:
             if type(raw) is str and raw:  # HubSpot's usual: text, converted by the property's type
@@ -199,9 +268,11 @@ def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) 
             fields[key] = value
         else:
             custom[key] = value
-    _associations_flatten(schema, row.get("associations"), fields)
+    if schema.associations:
+        _associations_flatten(schema, row, fields)
     created_raw = row.get("createdAt") or next((row[name] for name in CREATED_PROPERTIES if row.get(name)), None)
     name_parts = [str(row[part]).strip() for part in NAME_PROPERTIES.get(schema.object_type, ()) if row.get(part)]
+    owner_id = str(row.get(OWNER_PROPERTY) or "")
     return CanonicalRecord(
         object=schema.object,
         id=record_id,
@@ -209,7 +280,8 @@ def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) 
         name=" ".join(part for part in name_parts if part),
         email=str(row.get("email") or ""),
         phones=phones,
-        owner_id=str(row.get(OWNER_PROPERTY) or ""),
+        owner_id=owner_id,
+        owner_name=owner_name(owner_id) if owner_name is not None and owner_id else "",
         created_time=parse_datetime(created_raw) if created_raw else None,
         fields=fields,
         custom_fields=custom,
@@ -218,38 +290,37 @@ def record_map(*, schema: ObjectSchema, record: Mapping[str, Any], region: str) 
     )
 
 
-_SKIP, _FIELD, _CUSTOM = 0, 1, 2
-
-
-def _routes_build(schema: ObjectSchema) -> dict[str, tuple[int, str, Callable[[str], Any] | None, bool]]:
-    """Where each property's value goes (skipped: a record column; `fields[key]`; `custom_fields[name]`), the
-    converter of its non-empty text (None: kept as text) and whether it is a phone; built once per schema."""
-    skipped = {schema.modified_property, ID_PROPERTY, "email", OWNER_PROPERTY, *CREATED_PROPERTIES}
-    routes = {}
-    for name, field_type in schema.types.items():
-        if name in skipped:
-            target, key = _SKIP, name
-        elif name in schema.custom:
-            target, key = _CUSTOM, name
-        elif field_type in (FieldType.USER, FieldType.LOOKUP):
-            target, key = _FIELD, f"{schema.keys[name]}_id"
-        else:
-            target, key = _FIELD, schema.keys[name]
-        routes[name] = (target, key, CONVERTERS.get(field_type), field_type == FieldType.PHONE)
-    schema.routes = routes
-    return routes
-
-
-def _associations_flatten(schema: ObjectSchema, associations: Any, fields: dict[str, Any]) -> None:
-    """{to type: [ids]} (as reads.py attaches them) into the schema's association keys; nothing when the record came
-    without them (the key is left out, so a record read without associations does not clear the mirror's)."""
+def _associations_flatten(schema: ObjectSchema, row: Mapping[str, Any], fields: dict[str, Any]) -> None:
+    """The schema's association keys, from the ids read with the associations API (`associations`: {to type: [ids]},
+    as reads.py attaches them), else from the property naming the associated record (a contact's
+    associatedcompanyid). Nothing when the record came with neither (the key is left out, so a record read without
+    them does not clear the mirror's)."""
+    associations = row.get("associations")
     if not isinstance(associations, Mapping):
-        return
+        associations = {}
     for to_type, key, _target, many in schema.associations:
-        if to_type not in associations:
-            continue
-        ids = sorted({str(value) for value in associations.get(to_type) or []}, key=_id_order)
-        fields[key] = ids if many else (ids[0] if ids else None)
+        prop = schema.association_property(to_type)
+        if to_type in associations:
+            ids = sorted({_id_of(value) for value in associations.get(to_type) or []} - {""}, key=_id_order)
+            if many:
+                fields[key] = ids
+            else:  # the primary one when the record names it among them, else the first
+                primary = _id_of(row.get(prop)) if prop else ""
+                fields[key] = primary if primary in ids else (ids[0] if ids else None)
+        elif prop and prop in row and not many:
+            fields[key] = _id_of(row[prop]) or None
+
+
+def _id_of(value: Any) -> str:
+    """A record id as text, from an id ("9001", 9001, "9001.0") or an association item ({toObjectId} or {id})."""
+    if isinstance(value, Mapping):
+        value = value.get("toObjectId") or value.get("id")
+    if value is None or isinstance(value, bool):
+        return ""
+    text = str(value).strip()
+    if text.endswith(".0") and text[:-2].isdigit():
+        text = text[:-2]
+    return text
 
 
 def _id_order(value: str) -> tuple[int, str]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -46,7 +45,7 @@ from crm.providers.hubspot.errors import (
     translated,
 )
 from crm.providers.hubspot.mapping import record_map
-from crm.providers.hubspot.reads import DONE, Reads, owner_names, phone_variants, results_of
+from crm.providers.hubspot.reads import DONE, Reads, association_mode, owner_names, phone_variants, results_of
 from crm.providers.hubspot.schema import ObjectSchema, schema_build
 from crm.records import (
     Activity,
@@ -76,8 +75,12 @@ OPT_OUT_PROPERTY = "leadline_sms_opt_out"
 class HubSpotProvider(CrmProvider):
     """HubSpot for one ProviderAccount of kind hubspot. Options: `priority` (background by default, interactive when
     a person waits: background calls leave part of the rate window to it), `sleep` (the client's backoff,
-    injectable for tests), `associations` (False: records are read without their associated ids, one call less a
-    page), `properties` (the property names to read besides those every record needs; all by default)."""
+    injectable for tests), `associations` (how associated ids are read: "property" (True, the default) takes a
+    contact's company from its associatedcompanyid, which the search already returns, and reads the rest (a deal's
+    contacts and companies) with the associations API; "calls" reads every association with the associations API,
+    one call per association type a page, for a portal whose associatedcompanyid is not kept current; False or
+    "none" calls for none), `properties` (the property names to read besides those every record needs; all by
+    default)."""
 
     label = "HubSpot"
     opt_out_field = OPT_OUT_PROPERTY  # a custom boolean contact property (docs/crm/hubspot.md)
@@ -106,7 +109,7 @@ class HubSpotProvider(CrmProvider):
         *,
         priority: str = Priority.BACKGROUND,
         sleep: Callable[[float], None] = time.sleep,
-        associations: bool = True,
+        associations: bool | str = True,
         properties: Sequence[str] = (),
         **options: Any,
     ) -> None:
@@ -116,7 +119,7 @@ class HubSpotProvider(CrmProvider):
         self.account = connection
         self.priority = Priority(priority)
         self.sleep = sleep
-        self.with_associations = associations
+        self.associations = association_mode(associations)
         self.chosen_properties = tuple(properties)
         self._client: Any = None
         self._definitions: dict[str, list[dict[str, Any]]] = {}
@@ -268,7 +271,7 @@ class HubSpotProvider(CrmProvider):
 
     def _reads(self, object: str) -> Reads:
         return Reads(
-            self.client, self.schema(object), associations=self.with_associations, properties=self.chosen_properties
+            self.client, self.schema(object), associations=self.associations, properties=self.chosen_properties
         )
 
     # --- reads ---------------------------------------------------------------------------------------------------
@@ -287,7 +290,7 @@ class HubSpotProvider(CrmProvider):
         """batch/read of 100 ids a call (every property in the POST body); archived and unknown ids left out."""
         if not record_ids:
             return []
-        return [self._canonical(object, row) for row in self._reads(object).records(record_ids)]
+        return list(map(self._mapper(object), self._reads(object).records(record_ids)))
 
     @translated
     def changed_since(self, *, object: str, cursor: Cursor, page_size: int = 200) -> Page:
@@ -299,7 +302,7 @@ class HubSpotProvider(CrmProvider):
             done=cursor.token == DONE and bool(record_id),
             page_size=page_size,
         )
-        records = tuple(self._canonical(object, row) for row in page.rows)
+        records = tuple(map(self._mapper(object), page.rows))
         if page.last is None:
             return Page(records=records, cursor=cursor, has_more=False)
         after = Cursor(modified_time=page.last[0], record_id=page.last[1], token=DONE if page.done else "")
@@ -324,7 +327,7 @@ class HubSpotProvider(CrmProvider):
         reads = self._reads(object)
         if not reads.schema.phone_properties:
             return []
-        found = [self._canonical(object, row) for row in reads.by_phone_candidates(phone_variants(phone))]
+        found = list(map(self._mapper(object), reads.by_phone_candidates(phone_variants(phone))))
         return sorted((record for record in found if phone in record.phones.values()), key=lambda r: int(r.id))
 
     # --- mapping -------------------------------------------------------------------------------------------------
@@ -333,15 +336,23 @@ class HubSpotProvider(CrmProvider):
         return self._canonical(object, record)
 
     def _canonical(self, object: str, row: Mapping[str, Any]) -> CanonicalRecord:
-        try:
-            record = record_map(schema=self.schema(object), record=row, region=settings.SYNC_PHONE_DEFAULT_REGION)
-        except (KeyError, ValueError) as exc:  # no id or modified time: HubSpot never sends one
-            raise CrmRejected(f"HubSpot sent a record Leadline cannot read: {exc}", provider=PROVIDER) from exc
-        if record.owner_id:
-            name = self._owner_names().get(record.owner_id, "")
-            if name:
-                record = replace(record, owner_name=name)
-        return record
+        return self._mapper(object)(row)
+
+    def _mapper(self, object: str) -> Callable[[Mapping[str, Any]], CanonicalRecord]:
+        """The mapping of one object's records, its schema, phone region and owner names looked up once (a page maps
+        hundreds of records)."""
+        schema, region, owner_name = self.schema(object), settings.SYNC_PHONE_DEFAULT_REGION, self._owner_name
+
+        def canonical(row: Mapping[str, Any]) -> CanonicalRecord:
+            try:
+                return record_map(schema=schema, record=row, region=region, owner_name=owner_name)
+            except (KeyError, ValueError) as exc:  # no id or modified time: HubSpot never sends one
+                raise CrmRejected(f"HubSpot sent a record Leadline cannot read: {exc}", provider=PROVIDER) from exc
+
+        return canonical
+
+    def _owner_name(self, owner_id: str) -> str:
+        return (self._owners if self._owners is not None else self._owner_names()).get(owner_id, "")
 
     def _owner_names(self) -> dict[str, str]:
         """Owner id -> name, from the owners API (kept by the provider, and for five minutes in the cache). Names are

@@ -28,9 +28,12 @@ search's `after` offset:
   are in it. Nothing here waits for the index: the sync engine starts each run from its watermark minus
   SYNC_OVERLAP_SECONDS (60 s), which re-reads whatever the index showed late, provided the lag stays below it.
 
-Associations (a contact's company, a deal's contacts and companies) are read per page with the v4 batch read (100
-ids a call) and attached as `associations` ({to type: [ids]}); mapping.py flattens them. They cost the 10-second
-allowance two calls per 200 contacts; the provider option `associations=False` leaves them out.
+Associations: a contact's company comes from its own `associatedcompanyid` (HubSpot's primary associated company,
+returned by the search with the other properties: no call), mode "property", the default. Those no property names
+(a deal's contacts and companies), and a contact's company in mode "calls", are read per page with the v4 batch
+read (100 ids a call) and attached as `associations` ({to type: [ids]}); mapping.py flattens both. Reading contacts'
+companies by calls cost the 10-second allowance two calls per 200 contacts (1,008 of the 1,511 calls a 100,000-
+contact read took); mode "none" reads no association by calls.
 
 Deletions: the archived list (`archived=true`) is in id order and has no filter, so each run lists every archived
 record HubSpot still keeps (how long it keeps them is not documented) and keeps those archived after `since`.
@@ -53,6 +56,7 @@ from crm.records import DeletedRecord
 SEARCH_PAGE_MAX = 200  # the most results one search page holds
 LIST_PAGE_MAX = 100  # ... one list page
 BATCH_READ_MAX = 100  # ids per batch/read
+ASSOCIATION_MODES = ("property", "calls", "none")  # how associations are read (the provider's `associations`)
 DONE = "bucket-read"  # a cursor token: every record at the cursor's time has been read
 MAX_ROUNDS = 20  # queries one page may take when records keep moving under it (then the page ends empty)
 FILTER_GROUPS_MAX = 5  # OR'ed groups per search
@@ -64,6 +68,14 @@ class ChangedPage:
     last: tuple[datetime, str] | None  # the position after the page (None: nothing read)
     done: bool  # every record at last's time was read
     has_more: bool
+
+
+def association_mode(value: bool | str) -> str:
+    """The provider's `associations` option as one of ASSOCIATION_MODES (True is "property", False "none")."""
+    mode = ("property" if value else "none") if isinstance(value, bool) else str(value)
+    if mode not in ASSOCIATION_MODES:
+        raise ValueError(f"associations must be one of {', '.join(ASSOCIATION_MODES)}, True or False: {value!r}")
+    return mode
 
 
 def results_of(answer: Any) -> list[dict[str, Any]]:
@@ -91,14 +103,23 @@ class Reads:
     """The reads of one object type through one client (a HubSpotClient)."""
 
     def __init__(
-        self, client: Any, schema: ObjectSchema, *, associations: bool = True, properties: Sequence[str] = ()
+        self,
+        client: Any,
+        schema: ObjectSchema,
+        *,
+        associations: bool | str = "property",
+        properties: Sequence[str] = (),
     ) -> None:
+        mode = association_mode(associations)
+        linked = [to_type for to_type, *_ in schema.associations] if mode != "none" else []
+        named = {to_type: schema.association_property(to_type) for to_type in linked}
         self.client = client
         self.schema = schema
-        self.properties = schema.read_properties(properties)
+        self.properties = schema.read_properties(properties, also=[name for name in named.values() if name])
         self.object_type = schema.object_type
         self.modified = schema.modified_property
-        self.with_associations = associations and bool(schema.associations)
+        # the association types read with the associations API (the others come in a property of the record)
+        self.association_calls = tuple(to_type for to_type in linked if mode == "calls" or not named[to_type])
 
     # --- delta pages ---------------------------------------------------------------------------------------------
     def changed_page(self, *, moment: datetime | None, last_id: str, done: bool, page_size: int) -> ChangedPage:
@@ -187,10 +208,10 @@ class Reads:
     # --- associations ----------------------------------------------------------------------------------------
     def associations_attach(self, rows: list[dict[str, Any]]) -> None:
         """Each row's associations ({to type: [ids]}), one batch read per association type for the rows."""
-        if not self.with_associations or not rows:
+        if not self.association_calls or not rows:
             return
         ids = [str(row["id"]) for row in rows]
-        for to_type, *_ in self.schema.associations:
+        for to_type in self.association_calls:
             linked = self.client.associations_read(self.object_type, to_type, ids) or {}
             for row in rows:
                 found = linked.get(str(row["id"])) or []

@@ -17,7 +17,9 @@ Read-only: `modificationMetadata.readOnlyValue` or `calculated`. Unique (usable 
 few the product reads by Leadline's names (firstname -> first_name, lastname -> last_name ...); a USER or LOOKUP
 property's value sits at `<key>_id` like every CRM's (its key is the name without `_id`), so it is read at its
 own name. Associations are flattened into read-only fields: a contact's company (`company_id`), a deal's contacts
-and companies (`contact_ids`, `company_ids`).
+and companies (`contact_ids`, `company_ids`). A contact's company comes from its `associatedcompanyid` (HubSpot's
+"Primary Associated Company ID", which the search already returns: no association call), where the portal defines
+that property (ASSOCIATION_PROPERTIES); the other associations are read with the v4 batch read.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ ASSOCIATIONS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
     "contacts": (("companies", "company_id", "account", False),),
     "deals": (("contacts", "contact_ids", "contact", True), ("companies", "company_ids", "account", True)),
 }
+# Associations a record names in one of its own properties: (object type, to type) -> that property. A contact's
+# associatedcompanyid is its primary company, set when a primary contact -> company association is made.
+ASSOCIATION_PROPERTIES: dict[tuple[str, str], str] = {("contacts", "companies"): "associatedcompanyid"}
 # The record's own columns (CanonicalRecord.id, email, owner_id, times): not repeated in `fields`.
 COLUMN_KEYS = {ID_PROPERTY: "id", "email": "email", OWNER_PROPERTY: "owner"}
 ID_SUFFIXES = ("_id", "companyid", "objectid")
@@ -116,20 +121,20 @@ class ObjectSchema:
     keys: dict[str, str] = field(default_factory=dict)
     custom: frozenset[str] = frozenset()
     unique: frozenset[str] = frozenset()
-    # name -> how mapping.py reads its value (built there on first use)
-    routes: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
+    # where mapping.py puts each property's value (its Routes, built there on first use)
+    routes: Any = field(default=None, repr=False, compare=False)
 
     @property
     def modified_property(self) -> str:
         return modified_property(self.object_type)
 
-    def read_properties(self, chosen: Iterable[str] = ()) -> tuple[str, ...]:
+    def read_properties(self, chosen: Iterable[str] = (), *, also: Iterable[str] = ()) -> tuple[str, ...]:
         """What reads ask for: every property (the default), or the chosen ones that exist plus those every record
-        needs (id, times, name, e-mail, owner, phones)."""
+        needs (id, times, name, e-mail, owner, phones) and `also` (the association properties read)."""
         wanted = set(chosen)
         if not wanted:
             return self.properties
-        needed = {ID_PROPERTY, self.modified_property, OWNER_PROPERTY, "email", *CREATED_PROPERTIES}
+        needed = {ID_PROPERTY, self.modified_property, OWNER_PROPERTY, "email", *CREATED_PROPERTIES, *also}
         needed |= set(NAME_PROPERTIES.get(self.object_type, ())) | set(self.phone_properties)
         return tuple(name for name in self.properties if name in wanted or name in needed)
 
@@ -140,6 +145,12 @@ class ObjectSchema:
     @property
     def associations(self) -> tuple[tuple[str, str, str, bool], ...]:
         return ASSOCIATIONS.get(self.object_type, ())
+
+    def association_property(self, to_type: str) -> str:
+        """The property naming this object's (primary) associated record of `to_type`, when the portal defines it;
+        "" when that association is only read with the associations API."""
+        name = ASSOCIATION_PROPERTIES.get((self.object_type, to_type), "")
+        return name if name in self.types else ""
 
 
 def schema_build(

@@ -213,3 +213,37 @@ def test_phone_variants_cover_the_formats_people_type():
         assert typed in variants
     assert len(variants) == len(set(variants))
     assert "+44 20 7946 0018" in phone_variants("+442079460018")
+
+
+def test_a_contacts_company_comes_from_its_associatedcompanyid_when_no_associations_were_read():
+    schema = contact_schema()
+    bare = {key: value for key, value in RECORD.items() if key != "associations"}
+    assert record_map(schema=schema, record=bare, region="US").fields["company_id"] == "9001"
+    for held, expected in (("9001.0", "9001"), ("", None), (None, None)):
+        row = {**bare, "properties": {**bare["properties"], "associatedcompanyid": held}}
+        assert record_map(schema=schema, record=row, region="US").fields["company_id"] == expected, held
+    without = {**bare, "properties": {k: v for k, v in bare["properties"].items() if k != "associatedcompanyid"}}
+    assert "company_id" not in record_map(schema=schema, record=without, region="US").fields  # not read: kept
+
+
+def test_companies_read_by_calls_name_the_primary_one_when_the_record_does():
+    schema = contact_schema()
+    listed = {**RECORD, "associations": {"companies": [{"toObjectId": 9005}, "9003", "9001"]}}
+    assert record_map(schema=schema, record=listed, region="US").fields["company_id"] == "9001"  # associatedcompanyid
+    stale = {**listed, "properties": {**RECORD["properties"], "associatedcompanyid": "8000"}}
+    assert record_map(schema=schema, record=stale, region="US").fields["company_id"] == "9001"  # first by id
+    none = {**RECORD, "associations": {"companies": []}}
+    assert record_map(schema=schema, record=none, region="US").fields["company_id"] is None
+
+
+def test_converters_keep_their_answers_and_still_refuse_what_does_not_fit():
+    for _ in range(2):  # the second time from the converters' memory
+        assert value_convert(FieldType.DATETIME, "2026-12-07T14:03:56.123Z") == "2026-12-07T14:03:56.123000+00:00"
+        assert value_convert(FieldType.DATE, "2026-05-04") == "2026-05-04"
+        assert value_convert(FieldType.NUMBER, "0042") == 42
+        assert value_convert(FieldType.BOOLEAN, " TRUE ") is True
+        for field_type, bad in ((FieldType.DATETIME, "soon"), (FieldType.DATE, "May"), (FieldType.NUMBER, "²")):
+            with pytest.raises(ValueError, match="not a"):
+                value_convert(field_type, bad)
+    assert parse_datetime("2026-12-07T14:03:56+02:00") == datetime(2026, 12, 7, 12, 3, 56, tzinfo=UTC)
+    assert parse_datetime("2026-12-07T14:03:56+02:00").tzinfo is UTC
