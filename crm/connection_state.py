@@ -9,6 +9,7 @@ services log it under its name (this layer imports only core and studios).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from django.db import IntegrityError, models, transaction
@@ -112,3 +113,86 @@ def connection_token_refreshed(model: type[Connection], *, account: ProviderAcco
         connection.last_error_at = timezone.now()
         connection.save(update_fields=["state", model.org_id_field, "last_error", "last_error_at", "last_refreshed_at"])
     return connection, refused_org_id
+
+
+def connection_connected(connection: CrmConnection, *, connected_by: str) -> None:
+    """A connect worked: the bookkeeping every provider's connection records (the caller sets its vendor's ids and
+    saves, inside the same transaction)."""
+    now = timezone.now()
+    connection.state = connection.State.CONNECTED
+    connection.connected_at = now
+    connection.connected_by = connected_by
+    connection.last_refreshed_at = now
+    connection.last_error = ""
+    connection.last_error_at = None
+    connection.limit_blocked_until = None
+
+
+@transaction.atomic
+def connection_disconnected(
+    model: type[Connection], *, account: ProviderAccount, problem: str = "", advice: str = ""
+) -> Connection:
+    """The refresh token is forgotten (revoked at the CRM or not: `problem` says what went wrong there, `advice`
+    how a person ends it at the CRM instead)."""
+    account.refresh_token = ""
+    account.save(update_fields=["refresh_token", "updated_at"])
+    connection = connection_for_account(model, account=account)
+    connection.state = model.State.NOT_CONNECTED
+    connection.limit_blocked_until = None
+    connection.last_error = f"{problem}; {advice}" if problem else ""
+    connection.last_error_at = timezone.now() if problem else None
+    connection.save()
+    return connection
+
+
+def previous_org_id(model: type[Connection], *, account: ProviderAccount) -> str:
+    """The CRM org this account was connected to (kept after a disconnect), "" if none yet."""
+    rows = model.unscoped_objects.filter(account=account).values_list(model.org_id_field, flat=True)
+    return rows.first() or ""
+
+
+def org_claimed_elsewhere(model: type[Connection], *, account: ProviderAccount, org_id: str) -> bool:
+    """Whether another connection holds this CRM org (connected, or waiting to be reconnected)."""
+    return (
+        model.objects.unscoped()  # a claim is checked across every tenant, and only answered yes/no
+        .filter(**{model.org_id_field: org_id})
+        .exclude(state=model.State.NOT_CONNECTED)
+        .exclude(account=account)
+        .exists()
+    )
+
+
+def account_for_org(model: type[Connection], *, org_id: str, kind: str) -> tuple[ProviderAccount | None, list[int]]:
+    """The account of `kind` whose connection holds the CRM org, if exactly one active organization holds it (one
+    claim per org is a constraint; two would be an operator's mess, and then nobody is let in). Also the
+    organizations claiming it when there are several, for the caller to report."""
+    rows = set(
+        model.objects.unscoped()  # the tenant is being established here, from the CRM's word
+        .filter(**{model.org_id_field: org_id}, account__kind=kind, organization__is_active=True)
+        .exclude(state=model.State.NOT_CONNECTED)  # a disconnected row holds nothing
+        .values_list("organization_id", "account_id")
+    )
+    organization_ids = sorted({organization_id for organization_id, _ in rows})
+    if len(organization_ids) != 1:
+        return None, organization_ids
+    _, account_id = min(rows)
+    return ProviderAccount.objects.unscoped().select_related("organization").get(pk=account_id), []  # as above
+
+
+def connection_limit_block(
+    model: type[Connection], *, account: ProviderAccount, until: datetime, message: str = ""
+) -> bool:
+    """The CRM refused calls for an API limit: background work waits until `until` (shown in the admin). Whether
+    this is news (not already blocked that long), so the caller warns once per block, not per refused call."""
+    connection = connection_for_account(model, account=account)
+    already = connection.limit_blocked_until is not None and connection.limit_blocked_until >= until
+    values: dict[str, object] = {"limit_blocked_until": until}
+    if message:
+        values.update(last_error=message, last_error_at=timezone.now())
+    model.unscoped_objects.filter(pk=connection.pk).update(**values)
+    return not already
+
+
+def connection_limit_clear(model: type[Connection], *, account: ProviderAccount) -> None:
+    """The block is over (a call succeeded after it): background work may go on."""
+    model.unscoped_objects.filter(account=account, limit_blocked_until__isnull=False).update(limit_blocked_until=None)

@@ -32,17 +32,18 @@ import structlog
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core import outbound
 from core.http import make_session
+from crm import connection_state
+from crm.connect_flow import ConnectFlow
 from crm.errors import CrmAuthError, CrmError, CrmRejected, CrmUnavailable
-from crm.oauth_state import Flow, state_claim, state_issue
+from crm.oauth_state import Flow, state_issue
 from crm.providers.hubspot import tokens
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import PROVIDER, HubSpotError
 from crm.providers.hubspot.models import HubSpotConnection
-from crm.providers.hubspot.services import connection_error_record, connection_for_account
+from crm.providers.hubspot.services import connection_for_account
 from crm.records import Identity
 from studios.models import ProviderAccount, ProviderKind
 
@@ -57,6 +58,14 @@ OTHER_HUB = (
     "This account was connected to the HubSpot portal {previous}; you chose the portal {new}, so nothing was "
     "changed (the account's mirrored records and members' HubSpot owners belong to {previous}). To use {new}, add "
     "another HubSpot account and connect that one; choose {previous} to reconnect this one."
+)
+FLOW = ConnectFlow(
+    kind=PROVIDER,
+    model=HubSpotConnection,
+    claimed_message=HUB_CLAIMED,
+    other_org_message=OTHER_HUB,
+    org_word="hub",
+    logger=logger,
 )
 
 
@@ -284,10 +293,7 @@ def authorize_url(account: ProviderAccount, *, session: Any, options: Mapping[st
 def state_account_id(*, state: str, session: Any) -> int:
     """The account a connect's `state` was issued for, if it is genuine, fresh and from this session (single
     use). CrmAuthError "bad_state" otherwise."""
-    issued = state_claim(state=state, session=session)
-    if issued.kind != PROVIDER or issued.flow != Flow.CONNECT or "account" not in issued.data:
-        raise CrmAuthError("This HubSpot sign-in link is not a connection's; start again.", code="bad_state")
-    return int(issued.data["account"])
+    return FLOW.state_claim(state=state, session=session)["account"]
 
 
 # --- finish ---------------------------------------------------------------------------------------------------------
@@ -296,8 +302,7 @@ def finish_connect(
 ) -> Identity:
     """HubSpot's callback for `account`: the state must be one this session started for it; then the code is
     exchanged, the portal and user read, and the refresh token stored."""
-    if state_account_id(state=str(params.get("state") or ""), session=session) != account.pk:
-        raise CrmAuthError("This HubSpot sign-in was started for another account.", code="bad_state")
+    FLOW.state_claim(state=str(params.get("state") or ""), session=session, account=account)
     if params.get("error"):
         detail = params.get("error_description") or params["error"]
         raise _failed(account, CrmAuthError(f"HubSpot sign-in did not complete: {detail}", code="denied"))
@@ -326,26 +331,20 @@ def finish_connect(
         raise _failed(account, exc) from exc
     owner = owner_of_user(http=http, base=base, access_token=answer.access_token, user_id=info.user_id)
     identity = owner_identity(info, owner)
-    if _hub_claimed_elsewhere(account=account, hub_id=info.hub_id):
-        raise _claim_refused(http, base, answer, account, identity, connected_by)
-    previous = _previous_hub(account)
-    if previous and previous != info.hub_id:
-        # The account's mirror, members' owner ids and lead automation belong to the portal it was connected to.
-        token_revoke(http=http, base=base, refresh_token=answer.refresh_token, account_id=account.pk)
-        logger.warning(
-            "hubspot.connection.other_hub_refused",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            previous_hub_id=previous,
-            hub_id=info.hub_id,
-        )
-        raise _failed(account, CrmAuthError(OTHER_HUB.format(previous=previous, new=info.hub_id), code="other_org"))
+    claim = {"account": account, "identity": identity, "connected_by": connected_by}
+    claim["revoke"] = lambda: token_revoke(
+        http=http, base=base, refresh_token=answer.refresh_token, account_id=account.pk
+    )
+    refused = FLOW.claim_refusal(**claim)  # another tenant's portal, or not the one this account was connected to
+    if refused:
+        raise refused
     try:
         _connected(account=account, answer=answer, info=info, identity=identity, connected_by=connected_by)
     except IntegrityError as exc:  # two connects of one portal at once: the constraint lets the first one win
-        if not _hub_claimed_elsewhere(account=account, hub_id=info.hub_id):
+        refused = FLOW.claim_lost(**claim)
+        if not refused:
             raise
-        raise _claim_refused(http, base, answer, account, identity, connected_by) from exc
+        raise refused from exc
     logger.info(
         "hubspot.connection.connected",
         account_id=account.pk,
@@ -356,43 +355,6 @@ def finish_connect(
     return identity
 
 
-def _claim_refused(
-    http: requests.Session,
-    base: str,
-    answer: Any,
-    account: ProviderAccount,
-    identity: Identity,
-    connected_by: str,
-) -> CrmError:
-    """Another tenant holds this portal: keep nothing (revoke the new token), tell the manager, warn operators."""
-    token_revoke(http=http, base=base, refresh_token=answer.refresh_token, account_id=account.pk)
-    logger.warning(
-        "hubspot.connection.hub_claim_refused",
-        account_id=account.pk,
-        organization_id=account.organization_id,
-        hub_id=identity.org_id,
-        connected_by=connected_by,
-    )
-    name = f"{identity.org_name} ({identity.org_id})" if identity.org_name else identity.org_id
-    return _failed(account, CrmAuthError(HUB_CLAIMED.format(name=name), code="org_claimed"))
-
-
-def _previous_hub(account: ProviderAccount) -> str:
-    """The portal this account was connected to (kept after a disconnect), "" if none yet."""
-    return HubSpotConnection.unscoped_objects.filter(account=account).values_list("hub_id", flat=True).first() or ""
-
-
-def _hub_claimed_elsewhere(*, account: ProviderAccount, hub_id: str) -> bool:
-    """Whether another connection holds this portal (connected, or waiting to be reconnected)."""
-    return (
-        HubSpotConnection.objects.unscoped()  # a claim is checked across every tenant, and only answered yes/no
-        .filter(hub_id=hub_id)
-        .exclude(state=HubSpotConnection.State.NOT_CONNECTED)
-        .exclude(account=account)
-        .exists()
-    )
-
-
 @transaction.atomic
 def _connected(
     *, account: ProviderAccount, answer: Any, info: TokenInfo, identity: Identity, connected_by: str
@@ -401,8 +363,7 @@ def _connected(
     account.refresh_token = answer.refresh_token
     account.save(update_fields=["refresh_token", "updated_at"])
     connection = connection_for_account(account=account)
-    now = timezone.now()
-    connection.state = HubSpotConnection.State.CONNECTED
+    connection_state.connection_connected(connection, connected_by=connected_by)
     connection.hub_id = info.hub_id
     connection.hub_domain = info.hub_domain[:253]
     connection.app_id = info.app_id[:20]
@@ -410,12 +371,6 @@ def _connected(
     connection.owner_id = identity.user_id[:20]
     connection.user_email = identity.user_email[:254]
     connection.scopes = " ".join(info.scopes)
-    connection.connected_at = now
-    connection.connected_by = connected_by
-    connection.last_refreshed_at = now
-    connection.last_error = ""
-    connection.last_error_at = None
-    connection.limit_blocked_until = None
     connection.save()
     # The broker starts from the exchange's access token, so the first calls need no refresh.
     tokens.token_answer_apply(
@@ -431,12 +386,7 @@ def _connected(
     return connection
 
 
-def _failed(account: ProviderAccount, exc: CrmError) -> CrmError:
-    """The error to raise, named as HubSpot's, once the connection shows it (the admin page says what failed)."""
-    if not exc.provider:
-        exc.provider = PROVIDER
-    connection_error_record(account=account, message=exc.message)
-    return exc
+_failed = FLOW.failed  # the error to raise, named as HubSpot's, once the connection shows it
 
 
 # --- disconnect -----------------------------------------------------------------------------------------------------
@@ -454,16 +404,11 @@ def disconnect(account: ProviderAccount) -> HubSpotConnection:
     except CrmRejected as exc:  # the account names a host we will not call: forget the token all the same
         problem = f"the token was not sent to revoke ({exc.message})"
     tokens.token_cache_clear(account=account)
-    with transaction.atomic():
-        account.refresh_token = ""
-        account.save(update_fields=["refresh_token", "updated_at"])
-        connection = connection_for_account(account=account)
-        connection.state = HubSpotConnection.State.NOT_CONNECTED
-        connection.limit_blocked_until = None
-        connection.last_error = (
-            f"{problem}; uninstall Leadline in HubSpot (Settings > Integrations > Connected apps)." if problem else ""
-        )
-        connection.last_error_at = timezone.now() if problem else None
-        connection.save()
+    connection = connection_state.connection_disconnected(
+        HubSpotConnection,
+        account=account,
+        problem=problem,
+        advice="uninstall Leadline in HubSpot (Settings > Integrations > Connected apps).",
+    )
     logger.info("hubspot.connection.disconnected", account_id=account.pk, revoked=not problem)
     return connection

@@ -75,13 +75,7 @@ def connection_rate_record(
 def connection_limit_block(*, account: ProviderAccount, until: datetime, message: str = "") -> None:
     """HubSpot refused a call for the portal's daily limit: background work waits until `until` (the portal's
     midnight), shown in the admin. Warns once per block, not once per refused call."""
-    connection = connection_for_account(account=account)
-    already = connection.limit_blocked_until is not None and connection.limit_blocked_until >= until
-    values: dict[str, object] = {"limit_blocked_until": until}
-    if message:
-        values.update(last_error=message, last_error_at=timezone.now())
-    HubSpotConnection.unscoped_objects.filter(pk=connection.pk).update(**values)
-    if not already:
+    if connection_state.connection_limit_block(HubSpotConnection, account=account, until=until, message=message):
         logger.warning(
             "hubspot.connection.limit_blocked",
             account_id=account.pk,
@@ -92,30 +86,15 @@ def connection_limit_block(*, account: ProviderAccount, until: datetime, message
 
 def connection_limit_clear(*, account: ProviderAccount) -> None:
     """The block is over (a call succeeded after it): background work may go on."""
-    HubSpotConnection.unscoped_objects.filter(account=account, limit_blocked_until__isnull=False).update(
-        limit_blocked_until=None
-    )
+    connection_state.connection_limit_clear(HubSpotConnection, account=account)
 
 
 def connection_for_hub(hub_id: str | int) -> ProviderAccount | None:
-    """The HubSpot account whose connection holds the portal, if exactly one active organization holds it (one
-    claim per portal is a constraint; two would be an operator's mess, and then nobody is let in)."""
+    """The HubSpot account whose connection holds the portal, of exactly one active organization."""
     hub = str(hub_id or "").strip()
     if not hub.isdigit():
         return None
-    rows = set(
-        HubSpotConnection.objects.unscoped()  # the tenant is being established here, from HubSpot's word
-        .filter(hub_id=hub, account__kind=ProviderKind.HUBSPOT, organization__is_active=True)
-        .exclude(state=HubSpotConnection.State.NOT_CONNECTED)  # a disconnected row holds nothing (oauth.py)
-        .values_list("organization_id", "account_id")
-    )
-    if len({organization_id for organization_id, _ in rows}) != 1:
-        if rows:
-            logger.error(
-                "hubspot.connection.hub_ambiguous",
-                hub_id=hub,
-                organization_ids=sorted({organization_id for organization_id, _ in rows}),
-            )
-        return None
-    _, account_id = min(rows)
-    return ProviderAccount.objects.unscoped().select_related("organization").get(pk=account_id)  # as above
+    account, claimants = connection_state.account_for_org(HubSpotConnection, org_id=hub, kind=ProviderKind.HUBSPOT)
+    if claimants:
+        logger.error("hubspot.connection.hub_ambiguous", hub_id=hub, organization_ids=claimants)
+    return account

@@ -33,11 +33,12 @@ import requests
 import structlog
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core import outbound
+from crm import connection_state
+from crm.connect_flow import ConnectFlow
 from crm.errors import CrmAuthError, CrmError, CrmRejected
-from crm.oauth_state import Flow, state_claim, state_issue
+from crm.oauth_state import Flow, state_issue
 from crm.providers.salesforce.errors import PROVIDER
 from crm.providers.salesforce.hosts import (
     PRODUCTION_LOGIN,
@@ -76,6 +77,13 @@ OTHER_ORG = (
     "changed (the account's mirrored records and members' Salesforce users belong to {previous}). To use {new}, add "
     "another Salesforce account and connect that one; sign in to {previous} to reconnect this one."
 )
+FLOW = ConnectFlow(
+    kind=PROVIDER,
+    model=SalesforceConnection,
+    claimed_message=ORG_CLAIMED,
+    other_org_message=OTHER_ORG,
+    logger=logger,
+)
 
 
 # --- start --------------------------------------------------------------------------------------------------------
@@ -102,10 +110,8 @@ def authorize_url(account: ProviderAccount, *, session: Any, options: Mapping[st
 def state_account_id(*, state: str, session: Any) -> tuple[int, str]:
     """(account id, login host) a connect's `state` was issued for, if it is genuine, fresh and from this session
     (single use). CrmAuthError "bad_state" otherwise."""
-    issued = state_claim(state=state, session=session)
-    if issued.kind != PROVIDER or issued.flow != Flow.CONNECT or "account" not in issued.data:
-        raise CrmAuthError("This Salesforce sign-in link is not a connection's; start again.", code="bad_state")
-    return int(issued.data["account"]), str(issued.data.get("login") or "")
+    data = FLOW.state_claim(state=state, session=session)
+    return data["account"], str(data.get("login") or "")
 
 
 # --- finish -------------------------------------------------------------------------------------------------------
@@ -116,9 +122,7 @@ def connect_finish(
     exchanged at the login host the state names (if we still trust it), the refresh token stored and the org and
     user recorded on the connection."""
     state = str(params.get("state") or "")
-    account_id, login = state_account_id(state=state, session=session)
-    if account_id != account.pk:
-        raise CrmAuthError("This Salesforce sign-in was started for another account.", code="bad_state")
+    login = str(FLOW.state_claim(state=state, session=session, account=account).get("login") or "")
     if params.get("error"):
         message = f"Salesforce sign-in did not complete: {params['error']}"
         if params.get("error_description"):
@@ -164,21 +168,11 @@ def connect_finish(
     org = organization_read(http=http, instance=instance, access_token=answer.access_token, org_id=identity.org_id)
     if org.get("Name"):
         identity = replace(identity, org_name=str(org["Name"]))
-    if _org_claimed_elsewhere(account=account, org_id=identity.org_id):
-        raise _claim_refused(http, login, answer, account, identity, connected_by)
-    previous = _previous_org(account)
-    if previous and previous != identity.org_id:
-        # The account's mirror, members' user ids and lead automation belong to the org it was connected to;
-        # reading another org through it would mix the two. A new org is a new account.
-        _revoke(http, login, answer.refresh_token, account)
-        logger.warning(
-            "salesforce.connection.other_org_refused",
-            account_id=account.pk,
-            organization_id=account.organization_id,
-            previous_sf_org_id=previous,
-            sf_org_id=identity.org_id,
-        )
-        raise _failed(account, CrmAuthError(OTHER_ORG.format(previous=previous, new=identity.org_id), code="other_org"))
+    claim = {"account": account, "identity": identity, "connected_by": connected_by}
+    claim["revoke"] = lambda: _revoke(http, login, answer.refresh_token, account)
+    refused = FLOW.claim_refusal(**claim)
+    if refused:
+        raise refused
     try:
         _connected(
             account=account,
@@ -190,9 +184,10 @@ def connect_finish(
             connected_by=connected_by,
         )
     except IntegrityError as exc:  # two connects of one org at once: the constraint lets the first one win
-        if not _org_claimed_elsewhere(account=account, org_id=identity.org_id):
+        refused = FLOW.claim_lost(**claim)
+        if not refused:
             raise
-        raise _claim_refused(http, login, answer, account, identity, connected_by) from exc
+        raise refused from exc
     logger.info(
         "salesforce.connection.connected",
         account_id=account.pk,
@@ -219,46 +214,6 @@ def _identity(http: requests.Session, login: str, answer: TokenAnswer, account: 
     return identity
 
 
-def _claim_refused(
-    http: requests.Session,
-    login: str,
-    answer: TokenAnswer,
-    account: ProviderAccount,
-    identity: Identity,
-    connected_by: str,
-) -> CrmError:
-    """Another tenant holds this Salesforce org: keep nothing (revoke the new token), tell the manager, warn
-    operators."""
-    _revoke(http, login, answer.refresh_token, account)
-    logger.warning(
-        "salesforce.connection.org_claim_refused",
-        account_id=account.pk,
-        organization_id=account.organization_id,
-        sf_org_id=identity.org_id,
-        connected_by=connected_by,
-    )
-    name = f"{identity.org_name} ({identity.org_id})" if identity.org_name else identity.org_id
-    return _failed(account, CrmAuthError(ORG_CLAIMED.format(name=name), code="org_claimed"))
-
-
-def _previous_org(account: ProviderAccount) -> str:
-    """The org this account was connected to (kept after a disconnect), "" if none yet."""
-    return (
-        SalesforceConnection.unscoped_objects.filter(account=account).values_list("sf_org_id", flat=True).first() or ""
-    )
-
-
-def _org_claimed_elsewhere(*, account: ProviderAccount, org_id: str) -> bool:
-    """Whether another connection holds this Salesforce org (connected, or waiting to be reconnected)."""
-    return (
-        SalesforceConnection.objects.unscoped()  # a claim is checked across every tenant, and only answered yes/no
-        .filter(sf_org_id=org_id)
-        .exclude(state=SalesforceConnection.State.NOT_CONNECTED)
-        .exclude(account=account)
-        .exists()
-    )
-
-
 def _revoke(http: requests.Session, login: str, token: str, account: ProviderAccount) -> None:
     if token:
         token_revoke(http=http, login=login, token=token, account_id=account.pk)
@@ -281,8 +236,7 @@ def _connected(
     account.api_domain = instance
     account.save(update_fields=["refresh_token", "accounts_url", "api_domain", "updated_at"])
     connection = connection_for_account(account=account)
-    now = timezone.now()
-    connection.state = SalesforceConnection.State.CONNECTED
+    connection_state.connection_connected(connection, connected_by=connected_by)
     if identity.org_name or connection.sf_org_id != identity.org_id:  # a reconnect keeps a name it was not told
         connection.org_name = identity.org_name[:200]
     connection.sf_org_id = identity.org_id
@@ -292,21 +246,11 @@ def _connected(
     connection.identity_url = answer.identity_url[:500]
     connection.scopes = answer.scope
     connection.is_sandbox = bool(org["IsSandbox"]) if isinstance(org.get("IsSandbox"), bool) else sandbox_login(login)
-    connection.connected_at = now
-    connection.connected_by = connected_by
-    connection.last_refreshed_at = now
-    connection.last_error = ""
-    connection.last_error_at = None
-    connection.limit_blocked_until = None
     connection.save()
     return connection
 
 
-def _failed(account: ProviderAccount, exc: CrmError) -> CrmError:
-    """Show the failure on the connection and give it back to raise, named as Salesforce's."""
-    connection_error_record(account=account, message=exc.message)
-    exc.provider = exc.provider or PROVIDER
-    return exc
+_failed = FLOW.failed  # show the failure on the connection and give it back to raise, named as Salesforce's
 
 
 def _reveal(value: Any) -> str:
@@ -340,17 +284,12 @@ def disconnect(account: ProviderAccount) -> SalesforceConnection:
             except (requests.RequestException, outbound.OutboundRefused) as exc:
                 problem = f"Salesforce could not be reached to revoke the token ({type(exc).__name__})"
     _token_cache_clear(account)
-    with transaction.atomic():
-        account.refresh_token = ""
-        account.save(update_fields=["refresh_token", "updated_at"])
-        connection = connection_for_account(account=account)
-        connection.state = SalesforceConnection.State.NOT_CONNECTED
-        connection.limit_blocked_until = None
-        connection.last_error = (
-            f"{problem}; revoke it in Salesforce (Setup > Connected Apps OAuth Usage)." if problem else ""
-        )
-        connection.last_error_at = timezone.now() if problem else None
-        connection.save()
+    connection = connection_state.connection_disconnected(
+        SalesforceConnection,
+        account=account,
+        problem=problem,
+        advice="revoke it in Salesforce (Setup > Connected Apps OAuth Usage).",
+    )
     logger.info("salesforce.connection.disconnected", account_id=account.pk, revoked=not problem)
     return connection
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from crm import connection_state
 from crm.providers.salesforce.models import SalesforceConnection
-from studios.models import ProviderAccount
+from studios.models import ProviderAccount, ProviderKind
 
 logger = structlog.get_logger(__name__)
 
@@ -78,13 +78,7 @@ def connection_usage_record(
 def connection_limit_block(*, account: ProviderAccount, until: datetime, message: str = "") -> None:
     """The org answered 403 REQUEST_LIMIT_EXCEEDED: background work waits until `until` (shown in the admin).
     Warns once per block, not once per refused call."""
-    connection = connection_for_account(account=account)
-    already = connection.limit_blocked_until is not None and connection.limit_blocked_until >= until
-    values = {"limit_blocked_until": until}
-    if message:
-        values.update(last_error=message, last_error_at=timezone.now())
-    SalesforceConnection.unscoped_objects.filter(pk=connection.pk).update(**values)
-    if not already:
+    if connection_state.connection_limit_block(SalesforceConnection, account=account, until=until, message=message):
         logger.warning(
             "salesforce.connection.limit_blocked",
             account_id=account.pk,
@@ -95,6 +89,15 @@ def connection_limit_block(*, account: ProviderAccount, until: datetime, message
 
 def connection_limit_clear(*, account: ProviderAccount) -> None:
     """The block is over (a call succeeded after it): background work may go on."""
-    SalesforceConnection.unscoped_objects.filter(account=account, limit_blocked_until__isnull=False).update(
-        limit_blocked_until=None
+    connection_state.connection_limit_clear(SalesforceConnection, account=account)
+
+
+def connection_for_org(org_id: str) -> ProviderAccount | None:
+    """The Salesforce account whose connection holds the org (18-character id), of exactly one active
+    organization."""
+    account, claimants = connection_state.account_for_org(
+        SalesforceConnection, org_id=org_id, kind=ProviderKind.SALESFORCE
     )
+    if claimants:  # two customers claim one org: an operator must sort it out, nobody gets in
+        logger.error("salesforce.sign_in.org_ambiguous", sf_org_id=org_id, organization_ids=claimants)
+    return account
