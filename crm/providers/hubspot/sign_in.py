@@ -26,8 +26,8 @@ import structlog
 
 from django.conf import settings
 
+from crm import sign_in_flow
 from crm.errors import CrmAuthError, CrmError, CrmUnavailable
-from crm.oauth_state import Flow, state_claim, state_issue
 from crm.providers.hubspot import oauth, services
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import PROVIDER
@@ -36,7 +36,7 @@ from studios.models import ProviderAccount
 
 logger = structlog.get_logger(__name__)
 
-MODES = ("page", "widget")
+MODES = sign_in_flow.MODES
 
 
 def default_redirect_uri() -> str:
@@ -45,11 +45,11 @@ def default_redirect_uri() -> str:
 
 
 def _refused(message: str, reason: str) -> CrmAuthError:
-    return CrmAuthError(message, provider=PROVIDER, code=reason)
+    return sign_in_flow.refused(message, reason, kind=PROVIDER)
 
 
 def _unavailable(message: str) -> CrmUnavailable:
-    return CrmUnavailable(message, provider=PROVIDER, code="crm_unavailable")
+    return sign_in_flow.unavailable(message, kind=PROVIDER)
 
 
 def identify(*, code: str, redirect_to: str) -> Identity:
@@ -120,12 +120,15 @@ class HubSpotSignIn:
     @classmethod
     def sign_in_url(cls, *, session: Any, mode: str = "page", redirect_uri: str | None = None) -> str:
         client_id, client_secret = oauth.app_credentials()
-        if not client_id or not client_secret:
-            raise _refused("Sign in with HubSpot is not configured on this server.", "not_configured")
-        if mode not in MODES:
-            raise _refused(f"Unknown sign-in mode {mode!r}.", "bad_request")
         redirect_to = redirect_uri or default_redirect_uri()
-        state = state_issue(session=session, kind=PROVIDER, flow=Flow.SIGN_IN, mode=mode, redirect=redirect_to)
+        state = sign_in_flow.sign_in_state(
+            session=session,
+            kind=PROVIDER,
+            crm_name="HubSpot",
+            configured=bool(client_id and client_secret),
+            mode=mode,
+            redirect_to=redirect_to,
+        )
         return oauth.consent_url(
             base=oauth.app_base(),
             client_id=client_id,
@@ -136,18 +139,11 @@ class HubSpotSignIn:
 
     @classmethod
     def sign_in_finish(cls, *, params: Mapping[str, str], session: Any) -> SignIn:
-        issued = state_claim(state=str(params.get("state") or ""), session=session)
-        if issued.kind != PROVIDER or issued.flow != Flow.SIGN_IN:
-            raise _refused("This sign-in link is invalid or has expired; start again.", "bad_state")
-        mode = issued.data.get("mode") if issued.data.get("mode") in MODES else "page"
-        if params.get("error"):
-            detail = params.get("error_description") or params["error"]
-            raise _refused(f"HubSpot sign-in did not complete ({detail}).", "crm_refused")
-        identity = identify(
-            code=str(params.get("code") or ""),
-            redirect_to=str(issued.data.get("redirect") or default_redirect_uri()),
+        callback = sign_in_flow.sign_in_callback(
+            params=params, session=session, kind=PROVIDER, crm_name="HubSpot", default_redirect=default_redirect_uri()
         )
-        return SignIn(identity=identity, mode=mode)
+        identity = identify(code=callback.code, redirect_to=callback.redirect_to)
+        return SignIn(identity=identity, mode=callback.mode)
 
     @classmethod
     def connection_for_identity(cls, *, identity: Identity) -> ProviderAccount | None:

@@ -26,18 +26,17 @@ import structlog
 from django.conf import settings
 
 from core import outbound
+from crm import sign_in_flow
 from crm.errors import CrmAuthError, CrmError, CrmUnavailable
-from crm.oauth_state import Flow, state_claim, state_issue
-from crm.providers.salesforce import ids, oauth, oauth_flow
+from crm.providers.salesforce import ids, oauth, oauth_flow, services
 from crm.providers.salesforce.conf import salesforce_settings
-from crm.providers.salesforce.models import SalesforceConnection
 from crm.records import Identity, SignIn
-from studios.models import ProviderAccount, ProviderKind
+from studios.models import ProviderAccount
 
 logger = structlog.get_logger(__name__)
 
 SCOPES = ("openid", "id")
-MODES = ("page", "widget")
+MODES = sign_in_flow.MODES
 
 
 def default_redirect_uri() -> str:
@@ -47,11 +46,11 @@ def default_redirect_uri() -> str:
 
 
 def _refused(message: str, reason: str) -> CrmAuthError:
-    return CrmAuthError(message, provider=oauth.PROVIDER, code=reason)
+    return sign_in_flow.refused(message, reason, kind=oauth.PROVIDER)
 
 
 def _unavailable(message: str) -> CrmUnavailable:
-    return CrmUnavailable(message, provider=oauth.PROVIDER, code="crm_unavailable")
+    return sign_in_flow.unavailable(message, kind=oauth.PROVIDER)
 
 
 def login_host() -> str:
@@ -118,12 +117,15 @@ class SalesforceSignIn:
 
     @classmethod
     def sign_in_url(cls, *, session: Any, mode: str = "page", redirect_uri: str | None = None) -> str:
-        if not salesforce_settings.SIGNIN_CLIENT_ID or not salesforce_settings.SIGNIN_CLIENT_SECRET:
-            raise _refused("Sign in with Salesforce is not configured on this server.", "not_configured")
-        if mode not in MODES:
-            raise _refused(f"Unknown sign-in mode {mode!r}.", "bad_request")
         redirect_to = redirect_uri or default_redirect_uri()
-        state = state_issue(session=session, kind=oauth.PROVIDER, flow=Flow.SIGN_IN, mode=mode, redirect=redirect_to)
+        state = sign_in_flow.sign_in_state(
+            session=session,
+            kind=oauth.PROVIDER,
+            crm_name="Salesforce",
+            configured=bool(salesforce_settings.SIGNIN_CLIENT_ID and salesforce_settings.SIGNIN_CLIENT_SECRET),
+            mode=mode,
+            redirect_to=redirect_to,
+        )
         return oauth_flow.authorize_url_for(
             login=login_host(),
             client_id=salesforce_settings.SIGNIN_CLIENT_ID,
@@ -134,44 +136,22 @@ class SalesforceSignIn:
 
     @classmethod
     def sign_in_finish(cls, *, params: Mapping[str, str], session: Any) -> SignIn:
-        state = str(params.get("state") or "")
-        issued = state_claim(state=state, session=session)
-        if issued.kind != oauth.PROVIDER or issued.flow != Flow.SIGN_IN:
-            raise _refused("This sign-in link is invalid or has expired; start again.", "bad_state")
-        mode = issued.data.get("mode") if issued.data.get("mode") in MODES else "page"
-        if params.get("error"):
-            detail = params.get("error_description") or params["error"]
-            raise _refused(f"Salesforce sign-in did not complete ({detail}).", "crm_refused")
-        identity = identify(
-            code=str(params.get("code") or ""),
-            state=state,
-            redirect_to=str(issued.data.get("redirect") or default_redirect_uri()),
+        callback = sign_in_flow.sign_in_callback(
+            params=params,
+            session=session,
+            kind=oauth.PROVIDER,
+            crm_name="Salesforce",
+            default_redirect=default_redirect_uri(),
         )
-        return SignIn(identity=identity, mode=mode)
+        identity = identify(code=callback.code, state=callback.state, redirect_to=callback.redirect_to)
+        return SignIn(identity=identity, mode=callback.mode)
 
     @classmethod
     def connection_for_identity(cls, *, identity: Identity) -> ProviderAccount | None:
         """The Salesforce account whose connection holds the identity's org, of exactly one active
         organization."""
         org_id = ids.id18(identity.org_id)
-        if not ids.is_id(org_id):
-            return None
-        rows = set(
-            SalesforceConnection.objects.unscoped()  # the tenant is being established here, from Salesforce's answer
-            .filter(sf_org_id=org_id, account__kind=ProviderKind.SALESFORCE, organization__is_active=True)
-            .exclude(state=SalesforceConnection.State.NOT_CONNECTED)  # a disconnected row holds nothing (oauth.py)
-            .values_list("organization_id", "account_id")
-        )
-        if len({organization_id for organization_id, _ in rows}) != 1:
-            if rows:  # two customers claim one org: an operator must sort it out, nobody gets in
-                logger.error(
-                    "salesforce.sign_in.org_ambiguous",
-                    sf_org_id=org_id,
-                    organization_ids=sorted({organization_id for organization_id, _ in rows}),
-                )
-            return None
-        _, account_id = min(rows)
-        return ProviderAccount.objects.unscoped().select_related("organization").get(pk=account_id)  # as above
+        return services.connection_for_org(org_id) if ids.is_id(org_id) else None
 
 
 # The same, as module functions (the provider's class methods call these).
