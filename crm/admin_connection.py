@@ -1,25 +1,29 @@
 """The managers' admin of a CRM connection, common to every CRM provider: the add form (an account of the same
 organization, one connection per account), the read-only page of a connection, and its Connect / Reconnect and
 Disconnect pages. A provider's admin names its fields, its connect form and how to start a connect and disconnect;
-its templates live at admin/<app label>/<model name>/ (change_form.html, connect.html, disconnect.html)."""
+its templates live at admin/<app label>/<model name>/ (change_form.html, connect.html, disconnect.html). Check
+asks the CRM who the connection is (the provider's identity()); "blocked until" shows an API limit's block."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 
 from core.admin import TenantModelAdmin
 from core.admin_site import is_operator, request_manager
 from crm.connection_state import CrmConnection
+from crm.errors import CrmError
+from crm.records import Identity, Priority
 from studios.models import ProviderAccount
 
 
@@ -70,8 +74,12 @@ class CrmConnectionAdmin(TenantModelAdmin):
         raise NotImplementedError
 
     def extra_urls(self) -> list[URLPattern]:
-        """The provider's own pages of a connection, besides connect and disconnect."""
+        """The provider's own pages of a connection, besides connect, check and disconnect."""
         return []
+
+    def check_answered(self, identity: Identity) -> str:
+        """What Check says when the CRM answered as the connection."""
+        return f"{self.crm_name} answered: org {identity.org_id}, user {identity.user_email or identity.user_id}."
 
     # --- the pages -----------------------------------------------------------------------------------------------
     @property
@@ -104,6 +112,7 @@ class CrmConnectionAdmin(TenantModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<int:object_id>/connect/", wrap(self.connect_view), name=f"{self.url_prefix}_connect"),
+            path("<int:object_id>/check/", wrap(self.check_view), name=f"{self.url_prefix}_check"),
             *self.extra_urls(),
             path("<int:object_id>/disconnect/", wrap(self.disconnect_view), name=f"{self.url_prefix}_disconnect"),
             *super().get_urls(),
@@ -155,3 +164,26 @@ class CrmConnectionAdmin(TenantModelAdmin):
                 )
             return self._change_page(connection)
         return self._page(request, connection, "disconnect.html", title=f"Disconnect {self.crm_name}:")
+
+    @method_decorator(transaction.non_atomic_requests)  # asks the CRM: no transaction around it
+    def check_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Whether the CRM answers as this connection now (a person is waiting: the interactive share)."""
+        from crm.registry import provider_for
+
+        connection = self._connection_or_404(request, object_id)
+        if request.method == "POST":
+            try:
+                identity = provider_for(connection.account, priority=Priority.INTERACTIVE).identity()
+            except CrmError as exc:
+                messages.error(request, f"{self.crm_name} did not answer as this connection: {exc.message}")
+            else:
+                messages.success(request, self.check_answered(identity))
+        return self._change_page(connection)
+
+    @admin.display(description="blocked until")
+    def blocked(self, obj: CrmConnection) -> str:
+        """Until when background work waits for the CRM's API limit ("" when it does not)."""
+        until = getattr(obj, "limit_blocked_until", None)
+        if until and until > timezone.now():
+            return timezone.localtime(until).strftime("%Y-%m-%d %H:%M")
+        return ""

@@ -6,19 +6,15 @@ are crm.admin_connection's)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.contrib import admin
+from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 
 from crm.admin_connection import CrmConnectionAddForm, CrmConnectionAdmin
 from crm.errors import CrmError
 from crm.providers.hubspot import oauth
 from crm.providers.hubspot.models import HubSpotConnection
-from crm.records import Priority
-from crm.registry import provider_for
+from crm.records import Identity
 from studios.models import ProviderAccount, ProviderKind
 
 
@@ -64,26 +60,10 @@ class HubSpotConnectionAdmin(CrmConnectionAdmin):
     def disconnect(self, account: ProviderAccount) -> HubSpotConnection:
         return oauth.disconnect(account)
 
-    def extra_urls(self) -> list[URLPattern]:
-        return [
-            path("<int:object_id>/check/", self.admin_site.admin_view(self.check_view), name=f"{self.url_prefix}_check")
-        ]
-
-    @method_decorator(transaction.non_atomic_requests)  # asks HubSpot: no transaction around it
-    def check_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """Whether HubSpot answers as this connection now: its token info (portal, user) and the user's owner."""
-        connection = self._connection_or_404(request, object_id)
-        if request.method == "POST":
-            try:
-                found = provider_for(connection.account, priority=Priority.INTERACTIVE).identity()
-            except CrmError as exc:
-                messages.error(request, f"HubSpot did not answer as this connection: {exc.message}")
-            else:
-                owner = f"owner {found.user_id}" if found.user_id else "no owner id"
-                messages.success(
-                    request, f"HubSpot answered: portal {found.org_id}, {found.user_email or 'user'} ({owner})."
-                )
-        return self._change_page(connection)
+    def check_answered(self, identity: Identity) -> str:
+        """Check reads the token info (portal, user) and the user's owner."""
+        owner = f"owner {identity.user_id}" if identity.user_id else "no owner id"
+        return f"HubSpot answered: portal {identity.org_id}, {identity.user_email or 'user'} ({owner})."
 
     @admin.display(description="API requests left today")
     def daily_shown(self, obj: HubSpotConnection) -> str:
@@ -91,9 +71,3 @@ class HubSpotConnectionAdmin(CrmConnectionAdmin):
             return "not seen yet"
         seen = timezone.localtime(obj.rate_seen_at).strftime("%Y-%m-%d %H:%M") if obj.rate_seen_at else "?"
         return f"{obj.daily_remaining:,} of {obj.daily_limit:,}, seen {seen}"
-
-    @admin.display(description="blocked until")
-    def blocked(self, obj: HubSpotConnection) -> str:
-        if obj.limit_blocked_until and obj.limit_blocked_until > timezone.now():
-            return timezone.localtime(obj.limit_blocked_until).strftime("%Y-%m-%d %H:%M")
-        return ""

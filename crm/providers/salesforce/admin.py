@@ -5,12 +5,9 @@ pages are crm.admin_connection's)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.contrib import admin
+from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 
 from crm.admin_connection import CrmConnectionAddForm, CrmConnectionAdmin
 from crm.errors import CrmError
@@ -76,10 +73,6 @@ class SalesforceConnectionAdmin(CrmConnectionAdmin):
     def disconnect(self, account: ProviderAccount) -> SalesforceConnection:
         return oauth.disconnect(account)
 
-    def extra_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view
-        return [path("<int:object_id>/check/", wrap(self.check_view), name=f"{self.url_prefix}_check")]
-
     @admin.display(description="login host")
     def login_host(self, obj: SalesforceConnection) -> str:
         return obj.account.accounts_url
@@ -95,24 +88,3 @@ class SalesforceConnectionAdmin(CrmConnectionAdmin):
         share = 100 * obj.api_usage / obj.api_limit
         seen = timezone.localtime(obj.api_usage_at).strftime("%Y-%m-%d %H:%M") if obj.api_usage_at else "?"
         return f"{obj.api_usage:,} of {obj.api_limit:,} ({share:.0f}%), seen {seen}"
-
-    @admin.display(description="blocked until")
-    def blocked(self, obj: SalesforceConnection) -> str:
-        if obj.limit_blocked_until and obj.limit_blocked_until > timezone.now():
-            return timezone.localtime(obj.limit_blocked_until).strftime("%Y-%m-%d %H:%M")
-        return ""
-
-    # --- check: does Salesforce answer as this connection ----------------------------------------------------
-    @method_decorator(transaction.non_atomic_requests)  # asks Salesforce: no transaction around it
-    def check_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        connection = self._connection_or_404(request, object_id)
-        if request.method != "POST":
-            return self._change_page(connection)
-        try:
-            identity = oauth.identity_fetch(connection.account)
-        except CrmError as exc:
-            messages.error(request, f"Salesforce did not answer as this connection: {exc.message}")
-        else:
-            who = identity.user_email or identity.user_id
-            messages.success(request, f"Salesforce answered: org {identity.org_id}, user {who}.")
-        return self._change_page(connection)
