@@ -19,11 +19,11 @@ from crm.providers.hubspot import sign_in as hubspot_sign_in
 from crm.providers.hubspot.models import HubSpotConnection
 from crm.providers.hubspot.services import connection_for_account
 from crm.records import Identity
-from identity.models import WidgetToken
 from sandbox import worlds
-from studios.models import Membership, ProviderAccount
+from studios.models import ProviderAccount
 from studios.services import member_crm_user_set
 from tenants import demo
+from tests.crm import sign_in_support as support
 from tests.crm.hubspot.test_connect import (
     as_user,
     callback,
@@ -34,16 +34,7 @@ from tests.crm.hubspot.test_connect import (
     new_app,
     new_portal,
 )
-from tests.identity.conftest import page_data
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache(db):
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
+from tests.crm.sign_in_support import clean_cache  # noqa: F401 (autouse)
 
 
 @pytest.fixture
@@ -73,16 +64,11 @@ def hubspot(settings, sandbox, tenant_a):
 
 
 def start(client: Client, mode: str | None = "widget") -> str:
-    response = client.get(reverse("signin:crm-start", args=["hubspot"]), {"mode": mode} if mode else {})
-    assert response.status_code == 302, response.content
-    return response.url
+    return support.start(client, "hubspot", mode)
 
 
 def sign_in(client: Client, portal: dict, user: int, mode: str | None = "widget"):
-    response = callback(client, consent(start(client, mode), **as_user(portal, user)))
-    if response.status_code == 302 and response.url == reverse("signin:crm-done", args=["hubspot"]):
-        return client.get(response.url)
-    return response
+    return support.done(client, "hubspot", callback(client, consent(start(client, mode), **as_user(portal, user))))
 
 
 def test_widget_sign_in_asks_only_who_you_are_keeps_nothing_and_posts_a_token(hubspot, tenant_a):
@@ -95,19 +81,11 @@ def test_widget_sign_in_asks_only_who_you_are_keeps_nothing_and_posts_a_token(hu
 
     installs_before = {grant.token for grant in grants(hubspot.sandbox, hubspot.portal)}
     done = callback(popup, consent(authorize, **as_user(hubspot.portal, 1)))
-    assert done.status_code == 302
-    assert done.url == reverse("signin:crm-done", args=["hubspot"])
-    page = popup.get(done.url)
-    assert page.status_code == 200
-    data = page_data(page)
-    assert data["outcome"] == "signed_in"
-    assert data["mode"] == "widget"
-    assert WidgetToken.objects.unscoped().get().membership == tenant_a.staff
+    support.assert_widget_signed_in(popup, "hubspot", done, tenant_a.staff)
 
     (sign_in_grant,) = [g for g in grants(hubspot.sandbox, hubspot.portal) if g.token not in installs_before]
     assert sign_in_grant.scopes == ("oauth",)
     assert not sign_in_grant.alive  # revoked at once: nothing of the user's outlives the sign-in
-    assert popup.get(done.url).status_code == 400  # shown once
 
 
 def test_the_identity_is_the_portal_and_the_users_owner_id(hubspot):
@@ -129,56 +107,34 @@ def test_the_identity_is_the_portal_and_the_users_owner_id(hubspot):
 def test_full_page_sign_in_ends_in_a_session_cookie(hubspot, tenant_a):
     browser = Client()
     response = callback(browser, consent(start(browser, mode=None), **as_user(hubspot.portal, 1)))
-    assert response.status_code == 302
-    assert response.url == "/app/"
-    assert int(browser.session["_auth_user_id"]) == tenant_a.staff.user.pk
+    support.assert_full_page_signed_in(response, browser, tenant_a.staff)
 
 
 def test_a_user_of_the_portal_who_is_no_member_is_told_so(hubspot, tenant_a):
-    page = sign_in(Client(), hubspot.portal, 2)
-    assert page.status_code == 403
-    assert page_data(page)["outcome"] == "unknown_user"
-    assert hubspot.portal["owners"][2]["email"] in page.content.decode()
-    assert not WidgetToken.objects.unscoped().exists()
+    support.assert_unknown_user(sign_in(Client(), hubspot.portal, 2), hubspot.portal["owners"][2]["email"])
 
 
 def test_a_portal_nobody_connected_signs_nobody_in(hubspot):
     HubSpotConnection.unscoped_objects.filter(pk=hubspot.connection.pk).update(
         state=HubSpotConnection.State.NOT_CONNECTED
     )
-    page = sign_in(Client(), hubspot.portal, 1)
-    assert page.status_code in (400, 403)
-    data = page_data(page)
-    assert data["outcome"] == "refused"
-    assert data["reason"] == "org_not_connected"
-    assert not WidgetToken.objects.unscoped().exists()
+    support.assert_org_not_connected(sign_in(Client(), hubspot.portal, 1))
 
 
 def test_a_replayed_callback_is_refused(hubspot):
     popup = Client()
-    location = consent(start(popup), **as_user(hubspot.portal, 1))
-    assert callback(popup, location).status_code == 302
-    replay = callback(popup, location)
-    assert replay.status_code == 400
-    assert page_data(replay)["reason"] == "bad_state"
+    support.assert_replay_refused(popup, consent(start(popup), **as_user(hubspot.portal, 1)), callback)
 
 
 def test_denied_consent_is_refused_with_hubspots_words(hubspot):
     popup = Client()
-    response = callback(popup, consent(start(popup), _sandbox_deny="1"))
-    page = popup.get(response.url) if response.status_code == 302 else response
-    data = page_data(page)
-    assert data["outcome"] == "refused"
-    assert data["reason"] == "crm_refused"
-    assert "access_denied" in page.content.decode()
+    support.assert_denied(popup, callback(popup, consent(start(popup), _sandbox_deny="1")), "access_denied")
 
 
 def test_sign_in_is_off_without_leadlines_app(settings):
     settings.HUBSPOT_CLIENT_ID = ""
     settings.HUBSPOT_CLIENT_SECRET = ""
-    page = Client().get(reverse("signin:crm-start", args=["hubspot"]))
-    assert page.status_code == 400
-    assert page_data(page)["reason"] == "not_configured"
+    support.assert_not_configured("hubspot")
 
 
 def test_the_connection_holding_a_portal_and_none_for_others(hubspot, tenant_b, sandbox):
@@ -201,12 +157,7 @@ def test_the_demo_staff_sign_in_with_hubspot_as_in_make_run(settings, sandbox):
     jordan = next(owner for owner in worlds.DEMO_HS_OWNERS if owner["email"] == "jordan@peak.leadline.test")
     popup = Client()
     location = consent(start(popup), _sandbox_portal=worlds.DEMO_HS_PORTAL_ID, _sandbox_user=jordan["userId"])
-    parts = urlsplit(location)
-    response = popup.get(reverse("crm-oauth-callback"), {k: v[0] for k, v in parse_qs(parts.query).items()})
-    page = popup.get(response.url)
-    assert page_data(page)["outcome"] == "signed_in", page.content.decode()[:500]
-    row = WidgetToken.objects.unscoped().get()
-    assert row.membership == Membership.objects.unscoped().get(user__email=jordan["email"])
+    support.assert_demo_member_signed_in(popup, location, jordan["email"])
     # The demo's connection works against the sandbox as it is (the manager's install), as the mirror will use it.
     from crm.registry import provider_for
 

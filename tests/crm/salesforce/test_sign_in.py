@@ -12,7 +12,6 @@ import pytest
 
 from django.core.management import call_command
 from django.test import Client
-from django.urls import reverse
 
 from crm.providers.salesforce import oauth
 from crm.providers.salesforce import sign_in as salesforce_sign_in
@@ -21,9 +20,10 @@ from crm.providers.salesforce.services import connection_for_account
 from crm.records import Identity
 from identity.models import WidgetToken
 from sandbox import worlds
-from studios.models import Membership, ProviderAccount
+from studios.models import ProviderAccount
 from studios.services import member_crm_user_set
 from tenants import demo
+from tests.crm import sign_in_support as support
 from tests.crm.salesforce.test_connect import (
     callback,
     consent,
@@ -31,16 +31,7 @@ from tests.crm.salesforce.test_connect import (
     new_org,
     salesforce_account,
 )
-from tests.identity.conftest import page_data
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache(db):
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
+from tests.crm.sign_in_support import clean_cache  # noqa: F401 (autouse)
 
 
 @pytest.fixture
@@ -63,16 +54,11 @@ def salesforce(settings, sandbox, tenant_a):
 
 
 def start(client: Client, mode: str | None = "widget") -> str:
-    response = client.get(reverse("signin:crm-start", args=["salesforce"]), {"mode": mode} if mode else {})
-    assert response.status_code == 302, response.content
-    return response.url
+    return support.start(client, "salesforce", mode)
 
 
 def sign_in(client: Client, user_id: str, mode: str | None = "widget"):
-    response = callback(client, consent(start(client, mode), _sandbox_user=user_id))
-    if response.status_code == 302 and response.url == reverse("signin:crm-done", args=["salesforce"]):
-        return client.get(response.url)
-    return response
+    return support.done(client, "salesforce", callback(client, consent(start(client, mode), _sandbox_user=user_id)))
 
 
 def test_widget_sign_in_asks_only_who_you_are_keeps_nothing_and_posts_a_token(salesforce, tenant_a):
@@ -85,78 +71,47 @@ def test_widget_sign_in_asks_only_who_you_are_keeps_nothing_and_posts_a_token(sa
     assert query["code_challenge_method"] == ["S256"]
 
     done = callback(popup, consent(authorize, _sandbox_user=salesforce.staff["id"]))
-    assert done.status_code == 302
-    assert done.url == reverse("signin:crm-done", args=["salesforce"])
-    page = popup.get(done.url)
-    assert page.status_code == 200
-    data = page_data(page)
-    assert data["outcome"] == "signed_in"
-    assert data["mode"] == "widget"
-    assert WidgetToken.objects.unscoped().get().membership == tenant_a.staff
+    support.assert_widget_signed_in(popup, "salesforce", done, tenant_a.staff)
 
     org = emulated_org(salesforce.sandbox, salesforce.org)
     assert not [grant for grant in org.grants.values() if grant.user_id == salesforce.staff["id"]]
     sessions = [session for session in org.sessions.values() if session.user_id == salesforce.staff["id"]]
     assert sessions
     assert not any(session.alive for session in sessions)  # the sign-in's access token was revoked
-    assert popup.get(done.url).status_code == 400  # shown once
 
 
 def test_full_page_sign_in_ends_in_a_session_cookie(salesforce, tenant_a):
     browser = Client()
     response = callback(browser, consent(start(browser, mode=None), _sandbox_user=salesforce.staff["id"]))
-    assert response.status_code == 302
-    assert response.url == "/app/"
-    assert int(browser.session["_auth_user_id"]) == tenant_a.staff.user.pk
+    support.assert_full_page_signed_in(response, browser, tenant_a.staff)
 
 
 def test_a_user_of_the_org_who_is_no_member_is_told_so(salesforce, tenant_a):
-    page = sign_in(Client(), salesforce.admin["id"])
-    assert page.status_code == 403
-    assert page_data(page)["outcome"] == "unknown_user"
-    body = page.content.decode()
-    assert salesforce.admin["email"] in body
+    body = support.assert_unknown_user(sign_in(Client(), salesforce.admin["id"]), salesforce.admin["email"])
     assert tenant_a.organization.name in body
-    assert not WidgetToken.objects.unscoped().exists()
 
 
 def test_an_org_nobody_connected_signs_nobody_in(salesforce):
     SalesforceConnection.unscoped_objects.filter(pk=salesforce.connection.pk).update(
         state=SalesforceConnection.State.NOT_CONNECTED
     )
-    page = sign_in(Client(), salesforce.staff["id"])
-    assert page.status_code in (400, 403)
-    data = page_data(page)
-    assert data["outcome"] == "refused"
-    assert data["reason"] == "org_not_connected"
-    assert not WidgetToken.objects.unscoped().exists()
+    support.assert_org_not_connected(sign_in(Client(), salesforce.staff["id"]))
 
 
 def test_a_replayed_callback_is_refused(salesforce):
     popup = Client()
-    location = consent(start(popup), _sandbox_user=salesforce.staff["id"])
-    assert callback(popup, location).status_code == 302
-    replay = callback(popup, location)
-    assert replay.status_code == 400
-    assert page_data(replay)["reason"] == "bad_state"
+    support.assert_replay_refused(popup, consent(start(popup), _sandbox_user=salesforce.staff["id"]), callback)
     assert WidgetToken.objects.unscoped().count() == 0  # the first one's token is issued only on its done page
 
 
 def test_denied_consent_is_refused_with_salesforces_words(salesforce):
     popup = Client()
-    response = callback(popup, consent(start(popup), _sandbox_deny="1"))
-    page = popup.get(response.url) if response.status_code == 302 else response
-    data = page_data(page)
-    assert data["outcome"] == "refused"
-    assert data["reason"] == "crm_refused"
-    assert "denied" in page.content.decode()
+    support.assert_denied(popup, callback(popup, consent(start(popup), _sandbox_deny="1")), "denied")
 
 
 def test_sign_in_is_off_without_leadlines_app(settings):
     settings.SALESFORCE_SIGNIN_CLIENT_ID = ""
-    page = Client().get(reverse("signin:crm-start", args=["salesforce"]))
-    assert page.status_code == 400
-    assert page_data(page)["reason"] == "not_configured"
+    support.assert_not_configured("salesforce")
 
 
 def test_the_connection_holding_an_org_and_none_for_others(salesforce, tenant_b, sandbox):
@@ -187,13 +142,7 @@ def test_the_demo_staff_sign_in_with_salesforce_as_in_make_run(settings, sandbox
     call_command("demo", "--allow-production", stdout=io.StringIO())
     casey = worlds.DEMO_SF_USERS[1]
     popup = Client()
-    location = consent(start(popup), _sandbox_user=casey["id"])
-    parts = urlsplit(location)
-    response = popup.get(reverse("crm-oauth-callback"), {k: v[0] for k, v in parse_qs(parts.query).items()})
-    page = popup.get(response.url)
-    assert page_data(page)["outcome"] == "signed_in", page.content.decode()[:500]
-    row = WidgetToken.objects.unscoped().get()
-    assert row.membership == Membership.objects.unscoped().get(user__email=casey["email"])
+    support.assert_demo_member_signed_in(popup, consent(start(popup), _sandbox_user=casey["id"]), casey["email"])
     # The demo's connection works against the sandbox as it is (its ready grant), as the mirror will use it.
     connection = ProviderAccount.objects.unscoped().get(name=demo.DEMO_SF_CONNECTION)
     identity = oauth.identity_fetch(connection)
