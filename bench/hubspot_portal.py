@@ -156,19 +156,15 @@ class EmulatedPortal:
 
 def organization_create(slug: str, server_url: str, portal: EmulatedPortal) -> int:
     """An organization whose default CRM connection is the emulated portal (the app's install refresh token)."""
-    from studios.models import Organization, ProviderAccount
+    from bench.mirror_report import organization_with_crm
 
-    organization = Organization.objects.create(slug=slug, name=f"{slug.title()} Gyms")
-    ProviderAccount.unscoped_objects.create(
-        organization=organization,
-        name=f"{slug}-hubspot",
+    return organization_with_crm(  # the emulator serves HubSpot under /hubspot
+        slug,
         kind="hubspot",
-        is_default=True,
+        brand="Gyms",
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         refresh_token=portal.refresh_token,
         accounts_url=server_url,
         api_domain=server_url,
-        custom_endpoints=True,  # an operator pointed it at the emulator (served under /hubspot)
     )
-    return organization.pk

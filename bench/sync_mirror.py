@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,13 +60,14 @@ import psycopg  # noqa: E402
 
 import django  # noqa: E402
 
+from bench import mirror_report as report  # noqa: E402
 from bench.measure import Timer, current_rss_mb, rss_mb  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "sync_mirror.txt"
 MODULE = "Leads"
 TARGET_RATIO = 0.5
 TARGET_PEAK_MB = 300
-OBJECT = "lead"
+OBJECT = report.OBJECT
 ROW_COLUMNS = (
     "external_id, name, email, owner_id, owner_name, created_time, modified_time, content_hash, fields, custom_fields"
 )
@@ -138,12 +138,11 @@ class GeneratedLeads:
 def worker(job: dict[str, Any]) -> None:
     django.setup()
     from crm.connections import crm_connection_get
-    from crm.records import Cursor, Priority
+    from crm.records import Priority
     from crm.registry import provider_for
     from studios.models import Organization
     from sync import delta
     from sync.models import SyncRun
-    from sync.prefetch import Prefetcher
 
     timer = Timer()
     organization = Organization.objects.unscoped().get(pk=job["organization_id"])  # the bench names it by id
@@ -155,29 +154,10 @@ def worker(job: dict[str, Any]) -> None:
         provider.client.request = timer.wrap("crm", provider.client.request)
     provider._canonical = timer.wrap("mapping", provider._canonical)
     if job["mode"] == "serve":  # the emulator alone: every page of the run's query fetched (and mapped), not written
-        cursor, rows = Cursor.start(), 0
-        while True:
-            page = provider.changed_since(object=OBJECT, cursor=cursor, page_size=2000)
-            rows += len(page.records)
-            if not page.has_more:
-                break
-            cursor = page.cursor
+        rows, _ = report.read_all(provider, page_size=2000)
         print(json.dumps({"seconds": timer.seconds["crm"], "mapping": timer.seconds["mapping"], "rows": rows}))
         return
-
-    class TimedPrefetcher(Prefetcher):
-        """Time this (the writing) thread waits for the next batch: CRM calls and mapping not hidden behind the
-        writes."""
-
-        def __next__(self) -> Any:
-            started = time.perf_counter()
-            try:
-                return super().__next__()
-            finally:
-                timer.seconds["wait"] += time.perf_counter() - started
-
-    delta.Prefetcher = TimedPrefetcher
-    delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
+    report.time_the_writes(timer)
     before = current_rss_mb()
     started = time.perf_counter()
     run = delta.sync_run(organization=organization, object=OBJECT, provider=provider)
@@ -197,14 +177,7 @@ def worker(job: dict[str, Any]) -> None:
 
 
 def run_worker(job: dict[str, Any]) -> dict[str, Any]:
-    output = subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "bench.sync_mirror", "--worker", json.dumps(job)],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).parent.parent,
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    return report.run_worker("bench.sync_mirror", job)
 
 
 # --- the parent: database, sandbox, ceiling --------------------------------------------------------------------
@@ -314,6 +287,15 @@ def ceiling(path: Path, run: Any, table: str = "sync_crmrecord") -> tuple[float,
         return time.perf_counter() - started, written
 
 
+def ceilings_measure(phase: dict[str, Any], *, organization_id: int, path: Path, run: Any, count: int) -> None:
+    """The organization's mirror rows dumped to `path`, then written into each ceiling table: the seconds go into
+    `phase` as ceiling_<table>."""
+    rows_dump(organization_id, path)
+    for name, table in CEILING_TABLES.items():
+        phase[f"ceiling_{name}"], written = ceiling(path, run, table)
+        assert written == count, (name, written, count)
+
+
 def ceiling_run(organization_id: int) -> Any:
     from django.utils import timezone
 
@@ -347,12 +329,7 @@ def main() -> None:
     from sandbox.server import SandboxServer
     from sandbox.zoho_crm.seed_wide import edit_wide_leads, seed_wide_leads
 
-    lines: list[str] = []
-
-    def out(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    out = report.Report()
     count = args.records
     fresh_database()
     workdir = Path(tempfile.mkdtemp(prefix="sync-mirror-"))
@@ -373,26 +350,18 @@ def main() -> None:
         assert serve["rows"] == count, serve
         ceiling_tables()
         phases["cold"] = run_worker({"mode": "sandbox", "organization_id": ours})
-        rows_dump(ours, workdir / "cold.copy")
-        for name, table in CEILING_TABLES.items():
-            phases["cold"][f"ceiling_{name}"], written = ceiling(workdir / "cold.copy", run, table)
-            assert written == count, (name, written, count)
+        ceilings_measure(phases["cold"], organization_id=ours, path=workdir / "cold.copy", run=run, count=count)
 
         started = time.perf_counter()
         edited = edit_wide_leads(zoho, start=now - timedelta(minutes=90), end=now - timedelta(minutes=1))
         edit_seconds = time.perf_counter() - started
         checkpoint()
         phases["update"] = run_worker({"mode": "sandbox", "organization_id": ours})
-        rows_dump(ours, workdir / "update.copy")
-        for name, table in CEILING_TABLES.items():
-            phases["update"][f"ceiling_{name}"], written = ceiling(workdir / "update.copy", run, table)
-            assert written == count, (name, written, count)
+        ceilings_measure(phases["update"], organization_id=ours, path=workdir / "update.copy", run=run, count=count)
 
         # Every lead read again unchanged (the watermark forgotten): nothing is written, each row is only locked by
         # the upsert's ON CONFLICT guard. What a re-run backfill or a long overlap costs.
-        from sync.models import SyncState
-
-        SyncState.objects.unscoped().filter(organization_id=ours, object=OBJECT).update(watermark=None)
+        report.forget_watermark(ours)
         checkpoint()
         unchanged = run_worker({"mode": "sandbox", "organization_id": ours})
         assert unchanged["inserted"] + unchanged["updated"] == 0, unchanged
@@ -405,14 +374,8 @@ def main() -> None:
             {"mode": "generated", "organization_id": organization_create(f"mem{size}"), "records": size}
         )
 
-    with psycopg.connect(ADMIN_DSN) as conn:
-        load = os.getloadavg()[0]
-        server_version = conn.info.server_version
     out(f"Mirror of {count:,} wide leads from the sandbox: {width} fields each (every one filled), sync_run end to end")
-    out(
-        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (the machine may be shared), "
-        f"PostgreSQL {server_version // 10000}"
-    )
+    report.machine(out, ADMIN_DSN)
     out(
         f"sandbox: seeded in {seed_seconds:.1f} s, all {edited:,} leads edited in {edit_seconds:.1f} s; runs in its "
         "own thread of the parent process, answering COQL pages of 2,000 over HTTP; no limit raised (a run costs "
@@ -440,16 +403,14 @@ def main() -> None:
     for name, phase in phases.items():
         rows = phase["inserted"] + phase["updated"]
         other = phase["seconds"] - phase["wait"] - phase["upsert"]
-        rate = rows / phase["seconds"]
-        today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
-        code_rate = rows / (phase["mapping"] + phase["upsert"])
-        e2e_ratio, code_ratio = rate / physical, code_rate / physical
+        r = report.ratios(phase, rows)
         out(
-            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['crm']:>6.1f} {phase['wait']:>6.1f} "
-            f"{phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} {physical:>8,.0f} "
-            f"{gin:>6,.0f} | {e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f}"
+            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {r['rate']:>6,.0f} {phase['crm']:>6.1f} "
+            f"{phase['wait']:>6.1f} {phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | "
+            f"{r['today']:>20,.0f} {r['physical']:>8,.0f} {r['gin']:>6,.0f} | {r['e2e']:>15.2f} "
+            f"{r['e2e_today']:>9.2f} {r['code']:>9.2f}"
         )
-        verdicts.append((name, e2e_ratio, code_ratio))
+        verdicts.append((name, r["e2e"], r["code"]))
     other = unchanged["seconds"] - unchanged["wait"] - unchanged["upsert"]
     out(
         f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
@@ -464,32 +425,14 @@ def main() -> None:
     out("commits, checkpoints, run rows, field specs, deletions.")
     out("e2e = ours end to end; code = N / (map + upsert), the product's own work on the same rows (the ceilings map")
     out("nothing and write no phones); ratios are records/s over the ceiling's in the same run.")
-    for name, e2e_ratio, code_ratio in verdicts:
-        out(
-            f"target >= {TARGET_RATIO:.0%} of the physical ceiling, {name}: end to end {e2e_ratio:.0%} "
-            f"({'met' if e2e_ratio >= TARGET_RATIO else 'NOT met'}), our code {code_ratio:.0%} "
-            f"({'met' if code_ratio >= TARGET_RATIO else 'NOT met'})"
-        )
+    report.verdicts(out, verdicts, TARGET_RATIO)
     out()
     out("Peak RSS of the sync process (a child process, VmHWM; leads built in-process, shaped as the sandbox's COQL):")
-    out(f"{'records':>10} {'seconds':>8} {'rec/s':>7} {'RSS at start MB':>16} {'peak RSS MB':>12}")
-    for size, result in memory.items():
-        out(
-            f"{size:>10,} {result['seconds']:>8.1f} {size / result['seconds']:>7,.0f} {result['rss_start_mb']:>16.0f} "
-            f"{result['rss_peak_mb']:>12.0f}"
-        )
+    report.rss_table(out, list(memory.items()))
     cold = phases["cold"]
     out(f"sandbox runs: peak RSS {cold['rss_peak_mb']:.0f} MB cold, {phases['update']['rss_peak_mb']:.0f} MB update")
-    peaks = [result["rss_peak_mb"] for result in memory.values()]
-    if len(peaks) > 1:
-        growth = max(peaks) - min(peaks)
-        flat = growth < 0.1 * min(peaks) and max(peaks) < TARGET_PEAK_MB
-        out(
-            f"target peak RSS flat and < {TARGET_PEAK_MB} MB: {'MET' if flat else 'NOT met'} "
-            f"(peaks {', '.join(f'{peak:.0f}' for peak in peaks)} MB; growth {growth:.0f} MB)"
-        )
-    args.output.write_text("\n".join(lines) + "\n")
-    print(f"written to {args.output}")
+    report.rss_flat(out, [result["rss_peak_mb"] for result in memory.values()], TARGET_PEAK_MB)
+    out.write(args.output)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -51,6 +49,7 @@ from typing import Any
 
 import django
 
+from bench import mirror_report as report
 from bench import sync_mirror as base  # sets the environment (database, settings) before Django is imported
 from bench.hubspot_portal import COMPANIES, EDIT_CHUNK, EmulatedPortal, organization_create
 from bench.measure import Timer, current_rss_mb, rss_mb
@@ -108,12 +107,11 @@ def worker(job: dict[str, Any]) -> None:
         os.environ["HUBSPOT_SEARCH_PER_SECOND"] = str(job["search_per_second"])
     django.setup()
     from crm.connections import crm_connection_get
-    from crm.records import Cursor, Priority
+    from crm.records import Priority
     from crm.registry import provider_for
     from studios.models import Organization
     from sync import delta
     from sync.models import SyncRun
-    from sync.prefetch import Prefetcher
 
     timer = Timer()
     organization = Organization.objects.unscoped().get(pk=job["organization_id"])
@@ -121,29 +119,10 @@ def worker(job: dict[str, Any]) -> None:
     calls = _instrument(timer)
     started = time.perf_counter()
     if job["mode"] == "serve":
-        cursor, rows, pages = Cursor.start(), 0, 0
-        while True:
-            page = provider.changed_since(object=OBJECT, cursor=cursor, page_size=200)
-            rows += len(page.records)
-            pages += 1
-            if not page.has_more:
-                break
-            cursor = page.cursor
+        rows, pages = report.read_all(provider, page_size=200)
         result = {"rows": rows, "pages": pages, "fields": len(provider.object_spec(object=OBJECT).fields)}
     else:
-
-        class TimedPrefetcher(Prefetcher):
-            """Time this (the writing) thread waits for the next batch: reads and mapping not hidden."""
-
-            def __next__(self) -> Any:
-                waited = time.perf_counter()
-                try:
-                    return super().__next__()
-                finally:
-                    timer.seconds["wait"] += time.perf_counter() - waited
-
-        delta.Prefetcher = TimedPrefetcher
-        delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
+        report.time_the_writes(timer)
         before = current_rss_mb()
         run = delta.sync_run(organization=organization, object=OBJECT, provider=provider)
         if run.status != SyncRun.Status.OK:
@@ -154,14 +133,7 @@ def worker(job: dict[str, Any]) -> None:
 
 
 def run_worker(job: dict[str, Any]) -> dict[str, Any]:
-    output = subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "bench.sync_mirror_hubspot", "--worker", json.dumps(job)],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).parent.parent,
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    return report.run_worker("bench.sync_mirror_hubspot", job)
 
 
 # --- the parent: the emulated portal, organizations, ceilings ---------------------------------------------------
@@ -195,14 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     from sandbox.app import create_app
     from sandbox.server import SandboxServer
-    from sync.models import SyncState
 
-    lines: list[str] = []
-
-    def out(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    out = report.Report()
     count, fast = args.records, {"search_per_second": UNLIMITED}
     base.fresh_database()
     workdir = Path(tempfile.mkdtemp(prefix="sync-mirror-hs-"))
@@ -236,12 +202,11 @@ def main(argv: list[str] | None = None) -> None:
                 edits[name] = time.perf_counter() - started
             base.checkpoint()
             phases[name] = run_worker({"mode": "sync", "organization_id": ours, **fast})
-            base.rows_dump(ours, workdir / f"{name}.copy")
-            for table_name, table in base.CEILING_TABLES.items():
-                phases[name][f"ceiling_{table_name}"], written = base.ceiling(workdir / f"{name}.copy", run, table)
-                assert written == count, (name, table_name, written, count)
+            base.ceilings_measure(
+                phases[name], organization_id=ours, path=workdir / f"{name}.copy", run=run, count=count
+            )
 
-        SyncState.objects.unscoped().filter(organization_id=ours, object=OBJECT).update(watermark=None)
+        report.forget_watermark(ours)
         base.checkpoint()
         unchanged = run_worker({"mode": "sync", "organization_id": ours, **fast})
         assert unchanged["inserted"] + unchanged["updated"] == 0, unchanged
@@ -262,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
             limited = run_worker({"mode": "sync", "organization_id": organization_create("limited", server.url, small)})
             limits(state, real=False)
     row_bytes = (workdir / "cold.copy").stat().st_size / count
-    report(
+    report_write(
         out,
         args,
         count=count,
@@ -275,11 +240,10 @@ def main(argv: list[str] | None = None) -> None:
         edits=edits,
         row_bytes=row_bytes,
     )
-    args.output.write_text("\n".join(lines) + "\n")
-    print(f"written to {args.output}")
+    out.write(args.output)
 
 
-def report(
+def report_write(
     out: Any,
     args: Any,
     *,
@@ -293,26 +257,15 @@ def report(
     edits: dict[str, float],
     row_bytes: float,
 ) -> None:
-    with base.psycopg.connect(base.ADMIN_DSN) as conn:
-        load = os.getloadavg()[0]
-        server_version = conn.info.server_version
     out(f"Mirror of {count:,} HubSpot contacts from the emulator ({serve['fields']} fields mapped), end to end")
-    out(
-        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (the machine may be shared), "
-        f"PostgreSQL {server_version // 10000}"
-    )
+    report.machine(out, base.ADMIN_DSN)
     out(
         f"emulator: seeded in {seed_seconds:.1f} s ({COMPANIES} companies, one associated with each contact); all "
         f"contacts edited in {edits['update']:.1f} s (chunks of {EDIT_CHUNK:,}, one lastmodifieddate each), then "
         f"stamped with ONE lastmodifieddate in {edits['batch']:.1f} s; in a thread of the parent process, over HTTP; "
         "its rate limits raised for these runs (the limited run below keeps HubSpot's)"
     )
-    out(f"mapped row: {row_bytes:,.0f} bytes as COPY text")
-    out(
-        "ceilings (bench/sync_mirror.py's): the same mapped rows COPY'd into a temp table + one INSERT ... SELECT ... "
-        "ON CONFLICT DO UPDATE WHERE into: today = sync_crmrecord; physical = a copy with only its unique key; "
-        "gin = that copy with two jsonb_ops GIN indexes"
-    )
+    report.ceilings_named(out, row_bytes)
     serve_calls = serve["searches"] + serve["others"]
     out(
         f"emulator alone: every delta page fetched through the provider and mapped, not written: "
@@ -331,18 +284,16 @@ def report(
     for name, phase in phases.items():
         rows = phase["inserted"] + phase["updated"]
         other = phase["seconds"] - phase["wait"] - phase["upsert"]
-        rate = rows / phase["seconds"]
-        today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
-        e2e_ratio, code_ratio = rate / physical, rows / (phase["mapping"] + phase["upsert"]) / physical
+        r = report.ratios(phase, rows)
         calls = phase["searches"] + phase["others"]
         out(
-            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['searches']:>6,} "
+            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {r['rate']:>6,.0f} {phase['searches']:>6,} "
             f"{phase['others']:>6,} {phase['crm']:>6.1f} {phase['decode']:>5.1f} {phase['wait']:>6.1f} "
-            f"{phase['mapping']:>5.1f} "
-            f"{phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} {physical:>8,.0f} {gin:>6,.0f} | "
-            f"{e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f} | {at_limits(calls, phase['searches']):>30}"
+            f"{phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {r['today']:>20,.0f} "
+            f"{r['physical']:>8,.0f} {r['gin']:>6,.0f} | {r['e2e']:>15.2f} {r['e2e_today']:>9.2f} {r['code']:>9.2f} | "
+            f"{at_limits(calls, phase['searches']):>30}"
         )
-        verdicts.append((name, e2e_ratio, code_ratio))
+        verdicts.append((name, r["e2e"], r["code"]))
     other = unchanged["seconds"] - unchanged["wait"] - unchanged["upsert"]
     calls = unchanged["searches"] + unchanged["others"]
     out(
@@ -364,12 +315,7 @@ def report(
         f"at limits = the least time those calls take at HubSpot's limits: searches at {HUBSPOT_SEARCH_PER_SECOND} a "
         "second per portal, every call within 100 (Free/Starter) or 190 (Professional/Enterprise) per 10 s per app"
     )
-    for name, e2e_ratio, code_ratio in verdicts:
-        out(
-            f"target >= {base.TARGET_RATIO:.0%} of the physical ceiling, {name}: end to end {e2e_ratio:.0%} "
-            f"({'met' if e2e_ratio >= base.TARGET_RATIO else 'NOT met'}), our code {code_ratio:.0%} "
-            f"({'met' if code_ratio >= base.TARGET_RATIO else 'NOT met'})"
-        )
+    report.verdicts(out, verdicts, base.TARGET_RATIO)
     if limited:
         rows = limited["inserted"] + limited["updated"]
         calls = limited["searches"] + limited["others"]
@@ -383,25 +329,13 @@ def report(
         )
     out()
     out("Peak RSS of the sync process (a child process, VmHWM), cold runs against the emulator:")
-    out(f"{'records':>10} {'seconds':>8} {'rec/s':>7} {'RSS at start MB':>16} {'peak RSS MB':>12}")
     sized = {count: phases["cold"], **memory}
-    for size, result in sorted(sized.items()):
-        out(
-            f"{size:>10,} {result['seconds']:>8.1f} {size / result['seconds']:>7,.0f} {result['rss_start_mb']:>16.0f} "
-            f"{result['rss_peak_mb']:>12.0f}"
-        )
+    report.rss_table(out, sorted(sized.items()))
     out(
         f"peak RSS of the other runs: update {phases['update']['rss_peak_mb']:.0f} MB, batch "
         f"{phases['batch']['rss_peak_mb']:.0f} MB, unchanged {unchanged['rss_peak_mb']:.0f} MB"
     )
-    peaks = [result["rss_peak_mb"] for _, result in sorted(sized.items())]
-    if len(peaks) > 1:
-        growth = max(peaks) - min(peaks)
-        flat = growth < 0.1 * min(peaks) and max(peaks) < base.TARGET_PEAK_MB
-        out(
-            f"target peak RSS flat and < {base.TARGET_PEAK_MB} MB: {'MET' if flat else 'NOT met'} "
-            f"(peaks {', '.join(f'{peak:.0f}' for peak in peaks)} MB; growth {growth:.0f} MB)"
-        )
+    report.rss_flat(out, [result["rss_peak_mb"] for _, result in sorted(sized.items())], base.TARGET_PEAK_MB)
 
 
 if __name__ == "__main__":

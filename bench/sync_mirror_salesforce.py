@@ -38,9 +38,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,6 +50,7 @@ import requests
 
 import django
 
+from bench import mirror_report as report
 from bench import sync_mirror as base  # sets the environment (database, settings) before Django is imported
 from bench.measure import Timer, current_rss_mb, rss_mb
 
@@ -80,12 +79,11 @@ def worker(job: dict[str, Any]) -> None:
         sys.setswitchinterval(float(job["switch_interval"]))
     django.setup()
     from crm.connections import crm_connection_get
-    from crm.records import Cursor, Priority
+    from crm.records import Priority
     from crm.registry import provider_for
     from studios.models import Organization
     from sync import backfill, delta
     from sync.models import SyncRun
-    from sync.prefetch import Prefetcher
 
     timer = Timer()
     organization = Organization.objects.unscoped().get(pk=job["organization_id"])
@@ -93,17 +91,10 @@ def worker(job: dict[str, Any]) -> None:
     _instrument(provider, timer)
     if job["mode"] == "serve":
         profiler = cProfile.Profile() if job.get("profile") else None
-        cursor, rows, pages = Cursor.start(), 0, 0
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
-        while True:
-            page = provider.changed_since(object=OBJECT, cursor=cursor, page_size=2000)
-            rows += len(page.records)
-            pages += 1
-            if not page.has_more:
-                break
-            cursor = page.cursor
+        rows, pages = report.read_all(provider, page_size=2000)
         if profiler is not None:  # where the reader's time goes, to stderr (the timings above include the profiler)
             profiler.disable()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
@@ -123,19 +114,7 @@ def worker(job: dict[str, Any]) -> None:
         )
         return
 
-    class TimedPrefetcher(Prefetcher):
-        """Time this (the writing) thread waits for the next batch: reads and mapping not hidden behind writes."""
-
-        def __next__(self) -> Any:
-            started = time.perf_counter()
-            try:
-                return super().__next__()
-            finally:
-                timer.seconds["wait"] += time.perf_counter() - started
-
-    delta.Prefetcher = TimedPrefetcher
-    delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
-    backfill.crm_records_upsert = timer.wrap("upsert", backfill.crm_records_upsert)
+    report.time_the_writes(timer, backfill=True)
     timer.seconds["export_wait"] = 0.0
     if job["mode"] == "bulk":  # the backfill polling the Bulk API 2.0 job (nothing else sleeps in this process)
         backfill.time.sleep = timer.wrap("export_wait", backfill.time.sleep)
@@ -171,14 +150,7 @@ def worker(job: dict[str, Any]) -> None:
 
 
 def run_worker(job: dict[str, Any]) -> dict[str, Any]:
-    output = subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "bench.sync_mirror_salesforce", "--worker", json.dumps(job)],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).parent.parent,
-    )
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    return report.run_worker("bench.sync_mirror_salesforce", job)
 
 
 # --- the parent: emulator org, organizations, ceilings ----------------------------------------------------------
@@ -250,22 +222,16 @@ class EmulatedOrg:
 
 def organization_create(slug: str, server_url: str, org: EmulatedOrg) -> int:
     """An organization whose default CRM connection is the emulated org (its ready refresh token)."""
-    from studios.models import Organization, ProviderAccount
-
-    organization = Organization.objects.create(slug=slug, name=f"{slug.title()} Fitness")
-    ProviderAccount.unscoped_objects.create(
-        organization=organization,
-        name=f"{slug}-salesforce",
+    return report.organization_with_crm(
+        slug,
         kind="salesforce",
-        is_default=True,
+        brand="Fitness",
         client_id=org.org["client_id"],
         client_secret=org.org["client_secret"],
         refresh_token=org.org["refresh_token"],
         accounts_url=server_url,
         api_domain=org.org.get("instance_url") or server_url,
-        custom_endpoints=True,  # an operator pointed it at the emulator
     )
-    return organization.pk
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,12 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     from sandbox.app import create_app
     from sandbox.server import SandboxServer
 
-    lines: list[str] = []
-
-    def out(line: str = "") -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    out = report.Report()
     count = args.records
     base.fresh_database()
     workdir = Path(tempfile.mkdtemp(prefix="sync-mirror-sf-"))
@@ -320,10 +281,7 @@ def main(argv: list[str] | None = None) -> None:
             {"mode": "sync", "organization_id": ours, "profile": args.profile, "switch_interval": args.switch_interval}
         )
         phases["cold"]["emulator"] = emulator.take()
-        base.rows_dump(ours, workdir / "cold.copy")
-        for name, table in base.CEILING_TABLES.items():
-            phases["cold"][f"ceiling_{name}"], written = base.ceiling(workdir / "cold.copy", run, table)
-            assert written == count, (name, written, count)
+        base.ceilings_measure(phases["cold"], organization_id=ours, path=workdir / "cold.copy", run=run, count=count)
         base.checkpoint()
         emulator.take()
         phases["bulk"] = run_worker({"mode": "bulk", "organization_id": bulk})
@@ -338,14 +296,10 @@ def main(argv: list[str] | None = None) -> None:
         emulator.take()
         phases["update"] = run_worker({"mode": "sync", "organization_id": ours})
         phases["update"]["emulator"] = emulator.take()
-        base.rows_dump(ours, workdir / "update.copy")
-        for name, table in base.CEILING_TABLES.items():
-            phases["update"][f"ceiling_{name}"], written = base.ceiling(workdir / "update.copy", run, table)
-            assert written == count, (name, written, count)
+        update_copy = workdir / "update.copy"
+        base.ceilings_measure(phases["update"], organization_id=ours, path=update_copy, run=run, count=count)
 
-        from sync.models import SyncState
-
-        SyncState.objects.unscoped().filter(organization_id=ours, object=OBJECT).update(watermark=None)
+        report.forget_watermark(ours)
         base.checkpoint()
         emulator.take()
         unchanged = run_worker({"mode": "sync", "organization_id": ours})
@@ -361,24 +315,13 @@ def main(argv: list[str] | None = None) -> None:
             )
     row_bytes = (workdir / "cold.copy").stat().st_size / count
 
-    with base.psycopg.connect(base.ADMIN_DSN) as conn:
-        load = os.getloadavg()[0]
-        server_version = conn.info.server_version
     out(f"Mirror of {count:,} wide Salesforce Leads from the emulator ({serve['fields']} fields mapped), end to end")
-    out(
-        f"machine: {os.cpu_count()} cores, load average at the end {load:.2f} (the machine may be shared), "
-        f"PostgreSQL {server_version // 10000}"
-    )
+    report.machine(out, base.ADMIN_DSN)
     out(
         f"emulator: seeded in {seed_seconds:.1f} s, all {edited:,} leads edited in {edit_seconds:.1f} s (chunks of "
         f"{EDIT_CHUNK:,}, one SystemModstamp each); in a thread of the parent process, over HTTP"
     )
-    out(f"mapped row: {row_bytes:,.0f} bytes as COPY text")
-    out(
-        "ceilings (bench/sync_mirror.py's): the same mapped rows COPY'd into a temp table + one INSERT ... SELECT ... "
-        "ON CONFLICT DO UPDATE WHERE into: today = sync_crmrecord; physical = a copy with only its unique key; "
-        "gin = that copy with two jsonb_ops GIN indexes"
-    )
+    report.ceilings_named(out, row_bytes)
     out(
         f"emulator alone: every delta page fetched through the provider and mapped, not written: "
         f"{serve['seconds']:.1f} s ({count / serve['seconds']:,.0f} records/s): {serve['crm']:.1f} s in the "
@@ -399,17 +342,14 @@ def main(argv: list[str] | None = None) -> None:
         waited = phase["wait"] + phase.get("export_wait", 0.0)
         serial = phase["crm"] + phase["decode"] + phase["mapping"] if name == "bulk" else 0.0  # one thread: no overlap
         other = phase["seconds"] - waited - phase["upsert"] - serial
-        rate = rows / phase["seconds"]
-        today, physical, gin = (rows / phase[f"ceiling_{key}"] for key in ("today", "physical", "gin"))
-        code_rate = rows / (phase["mapping"] + phase["upsert"])
-        e2e_ratio, code_ratio = rate / physical, code_rate / physical
+        r = report.ratios(phase, rows)
         out(
-            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {rate:>6,.0f} {phase['calls']:>6,} {phase['crm']:>6.1f} "
-            f"{phase['emulator']:>5.1f} {phase['decode']:>5.1f} {waited:>6.1f} {phase['mapping']:>5.1f} "
-            f"{phase['upsert']:>8.1f} {other:>7.1f} | {today:>20,.0f} "
-            f"{physical:>8,.0f} {gin:>6,.0f} | {e2e_ratio:>15.2f} {rate / today:>9.2f} {code_ratio:>9.2f}"
+            f"{name:<9} {rows:>8,} {phase['seconds']:>7.1f} {r['rate']:>6,.0f} {phase['calls']:>6,} "
+            f"{phase['crm']:>6.1f} {phase['emulator']:>5.1f} {phase['decode']:>5.1f} {waited:>6.1f} "
+            f"{phase['mapping']:>5.1f} {phase['upsert']:>8.1f} {other:>7.1f} | {r['today']:>20,.0f} "
+            f"{r['physical']:>8,.0f} {r['gin']:>6,.0f} | {r['e2e']:>15.2f} {r['e2e_today']:>9.2f} {r['code']:>9.2f}"
         )
-        verdicts.append((name, e2e_ratio, code_ratio))
+        verdicts.append((name, r["e2e"], r["code"]))
     other = unchanged["seconds"] - unchanged["wait"] - unchanged["upsert"]
     out(
         f"{'unchanged':<9} {count:>8,} {unchanged['seconds']:>7.1f} {count / unchanged['seconds']:>6,.0f} "
@@ -427,21 +367,11 @@ def main(argv: list[str] | None = None) -> None:
     out("other = the rest (commits, checkpoints, run rows, describe, deletions; bulk: also CSV parsing).")
     out("e2e = ours end to end; code = N / (map + upsert); ratios are records/s over the ceiling's in the same run;")
     out("bulk is compared with the cold ceiling (the same rows, inserted).")
-    for name, e2e_ratio, code_ratio in verdicts:
-        out(
-            f"target >= {base.TARGET_RATIO:.0%} of the physical ceiling, {name}: end to end {e2e_ratio:.0%} "
-            f"({'met' if e2e_ratio >= base.TARGET_RATIO else 'NOT met'}), our code {code_ratio:.0%} "
-            f"({'met' if code_ratio >= base.TARGET_RATIO else 'NOT met'})"
-        )
+    report.verdicts(out, verdicts, base.TARGET_RATIO)
     out()
     out("Peak RSS of the sync process (a child process, VmHWM), cold runs against the emulator:")
-    out(f"{'records':>10} {'seconds':>8} {'rec/s':>7} {'RSS at start MB':>16} {'peak RSS MB':>12}")
     sized = {count: phases["cold"], **memory}
-    for size, result in sorted(sized.items()):
-        out(
-            f"{size:>10,} {result['seconds']:>8.1f} {size / result['seconds']:>7,.0f} {result['rss_start_mb']:>16.0f} "
-            f"{result['rss_peak_mb']:>12.0f}"
-        )
+    report.rss_table(out, sorted(sized.items()))
     out(
         f"peak RSS of the other runs: bulk {phases['bulk']['rss_peak_mb']:.0f} MB, update "
         f"{phases['update']['rss_peak_mb']:.0f} MB, unchanged {unchanged['rss_peak_mb']:.0f} MB"
@@ -453,15 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     ]
     if steps:
         out(f"peak RSS growth by size: {'; '.join(steps)}")
-    if len(peaks) > 1:
-        growth = max(peaks) - min(peaks)
-        flat = growth < 0.1 * min(peaks) and max(peaks) < base.TARGET_PEAK_MB
-        out(
-            f"target peak RSS flat and < {base.TARGET_PEAK_MB} MB: {'MET' if flat else 'NOT met'} "
-            f"(peaks {', '.join(f'{peak:.0f}' for peak in peaks)} MB; growth {growth:.0f} MB)"
-        )
-    args.output.write_text("\n".join(lines) + "\n")
-    print(f"written to {args.output}")
+    report.rss_flat(out, peaks, base.TARGET_PEAK_MB)
+    out.write(args.output)
 
 
 if __name__ == "__main__":
