@@ -45,6 +45,8 @@ class HubSpotWorld:
     def subscribe(self) -> None:
         """The app's webhook settings, as its developer sets them: our URL, new contacts and the opt-out property."""
         target = self.twilio.product_url + EVENTS_PATH
+        for existing in control(self.server, "GET", WEBHOOKS)["subscriptions"]:  # the demo world's own
+            control(self.server, "DELETE", f"{WEBHOOKS}/subscriptions/{existing['id']}")
         control(self.server, "PUT", f"{WEBHOOKS}/settings", {"targetUrl": target, "maxConcurrentRequests": 10})
         control(
             self.server, "POST", f"{WEBHOOKS}/subscriptions", {"eventType": "object.creation", "objectTypeId": "0-1"}
