@@ -125,7 +125,13 @@ def connection_connected(connection: CrmConnection, *, connected_by: str) -> Non
     connection.last_refreshed_at = now
     connection.last_error = ""
     connection.last_error_at = None
-    connection.limit_blocked_until = None
+    _limit_block_end(connection)
+
+
+def _limit_block_end(connection: CrmConnection) -> None:
+    """No API-limit block outlives a connect or disconnect (for the providers whose connection records one)."""
+    if hasattr(type(connection), "limit_blocked_until"):
+        connection.limit_blocked_until = None
 
 
 @transaction.atomic
@@ -138,7 +144,7 @@ def connection_disconnected(
     account.save(update_fields=["refresh_token", "updated_at"])
     connection = connection_for_account(model, account=account)
     connection.state = model.State.NOT_CONNECTED
-    connection.limit_blocked_until = None
+    _limit_block_end(connection)
     connection.last_error = f"{problem}; {advice}" if problem else ""
     connection.last_error_at = timezone.now() if problem else None
     connection.save()
