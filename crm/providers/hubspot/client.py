@@ -12,16 +12,16 @@ What every call gets (see limits.py for the budget):
   and one repeat; a fresh token refused again is HubSpotAuthError and the connection says needs_reauth.
 - The rate headers (X-HubSpot-RateLimit-*) kept per portal; BACKGROUND calls wait while the window is low so
   INTERACTIVE ones go first; searches take a per-portal slot (HUBSPOT_SEARCH_PER_SECOND).
-- Retries, at most HUBSPOT_RETRY_ATTEMPTS, then a typed error: 429 TEN_SECONDLY_ROLLING waits for the window (the
-  Retry-After or the interval, at most 10 s x attempt), search's secondly 429 1 s, 423 2 s, 5xx and timeouts a short
-  growing wait (only when repeating is safe: reads, updates, upserts; a create only when HubSpot never got it).
+- Retries, at most HUBSPOT_RETRY_ATTEMPTS, then a typed error: 429s as limits.rate_limited says, 423 2 s, 5xx and
+  timeouts a short growing wait (only when repeating is safe: reads, updates, upserts; a create only when HubSpot
+  never got it); a search waits for its backoff and its next slot in one wait.
   429 DAILY is never retried: HubSpotDailyLimit (-> CrmQuotaExhausted) with the wait to the portal's midnight.
 - Paths of the HUBSPOT_API_VERSION family (hosts.Paths): /crm/objects/2026-03/contacts or /crm/v3/objects/contacts.
 
-Batch calls return results AND per-item errors (HubSpot's 207 Multi-Status); reads are split into batches of
-BATCH_MAX ids inside, writes take at most BATCH_MAX inputs per call (ValueError beyond: a half-done split write
-would be lost). Property lists go in POST bodies where a URL could grow past HubSpot's limit (414).
-Wrap provider methods in errors.translated so callers see crm.errors only.
+Batch calls return results AND per-item errors (HubSpot's 207); reads are split into batches of BATCH_MAX ids
+inside, writes take at most BATCH_MAX inputs per call (ValueError beyond: a half-done split write would be lost).
+Property lists go in POST bodies where a URL could pass HubSpot's limit (414). Callers see crm.errors only
+through errors.translated.
 """
 
 from __future__ import annotations
@@ -213,8 +213,7 @@ class HubSpotClient:
         return self._batch_write(object_type, "update", inputs, idempotent=True)
 
     def batch_upsert(self, object_type: str, inputs: Sequence[Mapping[str, Any]]) -> BatchResult:
-        """Create or update up to BATCH_MAX records by a unique property ({id: value, idProperty, properties});
-        each result's `new` says whether it was created."""
+        """Create or update up to BATCH_MAX records by a unique property ({id, idProperty, properties}); `new`."""
         return self._batch_write(object_type, "upsert", inputs, idempotent=True)
 
     def object_create(
@@ -251,8 +250,7 @@ class HubSpotClient:
         return list((self.get(path).json() or {}).get("results") or ())
 
     def associations_read(self, from_type: str, to_type: str, ids: Iterable[str | int]) -> dict[str, list[str]]:
-        """Each id's associated record ids of `to_type` (every id asked for is a key; following HubSpot's per-id
-        paging)."""
+        """Each id's associated record ids of `to_type` (every id asked is a key; HubSpot's per-id paging followed)."""
         found: dict[str, list[str]] = {str(value): [] for value in ids}
         pending: list[dict[str, str]] = [{"id": value} for value in found]
         seen: set[tuple[str, str]] = set()
@@ -336,12 +334,16 @@ class HubSpotClient:
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         refreshed = False
         attempt = 0
+        backoff = 0.0  # a retry's wait; a search waits for it and its slot in one wait
         pacer = self.pacer
         while True:
+            if search:
+                limits.search_slot(account=self.account, pacer=pacer, at_least=backoff)
+            elif backoff:
+                pacer.sleep(backoff)
+            backoff = 0.0
             limits.daily_check(account=self.account, priority=self.priority)
             limits.background_wait(account=self.account, priority=self.priority, pacer=pacer)
-            if search:
-                limits.search_slot(account=self.account, pacer=pacer)
             token = self.token() if authorize else None
             try:
                 return self._attempt(token, method, path, params, json, expect, safe, search, attempt)
@@ -363,7 +365,7 @@ class HubSpotClient:
                     delay=round(exc.delay, 2),
                     reason=exc.error.category or exc.error.status,
                 )
-                pacer.sleep(exc.delay)
+                backoff = exc.delay
                 attempt += 1
 
     # --- one attempt ----------------------------------------------------------------------------------------------

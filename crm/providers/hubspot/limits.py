@@ -188,16 +188,16 @@ def rate_limited(
 
 
 # --- search -------------------------------------------------------------------------------------------------------
-def search_slot(*, account: ProviderAccount, pacer: Pacer) -> float:
-    """Reserve the next free search slot of the portal (1/HUBSPOT_SEARCH_PER_SECOND s wide, one call each) and wait
-    for it. Returns the seconds waited."""
+def search_slot(*, account: ProviderAccount, pacer: Pacer, at_least: float = 0.0) -> float:
+    """Reserve the portal's next free search slot (1/HUBSPOT_SEARCH_PER_SECOND s wide, one call each) no sooner than
+    `at_least` seconds from now (a retry's backoff), and wait for both in one wait. Returns the seconds waited."""
     per_second = max(int(hubspot_settings.SEARCH_PER_SECOND), 1)
     width = 1.0 / per_second
     now = pacer.now()
-    first = int(now / width)
+    first = int((now + at_least) / width)
     for slot in range(first, first + _SEARCH_SLOTS_AHEAD_SECONDS * per_second):
         if cache.add(f"{_key(account, 'search')}:{slot}", 1, timeout=_SEARCH_SLOTS_AHEAD_SECONDS + 5):
-            delay = max(slot * width - now, 0.0)
+            delay = max(slot * width - now, at_least, 0.0)
             if delay > 0:
                 pacer.sleep(delay)
             return delay
