@@ -212,17 +212,20 @@ def _copy_upsert(key: MirrorKey, records: list[CanonicalRecord], run_id: int, no
     with connection.cursor() as cursor:
         cursor.execute(BATCH_TABLE_SQL)
         with cursor.copy(COPY_SQL) as copy:
-            copy.write(_copy_rows(records))
+            for start in range(0, len(records), COPY_CHUNK):  # the server parses a chunk while the next is built
+                copy.write(_copy_rows(records[start : start + COPY_CHUNK]))
         cursor.execute(UPSERT_SQL, {**key.values(), "now": now, "run_id": run_id})
         return dict(cursor.fetchall())
 
 
+# Records per COPY write: ~100 KB of wide rows, under the size psycopg would split.
+COPY_CHUNK = 40
 # COPY text format: a backslash, tab, newline or carriage return inside a value is escaped; \N is NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _copy_rows(records: list[CanonicalRecord]) -> str:
-    """The batch as COPY text, built in one pass: psycopg's write_row adapts each value of each row in turn, which
+    """Records as COPY text, built in one pass: psycopg's write_row adapts each value of each row in turn, which
     cost more than the hashing. The JSON is ASCII with every control character escaped (json's defaults), so only its
     backslashes need doubling."""
     lines = []
