@@ -136,7 +136,7 @@ def deletions_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun, not
     newest = max((item for item in deletions.values()), default=None)
     # The list read at `now` holds every deletion until then: the watermark moves up to it (less the overlap, for a
     # deletion committing slowly or a CRM clock a little behind ours) even when nothing was deleted, or a quiet
-    # object's watermark would fall out of a CRM's deletions history (15 days at Salesforce) and force a full id
+    # object's watermark would fall out of a CRM's deletions history (two weeks at some CRMs) and force a full id
     # reconciliation for nothing.
     floor = now - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
     with transaction.atomic():

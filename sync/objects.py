@@ -15,8 +15,8 @@ from crm.registry import UnknownCrm, provider_class, registered
 
 def object_name(name: str, *, connection: Any = None) -> str:
     """The mirror's name of an object named `name`: canonical when the connection's CRM calls a canonical object
-    so, or failing that any registered CRM does (a setting written with Zoho's `Accounts` still means the account
-    object on a Salesforce connection); else `name` as given (a custom object)."""
+    so, or failing that any registered CRM does (a setting written with one CRM's name for accounts still means the
+    account object on a connection to another); else `name` as given (a custom object)."""
     providers = [provider_class(kind) for kind in registered()]
     if connection is not None:
         try:
