@@ -405,9 +405,9 @@ class HubSpotProvider(CrmProvider):
         return writes.upsert(self, object=object, external_id_field=external_id_field, values=values)
 
     def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
-        from crm.providers.hubspot import writes
+        from crm.providers.hubspot import activities as timeline
 
-        return writes.log_activities(self, activities=activities)
+        return timeline.log_activities(self, activities=activities)
 
     # --- leads ---------------------------------------------------------------------------------------------------
     def not_a_lead_reason(self, *, record: CanonicalRecord) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -24,7 +24,6 @@ from django.core.exceptions import ObjectDoesNotExist
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import PROVIDER, HubSpotMissingScopes, HubSpotRejected, translate, translated
-from crm.records import Activity, ActivityLogged
 
 TASKS = "tasks"
 CONTACTS = "contacts"
@@ -358,11 +357,3 @@ def naming_fields(values: Mapping[str, Any]) -> Iterator[None]:
         if isinstance(error, CrmRejected) and not error.field_errors:
             error.field_errors = named_properties({"message": exc.message, "errors": exc.errors}, values)
         raise error from exc
-
-
-# --- the timeline (activities.py) ------------------------------------------------------------------------------
-def log_activities(provider: Any, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
-    """Texts on their records' timelines as the connection's `timeline_activity` says (activities.py)."""
-    from crm.providers.hubspot import activities as timeline
-
-    return timeline.log_activities(provider, activities=activities)
