@@ -56,3 +56,19 @@ def lock_release(lock_key: str, owner: str) -> None:
     # Only the holder deletes the lock; the TTL outlives any refresh, so the get-then-delete cannot race a new owner.
     if cache.get(lock_key) == owner:
         cache.delete(lock_key)
+
+
+def cooldown_start(key: str, reason: str, seconds: float) -> float:
+    """After a failed refresh, no process tries the token endpoint again for `seconds` (at least 1): every caller
+    meanwhile hears `reason` (`cooldown_left`) instead of adding to the failing endpoint's load. Returns the wait."""
+    seconds = max(float(seconds), 1.0)
+    cache.set(key, {"reason": reason, "until": time.time() + seconds}, timeout=int(seconds) + 1)
+    return seconds
+
+
+def cooldown_left(key: str) -> tuple[str, float] | None:
+    """The reason of a running cool-down and the seconds left of it; None when none runs."""
+    cooldown = cache.get(key)
+    if not isinstance(cooldown, dict):
+        return None
+    return cooldown["reason"], max(cooldown["until"] - time.time(), 0.0)

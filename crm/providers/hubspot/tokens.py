@@ -30,6 +30,7 @@ from django.db import DatabaseError
 
 from core import outbound
 from core.secrets import Secret
+from crm import token_lock
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import HubSpotAuthError, HubSpotUnavailable
 from crm.providers.hubspot.transport import error_info, http_session
@@ -221,15 +222,13 @@ def _cached(keys: _Keys) -> AccessToken | None:
 
 
 def _raise_if_cooling_down(keys: _Keys) -> None:
-    cooldown = cache.get(keys.cooldown)
-    if isinstance(cooldown, dict):
-        retry_after = max(cooldown["until"] - time.time(), 0.0)
-        raise HubSpotUnavailable(cooldown["reason"], category="TOKEN_UNAVAILABLE", retry_after=retry_after)
+    running = token_lock.cooldown_left(keys.cooldown)
+    if running is not None:
+        raise HubSpotUnavailable(running[0], category="TOKEN_UNAVAILABLE", retry_after=running[1])
 
 
 def _cool_down(keys: _Keys, reason: str, *, status: int | None = None) -> HubSpotUnavailable:
-    seconds = max(float(hubspot_settings.TOKEN_FAILURE_COOLDOWN_SECONDS), 1.0)
-    cache.set(keys.cooldown, {"reason": reason, "until": time.time() + seconds}, timeout=int(seconds) + 1)
+    seconds = token_lock.cooldown_start(keys.cooldown, reason, hubspot_settings.TOKEN_FAILURE_COOLDOWN_SECONDS)
     return HubSpotUnavailable(reason, status=status, category="TOKEN_UNAVAILABLE", retry_after=seconds)
 
 

@@ -25,7 +25,6 @@ refused instance_url; the connection says needs_reauth) and SalesforceUnavailabl
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from django.db import connection as db_connection
 
 from core import outbound
 from core.secrets import Secret
+from crm import token_lock
 from crm.providers.salesforce.conf import salesforce_settings
 from crm.providers.salesforce.errors import SalesforceAuthError, SalesforceError, SalesforceUnavailable
 from crm.providers.salesforce.transport import http_session
@@ -211,15 +211,13 @@ def _cached(keys: _Keys) -> AccessToken | None:
 
 
 def _raise_if_cooling_down(keys: _Keys) -> None:
-    cooldown = cache.get(keys.cooldown)
-    if isinstance(cooldown, dict):
-        retry_after = max(cooldown["until"] - time.time(), 0.0)
-        raise SalesforceUnavailable(cooldown["reason"], error_code="TOKEN_UNAVAILABLE", retry_after=retry_after)
+    running = token_lock.cooldown_left(keys.cooldown)
+    if running is not None:
+        raise SalesforceUnavailable(running[0], error_code="TOKEN_UNAVAILABLE", retry_after=running[1])
 
 
 def _cool_down(keys: _Keys, reason: str, *, status: int | None = None) -> SalesforceUnavailable:
-    seconds = max(float(salesforce_settings.TOKEN_FAILURE_COOLDOWN_SECONDS), 1.0)
-    cache.set(keys.cooldown, {"reason": reason, "until": time.time() + seconds}, timeout=int(seconds) + 1)
+    seconds = token_lock.cooldown_start(keys.cooldown, reason, salesforce_settings.TOKEN_FAILURE_COOLDOWN_SECONDS)
     return SalesforceUnavailable(reason, status=status, error_code="TOKEN_UNAVAILABLE", retry_after=seconds)
 
 
