@@ -15,6 +15,8 @@ Groups:
 - connection: `authorize_url`, `finish_connect`, `disconnect`, `identity`
 - schema: `objects`, `object_spec`
 - reads: `record`, `records` (many ids), `changed_since` (pages), `deleted_since`, `all_ids`, `records_by_phone`
+- change tracking (Capability.CHANGE_TRACKING): `change_tracked`, `tracked_changes` (changes and deletions since
+  a token the CRM gave, e.g. a delta link)
 - mapping: `to_canonical`
 - writes: `create_task`, `update_fields`, `create_record`, `upsert`, `log_activities` (ACTIVITY_LOGGING)
 - links: `record_url` (a record's page in the CRM, for a person)
@@ -56,6 +58,7 @@ from crm.records import (
     Page,
     SignIn,
     Subscription,
+    TrackedPage,
 )
 
 __all__ = ["CrmProvider"]
@@ -174,6 +177,19 @@ class CrmProvider(abc.ABC):
     def records_by_phone(self, *, object: str, phone: str) -> list[CanonicalRecord]:
         """Records with `phone` (E.164) in any of their phone fields, however the CRM stores it; ValueError for a
         `phone` that is not a number in E.164."""
+
+    # --- change tracking (CHANGE_TRACKING) ---------------------------------------------------------------------------
+    def change_tracked(self, *, object: str) -> bool:
+        """Whether the CRM tracks changes of this object for us (else the mirror reads `changed_since` and reconciles
+        ids for deletions). A CRM may track some tables and not others; the answer may come from the CRM's metadata."""
+        return False
+
+    def tracked_changes(self, *, object: str, token: str, page_size: int = 5000) -> TrackedPage:
+        """One page of changes since `token` (a token from an earlier page); "" starts a full read of every record,
+        whose last page gives the first delta token. CrmHistoryExpired when the CRM no longer holds the changes
+        since `token` (the caller starts a full read and reconciles ids, so nothing is lost or doubled)."""
+        self.require(Capability.CHANGE_TRACKING)
+        raise NotImplementedError
 
     # --- mapping --------------------------------------------------------------------------------------------------
     @abc.abstractmethod

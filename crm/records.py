@@ -24,6 +24,7 @@ class Capability(StrEnum):
     DELETED_RECORDS = "deleted_records"  # the CRM lists what was deleted since a moment (else: reconcile by ids)
     PER_FIELD_CHANGE_TIME = "per_field_change_time"  # when each field last changed (per-field last writer wins)
     APP_EVENTS = "app_events"  # the CRM posts signed events of every connected account to one app URL
+    CHANGE_TRACKING = "change_tracking"  # the CRM's own change tracking: changes and deletions since a token it gave
 
 
 class Priority(StrEnum):
@@ -239,6 +240,21 @@ class ExportJob:
 class DeletedRecord:
     id: str
     deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrackedPage:
+    """One page of a CRM's own change tracking (CHANGE_TRACKING): records created or changed, records deleted, and
+    the token to go on from. With `has_more`, `token` is the next page's (a paging link: store it as the run's
+    checkpoint); without, it is the token of the next run (a delta link: store it once the page is written).
+    `full`: the page belongs to a full read (one started from no token), after which the caller reconciles ids:
+    what the full read did not return is gone."""
+
+    records: tuple[CanonicalRecord, ...]
+    deleted: tuple[DeletedRecord, ...]
+    token: str
+    has_more: bool
+    full: bool = False
 
 
 @dataclass(frozen=True)

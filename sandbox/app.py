@@ -89,8 +89,28 @@ def _hubspot_not_found(path: str, status: int = 404) -> Response:
     return hs_error(404, "OBJECT_NOT_FOUND", f"No route matches {path}")
 
 
+def _dynamics_fault(status: int) -> Response:
+    from sandbox.dynamics.calls import CONCURRENCY_EXCEEDED, dv_error
+
+    if status == 429:
+        code, message = CONCURRENCY_EXCEEDED
+        return dv_error(429, code, message.format(limit=52), headers={"Retry-After": "1"})
+    if status == 401:
+        return dv_error(401, "0x80072560", "The user is not a member of the organization.")
+    return dv_error(status, "0x80040216", "An unexpected error occurred.")
+
+
+def _dynamics_not_found(path: str, status: int = 404) -> Response:
+    from sandbox.dynamics.calls import dv_error
+
+    if status == 405:
+        return dv_error(405, "0x80060888", "The requested resource does not support http method.")
+    return dv_error(404, "0x80060888", f"Resource not found for the segment '{path.rsplit('/', 1)[-1]}'.")
+
+
 def vendors() -> list[Vendor]:
     from sandbox import zoho_accounts, zoho_voice, zoho_voice_control
+    from sandbox.dynamics import api as dynamics_api
     from sandbox.hubspot import api as hubspot_api
     from sandbox.salesforce import api as salesforce_api
     from sandbox.twilio import api as twilio_api
@@ -127,6 +147,13 @@ def vendors() -> list[Vendor]:
             routes=hubspot_api.routes(),
             fault_response=_hubspot_fault,
             not_found=_hubspot_not_found,
+        ),
+        Vendor(
+            "dynamics",
+            ("/dynamics/", "/entra/"),
+            routes=dynamics_api.routes(),
+            fault_response=_dynamics_fault,
+            not_found=_dynamics_not_found,
         ),
         Vendor(
             "twilio",

@@ -69,5 +69,24 @@ class SandboxConfig(Settings):
     hs_webhook_retry_seconds: float = 60.0  # the first retry's wait, doubled at each further one (sandbox clock)
     hs_webhook_batch_max: int = 100  # events per delivery (UNCONFIRMED)
     hs_webhook_timeout_seconds: float = 10.0  # X-HubSpot-Timeout-Millis: a slower answer counts as failed
+    # Dynamics 365 / Dataverse and Microsoft Entra ID (docs/vendors/dynamics.md; UNCONFIRMED points are knobs)
+    dv_access_token_ttl_seconds: int = 3600  # Entra access tokens (client credentials and sign-in)
+    dv_requests_per_window: int = 6000  # service protection, per user per web server, sliding window
+    dv_window_seconds: int = 300
+    dv_execution_ms_per_window: int = 1_200_000  # combined execution time per user per window (20 minutes)
+    dv_concurrent_requests: int = 52  # per user; the 53rd simultaneous request is refused at once
+    dv_retry_after_seconds: int = 5  # the first 429's Retry-After; a client sending before it ends grows it
+    dv_retry_after_growth: float = 2.0  # each request sent while blocked multiplies the wait (UNCONFIRMED factor)
+    dv_request_ms: float = 0.0  # execution time each request counts (plus a per-row share; 0: only the real time)
+    dv_max_page_size: int = 5000  # odata.maxpagesize above this is ignored (5,000 is used)
+    dv_default_page_size: int = 5000  # rows per page without odata.maxpagesize
+    dv_change_tracking_days: float = 30.0  # a delta token older than this is expired (docs: 90 days; an org: 30)
+    dv_skiptoken_ttl_seconds: int = 3600  # an unused paging cookie stops working (UNCONFIRMED)
+    dv_uri_max_bytes: int = 32_768  # 414 past it (UNCONFIRMED for Dataverse; IIS defaults lie near it)
+    dv_batch_max_operations: int = 1000  # operations in one $batch
+    # duplicate rules on lead/contact email: a write sent with MSCRM.SuppressDuplicateDetection: false is refused
+    # (0x80040333) when one matches; off: the rules are unpublished
+    dv_duplicate_detection: bool = True
+    dv_webhook_timeout_seconds: float = 60.0  # a webhook's request times out (Dataverse: 60 s)
     # Where the sandbox sends product-facing webhooks by default (the product's public URL)
     product_base_url: str = "http://127.0.0.1:8000"

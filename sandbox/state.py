@@ -25,6 +25,7 @@ class SandboxState(EmulatorState):
         super().__init__(seed=seed, world=world, config=config, leads=leads)
 
     def build(self, *, leads: int = 200) -> None:
+        from sandbox.dynamics.state import DynamicsState
         from sandbox.hubspot.state import HubSpotState
         from sandbox.salesforce.state import SalesforceState
         from sandbox.twilio.state import TwilioState
@@ -39,6 +40,7 @@ class SandboxState(EmulatorState):
         self.twilio = TwilioState(self)
         self.salesforce = SalesforceState(self)
         self.hubspot = HubSpotState(self)
+        self.dynamics = DynamicsState(self)
         # "revoke_tokens": every access token of every org stops working (the matched call itself gets 401).
         self.faults.register(FaultAction("revoke_tokens", lambda rule: self.accounts.revoke_all()))
         # "edit_records": records get a new Modified_Time while a sync pages (the next pages see them moved).

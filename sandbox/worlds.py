@@ -182,3 +182,4 @@ def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> Non
     state.twilio.seed_world(name)
     state.salesforce.seed_world(name, seed=seed)
     state.hubspot.seed_world(name, seed=seed)
+    state.dynamics.seed_world(name, seed=seed)

@@ -21,6 +21,7 @@ class ProviderKind(models.TextChoices):
     ZOHO_VOICE = "zoho_voice", "Zoho Voice"
     SALESFORCE = "salesforce", "Salesforce"
     HUBSPOT = "hubspot", "HubSpot"
+    DYNAMICS = "dynamics", "Microsoft Dynamics 365"
 
 
 class NumberProvider(models.TextChoices):
@@ -32,7 +33,12 @@ class NumberProvider(models.TextChoices):
 
 # The kinds whose accounts are CRM connections (members' CRM user ids, the mirror, lead intakes are keyed by one).
 CRM_KINDS: frozenset[str] = frozenset(
-    {ProviderKind.ZOHO_CRM.value, ProviderKind.SALESFORCE.value, ProviderKind.HUBSPOT.value}
+    {
+        ProviderKind.ZOHO_CRM.value,
+        ProviderKind.SALESFORCE.value,
+        ProviderKind.HUBSPOT.value,
+        ProviderKind.DYNAMICS.value,
+    }
 )
 
 # Vendor defaults; an account stores its own URLs so any region (data centre), or the local sandbox, works as is.
@@ -44,6 +50,9 @@ DEFAULT_URLS: dict[str, dict[str, str]] = {
     ProviderKind.SALESFORCE: {"accounts_url": "https://login.salesforce.com"},
     # accounts_url: where a person consents (app.hubspot.com); api_domain: the API and token host.
     ProviderKind.HUBSPOT: {"accounts_url": "https://app.hubspot.com", "api_domain": "https://api.hubapi.com"},
+    # accounts_url: the Microsoft Entra ID login host; api_domain: the customer's Dataverse environment URL
+    # (https://<org>.crm.dynamics.com), which only the customer can name.
+    ProviderKind.DYNAMICS: {"accounts_url": "https://login.microsoftonline.com"},
 }
 # What each kind needs before it can be used. Secrets may be filled in later (e.g. by connecting the CRM).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -52,6 +61,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     ProviderKind.ZOHO_VOICE: ("client_id", "accounts_url", "api_base_url"),
     ProviderKind.SALESFORCE: ("client_id", "accounts_url"),
     ProviderKind.HUBSPOT: ("client_id", "accounts_url", "api_domain"),
+    # Leadline's one multi-tenant Entra app is the server's (DYNAMICS_CLIENT_ID) unless the account names its own.
+    ProviderKind.DYNAMICS: ("accounts_url", "api_domain"),
 }
 # Fields that belong to another kind and must stay empty, so one vendor's token never sits on another's row.
 KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -60,6 +71,8 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ProviderKind.ZOHO_VOICE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_base_url"}),
     ProviderKind.SALESFORCE: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
     ProviderKind.HUBSPOT: frozenset({"client_id", "client_secret", "refresh_token", "accounts_url", "api_domain"}),
+    # Client credentials per customer tenant: no refresh token to keep.
+    ProviderKind.DYNAMICS: frozenset({"client_id", "client_secret", "accounts_url", "api_domain"}),
 }
 # The secrets without which an account of the kind cannot call its vendor.
 CREDENTIALS_NEEDED: dict[str, tuple[str, ...]] = {
@@ -68,6 +81,8 @@ CREDENTIALS_NEEDED: dict[str, tuple[str, ...]] = {
     ProviderKind.ZOHO_VOICE: ("client_secret", "refresh_token"),
     ProviderKind.SALESFORCE: ("client_secret", "refresh_token"),
     ProviderKind.HUBSPOT: ("client_secret", "refresh_token"),
+    # The app's secret is the server's unless the account has its own; consent is the connection's state.
+    ProviderKind.DYNAMICS: (),
 }
 SECRET_FIELDS = ("auth_token", "client_secret", "refresh_token")
 URL_FIELDS = ("api_base_url", "accounts_url", "api_domain")
