@@ -38,6 +38,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL
 
 # Where the local sandbox (emulated CRMs and SMS providers) listens; the demo organization points at it.
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8100").rstrip("/")
+# The sandbox's HTTPS listener (a self-signed certificate it makes at start, kept in SANDBOX_TLS_DIR): it stands in
+# for Microsoft Entra ID's login host, which msal only accepts over https.
+SANDBOX_TLS_URL = env.str("SANDBOX_TLS_URL", default="https://127.0.0.1:8143").rstrip("/")
+SANDBOX_TLS_DIR = env.str("SANDBOX_TLS_DIR", default=str(BASE_DIR / "var" / "sandbox-tls"))
 # Vendor requests (and provider-account URLs an operator sets) may go to private, loopback and link-local addresses
 # only with this on: the local sandbox and test emulators. Off in production, so no tenant's setting and no DNS
 # answer can make the server call an internal address (core/outbound.py, docs/security.md).
