@@ -173,6 +173,42 @@ DEMO_HS_OPT_OUT_PROPERTY = "leadline_sms_opt_out"
 DEMO_HS_TWILIO_NUMBERS = ("+14155550120", "+14155550121")
 
 
+# Dynamics 365: the fourth demo organization's Entra tenant and Dataverse environment ("Harbor Fitness Group",
+# environment harborfit at {SANDBOX_URL}/dynamics/harborfit), Leadline's multi-tenant Entra app consented there
+# with its application user, and the environment's system users (the demo members' CRM user ids; sign-in gives
+# the object id, turned into the system user). The product's demo (tenants/demo.py) repeats these values.
+DEMO_DV_TENANT_ID = "7e3c1f0a-2b4d-4c6e-9a8b-5d6f7a8b9c0d"
+DEMO_DV_TENANT_NAME = "Harbor Fitness Group"
+DEMO_DV_ENVIRONMENT = "harborfit"
+DEMO_DV_ORGANIZATION_ID = "5f1a2b3c-4d5e-4f60-8a71-92b3c4d5e6f7"
+DEMO_DV_ORGANIZATION_NAME = "Harbor Fitness Group"
+DEMO_DV_APPLICATION_USER_ID = "9c8b7a60-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+DEMO_DV_USERS = (  # the environment's people: system user id, Entra object id, name, e-mail
+    {
+        "systemuserid": "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b01",
+        "azureactivedirectoryobjectid": "b0c1d2e3-f4a5-4b6c-9d7e-8f9a0b1c2d01",
+        "fullname": "Harper Hayes",
+        "internalemailaddress": "manager@harbor.leadline.test",
+    },
+    {
+        "systemuserid": "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b02",
+        "azureactivedirectoryobjectid": "b0c1d2e3-f4a5-4b6c-9d7e-8f9a0b1c2d02",
+        "fullname": "Rowan Reed",
+        "internalemailaddress": "rowan@harbor.leadline.test",
+    },
+    {
+        "systemuserid": "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b03",
+        "azureactivedirectoryobjectid": "b0c1d2e3-f4a5-4b6c-9d7e-8f9a0b1c2d03",
+        "fullname": "Taylor Tran",
+        "internalemailaddress": "taylor@harbor.leadline.test",
+    },
+)
+# The demo webhook registration's auth header value (x-leadline-webhook-key), the demo connection's webhook secret.
+DEMO_DV_WEBHOOK_KEY = "demo-dynamics-webhook-key-not-secret"
+DEMO_DV_EVENTS_PATH = "/webhooks/crm/dynamics/events/"
+DEMO_DV_TWILIO_NUMBERS = ("+14155550130", "+14155550131")
+
+
 def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> None:
     if name not in ("demo", "empty"):
         raise ValueError(f"unknown sandbox world {name!r}; use 'demo' or 'empty'")
