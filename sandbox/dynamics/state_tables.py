@@ -1,0 +1,146 @@
+"""One Dataverse table in memory: its columns (`Attribute`, what metadata.py publishes), its alternate keys and its
+rows, plus the records of what happened to rows (`Change` for listeners, `Tombstone` for change tracking).
+
+Rows are dicts keyed by column logical name, values in stored form: strings, ints (option sets, statecode,
+statuscode, versionnumber), floats (money), bools, aware UTC datetimes (DateAndTime columns), "YYYY-MM-DD"
+strings (DateOnly columns), and for a lookup column the target row's id (str GUID) with the target table's logical
+name under `"<column>@table"` (shapes.py turns these into `_<column>_value` and its annotations; keys holding "@"
+are never columns)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Row = dict[str, Any]
+
+# AttributeType values (AttributeTypeCode) and the metadata classes they publish as.
+LOOKUP_TYPES = ("Lookup", "Owner", "Customer")
+METADATA_CLASS = {
+    "String": "StringAttributeMetadata",
+    "Memo": "MemoAttributeMetadata",
+    "Integer": "IntegerAttributeMetadata",
+    "BigInt": "BigIntAttributeMetadata",
+    "Money": "MoneyAttributeMetadata",
+    "Decimal": "DecimalAttributeMetadata",
+    "Double": "DoubleAttributeMetadata",
+    "Boolean": "BooleanAttributeMetadata",
+    "DateTime": "DateTimeAttributeMetadata",
+    "Lookup": "LookupAttributeMetadata",
+    "Owner": "LookupAttributeMetadata",
+    "Customer": "LookupAttributeMetadata",
+    "Picklist": "PicklistAttributeMetadata",
+    "State": "StateAttributeMetadata",
+    "Status": "StatusAttributeMetadata",
+    "Uniqueidentifier": "AttributeMetadata",
+    "EntityName": "EntityNameAttributeMetadata",
+}
+
+
+def metadata_id(*parts: str) -> str:
+    """A stable MetadataId for a table or column (the same in every environment, as in real orgs)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "dataverse-metadata:" + ":".join(parts)))
+
+
+@dataclass
+class Attribute:
+    logical_name: str
+    type: str  # AttributeType: String, Memo, Integer, Money, Boolean, DateTime, Lookup, Owner, Customer, Picklist...
+    display_name: str = ""
+    format: str = ""  # FormatName: Email, Phone, Text, TextArea, Url (strings); DateOnly, DateAndTime (datetimes)
+    required: str = "None"  # RequiredLevel: None, Recommended, ApplicationRequired, SystemRequired
+    max_length: int | None = None
+    targets: tuple[str, ...] = ()  # lookups: the tables it may point at
+    options: tuple[tuple[int, str], ...] = ()  # option sets: (Value, Label)
+    valid_for_create: bool = True
+    valid_for_update: bool = True
+    valid_for_read: bool = True
+    custom: bool = False
+    table: str = ""
+
+    @property
+    def is_lookup(self) -> bool:
+        return self.type in LOOKUP_TYPES
+
+    @property
+    def is_option_set(self) -> bool:
+        return self.type in ("Picklist", "State", "Status")
+
+    @property
+    def metadata_id(self) -> str:
+        return metadata_id(self.table, self.logical_name)
+
+    def label(self, value: Any) -> str | None:
+        for number, text in self.options:
+            if number == value:
+                return text
+        return None
+
+
+@dataclass
+class Table:
+    logical_name: str
+    entity_set_name: str
+    primary_id: str
+    primary_name: str
+    display_name: str = ""
+    display_collection_name: str = ""
+    change_tracking: bool = True
+    is_activity: bool = False
+    custom: bool = False
+    object_type_code: int = 0
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+    alternate_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key logical name -> columns
+    rows: dict[str, Row] = field(default_factory=dict)  # id (lower-case GUID) -> row
+
+    @property
+    def metadata_id(self) -> str:
+        return metadata_id(self.logical_name)
+
+    def attribute(self, name: str) -> Attribute | None:
+        return self.attributes.get(name)
+
+    def lookups(self) -> list[Attribute]:
+        return [attribute for attribute in self.attributes.values() if attribute.is_lookup]
+
+    def find_by_key(self, values: dict[str, Any]) -> Row | None:
+        """The row whose columns equal `values` (an alternate key's columns; strings compared case-insensitively
+        as Dataverse's default collation does)."""
+
+        def same(left: Any, right: Any) -> bool:
+            if isinstance(left, str) and isinstance(right, str):
+                return left.casefold() == right.casefold()
+            return left == right
+
+        for row in self.rows.values():
+            if all(same(row.get(name), value) for name, value in values.items()):
+                return row
+        return None
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A deleted row, for change tracking's $deletedEntity answers."""
+
+    version: int
+    table: str
+    id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write through Environment.create/update/delete, for listeners (webhooks). operation: "Create" |
+    "Update" | "Delete" (Dataverse's message names); row: the row after the write (before it, for Delete);
+    by_user: the systemuserid who made it (an application user's id for API calls with an app token)."""
+
+    environment: Any  # Environment (typed loosely to avoid an import circle)
+    table: str
+    operation: str
+    row_id: str
+    row: Row
+    by_user: str
+    at: datetime
+    changed: tuple[str, ...] = ()  # the columns the write set
