@@ -85,6 +85,12 @@ class CrmProvider(abc.ABC):
         self.connection = connection
 
     @classmethod
+    def connection_opt_out_field(cls, connection: Any) -> str:
+        """The opt-out field set on this connection itself (a per-connection setting of the CRM's package), ""
+        when it sets none: the organization's messaging settings decide then, and `opt_out_field` before those."""
+        return ""
+
+    @classmethod
     def crm_user_id_clean(cls, value: str) -> str:
         """A CRM user id in the one form this CRM's API and sign-in give it (e.g. the 18-character form of an id
         typed in 15 from a URL); ValueError saying why `value` is not one. Members' ids are stored in this

@@ -37,17 +37,22 @@ def opt_out_get(*, organization: Organization, phone: str) -> OptOut | None:
 
 
 def crm_opt_out_field_get(*, organization: Organization) -> str:
-    """The CRM field that mirrors opt-outs for this organization ('' = none). Until settings are saved: the field
-    the organization's CRM names by default (its provider's `opt_out_field`), else the model's default."""
+    """The CRM field that mirrors opt-outs for this organization ('' = none): the one its CRM connection sets
+    itself (`connection_opt_out_field`), else its saved settings'. Until settings are saved: the field the
+    organization's CRM names by default (its provider's `opt_out_field`), else the model's default."""
+    connection = crm_connection_get(organization=organization)
+    try:
+        provider = provider_class(connection.kind) if connection is not None else None
+    except UnknownCrm:
+        provider = None
+    configured = provider.connection_opt_out_field(connection) if provider is not None else ""
+    if configured:
+        return configured
     row = MessagingSettings.objects.for_organization(organization).first()
     if row is not None:
         return row.crm_opt_out_field
-    connection = crm_connection_get(organization=organization)
-    if connection is not None:
-        try:
-            return provider_class(connection.kind).opt_out_field
-        except UnknownCrm:
-            pass
+    if provider is not None:
+        return provider.opt_out_field
     return MessagingSettings._meta.get_field("crm_opt_out_field").default
 
 
