@@ -88,5 +88,6 @@ class SandboxConfig(Settings):
     # (0x80040333) when one matches; off: the rules are unpublished
     dv_duplicate_detection: bool = True
     dv_webhook_timeout_seconds: float = 60.0  # a webhook's request times out (Dataverse: 60 s)
+    dv_duplicate_status: int = 412  # a duplicate-detection refusal (UNCONFIRMED: a docs example shows 500)
     # Where the sandbox sends product-facing webhooks by default (the product's public URL)
     product_base_url: str = "http://127.0.0.1:8000"
