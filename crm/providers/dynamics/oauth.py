@@ -184,19 +184,16 @@ def msal_refusal(result: Mapping[str, Any], *, what: str) -> CrmError:
     return CrmAuthError(f"Entra refused {what} ({text}).", provider=PROVIDER, code=error)
 
 
-def app_token(account: ProviderAccount | None, *, tenant: str, environment: str, http: requests.Session) -> str:
-    """A client-credentials access token of the tenant for the environment (scope `<environment>/.default`)."""
+def app_token(account: ProviderAccount, *, tenant: str, environment: str) -> str:
+    """A client-credentials access token of the tenant for the environment (scope `<environment>/.default`), from
+    the token source every call uses (tokens.py: msal, per tenant)."""
+    from crm.providers.dynamics import tokens
+    from crm.providers.dynamics.errors import DataverseError, translate
+
     try:
-        result = msal_app(account, tenant=tenant, http=http).acquire_token_for_client(
-            scopes=[f"{environment}/.default"]
-        )
-    except outbound.OutboundRefused as exc:
-        raise CrmRejected(exc.message, provider=PROVIDER, code="host_refused") from exc
-    except (requests.RequestException, ValueError) as exc:  # msal's ValueError: the authority's metadata unread
-        raise _unavailable("the token request", exc) from exc
-    if "access_token" not in result:
-        raise msal_refusal(result, what="the environment")
-    return str(result["access_token"])
+        return tokens.token_for(account, tenant_id=tenant, environment=environment)
+    except DataverseError as exc:
+        raise translate(exc) from exc
 
 
 @dataclass(frozen=True)
@@ -339,7 +336,7 @@ def connect_finish(provider: Any, *, params: Mapping[str, str], session: Any, co
     environment = environment_url_clean(str(issued.get("environment") or ""), account=account)
     http = http_session()
     try:
-        token = app_token(account, tenant=tenant, environment=environment, http=http)
+        token = app_token(account, tenant=tenant, environment=environment)
         answer = whoami(http, environment=environment, token=token)
     except CrmError as exc:
         raise _failed(account, exc) from exc
