@@ -20,9 +20,10 @@ class DynamicsConfig(AppConfig):
         # operator may point one at an emulator.
         hosts_register()
         # What an operator may set on the connection from the tenants file: how texts appear on the timeline (a
-        # task or the custom SMS activity table) and which column mirrors opt-outs.
+        # task or the custom SMS activity table), which column mirrors opt-outs, and the environment URL when it
+        # carries a path an account's API domain cannot (an emulator's /dynamics/<name>).
         connection_settings_register(
             "dynamics",
             model=DynamicsConnection,
-            names=("timeline_activity", "custom_activity_table", "opt_out_column"),
+            names=("environment_url", "timeline_activity", "custom_activity_table", "opt_out_column"),
         )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core import outbound
 from core.secrets import EncryptedSecretField
 from crm.connection_state import CrmConnection
 from studios.models import Organization, ProviderAccount
@@ -132,9 +134,28 @@ class DynamicsConnection(CrmConnection):
     def clean(self) -> None:
         super().clean()
         self.environment_url = environment_url_normalise(self.environment_url)
+        if self.environment_url and self.account_id:
+            self._environment_on_account_host()
         if self.timeline_activity == self.TimelineActivity.CUSTOM and not self.custom_activity_table:
             raise ValidationError(
                 {"custom_activity_table": "Name the custom SMS activity table, or log texts as tasks."}, code="required"
+            )
+
+    def _environment_on_account_host(self) -> None:
+        """The environment must be on the account's API domain (whose host rules ProviderAccount applies); only an
+        operator-set account's (an emulator's) may carry a path (the sandbox's /dynamics/<name>)."""
+        parts = urlsplit(self.environment_url)
+        origin = outbound.origin_of(f"{parts.scheme}://{parts.netloc}")
+        api = self.account.api_domain or ""
+        if not origin or origin != outbound.origin_of(api):
+            raise ValidationError(
+                {"environment_url": f"{self.environment_url} is not on the account's API domain ({api or 'none'})."},
+                code="invalid",
+            )
+        if (parts.path or parts.query or parts.fragment) and not self.account.custom_endpoints:
+            raise ValidationError(
+                {"environment_url": "Give the environment's address only (https://<org>.crm.dynamics.com)."},
+                code="invalid",
             )
 
     def activity_table(self) -> str:
