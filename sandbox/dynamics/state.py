@@ -6,7 +6,7 @@ Everything hangs off `sandbox.dynamics` (a `DynamicsState`):
     dv.environments: dict[name, Environment]       # state_env.py: one Dataverse organization each
     dv.apps: dict[client id, EntraApp]             # app registrations (the demo's multi-tenant Leadline app)
     dv.listeners: list[Callable[[Change], None]]
-    dv.base_url                                    # the sandbox's plain URL (SandboxServer sets it when it starts)
+    dv.base_url, dv.tls_url                        # the sandbox's plain and HTTPS URLs (SandboxServer records them)
     dv.create_tenant(tenant_id=None, name=..., domain=None, users=()) -> Tenant
     dv.create_app(client_id=None, client_secret=None, name=...) -> EntraApp
     dv.consent(tenant_id, client_id) -> principal object id      # an admin's consent; dv.consented(tid, client_id)
@@ -31,8 +31,9 @@ attributes: dict[name, Attribute], alternate_keys: dict[key name, columns], rows
 
 Change hook (webhooks): after each write through Environment.create / update / delete (not seeding, not backdate)
 every `dv.listeners` callable gets a `Change(environment, table, operation "Create"|"Update"|"Delete", row_id,
-row, by_user, at, changed)` on the calling thread, after the store changed and outside the environment's lock;
-listeners must be quick. `by_user` is a systemuserid: the application user's for calls with an app token.
+row, by_user, at, changed)` on the calling thread, after the store changed (inside the environment's lock when
+the caller holds it, as records.py does for an upsert's check-and-write); listeners must be quick. `by_user` is a
+systemuserid: the application user's for calls with an app token.
 """
 
 from __future__ import annotations
@@ -84,8 +85,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 class DynamicsState:
     def __init__(self, sandbox: SandboxState) -> None:
         self.sandbox = sandbox
-        self.base_url = DEFAULT_BASE_URL
-        self.tls_url = ""  # the HTTPS listener (Entra's authority host), when one runs
         self.tenants: dict[str, Tenant] = {}
         self.environments: dict[str, Environment] = {}
         self.apps: dict[str, EntraApp] = {}
@@ -94,6 +93,17 @@ class DynamicsState:
         self.listeners: list[Callable[[Change], None]] = []
         self.extra: dict[str, Any] = {}
         self._lock = threading.RLock()
+
+    # --- where the sandbox is (SandboxServer records it on the sandbox state, which a reset keeps) ---------------
+    @property
+    def base_url(self) -> str:
+        """The sandbox's plain URL: environment URLs are `{base_url}/dynamics/<name>`."""
+        return (getattr(self.sandbox, "public_urls", None) or {}).get("base") or DEFAULT_BASE_URL
+
+    @property
+    def tls_url(self) -> str:
+        """The HTTPS listener (Entra's authority host), "" when none runs."""
+        return (getattr(self.sandbox, "public_urls", None) or {}).get("tls") or ""
 
     # --- Entra: tenants, apps, consent -------------------------------------------------------------------------
     def create_tenant(
