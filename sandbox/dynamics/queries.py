@@ -1,0 +1,319 @@
+"""Collections of the Web API: `GET /dynamics/<env>/api/data/v9.2/<entity set>` with `$select`, `$filter`
+(filter.py), `$orderby`, `$top` and `$count`, paged by `Prefer: odata.maxpagesize` (capped at dv_max_page_size;
+dv_default_page_size without it) into `@odata.nextLink`s that carry a `$skiptoken` paging cookie shaped like
+Dataverse's (`<cookie pagenumber="2" pagingcookie="%3ccookie%20page%3d%221%22%3e..." istracking="False" />`).
+`$skip` is refused, as Dataverse does. With `Prefer: odata.track-changes` or a `$deltatoken` the request is
+change tracking's (tracking.py).
+
+Pages follow the last row returned (keyset), so rows changed between pages are neither skipped nor repeated
+because of their neighbours; the order is the `$orderby` keys with the primary id last (text ignoring case, empty
+values first ascending). A paging cookie is bound to its query and works for dv_skiptoken_ttl_seconds after it
+was issued (UNCONFIRMED lifetime; Dataverse's own cookies carry the last id and may live longer); a dead or
+foreign one answers 400 naming the paging cookie, so a client starts its read again. `$count=true` counts up to
+5,000 as Dataverse does (`@odata.count`, with `@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded` past it).
+
+The sorted, filtered ids of a query are kept per environment while no row changes (the environment's version
+counter), so paging a large table costs one sort, not one per page."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from werkzeug.wrappers import Response
+
+from sandbox.dynamics.calls import API_PREFIX, Problem, dv_endpoint, problem
+from sandbox.dynamics.filter import QUERY_ERROR, QueryRefused, compile_query, edm_type, matches, normalized
+from sandbox.dynamics.filter import resolve_property as filter_property
+from sandbox.dynamics.shapes import parse_select, row_json
+from sandbox.kit.cursors import EXPIRED, Cursor, CursorBook
+from sandbox.kit.http import json_response
+
+if TYPE_CHECKING:
+    from sandbox.dynamics.calls import Call
+    from sandbox.dynamics.state import Environment, Row, Table
+
+COUNT_LIMIT = 5000
+LINK_SAFE = "$,()'=:*/@"  # kept as they are in a next link's query options
+SUPPORTED = frozenset({"$select", "$filter", "$orderby", "$top", "$count", "$skiptoken", "$deltatoken"})
+INDEX_CACHE = 8  # queries whose sorted ids an environment keeps
+COOKIE = re.compile(r'<cookie pagenumber="(\d+)"')
+PAGING_COOKIE_DEAD = (
+    "0x80040203",  # UNCONFIRMED: Dataverse's paging cookies carry the last id and do not expire like this
+    "The paging cookie ($skiptoken) is not valid for this query or has expired. Start the query again.",
+)
+
+
+class Desc:
+    """A sort key part ordered backwards ($orderby ... desc)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: Desc) -> bool:
+        return other.value < self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Desc) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+@dataclass
+class Index:
+    """A query's rows in order: their sort keys and ids, valid while the environment's version is `version`."""
+
+    version: int
+    keys: list[tuple]
+    ids: list[str]
+
+
+def refused(exc: QueryRefused) -> Problem:
+    return problem(exc.status, exc.code, exc.message)
+
+
+# --- query options -----------------------------------------------------------------------------------------------
+def check_options(call: Call) -> None:
+    for name in call.request.args:
+        if name == "$skip":
+            raise problem(400, QUERY_ERROR, "The query parameter $skip is not supported.")
+        if name.startswith("$") and name not in SUPPORTED:
+            raise problem(400, QUERY_ERROR, f"The query parameter {name} is not supported by the emulator.")
+
+
+def parse_orderby(table: Table, text: str | None) -> list[tuple[Any, bool]]:
+    """[(attribute, descending)], the primary id appended (ascending) when the $orderby does not end with it."""
+    order: list[tuple[Any, bool]] = []
+    for part in (piece.strip() for piece in (text or "").split(",")):
+        if not part:
+            continue
+        words = part.split()
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+            raise problem(400, QUERY_ERROR, f"Syntax error at position {len(words[0])} in '{part}'.")
+        try:
+            attribute = filter_property(table, words[0])
+        except QueryRefused as exc:
+            raise refused(exc) from None
+        order.append((attribute, len(words) == 2 and words[1].lower() == "desc"))
+    if not any(attribute.logical_name == table.primary_id for attribute, _ in order):
+        order.append((table.attribute(table.primary_id), False))
+    return order
+
+
+def parse_top(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise problem(400, QUERY_ERROR, f"Invalid value '{text}' for $top query option found.")
+    return int(text)
+
+
+def page_size(call: Call) -> tuple[int, str | None]:
+    """The page size and the Preference-Applied value for it (None when the client asked nothing)."""
+    config = call.sandbox.config
+    asked = call.prefer.get("odata.maxpagesize")
+    if asked is None or not asked.strip().isdigit() or int(asked) <= 0:
+        return int(config.dv_default_page_size), None
+    size = min(int(asked), int(config.dv_max_page_size))
+    return size, f"odata.maxpagesize={size}"
+
+
+def preference_applied(call: Call, *applied: str | None) -> str:
+    found = [value for value in applied if value]
+    annotations = call.prefer.get("odata.include-annotations")
+    if annotations:
+        found.append(f'odata.include-annotations="{annotations}"')
+    return ",".join(found)
+
+
+# --- ordering ----------------------------------------------------------------------------------------------------
+def sort_key(row: Row, order: list[tuple[Any, bool]]) -> tuple:
+    parts: list[Any] = []
+    for attribute, descending in order:
+        value = normalized(edm_type(attribute), row.get(attribute.logical_name))
+        part = (0, "") if value is None else (1, value)
+        parts.append(Desc(part) if descending else part)
+    return tuple(parts)
+
+
+def ordered(call: Call, table: Table, order: list[tuple[Any, bool]], filter_text: str, orderby_text: str) -> Index:
+    """The query's rows in order (cached per environment until a row changes)."""
+    environment = call.environment
+    cache: OrderedDict = environment.extra.setdefault("query_index", OrderedDict())
+    key = (table.logical_name, filter_text, orderby_text)
+    with environment.lock:
+        version = environment.version
+        found = cache.get(key)
+        if found is not None and found.version == version:
+            cache.move_to_end(key)
+            return found
+        predicate, candidates = None, None
+        if filter_text:
+            try:
+                predicate, candidates = compile_query(filter_text, table, now=call.sandbox.clock.now())
+            except QueryRefused as exc:
+                raise refused(exc) from None
+        if candidates is not None:
+            scanned = [found for row_id in candidates if (found := table.rows.get(row_id)) is not None]
+        else:
+            scanned = list(table.rows.values())
+        rows = [row for row in scanned if predicate is None or matches(predicate, row)]
+        pairs = sorted(((sort_key(row, order), row[table.primary_id]) for row in rows), key=lambda pair: pair[0])
+        index = Index(version, [pair[0] for pair in pairs], [pair[1] for pair in pairs])
+        cache[key] = index
+        while len(cache) > INDEX_CACHE:
+            cache.popitem(last=False)
+        return index
+
+
+# --- paging cookies ----------------------------------------------------------------------------------------------
+def binding_of(call: Call, table: Table) -> tuple:
+    """What a paging cookie is bound to: the environment, the table and every query option but $skiptoken."""
+    options = sorted((name, value) for name, value in call.request.args.items(multi=True) if name != "$skiptoken")
+    return (call.environment.name, table.entity_set_name, *options)
+
+
+def _book(environment: Environment) -> CursorBook:
+    with environment.lock:
+        return environment.extra.setdefault("paging_cookies", CursorBook())
+
+
+def _digest(binding: tuple) -> str:
+    return hashlib.sha1(repr(binding).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda found: found.group(0).lower(), text)
+
+
+def cookie_issue(
+    call: Call, table: Table, binding: tuple, *, page: int, first_id: str, last_id: str, after: Any, tracking: bool
+) -> str:
+    """A paging cookie for the page after `page` (Dataverse's XML shape), remembered with where it continues."""
+    inner = (
+        f'<cookie page="{page}"><{table.primary_id} last="{{{last_id.upper()}}}" '
+        f'first="{{{first_id.upper()}}}" /></cookie>'
+    )
+    cookie = (
+        f'<cookie pagenumber="{page + 1}" pagingcookie="{_lower_hex(quote(inner, safe=""))}" '
+        f'istracking="{"True" if tracking else "False"}" />'
+    )
+    now = call.sandbox.clock.timestamp()
+    ttl = float(call.sandbox.config.dv_skiptoken_ttl_seconds)
+    book = _book(call.environment)
+    key = f"{_digest(binding)}|{cookie}"
+    with call.environment.lock:
+        if len(book) > book.keep:
+            for token, cursor in list(book.items()):
+                if cursor.expires_at <= now:
+                    del book[token]
+        book[key] = Cursor(key, table.logical_name, binding, page, after, now + ttl)
+    return cookie
+
+
+def cookie_resume(call: Call, table: Table, binding: tuple, skiptoken: str) -> Cursor:
+    """The cursor a `$skiptoken` continues, or a Problem (400) when it is unknown, foreign or expired."""
+    key = f"{_digest(binding)}|{skiptoken}"
+    found = _book(call.environment).check(key, binding=binding, now=call.sandbox.clock.timestamp())
+    if isinstance(found, str):
+        message = PAGING_COOKIE_DEAD[1]
+        if found == EXPIRED:
+            message = "The paging cookie ($skiptoken) has expired. Start the query again."
+        raise problem(400, PAGING_COOKIE_DEAD[0], message)
+    return found
+
+
+def link(call: Call, table: Table, **replace: str | None) -> str:
+    """This request's URL on the environment's Web API with some query options replaced (None removes one)."""
+    pairs = [(name, value) for name, value in call.request.args.items(multi=True) if name not in replace]
+    pairs += [(name, value) for name, value in replace.items() if value is not None]
+    query = "&".join(f"{name}={quote(value, safe=LINK_SAFE)}" for name, value in pairs)
+    return f"{call.api_url}{table.entity_set_name}" + (f"?{query}" if query else "")
+
+
+def select_context(table: Table, select_text: str | None) -> str:
+    names = [name.strip() for name in (select_text or "").split(",") if name.strip()]
+    return f"{table.entity_set_name}({','.join(names)})" if names else table.entity_set_name
+
+
+# --- the handler -------------------------------------------------------------------------------------------------
+def table_of(call: Call, entity_set: str) -> Table:
+    table = call.environment.table_of_set(entity_set)
+    if table is None:
+        raise problem(404, QUERY_ERROR, f"Resource not found for the segment '{entity_set}'.")
+    return table
+
+
+@dv_endpoint
+def collection(call: Call, entity_set: str) -> Response:
+    table = table_of(call, entity_set)
+    check_options(call)
+    args = call.request.args
+    if "$deltatoken" in args or "odata.track-changes" in call.prefer:
+        from sandbox.dynamics import tracking
+
+        return tracking.tracked_read(call, table)
+    select = parse_select(table, args.get("$select"))
+    filter_text = (args.get("$filter") or "").strip()
+    orderby_text = (args.get("$orderby") or "").strip()
+    order = parse_orderby(table, orderby_text)
+    top = parse_top(args.get("$top"))
+    size, size_applied = page_size(call)
+    index = ordered(call, table, order, filter_text, orderby_text)
+    binding = binding_of(call, table)
+    start, page = 0, 1
+    skiptoken = args.get("$skiptoken")
+    if skiptoken:
+        cursor = cookie_resume(call, table, binding, skiptoken)
+        start, page = bisect.bisect_right(index.keys, cursor.after), cursor.offset + 1
+    limit = top if top is not None else size
+    ids = index.ids[start : start + limit]
+    rows = [found for row_id in ids if (found := table.rows.get(row_id)) is not None]
+    call.rows = len(rows)  # type: ignore[attr-defined]  # limits.py: execution time by rows
+    body: dict[str, Any] = {"@odata.context": f"{call.api_url}$metadata#{select_context(table, args.get('$select'))}"}
+    if args.get("$count", "").lower() == "true":
+        total = len(index.ids)
+        body["@odata.count"] = min(total, COUNT_LIMIT)
+        if total > COUNT_LIMIT:
+            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
+            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+    body["value"] = [
+        row_json(call.environment, table, row, select=select, annotations=call.annotations) for row in rows
+    ]
+    if top is None and start + len(ids) < len(index.ids) and ids:
+        cookie = cookie_issue(
+            call,
+            table,
+            binding,
+            page=page,
+            first_id=ids[0],
+            last_id=ids[-1],
+            after=index.keys[start + len(ids) - 1],
+            tracking=False,
+        )
+        body["@odata.nextLink"] = link(call, table, **{"$skiptoken": cookie})
+    return answer(call, body, size_applied)
+
+
+def rows_json(call: Call, table: Table, rows: list[Row], select: list[str] | None) -> list[dict[str, Any]]:
+    return [row_json(call.environment, table, row, select=select, annotations=call.annotations) for row in rows]
+
+
+def answer(call: Call, body: dict[str, Any], *applied: str | None) -> Response:
+    response = json_response(body)
+    response.headers["Content-Type"] = "application/json; odata.metadata=minimal"
+    header = preference_applied(call, *applied)
+    if header:
+        response.headers["Preference-Applied"] = header
+    return response
+
+
+ROUTES = [(f"{API_PREFIX}/<entity_set>", ["GET"], collection)]
