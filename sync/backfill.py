@@ -11,7 +11,9 @@ asks for the records after it. At the end the watermark becomes the first job's 
 (records edited during the export are read by the next delta run), and deletions are synced.
 
 A CRM without BULK_EXPORT is loaded by paging `changed_since` from the start: a delta run from no watermark, with
-its checkpoints (a killed one resumes from the last committed batch).
+its checkpoints (a killed one resumes from the last committed batch). An object the CRM tracks changes of is loaded
+by its change tracking's full read instead (sync/tracked.py: resumable from its page checkpoint, and ending with the
+token the delta runs go on from), with progress per page.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import sentry_sdk
 import structlog
@@ -41,6 +44,7 @@ from sync.objects import object_name
 from sync.reads import batches
 from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_pause, run_provider
 from sync.selectors import crm_record_versions
+from sync.tracked import tracked, tracked_sync
 from sync.upsert import crm_records_upsert
 
 logger = structlog.get_logger(__name__)
@@ -78,7 +82,9 @@ def backfill_due(
     if _job_unfinished(key) is not None:
         return True
     state = SyncState.objects.for_organization(organization).filter(**key.values()).first()
-    if state is not None and (state.watermark is not None or state.checkpoint_time is not None):
+    if state is not None and (
+        state.watermark is not None or state.checkpoint_time is not None or state.change_token or state.checkpoint_token
+    ):
         return False
     return not CrmRecord.objects.for_organization(organization).filter(**key.values()).exists()
 
@@ -102,17 +108,22 @@ def backfill_run(
         return run
     job = _job_unfinished(run_key(run))
     run.watermark_before = state.watermark
-    run.resumed = job is not None or state.checkpoint_time is not None
+    run.resumed = job is not None or state.checkpoint_time is not None or bool(state.checkpoint_token)
     run.save(update_fields=["watermark_before", "resumed"])
     notes: list[str] = []
     try:
         if provider is None:
             provider = run_provider(organization=organization, connection=connection)
-        if provider.supports(Capability.BULK_EXPORT):
+        if tracked(provider=provider, object=name):
+            # The change tracking's own full read (a bulk export would end without the token to go on from).
+            report = partial(_tracked_progress, progress or _silent, name)
+            tracked_sync(provider=provider, state=state, run=run, notes=notes, progress=report)
+        elif provider.supports(Capability.BULK_EXPORT):
             _Loader(provider, state, run, progress or _silent, notes).load(job)
+            deletions_sync(provider=provider, state=state, run=run, notes=notes)
         else:
             records_sync(provider=provider, state=state, run=run)
-        deletions_sync(provider=provider, state=state, run=run, notes=notes)
+            deletions_sync(provider=provider, state=state, run=run, notes=notes)
     except CrmQuotaExhausted as exc:  # resumed from its job or checkpoint once the allocation frees
         logger.warning("sync.backfill.paused", run_id=run.pk, crm_object=name, error=str(exc))
         run_pause(state=state, run=run, provider=provider, exc=exc)
@@ -132,6 +143,11 @@ def backfill_run(
 
 def _silent(_: BackfillProgress) -> None:
     return None
+
+
+def _tracked_progress(progress: Progress, object: str, written: int) -> None:
+    """A change-tracked load's records so far, as one loading page of unknown size."""
+    progress(BackfillProgress(object, 1, "loading", "change tracking", written, None))
 
 
 def _job_unfinished(key: MirrorKey) -> ExportJob | None:

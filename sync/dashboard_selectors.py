@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from studios.models import Membership, Organization
 from sync.models import CrmQuarantine, NotificationChannel, SyncRun, SyncState
+from sync.tracked import RESYNC_NOTE
 
 WINDOW = timedelta(hours=24)
 SPARK_WIDTH, SPARK_HEIGHT = 240, 40
@@ -45,6 +46,11 @@ class ObjectHealth:
     # The CRM's API allocation is used up: no run before this moment (SyncState.paused_until), and the CRM's words.
     paused_until: datetime | None = None
     paused_reason: str = ""
+    # Mirrored through the CRM's change tracking (SyncState.change_token), and the newest note of the last 24 h
+    # saying its changes were lost to the CRM and every record was read again (sync/tracked.py).
+    change_tracked: bool = False
+    resync_note: str = ""
+    resync_at: datetime | None = None
     # SVG geometry (numbers only; the template writes them as attributes, autoescaped).
     spark_points: list[tuple[float, float]] = field(default_factory=list)
     ok_width: float = 0.0
@@ -113,11 +119,12 @@ def sync_dashboard_get(
             item.durations.append((started, max((finished - started).total_seconds(), 0.0)))
 
     states = _scoped(SyncState.objects, **scope).values_list(
-        "organization_id", "organization__name", "object", "watermark", "paused_until", "paused_reason"
+        "organization_id", "organization__name", "object", "watermark", "paused_until", "paused_reason", "change_token"
     )
-    for org_id, org_name, object, watermark, paused_until, paused_reason in states:
+    for org_id, org_name, object, watermark, paused_until, paused_reason, change_token in states:
         item = health(org_id, org_name, object)
         item.watermark = watermark
+        item.change_tracked = item.change_tracked or bool(change_token)
         item.watermark_lag_seconds = (now - watermark).total_seconds() if watermark else None
         if paused_until is not None and paused_until > now:
             item.paused_until, item.paused_reason = paused_until, paused_reason
@@ -135,6 +142,16 @@ def sync_dashboard_get(
         item = health(row["organization_id"], row["organization__name"], row["object"])
         item.last_ok_started_at = row["last_ok"]
         item.credits_today = row["credits"] or 0
+
+    resyncs = (
+        _scoped(SyncRun.objects, **scope)
+        .filter(started_at__gte=since, error__contains=RESYNC_NOTE)
+        .order_by("started_at", "id")
+        .values_list("organization_id", "organization__name", "object", "started_at", "error")
+    )
+    for org_id, org_name, object, started, note in resyncs:  # the newest wins
+        item = health(org_id, org_name, object)
+        item.resync_at, item.resync_note = started, note
 
     ordered = sorted(objects.values(), key=lambda m: (m.organization_name, m.organization_id, m.object))
     _draw(ordered, since=since)

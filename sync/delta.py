@@ -14,6 +14,10 @@ automation starts for a new lead whose CRM call never came), except in the objec
 old. A CRM whose deletions list no longer reaches back to the last run (CrmHistoryExpired) gets its ids reconciled
 instead (sync/reconcile.py), and deletions are read from then on; the run says so. A CRM whose API allocation is
 used up (CrmQuotaExhausted) stops the run cleanly and pauses the object until it frees (`run_pause`).
+
+An object the CRM tracks changes of for us (Capability.CHANGE_TRACKING and `change_tracked`) is read through that
+instead: changes and deletions since the CRM's token, page by page (sync/tracked.py), with the same run, lock,
+announcements and pause.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from sync.reconcile import ids_reconcile
 from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_pause, run_provider
 from sync.schedules import schedule_interval
 from sync.sql_views import mirror_view_refresh_quietly
+from sync.tracked import tracked, tracked_sync
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 
 logger = structlog.get_logger(__name__)
@@ -64,14 +69,17 @@ def sync_run(
     if state is None:
         return run
     run.watermark_before = state.watermark
-    run.resumed = state.checkpoint_time is not None
+    run.resumed = state.checkpoint_time is not None or bool(state.checkpoint_token)
     run.save(update_fields=["watermark_before", "resumed"])
     notes: list[str] = []
     try:
         if provider is None:
             provider = run_provider(organization=organization, connection=connection)
-        records_sync(provider=provider, state=state, run=run, announce=_loaded_before(run))
-        deletions_sync(provider=provider, state=state, run=run, notes=notes)
+        if tracked(provider=provider, object=name):
+            tracked_sync(provider=provider, state=state, run=run, announce=loaded_before(run), notes=notes)
+        else:
+            records_sync(provider=provider, state=state, run=run, announce=loaded_before(run))
+            deletions_sync(provider=provider, state=state, run=run, notes=notes)
     except CrmQuotaExhausted as exc:  # not an error of ours: no Sentry event, no failing alert; the object waits
         logger.warning("sync.run.paused", run_id=run.pk, crm_object=name, error=str(exc))
         run_pause(state=state, run=run, provider=provider, exc=exc)
@@ -82,7 +90,8 @@ def sync_run(
             scope.set_tag("crm_object", name)
             scope.set_tag("run_id", run.pk)
             logger.exception("sync.run.failed", run_id=run.pk, crm_object=name)
-        run_end(state=state, run=run, provider=provider, status=SyncRun.Status.FAILED, error=_error(exc))
+        error = "; ".join([*notes, _error(exc)])  # what the run did before it failed (e.g. a full resync begun)
+        run_end(state=state, run=run, provider=provider, status=SyncRun.Status.FAILED, error=error)
         return run
     run_end(state=state, run=run, provider=provider, status=SyncRun.Status.OK, error="; ".join(notes))
     mirror_view_refresh_quietly(provider=provider, object=name)  # one query unless the standard fields changed
@@ -98,7 +107,7 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _loaded_before(run: SyncRun) -> bool:
+def loaded_before(run: SyncRun) -> bool:
     """Whether the object had a whole load before this run (an ok delta or backfill run): only then are the records
     new to the mirror new in the CRM, rather than the old records a first load (or its resumption) finds."""
     return (
@@ -180,7 +189,7 @@ def records_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun, annou
     provider.object_spec(object=run.object)
     records = changed_records(provider=provider, object=run.object, cursor=_cursor(state))
     key = run_key(run)
-    interval = _interval(run) if announce else None
+    interval = announce_interval(run) if announce else None
     # The next batch is read from the CRM in a background thread while this one is written here (one batch ahead:
     # flat memory); the checkpoint and watermark move only with a batch this thread committed.
     with Prefetcher(batches(records, size=settings.SYNC_BATCH_SIZE), name=f"sync-prefetch-{run.pk}") as pages:
@@ -201,14 +210,15 @@ def records_sync(*, provider: CrmProvider, state: SyncState, run: SyncRun, annou
                 )
                 if interval is not None and result.inserted_ids:
                     found = [record for record in batch if record.id in result.inserted_ids]
-                    transaction.on_commit(partial(_discovered_announce, run, found, interval))
+                    transaction.on_commit(partial(discovered_announce, run, found, interval))
 
 
-def _interval(run: SyncRun) -> timedelta:
+def announce_interval(run: SyncRun) -> timedelta:
+    """The object's sync interval, which the records-discovered receivers are told."""
     return schedule_interval(organization=run.organization, connection=run.connection, object=run.object)
 
 
-def _discovered_announce(run: SyncRun, records: list[CanonicalRecord], interval: timedelta) -> None:
+def discovered_announce(run: SyncRun, records: list[CanonicalRecord], interval: timedelta) -> None:
     """After the batch committed: the receivers' work (e.g. an intake per new lead) must not undo or stop the sync,
     so a failing receiver is logged (Sentry) and the run goes on."""
     latest = {record.id: record for record in records}  # an id read twice in a batch: the later read

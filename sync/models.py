@@ -97,6 +97,11 @@ class SyncState(TenantModel):
     # (modified time, id) after the last committed batch of the run in progress: a crashed run resumes exactly here.
     checkpoint_time = models.DateTimeField(null=True, blank=True)
     checkpoint_id = models.CharField(max_length=32, blank=True, default="")
+    # An object mirrored through its CRM's change tracking (sync/tracked.py): the token the CRM gave at the end of the
+    # last read (the next run asks for the changes since it; empty: the next read is a full one), and the link to the
+    # next page of the read in progress (a killed run resumes there).
+    change_token = models.TextField(blank=True, default="")
+    checkpoint_token = models.TextField(blank=True, default="")
     # When the newest deletion seen happened; the deleted-records endpoint is asked from here.
     deleted_watermark = models.DateTimeField(null=True, blank=True)
     # The lock: the running run and a lease it renews per batch, so a crashed holder frees it when the lease ends.

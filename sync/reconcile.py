@@ -13,7 +13,8 @@ in memory. Same lock as the delta sync; no transaction is open during a CRM call
 
 `ids_reconcile` is the id half alone, inside a run that holds the lock: a delta run whose CRM no longer lists
 deletions that far back (CrmHistoryExpired) lists every id (`all_ids`) and marks the mirror rows the CRM no longer
-has deleted, without reading every record again.
+has deleted, without reading every record again. `SeenIds` and `gone_mark` also reconcile the full read of an object
+mirrored through its CRM's change tracking (sync/tracked.py).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _reconcile(provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
     provider.object_spec(object=run.object)  # in the run's thread, as the delta sync does (sync/delta.py)
     records = changed_records(provider=provider, object=run.object, cursor=Cursor.start())
     with (
-        _SeenIds(run.pk) as seen,
+        SeenIds(run.pk) as seen,
         Prefetcher(batches(records, size=settings.SYNC_BATCH_SIZE), name=f"sync-reconcile-{run.pk}") as pages,
     ):
         for batch in pages:
@@ -113,21 +114,21 @@ def _reconcile(provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
                     updated=F("updated") + result.updated,
                     quarantined=F("quarantined") + result.quarantined,
                 )
-        _gone_mark(state, run, seen.sealed())
+        gone_mark(state, run, seen.sealed())
 
 
 def ids_reconcile(*, provider: CrmProvider, state: SyncState, run: SyncRun) -> None:
     """Inside a run holding the lock: list every id the CRM has for the object and mark deleted the live mirror rows
     it did not list. The lease is renewed per batch of ids."""
-    with _SeenIds(run.pk) as seen:
+    with SeenIds(run.pk) as seen:
         for chunk in batches(provider.all_ids(object=run.object), size=settings.SYNC_BATCH_SIZE):
             seen.add(chunk)
             with transaction.atomic():
                 run_checkpoint(state=state, run=run, now=timezone.now())
-        _gone_mark(state, run, seen.sealed())
+        gone_mark(state, run, seen.sealed())
 
 
-def _gone_mark(state: SyncState, run: SyncRun, seen: _SeenIds) -> None:
+def gone_mark(state: SyncState, run: SyncRun, seen: SeenIds) -> None:
     """Mirror rows whose id the CRM no longer has: deleted for good (its deleted-records list no longer names
     them, or never did). They are marked deleted now."""
     key = run_key(run)
@@ -139,13 +140,13 @@ def _gone_mark(state: SyncState, run: SyncRun, seen: _SeenIds) -> None:
             SyncRun.objects.unscoped().filter(pk=run.pk).update(deleted=F("deleted") + marked)
 
 
-class _SeenIds:
+class SeenIds:
     """A temporary table of the ids the CRM listed (COPY on PostgreSQL), dropped when the run ends."""
 
     def __init__(self, run_id: int) -> None:
         self.table = f"sync_reconcile_seen_{int(run_id)}"
 
-    def __enter__(self) -> _SeenIds:
+    def __enter__(self) -> SeenIds:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (external_id varchar(64))")
         return self
@@ -164,7 +165,7 @@ class _SeenIds:
                 rows = [(external_id,) for external_id in ids]
                 cursor.executemany(f"INSERT INTO {self.table} (external_id) VALUES (%s)", rows)  # noqa: S608
 
-    def sealed(self) -> _SeenIds:
+    def sealed(self) -> SeenIds:
         """Indexed once every id is in (a record edited during the read is listed twice, so no key while adding)."""
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE INDEX {self.table}_id ON {self.table} (external_id)")

@@ -24,6 +24,7 @@ class ObjectStatus:
     lag_seconds: float | None
     last_run: SyncRun | None
     running: bool
+    change_tracked: bool = False  # mirrored through the CRM's change tracking (it holds a change token)
 
 
 def sync_runs_recent(
@@ -56,7 +57,8 @@ def sync_status_list(
         fresh = ok.order_by("-started_at").values_list("started_at", flat=True).first()
         # Lag: the mirror holds every change made before the last ok run started (a quiet CRM is not "behind").
         lag = (now - fresh).total_seconds() if fresh else None
-        result.append(ObjectStatus(name, watermark, lag, last[0] if last else None, running))
+        tracked = bool(state and (state.change_token or state.checkpoint_token))
+        result.append(ObjectStatus(name, watermark, lag, last[0] if last else None, running, tracked))
     return result
 
 

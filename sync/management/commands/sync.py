@@ -92,6 +92,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{organization.slug:<20} {status.object:<12} {lag:>10} {mark:<26} {text}"
                     + (" (running now)" if status.running else "")
+                    + (" (change tracking)" if status.change_tracked else "")
                 )
         self.stdout.write("")
         self.stdout.write(
@@ -104,7 +105,7 @@ class Command(BaseCommand):
                     self.stdout.write(
                         f"{organization.slug:<20} {name:<12} {run.pk:>6} {run.status:<8} "
                         f"{run.started_at:%Y-%m-%d %H:%M:%S} {run.inserted:>6} {run.updated:>6} {run.deleted:>5} "
-                        f"{run.quarantined:>5} {run.credits_used:>7}  {run.error[:60]}"
+                        f"{run.quarantined:>5} {run.credits_used:>7}  {run.error[:100]}"
                     )
 
     def handle_backfill(self, organizations: list[Organization], names: list[str]) -> None:
