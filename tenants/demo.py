@@ -4,7 +4,8 @@ service (so it is idempotent), so `make run` shows every CRM side by side:
 - Demo Fitness Co. (`demo`) on Zoho CRM: three studios, four numbers (one shared, one on Zoho Voice), a manager
   and two staff;
 - Summit Fitness Co. (`summit`) on Salesforce: two studios with a Twilio number each, a manager and two staff;
-- Peak Performance Gyms (`peak`) on HubSpot: two studios with a Twilio number each, a manager and two staff.
+- Peak Performance Gyms (`peak`) on HubSpot: two studios with a Twilio number each, a manager and two staff;
+- Harbor Fitness Group (`harbor`) on Dynamics 365: two studios with a Twilio number each, a manager and two staff.
 
 They are the sandbox's demo world (sandbox/worlds.py) seen from the product, so their accounts are of the kinds
 the sandbox emulates and their members are the CRM orgs' users: each member's `crm_user_ids` names the sandbox
@@ -59,14 +60,100 @@ DEMO_HS_STAFF = (  # (email, name, studio, HubSpot owner id)
     ("sam@peak.leadline.test", "Sam Santos", "denver", "71002003"),
 )
 
+# The Dynamics 365 demo organization (sandbox/worlds.py DEMO_DV_*): its Entra tenant, the environment harborfit
+# (served under /dynamics/harborfit of the sandbox, Entra on the sandbox's HTTPS listener), Leadline's application
+# user there, the webhook's key and the environment's system users (members are known by system user id; sign-in
+# names the Entra object id, turned into the system user).
+DEMO_DV_ORGANIZATION = "harbor"
+DEMO_DV_CONNECTION = "harbor-dynamics"
+DEMO_DV_ORG_NAME = "Harbor Fitness Group"
+DEMO_DV_TENANT_ID = "7e3c1f0a-2b4d-4c6e-9a8b-5d6f7a8b9c0d"
+DEMO_DV_ENVIRONMENT = "harborfit"
+DEMO_DV_ORGANIZATION_ID = "5f1a2b3c-4d5e-4f60-8a71-92b3c4d5e6f7"
+DEMO_DV_APPLICATION_USER_ID = "9c8b7a60-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+DEMO_DV_WEBHOOK_KEY = "demo-dynamics-webhook-key-not-secret"
+DEMO_DV_MANAGER = ("manager@harbor.leadline.test", "Harper Hayes", "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b01")
+DEMO_DV_STAFF = (  # (email, name, studio, system user id)
+    ("rowan@harbor.leadline.test", "Rowan Reed", "embarcadero", "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b02"),
+    ("taylor@harbor.leadline.test", "Taylor Tran", "marina", "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b03"),
+)
 
-def demo_document(*, sandbox_url: str) -> dict[str, Any]:
+
+def demo_environment_url(sandbox_url: str) -> str:
+    """The demo environment's URL: the sandbox serves each environment under /dynamics/<name>."""
+    return f"{sandbox_url.rstrip('/')}/dynamics/{DEMO_DV_ENVIRONMENT}"
+
+
+def demo_document(*, sandbox_url: str, sandbox_tls_url: str = "") -> dict[str, Any]:
+    """`sandbox_tls_url`: the sandbox's HTTPS listener, standing in for Entra ID's login host (msal accepts only an
+    https authority); without it the Dynamics demo organization is left out."""
     return {
         "organizations": [
             *_zoho_organization(sandbox_url),
             _salesforce_organization(sandbox_url),
             _hubspot_organization(sandbox_url),
+            *([_dynamics_organization(sandbox_url, sandbox_tls_url)] if sandbox_tls_url else []),
         ]
+    }
+
+
+def _dynamics_organization(sandbox_url: str, sandbox_tls_url: str) -> dict[str, Any]:
+    """Harbor Fitness Group, on the sandbox's Dynamics 365 environment harborfit. The account's API domain is the
+    sandbox's host and the connection's environment URL carries the environment's path; Leadline's demo Entra app
+    is the server's (DEBUG), so the account names no app of its own."""
+    manager_email, manager_name, manager_user_id = DEMO_DV_MANAGER
+    return {
+        "slug": DEMO_DV_ORGANIZATION,
+        "name": DEMO_DV_ORG_NAME,
+        "accounts": [
+            {
+                "name": "harbor-twilio",
+                "kind": "twilio",
+                "default": True,
+                "account_sid": "ACde000000000000000000000000000001",
+                "auth_token": "demo-twilio-auth-token",
+                "api_base_url": sandbox_url,
+            },
+            {
+                "name": DEMO_DV_CONNECTION,
+                "kind": "dynamics",
+                "default": True,
+                "accounts_url": sandbox_tls_url,
+                "api_domain": sandbox_url,
+                "environment_url": demo_environment_url(sandbox_url),
+                "timeline_activity": "custom",
+                "custom_activity_table": "lh_sms",
+                "opt_out_column": "lh_smsoptout",
+            },
+        ],
+        "studios": [
+            {"slug": "embarcadero", "name": "Harbor Embarcadero", "time_zone": "America/Los_Angeles"},
+            {"slug": "marina", "name": "Harbor Marina", "time_zone": "America/Los_Angeles"},
+        ],
+        "numbers": [
+            {"number": "+14155550130", "provider": "twilio", "studio": "embarcadero", "label": "Harbor Embarcadero"},
+            {"number": "+14155550131", "provider": "twilio", "studio": "marina", "label": "Harbor Marina"},
+        ],
+        "members": [
+            {
+                "email": manager_email,
+                "name": manager_name,
+                "role": "manager",
+                "crm_user_ids": {DEMO_DV_CONNECTION: manager_user_id},
+                "password": DEMO_PASSWORDS["manager"],
+            },
+            *(
+                {
+                    "email": email,
+                    "name": name,
+                    "role": "staff",
+                    "studios": [studio],
+                    "crm_user_ids": {DEMO_DV_CONNECTION: user_id},
+                    "password": DEMO_PASSWORDS["staff"],
+                }
+                for email, name, studio, user_id in DEMO_DV_STAFF
+            ),
+        ],
     }
 
 

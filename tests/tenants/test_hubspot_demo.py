@@ -58,7 +58,7 @@ def test_the_demo_has_an_organization_on_hubspot(settings):
 
     again = io.StringIO()
     call_command("demo", stdout=again)  # idempotent, the connection still the portal's
-    assert "organizations: 0 created, 0 updated, 3 unchanged" in again.getvalue()
+    assert "organizations: 0 created, 0 updated, 4 unchanged" in again.getvalue()
     assert HubSpotConnection.unscoped_objects.get(account=hubspot).hub_id == demo.DEMO_HS_PORTAL_ID
 
 

@@ -7,9 +7,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from automation.models import AutomationSettings
 from automation.services.settings import automation_webhook_token_set, automation_webhook_url
+from crm.providers.dynamics.models import DynamicsConnection
+from crm.providers.dynamics.services import connection_for_account as dynamics_connection_for_account
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.models import HubSpotConnection
 from crm.providers.hubspot.services import connection_for_account as hubspot_connection_for_account
@@ -22,6 +25,15 @@ from tenants.apply import tenants_apply
 from tenants.demo import (
     DEMO_CRM_CONNECTION,
     DEMO_CRM_ORG_ID,
+    DEMO_DV_APPLICATION_USER_ID,
+    DEMO_DV_CONNECTION,
+    DEMO_DV_MANAGER,
+    DEMO_DV_ORG_NAME,
+    DEMO_DV_ORGANIZATION,
+    DEMO_DV_ORGANIZATION_ID,
+    DEMO_DV_STAFF,
+    DEMO_DV_TENANT_ID,
+    DEMO_DV_WEBHOOK_KEY,
     DEMO_HS_APP_ID,
     DEMO_HS_CONNECTION,
     DEMO_HS_DOMAIN,
@@ -61,7 +73,8 @@ class Command(BaseCommand):
             raise CommandError("The demo's passwords are public; it loads only with DEBUG on (or --allow-production).")
         with transaction.atomic():
             try:
-                report = tenants_apply(raw=demo_document(sandbox_url=settings.SANDBOX_URL))
+                document = demo_document(sandbox_url=settings.SANDBOX_URL, sandbox_tls_url=settings.SANDBOX_TLS_URL)
+                report = tenants_apply(raw=document)
             except TenantsFileError as exc:
                 raise CommandError("The demo could not be loaded:\n" + "\n".join(exc.errors)) from exc
             self.ensure_operator()
@@ -88,6 +101,7 @@ class Command(BaseCommand):
                 user_name="Riley Reyes",
             )
             self.record_hubspot_install()
+            self.record_dynamics_consent()
         for line in report.lines():
             self.stdout.write(f"  {line}")
         base = settings.PUBLIC_BASE_URL
@@ -112,6 +126,13 @@ class Command(BaseCommand):
         self.stdout.write(f"  Its HubSpot portal {DEMO_HS_PORTAL_ID} is in the sandbox: {settings.SANDBOX_URL}/")
         events = base + reverse("crm-app-events", args=["hubspot"])
         self.stdout.write(f"  New HubSpot contacts (the app's webhooks) reach the lead automation at {events}")
+        self.stdout.write(self.style.SUCCESS(f"\n{DEMO_DV_ORG_NAME} ({DEMO_DV_ORGANIZATION}), on Dynamics 365:"))
+        self.stdout.write(f"  manager:                       {DEMO_DV_MANAGER[0]} / {DEMO_PASSWORDS['manager']}")
+        for email, _name, studio, _user_id in DEMO_DV_STAFF:
+            self.stdout.write(f"  staff ({studio}):{' ' * (22 - len(studio))}{email} / {DEMO_PASSWORDS['staff']}")
+        self.stdout.write(f"  Its environment harborfit is in the sandbox: {settings.SANDBOX_URL}/dynamics/harborfit")
+        events = base + reverse("crm-app-events", args=["dynamics"])
+        self.stdout.write(f"  New Dynamics 365 leads (the environment's webhook) reach the lead automation at {events}")
 
     def record_hubspot_install(self) -> None:
         """The sandbox's demo portal on Peak's connection, as connecting would record it (the sandbox is not
@@ -132,6 +153,26 @@ class Command(BaseCommand):
         # HubSpot announces new contacts by the app's one webhook, not a per-organization token: the organization
         # needs only its automation switched on (its settings row; no row means off for app events).
         AutomationSettings.objects.unscoped().get_or_create(organization=peak)
+
+    def record_dynamics_consent(self) -> None:
+        """The sandbox's demo environment on Harbor's connection, as connecting would record it (the sandbox is not
+        running yet to be asked): the tenant that consented, the organization id webhooks name, our application
+        user (its changes are our own echo) and the webhook's key the environment's registration carries."""
+        harbor = Organization.objects.unscoped().get(slug=DEMO_DV_ORGANIZATION)
+        dynamics = ProviderAccount.objects.for_organization(harbor).get(name=DEMO_DV_CONNECTION)
+        connection = dynamics_connection_for_account(account=dynamics)
+        connection.state = DynamicsConnection.State.CONNECTED
+        connection.tenant_id = DEMO_DV_TENANT_ID
+        connection.org_id = DEMO_DV_ORGANIZATION_ID
+        connection.organization_name = DEMO_DV_ORG_NAME
+        connection.application_user_id = DEMO_DV_APPLICATION_USER_ID
+        connection.webhook_secret = DEMO_DV_WEBHOOK_KEY
+        connection.connected_at = connection.connected_at or timezone.now()
+        connection.connected_by = connection.connected_by or OPERATOR_EMAIL
+        connection.save()
+        # Dynamics announces new leads by the environment's webhook, not a per-organization token: the organization
+        # needs only its automation switched on (its settings row; no row means off for app events).
+        AutomationSettings.objects.unscoped().get_or_create(organization=harbor)
 
     def ensure_operator(self) -> None:
         user_model = get_user_model()
