@@ -147,7 +147,8 @@ class DynamicsConnection(CrmConnection):
         parts = urlsplit(self.environment_url)
         origin = outbound.origin_of(f"{parts.scheme}://{parts.netloc}")
         api = self.account.api_domain or ""
-        if not origin or origin != outbound.origin_of(api):
+        api_parts = urlsplit(api)
+        if not origin or origin != outbound.origin_of(f"{api_parts.scheme}://{api_parts.netloc}"):
             raise ValidationError(
                 {"environment_url": f"{self.environment_url} is not on the account's API domain ({api or 'none'})."},
                 code="invalid",
