@@ -18,6 +18,7 @@ The client drops a token the environment refused (401) with `access_token_invali
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msal
+import msal.exceptions
 import requests
 import structlog
 
@@ -110,7 +112,8 @@ def access_token_get(
     with holder.lock:
         result = _acquire(holder.app, scopes, cooldown_key)
         margin = int(dynamics_settings.TOKEN_REFRESH_MARGIN_SECONDS)
-        if "access_token" in result and int(result.get("expires_in") or 0) < margin:
+        from_cache = result.get("token_source") == "cache"
+        if from_cache and "access_token" in result and int(result.get("expires_in") or 0) < margin:
             _forget(holder.app, scopes, str(result["access_token"]))  # too close to expiry for our margin
             result = _acquire(holder.app, scopes, cooldown_key)
     if "access_token" not in result:
@@ -182,7 +185,9 @@ def _app_for(authority: str, client_id: str, secret: str, cooldown_key: str) -> 
     if holder is not None:
         return holder
     session = make_session("dynamics-login", timeout=dynamics_settings.TIMEOUT, retries=0)
-    session.verify = verify
+    if verify is not True:
+        # Per request: requests lets REQUESTS_CA_BUNDLE override a session's own `verify`.
+        session.request = functools.partial(session.request, verify=verify)  # type: ignore[method-assign]
     try:
         app = msal.ConfidentialClientApplication(
             client_id,
@@ -212,6 +217,8 @@ def _acquire(app: msal.ConfidentialClientApplication, scopes: list[str], cooldow
         raise DataverseAuthError(f"{exc.message} Fix the account's login host.", code="ENDPOINT_REFUSED") from exc
     except requests.RequestException as exc:
         raise _cool_down(cooldown_key, f"Entra ID token endpoint unreachable: {type(exc).__name__}") from exc
+    except msal.exceptions.MsalServiceError as exc:  # msal: a 5xx answer without Entra's error body
+        raise _cool_down(cooldown_key, f"Entra ID could not issue a token: {exc}") from exc
 
 
 def _forget(app: msal.ConfidentialClientApplication, scopes: list[str], token: str) -> None:
