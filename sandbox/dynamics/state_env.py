@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,8 @@ class Environment:
         self.token_floor_version = 0  # delta tokens below this are expired (control: expire change tokens)
         self.created_at: datetime = dynamics.sandbox.clock.now()
         self.extra: dict[str, Any] = {}  # room for other modules' per-environment state (limits, cursors...)
+        self._undo: list[tuple[Any, ...]] | None = None  # a transaction's undo log ($batch change sets)
+        self._held: list[Change] | None = None  # Changes held until the transaction commits
 
     # --- where it lives ------------------------------------------------------------------------------------
     @property
@@ -155,6 +158,8 @@ class Environment:
             row["versionnumber"] = self.next_version()
             spec.rows[new_id] = row
             snapshot = dict(row)
+            if self._undo is not None:
+                self._undo.append(("create", table, new_id))
         if notify:
             self._announce(Change(self, table, "Create", new_id, snapshot, by, moment, tuple(values)))
         return snapshot
@@ -168,6 +173,8 @@ class Environment:
             row = spec.rows.get(key)
             if row is None:
                 raise RowNotFound(table, key)
+            if self._undo is not None:
+                self._undo.append(("update", table, key, dict(row)))
             row.update({name: value for name, value in values.items() if name not in SYSTEM_COLUMNS})
             row["modifiedon"] = moment
             row["modifiedby"], row["modifiedby@table"] = by, "systemuser"
@@ -185,6 +192,8 @@ class Environment:
             row = spec.rows.pop(key, None)
             if row is None:
                 raise RowNotFound(table, key)
+            if self._undo is not None:
+                self._undo.append(("delete", table, key, row, len(self.tombstones)))
             self.tombstones.append(Tombstone(self.next_version(), table, key, moment))
         self._announce(Change(self, table, "Delete", key, row, by, moment))
 
@@ -213,8 +222,43 @@ class Environment:
                 spec.rows[norm_id(row[spec.primary_id])] = row
 
     def _announce(self, change: Change) -> None:
+        if self._held is not None:
+            self._held.append(change)
+            return
         for listener in list(self.dynamics.listeners):
             listener(change)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside succeed together or none stays (a $batch change set): holds the lock, keeps an undo
+        log, and announces the writes' Changes only when the block ends without an exception."""
+        with self.lock:
+            if self._undo is not None:  # nested: the outer transaction decides
+                yield
+                return
+            self._undo, self._held = [], []
+            try:
+                yield
+            except BaseException:
+                self._rollback(self._undo)
+                self._undo = self._held = None
+                raise
+            held = self._held
+            self._undo = self._held = None
+        for change in held:
+            self._announce(change)
+
+    def _rollback(self, undo: list[tuple[Any, ...]]) -> None:
+        for step in reversed(undo):
+            kind, table, key = step[0], step[1], step[2]
+            rows = self.tables[table].rows
+            if kind == "create":
+                rows.pop(key, None)
+            elif kind == "update":
+                rows[key] = step[3]
+            elif kind == "delete":
+                rows[key] = step[3]
+                del self.tombstones[step[4] :]
 
 
 def _seconds(moment: datetime) -> datetime:
