@@ -401,12 +401,15 @@ class _Compiler:
         attribute = resolve_property(self.table, prop.val)
         edm = edm_type(attribute)
 
-        def given(key: str) -> list[Any]:
+        def given(key: str, as_edm: str = edm) -> list[Any]:
             raw = params.get(key)
             if raw is None:
                 raise QueryRefused(f"'Microsoft.Dynamics.CRM.{name}' needs {key}.")
             items = raw.val if isinstance(raw, ast.List) else [raw]
-            return [normalized(edm, item.py_val) for item in items]
+            try:
+                return [normalized(as_edm, item.py_val) for item in items]
+            except (ValueError, TypeError, AttributeError):
+                raise QueryRefused(f"The values of 'Microsoft.Dynamics.CRM.{name}' do not fit '{prop.val}'.") from None
 
         def value_of(row: Row) -> Any:
             return row_value(row, attribute)
@@ -425,7 +428,7 @@ class _Compiler:
             inside = name == "Between"
             return lambda row: None if (found := value_of(row)) is None else (low <= found <= high) == inside
         if name in ("On", "OnOrAfter", "OnOrBefore"):
-            (day,) = [normalized("Edm.Date", item) for item in given("PropertyValue")]
+            (day,) = given("PropertyValue", "Edm.Date")
             check = {
                 "On": lambda found: found == day,
                 "OnOrAfter": lambda found: found >= day,
@@ -433,7 +436,7 @@ class _Compiler:
             }[name]
             return lambda row: None if (found := normalized("Edm.Date", value_of(row))) is None else check(found)
         if name in ("LastXHours", "LastXDays"):
-            (count,) = given("PropertyValue")
+            (count,) = given("PropertyValue", "Edm.Int32")
             unit = timedelta(hours=1) if name == "LastXHours" else timedelta(days=1)
             since = self.now - unit * int(count)
             if name == "LastXDays":

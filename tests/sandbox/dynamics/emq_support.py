@@ -1,95 +1,90 @@
-"""Helpers for the Dataverse emulator's query, change tracking, limits, webhook and control tests: a sandbox with no
-demo data served over real HTTP, an environment made in its state, and an application user's bearer token for it
-(issued by the emulator's Entra state, as its token endpoint would)."""
+"""Helpers for the Dataverse emulator's query, change tracking, limits, webhook and control tests, beside the
+shared fixtures (conftest.py: `dv_server`, `env` as dv_support.Env): GETs by path or by a link the emulator gave,
+rows seeded straight into the state, a person's token, the control API, and a webhook receiver."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
 
-TIMEOUT = 15
+from tests.sandbox.dynamics.dv_support import ODATA_HEADERS, TIMEOUT, Env
+
 CONTROL = "/_sandbox/dynamics"
-HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
 
 
-def ok(response: requests.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.status_code, response.text[:2000])
-    return response.json() if response.content else None
+def get(env: Env, path: str, *, prefer: str | None = None, token: str | None = None, **kwargs: Any):
+    """GET a Web API path (`leads`) or a whole link (`@odata.nextLink`, `@odata.deltaLink`) as a client does."""
+    url = path if path.startswith("http") else f"{env.base}/{path}"
+    headers = {**ODATA_HEADERS, "Authorization": f"Bearer {token if token is not None else env.token}"}
+    if prefer:
+        headers["Prefer"] = prefer
+    return env.http.get(url, headers=headers, timeout=TIMEOUT, **kwargs)
+
+
+def seed(env: Env, table: str, count: int, **options: Any) -> list[str]:
+    from sandbox.dynamics.seed import seed_rows
+
+    return seed_rows(env.environment, table, count, **options)
+
+
+def user_token(env: Env, systemuserid: str) -> str:
+    """A person's token for the environment (their own service protection counters), as sign-in would give."""
+    environment = env.environment
+    person = environment.user(systemuserid)
+    return env.server.state.dynamics.issue_token(
+        tenant_id=environment.tenant_id,
+        client_id=environment.tenant_id,
+        audience=environment.url,
+        object_id=person["azureactivedirectoryobjectid"],
+        systemuserid=systemuserid,
+        kind="user",
+    ).token
 
 
 def control(server: Any, method: str, path: str, **kwargs: Any) -> requests.Response:
     return requests.request(method, f"{server.url}{CONTROL}{path}", timeout=TIMEOUT, **kwargs)
 
 
-@dataclass
-class Env:
-    """An environment with the demo app's application user: `get()` calls its Web API with the app's token."""
-
-    server: Any
-    name: str
-    token: str
-    http: requests.Session = field(default_factory=requests.Session)
-
-    @property
-    def state(self) -> Any:
-        return self.server.state.dynamics.environment(self.name)
-
-    @property
-    def api(self) -> str:
-        return f"{self.server.url}/dynamics/{self.name}/api/data/v9.2/"
-
-    @property
-    def application_user_id(self) -> str:
-        from sandbox.dynamics.seed import DEMO_DV_CLIENT_ID
-
-        return self.state.application_user(DEMO_DV_CLIENT_ID)["systemuserid"]
-
-    def headers(self, prefer: str | None = None, token: str | None = None) -> dict[str, str]:
-        found = {**HEADERS, "Authorization": f"Bearer {token or self.token}"}
-        if prefer:
-            found["Prefer"] = prefer
-        return found
-
-    def get(self, path: str, *, prefer: str | None = None, token: str | None = None, **kwargs: Any):
-        url = path if path.startswith("http") else self.api + path
-        return self.http.get(url, headers=self.headers(prefer, token), timeout=TIMEOUT, **kwargs)
-
-    def seed(self, table: str, count: int, **options: Any) -> list[str]:
-        from sandbox.dynamics.seed import seed_rows
-
-        return seed_rows(self.state, table, count, **options)
-
-    def user_token(self, systemuserid: str) -> str:
-        """A person's sign-in token for the environment (their own service protection counters)."""
-        environment = self.state
-        person = environment.user(systemuserid)
-        return self.server.state.dynamics.issue_token(
-            tenant_id=environment.tenant_id,
-            client_id=environment.tenant_id,
-            audience=environment.url,
-            object_id=person["azureactivedirectoryobjectid"],
-            systemuserid=systemuserid,
-            kind="user",
-        ).token
-
-    def people(self) -> list[dict[str, Any]]:
-        return [row for row in self.state.rows("systemuser") if not row.get("applicationid")]
+def configure(server: Any, **settings: Any) -> None:
+    response = requests.patch(f"{server.url}/_sandbox/config", json=settings, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
 
 
-def new_env(server: Any, name: str = "contoso", **options: Any) -> Env:
-    from sandbox.dynamics.seed import DEMO_DV_CLIENT_ID
+class Receiver:
+    """An HTTP endpoint that records every POST (headers, JSON body) and fails the first `fail_first` of them."""
 
-    dynamics = server.state.dynamics
-    environment = dynamics.create_environment(name, organization_name=options.pop("organization_name", "Contoso"))
-    app_user = environment.application_user(DEMO_DV_CLIENT_ID)
-    token = dynamics.issue_token(
-        tenant_id=environment.tenant_id,
-        client_id=DEMO_DV_CLIENT_ID,
-        audience=environment.url,
-        object_id=app_user["azureactivedirectoryobjectid"],
-        systemuserid=app_user["systemuserid"],
-        kind="app",
-    )
-    return Env(server, environment.name, token.token)
+    def __init__(self, *, fail_first: int = 0) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self.fail_first = fail_first
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+                with receiver.arrived:
+                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    failing = len(receiver.received) <= receiver.fail_first
+                    receiver.arrived.notify_all()
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/crm/dynamics/events/"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[dict[str, str], Any]]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
