@@ -264,3 +264,107 @@ def test_a_context_over_256kb_without_its_parameters_still_reads(harbor):
 )
 def test_operation_created_on_is_read_as_utc(text, expected):
     assert wcf_datetime(text) == expected
+
+
+# --- through the product's URL (automation/webhooks.py's generic route) ------------------------------------------
+EVENTS_PATH = "/webhooks/crm/dynamics/events/"
+
+
+@pytest.fixture
+def route(settings, monkeypatch):
+    """The URL as Dataverse calls it; intakes are not started (tests/automation/test_dynamics_new_lead.py does)."""
+    from automation.services import intake as intake_service
+
+    settings.PUBLIC_BASE_URL = "https://leadline.test"
+    monkeypatch.setattr(intake_service, "lead_intake_enqueue", lambda *args, **kwargs: None)
+
+
+def with_automation(connection: DynamicsConnection, enabled: bool = True) -> DynamicsConnection:
+    from automation.models import AutomationSettings
+
+    AutomationSettings.unscoped_objects.create(organization=connection.organization, is_enabled=enabled)
+    return connection
+
+
+def post(client, data: bytes, sent: dict[str, str]):
+    return client.post(EVENTS_PATH, data=data, content_type="application/json", headers=sent)
+
+
+def recorded(source: str = "dynamics.lead"):
+    from core.models import InboundEvent
+
+    return list(InboundEvent.objects.filter(source=source).order_by("id"))
+
+
+def test_a_new_lead_is_recorded_once_for_the_organization_holding_the_environment(client, route, harbor):
+    with_automation(harbor)
+    with_automation(connected("other", OTHER_ORG_ID, secret="the-other-studios-key"))
+    answer = post(client, body(), headers())
+    assert (answer.status_code, answer.json()) == (200, {"status": "received", "recorded": 1})
+    [row] = recorded()
+    assert row.organization == harbor.organization
+    assert row.idempotency_key == f"dynamics:event:{ORG_ID}:4af10637-4ea2-e711-8122-000d3aa2331c"
+    assert (row.payload["lead_id"], row.payload["connection_id"]) == (LEAD_ID, harbor.account_id)
+    # Dataverse retries an asynchronous step whose answer it did not get: the same operation, nothing new.
+    assert post(client, body(), headers()).json() == {"status": "received", "recorded": 0}
+    assert len(recorded()) == 1
+
+
+def test_a_refused_delivery_records_nothing_and_says_nothing_more(client, route, harbor):
+    with_automation(harbor)
+    for data, sent in (
+        (body(), headers(secret="not-the-key")),
+        (body(), headers(secret=None)),
+        (body(OrganizationId=OTHER_ORG_ID), headers()),
+        (b"{not json", headers()),
+    ):
+        answer = post(client, data, sent)
+        assert answer.status_code == 401
+        assert SECRET not in answer.content.decode()
+    from core.models import InboundEvent
+
+    assert InboundEvent.objects.count() == 0
+
+
+def test_our_own_creates_changes_and_other_tables_start_nothing(client, route, harbor):
+    with_automation(harbor)
+    deliveries = [
+        body(OperationId=str(uuid.uuid4()), UserId=APP_USER, InitiatingUserId=APP_USER),  # a lead we created
+        body(OperationId=str(uuid.uuid4()), MessageName="Update"),
+        body(OperationId=str(uuid.uuid4()), PrimaryEntityName="contact"),
+        body(OperationId=str(uuid.uuid4()), MessageName="Delete"),
+    ]
+    for data in deliveries:
+        assert post(client, data, headers()).json() == {"status": "received", "recorded": 0}
+    assert recorded() == []
+
+
+def test_an_organization_without_lead_automation_gets_no_intakes(client, route, harbor):
+    with_automation(harbor, enabled=False)
+    assert post(client, body(), headers()).json() == {"status": "received", "recorded": 0}
+    assert recorded() == []
+
+
+def test_a_verified_context_naming_no_record_is_kept_for_a_person(client, route, harbor):
+    from core.models import InboundEvent
+
+    with_automation(harbor)
+    assert post(client, body(PrimaryEntityId=None), headers()).status_code == 200
+    [row] = recorded("dynamics.app_events")
+    assert (row.status, row.organization) == (InboundEvent.Status.FLAGGED, None)
+
+
+def test_the_recorded_event_becomes_an_intake_on_the_connection_it_names(client, route, harbor):
+    from automation.models import LeadIntake
+    from automation.services.intake import lead_event_process
+
+    with_automation(harbor)
+    post(client, body(), headers())
+    [row] = recorded()
+    lead_event_process(row)
+    intake = LeadIntake.objects.unscoped().get()
+    assert (intake.organization, intake.connection_id, intake.crm_record_id) == (
+        harbor.organization,
+        harbor.account_id,
+        LEAD_ID,
+    )
