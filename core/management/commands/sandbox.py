@@ -2,6 +2,8 @@
 (development and benchmarks; docs/architecture.md lists them under sandbox/).
 
 It refuses to run with DEBUG off: the sandbox accepts any demo credentials and must never face the internet.
+It also serves HTTPS on SANDBOX_TLS_URL's port (a self-signed certificate kept in SANDBOX_TLS_DIR): the login host
+of the emulated identity provider, which OAuth libraries accept only over https (--no-tls turns it off).
 """
 
 from typing import Any
@@ -21,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="Random seed of the generated CRM data.")
         parser.add_argument("--leads", type=int, default=200, help="How many leads the demo org starts with.")
         parser.add_argument("--world", choices=["demo", "empty"], default="demo")
+        tls = urlparse(settings.SANDBOX_TLS_URL)
+        parser.add_argument("--tls-port", type=int, default=tls.port or 8143, help="The HTTPS listener's port.")
+        parser.add_argument("--no-tls", action="store_true", help="Serve plain HTTP only.")
         parser.add_argument(
             "--allow-production",
             action="store_true",
@@ -40,6 +45,8 @@ class Command(BaseCommand):
             seed=options["seed"],
             leads=options["leads"],
             world=options["world"],
+            tls_port=None if options["no_tls"] else options["tls_port"],
+            tls_dir=str(settings.SANDBOX_TLS_DIR),
             product_base_url=settings.PUBLIC_BASE_URL,
             auto_progress_messages=True,
         )
