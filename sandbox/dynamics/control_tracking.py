@@ -54,8 +54,8 @@ def stamp(sandbox: SandboxState, request: Request, env: str) -> Response:
 @controlled
 def expire_change_tokens(sandbox: SandboxState, request: Request, env: str) -> Response:
     environment = environment_of(sandbox, env)
-    with environment.lock:
-        environment.token_floor_version = environment.version + 1
+    with environment.lock:  # tokens name the version their read began at: the next one is the first still valid
+        environment.token_floor_version = environment.next_version()
     return json_response({"floor": environment.token_floor_version})
 
 
