@@ -20,6 +20,9 @@ resumed from a crashed run lists every id instead, since its first pages' ids we
 paging link of a delta is first read again from the delta's own token. The run's notes say what happened, with the
 counts (shown on the dashboard and by `manage.py sync status`): never a silent failure.
 
+The records a page gives are the CRM's current state, later than anything the mirror holds of them: they are written
+whenever they differ, even with an older modified time (an import may back-date one; sync/upsert.py `current`).
+
 Records new to the mirror are announced after their batch commits, except during the object's first load (their
 records are old), as the delta sync does. The datetime watermark still moves with the newest modified time written,
 so the lag on the dashboard means the same as for any other object.
@@ -109,6 +112,7 @@ class _TrackedRead:
         self.asked = ""  # the token of the page asked last (set by the prefetch thread, read after it ended)
         self.written = 0  # records written by this run
         self.gone = 0  # mirror rows the full read did not return, marked deleted
+        self.resync_note: str | None = None
 
     # --- the run ------------------------------------------------------------------------------------------------
     def read(self) -> None:
@@ -156,6 +160,7 @@ class _TrackedRead:
                 else:
                     resynced_because = "a paging link of the changes expired twice"
                 self._tokens_set(change_token="", checkpoint_token="")  # the state now says: a full read
+                self._resync_noted(f"{resynced_because}: {RESYNC_NOTE} begun")  # said even if the run fails
                 attempt = _Attempt("", full=True, whole=True)
         if attempt.full:
             self._full_read_end(attempt, final, resynced_because)
@@ -210,8 +215,9 @@ class _TrackedRead:
             elif last and not attempt.full:
                 values.update(change_token=page.token, checkpoint_token="")
             with transaction.atomic():
-                result = crm_records_upsert(key=self.key, records=chunk, run_id=self.run.pk, now=now) if chunk else None
-                result = result or UpsertResult()
+                result = UpsertResult()
+                if chunk:  # the CRM's current state: written when it differs, even back-dated (an import)
+                    result = crm_records_upsert(key=self.key, records=chunk, run_id=self.run.pk, now=now, current=True)
                 marked = 0
                 if last and page.deleted:
                     deletions = {item.id: item.deleted_at or now for item in page.deleted}
@@ -248,7 +254,7 @@ class _TrackedRead:
         self._tokens_set(change_token=token, checkpoint_token="")
         gone = self.gone
         if resynced_because:
-            self.notes.append(f"{resynced_because}: {RESYNC_NOTE}, {attempt.records} re-read, {gone} marked deleted")
+            self._resync_noted(f"{resynced_because}: {RESYNC_NOTE}, {attempt.records} re-read, {gone} marked deleted")
         elif not attempt.whole and self._loaded_before():
             self.notes.append(
                 f"change tracking: {RESYNC_NOTE} resumed, {attempt.records} re-read, {gone} marked deleted"
@@ -257,6 +263,13 @@ class _TrackedRead:
             self.notes.append(f"change tracking: full read, {gone} mirror rows not in the CRM marked deleted")
 
     # --- helpers -------------------------------------------------------------------------------------------------
+    def _resync_noted(self, note: str) -> None:
+        """The run's one note about its full resync: a later one (the counts, a second start) replaces it."""
+        if self.resync_note is not None:
+            self.notes.remove(self.resync_note)
+        self.resync_note = note
+        self.notes.append(note)
+
     def _tokens_set(self, **tokens: str) -> None:
         with transaction.atomic():
             run_checkpoint(state=self.state, run=self.run, now=timezone.now(), **tokens)

@@ -2,7 +2,9 @@
 
 Django's bulk_create(update_conflicts=True) has no WHERE, so it would overwrite a newer row with a stale read
 (STYLE §4); the guard is SQL. Rows the mirror already holds unchanged are dropped before the statement, because
-ON CONFLICT ... WHERE still locks and logs every row it skips.
+ON CONFLICT ... WHERE still locks and logs every row it skips. Records a CRM's change tracking gives as their current
+state (`current=True`) are written whenever they differ, whatever their modified time: an import may back-date it
+below the stored one.
 
 On PostgreSQL a batch is COPY'd into a temporary table and written by one `INSERT ... SELECT` that joins the
 stored rows to drop the unchanged ones (the fastest route STYLE §4 measured; bench/sync_mirror.py compares it with
@@ -61,19 +63,23 @@ class UpsertResult:
     inserted_ids: set[str] = field(default_factory=set)
 
 
-def crm_records_upsert(*, key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> UpsertResult:
+def crm_records_upsert(
+    *, key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime, current: bool = False
+) -> UpsertResult:
     """Write a batch (call inside a transaction); a row changes only if the incoming record is newer, or as new
-    but different (an edit in the same second)."""
+    but different (an edit in the same second). `current`: the records are the CRM's current state (its change
+    tracking said so, after every change the mirror holds): a row changes whenever it differs, even to an older
+    modified time (an import that back-dated it)."""
     latest: dict[str, CanonicalRecord] = {}
     for record in records:  # a record edited mid-run can appear twice: the newer read wins
         held = latest.get(record.id)
-        if held is None or record.modified_time >= held.modified_time:
+        if held is None or current or record.modified_time >= held.modified_time:
             latest[record.id] = record
     if not latest:
         return UpsertResult()
     if connection.vendor == "postgresql":
         with transaction.atomic(savepoint=False):  # the batch table lives for one transaction
-            written = _copy_upsert(key, list(latest.values()), run_id, now)
+            written = _copy_upsert(key, list(latest.values()), run_id, now, current=current)
             kept = [record for record in latest.values() if record.id in written]
             new_ids = {external_id for external_id, new in written.items() if new}
             _phones_sync(key, kept, inserted=new_ids)
@@ -84,11 +90,12 @@ def crm_records_upsert(*, key: MirrorKey, records: list[CanonicalRecord], run_id
                 inserted_ids=new_ids,
             )
     stored = crm_record_versions(key=key, external_ids=list(latest))
-    fresh = [record for record in latest.values() if _newer(record, stored.get(record.id))]
+    changed = _differs if current else _newer
+    fresh = [record for record in latest.values() if changed(record, stored.get(record.id))]
     result = UpsertResult()
     if not fresh:
         return result
-    written = set(_execute(key, fresh, run_id, now))
+    written = set(_execute(key, fresh, run_id, now, current=current))
     result.inserted_ids = written - set(stored)
     result.inserted = len(result.inserted_ids)
     result.updated = len(written & set(stored))
@@ -127,6 +134,16 @@ def crm_records_mark_deleted(*, key: MirrorKey, deletions: dict[str, datetime], 
     # A deleted record must not answer for an inbound phone any more.
     CrmPhone.objects.unscoped().filter(**key.values(), external_id__in=list(deletions)).delete()
     return marked
+
+
+def _differs(record: CanonicalRecord, held: StoredVersion | None) -> bool:
+    if held is None:
+        return True
+    return (
+        record.modified_time != held.modified_time
+        or record_serialized(record)[0] != held.content_hash
+        or held.deleted_at is not None
+    )
 
 
 def _newer(record: CanonicalRecord, held: StoredVersion | None) -> bool:
@@ -174,17 +191,22 @@ _ASSIGNMENTS = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
 # row: a cold load of 100,000 leads stalled from ~23,000 rows until the estimate passed one row at ~47,000 (each
 # batch 3-7 s instead of 0.3). ON CONFLICT always finds the row through its arbiter, the unique index, whatever the
 # statistics say. The cost: a skipped row is locked (overlap re-reads, a re-run backfill), measured in docs/sync.md.
-UPSERT_SQL = f"""
+_UPSERT_TEMPLATE = f"""
 INSERT INTO {TABLE} AS stored ({", ".join(COLUMNS)})
 SELECT %(organization_id)s, %(connection_id)s, %(object)s, batch.external_id, {_BATCH_VALUES}, NULL, %(now)s,
     %(run_id)s
 FROM pg_temp.{BATCH_TABLE} AS batch
 ON CONFLICT (organization_id, connection_id, object, external_id) DO UPDATE SET {_ASSIGNMENTS}
-WHERE stored.modified_time < excluded.modified_time
-    OR (stored.modified_time = excluded.modified_time
-        AND (stored.content_hash <> excluded.content_hash OR stored.deleted_at IS NOT NULL))
+WHERE {{guard}}
 RETURNING stored.external_id, stored.xmax = 0
 """  # noqa: S608 (table and column names are ours)
+NEWER = """stored.modified_time < excluded.modified_time
+    OR (stored.modified_time = excluded.modified_time
+        AND (stored.content_hash <> excluded.content_hash OR stored.deleted_at IS NOT NULL))"""
+DIFFERENT = """stored.modified_time <> excluded.modified_time OR stored.content_hash <> excluded.content_hash
+    OR stored.deleted_at IS NOT NULL"""
+UPSERT_SQL = _UPSERT_TEMPLATE.format(guard=NEWER)
+UPSERT_CURRENT_SQL = _UPSERT_TEMPLATE.format(guard=DIFFERENT)
 PHONE_TABLE = CrmPhone._meta.db_table
 # Each batch id probes the unique index (LATERAL ... OFFSET 0 keeps it a nested loop of lookups by the whole key):
 # a plain join, or `external_id = ANY(...)`, is planned from statistics, and while they are missing or stale the planner
@@ -207,14 +229,17 @@ PHONES_SET_SQL = (
 )
 
 
-def _copy_upsert(key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> dict[str, bool]:
+def _copy_upsert(
+    key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime, *, current: bool = False
+) -> dict[str, bool]:
     """The external ids written, each True if inserted; the rest were older than or equal to the stored rows."""
     with connection.cursor() as cursor:
         cursor.execute(BATCH_TABLE_SQL)
         with cursor.copy(COPY_SQL) as copy:
             for start in range(0, len(records), COPY_CHUNK):  # the server parses a chunk while the next is built
                 copy.write(_copy_rows(records[start : start + COPY_CHUNK]))
-        cursor.execute(UPSERT_SQL, {**key.values(), "now": now, "run_id": run_id})
+        sql = UPSERT_CURRENT_SQL if current else UPSERT_SQL
+        cursor.execute(sql, {**key.values(), "now": now, "run_id": run_id})
         return dict(cursor.fetchall())
 
 
@@ -291,7 +316,9 @@ def _phones_sync(key: MirrorKey, records: list[CanonicalRecord], *, inserted: se
 
 
 # --- elsewhere: VALUES ---------------------------------------------------------------------------------------
-def _execute(key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime) -> list[str]:
+def _execute(
+    key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: datetime, *, current: bool = False
+) -> list[str]:
     ops = connection.ops
     rows = []
     for record in records:
@@ -320,12 +347,11 @@ def _execute(key: MirrorKey, records: list[CanonicalRecord], run_id: int, now: d
     source = "VALUES " + ", ".join(f"({placeholders})" for _ in rows)
     params = [_adapt(ops, value) for row in rows for value in row]
     assignments = ", ".join(f"{column} = excluded.{column}" for column in UPDATED)
+    guard = (DIFFERENT if current else NEWER).replace("stored.", f"{TABLE}.")
     sql = (
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) {source} "
         f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {assignments} "
-        f"WHERE {TABLE}.modified_time < excluded.modified_time "
-        f"OR ({TABLE}.modified_time = excluded.modified_time "
-        f"AND ({TABLE}.content_hash <> excluded.content_hash OR {TABLE}.deleted_at IS NOT NULL)) "
+        f"WHERE {guard} "
         "RETURNING external_id"
     )
     with connection.cursor() as cursor:
