@@ -37,15 +37,14 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
 from core.phone import normalize_e164
-from crm.errors import CrmNotFound, CrmRejected
+from crm.errors import CrmAuthError, CrmNotFound, CrmRejected
 from crm.provider import CrmProvider
 from crm.providers.dynamics.mapping import record_map
 from crm.providers.dynamics.reads import Reads, guid
-from crm.providers.dynamics.schema import TableSchema, options_by_column, schema_build
+from crm.providers.dynamics.schema import TableSchema, schema_read
 from crm.records import (
     Activity,
     ActivityLogged,
@@ -66,7 +65,6 @@ from crm.records import (
 from crm.registry import register
 
 PROVIDER = "dynamics"
-METADATA_CACHE_SECONDS = 300  # a column added (or tracking switched) in the environment is seen within five minutes
 LOGICAL_NAME = re.compile(r"^[a-z][a-z0-9]*_[a-z0-9_]+$")  # a custom table: publisher prefix, underscore, name
 LABELS = {
     "lead": "Leads",
@@ -161,6 +159,7 @@ class DynamicsProvider(CrmProvider):
         if self._client is None:
             from crm.providers.dynamics.client import DataverseClient
 
+            self._refuse_when_disconnected()
             self._client = DataverseClient(self.account, priority=self.priority, sleep=self.sleep)
         return self._client
 
@@ -172,6 +171,19 @@ class DynamicsProvider(CrmProvider):
     def credits_used(self) -> int:
         """The Web API requests this provider made (a sync run records them)."""
         return int(getattr(self._client, "calls", 0) or 0)
+
+    def _refuse_when_disconnected(self) -> None:
+        """A disconnected account has no access here, though the tenant's consent (which client credentials need)
+        stays granted at Microsoft until the customer removes it: refuse before asking Entra for a token."""
+        from crm.providers.dynamics.models import DynamicsConnection
+
+        state = DynamicsConnection.unscoped_objects.filter(account_id=self.account.pk).values_list("state", flat=True)
+        if state.first() == DynamicsConnection.State.NOT_CONNECTED:
+            raise CrmAuthError(
+                f"{self.account.name} was disconnected from Dynamics 365: connect it again",
+                provider=PROVIDER,
+                code="NOT_CONNECTED",
+            )
 
     def dynamics_connection(self) -> Any | None:
         """The account's DynamicsConnection (None before one was made)."""
@@ -305,22 +317,9 @@ class DynamicsProvider(CrmProvider):
         logical = self.vendor_object(object)
         name = str(object) if object in self.object_names else self.canonical_object(logical)
         if logical not in self._schemas:
-            definition, attributes, options = self._metadata(logical)
-            self._schemas[logical] = schema_build(
-                object=name, definition=definition, attributes=attributes, options=options
-            )
+            key = f"dynamics:metadata:{self.account.pk}:{logical}"
+            self._schemas[logical] = schema_read(self.client, object=name, logical_name=logical, cache_key=key)
         return self._schemas[logical]
-
-    def _metadata(self, logical: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[int, str]]]:
-        key = f"dynamics:metadata:{self.account.pk}:{logical}"
-        held = cache.get(key)
-        if held is None:
-            definition = dict(self.client.entity_definition(logical) or {})
-            attributes = _values(self.client.attributes(logical))
-            options = options_by_column(_values(self.client.picklist_options(logical)))
-            held = (definition, attributes, options)
-            cache.set(key, held, METADATA_CACHE_SECONDS)
-        return held
 
     def _reads(self, object: str) -> Reads:
         return Reads(self.client, self.schema(object))
@@ -480,15 +479,6 @@ class DynamicsProvider(CrmProvider):
         connection = self.dynamics_connection()
         url = str(getattr(connection, "environment_url", "") or getattr(self.account, "api_domain", "") or "")
         return url.rstrip("/")
-
-
-def _values(answer: Any) -> list[dict[str, Any]]:
-    """The rows of a collection answer ({"value": [...]}) or a list as is."""
-    if answer is None:
-        return []
-    if isinstance(answer, Mapping):
-        return list(answer.get("value") or [])
-    return list(answer)
 
 
 __all__ = ["PROVIDER", "DynamicsProvider"]

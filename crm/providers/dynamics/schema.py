@@ -29,7 +29,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
+
 from crm.records import FieldSpec, FieldType, ObjectSpec
+
+METADATA_CACHE_SECONDS = 300  # a column added (or tracking switched) in the environment is seen within five minutes
 
 MODIFIED_COLUMN = "modifiedon"
 CREATED_COLUMN = "createdon"
@@ -178,22 +182,27 @@ def _key(name: str, field_type: FieldType, custom: bool) -> str:
     return STANDARD_KEYS.get(name, name)
 
 
-def options_by_column(definitions: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, str]]:
-    """Option set values and labels per column, from PicklistAttributeMetadata with its OptionSet expanded."""
+def options_by_column(answer: Any) -> dict[str, dict[int, str]]:
+    """Option set values and labels per column: from the client's {column: [{value, label}]}, or from
+    PicklistAttributeMetadata rows with their OptionSet expanded ([{LogicalName, OptionSet: {Options}}])."""
+    if isinstance(answer, Mapping):
+        pairs = [(name, options) for name, options in answer.items()]
+    else:
+        pairs = [
+            (definition.get("LogicalName"), (definition.get("OptionSet") or {}).get("Options"))
+            for definition in answer or []
+        ]
     found: dict[str, dict[int, str]] = {}
-    for definition in definitions or []:
-        name = str(definition.get("LogicalName") or "")
-        option_set = definition.get("OptionSet") or definition.get("GlobalOptionSet") or {}
-        options = option_set.get("Options") if isinstance(option_set, Mapping) else None
-        if not name or not options:
-            continue
+    for name, options in pairs:
         labels: dict[int, str] = {}
-        for option in options:
+        for option in options or []:
+            value = option.get("value", option.get("Value"))
             try:
-                labels[int(option.get("Value"))] = label_of(option.get("Label"))
+                labels[int(value)] = label_of(option.get("label", option.get("Label")))
             except (TypeError, ValueError):
                 continue
-        found[name] = labels
+        if name:
+            found[str(name)] = labels
     return found
 
 
@@ -268,3 +277,18 @@ def schema_build(
         options=options,
         is_activity=bool(definition.get("IsActivity")),
     )
+
+
+def schema_read(client: Any, *, object: str, logical_name: str, cache_key: str) -> TableSchema:
+    """A table's schema from the Web API's metadata (its definition, attributes and option sets: three or four
+    calls), the answers kept METADATA_CACHE_SECONDS under `cache_key` for every worker."""
+    held = cache.get(cache_key)
+    if held is None:
+        definition = dict(client.entity_definition(logical_name) or {})
+        answer = client.attributes(logical_name)
+        attributes = list(answer.get("value") or []) if isinstance(answer, Mapping) else list(answer or [])
+        options = options_by_column(client.picklist_options(logical_name))
+        held = (definition, attributes, options)
+        cache.set(cache_key, held, METADATA_CACHE_SECONDS)
+    definition, attributes, options = held
+    return schema_build(object=object, definition=definition, attributes=attributes, options=options)
