@@ -96,7 +96,7 @@ class SyncState(TenantModel):
     watermark = models.DateTimeField(null=True, blank=True)
     # (modified time, id) after the last committed batch of the run in progress: a crashed run resumes exactly here.
     checkpoint_time = models.DateTimeField(null=True, blank=True)
-    checkpoint_id = models.CharField(max_length=32, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=64, blank=True, default="")
     # An object mirrored through its CRM's change tracking (sync/tracked.py): the token the CRM gave at the end of the
     # last read (the next run asks for the changes since it; empty: the next read is a full one), and the link to the
     # next page of the read in progress (a killed run resumes there).
@@ -141,7 +141,7 @@ class CrmRecord(TenantModel):
     external_id = models.CharField(max_length=64)
     name = models.TextField(blank=True, default="")
     email = models.CharField(max_length=254, blank=True, default="")
-    owner_id = models.CharField(max_length=32, blank=True, default="")
+    owner_id = models.CharField(max_length=64, blank=True, default="")
     owner_name = models.CharField(max_length=255, blank=True, default="")
     created_time = models.DateTimeField(null=True, blank=True)
     modified_time = models.DateTimeField()
