@@ -8,11 +8,17 @@ import pytest
 from tests.sandbox.dynamics.dv_support import new_env
 
 
+@pytest.fixture(scope="session")
+def dv_tls_dir(tmp_path_factory):
+    """One certificate for the session (making an RSA key per test would be slow)."""
+    return str(tmp_path_factory.mktemp("dv-tls"))
+
+
 @pytest.fixture
-def dv_server(tmp_path):
+def dv_server(dv_tls_dir):
     from sandbox.server import SandboxServer
 
-    with SandboxServer(world="empty", tls=True, tls_dir=str(tmp_path / "tls")) as server:
+    with SandboxServer(world="empty", tls=True, tls_dir=dv_tls_dir) as server:
         yield server
 
 
