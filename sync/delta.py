@@ -46,7 +46,7 @@ from sync.reconcile import ids_reconcile
 from sync.runs import run_begin, run_checkpoint, run_connection, run_end, run_key, run_pause, run_provider
 from sync.schedules import schedule_interval
 from sync.sql_views import mirror_view_refresh_quietly
-from sync.tracked import tracked, tracked_sync
+from sync.tracked import tracked, tracked_sync, tracking_forget
 from sync.upsert import crm_records_mark_deleted, crm_records_upsert
 
 logger = structlog.get_logger(__name__)
@@ -78,6 +78,7 @@ def sync_run(
         if tracked(provider=provider, object=name):
             tracked_sync(provider=provider, state=state, run=run, announce=loaded_before(run), notes=notes)
         else:
+            tracking_forget(state=state, run=run, notes=notes)
             records_sync(provider=provider, state=state, run=run, announce=loaded_before(run))
             deletions_sync(provider=provider, state=state, run=run, notes=notes)
     except CrmQuotaExhausted as exc:  # not an error of ours: no Sentry event, no failing alert; the object waits

@@ -66,6 +66,17 @@ def tracked(*, provider: CrmProvider, object: str) -> bool:
     return provider.supports(Capability.CHANGE_TRACKING) and provider.change_tracked(object=object)
 
 
+def tracking_forget(*, state: SyncState, run: SyncRun, notes: list[str]) -> None:
+    """The object is read by modified time now, though it was tracked (tracking was turned off at the CRM): its token
+    is dropped, so that tracking turned on again begins with a full read, not with a token that missed the changes
+    in between. A note says so once."""
+    if not (state.change_token or state.checkpoint_token):
+        return
+    with transaction.atomic():
+        run_checkpoint(state=state, run=run, now=timezone.now(), change_token="", checkpoint_token="")
+    notes.append("change tracking is off at the CRM for this object: read by modified time from now on")
+
+
 def tracked_sync(
     *,
     provider: CrmProvider,
@@ -112,6 +123,8 @@ class _TrackedRead:
         self.asked = ""  # the token of the page asked last (set by the prefetch thread, read after it ended)
         self.written = 0  # records written by this run
         self.gone = 0  # mirror rows the full read did not return, marked deleted
+        # What the run fell back to after an expiry, and why (for its notes).
+        self.delta_retried, self.full_reads, self.resynced_because = False, 0, ""
         self.resync_note: str | None = None
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -124,46 +137,49 @@ class _TrackedRead:
             attempt = _Attempt(state.checkpoint_token, full=not state.change_token, whole=False)
         else:
             attempt = _Attempt(state.change_token, full=not state.change_token, whole=not state.change_token)
-        resynced_because = ""
-        delta_retried, full_reads = False, int(attempt.full)
+        self.full_reads = int(attempt.full)
         while True:
             try:
                 final = self._attempt(attempt)
                 break
             except CrmHistoryExpired as exc:
-                failed = self.asked
-                logger.warning(
-                    "sync.tracked.expired",
-                    run_id=self.run.pk,
-                    crm_object=self.run.object,
-                    full=attempt.full,
-                    asked_first_page=failed in ("", state.change_token),
-                    error=str(exc),
-                )
-                if failed == "":
-                    raise  # a full read's first page: nothing older to fall back to
-                if not attempt.full and failed != state.change_token and not delta_retried:
-                    # A paging link of the delta died (a crashed run's, or one left too long): the delta's own token
-                    # gives the same changes again, and re-written pages are unchanged rows.
-                    delta_retried = True
-                    self.notes.append("change tracking: a paging link expired; the changes were read again")
-                    self._tokens_set(checkpoint_token="")
-                    attempt = _Attempt(state.change_token, full=False, whole=False)
-                    continue
-                full_reads += 1
-                if full_reads > FULL_READS_PER_RUN:
-                    raise
-                if attempt.full:
-                    resynced_because = resynced_because or "a full read's paging link expired"
-                elif failed == state.change_token:
-                    resynced_because = "change tracking expired"
-                else:
-                    resynced_because = "a paging link of the changes expired twice"
-                self._tokens_set(change_token="", checkpoint_token="")  # the state now says: a full read
-                self._resync_noted(f"{resynced_because}: {RESYNC_NOTE} begun")  # said even if the run fails
-                attempt = _Attempt("", full=True, whole=True)
+                attempt = self._after_expiry(attempt, exc)
         if attempt.full:
-            self._full_read_end(attempt, final, resynced_because)
+            self._full_read_end(attempt, final)
+
+    def _after_expiry(self, attempt: _Attempt, exc: CrmHistoryExpired) -> _Attempt:
+        """What to read after the CRM said the token asked last (`asked`) is no longer served; raises `exc` when
+        nothing is left to fall back to (a full read's first page, or a full read given up)."""
+        failed, change_token = self.asked, self.state.change_token
+        logger.warning(
+            "sync.tracked.expired",
+            run_id=self.run.pk,
+            crm_object=self.run.object,
+            full=attempt.full,
+            asked_first_page=failed in ("", change_token),
+            error=str(exc),
+        )
+        if failed == "":
+            raise exc  # a full read's first page: nothing older to fall back to
+        if not attempt.full and failed != change_token and not self.delta_retried:
+            # A paging link of the delta died (a crashed run's, or one left too long): the delta's own token gives
+            # the same changes again, and re-written pages are unchanged rows.
+            self.delta_retried = True
+            self.notes.append("change tracking: a paging link expired; the changes were read again")
+            self._tokens_set(checkpoint_token="")
+            return _Attempt(change_token, full=False, whole=False)
+        self.full_reads += 1
+        if self.full_reads > FULL_READS_PER_RUN:
+            raise exc
+        if attempt.full:
+            self.resynced_because = self.resynced_because or "a full read's paging link expired"
+        elif failed == change_token:
+            self.resynced_because = "change tracking expired"
+        else:
+            self.resynced_because = "a paging link of the changes expired twice"
+        self._tokens_set(change_token="", checkpoint_token="")  # the state now says: a full read
+        self._resync_noted(f"{self.resynced_because}: {RESYNC_NOTE} begun")  # said even if the run fails
+        return _Attempt("", full=True, whole=True)
 
     def _attempt(self, attempt: _Attempt) -> str:
         """Read and write every page of one attempt; returns the last page's token (the next run's). A full read
@@ -244,7 +260,7 @@ class _TrackedRead:
         gone_mark(self.state, self.run, seen.sealed())
         return self._deleted() - before
 
-    def _full_read_end(self, attempt: _Attempt, token: str, resynced_because: str) -> None:
+    def _full_read_end(self, attempt: _Attempt, token: str) -> None:
         """After a full read: mirror rows it did not return are gone (marked while the seen-ids table was there, or
         now by listing every id when the read was resumed), then the token is the next run's."""
         if not attempt.whole:
@@ -252,9 +268,9 @@ class _TrackedRead:
             ids_reconcile(provider=self.provider, state=self.state, run=self.run)
             self.gone = self._deleted() - before
         self._tokens_set(change_token=token, checkpoint_token="")
-        gone = self.gone
-        if resynced_because:
-            self._resync_noted(f"{resynced_because}: {RESYNC_NOTE}, {attempt.records} re-read, {gone} marked deleted")
+        gone, because = self.gone, self.resynced_because
+        if because:
+            self._resync_noted(f"{because}: {RESYNC_NOTE}, {attempt.records} re-read, {gone} marked deleted")
         elif not attempt.whole and self._loaded_before():
             self.notes.append(
                 f"change tracking: {RESYNC_NOTE} resumed, {attempt.records} re-read, {gone} marked deleted"

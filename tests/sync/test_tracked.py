@@ -194,3 +194,26 @@ def test_an_object_the_crm_does_not_track_is_read_by_modified_time(
     assert crm.asked == []
     assert_mirror_equals(organization, crm)
     assert state_of(organization).change_token == ""
+
+
+def test_tracking_turned_off_reads_by_modified_time_and_turned_on_again_starts_with_a_full_read(
+    organization, crm, django_capture_on_commit_callbacks
+):
+    ids = crm.create(30)
+    run(organization, crm, django_capture_on_commit_callbacks)
+    crm.tracking = False
+    crm.write(ids[0], name="Edited while untracked")
+    off = run(organization, crm, django_capture_on_commit_callbacks)
+    assert off.status == SyncRun.Status.OK, off.error
+    assert off.error == "change tracking is off at the CRM for this object: read by modified time from now on"
+    assert off.updated == 1
+    assert (state_of(organization).change_token, state_of(organization).checkpoint_token) == ("", "")
+    assert run(organization, crm, django_capture_on_commit_callbacks).error == ""  # said once
+
+    crm.tracking = True
+    crm.delete(ids[1])
+    on = run(organization, crm, django_capture_on_commit_callbacks)
+    assert on.status == SyncRun.Status.OK, on.error
+    assert crm.asked == ["", ""]  # the first load, then a full read again (one page), reconciled with its ids
+    assert on.error == "change tracking: full read, 1 mirror rows not in the CRM marked deleted"
+    assert_mirror_equals(organization, crm)
