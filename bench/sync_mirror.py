@@ -316,7 +316,8 @@ def main() -> None:
     parser.add_argument("--memory-records", default="100000", help="comma-separated sizes for the peak-RSS runs")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--crm", choices=("zoho", "salesforce", "hubspot"), default="zoho", help="the CRM emulated")
+    crms = ("zoho", "salesforce", "hubspot", "dynamics")
+    parser.add_argument("--crm", choices=crms, default="zoho", help="the CRM emulated")
     args, extra = parser.parse_known_args()  # another CRM's bench takes options of its own
     if args.crm != "zoho":  # the same measurement on another CRM's emulator: bench/sync_mirror_<crm>.py
         return __import__(f"bench.sync_mirror_{args.crm}", fromlist=["main"]).main(sys.argv[1:])
