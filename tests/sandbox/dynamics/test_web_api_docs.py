@@ -1,0 +1,65 @@
+"""A client written from Microsoft's Web API documentation, with plain `requests`: a token from the token endpoint
+(client credentials, scope `<environment URL>/.default`), then WhoAmI, a create answered 204 with OData-EntityId,
+a row retrieved with $select, and a page of a collection read with `Prefer: odata.maxpagesize` following
+`@odata.nextLink`. Nothing here knows the emulator beyond its URLs."""
+
+from __future__ import annotations
+
+import requests
+
+from sandbox.dynamics.seed import DEMO_DV_CLIENT_ID, DEMO_DV_CLIENT_SECRET
+
+
+def test_the_documented_requests(dv_server, env):
+    token = requests.post(
+        f"{dv_server.tls_url}/{env.environment.tenant_id}/oauth2/v2.0/token",
+        data={
+            "client_id": DEMO_DV_CLIENT_ID,
+            "client_secret": DEMO_DV_CLIENT_SECRET,
+            "grant_type": "client_credentials",
+            "scope": f"{env.url}/.default",
+        },
+        verify=dv_server.ca_path,
+        timeout=10,
+    ).json()["access_token"]
+    web_api = f"{env.url}/api/data/v9.2/"
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+        "If-None-Match": "null",
+    }
+
+    who = requests.get(web_api + "WhoAmI", headers=headers, timeout=10)
+    assert who.status_code == 200
+    assert set(who.json()) >= {"BusinessUnitId", "UserId", "OrganizationId"}
+
+    created = requests.post(
+        web_api + "accounts",
+        headers={**headers, "Content-Type": "application/json; charset=utf-8"},
+        json={"name": "Sample Account", "telephone1": "555-0100", "industrycode": 25},
+        timeout=10,
+    )
+    assert created.status_code == 204
+    assert created.content == b""
+    entity_id = created.headers["OData-EntityId"]
+    account_id = entity_id[entity_id.index("(") + 1 : -1]
+
+    row = requests.get(f"{web_api}accounts({account_id})?$select=name,telephone1", headers=headers, timeout=10)
+    assert row.status_code == 200
+    body = row.json()
+    assert body["name"] == "Sample Account"
+    assert body["accountid"] == account_id
+    assert body["@odata.etag"].startswith('W/"')
+
+    for number in range(4):
+        requests.post(web_api + "accounts", headers=headers, json={"name": f"Account {number}"}, timeout=10)
+    names, url = [], f"{web_api}accounts?$select=name"
+    while url:
+        page = requests.get(url, headers={**headers, "Prefer": "odata.maxpagesize=2"}, timeout=10)
+        assert page.status_code == 200, page.text
+        assert page.headers.get("Preference-Applied") == "odata.maxpagesize=2"
+        names += [item["name"] for item in page.json()["value"]]
+        url = page.json().get("@odata.nextLink")
+    assert sorted(names) == sorted(["Sample Account", *(f"Account {number}" for number in range(4))])
