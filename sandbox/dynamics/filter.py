@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -218,11 +219,52 @@ def compile_filter(text: str, table: Table, *, now: datetime | None = None) -> P
     return _Compiler(table, now or datetime.now(UTC)).node(parse(text))
 
 
-def compile_query(text: str, table: Table, *, now: datetime | None = None) -> tuple[Predicate, set[str] | None]:
-    """The predicate, and the primary ids it can match when the filter pins them (`leadid eq <guid> or ...`, as a
-    client reading rows by id sends): None when any row may match. Lets a query skip scanning the table."""
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled `$filter`: its predicate, and what lets a query avoid scanning the whole table."""
+
+    predicate: Predicate
+    node: ast._Node
+    table: Table
+
+    @property
+    def candidates(self) -> set[str] | None:
+        """The primary ids the filter can match when it pins them (`leadid eq <guid> or ...`, as a client reading
+        rows by id sends), else None."""
+        return _candidates(self.node, self.table)
+
+    def lower_bound(self, attribute: Attribute) -> Any:
+        """A value every matching row's `attribute` is at least (normalised), or None: a keyset such as
+        `modifiedon gt T or (modifiedon eq T and leadid gt G)` bounds modifiedon by T."""
+        return _lower_bound(self.node, attribute, self.table)
+
+
+def compile_query(text: str, table: Table, *, now: datetime | None = None) -> Compiled:
     node = parse(text)
-    return _Compiler(table, now or datetime.now(UTC)).node(node), _candidates(node, table)
+    return Compiled(_Compiler(table, now or datetime.now(UTC)).node(node), node, table)
+
+
+def _lower_bound(node: ast._Node, attribute: Attribute, table: Table) -> Any:
+    if isinstance(node, ast.BoolOp):
+        left = _lower_bound(node.left, attribute, table)
+        right = _lower_bound(node.right, attribute, table)
+        if isinstance(node.op, ast.And):
+            return right if left is None else left if right is None else max(left, right)
+        return None if left is None or right is None else min(left, right)
+    if (
+        isinstance(node, ast.Compare)
+        and isinstance(node.comparator, ast.Gt | ast.GtE | ast.Eq)
+        and isinstance(node.left, ast.Identifier)
+        and not node.left.namespace
+        and not isinstance(node.right, ast.Identifier | ast.Null)
+    ):
+        try:
+            if resolve_property(table, node.left.name) is not attribute:
+                return None
+            return normalized(edm_type(attribute), _literal(node.right)[1])
+        except (QueryRefused, ValueError, TypeError):
+            return None
+    return None
 
 
 def _candidates(node: ast._Node, table: Table) -> set[str] | None:

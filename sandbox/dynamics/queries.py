@@ -12,8 +12,9 @@ was issued (UNCONFIRMED lifetime; Dataverse's own cookies carry the last id and 
 foreign one answers 400 naming the paging cookie, so a client starts its read again. `$count=true` counts up to
 5,000 as Dataverse does (`@odata.count`, with `@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded` past it).
 
-The sorted, filtered ids of a query are kept per environment while no row changes (the environment's version
-counter), so paging a large table costs one sort, not one per page."""
+Each table's rows in an `$orderby`'s order are kept per environment while no row changes (the environment's
+version counter); a page walks that index from the cookie's key, or from the lower bound a keyset `$filter` puts
+on the first ordered column, until it has a page: reading 100,000 rows costs one sort, not one per page."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from sandbox.dynamics.calls import API_PREFIX, Problem, dv_endpoint, problem
-from sandbox.dynamics.filter import QUERY_ERROR, QueryRefused, compile_query, edm_type, matches, normalized
+from sandbox.dynamics.filter import QUERY_ERROR, Compiled, QueryRefused, compile_query, edm_type, matches, normalized
 from sandbox.dynamics.filter import resolve_property as filter_property
 from sandbox.dynamics.shapes import parse_select, row_json
 from sandbox.kit.cursors import EXPIRED, Cursor, CursorBook
@@ -144,34 +145,82 @@ def sort_key(row: Row, order: list[tuple[Any, bool]]) -> tuple:
     return tuple(parts)
 
 
-def ordered(call: Call, table: Table, order: list[tuple[Any, bool]], filter_text: str, orderby_text: str) -> Index:
-    """The query's rows in order (cached per environment until a row changes)."""
+def ordered(call: Call, table: Table, order: list[tuple[Any, bool]], orderby_text: str) -> Index:
+    """Every row of the table in the query's order (cached per environment until a row changes)."""
     environment = call.environment
     cache: OrderedDict = environment.extra.setdefault("query_index", OrderedDict())
-    key = (table.logical_name, filter_text, orderby_text)
+    key = (table.logical_name, orderby_text)
     with environment.lock:
         version = environment.version
         found = cache.get(key)
         if found is not None and found.version == version:
             cache.move_to_end(key)
             return found
-        predicate, candidates = None, None
-        if filter_text:
-            try:
-                predicate, candidates = compile_query(filter_text, table, now=call.sandbox.clock.now())
-            except QueryRefused as exc:
-                raise refused(exc) from None
-        if candidates is not None:
-            scanned = [found for row_id in candidates if (found := table.rows.get(row_id)) is not None]
-        else:
-            scanned = list(table.rows.values())
-        rows = [row for row in scanned if predicate is None or matches(predicate, row)]
-        pairs = sorted(((sort_key(row, order), row[table.primary_id]) for row in rows), key=lambda pair: pair[0])
+        pairs = sorted(((sort_key(row, order), row_id) for row_id, row in table.rows.items()), key=lambda pair: pair[0])
         index = Index(version, [pair[0] for pair in pairs], [pair[1] for pair in pairs])
         cache[key] = index
         while len(cache) > INDEX_CACHE:
             cache.popitem(last=False)
         return index
+
+
+def compiled_filter(call: Call, table: Table, text: str) -> Compiled | None:
+    if not text:
+        return None
+    try:
+        return compile_query(text, table, now=call.sandbox.clock.now())
+    except QueryRefused as exc:
+        raise refused(exc) from None
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    keys: list[tuple]  # each row's sort key (the last one is where the next page starts)
+    more: bool
+
+
+def page_of(
+    call: Call, table: Table, order: list[tuple[Any, bool]], orderby_text: str, found: Compiled | None, *,
+    after: tuple | None, limit: int,
+) -> Page:  # fmt: skip
+    """Up to `limit` matching rows after the sort key `after`, and whether more follow. Rows pinned by id are
+    sorted alone; otherwise the table's ordered index is walked from `after` (or from the filter's lower bound on
+    the first $orderby column), so a keyset page reads about a page of rows, not the table."""
+    predicate = found.predicate if found else None
+    candidates = found.candidates if found else None
+    if candidates is not None:
+        rows = [row for row_id in candidates if (row := table.rows.get(row_id)) is not None]
+        pairs = sorted(
+            ((sort_key(row, order), row) for row in rows if predicate is None or matches(predicate, row)),
+            key=lambda pair: pair[0],
+        )
+        if after is not None:
+            pairs = [pair for pair in pairs if pair[0] > after]
+        chosen = pairs[:limit]
+        return Page([row for _, row in chosen], [key for key, _ in chosen], len(pairs) > limit)
+    index = ordered(call, table, order, orderby_text)
+    start = bisect.bisect_right(index.keys, after) if after is not None else 0
+    first, descending = order[0]
+    bound = found.lower_bound(first) if found and not descending else None
+    if bound is not None:
+        start = max(start, bisect.bisect_left(index.keys, ((1, bound),)))
+    rows, keys = [], []
+    for position in range(start, len(index.ids)):
+        row = table.rows.get(index.ids[position])
+        if row is None or (predicate is not None and not matches(predicate, row)):
+            continue
+        if len(rows) == limit:
+            return Page(rows, keys, True)
+        rows.append(row)
+        keys.append(index.keys[position])
+    return Page(rows, keys, False)
+
+
+def count_of(table: Table, found: Compiled | None) -> int:
+    if found is None:
+        return len(table.rows)
+    return sum(1 for row in table.rows.values() if matches(found.predicate, row))
 
 
 # --- paging cookies ----------------------------------------------------------------------------------------------
@@ -262,41 +311,39 @@ def collection(call: Call, entity_set: str) -> Response:
 
         return tracking.tracked_read(call, table)
     select = parse_select(table, args.get("$select"))
-    filter_text = (args.get("$filter") or "").strip()
     orderby_text = (args.get("$orderby") or "").strip()
     order = parse_orderby(table, orderby_text)
+    found = compiled_filter(call, table, (args.get("$filter") or "").strip())
     top = parse_top(args.get("$top"))
     size, size_applied = page_size(call)
-    index = ordered(call, table, order, filter_text, orderby_text)
     binding = binding_of(call, table)
-    start, page = 0, 1
+    after, page = None, 1
     skiptoken = args.get("$skiptoken")
     if skiptoken:
         cursor = cookie_resume(call, table, binding, skiptoken)
-        start, page = bisect.bisect_right(index.keys, cursor.after), cursor.offset + 1
-    limit = top if top is not None else size
-    ids = index.ids[start : start + limit]
-    rows = [found for row_id in ids if (found := table.rows.get(row_id)) is not None]
-    call.rows = len(rows)  # type: ignore[attr-defined]  # limits.py: execution time by rows
-    body: dict[str, Any] = {"@odata.context": f"{call.api_url}$metadata#{select_context(table, args.get('$select'))}"}
-    if args.get("$count", "").lower() == "true":
-        total = len(index.ids)
-        body["@odata.count"] = min(total, COUNT_LIMIT)
-        if total > COUNT_LIMIT:
-            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
-            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
-    body["value"] = [
-        row_json(call.environment, table, row, select=select, annotations=call.annotations) for row in rows
-    ]
-    if top is None and start + len(ids) < len(index.ids) and ids:
+        after, page = cursor.after, cursor.offset + 1
+    with call.environment.lock:
+        chosen = page_of(call, table, order, orderby_text, found, after=after, limit=top if top is not None else size)
+        body: dict[str, Any] = {
+            "@odata.context": f"{call.api_url}$metadata#{select_context(table, args.get('$select'))}"
+        }
+        if args.get("$count", "").lower() == "true":
+            total = count_of(table, found)
+            body["@odata.count"] = min(total, COUNT_LIMIT)
+            if total > COUNT_LIMIT:
+                body["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
+                body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+        body["value"] = rows_json(call, table, chosen.rows, select)
+    call.rows = len(chosen.rows)  # type: ignore[attr-defined]  # limits.py: execution time by rows
+    if top is None and chosen.more and chosen.rows:
         cookie = cookie_issue(
             call,
             table,
             binding,
             page=page,
-            first_id=ids[0],
-            last_id=ids[-1],
-            after=index.keys[start + len(ids) - 1],
+            first_id=chosen.rows[0][table.primary_id],
+            last_id=chosen.rows[-1][table.primary_id],
+            after=chosen.keys[-1],
             tracking=False,
         )
         body["@odata.nextLink"] = link(call, table, **{"$skiptoken": cookie})
@@ -304,7 +351,8 @@ def collection(call: Call, entity_set: str) -> Response:
 
 
 def rows_json(call: Call, table: Table, rows: list[Row], select: list[str] | None) -> list[dict[str, Any]]:
-    return [row_json(call.environment, table, row, select=select, annotations=call.annotations) for row in rows]
+    annotations = call.annotations  # parsed once: it reads the Prefer header
+    return [row_json(call.environment, table, row, select=select, annotations=annotations) for row in rows]
 
 
 def answer(call: Call, body: dict[str, Any], *applied: str | None) -> Response:

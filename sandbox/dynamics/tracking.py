@@ -107,7 +107,7 @@ def _first_read(call: Call, table: Table, select: list[str] | None) -> Response:
     """Every row, paged in primary id order; the last page's delta link starts at the version the read began."""
     size, size_applied = page_size(call)
     order = parse_orderby(table, "")
-    index = ordered(call, table, order, "", "")
+    index = ordered(call, table, order, "")
     binding = binding_of(call, table)
     skiptoken = call.request.args.get("$skiptoken")
     if skiptoken:

@@ -168,9 +168,16 @@ def test_what_dataverse_cannot_run_is_a_400(lead, text):
 
 def test_filters_pinning_primary_ids_name_their_candidates(lead):
     first, second = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
-    _, ids = compile_query(f"leadid eq {first} or leadid eq {second}", lead)
-    assert ids == {first, second}
-    _, ids = compile_query(f"statecode eq 0 and leadid eq {first}", lead)
-    assert ids == {first}
-    _, ids = compile_query(f"leadid eq {first} or statecode eq 0", lead)
-    assert ids is None
+    assert compile_query(f"leadid eq {first} or leadid eq {second}", lead).candidates == {first, second}
+    assert compile_query(f"statecode eq 0 and leadid eq {first}", lead).candidates == {first}
+    assert compile_query(f"leadid eq {first} or statecode eq 0", lead).candidates is None
+
+
+def test_a_keyset_filter_bounds_its_first_column(lead):
+    modified = lead.attribute("modifiedon")
+    keyset = compile_query(f"modifiedon gt {MOMENT} or (modifiedon eq {MOMENT} and leadid gt {FIRST_ID})", lead)
+    assert keyset.lower_bound(modified) == datetime(2026, 3, 9, 8, 30, tzinfo=UTC)
+    both = compile_query(f"modifiedon ge 2026-01-01T00:00:00Z and modifiedon ge {MOMENT}", lead)
+    assert both.lower_bound(modified) == datetime(2026, 3, 9, 8, 30, tzinfo=UTC)
+    assert compile_query(f"modifiedon gt {MOMENT} or statecode eq 0", lead).lower_bound(modified) is None
+    assert compile_query(f"modifiedon lt {MOMENT}", lead).lower_bound(modified) is None
