@@ -24,6 +24,7 @@ answer), CrmRejected (a setup problem: no app credentials, an environment host w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,8 @@ def http_session(role: str = "dynamics-connect") -> requests.Session:
     """The HTTP session of the connect and sign-in exchanges: the client's timeouts, no retries, the CA bundle."""
     session = make_session(role, timeout=tuple(_settings().TIMEOUT), retries=0)
     if _settings().CA_BUNDLE:
-        session.verify = str(_settings().CA_BUNDLE)
+        # Per request: requests lets REQUESTS_CA_BUNDLE override a session's own `verify`.
+        session.request = functools.partial(session.request, verify=str(_settings().CA_BUNDLE))  # type: ignore[method-assign]
     return session
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -204,7 +205,10 @@ class DynamicsSignIn:
             redirect_to=redirect_to,
         )
         app = _sign_in_app(oauth.http_session("dynamics-sign-in"))
-        flow = app.initiate_auth_code_flow(scopes=_scopes(), redirect_uri=redirect_to, state=state)
+        with warnings.catch_warnings():
+            # msal recommends form_post; every CRM's one callback is a GET, and the code is PKCE-bound, single use.
+            warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
+            flow = app.initiate_auth_code_flow(scopes=_scopes(), redirect_uri=redirect_to, state=state)
         cache.set(_flow_key(state), flow, timeout=STATE_MAX_AGE)
         return str(flow["auth_uri"])
 
