@@ -5,6 +5,7 @@ lead's text refused alone while the others land, and batches no larger than ACTI
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.dynamics import activities as timeline
 from crm.records import Activity, Capability
+from tests.crm.harness_hubspot import control
 
 pytestmark = pytest.mark.django_db
 
@@ -47,12 +49,12 @@ class BatchSpy:
 
     def __init__(self, client, monkeypatch) -> None:
         self.sizes: list[int] = []
-        original = client.batch
+        self.original = client.batch
 
         def batch(operations, *args, **kwargs):
             operations = list(operations)
             self.sizes.append(len(operations))
-            return original(operations, *args, **kwargs)
+            return self.original(operations, *args, **kwargs)
 
         monkeypatch.setattr(client, "batch", batch)
 
@@ -158,3 +160,54 @@ def test_the_same_text_twice_in_one_call_is_one_row(dv, provider):
     assert first == second
     assert first.ok
     assert len(dv.rows("task")) == 1
+
+
+def test_a_batch_that_stops_at_its_first_failure_sends_the_rest_again(dv, provider, batches, monkeypatch):
+    """Without odata.continue-on-error Dataverse ends a $batch at the first refusal; what it never ran is sent in
+    the next call, so one deleted lead costs the others nothing."""
+    original = batches.original
+    monkeypatch.setattr(batches, "original", lambda operations: original(operations, continue_on_error=False))
+    kept, gone = lead_of(dv), lead_of(dv)
+    dv.delete("lead", gone)
+    first, refused, second, third = provider.log_activities(activities=texts([kept, gone, kept, kept]))
+    assert batches.sizes == [4, 2]  # the batch ran two operations; the two it never ran went again
+    assert isinstance(refused.error, CrmNotFound)
+    assert all(item.ok for item in (first, second, third))
+    assert len(dv.regarding("task", kept)) == 3
+
+
+def test_each_batch_is_one_request_for_service_protection(dv, provider, settings):
+    settings.DYNAMICS_ACTIVITY_BATCH_SIZE = 10
+    leads = [lead_of(dv) for _ in range(3)]
+    provider.log_activities(activities=texts(leads[:1]))  # the tables' metadata, read once
+    before = requests_counted(dv)
+    provider.log_activities(activities=[replace(text, key=f"again-{text.key}") for text in texts(leads * 8)])
+    assert requests_counted(dv) - before == 3  # 24 texts in three $batch calls, not 24 requests
+
+
+def test_a_throttled_batch_waits_out_retry_after_and_logs_each_text_once(dv, dv_server, provider, sleeps, settings):
+    settings.DYNAMICS_ACTIVITY_BATCH_SIZE = 5
+    leads = [lead_of(dv) for _ in range(2)]
+    provider.log_activities(activities=texts(leads[:1]))  # metadata first: the limit below is for the batches
+    limit = {"dv_requests_per_window": 2, "dv_window_seconds": 10, "dv_retry_after_seconds": 3}
+    control(dv_server, "PATCH", "config", limit)
+    activities = [replace(text, key=f"burst-{text.key}") for text in texts(leads * 6)]
+    logged = provider.log_activities(activities=activities)
+    assert all(item.ok for item in logged), logged
+    assert len(dv.rows("task")) == 13
+    counters = limits_of(dv)
+    assert counters["refused_requests"] >= 1, counters
+    assert counters["sent_while_blocked"] == 0, counters  # no batch went before its Retry-After ended
+    waits = list(sleeps.waits)
+    for seconds in counters["retry_after"]:  # each Retry-After slept in full before the batch went again
+        assert any(seconds <= wait <= seconds + 1 for wait in waits), (seconds, waits)
+
+
+def limits_of(dv) -> dict:
+    """Service protection's counters for Leadline's application user in the environment."""
+    summary = control(dv.server, "GET", f"dynamics/environments/{dv.name}/limits")
+    return summary.get(dv.application_user_id.lower()) or {}
+
+
+def requests_counted(dv) -> int:
+    return int(limits_of(dv)["window_requests"])
