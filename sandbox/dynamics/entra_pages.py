@@ -333,8 +333,19 @@ def _user_tokens(
     )
 
 
+def logout(sandbox: SandboxState, request: Request, tenant: str) -> Response:
+    """Signing out: back to `post_logout_redirect_uri` when given, else a page saying so."""
+    target = request.args.get("post_logout_redirect_uri", "")
+    if target:
+        return Response(status=302, headers={"Location": target})
+    return page(
+        "Signed out", "<h1>You signed out of your account</h1><p>It's a good idea to close all browser windows.</p>"
+    )
+
+
 ROUTES = [
     ("/entra/<tenant>/oauth2/v2.0/authorize", ["GET", "POST"], authorize),
+    ("/entra/<tenant>/oauth2/v2.0/logout", ["GET"], logout),
     ("/entra/<tenant>/v2.0/adminconsent", ["GET", "POST"], admin_consent),
     ("/entra/<tenant>/adminconsent", ["GET", "POST"], admin_consent),
 ]

@@ -42,11 +42,15 @@ def table_of(call: Call, entity_set: str) -> Table:
 
 
 def represent(call: Call, table: Table, row: Row, status: int) -> Response:
-    select = parse_select(table, call.request.args.get("$select"))
-    body = {"@odata.context": context_url(call.api_url, table, select)}
+    asked = call.request.args.get("$select")
+    select = parse_select(table, asked)
+    named = [part.strip() for part in asked.split(",") if part.strip()] if asked else None
+    body = {"@odata.context": context_url(call.api_url, table, named)}
     body.update(row_json(call.environment, table, row, select=select, annotations=call.annotations))
     response = json_response(body, status)
     response.headers["ETag"] = body["@odata.etag"]
+    if call.annotations:
+        response.headers["Preference-Applied"] = f'odata.include-annotations="{",".join(call.annotations)}"'
     return response
 
 
@@ -54,7 +58,8 @@ def entity_id_answer(call: Call, table: Table, row: Row, *, created: bool) -> Re
     """204 with OData-EntityId, or the row (201 created / 200 updated) on `Prefer: return=representation`."""
     if call.prefer.get("return") == "representation":
         response = represent(call, table, row, 201 if created else 200)
-        response.headers["Preference-Applied"] = "return=representation"
+        applied = [response.headers.get("Preference-Applied"), "return=representation"]
+        response.headers["Preference-Applied"] = ",".join(part for part in applied if part)
     else:
         response = Response(status=204)
     response.headers["OData-EntityId"] = entity_id_url(call.api_url, table, row[table.primary_id])
