@@ -15,11 +15,12 @@ from __future__ import annotations
 import re
 import uuid
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
 
 from crm.errors import CrmNotFound, CrmRejected
@@ -32,6 +33,7 @@ SUBJECT_MAX = 200  # task.subject's MaxLength
 DESCRIPTION_MAX = 2000  # task.description's MaxLength (a Memo)
 # Activity tables' primary id, and the entity sets of the tables every environment has (metadata wins when read).
 ACTIVITY_ID = "activityid"
+METADATA_CACHE_SECONDS = 300  # a column or table added in the environment is seen within five minutes
 KNOWN_SETS = {"lead": "leads", "contact": "contacts", "account": "accounts", "opportunity": "opportunities"}
 KNOWN_SETS |= {"task": "tasks", "systemuser": "systemusers", "team": "teams"}
 LOGICAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -109,19 +111,44 @@ def checked_id(record_id: Any) -> str:
 
 
 class Metadata:
-    """What the writes need of the environment's metadata, read once per provider: entity sets, columns, and the
-    navigation properties of lookups (ManyToOneRelationships)."""
+    """What the writes need of the environment's metadata: entity sets, columns, and the navigation properties of
+    lookups (ManyToOneRelationships); each answer kept by the provider, and for METADATA_CACHE_SECONDS in the
+    cache for every worker (so a text logged costs its $batch, not three metadata reads)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, cache_prefix: str = "") -> None:
         self.client = client
-        self._definitions: dict[str, Mapping[str, Any]] = {}
-        self._columns: dict[str, dict[str, Mapping[str, Any]]] = {}
-        self._relationships: dict[str, list[Mapping[str, Any]]] = {}
+        self.cache_prefix = cache_prefix
+        self._held: dict[tuple[str, str], Any] = {}
+
+    def _read(self, kind: str, table: str, read: Callable[[], Any]) -> Any:
+        key = (kind, table)
+        if key not in self._held:
+            cache_key = f"{self.cache_prefix}:{kind}:{table}" if self.cache_prefix else ""
+            found = cache.get(cache_key) if cache_key else None
+            if found is None:
+                found = read()
+                if cache_key:
+                    cache.set(cache_key, found, METADATA_CACHE_SECONDS)
+            self._held[key] = found
+        return self._held[key]
 
     def definition(self, table: str) -> Mapping[str, Any]:
-        if table not in self._definitions:
-            self._definitions[table] = dict(self.client.entity_definition(table) or {})
-        return self._definitions[table]
+        return self._read("definition", table, lambda: dict(self.client.entity_definition(table) or {}))
+
+    def columns(self, table: str) -> dict[str, Mapping[str, Any]]:
+        def read() -> dict[str, Mapping[str, Any]]:
+            rows = self.client.attributes(table) or []
+            rows = rows.get("value", []) if isinstance(rows, Mapping) else rows
+            return {str(row["LogicalName"]): dict(row) for row in rows if row.get("LogicalName")}
+
+        return self._read("columns", table, read)
+
+    def relationships(self, table: str) -> list[Mapping[str, Any]]:
+        def read() -> list[Mapping[str, Any]]:
+            rows = self.client.many_to_one(table) or []
+            return [dict(row) for row in (rows.get("value", []) if isinstance(rows, Mapping) else rows)]
+
+        return self._read("relationships", table, read)
 
     def entity_set(self, table: str) -> str:
         try:
@@ -132,19 +159,6 @@ class Metadata:
 
     def primary_id(self, table: str) -> str:
         return str(self.definition(table).get("PrimaryIdAttribute") or f"{table}id")
-
-    def columns(self, table: str) -> dict[str, Mapping[str, Any]]:
-        if table not in self._columns:
-            rows = self.client.attributes(table) or []
-            rows = rows.get("value", []) if isinstance(rows, Mapping) else rows
-            self._columns[table] = {str(row["LogicalName"]): row for row in rows if row.get("LogicalName")}
-        return self._columns[table]
-
-    def relationships(self, table: str) -> list[Mapping[str, Any]]:
-        if table not in self._relationships:
-            rows = self.client.many_to_one(table) or []
-            self._relationships[table] = list(rows.get("value", []) if isinstance(rows, Mapping) else rows)
-        return self._relationships[table]
 
     def navigation(self, table: str, column: str, target: str) -> str:
         """The navigation property that binds `column` of `table` to a row of `target` (regarding: one per
@@ -166,7 +180,8 @@ def metadata_of(provider: Any) -> Metadata:
     client = client_of(provider)
     held = provider.__dict__.get("_dynamics_write_metadata")
     if held is None or held.client is not client:
-        held = Metadata(client)
+        account_id = getattr(account_of(provider), "pk", None)
+        held = Metadata(client, cache_prefix=f"dynamics:write-metadata:{account_id}" if account_id else "")
         provider.__dict__["_dynamics_write_metadata"] = held
     return held
 

@@ -13,6 +13,7 @@ import pytest
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.dynamics import activities as timeline
 from crm.records import Activity, Capability
+from crm.registry import provider_for
 from tests.crm.harness_hubspot import control
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +212,12 @@ def limits_of(dv) -> dict:
 
 def requests_counted(dv) -> int:
     return int(limits_of(dv)["window_requests"])
+
+
+def test_after_the_first_the_metadata_is_not_read_again_by_another_worker(dv, dv_account, provider, sleeps):
+    lead = lead_of(dv)
+    provider.log_activities(activities=texts([lead]))
+    another = provider_for(dv_account, sleep=sleeps)  # another worker's provider, the same environment
+    (logged,) = another.log_activities(activities=[replace(texts([lead])[0], key="msg-later")])
+    assert logged.ok
+    assert another.client.calls == 1  # its $batch alone
