@@ -339,7 +339,8 @@ class DataverseClient:
                 refreshed = True  # one refresh and one repeat (not a retry of the budget)
                 tokens.access_token_invalidate(token)
             except _Retry as exc:
-                if attempt >= int(dynamics_settings.RETRY_ATTEMPTS):
+                too_long = exc.error.status == 429 and exc.delay > max_wait  # the block stays for every worker
+                if too_long or attempt >= int(dynamics_settings.RETRY_ATTEMPTS):
                     exc.error.retry_after = exc.delay
                     raise exc.error from None
                 logger.info(

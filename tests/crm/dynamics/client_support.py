@@ -304,7 +304,9 @@ def dv_account_fixture(db, fake) -> ProviderAccount:
         environment_url=fake.environment,
         state=DynamicsConnection.State.CONNECTED,
     )
-    return ProviderAccount.unscoped_objects.get(pk=account.pk)
+    account = ProviderAccount.unscoped_objects.get(pk=account.pk)
+    assert account.dynamics_connection.tenant_id == TENANT  # loaded now: threads (other connections) see no rows
+    return account
 
 
 class SleepRecorder:
