@@ -235,3 +235,33 @@ def test_the_callback_without_a_state_goes_back_with_an_error(manager_a):
     response = manager_a.get(reverse("dynamics:oauth-callback"), {"state": "forged"})
     assert response.status_code == 302
     assert response.url == reverse("admin:dynamics_dynamicsconnection_changelist")
+
+
+def test_check_asks_the_environment_as_our_application_user(manager_a, connection_a, dv_server, environment):
+    connect(manager_a, connection_a, dv_server, environment)
+    response = manager_a.post(url("check", connection_a.pk))
+    assert response.status_code == 302
+    text = " ".join(messages_of(response))
+    assert "Dynamics 365 answered" in text
+    assert environment.organization_id in text
+    assert environment.application_user(CLIENT_ID)["systemuserid"] in text
+
+
+def test_the_packages_own_callback_url_refuses_another_organizations_account(
+    manager_a, manager_b, tenant_b, dv_server, environment
+):
+    """/dynamics/oauth/callback/ (an app registered with that URI) answers as the shared callback: a genuine state
+    for B's account, carried in A's session, finds nothing."""
+    connection_b = unconnected(tenant_b.organization, dv_server, name="bolt-dynamics")
+    session = manager_a.session
+    consent_url = oauth.authorize_url(
+        connection_b.account, session=session, options={"environment_url": environment.url}
+    )
+    session.save()
+    state = parse_qs(urlsplit(consent_url).query)["state"][0]
+    response = manager_a.get(
+        reverse("dynamics:oauth-callback"), {"state": state, "admin_consent": "True", "tenant": environment.tenant_id}
+    )
+    assert response.status_code == 404
+    connection_b.refresh_from_db()
+    assert connection_b.org_id == ""
