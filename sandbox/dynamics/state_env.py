@@ -157,6 +157,7 @@ class Environment:
             _derive(spec, row)
             row["versionnumber"] = self.next_version()
             spec.rows[new_id] = row
+            spec.index_row(row)
             snapshot = dict(row)
             if self._undo is not None:
                 self._undo.append(("create", table, new_id))
@@ -175,11 +176,13 @@ class Environment:
                 raise RowNotFound(table, key)
             if self._undo is not None:
                 self._undo.append(("update", table, key, dict(row)))
+            spec.unindex_row(row)
             row.update({name: value for name, value in values.items() if name not in SYSTEM_COLUMNS})
             row["modifiedon"] = moment
             row["modifiedby"], row["modifiedby@table"] = by, "systemuser"
             _derive(spec, row)
             row["versionnumber"] = self.next_version()
+            spec.index_row(row)
             snapshot = dict(row)
         self._announce(Change(self, table, "Update", key, snapshot, by, moment, tuple(values)))
         return snapshot
@@ -192,6 +195,7 @@ class Environment:
             row = spec.rows.pop(key, None)
             if row is None:
                 raise RowNotFound(table, key)
+            spec.unindex_row(row)
             if self._undo is not None:
                 self._undo.append(("delete", table, key, row, len(self.tombstones)))
             self.tombstones.append(Tombstone(self.next_version(), table, key, moment))
@@ -220,6 +224,7 @@ class Environment:
                 _derive(spec, row)
                 row["versionnumber"] = self.next_version()
                 spec.rows[norm_id(row[spec.primary_id])] = row
+                spec.index_row(row)
 
     def _announce(self, change: Change) -> None:
         if self._held is not None:
@@ -251,13 +256,14 @@ class Environment:
     def _rollback(self, undo: list[tuple[Any, ...]]) -> None:
         for step in reversed(undo):
             kind, table, key = step[0], step[1], step[2]
-            rows = self.tables[table].rows
-            if kind == "create":
-                rows.pop(key, None)
-            elif kind == "update":
-                rows[key] = step[3]
-            elif kind == "delete":
-                rows[key] = step[3]
+            spec = self.tables[table]
+            current = spec.rows.pop(key, None)
+            if current is not None:
+                spec.unindex_row(current)
+            if kind in ("update", "delete"):
+                spec.rows[key] = step[3]
+                spec.index_row(step[3])
+            if kind == "delete":
                 del self.tombstones[step[4] :]
 
 

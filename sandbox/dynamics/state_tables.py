@@ -94,6 +94,7 @@ class Table:
     attributes: dict[str, Attribute] = field(default_factory=dict)
     alternate_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key logical name -> columns
     rows: dict[str, Row] = field(default_factory=dict)  # id (lower-case GUID) -> row
+    key_indexes: dict[str, dict[tuple[Any, ...], str]] = field(default_factory=dict, repr=False)  # key -> id
 
     @property
     def metadata_id(self) -> str:
@@ -106,18 +107,54 @@ class Table:
         return [attribute for attribute in self.attributes.values() if attribute.is_lookup]
 
     def find_by_key(self, values: dict[str, Any]) -> Row | None:
-        """The row whose columns equal `values` (an alternate key's columns; strings compared case-insensitively
-        as Dataverse's default collation does)."""
-
-        def same(left: Any, right: Any) -> bool:
-            if isinstance(left, str) and isinstance(right, str):
-                return left.casefold() == right.casefold()
-            return left == right
-
+        """The row whose columns equal `values` (strings compared case-insensitively as Dataverse's default
+        collation does): through the alternate key's index when `values` are a key's columns, else a scan."""
+        for name, columns in self.alternate_keys.items():
+            if set(columns) == set(values):
+                wanted = _key_value(columns, values)
+                found = self.rows.get(self._index(name).get(wanted, "")) if wanted is not None else None
+                return found if found is not None and _key_value(columns, found) == wanted else None
         for row in self.rows.values():
-            if all(same(row.get(name), value) for name, value in values.items()):
+            if all(_same(row.get(name), value) for name, value in values.items()):
                 return row
         return None
+
+    def index_row(self, row: Row) -> None:
+        """Keep the alternate keys' indexes current (Environment calls it after storing a row)."""
+        for name, columns in self.alternate_keys.items():
+            key = _key_value(columns, row)
+            if key is not None:
+                self._index(name)[key] = row[self.primary_id]
+
+    def unindex_row(self, row: Row) -> None:
+        for name, columns in self.alternate_keys.items():
+            key = _key_value(columns, row)
+            index = self._index(name)
+            if key is not None and index.get(key) == row[self.primary_id]:
+                del index[key]
+
+    def _index(self, name: str) -> dict[tuple[Any, ...], str]:
+        index = self.key_indexes.get(name)
+        if index is None:  # first use (or a key defined after rows were stored): build it once
+            index = self.key_indexes[name] = {}
+            for row in self.rows.values():
+                key = _key_value(self.alternate_keys[name], row)
+                if key is not None:
+                    index[key] = row[self.primary_id]
+        return index
+
+
+def _same(left: Any, right: Any) -> bool:
+    if isinstance(left, str) and isinstance(right, str):
+        return left.casefold() == right.casefold()
+    return left == right
+
+
+def _key_value(columns: tuple[str, ...], source: dict[str, Any]) -> tuple[Any, ...] | None:
+    values = [source.get(column) for column in columns]
+    if any(value is None for value in values):
+        return None
+    return tuple(value.casefold() if isinstance(value, str) else value for value in values)
 
 
 @dataclass(frozen=True)

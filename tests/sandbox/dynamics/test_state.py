@@ -128,3 +128,26 @@ def test_the_demo_world():
     )
     again = SandboxState(world="demo").dynamics.environment(worlds.DEMO_DV_ENVIRONMENT)
     assert [row["leadid"] for row in again.rows("lead")] == [row["leadid"] for row in environment.rows("lead")]
+
+
+def test_alternate_key_lookups_follow_writes_and_undos(dynamics):
+    environment = dynamics.create_environment("contoso", organization_name="Contoso")
+    table = environment.table("lh_sms")
+    row = environment.create("lh_sms", {"subject": "Hi", "lh_leadlinemessageid": "M-1"}, by="")
+    assert table.find_by_key({"lh_leadlinemessageid": "m-1"})["activityid"] == row["activityid"]
+    environment.update("lh_sms", row["activityid"], {"lh_leadlinemessageid": "m-2"}, by="")
+    assert table.find_by_key({"lh_leadlinemessageid": "m-1"}) is None
+    assert table.find_by_key({"lh_leadlinemessageid": "m-2"}) is not None
+
+    def failing() -> None:
+        with environment.transaction():
+            environment.delete("lh_sms", row["activityid"], by="")
+            environment.create("lh_sms", {"subject": "New", "lh_leadlinemessageid": "m-3"}, by="")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert table.find_by_key({"lh_leadlinemessageid": "m-2"})["activityid"] == row["activityid"]
+    assert table.find_by_key({"lh_leadlinemessageid": "m-3"}) is None
+    environment.delete("lh_sms", row["activityid"], by="")
+    assert table.find_by_key({"lh_leadlinemessageid": "m-2"}) is None
