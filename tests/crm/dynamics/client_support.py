@@ -328,3 +328,66 @@ def make_client_fixture(dv_account):
         return DataverseClient(dv_account, **kwargs)
 
     return make
+
+
+# --- the emulator (sandbox/dynamics over real HTTP and HTTPS) ---------------------------------------------------
+@pytest.fixture(name="dv_sandbox")
+def dv_sandbox_fixture(dv_cert_dir, settings, clean_state):
+    """The sandbox (empty world) with its HTTPS listener as Entra ID, trusted through DYNAMICS_CA_BUNDLE."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(world="empty", tls=True, tls_dir=dv_cert_dir) as server:
+        settings.DYNAMICS_CA_BUNDLE = server.ca_path
+        settings.DYNAMICS_CLIENT_ID = CLIENT_ID
+        settings.DYNAMICS_CLIENT_SECRET = CLIENT_SECRET
+        settings.DYNAMICS_LOGIN_URL = server.tls_url
+        settings.DYNAMICS_RETRY_BASE_SECONDS = 0.01
+        yield server
+
+
+@pytest.fixture(name="dv_environment")
+def dv_environment_fixture(dv_sandbox):
+    """An emulated environment ("contoso") with the demo app consented and its application user."""
+    return dv_sandbox.state.dynamics.create_environment("contoso", organization_name="Contoso Fitness")
+
+
+@pytest.fixture(name="sandbox_account")
+def sandbox_account_fixture(db, dv_sandbox, dv_environment) -> ProviderAccount:
+    """An operator-set account on the emulator, connected to the environment (tenant and environment URL)."""
+    organization = OrganizationFactory(slug="contoso", name="Contoso Fitness")
+    account = ProviderAccount.objects.create(
+        organization=organization,
+        name="contoso-dynamics",
+        kind="dynamics",
+        is_default=True,
+        accounts_url=dv_sandbox.tls_url,
+        api_domain=dv_sandbox.url,
+        custom_endpoints=True,
+    )
+    from crm.providers.dynamics.models import DynamicsConnection
+
+    DynamicsConnection.unscoped_objects.create(
+        organization=organization,
+        account=account,
+        tenant_id=dv_environment.tenant_id,
+        environment_url=dv_environment.url,
+        state=DynamicsConnection.State.CONNECTED,
+    )
+    account = ProviderAccount.unscoped_objects.get(pk=account.pk)
+    assert account.dynamics_connection.environment_url == dv_environment.url
+    return account
+
+
+def sandbox_configure(server: Any, **knobs: Any) -> None:
+    import requests
+
+    response = requests.patch(f"{server.url}/_sandbox/config", json=knobs, timeout=15)
+    assert response.status_code == 200, response.text
+
+
+def sandbox_control(server: Any, method: str, path: str, **kwargs: Any) -> Any:
+    import requests
+
+    response = requests.request(method, f"{server.url}/_sandbox/dynamics{path}", timeout=15, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json() if response.content else None
