@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -216,80 +215,14 @@ def parse(text: str) -> ast._Node:
 # --- compiling ---------------------------------------------------------------------------------------------------
 def compile_filter(text: str, table: Table, *, now: datetime | None = None) -> Predicate:
     """The predicate of a `$filter` on `table`'s rows (raises QueryRefused as Dataverse would answer)."""
-    return _Compiler(table, now or datetime.now(UTC)).node(parse(text))
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """A compiled `$filter`: its predicate, and what lets a query avoid scanning the whole table."""
-
-    predicate: Predicate
-    node: ast._Node
-    table: Table
-
-    @property
-    def candidates(self) -> set[str] | None:
-        """The primary ids the filter can match when it pins them (`leadid eq <guid> or ...`, as a client reading
-        rows by id sends), else None."""
-        return _candidates(self.node, self.table)
-
-    def lower_bound(self, attribute: Attribute) -> Any:
-        """A value every matching row's `attribute` is at least (normalised), or None: a keyset such as
-        `modifiedon gt T or (modifiedon eq T and leadid gt G)` bounds modifiedon by T."""
-        return _lower_bound(self.node, attribute, self.table)
-
-
-def compile_query(text: str, table: Table, *, now: datetime | None = None) -> Compiled:
-    node = parse(text)
-    return Compiled(_Compiler(table, now or datetime.now(UTC)).node(node), node, table)
-
-
-def _lower_bound(node: ast._Node, attribute: Attribute, table: Table) -> Any:
-    if isinstance(node, ast.BoolOp):
-        left = _lower_bound(node.left, attribute, table)
-        right = _lower_bound(node.right, attribute, table)
-        if isinstance(node.op, ast.And):
-            return right if left is None else left if right is None else max(left, right)
-        return None if left is None or right is None else min(left, right)
-    if (
-        isinstance(node, ast.Compare)
-        and isinstance(node.comparator, ast.Gt | ast.GtE | ast.Eq)
-        and isinstance(node.left, ast.Identifier)
-        and not node.left.namespace
-        and not isinstance(node.right, ast.Identifier | ast.Null)
-    ):
-        try:
-            if resolve_property(table, node.left.name) is not attribute:
-                return None
-            return normalized(edm_type(attribute), _literal(node.right)[1])
-        except (QueryRefused, ValueError, TypeError):
-            return None
-    return None
-
-
-def _candidates(node: ast._Node, table: Table) -> set[str] | None:
-    if isinstance(node, ast.BoolOp):
-        left, right = _candidates(node.left, table), _candidates(node.right, table)
-        if isinstance(node.op, ast.Or):
-            return None if left is None or right is None else left | right
-        return right if left is None else left if right is None else left & right
-    if isinstance(node, ast.Compare) and isinstance(node.left, ast.Identifier):
-        if node.left.name != table.primary_id or node.left.namespace:
-            return None
-        if isinstance(node.comparator, ast.Eq) and isinstance(node.right, ast.GUID):
-            return {node.right.val.lower()}
-        if isinstance(node.comparator, ast.In) and isinstance(node.right, ast.List):
-            values = node.right.val
-            if all(isinstance(value, ast.GUID) for value in values):
-                return {value.val.lower() for value in values}
-    return None
+    return Compiler(table, now or datetime.now(UTC)).node(parse(text))
 
 
 def matches(predicate: Predicate, row: Row) -> bool:
     return predicate(row) is True
 
 
-def _literal(node: ast._Node) -> tuple[str, Any]:
+def literal_of(node: ast._Node) -> tuple[str, Any]:
     """(Edm type, Python value) of a literal node."""
     if isinstance(node, ast.Null):
         return "null", None
@@ -345,7 +278,7 @@ def _compare(kind: type, left: Any, right: Any) -> bool | None:
     return left <= right
 
 
-class _Compiler:
+class Compiler:
     def __init__(self, table: Table, now: datetime) -> None:
         self.table = table
         self.now = now
@@ -392,7 +325,7 @@ class _Compiler:
             if not _compatible(column_edm, edm_type(other)):
                 raise _incompatible(column_edm, edm_type(other), OPERATOR_KIND[kind])
             return lambda row: _compare(kind, row_value(row, attribute), normalized(column_edm, row_value(row, other)))
-        literal_edm, literal = _literal(right)
+        literal_edm, literal = literal_of(right)
         if not _compatible(column_edm, literal_edm):
             raise _incompatible(column_edm, literal_edm, OPERATOR_KIND[kind])
         value = normalized(column_edm, literal)
@@ -403,7 +336,7 @@ class _Compiler:
         column_edm = edm_type(attribute)
         values = set()
         for item in getattr(right, "val", []):
-            literal_edm, literal = _literal(item)
+            literal_edm, literal = literal_of(item)
             if not _compatible(column_edm, literal_edm):
                 raise _incompatible(column_edm, literal_edm, "In")
             values.add(normalized(column_edm, literal))

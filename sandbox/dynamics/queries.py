@@ -29,8 +29,9 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from sandbox.dynamics.calls import API_PREFIX, Problem, dv_endpoint, problem
-from sandbox.dynamics.filter import QUERY_ERROR, Compiled, QueryRefused, compile_query, edm_type, matches, normalized
+from sandbox.dynamics.filter import QUERY_ERROR, QueryRefused, edm_type, matches, normalized
 from sandbox.dynamics.filter import resolve_property as filter_property
+from sandbox.dynamics.filter_plan import Compiled, compile_query
 from sandbox.dynamics.shapes import parse_select, row_json
 from sandbox.kit.cursors import EXPIRED, Cursor, CursorBook
 from sandbox.kit.http import json_response

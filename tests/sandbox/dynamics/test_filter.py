@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.dynamics.filter import QueryRefused, compile_filter, compile_query, matches
+from sandbox.dynamics.filter import QueryRefused, compile_filter, matches
+from sandbox.dynamics.filter_plan import compile_query
 from sandbox.dynamics.seed_tables import new_tables
 
 OWNER = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
