@@ -19,7 +19,8 @@ from typing import Any
 
 from crm.errors import CrmError, CrmRejected
 from crm.providers.dynamics import writes
-from crm.providers.dynamics.errors import PROVIDER, DataverseError, translate, translated
+from crm.providers.dynamics.errors import PROVIDER, DataverseRejected, translate, translated
+from crm.providers.dynamics.transport import BatchItemResult, BatchOperation
 from crm.records import Activity, ActivityLogged
 
 # A fixed namespace for activity ids: the same (organization, key) is the same row in every process, every retry.
@@ -103,82 +104,42 @@ def activities_log(provider: Any, activities: Sequence[Activity] = (), **kwargs:
     size = max_activities_per_call()
     while pending:
         chunk, pending = pending[:size], pending[size:]
-        answers = client.batch([operation(entity_set, row_id, body) for _, row_id, body in chunk])
-        answers = list(answers or [])
-        for position, (index, row_id, _) in enumerate(chunk[: len(answers)]):
-            results[index] = logged(activities[index].key, row_id, answers[position])
-        # Dataverse stops a batch at its first failure unless it continues on errors: what it never ran goes again.
-        if len(answers) < len(chunk):
-            if not answers:
-                raise CrmError("Dataverse answered a $batch with no responses", provider=PROVIDER)
-            pending = chunk[len(answers) :] + pending
+        answers = list(client.batch([operation(entity_set, row_id, body) for _, row_id, body in chunk]) or [])
+        unrun = [item for item, answer in zip(chunk, answers, strict=False) if not executed(answer)]
+        unrun += chunk[len(answers) :]
+        for (index, row_id, _), answer in zip(chunk, answers, strict=False):
+            if executed(answer):
+                results[index] = logged(activities[index].key, row_id, answer)
+        if len(unrun) == len(chunk):  # nothing ran: sending it again would not either
+            raise CrmError("Dataverse ran none of the $batch's operations", provider=PROVIDER)
+        # Dataverse ends a batch at its first failure unless told to continue: what it never ran goes again.
+        pending = unrun + pending
     return [results[seen[activity.key]] for activity in activities]
 
 
-def operation(entity_set: str, row_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def executed(answer: BatchItemResult) -> bool:
+    """Whether Dataverse ran the operation (False: an earlier failure ended the batch before it)."""
+    return bool(getattr(answer, "executed", True))
+
+
+def operation(entity_set: str, row_id: str, body: Mapping[str, Any]) -> BatchOperation:
     """One create-only operation of a $batch: PATCH <set>(<id>) with If-None-Match: *."""
-    return {
-        "method": "PATCH",
-        "path": f"{entity_set}({row_id})",
-        "headers": {"If-None-Match": "*"},
-        "body": dict(body),
-    }
+    return BatchOperation(
+        method="PATCH", path=f"{entity_set}({row_id})", body=dict(body), headers={"If-None-Match": "*"}
+    )
 
 
-def logged(key: str, row_id: str, answer: Any) -> ActivityLogged:
-    """One operation's answer: created (204/201) or there already (412) is logged; a refusal is this activity's
-    CrmRejected; anything that stops every activity (auth, throttling, an outage) is raised."""
-    status, error = answer_parts(answer)
-    if error is None and (200 <= status < 300 or status == ALREADY):
+def logged(key: str, row_id: str, answer: BatchItemResult) -> ActivityLogged:
+    """One operation's answer: created (204/201) or there already (412: an earlier try logged it) is logged; a
+    refusal is this activity's CrmRejected; what stops every activity (auth, throttling, an outage) is raised."""
+    status = int(answer.status or 0)
+    if status == ALREADY or (answer.error is None and 200 <= status < 300):
         return ActivityLogged(key=key, activity_id=row_id)
-    if error is None:
-        error = CrmRejected(f"Dataverse answered {status} to the activity", provider=PROVIDER, status=status)
-    if isinstance(error, DataverseError):
-        if status == ALREADY or getattr(error, "status", None) == ALREADY:
-            return ActivityLogged(key=key, activity_id=row_id)
-        error = translate(error)
-    if isinstance(error, CrmRejected):
-        return ActivityLogged(key=key, error=error)
-    raise error
-
-
-def answer_parts(answer: Any) -> tuple[int, Any]:
-    """(status, error or None) of one $batch answer, whether the client hands an exception, an object or a dict."""
-    if isinstance(answer, BaseException):
-        return int(getattr(answer, "status", 0) or 0), answer
-    if isinstance(answer, Mapping):
-        status = int(answer.get("status") or 0)
-        error = answer.get("error")
-        body = answer.get("body") or answer.get("json")
-    else:
-        status = int(getattr(answer, "status", 0) or getattr(answer, "status_code", 0) or 0)
-        error = getattr(answer, "error", None)
-        body = getattr(answer, "body", None) or getattr(answer, "json", None)
-    if error is None and status >= 400 and status != ALREADY:
-        error = error_of(status, body)
-    if isinstance(error, Mapping):
-        error = error_of(status, {"error": error})
-    return status, error
-
-
-def error_of(status: int, body: Any) -> CrmError:
-    """A failed operation's body ({"error": {code, message}}) as the crm.errors type its status means."""
-    from crm.providers.dynamics import errors
-
-    details = (body or {}).get("error", {}) if isinstance(body, Mapping) else {}
-    message = str(details.get("message") or f"Dataverse answered {status}")
-    code = str(details.get("code") or "")
-    if status == 404:
-        vendor: type[DataverseError] = errors.DataverseNotFound
-    elif status == 429:
-        vendor = errors.DataverseRateLimited
-    elif status in (401, 403):
-        vendor = errors.DataverseAuthError if status == 401 else errors.DataverseRejected
-    elif status >= 500:
-        vendor = errors.DataverseUnavailable
-    else:
-        vendor = errors.DataverseRejected
-    return translate(vendor(message, status=status, code=code, body=body))
+    error = answer.error or DataverseRejected(f"Dataverse answered {status} to the activity", status=status)
+    translated_error = translate(error)
+    if isinstance(translated_error, CrmRejected):
+        return ActivityLogged(key=key, error=translated_error)
+    raise translated_error
 
 
 # The provider's method name (crm/provider.py), and its batch size.

@@ -221,3 +221,11 @@ def test_after_the_first_the_metadata_is_not_read_again_by_another_worker(dv, dv
     (logged,) = another.log_activities(activities=[replace(texts([lead])[0], key="msg-later")])
     assert logged.ok
     assert another.client.calls == 1  # its $batch alone
+
+
+def test_a_custom_table_the_environment_lacks_is_refused_by_name(dv, dv_connection, provider):
+    use_custom_table(dv_connection, "new_textmessage")
+    with pytest.raises(CrmRejected) as caught:
+        provider.log_activities(activities=texts([lead_of(dv)]))
+    assert "new_textmessage" in caught.value.message
+    assert dv.rows("task") == []

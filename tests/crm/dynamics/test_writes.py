@@ -13,6 +13,7 @@ import pytest
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.dynamics import writes
 from crm.records import Capability
+from tests.factories import StudioFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +46,14 @@ def test_a_task_regards_its_lead_and_belongs_to_the_owner(dv, provider):
     assert task["statecode"] == 0  # open: a follow-up to do
     assert task["scheduledend"] == datetime(2026, 12, 9, tzinfo=UTC)  # the organization's day (no studio: UTC)
     assert task["createdby"] == dv.application_user_id
+
+
+def test_a_tasks_due_date_starts_in_the_studios_time_zone(dv, provider, organization):
+    StudioFactory(organization=organization, time_zone="America/Los_Angeles")
+    task_id = provider.create_task(
+        object="lead", record_id=lead_of(dv), owner_id="", subject="Call", due_date=date(2026, 7, 1)
+    )
+    assert dv.row("task", task_id)["scheduledend"] == datetime(2026, 7, 1, 7, tzinfo=UTC)  # midnight PDT
 
 
 def test_a_task_without_an_owner_is_the_application_users_and_one_without_a_record_regards_nothing(dv, provider):
