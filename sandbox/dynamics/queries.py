@@ -12,8 +12,8 @@ was issued (UNCONFIRMED lifetime; Dataverse's own cookies carry the last id and 
 foreign one answers 400 naming the paging cookie, so a client starts its read again. `$count=true` counts up to
 5,000 as Dataverse does (`@odata.count`, with `@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded` past it).
 
-Each table's rows in an `$orderby`'s order are kept per environment while no row changes (the environment's
-version counter); a page walks that index from the cookie's key, or from the lower bound a keyset `$filter` puts
+Each table's rows in an `$orderby`'s order are kept per environment while none of them changes (their count and
+highest row version); a page walks that index from the cookie's key, or from the lower bound a keyset `$filter` puts
 on the first ordered column, until it has a page: reading 100,000 rows costs one sort, not one per page."""
 
 from __future__ import annotations
@@ -71,9 +71,9 @@ class Desc:
 
 @dataclass
 class Index:
-    """A query's rows in order: their sort keys and ids, valid while the environment's version is `version`."""
+    """A table's rows in an order: their sort keys and ids, valid while the table's signature is `version`."""
 
-    version: int
+    version: tuple[int, int]
     keys: list[tuple]
     ids: list[str]
 
@@ -146,13 +146,18 @@ def sort_key(row: Row, order: list[tuple[Any, bool]]) -> tuple:
     return tuple(parts)
 
 
+def table_signature(table: Table) -> tuple[int, int]:
+    """Changes when any row of the table does (its count, its highest row version), not when other tables do."""
+    return len(table.rows), max((row.get("versionnumber") or 0 for row in table.rows.values()), default=0)
+
+
 def ordered(call: Call, table: Table, order: list[tuple[Any, bool]], orderby_text: str) -> Index:
     """Every row of the table in the query's order (cached per environment until a row changes)."""
     environment = call.environment
     cache: OrderedDict = environment.extra.setdefault("query_index", OrderedDict())
     key = (table.logical_name, orderby_text)
     with environment.lock:
-        version = environment.version
+        version = table_signature(table)
         found = cache.get(key)
         if found is not None and found.version == version:
             cache.move_to_end(key)
@@ -307,7 +312,8 @@ def collection(call: Call, entity_set: str) -> Response:
     table = table_of(call, entity_set)
     check_options(call)
     args = call.request.args
-    if "$deltatoken" in args or "odata.track-changes" in call.prefer:
+    tracking_cookie = 'istracking="True"' in args.get("$skiptoken", "")  # a tracked read's page, Prefer or not
+    if "$deltatoken" in args or "odata.track-changes" in call.prefer or tracking_cookie:
         from sandbox.dynamics import tracking
 
         return tracking.tracked_read(call, table)

@@ -179,3 +179,11 @@ def test_tables_without_change_tracking_and_options_tracking_refuses(env, dv_ser
     assert with_filter.status_code == 400
     not_a_token = get(env, "leads", params={"$select": "firstname", "$deltatoken": "yesterday"})
     assert not_a_token.status_code == 400
+
+
+def test_a_tracked_reads_next_link_continues_it_without_the_prefer_header(env):
+    seed(env, "lead", 5)
+    first = ok(get(env, "leads", params={"$select": "firstname"}, prefer="odata.track-changes,odata.maxpagesize=3"))
+    rest = ok(get(env, first["@odata.nextLink"]))
+    assert len(first["value"]) + len(rest["value"]) == 5
+    assert "@odata.deltaLink" in rest
