@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -330,7 +331,7 @@ class DataverseClient:
                     # a 429 elsewhere while this call waited for its slot: wait for that block first
                     if limits.blocked_until(environment=self.environment, user=self.user) > self.pacer.now():
                         continue
-                    return self._attempt(
+                    answer = self._attempt(
                         token, method, url, params, json, data, headers, prefer, expect, safe, following_link, attempt
                     )
             except _Unauthorized as exc:
@@ -342,6 +343,8 @@ class DataverseClient:
                 too_long = exc.error.status == 429 and exc.delay > max_wait  # the block stays for every worker
                 if too_long or attempt >= int(dynamics_settings.RETRY_ATTEMPTS):
                     exc.error.retry_after = exc.delay
+                    if too_long:
+                        self._limit_block_show(exc.delay, exc.error.message)
                     raise exc.error from None
                 logger.info(
                     "dynamics.call.retry",
@@ -352,6 +355,10 @@ class DataverseClient:
                 )
                 backoff = 0.0 if exc.error.status == 429 else exc.delay  # a 429's wait is the shared block
                 attempt += 1
+            else:
+                if limits.block_shown_take(environment=self.environment, user=self.user):
+                    self._connection_write("connection_limit_clear")
+                return answer
 
     # --- one attempt ----------------------------------------------------------------------------------------------
     def _attempt(
@@ -444,6 +451,12 @@ class DataverseClient:
         )
         self._connection_write("connection_needs_reauth", reason=message)
         return DataverseAuthError(message, status=exc.status, code=exc.code, body=exc.body)
+
+    def _limit_block_show(self, seconds: float, message: str) -> None:
+        """A block longer than calls wait: shown on the connection (the admin) until a call succeeds after it."""
+        limits.block_shown_mark(environment=self.environment, user=self.user, seconds=seconds)
+        until = datetime.fromtimestamp(time.time() + seconds, tz=UTC)
+        self._connection_write("connection_limit_block", until=until, message=message)
 
     def _connection_write(self, name: str, **values: Any) -> None:
         if self.account is not None and self.account.pk is not None:

@@ -95,6 +95,21 @@ def block_clear(*, environment: str, user: str) -> None:
     cache.delete(_key(environment, user, "blocked"))
 
 
+def block_shown_mark(*, environment: str, user: str, seconds: float) -> None:
+    """The block was written on the connection (shown in the admin): the first call that succeeds after it clears
+    it there (`block_shown_take`)."""
+    cache.set(_key(environment, user, "shown"), 1, timeout=int(seconds) + 24 * 3600)
+
+
+def block_shown_take(*, environment: str, user: str) -> bool:
+    """Whether a block shown on the connection is to be cleared now (once: the mark is taken)."""
+    key = _key(environment, user, "shown")
+    if cache.get(key) is None:
+        return False
+    cache.delete(key)
+    return True
+
+
 def block_wait(*, environment: str, user: str, pacer: Pacer, max_wait: float) -> float:
     """Before a request: wait until the environment's block for this user ends. Returns the seconds waited;
     DataverseRateLimited (with the seconds left) when that is longer than `max_wait`."""

@@ -185,3 +185,18 @@ def test_parallel_workers_never_pass_the_environments_concurrency(fake, dv_accou
     assert failures == []
     assert len(fake.api_seen()) == 32
     assert 2 <= fake.in_flight_max <= 3
+
+
+def test_a_long_block_is_shown_on_the_connection_until_a_call_succeeds(fake, make_client, dv_account):
+    from crm.providers.dynamics.models import DynamicsConnection
+
+    fake.answer(too_many(600), FakeDataverse.json(200, WHO))
+    client = make_client()
+    with pytest.raises(DataverseRateLimited):
+        client.whoami()
+    shown = DynamicsConnection.unscoped_objects.get(account=dv_account).limit_blocked_until
+    assert shown is not None
+    assert 590 < shown.timestamp() - time.time() <= 601
+    limits.block_clear(environment=client.environment, user=client.user)  # the block has run out
+    assert client.whoami() == WHO
+    assert DynamicsConnection.unscoped_objects.get(account=dv_account).limit_blocked_until is None
