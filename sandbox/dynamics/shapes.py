@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sandbox.dynamics.state import Environment, Row, Table
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
+LABELLED_TYPES = ("Picklist", "State", "Status", "Boolean", "Money", "Integer", "BigInt", "DateTime")
 LOOKUP_TABLE = "Microsoft.Dynamics.CRM.lookuplogicalname"
 NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
 
@@ -75,31 +76,53 @@ def row_json(
 ) -> dict[str, Any]:
     """The row's JSON (without @odata.context: the caller adds it for a single row)."""
     annotations = tuple(annotations)
-    formatted = wants(annotations, FORMATTED)
+    formatted = wants(annotations, FORMATTED) if annotations else False
+    navigation = wants(annotations, NAVIGATION) if annotations else False
+    logical = wants(annotations, LOOKUP_TABLE) if annotations else False
     body: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
-    columns = list(select) if select is not None else list(table.attributes)
-    if table.primary_id not in columns:
-        columns.append(table.primary_id)
-    for column in columns:
-        attribute = table.attributes[column]
+    for column, name, attribute, default_target, labelled in _plan(table, select):
         value = row.get(column)
-        if attribute.is_lookup:
-            name = lookup_property(column)
-            target = row.get(f"{column}@table") or (attribute.targets[0] if attribute.targets else "")
-            if value is not None and formatted:
-                body[f"{name}@{FORMATTED}"] = lookup_name(environment, target, value)
-            if value is not None and wants(annotations, NAVIGATION):
-                body[f"{name}@{NAVIGATION}"] = navigation_property(attribute, target)
-            if value is not None and wants(annotations, LOOKUP_TABLE):
-                body[f"{name}@{LOOKUP_TABLE}"] = target
+        if name is not None:  # a lookup
+            if value is not None and annotations:
+                target = row.get(f"{column}@table") or default_target
+                if formatted:
+                    body[f"{name}@{FORMATTED}"] = lookup_name(environment, target, value)
+                if navigation:
+                    body[f"{name}@{NAVIGATION}"] = navigation_property(attribute, target)
+                if logical:
+                    body[f"{name}@{LOOKUP_TABLE}"] = target
             body[name] = value
             continue
-        if formatted and value is not None:
+        if formatted and labelled and value is not None:
             label = formatted_value(attribute, value)
             if label is not None:
                 body[f"{column}@{FORMATTED}"] = label
-        body[column] = json_value(value)
+        kind = type(value)
+        body[column] = json_value(value) if kind is datetime or kind is date else value
     return body
+
+
+def _plan(table: Table, select: list[str] | None) -> list[tuple[str, str | None, Any, str, bool]]:
+    """(column, lookup property or None, attribute, a lookup's default target, has a formatted value) per column
+    answered, kept per table and selection (rows are shaped thousands at a time)."""
+    key = tuple(select) if select is not None else None
+    plans = table.__dict__.setdefault("_row_plans", {})
+    found = plans.get(key)
+    if found is None:
+        columns = list(select) if select is not None else list(table.attributes)
+        if table.primary_id not in columns:
+            columns.append(table.primary_id)
+        found = []
+        for column in columns:
+            attribute = table.attributes[column]
+            if attribute.is_lookup:
+                target = attribute.targets[0] if attribute.targets else ""
+                found.append((column, lookup_property(column), attribute, target, True))
+            else:
+                found.append((column, None, attribute, "", attribute.type in LABELLED_TYPES))
+        if len(plans) < 256:  # selections are few; never let odd clients grow this without bound
+            plans[key] = found
+    return found
 
 
 def json_value(value: Any) -> Any:
