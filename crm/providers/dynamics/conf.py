@@ -66,7 +66,9 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "CONSENT_URL": ("str", _consent_url),
     # A CA bundle (path) trusted for the login host and the environments; "" = the system's CAs.
     "CA_BUNDLE": ("str", _ca_bundle),
-    # The path added to an operator-set environment host that is not Dynamics' own (the sandbox's /dynamics).
+    # The path under which an emulator serves its environments: an operator-set environment URL is
+    # {host}{EMULATOR_PATH}/<name> (the sandbox's demo: {SANDBOX_URL}/dynamics/harborfit), kept whole on the
+    # connection (environment_url) since an account's api_domain is an origin only.
     "EMULATOR_PATH": ("str", SANDBOX_PATH),
     # --- Leadline's multi-tenant Entra app ----------------------------------------------------------------------
     # An account's own client_id / client_secret win when set; these are the app's. DEBUG: the sandbox demo app.
