@@ -56,7 +56,6 @@ logger = structlog.get_logger(__name__)
 
 # Every note of a full read after a lapse of change tracking says it with these words (the dashboard finds them).
 RESYNC_NOTE = "full resync"
-PAGE_SIZE = 5000  # records per page of changes (settings.SYNC_TRACKED_PAGE_SIZE overrides it)
 FULL_READS_PER_RUN = 2  # a full read whose paging link dies is started once more, then the run fails
 Progress = Callable[[int], None]  # records written so far in this run, after each page
 
@@ -114,7 +113,7 @@ class _TrackedRead:
     ) -> None:
         self.provider, self.state, self.run, self.notes, self.progress = provider, state, run, notes, progress
         self.key = run_key(run)
-        self.page_size = int(getattr(settings, "SYNC_TRACKED_PAGE_SIZE", PAGE_SIZE))
+        self.page_size = settings.SYNC_TRACKED_PAGE_SIZE
         self.interval = None
         if announce:
             from sync.delta import announce_interval  # sync.delta imports this module

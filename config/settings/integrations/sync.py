@@ -13,6 +13,8 @@ SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=1000)
 # Records per page read from the CRM (the provider caps it at its API's maximum; smaller pages cost more API credits
 # per record). The name is older than the CRM layer.
 SYNC_COQL_PAGE_SIZE = env.int("SYNC_COQL_PAGE_SIZE", default=2000)
+# Records per page of a CRM's change tracking (sync/tracked.py); the provider caps it at its API's maximum.
+SYNC_TRACKED_PAGE_SIZE = env.int("SYNC_TRACKED_PAGE_SIZE", default=5000)
 # Columns per query, for a CRM whose queries name their columns; more are read in further queries by id.
 SYNC_COQL_MAX_COLUMNS = env.int("SYNC_COQL_MAX_COLUMNS", default=450)
 # A run renews its lock per batch; a crashed run's lock is free once this lease has passed.
