@@ -24,6 +24,7 @@ expired), `application_user(client_id)`, `user(systemuserid)`, `user_by_object_i
 `extra` (a dict other modules may keep per-environment state in). Rows and their stored forms: state_tables.py
 (lookups: the target id under the column's name and the target table under "<column>@table"; datetimes aware UTC).
 Errors: RowNotFound (KeyError; str() is Dataverse's "<table> With Id = <id> Does Not Exist"), DuplicateRow.
+Fault action: "dv_revoke_tokens" (every access token stops working: 401 until the client gets a new one).
 
 `Table` (state_tables.py): logical_name, entity_set_name, primary_id, primary_name, change_tracking, is_activity,
 attributes: dict[name, Attribute], alternate_keys: dict[key name, columns], rows: dict[id, row] (each row has
@@ -93,6 +94,10 @@ class DynamicsState:
         self.listeners: list[Callable[[Change], None]] = []
         self.extra: dict[str, Any] = {}
         self._lock = threading.RLock()
+        from sandbox.kit.faults import FaultAction
+
+        # "dv_revoke_tokens": every Entra access token stops working (the Web API answers 401 until a new token).
+        sandbox.faults.register(FaultAction("dv_revoke_tokens", lambda rule: self.revoke_all()))
 
     # --- where the sandbox is (SandboxServer records it on the sandbox state, which a reset keeps) ---------------
     @property

@@ -170,3 +170,25 @@ def test_discovery_on_the_plain_host_points_browsers_there(dv_server, env):
     assert config["authorization_endpoint"].startswith(f"{dv_server.url}/entra/")
     assert config["token_endpoint"].startswith(dv_server.tls_url)
     assert config["issuer"].endswith(f"/{env.environment.tenant_id}/v2.0")
+
+
+def test_revoking_every_token_by_fault_then_a_new_token_works(dv_server, env):
+    rule = requests.post(
+        f"{dv_server.url}/_sandbox/faults",
+        json={"path": "/WhoAmI$", "action": "dv_revoke_tokens", "times": 1},
+        timeout=TIMEOUT,
+    )
+    assert rule.status_code in (200, 201), rule.text
+    assert env.api("GET", "WhoAmI").status_code == 401
+    assert env.api("GET", "WhoAmI").status_code == 401
+    fresh = ok(token_for(dv_server, env.environment.tenant_id, env.url))["access_token"]
+    assert env.api("GET", "WhoAmI", token=fresh).status_code == 200
+
+
+def test_the_certificate_is_made_once_and_reused(tmp_path):
+    from sandbox.tls import certificate
+
+    cert_path, key_path = certificate(tmp_path)
+    first = open(cert_path, "rb").read()
+    assert certificate(tmp_path) == (cert_path, key_path)
+    assert open(cert_path, "rb").read() == first
