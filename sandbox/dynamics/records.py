@@ -18,6 +18,7 @@ from sandbox.dynamics.records_values import (
     key_missing,
     parse_key,
     required_missing,
+    settle_state,
     split_segment,
     values_from_body,
 )
@@ -88,6 +89,7 @@ def complete(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_row(call: Call, table: Table, values: dict[str, Any], *, row_id: str | None = None) -> Row:
+    settle_state(table, values, None)
     refusal = required_missing(table, values)
     if refusal is not None:
         raise Problem(refusal)
@@ -159,6 +161,7 @@ def upsert(call: Call, entity_set: str, key: str) -> Response:
             raise problem(412, "", VERSION_MISMATCH)
         values = values_from_body(call.environment, table, body, creating=False)
         values.pop(table.primary_id, None)
+        settle_state(table, values, existing)
         check_duplicates(call, table, values, existing[table.primary_id])
         row = call.environment.update(table.logical_name, existing[table.primary_id], values, by=call.user_id)
     return entity_id_answer(call, table, row, created=False)

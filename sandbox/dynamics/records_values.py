@@ -266,3 +266,32 @@ def required_missing(table: Table, values: dict[str, Any]) -> Response | None:
                 f"'{attribute.display_name or attribute.logical_name}'.",
             )
     return None
+
+
+def settle_state(table: Table, values: dict[str, Any], existing: Row | None) -> None:
+    """statecode and statuscode agree, as Dataverse requires: a state alone takes its default status reason, a
+    status reason alone its state; a status reason of another state is refused."""
+    from sandbox.dynamics.seed_tables import DEFAULT_STATUS, STATUS_STATES
+
+    states = STATUS_STATES.get(table.logical_name)
+    if not states or ("statecode" not in values and "statuscode" not in values):
+        return
+    state = values.get("statecode")
+    status = values.get("statuscode")
+    if state is None and status is not None:
+        values["statecode"] = state = states.get(status, existing.get("statecode") if existing else 0)
+    if state is not None and status is None:
+        values["statuscode"] = status = DEFAULT_STATUS[table.logical_name].get(state)
+    if state is not None and status is not None and states.get(status) != state:
+        state_label = table.attributes["statecode"].label(state) or state
+        row_id = existing[table.primary_id] if existing else "00000000-0000-0000-0000-000000000000"
+        raise problem(
+            400,
+            "0x80040203",
+            f"{status} is not a valid status code for state code {schema(table)}State.{state_label} on "
+            f"{table.logical_name} with Id {row_id}.",
+        )
+
+
+def schema(table: Table) -> str:
+    return table.logical_name[:1].upper() + table.logical_name[1:]

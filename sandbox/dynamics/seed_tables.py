@@ -60,6 +60,23 @@ STATUSES = {
     ),
     "lh_sms": ((1, "Open"), (2, "Completed"), (3, "Canceled")),
 }
+# Which state each status reason belongs to (statuscode -> statecode), and each state's default status reason.
+STATUS_STATES = {
+    "lead": {1: 0, 2: 0, 3: 1, 4: 2, 5: 2, 6: 2, 7: 2},
+    "contact": {1: 0, 2: 1},
+    "account": {1: 0, 2: 1},
+    "opportunity": {1: 0, 2: 0, 3: 1, 4: 2, 5: 2},
+    "task": {2: 0, 3: 0, 4: 0, 7: 0, 5: 1, 6: 2},
+    "lh_sms": {1: 0, 2: 1, 3: 2},
+}
+DEFAULT_STATUS = {
+    "lead": {0: 1, 1: 3, 2: 4},
+    "contact": {0: 1, 1: 2},
+    "account": {0: 1, 1: 2},
+    "opportunity": {0: 1, 1: 3, 2: 4},
+    "task": {0: 2, 1: 5, 2: 6},
+    "lh_sms": {0: 1, 1: 2, 2: 3},
+}
 PRIORITIES = ((0, "Low"), (1, "Normal"), (2, "High"))
 DIRECTIONS = ((0, "Incoming"), (1, "Outgoing"))  # activity direction as a two-option label set
 ACTIVITY_REGARDING = ("lead", "contact", "account", "opportunity")

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sandbox.dynamics.seed_tables import DEFAULT_STATUS
 from sandbox.dynamics.state_tables import Change, Row, Table, Tombstone
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ class Environment:
         notify: bool = True,
     ) -> Row:
         """A new row: the platform's columns set (id, created/modified on and by, owner = `by` unless given,
-        statecode/statuscode 0/1 unless given, fullname, versionnumber). Raises DuplicateRow when the id exists."""
+        statecode 0 and its default status reason unless given, fullname, versionnumber). Raises DuplicateRow
+        when the id exists."""
         spec = self._table(table)
         moment = _seconds(at or self.dynamics.sandbox.clock.now())
         with self.lock:
@@ -147,9 +149,10 @@ class Environment:
             row[spec.primary_id] = new_id
             if "ownerid" in spec.attributes and not row.get("ownerid") and by:
                 row["ownerid"], row["ownerid@table"] = by, "systemuser"
-            for column, default in (("statecode", 0), ("statuscode", 1)):
-                if column in spec.attributes and row.get(column) is None:
-                    row[column] = default
+            if "statecode" in spec.attributes and row.get("statecode") is None:
+                row["statecode"] = 0
+            if "statuscode" in spec.attributes and row.get("statuscode") is None:
+                row["statuscode"] = DEFAULT_STATUS.get(table, {}).get(row["statecode"], 1)
             row["createdon"] = values.get("overriddencreatedon") or moment
             row["modifiedon"] = moment
             row["createdby"], row["createdby@table"] = by, "systemuser"

@@ -204,3 +204,20 @@ def test_every_answer_speaks_odata_and_needs_a_token(env):
     assert anonymous.status_code == 401
     assert anonymous.headers["OData-Version"] == "4.0"
     assert "authorization_uri=" in anonymous.headers["WWW-Authenticate"]
+
+
+def test_state_and_status_reason_agree(env):
+    done = env.create("tasks", {"subject": "Texted", "statecode": 1, "statuscode": 5})
+    assert (env.environment.row("task", done)["statecode"], env.environment.row("task", done)["statuscode"]) == (1, 5)
+    open_task = env.create("tasks", {"subject": "Open"})
+    assert env.environment.row("task", open_task)["statuscode"] == 2
+    completed = env.create("tasks", {"subject": "Done", "statecode": 1})
+    assert env.environment.row("task", completed)["statuscode"] == 5
+
+    mismatch = env.api("POST", "tasks", json={"subject": "x", "statecode": 0, "statuscode": 5})
+    assert mismatch.status_code == 400
+    assert "is not a valid status code for state code TaskState.Open" in mismatch.json()["error"]["message"]
+
+    lead_id = env.create("leads", {"lastname": "Q"})
+    assert env.api("PATCH", f"leads({lead_id})", json={"statuscode": 4}, headers={"If-Match": "*"}).status_code == 204
+    assert env.environment.row("lead", lead_id)["statecode"] == 2
