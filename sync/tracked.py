@@ -18,7 +18,8 @@ died), the run reads every record again from no token and reconciles: mirror row
 not return are gone from the CRM and are marked deleted (the seen-ids table of sync/reconcile.py; a full read
 resumed from a crashed run lists every id instead, since its first pages' ids were seen by the dead run). A dead
 paging link of a delta is first read again from the delta's own token. The run's notes say what happened, with the
-counts (shown on the dashboard and by `manage.py sync status`): never a silent failure.
+counts (shown on the dashboard and by `manage.py sync status`; a finished resync is also alerted once, Slack and
+e-mail as sync/alerts.py sends): never a silent failure.
 
 The records a page gives are the CRM's current state, later than anything the mirror holds of them: they are written
 whenever they differ, even with an older modified time (an import may back-date one; sync/upsert.py `current`).
@@ -45,6 +46,7 @@ from django.utils import timezone
 from crm.errors import CrmHistoryExpired
 from crm.provider import CrmProvider
 from crm.records import Capability, TrackedPage
+from sync.alerts import alert_send
 from sync.models import SyncRun, SyncState
 from sync.prefetch import Prefetcher
 from sync.reads import batches
@@ -270,6 +272,7 @@ class _TrackedRead:
         gone, because = self.gone, self.resynced_because
         if because:
             self._resync_noted(f"{because}: {RESYNC_NOTE}, {attempt.records} re-read, {gone} marked deleted")
+            self._resync_alert()
         elif not attempt.whole and self._loaded_before():
             self.notes.append(
                 f"change tracking: {RESYNC_NOTE} resumed, {attempt.records} re-read, {gone} marked deleted"
@@ -284,6 +287,16 @@ class _TrackedRead:
             self.notes.remove(self.resync_note)
         self.resync_note = note
         self.notes.append(note)
+
+    def _resync_alert(self) -> None:
+        """Operators hear of a full resync once, when it is done (Slack and e-mail, as the mirror's alerts): every
+        record was read again, and what the CRM deleted meanwhile was found by comparing ids."""
+        organization = self.run.organization
+        alert_send(
+            subject=f"Leadline sync: {organization.name} {self.run.object} {RESYNC_NOTE}",
+            text=f"Sync of {organization.name} ({organization.slug}) {self.run.object}, run {self.run.pk}: "
+            f"{self.resync_note}.",
+        )
 
     def _tokens_set(self, **tokens: str) -> None:
         with transaction.atomic():

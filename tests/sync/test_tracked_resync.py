@@ -10,6 +10,7 @@ from io import StringIO
 
 import pytest
 
+from django.core import mail
 from django.core.management import call_command
 
 from sync.backfill import backfill_due, backfill_run
@@ -23,8 +24,10 @@ __all__ = ["announced", "connection", "crm"]  # fixtures
 
 
 def test_an_expired_token_reads_every_record_again_and_marks_the_missing_deleted(
-    organization, crm, announced, django_capture_on_commit_callbacks
+    organization, crm, announced, settings, django_capture_on_commit_callbacks
 ):
+    settings.SYNC_ALERT_SLACK_WEBHOOK_URL = ""
+    settings.SYNC_ALERT_EMAILS = ["ops@leadline.test"]
     ids = crm.create(120)
     run(organization, crm, django_capture_on_commit_callbacks)
     old_token = state_of(organization).change_token
@@ -44,12 +47,16 @@ def test_an_expired_token_reads_every_record_again_and_marks_the_missing_deleted
     assert CrmRecord.objects.for_organization(organization).count() == 122  # nothing doubled
     state = state_of(organization)
     assert (state.change_token, state.checkpoint_token) == (f"delta:{crm.version}", "")
+    [alert] = mail.outbox  # operators hear of it once
+    assert alert.subject == f"Leadline sync: {organization.name} lead full resync"
+    assert resync.error in alert.body
     [call] = announced  # the object loaded before: what is new to the mirror now is new at the CRM
     assert sorted(record.id for record in call["records"]) == new
 
     crm.delete(ids[20])
     after = run(organization, crm, django_capture_on_commit_callbacks)  # a delta again, from the new token
     assert (after.deleted, after.error) == (1, "")
+    assert len(mail.outbox) == 1
     assert crm.asked[-1] == state.change_token
 
 
