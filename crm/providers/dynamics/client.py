@@ -158,12 +158,16 @@ class DataverseClient:
             annotations=FORMATTED_VALUE if annotations else None,
         )
         body = self.get(path, params, prefer=prefer)
+        followed: set[str] = set()
         while True:
             yield body
-            link = body.get("@odata.nextLink")
+            link = str(body.get("@odata.nextLink") or "")
             if not link:
                 return
-            body = self.get_url(str(link), prefer=prefer)
+            if link in followed:  # a server answering the same page again would loop forever
+                raise DataverseUnavailable(f"Dataverse gave the same next link twice: {link[:200]}", code="PAGING_LOOP")
+            followed.add(link)
+            body = self.get_url(link, prefer=prefer)
 
     def row(self, entity_set: str, row_id: str, *, select: Sequence[str] = (), annotations: bool = True) -> dict:
         """One row by id; DataverseNotFound when there is none."""

@@ -6,6 +6,7 @@ bodies. No policy here: client.py decides what to retry.
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import random
 import re
 import uuid
@@ -17,10 +18,13 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import structlog
 
 from core.http import make_session
 from crm.providers.dynamics.conf import dynamics_settings
 from crm.providers.dynamics.errors import DataverseUnavailable, error_for
+
+logger = structlog.get_logger(__name__)
 
 _sessions: dict[str, requests.Session] = {}
 
@@ -42,6 +46,10 @@ def http_session(role: str = "dynamics") -> requests.Session:
 def verify_setting() -> str | bool:
     """What requests verifies certificates with: DYNAMICS_CA_BUNDLE's path, or the system's CAs."""
     bundle = str(dynamics_settings.CA_BUNDLE or "")
+    if bundle and not os.path.exists(bundle):
+        # requests would fail every call with an OSError; the system's CAs at least reach Microsoft's own hosts.
+        logger.warning("dynamics.ca_bundle.missing", path=bundle)
+        return True
     return bundle or True
 
 

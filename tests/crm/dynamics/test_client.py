@@ -336,3 +336,11 @@ def test_metadata_calls(fake, make_client):
     )
     assert "$expand=OptionSet" in fake.api_seen()[2].query.replace("%24", "$")
     assert paths[5] == "EntityDefinitions(LogicalName='task')/ManyToOneRelationships"
+
+
+def test_a_next_link_given_twice_stops_the_paging(fake, make_client):
+    link = f"{fake.service_root}/leads?$skiptoken=same"
+    fake.default = lambda request: FakeDataverse.json(200, {"value": [], "@odata.nextLink": link})
+    with pytest.raises(DataverseUnavailable, match="same next link"):
+        list(make_client().pages("leads"))
+    assert len(fake.api_seen()) == 2

@@ -129,3 +129,9 @@ def test_no_app_configured(fake, dv_account, settings):
     settings.DYNAMICS_CLIENT_SECRET = ""
     with pytest.raises(DataverseAuthError, match="DYNAMICS_CLIENT_ID"):
         tokens.token_for(dv_account)
+
+
+def test_a_missing_ca_bundle_falls_back_to_the_systems_cas(fake, dv_account, settings, tmp_path):
+    settings.DYNAMICS_CA_BUNDLE = str(tmp_path / "absent.pem")
+    with pytest.raises(DataverseUnavailable, match="SSLError"):  # a typed outage, not requests' OSError
+        tokens.token_for(dv_account)
