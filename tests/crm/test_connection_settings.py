@@ -25,9 +25,19 @@ def clean_settings(monkeypatch):
 
 def test_the_hubspot_package_declares_its_settings():
     assert connection_settings_names("hubspot") == ("lead_lifecycle_stages", "timeline_activity")
-    assert connection_settings_kinds("timeline_activity") == ["hubspot"]
+    assert connection_settings_kinds("timeline_activity") == ["dynamics", "hubspot"]
     assert connection_settings_names("twilio") == ()
     assert connection_settings_kinds("no_such_setting") == []
+
+
+def test_the_dynamics_package_declares_its_settings():
+    assert connection_settings_names("dynamics") == (
+        "environment_url",
+        "timeline_activity",
+        "custom_activity_table",
+        "opt_out_column",
+    )
+    assert connection_settings_kinds("opt_out_column") == ["dynamics"]
 
 
 def test_a_field_the_connection_model_lacks_is_refused(clean_settings):
