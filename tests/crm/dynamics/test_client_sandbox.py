@@ -142,3 +142,11 @@ def test_parallel_workers_stay_under_the_environments_concurrency(
     [mine] = sandbox_control(dv_sandbox, "GET", f"/environments/{dv_environment.name}/limits").values()
     assert mine["max_in_flight"] <= 2
     assert mine["refused_requests"] == 0
+
+
+def test_an_upsert_by_alternate_key_says_whether_it_created(client):
+    key = {"lh_leadlinemessageid": "msg-1"}
+    row_id, created = client.upsert("lh_smses", key, {"subject": "Hi Ana"})
+    assert created is True
+    assert row_id
+    assert client.upsert("lh_smses", key, {"subject": "Hi Ana!"}) == (row_id, False)
