@@ -15,6 +15,13 @@ admin consent, and the manager names the Dataverse environment (docs/crm/dynamic
    connection keeps the tenant, the environment, its organization id and name, the application user and a fresh
    webhook secret (the header the customer's webhook registration carries).
 
+Entra's redirect after consent is not signed: its `tenant` is the browser's word. A tenant that did not consent
+gets no token, and an environment another organization holds is refused below; what this flow cannot tell apart
+is a manager typing the tenant and environment of another customer who consented and added Leadline's application
+user but has not connected it (yet, or any more). Closing that needs the administrator signed in (an ID token
+whose tid is the tenant) as part of the connect: a second hop the emulator's pages and the contract suite do not
+take yet.
+
 An environment is held by one connection (a database constraint): a second organization's claim is refused with a
 message, storing nothing; so is connecting an account to an environment other than the one it was connected to.
 No vendor call happens inside a database transaction: the callback view is non-atomic and writes afterwards.
