@@ -331,7 +331,7 @@ class DataverseClient:
             limits.block_wait(environment=self.environment, user=self.user, pacer=self.pacer, max_wait=max_wait)
             token = self.token()
             try:
-                with limits.request_slot(environment=self.environment, pacer=self.pacer):
+                with limits.request_slot(environment=self.environment, pacer=self.pacer, priority=self.priority):
                     # a 429 elsewhere while this call waited for its slot: wait for that block first
                     if limits.blocked_until(environment=self.environment, user=self.user) > self.pacer.now():
                         continue

@@ -11,7 +11,7 @@ So:
   person) is DataverseRateLimited with the seconds left, and the block stays for the others.
 - The slots: DYNAMICS_CONCURRENCY (at most 52) request slots per environment, each a cache key taken with an atomic
   `add` for the length of one request and a TTL longer than any request (a crashed worker's slot frees itself), so
-  the requests in flight from all workers never pass it.
+  the requests in flight from all workers never pass it. Background work leaves an eighth of them to people.
 
 The time the waits count is a `Pacer`'s: an injected sleep (tests) that waits nothing still moves its clock.
 """
@@ -134,12 +134,19 @@ def block_wait(*, environment: str, user: str, pacer: Pacer, max_wait: float) ->
 # --- the slots (requests in flight) -----------------------------------------------------------------------------
 @contextmanager
 def request_slot(
-    *, environment: str, pacer: Pacer, wait_seconds: float | None = None, hold_seconds: float | None = None
+    *,
+    environment: str,
+    pacer: Pacer,
+    priority: Priority = Priority.BACKGROUND,
+    wait_seconds: float | None = None,
+    hold_seconds: float | None = None,
 ) -> Iterator[int]:
     """Hold one of the environment's DYNAMICS_CONCURRENCY request slots for one request, waiting for a free one
-    (at most `wait_seconds`, DYNAMICS_CONCURRENCY_WAIT_SECONDS by default: then DataverseRateLimited)."""
+    (at most `wait_seconds`, DYNAMICS_CONCURRENCY_WAIT_SECONDS by default: then DataverseRateLimited). Background
+    work leaves an eighth of the slots (`people_reserve`) to calls a person waits for."""
     owner = uuid.uuid4().hex
-    slots = concurrency()
+    total = concurrency()
+    slots = total if Priority(priority) == Priority.INTERACTIVE else total - people_reserve(total)
     limit = float(dynamics_settings.CONCURRENCY_WAIT_SECONDS if wait_seconds is None else wait_seconds)
     ttl = int(hold_seconds if hold_seconds is not None else sum(dynamics_settings.TIMEOUT) + 30) + 1
     started = pacer.now()
@@ -165,6 +172,11 @@ def request_slot(
     finally:
         if cache.get(taken) == owner:
             cache.delete(taken)
+
+
+def people_reserve(slots: int) -> int:
+    """The slots background work leaves free for people: an eighth (2 of 16), none below 8 slots."""
+    return slots // 8
 
 
 def slots_in_use(*, environment: str) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 
 import pytest
 
@@ -200,3 +201,19 @@ def test_a_long_block_is_shown_on_the_connection_until_a_call_succeeds(fake, mak
     limits.block_clear(environment=client.environment, user=client.user)  # the block has run out
     assert client.whoami() == WHO
     assert DynamicsConnection.unscoped_objects.get(account=dv_account).limit_blocked_until is None
+
+
+def test_background_work_leaves_slots_to_people(clean_state, settings):
+    settings.DYNAMICS_CONCURRENCY = 16
+    pacer = limits.Pacer(SleepRecorder())
+    with ExitStack() as held:
+        for _ in range(14):
+            held.enter_context(limits.request_slot(environment=ENV, pacer=pacer))
+        with pytest.raises(DataverseRateLimited), limits.request_slot(environment=ENV, pacer=pacer, wait_seconds=1):
+            pass
+        with (
+            limits.request_slot(environment=ENV, pacer=pacer, priority=Priority.INTERACTIVE),
+            limits.request_slot(environment=ENV, pacer=pacer, priority=Priority.INTERACTIVE),
+        ):
+            assert limits.slots_in_use(environment=ENV) == 16
+    assert limits.people_reserve(3) == 0
