@@ -24,6 +24,16 @@ class QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
+_TLS_DIR: list[str] = []
+
+
+def _process_tls_dir() -> str:
+    """One temporary certificate directory per process (tests start many servers; one RSA key is enough)."""
+    if not _TLS_DIR:
+        _TLS_DIR.append(tempfile.mkdtemp(prefix="sandbox-tls-"))
+    return _TLS_DIR[0]
+
+
 class EntraPrefix:
     """The HTTPS listener's application: every path is served as `/entra<path>`."""
 
@@ -64,7 +74,7 @@ class SandboxServer:
         if tls:
             from sandbox.tls import certificate
 
-            cert_path, key_path = certificate(tls_dir or tempfile.mkdtemp(prefix="sandbox-tls-"))
+            cert_path, key_path = certificate(tls_dir or _process_tls_dir())
             self.ca_path = cert_path
             self._tls_server = make_server(
                 host,
