@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 BURST_HEADER = "x-ms-ratelimit-burst-remaining-xrm-requests"
 TIME_HEADER = "x-ms-ratelimit-time-remaining-xrm-requests"
 ROW_SHARE = 0.01  # of dv_request_ms, per row a request returned or wrote
+RETRY_AFTERS_KEPT = 1000
 
 
 @dataclass
@@ -138,6 +139,7 @@ class ServiceProtection:
         if kind:
             limits.counters[kind] += 1
         limits.counters["retry_after"].append(seconds)
+        del limits.counters["retry_after"][:-RETRY_AFTERS_KEPT]
         hex_code, template = code
         message = template.format(
             limit={
@@ -177,11 +179,10 @@ class ServiceProtection:
     def reset(self) -> None:
         """Forget every window, block and counter (requests in flight stay counted until they end)."""
         with self.lock:
-            for user_id, limits in list(self.users.items()):
-                fresh = self.users.pop(user_id)
-                if limits.in_flight:
-                    replacement = self.user(user_id)
-                    replacement.in_flight = fresh.in_flight
+            for user_id, old in list(self.users.items()):
+                del self.users[user_id]
+                if old.in_flight:
+                    self.user(user_id).in_flight = old.in_flight
 
 
 def protection(environment: Environment) -> ServiceProtection:
