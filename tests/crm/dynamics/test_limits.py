@@ -217,3 +217,64 @@ def test_background_work_leaves_slots_to_people(clean_state, settings):
         ):
             assert limits.slots_in_use(environment=ENV) == 16
     assert limits.people_reserve(3) == 0
+
+
+PROCESS_WORKER = """
+import json, sys, time
+import django
+django.setup()
+from crm.providers.dynamics import limits
+environment, user, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+while time.time() < start:
+    time.sleep(0.01)
+pacer = limits.Pacer()
+for _ in range(3):
+    limits.block_wait(environment=environment, user=user, pacer=pacer, max_wait=30)
+    with limits.request_slot(environment=environment, pacer=pacer):
+        sent = time.time()
+        time.sleep(0.2)
+        print(json.dumps([sent, time.time()]))
+"""
+
+
+@pytest.mark.slow
+def test_the_block_and_the_slots_hold_across_processes(clean_state, settings):
+    """Worker processes (Django booted in each) share the environment's block and slots through the cache: none
+    sends before the block ends, and no more than DYNAMICS_CONCURRENCY are in flight at once."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.processes import PROJECT_DIR
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
+        "DYNAMICS_CONCURRENCY": "2",
+    }
+    start = time.time() + 6  # most are up by then; a late one still meets the block or the slots
+    until = limits.block_record(environment=ENV, user=USER, retry_after=start + 1.5 - time.time())
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROCESS_WORKER, ENV, USER, str(start)],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [err[-800:] for _, err in outputs]
+    spans = [json.loads(line) for out, _ in outputs for line in out.strip().splitlines()]
+    assert len(spans) == 12
+    assert min(sent for sent, _ in spans) >= until
+    moments = sorted([(sent, 1) for sent, _ in spans] + [(done, -1) for _, done in spans], key=lambda m: (m[0], m[1]))
+    in_flight = peak = 0
+    for _, step in moments:
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert peak <= 2
