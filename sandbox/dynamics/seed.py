@@ -22,6 +22,7 @@ __all__ = ["DEMO_DV_CLIENT_ID", "DEMO_DV_CLIENT_SECRET", "add_people", "new_tabl
 # Leadline's multi-tenant Entra app (crm/providers/dynamics/conf.py uses the same values when DEBUG).
 DEMO_DV_CLIENT_ID = "0d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6"
 DEMO_DV_CLIENT_SECRET = "demo-dynamics-client-secret-not-secret"
+DEMO_DV_WEBHOOK_HEADER = "x-leadline-webhook-key"
 DEMO_DV_LEADS = 200
 DEMO_DV_CONTACTS = 40
 DEMO_DV_ACCOUNTS = 20
@@ -183,7 +184,8 @@ def _values(faker: Faker, table: str, number: int, accounts: list[str], contacts
 
 
 def seed_world(dynamics: DynamicsState, name: str, *, seed: int) -> None:
-    """World "empty": only the demo app registration. World "demo": Harbor Fitness Group's tenant and environment."""
+    """World "empty": only the demo app registration. World "demo": Harbor Fitness Group's tenant and environment,
+    its rows and its webhook for new leads."""
     from sandbox import worlds
 
     if dynamics.app(DEMO_DV_CLIENT_ID) is None:
@@ -209,3 +211,23 @@ def seed_world(dynamics: DynamicsState, name: str, *, seed: int) -> None:
     seed_rows(environment, "contact", DEMO_DV_CONTACTS, seed=seed)
     seed_rows(environment, "lead", DEMO_DV_LEADS, seed=seed)
     seed_rows(environment, "opportunity", DEMO_DV_OPPORTUNITIES, seed=seed)
+    _demo_webhook(dynamics, environment)
+
+
+def _demo_webhook(dynamics: DynamicsState, environment: Environment) -> None:
+    """The customer's webhook registration: new leads POSTed to the product with the connection's key (set after
+    the seed, so only leads made later start lead automation in `make run`)."""
+    from sandbox import worlds
+
+    try:
+        from sandbox.dynamics.webhooks import webhook_register
+    except ImportError:
+        return
+    webhook_register(
+        environment,
+        url=f"{dynamics.sandbox.config.product_base_url.rstrip('/')}{worlds.DEMO_DV_EVENTS_PATH}",
+        header_name=DEMO_DV_WEBHOOK_HEADER,
+        header_value=worlds.DEMO_DV_WEBHOOK_KEY,
+        table="lead",
+        message="Create",
+    )

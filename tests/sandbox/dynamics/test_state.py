@@ -151,3 +151,13 @@ def test_alternate_key_lookups_follow_writes_and_undos(dynamics):
     assert table.find_by_key({"lh_leadlinemessageid": "m-3"}) is None
     environment.delete("lh_sms", row["activityid"], by="")
     assert table.find_by_key({"lh_leadlinemessageid": "m-2"}) is None
+
+
+def test_the_demo_environment_posts_new_leads_to_the_product():
+    sandbox = SandboxState(world="demo", product_base_url="http://127.0.0.1:8999")
+    environment = sandbox.dynamics.environment(worlds.DEMO_DV_ENVIRONMENT)
+    (step,) = environment.extra["webhooks"]
+    assert step["url"] == f"http://127.0.0.1:8999{worlds.DEMO_DV_EVENTS_PATH}"
+    assert step["header_name"] == "x-leadline-webhook-key"
+    assert step["header_value"] == worlds.DEMO_DV_WEBHOOK_KEY
+    assert (step["table"], step["message"]) == ("lead", "Create")
