@@ -14,6 +14,7 @@ listener they sit at the root, so `https://127.0.0.1:<port>/<tenant>` works as a
   id, iss, nonce), access_token, refresh_token, client_info; `refresh_token`. A wrong secret: 401 invalid_client
   AADSTS7000215; an unknown app: 400 unauthorized_client AADSTS700016; an unknown tenant: 400 invalid_request
   AADSTS90002. Errors carry error, error_description, error_codes, timestamp, trace_id, correlation_id.
+- `POST /<tenant>/oauth2/token`: the legacy v1 endpoint (client credentials with `resource=<environment URL>`).
 - The sign-in and admin consent pages: entra_pages.py.
 """
 
@@ -366,6 +367,24 @@ def client_info(object_id: str, tenant_id: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def token_v1(sandbox: SandboxState, request: Request, tenant: str) -> Response:
+    """The legacy v1 token endpoint: `resource=<environment URL>` instead of a scope; the answer adds resource,
+    expires_on and not_before (strings, as v1 gives them)."""
+    form = request.form.copy()
+    resource = form.pop("resource", "")
+    if resource and "scope" not in form:
+        form["scope"] = f"{resource.rstrip('/')}/.default"
+    request.form = form  # type: ignore[misc]  # werkzeug caches the parsed form here
+    answer = token(sandbox, request, tenant)
+    if answer.status_code != 200:
+        return answer
+    body = json.loads(answer.get_data(as_text=True))
+    now = int(time.time())
+    body.update({key: str(value) for key, value in body.items() if key in ("expires_in", "ext_expires_in")})
+    body.update(resource=resource, expires_on=str(now + int(body["expires_in"])), not_before=str(now))
+    return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
 def _pages_routes() -> list[tuple[str, list[str], Any]]:
     try:
         from sandbox.dynamics import entra_pages
@@ -379,5 +398,6 @@ ROUTES = [
     ("/entra/common/discovery/keys", ["GET"], keys),
     ("/entra/<tenant>/discovery/v2.0/keys", ["GET"], keys),
     ("/entra/<tenant>/oauth2/v2.0/token", ["POST"], token),
+    ("/entra/<tenant>/oauth2/token", ["POST"], token_v1),
     *_pages_routes(),
 ]

@@ -192,3 +192,23 @@ def test_the_certificate_is_made_once_and_reused(tmp_path):
     first = open(cert_path, "rb").read()
     assert certificate(tmp_path) == (cert_path, key_path)
     assert open(cert_path, "rb").read() == first
+
+
+def test_the_legacy_v1_endpoint_takes_a_resource(dv_server, env):
+    answer = ok(
+        requests.post(
+            f"{dv_server.tls_url}/{env.environment.tenant_id}/oauth2/token",
+            timeout=TIMEOUT,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": DEMO_DV_CLIENT_ID,
+                "client_secret": DEMO_DV_CLIENT_SECRET,
+                "resource": f"{env.url}/",
+            },
+            verify=dv_server.ca_path,
+        )
+    )
+    assert answer["resource"] == f"{env.url}/"
+    assert answer["expires_in"] == "3600"
+    assert int(answer["expires_on"]) > int(answer["not_before"])
+    assert env.api("GET", "WhoAmI", token=answer["access_token"]).status_code == 200
