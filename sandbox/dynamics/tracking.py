@@ -36,9 +36,10 @@ from sandbox.dynamics.queries import (
     cookie_issue,
     cookie_resume,
     link,
-    ordered,
+    page_of,
     page_size,
     parse_orderby,
+    rows_json,
     select_context,
 )
 from sandbox.dynamics.shapes import parse_select, row_json
@@ -107,27 +108,25 @@ def _first_read(call: Call, table: Table, select: list[str] | None) -> Response:
     """Every row, paged in primary id order; the last page's delta link starts at the version the read began."""
     size, size_applied = page_size(call)
     order = parse_orderby(table, "")
-    index = ordered(call, table, order, "")
     binding = binding_of(call, table)
     skiptoken = call.request.args.get("$skiptoken")
-    if skiptoken:
-        cursor = cookie_resume(call, table, binding, skiptoken)
-        start, page = bisect.bisect_right(index.keys, cursor.after["key"]), cursor.offset + 1
-        began, began_at = cursor.after["version"], cursor.after["at"]
-    else:
-        start, page = 0, 1
-        began, began_at = call.environment.version, call.sandbox.clock.now().replace(microsecond=0)
-    ids = index.ids[start : start + size]
-    rows = [found for row_id in ids if (found := table.rows.get(row_id)) is not None]
-    call.rows = len(rows)  # type: ignore[attr-defined]
-    body: dict[str, Any] = {"@odata.context": _context(call, table)}
-    body["value"] = [
-        row_json(call.environment, table, row, select=select, annotations=call.annotations) for row in rows
-    ]
-    if ids and start + len(ids) < len(index.ids):
-        after = {"key": index.keys[start + len(ids) - 1], "version": began, "at": began_at}
+    with call.environment.lock:
+        if skiptoken:
+            cursor = cookie_resume(call, table, binding, skiptoken)
+            after, page = cursor.after["key"], cursor.offset + 1
+            began, began_at = cursor.after["version"], cursor.after["at"]
+        else:
+            after, page = None, 1
+            began, began_at = call.environment.version, call.sandbox.clock.now().replace(microsecond=0)
+        chosen = page_of(call, table, order, "", None, after=after, limit=size)
+        body: dict[str, Any] = {"@odata.context": _context(call, table)}
+        body["value"] = rows_json(call, table, chosen.rows, select)
+    call.rows = len(chosen.rows)  # type: ignore[attr-defined]
+    if chosen.more and chosen.rows:
+        state = {"key": chosen.keys[-1], "version": began, "at": began_at}
+        first_id, last_id = chosen.rows[0][table.primary_id], chosen.rows[-1][table.primary_id]
         cookie = cookie_issue(
-            call, table, binding, page=page, first_id=ids[0], last_id=ids[-1], after=after, tracking=True
+            call, table, binding, page=page, first_id=first_id, last_id=last_id, after=state, tracking=True
         )
         body["@odata.nextLink"] = link(call, table, **{"$skiptoken": cookie})
     else:
@@ -177,6 +176,7 @@ def _changes(call: Call, table: Table, select: list[str] | None) -> Response:
     start = bisect.bisect_right(changes, (after, "~", ""))
     chunk = changes[start : start + size]
     deleted_context = f"{call.api_url}$metadata#{table.entity_set_name}/$deletedEntity"
+    annotations = call.annotations
     values = []
     for version, kind, row_id in chunk:
         if kind == "deleted":
@@ -185,7 +185,7 @@ def _changes(call: Call, table: Table, select: list[str] | None) -> Response:
         row = table.rows.get(row_id)
         if row is None or row.get("versionnumber") != version:
             continue  # changed or deleted again after this read began: the next delta link has it
-        values.append(row_json(environment, table, row, select=select, annotations=call.annotations))
+        values.append(row_json(environment, table, row, select=select, annotations=annotations))
     call.rows = len(values)  # type: ignore[attr-defined]
     body: dict[str, Any] = {"@odata.context": _context(call, table), "value": values}
     if chunk and start + len(chunk) < len(changes):
