@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from django.core.cache import cache
 from django.db import connection as db_connection
 
+from crm.providers.dynamics.models import DynamicsConnection
 from crm.registry import provider_for
 from sandbox.kit.faults import FaultAction
 from sync.delta import sync_run
@@ -182,21 +184,83 @@ def test_service_protections_429s_are_waited_out_before_the_next_request(
     assert done.inserted == 300
 
 
-def test_a_growing_retry_after_is_honoured_each_time(dv, dv_server, dv_account, organization, sleeps):
-    """429s whose Retry-After grows (1, 2, 4, 8 s: what a client that kept sending would be told): each is waited
-    out before the next request, and the run completes."""
+def test_a_growing_retry_after_is_honoured_each_time(dv, dv_server, dv_account, organization, sleeps, monkeypatch):
+    """429s whose Retry-After grows (1, 2, 4, 8 s: what a client that kept sending would be told): the emulator
+    notes when each refusal and every later request arrived on its clock (which only the client's waits move), and
+    no request came before the Retry-After it was last given had passed."""
+    import sandbox.dynamics.limits as emulated_limits
+
+    clock = dv_server.state.clock
+    arrivals: list[tuple[float, float]] = []  # (sandbox time, the Retry-After sent: 0 for a request let through)
+
+    def refused(rule: Any) -> None:
+        arrivals.append((clock.timestamp(), float(rule.headers["Retry-After"])))
+
+    admit = emulated_limits.request_admit
+
+    def admitted(call):
+        arrivals.append((clock.timestamp(), 0.0))
+        return admit(call)
+
+    monkeypatch.setattr(emulated_limits, "request_admit", admitted)
+    dv_server.state.faults.register(FaultAction("eng_dv_throttled", refused, {}))
     ids = dv.seed(LEAD, 60)
     path = leads_path(dv)
     for seconds in (1, 2, 4, 8):
         rule = {"path": path, "method": "GET", "status": 429, "body": THROTTLED, "times": 1}
-        control(dv_server, "POST", "faults", {**rule, "headers": {"Retry-After": str(seconds)}})
+        rule.update(headers={"Retry-After": str(seconds)}, action="eng_dv_throttled")
+        control(dv_server, "POST", "faults", rule)
     done = ok(run(organization, dv_account, sleeps))
     assert sorted(mirrored(dv_account)) == sorted(ids)
-    assert all(rule["fired"] == 1 for rule in control(dv_server, "GET", "faults"))
-    waited = [wait for wait in sleeps.waits if wait >= 1]
-    assert [round(wait) for wait in waited[:4]] == [1, 2, 4, 8], sleeps.waits
-    assert all(wait >= seconds for wait, seconds in zip(waited, (1, 2, 4, 8), strict=False))
     assert done.inserted == 60
+    assert [rule["fired"] for rule in control(dv_server, "GET", "faults")] == [1, 1, 1, 1]
+    assert [seconds for _, seconds in arrivals if seconds] == [1, 2, 4, 8]
+    for index, (moment, seconds) in enumerate(arrivals):
+        if seconds:
+            after = [when for when, _ in arrivals[index + 1 :]]
+            assert after, arrivals  # the client asked again
+            assert min(after) >= moment + seconds, (index, arrivals)  # never before the Retry-After had passed
+    assert [round(wait) for wait in sleeps.waits if wait >= 1][:4] == [1, 2, 4, 8], sleeps.waits
+
+
+def test_a_retry_after_longer_than_a_run_may_wait_ends_it_and_nothing_is_sent_before_it(
+    dv, dv_server, dv_account, organization, sleeps, settings, monkeypatch
+):
+    """A Retry-After of 15 minutes: the run stops (what it wrote stays), the block is shown on the connection, and
+    a run started meanwhile sends nothing; once the block is over the next run completes the mirror."""
+    import sandbox.dynamics.limits as emulated_limits
+
+    settings.SYNC_TRACKED_PAGE_SIZE = 20
+    ids = dv.seed(LEAD, 100)
+    arrivals: list[str] = []
+    admit = emulated_limits.request_admit
+
+    def admitted(call):
+        arrivals.append(call.request.path)
+        return admit(call)
+
+    monkeypatch.setattr(emulated_limits, "request_admit", admitted)
+    rule = {"path": leads_path(dv), "method": "GET", "status": 429, "body": THROTTLED, "times": 1, "after": 2}
+    control(dv_server, "POST", "faults", {**rule, "headers": {"Retry-After": "900"}})
+    stopped = run(organization, dv_account, sleeps)
+    assert stopped.status != SyncRun.Status.OK
+    assert "CrmRateLimited" in stopped.error
+    assert "0x80072322" in stopped.error
+    assert 20 <= len(mirrored(dv_account)) < 100  # the pages read before the 429 are kept
+    connection = DynamicsConnection.objects.unscoped().get(account=dv_account)
+    assert connection.limit_blocked_until is not None
+    assert all(wait < 900 for wait in sleeps.waits)  # nobody sat out the 15 minutes inline
+    arrivals.clear()
+    meanwhile = run(organization, dv_account, sleeps)
+    assert meanwhile.status != SyncRun.Status.OK
+    assert arrivals == []  # not one request while the block lasts
+    # Fifteen minutes later (the shared block, kept in the cache, is over).
+    dv.advance(900)
+    cache.clear()
+    DynamicsConnection.objects.unscoped().filter(pk=connection.pk).update(limit_blocked_until=None)
+    SyncState.objects.unscoped().filter(connection=dv_account, object=LEAD).update(paused_until=None)
+    ok(run(organization, dv_account, sleeps))
+    assert sorted(mirrored(dv_account)) == sorted(ids)
 
 
 def test_parallel_runs_never_exceed_the_environments_request_slots(
