@@ -89,7 +89,8 @@ class DynamicsConnectionAdmin(CrmConnectionAdmin):
         return super().connect_view(request, object_id)
 
     def connect_start(self, request: HttpRequest, connection: DynamicsConnection, form: forms.Form) -> str:
-        options = {"environment_url": form.cleaned_data["environment_url"]}
+        # The consenting tenant is confirmed by a sign-in there before it is used (confirm.py).
+        options = {"environment_url": form.cleaned_data["environment_url"], "confirm_tenant": "1"}
         return oauth.authorize_url(connection.account, session=request.session, options=options)
 
     def disconnect(self, account: ProviderAccount) -> DynamicsConnection:

@@ -15,12 +15,9 @@ admin consent, and the manager names the Dataverse environment (docs/crm/dynamic
    connection keeps the tenant, the environment, its organization id and name, the application user and a fresh
    webhook secret (the header the customer's webhook registration carries).
 
-Entra's redirect after consent is not signed: its `tenant` is the browser's word. A tenant that did not consent
-gets no token, and an environment another organization holds is refused below; what this flow cannot tell apart
-is a manager typing the tenant and environment of another customer who consented and added Leadline's application
-user but has not connected it (yet, or any more). Closing that needs the administrator signed in (an ID token
-whose tid is the tenant) as part of the connect: a second hop the emulator's pages and the contract suite do not
-take yet.
+Entra's redirect after consent is not signed (its `tenant` is the browser's word): with `confirm_tenant` in the
+options (the admin's Connect page) the person then signs in with Microsoft in that tenant before anything is asked
+of it (confirm.py), so the tenant stored is the one an ID token names.
 
 An environment is held by one connection (a database constraint): a second organization's claim is refused with a
 message, storing nothing; so is connecting an account to an environment other than the one it was connected to.
@@ -296,7 +293,8 @@ def consent_url(*, base: str, client_id: str, environment: str, redirect_to: str
 
 def authorize_url(provider: Any, *, session: Any, options: Mapping[str, str] | None = None) -> str:
     """Entra's admin consent URL for the account; remembers a nonce in the person's session. `options`:
-    `environment_url`, the environment to connect (else the one the account or its connection names)."""
+    `environment_url`, the environment to connect (else the one the account or its connection names);
+    `confirm_tenant`, a sign-in in the consenting tenant before it is used (confirm.py)."""
     account = _account(provider)
     if account.kind != ProviderKind.DYNAMICS:
         raise CrmRejected("Only Dynamics 365 accounts connect to Dynamics 365.", provider=PROVIDER, code="bad_request")
@@ -313,6 +311,7 @@ def authorize_url(provider: Any, *, session: Any, options: Mapping[str, str] | N
     environment = environment_url_clean(
         str((options or {}).get("environment_url") or environment_url(account)), account=account
     )
+    confirm = {"confirm_tenant": True} if (options or {}).get("confirm_tenant") else {}
     state = state_issue(
         session=session,
         kind=PROVIDER,
@@ -320,6 +319,7 @@ def authorize_url(provider: Any, *, session: Any, options: Mapping[str, str] | N
         finish=CONNECT_FINISH,
         account=account.pk,
         environment=environment,
+        **confirm,
     )
     return consent_url(
         base=consent_base(account),
@@ -336,12 +336,19 @@ def connect_finish(provider: Any, *, params: Mapping[str, str], session: Any, co
     consenting tenant for the environment, WhoAmI, and the connection stored."""
     account = _account(provider)
     issued = FLOW.state_claim(state=str(params.get("state") or ""), session=session, account=account)
-    if params.get("error"):
-        detail = params.get("error_description") or params["error"]
-        raise _failed(account, CrmAuthError(f"Consent was not granted: {detail}", code="denied"))
-    tenant = str(params.get("tenant") or "").strip().lower()
-    if len(tenant) != GUID_LENGTH or str(params.get("admin_consent") or "").lower() != "true":
-        raise _failed(account, CrmAuthError("Entra did not confirm the tenant's consent; start again.", code="denied"))
+    if issued.get("step") == "confirm":  # the sign-in that confirms the consenting tenant (confirm.py)
+        from crm.providers.dynamics.confirm import confirmed_tenant
+
+        try:
+            tenant = confirmed_tenant(account, issued=issued, params=params)
+        except CrmError as exc:
+            raise _failed(account, exc) from exc
+    elif issued.get("confirm_tenant"):  # a consent that had to be confirmed first (confirm.consent_continue)
+        raise _failed(
+            account, CrmAuthError("The tenant was not confirmed by a sign-in; connect again.", code="bad_state")
+        )
+    else:
+        tenant = consented_tenant(account, params)
     environment = environment_url_clean(str(issued.get("environment") or ""), account=account)
     http = http_session()
     try:
@@ -383,6 +390,18 @@ def connect_finish(provider: Any, *, params: Mapping[str, str], session: Any, co
         tenant_id=tenant,
     )
     return identity
+
+
+def consented_tenant(account: ProviderAccount, params: Mapping[str, str]) -> str:
+    """The tenant Entra's consent redirect names (a GUID, consent granted); the refusal shown on the connection
+    otherwise."""
+    if params.get("error"):
+        detail = params.get("error_description") or params["error"]
+        raise _failed(account, CrmAuthError(f"Consent was not granted: {detail}", code="denied"))
+    tenant = str(params.get("tenant") or "").strip().lower()
+    if len(tenant) != GUID_LENGTH or str(params.get("admin_consent") or "").lower() != "true":
+        raise _failed(account, CrmAuthError("Entra did not confirm the tenant's consent; start again.", code="denied"))
+    return tenant
 
 
 finish_connect = connect_finish  # the name the other CRM packages' oauth.py use

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from crm.admin_connection import managed_account_or_404
 from crm.errors import CrmError
 from crm.oauth_state import Flow, state_read
-from crm.providers.dynamics import oauth
+from crm.providers.dynamics import confirm, oauth
 from crm.providers.dynamics.services import connection_for_account
 from studios.models import ProviderKind
 
@@ -38,6 +38,10 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     account = managed_account_or_404(request, account_id, kinds=(ProviderKind.DYNAMICS,), crm_name=oauth.CRM_NAME)
     target = reverse("admin:dynamics_dynamicsconnection_change", args=[connection_for_account(account=account).pk])
     try:
+        # After the consent, a sign-in in the consenting tenant confirms it (confirm.py); then the connect ends.
+        confirm_url = confirm.consent_continue(account, params=request.GET, session=request.session)
+        if confirm_url:
+            return redirect(confirm_url)
         identity = oauth.connect_finish(
             account, params=request.GET, session=request.session, connected_by=request.user.email
         )

@@ -92,3 +92,19 @@ def callback(client: Client, location: str):
 
 def unconnected(organization: Any, server: Any, **values: Any) -> DynamicsConnection:
     return connection_for_account(account=dynamics_account(organization, server, **values))
+
+
+def sign_in_page(authorize_url: str, **choice: Any) -> str:
+    """What a person does on Entra's sign-in page (`_sandbox_user`: sign in as them; `_sandbox_deny`: cancel);
+    where Entra sends them."""
+    answer = requests.get(authorize_url, params=choice, allow_redirects=False, timeout=10)
+    assert answer.status_code in (302, 303), answer.text[:2000]
+    return answer.headers["Location"]
+
+
+def confirm(client: Client, response: Any, person: Any) -> Any:
+    """The consent's callback sent the person to sign in at the consenting tenant: they do, as `person` (a tenant
+    user), and come back to the callback."""
+    assert response.status_code == 302, response
+    assert "/oauth2/v2.0/authorize?" in response.url, response.url
+    return callback(client, sign_in_page(response.url, _sandbox_user=person.object_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from django.test import Client
 from django.urls import reverse
@@ -22,8 +23,10 @@ from tests.crm.dynamics.connect_support import (
     app_configure,
     application_user_add,
     callback,
+    confirm,
     consent,
     new_environment,
+    sign_in_page,
     start,
     tenant_admin,
     unconnected,
@@ -62,13 +65,13 @@ def connection_a(tenant_a, dv_server):
 
 
 def connect(client: Client, connection: DynamicsConnection, server, environment, *, app_user: bool = True):
-    """The whole connect: the consent URL, an administrator's consent, the application user, the callback."""
-    location = consent(
-        start(client, connection, environment.url), _sandbox_admin=tenant_admin(server, environment).object_id
-    )
+    """The whole connect: the consent URL, an administrator's consent, the application user, the callback, the
+    sign-in that confirms the tenant, the callback again."""
+    admin = tenant_admin(server, environment)
+    location = consent(start(client, connection, environment.url), _sandbox_admin=admin.object_id)
     if app_user and environment.application_user(CLIENT_ID) is None:
         application_user_add(server, environment)
-    return callback(client, location)
+    return confirm(client, callback(client, location), admin)
 
 
 def messages_of(response) -> list[str]:
@@ -85,10 +88,20 @@ def test_a_manager_connects_an_environment_after_admin_consent(manager_a, connec
     assert query["scope"] == f"{environment.url}/.default"
     assert query["redirect_uri"] == oauth.redirect_uri()
 
-    location = consent(consent_url, _sandbox_admin=tenant_admin(dv_server, environment).object_id)
+    admin = tenant_admin(dv_server, environment)
+    location = consent(consent_url, _sandbox_admin=admin.object_id)
     assert dv_server.state.dynamics.consented(environment.tenant_id, CLIENT_ID)
     app_user = application_user_add(dv_server, environment)
-    response = callback(manager_a, location)
+    consented = callback(manager_a, location)
+    # Entra's redirect is not signed: the person signs in at the consenting tenant before it is used.
+    sign_in = urlsplit(consented.url)
+    assert f"{sign_in.scheme}://{sign_in.netloc}{sign_in.path}" == (
+        f"{dv_server.url}/entra/{environment.tenant_id}/oauth2/v2.0/authorize"
+    )
+    assert parse_qs(sign_in.query)["client_id"] == [CLIENT_ID]
+    connection_a.refresh_from_db()
+    assert connection_a.tenant_id == ""  # nothing stored before the confirmation
+    response = confirm(manager_a, consented, admin)
 
     assert response.status_code == 302
     assert response.url == url("change", connection_a.pk)
@@ -144,17 +157,16 @@ def test_without_the_application_user_the_error_names_the_step(manager_a, connec
 def test_a_callback_in_another_browser_or_replayed_is_refused(
     manager_a, connection_a, dv_server, environment, tenant_a
 ):
-    location = consent(
-        start(manager_a, connection_a, environment.url), _sandbox_admin=tenant_admin(dv_server, environment).object_id
-    )
+    admin = tenant_admin(dv_server, environment)
+    location = consent(start(manager_a, connection_a, environment.url), _sandbox_admin=admin.object_id)
     application_user_add(dv_server, environment)
     other_browser = Client()
     other_browser.force_login(tenant_a.manager.user)  # the same person, but not the browser that started it
-    callback(other_browser, location)
+    assert callback(other_browser, location).url == url("change", connection_a.pk)  # refused, shown there
     connection_a.refresh_from_db()
     assert connection_a.state != DynamicsConnection.State.CONNECTED
 
-    callback(manager_a, location)  # the right browser: connects
+    confirm(manager_a, callback(manager_a, location), admin)  # the right browser: connects
     connection_a.refresh_from_db()
     assert connection_a.state == DynamicsConnection.State.CONNECTED
     connection_a.state = DynamicsConnection.State.ERROR
@@ -172,10 +184,38 @@ def test_a_tenant_that_never_consented_is_refused(manager_a, connection_a, dv_se
         start(manager_a, connection_a, environment.url), _sandbox_admin=tenant_admin(dv_server, environment).object_id
     )
     forged = location.replace(environment.tenant_id, stranger.tenant_id)
-    callback(manager_a, forged)
+    response = callback(manager_a, forged)
+    # The confirming sign-in is at the named tenant: nobody of the manager's own tenant can sign in there.
+    assert f"/entra/{stranger.tenant_id}/oauth2/v2.0/authorize?" in response.url
+    page = requests.get(
+        response.url, params={"_sandbox_user": tenant_admin(dv_server, environment).object_id}, timeout=10
+    )
+    assert page.status_code == 200  # Entra's sign-in page again: no redirect back
+    connection_a.refresh_from_db()
+    assert connection_a.state != DynamicsConnection.State.CONNECTED
+    assert connection_a.org_id == ""
+
+
+def test_another_customers_consented_environment_cannot_be_claimed_by_typing_its_tenant(
+    manager_a, connection_a, dv_server, environment
+):
+    """Another customer's tenant consented and added Leadline's application user, but no organization holds its
+    environment: a manager who types its tenant into the consent redirect gets no further than Entra's sign-in at
+    that tenant, and an ID token of their own tenant is refused."""
+    victim = new_environment(dv_server, "victimfit", organization_name="Victim Gyms", consent=True)
+    admin = tenant_admin(dv_server, environment)
+    location = consent(start(manager_a, connection_a, victim.url), _sandbox_admin=admin.object_id)
+    forged = location.replace(environment.tenant_id, victim.tenant_id)
+    response = callback(manager_a, forged)
+    assert f"/entra/{victim.tenant_id}/oauth2/v2.0/authorize?" in response.url
+    # Their own tenant's sign-in, carried back with the forged flow's state: the ID token names another tenant.
+    own = response.url.replace(f"/entra/{victim.tenant_id}/", f"/entra/{environment.tenant_id}/")
+    callback(manager_a, sign_in_page(own, _sandbox_user=admin.object_id))
     connection_a.refresh_from_db()
     assert connection_a.state == DynamicsConnection.State.ERROR
-    assert connection_a.org_id == ""
+    assert "another Microsoft Entra tenant" in connection_a.last_error
+    assert (connection_a.tenant_id, connection_a.org_id) == ("", "")
+    assert services.connection_for_environment(victim.organization_id) is None
 
 
 def test_an_environment_another_organization_holds_is_refused(
