@@ -121,15 +121,10 @@ def _context(body: bytes) -> Mapping[str, Any] | None:
 
 def _connection_for(org_id: str) -> Any | None:
     """The DynamicsConnection holding the environment, if exactly one active organization holds it."""
-    from crm import connection_state
-    from crm.providers.dynamics.models import DynamicsConnection
+    from crm.providers.dynamics import services
 
-    account, claimants = connection_state.account_for_org(DynamicsConnection, org_id=org_id, kind="dynamics")
-    if account is None:
-        if claimants:
-            logger.error("dynamics.app_event_environment_claimed_twice", org_id=org_id, organizations=claimants)
-        return None
-    return DynamicsConnection.objects.unscoped().filter(account=account).first()  # the tenant is being established
+    account = services.connection_for_environment(org_id)
+    return getattr(account, "dynamics_connection", None) if account is not None else None
 
 
 def verify(*, body: bytes, headers: Mapping[str, str]) -> tuple[Mapping[str, Any], Any]:
