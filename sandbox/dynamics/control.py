@@ -59,8 +59,8 @@ def controlled(handler: Any) -> Any:
         except Refused as refused:
             return json_response({"error": str(refused)}, refused.status)
         except Problem as problem:
-            found = request_json_of(problem.response)
-            return json_response({"error": found, "status": problem.response.status_code}, 400)
+            status = problem.response.status_code  # Dataverse's own refusal of the values (400, or 404 for a reference)
+            return json_response({"error": request_json_of(problem.response)}, status if status in (400, 404) else 400)
         except RowNotFound as missing:
             return json_response({"error": str(missing)}, 404)
         except (KeyError, ValueError, TypeError) as exc:
