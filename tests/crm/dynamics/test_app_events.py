@@ -368,3 +368,66 @@ def test_the_recorded_event_becomes_an_intake_on_the_connection_it_names(client,
         harbor.account_id,
         LEAD_ID,
     )
+
+
+# --- any context: never anything but an event or a refusal -------------------------------------------------------
+CONTEXT_FIELDS = (
+    "MessageName",
+    "PrimaryEntityName",
+    "PrimaryEntityId",
+    "OrganizationId",
+    "UserId",
+    "InitiatingUserId",
+    "OperationId",
+    "RequestId",
+    "CorrelationId",
+    "OperationCreatedOn",
+    "InputParameters",
+)
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    from tests.fuzz.support import TEXT
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | TEXT
+    dates = st.integers().map(lambda ms: f"/Date({ms})/")
+    return st.recursive(
+        scalars | dates,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+        max_leaves=8,
+    )
+
+
+def test_any_context_with_the_right_key_is_one_event_or_a_refusal(harbor, client, route):
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from tests.fuzz.support import FUZZ
+
+    with_automation(harbor)
+
+    @FUZZ
+    @given(
+        changes=st.dictionaries(st.sampled_from(CONTEXT_FIELDS), _json_values(), max_size=4),
+        keep_org=st.booleans(),
+    )
+    def check(changes, keep_org):
+        data = context()
+        data.update(changes)
+        if keep_org:
+            data["OrganizationId"] = ORG_ID
+        encoded = json.dumps(data).encode()
+        try:
+            events = parse(encoded, headers())
+        except CrmNotificationInvalid as refusal:
+            status = refusal.status
+        else:
+            status = 200
+            assert len(events) == 1
+            assert events[0].org_id == ORG_ID
+        assert status in (200, 400, 401)
+        assert post(client, encoded, headers()).status_code in (200, 401)
+
+    check()
