@@ -1,7 +1,7 @@
 """A client written from Microsoft's Web API documentation, with plain `requests`: a token from the token endpoint
 (client credentials, scope `<environment URL>/.default`), then WhoAmI, a create answered 204 with OData-EntityId,
-a row retrieved with $select, and a page of a collection read with `Prefer: odata.maxpagesize` following
-`@odata.nextLink`. Nothing here knows the emulator beyond its URLs."""
+a row retrieved with $select, a collection read with `Prefer: odata.maxpagesize` following `@odata.nextLink`, and
+change tracking through `@odata.deltaLink`. Nothing here knows the emulator beyond its URLs."""
 
 from __future__ import annotations
 
@@ -63,3 +63,41 @@ def test_the_documented_requests(dv_server, env):
         names += [item["name"] for item in page.json()["value"]]
         url = page.json().get("@odata.nextLink")
     assert sorted(names) == sorted(["Sample Account", *(f"Account {number}" for number in range(4))])
+
+
+def test_the_documented_change_tracking_requests(dv_server, env):
+    """Microsoft's change-tracking walkthrough: `Prefer: odata.track-changes` answers every row and, on the last
+    page, `@odata.deltaLink`; a GET of that link answers what changed since, deletions as `$deletedEntity`."""
+    headers = {
+        "Authorization": f"Bearer {env.token}",
+        "Accept": "application/json",
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+    }
+    web_api = f"{env.url}/api/data/v9.2/"
+    kept = env.create("accounts", {"name": "Kept", "telephone1": "555-0100"})
+    gone = env.create("accounts", {"name": "Gone"})
+
+    first = requests.get(
+        f"{web_api}accounts?$select=name,telephone1", headers={**headers, "Prefer": "odata.track-changes"}, timeout=10
+    )
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["@odata.context"].endswith("/$delta")
+    assert {row["name"] for row in body["value"]} == {"Kept", "Gone"}
+    delta_link = body["@odata.deltaLink"]
+    assert "$deltatoken=" in delta_link
+
+    env.api("PATCH", f"accounts({kept})", json={"telephone1": "555-0199"}, headers={"If-Match": "*"})
+    env.api("DELETE", f"accounts({gone})")
+    added = env.create("accounts", {"name": "Added"})
+
+    changes = requests.get(delta_link, headers={**headers, "Prefer": "odata.track-changes"}, timeout=10)
+    assert changes.status_code == 200, changes.text
+    rows = changes.json()["value"]
+    changed = {row["accountid"]: row for row in rows if "accountid" in row}
+    assert changed[kept]["telephone1"] == "555-0199"
+    assert added in changed
+    deleted = [row for row in rows if row.get("@odata.context", "").endswith("$deletedEntity")]
+    assert [(row["id"], row["reason"]) for row in deleted] == [(gone, "deleted")]
+    assert "@odata.deltaLink" in changes.json()
