@@ -10,6 +10,7 @@ Everything hangs off `sandbox.dynamics` (a `DynamicsState`):
     dv.create_tenant(tenant_id=None, name=..., domain=None, users=()) -> Tenant
     dv.create_app(client_id=None, client_secret=None, name=...) -> EntraApp
     dv.consent(tenant_id, client_id) -> principal object id      # an admin's consent; dv.consented(tid, client_id)
+    dv.revoke_consent(tenant_id, client_id) -> bool
     dv.create_environment(name, tenant_id=None, organization_name=..., users=3, consent=True) -> Environment
     dv.environment(name) -> Environment | None
     dv.issue_token(...) -> AccessToken; dv.token(access_token) -> AccessToken | None (None: unknown or expired)
@@ -177,6 +178,13 @@ class DynamicsState:
                 raise KeyError(tenant_id)
             key = norm_id(client_id)
             return tenant.service_principals.setdefault(key, new_guid())
+
+    def revoke_consent(self, tenant_id: str, client_id: str) -> bool:
+        """An admin removes the app from the tenant (its enterprise application): new tokens are refused; tokens
+        already issued work until they expire, as in Entra."""
+        with self._lock:
+            tenant = self.tenant(tenant_id)
+            return tenant is not None and tenant.service_principals.pop(norm_id(client_id), None) is not None
 
     def consented(self, tenant_id: str, client_id: str) -> bool:
         tenant = self.tenant(tenant_id)

@@ -212,3 +212,12 @@ def test_the_legacy_v1_endpoint_takes_a_resource(dv_server, env):
     assert answer["expires_in"] == "3600"
     assert int(answer["expires_on"]) > int(answer["not_before"])
     assert env.api("GET", "WhoAmI", token=answer["access_token"]).status_code == 200
+
+
+def test_a_revoked_consent_refuses_new_tokens(dv_server, env):
+    dynamics = dv_server.state.dynamics
+    assert dynamics.revoke_consent(env.environment.tenant_id, DEMO_DV_CLIENT_ID)
+    refused = token_for(dv_server, env.environment.tenant_id, env.url)
+    assert refused.status_code == 400
+    assert refused.json()["error_codes"] == [7000229]
+    assert env.api("GET", "WhoAmI").status_code == 200  # an issued token lives until it expires
