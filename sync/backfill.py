@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 import sentry_sdk
 import structlog
@@ -53,6 +52,7 @@ POLL_FIRST_SECONDS = 1.0  # the first status call after creating a job; then dou
 POLL_MAX_SECONDS = 30.0
 EXPORT_WAIT_SECONDS = 3600.0  # a run stops waiting after this; the next run resumes polling the same job
 Progress = Callable[["BackfillProgress"], None]
+TRACKED_LOAD = "change tracking's full read"  # a change-tracked object's progress says so as its vendor_state
 
 
 class BackfillError(RuntimeError):
@@ -116,8 +116,9 @@ def backfill_run(
             provider = run_provider(organization=organization, connection=connection)
         if tracked(provider=provider, object=name):
             # The change tracking's own full read (a bulk export would end without the token to go on from).
-            report = partial(_tracked_progress, progress or _silent, name)
-            tracked_sync(provider=provider, state=state, run=run, notes=notes, progress=report)
+            report = _TrackedProgress(progress or _silent, name)
+            tracked_sync(provider=provider, state=state, run=run, notes=notes, progress=report.loading)
+            report.done()
         elif provider.supports(Capability.BULK_EXPORT):
             _Loader(provider, state, run, progress or _silent, notes).load(job)
             deletions_sync(provider=provider, state=state, run=run, notes=notes)
@@ -145,9 +146,18 @@ def _silent(_: BackfillProgress) -> None:
     return None
 
 
-def _tracked_progress(progress: Progress, object: str, written: int) -> None:
-    """A change-tracked load's records so far, as one loading page of unknown size."""
-    progress(BackfillProgress(object, 1, "loading", "change tracking", written, None))
+class _TrackedProgress:
+    """A change-tracked load's records so far, as one page of unknown size until it is done."""
+
+    def __init__(self, progress: Progress, object: str) -> None:
+        self.progress, self.object, self.written = progress, object, 0
+
+    def loading(self, written: int) -> None:
+        self.written = written
+        self.progress(BackfillProgress(self.object, 1, "loading", TRACKED_LOAD, written, None))
+
+    def done(self) -> None:
+        self.progress(BackfillProgress(self.object, 1, "done", TRACKED_LOAD, self.written, self.written))
 
 
 def _job_unfinished(key: MirrorKey) -> ExportJob | None:

@@ -7,13 +7,13 @@ from typing import Any
 
 from django.core.management.base import OutputWrapper
 
-from sync.backfill import BackfillProgress
+from sync.backfill import TRACKED_LOAD, BackfillProgress
 
 
 class ProgressBar:
     """A backfill's progress on stderr: records loaded (of the export's total once known), rate and ETA. Redrawn in
     place on a terminal; elsewhere (logs, CI) one line per export state while exporting and per tenth (per 10,000
-    records while the total is unknown) while loading."""
+    records while the total is unknown) while loading. A change-tracked object's load is one read of unknown size."""
 
     WIDTH = 24
 
@@ -28,6 +28,8 @@ class ProgressBar:
             self.page, self.started, self.first_loaded, self.tenth = progress.page, self.clock(), 0, -1
             self.first_loaded = progress.rows_loaded
         prefix = f"{self.label} export {progress.page}"
+        if progress.vendor_state == TRACKED_LOAD:  # a change-tracked object's full read: one read, no export
+            prefix = f"{self.label} {TRACKED_LOAD}"
         if progress.phase == "exporting":
             self._show(f"{prefix}: the CRM is exporting ({progress.vendor_state})", step=progress.vendor_state)
             return

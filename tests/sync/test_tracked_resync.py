@@ -13,7 +13,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from sync.backfill import backfill_due, backfill_run
+from sync.backfill import TRACKED_LOAD, backfill_due, backfill_run
 from sync.models import CrmRecord, SyncRun, SyncState
 from sync.reconcile import reconcile_run
 from tests.sync.test_tracked import announced, assert_mirror_equals, connection, crm, mirror, run, state_of
@@ -132,11 +132,26 @@ def test_the_backfill_loads_a_tracked_object_through_its_change_tracking_with_pr
     assert backfill_due(organization=organization, connection=crm.connection, object="lead")
     loaded = backfill_run(organization=organization, object="lead", provider=crm, progress=lambda p: seen.append(p))
     assert loaded.status == SyncRun.Status.OK, loaded.error
-    assert [item.rows_loaded for item in seen] == [40, 80, 90]
-    assert {item.phase for item in seen} == {"loading"}
+    assert [(item.phase, item.rows_loaded) for item in seen] == [
+        ("loading", 40),
+        ("loading", 80),
+        ("loading", 90),
+        ("done", 90),
+    ]
+    assert {item.vendor_state for item in seen} == {TRACKED_LOAD}
     assert_mirror_equals(organization, crm)
     assert state_of(organization).change_token == f"delta:{crm.version}"
     assert not backfill_due(organization=organization, connection=crm.connection, object="lead")
+
+
+def test_the_backfill_command_shows_a_tracked_load_as_one_read(organization, crm, monkeypatch):
+    crm.create(45)
+    monkeypatch.setattr("sync.runs.provider_for", lambda connection, **options: crm)
+    err = StringIO()
+    call_command("sync", "backfill", "--org", organization.slug, "--object", "lead", stdout=StringIO(), stderr=err)
+    assert err.getvalue().splitlines()[-1].startswith(f"{organization.slug} lead {TRACKED_LOAD}: [")
+    assert " 45/45 100% " in err.getvalue()
+    assert_mirror_equals(organization, crm)
 
 
 def test_an_empty_tracked_object_is_not_backfilled_again(organization, crm):
