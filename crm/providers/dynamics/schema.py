@@ -4,7 +4,8 @@ A table's definition (`EntityDefinitions(LogicalName='lead')`: EntitySetName, Pr
 PrimaryNameAttribute, ChangeTrackingEnabled, IsActivity, DisplayName) and its attributes
 (`.../Attributes`: LogicalName, AttributeType, RequiredLevel, IsValidForCreate/Update, IsCustomAttribute,
 FormatName, Targets, DisplayName) become one `TableSchema`; picklist options (`.../PicklistAttributeMetadata
-?$expand=OptionSet`) give option sets their labels.
+?$expand=OptionSet`) give option sets their labels. `schema_read` asks the client for the three and keeps the
+answers five minutes in the cache, so a column added (or tracking switched) in the environment is seen soon.
 
 An attribute's AttributeType (and FormatName for strings) decides its FieldType:
 
