@@ -116,11 +116,11 @@ class _TrackedRead:
         self.provider, self.state, self.run, self.notes, self.progress = provider, state, run, notes, progress
         self.key = run_key(run)
         self.page_size = settings.SYNC_TRACKED_PAGE_SIZE
-        self.interval = None
-        if announce:
-            from sync.delta import announce_interval  # sync.delta imports this module
+        # sync.delta imports this module: its announcing helpers are imported here.
+        from sync.delta import announce_interval, discovered_announce
 
-            self.interval = announce_interval(run)
+        self.announce = discovered_announce
+        self.interval = announce_interval(run) if announce else None
         self.asked = ""  # the token of the page asked last (set by the prefetch thread, read after it ended)
         self.written = 0  # records written by this run
         self.gone = 0  # mirror rows the full read did not return, marked deleted
@@ -248,9 +248,7 @@ class _TrackedRead:
                 )
                 if self.interval is not None and result.inserted_ids:
                     found = [record for record in chunk if record.id in result.inserted_ids]
-                    from sync.delta import discovered_announce  # sync.delta imports this module
-
-                    transaction.on_commit(partial(discovered_announce, self.run, found, self.interval))
+                    transaction.on_commit(partial(self.announce, self.run, found, self.interval))
         self.written += len(page.records)
         if self.progress is not None:
             self.progress(self.written)
