@@ -88,6 +88,21 @@ def _sign_in_app(http: requests.Session) -> Any:
         raise _unavailable("Microsoft did not answer; try again in a minute.") from exc
 
 
+def _starting_app(client_id: str, client_secret: str) -> Any:
+    """The process's app that starts sign-ins (the token source's, read once per process: anyone may open the start
+    page, so it must not fetch Entra's metadata each time). Starting stores no token; redeeming uses a fresh app,
+    so nothing of a person stays in a shared cache."""
+    from crm.providers.dynamics import tokens
+    from crm.providers.dynamics.errors import DataverseError
+
+    authority = f"{oauth.login_base(None)}/{SIGN_IN_AUTHORITY}"
+    try:
+        return tokens.confidential_client(authority=authority, client_id=client_id, client_secret=client_secret)
+    except DataverseError as exc:
+        logger.warning("dynamics.sign_in.authority_unread", reason=exc.code)
+        raise _unavailable("Microsoft did not answer; try again in a minute.") from exc
+
+
 # --- who this is -------------------------------------------------------------------------------------------------
 def redeem(*, flow: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
     """The ID token's claims for the callback (msal checks the state and nonce); every token is dropped."""
@@ -204,7 +219,7 @@ class DynamicsSignIn:
             mode=mode,
             redirect_to=redirect_to,
         )
-        app = _sign_in_app(oauth.http_session("dynamics-sign-in"))
+        app = _starting_app(client_id, client_secret)
         with warnings.catch_warnings():
             # msal recommends form_post; every CRM's one callback is a GET, and the code is PKCE-bound, single use.
             warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
