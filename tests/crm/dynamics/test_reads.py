@@ -10,8 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from crm.errors import CrmHistoryExpired, CrmNotFound, CrmRejected
+from crm.errors import CrmAuthError, CrmHistoryExpired, CrmNotFound, CrmRejected
+from crm.providers.dynamics.provider import DynamicsProvider
 from crm.providers.dynamics.reads import FULL_PREFIX
+from crm.registry import provider_for
 from tests.crm.dynamics.conftest import sandbox_config
 
 LEAD = "lead"
@@ -182,3 +184,37 @@ def test_a_record_url_opens_the_row_in_the_environment(dv, provider):
     assert parse_qs(parts.query) == {"etn": [LEAD], "id": [lead_id], "pagetype": ["entityrecord"]}
     assert provider.record_url(object="deal", record_id=lead_id).count("etn=opportunity") == 1
     assert provider.record_url(object=LEAD, record_id="not-a-guid") == ""
+
+
+def test_identity_without_a_stored_organization_name_asks_the_environment(dv, dv_connection, provider):
+    """The organizations row names it where the environment serves one; a name is a nicety, never a failure."""
+    dv_connection.organization_name = ""
+    dv_connection.save(update_fields=["organization_name"])
+    identity = provider.identity()
+    assert identity.org_id == dv.organization_id
+    assert identity.org_name in ("", "Peak Performance Gyms")
+
+
+def test_a_disconnected_account_is_refused_before_any_token(dv_account, dv_connection, sleeps):
+    dv_connection.state = dv_connection.State.NOT_CONNECTED
+    dv_connection.save(update_fields=["state"])
+    with pytest.raises(CrmAuthError) as caught:
+        provider_for(dv_account, sleep=sleeps).identity()
+    assert caught.value.code == "NOT_CONNECTED"
+
+
+def test_crm_user_ids_are_guids_in_lower_case():
+    assert DynamicsProvider.crm_user_id_clean(" {5D1C3B2A-1F0E-4D9C-8B7A-6F5E4D3C2B1A} ") == (
+        "5d1c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"
+    )
+    assert DynamicsProvider.crm_user_id_clean("") == ""
+    with pytest.raises(ValueError, match="systemuserid"):
+        DynamicsProvider.crm_user_id_clean("0055g00000abcdeAAA")
+
+
+def test_the_connection_names_its_opt_out_column(dv_account, dv_connection):
+    assert DynamicsProvider.connection_opt_out_field(dv_account) == ""
+    dv_connection.opt_out_column = "lh_smsoptout"
+    dv_connection.save(update_fields=["opt_out_column"])
+    dv_account.refresh_from_db()
+    assert DynamicsProvider.connection_opt_out_field(dv_account) == "lh_smsoptout"
