@@ -93,7 +93,7 @@ def webhook_header() -> str:
     """The name of the header the webhook's registration sends the key in."""
     from crm.providers.dynamics.conf import dynamics_settings
 
-    return str(getattr(dynamics_settings, "WEBHOOK_HEADER", "") or DEFAULT_HEADER)
+    return str(dynamics_settings.WEBHOOK_HEADER or DEFAULT_HEADER)
 
 
 def _guid(value: Any) -> str:
@@ -185,7 +185,8 @@ def _event(context: Mapping[str, Any], *, application_user_id: str) -> AppEvent 
 
 
 def wcf_datetime(value: Any) -> datetime | None:
-    """ "/Date(1506409448000-0700)/" -> 2017-09-26 07:04:08 UTC (the milliseconds are UTC whatever the offset)."""
+    """WCF's JSON date as an aware datetime: /Date(1506409448000-0700)/ is 2017-09-26 07:04:08 UTC (the
+    milliseconds are UTC whatever the offset says); None when `value` is not one."""
     found = WCF_DATE.match(_text(value))
     if found is None:
         return None
