@@ -331,6 +331,39 @@ def test_a_back_dated_modifiedon_is_caught_by_change_tracking(dv, dv_account, or
     assert state_of(dv_account).watermark == watermark  # the watermark never moves back
 
 
+def test_a_table_without_change_tracking_is_read_by_modifiedon_and_reconciled(
+    dv, dv_server, dv_account, organization, sleeps, settings
+):
+    """Change tracking off for leads (an admin's choice): runs read by (modifiedon, leadid) with the overlap, a bulk
+    edit stamping one modifiedon on more rows than a page included; deletions are found by the reconciliation."""
+    from sync.reconcile import reconcile_run
+
+    settings.SYNC_COQL_PAGE_SIZE = 20
+    control(dv_server, "POST", f"dynamics/environments/{dv.name}/tables/lead/change-tracking", {"enabled": False})
+    ids = dv.seed(LEAD, 90)
+    first = ok(run(organization, dv_account, sleeps))
+    assert first.inserted == 90
+    assert state_of(dv_account).change_token == ""  # the modifiedon path: no token
+    moment = dv.advance(5).replace(microsecond=0)
+    body = {"table": LEAD, "ids": ids[:50], "at": moment.isoformat()}
+    control(dv_server, "POST", f"dynamics/environments/{dv.name}/stamp", body)  # one modifiedon for 50 rows
+    for record_id in ids[50:55]:
+        dv.update(LEAD, record_id, {"jobtitle": "Same second"}, at=moment)
+    created = dv.create(LEAD, {"lastname": "After the batch"}, at=moment)
+    second = ok(run(organization, dv_account, sleeps))
+    assert second.inserted == 1
+    rows = mirrored(dv_account)
+    assert sorted(rows) == dv.ids(LEAD)
+    assert {rows[record_id].fields.get("job_title") for record_id in ids[50:55]} == {"Same second"}
+    assert rows[created].modified_time == moment
+    for record_id in ids[:3]:
+        dv.delete(LEAD, record_id)
+    ok(run(organization, dv_account, sleeps))
+    reconciled = reconcile_run(organization=organization, object=LEAD, provider=provider_for(dv_account, sleep=sleeps))
+    assert reconciled.status == SyncRun.Status.OK, reconciled.error
+    assert sorted(mirrored(dv_account)) == dv.ids(LEAD)
+
+
 @pytest.mark.parametrize("seed", [17])
 def test_randomized_edits_deletes_and_faults_leave_the_mirror_equal_to_dataverse(
     dv, dv_server, dv_account, organization, sleeps, settings, seed
