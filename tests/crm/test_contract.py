@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -316,7 +316,9 @@ def test_a_record_url_is_a_web_address_naming_the_record(harness):
     parts = urlsplit(url)
     assert parts.scheme in ("https", "http"), url
     assert parts.netloc, url
-    assert lead_id in parts.path, url
+    # In its path (/lightning/r/Lead/<id>/view) or as a query parameter of a page (main.aspx?etn=lead&id=<id>).
+    named = parts.path.split("/") + [value for values in parse_qs(parts.query).values() for value in values]
+    assert lead_id in named or lead_id in parts.path, url
 
 
 def test_the_opt_out_field_is_written(harness):
