@@ -150,6 +150,20 @@ class Metadata:
 
         return self._read("relationships", table, read)
 
+    def options(self, table: str) -> dict[str, dict[str, int]]:
+        """Each option set column's values by label in lower case (a value given by its label is sent as its
+        number)."""
+
+        def read() -> dict[str, dict[str, int]]:
+            found = self.client.picklist_options(table) or {}
+            return {
+                str(column): {str(option.get("label") or "").lower(): int(option["value"]) for option in options}
+                for column, options in found.items()
+                if options
+            }
+
+        return self._read("options", table, read)
+
     def entity_set(self, table: str) -> str:
         try:
             name = self.definition(table).get("EntitySetName")
@@ -226,11 +240,14 @@ def bind(metadata: Metadata, table: str, column: str, spec: Mapping[str, Any], v
     return f"{metadata.navigation(table, column, target)}@odata.bind", f"/{metadata.entity_set(target)}({row})"
 
 
-def typed(spec: Mapping[str, Any], value: Any) -> Any:
-    """A non-lookup value as its column takes it in JSON; ValueError saying what the column expects."""
+def typed(spec: Mapping[str, Any], value: Any, options: Mapping[str, int] | None = None) -> Any:
+    """A non-lookup value as its column takes it in JSON (an option by its number or its label among `options`);
+    ValueError saying what the column expects."""
     kind = attribute_type(spec)
     if value is None:
         return None
+    if kind in OPTION_TYPES and isinstance(value, str) and str(value).lower() in (options or {}):
+        return (options or {})[value.lower()]
     if kind == "Boolean":
         if isinstance(value, bool):
             return value
@@ -253,6 +270,8 @@ def typed(spec: Mapping[str, Any], value: Any) -> Any:
         return moment_text(spec, value)
     if kind in ("MultiSelectPicklist", "Virtual") and isinstance(value, list | tuple | set):
         return ",".join(str(int(item)) for item in value)
+    if kind in ("String", "Memo"):
+        return iso_moment(value) if isinstance(value, datetime) else str(value)
     if isinstance(value, datetime):
         return iso_moment(value)
     if isinstance(value, date | Decimal):
@@ -302,7 +321,8 @@ def column_body(
                 key, bound = bind(metadata, table, name, spec, value)
                 body[key] = bound
             else:
-                body[name] = typed(spec, value)
+                labelled = attribute_type(spec) in OPTION_TYPES and isinstance(value, str) and not value.isdigit()
+                body[name] = typed(spec, value, metadata.options(table).get(name) if labelled else None)
         except (ValueError, CrmNotFound) as exc:
             problems[name] = str(getattr(exc, "message", exc))
     if problems:

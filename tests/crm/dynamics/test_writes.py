@@ -106,6 +106,17 @@ def test_an_update_sets_only_the_given_columns_typed_by_their_metadata(dv, provi
     assert after["modifiedby"] == dv.application_user_id
 
 
+def test_an_option_is_given_by_its_number_or_its_label_and_text_columns_take_text(dv, provider):
+    lead = lead_of(dv)
+    provider.update_fields(object="lead", record_id=lead, values={"leadsourcecode": "employee referral"})
+    assert dv.row("lead", lead)["leadsourcecode"] == 2
+    provider.update_fields(object="lead", record_id=lead, values={"leadsourcecode": "1", "lh_studio": 42})
+    assert (dv.row("lead", lead)["leadsourcecode"], dv.row("lead", lead)["lh_studio"]) == (1, "42")
+    with pytest.raises(CrmRejected) as caught:
+        provider.update_fields(object="lead", record_id=lead, values={"leadsourcecode": "Billboard"})
+    assert list(caught.value.field_errors) == ["leadsourcecode"]
+
+
 def test_an_update_of_a_deleted_row_is_not_found_and_creates_nothing(dv, provider):
     lead = lead_of(dv)
     dv.delete("lead", lead)
