@@ -31,9 +31,8 @@ REGARDING = "regardingobjectid"
 OWNER = "ownerid"
 SUBJECT_MAX = 200  # task.subject's MaxLength
 DESCRIPTION_MAX = 2000  # task.description's MaxLength (a Memo)
-# Activity tables' primary id, and the entity sets of the tables every environment has (metadata wins when read).
-ACTIVITY_ID = "activityid"
 METADATA_CACHE_SECONDS = 300  # a column or table added in the environment is seen within five minutes
+# The entity sets of tables every environment has, for a definition that names none (metadata wins when it does).
 KNOWN_SETS = {"lead": "leads", "contact": "contacts", "account": "accounts", "opportunity": "opportunities"}
 KNOWN_SETS |= {"task": "tasks", "systemuser": "systemusers", "team": "teams"}
 LOGICAL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -185,8 +184,12 @@ class Metadata:
                 return name
         if column == REGARDING:
             return f"{REGARDING}_{target}_{table}"
-        targets = lookup_targets(self.columns(table).get(column) or {})
-        return column if len(targets) <= 1 else f"{column}_{target}"
+        spec = self.columns(table).get(column) or {}
+        # An owner binds by its own name whatever it points at (its relationship's target is the "owner" table);
+        # other lookups with several targets (parentcustomerid) have one property per target.
+        if column == OWNER or attribute_type(spec) == "Owner" or len(lookup_targets(spec)) <= 1:
+            return column
+        return f"{column}_{target}"
 
 
 def metadata_of(provider: Any) -> Metadata:

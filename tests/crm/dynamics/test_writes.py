@@ -76,7 +76,10 @@ def test_the_regarding_property_is_read_from_the_task_tables_relationships(provi
     relationships = writes.metadata_of(provider).relationships("task")
     named = {row["ReferencedEntity"]: row["ReferencingEntityNavigationPropertyName"] for row in relationships}
     assert named["lead"] == "regardingobjectid_lead_task"
-    assert writes.metadata_of(provider).navigation("task", "regardingobjectid", "lead") == "regardingobjectid_lead_task"
+    metadata = writes.metadata_of(provider)
+    assert metadata.navigation("task", "regardingobjectid", "lead") == "regardingobjectid_lead_task"
+    assert metadata.navigation("lead", "ownerid", "systemuser") == "ownerid"  # an owner binds by its own name
+    assert metadata.navigation("contact", "parentcustomerid", "account") == "parentcustomerid_account"
 
 
 def test_an_id_of_another_crm_is_refused_before_any_call(dv, provider):
