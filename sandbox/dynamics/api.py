@@ -16,6 +16,7 @@ logger = structlog.get_logger(__name__)
 MODULES = (
     "sandbox.dynamics.entra",
     "sandbox.dynamics.records",
+    "sandbox.dynamics.organization",
     "sandbox.dynamics.metadata",
     "sandbox.dynamics.batch",
     "sandbox.dynamics.queries",

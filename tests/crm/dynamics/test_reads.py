@@ -15,6 +15,7 @@ from crm.providers.dynamics.provider import DynamicsProvider
 from crm.providers.dynamics.reads import FULL_PREFIX
 from crm.registry import provider_for
 from tests.crm.dynamics.conftest import sandbox_config
+from tests.crm.harness_hubspot import control
 
 LEAD = "lead"
 
@@ -187,12 +188,28 @@ def test_a_record_url_opens_the_row_in_the_environment(dv, provider):
 
 
 def test_identity_without_a_stored_organization_name_asks_the_environment(dv, dv_connection, provider):
-    """The organizations row names it where the environment serves one; a name is a nicety, never a failure."""
+    """The environment's organizations row names it (GET organizations(<id>)?$select=name)."""
     dv_connection.organization_name = ""
     dv_connection.save(update_fields=["organization_name"])
+    dv.environment.organization_name = "Peak Performance Gyms HQ"  # renamed in Dynamics since the connect
     identity = provider.identity()
     assert identity.org_id == dv.organization_id
-    assert identity.org_name in ("", "Peak Performance Gyms")
+    assert identity.org_name == "Peak Performance Gyms HQ"
+
+
+def test_identity_keeps_the_stored_organization_name_without_asking(dv, provider):
+    dv.environment.organization_name = "Renamed in Dynamics"
+    assert provider.identity().org_name == "Peak Performance Gyms"
+
+
+def test_identity_without_a_readable_organization_row_has_no_name(dv, dv_connection, provider):
+    """A name is a nicety: an organization row the app may not read leaves it empty, never a failure."""
+    dv_connection.organization_name = ""
+    dv_connection.save(update_fields=["organization_name"])
+    rule = {"path": rf"^/dynamics/{dv.name}/api/data/v9\.2/organizations\(", "method": "GET", "status": 403}
+    control(dv.server, "POST", "faults", {**rule, "times": 1})
+    identity = provider.identity()
+    assert (identity.org_id, identity.org_name) == (dv.organization_id, "")
 
 
 def test_a_disconnected_account_is_refused_before_any_token(dv_account, dv_connection, sleeps):
