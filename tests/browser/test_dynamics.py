@@ -179,11 +179,6 @@ def test_inside_dynamics_a_record_id_that_is_no_guid_shows_the_glues_notice(brow
     assert not page.js_errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="widget/static/app/main.js loadMe() clears every notice (showNotice('')) once /api/v1/me/ answers, so a "
-    "glue's notice set before that (Dynamics, Salesforce, HubSpot) vanishes for a signed-in person",
-)
 def test_signed_in_the_glues_notice_for_a_bad_record_id_stays(live_app, signed_in_page):
     live_app.lead_texts(LEAD_TEXT)
     page = signed_in_page(live_app.world.staff, path=BAD_ID_PATH)

@@ -83,6 +83,14 @@ function when(iso) {
 function showNotice(text) {
   $("notice").textContent = text || "";
   $("notice").hidden = !text;
+  delete $("notice").dataset.glue;
+}
+
+// A CRM glue's notice (e.g. "this form's record id is not a CRM id"): it stays when the sign-in check clears the
+// page's own notices.
+function glueNotice(text) {
+  showNotice(text);
+  if (text) $("notice").dataset.glue = "1";
 }
 
 // --- signing in ------------------------------------------------------------------------------------------------
@@ -121,7 +129,7 @@ async function loadMe() {
     if (error.status === 403) return showSignIn(`${error.message} Ask a manager of your organization to add you.`);
     return showNotice(error.message);
   }
-  showNotice("");
+  if (!$("notice").dataset.glue) showNotice("");
   $("signin").hidden = true;
   $("app").hidden = false;
   $("who").textContent = `${state.me.user.name} · ${state.me.organization.name}`;
@@ -735,6 +743,6 @@ function bindUi() {
 }
 
 bindUi();
-window.leadline = Object.freeze({ openRecord, notice: showNotice });
+window.leadline = Object.freeze({ openRecord, notice: glueNotice });
 window.dispatchEvent(new Event("leadline:ready"));
 loadMe();
