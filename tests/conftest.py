@@ -80,3 +80,16 @@ def empty_sandbox():
 
     with SandboxServer(world="empty") as server:
         yield server
+
+
+@pytest.fixture
+def tls_sandbox(settings):
+    """The sandbox with no CRM records, also served over HTTPS with its own certificate: the sign-in host whose
+    client library accepts only an https authority (`tls_url`, `ca_path`), set as the product's login host and CA
+    bundle for this test."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(world="empty", tls=True) as server:
+        settings.DYNAMICS_LOGIN_URL = server.tls_url
+        settings.DYNAMICS_CA_BUNDLE = server.ca_path
+        yield server

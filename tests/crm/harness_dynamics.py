@@ -190,9 +190,10 @@ def edit_rows_action(server: Any) -> FaultAction:
 
 
 def with_tls(server: Any) -> Any:
-    """The sandbox served also over HTTPS (Entra's stand-in: msal wants an https authority), with the login host and
-    its CA in the settings, both undone when the fixture stops the sandbox: a second SandboxServer on the same
-    application (the same state), stopped with the first."""
+    """For a sandbox served without TLS (the demo world's `sandbox` fixture): the same application served also over
+    HTTPS by a second SandboxServer (the same state), with the login host and its CA in the settings, both undone
+    when the fixture stops the sandbox. A test that needs no demo world takes the `tls_sandbox` fixture instead
+    (tests/conftest.py: one server, both listeners)."""
     from sandbox.server import SandboxServer
 
     secure = SandboxServer(app=server.app, tls=True).start()
@@ -213,14 +214,13 @@ def with_tls(server: Any) -> Any:
 
 class Harness(ContractHarness):
     kind = "dynamics"
-    sandbox_fixture = "empty_sandbox"
+    sandbox_fixture = "tls_sandbox"  # Entra's stand-in on its HTTPS listener, the login host set (tests/conftest.py)
     opt_out_field = "lh_smsoptout"
     phone_field = "telephone1"
     last_name_field = "lastname"
 
     def __init__(self, *, server: Any, organization: Any) -> None:
         super().__init__(server=server, organization=organization)
-        self.secure = with_tls(server)
         self.sleep = SandboxSleep(server)
         self.dv = DataverseEnvironment(server, name="peakfit")
         server.state.faults.register(edit_rows_action(server))
@@ -256,7 +256,7 @@ class Harness(ContractHarness):
             params={"_sandbox_admin": admin.object_id},
             allow_redirects=False,
             timeout=10,
-            verify=self.secure.ca_path,
+            verify=self.server.ca_path,
         )
         assert answer.status_code in (302, 303), answer.text[:2000]
         self.server.state.dynamics.add_application_user(environment.environment, DEMO_DV_CLIENT_ID)

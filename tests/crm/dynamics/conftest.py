@@ -31,14 +31,9 @@ def _clean_cache(db):
 
 
 @pytest.fixture
-def dv_server(settings):
+def dv_server(tls_sandbox):
     """The sandbox with no CRM records, Entra's login host on its HTTPS listener (msal wants https)."""
-    from sandbox.server import SandboxServer
-
-    with SandboxServer(world="empty", tls=True) as server:
-        settings.DYNAMICS_LOGIN_URL = server.tls_url
-        settings.DYNAMICS_CA_BUNDLE = server.ca_path
-        yield server
+    return tls_sandbox
 
 
 @pytest.fixture
