@@ -75,6 +75,8 @@ class CrmProvider(abc.ABC):
     object_names: ClassVar[Mapping[str, str]] = {}
     # The connection kinds (e.g. ProviderAccount.kind values) this provider serves, besides its own `kind`.
     connection_kinds: ClassVar[tuple[str, ...]] = ()
+    # Whose account a person signs in with ("Sign in with <this>"), when not the CRM's own name (the label).
+    sign_in_label: ClassVar[str] = ""
     # The widget inside the CRM's own pages (its SDK, our glue script, who may frame it); None: not embeddable.
     embed: ClassVar[Embed | None] = None
     # The API name of the boolean opt-out field our install guide has customers create on leads and contacts: an

@@ -117,6 +117,7 @@ class DynamicsProvider(CrmProvider):
     when a person waits), `sleep` (the client's waits, injectable for tests)."""
 
     label = "Microsoft Dynamics 365"
+    sign_in_label = "Microsoft"  # people sign in with their work account, not a Dynamics one
     capabilities = frozenset(
         {
             Capability.SIGN_IN,
