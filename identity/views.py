@@ -259,7 +259,10 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        crms = [{"kind": provider.kind, "label": provider.label} for provider in sign_in_providers()]
+        crms = [
+            {"kind": provider.kind, "label": provider.sign_in_label or provider.label}
+            for provider in sign_in_providers()
+        ]
         return {**super().get_context_data(**kwargs), "sign_in_crms": crms}
 
 
