@@ -68,7 +68,10 @@ def widget_page(request: HttpRequest) -> HttpResponse:
     embedding = embedding_crm(request)
     embed = embedding.embed if embedding else None
     sign_ins = [
-        {"url": f"{reverse('signin:crm-start', args=[provider.kind])}?mode=widget", "label": provider.sign_in_label or provider.label}
+        {
+            "url": f"{reverse('signin:crm-start', args=[provider.kind])}?mode=widget",
+            "label": provider.sign_in_label or provider.label,
+        }
         for provider in sign_in_crms(embedding)
     ]
     context = {
