@@ -66,6 +66,7 @@ class SandboxState(EmulatorState):
             )
         )
         self._register_hubspot_faults()
+        self._register_dynamics_faults()
         build_world(self, self.world, seed=self.seed, leads=leads)
 
     def _register_hubspot_faults(self) -> None:
@@ -79,6 +80,17 @@ class SandboxState(EmulatorState):
                 "hs_edit_records",
                 lambda rule: self.hubspot.edit_for_fault(str(rule.params["object_type"]), int(rule.params["count"])),
                 {"object_type": "contacts", "count": 10},
+            )
+        )
+
+    def _register_dynamics_faults(self) -> None:
+        # "dv_edit_records": people edit rows of a Dataverse table while a sync pages (table, count): each a new
+        # versionnumber and modifiedon, announced as a person's change ("dv_revoke_tokens" is the emulator's own).
+        self.faults.register(
+            FaultAction(
+                "dv_edit_records",
+                lambda rule: self.dynamics.edit_for_fault(str(rule.params["table"]), int(rule.params["count"])),
+                {"table": "lead", "count": 10},
             )
         )
 

@@ -25,7 +25,9 @@ expired), `application_user(client_id)`, `user(systemuserid)`, `user_by_object_i
 `extra` (a dict other modules may keep per-environment state in). Rows and their stored forms: state_tables.py
 (lookups: the target id under the column's name and the target table under "<column>@table"; datetimes aware UTC).
 Errors: RowNotFound (KeyError; str() is Dataverse's "<table> With Id = <id> Does Not Exist"), DuplicateRow.
-Fault action: "dv_revoke_tokens" (every access token stops working: 401 until the client gets a new one).
+Fault actions: "dv_revoke_tokens" (every access token stops working: 401 until the client gets a new one) and
+"dv_edit_records" (table, count: people edit rows while a sync pages; `edit_for_fault`, registered in
+sandbox/state.py).
 
 `Table` (state_tables.py): logical_name, entity_set_name, primary_id, primary_name, change_tracking, is_activity,
 attributes: dict[name, Attribute], alternate_keys: dict[key name, columns], rows: dict[id, row] (each row has
@@ -315,6 +317,28 @@ class DynamicsState:
     def revoke_all(self) -> None:
         with self._lock:
             self.tokens.clear()
+
+    # --- faults ---------------------------------------------------------------------------------------------------
+    def edit_for_fault(self, table: str, count: int) -> int:
+        """The "dv_edit_records" fault: a person of each environment edits the first `count` rows (by id) of
+        `table`, as if while a sync paged: a second later on the sandbox's clock (Dataverse keeps whole seconds, so
+        the edits' modifiedon lands after anything read before), each a new versionnumber, announced to listeners
+        as that person's Update. Environments without the table or without people are left alone."""
+        self.sandbox.clock.advance(1.0)
+        edited = 0
+        for environment in list(self.environments.values()):
+            spec = environment.table(table)
+            people = [row for row in environment.rows("systemuser") if not row.get("applicationid")]
+            if spec is None or not people:
+                continue
+            values = {"description": "edited while a sync paged"} if spec.attribute("description") else {}
+            key = spec.primary_id
+            with environment.lock:
+                victims = sorted(str(row[key]) for row in environment.rows(table))[: max(count, 0)]
+                for row_id in victims:
+                    environment.update(table, row_id, dict(values), by=str(people[0]["systemuserid"]))
+                    edited += 1
+        return edited
 
     def new_code(self, **fields: Any) -> AuthCode:
         code = AuthCode(code=new_code(), expires_at=self.sandbox.clock.timestamp() + CODE_TTL_SECONDS, **fields)

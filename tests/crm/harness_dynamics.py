@@ -24,7 +24,7 @@ from tests.crm.harness import ContractHarness
 from tests.crm.harness_hubspot import SandboxSleep, control
 
 LEAD = "lead"
-EDIT_ACTION = "dv_contract_edit_rows"  # the fault action the harness registers: people edit leads while a sync pages
+EDIT_ACTION = "dv_edit_records"  # the sandbox's fault action: people edit rows of a table while a sync pages
 THROTTLED = ("0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds.")
 
 
@@ -171,22 +171,9 @@ def leads_path(environment: DataverseEnvironment) -> str:
 
 
 def edit_rows_action(server: Any) -> FaultAction:
-    """People edit the first `count` rows (by id) of `table` in every environment, a second after the last write
-    (Dataverse keeps whole seconds), as if they edited them while a sync paged."""
-
-    def run(rule: Any) -> None:
-        dynamics = server.state.dynamics
-        server.state.clock.advance(1.0)
-        for environment in list(dynamics.environments.values()):
-            table = str(rule.params["table"])
-            people = [row for row in environment.rows("systemuser") if not row.get("applicationid")]
-            key = environment.tables[table].primary_id
-            for row in sorted(environment.rows(table), key=lambda row: str(row[key]))[: int(rule.params["count"])]:
-                environment.update(
-                    table, row[key], {"description": "edited while a sync paged"}, by=people[0]["systemuserid"]
-                )
-
-    return FaultAction(EDIT_ACTION, run, {"table": LEAD, "count": 10})
+    """The sandbox's "dv_edit_records" action (sandbox/state.py: people edit the first `count` rows of `table` while
+    a sync pages); it is always registered, this gives it to tests that register it again."""
+    return server.state.faults.actions[EDIT_ACTION]
 
 
 def with_tls(server: Any) -> Any:
@@ -223,7 +210,6 @@ class Harness(ContractHarness):
         super().__init__(server=server, organization=organization)
         self.sleep = SandboxSleep(server)
         self.dv = DataverseEnvironment(server, name="peakfit")
-        server.state.faults.register(edit_rows_action(server))
 
     def make_connection(self) -> Any:
         account = account_for(self.organization, self.dv)

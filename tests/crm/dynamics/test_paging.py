@@ -70,12 +70,11 @@ def test_nothing_new_then_an_edit_then_the_overlap(dv, provider):
 
 
 def test_rows_edited_while_paging_come_again(dv, dv_server, provider):
-    from tests.crm.harness_dynamics import edit_rows_action, leads_path
+    from tests.crm.harness_dynamics import leads_path
     from tests.crm.harness_hubspot import control
 
     ids = dv.seed(LEAD, 25)
-    dv_server.state.faults.register(edit_rows_action(dv_server))
-    rule = {"path": leads_path(dv), "method": "GET", "after": 1, "action": "dv_contract_edit_rows", "count": 6}
+    rule = {"path": leads_path(dv), "method": "GET", "after": 1, "action": "dv_edit_records", "count": 6}
     control(dv_server, "POST", "faults", rule)
     pages, _ = read_all(provider, page_size=10)
     latest = {}
