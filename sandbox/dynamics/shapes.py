@@ -34,7 +34,10 @@ def wants(annotations: Iterable[str], name: str) -> bool:
 
 
 def iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, whole seconds, `Z` (isoformat is a few times quicker than strftime; the same text)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def parse_select(table: Table, select: str | None) -> list[str] | None:
@@ -75,37 +78,127 @@ def row_json(
     annotations: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The row's JSON (without @odata.context: the caller adds it for a single row)."""
-    annotations = tuple(annotations)
-    formatted = wants(annotations, FORMATTED) if annotations else False
-    navigation = wants(annotations, NAVIGATION) if annotations else False
-    logical = wants(annotations, LOOKUP_TABLE) if annotations else False
-    body: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
-    for column, name, attribute, default_target, labelled in _plan(table, select):
-        value = row.get(column)
-        if name is not None:  # a lookup
-            if value is not None and annotations:
-                target = row.get(f"{column}@table") or default_target
-                if formatted:
-                    body[f"{name}@{FORMATTED}"] = lookup_name(environment, target, value)
-                if navigation:
-                    body[f"{name}@{NAVIGATION}"] = navigation_property(attribute, target)
-                if logical:
-                    body[f"{name}@{LOOKUP_TABLE}"] = target
-            body[name] = value
-            continue
-        if formatted and labelled and value is not None:
-            label = formatted_value(attribute, value)
-            if label is not None:
-                body[f"{column}@{FORMATTED}"] = label
-        kind = type(value)
-        body[column] = json_value(value) if kind is datetime or kind is date else value
-    return body
+    return Shaper(environment, table, select, annotations)(row)
 
 
-def _plan(table: Table, select: list[str] | None) -> list[tuple[str, str | None, Any, str, bool]]:
-    """(column, lookup property or None, attribute, a lookup's default target, has a formatted value) per column
-    answered, kept per table and selection (rows are shaped thousands at a time)."""
-    key = tuple(select) if select is not None else None
+def rows_json(
+    environment: Environment,
+    table: Table,
+    rows: Iterable[Row],
+    *,
+    select: list[str] | None = None,
+    annotations: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """Many rows' JSON, shaped by one Shaper (a page of 5,000 pays for the plan and the annotations' choices once)."""
+    shape = Shaper(environment, table, select, annotations)
+    return [shape(row) for row in rows]
+
+
+# What a column's formatted value is (found once per plan, not per value).
+PLAIN, OPTION_SET, BOOLEAN, MONEY, INTEGER, MOMENT = range(6)
+
+
+def _label_kind(attribute: Any) -> int:
+    if attribute.is_option_set:
+        return OPTION_SET
+    return {"Boolean": BOOLEAN, "Money": MONEY, "Integer": INTEGER, "BigInt": INTEGER, "DateTime": MOMENT}.get(
+        attribute.type, PLAIN
+    )
+
+
+class Shaper:
+    """Shapes rows of one table for one request: the table's plan of columns, which annotations were asked for,
+    and per request the option sets' labels, the lookups' target tables and navigation properties, so a row costs
+    dictionary reads, not attribute dispatch. The same JSON as formatted_value / lookup_name / navigation_property."""
+
+    def __init__(
+        self, environment: Environment, table: Table, select: list[str] | None, annotations: Iterable[str]
+    ) -> None:
+        annotations = tuple(annotations)
+        self.environment = environment
+        self.plan = _plan(table, select)
+        self.annotated = bool(annotations)
+        self.formatted = wants(annotations, FORMATTED) if annotations else False
+        self.navigation = wants(annotations, NAVIGATION) if annotations else False
+        self.logical = wants(annotations, LOOKUP_TABLE) if annotations else False
+        self.labels: dict[str, dict[Any, str]] = {}  # column -> option labels (first of a value wins, as label())
+        self.targets: dict[str, tuple[dict[str, Row], str] | None] = {}  # table -> (rows, primary name column)
+        self.navigations: dict[tuple[str, str], str] = {}
+
+    def __call__(self, row: Row) -> dict[str, Any]:
+        body: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
+        annotated, formatted = self.annotated, self.formatted
+        for column, name, attribute, default_target, kind, target_key, label_key in self.plan:
+            value = row.get(column)
+            if name is not None:  # a lookup
+                if value is not None and annotated:
+                    target = row.get(target_key) or default_target
+                    if formatted:
+                        body[label_key] = self._lookup_name(target, value)
+                    if self.navigation:
+                        body[f"{name}@{NAVIGATION}"] = self._navigation(attribute, target)
+                    if self.logical:
+                        body[f"{name}@{LOOKUP_TABLE}"] = target
+                body[name] = value
+                continue
+            if formatted and kind and value is not None:
+                label = self._label(kind, attribute, value)
+                if label is not None:
+                    body[label_key] = label
+            value_type = type(value)
+            if value_type is datetime:
+                body[column] = iso(value)
+            elif value_type is date:
+                body[column] = value.isoformat()
+            else:
+                body[column] = value
+        return body
+
+    def _label(self, kind: int, attribute: Any, value: Any) -> str | None:
+        if kind == MOMENT and type(value) is datetime:
+            hour = value.hour
+            return (
+                f"{value.month}/{value.day}/{value.year} {hour % 12 or 12}:{value.minute:02d} "
+                f"{'AM' if hour < 12 else 'PM'}"
+            )
+        if kind == OPTION_SET:
+            labels = self.labels.get(attribute.logical_name)
+            if labels is None:
+                labels = self.labels[attribute.logical_name] = {}
+                for number, text in attribute.options:
+                    labels.setdefault(number, text)
+            try:
+                return labels.get(value)
+            except TypeError:  # an unhashable value compares equal to no option
+                return attribute.label(value)
+        return formatted_value(attribute, value)
+
+    def _lookup_name(self, target: str, row_id: str) -> str | None:
+        found = self.targets.get(target, False)
+        if found is False:
+            table = self.environment.table(target)
+            found = self.targets[target] = (table.rows, table.primary_name) if table is not None else None
+        if found is None:
+            return None
+        referenced = found[0].get(row_id)
+        return referenced.get(found[1]) if referenced else None
+
+    def _navigation(self, attribute: Any, target: str) -> str:
+        key = (attribute.logical_name, target)
+        found = self.navigations.get(key)
+        if found is None:
+            found = self.navigations[key] = navigation_property(attribute, target)
+        return found
+
+
+PlanEntry = tuple[str, "str | None", Any, str, int, str, str]
+
+
+def _plan(table: Table, select: list[str] | None) -> list[PlanEntry]:
+    """(column, lookup property or None, attribute, a lookup's default target, its formatted value's kind (PLAIN:
+    none), the row key of a lookup's target table, the formatted value's key) per column answered, kept per table,
+    selection and column count (rows are shaped thousands at a time)."""
+    key = (tuple(select) if select is not None else None, len(table.attributes))
     plans = table.__dict__.setdefault("_row_plans", {})
     found = plans.get(key)
     if found is None:
@@ -117,9 +210,11 @@ def _plan(table: Table, select: list[str] | None) -> list[tuple[str, str | None,
             attribute = table.attributes[column]
             if attribute.is_lookup:
                 target = attribute.targets[0] if attribute.targets else ""
-                found.append((column, lookup_property(column), attribute, target, True))
+                name = lookup_property(column)
+                found.append((column, name, attribute, target, PLAIN, f"{column}@table", f"{name}@{FORMATTED}"))
             else:
-                found.append((column, None, attribute, "", attribute.type in LABELLED_TYPES))
+                kind = _label_kind(attribute) if attribute.type in LABELLED_TYPES else PLAIN
+                found.append((column, None, attribute, "", kind, "", f"{column}@{FORMATTED}"))
         if len(plans) < 256:  # selections are few; never let odd clients grow this without bound
             plans[key] = found
     return found

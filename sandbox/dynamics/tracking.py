@@ -42,7 +42,7 @@ from sandbox.dynamics.queries import (
     rows_json,
     select_context,
 )
-from sandbox.dynamics.shapes import parse_select, row_json
+from sandbox.dynamics.shapes import Shaper, parse_select
 
 if TYPE_CHECKING:
     from sandbox.dynamics.calls import Call
@@ -176,7 +176,7 @@ def _changes(call: Call, table: Table, select: list[str] | None) -> Response:
     start = bisect.bisect_right(changes, (after, "~", ""))
     chunk = changes[start : start + size]
     deleted_context = f"{call.api_url}$metadata#{table.entity_set_name}/$deletedEntity"
-    annotations = call.annotations
+    shape = Shaper(environment, table, select, call.annotations)
     values = []
     for version, kind, row_id in chunk:
         if kind == "deleted":
@@ -185,7 +185,7 @@ def _changes(call: Call, table: Table, select: list[str] | None) -> Response:
         row = table.rows.get(row_id)
         if row is None or row.get("versionnumber") != version:
             continue  # changed or deleted again after this read began: the next delta link has it
-        values.append(row_json(environment, table, row, select=select, annotations=annotations))
+        values.append(shape(row))
     call.rows = len(values)  # type: ignore[attr-defined]
     body: dict[str, Any] = {"@odata.context": _context(call, table), "value": values}
     if chunk and start + len(chunk) < len(changes):
