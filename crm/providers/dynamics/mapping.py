@@ -145,20 +145,41 @@ def value_convert(field_type: FieldType, raw: Any) -> Any:
     return CONVERTERS.get(field_type, _text)(raw)
 
 
+# What a column's value brings with it besides itself (found once per schema).
+PLAIN, LOOKUP, PICKLIST, MULTI_PICKLIST, PHONE = range(5)
+_EXTRA = {
+    FieldType.LOOKUP: LOOKUP,
+    FieldType.PICKLIST: PICKLIST,
+    FieldType.MULTI_PICKLIST: MULTI_PICKLIST,
+    FieldType.PHONE: PHONE,
+}
+
+
 class Routes:
     """Where each column of a schema goes, worked out once per schema: column in the row -> (logical name, type,
-    key, custom). The record's own columns (id, times, e-mail, owner) are read apart."""
+    key, custom, converter, what else it brings (PLAIN, LOOKUP, PICKLIST, MULTI_PICKLIST, PHONE), the key of its
+    FormattedValue annotation). The record's own columns (id, times, e-mail, owner) are read apart (`own`)."""
 
     __slots__ = ("own", "routes")
 
     def __init__(self, schema: TableSchema) -> None:
-        self.own = frozenset({schema.primary_id, MODIFIED_COLUMN, CREATED_COLUMN, EMAIL_COLUMN})
-        self.routes: dict[str, tuple[str, FieldType, str, bool]] = {}
+        self.own = frozenset(
+            {schema.primary_id, MODIFIED_COLUMN, CREATED_COLUMN, EMAIL_COLUMN, f"_{OWNER_COLUMN}_value"}
+        )
+        self.routes: dict[str, tuple[str, FieldType, str, bool, Callable[[Any], Any], int, str]] = {}
         for name, field_type in schema.types.items():
             if name in self.own or name == OWNER_COLUMN:
                 continue
             column = value_column(name, field_type)
-            self.routes[column] = (name, field_type, schema.keys[name], name in schema.custom)
+            self.routes[column] = (
+                name,
+                field_type,
+                schema.keys[name],
+                name in schema.custom,
+                CONVERTERS.get(field_type, _text),
+                _EXTRA.get(field_type, PLAIN),
+                column + FORMATTED,
+            )
 
 
 def routes_of(schema: TableSchema) -> Routes:
@@ -189,11 +210,12 @@ def record_map(*, schema: TableSchema, record: Mapping[str, Any], region: str) -
     phones: dict[str, str] = {}
     problems: list[FieldProblem] = []
     plan = routes_of(schema)
+    routes, own = plan.routes, plan.own
     for column, raw in row.items():
-        if "@" in column or column in plan.own or column == f"_{OWNER_COLUMN}_value":
-            continue  # annotations, the row's own columns (read below)
-        route = plan.routes.get(column)
+        route = routes.get(column)
         if route is None:
+            if "@" in column or column in own:
+                continue  # annotations, the row's own columns (read below)
             if column.startswith("_") and column.endswith("_value"):
                 name = column[1 : -len("_value")]
                 target = custom if name in schema.custom or "_" in name else fields
@@ -202,24 +224,30 @@ def record_map(*, schema: TableSchema, record: Mapping[str, Any], region: str) -
             else:
                 custom[column] = raw  # a column created since the schema was read: kept as sent
             continue
-        name, field_type, key, is_custom = route
+        name, _type, key, is_custom, convert, extra, formatted = route
         target = custom if is_custom else fields
-        try:
-            value = value_convert(field_type, raw)
-        except ValueError as exc:
-            problems.append(FieldProblem(name, raw, str(exc)))
+        if raw is None or raw == "":
             value = None
+        elif convert is _text and type(raw) is str:
+            value = raw  # the common case, as _text answers it
+        else:
+            try:
+                value = convert(raw)
+            except ValueError as exc:
+                problems.append(FieldProblem(name, raw, str(exc)))
+                value = None
         target[key] = value
-        if field_type == FieldType.LOOKUP:
-            target[f"{key}_name"] = row.get(column + FORMATTED) or None
-        elif field_type == FieldType.PICKLIST:
-            target[f"{key}_label"] = _option_label(schema, name, value, row.get(column + FORMATTED))
-        elif field_type == FieldType.MULTI_PICKLIST:
-            target[f"{key}_label"] = row.get(column + FORMATTED) or None
-        elif field_type == FieldType.PHONE and value:
-            e164 = e164_or_blank(value, region)
-            if e164:
-                phones[name] = e164
+        if extra:
+            if extra == LOOKUP:
+                target[f"{key}_name"] = row.get(formatted) or None
+            elif extra == PICKLIST:
+                target[f"{key}_label"] = _option_label(schema, name, value, row.get(formatted))
+            elif extra == MULTI_PICKLIST:
+                target[f"{key}_label"] = row.get(formatted) or None
+            elif value:  # a phone
+                e164 = e164_or_blank(value, region)
+                if e164:
+                    phones[name] = e164
     owner_column = f"_{OWNER_COLUMN}_value"
     created_raw = row.get(CREATED_COLUMN)
     return CanonicalRecord(
