@@ -47,6 +47,7 @@ from crm.errors import CrmHistoryExpired
 from crm.provider import CrmProvider
 from crm.records import Capability, TrackedPage
 from sync.alerts import alert_send
+from sync.content import record_serialized
 from sync.models import SyncRun, SyncState
 from sync.prefetch import Prefetcher
 from sync.reads import batches
@@ -208,6 +209,10 @@ class _TrackedRead:
             if not page.token or (page.has_more and page.token == token):
                 # Checked before the page is written: its token is what the checkpoint or the next run goes on from.
                 raise RuntimeError(f"the CRM's change tracking gave no token to go on from after {token[:200]!r}")
+            for record in page.records:
+                # The JSON and hash the upsert writes, computed here (kept on each record) while the writing thread
+                # waits on the database, instead of in that thread's batches.
+                record_serialized(record)
             yield page
             if not page.has_more:
                 return
