@@ -174,14 +174,20 @@ def app_credentials(account: ProviderAccount | None) -> tuple[str, str]:
 
 
 def tenant_of(account: ProviderAccount | None, *, explicit: str = "", connection: Any = None) -> str:
-    """The customer's Entra tenant id: `explicit` (the connect flow), else the account's connection row's."""
+    """The customer's Entra tenant id: `explicit` (the connect flow, whatever the connection's state), else the
+    account's connection row's, refused (NOT_CONNECTED) once that connection was disconnected. The tenant's consent,
+    which client credentials need, stays granted at Microsoft after a disconnect until the customer removes it, so
+    this is where every call of a disconnected connection stops: each asks for its token through here, before Entra
+    is asked (the state read afresh: another process may have disconnected it since the row was loaded)."""
     if explicit:
         return explicit
     row = connection if connection is not None else (_connection_of(account) if account is not None else None)
     tenant = str(getattr(row, "tenant_id", "") or "")
+    name = account.name if account is not None else "The account"
     if not tenant:
-        name = account.name if account is not None else "The account"
         raise DataverseAuthError(f"{name} is not connected to Dynamics 365 (no Entra tenant yet)", code="NO_TENANT")
+    if _disconnected(row):
+        raise DataverseAuthError(f"{name} was disconnected from Dynamics 365: connect it again", code="NOT_CONNECTED")
     return tenant
 
 
@@ -194,6 +200,16 @@ def _connection_of(account: ProviderAccount | None) -> Any:
         return account.dynamics_connection
     except Exception:
         return None
+
+
+def _disconnected(row: Any) -> bool:
+    """Whether the connection row is disconnected now (its state read from the database)."""
+    from crm.providers.dynamics.models import DynamicsConnection
+
+    if getattr(row, "pk", None) is None:
+        return getattr(row, "state", "") == DynamicsConnection.State.NOT_CONNECTED
+    state = DynamicsConnection.unscoped_objects.filter(pk=row.pk).values_list("state", flat=True).first()
+    return state == DynamicsConnection.State.NOT_CONNECTED
 
 
 def _origin(url: str) -> str:

@@ -40,7 +40,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
 from core.phone import normalize_e164
-from crm.errors import CrmAuthError, CrmNotFound, CrmRejected
+from crm.errors import CrmNotFound, CrmRejected
 from crm.provider import CrmProvider
 from crm.providers.dynamics.mapping import record_map
 from crm.providers.dynamics.reads import Reads, guid
@@ -160,7 +160,6 @@ class DynamicsProvider(CrmProvider):
         if self._client is None:
             from crm.providers.dynamics.client import DataverseClient
 
-            self._refuse_when_disconnected()
             self._client = DataverseClient(self.account, priority=self.priority, sleep=self.sleep)
         return self._client
 
@@ -172,19 +171,6 @@ class DynamicsProvider(CrmProvider):
     def credits_used(self) -> int:
         """The Web API requests this provider made (a sync run records them)."""
         return int(getattr(self._client, "calls", 0) or 0)
-
-    def _refuse_when_disconnected(self) -> None:
-        """A disconnected account has no access here, though the tenant's consent (which client credentials need)
-        stays granted at Microsoft until the customer removes it: refuse before asking Entra for a token."""
-        from crm.providers.dynamics.models import DynamicsConnection
-
-        state = DynamicsConnection.unscoped_objects.filter(account_id=self.account.pk).values_list("state", flat=True)
-        if state.first() == DynamicsConnection.State.NOT_CONNECTED:
-            raise CrmAuthError(
-                f"{self.account.name} was disconnected from Dynamics 365: connect it again",
-                provider=PROVIDER,
-                code="NOT_CONNECTED",
-            )
 
     def dynamics_connection(self) -> Any | None:
         """The account's DynamicsConnection (None before one was made)."""

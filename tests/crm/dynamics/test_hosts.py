@@ -77,6 +77,7 @@ def account(**fields) -> ProviderAccount:
 def connect(target: ProviderAccount, **fields) -> ProviderAccount:
     from crm.providers.dynamics.models import DynamicsConnection
 
+    fields.setdefault("state", DynamicsConnection.State.CONNECTED)
     DynamicsConnection.unscoped_objects.create(organization=target.organization, account=target, **fields)
     return ProviderAccount.unscoped_objects.get(pk=target.pk)
 
@@ -151,6 +152,13 @@ def test_the_tenant_is_explicit_or_the_connections():
         hosts.tenant_of(account(name="dv2", api_domain="https://contoso.crm.dynamics.com"))
     with pytest.raises(DataverseAuthError, match="no valid Entra tenant"):
         hosts.authority(connected, "a/b")
+    disconnected = connect(account(name="dv3", api_domain="https://contoso.crm.dynamics.com"), tenant_id=TENANT)
+    disconnected.dynamics_connection.state = "not_connected"
+    disconnected.dynamics_connection.save(update_fields=["state"])
+    with pytest.raises(DataverseAuthError, match="disconnected") as caught:
+        hosts.tenant_of(disconnected)
+    assert caught.value.code == "NOT_CONNECTED"
+    assert hosts.tenant_of(disconnected, explicit=TENANT) == TENANT  # connecting again names its tenant
 
 
 def test_an_account_may_bring_its_own_entra_app(settings):

@@ -212,12 +212,45 @@ def test_identity_without_a_readable_organization_row_has_no_name(dv, dv_connect
     assert (identity.org_id, identity.org_name) == (dv.organization_id, "")
 
 
-def test_a_disconnected_account_is_refused_before_any_token(dv_account, dv_connection, sleeps):
+def test_a_disconnected_account_is_refused_before_any_token(dv, dv_account, dv_connection, sleeps):
     dv_connection.state = dv_connection.State.NOT_CONNECTED
     dv_connection.save(update_fields=["state"])
     with pytest.raises(CrmAuthError) as caught:
         provider_for(dv_account, sleep=sleeps).identity()
     assert caught.value.code == "NOT_CONNECTED"
+    assert not dv.dynamics.tokens  # Entra was never asked
+
+
+def test_a_provider_in_use_is_refused_from_its_next_call_once_disconnected_elsewhere(dv, dv_connection, provider):
+    """Another process disconnects the account while this one holds a working client and a live token."""
+    from crm.providers.dynamics.models import DynamicsConnection
+
+    (lead_id,) = dv.seed(LEAD, 1)
+    assert provider.record(object=LEAD, record_id=lead_id).id == lead_id
+    calls = provider.credits_used
+    DynamicsConnection.unscoped_objects.filter(pk=dv_connection.pk).update(state=DynamicsConnection.State.NOT_CONNECTED)
+    with pytest.raises(CrmAuthError) as caught:
+        provider.record(object=LEAD, record_id=lead_id)
+    assert caught.value.code == "NOT_CONNECTED"
+    assert provider.credits_used == calls  # nothing reached the environment
+    dv_connection.refresh_from_db()
+    assert dv_connection.state == DynamicsConnection.State.NOT_CONNECTED  # refused, not marked needing re-auth
+
+
+def test_a_disconnected_connections_token_is_refused_but_a_reconnect_gets_one(dv, dv_account, dv_connection):
+    """Every token of the stored connection (reads, writes, sign-in's user lookup) stops at the disconnect; the
+    connect flow names the consenting tenant itself, so connecting again works."""
+    from crm.providers.dynamics import errors, tokens
+
+    dv_connection.state = dv_connection.State.NOT_CONNECTED
+    dv_connection.save(update_fields=["state"])
+    for holder in (dv_connection, dv_account):
+        with pytest.raises(errors.DataverseAuthError) as caught:
+            tokens.token_for(holder)
+        assert caught.value.code == "NOT_CONNECTED"
+    assert not dv.dynamics.tokens
+    assert tokens.token_for(dv_account, tenant_id=dv.tenant_id, environment=dv.url)
+    assert len(dv.dynamics.tokens) == 1
 
 
 def test_crm_user_ids_are_guids_in_lower_case():
