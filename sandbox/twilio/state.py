@@ -94,7 +94,12 @@ class TwilioState:
 
         self.add_account(worlds.DEMO_TWILIO_ACCOUNT_SID, worlds.DEMO_TWILIO_AUTH_TOKEN, "Demo Fitness Co.")
         sms_url = self.sandbox.config.product_base_url.rstrip("/") + worlds.TWILIO_SMS_PATH
-        for number in (*worlds.DEMO_TWILIO_NUMBERS, *worlds.DEMO_SF_TWILIO_NUMBERS, *worlds.DEMO_HS_TWILIO_NUMBERS):
+        for number in (
+            *worlds.DEMO_TWILIO_NUMBERS,
+            *worlds.DEMO_SF_TWILIO_NUMBERS,
+            *worlds.DEMO_HS_TWILIO_NUMBERS,
+            *worlds.DEMO_DV_TWILIO_NUMBERS,
+        ):
             self.set_number(number, account_sid=worlds.DEMO_TWILIO_ACCOUNT_SID, sms_url=sms_url)
 
     def add_account(self, sid: str | None = None, auth_token: str | None = None, friendly_name: str = "") -> Account:

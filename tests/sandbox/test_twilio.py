@@ -354,7 +354,12 @@ def test_incoming_phone_numbers_are_listed_and_their_sms_url_updated_by_the_clie
 
 def test_the_demo_world_points_its_numbers_at_the_products_sms_webhook(sandbox):
     numbers = {n["phone_number"]: n for n in control(sandbox, "GET", "twilio/numbers")}
-    assert set(numbers) == {*worlds.DEMO_TWILIO_NUMBERS, *worlds.DEMO_SF_TWILIO_NUMBERS, *worlds.DEMO_HS_TWILIO_NUMBERS}
+    assert set(numbers) == {
+        *worlds.DEMO_TWILIO_NUMBERS,
+        *worlds.DEMO_SF_TWILIO_NUMBERS,
+        *worlds.DEMO_HS_TWILIO_NUMBERS,
+        *worlds.DEMO_DV_TWILIO_NUMBERS,
+    }
     base = sandbox.state.config.product_base_url
     assert {n["sms_url"] for n in numbers.values()} == {base + worlds.TWILIO_SMS_PATH}
     assert {n["account_sid"] for n in numbers.values()} == {SID}
