@@ -33,8 +33,7 @@ from sandbox.dynamics.calls import API_PREFIX, Problem, dv_endpoint, problem
 from sandbox.dynamics.filter import QUERY_ERROR, QueryRefused, edm_type, matches, normalized
 from sandbox.dynamics.filter import resolve_property as filter_property
 from sandbox.dynamics.filter_plan import Compiled, compile_query
-from sandbox.dynamics.shapes import parse_select
-from sandbox.dynamics.shapes import rows_json as shaped_rows
+from sandbox.dynamics.shapes import parse_select, rows_text
 from sandbox.kit.cursors import EXPIRED, Cursor, CursorBook
 
 if TYPE_CHECKING:
@@ -370,14 +369,32 @@ def collection(call: Call, entity_set: str) -> Response:
     return answer(call, body, size_applied)
 
 
-def rows_json(call: Call, table: Table, rows: list[Row], select: list[str] | None) -> list[dict[str, Any]]:
-    return shaped_rows(call.environment, table, rows, select=select, annotations=call.annotations)
+class RowsText(list):
+    """A page's rows as JSON texts (shapes.Shaper.text): `answer` splices them in as the body's "value"."""
+
+
+def rows_json(call: Call, table: Table, rows: list[Row], select: list[str] | None) -> RowsText:
+    return RowsText(rows_text(call.environment, table, rows, select=select, annotations=call.annotations))
+
+
+def body_text(body: dict[str, Any]) -> str:
+    """The body as compact JSON, its "value" spliced in as it was written when it is RowsText (the same text
+    json.dumps gives for the rows' dicts, in the body's key order)."""
+    # The body is fresh dicts and lists: no cycle to look for.
+    options = {"separators": (",", ":"), "ensure_ascii": False, "check_circular": False}
+    rows = body.get("value")
+    if not isinstance(rows, RowsText):
+        return json.dumps(body, **options)
+    parts = []
+    for name, value in body.items():
+        shown = f"[{','.join(rows)}]" if name == "value" else json.dumps(value, **options)
+        parts.append(f"{json.dumps(name, **options)}:{shown}")
+    return "{" + ",".join(parts) + "}"
 
 
 def answer(call: Call, body: dict[str, Any], *applied: str | None) -> Response:
     # Compact UTF-8 JSON as Dataverse sends it (and a quarter faster to encode than ASCII escapes: pages are large).
-    # The body is fresh dicts and lists: no cycle to look for.
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, check_circular=False)
+    text = body_text(body)
     response = Response(text, status=200, content_type="application/json; odata.metadata=minimal")
     header = preference_applied(call, *applied)
     if header:

@@ -6,6 +6,7 @@ set labels, lookup names, Yes/No, money, dates) and, on lookups, `@Microsoft.Dyn
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,19 @@ def rows_json(
     return [shape(row) for row in rows]
 
 
+def rows_text(
+    environment: Environment,
+    table: Table,
+    rows: Iterable[Row],
+    *,
+    select: list[str] | None = None,
+    annotations: Iterable[str] = (),
+) -> list[str]:
+    """rows_json's rows as compact JSON texts (what a page's body splices in)."""
+    shape = Shaper(environment, table, select, annotations)
+    return [shape.text(row) for row in rows]
+
+
 # What a column's formatted value is (found once per plan, not per value).
 PLAIN, OPTION_SET, BOOLEAN, MONEY, INTEGER, MOMENT = range(6)
 
@@ -104,6 +118,23 @@ def _label_kind(attribute: Any) -> int:
     return {"Boolean": BOOLEAN, "Money": MONEY, "Integer": INTEGER, "BigInt": INTEGER, "DateTime": MOMENT}.get(
         attribute.type, PLAIN
     )
+
+
+_string_json = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
+
+
+def value_text(value: Any) -> str:
+    """`value` as json.dumps(value, separators=(",", ":"), ensure_ascii=False) writes it, the common types quickly."""
+    kind = type(value)
+    if kind is str:
+        return _string_json(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class Shaper:
@@ -124,6 +155,14 @@ class Shaper:
         self.labels: dict[str, dict[Any, str]] = {}  # column -> option labels (first of a value wins, as label())
         self.targets: dict[str, tuple[dict[str, Row], str] | None] = {}  # table -> (rows, primary name column)
         self.navigations: dict[tuple[str, str], str] = {}
+        self.keys: dict[str, str] = {}  # a property name as JSON text with its colon
+        self.text_plan: list[tuple] | None = None  # the plan with its property names as JSON text (text())
+
+    def _key(self, name: str) -> str:
+        found = self.keys.get(name)
+        if found is None:
+            found = self.keys[name] = _string_json(name) + ":"
+        return found
 
     def __call__(self, row: Row) -> dict[str, Any]:
         body: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
@@ -153,6 +192,59 @@ class Shaper:
             else:
                 body[column] = value
         return body
+
+    def text(self, row: Row) -> str:
+        """json.dumps(self(row), separators=(",", ":"), ensure_ascii=False), written directly (a page is thousands of
+        rows: no dict built to be encoded again)."""
+        if self.text_plan is None:
+            key = self._key
+            self.text_plan = [
+                (column, name, attribute, default_target, kind, target_key, key(label_key), key(name or column))
+                + ((key(f"{name}@{NAVIGATION}"), key(f"{name}@{LOOKUP_TABLE}")) if name else ("", ""))
+                for column, name, attribute, default_target, kind, target_key, label_key in self.plan
+            ]
+        annotated, formatted = self.annotated, self.formatted
+        parts = ['{"@odata.etag":', _string_json(f'W/"{row.get("versionnumber")}"')]
+        append = parts.append
+        for (
+            column,
+            name,
+            attribute,
+            default_target,
+            kind,
+            target_key,
+            label,
+            own,
+            navigation,
+            logical,
+        ) in self.text_plan:
+            value = row.get(column)
+            if name is not None:  # a lookup
+                if value is not None and annotated:
+                    target = row.get(target_key) or default_target
+                    if formatted:
+                        append(f",{label}{value_text(self._lookup_name(target, value))}")
+                    if self.navigation:
+                        append(f",{navigation}{value_text(self._navigation(attribute, target))}")
+                    if self.logical:
+                        append(f",{logical}{value_text(target)}")
+                append(f",{own}{value_text(value)}")
+                continue
+            if formatted and kind and value is not None:
+                text = self._label(kind, attribute, value)
+                if text is not None:
+                    append(f",{label}{value_text(text)}")
+            value_type = type(value)
+            if value_type is str:
+                append(f",{own}{_string_json(value)}")
+            elif value_type is datetime:
+                append(f',{own}"{iso(value)}"')
+            elif value_type is date:
+                append(f',{own}"{value.isoformat()}"')
+            else:
+                append(f",{own}{value_text(value)}")
+        append("}")
+        return "".join(parts)
 
     def _label(self, kind: int, attribute: Any, value: Any) -> str | None:
         if kind == MOMENT and type(value) is datetime:

@@ -20,6 +20,7 @@ Please perform a full sync." (ExpiredVersionStamp, as the SDK reports it); a tok
 from __future__ import annotations
 
 import bisect
+import json
 import re
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from werkzeug.wrappers import Response
 from sandbox.dynamics.calls import problem
 from sandbox.dynamics.filter import QUERY_ERROR
 from sandbox.dynamics.queries import (
+    RowsText,
     answer,
     binding_of,
     cookie_issue,
@@ -55,6 +57,7 @@ NOT_WITH_TRACKING = "The query options $filter, $orderby and $top cannot be used
 TOKEN_SHAPE = re.compile(r"^(\d+)!(\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2})$")
 TOKEN_TIME = "%m/%d/%Y %H:%M:%S"
 CHANGES_CACHE = 4
+COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 
 
 def delta_token(version: int, at: datetime) -> str:
@@ -177,15 +180,15 @@ def _changes(call: Call, table: Table, select: list[str] | None) -> Response:
     chunk = changes[start : start + size]
     deleted_context = f"{call.api_url}$metadata#{table.entity_set_name}/$deletedEntity"
     shape = Shaper(environment, table, select, call.annotations)
-    values = []
+    values = RowsText()
     for version, kind, row_id in chunk:
         if kind == "deleted":
-            values.append({"@odata.context": deleted_context, "id": row_id, "reason": "deleted"})
+            values.append(json.dumps({"@odata.context": deleted_context, "id": row_id, "reason": "deleted"}, **COMPACT))
             continue
         row = table.rows.get(row_id)
         if row is None or row.get("versionnumber") != version:
             continue  # changed or deleted again after this read began: the next delta link has it
-        values.append(shape(row))
+        values.append(shape.text(row))
     call.rows = len(values)  # type: ignore[attr-defined]
     body: dict[str, Any] = {"@odata.context": _context(call, table), "value": values}
     if chunk and start + len(chunk) < len(changes):
