@@ -321,8 +321,9 @@ def report_write(
     out(f"delta = {changed:,} leads ({CHANGED_SHARE:.0%}) edited after the cold load, read through the delta link.")
     out("calls = Web API calls of the run (the token endpoint not counted); crm = the time in them (HTTP, the")
     out("transport, the emulator answering on the same cores, JSON decoding); map = the provider's mapping to")
-    out("CanonicalRecords (both in the reader thread, overlapping the writes); wait = the writing thread waiting for")
-    out("the next batch; upsert = crm_records_upsert; other = the rest (commits, checkpoints, run rows, deletions).")
+    out("CanonicalRecords (both in the reader thread, overlapping the writes, which also computes each record's JSON")
+    out("and content hash for the upsert, not timed apart); wait = the writing thread waiting for the next batch;")
+    out("upsert = crm_records_upsert; other = the rest (commits, checkpoints, run rows, deletions).")
     out("e2e = ours end to end; code = N / (map + upsert); ratios are records/s over the ceiling's in the same run.")
     report.verdicts(out, verdicts, base.TARGET_RATIO)
     cold_calls = phases["cold"]["calls"]

@@ -47,13 +47,12 @@ from crm.errors import CrmHistoryExpired
 from crm.provider import CrmProvider
 from crm.records import Capability, TrackedPage
 from sync.alerts import alert_send
-from sync.content import record_serialized
 from sync.models import SyncRun, SyncState
 from sync.prefetch import Prefetcher
 from sync.reads import batches
 from sync.reconcile import SeenIds, gone_mark, ids_reconcile
 from sync.runs import run_checkpoint, run_key
-from sync.upsert import UpsertResult, crm_records_mark_deleted, crm_records_upsert
+from sync.upsert import UpsertResult, crm_records_mark_deleted, crm_records_upsert, record_copy_line
 
 logger = structlog.get_logger(__name__)
 
@@ -210,9 +209,9 @@ class _TrackedRead:
                 # Checked before the page is written: its token is what the checkpoint or the next run goes on from.
                 raise RuntimeError(f"the CRM's change tracking gave no token to go on from after {token[:200]!r}")
             for record in page.records:
-                # The JSON and hash the upsert writes, computed here (kept on each record) while the writing thread
-                # waits on the database, instead of in that thread's batches.
-                record_serialized(record)
+                # The JSON, hash and COPY line the upsert writes, built here (kept on each record) while the writing
+                # thread waits on the database, instead of in that thread's batches.
+                record_copy_line(record)
             yield page
             if not page.has_more:
                 return

@@ -250,30 +250,39 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def _copy_rows(records: list[CanonicalRecord]) -> str:
-    """Records as COPY text, built in one pass: psycopg's write_row adapts each value of each row in turn, which
-    cost more than the hashing. The JSON is ASCII with every control character escaped (json's defaults), so only its
-    backslashes need doubling."""
-    lines = []
-    for record in records:
-        digest, fields_json, custom_json = record_serialized(record)
-        lines.append(
-            "\t".join(
-                (
-                    _copy_value(record.id),
-                    _copy_value(record.name),
-                    _copy_value(record.email),
-                    _copy_value(record.owner_id),
-                    _copy_value(record.owner_name),
-                    _copy_value(record.created_time),
-                    _copy_value(record.modified_time),
-                    digest,
-                    fields_json.replace("\\", "\\\\"),
-                    custom_json.replace("\\", "\\\\"),
-                )
-            )
-        )
+    """Records as COPY text, one line each (record_copy_line)."""
+    lines = [record_copy_line(record) for record in records]
     lines.append("")
     return "\n".join(lines)
+
+
+_COPY_LINE = "_mirror_copy_line"
+
+
+def record_copy_line(record: CanonicalRecord) -> str:
+    """The record's batch-table row as one line of COPY text (no newline), built once per record and kept on it (as
+    record_serialized keeps its JSON): a sync's reading thread may build it ahead of the write. Built in one pass:
+    psycopg's write_row adapts each value of each row in turn, which cost more than the hashing. The JSON is ASCII
+    with every control character escaped (json's defaults), so only its backslashes need doubling."""
+    cached = record.__dict__.get(_COPY_LINE)
+    if cached is None:
+        digest, fields_json, custom_json = record_serialized(record)
+        cached = "\t".join(
+            (
+                _copy_value(record.id),
+                _copy_value(record.name),
+                _copy_value(record.email),
+                _copy_value(record.owner_id),
+                _copy_value(record.owner_name),
+                _copy_value(record.created_time),
+                _copy_value(record.modified_time),
+                digest,
+                fields_json.replace("\\", "\\\\"),
+                custom_json.replace("\\", "\\\\"),
+            )
+        )
+        object.__setattr__(record, _COPY_LINE, cached)  # frozen for its values; this is derived from them
+    return cached
 
 
 def _copy_value(value: Any) -> str:
