@@ -53,7 +53,8 @@ class EmulatedEnvironment:
 
     def expire_tokens(self) -> None:
         """Every delta token issued so far expires (an environment past its change-tracking retention)."""
-        self.environment.token_floor_version = self.environment.version + 1
+        with self.environment.lock:  # tokens name the version their read began at: the next one is valid
+            self.environment.token_floor_version = self.environment.next_version()
 
 
 def organization_create(slug: str, server: Any, environment: EmulatedEnvironment) -> int:

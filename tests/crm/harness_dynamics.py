@@ -111,7 +111,7 @@ class DataverseEnvironment:
 
     def expire_change_tokens(self) -> None:
         with self.environment.lock:
-            self.environment.token_floor_version = self.environment.version + 1
+            self.environment.token_floor_version = self.environment.next_version()  # the next token is valid
 
     # --- access ------------------------------------------------------------------------------------------------
     def revoke_consent(self) -> None:
