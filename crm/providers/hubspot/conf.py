@@ -8,13 +8,14 @@ Vendor facts behind the defaults: docs/vendors/hubspot.md.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import environ
 
 from django.conf import settings
+
+from crm.vendor_settings import VendorSettings, demo_when_debug
 
 _env = environ.Env()
 
@@ -24,21 +25,6 @@ DEMO_CLIENT_SECRET = "demo-hubspot-client-secret-not-secret"  # noqa: S105 (the 
 DEMO_APP_ID = "4242001"
 # The emulator serves HubSpot's API, OAuth and consent page under this path of the sandbox host.
 SANDBOX_PATH = "/hubspot"
-
-
-def _seconds_pair(value: Any) -> tuple[float, float]:
-    """(connect, read) seconds: one number is both; "5,30", a list or a tuple give each."""
-    if isinstance(value, int | float):
-        value = [value]
-    elif isinstance(value, str):
-        value = value.replace(" ", "").split(",")
-    numbers = [float(part) for part in value if part != ""]
-    return (numbers[0], numbers[-1])
-
-
-def _demo_when_debug(demo: str, production: str) -> Callable[[], str]:
-    """A default that depends on DEBUG (the sandbox's demo values in development)."""
-    return lambda: demo if settings.DEBUG else production
 
 
 def _sandbox_when_debug(production: str) -> Callable[[], str]:
@@ -56,10 +42,10 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     "EMULATOR_PATH": ("str", SANDBOX_PATH),
     # --- Leadline's public app (one app, OAuth per portal) ------------------------------------------------------
     # An account's own client_id / client_secret win when set; these are the app's. DEBUG: the sandbox demo app.
-    "CLIENT_ID": ("str", _demo_when_debug(DEMO_CLIENT_ID, "")),
-    "CLIENT_SECRET": ("str", _demo_when_debug(DEMO_CLIENT_SECRET, "")),
+    "CLIENT_ID": ("str", demo_when_debug(DEMO_CLIENT_ID, "")),
+    "CLIENT_SECRET": ("str", demo_when_debug(DEMO_CLIENT_SECRET, "")),
     # The app's id: webhook events whose sourceId is this one are our own writes' echoes.
-    "APP_ID": ("str", _demo_when_debug(DEMO_APP_ID, "")),
+    "APP_ID": ("str", demo_when_debug(DEMO_APP_ID, "")),
     # Scopes asked for when connecting a portal, and for "Sign in with HubSpot" (space separated).
     "SCOPES": (
         "str",
@@ -108,32 +94,14 @@ SETTINGS: dict[str, tuple[str, Any]] = {
 }
 
 
-class HubSpotSettings:
+class HubSpotSettings(VendorSettings):
     """`hubspot_settings.<NAME>`: the Django setting HUBSPOT_<NAME>, else the environment variable, else the
     default (environment values are parsed once per process)."""
 
-    def __init__(self) -> None:
-        self._parsed_env: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            kind, default = SETTINGS[name]
-        except KeyError:
-            raise AttributeError(f"no HubSpot setting {name!r}") from None
-        value = self._raw(f"HUBSPOT_{name}", kind, default)
-        if kind == "timeout":
-            return _seconds_pair(value)
-        return list(value) if isinstance(value, list) else value  # a caller's edit never changes the default
-
-    def _raw(self, env_name: str, kind: str, default: Any) -> Any:
-        if hasattr(settings, env_name):
-            return getattr(settings, env_name)
-        if env_name not in os.environ:
-            return default() if callable(default) else default
-        if env_name not in self._parsed_env:
-            raw = os.environ[env_name]
-            self._parsed_env[env_name] = raw if kind == "timeout" else getattr(_env, kind)(env_name)
-        return self._parsed_env[env_name]
+    prefix = "HUBSPOT"
+    label = "HubSpot"
+    declared = SETTINGS
+    env = _env
 
 
 hubspot_settings = HubSpotSettings()

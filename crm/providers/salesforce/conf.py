@@ -8,32 +8,15 @@ Vendor facts behind the defaults: docs/vendors/salesforce.md.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import Any
 
 import environ
 
 from django.conf import settings
 
+from crm.vendor_settings import VendorSettings, demo_when_debug
+
 _env = environ.Env()
-
-
-def _timeout(value: Any) -> tuple[float, float]:
-    """(connect, read) seconds from a tuple, a list, "5,30" or a single number (both)."""
-    if isinstance(value, str):
-        value = [part for part in value.replace(" ", "").split(",") if part]
-    if isinstance(value, int | float):
-        return (float(value), float(value))
-    parts = [float(part) for part in value]
-    if len(parts) == 1:
-        return (parts[0], parts[0])
-    return (parts[0], parts[1])
-
-
-def _demo_when_debug(demo: str, production: str) -> Callable[[], str]:
-    """A default that depends on DEBUG (the sandbox's demo values in development)."""
-    return lambda: demo if settings.DEBUG else production
 
 
 def _signin_login_url() -> str:
@@ -45,8 +28,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     # --- "Sign in with Salesforce" (sign_in.py) -----------------------------------------------------------------
     # Leadline's own app (consumer key and secret); empty: sign-in is off. DEBUG uses the sandbox demo org's app.
     # Its callback URL: empty means PUBLIC_BASE_URL + /crm/oauth/callback.
-    "SIGNIN_CLIENT_ID": ("str", _demo_when_debug("3MVG9DEMO.leadline.summit.sandbox.ConsumerKey", "")),
-    "SIGNIN_CLIENT_SECRET": ("str", _demo_when_debug("demo-salesforce-client-secret-not-secret", "")),
+    "SIGNIN_CLIENT_ID": ("str", demo_when_debug("3MVG9DEMO.leadline.summit.sandbox.ConsumerKey", "")),
+    "SIGNIN_CLIENT_SECRET": ("str", demo_when_debug("demo-salesforce-client-secret-not-secret", "")),
     "SIGNIN_LOGIN_URL": ("str", _signin_login_url),
     "SIGNIN_REDIRECT_URI": ("str", ""),
     # --- OAuth ("Connect Salesforce", oauth.py) ---------------------------------------------------------------
@@ -96,30 +79,14 @@ SETTINGS: dict[str, tuple[str, Any]] = {
 }
 
 
-class SalesforceSettings:
+class SalesforceSettings(VendorSettings):
     """`salesforce_settings.<NAME>`: the Django setting SALESFORCE_<NAME>, else the environment variable, else the
     default."""
 
-    def __init__(self) -> None:
-        self._from_environment: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in SETTINGS:
-            raise AttributeError(f"no Salesforce setting {name!r}")
-        parser, default = SETTINGS[name]
-        full_name = f"SALESFORCE_{name}"
-        if hasattr(settings, full_name):
-            value = getattr(settings, full_name)
-        elif full_name in os.environ:
-            if full_name not in self._from_environment:
-                raw = os.environ[full_name] if parser == "timeout" else getattr(_env, parser)(full_name)
-                self._from_environment[full_name] = raw
-            value = self._from_environment[full_name]
-        else:
-            value = default() if callable(default) else default
-        if parser == "timeout":
-            return _timeout(value)
-        return list(value) if isinstance(value, list) else value  # a caller's edit never changes the default
+    prefix = "SALESFORCE"
+    label = "Salesforce"
+    declared = SETTINGS
+    env = _env
 
 
 salesforce_settings = SalesforceSettings()

@@ -7,21 +7,16 @@ Read at each use, never copied at import: a test's `settings.ZOHO_...` override 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import Any
 
 import environ
 
 from django.conf import settings
 
+from crm.vendor_settings import VendorSettings, demo_when_debug
+
 # `env` parses the variables (lists, numbers); config/env.py has already read `.env` into the environment if asked.
 _env = environ.Env()
-
-
-def _demo_when_debug(demo: str, production: str) -> Callable[[], str]:
-    """A default that depends on DEBUG (the sandbox's demo values in development)."""
-    return lambda: demo if settings.DEBUG else production
 
 
 def _signin_accounts_url() -> str:
@@ -54,8 +49,8 @@ SETTINGS: dict[str, tuple[str, Any]] = {
     # --- "Sign in with Zoho" ------------------------------------------------------------------------------------
     # Leadline's own Zoho OAuth client (API console, server-based, "Multi-DC" on); empty: sign-in is off. DEBUG uses
     # the sandbox's demo client. Its redirect URI: empty means PUBLIC_BASE_URL/auth/zoho/callback.
-    "SIGNIN_CLIENT_ID": ("str", _demo_when_debug("1000.DEMOCLIENTID", "")),
-    "SIGNIN_CLIENT_SECRET": ("str", _demo_when_debug("demo-zoho-client-secret", "")),
+    "SIGNIN_CLIENT_ID": ("str", demo_when_debug("1000.DEMOCLIENTID", "")),
+    "SIGNIN_CLIENT_SECRET": ("str", demo_when_debug("demo-zoho-client-secret", "")),
     "SIGNIN_ACCOUNTS_URL": ("str", _signin_accounts_url),
     "SIGNIN_REDIRECT_URI": ("str", ""),
     # --- Token broker -------------------------------------------------------------------------------------------
@@ -93,25 +88,13 @@ SETTINGS: dict[str, tuple[str, Any]] = {
 }
 
 
-class ZohoSettings:
+class ZohoSettings(VendorSettings):
     """`zoho_settings.<NAME>`: the Django setting ZOHO_<NAME>, else the environment variable, else the default."""
 
-    def __init__(self) -> None:
-        self._from_environment: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in SETTINGS:
-            raise AttributeError(f"no Zoho setting {name!r}")
-        full_name = f"ZOHO_{name}"
-        if hasattr(settings, full_name):
-            return getattr(settings, full_name)
-        if full_name in os.environ:
-            if full_name not in self._from_environment:
-                self._from_environment[full_name] = getattr(_env, SETTINGS[name][0])(full_name)
-            return self._from_environment[full_name]
-        default = SETTINGS[name][1]
-        value = default() if callable(default) else default
-        return list(value) if isinstance(value, list) else value  # a caller's edit never changes the default
+    prefix = "ZOHO"
+    label = "Zoho"
+    declared = SETTINGS
+    env = _env
 
 
 zoho_settings = ZohoSettings()
