@@ -97,23 +97,55 @@ def demo_document(*, sandbox_url: str, sandbox_tls_url: str = "") -> dict[str, A
     }
 
 
+def _twilio_account(name: str, sandbox_url: str) -> dict[str, Any]:
+    """A demo organization's Twilio account: the sandbox's demo Twilio account (every organization shares it)."""
+    return {
+        "name": name,
+        "kind": "twilio",
+        "default": True,
+        "account_sid": "ACde000000000000000000000000000001",
+        "auth_token": "demo-twilio-auth-token",
+        "api_base_url": sandbox_url,
+    }
+
+
+def _members(
+    connection: str, manager: tuple[str, str, str], staff: tuple[tuple[str, str, str, str], ...]
+) -> list[dict[str, Any]]:
+    """A demo organization's manager (email, name, CRM user id) and staff (email, name, studio, CRM user id), each
+    known on the organization's CRM `connection` by that user id."""
+    manager_email, manager_name, manager_user_id = manager
+    return [
+        {
+            "email": manager_email,
+            "name": manager_name,
+            "role": "manager",
+            "crm_user_ids": {connection: manager_user_id},
+            "password": DEMO_PASSWORDS["manager"],
+        },
+        *(
+            {
+                "email": email,
+                "name": name,
+                "role": "staff",
+                "studios": [studio],
+                "crm_user_ids": {connection: user_id},
+                "password": DEMO_PASSWORDS["staff"],
+            }
+            for email, name, studio, user_id in staff
+        ),
+    ]
+
+
 def _dynamics_organization(sandbox_url: str, sandbox_tls_url: str) -> dict[str, Any]:
     """Harbor Fitness Group, on the sandbox's Dynamics 365 environment harborfit. The account's API domain is the
     sandbox's host and the connection's environment URL carries the environment's path; Leadline's demo Entra app
     is the server's (DEBUG), so the account names no app of its own."""
-    manager_email, manager_name, manager_user_id = DEMO_DV_MANAGER
     return {
         "slug": DEMO_DV_ORGANIZATION,
         "name": DEMO_DV_ORG_NAME,
         "accounts": [
-            {
-                "name": "harbor-twilio",
-                "kind": "twilio",
-                "default": True,
-                "account_sid": "ACde000000000000000000000000000001",
-                "auth_token": "demo-twilio-auth-token",
-                "api_base_url": sandbox_url,
-            },
+            _twilio_account("harbor-twilio", sandbox_url),
             {
                 "name": DEMO_DV_CONNECTION,
                 "kind": "dynamics",
@@ -134,45 +166,18 @@ def _dynamics_organization(sandbox_url: str, sandbox_tls_url: str) -> dict[str, 
             {"number": "+14155550130", "provider": "twilio", "studio": "embarcadero", "label": "Harbor Embarcadero"},
             {"number": "+14155550131", "provider": "twilio", "studio": "marina", "label": "Harbor Marina"},
         ],
-        "members": [
-            {
-                "email": manager_email,
-                "name": manager_name,
-                "role": "manager",
-                "crm_user_ids": {DEMO_DV_CONNECTION: manager_user_id},
-                "password": DEMO_PASSWORDS["manager"],
-            },
-            *(
-                {
-                    "email": email,
-                    "name": name,
-                    "role": "staff",
-                    "studios": [studio],
-                    "crm_user_ids": {DEMO_DV_CONNECTION: user_id},
-                    "password": DEMO_PASSWORDS["staff"],
-                }
-                for email, name, studio, user_id in DEMO_DV_STAFF
-            ),
-        ],
+        "members": _members(DEMO_DV_CONNECTION, DEMO_DV_MANAGER, DEMO_DV_STAFF),
     }
 
 
 def _hubspot_organization(sandbox_url: str) -> dict[str, Any]:
     """Peak Performance Gyms, on the sandbox's HubSpot portal (the sandbox serves HubSpot under /hubspot of its
     host; the account names the host, as an operator pointing an account at an emulator does)."""
-    manager_email, manager_name, manager_owner_id, _user_id = DEMO_HS_MANAGER
     return {
         "slug": DEMO_HS_ORGANIZATION,
         "name": DEMO_HS_ORG_NAME,
         "accounts": [
-            {
-                "name": "peak-twilio",
-                "kind": "twilio",
-                "default": True,
-                "account_sid": "ACde000000000000000000000000000001",
-                "auth_token": "demo-twilio-auth-token",
-                "api_base_url": sandbox_url,
-            },
+            _twilio_account("peak-twilio", sandbox_url),
             {
                 "name": DEMO_HS_CONNECTION,
                 "kind": "hubspot",
@@ -194,26 +199,7 @@ def _hubspot_organization(sandbox_url: str) -> dict[str, Any]:
             {"number": "+14155550120", "provider": "twilio", "studio": "boulder", "label": "Peak Boulder"},
             {"number": "+14155550121", "provider": "twilio", "studio": "denver", "label": "Peak Denver"},
         ],
-        "members": [
-            {
-                "email": manager_email,
-                "name": manager_name,
-                "role": "manager",
-                "crm_user_ids": {DEMO_HS_CONNECTION: manager_owner_id},
-                "password": DEMO_PASSWORDS["manager"],
-            },
-            *(
-                {
-                    "email": email,
-                    "name": name,
-                    "role": "staff",
-                    "studios": [studio],
-                    "crm_user_ids": {DEMO_HS_CONNECTION: owner_id},
-                    "password": DEMO_PASSWORDS["staff"],
-                }
-                for email, name, studio, owner_id in DEMO_HS_STAFF
-            ),
-        ],
+        "members": _members(DEMO_HS_CONNECTION, DEMO_HS_MANAGER[:3], DEMO_HS_STAFF),  # known by owner id
     }
 
 
@@ -224,14 +210,7 @@ def _salesforce_organization(sandbox_url: str) -> dict[str, Any]:
         "name": DEMO_SF_ORG_NAME,
         "lead_webhook_token": DEMO_SF_LEAD_WEBHOOK_TOKEN,
         "accounts": [
-            {
-                "name": "summit-twilio",
-                "kind": "twilio",
-                "default": True,
-                "account_sid": "ACde000000000000000000000000000001",
-                "auth_token": "demo-twilio-auth-token",
-                "api_base_url": sandbox_url,
-            },
+            _twilio_account("summit-twilio", sandbox_url),
             {
                 "name": DEMO_SF_CONNECTION,
                 "kind": "salesforce",
@@ -251,26 +230,9 @@ def _salesforce_organization(sandbox_url: str) -> dict[str, Any]:
             {"number": "+14155550110", "provider": "twilio", "studio": "ridge", "label": "Summit Ridge"},
             {"number": "+14155550111", "provider": "twilio", "studio": "valley", "label": "Summit Valley"},
         ],
-        "members": [
-            {
-                "email": DEMO_SF_MANAGER_EMAIL,
-                "name": "Riley Reyes",
-                "role": "manager",
-                "crm_user_ids": {DEMO_SF_CONNECTION: DEMO_SF_MANAGER_ID},
-                "password": DEMO_PASSWORDS["manager"],
-            },
-            *(
-                {
-                    "email": email,
-                    "name": name,
-                    "role": "staff",
-                    "studios": [studio],
-                    "crm_user_ids": {DEMO_SF_CONNECTION: user_id},
-                    "password": DEMO_PASSWORDS["staff"],
-                }
-                for email, name, studio, user_id in DEMO_SF_STAFF
-            ),
-        ],
+        "members": _members(
+            DEMO_SF_CONNECTION, (DEMO_SF_MANAGER_EMAIL, "Riley Reyes", DEMO_SF_MANAGER_ID), DEMO_SF_STAFF
+        ),
     }
 
 
@@ -281,14 +243,7 @@ def _zoho_organization(sandbox_url: str) -> list[dict[str, Any]]:
             "slug": "demo",
             "name": "Demo Fitness Co.",
             "accounts": [
-                {
-                    "name": "demo-twilio",
-                    "kind": "twilio",
-                    "default": True,
-                    "account_sid": "ACde000000000000000000000000000001",
-                    "auth_token": "demo-twilio-auth-token",
-                    "api_base_url": sandbox_url,
-                },
+                _twilio_account("demo-twilio", sandbox_url),
                 {
                     "name": DEMO_CRM_CONNECTION,
                     "kind": "zoho_crm",
