@@ -95,19 +95,40 @@ def redirect_allowed(app: EntraApp, redirect_uri: str) -> bool:
     return bool(redirect_uri) and (not app.redirect_uris or redirect_uri in app.redirect_uris)
 
 
-# --- sign-in ---------------------------------------------------------------------------------------------------
-def authorize(sandbox: SandboxState, request: Request, tenant: str) -> Response:
-    params = {**request.args.to_dict(), **request.form.to_dict()}
+def requested_app(sandbox: SandboxState, params: dict[str, str]) -> EntraApp | Response:
+    """The app a sign-in or consent request names, if its redirect_uri is one of the app's; else Entra's error
+    page (a page, never a redirect: the redirect URI is not trusted yet)."""
     app = sandbox.dynamics.app(params.get("client_id"))
     if app is None:
         return error_page(700016, f"Application with identifier '{params.get('client_id', '')}' was not found.")
-    redirect_uri = params.get("redirect_uri", "")
-    if not redirect_allowed(app, redirect_uri):
+    if not redirect_allowed(app, params.get("redirect_uri", "")):
         return error_page(
             50011,
             "The redirect URI specified in the request does not match the redirect URIs "
             f"configured for the application '{app.client_id}'.",
         )
+    return app
+
+
+def declined(redirect_uri: str, state: str) -> Response:
+    """Back to the app when the person (or admin) cancels."""
+    return redirect(
+        redirect_uri,
+        {
+            "error": "access_denied",
+            "error_description": "AADSTS65004: User declined to consent to access the app.",
+            "state": state,
+        },
+    )
+
+
+# --- sign-in ---------------------------------------------------------------------------------------------------
+def authorize(sandbox: SandboxState, request: Request, tenant: str) -> Response:
+    params = {**request.args.to_dict(), **request.form.to_dict()}
+    app = requested_app(sandbox, params)
+    if isinstance(app, Response):
+        return app
+    redirect_uri = params["redirect_uri"]
     if params.get("response_type", "code") != "code":
         return error_page(700054, "response_type 'id_token' is not enabled for the application.")
     tenants = tenants_for(sandbox, tenant)
@@ -115,14 +136,7 @@ def authorize(sandbox: SandboxState, request: Request, tenant: str) -> Response:
         return error_page(90002, f"Tenant '{tenant}' not found.")
     state = params.get("state", "")
     if params.get("_sandbox_deny") or params.get("decision") == "cancel":
-        return redirect(
-            redirect_uri,
-            {
-                "error": "access_denied",
-                "error_description": "AADSTS65004: User declined to consent to access the app.",
-                "state": state,
-            },
-        )
+        return declined(redirect_uri, state)
     chosen = params.get("_sandbox_user") or params.get("person") or ""
     found = find_person(tenants, chosen) if chosen else None
     if found is None:
@@ -169,29 +183,16 @@ def sign_in_page(app: EntraApp, params: dict[str, str], tenants: list[Tenant]) -
 # --- admin consent ---------------------------------------------------------------------------------------------
 def admin_consent(sandbox: SandboxState, request: Request, tenant: str) -> Response:
     params = {**request.args.to_dict(), **request.form.to_dict()}
-    app = sandbox.dynamics.app(params.get("client_id"))
-    if app is None:
-        return error_page(700016, f"Application with identifier '{params.get('client_id', '')}' was not found.")
-    redirect_uri = params.get("redirect_uri", "")
-    if not redirect_allowed(app, redirect_uri):
-        return error_page(
-            50011,
-            "The redirect URI specified in the request does not match the redirect URIs "
-            f"configured for the application '{app.client_id}'.",
-        )
+    app = requested_app(sandbox, params)
+    if isinstance(app, Response):
+        return app
+    redirect_uri = params["redirect_uri"]
     tenants = tenants_for(sandbox, tenant)
     if tenants is None:
         return error_page(90002, f"Tenant '{tenant}' not found.")
     state = params.get("state", "")
     if params.get("_sandbox_deny") or params.get("decision") == "cancel":
-        return redirect(
-            redirect_uri,
-            {
-                "error": "access_denied",
-                "error_description": "AADSTS65004: User declined to consent to access the app.",
-                "state": state,
-            },
-        )
+        return declined(redirect_uri, state)
     chosen = params.get("_sandbox_admin") or params.get("person") or ""
     found = find_person(tenants, chosen) if chosen else None
     if found is None:
