@@ -9,10 +9,12 @@ services log it under its name (this layer imports only core and studios).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from types import ModuleType
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from core.models import TimeStampedModel
@@ -202,3 +204,24 @@ def connection_limit_block(
 def connection_limit_clear(model: type[Connection], *, account: ProviderAccount) -> None:
     """The block is over (a call succeeded after it): background work may go on."""
     model.unscoped_objects.filter(account=account, limit_blocked_until__isnull=False).update(limit_blocked_until=None)
+
+
+def connection_write_best_effort(
+    services: Callable[[], ModuleType], name: str, account: ProviderAccount, *, logger: Any, prefix: str, **values: Any
+) -> None:
+    """Call the write `name` of a provider's services module (`services()` imports it) for the account, best
+    effort: the caller's error or answer matters more than the record, and the module may be absent while a
+    package is being built. What goes wrong is logged with the provider's `logger` as `<prefix>.connection.*`."""
+    try:
+        module = services()
+    except ImportError:
+        logger.warning(f"{prefix}.connection.services_missing", write=name)
+        return
+    write = getattr(module, name, None)
+    if write is None:
+        logger.warning(f"{prefix}.connection.services_missing", write=name)
+        return
+    try:
+        write(account=account, **values)
+    except DatabaseError:
+        logger.exception(f"{prefix}.connection.update_failed", account_id=account.pk, write=name)

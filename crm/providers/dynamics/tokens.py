@@ -23,6 +23,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import msal
@@ -30,11 +31,9 @@ import msal.exceptions
 import requests
 import structlog
 
-from django.db import DatabaseError
-
 from core import outbound
 from core.http import make_session
-from crm import token_lock
+from crm import connection_state, token_lock
 from crm.providers.dynamics import hosts
 from crm.providers.dynamics.conf import dynamics_settings
 from crm.providers.dynamics.errors import (
@@ -260,22 +259,16 @@ def _refused(result: dict[str, Any], *, tenant: str, environment: str, cooldown_
     return DataverseAuthError(f"Entra ID refused a token ({error}): {first_line}", code=error, body=result)
 
 
+def _services() -> ModuleType:
+    from crm.providers.dynamics import services  # at use: the module may be absent while the package is being built
+
+    return services
+
+
 def connection_write(name: str, account: ProviderAccount, **values: Any) -> None:
     """One of services.py's connection writes, best effort: the caller's error matters more than the record, and
     the services module may be absent while the package is being built."""
-    try:
-        from crm.providers.dynamics import services
-    except ImportError:
-        logger.warning("dynamics.connection.services_missing", write=name)
-        return
-    write = getattr(services, name, None)
-    if write is None:
-        logger.warning("dynamics.connection.services_missing", write=name)
-        return
-    try:
-        write(account=account, **values)
-    except DatabaseError:
-        logger.exception("dynamics.connection.update_failed", account_id=account.pk, write=name)
+    connection_state.connection_write_best_effort(_services, name, account, logger=logger, prefix="dynamics", **values)
 
 
 __all__ = [

@@ -20,17 +20,17 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import requests
 import structlog
 
 from django.core.cache import cache
-from django.db import DatabaseError
 
 from core import outbound
 from core.secrets import Secret
-from crm import token_lock
+from crm import connection_state, token_lock
 from crm.providers.hubspot.conf import hubspot_settings
 from crm.providers.hubspot.errors import HubSpotAuthError, HubSpotUnavailable
 from crm.providers.hubspot.transport import error_info, http_session
@@ -307,22 +307,16 @@ def _refresh_token_store(account: ProviderAccount, value: str) -> None:
         ProviderAccount.unscoped_objects.filter(pk=account.pk).update(refresh_token=Secret(value))
 
 
+def _services() -> ModuleType:
+    from crm.providers.hubspot import services  # at use: the module may be absent while the package is being built
+
+    return services
+
+
 def connection_write(name: str, account: ProviderAccount, **values: Any) -> None:
     """One of services.py's connection writes, best effort (each is its own savepoint): the caller's error or
     answer matters more than the record, and the row's module may be absent while the package is being built."""
-    try:
-        from crm.providers.hubspot import services
-    except ImportError:
-        logger.warning("hubspot.connection.services_missing", write=name)
-        return
-    write = getattr(services, name, None)
-    if write is None:
-        logger.warning("hubspot.connection.services_missing", write=name)
-        return
-    try:
-        write(account=account, **values)
-    except DatabaseError:
-        logger.exception("hubspot.connection.update_failed", account_id=account.pk, write=name)
+    connection_state.connection_write_best_effort(_services, name, account, logger=logger, prefix="hubspot", **values)
 
 
 __all__ = [
