@@ -89,7 +89,7 @@ class SandboxConfig(Settings):
     dv_duplicate_detection: bool = True
     dv_webhook_timeout_seconds: float = 60.0  # a webhook's request times out (Dataverse: 60 s)
     dv_duplicate_status: int = 412  # a duplicate-detection refusal (UNCONFIRMED: a docs example shows 500)
-    dv_webhook_max_attempts: int = 5  # an asynchronous step's deliveries in all (UNCONFIRMED: Dataverse's own schedule)
+    dv_webhook_max_attempts: int = 2  # deliveries in all after a 502, 503 or 504 (Microsoft: "one more attempt")
     dv_webhook_retry_seconds: float = 5.0  # the first retry's wait, doubled at each further one (real time)
     # Where the sandbox sends product-facing webhooks by default (the product's public URL)
     product_base_url: str = "http://127.0.0.1:8000"

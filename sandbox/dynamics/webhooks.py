@@ -13,10 +13,11 @@ OperationId (the same on every retry of one operation), OperationCreatedOn ("/Da
 OptionSetValue, lookups as EntityReference, money as Money, datetimes as "/Date(ms)/") and FormattedValues],
 OutputParameters [id] for a Create, empty images.
 
-Steps run asynchronously: the kit's background sender (sandbox/kit/delivery.py) delivers after the write; an answer
-other than 2xx, or none within dv_webhook_timeout_seconds, is tried again up to dv_webhook_max_attempts in all,
-dv_webhook_retry_seconds after the first failure and doubling (real time; Dataverse's async service retries on
-its own schedule: UNCONFIRMED). Every attempt is recorded for the control API (`webhook_deliveries`)."""
+Steps run asynchronously: the kit's background sender (sandbox/kit/delivery.py) delivers after the write. An answer
+other than 2xx, or none within dv_webhook_timeout_seconds, fails the step; only 502, 503 and 504 (a network problem
+another attempt may get past) are tried again, up to dv_webhook_max_attempts in all (Microsoft: "one more attempt"),
+dv_webhook_retry_seconds after the first failure and doubling (real time). Every attempt is recorded for the control
+API (`webhook_deliveries`)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ MESSAGES = ("Create", "Update", "Delete")
 MODE_ASYNC = 1
 STAGE_POST_OPERATION = 40
 DELIVERIES_KEPT = 2000
+# The answers after which Dataverse makes one more attempt (docs/vendors/dynamics.md, Webhooks); any other fails.
+RETRIED_STATUSES = frozenset({502, 503, 504})
 
 
 def _steps(environment: Environment) -> list[dict[str, Any]]:
@@ -276,7 +279,7 @@ def _attempt(
             deliveries = webhook_deliveries(environment)
             deliveries.append(record)
             del deliveries[:-DELIVERIES_KEPT]
-        if succeeded or attempt >= int(sandbox.config.dv_webhook_max_attempts):
+        if succeeded or sent.status not in RETRIED_STATUSES or attempt >= int(sandbox.config.dv_webhook_max_attempts):
             return
         wait = float(sandbox.config.dv_webhook_retry_seconds) * (2 ** (attempt - 1))
         timer = threading.Timer(wait, _attempt, (environment, step, context, headers), {"attempt": attempt + 1})

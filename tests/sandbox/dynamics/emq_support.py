@@ -55,11 +55,13 @@ def configure(server: Any, **settings: Any) -> None:
 
 
 class Receiver:
-    """An HTTP endpoint that records every POST (headers, JSON body) and fails the first `fail_first` of them."""
+    """An HTTP endpoint that records every POST (headers, JSON body) and fails the first `fail_first` of them with
+    `fail_status`."""
 
-    def __init__(self, *, fail_first: int = 0) -> None:
+    def __init__(self, *, fail_first: int = 0, fail_status: int = 500) -> None:
         self.received: list[tuple[dict[str, str], Any]] = []
         self.fail_first = fail_first
+        self.fail_status = fail_status
         self.arrived = threading.Condition()
         receiver = self
 
@@ -70,7 +72,7 @@ class Receiver:
                     receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                     failing = len(receiver.received) <= receiver.fail_first
                     receiver.arrived.notify_all()
-                self.send_response(500 if failing else 200)
+                self.send_response(receiver.fail_status if failing else 200)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:

@@ -103,18 +103,32 @@ def test_other_tables_and_messages_do_not_fire_a_lead_create_step(env, dv_server
     assert [(body["PrimaryEntityName"], body["MessageName"]) for _, body in received] == [("lead", "Create")]
 
 
-def test_a_failing_endpoint_is_tried_again_with_the_same_operation(env, dv_server):
-    configure(dv_server, dv_webhook_retry_seconds=0.05, dv_webhook_max_attempts=3)
-    receiver = Receiver(fail_first=2)
+def test_a_gateway_error_is_tried_once_more_with_the_same_operation(env, dv_server):
+    configure(dv_server, dv_webhook_retry_seconds=0.05)  # the default: one more attempt (Microsoft's rule)
+    receiver = Receiver(fail_first=1, fail_status=503)
     try:
         register(dv_server, env, receiver)
         env.environment.create("lead", {"lastname": "Retried", "subject": "x"}, by=env.users[0]["systemuserid"])
-        received = receiver.wait_for(3)
-        assert len(received) == 3
+        received = receiver.wait_for(2)
+        assert len(received) == 2
         assert len({body["OperationId"] for _, body in received}) == 1
         assert dv_server.state.sender.drain()  # the last attempt is recorded once its answer is read
         deliveries = ok(control(dv_server, "GET", f"/environments/{env.environment.name}/webhooks/deliveries"))
-        assert [(item["attempt"], item["status"]) for item in deliveries] == [(1, 500), (2, 500), (3, 200)]
+        assert [(item["attempt"], item["status"]) for item in deliveries] == [(1, 503), (2, 200)]
+    finally:
+        receiver.close()
+
+
+def test_any_other_failure_fails_the_step_with_no_retry(env, dv_server):
+    configure(dv_server, dv_webhook_retry_seconds=0.05, dv_webhook_max_attempts=3)
+    receiver = Receiver(fail_first=2, fail_status=500)
+    try:
+        register(dv_server, env, receiver)
+        env.environment.create("lead", {"lastname": "Lost", "subject": "x"}, by=env.users[0]["systemuserid"])
+        assert len(receiver.wait_for(2, timeout=1.0)) == 1
+        assert dv_server.state.sender.drain()
+        deliveries = ok(control(dv_server, "GET", f"/environments/{env.environment.name}/webhooks/deliveries"))
+        assert [(item["attempt"], item["status"]) for item in deliveries] == [(1, 500)]
     finally:
         receiver.close()
 
