@@ -5,6 +5,8 @@ to an address that was checked, so a second DNS answer cannot slip an internal a
 
 from __future__ import annotations
 
+import json as jsonlib
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,3 +129,26 @@ def request_never_reached(exc: requests.RequestException) -> bool:
         text = repr(exc)
         return "NewConnectionError" in text or "Connection refused" in text or "NameResolution" in text
     return False
+
+
+@dataclass
+class ApiResponse:
+    """A vendor API's successful answer, read whole: status, headers (lower-cased names), the body. A CRM's
+    transport subclasses it under its own name."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+    url: str = ""
+
+    def json(self) -> Any:
+        """The JSON body; None for an empty one (204)."""
+        return jsonlib.loads(self.content) if self.content else None
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+def headers_of(response: requests.Response) -> dict[str, str]:
+    """The answer's headers under lower-cased names (what ApiResponse.header looks up)."""
+    return {key.lower(): value for key, value in response.headers.items()}

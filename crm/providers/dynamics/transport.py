@@ -20,7 +20,7 @@ from urllib.parse import quote
 import requests
 import structlog
 
-from core.http import make_session
+from core.http import ApiResponse, headers_of, make_session
 from crm.providers.dynamics.conf import dynamics_settings
 from crm.providers.dynamics.errors import DataverseUnavailable, error_for
 
@@ -53,25 +53,8 @@ def verify_setting() -> str | bool:
     return bundle or True
 
 
-@dataclass
-class DataverseResponse:
-    """A successful answer: status, headers (lower-cased names), the body."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    content: bytes = b""
-    url: str = ""
-
-    def json(self) -> Any:
-        """The JSON body; None for an empty one (204)."""
-        return jsonlib.loads(self.content) if self.content else None
-
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name.lower(), default)
-
-
-def headers_of(response: requests.Response) -> dict[str, str]:
-    return {key.lower(): value for key, value in response.headers.items()}
+class DataverseResponse(ApiResponse):
+    """A successful answer: status, headers (lower-cased names), the body (core.http.ApiResponse)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ HubSpot's error bodies and rate headers, and the backoff schedule. No policy her
 
 from __future__ import annotations
 
-import json as jsonlib
 import random
 import re
 from collections.abc import Iterable, Mapping
@@ -13,7 +12,7 @@ from urllib.parse import quote
 
 import requests
 
-from core.http import make_session
+from core.http import ApiResponse, headers_of, make_session
 from crm.providers.hubspot.conf import hubspot_settings
 
 _sessions: dict[str, requests.Session] = {}
@@ -29,25 +28,8 @@ def http_session(role: str = "hubspot") -> requests.Session:
     return session
 
 
-@dataclass
-class HubSpotResponse:
-    """A successful answer: status, headers (lower-cased names), the body."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    content: bytes = b""
-    url: str = ""
-
-    def json(self) -> Any:
-        """The JSON body; None for an empty one (204)."""
-        return jsonlib.loads(self.content) if self.content else None
-
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name.lower(), default)
-
-
-def headers_of(response: requests.Response) -> dict[str, str]:
-    return {key.lower(): value for key, value in response.headers.items()}
+class HubSpotResponse(ApiResponse):
+    """A successful answer: status, headers (lower-cased names), the body (core.http.ApiResponse)."""
 
 
 @dataclass(frozen=True)
