@@ -234,7 +234,7 @@ def test_the_sandbox_record_page_frames_the_widget_which_signs_in_and_opens_the_
     expect(frame.locator(".message.inbound .body")).to_have_text(LEAD_TEXT)
     link = frame.locator("#crm-card").get_by_role("link", name=re.compile("^Open in Microsoft Dynamics 365"))
     expect(link).to_have_attribute("href", record_page)
-    expect(frame.locator("#crm-card")).to_contain_text(f"Lead: Sally Harbor · owner {acmefit.staff['fullname']}")
+    expect(frame.locator("#crm-card")).to_contain_text(f"Lead: Sally Harbor · New · owner {acmefit.staff['fullname']}")
     screenshot("sandbox-record-page")
     with page.context.expect_page() as opened:
         link.click()

@@ -40,6 +40,9 @@ FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 LOOKUP_TABLE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
 ETAG = "@odata.etag"
 TEXT_CACHE = 8192
+# A lead's status reason's label is its status as the product shows it (the widget's card reads `lead_status`).
+STATUS_LABEL_KEY = "statuscode_label"
+LEAD_STATUS_KEY = "lead_status"
 
 
 @lru_cache(maxsize=TEXT_CACHE)
@@ -248,6 +251,8 @@ def record_map(*, schema: TableSchema, record: Mapping[str, Any], region: str) -
                 e164 = e164_or_blank(value, region)
                 if e164:
                     phones[name] = e164
+    if schema.object == "lead" and fields.get(STATUS_LABEL_KEY):
+        fields[LEAD_STATUS_KEY] = fields[STATUS_LABEL_KEY]  # the status reason people see ("New", "Contacted")
     owner_column = f"_{OWNER_COLUMN}_value"
     created_raw = row.get(CREATED_COLUMN)
     return CanonicalRecord(

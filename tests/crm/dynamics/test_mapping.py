@@ -52,6 +52,7 @@ LEAD_ATTRIBUTES = [
     attribute("websiteurl", fmt="Url"),
     attribute("leadsourcecode", "Picklist", None),
     attribute("statecode", "State", None),
+    attribute("statuscode", "Status", None),
     attribute("ownerid", "Owner", None, Targets=["systemuser", "team"]),
     attribute("owneridtype", "EntityName", None),
     attribute("parentaccountid", "Lookup", None, Targets=["account"]),
@@ -202,6 +203,13 @@ def test_a_row_in_canonical_terms():
     assert not any("@" in key for key in record.fields)
     assert record.raw["lastname"] == "Lopez"
     assert record.problems == ()
+
+
+def test_a_leads_status_reason_is_its_lead_status():
+    row = lead_row(statuscode=2, **{f"statuscode{FORMATTED}": "Contacted"})
+    record = record_map(schema=lead_schema(), record=row, region="US")
+    assert (record.fields["statuscode"], record.fields["statuscode_label"]) == (2, "Contacted")
+    assert record.get("lead_status") == "Contacted"  # what the widget's card shows
 
 
 def test_option_labels_come_from_metadata_without_annotations_and_new_columns_are_kept():
