@@ -152,3 +152,12 @@ class ApiResponse:
 def headers_of(response: requests.Response) -> dict[str, str]:
     """The answer's headers under lower-cased names (what ApiResponse.header looks up)."""
     return {key.lower(): value for key, value in response.headers.items()}
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The answer's JSON body when it is an object; {} for any other body (a list, text, an empty one)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

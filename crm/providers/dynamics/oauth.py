@@ -41,7 +41,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from core import outbound
-from core.http import make_session
+from core.http import json_object, make_session
 from crm import connection_state
 from crm.connect_flow import ConnectFlow
 from crm.errors import CrmAuthError, CrmError, CrmRejected, CrmUnavailable
@@ -239,7 +239,7 @@ def whoami(http: requests.Session, *, environment: str, token: str) -> WhoAmI:
         raise CrmAuthError(APPLICATION_USER_STEP, provider=PROVIDER, code="no_application_user", status=403)
     if response.status_code >= 500 or response.status_code == 429:
         raise _unavailable("WhoAmI", status=response.status_code)
-    body = _json(response)
+    body = json_object(response)
     answer = WhoAmI(
         organization_id=str(body.get("OrganizationId") or "").lower(),
         user_id=str(body.get("UserId") or "").lower(),
@@ -261,18 +261,10 @@ def organization_name(http: requests.Session, *, environment: str, token: str, o
             path=f"organizations({organization_id})",
             params={"$select": "name"},
         )
-        name = str(_json(response).get("name") or "") if response.status_code == 200 else ""
+        name = str(json_object(response).get("name") or "") if response.status_code == 200 else ""
     except (requests.RequestException, outbound.OutboundRefused):
         name = ""
     return name[:200]
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _error_message(body: Mapping[str, Any]) -> str:

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from core import outbound
-from core.http import make_session
+from core.http import json_object, make_session
 from crm import connection_state
 from crm.connect_flow import ConnectFlow
 from crm.errors import CrmAuthError, CrmError, CrmRejected, CrmUnavailable
@@ -164,7 +164,7 @@ def code_exchange(
         raise _unavailable("the sign-in", exc) from exc
     if response.status_code >= 500 or response.status_code == 429:
         raise _unavailable("the sign-in", status=response.status_code)
-    body = _json(response)
+    body = json_object(response)
     access = str(body.get("access_token") or body.get("accessToken") or "")
     if response.status_code >= 400 or not access:
         error = str(body.get("error") or body.get("category") or "")
@@ -197,7 +197,7 @@ def token_info(*, http: requests.Session, base: str, access_token: str) -> Token
         raise CrmAuthError(
             "HubSpot did not say which portal this is; start again.", provider=PROVIDER, code="no_token_info"
         )
-    body = _json(response)
+    body = json_object(response)
     scopes = body.get("scopes") or []
     return TokenInfo(
         hub_id=str(body.get("hub_id") or body.get("hubId") or ""),
@@ -220,7 +220,7 @@ def owner_of_user(*, http: requests.Session, base: str, access_token: str, user_
             params={"idProperty": "userId"},
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
         )
-        body = _json(response) if response.status_code == 200 else {}
+        body = json_object(response) if response.status_code == 200 else {}
     except (requests.RequestException, outbound.OutboundRefused):
         logger.info("hubspot.oauth.owner_unread", user_id=user_id)
         return {}
@@ -255,14 +255,6 @@ def token_revoke(*, http: requests.Session, base: str, refresh_token: str, **log
         logger.warning("hubspot.oauth.revoke_failed", status=response.status_code, **log)
         return f"HubSpot answered HTTP {response.status_code} to the revocation"
     return ""
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 # --- start ----------------------------------------------------------------------------------------------------------
