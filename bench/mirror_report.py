@@ -62,8 +62,9 @@ def read_all(provider: Any, *, page_size: int) -> tuple[int, int]:
 
 def time_the_writes(timer: Timer, *, backfill: bool = False) -> None:
     """Time the sync's upserts, and how long the writing thread waits for the next batch (reads and mapping not
-    hidden behind the writes), in place."""
-    from sync import delta
+    hidden behind the writes), in place: on the delta path and on the change-tracking one (sync/tracked.py holds its
+    own references)."""
+    from sync import delta, tracked
     from sync.prefetch import Prefetcher
 
     class TimedPrefetcher(Prefetcher):
@@ -74,8 +75,9 @@ def time_the_writes(timer: Timer, *, backfill: bool = False) -> None:
             finally:
                 timer.seconds["wait"] += time.perf_counter() - started
 
-    delta.Prefetcher = TimedPrefetcher
+    delta.Prefetcher = tracked.Prefetcher = TimedPrefetcher
     delta.crm_records_upsert = timer.wrap("upsert", delta.crm_records_upsert)
+    tracked.crm_records_upsert = timer.wrap("upsert", tracked.crm_records_upsert)
     if backfill:
         from sync import backfill as bulk
 

@@ -96,15 +96,6 @@ def read_all(provider: Any) -> tuple[int, int]:
             return rows, pages
 
 
-def _time_the_tracked_writes(timer: Timer) -> None:
-    """The change-tracking path (sync/tracked.py) holds its own references to the upsert and the prefetcher: time
-    them as report.time_the_writes does the delta path's."""
-    from sync import delta, tracked
-
-    tracked.Prefetcher = delta.Prefetcher  # the timed one
-    tracked.crm_records_upsert = timer.wrap("upsert", tracked.crm_records_upsert)
-
-
 def worker(job: dict[str, Any]) -> None:
     os.environ["DYNAMICS_LOGIN_URL"] = job["login_url"]
     os.environ["DYNAMICS_CA_BUNDLE"] = job["ca_path"]
@@ -127,7 +118,6 @@ def worker(job: dict[str, Any]) -> None:
         result["fields"] = len(provider.object_spec(object=OBJECT).fields)
     else:
         report.time_the_writes(timer)
-        _time_the_tracked_writes(timer)
         before = current_rss_mb()
         run = delta.sync_run(organization=organization, object=OBJECT, provider=provider)
         if run.status != SyncRun.Status.OK:
