@@ -12,6 +12,13 @@ as if it had called the receiver itself.
   `studios.ProviderAccount`), `object` (canonical name, e.g. "lead"), `records` (the CanonicalRecords, as mapped)
   and `sync_interval` (how often the object is synced: a receiver waiting for something the CRM should have said
   can wait that long).
+- `on_records_changed`: records the mirror wrote (new or changed) or marked deleted, in one batch. Called **inside**
+  the batch's transaction, so what a receiver writes commits or rolls back with the mirror rows (an outbox: two-way
+  sync records the change there and acts after the commit); a receiver makes no call to a CRM and raises only to
+  undo the batch. With `organization_id`, `connection_id`, `object`, `records` (the CanonicalRecords written, as
+  mapped), `deleted_ids` (ids marked deleted) and `deletion_confirmed` (True when the CRM itself said they were
+  deleted: its deletions list, change tracking or a change event; False when they were only missing from a full
+  read of every id).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
 Receiver = Callable[..., Any]
 
 RECORDS_DISCOVERED_RECEIVERS: list[Receiver] = []
+RECORDS_CHANGED_RECEIVERS: list[Receiver] = []
 
 
 def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
@@ -39,6 +47,7 @@ def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
 
 
 on_records_discovered = _register(RECORDS_DISCOVERED_RECEIVERS)
+on_records_changed = _register(RECORDS_CHANGED_RECEIVERS)
 
 
 def records_discovered_raise(
@@ -59,4 +68,27 @@ def records_discovered_raise(
             object=object,
             records=records,
             sync_interval=sync_interval,
+        )
+
+
+def records_changed_raise(
+    *,
+    organization_id: int,
+    connection_id: int | None,
+    object: str,
+    records: Sequence[CanonicalRecord] = (),
+    deleted_ids: Sequence[str] = (),
+    deletion_confirmed: bool = True,
+) -> None:
+    """Tell every receiver what a mirror batch changed, inside its transaction (nothing when it changed nothing)."""
+    if not records and not deleted_ids:
+        return
+    for receiver in tuple(RECORDS_CHANGED_RECEIVERS):
+        receiver(
+            organization_id=organization_id,
+            connection_id=connection_id,
+            object=object,
+            records=records,
+            deleted_ids=deleted_ids,
+            deletion_confirmed=deletion_confirmed,
         )

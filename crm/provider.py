@@ -18,7 +18,9 @@ Groups:
 - change tracking (Capability.CHANGE_TRACKING): `change_tracked`, `tracked_changes` (changes and deletions since
   a token the CRM gave, e.g. a delta link)
 - mapping: `to_canonical`
-- writes: `create_task`, `update_fields`, `create_record`, `upsert`, `log_activities` (ACTIVITY_LOGGING)
+- writes: `create_task`, `update_fields`, `create_record`, `upsert`, `delete_record`, `log_activities`
+  (ACTIVITY_LOGGING); many records per call: `upsert_many`, `update_many` (two-way sync)
+- our own changes: `changed_by_us` (the CRM's source tag on a record: did Leadline's app make its last change?)
 - links: `record_url` (a record's page in the CRM, for a person)
 - bulk export (Capability.BULK_EXPORT): `export_start`, `export_status`, `export_records`
 - change feed (Capability.CHANGE_FEED): `subscribe`, `renew`, `unsubscribe`, `parse_notification`
@@ -40,7 +42,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from crm.errors import CrmNotFound
+from crm.errors import CrmNotFound, CrmRejected
 from crm.records import (
     Activity,
     ActivityLogged,
@@ -59,6 +61,7 @@ from crm.records import (
     SignIn,
     Subscription,
     TrackedPage,
+    WriteResult,
 )
 
 __all__ = ["CrmProvider"]
@@ -220,6 +223,11 @@ class CrmProvider(abc.ABC):
         empty `record_id` makes a task on no record (e.g. a reply no lead matched), an empty `owner_id` one owned by
         the connection's user."""
 
+    # Values written (update_fields, create_record, upsert and their many-record forms) are keyed by the vendor's
+    # field name and given as Leadline reads them (crm.records.FieldType): str for text, phone, e-mail, URL and
+    # single picklists (the API's value, `FieldSpec.choices`), int, Decimal, bool, date, aware datetime, a list of
+    # str for multi-picklists, a record id for lookups and a user id for owners; None clears the field. The provider
+    # writes each in its CRM's own format, so a value written and read back (`record`) is the value given.
     @abc.abstractmethod
     def update_fields(self, *, object: str, record_id: str, values: Mapping[str, Any]) -> None:
         """Set fields (by vendor name) on a record without firing the CRM's own automation where it allows."""
@@ -233,6 +241,53 @@ class CrmProvider(abc.ABC):
         (id, created). UPSERT_BY_EXTERNAL_ID: retries never duplicate a record."""
         self.require(Capability.UPSERT_BY_EXTERNAL_ID)
         raise NotImplementedError
+
+    # How many records `upsert_many` and `update_many` send per call to the CRM (its batch size).
+    max_writes_per_call: ClassVar[int] = 1
+
+    def upsert_many(
+        self, *, object: str, external_id_field: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """`upsert` for many records, in as few calls as the CRM allows (`max_writes_per_call` each). One result per
+        row, in order: a refusal of one row (a validation rule, a duplicate rule, a missing required field) is that
+        result's CrmRejected and the others still land; what stops the whole call (auth, CRM down, allowance used
+        up) is raised. This default upserts one row per call."""
+        self.require(Capability.UPSERT_BY_EXTERNAL_ID)
+        results = []
+        for values in rows:
+            try:
+                record_id, created = self.upsert(object=object, external_id_field=external_id_field, values=values)
+            except CrmRejected as exc:
+                results.append(WriteResult(error=exc))
+            else:
+                results.append(WriteResult(record_id=record_id, created=created))
+        return results
+
+    def update_many(self, *, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
+        """`update_fields` for many records ((record id, values) each), in as few calls as the CRM allows. One result
+        per update, in order, as `upsert_many`'s (a record deleted meanwhile: that result's CrmNotFound). This
+        default updates one record per call."""
+        results = []
+        for record_id, values in updates:
+            try:
+                self.update_fields(object=object, record_id=record_id, values=values)
+            except CrmRejected as exc:
+                results.append(WriteResult(record_id=record_id, error=exc))
+            else:
+                results.append(WriteResult(record_id=record_id))
+        return results
+
+    def delete_record(self, *, object: str, record_id: str) -> bool:
+        """Delete a record (to the CRM's recycle bin where it has one); False when the CRM had no such record
+        (deleted already: a retried delete is no error)."""
+        raise NotImplementedError(f"{self.kind or type(self).__name__} cannot delete records")
+
+    # --- our own changes --------------------------------------------------------------------------------------------
+    def changed_by_us(self, *, record: CanonicalRecord) -> bool | None:
+        """Whether the CRM says the record's last change was made by Leadline's own app (its integration user, a
+        source tag the CRM keeps on the record), from the record as read (no call to the CRM); None when the CRM
+        does not say. Two-way sync uses it to know its own writes coming back, beside what it remembers writing."""
+        return None
 
     def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
         """Completed activities (texts sent and received) on records' timelines, in as few calls as the CRM allows

@@ -86,8 +86,11 @@ class FieldSpec:
     read_only: bool = False
     unique: bool = False  # usable as an external id for upserts
     lookup_target: str = ""  # the object a LOOKUP points at (canonical name when it has one)
-    choices: tuple[str, ...] = ()  # picklist values
+    choices: tuple[str, ...] = ()  # picklist values, as the API takes them (text; a number's digits)
     vendor_type: str = ""
+    # A person's word for each of `choices`, in the same order, where the CRM's values are no words (Dataverse's
+    # option numbers); empty when the values are their own labels.
+    choice_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -144,6 +147,9 @@ class CanonicalRecord:
     fields: Mapping[str, Any] = field(default_factory=dict)
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[FieldProblem, ...] = ()
+    # When each field last changed, by vendor field name, where the CRM says so (Capability.PER_FIELD_CHANGE_TIME);
+    # empty otherwise (two-way sync then takes the record's modified time).
+    field_times: Mapping[str, datetime] = field(default_factory=dict, compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -279,6 +285,21 @@ class ActivityLogged:
 
     key: str
     activity_id: str = ""
+    error: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What became of one record of a many-record write (`upsert_many`, `update_many`): the record's id and whether
+    the write created it, or the refusal (`error`, a crm.errors.CrmRejected) that concerns this record only (the
+    others of the call still landed)."""
+
+    record_id: str = ""
+    created: bool = False
     error: Any = None
 
     @property

@@ -135,7 +135,9 @@ def gone_mark(state: SyncState, run: SyncRun, seen: SeenIds) -> None:
     while gone := seen.absent(run=run, limit=DELETE_CHUNK):
         now = timezone.now()
         with transaction.atomic():
-            marked = crm_records_mark_deleted(key=key, deletions=dict.fromkeys(gone, now), run_id=run.pk, now=now)
+            marked = crm_records_mark_deleted(
+                key=key, deletions=dict.fromkeys(gone, now), run_id=run.pk, now=now, confirmed=False
+            )
             run_checkpoint(state=state, run=run, now=now)
             SyncRun.objects.unscoped().filter(pk=run.pk).update(deleted=F("deleted") + marked)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from crm.hooks import records_changed_raise
 from crm.records import CanonicalRecord
 from sync.content import MirrorKey, record_serialized
 from sync.models import CrmPhone, CrmQuarantine, CrmRecord
@@ -83,6 +84,7 @@ def crm_records_upsert(
             kept = [record for record in latest.values() if record.id in written]
             new_ids = {external_id for external_id, new in written.items() if new}
             _phones_sync(key, kept, inserted=new_ids)
+            _changed_raise(key, kept)
             return UpsertResult(
                 inserted=len(new_ids),
                 updated=len(kept) - len(new_ids),
@@ -102,7 +104,15 @@ def crm_records_upsert(
     kept = [record for record in fresh if record.id in written]
     _phones_replace(key, kept)
     result.quarantined = _quarantine(key, kept, run_id)
+    _changed_raise(key, kept)
     return result
+
+
+def _changed_raise(key: MirrorKey, records: list[CanonicalRecord]) -> None:
+    """The batch's written records, to the records-changed receivers (two-way sync's outbox), in its transaction."""
+    records_changed_raise(
+        organization_id=key.organization_id, connection_id=key.connection_id, object=key.object, records=records
+    )
 
 
 def _quarantine(key: MirrorKey, records: list[CanonicalRecord], run_id: int) -> int:
@@ -122,18 +132,30 @@ def _quarantine(key: MirrorKey, records: list[CanonicalRecord], run_id: int) -> 
     return len(problems)
 
 
-def crm_records_mark_deleted(*, key: MirrorKey, deletions: dict[str, datetime], run_id: int, now: datetime) -> int:
-    """Set deleted_at on mirrored records the CRM deleted (call inside a transaction); how many were marked."""
-    marked = 0
+def crm_records_mark_deleted(
+    *, key: MirrorKey, deletions: dict[str, datetime], run_id: int, now: datetime, confirmed: bool = True
+) -> int:
+    """Set deleted_at on mirrored records the CRM deleted (call inside a transaction); how many were marked.
+    `confirmed`: the CRM itself said so (its deletions list, change tracking, a change event); False when the records
+    were only missing from a full read of every id (the records-changed receivers are told which)."""
+    marked: list[str] = []
     for external_id, deleted_time in deletions.items():
-        marked += (
+        if (
             CrmRecord.objects.unscoped()
             .filter(**key.values(), external_id=external_id, deleted_at__isnull=True)
             .update(deleted_at=deleted_time, synced_at=now, run_id=run_id)
-        )
+        ):
+            marked.append(external_id)
     # A deleted record must not answer for an inbound phone any more.
     CrmPhone.objects.unscoped().filter(**key.values(), external_id__in=list(deletions)).delete()
-    return marked
+    records_changed_raise(
+        organization_id=key.organization_id,
+        connection_id=key.connection_id,
+        object=key.object,
+        deleted_ids=marked,
+        deletion_confirmed=confirmed,
+    )
+    return len(marked)
 
 
 def _differs(record: CanonicalRecord, held: StoredVersion | None) -> bool:

@@ -20,8 +20,9 @@ LAYERS = {
     "identity": 3,
     "automation": 4,
     "sync": 4,
+    "links": 5,
     "widget": 5,
-    "tenants": 5,
+    "tenants": 6,
 }
 
 

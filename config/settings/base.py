@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "automation",
     *crm_providers.installed_apps(),  # each CRM package (its own settings in its conf.py), found by listing
     "sync",
+    "links",  # two-way sync between two CRM connections of one organization, driven by the mirror (sync)
     "identity",
     "widget",  # no models: its page's template and static files (widget/templates/, widget/static/)
     "tenants",  # the tenants file and the demo (manage.py tenants, manage.py demo): the top layer, above every app

@@ -55,6 +55,7 @@ CELERY_TASK_ROUTES = {
     "automation.*": {"queue": "crm"},
     "crm.*": {"queue": "crm"},
     "sync.*": {"queue": "sync"},
+    "links.*": {"queue": "sync"},  # two-way sync writes are CRM calls behind the mirror, at its pace
 }
 # Queues nothing is routed to any more, still consumed by the Procfiles' workers so that a message published before
 # a deploy is not lost (the retired name was `crm`'s first one; docs/operations.md says when it may go).
@@ -73,6 +74,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "crm-timeline-flush": {"task": "automation.tasks.crm_timeline_flush_task", "schedule": 60.0},
     # The CRM mirror: enqueue every (organization, module) whose interval has passed; alert on failures.
     "sync-due": {"task": "sync.tasks.sync_due_task", "schedule": 60.0},
+    # Two-way sync links: act on changes and writes whose task never ran, retry due writes, alert on incidents.
+    "links-due": {"task": "links.tasks.links_due_task", "schedule": 60.0},
     # CRM change-feed subscriptions (near-real-time mirror): created, renewed before they expire, re-enabled.
     "sync-notification-channels": {"task": "sync.tasks.channels_renew_due_task", "schedule": 1800.0},
     # Widget sign-ins that can no longer sign anyone in (expired or revoked over a day ago).
