@@ -153,3 +153,47 @@ class ContractHarness(abc.ABC):
     def expire_export(self, job_id: str) -> None:
         """The CRM forgets an export job and its result, as it does once it has kept them long enough."""
         raise NotImplementedError
+
+    # --- two-way sync (tests/links, and the contract's many-record writes) -------------------------------------
+    # The unique field of leads and contacts that holds Leadline's id (the key of upserts by external id or alternate
+    # key), as the emulator's org has it set up the way our install guide asks; "" when the CRM has none.
+    external_id_field: str = ""
+
+    def create_record(self, object: str, values: Mapping[str, Any]) -> str:
+        """A person creates a record of a canonical object (lead, contact, account, deal) with vendor field names in
+        the CRM's own UI; its id."""
+        raise NotImplementedError
+
+    def edit_record(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """A person edits a record in the CRM's UI (its modified time moves; the change is no app's)."""
+        raise NotImplementedError
+
+    def delete_record(self, object: str, record_id: str) -> None:
+        """A person deletes a record (to the recycle bin where the CRM has one)."""
+        raise NotImplementedError
+
+    def read_record(self, object: str, record_id: str) -> Mapping[str, Any] | None:
+        """The record as the emulator holds it (vendor field names); None when it is deleted or never was."""
+        raise NotImplementedError
+
+    def record_ids(self, object: str) -> list[str]:
+        """The ids of every live record of a canonical object."""
+        raise NotImplementedError
+
+    def records_written(self) -> int:
+        """How many records the CRM's API has written since the world began (creates, updates, upserts, deletes;
+        a batch call of ten records counts ten; a refused record counts none), as the emulator tallies them."""
+        raise NotImplementedError
+
+    def refuse_writes(self, object: str, *, field: str, message: str) -> None:
+        """A validation rule of the CRM: from now on an API write of `object` that sets `field` (to anything,
+        even on create) is refused with `message`, as the CRM words a validation-rule failure."""
+        raise NotImplementedError
+
+    def allow_writes(self, object: str) -> None:
+        """The validation rules `refuse_writes` set on `object` are removed (a person fixed the rule)."""
+        raise NotImplementedError
+
+    def fail_writes(self, *, status: int, times: int) -> None:
+        """The next `times` API calls that write records answer `status` (429 with the CRM's throttling body, 503)."""
+        raise NotImplementedError
