@@ -6,11 +6,14 @@ provider does not declare a capability skips the tests of that capability, never
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from core.phone import normalize_e164
 from crm.errors import (
     CrmAuthError,
     CrmError,
@@ -451,3 +454,191 @@ def test_change_feed_subscribe_renew_verify_and_unsubscribe(harness):
         provider.parse_notification(subscription=subscription, body=b"not json", headers={})
     provider.unsubscribe(subscription=subscription)
     assert subscription.id not in harness.live_subscriptions()
+
+
+# --- two-way sync: deletes, many-record writes, values written, the source tag ---------------------------------
+def last_name(harness, record_id):
+    return (harness.read_record(LEAD, record_id) or {}).get(harness.last_name_field)
+
+
+def upserting(harness):
+    provider = harness.provider()
+    if not provider.supports(Capability.UPSERT_BY_EXTERNAL_ID):
+        pytest.skip(f"{harness.kind} has no upsert by external id")
+    assert harness.external_id_field, f"the {harness.kind} harness names no external id field"
+    return provider
+
+
+def test_a_record_is_deleted_once_and_a_second_delete_is_no_error(harness):
+    kept, gone = harness.seed_leads(2)
+    provider = harness.provider()
+    before = harness.records_written()
+    assert provider.delete_record(object=LEAD, record_id=gone) is True
+    assert harness.records_written() == before + 1
+    assert provider.delete_record(object=LEAD, record_id=gone) is False
+    assert harness.records_written() == before + 1
+    with pytest.raises(CrmNotFound):
+        provider.record(object=LEAD, record_id=gone)
+    assert harness.read_record(LEAD, gone) is None
+    assert kept in harness.record_ids(LEAD)
+    assert gone not in harness.record_ids(LEAD)
+
+
+def test_upsert_many_creates_then_updates_the_same_records_without_duplicates(harness):
+    provider = upserting(harness)
+    assert provider.max_writes_per_call >= 3
+    harness.seed_leads(1)
+    before = len(harness.record_ids(LEAD))
+    keys = [f"contract-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    rows = [{harness.external_id_field: key, harness.last_name_field: f"Upserted {n}"} for n, key in enumerate(keys)]
+    written = harness.records_written()
+    first = provider.upsert_many(object=LEAD, external_id_field=harness.external_id_field, rows=rows)
+    assert [(result.ok, result.created) for result in first] == [(True, True)] * 3, first
+    assert harness.records_written() == written + 3  # a batch of three counts three
+    assert len(harness.record_ids(LEAD)) == before + 3
+    assert len({result.record_id for result in first}) == 3
+
+    again = [{**row, harness.last_name_field: f"Again {n}"} for n, row in enumerate(rows)]
+    second = provider.upsert_many(object=LEAD, external_id_field=harness.external_id_field, rows=again)
+    assert [(result.ok, result.created) for result in second] == [(True, False)] * 3, second
+    assert [result.record_id for result in second] == [result.record_id for result in first]
+    assert len(harness.record_ids(LEAD)) == before + 3  # no duplicates
+    assert [last_name(harness, result.record_id) for result in second] == ["Again 0", "Again 1", "Again 2"]
+    assert harness.records_written() == written + 6
+
+
+def assert_refused_alone(harness, results, *, bad: int, message: str):
+    refused = results[bad]
+    assert not refused.ok
+    assert isinstance(refused.error, CrmRejected), refused
+    assert not isinstance(refused.error, CrmNotFound)
+    assert message in refused.error.message, refused.error.message
+    assert all(result.ok for n, result in enumerate(results) if n != bad), results
+
+
+def test_upsert_many_a_refused_row_is_its_own_error_and_the_others_land(harness):
+    provider = upserting(harness)
+    message = "Contract: no phone through the API"
+    harness.refuse_writes(LEAD, field=harness.phone_field, message=message)
+    rows = [
+        {harness.external_id_field: f"contract-{uuid.uuid4().hex[:12]}", harness.last_name_field: f"Row {n}"}
+        for n in range(3)
+    ]
+    rows[1] = {**rows[1], harness.phone_field: "+14155550188"}
+    before = len(harness.record_ids(LEAD))
+    written = harness.records_written()
+    results = provider.upsert_many(object=LEAD, external_id_field=harness.external_id_field, rows=rows)
+    assert_refused_alone(harness, results, bad=1, message=message)
+    assert harness.records_written() == written + 2  # the refused row counts none
+    assert [last_name(harness, results[n].record_id) for n in (0, 2)] == ["Row 0", "Row 2"]
+    assert len(harness.record_ids(LEAD)) == before + 2
+    harness.allow_writes(LEAD)
+    (retried,) = provider.upsert_many(object=LEAD, external_id_field=harness.external_id_field, rows=[rows[1]])
+    assert (retried.ok, retried.created) == (True, True), retried
+
+
+def test_update_many_lands_each_row_and_a_record_deleted_meanwhile_is_that_rows_error(harness):
+    provider = harness.provider()
+    ids = harness.seed_leads(4)
+    harness.delete(ids[2])
+    updates = [(record_id, {harness.last_name_field: f"Many {n}"}) for n, record_id in enumerate(ids)]
+    written = harness.records_written()
+    results = provider.update_many(object=LEAD, updates=updates)
+    assert len(results) == 4
+    gone = results[2]
+    assert not gone.ok
+    assert isinstance(gone.error, CrmRejected), gone  # CrmNotFound where the CRM says "no such record"
+    assert all(results[n].ok and results[n].record_id == ids[n] for n in (0, 1, 3)), results
+    assert [last_name(harness, ids[n]) for n in (0, 1, 3)] == ["Many 0", "Many 1", "Many 3"]
+    assert harness.records_written() == written + 3  # three updated, the missing one counts none
+
+
+def test_update_many_a_refused_row_is_its_own_error_and_the_others_land(harness):
+    provider = harness.provider()
+    ids = harness.seed_leads(3)
+    message = "Contract: no phone through the API"
+    harness.refuse_writes(LEAD, field=harness.phone_field, message=message)
+    updates = [(record_id, {harness.last_name_field: f"Kept {n}"}) for n, record_id in enumerate(ids)]
+    updates[0] = (ids[0], {harness.last_name_field: "Refused", harness.phone_field: "+14155550189"})
+    written = harness.records_written()
+    results = provider.update_many(object=LEAD, updates=updates)
+    assert_refused_alone(harness, results, bad=0, message=message)
+    assert last_name(harness, ids[0]) != "Refused"
+    assert [last_name(harness, ids[n]) for n in (1, 2)] == ["Kept 1", "Kept 2"]
+    assert harness.records_written() == written + 2
+
+
+ROUND_TRIP_SAMPLES = {
+    FieldType.TEXT: "Round trip 7",
+    FieldType.EMAIL: "round.trip@example.com",
+    FieldType.PHONE: "+14155550123",
+    FieldType.NUMBER: 42,
+    FieldType.DECIMAL: Decimal("12.5"),
+    FieldType.CURRENCY: Decimal("1234.5"),
+    FieldType.BOOLEAN: True,
+    FieldType.DATE: date(2026, 3, 14),
+    FieldType.DATETIME: datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC),
+}
+
+
+def round_trip_sample(spec):
+    """A value of the field's type as Leadline writes it (VALUES WRITTEN in crm/provider.py); None: no sample."""
+    if spec.type == FieldType.PICKLIST:
+        choices = [choice for choice in spec.choices if choice and choice != "-None-"]
+        return choices[-1] if choices else None
+    if spec.type == FieldType.MULTI_PICKLIST:
+        choices = [choice for choice in spec.choices if choice and choice != "-None-"]
+        return choices[:2] or None
+    return ROUND_TRIP_SAMPLES.get(spec.type)
+
+
+def canonical(value, spec):
+    """A value read or written, in terms two equal values share: E.164 phones, datetimes to the second in UTC,
+    Decimal numbers, multi-picklists as sets."""
+    if value in (None, "", []):
+        return None
+    if spec.type == FieldType.PHONE:
+        return normalize_e164(str(value), default_region="US")
+    if spec.type == FieldType.DATETIME and isinstance(value, datetime):
+        return value.astimezone(UTC).replace(microsecond=0)
+    if spec.type in (FieldType.DECIMAL, FieldType.CURRENCY, FieldType.NUMBER) and not isinstance(value, bool):
+        return Decimal(str(value))
+    if spec.type == FieldType.MULTI_PICKLIST and isinstance(value, list | tuple):
+        return frozenset(value)
+    return value
+
+
+def test_typed_values_written_read_back_as_given(harness):
+    provider = harness.provider()
+    (lead_id,) = harness.seed_leads(1)
+    spec = provider.object_spec(object=LEAD)
+    samples = {}
+    for field in spec.fields:
+        if field.read_only or field.type in (FieldType.LOOKUP, FieldType.USER):
+            continue  # the CRM computes it, or it names another record
+        sample = round_trip_sample(field)
+        if sample is not None:
+            samples[field] = sample
+    assert {field.type for field in samples} >= {FieldType.TEXT, FieldType.PHONE, FieldType.BOOLEAN}, samples
+    provider.update_fields(
+        object=LEAD, record_id=lead_id, values={field.name: value for field, value in samples.items()}
+    )
+    record = provider.record(object=LEAD, record_id=lead_id)
+    wrong = {
+        field.name: (value, record.get(field.key))
+        for field, value in samples.items()
+        if canonical(record.get(field.key), field) != canonical(value, field)
+    }
+    assert wrong == {}, f"written -> read back: {wrong}"
+
+
+def test_changed_by_us_knows_our_write_from_a_persons_edit_or_says_nothing(harness):
+    provider = harness.provider()
+    (lead_id,) = harness.seed_leads(1)
+    provider.update_fields(object=LEAD, record_id=lead_id, values={harness.last_name_field: "Ours"})
+    ours = provider.changed_by_us(record=provider.record(object=LEAD, record_id=lead_id))
+    assert ours in (None, True)
+    harness.edit_record(LEAD, lead_id, {harness.last_name_field: "Theirs"})
+    theirs = provider.changed_by_us(record=provider.record(object=LEAD, record_id=lead_id))
+    assert theirs in (None, False)
+    assert (ours is None) == (theirs is None)  # a CRM that tags its records says so for both
