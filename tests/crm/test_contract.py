@@ -594,13 +594,17 @@ def round_trip_sample(spec):
 
 def canonical(value, spec):
     """A value read or written, in terms two equal values share: E.164 phones, datetimes to the second in UTC,
-    Decimal numbers, multi-picklists as sets."""
+    dates and datetimes whether typed or in ISO text (a record's fields hold JSON values), Decimal numbers,
+    multi-picklists as sets."""
     if value in (None, "", []):
         return None
     if spec.type == FieldType.PHONE:
         return normalize_e164(str(value), default_region="US")
-    if spec.type == FieldType.DATETIME and isinstance(value, datetime):
-        return value.astimezone(UTC).replace(microsecond=0)
+    if spec.type == FieldType.DATETIME:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(UTC).replace(microsecond=0)
+    if spec.type == FieldType.DATE and isinstance(value, str):
+        return date.fromisoformat(value[:10])
     if spec.type in (FieldType.DECIMAL, FieldType.CURRENCY, FieldType.NUMBER) and not isinstance(value, bool):
         return Decimal(str(value))
     if spec.type == FieldType.MULTI_PICKLIST and isinstance(value, list | tuple):
