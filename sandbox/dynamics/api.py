@@ -24,6 +24,7 @@ MODULES = (
     "sandbox.dynamics.control",
     "sandbox.dynamics.control_tracking",
     "sandbox.dynamics.record_page",
+    "sandbox.dynamics.rules",
 )
 
 

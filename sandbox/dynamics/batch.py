@@ -4,7 +4,8 @@ together: the first failure undoes the set's writes and is the set's only answer
 odata.continue-on-error` the batch stops at the first failed part. A change set may reference a row created
 earlier in it by `$<Content-ID>` (as a URL or an @odata.bind value). Each inner operation answers as it would
 alone (`HTTP/1.1 204 No Content` with OData-EntityId, a JSON body...). The batch is one request for service
-protection (its execution time covers every operation); more than dv_batch_max_operations operations: 400.
+protection (its execution time covers every operation); more than dv_batch_max_operations operations: 400. A
+change set's rows are tallied as written (rules.py) only when it commits.
 
 The answer: 200 `multipart/mixed; boundary=batchresponse_<uuid>`, change sets as nested
 `changesetresponse_<uuid>` parts, each operation an `application/http` part (with its Content-ID)."""
@@ -25,6 +26,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from sandbox.dynamics import rules
 from sandbox.dynamics.calls import API_PREFIX, Call, Problem, dv_endpoint, dv_error, problem, run
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
@@ -203,7 +205,7 @@ def change_set(call: Call, item: ChangeSet) -> tuple[str, bool]:
     created: dict[str, str] = {}
     answers: list[str] = []
     try:
-        with call.environment.transaction():
+        with rules.deferred_tally(call.sandbox), call.environment.transaction():
             for operation in item.operations:
                 response = execute(call, operation, created)
                 if response.status_code >= 400:

@@ -4,7 +4,8 @@ missing unless `If-Match`; `If-Match: *` update only, 404 when missing; `If-Matc
 concurrency, 412 on a mismatch; `If-None-Match: *` create only, 412 when it exists) and `DELETE /<set>(<key>)`.
 A key is the row's GUID or an alternate key's columns (`lh_smses(lh_leadlinemessageid='m-1')`). Lookups are set
 with `<navigation property>@odata.bind`; duplicate detection answers when the request says
-`MSCRM.SuppressDuplicateDetection: false` (lead and contact rules on emailaddress1)."""
+`MSCRM.SuppressDuplicateDetection: false` (lead and contact rules on emailaddress1). Alternate keys stay unique,
+plug-in refusals a test switched on answer, and each row written is tallied (rules.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from sandbox.dynamics import rules
 from sandbox.dynamics.calls import API_PREFIX, Call, Problem, dv_endpoint, problem
 from sandbox.dynamics.records_values import (
     find_row,
@@ -93,12 +95,16 @@ def create_row(call: Call, table: Table, values: dict[str, Any], *, row_id: str 
     refusal = required_missing(table, values)
     if refusal is not None:
         raise Problem(refusal)
+    rules.check_refusals(call.environment, table, values)
     check_duplicates(call, table, values, None)
     with call.environment.lock:
+        rules.check_keys(table, values, None)
         try:
-            return call.environment.create(table.logical_name, complete(table, values), by=call.user_id, row_id=row_id)
+            row = call.environment.create(table.logical_name, complete(table, values), by=call.user_id, row_id=row_id)
         except DuplicateRow:
             raise problem(400, "0x80040237", "Cannot insert duplicate key.") from None
+    rules.written(call.sandbox)
+    return row
 
 
 # --- handlers ----------------------------------------------------------------------------------------------
@@ -162,8 +168,11 @@ def upsert(call: Call, entity_set: str, key: str) -> Response:
         values = values_from_body(call.environment, table, body, creating=False)
         values.pop(table.primary_id, None)
         settle_state(table, values, existing)
+        rules.check_refusals(call.environment, table, values)
         check_duplicates(call, table, values, existing[table.primary_id])
+        rules.check_keys(table, values, existing)
         row = call.environment.update(table.logical_name, existing[table.primary_id], values, by=call.user_id)
+    rules.written(call.sandbox)
     return entity_id_answer(call, table, row, created=False)
 
 
@@ -179,6 +188,7 @@ def delete(call: Call, entity_set: str, key: str) -> Response:
         if if_match and if_match != "*" and if_match != f'W/"{existing.get("versionnumber")}"':
             raise problem(412, "", VERSION_MISMATCH)
         call.environment.delete(table.logical_name, existing[table.primary_id], by=call.user_id)
+    rules.written(call.sandbox)
     return Response(status=204)
 
 

@@ -1,7 +1,9 @@
 """The tables and columns every emulated environment has: Dataverse's standard sales tables (lead, contact,
 account, opportunity, task, systemuser, businessunit) with their realistic columns, option sets and lookups,
-plus a customer's customisations with publisher prefix `lh_`: `lh_smsoptout` and `lh_studio` columns and the
-`lh_sms` custom activity table with an alternate key on `lh_leadlinemessageid`."""
+plus a customer's customisations with publisher prefix `lh_`: `lh_smsoptout` and `lh_studio` columns, the
+`lh_leadlineid` column with an alternate key (`lh_leadlineid_key`) on lead, contact and account (docs/crm/dynamics.md
+asks for it: two-way sync creates rows by upserting on it), and the `lh_sms` custom activity table with an
+alternate key on `lh_leadlinemessageid`."""
 
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ DEFAULT_STATUS = {
 PRIORITIES = ((0, "Low"), (1, "Normal"), (2, "High"))
 DIRECTIONS = ((0, "Incoming"), (1, "Outgoing"))  # activity direction as a two-option label set
 ACTIVITY_REGARDING = ("lead", "contact", "account", "opportunity")
+LEADLINE_KEY = "lh_leadlineid_key"
 
 
 def _text(name: str, display: str, length: int = 100, fmt: str = "Text", **more) -> Attribute:
@@ -167,7 +170,13 @@ def _person_columns() -> list[Attribute]:
         Attribute("description", "Memo", "Description", format="TextArea", max_length=2000),
         Attribute("lh_smsoptout", "Boolean", "SMS Opt Out", custom=True, options=((0, "No"), (1, "Yes"))),
         _text("lh_studio", "Studio", 100, custom=True),
+        _leadline_id(),
     ]
+
+
+def _leadline_id() -> Attribute:
+    """Leadline's id of the record (two-way sync's upsert key: an alternate key on it keeps it unique)."""
+    return _text("lh_leadlineid", "Leadline Id", 100, custom=True)
 
 
 def _activity_columns(table: str) -> list[Attribute]:
@@ -239,10 +248,13 @@ def new_tables() -> dict[str, Table]:
             Attribute("industrycode", "Picklist", "Industry", options=INDUSTRIES),
             _lookup("primarycontactid", "Primary Contact", "contact"),
             _lookup("originatingleadid", "Originating Lead", "lead"),
+            _leadline_id(),
             *_owned("account"),
         ],
         code=1,
     )
+    for table in (lead, contact, account):
+        table.alternate_keys[LEADLINE_KEY] = ("lh_leadlineid",)
     opportunity = _table(
         "opportunity",
         "opportunities",
