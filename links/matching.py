@@ -1,0 +1,411 @@
+"""Finding a record's counterpart on the other side of a link, and the preview (dry run) of a first sync.
+
+    matches = counterparts(link_object=lo, side="a", external_ids=["1001", "1002"], specs=specs[lo.pk])
+    matches["1001"]  # Match(candidates=("0031",), matched_by="email", value="ana@acme.test")
+
+Rules, in the link object's `match_by` order, the first finding at least one candidate deciding: "external_id" (the
+same value in both sides' external id fields), "email" (lower-cased and stripped, from the mirror's e-mail column and
+every e-mail field) and "phone" (E.164, from the mirror's phone rows). Candidates are the other side's live mirror
+rows no record pair of the link object holds yet. A match is only ever made one to one: a record matching several,
+or a record several records claim, is ambiguous (a MatchReview for a manager; never merged by itself).
+
+Everything is read in bulk (a few queries per rule and chunk of ids), never a query per record.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Lower, Trim
+from django.utils import timezone
+
+from crm.records import FieldType, ObjectSpec
+from links.models import LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
+from sync.models import CrmPhone, CrmRecord
+
+RULES = (RecordPair.MatchedBy.EXTERNAL_ID, RecordPair.MatchedBy.EMAIL, RecordPair.MatchedBy.PHONE)
+# Ids or values per query: long IN lists cost more to plan than to run.
+CHUNK = 2000
+EXAMPLES = 5
+# In Match.claimed_by: the candidate is under a manager's review (of a match that did not name this record).
+UNDER_REVIEW = "(under review)"
+
+
+@dataclass(frozen=True)
+class Match:
+    """The other side's records a record matched by one rule (`value`: the id, e-mail or phone they share).
+    `claimed_by`: other records of the record's own side that matched the same candidate by that rule. A match is
+    usable (a record pair) only when it is not `ambiguous`: one candidate, claimed by no other record."""
+
+    candidates: tuple[str, ...]
+    matched_by: str
+    value: str
+    claimed_by: tuple[str, ...] = field(default=())
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) != 1 or bool(self.claimed_by)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def field_expression(spec: ObjectSpec, name: str) -> Any | None:
+    """A mirror row's value of a field as text (standard fields sit in `fields` by key, custom and unmapped ones
+    in `custom_fields` by name); None when the object has no such field."""
+    try:
+        field_spec = spec.field(name)
+    except KeyError:
+        return None
+    return Coalesce(
+        KeyTextTransform(field_spec.key, "fields"),
+        KeyTextTransform(field_spec.name, "custom_fields"),
+        output_field=TextField(),
+    )
+
+
+class MirrorSide:
+    """One side of a link object: its mirror rows, and which of them are live and held by no pair."""
+
+    def __init__(self, link_object: LinkObject, side: str, spec: ObjectSpec):
+        self.link_object = link_object
+        self.side = side
+        self.spec = spec
+        link = link_object.link
+        self.organization = link.organization
+        self.connection_id = link.connection_a_id if side == Side.A else link.connection_b_id
+        self.object = link_object.object_a if side == Side.A else link_object.object_b
+        self.external_id_field = link_object.external_id_a if side == Side.A else link_object.external_id_b
+
+    def rows(self) -> QuerySet[CrmRecord]:
+        return CrmRecord.objects.for_organization(self.organization).filter(
+            connection_id=self.connection_id, object=self.object
+        )
+
+    def free_rows(self, taken: Collection[str] = ()) -> QuerySet[CrmRecord]:
+        """Live rows no pair of the link object holds (nor `taken`: ids a dry run has already matched)."""
+        paired = RecordPair.objects.for_organization(self.organization).filter(
+            link_object=self.link_object, **{f"id_{self.side}": OuterRef("external_id")}
+        )
+        rows = self.rows().filter(deleted_at__isnull=True).filter(~Exists(paired))
+        return rows.exclude(external_id__in=list(taken)) if taken else rows
+
+    def expressions(self, rule: str) -> list[Any]:
+        if rule == RecordPair.MatchedBy.EXTERNAL_ID:
+            expression = field_expression(self.spec, self.external_id_field) if self.external_id_field else None
+            return [Trim(expression)] if expression is not None else []
+        if rule == RecordPair.MatchedBy.EMAIL:
+            expressions = [Lower(Trim(F("email")))]
+            for spec in self.spec.fields:
+                if spec.type == FieldType.EMAIL:
+                    expressions.append(Lower(Trim(field_expression(self.spec, spec.name))))
+            return expressions
+        return []
+
+    def values_of(self, rule: str, ids: Sequence[str]) -> dict[str, set[str]]:
+        """The rule's values of these records (whatever their state), by id."""
+        found: dict[str, set[str]] = defaultdict(set)
+        if rule == RecordPair.MatchedBy.PHONE:
+            for chunk in _chunks(ids):
+                phones = CrmPhone.objects.for_organization(self.organization).filter(
+                    connection_id=self.connection_id, object=self.object, external_id__in=chunk
+                )
+                for external_id, e164 in phones.values_list("external_id", "e164"):
+                    found[external_id].add(e164)
+            return found
+        expressions = self.expressions(rule)
+        if not expressions:
+            return found
+        names = {f"v{i}": Cast(expression, TextField()) for i, expression in enumerate(expressions)}
+        for chunk in _chunks(ids):
+            rows = self.rows().filter(external_id__in=chunk).annotate(**names)
+            for external_id, *values in rows.values_list("external_id", *names):
+                found[external_id].update(value for value in values if value)
+        return found
+
+    def holding(self, rule: str, values: Collection[str], taken: Collection[str] = ()) -> dict[str, set[str]]:
+        """The free rows holding any of `values` by the rule: each with every value it holds by the rule."""
+        found: dict[str, set[str]] = defaultdict(set)
+        values = sorted(value for value in values if value)
+        if not values:
+            return found
+        free = self.free_rows(taken)
+        if rule == RecordPair.MatchedBy.PHONE:
+            phones = CrmPhone.objects.for_organization(self.organization).filter(
+                connection_id=self.connection_id, object=self.object
+            )
+            hits: set[str] = set()
+            for chunk in _chunks(values):
+                hits.update(phones.filter(e164__in=chunk).values_list("external_id", flat=True))
+            live = set()
+            for chunk in _chunks(sorted(hits)):
+                live.update(free.filter(external_id__in=chunk).values_list("external_id", flat=True))
+            return self.values_of(rule, sorted(live))
+        expressions = self.expressions(rule)
+        if not expressions:
+            return found
+        names = {f"v{i}": Cast(expression, TextField()) for i, expression in enumerate(expressions)}
+        for chunk in _chunks(values):
+            condition = Q()
+            for name in names:
+                condition |= Q(**{f"{name}__in": chunk})
+            for external_id, *held in free.annotate(**names).filter(condition).values_list("external_id", *names):
+                found[external_id].update(value for value in held if value)
+        return found
+
+
+def _rules(link_object: LinkObject) -> list[str]:
+    return [rule for rule in (link_object.match_by or []) if rule in RULES]
+
+
+def counterparts(
+    *,
+    link_object: LinkObject,
+    side: str,
+    external_ids: Sequence[str],
+    specs: tuple[ObjectSpec, ObjectSpec],
+    taken: Collection[str] = (),
+) -> dict[str, Match]:
+    """For records of `side`: their candidates among the other side's free rows (live, held by no pair, not in
+    `taken`), by the link object's rules in order; ids with none are absent. A candidate that two records of
+    `side` claim by the deciding rule (in this call, or free records outside it) is ambiguous for both."""
+    this = MirrorSide(link_object, side, specs[0] if side == Side.A else specs[1])
+    other_name = other_side(side)
+    other = MirrorSide(link_object, other_name, specs[0] if other_name == Side.A else specs[1])
+    remaining = list(dict.fromkeys(str(external_id) for external_id in external_ids))
+    matches: dict[str, Match] = {}
+    for rule in _rules(link_object):
+        if not remaining:
+            break
+        own = this.values_of(rule, remaining)
+        wanted = set().union(*own.values()) if own else set()
+        held = other.holding(rule, wanted, taken)
+        by_value: dict[str, set[str]] = defaultdict(set)
+        for candidate, values in held.items():
+            for value in values:
+                by_value[value].add(candidate)
+        # Who else claims each candidate by this rule: the free records of this side sharing one of its values.
+        claimants: dict[str, set[str]] = defaultdict(set)
+        candidate_values = set().union(*held.values()) if held else set()
+        rivals = this.holding(rule, candidate_values)
+        for record_id, values in {**rivals, **own}.items():
+            for value in values:
+                for candidate in by_value.get(value, ()):
+                    claimants[candidate].add(record_id)
+        decided = []
+        for record_id in remaining:
+            values = sorted(own.get(record_id, ()))
+            found = sorted({candidate for value in values for candidate in by_value.get(value, ())})
+            if not found:
+                continue
+            value = next(value for value in values if by_value.get(value))
+            others = sorted({rival for candidate in found for rival in claimants[candidate]} - {record_id})
+            matches[record_id] = Match(
+                candidates=tuple(found), matched_by=str(rule), value=value, claimed_by=tuple(others)
+            )
+            decided.append(record_id)
+        decided_set = set(decided)
+        remaining = [record_id for record_id in remaining if record_id not in decided_set]
+    return _under_review(this, other, _settle(matches))
+
+
+def _under_review(this: MirrorSide, other: MirrorSide, matches: dict[str, Match]) -> dict[str, Match]:
+    """A single candidate that is itself under review (it matched several records of this side, or was claimed)
+    is not this record's to take: the manager's choice decides, so the match is ambiguous too."""
+    single = {match.candidates[0]: record_id for record_id, match in matches.items() if not match.ambiguous}
+    if not single:
+        return matches
+    reviews = MatchReview.objects.for_organization(other.organization).filter(
+        link_object=other.link_object, side=other.side, state=MatchReview.State.OPEN
+    )
+    for chunk in _chunks(sorted(single)):
+        for candidate, rivals in reviews.filter(external_id__in=chunk).values_list("external_id", "candidates"):
+            record_id = single[candidate]
+            match = matches[record_id]
+            claimed = tuple(sorted(set(map(str, rivals)) - {record_id})) or (UNDER_REVIEW,)
+            matches[record_id] = Match(match.candidates, match.matched_by, match.value, claimed)
+    return matches
+
+
+def _settle(matches: dict[str, Match]) -> dict[str, Match]:
+    """Within one call: a claimant decided by another rule does not make a match ambiguous, but two records whose
+    only candidate is the same record always do (one pair per record and side)."""
+    rule_of = {record_id: match.matched_by for record_id, match in matches.items()}
+    settled: dict[str, Match] = {}
+    for record_id, match in matches.items():
+        # A rival of this call counts only when the same rule decided it; one outside the call is kept (unknown).
+        rivals = tuple(rival for rival in match.claimed_by if rule_of.get(rival, match.matched_by) == match.matched_by)
+        settled[record_id] = Match(match.candidates, match.matched_by, match.value, rivals)
+    single: dict[str, list[str]] = defaultdict(list)
+    for record_id, match in settled.items():
+        if not match.ambiguous:
+            single[match.candidates[0]].append(record_id)
+    for record_ids in single.values():
+        if len(record_ids) > 1:
+            for record_id in record_ids:
+                match = settled[record_id]
+                rivals = tuple(sorted(set(match.claimed_by) | (set(record_ids) - {record_id})))
+                settled[record_id] = Match(match.candidates, match.matched_by, match.value, rivals)
+    return settled
+
+
+# --- the preview ------------------------------------------------------------------------------------------------------
+def _free_ids(side: MirrorSide) -> list[str]:
+    return list(side.free_rows().order_by("external_id").values_list("external_id", flat=True))
+
+
+def _rows_by_id(side: MirrorSide, ids: Sequence[str]) -> dict[str, CrmRecord]:
+    rows: dict[str, CrmRecord] = {}
+    for chunk in _chunks(list(ids)):
+        rows.update({row.external_id: row for row in side.rows().filter(external_id__in=chunk)})
+    return rows
+
+
+def _example(examples: list[dict[str, Any]], item: dict[str, Any]) -> None:
+    if len(examples) < EXAMPLES:
+        examples.append(item)
+
+
+def object_preview(link_object: LinkObject, specs: tuple[ObjectSpec, ObjectSpec], context: Any = None) -> dict:
+    """What starting the link would do for one object pair, from the two mirrors (nothing written)."""
+    side_a = MirrorSide(link_object, Side.A, specs[0])
+    side_b = MirrorSide(link_object, Side.B, specs[1])
+    counts: dict[str, Any] = {
+        "object": str(link_object),
+        "link_object": link_object.pk,
+        "linked": RecordPair.objects.for_organization(side_a.organization).filter(link_object=link_object).count(),
+        "matched": 0,
+        "matched_by": {},
+        "create_a": 0,
+        "create_b": 0,
+        "update_a": None,
+        "update_b": None,
+        "conflicts": None,
+        "ambiguous": 0,
+        "examples": {key: [] for key in ("matched", "create_a", "create_b", "update_a", "update_b", "conflicts")}
+        | {"ambiguous": []},
+    }
+    examples = counts["examples"]
+    ids_a = _free_ids(side_a)
+    matches_a = counterparts(link_object=link_object, side=Side.A, external_ids=ids_a, specs=specs)
+    pairs = {record_id: m.candidates[0] for record_id, m in matches_a.items() if not m.ambiguous}
+    matched_by: dict[str, int] = defaultdict(int)
+    for record_id, match in matches_a.items():
+        if match.ambiguous:
+            counts["ambiguous"] += 1
+            _example(examples["ambiguous"], _ambiguous_example(Side.A, record_id, match))
+        else:
+            matched_by[match.matched_by] += 1
+            _example(
+                examples["matched"],
+                {"a": record_id, "b": match.candidates[0], "by": match.matched_by, "value": match.value},
+            )
+    counts["matched"] = len(pairs)
+    counts["matched_by"] = dict(matched_by)
+    lonely_a = [record_id for record_id in ids_a if record_id not in matches_a]
+    if link_object.create_b:
+        counts["create_b"] = len(lonely_a)
+        for record_id in lonely_a[:EXAMPLES]:
+            _example(examples["create_b"], {"a": record_id})
+    # Side B's records no match of side A took: their own candidates (side A's matched records are spoken for).
+    matched_b = set(pairs.values())
+    ids_b = [record_id for record_id in _free_ids(side_b) if record_id not in matched_b]
+    matches_b = counterparts(link_object=link_object, side=Side.B, external_ids=ids_b, specs=specs, taken=set(pairs))
+    for record_id, match in matches_b.items():
+        if match.ambiguous:
+            counts["ambiguous"] += 1
+            _example(examples["ambiguous"], _ambiguous_example(Side.B, record_id, match))
+    lonely_b = [record_id for record_id in ids_b if record_id not in matches_b]
+    if link_object.create_a:
+        counts["create_a"] = len(lonely_b)
+        for record_id in lonely_b[:EXAMPLES]:
+            _example(examples["create_a"], {"b": record_id})
+    _differences(link_object, specs, pairs, side_a, side_b, counts, context)
+    return counts
+
+
+def _ambiguous_example(side: str, record_id: str, match: Match) -> dict[str, Any]:
+    return {
+        "side": side,
+        "id": record_id,
+        "candidates": list(match.candidates),
+        "claimed_by": list(match.claimed_by),
+        "by": match.matched_by,
+        "value": match.value,
+    }
+
+
+def _differences(
+    link_object: LinkObject,
+    specs: tuple[ObjectSpec, ObjectSpec],
+    pairs: dict[str, str],
+    side_a: MirrorSide,
+    side_b: MirrorSide,
+    counts: dict[str, Any],
+    context: Any,
+) -> None:
+    """Updates and conflicts of the matched pairs: what the first sync would write to each (the engine's
+    first-contact comparison)."""
+    try:
+        from links.planner import pair_differences
+    except ImportError:  # the engine's planner is not installed: those counts stay unknown (None)
+        return
+    counts.update(update_a=0, update_b=0, conflicts=0)
+    examples = counts["examples"]
+    ids = sorted(pairs)
+    for chunk in _chunks(ids):
+        rows_a = _rows_by_id(side_a, chunk)
+        rows_b = _rows_by_id(side_b, [pairs[record_id] for record_id in chunk])
+        for record_id in chunk:
+            diff = pair_differences(
+                link_object=link_object,
+                row_a=rows_a.get(record_id),
+                row_b=rows_b.get(pairs[record_id]),
+                specs=specs,
+                context=context,
+            )
+            pair = {"a": record_id, "b": pairs[record_id]}
+            if diff.to_a:
+                counts["update_a"] += 1
+                _example(examples["update_a"], pair | {"fields": sorted(diff.to_a)})
+            if diff.to_b:
+                counts["update_b"] += 1
+                _example(examples["update_b"], pair | {"fields": sorted(diff.to_b)})
+            for link_field, winner, rule in diff.conflicts:
+                counts["conflicts"] += 1
+                _example(
+                    examples["conflicts"],
+                    pair | {"field": str(link_field), "winner": winner, "rule": rule},
+                )
+
+
+def link_preview(link: SyncLink, *, specs: dict[int, tuple[ObjectSpec, ObjectSpec]] | None = None) -> dict:
+    """A dry run of starting the link, per object pair: matched (by rule), to create on each side, to update on each
+    side, conflicts, ambiguous, with a few examples each. Stored on the link (`preview`, `preview_at`); nothing else
+    is written. Reads the field metadata of both CRMs (`specs` when the caller has them): never inside a
+    transaction."""
+    from links.metadata import link_specs
+
+    if specs is None:
+        specs = link_specs(link)
+    try:
+        from links.conversions import conversion_context
+    except ImportError:  # the engine's conversions are not installed: no update or conflict counts either
+        context = None
+    else:
+        context = conversion_context(link)
+    objects = []
+    for link_object in LinkObject.objects.for_organization(link.organization).filter(link=link).select_related("link"):
+        objects.append(object_preview(link_object, specs[link_object.pk], context))
+    now = timezone.now()
+    preview = {"made_at": now.isoformat(), "objects": objects}
+    SyncLink.objects.for_organization(link.organization).filter(pk=link.pk).update(preview=preview, preview_at=now)
+    link.preview, link.preview_at = preview, now
+    return preview
