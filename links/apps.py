@@ -8,4 +8,4 @@ class LinksConfig(AppConfig):
 
     def ready(self) -> None:
         # The mirror's records-changed receiver (crm.hooks), which records the changes of linked objects.
-        from links import receivers  # noqa: F401
+        from links import dashboard, receivers  # noqa: F401  (the sync dashboard's section of links, too)

@@ -14,6 +14,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from studios.models import Membership, Organization
+from sync.dashboard_sections import SectionShown, dashboard_sections_read
 from sync.models import CrmQuarantine, NotificationChannel, SyncRun, SyncState
 from sync.tracked import RESYNC_NOTE
 
@@ -72,6 +73,8 @@ class SyncDashboard:
     channels: list[NotificationChannel]
     since: datetime
     now: datetime
+    # What other apps show on the page (sync/dashboard_sections.py), e.g. the two-way sync links.
+    sections: list[SectionShown] = field(default_factory=list)
 
 
 def _scoped(queryset: QuerySet, *, manager: Membership | None, organization: Organization | None) -> QuerySet:
@@ -182,6 +185,7 @@ def sync_dashboard_get(
         channels=channels,
         since=since,
         now=now,
+        sections=dashboard_sections_read(manager=manager, organization=organization, now=now),
     )
 
 
