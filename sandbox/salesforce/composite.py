@@ -11,7 +11,7 @@ allocation), a result per record in the order sent.
 - `DELETE composite/sobjects?ids=&allOrNone=`: delete; results `{id, success, errors}`.
 With allOrNone true one failure rolls every record back: the others answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
 More than 200 records: 400 EXCEEDED_ID_LIMIT "record limit reached. cannot submit more than 200 records into
-this call". Writes are announced (Flow callouts) only once the call commits.
+this call". Writes are announced (Flow callouts) and tallied (`SfOrg.tally_written`) only once the call commits.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def _finish(
                 finished.append(result)
         return json_response(finished)
     transaction.commit()
+    transaction.org.tally_written(sum(1 for result in results if result["success"]))
     return json_response(results)
 
 
@@ -276,6 +277,7 @@ def delete_many(sandbox: SandboxState, request: Request, org: SfOrg, session: Se
             else:
                 writes.delete(org, sobject, normalized, client=client)
                 results.append({"id": normalized, "success": True, "errors": []})
+        org.tally_written(sum(1 for result in results if result["success"]))
     return json_response(results)
 
 

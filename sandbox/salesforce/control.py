@@ -26,6 +26,10 @@
     POST   orgs/<org_id>/leads/<id>/convert {opportunity?: true} -> {account_id, contact_id, opportunity_id}
     POST   orgs/<org_id>/revoke {what: "sessions" | "grant", refresh_token?} -> {ended_sessions, revoked_grants}
     POST   orgs/<org_id>/deleted-log/purge {before: iso} -> {purged, earliest_deleted_available}
+    GET    orgs/<org_id>/validation-rules -> [{name, sobject, field, message}]
+    POST   orgs/<org_id>/validation-rules {sobject, field, message, name?} -> the rule  (an admin activates a rule:
+           API writes of that sObject setting that field answer FIELD_CUSTOM_VALIDATION_EXCEPTION with `message`)
+    DELETE orgs/<org_id>/validation-rules[?sobject=X] -> {removed}            (the admin deactivates them)
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from sandbox.salesforce.calls import record_json
 from sandbox.salesforce.oauth import APP_SCOPES, base_url
 from sandbox.salesforce.seed import seed as seed_rows
 from sandbox.salesforce.state import RECORD_SOBJECTS, SfOrg, format_sf_datetime, parse_sf_datetime
-from sandbox.salesforce.validation import ApiError
+from sandbox.salesforce.validation import ApiError, ValidationRule
 
 if TYPE_CHECKING:
     from sandbox.state import SandboxState
@@ -479,6 +483,42 @@ def purge(sandbox: SandboxState, request: Request, org_id: str) -> Response:
     )
 
 
+def validation_rules(sandbox: SandboxState, request: Request, org_id: str) -> Response:
+    org = _org(sandbox, org_id)
+    if isinstance(org, Response):
+        return org
+    if request.method == "DELETE":
+        wanted = request.args.get("sobject")
+        store = org.store(wanted) if wanted else None
+        if wanted and store is None:
+            return _bad(f"unknown sObject {wanted!r}", 404)
+        with sandbox.lock:
+            chosen = [store.sobject] if store is not None else list(org.validation_rules)
+            removed = sum(len(org.validation_rules.pop(sobject, [])) for sobject in chosen)
+        return json_response({"removed": removed})
+    if request.method == "GET":
+        rules = [rule.as_dict() for sobject_rules in org.validation_rules.values() for rule in sobject_rules]
+        return json_response(rules)
+    body = _body(request)
+    if isinstance(body, Response):
+        return body
+    sobject = _sobject(org, str(body.get("sobject") or ""))
+    if isinstance(sobject, Response):
+        return sobject
+    meta = org.schema[sobject].field(str(body.get("field") or ""))
+    if meta is None:
+        return _bad(f"no field {body.get('field')!r} on {sobject}")
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return _bad("a validation rule needs the error message people see")
+    with sandbox.lock:
+        rules = org.validation_rules.setdefault(sobject, [])
+        name = str(body.get("name") or f"Leadline_Test_Rule_{len(rules) + 1}")
+        rule = ValidationRule(name=name, sobject=sobject, field=meta["name"], message=message.strip())
+        rules.append(rule)
+    return json_response(rule.as_dict(), 201)
+
+
 PREFIX = "/_sandbox/salesforce/orgs"
 CONTROL_ROUTES = [
     (PREFIX, ["GET", "POST"], orgs),
@@ -490,4 +530,5 @@ CONTROL_ROUTES = [
     (f"{PREFIX}/<org_id>/leads/<lead_id>/convert", ["POST"], convert),
     (f"{PREFIX}/<org_id>/revoke", ["POST"], revoke),
     (f"{PREFIX}/<org_id>/deleted-log/purge", ["POST"], purge),
+    (f"{PREFIX}/<org_id>/validation-rules", ["GET", "POST", "DELETE"], validation_rules),
 ]

@@ -10,6 +10,7 @@
   200 {id, success, errors, created: false} when one record was updated (204 before v46.0: an UNCONFIRMED
   point, the fact sheet says accept both), 300 [record URLs] when several match, 404 when nothing may be
   created or the value ends like a file suffix (".inc"); `GET sobjects/<X>/<field>/<value>` reads by external id.
+Each record written counts in the kit's `salesforce.records_written:<org id>` tally (`SfOrg.tally_written`).
 An unknown sObject answers 404 NOT_FOUND; a deleted record 404 ENTITY_IS_DELETED; a record id that is not an id
 404 "Provided external ID field does not exist or is not accessible: <value>".
 """
@@ -99,6 +100,7 @@ def create(sandbox: SandboxState, request: Request, org: SfOrg, session: Session
         record = writes.create(org, name, request_json(request), user_id=session.user_id, client=call_client(request))
     except ApiError as error:
         return error_response(error)
+    org.tally_written(1)
     return _created(record)
 
 
@@ -158,6 +160,7 @@ def update(
         writes.update(org, name, record_id, request_json(request), user_id=session.user_id, client=call_client(request))
     except ApiError as error:
         return error_response(error)
+    org.tally_written(1)
     return no_content()
 
 
@@ -172,6 +175,7 @@ def delete(
         writes.delete(org, name, record_id, client=call_client(request))
     except ApiError as error:
         return error_response(error)
+    org.tally_written(1)
     return no_content()
 
 
@@ -209,6 +213,7 @@ def upsert(
     record = result.record
     if record is None:  # never: an upsert either matched several, updated one or created one
         return not_found_error()
+    org.tally_written(1)
     with_body = float(version) >= UPSERT_BODY_SINCE
     if result.created:
         body: dict[str, Any] = {"id": record["Id"], "success": True, "errors": []}

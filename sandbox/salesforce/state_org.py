@@ -67,6 +67,8 @@ class SfOrg:
         self.callout_retries = 2  # UNCONFIRMED: how often a failed Flow callout is tried again
         self.callout_retry_seconds = 1.0
         self.slow_seconds = 0.0  # every data call takes this long (plays long-running requests)
+        # sObject -> its active validation rules (validation.ValidationRule), set by the control API.
+        self.validation_rules: dict[str, list[Any]] = {}
 
     # --- users ---------------------------------------------------------------------------------------------
     @property
@@ -124,6 +126,13 @@ class SfOrg:
         if self.earliest_deleted_available is None or before > self.earliest_deleted_available:
             self.earliest_deleted_available = before
         return purged
+
+    def tally_written(self, count: int) -> None:
+        """Count records the data API wrote (created, updated, upserted, deleted; refused or rolled-back ones
+        not): the kit counter `salesforce.records_written:<org id>`, which tests compare with the fewest writes
+        needed."""
+        if count:
+            self.sandbox.counters[f"salesforce.records_written:{self.org_id}"] += count
 
     # --- limits --------------------------------------------------------------------------------------------
     @property

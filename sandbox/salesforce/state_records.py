@@ -16,10 +16,13 @@ if TYPE_CHECKING:
 RECORD_SOBJECTS = ("Lead", "Contact", "Account", "Opportunity", "Task")  # writable through the sObject API
 
 
-def format_sf_datetime(moment: datetime) -> str:
+def format_sf_datetime(moment: datetime, *, milliseconds: bool = False) -> str:
     """The REST API's datetime text: UTC, milliseconds, '+0000' (2026-12-07T14:03:56.000+0000). The emulator
-    stamps whole seconds, so records written in one second share a SystemModstamp, as bulk updates do."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    stamps whole seconds, so records written in one second share a SystemModstamp, as bulk updates do; a datetime
+    field's value keeps the milliseconds it was written with (`milliseconds`), as Salesforce stores them."""
+    moment = moment.astimezone(UTC)
+    fraction = moment.microsecond // 1000 if milliseconds else 0
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:03d}+0000"
 
 
 def parse_sf_datetime(text: str) -> datetime:
@@ -143,8 +146,7 @@ class SfRecordStore(kit.RecordStore):
         record.setdefault("IsDeleted", False)
         if self.org.schema[self.sobject].field("OwnerId") is not None:
             record.setdefault("OwnerId", user)
-        if client:
-            record["_last_client"] = client
+        record["_last_client"] = client
         with self.lock:
             inserted = super().insert(record, at=at, notify=False)
             self._track(inserted["Id"], inserted)
@@ -167,8 +169,8 @@ class SfRecordStore(kit.RecordStore):
         """Change fields; with `bump_modified` SystemModstamp and LastModifiedDate move to `at` (default now) and
         LastModifiedById is `by_user`; without, the change is silent (a formula or rollup recalculated)."""
         changes = dict(changes)
-        if client:
-            changes["_last_client"] = client
+        if client or bump_modified:
+            changes["_last_client"] = client  # the last change's client: a person's edit has none
         stamped = None
         if bump_modified:
             at = at or self._now()

@@ -17,6 +17,13 @@ from studios.models import ProviderAccount
 from tests.crm.harness import ContractHarness
 
 QUERY_PATH = r"^/services/data/v[0-9.]+/query"
+# The calls that write records: sObject rows and sObject Collections (not describe or getUpdated/getDeleted, which
+# share the prefix).
+WRITE_PATH = (
+    r"^/services/data/v[0-9.]+/(composite/sobjects(/[^/]+/[^/]+)?"
+    r"|sobjects/[^/]+(/(?!describe$|updated/?$|deleted/?$)[^/]+(/.+)?)?)$"
+)
+SOBJECTS = {"lead": "Lead", "contact": "Contact", "account": "Account", "deal": "Opportunity", "task": "Task"}
 
 
 def control(server: Any, method: str, path: str, body: Any = None) -> Any:
@@ -79,6 +86,18 @@ class SalesforceOrg:
 
     def read(self, sobject: str, record_id: str) -> dict[str, Any]:
         return self.call("GET", f"/records/{sobject}/{record_id}")
+
+    def find(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        """The row, deleted ones too; None when the org never had it."""
+        path = f"_sandbox/salesforce/orgs/{self.org_id}/records/{sobject}/{record_id}"
+        response = requests.get(f"{self.server.url}/{path}", timeout=30)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def rows(self, sobject: str) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/records/{sobject}"))
 
     def tasks_on(self, record_id: str) -> list[dict[str, Any]]:
         answer = self.call("GET", f"/records/Task?WhoId={record_id}")
@@ -192,3 +211,40 @@ class Harness(ContractHarness):
 
     def expire_export(self, job_id: str) -> None:
         control(self.server, "POST", f"salesforce/bulk/{job_id}/expire", {})
+
+    # --- two-way sync ---------------------------------------------------------------------------------------
+    external_id_field = "Leadline_Id__c"  # Text(64), External ID, Unique on Lead, Contact and Account
+
+    def create_record(self, object: str, values: Mapping[str, Any]) -> str:
+        sobject = SOBJECTS[object]
+        self._tick()
+        return self.sf.insert(sobject, [dict(values)])[0]
+
+    def edit_record(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        self._tick()  # whole-second SystemModstamp: the edit lands after what was read
+        self.sf.update(SOBJECTS[object], [record_id], values)
+
+    def delete_record(self, object: str, record_id: str) -> None:
+        self._tick()
+        self.sf.delete(SOBJECTS[object], record_id)
+
+    def read_record(self, object: str, record_id: str) -> Mapping[str, Any] | None:
+        row = self.sf.find(SOBJECTS[object], record_id)
+        return None if row is None or row.get("IsDeleted") else row
+
+    def record_ids(self, object: str) -> list[str]:
+        return [str(row["Id"]) for row in self.sf.rows(SOBJECTS[object])]
+
+    def records_written(self) -> int:
+        counters = control(self.server, "GET", "counters")
+        return int(counters.get(f"salesforce.records_written:{self.sf.org_id}", 0))
+
+    def refuse_writes(self, object: str, *, field: str, message: str) -> None:
+        self.sf.call("POST", "/validation-rules", {"sobject": SOBJECTS[object], "field": field, "message": message})
+
+    def allow_writes(self, object: str) -> None:
+        self.sf.call("DELETE", f"/validation-rules?sobject={SOBJECTS[object]}")
+
+    def fail_writes(self, *, status: int, times: int) -> None:
+        # Any method: the provider reads rows by SOQL only, so these paths see its writes alone.
+        control(self.server, "POST", "faults", {"path": WRITE_PATH, "status": status, "times": times})

@@ -48,6 +48,7 @@ from crm.records import (
     Page,
     Priority,
     SignIn,
+    WriteResult,
 )
 from crm.registry import register
 
@@ -329,6 +330,39 @@ class SalesforceProvider(CrmProvider):
         return writes.record_upsert(
             self.client, self._mapping, sobject=sobject, external_id_field=external_id_field, values=values
         )
+
+    max_writes_per_call: ClassVar[int] = writes.COMPOSITE_MAX
+
+    @translated
+    def upsert_many(
+        self, *, object: str, external_id_field: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """sObject Collections upsert (`PATCH composite/sobjects/<X>/<field>`, allOrNone false, 200 a call): one
+        result per row, a refused row its own CrmRejected with Salesforce's statusCode and message."""
+        sobject = soql.name(self.vendor_object(object))
+        return writes.records_upsert_many(
+            self.client, self._mapping, sobject=sobject, external_id_field=external_id_field, rows=rows
+        )
+
+    @translated
+    def update_many(self, *, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
+        """sObject Collections update (`PATCH composite/sobjects`, allOrNone false, 200 a call): one result per
+        update; a record deleted meanwhile is that result's CrmNotFound."""
+        sobject = soql.name(self.vendor_object(object))
+        return writes.records_update_many(self.client, self._mapping, sobject=sobject, updates=updates)
+
+    @translated
+    def delete_record(self, *, object: str, record_id: str) -> bool:
+        """`DELETE sobjects/<X>/<id>`: to the Recycle Bin; False when Salesforce has no such live record."""
+        sobject = soql.name(self.vendor_object(object))
+        return writes.record_delete(self.client, sobject=sobject, record_id=record_id)
+
+    def changed_by_us(self, *, record: CanonicalRecord) -> bool | None:
+        """None: a record read over REST does not say which client made its last change. Our writes carry
+        `Sforce-Call-Options: client=<name>`, but only Change Data Capture's `changeOrigin` repeats it (out of
+        scope here), and LastModifiedById is the connected person, who also edits by hand (docs/crm/salesforce.md,
+        Two-way sync)."""
+        return None
 
     @translated
     def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:

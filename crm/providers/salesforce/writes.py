@@ -1,6 +1,8 @@
 """The provider's writes over the REST API: a Task (`POST sobjects/Task`), field updates (`PATCH sobjects/X/<id>`),
-new records (`POST sobjects/X`), upserts by external id (`PATCH sobjects/X/<field>/<value>`) and completed Tasks
-logged in sObject Collections of 200. provider.py resolves names and the describe mapping, then calls these.
+new records (`POST sobjects/X`), upserts by external id (`PATCH sobjects/X/<field>/<value>`), deletes
+(`DELETE sobjects/X/<id>`), and in sObject Collections of 200 (allOrNone false: one record's refusal is its own)
+completed Tasks, upserts of many records by external id (`PATCH composite/sobjects/X/<field>`) and updates of many
+by Id (`PATCH composite/sobjects`). provider.py resolves names and the describe mapping, then calls these.
 
 Values are checked against their fields' describe types before they are sent (`write_body`): Salesforce's own
 answer to a value of the wrong type, JSON_PARSER_ERROR, names no field.
@@ -17,9 +19,9 @@ from urllib.parse import quote
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.salesforce import soql
 from crm.providers.salesforce.client import SalesforceClient
-from crm.providers.salesforce.errors import PROVIDER
+from crm.providers.salesforce.errors import PROVIDER, SalesforceNotFound
 from crm.providers.salesforce.mapping import ObjectMapping
-from crm.records import Activity, ActivityLogged
+from crm.records import Activity, ActivityLogged, WriteResult
 
 WHO_OBJECTS = frozenset({"Lead", "Contact"})  # a Task names these in WhoId, everything else in WhatId
 ACTIVITY_KEY_FIELD = "Leadline_Message_Id__c"  # Task's external id, when the org created it (docs/crm/salesforce.md)
@@ -36,12 +38,16 @@ MappingOf = Callable[[str], ObjectMapping]
 
 
 def jsonable(value: Any) -> Any:
+    """A typed value in the REST API's JSON: datetimes in UTC to the millisecond (what Salesforce keeps), dates
+    ISO, Decimals as JSON numbers, a multi-picklist's list as its `;`-joined text (an empty one clears)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        return value.astimezone(UTC).isoformat(timespec="milliseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, list | tuple):
+        return ";".join(str(item) for item in value) or None
     return value
 
 
@@ -65,8 +71,19 @@ _WRITE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda value: (isinstance(value, date) and not isinstance(value, datetime)) or _iso_date(value),
         "expected a date",
     ),
-    "datetime": (lambda value: isinstance(value, datetime) or _iso_datetime(value), "expected a date and time"),
+    "datetime": (
+        lambda value: (isinstance(value, datetime) and value.tzinfo is not None) or _iso_datetime(value),
+        "expected a date and time with its offset",
+    ),
+    "multipicklist": (
+        lambda value: isinstance(value, str) or (isinstance(value, list | tuple) and all(_choice(v) for v in value)),
+        "expected a list of picklist values",
+    ),
 }
+
+
+def _choice(value: Any) -> bool:
+    return isinstance(value, str) and ";" not in value
 
 
 def _iso_date(value: Any) -> bool:
@@ -78,11 +95,12 @@ def _iso_date(value: Any) -> bool:
 
 
 def _iso_datetime(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
     try:
-        datetime.fromisoformat(str(value))
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
     except ValueError:
         return False
-    return isinstance(value, str)
 
 
 def checked_id(record_id: str) -> str:
@@ -245,11 +263,161 @@ def logged(key: str, outcome: Mapping[str, Any]) -> ActivityLogged:
     """One sObject Collections result as an ActivityLogged: the Task's id, or that record's refusal."""
     if outcome.get("success"):
         return ActivityLogged(key=key, activity_id=str(outcome.get("id") or ""))
+    return ActivityLogged(key=key, error=record_error(outcome))
+
+
+def record_error(outcome: Mapping[str, Any]) -> CrmRejected:
+    """A refused record of an sObject Collections call: its first error's message and statusCode, every error's
+    fields (a validation rule shown at a field names it); CrmNotFound when the record is gone (deleted, or no
+    such id)."""
     errors = outcome.get("errors") or [{"message": "Salesforce gave no result for this record"}]
     first = errors[0]
-    message = str(first.get("message") or first.get("statusCode") or "refused")
+    code = str(first.get("statusCode") or first.get("errorCode") or "")
+    message = str(first.get("message") or code or "refused")
     field_errors = {
         str(name): str(error.get("message") or "") for error in errors for name in error.get("fields") or []
     }
-    error = CrmRejected(message, provider=PROVIDER, code=str(first.get("statusCode") or ""), field_errors=field_errors)
-    return ActivityLogged(key=key, error=error)
+    error_class = CrmNotFound if code in GONE_CODES else CrmRejected
+    return error_class(message, provider=PROVIDER, code=code, field_errors=field_errors)
+
+
+# --- many records: sObject Collections (two-way sync) ----------------------------------------------------------
+GONE_CODES = frozenset({"NOT_FOUND", "ENTITY_IS_DELETED"})
+
+
+def _chunks(keyed: Sequence[tuple[int, str, dict[str, Any]]]) -> list[list[tuple[int, str, dict[str, Any]]]]:
+    """Rows (index, key, body) in calls of COMPOSITE_MAX, in order, no key twice in one call: Salesforce fails
+    every record of a call that repeats an external id (DUPLICATE_EXTERNAL_ID), and a later value for one record
+    must land after the earlier one."""
+    chunks: list[list[tuple[int, str, dict[str, Any]]]] = []
+    keys: set[str] = set()
+    for row in keyed:
+        if not chunks or len(chunks[-1]) >= COMPOSITE_MAX or row[1] in keys:
+            chunks.append([])
+            keys = set()
+        chunks[-1].append(row)
+        keys.add(row[1])
+    return chunks
+
+
+def _rejected(exc: Exception) -> CrmRejected:
+    return exc if isinstance(exc, CrmRejected) else CrmRejected(str(exc), provider=PROVIDER)
+
+
+def records_upsert_many(
+    client: SalesforceClient,
+    mapping_of: MappingOf,
+    *,
+    sobject: str,
+    external_id_field: str,
+    rows: Sequence[Mapping[str, Any]],
+) -> list[WriteResult]:
+    """`PATCH composite/sobjects/<X>/<field>` with allOrNone false, 200 records a call: one result per row, in
+    order. A row Salesforce refuses (a validation rule, a duplicate, several records holding its external id) is
+    that row's CrmRejected; a row refused before sending (no external id, a value of the wrong type) too. A Lead
+    created without a Company is sent once more with Web-to-Lead's "[not provided]", as `record_create` does (an
+    update never needs it: only a create misses a required field the body does not clear)."""
+    field = soql.name(external_id_field)
+    mapping = mapping_of(sobject)
+    results: dict[int, WriteResult] = {}
+    pending: list[tuple[int, str, dict[str, Any]]] = []
+    for index, values in enumerate(rows):
+        try:
+            if values.get(field) in (None, ""):
+                raise CrmRejected(
+                    f"upsert needs a value for {field}", provider=PROVIDER, field_errors={field: "required"}
+                )
+            body = {"attributes": {"type": sobject}, **write_body(mapping, sobject, values, leave_out=("Id",))}
+        except CrmRejected as exc:
+            results[index] = WriteResult(error=_rejected(exc))
+            continue
+        pending.append((index, str(body[field]).lower(), body))
+    retry: list[tuple[int, str, dict[str, Any]]] = []
+    for outcome, (index, key, body) in _collections_send(client, f"composite/sobjects/{sobject}/{field}", pending):
+        defaults = _create_defaults_missing(sobject, body, outcome)
+        if defaults:
+            retry.append((index, key, {**body, **defaults}))
+            continue
+        results[index] = _write_result(outcome)
+    for outcome, (index, _, _) in _collections_send(client, f"composite/sobjects/{sobject}/{field}", retry):
+        results[index] = _write_result(outcome)
+    return [results[index] for index in range(len(rows))]
+
+
+def records_update_many(
+    client: SalesforceClient,
+    mapping_of: MappingOf,
+    *,
+    sobject: str,
+    updates: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[WriteResult]:
+    """`PATCH composite/sobjects` with allOrNone false, 200 records a call (each `{attributes: {type}, Id, ...}`):
+    one result per update, in order; a record deleted meanwhile (or an id of no record) is that result's
+    CrmNotFound. An update with no values is done without a call."""
+    mapping = mapping_of(sobject)
+    results: dict[int, WriteResult] = {}
+    pending: list[tuple[int, str, dict[str, Any]]] = []
+    for index, (record_id, values) in enumerate(updates):
+        try:
+            checked = checked_id(record_id)
+            body = write_body(mapping, sobject, values, leave_out=("Id",))
+        except CrmRejected as exc:
+            results[index] = WriteResult(record_id=str(record_id), error=_rejected(exc))
+            continue
+        if not body:
+            results[index] = WriteResult(record_id=checked)
+            continue
+        pending.append((index, checked, {"attributes": {"type": sobject}, "Id": checked, **body}))
+    for outcome, (index, record_id, _) in _collections_send(client, "composite/sobjects", pending):
+        result = _write_result(outcome)
+        results[index] = WriteResult(record_id=record_id, error=result.error)
+    return [results[index] for index in range(len(updates))]
+
+
+def _collections_send(
+    client: SalesforceClient, path: str, rows: Sequence[tuple[int, str, dict[str, Any]]]
+) -> list[tuple[Mapping[str, Any], tuple[int, str, dict[str, Any]]]]:
+    """Each row's outcome, calling `path` once per chunk. Whatever stops a whole call (auth, down, allocation
+    used up) is raised: rows of earlier chunks landed, and a retry of the whole batch repeats them harmlessly
+    (upserts by external id, updates that set values)."""
+    answered = []
+    for chunk in _chunks(rows):
+        body = {"allOrNone": False, "records": [row[2] for row in chunk]}
+        outcomes = client.patch(path, json=body, expect=(200,)).json() or []
+        for position, row in enumerate(chunk):
+            outcome = outcomes[position] if position < len(outcomes) else {}
+            answered.append((outcome if isinstance(outcome, Mapping) else {}, row))
+    return answered
+
+
+def _write_result(outcome: Mapping[str, Any]) -> WriteResult:
+    if outcome.get("success"):
+        return WriteResult(record_id=str(outcome.get("id") or ""), created=bool(outcome.get("created")))
+    return WriteResult(record_id=str(outcome.get("id") or ""), error=record_error(outcome))
+
+
+def _create_defaults_missing(sobject: str, body: Mapping[str, Any], outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """The create defaults (`CREATE_DEFAULTS`) to send a refused row again with: only when Salesforce refused it for
+    missing exactly such fields, which the row did not give."""
+    defaults = CREATE_DEFAULTS.get(sobject) or {}
+    if outcome.get("success") or not defaults:
+        return {}
+    errors = outcome.get("errors") or []
+    if len(errors) != 1 or errors[0].get("statusCode") != "REQUIRED_FIELD_MISSING":
+        return {}
+    missing = [str(name) for name in errors[0].get("fields") or []]
+    if not missing or any(name not in defaults or body.get(name) not in (None, "") for name in missing):
+        return {}
+    return {name: defaults[name] for name in missing}
+
+
+def record_delete(client: SalesforceClient, *, sobject: str, record_id: str) -> bool:
+    """`DELETE sobjects/<X>/<id>` (to the Recycle Bin): True; False when Salesforce has no such live record (404
+    NOT_FOUND, or ENTITY_IS_DELETED: a retried delete), or the id is no Salesforce id (it would answer 404)."""
+    if not soql.is_record_id(record_id):
+        return False
+    try:
+        client.delete(f"sobjects/{sobject}/{record_id}", expect=(204,))
+    except SalesforceNotFound:
+        return False
+    return True
