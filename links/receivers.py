@@ -1,1 +1,105 @@
-"""Placeholder: the records-changed receiver is written by the engine (see docs/links.md)."""
+"""What two-way sync does when the mirror writes a batch: record the changes of linked objects (LinkChange), inside
+the batch's own transaction, so a change is never lost between the mirror and the link, nor recorded for a batch
+that rolled back; the link's apply task is queued once the batch commits.
+
+An organization with no link pays one indexed query per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.hooks import on_records_changed
+
+logger = logging.getLogger(__name__)
+
+
+@on_records_changed
+def link_changes_record(
+    *,
+    organization_id: int,
+    connection_id: int | None,
+    object: str,
+    records: Sequence[Any] = (),
+    deleted_ids: Sequence[str] = (),
+    deletion_confirmed: bool = True,
+) -> None:
+    from links.models import LinkChange, LinkObject, Side, SyncLink
+
+    if connection_id is None:
+        return
+    linked = list(
+        LinkObject.objects.unscoped()
+        .filter(
+            Q(link__connection_a_id=connection_id, object_a=object)
+            | Q(link__connection_b_id=connection_id, object_b=object),
+            organization_id=organization_id,
+            link__state__in=[SyncLink.State.RUNNING, SyncLink.State.PAUSED],
+        )
+        .select_related("link")
+    )
+    if not linked:
+        return
+    now = timezone.now()
+    by_us = _by_us(linked[0].link, connection_id, records)
+    rows = []
+    for link_object in linked:
+        side = Side.A if link_object.link.connection_a_id == connection_id else Side.B
+        common = {"organization_id": organization_id, "link": link_object.link, "link_object": link_object}
+        for record in records:
+            rows.append(
+                LinkChange(
+                    **common,
+                    side=side,
+                    external_id=record.id,
+                    modified_time=record.modified_time,
+                    by_us=by_us.get(record.id),
+                    field_times={name: moment.isoformat() for name, moment in (record.field_times or {}).items()},
+                    seen_at=now,
+                )
+            )
+        for external_id in deleted_ids:
+            rows.append(
+                LinkChange(
+                    **common,
+                    side=side,
+                    external_id=external_id,
+                    operation=LinkChange.Operation.DELETE,
+                    confirmed=deletion_confirmed,
+                    seen_at=now,
+                )
+            )
+    LinkChange.objects.bulk_create(rows)
+    running = {lo.link_id for lo in linked if lo.link.state == SyncLink.State.RUNNING}
+    if running:
+        transaction.on_commit(lambda: _enqueue(running))
+
+
+def _by_us(link: Any, connection_id: int, records: Sequence[Any]) -> dict[str, bool | None]:
+    """The CRM's source tag of each record (did our app make its last change?), from the records as read."""
+    if not records:
+        return {}
+    from crm.registry import provider_for
+
+    connection = link.connection_a if link.connection_a_id == connection_id else link.connection_b
+    try:
+        provider = provider_for(connection)
+        return {record.id: provider.changed_by_us(record=record) for record in records}
+    except Exception:
+        logger.exception("links: cannot read the source tag of %s's records", connection)
+        return {}
+
+
+def _enqueue(link_ids: set[int]) -> None:
+    from links.tasks import links_apply_enqueue
+
+    for link_id in link_ids:
+        try:
+            links_apply_enqueue(link_id)
+        except Exception:
+            logger.exception("links: cannot queue the apply of link %s", link_id)

@@ -33,3 +33,14 @@ SYNC_QUOTA_WAIT_SECONDS = env.int("SYNC_QUOTA_WAIT_SECONDS", default=3600)
 # Lead automation, for a new lead the mirror found whose CRM new-lead call (webhook, Flow callout) has not come: only
 # leads created at most this many minutes before they were found (0: two sync intervals plus an hour).
 AUTOMATION_DISCOVERED_LEAD_MAX_AGE_MINUTES = env.int("AUTOMATION_DISCOVERED_LEAD_MAX_AGE_MINUTES", default=0)
+# Two-way sync (links/): one apply of a link works this many seconds, then hands over to a new task; changes are
+# planned this many at a time (one transaction each); more than LINKS_LOOP_LIMIT writes to one record's side in an
+# hour is taken for a loop (the write fails as LOOP_SUSPECTED); a transient failure is retried this many times; a link
+# whose oldest unwritten change is older than LINKS_LAG_ALERT_SECONDS alerts.
+LINKS_APPLY_BUDGET_SECONDS = env.int("LINKS_APPLY_BUDGET_SECONDS", default=50)
+LINKS_PLAN_CHUNK = env.int("LINKS_PLAN_CHUNK", default=500)
+LINKS_LOOP_LIMIT = env.int("LINKS_LOOP_LIMIT", default=20)
+LINKS_WRITE_MAX_ATTEMPTS = env.int("LINKS_WRITE_MAX_ATTEMPTS", default=8)
+LINKS_LAG_ALERT_SECONDS = env.int("LINKS_LAG_ALERT_SECONDS", default=1800)
+# A link's apply lease, and how long a write may stay SENDING before it is taken for a crashed worker's and sent again.
+LINKS_LEASE_SECONDS = env.int("LINKS_LEASE_SECONDS", default=300)

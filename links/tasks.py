@@ -1,0 +1,68 @@
+"""Celery tasks of two-way sync: act on one link (queued by the mirror's receiver after its batch commits), and the
+every-minute sweep of running links with work due (retries after a backoff, changes put back for later)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+
+def _queued_key(link_id: int) -> str:
+    return f"links:apply-queued:{link_id}"
+
+
+def links_apply_enqueue(link_id: int, *, force: bool = False) -> bool:
+    """Queue links_apply_task once: a key set while it waits (deleted when it starts) drops the duplicates a burst
+    of mirror batches would queue. True when queued."""
+    if not cache.add(_queued_key(link_id), 1, timeout=settings.LINKS_LEASE_SECONDS) and not force:
+        return False
+    links_apply_task.delay(link_id)
+    return True
+
+
+@shared_task
+def links_apply_task(link_id: int) -> str:
+    from links.apply import link_apply
+    from links.models import SyncLink
+
+    cache.delete(_queued_key(link_id))
+    link = SyncLink.objects.unscoped().filter(pk=link_id).select_related("connection_a", "connection_b").first()
+    if link is None:
+        return "gone"
+    report = link_apply(link)
+    return f"planned {report.planned}, sent {report.sent}, failed {report.failed}, left {report.left}"
+
+
+@shared_task
+def links_due_task() -> str:
+    """Queue an apply of every running link with changes or writes due, then check the links' alerts."""
+    from links.models import LinkChange, LinkWrite, SyncLink
+
+    now = timezone.now()
+    changes = LinkChange.objects.unscoped().filter(
+        Q(due_at__isnull=True) | Q(due_at__lte=now), processed_at__isnull=True
+    )
+    writes = LinkWrite.objects.unscoped().filter(
+        Q(state=LinkWrite.State.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        | Q(state=LinkWrite.State.SENDING)
+    )
+    due = set(changes.values_list("link_id", flat=True).distinct()) | set(
+        writes.values_list("link_id", flat=True).distinct()
+    )
+    running = SyncLink.objects.unscoped().filter(pk__in=due, state=SyncLink.State.RUNNING).values_list("pk", flat=True)
+    queued = sum(links_apply_enqueue(link_id) for link_id in running)
+    try:
+        from links.alerts import links_alerts_check
+    except ImportError:
+        links_alerts_check = None
+    if links_alerts_check is not None:
+        links_alerts_check()
+    return f"queued {queued}"
