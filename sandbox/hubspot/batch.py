@@ -9,11 +9,18 @@ Each takes `{inputs: [...]}` with at most `hs_batch_max_inputs` (100, UNCONFIRME
 - `batch/create {inputs: [{properties, associations, objectWriteTraceId?}]}` -> 201. A bad input fails the whole
   batch (400, nothing written) unless every input carries an `objectWriteTraceId` (multi-status error handling):
   then bad inputs are per-item errors (context.objectWriteTraceId) and the others are written, 207.
-- `batch/update {inputs: [{id, idProperty?, properties}]}` -> 200; ids not found are per-item OBJECT_NOT_FOUND
-  errors (207); bad values as create; the same id twice: 400 "Duplicate IDs found in batch input".
+- `batch/update {inputs: [{id, idProperty?, properties, objectWriteTraceId?}]}` -> 200; ids not found are
+  per-item OBJECT_NOT_FOUND errors (207); a bad value fails the whole batch (400, nothing written: HubSpot
+  documents multi-status error handling for batch create only); the same id twice: 400 "Duplicate IDs found in
+  batch input".
 - `batch/upsert {inputs: [{id, idProperty, properties, objectWriteTraceId?}]}` -> 200 with `new` per result;
-  `idProperty` must be a unique-value property (hasUniqueValue; contacts also by `email`): else 400.
+  `idProperty` must be a unique-value property (hasUniqueValue; contacts also by `email`): else 400; a bad value
+  fails the whole batch as update's.
 - `batch/archive {inputs: [{id}]}` -> 204.
+
+Values are checked as the portal checks API writes (`Portal.check_write`: its property validation rules, and
+unique-value properties another record holds). Results echo an input's `objectWriteTraceId`. Records written
+are tallied (`Portal.written`: the kit counter `hubspot.records_written:<portal id>`).
 """
 
 from __future__ import annotations
@@ -69,7 +76,9 @@ def _item_error(category: str, message: str, context: Record, errors: list[Recor
     return error
 
 
-def _problems(call: Call, kind: ObjectType, values: Any) -> tuple[dict[str, str], list[Record]]:
+def _problems(
+    call: Call, kind: ObjectType, values: Any, record_id: str | None = None
+) -> tuple[dict[str, str], list[Record]]:
     if not isinstance(values, dict):
         return {}, [
             {
@@ -79,7 +88,7 @@ def _problems(call: Call, kind: ObjectType, values: Any) -> tuple[dict[str, str]
                 "name": "properties",
             }
         ]
-    clean, errors = call.portal.check(kind.name, values)
+    clean, errors = call.portal.check_write(kind.name, values, record_id=record_id)
     if kind.name == "tasks" and "hs_timestamp" in values and not clean.get("hs_timestamp") and not errors:
         errors.append(
             {
@@ -194,7 +203,15 @@ def batch_create(call: Call, object_type: str) -> Response:
         if item.get("objectWriteTraceId"):
             shown["objectWriteTraceId"] = str(item["objectWriteTraceId"])
         results.append(shown)
+    call.portal.written(len(results))
     return _answer(call, results, failures, started, ok_status=201)
+
+
+def _traced_json(call: Call, kind: ObjectType, record: Record, item: Record) -> Record:
+    shown = record_json(call.portal, kind, record, all_properties(record))
+    if item.get("objectWriteTraceId"):
+        shown["objectWriteTraceId"] = str(item["objectWriteTraceId"])
+    return shown
 
 
 def _duplicates(inputs: list[Record]) -> None:
@@ -212,7 +229,6 @@ def batch_update(call: Call, object_type: str) -> Response:
     started = _now(call)
     _, inputs = _inputs(call)
     _duplicates(inputs)
-    traced = _traced(inputs)
     plan, failures, missing = [], [], []
     for item in inputs:
         wanted = str(item.get("id") or "")
@@ -222,19 +238,18 @@ def batch_update(call: Call, object_type: str) -> Response:
             if id_property and id_property != "hs_object_id"
             else call.portal.get(kind.name, wanted)
         )
-        clean, errors = _problems(call, kind, item.get("properties") or {})
+        clean, errors = _problems(call, kind, item.get("properties") or {}, record["id"] if record else None)
         if errors:
-            if not traced:
-                raise Problem(property_errors(errors))
-            failures.append(_validation_item(item, errors))
-        elif record is None:
+            raise Problem(property_errors(errors))
+        if record is None:
             missing.append(wanted)
         else:
-            plan.append((record["id"], clean))
+            plan.append((item, record["id"], clean))
     results = []
-    for record_id, clean in plan:
+    for item, record_id, clean in plan:
         record = call.portal.update(kind.name, record_id, clean, source=call.source)
-        results.append(record_json(call.portal, kind, record, all_properties(record)))
+        results.append(_traced_json(call, kind, record, item))
+    call.portal.written(len(results))
     if missing:
         failures.append(
             _item_error(
@@ -264,22 +279,20 @@ def batch_upsert(call: Call, object_type: str) -> Response:
     started = _now(call)
     _, inputs = _inputs(call)
     _duplicates(inputs)
-    traced = _traced(inputs)
-    plan, failures = [], []
+    plan = []
     for item in inputs:
         id_property = unique_id_property(call, kind, item.get("idProperty"))
         wanted = str(item.get("id") or "")
         if not wanted:
             raise Problem(validation_error("Each upsert input needs an id (the idProperty's value)."))
-        clean, errors = _problems(call, kind, {**(item.get("properties") or {})})
+        existing = call.portal.find_by(kind.name, id_property, wanted)
+        values = {**(item.get("properties") or {})}
+        clean, errors = _problems(call, kind, values, existing["id"] if existing else None)
         if errors:
-            if not traced:
-                raise Problem(property_errors(errors))
-            failures.append(_validation_item(item, errors))
-            continue
+            raise Problem(property_errors(errors))
         plan.append((item, id_property, wanted, clean))
     results = []
-    for _item, id_property, wanted, clean in plan:
+    for item, id_property, wanted, clean in plan:
         record = call.portal.find_by(kind.name, id_property, wanted)
         if record is None:
             values = {**clean, id_property: wanted}
@@ -290,18 +303,21 @@ def batch_upsert(call: Call, object_type: str) -> Response:
         else:
             record = call.portal.update(kind.name, record["id"], clean, source=call.source)
             created = False
-        shown = record_json(call.portal, kind, record, all_properties(record))
+        shown = _traced_json(call, kind, record, item)
         shown["new"] = created
         results.append(shown)
-    return _answer(call, results, failures, started)
+    call.portal.written(len(results))
+    return _answer(call, results, [], started)
 
 
 @hs_endpoint(scopes=write_scopes)
 def batch_archive(call: Call, object_type: str) -> Response:
     kind = kind_of(object_type)
     _, inputs = _inputs(call)
+    archived = 0
     for item in inputs:
-        call.portal.archive(kind.name, str(item.get("id") or ""), source=call.source)
+        archived += call.portal.archive(kind.name, str(item.get("id") or ""), source=call.source) is not None
+    call.portal.written(archived)
     return no_content()
 
 

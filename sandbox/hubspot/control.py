@@ -3,7 +3,8 @@
 people page:
 
 - `GET|POST /_sandbox/hubspot/portals` {portal_id?, name?, domain?, owners?: [{id, userId, email, firstName,
-  lastName}] | owner_count?, opt_out_property? (default true), utc_offset_hours?, time_zone?, requests_per_10s?,
+  lastName}] | owner_count?, opt_out_property? (default true), external_id_property? (default true: the unique
+  `leadline_id` on contacts, companies and deals), utc_offset_hours?, time_zone?, requests_per_10s?,
   requests_per_day?} -> the portal's summary. `GET|PATCH /_sandbox/hubspot/portals/<id>` (limits, name).
 - `GET|POST /_sandbox/hubspot/apps` {app_id?, client_id?, client_secret?, name?, redirect_uris?, scopes?}.
 - `POST .../portals/<id>/installs {app_id?, user_id?, scopes?}` -> {refresh_token, access_token, expires_in,
@@ -20,6 +21,9 @@ people page:
 - `POST .../portals/<id>/merge {object_type, primary_id, secondary_id}`; `POST .../portals/<id>/restore
   {object_type, id}`.
 - `POST .../portals/<id>/associations {from_type, from_id, to_type, to_id, type_id?}`.
+- `POST .../portals/<id>/validation-rules {object_type, property, message}`: a property validation rule refusing
+  API writes that set the property (400 VALIDATION_ERROR with `message`); `DELETE` the same path {object_type,
+  property?} removes it (or every rule of the type).
 - `POST /_sandbox/hubspot/tokens/revoke {refresh_token?}`: that install's tokens, or every access token;
   `POST /_sandbox/hubspot/tokens/expire`: every OAuth access token expires now.
 Faults go through the kit (`POST /_sandbox/faults`), with actions hs_revoke_tokens, hs_expire_tokens and
@@ -140,6 +144,8 @@ def portals(sandbox: SandboxState, request: Request) -> Response:
     )
     if body.get("opt_out_property", True):
         seeding.add_opt_out_property(portal)
+    if body.get("external_id_property", True):
+        seeding.add_external_id_property(portal)
     portal.requests_per_10s = body.get("requests_per_10s")
     portal.requests_per_day = body.get("requests_per_day")
     return json_response(portal.summary(), 201)
@@ -408,6 +414,26 @@ def associate(sandbox: SandboxState, request: Request, portal_id: str) -> Respon
     return json_response({"associations": portal.associations.of(from_type, str(body["from_id"]), to_type)}, 201)
 
 
+@controlled
+def validation_rules(sandbox: SandboxState, request: Request, portal_id: str) -> Response:
+    """A person sets (POST {object_type, property, message}) or removes (DELETE {object_type[, property]}) a property
+    validation rule: API writes setting the property are refused with the message."""
+    portal = _portal(sandbox, portal_id)
+    body = _body(request)
+    object_type = _type(body.get("object_type", "contacts"))
+    rules = portal.validation_rules.setdefault(object_type, {})
+    if request.method == "POST":
+        name = str(body.get("property") or "")
+        if name not in portal.properties[object_type]:
+            raise Refused(f"{object_type} has no property {name!r}")
+        rules[name] = str(body.get("message") or f"{name} does not meet the property's validation rules")
+    elif body.get("property"):
+        rules.pop(str(body["property"]), None)
+    else:
+        rules.clear()
+    return json_response({"object_type": object_type, "rules": dict(rules)})
+
+
 PORTAL = f"{BASE}/portals/<portal_id>"
 CONTROL_ROUTES = [
     (f"{BASE}/portals", ["GET", "POST"], portals),
@@ -425,4 +451,5 @@ CONTROL_ROUTES = [
     (f"{PORTAL}/merge", ["POST"], merge),
     (f"{PORTAL}/restore", ["POST"], restore),
     (f"{PORTAL}/associations", ["POST"], associate),
+    (f"{PORTAL}/validation-rules", ["POST", "DELETE"], validation_rules),
 ]

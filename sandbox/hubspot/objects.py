@@ -10,7 +10,10 @@
   were not valid: [...]"; tasks need `hs_timestamp`; a contact whose email another contact has: 409 CONFLICT
   "Contact already exists. Existing ID: N".
 - `PATCH .../objects/{type}/{id}[?idProperty=] {properties}` -> 200 ("" clears a value); 404 when missing.
-- `DELETE .../objects/{type}/{id}` -> 204 (also when already archived or missing).
+- `DELETE .../objects/{type}/{id}` -> 204 (also when already archived or missing: HubSpot answers 204 for an id it
+  does not have, as public clients observe).
+API writes are checked by `Portal.check_write` (the portal's property validation rules and unique-value
+properties: another record holding the value is a 400 VALIDATION_ERROR) and tallied (`Portal.written`).
 - `POST .../objects/contacts/gdpr-delete {objectId, idProperty?}` -> 204: gone for good (privacyDeletion).
 
 The type in the path may be a name ("contacts", "contact") or a type id ("0-1"). Writes are the token's app's
@@ -71,11 +74,14 @@ def property_errors(errors: list[Record]) -> Response:
     )
 
 
-def clean_for_write(call: Call, kind: ObjectType, values: Any, *, creating: bool) -> dict[str, str]:
-    """Checked values of a write, or a Problem (400) naming every bad property."""
+def clean_for_write(
+    call: Call, kind: ObjectType, values: Any, *, creating: bool, record_id: str | None = None
+) -> dict[str, str]:
+    """Checked values of a write (Portal.check_write: validation rules, unique values), or a Problem (400) naming
+    every bad property."""
     if not isinstance(values, dict):
         raise Problem(validation_error("Invalid input JSON: properties must be an object."))
-    clean, errors = call.portal.check(kind.name, values)
+    clean, errors = call.portal.check_write(kind.name, values, record_id=record_id)
     if creating:
         for name in REQUIRED_ON_CREATE.get(kind.name, ()):
             if not clean.get(name) and not any(error["name"] == name for error in errors):
@@ -227,6 +233,7 @@ def create_object(call: Call, object_type: str) -> Response:
     email_conflict(call, kind, clean)
     links = check_associations(call, kind, body.get("associations"))
     record = call.portal.create(kind.name, clean, source=call.source)
+    call.portal.written()
     for target, to_id, type_id in links:
         call.portal.associate(kind.name, record["id"], target, to_id, type_id, source=call.source)
     return json_response(record_json(call.portal, kind, record, all_properties(record)), 201)
@@ -241,16 +248,18 @@ def update_object(call: Call, object_type: str, object_id: str) -> Response:
     body = call.body()
     if not isinstance(body, dict):
         raise Problem(validation_error("Invalid input JSON: the body must be an object."))
-    clean = clean_for_write(call, kind, body.get("properties") or {}, creating=False)
+    clean = clean_for_write(call, kind, body.get("properties") or {}, creating=False, record_id=record["id"])
     email_conflict(call, kind, clean, record["id"])
     record = call.portal.update(kind.name, record["id"], clean, source=call.source)
+    call.portal.written()
     return json_response(record_json(call.portal, kind, record, all_properties(record)))
 
 
 @hs_endpoint(scopes=write_scopes)
 def archive_object(call: Call, object_type: str, object_id: str) -> Response:
     kind = kind_of(object_type)
-    call.portal.archive(kind.name, object_id, source=call.source)
+    if call.portal.archive(kind.name, object_id, source=call.source) is not None:
+        call.portal.written()
     return no_content()
 
 
@@ -274,6 +283,7 @@ def gdpr_delete(call: Call, object_type: str) -> Response:
     if record is None:
         return not_found("Object not found.  objectId are usually numeric.", id=[str(body["objectId"])])
     call.portal.purge(kind.name, record["id"], source=call.source)
+    call.portal.written()
     return no_content()
 
 

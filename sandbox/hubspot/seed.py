@@ -12,7 +12,7 @@ import itertools
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sandbox.hubspot.schema import BOOL_OPTIONS, definition
+from sandbox.hubspot.schema import BOOL_OPTIONS, STANDARD_GROUPS, definition
 from sandbox.kit.seeding import Faker
 
 if TYPE_CHECKING:
@@ -63,6 +63,27 @@ def add_opt_out_property(portal: Portal, name: str = "leadline_sms_opt_out") -> 
             description="Set by Leadline when the contact texts STOP; cleared on START.",
         ),
     )
+
+
+EXTERNAL_ID_PROPERTY = "leadline_id"
+EXTERNAL_ID_TYPES = ("contacts", "companies", "deals")
+
+
+def add_external_id_property(portal: Portal, name: str = EXTERNAL_ID_PROPERTY) -> None:
+    """The custom unique-value property Leadline's install guide asks for on contacts, companies and deals
+    (hasUniqueValue: two-way sync upserts by it, so a retried create never makes a second record)."""
+    for object_type in EXTERNAL_ID_TYPES:
+        portal.properties[object_type].setdefault(
+            name,
+            definition(
+                name,
+                "Leadline ID",
+                group=STANDARD_GROUPS[object_type],
+                unique=True,
+                hubspot_defined=False,
+                description="Leadline's id of the record (two-way sync); unique.",
+            ),
+        )
 
 
 def _owner_ids(portal: Portal) -> list[str]:
@@ -212,6 +233,7 @@ def seed_demo_portal(hs: HubSpotState, name: str, *, seed: int) -> None:
         owners=owner_records(worlds.DEMO_HS_OWNERS, stamp=stamp),
     )
     add_opt_out_property(portal, worlds.DEMO_HS_OPT_OUT_PROPERTY)
+    add_external_id_property(portal)
     manager = worlds.DEMO_HS_OWNERS[0]["userId"]
     hs.install(app, portal, manager, worlds.DEMO_HS_SCOPES, token=worlds.DEMO_HS_REFRESH_TOKEN)
     if name != "demo":

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sandbox.hubspot.catalog import OBJECT_TYPES, ObjectType
-from sandbox.hubspot.schema import check_properties, iso_ms, parse_iso, standard_properties
+from sandbox.hubspot.schema import check_properties, iso_ms, parse_iso, property_error, standard_properties
 from sandbox.hubspot.state_associations import AssociationStore
 from sandbox.hubspot.state_changes import SYSTEM, Change, Source, with_history
 from sandbox.hubspot.state_lookups import Lookups
@@ -123,6 +123,9 @@ class Portal:
         self.requests_per_day: int | None = None
         self.listeners: list[Callable[[Change], None]] = []  # besides HubSpotState.listeners (portal-wide ones)
         self.lookups = Lookups()  # idProperty lookups (state_lookups.py)
+        # Property validation rules a person set in the portal's settings: object type -> {property: message}. An
+        # API write setting the property (to anything) is refused with the message (the control API's rules).
+        self.validation_rules: dict[str, dict[str, str]] = {}
 
     # --- limits --------------------------------------------------------------------------------------------
     def limit_per_10s(self) -> int:
@@ -162,6 +165,39 @@ class Portal:
     def check(self, object_type: str, values: dict[str, Any]) -> tuple[dict[str, str], list[Record]]:
         """(clean values, per-property errors) of values a client writes (state.py's Problem shapes them)."""
         return check_properties(self.properties[object_type], values, owner_ids=self.owner_ids())
+
+    def check_write(
+        self, object_type: str, values: dict[str, Any], *, record_id: str | None = None
+    ) -> tuple[dict[str, str], list[Record]]:
+        """`check` for an API write, with what the portal adds: its property validation rules and its unique-value
+        properties (another live record holding the value; `record_id` is the record being written)."""
+        clean, errors = self.check(object_type, values)
+        rules = self.validation_rules.get(object_type) or {}
+        for name in list(clean):
+            if name in rules:
+                errors.append(property_error(name, "INVALID_PROPERTY_VALUE", rules[name]))
+                del clean[name]
+        errors.extend(self.unique_errors(object_type, clean, record_id=record_id))
+        return clean, errors
+
+    def unique_errors(self, object_type: str, clean: dict[str, str], *, record_id: str | None = None) -> list[Record]:
+        """A refusal per unique-value property (hasUniqueValue) whose value another live record holds."""
+        definitions = self.properties[object_type]
+        found = []
+        for name, value in clean.items():
+            if not value or not (definitions.get(name) or {}).get("hasUniqueValue"):
+                continue
+            other = self.find_by(object_type, name, value)
+            if other is not None and other["id"] != str(record_id or ""):
+                message = f"{value} already has that value on {object_type} {other['id']} ({name} must be unique)"
+                found.append(property_error(name, "DUPLICATE_UNIQUE_VALUE", message))
+        return found
+
+    def written(self, count: int = 1) -> None:
+        """Tally records written through the API (creates, updates, upserts, archives): the kit counter
+        `hubspot.records_written:<portal id>`; the control API's writes are people's and are not counted."""
+        if count:
+            self.sandbox.counters[f"hubspot.records_written:{self.portal_id}"] += count
 
     # --- reading -------------------------------------------------------------------------------------------
     def store(self, object_type: str) -> HsRecordStore:

@@ -23,6 +23,15 @@ CONTACTS = "contacts"
 # Faults match the request path: searches of contacts on either path family.
 SEARCH_PATH = r"^/hubspot/crm/(v3/objects|objects/[0-9]{4}-[0-9]{2})/contacts/search"
 BOOLEAN_PROPERTIES = ("leadline_sms_opt_out",)
+# Canonical objects as HubSpot's object types (Leadline's lead on HubSpot is a contact).
+OBJECT_TYPES = {"lead": "contacts", "contact": "contacts", "account": "companies", "deal": "deals", "task": "tasks"}
+# API calls that write records, on either path family: creates and batch writes (POST), updates (PATCH), archives.
+OBJECTS_PATH = r"^/hubspot/crm/(v3/objects|objects/[0-9]{4}-[0-9]{2})/[^/]+"
+WRITE_FAULTS = (
+    ("POST", OBJECTS_PATH + r"(/batch/(create|update|upsert|archive))?$"),
+    ("PATCH", OBJECTS_PATH + r"/[^/]+$"),
+    ("DELETE", OBJECTS_PATH + r"/[^/]+$"),
+)
 
 
 def control(server: Any, method: str, path: str, body: Any = None, **params: Any) -> Any:
@@ -264,3 +273,44 @@ class Harness(ContractHarness):
     def edit_while_paging(self, *, after_pages: int, count: int) -> None:
         rule = {"path": SEARCH_PATH, "after": after_pages, "action": "hs_edit_records", "object_type": CONTACTS}
         control(self.server, "POST", "faults", {**rule, "count": count})
+
+    def fail_writes(self, *, status: int, times: int) -> None:
+        """The next `times` creates and batch writes (POST), updates (PATCH) and archives (DELETE) each answer
+        `status` (one kit fault rule per method: HubSpot's GETs share the PATCH and DELETE paths)."""
+        for method, path in WRITE_FAULTS:
+            control(self.server, "POST", "faults", {"path": path, "method": method, "status": status, "times": times})
+
+    # --- two-way sync -------------------------------------------------------------------------------------------
+    external_id_field = "leadline_id"  # the portal's unique-value property (control API: external_id_property)
+
+    def create_record(self, object: str, values: Mapping[str, Any]) -> str:
+        return str(self.hs.create(OBJECT_TYPES[object], values)["id"])
+
+    def edit_record(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        sandbox_advance(self.server, 0.01)  # milliseconds: the edit lands after what was read
+        self.hs.update(OBJECT_TYPES[object], record_id, values)
+
+    def delete_record(self, object: str, record_id: str) -> None:
+        self.hs.archive(OBJECT_TYPES[object], record_id)
+
+    def read_record(self, object: str, record_id: str) -> Mapping[str, Any] | None:
+        path = f"{self.server.url}/_sandbox/hubspot/portals/{self.hs.portal_id}/records/{OBJECT_TYPES[object]}"
+        answer = requests.get(f"{path}/{record_id}", timeout=60)
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code < 400, answer.text[:2000]
+        record = answer.json()
+        return None if record.get("archived") else dict(record["properties"])
+
+    def record_ids(self, object: str) -> list[str]:
+        return self.hs.ids(OBJECT_TYPES[object])
+
+    def records_written(self) -> int:
+        return int(control(self.server, "GET", "counters").get(f"hubspot.records_written:{self.hs.portal_id}", 0))
+
+    def refuse_writes(self, object: str, *, field: str, message: str) -> None:
+        body = {"object_type": OBJECT_TYPES[object], "property": field, "message": message}
+        self.hs.call("POST", "/validation-rules", body)
+
+    def allow_writes(self, object: str) -> None:
+        self.hs.call("DELETE", "/validation-rules", {"object_type": OBJECT_TYPES[object]})

@@ -11,6 +11,7 @@
 | `record`, `records`, `changed_since`, `deleted_since`, `all_ids`, `records_by_phone` | reads.py |
 | `to_canonical` | mapping.py |
 | `create_task`, `update_fields`, `create_record`, `upsert`, `log_activities` | writes.py |
+| `upsert_many`, `update_many`, `delete_record` | batch_writes.py (batch upsert / update, archive) |
 
 The connection is the `studios.models.ProviderAccount` of kind `hubspot` (its OAuth state on `HubSpotConnection`,
 models.py): `provider_for(account)` gives a HubSpotProvider. Every HubSpot error is translated to `crm.errors` at
@@ -61,6 +62,7 @@ from crm.records import (
     Page,
     Priority,
     SignIn,
+    WriteResult,
 )
 from crm.registry import register
 
@@ -403,6 +405,30 @@ class HubSpotProvider(CrmProvider):
         from crm.providers.hubspot import writes
 
         return writes.upsert(self, object=object, external_id_field=external_id_field, values=values)
+
+    # One batch/upsert or batch/update call carries up to 100 inputs (batch_writes.py).
+    max_writes_per_call: ClassVar[int] = 100
+
+    def upsert_many(
+        self, *, object: str, external_id_field: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        from crm.providers.hubspot import batch_writes
+
+        return batch_writes.upsert_many(self, object=object, external_id_field=external_id_field, rows=rows)
+
+    def update_many(self, *, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
+        from crm.providers.hubspot import batch_writes
+
+        return batch_writes.update_many(self, object=object, updates=updates)
+
+    def delete_record(self, *, object: str, record_id: str) -> bool:
+        from crm.providers.hubspot import batch_writes
+
+        return batch_writes.delete_record(self, object=object, record_id=record_id)
+
+    def changed_by_us(self, *, record: CanonicalRecord) -> bool | None:
+        """None: a record as read does not say who made its last change (docs/crm/hubspot.md, "Who changed it")."""
+        return None
 
     def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
         from crm.providers.hubspot import activities as timeline

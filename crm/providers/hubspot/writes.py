@@ -15,7 +15,7 @@ import threading
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,24 +46,30 @@ TEXT_MAX = 65_536  # a property value's length HubSpot takes
 # Properties HubSpot lets an upsert match on besides the unique-valued ones.
 BUILT_IN_ID_PROPERTIES: dict[str, frozenset[str]] = {CONTACTS: frozenset({"email"})}
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 _type_ids: dict[tuple[str, str], int] = {}  # (from, to) -> type id, read once per process
 _type_ids_lock = threading.Lock()
 
 
 # --- values ----------------------------------------------------------------------------------------------------
 def property_text(value: Any) -> str:
-    """A value as HubSpot's property text: None and "" clear it."""
+    """A value as HubSpot's property text (crm/provider.py's values written): None and "" clear it; booleans
+    "true"/"false"; datetimes epoch milliseconds (a naive one is UTC); dates "YYYY-MM-DD"; Decimals without an
+    exponent; a multi-select's values joined with ";"."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return str(int(moment.timestamp() * 1000))
+        return str((moment - EPOCH) // timedelta(milliseconds=1))  # exact: no float rounding of the timestamp
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, list | tuple | set | frozenset):
+        return ";".join(property_text(item) for item in value)
     return str(value)
 
 
@@ -80,7 +86,7 @@ def checked_id(record_id: Any) -> str:
 
 
 def milliseconds(moment: datetime) -> str:
-    return str(int(moment.astimezone(UTC).timestamp() * 1000))
+    return property_text(moment.astimezone(UTC))
 
 
 # --- what the provider holds -----------------------------------------------------------------------------------

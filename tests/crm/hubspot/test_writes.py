@@ -221,7 +221,8 @@ def test_creating_a_contact_returns_an_id_hubspot_knows(hs, provider):
 
 
 # --- upserts ---------------------------------------------------------------------------------------------------
-def unique_property(provider, name: str = "leadline_id") -> str:
+def unique_property(provider, name: str = "intake_id") -> str:
+    """A unique-value contact property made through the properties API (the portal already has leadline_id)."""
     provider.client.post(
         provider.client.paths.properties("contacts"),
         json={
