@@ -298,7 +298,11 @@ class ChunkPlan:
         except ImportError:  # matching not installed: every record is new to the other side
             matches = {}
         else:
-            matches = counterparts(link_object=self.link_object, side=side, external_ids=unpaired, specs=self.specs)
+            target = other_side(side)
+            taken = {pair.record_id(target) for pair in self.new_pairs} - {""}
+            matches = counterparts(
+                link_object=self.link_object, side=side, external_ids=unpaired, specs=self.specs, taken=taken
+            )
         target = other_side(side)
         for record_id in unpaired:
             match = matches.get(record_id)
