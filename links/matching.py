@@ -25,7 +25,7 @@ from django.db.models.functions import Cast, Coalesce, Lower, Trim
 from django.utils import timezone
 
 from crm.records import FieldType, ObjectSpec
-from links.models import LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
+from links.models import LinkField, LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
 from sync.models import CrmPhone, CrmRecord
 
 RULES = (RecordPair.MatchedBy.EXTERNAL_ID, RecordPair.MatchedBy.EMAIL, RecordPair.MatchedBy.PHONE)
@@ -358,6 +358,7 @@ def _differences(
     except ImportError:  # the engine's planner is not installed: those counts stay unknown (None)
         return
     counts.update(update_a=0, update_b=0, conflicts=0)
+    link_fields = list(LinkField.objects.for_organization(side_a.organization).filter(link_object=link_object))
     examples = counts["examples"]
     ids = sorted(pairs)
     for chunk in _chunks(ids):
@@ -370,6 +371,7 @@ def _differences(
                 row_b=rows_b.get(pairs[record_id]),
                 specs=specs,
                 context=context,
+                link_fields=link_fields,
             )
             pair = {"a": record_id, "b": pairs[record_id]}
             if diff.to_a:
