@@ -192,3 +192,22 @@ def test_notification_runs_are_counted_apart_from_the_scheduled_runs(client, ten
     assert leads.last_ok_started_at is None  # the notification runs were ok, the scheduled sync never was
     assert leads.max_duration_seconds == 120
     assert "6 notification runs (1 failed)" in response.content.decode()
+
+
+def test_sections_other_apps_register_are_read_with_the_pages_scope(monkeypatch, tenant_a, tenant_b):
+    """Apps built on the mirror (two-way sync links) add sections without sync importing them."""
+    from sync import dashboard_sections
+    from sync.dashboard_selectors import sync_dashboard_get
+
+    monkeypatch.setattr(dashboard_sections, "_sections", {})
+    seen = []
+
+    @dashboard_sections.dashboard_section(key="probe", title="Probe", template="probe.html")
+    def probe(*, manager, organization, now):
+        seen.append((manager, organization))
+        return ["rows"]
+
+    (shown,) = sync_dashboard_get(manager=tenant_a.manager).sections
+    assert (shown.key, shown.title, shown.template, shown.data) == ("probe", "Probe", "probe.html", ["rows"])
+    sync_dashboard_get(manager=None, organization=tenant_b.organization)
+    assert seen == [(tenant_a.manager, None), (None, tenant_b.organization)]
