@@ -2,7 +2,7 @@
 
 Each handler goes through `calls.crm_endpoint` (authenticate, scope, concurrency, 1 credit per call:
 docs/vendors/zoho-crm.md, Limits and errors). The handlers live in records_read.py (Get Records, one record, deleted),
-search.py, records_write.py (insert, update, delete) and meta_api.py (users, fields, modules, org).
+search.py, records_write.py (insert, update, upsert, delete) and meta_api.py (users, fields, modules, org).
 """
 
 from sandbox.zoho_crm import meta_api, records_read, records_write, search
@@ -19,6 +19,7 @@ ROUTES = [
     ("/crm/v8/<module>", ["PUT"], records_write.update_records),
     ("/crm/v8/<module>", ["DELETE"], records_write.delete_records),
     ("/crm/v8/<module>/deleted", ["GET"], records_read.deleted_records),
+    ("/crm/v8/<module>/upsert", ["POST"], records_write.upsert_records),
     ("/crm/v8/<module>/search", ["GET"], search.search_records),
     ("/crm/v8/<module>/<record_id>", ["GET"], records_read.get_record),
     ("/crm/v8/<module>/<record_id>", ["PUT"], records_write.update_record),

@@ -3,7 +3,8 @@
 - `POST /_sandbox/zoho/seed {module, count, seed, org_id?}`: generate records (seed.py).
 - `POST /_sandbox/zoho/leads {First_Name, Last_Name, Mobile, Owner: {id}, ...}`: a lead created as a person
   would in Zoho's UI: validated like the API, announced with triggers ("workflow",) so workflow rules fire.
-- `PATCH /_sandbox/zoho/{module}/{id} {field: value, ..., "bump_modified": false?}`: change a record;
+- `POST /_sandbox/zoho/{module} {field: value, ...}`: a record of any module created as a person would.
+- `PATCH /_sandbox/zoho/{module}/{id} {field: value, ..., "bump_modified": false?, "by_user_id"?}`: change a record;
   `bump_modified: false` changes it as formula fields change (no Modified_Time, no event).
 - `DELETE /_sandbox/zoho/{module}/{id}[?permanent=1]`: to the recycle bin, or for good.
 - `POST /_sandbox/zoho/{module}/{id}/convert`: convert a lead (a Contact is made; the lead stays, converted).
@@ -13,6 +14,9 @@
 - `POST /_sandbox/zoho/revoke-tokens {org_id?}`: every live access token stops working (INVALID_TOKEN).
 - `GET|POST /_sandbox/zoho/orgs {name, org_id?, users?, leads?, seed?, redirect_uris?}`: list orgs, or create
   another org with its own OAuth client, refresh token and users (cross-tenant tests).
+- `POST /_sandbox/zoho/validation-rules {module, field, message, org_id?}`: a validation rule: from now on an API
+  write of `module` setting `field` is refused with `message` (validation.py); `GET` lists them;
+  `DELETE ?module=&org_id=` removes a module's rules (every module's without `module`).
 `org_id` defaults to the demo org everywhere.
 """
 
@@ -62,13 +66,18 @@ def seed_records(sandbox: SandboxState, request: Request) -> Response:
 
 
 def create_lead(sandbox: SandboxState, request: Request) -> Response:
+    return create_record(sandbox, request, "Leads")
+
+
+def create_record(sandbox: SandboxState, request: Request, module: str) -> Response:
+    """A record as a person creates it in Zoho's UI (no validation rules: they guard API writes here)."""
     body = _body(request)
     org = _org(sandbox, body.pop("org_id", None))
-    if org is None:
-        return _bad("unknown org")
+    store = org.module_named(module) if org is not None else None
+    if store is None:
+        return _bad("unknown org or module")
     owner_id = (body.get("Owner") or {}).get("id") if isinstance(body.get("Owner"), dict) else None
     user = org.user(owner_id) or org.admin
-    store = org.modules["Leads"]
     try:
         record = insert_one(org, store, body, 0, user, by_api=False, triggers=("workflow",))
     except validation.RecordError as error:
@@ -218,13 +227,40 @@ def orgs(sandbox: SandboxState, request: Request) -> Response:
     )
 
 
+def validation_rules(sandbox: SandboxState, request: Request) -> Response:
+    if request.method == "POST":
+        body = _body(request)
+        org = _org(sandbox, body.get("org_id"))
+        module, field, message = body.get("module"), body.get("field"), body.get("message")
+        if org is None or module not in org.fields:
+            return _bad("unknown org or module", modules=list(org.fields) if org else [])
+        if field not in schema.field_index(org.fields[module]) or not message:
+            return _bad("field (an API name of the module) and message are required")
+        with sandbox.lock:
+            org.validation_rules.setdefault(module, {})[field] = str(message)
+        return json_response(org.validation_rules, 201)
+    org = _org(sandbox, request.args.get("org_id"))
+    if org is None:
+        return _bad("unknown org", 404)
+    if request.method == "DELETE":
+        with sandbox.lock:
+            module = request.args.get("module")
+            if module:
+                org.validation_rules.pop(module, None)
+            else:
+                org.validation_rules.clear()
+    return json_response(org.validation_rules)
+
+
 ROUTES = [
     ("/_sandbox/zoho/seed", ["POST"], seed_records),
     ("/_sandbox/zoho/leads", ["POST"], create_lead),
     ("/_sandbox/zoho/formula", ["POST"], change_formulas),
     ("/_sandbox/zoho/revoke-tokens", ["POST"], revoke_tokens),
     ("/_sandbox/zoho/orgs", ["GET", "POST"], orgs),
+    ("/_sandbox/zoho/validation-rules", ["GET", "POST", "DELETE"], validation_rules),
     ("/_sandbox/zoho/<module>", ["GET"], list_records),
+    ("/_sandbox/zoho/<module>", ["POST"], create_record),
     ("/_sandbox/zoho/<module>/<record_id>", ["GET", "PATCH", "DELETE"], record),
     ("/_sandbox/zoho/<module>/<record_id>/convert", ["POST"], convert),
 ]

@@ -164,6 +164,9 @@ class ZohoOrg:
     time_zone: str = ORG_TIME_ZONE
     page_tokens: CursorBook = field(default_factory=CursorBook)  # Get Records page_token -> its cursor
     details: dict[str, Any] = field(default_factory=dict)  # GET /org extras (company details)
+    # Validation rules an admin set up: module -> {field: the rule's alert message}; an API write that sets the
+    # field is refused (validation.py, the control API's validation-rules).
+    validation_rules: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.credits = RollingWindow(24 * 3600, now=self.sandbox.clock.timestamp)  # the rolling 24 h pool
@@ -196,6 +199,13 @@ class ZohoOrg:
         store.listeners.append(lambda event: self.sandbox.crm.on_record_change(self, event))
         self.modules[api_name] = store
         self.fields[api_name] = fields_metadata
+        store.unique_fields_set(
+            {
+                meta["api_name"]: str((meta.get("unique") or {}).get("casesensitive")).lower() == "true"
+                for meta in fields_metadata
+                if meta.get("unique")
+            }
+        )
         return store
 
     def user(self, user_id: str | None) -> dict[str, Any] | None:
@@ -220,6 +230,12 @@ class ZohoOrg:
             )
         self.sandbox.counters[f"credits:{self.org_id}"] += credits
         return None
+
+    def written(self, count: int = 1) -> None:
+        """Tally records the API wrote (inserted, updated, upserted, deleted; refused ones are not): the counter
+        `zoho.records_written:<org id>` tests and benchmarks read to count writes at the CRM."""
+        if count:
+            self.sandbox.counters[f"zoho.records_written:{self.org_id}"] += count
 
     @contextmanager
     def calling(self) -> Iterator[Response | None]:

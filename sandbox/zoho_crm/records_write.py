@@ -1,5 +1,6 @@
-"""Writing records: insert `POST /crm/v8/{module}`, update `PUT /crm/v8/{module}[/{id}]`, delete
-`DELETE /crm/v8/{module}?ids=` and `/{module}/{id}` (docs/vendors/zoho-crm.md, Writes; crm-oas createRecords examples).
+"""Writing records: insert `POST /crm/v8/{module}`, update `PUT /crm/v8/{module}[/{id}]`, upsert
+`POST /crm/v8/{module}/upsert`, delete `DELETE /crm/v8/{module}?ids=` and `/{module}/{id}` (docs/vendors/zoho-crm.md,
+Writes; crm-oas createRecords examples; the v8 spec's "Upsert Records": Body_Wrapper, Success_Response).
 
 Body `{"data": [≤100 records], "trigger": [...]}`. Per-record results keep input order; HTTP 201 (insert) or
 200 (update, delete) when all succeed, 207 when mixed, 400 when all fail. Body-level problems answer one
@@ -7,7 +8,19 @@ top-level error. `trigger` reaches the store's change events: workflow rules fir
 it. An omitted `trigger` means every trigger (Zoho's documented default is to run them unless told `[]`; the
 v8 default is UNCONFIRMED, so the stricter reading is emulated: a product that forgets `"trigger": []` sees
 its own workflow webhooks come back). Updates bump Modified_Time and Modified_By; a converted lead cannot be
-updated (CONVERTED_RECORD).
+updated (CONVERTED_RECORD). A value a unique field already holds on another record is DUPLICATE_DATA; the org's
+validation rules refuse API writes setting the fields they guard (validation.py).
+
+Upsert: `duplicate_check_fields` (the v8 spec's body field; api-facts.md calls the name UNCONFIRMED) lists the
+fields a record is matched by, in order; the first one the record gives a value for that matches one record
+decides the update (`action: "update"`, `duplicate_field` its name), no match inserts (`action: "insert"`). A value
+matching two or more records is that record's DUPLICATE_DATA (`more_records: true`): the emulator refuses rather
+than guess which to update. A check field that is neither unique nor the module's system duplicate check (Leads
+and Contacts: Email; Accounts: Account_Name; Deals: Deal_Name) answers a top-level INVALID_DATA. Without the list,
+the system field and then the unique fields are tried.
+
+`zoho.records_written:<org id>` (the kit's counters) tallies each record an API call wrote (inserted, updated,
+upserted, deleted); refused records count none.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from sandbox.zoho_crm.records_read import ID_PATTERN
 from sandbox.zoho_crm.store import RecordStore
 
 TRIGGERS = ("workflow", "approval", "blueprint", "pathfinder", "orchestration")
+SYSTEM_DUPLICATE_CHECK = {"Leads": "Email", "Contacts": "Email", "Accounts": "Account_Name", "Deals": "Deal_Name"}
 DEFAULT_TRIGGERS = ("workflow", "approval", "blueprint")
 MAX_RECORDS = 100
 
@@ -87,7 +101,10 @@ def _success(record: dict[str, Any], message: str) -> dict[str, Any]:
 def insert_one(
     org: ZohoOrg, store: RecordStore, raw: Any, index: int, user: dict[str, Any], *, by_api: bool, triggers
 ) -> dict[str, Any]:
-    """Validate and insert one record; the store's record, or RecordError."""
+    """Validate and insert one record; the store's record, or RecordError. API inserts meet the org's validation
+    rules too."""
+    if by_api:
+        validation.rules_check(org, store.module, raw, index)
     values = validation.clean(org, store.module, raw, index, creating=True)
     stamp = store.now_text()
     values.setdefault("Owner", {"name": user["full_name"], "id": user["id"], "email": user["email"]})
@@ -99,7 +116,9 @@ def insert_one(
     if store.module == "Deals":
         values.setdefault("Pipeline", "Standard (Standard)")
     values.update(validation.derived(org, store.module, values))
-    return store.insert(values, by_user=user, by_api=by_api, triggers=triggers)
+    with org.sandbox.lock:  # the duplicate check and the insert as one
+        validation.unique_check(org, store, values, index)
+        return store.insert(values, by_user=user, by_api=by_api, triggers=triggers)
 
 
 def _create_scope(module: str, **_: Any) -> str:
@@ -130,8 +149,23 @@ def insert_records(sandbox: SandboxState, request: Request, org: ZohoOrg, user: 
         except validation.RecordError as error:
             results.append(error.entry)
             continue
+        org.written()
         results.append(_success(record, "record added"))
     return json_response({"data": results}, _status(results, 201))
+
+
+def update_one(
+    org: ZohoOrg, store: RecordStore, existing: dict[str, Any], raw: Any, index: int, user: dict[str, Any], triggers
+) -> dict[str, Any]:
+    """Validate and apply one API update of an existing record; the store's record, or RecordError."""
+    if existing.get("$converted"):
+        raise validation.RecordError("CONVERTED_RECORD", "can't update the converted record", id=existing["id"])
+    validation.rules_check(org, store.module, raw, index)
+    changes = validation.clean(org, store.module, raw, index, creating=False)
+    changes.update(validation.derived(org, store.module, {**existing, **changes}))
+    with org.sandbox.lock:  # the duplicate check and the update as one
+        validation.unique_check(org, store, changes, index, record_id=existing["id"])
+        return store.update(existing["id"], changes, by_user=user, by_api=True, triggers=triggers)
 
 
 def _update(org: ZohoOrg, store: RecordStore, data: list, user: dict, triggers, path_id: str | None) -> Response:
@@ -151,14 +185,11 @@ def _update(org: ZohoOrg, store: RecordStore, data: list, user: dict, triggers, 
                     api_name="id",
                     json_path=f"$.data[{index}].id",
                 )
-            if existing.get("$converted"):
-                raise validation.RecordError("CONVERTED_RECORD", "can't update the converted record", id=existing["id"])
-            changes = validation.clean(org, store.module, raw, index, creating=False)
-            changes.update(validation.derived(org, store.module, {**existing, **changes}))
-            record = store.update(existing["id"], changes, by_user=user, by_api=True, triggers=triggers)
+            record = update_one(org, store, existing, raw, index, user, triggers)
         except validation.RecordError as error:
             results.append(error.entry)
             continue
+        org.written()
         results.append(_success(record, "record updated"))
     return json_response({"data": results}, _status(results, 200))
 
@@ -191,6 +222,7 @@ def _delete(org: ZohoOrg, store: RecordStore, ids: list[str], user: dict) -> Res
     results = []
     for record_id in ids:
         if ID_PATTERN.match(record_id) and store.delete(record_id, by_user=user) is not None:
+            org.written()
             results.append(
                 {"code": "SUCCESS", "details": {"id": record_id}, "message": "record deleted", "status": "success"}
             )
@@ -225,3 +257,82 @@ def delete_record(sandbox: SandboxState, request: Request, org: ZohoOrg, user: d
     if store is None:
         return invalid_module()
     return _delete(org, store, [record_id], user)
+
+
+# --- upsert ----------------------------------------------------------------------------------------------------
+def _check_fields(org: ZohoOrg, store: RecordStore, request: Request) -> tuple[list[str], Response | None]:
+    """The body's `duplicate_check_fields`, each a unique field or the module's system duplicate check."""
+    body = request_json(request)
+    system = SYSTEM_DUPLICATE_CHECK.get(store.module)
+    given = body.get("duplicate_check_fields") if isinstance(body, dict) else None
+    if given is None:
+        return [*([system] if system else []), *store.unique_fields], None
+    allowed = {*store.unique_fields, *([system] if system else [])}
+    if not isinstance(given, list) or not given or not all(isinstance(name, str) and name in allowed for name in given):
+        return [], zoho_error(
+            "INVALID_DATA",
+            "invalid data",
+            details={
+                "api_name": "duplicate_check_fields",
+                "json_path": "$.duplicate_check_fields",
+                "supported_values": sorted(allowed),
+            },
+        )
+    return list(dict.fromkeys(given)), None
+
+
+def _upsert_one(
+    org: ZohoOrg, store: RecordStore, raw: Any, index: int, user: dict, triggers, check_fields: list[str]
+) -> dict[str, Any]:
+    """Insert or update one record by the first check field that finds a record; the success entry, or
+    RecordError."""
+    if not isinstance(raw, dict):
+        raise validation.RecordError(
+            "INVALID_DATA", "invalid data", json_path=f"$.data[{index}]", expected_data_type="jsonobject"
+        )
+    with org.sandbox.lock:  # the match and the write as one: a retried upsert never makes a second record
+        for field in check_fields:
+            matches = store.ids_with(field, raw.get(field))
+            if len(matches) > 1:
+                duplicate = store.get(matches[0]) or {}
+                owner = duplicate.get("Owner") or {}
+                raise validation.RecordError(
+                    "DUPLICATE_DATA",
+                    "duplicate data",
+                    api_name=field,
+                    json_path=f"$.data[{index}].{field}",
+                    duplicate_record={
+                        "id": matches[0],
+                        "Owner": {"name": owner.get("name"), "id": owner.get("id"), "zuid": owner.get("id")},
+                        "module": {"api_name": store.module},
+                    },
+                    more_records=True,
+                )
+            if matches:
+                record = update_one(org, store, store.get(matches[0]), raw, index, user, triggers)
+                return {**_success(record, "record updated"), "action": "update", "duplicate_field": field}
+        record = insert_one(org, store, raw, index, user, by_api=True, triggers=triggers)
+        return {**_success(record, "record added"), "action": "insert", "duplicate_field": None}
+
+
+@crm_endpoint(scope=_create_scope)
+def upsert_records(sandbox: SandboxState, request: Request, org: ZohoOrg, user: dict, module: str) -> Response:
+    store = org.module_named(module)
+    if store is None:
+        return invalid_module(wrapped=True)
+    parsed = _body(request)
+    if isinstance(parsed, Response):
+        return parsed
+    data, triggers = parsed
+    check_fields, refused = _check_fields(org, store, request)
+    if refused is not None:
+        return refused
+    results = []
+    for index, raw in enumerate(data):
+        try:
+            results.append(_upsert_one(org, store, raw, index, user, triggers, check_fields))
+        except validation.RecordError as error:
+            results.append(error.entry)
+            continue
+        org.written()
+    return json_response({"data": results}, _status(results, 200))

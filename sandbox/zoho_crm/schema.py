@@ -62,7 +62,8 @@ LENGTHS.update({"integer": 9, "bigint": 18, "double": 16, "currency": 16, "boole
 LENGTHS.update({"lookup": 120, "ownerlookup": 120, "multiselectpicklist": 2000, "profileimage": 255})
 
 # A spec: (api_name, label, data_type, options). Options: mandatory, read_only, custom, length, values
-# (picklist), lookup (module), formula (return type, expression), display (the name field), convert (Leads).
+# (picklist), lookup (module), formula (return type, expression), display (the name field), convert (Leads),
+# unique (no duplicate values: the install guide's `Leadline_Id`, the key of upserts by external id).
 Spec = tuple[str, str, str, dict[str, Any]]
 RO: dict[str, Any] = {"read_only": True}
 
@@ -145,6 +146,7 @@ LEADS: list[Spec] = [
     ("Goals", "Goals", "textarea", {"custom": True, "length": 2000}),
     ("Referred_By", "Referred By", "text", {"custom": True, "length": 100}),
     ("Last_SMS_Time", "Last SMS Time", "datetime", {"custom": True}),
+    ("Leadline_Id", "Leadline Id", "text", {"custom": True, "length": 64, "unique": True}),
     (
         "Lead_Score",
         "Lead Score",
@@ -205,6 +207,7 @@ CONTACTS: list[Spec] = [
     ("Membership_Start_Date", "Membership Start Date", "date", {"custom": True}),
     ("Membership_Value", "Membership Value", "currency", {"custom": True}),
     ("Member_Number", "Member Number", "bigint", {"custom": True}),
+    ("Leadline_Id", "Leadline Id", "text", {"custom": True, "length": 64, "unique": True}),
 ]
 
 ACCOUNTS: list[Spec] = [
@@ -233,6 +236,7 @@ ACCOUNTS: list[Spec] = [
     *_system(),
     ("Studio", "Studio", "picklist", {"values": STUDIOS, "custom": True}),
     ("Corporate_Wellness", "Corporate Wellness", "boolean", {"custom": True}),
+    ("Leadline_Id", "Leadline Id", "text", {"custom": True, "length": 64, "unique": True}),
 ]
 
 DEALS: list[Spec] = [
@@ -375,7 +379,8 @@ def fields_for(module: str, prefix: str) -> list[dict[str, Any]]:
             "external": None,
             "api_name": api_name,
             "parent_field": None,
-            "unique": {},
+            # Zoho's "Do not allow duplicate values" (fields API: `unique.casesensitive`), {} on other fields.
+            "unique": {"casesensitive": "false"} if options.get("unique") else {},
             "enable_colour_code": False,
             "child_fields": None,
             "pick_list_values": [],

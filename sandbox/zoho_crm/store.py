@@ -62,10 +62,64 @@ class RecordStore(kit.RecordStore):
             created_field="Created_Time",
         )
         self.tz = tz
+        # Fields with "Do not allow duplicate values" (API name -> case sensitive), and per field each value's ids
+        # (kept as records change, so a duplicate check or an upsert never scans the module).
+        self.unique_fields: dict[str, bool] = {}
+        self._unique: dict[str, dict[str, set[str]]] = {}
 
     @property
     def module(self) -> str:
         return self.kind
+
+    # --- unique fields ----------------------------------------------------------------------------------------
+    def unique_fields_set(self, fields: dict[str, bool]) -> None:
+        with self.lock:
+            self.unique_fields = dict(fields)
+            self._unique_rebuild()
+
+    def unique_key(self, field: str, value: Any) -> str | None:
+        """How a value of an indexed field is compared (case-insensitively unless the field says otherwise)."""
+        if value is None or value == "" or isinstance(value, dict | list):
+            return None
+        text = str(value)
+        return text if self.unique_fields.get(field, False) else text.lower()
+
+    def ids_with(self, field: str, value: Any) -> list[str]:
+        """The ids of live records whose `field` holds `value` (as the field compares), ascending."""
+        key = self.unique_key(field, value)
+        if key is None:
+            return []
+        with self.lock:
+            if field not in self.unique_fields:
+                return sorted(
+                    (rid for rid, record in self.records.items() if self.unique_key(field, record.get(field)) == key),
+                    key=self.id_key,
+                )
+            ids = self._unique.get(field, {}).get(key, set())
+            return sorted((rid for rid in ids if rid in self.records), key=self.id_key)
+
+    def _unique_add(self, record: dict[str, Any]) -> None:
+        for field in self.unique_fields:
+            key = self.unique_key(field, record.get(field))
+            if key is not None:
+                self._unique.setdefault(field, {}).setdefault(key, set()).add(record["id"])
+
+    def _unique_remove(self, record: dict[str, Any]) -> None:
+        for field in self.unique_fields:
+            key = self.unique_key(field, record.get(field))
+            ids = self._unique.get(field, {}).get(key) if key is not None else None
+            if ids is not None:
+                ids.discard(record["id"])
+
+    def _unique_rebuild(self) -> None:
+        self._unique = {}
+        for record in self.records.values():
+            self._unique_add(record)
+
+    def rebuild_indexes(self) -> None:
+        with self.lock:
+            super().rebuild_indexes()
+            self._unique_rebuild()
 
     def insert(
         self,
@@ -81,7 +135,14 @@ class RecordStore(kit.RecordStore):
         set here unless `values` has them."""
         who = user_lookup(by_user) if by_user is not None else None
         defaults = {"Created_By": who, "Modified_By": who, "Owner": who} if who else None
-        return super().insert(values, at=at, defaults=defaults, notify=notify, by_api=by_api, triggers=triggers)
+        with self.lock:
+            record = super().insert(values, at=at, defaults=defaults, notify=False)
+            self._unique_add(record)
+        if notify:
+            self._emit(
+                ChangeEvent(self.kind, "insert", [record["id"]], {record["id"]: sorted(values)}, by_api, triggers)
+            )
+        return record
 
     def update(
         self,
@@ -97,16 +158,21 @@ class RecordStore(kit.RecordStore):
     ) -> dict[str, Any]:
         """Change fields. Formula fields change with bump_modified=False: Zoho does not touch Modified_Time."""
         stamped = {"Modified_By": user_lookup(by_user)} if by_user is not None else None
-        return super().update(
-            record_id,
-            changes,
-            bump_modified=bump_modified,
-            at=at,
-            stamped=stamped,
-            notify=notify,
-            by_api=by_api,
-            triggers=triggers,
-        )
+        with self.lock:
+            current = self.records.get(str(record_id))
+            if current is not None:
+                self._unique_remove(current)
+            try:
+                record = super().update(
+                    record_id, changes, bump_modified=bump_modified, at=at, stamped=stamped, notify=False
+                )
+            finally:
+                if current is not None:
+                    self._unique_add(current)
+        if notify and bump_modified:  # outside the lock, as the kit's store announces changes
+            event = ChangeEvent(self.kind, "update", [record["id"]], {record["id"]: sorted(changes)}, by_api, triggers)
+            self._emit(event)
+        return record
 
     def delete(  # type: ignore[override]
         self,
@@ -131,7 +197,11 @@ class RecordStore(kit.RecordStore):
                 "deleted_time": deleted_time,
             }
 
-        return super().delete(record_id, at=at, tombstone=entry, notify=notify)
+        record = super().delete(record_id, at=at, tombstone=entry, notify=notify)
+        if record is not None:
+            with self.lock:
+                self._unique_remove(record)
+        return record
 
 
 def user_lookup(user: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,11 @@ Every error is Zoho's per-record entry `{code, details: {api_name, json_path, ..
 - a missing mandatory field (Last_Name for Leads and Contacts, Account_Name, Deal_Name and Stage, Subject,
   Parent_Id) → MANDATORY_NOT_FOUND; a Task's What_Id without `$se_module` → MANDATORY_NOT_FOUND on
   `$se_module`; a Note with neither title nor content → EXPECTED_FIELD_MISSING.
+- a value another record already holds in a field with "Do not allow duplicate values" (metadata `unique`, e.g. the
+  install guide's `Leadline_Id`) → DUPLICATE_DATA naming the field and that record (`unique_check`);
+- an API write setting a field a validation rule guards (`ZohoOrg.validation_rules`, set through the control API)
+  → INVALID_DATA with the rule's alert message as `message` (`rules_check`; the exact code Zoho gives a validation
+  rule's refusal is UNCONFIRMED for v8: docs/vendors/zoho-crm.md).
 Read-only fields (Created_Time, formulas, Full_Name...) are ignored, as Zoho ignores them. Lookups are stored
 as `{name, id}`, Owner as `{name, id, email}`, datetimes in the org's offset.
 """
@@ -22,7 +27,7 @@ from typing import Any
 
 from sandbox.zoho_crm import schema
 from sandbox.zoho_crm.orgs import ZohoOrg, minified
-from sandbox.zoho_crm.store import display_name, format_zoho_datetime
+from sandbox.zoho_crm.store import RecordStore, display_name, format_zoho_datetime
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TEXT_TYPES = ("text", "textarea", "email", "phone", "website", "picklist")
@@ -227,3 +232,40 @@ def derived(org: ZohoOrg, module: str, record: dict[str, Any]) -> dict[str, Any]
     merged = {**record, **result}
     result.update(schema.formula_values(module, merged, org.now()) if merged.get("Created_Time") else {})
     return result
+
+
+def rules_check(org: ZohoOrg, module: str, raw: Any, index: int) -> None:
+    """The org's validation rules on an API write: a record that sets a guarded field (to anything) is refused
+    with the rule's message."""
+    rules = org.validation_rules.get(module) or {}
+    if not rules or not isinstance(raw, dict):
+        return
+    for api_name in raw:
+        if api_name in rules:
+            raise _invalid(api_name, f"$.data[{index}].{api_name}", rules[api_name])
+
+
+def unique_check(
+    org: ZohoOrg, store: RecordStore, values: dict[str, Any], index: int, *, record_id: str | None = None
+) -> None:
+    """DUPLICATE_DATA when a value of a unique field is another live record's already."""
+    for api_name in store.unique_fields:
+        if api_name not in values:
+            continue
+        others = [other for other in store.ids_with(api_name, values[api_name]) if other != record_id]
+        if others:
+            duplicate = store.get(others[0]) or {}
+            module_id = schema.module_id(org.prefix, store.module) if store.module in schema.MODULE_IDS else None
+            owner = duplicate.get("Owner") or {}
+            raise RecordError(
+                "DUPLICATE_DATA",
+                "duplicate data",
+                api_name=api_name,
+                json_path=f"$.data[{index}].{api_name}",
+                duplicate_record={
+                    "id": others[0],
+                    "Owner": {"name": owner.get("name"), "id": owner.get("id"), "zuid": owner.get("id")},
+                    "module": {"api_name": store.module, "id": module_id},
+                },
+                more_records=len(others) > 1,
+            )

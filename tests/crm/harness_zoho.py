@@ -17,7 +17,7 @@ from crm.providers.zoho.client import ZohoClient
 from crm.records import Subscription
 from sandbox import worlds
 from tests.crm.harness import ContractHarness
-from tests.crm.zoho.conftest import control, crm_account
+from tests.crm.zoho.conftest import control, crm_account, records_written
 from tests.factories import ZohoCrmAccountFactory
 
 
@@ -27,6 +27,7 @@ class Harness(ContractHarness):
     opt_out_field = "SMS_Opt_Out"
     phone_field = "Mobile"
     last_name_field = "Last_Name"
+    external_id_field = "Leadline_Id"
 
     def make_connection(self) -> Any:
         return crm_account(self.organization, self.server)
@@ -172,3 +173,46 @@ class Harness(ContractHarness):
     def expire_export(self, job_id: str) -> None:
         # Zoho keeps a result for a day; the emulator has no control for that, so the job leaves its state.
         self.server.state.crm.bulk.jobs.pop(str(job_id))
+
+    # --- two-way sync -----------------------------------------------------------------------------------------
+    MODULES = {"lead": "Leads", "contact": "Contacts", "account": "Accounts", "deal": "Deals", "task": "Tasks"}
+
+    def create_record(self, object: str, values: Mapping[str, Any]) -> str:
+        # The people page: validated like the API, but no validation rule (those guard API writes) and no tally.
+        module = self.MODULES[object]
+        return str(control(self.server, "POST", f"zoho/{module}", dict(values))["id"])
+
+    def edit_record(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        time.sleep(1.01)  # whole-second Modified_Time: the edit must land after what was read
+        user = worlds.DEMO_USERS[1]["id"]  # a person, not the connection's user
+        control(self.server, "PATCH", f"zoho/{self.MODULES[object]}/{record_id}", {**values, "by_user_id": user})
+
+    def delete_record(self, object: str, record_id: str) -> None:
+        control(self.server, "DELETE", f"zoho/{self.MODULES[object]}/{record_id}")
+
+    def read_record(self, object: str, record_id: str) -> Mapping[str, Any] | None:
+        answer = requests.get(f"{self.server.url}/_sandbox/zoho/{self.MODULES[object]}/{record_id}", timeout=30)
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def record_ids(self, object: str) -> list[str]:
+        records = control(self.server, "GET", f"zoho/{self.MODULES[object]}?limit=1000000")
+        return sorted((record["id"] for record in records), key=int)
+
+    def records_written(self) -> int:
+        return records_written(self.server)
+
+    def refuse_writes(self, object: str, *, field: str, message: str) -> None:
+        rule = {"module": self.MODULES[object], "field": field, "message": message}
+        control(self.server, "POST", "zoho/validation-rules", rule)
+
+    def allow_writes(self, object: str) -> None:
+        control(self.server, "DELETE", f"zoho/validation-rules?module={self.MODULES[object]}")
+
+    def fail_writes(self, *, status: int, times: int) -> None:
+        # Inserts, updates, upserts and deletes go to /crm/v8/<module>[/upsert]; the provider reads through COQL and
+        # /crm/v8/<module>/<id>, which this leaves alone (a fault rule names at most one method).
+        path = "^/crm/v8/(?!coql$|org$|users$)[A-Za-z_]+(/upsert)?$"
+        control(self.server, "POST", "faults", {"path": path, "status": status, "times": times})

@@ -27,7 +27,7 @@ COQL_MAX_LIMIT = 2000  # records per COQL call (v8)
 COQL_MAX_REACH = 100_000  # OFFSET + LIMIT (v8); beyond, keyset paging
 FIELDS_PER_CALL = 50  # Get Records `fields` (v8)
 PER_PAGE = 200  # Get Records, search, users, deleted records
-WRITE_BATCH = 100  # records per insert
+WRITE_BATCH = 100  # records per insert, update, upsert or delete
 BULK_READ_CREATE_COST = 50  # UNCONFIRMED for v8 (the sandbox's figure); counted so the budget stays honest
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_.$]*$")
 
@@ -193,6 +193,41 @@ class ZohoClient(ZohoTransport):
         is retried like a read. Raises ZohoRecordError when any record failed."""
         return self._records_write("PUT", module, records, trigger, idempotent=True, what="updates")
 
+    def records_upsert(
+        self,
+        *,
+        module: str,
+        records: list[dict[str, Any]],
+        duplicate_check_fields: Iterable[str],
+        trigger: Iterable[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Insert or update records matched by `duplicate_check_fields` (batches of 100); each success entry says
+        `action` ("insert" or "update"). Matching by a unique field makes a repeat harmless, so it is retried like
+        a read. Raises ZohoRecordError when any record failed."""
+        checks = list(duplicate_check_fields)
+        return self._records_write(
+            "POST",
+            module,
+            records,
+            trigger,
+            idempotent=True,
+            what="upserts",
+            suffix="/upsert",
+            extra={"duplicate_check_fields": checks} if checks else None,
+        )
+
+    def records_delete(self, *, module: str, record_ids: list[str]) -> list[dict[str, Any]]:
+        """Delete records to the recycle bin (100 ids a call); Zoho's per-id results. Raises ZohoRecordError when
+        any id failed (INVALID_DATA for an id Zoho has no live record of)."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(record_ids), WRITE_BATCH):
+            ids = ",".join(str(int(record_id)) for record_id in record_ids[start : start + WRITE_BATCH])
+            response = self.request("DELETE", f"/crm/v8/{_identifier(module)}", params={"ids": ids}, cost=1)
+            results.extend((response.body or {}).get("data") or [])
+        if any(entry.get("status") != "success" for entry in results):
+            raise ZohoRecordError(f"Zoho refused some {module} deletes", results=results, status=207)
+        return results
+
     def _records_write(
         self,
         method: str,
@@ -202,16 +237,22 @@ class ZohoClient(ZohoTransport):
         *,
         idempotent: bool,
         what: str,
+        suffix: str = "",
+        extra: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         for start in range(0, len(records), WRITE_BATCH):
-            response = self.request(
-                method,
-                f"/crm/v8/{_identifier(module)}",
-                json={"data": records[start : start + WRITE_BATCH], "trigger": list(trigger)},
-                cost=1,
-                idempotent=idempotent,
-            )
+            try:
+                response = self.request(
+                    method,
+                    f"/crm/v8/{_identifier(module)}{suffix}",
+                    json={"data": records[start : start + WRITE_BATCH], "trigger": list(trigger), **(extra or {})},
+                    cost=1,
+                    idempotent=idempotent,
+                )
+            except ZohoRecordError as exc:  # every record of this batch refused: the later batches still go
+                results.extend(exc.results)
+                continue
             results.extend((response.body or {}).get("data") or [])
         if any(entry.get("status") != "success" for entry in results):
             raise ZohoRecordError(f"Zoho refused some {module} {what}", results=results, status=207)

@@ -8,8 +8,11 @@ of changed records on a (Modified_Time, id) cursor and records by id; in writes.
 writes; in change_feed.py the watch channel as a subscription and the parsing of its callbacks.
 Every Zoho error is translated to `crm.errors` at this boundary (`translation.translated`).
 
-Upsert by external id is not declared: Zoho has `POST /crm/v8/{module}/upsert`, but the sandbox does not emulate
-it yet, and nothing here is built without an emulator to test it against (docs/crm.md).
+Upsert by external id goes through `POST /crm/v8/{module}/upsert` with `duplicate_check_fields` naming the unique
+field alone (the install guide's `Leadline_Id`, "Do not allow duplicate values"), 100 records a call; updates of
+many records through `PUT /crm/v8/{module}`, deletes to the recycle bin (writes.py). `changed_by_us` stays None:
+Zoho's only mark of who made a change is Modified_By, the connection's user, who is usually a person working in
+Zoho too (docs/zoho.md, Two-way sync).
 """
 
 from __future__ import annotations
@@ -66,8 +69,13 @@ from crm.records import (
     Identity,
     ObjectSpec,
     Page,
+    WriteResult,
 )
 from crm.registry import register
+
+# Fields a record write cannot set, whatever their read_only flag: Zoho computes them (formulas, auto-numbers,
+# roll-ups) or takes them through another API (a record's image: the photo upload).
+COMPUTED_TYPES = frozenset({"formula", "autonumber", "rollup_summary", "profileimage"})
 
 
 def _field_type(meta: dict[str, Any], mapped: Any) -> FieldType:
@@ -106,6 +114,7 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
             Capability.SIGN_IN,
             Capability.ACTIVITY_LOGGING,
             Capability.DELETED_RECORDS,
+            Capability.UPSERT_BY_EXTERNAL_ID,
         }
     )
     object_names: ClassVar[Mapping[str, str]] = {
@@ -230,7 +239,7 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
                     label=str(meta.get("field_label") or meta.get("display_label") or ""),
                     custom=bool(meta.get("custom_field")),
                     required=bool(meta.get("system_mandatory")),
-                    read_only=bool(meta.get("read_only") or meta.get("field_read_only")),
+                    read_only=bool(meta.get("read_only") or meta.get("field_read_only")) or data_type in COMPUTED_TYPES,
                     unique=bool(meta.get("unique")),
                     lookup_target=self.canonical_object(target) if target else "",
                     choices=tuple(
@@ -393,11 +402,76 @@ class ZohoCrmProvider(ZohoChangeFeed, ZohoSignIn, ZohoEmbed, CrmProvider):
         """Updates with `trigger` empty: Zoho's workflow rules do not fire on Leadline's own writes."""
         if not values:
             return
-        writes.fields_update(self.client, module=self.vendor_object(object), record_id=record_id, values=values)
+        module = self.vendor_object(object)
+        writes.fields_update(
+            self.client,
+            module=module,
+            record_id=record_id,
+            values=values,
+            data_types=self._data_types(module, [values]),
+        )
 
     @translated
     def create_record(self, *, object: str, values: Mapping[str, Any]) -> str:
-        return writes.record_create(self.client, module=self.vendor_object(object), values=values)
+        module = self.vendor_object(object)
+        return writes.record_create(
+            self.client, module=module, values=values, data_types=self._data_types(module, [values])
+        )
+
+    max_writes_per_call: ClassVar[int] = WRITE_BATCH
+
+    @translated
+    def upsert(self, *, object: str, external_id_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:
+        (result,) = self.upsert_many(object=object, external_id_field=external_id_field, rows=[values])
+        if result.error is not None:
+            raise result.error
+        return result.record_id, result.created
+
+    @translated
+    def upsert_many(
+        self, *, object: str, external_id_field: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """`POST /{module}/upsert` matched by `external_id_field` alone, 100 rows a call, workflows off; Zoho answers
+        each row (`action` insert or update), so a refused row is that row's CrmRejected."""
+        if not rows:
+            return []
+        module = self.vendor_object(object)
+        data_types = self._data_types(module, rows)
+        return writes.records_upsert(
+            self.client, module=module, external_id_field=external_id_field, rows=rows, data_types=data_types
+        )
+
+    @translated
+    def update_many(self, *, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
+        """`PUT /{module}` with 100 records a call, workflows off; a record deleted meanwhile is its CrmNotFound."""
+        if not updates:
+            return []
+        module = self.vendor_object(object)
+        data_types = self._data_types(module, [values for _, values in updates])
+        return writes.records_update(self.client, module=module, updates=updates, data_types=data_types)
+
+    @translated
+    def delete_record(self, *, object: str, record_id: str) -> bool:
+        """To Zoho's recycle bin (`DELETE /{module}?ids=`); False when Zoho has no live record of that id."""
+        return writes.record_delete(self.client, module=self.vendor_object(object), record_id=record_id)
+
+    def _data_types(self, module: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        """The data_type of each field written, from the module's metadata (read once per provider), when a value
+        needs it to be written in Zoho's form (an id for a lookup or owner, a date, a time, an amount); {} when
+        every value is written as it is (booleans, numbers, lists)."""
+        names = {name for row in rows for name in row}
+        plain = all(
+            value is None or isinstance(value, bool | int | float | list | dict)
+            for row in rows
+            for value in row.values()
+        )
+        if plain and "Owner" not in names:
+            return {}
+        return {
+            str(meta["api_name"]): str(meta.get("data_type") or "").lower()
+            for meta in self._fields(module)
+            if meta.get("api_name") in names
+        }
 
     # --- links --------------------------------------------------------------------------------------------------
     def record_url(self, *, object: str, record_id: str) -> str:

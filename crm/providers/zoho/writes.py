@@ -1,11 +1,19 @@
 """The provider's writes: a Task on a record, completed Tasks logged 100 to a call (Zoho's per-record results say
-which landed), field updates and new records. provider.py resolves the module names, then calls these.
+which landed), field updates and new records, upserts by a unique field, updates of many records and deletes.
+provider.py resolves the module names, then calls these.
+
+Values come typed as Leadline reads them (crm/provider.py, above `update_fields`) and go out in Zoho's JSON
+(`zoho_values`, by the field's data_type): dates as yyyy-MM-dd, datetimes with their offset to the second,
+Decimal amounts as JSON numbers, a record id as the lookup `{"id"}`, a user id as the owner `{"id"}`, None to
+clear. Many-record writes go 100 to a call; Zoho answers each record on its own (207 when some were refused), so
+a refused record is that row's CrmRejected and the others land.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from crm.errors import CrmRejected
@@ -13,7 +21,7 @@ from crm.providers.zoho.client import WRITE_BATCH, ZohoClient
 from crm.providers.zoho.errors import ZohoRecordError
 from crm.providers.zoho.reads import checked_id
 from crm.providers.zoho.translation import PROVIDER, crm_error_of
-from crm.records import Activity, ActivityLogged
+from crm.records import Activity, ActivityLogged, WriteResult
 
 # Zoho links a task to a lead, account or deal through What_Id + $se_module, to a contact through Who_Id.
 TASK_WHO_OBJECTS = frozenset({"Contacts"})
@@ -95,11 +103,157 @@ def activity_task(activity: Activity, *, module: str) -> dict[str, Any]:
     return task
 
 
-def fields_update(client: ZohoClient, *, module: str, record_id: str, values: Mapping[str, Any]) -> None:
+# data_type -> what a plain id becomes.
+LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
+NUMBER_TYPES = frozenset({"double", "decimal", "percent", "currency"})
+
+
+def zoho_value(value: Any, data_type: str) -> Any:
+    """One typed value in Zoho's JSON for a field of `data_type` ("" when the metadata does not know the field);
+    ValueError for a value that cannot be written so."""
+    if value is None or isinstance(value, bool):
+        return value
+    if data_type in LOOKUP_TYPES and isinstance(value, str | int):
+        return {"id": str(value)}
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"a datetime without a time zone: {value!r}")
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
+        if data_type not in NUMBER_TYPES and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return value
+
+
+def zoho_values(values: Mapping[str, Any], data_types: Mapping[str, str]) -> dict[str, Any]:
+    return {name: zoho_value(value, data_types.get(name, "")) for name, value in values.items()}
+
+
+def fields_update(
+    client: ZohoClient, *, module: str, record_id: str, values: Mapping[str, Any], data_types: Mapping[str, str]
+) -> None:
     """Updates with `trigger` empty: Zoho's workflow rules do not fire on Leadline's own writes."""
-    client.records_update(module=module, records=[{**values, "id": checked_id(record_id)}])
+    record = _encoded(values, data_types)
+    client.records_update(module=module, records=[{**record, "id": checked_id(record_id)}])
 
 
-def record_create(client: ZohoClient, *, module: str, values: Mapping[str, Any]) -> str:
-    results = client.records_insert(module=module, records=[dict(values)])
+def record_create(client: ZohoClient, *, module: str, values: Mapping[str, Any], data_types: Mapping[str, str]) -> str:
+    results = client.records_insert(module=module, records=[_encoded(values, data_types)])
     return str(results[0]["details"]["id"])
+
+
+def _encoded(values: Mapping[str, Any], data_types: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        return zoho_values(values, data_types)
+    except ValueError as exc:
+        raise CrmRejected(str(exc), provider=PROVIDER, code="INVALID_VALUE") from exc
+
+
+def records_upsert(
+    client: ZohoClient,
+    *,
+    module: str,
+    external_id_field: str,
+    rows: Sequence[Mapping[str, Any]],
+    data_types: Mapping[str, str],
+) -> list[WriteResult]:
+    """Upserts matched by the unique `external_id_field` alone (`duplicate_check_fields`), 100 to a call, workflows
+    off. A row without a value for the field could only be inserted, so it is refused here (never a duplicate)."""
+    prepared: dict[int, dict[str, Any]] = {}
+    outcome: dict[int, WriteResult] = {}
+    for index, values in enumerate(rows):
+        if values.get(external_id_field) in (None, ""):
+            outcome[index] = WriteResult(
+                error=CrmRejected(
+                    f"no value for the external id field {external_id_field}",
+                    provider=PROVIDER,
+                    code="MANDATORY_NOT_FOUND",
+                    field_errors={external_id_field: "required for an upsert"},
+                )
+            )
+            continue
+        try:
+            prepared[index] = _encoded(values, data_types)
+        except CrmRejected as exc:
+            outcome[index] = WriteResult(error=exc)
+    order = list(prepared)
+    try:
+        entries = client.records_upsert(
+            module=module, records=[prepared[index] for index in order], duplicate_check_fields=[external_id_field]
+        )
+    except ZohoRecordError as exc:
+        entries = exc.results
+    for index, entry in zip(order, entries, strict=False):
+        if entry.get("status") == "success":
+            record_id = str((entry.get("details") or {}).get("id") or "")
+            outcome[index] = WriteResult(record_id=record_id, created=entry.get("action") == "insert")
+        else:
+            outcome[index] = WriteResult(error=_entry_error(entry))
+    return [outcome.get(index) or WriteResult(error=_missing()) for index in range(len(rows))]
+
+
+def records_update(
+    client: ZohoClient,
+    *,
+    module: str,
+    updates: Sequence[tuple[str, Mapping[str, Any]]],
+    data_types: Mapping[str, str],
+) -> list[WriteResult]:
+    """Updates of many records, 100 to a call, workflows off; each record's own result."""
+    prepared: dict[int, dict[str, Any]] = {}
+    outcome: dict[int, WriteResult] = {}
+    for index, (record_id, values) in enumerate(updates):
+        try:
+            prepared[index] = {**_encoded(values, data_types), "id": checked_id(record_id)}
+        except CrmRejected as exc:
+            outcome[index] = WriteResult(record_id=str(record_id), error=exc)
+    order = list(prepared)
+    try:
+        entries = client.records_update(module=module, records=[prepared[index] for index in order])
+    except ZohoRecordError as exc:
+        entries = exc.results
+    for index, entry in zip(order, entries, strict=False):
+        record_id = str(updates[index][0])
+        if entry.get("status") == "success":
+            outcome[index] = WriteResult(record_id=record_id)
+        else:
+            outcome[index] = WriteResult(record_id=record_id, error=_entry_error(entry))
+    return [
+        outcome.get(index) or WriteResult(record_id=str(updates[index][0]), error=_missing())
+        for index in range(len(updates))
+    ]
+
+
+def record_delete(client: ZohoClient, *, module: str, record_id: str) -> bool:
+    """To the recycle bin; False when Zoho has no live record of that id (INVALID_DATA: deleted already)."""
+    try:
+        checked = checked_id(record_id)
+    except CrmRejected:
+        return False
+    try:
+        client.records_delete(module=module, record_ids=[checked])
+    except ZohoRecordError as exc:
+        entry = exc.results[0] if exc.results else {}
+        if entry.get("code") == "INVALID_DATA":
+            return False
+        raise crm_error_of(exc) from exc
+    return True
+
+
+def _entry_error(entry: dict[str, Any]) -> CrmRejected:
+    """One refused record's entry as its CrmRejected (CrmNotFound for an id Zoho has no record of)."""
+    error = crm_error_of(ZohoRecordError("Zoho refused the record", results=[entry], status=400))
+    if isinstance(error, CrmRejected):
+        return error
+    return CrmRejected(str(entry.get("message") or "Zoho refused the record"), provider=PROVIDER)
+
+
+def _missing() -> CrmRejected:
+    return CrmRejected("Zoho gave no result for this record", provider=PROVIDER)

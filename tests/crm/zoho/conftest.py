@@ -63,3 +63,8 @@ def control(server: Any, method: str, path: str, body: Any = None) -> Any:
 def minted(server: Any, refresh_token: str = worlds.DEMO_CRM_REFRESH_TOKEN) -> int:
     """How many access tokens the sandbox ever minted from a refresh token."""
     return sum(1 for token in server.state.accounts.access_tokens.values() if token.refresh_token == refresh_token)
+
+
+def records_written(server: Any, org_id: str = worlds.DEMO_ZOHO_ORG_ID) -> int:
+    """How many records the emulator's API wrote for an org (the kit's `zoho.records_written:<org>` tally)."""
+    return int(control(server, "GET", "counters").get(f"zoho.records_written:{org_id}", 0))
