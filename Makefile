@@ -93,6 +93,7 @@ bench: $(INSTALLED) ## Benchmarks, reported as ratios against a baseline measure
 	$(BIN)/python -m bench.sync_mirror_salesforce --memory-records 10000,200000
 	$(BIN)/python -m bench.sync_mirror_hubspot --memory-records 10000,200000
 	$(BIN)/python -m bench.sync_mirror_dynamics --memory-records 10000,200000
+	$(BIN)/python -m bench.links_first_sync --records 50000
 
 check-deploy: $(INSTALLED) ## manage.py check --deploy with production-like settings
 	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
