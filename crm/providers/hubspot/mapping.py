@@ -189,12 +189,13 @@ _SKIP, _FIELD, _CUSTOM = 0, 1, 2
 class Routes:
     """Where each property of a schema goes, worked out once per schema (mapping.py runs per record, per property):
     `text` the plain text fields (no converter, no phone: their key), `routes` the rest (target, key, converter of
-    non-empty text, phone or not); the record's own columns (id, times, e-mail, owner) are skipped."""
+    non-empty text, phone or not); the record's own columns (id, times, owner) are skipped."""
 
     __slots__ = ("routes", "skipped", "text")
 
     def __init__(self, schema: ObjectSchema) -> None:
-        skipped = {schema.modified_property, ID_PROPERTY, "email", OWNER_PROPERTY, *CREATED_PROPERTIES}
+        # The e-mail is the record's column and a field too (`record.get("email")`, as the field spec keys it).
+        skipped = {schema.modified_property, ID_PROPERTY, OWNER_PROPERTY, *CREATED_PROPERTIES}
         self.skipped = frozenset(skipped | set(RECORD_KEYS) | {"associations"})
         self.text: dict[str, str] = {}
         self.routes: dict[str, tuple[int, str, Callable[[str], Any] | None, bool]] = {}
