@@ -6,7 +6,8 @@ PHONE, `boolean` -> BOOLEAN, `reference` -> LOOKUP (USER when it points at users
 numbers, dates. Standard fields are keyed in snake_case in `fields` (a reference by its relationship name plus
 `_id`: ConvertedContactId -> `converted_contact_id`, as the mirror's views read lookups); custom fields (`__c`) keep
 their API names in `custom_fields`. The record's own columns come from Id, Name (else FirstName LastName), Email,
-OwnerId, CreatedDate and SystemModstamp (the change cursor's time), and are not repeated in `fields`.
+OwnerId, CreatedDate and SystemModstamp (the change cursor's time), and are not repeated in `fields`, except Email:
+it is a field people and two-way sync write (its spec's key, `email`), so it is read back there too.
 
 Compound fields (`address`, `location`) are not selected: their parts are ordinary fields (Street, City, ...).
 `base64` fields cannot be read by a query of many rows, so they are left out too.
@@ -291,6 +292,7 @@ def object_mapping_build(
 # --- record -> CanonicalRecord -------------------------------------------------------------------------------------
 _SKIP, _FIELD, _CUSTOM = 0, 1, 2
 _COLUMN_KEYS = frozenset(COLUMN_KEYS.values())
+ALSO_FIELDS = frozenset({"Email"})  # record columns also kept in `fields` under their key
 
 
 def _route(spec: FieldMapping) -> tuple[int, str, Callable[[Any], Any] | None, bool]:
@@ -298,7 +300,7 @@ def _route(spec: FieldMapping) -> tuple[int, str, Callable[[Any], Any] | None, b
     (None: text, kept as sent when it is a string) and whether it is a phone field."""
     if spec.custom:
         target, key = _CUSTOM, spec.name
-    elif spec.key in _COLUMN_KEYS:
+    elif spec.key in _COLUMN_KEYS and spec.name not in ALSO_FIELDS:
         target, key = _SKIP, spec.key
     elif spec.type in (FieldType.LOOKUP, FieldType.USER):
         target, key = _FIELD, f"{spec.key}_id"

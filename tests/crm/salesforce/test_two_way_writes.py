@@ -83,7 +83,9 @@ def test_one_external_id_twice_in_a_batch_lands_in_order(sf, provider):
         rows=[{KEY: "ll-1", "LastName": "First", "Company": "S"}, {KEY: "LL-1", "LastName": "Second"}],
     )
     assert [result.ok for result in results] == [True, True]
-    assert results[0].record_id == results[1].record_id and results[0].created and not results[1].created
+    assert results[0].record_id == results[1].record_id
+    assert results[0].created
+    assert not results[1].created
     assert sf.read("Lead", results[0].record_id)["LastName"] == "Second"
 
 
@@ -92,20 +94,27 @@ def test_several_records_holding_an_external_id_refuse_that_row(sf, provider):
     results = provider.upsert_many(
         object=LEAD,
         external_id_field="External_Ref__c",
-        rows=[{"External_Ref__c": "ref-1", "Title": "X"}, {"External_Ref__c": "ref-2", "LastName": "C", "Company": "S"}],
+        rows=[
+            {"External_Ref__c": "ref-1", "Title": "X"},
+            {"External_Ref__c": "ref-2", "LastName": "C", "Company": "S"},
+        ],
     )
-    assert results[0].error.code == "DUPLICATE_EXTERNAL_ID" and "more than one record" in results[0].error.message
-    assert results[1].ok and results[1].created
+    assert results[0].error.code == "DUPLICATE_EXTERNAL_ID"
+    assert "more than one record" in results[0].error.message
+    assert results[1].ok
+    assert results[1].created
 
 
 def test_a_lead_created_without_a_company_gets_web_to_leads_placeholder(sf, provider):
     (result,) = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=[{KEY: "ll-9", "LastName": "Solo"}])
-    assert result.ok and result.created
+    assert result.ok
+    assert result.created
     assert sf.read("Lead", result.record_id)["Company"] == "[not provided]"
     # An update never needs it, and never overwrites the company with it.
     sf.update("Lead", [result.record_id], {"Company": "Harbor Gym"})
     (again,) = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=[{KEY: "ll-9", "Title": "Coach"}])
-    assert again.ok and sf.read("Lead", result.record_id)["Company"] == "Harbor Gym"
+    assert again.ok
+    assert sf.read("Lead", result.record_id)["Company"] == "Harbor Gym"
 
 
 def test_update_many_sets_values_and_says_which_records_are_gone(empty_sandbox, sf, provider):
@@ -118,7 +127,8 @@ def test_update_many_sets_values_and_says_which_records_are_gone(empty_sandbox, 
     )
     assert [result.record_id for result in results] == [ids[0], ids[1], "nope", ids[2]]
     assert [result.ok for result in results] == [True, False, False, True]
-    assert isinstance(results[1].error, CrmNotFound) and results[1].error.code == "ENTITY_IS_DELETED"
+    assert isinstance(results[1].error, CrmNotFound)
+    assert results[1].error.code == "ENTITY_IS_DELETED"
     assert isinstance(results[2].error, CrmNotFound)
     assert sf.read("Lead", ids[0])["Title"] == "Coach"
     assert written(empty_sandbox, sf) == before + 1
@@ -145,7 +155,8 @@ def test_delete_record_goes_to_the_recycle_bin_and_a_retry_is_no_error(sf, provi
 def test_a_throttled_batch_is_retried_and_one_that_stays_down_is_raised(empty_sandbox, sf, provider, sleeps):
     control(empty_sandbox, "POST", "faults", {"path": WRITE_PATH, "status": 503, "times": 1})
     (result,) = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=rows(1))
-    assert result.ok and sleeps.waits
+    assert result.ok
+    assert sleeps.waits
     control(empty_sandbox, "POST", "faults", {"path": WRITE_PATH, "status": 429, "times": 0})
     with pytest.raises((CrmRateLimited, CrmUnavailable)):
         provider.update_many(object=LEAD, updates=[(result.record_id, {"Title": "x"})])
@@ -227,7 +238,7 @@ def test_a_naive_datetime_or_a_list_for_one_choice_is_refused_before_sending(sf,
     results = provider.update_many(
         object=LEAD,
         updates=[
-            (sf.seed("Lead", 1)[0], {"Consent_Date__c": datetime(2026, 12, 7, 14, 3)}),
+            (sf.seed("Lead", 1)[0], {"Consent_Date__c": datetime(2026, 12, 7, 14, 3)}),  # noqa: DTZ001 (the point)
             (sf.seed("Lead", 1, seed=8)[0], {"Interests__c": ["Yoga;Spin"]}),
         ],
     )

@@ -206,7 +206,10 @@ def test_collection_upsert_by_external_id_says_what_it_created(org):
     assert results[1]["created"] is True
     assert [result["errors"][0]["statusCode"] for result in results[2:]] == ["DUPLICATE_EXTERNAL_ID"] * 2
     again = org.call(
-        "PATCH", "composite/sobjects/Task/Leadline_Message_Id__c", json={"records": [task("m-2", "SMS b")]}
+        "PATCH",
+        "composite/sobjects/Task/Leadline_Message_Id__c",
+        json={"records": [task("m-2", "SMS b")]},
+        headers=CLIENT,
     ).json()
     assert again[0]["created"] is False
     assert again[0]["id"] == results[1]["id"]
