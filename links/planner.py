@@ -225,6 +225,8 @@ class ChunkPlan:
         self.superseded: list[LinkWrite] = []
         self.conflicts: list[LinkConflict] = []
         self.reviews: list[MatchReview] = []
+        # Ids of each side under an open review (the record reviewed, and its candidates): they wait for the manager.
+        self.under_review: dict[str, set[str]] = {Side.A: set(), Side.B: set()}
         self.origin = LinkWrite.Origin.FIRST_SYNC if link.first_sync_done_at is None else None
 
     # -- reads --
@@ -281,7 +283,9 @@ class ChunkPlan:
         unpaired = [
             record_id
             for record_id in dict.fromkeys(external_ids)
-            if (side, record_id) not in self.pairs and (side, record_id) not in reviews
+            if (side, record_id) not in self.pairs
+            and (side, record_id) not in reviews
+            and record_id not in self.under_review[side]
         ]
         if not unpaired:
             return
@@ -307,35 +311,8 @@ class ChunkPlan:
         for record_id in unpaired:
             match = matches.get(record_id)
             candidates = [c for c in (match.candidates if match else ()) if (target, c) not in self.pairs]
-            if match and len(match.candidates) > 1:
-                self.reviews.append(
-                    MatchReview(
-                        organization_id=self.link.organization_id,
-                        link=self.link,
-                        link_object=self.link_object,
-                        side=side,
-                        external_id=record_id,
-                        candidates=list(match.candidates),
-                        matched_by=match.matched_by,
-                        match_value=str(match.value)[:254],
-                    )
-                )
-                self.counts.reviews += 1
-                continue
-            if match and not candidates:  # its one candidate was just taken by another record of this chunk
-                self.reviews.append(
-                    MatchReview(
-                        organization_id=self.link.organization_id,
-                        link=self.link,
-                        link_object=self.link_object,
-                        side=side,
-                        external_id=record_id,
-                        candidates=list(match.candidates),
-                        matched_by=match.matched_by,
-                        match_value=str(match.value)[:254],
-                    )
-                )
-                self.counts.reviews += 1
+            if match and (match.ambiguous or not candidates):  # several, or its one taken in this chunk
+                self._review(side, record_id, match)
                 continue
             ids = {side: record_id, target: candidates[0] if candidates else ""}
             pair = RecordPair(
@@ -349,6 +326,23 @@ class ChunkPlan:
             self.new_pairs.append(pair)
             self._pair_remember(pair)
 
+    def _review(self, side: str, record_id: str, match: Any) -> None:
+        self.reviews.append(
+            MatchReview(
+                organization_id=self.link.organization_id,
+                link=self.link,
+                link_object=self.link_object,
+                side=side,
+                external_id=record_id,
+                candidates=list(match.candidates),
+                matched_by=match.matched_by,
+                match_value=str(match.value)[:254],
+            )
+        )
+        self.under_review[side].add(record_id)
+        self.under_review[other_side(side)].update(match.candidates)
+        self.counts.reviews += 1
+
     # -- the chunk --
     def plan(self, changes: list[LinkChange]) -> None:
         ids: dict[str, set[str]] = {Side.A: set(), Side.B: set()}
@@ -361,6 +355,9 @@ class ChunkPlan:
                 link_object=self.link_object, external_id__in=ids[Side.A] | ids[Side.B]
             )
         }
+        for review in MatchReview.objects.unscoped().filter(link_object=self.link_object, state=MatchReview.State.OPEN):
+            self.under_review[review.side].add(review.external_id)
+            self.under_review[other_side(review.side)].update(review.candidates)
         upserts = [change for change in changes if change.operation == LinkChange.Operation.UPSERT]
         for side in (Side.A, Side.B):
             self._match(side, [c.external_id for c in upserts if c.side == side], reviews)
@@ -376,8 +373,9 @@ class ChunkPlan:
             review = reviews.get((change.side, change.external_id))
             pair = self.pairs.get((change.side, change.external_id))
             if pair is None:
-                if review is not None and review.state == MatchReview.State.OPEN:
-                    change.processed_at = None  # waits for the manager (a resolved review makes a pair)
+                if change.external_id in self.under_review[change.side]:
+                    # waits for the manager (a resolved review makes a pair; a candidate not picked is matched anew)
+                    change.processed_at = None
                     change.due_at = self.now + LOOKUP_WAIT * 5
                 continue
             if change.operation == LinkChange.Operation.DELETE:
@@ -532,7 +530,7 @@ class ChunkPlan:
             if (
                 row_target is not None
                 and link_field.direction == LinkField.Direction.BOTH
-                and not is_empty(value_t)
+                and (not is_empty(value_t) or (link_field.clears and state.get("agreed_at")))  # a clear is a change
                 and self._target_changed(state, target)
             ):
                 winner, rule = _winner(
@@ -665,17 +663,19 @@ class ChunkPlan:
         if self.touched:
             for pair in self.touched.values():
                 pair.updated_at = self.now
-            RecordPair.objects.bulk_update(list(self.touched.values()), ["field_state", "state", "updated_at"])
+            RecordPair.objects.unscoped().bulk_update(
+                list(self.touched.values()), ["field_state", "state", "updated_at"]
+            )
         if self.new_writes:
             LinkWrite.objects.bulk_create(self.new_writes)
             self.counts.writes += len(self.new_writes)
         if self.merged:
-            LinkWrite.objects.bulk_update(list(self.merged.values()), ["values", "previous", "hashes"])
+            LinkWrite.objects.unscoped().bulk_update(list(self.merged.values()), ["values", "previous", "hashes"])
         if self.superseded:
-            LinkWrite.objects.bulk_update(self.superseded, ["state"])
+            LinkWrite.objects.unscoped().bulk_update(self.superseded, ["state"])
         if self.conflicts:
             LinkConflict.objects.bulk_create(self.conflicts)
-        LinkChange.objects.bulk_update(changes, ["processed_at", "due_at", "attempts"])
+        LinkChange.objects.unscoped().bulk_update(changes, ["processed_at", "due_at", "attempts"])
 
 
 def changes_plan(*, link: SyncLink, changes: list[LinkChange], specs, now: datetime, context=None) -> int:

@@ -119,7 +119,7 @@ def _loop_guard(writes: list[LinkWrite], now: datetime) -> list[LinkWrite]:
             "undoing each other's changes (a CRM rule or automation). Not sent; retry once the cause is fixed."
         )
         write.transient = False
-    LinkWrite.objects.bulk_update(stopped, ["state", "error_code", "error_message", "transient"])
+    LinkWrite.objects.unscoped().bulk_update(stopped, ["state", "error_code", "error_message", "transient"])
     return [w for w in writes if (w.pair_id, w.side) not in looping]
 
 
@@ -130,7 +130,7 @@ def _without_target(batch: list[LinkWrite], side: str, now: datetime) -> list[Li
     for write in waiting:
         write.next_attempt_at = now + BACKOFF_BASE
     if waiting:
-        LinkWrite.objects.bulk_update(waiting, ["next_attempt_at"])
+        LinkWrite.objects.unscoped().bulk_update(waiting, ["next_attempt_at"])
     return ready
 
 
@@ -146,8 +146,8 @@ def _mark_sending(batch: list[LinkWrite], side: str, now: datetime) -> None:
             for field_id, digest in write.hashes.items():
                 pair.field_state.setdefault(field_id, {})["w" + side] = digest
             write.pair = pair
-        LinkWrite.objects.bulk_update(batch, ["state", "sent_at"])
-        RecordPair.objects.bulk_update(list(pairs.values()), ["field_state"])
+        LinkWrite.objects.unscoped().bulk_update(batch, ["state", "sent_at"])
+        RecordPair.objects.unscoped().bulk_update(list(pairs.values()), ["field_state"])
 
 
 def _typed_values(write: LinkWrite, spec) -> dict[str, Any]:
@@ -231,7 +231,7 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
                 state = pair.field_state.setdefault(field_id, {})
                 state[side], state[side + "_at"] = digest, now.isoformat()
                 state["agreed"], state["agreed_at"] = digest, now.isoformat()
-        LinkWrite.objects.bulk_update(
+        LinkWrite.objects.unscoped().bulk_update(
             batch,
             [
                 "state",
@@ -244,7 +244,7 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
                 "next_attempt_at",
             ],
         )
-        RecordPair.objects.bulk_update(list(pairs.values()), ["field_state", "id_a", "id_b", "state"])
+        RecordPair.objects.unscoped().bulk_update(list(pairs.values()), ["field_state", "id_a", "id_b", "state"])
 
 
 def _failed(write: LinkWrite, error: Any) -> None:
@@ -274,7 +274,7 @@ def _whole_batch_failed(link: SyncLink, batch: list[LinkWrite], exc: CrmError) -
                 write.state, write.next_attempt_at = LinkWrite.State.PENDING, now + min(wait, BACKOFF_CAP)
         else:
             _failed(write, exc)
-    LinkWrite.objects.bulk_update(
+    LinkWrite.objects.unscoped().bulk_update(
         batch, ["state", "next_attempt_at", "transient", "attempts", "error_code", "error_message", "error_fields"]
     )
     if isinstance(exc, CrmAuthError):
