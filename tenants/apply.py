@@ -1,15 +1,22 @@
 """Apply a tenants file: create or update everything it describes, in one transaction, or nothing at all.
 
 Entries are matched by their natural keys (organization slug, account name, studio slug, number + provider,
-member email), so applying the same file twice changes nothing. Nothing absent from the file is deleted; within
-an entry, what it lists is what there is (a member's studios, a member's CRM user ids).
+member email, link name), so applying the same file twice changes nothing. Nothing absent from the file is deleted;
+within an entry, what it lists is what there is (a member's studios, a member's CRM user ids, a link's object pairs
+and their field mappings).
+
+Links are checked against both CRMs' field metadata where both connections are connected: the metadata is read
+before the transaction opens (no CRM call inside one), and every problem is reported with its place in the file.
+A link never changes state here: starting, pausing and resuming are a manager's acts (the admin, `manage.py links`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -19,7 +26,11 @@ from core.exceptions import ApplicationError
 from core.phone import normalize_e164
 from core.secrets import Secret
 from crm.connection_settings import connection_settings_apply
+from crm.connection_state import CrmConnection
 from crm.connections import crm_connection_get
+from crm.errors import CrmError
+from links.config import SpecOrReason, link_problem_list, object_specs_fetch
+from links.models import LinkField, LinkObject, Side, SyncLink
 from studios import services
 from studios.models import (
     DEFAULT_URLS,
@@ -39,6 +50,8 @@ from tenants.report import ApplyReport
 from tenants.schema import (
     LEGACY_CRM_USER_ID_KEYS,
     AccountEntry,
+    LinkEntry,
+    LinkObjectEntry,
     MemberEntry,
     NumberEntry,
     OrganizationEntry,
@@ -51,6 +64,83 @@ from tenants.schema import (
 )
 
 User = get_user_model()
+
+
+@dataclass
+class TenantsApplyReport(ApplyReport):
+    """The report, with the links counted and what could not be checked yet (notes, not errors)."""
+
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        lines = super().lines()
+        if any(counter["links"] for counter in (self.created, self.updated, self.unchanged)):
+            lines.append(
+                f"links: {self.created['links']} created, {self.updated['links']} updated, "
+                f"{self.unchanged['links']} unchanged"
+            )
+        return lines + [f"note: {note}" for note in self.notes]
+
+
+def connection_is_connected(account: ProviderAccount) -> bool:
+    """Whether the account's CRM connection has been connected (consented) and not lost since: its provider's
+    connection row says CONNECTED. Asked of every CRM's connection model, so no vendor is named here."""
+    for model in apps.get_models():
+        if (
+            issubclass(model, CrmConnection)
+            and model._default_manager.filter(account=account, state=CrmConnection.State.CONNECTED).exists()
+        ):
+            return True
+    return False
+
+
+@dataclass
+class LinkSpecs:
+    """Field metadata read before the transaction, by (connection id, object): a spec or why there is none; the
+    connections that were not connected (or not reachable), with the note to show."""
+
+    specs: dict[tuple[int, str], SpecOrReason] = field(default_factory=dict)
+    checked: set[int] = field(default_factory=set)
+    unchecked: dict[int, str] = field(default_factory=dict)
+
+
+def link_specs_prefetch(document: TenantsDocument) -> LinkSpecs:
+    """The metadata of every object the file's links name, on connections that exist and are connected. Outside
+    any transaction: it asks the CRMs (cached for a few minutes)."""
+    found = LinkSpecs()
+    for org_entry in document.organizations:
+        if not org_entry.links:
+            continue
+        org = Organization.objects.unscoped().filter(slug=org_entry.slug).first()
+        if org is None:
+            continue
+        names = {name for link in org_entry.links for name in (link.a, link.b)}
+        accounts = {
+            account.name: account
+            for account in ProviderAccount.objects.for_organization(org).filter(name__in=names)
+            if account.is_crm_connection
+        }
+        wanted: dict[int, set[str]] = {}
+        for link in org_entry.links:
+            for side in (Side.A, Side.B):
+                account = accounts.get(getattr(link, side))
+                if account is not None:
+                    wanted.setdefault(account.pk, set()).update(getattr(o, side) for o in link.objects)
+        for account in accounts.values():
+            if account.pk not in wanted or account.pk in found.unchecked:
+                continue
+            if not connection_is_connected(account):
+                found.unchecked[account.pk] = f"{account.name} is not connected yet"
+                continue
+            try:
+                fetched = object_specs_fetch(connection=account, objects=sorted(wanted[account.pk]))
+            except CrmError as exc:
+                found.unchecked[account.pk] = f"{account.name} did not give its field metadata ({exc})"
+                continue
+            found.checked.add(account.pk)
+            for name, spec in fetched.items():
+                found.specs[(account.pk, name)] = spec
+    return found
 
 
 def _plain(value: Any) -> Any:
@@ -83,11 +173,12 @@ def _errors_of(exc: ValidationError) -> list[tuple[str | None, str]]:
 
 
 class _Applier:
-    def __init__(self, raw: Mapping[str, Any], environ: Mapping[str, str] | None):
+    def __init__(self, raw: Mapping[str, Any], environ: Mapping[str, str] | None, link_specs: LinkSpecs | None = None):
         self.raw = raw
         self.environ = environ
         self.errors: list[str] = []
-        self.report = ApplyReport()
+        self.report = TenantsApplyReport()
+        self.link_specs = link_specs or LinkSpecs()
         # Entries that failed, by (model, organization, natural key): a reference to one of them is not a second
         # problem to report, the entry's own error already says what is wrong.
         self.failed: set[tuple[str, int, str]] = set()
@@ -149,6 +240,8 @@ class _Applier:
             self.number(org, (*loc, "numbers", i), number)
         for i, member in enumerate(entry.members):
             self.member(org, (*loc, "members", i), member)
+        for i, link in enumerate(entry.links):
+            self.link(org, (*loc, "links", i), link)
 
     def lead_webhook_token(self, org: Organization, loc: tuple[str | int, ...], entry: OrganizationEntry) -> bool:
         """Set the new-lead webhook token when the file gives one that differs; True if it changed."""
@@ -445,6 +538,147 @@ class _Applier:
             wanted[connection] = crm_user_id
         return {connection: crm_user_id for connection, crm_user_id in wanted.items() if crm_user_id}
 
+    # --- links ----------------------------------------------------------------------------------------------
+    def link(self, org: Organization, loc: tuple[str | int, ...], entry: LinkEntry) -> None:
+        sides = {}
+        for side in (Side.A, Side.B):
+            found = self.lookup(org, ProviderAccount, "name", [getattr(entry, side)], loc, side, "account")
+            if found is None:
+                return
+            if not found[0].is_crm_connection:
+                self.fail(
+                    loc, f"{found[0].name} is a {found[0].get_kind_display()} account, not a CRM connection", side
+                )
+                return
+            sides[side] = found[0]
+        link = SyncLink.objects.for_organization(org).filter(name=entry.name).first()
+        created = link is None
+        link = link or SyncLink(organization=org, name=entry.name)
+        if not created and link.state != SyncLink.State.DRAFT:
+            if (link.connection_a_id, link.connection_b_id) != (sides[Side.A].pk, sides[Side.B].pk):
+                self.fail(loc, f"{entry.name} has started: its connections cannot change (make a new link)", "a")
+                return
+        owners = [{"a": owner.a, "b": owner.b} for owner in entry.owners]
+        changed = _assign(
+            link,
+            {
+                "connection_a": sides[Side.A],
+                "connection_b": sides[Side.B],
+                "time_zone": entry.time_zone,
+                "owners": owners,
+            },
+        )
+        if not self.save(link, loc, needed=created or changed):
+            return
+        objects_changed = self.link_objects(org, loc, link, entry.objects)
+        if objects_changed is None:
+            return
+        self.record("links", created=created, changed=changed or objects_changed)
+        self.link_check(link, loc, entry)
+
+    def link_objects(
+        self, org: Organization, loc: tuple[str | int, ...], link: SyncLink, entries: list[LinkObjectEntry]
+    ) -> bool | None:
+        """The link's object pairs and their fields are the entry's: others are removed. Whether any changed; None
+        (and errors) when one could not be saved."""
+        existing = {(o.object_a, o.object_b): o for o in LinkObject.objects.for_organization(org).filter(link=link)}
+        wanted = {(e.a, e.b) for e in entries}
+        removed = [o.pk for key, o in existing.items() if key not in wanted]
+        changed = bool(removed)
+        if removed:
+            LinkObject.objects.for_organization(org).filter(pk__in=removed).delete()
+        for position, entry in enumerate(entries):
+            where = (*loc, "objects", position)
+            link_object = existing.get((entry.a, entry.b))
+            created = link_object is None
+            link_object = link_object or LinkObject(organization=org, link=link, object_a=entry.a, object_b=entry.b)
+            values = {
+                "external_id_a": entry.external_id.a,
+                "external_id_b": entry.external_id.b,
+                "match_by": list(entry.match_by),
+                "create_a": entry.create.a,
+                "create_b": entry.create.b,
+                "deletes": entry.deletes,
+                "archive_a": dict(entry.archive.a),
+                "archive_b": dict(entry.archive.b),
+                "position": position,
+            }
+            object_changed = _assign(link_object, values)
+            if not self.save(link_object, where, needed=created or object_changed):
+                return None
+            fields_changed = self.link_fields(org, where, link_object, entry)
+            if fields_changed is None:
+                return None
+            changed = changed or created or object_changed or fields_changed
+        return changed
+
+    def link_fields(
+        self, org: Organization, loc: tuple[str | int, ...], link_object: LinkObject, entry: LinkObjectEntry
+    ) -> bool | None:
+        """A mapping is kept (with what the link remembers of it) while its two fields stay; one whose fields
+        change is a new mapping."""
+        existing = {
+            (f.field_a, f.field_b): f for f in LinkField.objects.for_organization(org).filter(link_object=link_object)
+        }
+        wanted = {(f.a, f.b) for f in entry.fields}
+        removed = [f.pk for key, f in existing.items() if key not in wanted]
+        changed = bool(removed)
+        if removed:
+            LinkField.objects.for_organization(org).filter(pk__in=removed).delete()
+        for i, field_entry in enumerate(entry.fields):
+            link_field = existing.get((field_entry.a, field_entry.b))
+            created = link_field is None
+            link_field = link_field or LinkField(
+                organization=org, link_object=link_object, field_a=field_entry.a, field_b=field_entry.b
+            )
+            field_changed = _assign(
+                link_field,
+                {
+                    "direction": field_entry.direction,
+                    "conflict": field_entry.conflict,
+                    "clears": field_entry.clears,
+                    "values_a_to_b": dict(field_entry.values.a_to_b),
+                    "values_b_to_a": dict(field_entry.values.b_to_a),
+                },
+            )
+            if not self.save(link_field, (*loc, "fields", i), needed=created or field_changed):
+                return None
+            changed = changed or created or field_changed
+        return changed
+
+    def link_check(self, link: SyncLink, loc: tuple[str | int, ...], entry: LinkEntry) -> None:
+        """The link against both CRMs' field metadata (read before the transaction), every problem at its place
+        in the file; a connection not connected yet is a note: `links preview` checks once it is."""
+        unchecked = [
+            self.link_specs.unchecked.get(connection.pk, f"{connection.name} is not connected yet")
+            for connection in (link.connection_a, link.connection_b)
+            if connection.pk not in self.link_specs.checked
+        ]
+        if unchecked:
+            self.report.notes.append(
+                f"{self.where(*loc)}: fields not checked against the CRMs: {'; '.join(unchecked)}. "
+                f"`manage.py links preview --organization {link.organization.slug} --link {link.name}` checks them."
+            )
+            return
+        object_specs: dict[tuple[str, str], SpecOrReason] = {}
+        for side, connection_id in ((Side.A, link.connection_a_id), (Side.B, link.connection_b_id)):
+            for object_entry in entry.objects:
+                name = getattr(object_entry, side)
+                if (connection_id, name) in self.link_specs.specs:
+                    object_specs[(side, name)] = self.link_specs.specs[(connection_id, name)]
+        positions = {(o.a, o.b): i for i, o in enumerate(entry.objects)}
+        for problem in link_problem_list(link, object_specs=object_specs):
+            where: tuple[str | int, ...] = loc
+            if problem.link_object is not None:
+                index = positions.get((problem.link_object.object_a, problem.link_object.object_b))
+                where = (*loc, "objects", index)
+                if problem.link_field is not None:
+                    fields = [(f.a, f.b) for f in entry.objects[index].fields]
+                    pair = (problem.link_field.field_a, problem.link_field.field_b)
+                    if pair in fields:
+                        where = (*where, "fields", fields.index(pair))
+            self.fail(where, problem.message)
+
 
 def tenants_apply(
     *,
@@ -455,7 +689,8 @@ def tenants_apply(
     """Apply a tenants document in one transaction. Raises TenantsFileError, having changed nothing, if any
     entry is wrong; with dry_run the changes are computed and rolled back."""
     document: TenantsDocument = parse_document(dict(raw))
-    applier = _Applier(raw, environ)
+    # Links' field metadata: asked of the CRMs now, never inside the transaction below.
+    applier = _Applier(raw, environ, link_specs_prefetch(document))
     with transaction.atomic():
         for index, organization in enumerate(document.organizations):
             applier.organization(index, organization)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm.connection_settings import connection_settings_export
+from links.models import LinkField, LinkObject, SyncLink
 from studios.models import Membership, Organization, PhoneNumber, ProviderAccount, Studio
 from studios.provider_kinds import KIND_FIELDS
 
@@ -63,6 +64,49 @@ def _member(membership: Membership) -> dict[str, Any]:
     return entry
 
 
+def _link_field(link_field: LinkField) -> dict[str, Any]:
+    entry: dict[str, Any] = {"a": link_field.field_a, "b": link_field.field_b}
+    if link_field.direction != LinkField.Direction.BOTH:
+        entry["direction"] = link_field.direction
+    if link_field.conflict != LinkField.Conflict.LATEST:
+        entry["conflict"] = link_field.conflict
+    if link_field.clears:
+        entry["clears"] = True
+    values = {
+        name: dict(getattr(link_field, f"values_{name}"))
+        for name in ("a_to_b", "b_to_a")
+        if getattr(link_field, f"values_{name}")
+    }
+    if values:
+        entry["values"] = values
+    return entry
+
+
+def _link_object(link_object: LinkObject) -> dict[str, Any]:
+    entry: dict[str, Any] = {"a": link_object.object_a, "b": link_object.object_b}
+    if link_object.external_id_a or link_object.external_id_b:
+        entry["external_id"] = {"a": link_object.external_id_a, "b": link_object.external_id_b}
+    entry["match_by"] = list(link_object.match_by or [])
+    if not (link_object.create_a and link_object.create_b):
+        entry["create"] = {"a": link_object.create_a, "b": link_object.create_b}
+    if link_object.deletes != LinkObject.Deletes.IGNORE:
+        entry["deletes"] = link_object.deletes
+    if link_object.archive_a or link_object.archive_b:
+        entry["archive"] = {"a": dict(link_object.archive_a), "b": dict(link_object.archive_b)}
+    entry["fields"] = [_link_field(f) for f in sorted(link_object.fields.all(), key=lambda f: f.pk)]
+    return entry
+
+
+def _link(link: SyncLink, objects: list[LinkObject]) -> dict[str, Any]:
+    """A link as configured (its state is not the file's: starting is a manager's act)."""
+    entry: dict[str, Any] = {"name": link.name, "a": link.connection_a.name, "b": link.connection_b.name}
+    entry["time_zone"] = link.time_zone
+    if link.owners:
+        entry["owners"] = [{"a": str(o.get("a", "")), "b": str(o.get("b", ""))} for o in link.owners]
+    entry["objects"] = [_link_object(o) for o in objects]
+    return entry
+
+
 def tenants_export(*, organization_slugs: list[str] | None = None) -> dict[str, Any]:
     """The organizations (all, or those named) as a tenants document, ready for `tenants apply`."""
     organizations = Organization.objects.unscoped().order_by("slug")  # operators' tool: every tenant
@@ -93,6 +137,20 @@ def tenants_export(*, organization_slugs: list[str] | None = None) -> dict[str, 
         entry["studios"] = [_studio(s, [sa.account.name for sa in s.studio_accounts.all()]) for s in studios]
         entry["numbers"] = [_number(n) for n in numbers]
         entry["members"] = [_member(m) for m in members]
+        links = list(
+            SyncLink.objects.for_organization(org).select_related("connection_a", "connection_b").order_by("name")
+        )
+        if links:
+            objects = (
+                LinkObject.objects.for_organization(org)
+                .filter(link__in=links)
+                .prefetch_related("fields")
+                .order_by("position", "id")
+            )
+            by_link: dict[int, list[LinkObject]] = {}
+            for link_object in objects:
+                by_link.setdefault(link_object.link_id, []).append(link_object)
+            entry["links"] = [_link(link, by_link.get(link.pk, [])) for link in links]
         document["organizations"].append(entry)
     return document
 

@@ -11,6 +11,11 @@
         numbers:    [{number, provider, account, studio, studios: [slugs], label, is_active}]
         members:    [{email, role: staff|manager, name, studios: [slugs], crm_user_ids: {account name: id},
                       password, is_active}]
+        links:      [{name, a (account name), b (account name), time_zone, owners: [{a, b}],
+                      objects: [{a, b, external_id: {a, b}, match_by: [external_id|email|phone], create: {a, b},
+                                 deletes: mirror|archive|ignore, archive: {a: {field: value}, b: {...}},
+                                 fields: [{a, b, direction: both|a_to_b|b_to_a, conflict: latest|a_wins|b_wins,
+                                           clears, values: {a_to_b: {A value: B value}, b_to_a: {...}}}]}]}]
 
 A member's `crm_user_ids` says who they are in each of the organization's CRM connections (accounts of a CRM
 kind, named as under `accounts`); the member is linked to exactly those (one left out is unlinked). Files written
@@ -185,6 +190,88 @@ class MemberEntry(_Entry):
         return self
 
 
+class SidesText(_Entry):
+    """A name on each side of a link (an external id field)."""
+
+    a: str = ""
+    b: str = ""
+
+
+class SidesFlag(_Entry):
+    a: bool = True
+    b: bool = True
+
+
+class SidesValues(_Entry):
+    """Values set on each side (the archive values: vendor field name -> value)."""
+
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+
+
+class ValueMaps(_Entry):
+    a_to_b: dict[str, str] = {}
+    b_to_a: dict[str, str] = {}
+
+    @field_validator("a_to_b", "b_to_a", mode="before")
+    @classmethod
+    def _values_as_text(cls, value: Any) -> Any:
+        # Picklist values are text (a number's digits, for option sets); YAML reads 100000001 as a number.
+        return (
+            {str(_as_written(k)): str(_as_written(v)) for k, v in value.items()}
+            if isinstance(value, Mapping)
+            else value
+        )
+
+
+class LinkFieldEntry(_Entry):
+    a: str = Field(min_length=1, max_length=100)
+    b: str = Field(min_length=1, max_length=100)
+    direction: Literal["both", "a_to_b", "b_to_a"] = "both"
+    conflict: Literal["latest", "a_wins", "b_wins"] = "latest"
+    clears: bool = False
+    values: ValueMaps = ValueMaps()
+
+
+class LinkObjectEntry(_Entry):
+    a: str = Field(min_length=1, max_length=100)
+    b: str = Field(min_length=1, max_length=100)
+    external_id: SidesText = SidesText()
+    match_by: list[Literal["external_id", "email", "phone"]] = ["external_id", "email", "phone"]
+    create: SidesFlag = SidesFlag()
+    deletes: Literal["mirror", "archive", "ignore"] = "ignore"
+    archive: SidesValues = SidesValues()
+    fields: list[LinkFieldEntry] = []
+
+
+class OwnerPair(_Entry):
+    a: str = Field(min_length=1, max_length=64)
+    b: str = Field(min_length=1, max_length=64)
+
+    @field_validator("a", "b", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return _as_written(value)
+
+
+class LinkEntry(_Entry):
+    """A two-way sync link between two of the organization's CRM accounts (docs/links.md). Applying the file
+    configures it; it never starts, pauses or resumes one (a manager's act: the admin or `manage.py links`)."""
+
+    name: Slug
+    a: Slug
+    b: Slug
+    time_zone: str = "America/New_York"
+    owners: list[OwnerPair] = []
+    objects: list[LinkObjectEntry] = []
+
+    @model_validator(mode="after")
+    def _two_accounts(self) -> LinkEntry:
+        if self.a == self.b:
+            raise ValueError("a and b name the same account: a link keeps two CRM connections in step")
+        return self
+
+
 class OrganizationEntry(_Entry):
     slug: Slug
     name: str = Field(min_length=1, max_length=200)
@@ -196,6 +283,7 @@ class OrganizationEntry(_Entry):
     studios: list[StudioEntry] = []
     numbers: list[NumberEntry] = []
     members: list[MemberEntry] = []
+    links: list[LinkEntry] = []
 
 
 class TenantsDocument(_Entry):
@@ -211,6 +299,9 @@ def _entry_label(entry: Any) -> str | None:
         for key in _ENTRY_LABEL_KEYS:
             if entry.get(key):
                 return str(entry[key])
+        # A link's object pair or field mapping: "lead ⇄ contact", "Last_Name ⇄ lastname".
+        if isinstance(entry.get("a"), str) and isinstance(entry.get("b"), str):
+            return f"{entry['a']} ⇄ {entry['b']}"
     return None
 
 
@@ -286,6 +377,13 @@ def _duplicates(raw: dict[str, Any], document: TenantsDocument) -> list[str]:
         check(org.studios, "slug", (*base, "studios"), "studio")
         check(org.numbers, "number", (*base, "numbers"), "number", identity=_number_identity)
         check(org.members, "email", (*base, "members"), "member")
+        check(org.links, "name", (*base, "links"), "link")
+        for j, link in enumerate(org.links):
+            check(link.objects, "a", (*base, "links", j, "objects"), "object pair", identity=lambda o: (o.a, o.b))
+            for k, pair in enumerate(link.objects):
+                where = (*base, "links", j, "objects", k, "fields")
+                check(pair.fields, "a", where, "side A field")
+                check(pair.fields, "b", where, "side B field")
     return errors
 
 
