@@ -24,6 +24,10 @@ from tests.crm.harness import ContractHarness
 from tests.crm.harness_hubspot import SandboxSleep, control
 
 LEAD = "lead"
+# Canonical objects -> Dataverse's tables (the provider's object_names for the objects two-way sync links).
+TABLES = {"lead": "lead", "contact": "contact", "account": "account", "deal": "opportunity"}
+# The Web API's write paths of the environment's tables and $batch (what `fail_writes` fails).
+WRITE_METHODS = ("POST", "PATCH", "DELETE")
 EDIT_ACTION = "dv_edit_records"  # the sandbox's fault action: people edit rows of a table while a sync pages
 THROTTLED = ("0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds.")
 
@@ -85,6 +89,12 @@ class DataverseEnvironment:
 
     def delete(self, table: str, row_id: str) -> None:
         self.environment.delete(table, row_id, by=self.person())
+
+    def stored(self, table: str, values: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+        """Values as a person sets them in the app (Web API JSON; a lookup by its row id), as Dataverse stores them."""
+        from sandbox.dynamics.control import stored_values
+
+        return stored_values(self.environment, self.environment.tables[table], dict(values), creating=creating)
 
     def backdate(self, table: str, ids: list[str], modifiedon: datetime) -> int:
         return self.environment.backdate(table, ids, modifiedon)
@@ -320,3 +330,51 @@ class Harness(ContractHarness):
     def edit_while_paging(self, *, after_pages: int, count: int) -> None:
         rule = {"path": leads_path(self.dv), "method": "GET", "after": after_pages, "action": EDIT_ACTION}
         control(self.server, "POST", "faults", {**rule, "table": LEAD, "count": count})
+
+    # --- two-way sync ---------------------------------------------------------------------------------------------
+    external_id_field = "lh_leadlineid"  # a text column with an alternate key (lh_leadlineid_key) on it
+
+    def create_record(self, object: str, values: Mapping[str, Any]) -> str:
+        table = TABLES[object]
+        return self.dv.create(table, self.dv.stored(table, values, creating=True))
+
+    def edit_record(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        table = TABLES[object]
+        self.dv.advance(1.0)  # a second later: Dataverse keeps whole seconds
+        self.dv.update(table, record_id, self.dv.stored(table, values, creating=False))
+
+    def delete_record(self, object: str, record_id: str) -> None:
+        self.dv.delete(TABLES[object], record_id)
+
+    def read_record(self, object: str, record_id: str) -> Mapping[str, Any] | None:
+        return self.dv.row(TABLES[object], record_id)
+
+    def record_ids(self, object: str) -> list[str]:
+        return self.dv.ids(TABLES[object])
+
+    def records_written(self) -> int:
+        from sandbox.dynamics.rules import TALLY
+
+        return int(self.server.state.counters[TALLY])
+
+    def refuse_writes(self, object: str, *, field: str, message: str) -> None:
+        """A plug-in on the table throwing InvalidPluginExecutionException(message) when a write sets `field`."""
+        from sandbox.dynamics.rules import refuse
+
+        refuse(self.dv.environment, TABLES[object], field, message)
+
+    def allow_writes(self, object: str) -> None:
+        from sandbox.dynamics.rules import allow
+
+        allow(self.dv.environment, TABLES[object])
+
+    def fail_writes(self, *, status: int, times: int) -> None:
+        """The next `times` Web API writes (creates, updates, upserts, deletes, $batch calls) of each method answer
+        `status`; a 429 with service protection's body and Retry-After."""
+        path = rf"^/dynamics/{self.dv.name}/api/data/v9\.2/(?!EntityDefinitions|RelationshipDefinitions)"
+        rule: dict[str, Any] = {"path": path, "status": status, "times": times}
+        if status == 429:
+            code, message = THROTTLED
+            rule |= {"body": {"error": {"code": code, "message": message}}, "headers": {"Retry-After": "1"}}
+        for method in WRITE_METHODS:
+            control(self.server, "POST", "faults", {**rule, "method": method})

@@ -4,8 +4,9 @@ by the table's schema (schema.py).
 
 - Lookups become two fields: `<name>` (the id, lower-case) and `<name>_name` (the FormattedValue annotation: the
   record's display name); the owner (`_ownerid_value`) is the record's owner_id/owner_name instead.
-- Option sets become `<name>` (the value, an int) and `<name>_label` (the annotation, else the metadata's label);
-  multi-select ones a list of ints (Dataverse sends "1,3").
+- Option sets become `<name>` (the option's number as text, "8": the value `FieldSpec.choices` lists and a write
+  takes, so a value written reads back the same) and `<name>_label` (the annotation, else the metadata's label);
+  multi-select ones a list of such texts (Dataverse sends "1,3").
 - Phone columns keep what a person typed in `fields`, and their E.164 form (default region
   SYNC_PHONE_DEFAULT_REGION) goes into `phones`, whatever the format ("(415) 555-0142", "+1 415-555-0143").
 - Datetimes (ISO with `Z`) are read as ISO text in UTC, dates as YYYY-MM-DD, money and decimals as floats.
@@ -111,10 +112,14 @@ def _datetime(raw: Any) -> Any:
     return parse_datetime(str(raw)).isoformat()
 
 
+def _option(raw: Any) -> Any:
+    return str(_integer(raw))
+
+
 def _multi(raw: Any) -> Any:
     if isinstance(raw, list):
-        return [_integer(item) for item in raw]
-    return [_integer(item) for item in str(raw).split(",") if item.strip()]
+        return [_option(item) for item in raw]
+    return [_option(item) for item in str(raw).split(",") if item.strip()]
 
 
 def _text(raw: Any) -> Any:
@@ -134,7 +139,7 @@ CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {
     FieldType.CURRENCY: _decimal,
     FieldType.DATE: _date,
     FieldType.DATETIME: _datetime,
-    FieldType.PICKLIST: _integer,
+    FieldType.PICKLIST: _option,
     FieldType.MULTI_PICKLIST: _multi,
     FieldType.LOOKUP: _guid,
     FieldType.USER: _guid,
@@ -251,6 +256,9 @@ def record_map(*, schema: TableSchema, record: Mapping[str, Any], region: str) -
                 e164 = e164_or_blank(value, region)
                 if e164:
                     phones[name] = e164
+    email_key = schema.keys.get(EMAIL_COLUMN)
+    if email_key:  # the record's e-mail is a field too (its spec's key), as a write sets it
+        fields[email_key] = row.get(EMAIL_COLUMN) or None
     if schema.object == "lead" and fields.get(STATUS_LABEL_KEY):
         fields[LEAD_STATUS_KEY] = fields[STATUS_LABEL_KEY]  # the status reason people see ("New", "Contacted")
     owner_column = f"_{OWNER_COLUMN}_value"
@@ -277,7 +285,10 @@ def _option_label(schema: TableSchema, name: str, value: Any, formatted: Any) ->
         return str(formatted)
     if value is None:
         return None
-    return schema.options.get(name, {}).get(value) or None
+    try:
+        return schema.options.get(name, {}).get(int(value)) or None
+    except (TypeError, ValueError):
+        return None
 
 
 def _name(schema: TableSchema, row: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@
 | `record`, `records`, `changed_since`, `all_ids`, `records_by_phone`, `tracked_changes` | reads.py |
 | `to_canonical` | mapping.py |
 | `create_task`, `update_fields`, `create_record`, `upsert` | writes.py |
+| `upsert_many`, `update_many`, `delete_record`, `changed_by_us` | many.py ($batch of 100, the modifiedby tag) |
 | `log_activities` | activities.py (tasks or the connection's SMS activity table, in $batch calls) |
 
 The connection is the `studios.models.ProviderAccount` of kind `dynamics` (accounts_url: Entra's login host,
@@ -61,6 +62,7 @@ from crm.records import (
     Priority,
     SignIn,
     TrackedPage,
+    WriteResult,
 )
 from crm.registry import register
 
@@ -135,6 +137,7 @@ class DynamicsProvider(CrmProvider):
         CanonicalObject.TASK: "task",
     }
     max_activities_per_call: ClassVar[int] = 100  # one $batch (conf ACTIVITY_BATCH_SIZE's default)
+    max_writes_per_call: ClassVar[int] = 100  # one $batch (many.MAX_PER_CALL)
     embed = _EmbedDescriptor()  # type: ignore[assignment]
 
     def __init__(
@@ -442,6 +445,29 @@ class DynamicsProvider(CrmProvider):
         from crm.providers.dynamics import writes
 
         return writes.record_upsert(self, object=object, external_id_field=external_id_field, values=values)
+
+    def upsert_many(
+        self, *, object: str, external_id_field: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        from crm.providers.dynamics import many
+
+        return many.records_upsert(self, object=object, external_id_field=external_id_field, rows=rows)
+
+    def update_many(self, *, object: str, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> list[WriteResult]:
+        from crm.providers.dynamics import many
+
+        return many.records_update(self, object=object, updates=updates)
+
+    def delete_record(self, *, object: str, record_id: str) -> bool:
+        from crm.providers.dynamics import many
+
+        return many.record_delete(self, object=object, record_id=record_id)
+
+    def changed_by_us(self, *, record: CanonicalRecord) -> bool | None:
+        """The row's modifiedby is the connection's application user (many.changed_by)."""
+        from crm.providers.dynamics import many
+
+        return many.changed_by(self, record)
 
     def log_activities(self, *, activities: Sequence[Activity]) -> list[ActivityLogged]:
         from crm.providers.dynamics import activities as timeline

@@ -238,9 +238,11 @@ def schema_build(
             custom_names.add(name)
         targets = [str(target) for target in attribute.get("Targets") or []]
         required = _value_of(attribute.get("RequiredLevel")) in ("ApplicationRequired", "SystemRequired")
-        creatable = attribute.get("IsValidForCreate", True) is not False
         updatable = attribute.get("IsValidForUpdate", True) is not False
-        choices = tuple(str(value) for value in options.get(name, {})) if field_type == FieldType.PICKLIST else ()
+        # Option sets: their values (Dataverse writes and reads the numbers) and a person's word for each.
+        chosen = options.get(name, {}) if field_type in (FieldType.PICKLIST, FieldType.MULTI_PICKLIST) else {}
+        choices = tuple(str(value) for value in chosen)
+        choice_labels = tuple(str(label or value) for value, label in chosen.items())
         specs.append(
             FieldSpec(
                 name=name,
@@ -249,10 +251,12 @@ def schema_build(
                 label=label_of(attribute.get("DisplayName")) or name,
                 custom=custom,
                 required=required,
-                read_only=not (creatable or updatable),
+                # A column only a create may set (overriddencreatedon: a migration's) is no column to keep in sync.
+                read_only=not updatable,
                 unique=False,  # alternate keys, not columns, are unique in Dataverse
                 lookup_target=CANONICAL_TABLES.get(targets[0], targets[0]) if targets else "",
                 choices=choices,
+                choice_labels=choice_labels,
                 vendor_type=attribute_type(attribute),
             )
         )

@@ -152,6 +152,7 @@ def test_attributes_are_typed_as_field_specs():
     assert not {"leadid", "owneridtype", "parentaccountidname"} & set(types)
     assert spec.field("parentaccountid").lookup_target == "account"
     assert spec.field("leadsourcecode").choices == ("1", "8")
+    assert spec.field("leadsourcecode").choice_labels == ("Advertisement", "Web")  # a person's word for each
     assert spec.field("lastname").required
     assert not spec.field("firstname").required
     assert spec.field("fullname").read_only
@@ -187,8 +188,8 @@ def test_a_row_in_canonical_terms():
         ACCOUNT,
         "Harbor Fitness Downtown",
     )
-    assert (record.fields["leadsourcecode"], record.fields["leadsourcecode_label"]) == (8, "Web")
-    assert (record.fields["statecode"], record.fields["statecode_label"]) == (0, "Open")
+    assert (record.fields["leadsourcecode"], record.fields["leadsourcecode_label"]) == ("8", "Web")
+    assert (record.fields["statecode"], record.fields["statecode_label"]) == ("0", "Open")
     assert record.fields["estimatedclosedate"] == "2027-01-15"
     assert record.fields["estimatedamount"] == 1200.5
     assert record.fields["numberofemployees"] == 12
@@ -208,7 +209,7 @@ def test_a_row_in_canonical_terms():
 def test_a_leads_status_reason_is_its_lead_status():
     row = lead_row(statuscode=2, **{f"statuscode{FORMATTED}": "Contacted"})
     record = record_map(schema=lead_schema(), record=row, region="US")
-    assert (record.fields["statuscode"], record.fields["statuscode_label"]) == (2, "Contacted")
+    assert (record.fields["statuscode"], record.fields["statuscode_label"]) == ("2", "Contacted")
     assert record.get("lead_status") == "Contacted"  # what the widget's card shows
 
 
@@ -253,7 +254,7 @@ def test_a_row_without_modifiedon_is_refused():
         (FieldType.DECIMAL, 2.5, 2.5),
         (FieldType.DATETIME, "2026-12-07T14:03:56Z", "2026-12-07T14:03:56+00:00"),
         (FieldType.DATE, "2026-12-07", "2026-12-07"),
-        (FieldType.MULTI_PICKLIST, "1,3", [1, 3]),
+        (FieldType.MULTI_PICKLIST, "1,3", ["1", "3"]),
         (FieldType.LOOKUP, ACCOUNT.upper(), ACCOUNT),
         (FieldType.TEXT, "", None),
         (FieldType.TEXT, None, None),

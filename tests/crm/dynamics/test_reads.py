@@ -57,8 +57,8 @@ def test_a_row_in_canonical_terms(dv, provider):
     account = dv.row("account", account_id)
     assert record.fields["parentaccountid"] == account_id
     assert record.fields["parentaccountid_name"] == account["name"]
-    assert (record.fields["leadsourcecode"], record.fields["leadsourcecode_label"]) == (8, "Web")
-    assert (record.fields["statecode"], record.fields["statecode_label"]) == (0, "Open")
+    assert (record.fields["leadsourcecode"], record.fields["leadsourcecode_label"]) == ("8", "Web")
+    assert (record.fields["statecode"], record.fields["statecode_label"]) == ("0", "Open")
     assert record.get("first_name") == "Maya"
     assert record.custom_fields["lh_studio"] == "Downtown"
     assert record.get("lh_smsoptout") is False
