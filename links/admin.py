@@ -25,8 +25,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdminMixin, TenantModelAdmin, TenantTabularInline
+from core.exceptions import ApplicationError
 from crm.errors import CrmError
 from links.models import (
     LinkConflict,
@@ -45,6 +47,7 @@ from sync.models import CrmPhone, CrmRecord
 logger = structlog.get_logger(__name__)
 
 LIST_ERROR_CHARS = 160
+BR = mark_safe("<br>")  # a line break between escaped lines
 
 
 def _seconds(value: float | None) -> str:
@@ -100,11 +103,11 @@ def changes_table(write: LinkWrite):
     rows = [(name, _value(write.previous.get(name)), _value(value)) for name, value in sorted(write.values.items())]
     if not rows:
         return "—"
-    return format_html_join(format_html("<br>"), "{}: {} → {}", rows)
+    return format_html_join(BR, "{}: {} → {}", rows)
 
 
 def problems_html(problems: list[str]):
-    return format_html_join(format_html("<br>"), "{}", [(problem,) for problem in problems])
+    return format_html_join(BR, "{}", [(problem,) for problem in problems])
 
 
 class DefaultStateFilter(admin.SimpleListFilter):
@@ -253,7 +256,7 @@ class SyncLinkAdmin(TenantModelAdmin):
         if not count:
             return "0"
         url = reverse("admin:links_linkwrite_changelist")
-        return format_html('<a href="{}?link__id__exact={}&state=failed">{}</a>', url, obj.pk, count)
+        return format_html('<a href="{}?link__id__exact={}&amp;state=failed">{}</a>', url, obj.pk, count)
 
     @admin.display(description="conflicts, 24 h")
     def conflicts(self, obj: SyncLink) -> int:
@@ -265,7 +268,7 @@ class SyncLinkAdmin(TenantModelAdmin):
         if not count:
             return "0"
         url = reverse("admin:links_matchreview_changelist")
-        return format_html('<a href="{}?link__id__exact={}&state=open">{}</a>', url, obj.pk, count)
+        return format_html('<a href="{}?link__id__exact={}&amp;state=open">{}</a>', url, obj.pk, count)
 
     @admin.display(description="lag p50 / p99 (last hour)")
     def lag(self, obj: SyncLink) -> str:
@@ -287,12 +290,15 @@ class SyncLinkAdmin(TenantModelAdmin):
             ("last write", status.last_write_at or "never"),
             ("blocked", status.blocked_reason or "no"),
         ]
-        return format_html_join(format_html("<br>"), "{}: {}", rows)
+        return format_html_join(BR, "{}: {}", rows)
 
     # --- the change form: the CRMs' field metadata read (and cached) outside any transaction, then the problems
     # of the configuration checked against it; the form itself is saved in the admin's own transaction ---------
 
-    @method_decorator(transaction.non_atomic_requests)
+    @method_decorator(transaction.non_atomic_requests)  # the URL's view; changeform_view saves in its own atomic
+    def change_view(self, request: HttpRequest, object_id, form_url: str = "", extra_context=None):
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def changeform_view(self, request: HttpRequest, object_id=None, form_url: str = "", extra_context=None):
         request._link_problems = ([], "")
         if object_id is not None and str(object_id).isdecimal():
@@ -348,6 +354,8 @@ class SyncLinkAdmin(TenantModelAdmin):
                 )
             except CrmError as exc:
                 self.message_user(request, f"{link.name}: a CRM did not answer: {exc.message}", messages.ERROR)
+            except ApplicationError as exc:
+                self.message_user(request, f"{link.name}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(request, message, messages.SUCCESS)
 
@@ -621,6 +629,8 @@ class MatchReviewAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         """The record under review, each candidate from the other side's mirror, and the three ways out."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         review = self.get_queryset(request).filter(pk=int(object_id) if str(object_id).isdecimal() else 0).first()
         if review is None:
             raise Http404("No such review")
@@ -639,9 +649,14 @@ class MatchReviewAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
                 else:
                     from links.services import review_resolve
 
-                    review_resolve(review, choice=choice, chosen_id=chosen, by=request.user)
-                    messages.success(request, f"{review.side}:{review.external_id}: {choice} done.")
-                    return HttpResponseRedirect(reverse("admin:links_matchreview_changelist"))
+                    try:
+                        review_resolve(review, choice=choice, chosen_id=chosen, by=request.user)
+                    except ApplicationError as exc:
+                        messages.error(request, exc.message)
+                    else:
+                        done = {"link": f"linked to {chosen}", "create": "to be created", "ignore": "left out"}[choice]
+                        messages.success(request, f"{review.side.upper()} {review.external_id}: {done}.")
+                        return HttpResponseRedirect(reverse("admin:links_matchreview_changelist"))
         link, link_object = review.link, review.link_object
         side, other = review.side, other_side(review.side)
         context = {
@@ -762,12 +777,12 @@ class RecordPairAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
                     format_html(
                         "<p><strong>{}</strong><br>{}</p>",
                         str(link_field),
-                        format_html_join(format_html("<br>"), "{} to {} ({}): {} → {}", rows),
+                        format_html_join(BR, "{} to {} ({}): {} → {}", rows),
                     )
                 )
         writes_url = reverse("admin:links_linkwrite_changelist")
         every = format_html(
-            '<a href="{}?pair__id__exact={}&state=all">every write of this pair</a>', writes_url, obj.pk
+            '<a href="{}?pair__id__exact={}&amp;state=all">every write of this pair</a>', writes_url, obj.pk
         )
         if not blocks:
             return format_html("No field written yet ({}).", every)

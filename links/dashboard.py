@@ -30,7 +30,7 @@ class LinkRow:
 def admin_urls(link_id: int) -> dict[str, str]:
     """The admin pages of one link: its failed writes, its open reviews, the link itself."""
     failed = urlencode({"link__id__exact": link_id, "state": LinkWrite.State.FAILED})
-    reviews = urlencode({"link__id__exact": link_id, "state__exact": "open"})
+    reviews = urlencode({"link__id__exact": link_id, "state": "open"})
     return {
         "failed_url": f"{reverse('admin:links_linkwrite_changelist')}?{failed}",
         "reviews_url": f"{reverse('admin:links_matchreview_changelist')}?{reviews}",
