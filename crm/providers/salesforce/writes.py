@@ -19,7 +19,7 @@ from urllib.parse import quote
 from crm.errors import CrmNotFound, CrmRejected
 from crm.providers.salesforce import soql
 from crm.providers.salesforce.client import SalesforceClient
-from crm.providers.salesforce.errors import PROVIDER, SalesforceNotFound
+from crm.providers.salesforce.errors import PROVIDER, SalesforceNotFound, SalesforceRejected
 from crm.providers.salesforce.mapping import ObjectMapping
 from crm.records import Activity, ActivityLogged, WriteResult
 
@@ -283,13 +283,15 @@ def record_error(outcome: Mapping[str, Any]) -> CrmRejected:
 
 # --- many records: sObject Collections (two-way sync) ----------------------------------------------------------
 GONE_CODES = frozenset({"NOT_FOUND", "ENTITY_IS_DELETED"})
+Row = tuple[int, str, dict[str, Any]]  # (index in the caller's rows, key, the record's JSON)
+Outcome = Mapping[str, Any] | CrmRejected  # a collection result, or the refusal of a call that held this row alone
 
 
-def _chunks(keyed: Sequence[tuple[int, str, dict[str, Any]]]) -> list[list[tuple[int, str, dict[str, Any]]]]:
+def _chunks(keyed: Sequence[Row]) -> list[list[Row]]:
     """Rows (index, key, body) in calls of COMPOSITE_MAX, in order, no key twice in one call: Salesforce fails
     every record of a call that repeats an external id (DUPLICATE_EXTERNAL_ID), and a later value for one record
     must land after the earlier one."""
-    chunks: list[list[tuple[int, str, dict[str, Any]]]] = []
+    chunks: list[list[Row]] = []
     keys: set[str] = set()
     for row in keyed:
         if not chunks or len(chunks[-1]) >= COMPOSITE_MAX or row[1] in keys:
@@ -320,7 +322,7 @@ def records_upsert_many(
     field = soql.name(external_id_field)
     mapping = mapping_of(sobject)
     results: dict[int, WriteResult] = {}
-    pending: list[tuple[int, str, dict[str, Any]]] = []
+    pending: list[Row] = []
     for index, values in enumerate(rows):
         try:
             if values.get(field) in (None, ""):
@@ -332,7 +334,7 @@ def records_upsert_many(
             results[index] = WriteResult(error=_rejected(exc))
             continue
         pending.append((index, str(body[field]).lower(), body))
-    retry: list[tuple[int, str, dict[str, Any]]] = []
+    retry: list[Row] = []
     for outcome, (index, key, body) in _collections_send(client, f"composite/sobjects/{sobject}/{field}", pending):
         defaults = _create_defaults_missing(sobject, body, outcome)
         if defaults:
@@ -356,7 +358,7 @@ def records_update_many(
     CrmNotFound. An update with no values is done without a call."""
     mapping = mapping_of(sobject)
     results: dict[int, WriteResult] = {}
-    pending: list[tuple[int, str, dict[str, Any]]] = []
+    pending: list[Row] = []
     for index, (record_id, values) in enumerate(updates):
         try:
             checked = checked_id(record_id)
@@ -374,33 +376,51 @@ def records_update_many(
     return [results[index] for index in range(len(updates))]
 
 
-def _collections_send(
-    client: SalesforceClient, path: str, rows: Sequence[tuple[int, str, dict[str, Any]]]
-) -> list[tuple[Mapping[str, Any], tuple[int, str, dict[str, Any]]]]:
+def _collections_send(client: SalesforceClient, path: str, rows: Sequence[Row]) -> list[tuple[Outcome, Row]]:
     """Each row's outcome, calling `path` once per chunk. Whatever stops a whole call (auth, down, allocation
     used up) is raised: rows of earlier chunks landed, and a retry of the whole batch repeats them harmlessly
     (upserts by external id, updates that set values)."""
-    answered = []
+    answered: list[tuple[Outcome, Row]] = []
     for chunk in _chunks(rows):
-        body = {"allOrNone": False, "records": [row[2] for row in chunk]}
-        outcomes = client.patch(path, json=body, expect=(200,)).json() or []
-        for position, row in enumerate(chunk):
-            outcome = outcomes[position] if position < len(outcomes) else {}
-            answered.append((outcome if isinstance(outcome, Mapping) else {}, row))
+        answered += _chunk_send(client, path, chunk)
     return answered
 
 
-def _write_result(outcome: Mapping[str, Any]) -> WriteResult:
+def _chunk_send(client: SalesforceClient, path: str, chunk: Sequence[Row]) -> list[tuple[Outcome, Row]]:
+    """One collection call. Salesforce refuses a whole request it cannot read (400: a value it cannot
+    deserialize, a field it does not know, naming no record): the chunk is halved and sent again until the refused
+    rows are alone, so each gets its own message and the others land. A 404 for the resource itself (no such
+    external id field) refuses every row alike."""
+    try:
+        answer = client.patch(path, json={"allOrNone": False, "records": [row[2] for row in chunk]}, expect=(200,))
+    except SalesforceRejected as exc:
+        if len(chunk) > 1 and not isinstance(exc, SalesforceNotFound):
+            half = len(chunk) // 2
+            return _chunk_send(client, path, chunk[:half]) + _chunk_send(client, path, chunk[half:])
+        field_errors = {name: exc.message for name in exc.fields}
+        refused = CrmRejected(exc.message, provider=PROVIDER, code=exc.error_code, field_errors=field_errors)
+        return [(refused, row) for row in chunk]
+    outcomes = answer.json() or []
+    answered: list[tuple[Outcome, Row]] = []
+    for position, row in enumerate(chunk):
+        outcome = outcomes[position] if position < len(outcomes) else {}
+        answered.append((outcome if isinstance(outcome, Mapping) else {}, row))
+    return answered
+
+
+def _write_result(outcome: Outcome) -> WriteResult:
+    if isinstance(outcome, CrmRejected):
+        return WriteResult(error=outcome)
     if outcome.get("success"):
         return WriteResult(record_id=str(outcome.get("id") or ""), created=bool(outcome.get("created")))
     return WriteResult(record_id=str(outcome.get("id") or ""), error=record_error(outcome))
 
 
-def _create_defaults_missing(sobject: str, body: Mapping[str, Any], outcome: Mapping[str, Any]) -> dict[str, Any]:
+def _create_defaults_missing(sobject: str, body: Mapping[str, Any], outcome: Outcome) -> dict[str, Any]:
     """The create defaults (`CREATE_DEFAULTS`) to send a refused row again with: only when Salesforce refused it for
     missing exactly such fields, which the row did not give."""
     defaults = CREATE_DEFAULTS.get(sobject) or {}
-    if outcome.get("success") or not defaults:
+    if isinstance(outcome, CrmRejected) or outcome.get("success") or not defaults:
         return {}
     errors = outcome.get("errors") or []
     if len(errors) != 1 or errors[0].get("statusCode") != "REQUIRED_FIELD_MISSING":

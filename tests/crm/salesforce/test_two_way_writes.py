@@ -261,3 +261,25 @@ def test_the_write_path_regex_leaves_reads_alone(empty_sandbox, sf, provider):
         assert list(provider.deleted_since(object=LEAD, since=None)) == []
     finally:
         requests.delete(f"{empty_sandbox.url}/_sandbox/faults", timeout=10)
+
+
+def test_a_request_refused_whole_is_halved_until_the_refused_row_is_alone(empty_sandbox, sf, provider):
+    # Salesforce answers 400 for a whole request it cannot read (naming no record): here the first two calls.
+    control(empty_sandbox, "POST", "faults", {"path": WRITE_PATH, "status": 400, "times": 2})
+    control(empty_sandbox, "DELETE", "counters")
+    results = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=rows(3))
+    assert [result.ok for result in results] == [False, True, True]
+    assert isinstance(results[0].error, CrmRejected)
+    # All three (refused), the first alone (refused), then the other two.
+    refused = sum(count for name, count in counters(empty_sandbox).items() if name.startswith("fault:"))
+    assert (refused, collection_calls(empty_sandbox)) == (2, 1)
+    assert sorted(row[KEY] for row in sf.rows("Lead")) == ["ll-1", "ll-2"]
+
+
+def test_an_upsert_by_a_field_that_is_no_external_id_refuses_every_row(sf, provider):
+    results = provider.upsert_many(
+        object=LEAD, external_id_field="Email", rows=[{"Email": "a@example.com", "LastName": "A", "Company": "S"}] * 2
+    )
+    assert [type(result.error) for result in results] == [CrmRejected, CrmRejected]
+    assert "external ID field" in results[0].error.message
+    assert sf.rows("Lead") == []
