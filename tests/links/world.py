@@ -234,8 +234,20 @@ class World:
         ).update(due_at=now)
 
     def waiting(self) -> dict[str, int]:
+        """What the engine still has to do: changes not acted on (but those of records a manager must review first:
+        they wait for a person) and writes not sent."""
+        from links.models import MatchReview
+
         org = self.organization
-        changes = LinkChange.objects.for_organization(org).filter(link=self.link, processed_at__isnull=True).count()
+        reviewed = {
+            (review.link_object_id, review.side, review.external_id)
+            for review in MatchReview.objects.for_organization(org).filter(link=self.link, state=MatchReview.State.OPEN)
+        }
+        changes = sum(
+            1
+            for change in LinkChange.objects.for_organization(org).filter(link=self.link, processed_at__isnull=True)
+            if (change.link_object_id, change.side, change.external_id) not in reviewed
+        )
         writes = (
             LinkWrite.objects.for_organization(org)
             .filter(link=self.link, state__in=[LinkWrite.State.PENDING, LinkWrite.State.SENDING])
