@@ -290,6 +290,12 @@ class DataverseClient:
                 ]
         return found
 
+    def alternate_keys(self, logical_name: str) -> list[dict[str, Any]]:
+        """The table's alternate keys (LogicalName, KeyAttributes, EntityKeyIndexStatus): the columns an upsert may
+        name a row by, each set unique."""
+        path = definition_path(logical_name, "Keys")
+        return list(self.get(path, {"$select": "LogicalName,KeyAttributes,EntityKeyIndexStatus"}).get("value") or ())
+
     def many_to_one(self, logical_name: str) -> list[dict[str, Any]]:
         """The table's lookups as relationships: ReferencingAttribute, ReferencingEntityNavigationPropertyName
         (what @odata.bind names: regardingobjectid_lead_task), ReferencedEntity, ReferencedAttribute."""

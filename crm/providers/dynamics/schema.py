@@ -213,8 +213,11 @@ def schema_build(
     definition: Mapping[str, Any],
     attributes: Iterable[Mapping[str, Any]],
     options: Mapping[str, Mapping[int, str]] | None = None,
+    keys: Iterable[Mapping[str, Any]] = (),
 ) -> TableSchema:
-    """The schema of a table from its definition, attributes and picklist options (the metadata answers)."""
+    """The schema of a table from its definition, attributes, picklist options and alternate keys (the metadata
+    answers). A column that is an alternate key alone (lh_leadlineid) is `unique`: upserts may name rows by it."""
+    unique_columns = unique_key_columns(keys)
     logical = str(definition.get("LogicalName") or "")
     primary_id = str(definition.get("PrimaryIdAttribute") or f"{logical}id")
     primary_name = str(definition.get("PrimaryNameAttribute") or "")
@@ -253,7 +256,7 @@ def schema_build(
                 required=required,
                 # A column only a create may set (overriddencreatedon: a migration's) is no column to keep in sync.
                 read_only=not updatable,
-                unique=False,  # alternate keys, not columns, are unique in Dataverse
+                unique=name in unique_columns,
                 lookup_target=CANONICAL_TABLES.get(targets[0], targets[0]) if targets else "",
                 choices=choices,
                 choice_labels=choice_labels,
@@ -284,16 +287,40 @@ def schema_build(
     )
 
 
+def unique_key_columns(keys: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The columns that are an active alternate key on their own (a key index still building or failed is none)."""
+    found = set()
+    for key in keys or ():
+        columns = [str(column) for column in key.get("KeyAttributes") or ()]
+        status = str(key.get("EntityKeyIndexStatus") or "Active")
+        if len(columns) == 1 and status == "Active":
+            found.add(columns[0])
+    return frozenset(found)
+
+
+def keys_read(client: Any, logical_name: str) -> list[dict[str, Any]]:
+    """The table's alternate keys; none when the environment will not say (a role without metadata access)."""
+    from crm.providers.dynamics.errors import DataverseRejected
+
+    reader = getattr(client, "alternate_keys", None)
+    if reader is None:
+        return []
+    try:
+        return [dict(key) for key in reader(logical_name) or ()]
+    except DataverseRejected:
+        return []
+
+
 def schema_read(client: Any, *, object: str, logical_name: str, cache_key: str) -> TableSchema:
-    """A table's schema from the Web API's metadata (its definition, attributes and option sets: three or four
-    calls), the answers kept METADATA_CACHE_SECONDS under `cache_key` for every worker."""
+    """A table's schema from the Web API's metadata (its definition, attributes, option sets and alternate keys:
+    four to six calls), the answers kept METADATA_CACHE_SECONDS under `cache_key` for every worker."""
     held = cache.get(cache_key)
-    if held is None:
+    if held is None or len(held) != 4:
         definition = dict(client.entity_definition(logical_name) or {})
         answer = client.attributes(logical_name)
         attributes = list(answer.get("value") or []) if isinstance(answer, Mapping) else list(answer or [])
         options = options_by_column(client.picklist_options(logical_name))
-        held = (definition, attributes, options)
+        held = (definition, attributes, options, keys_read(client, logical_name))
         cache.set(cache_key, held, METADATA_CACHE_SECONDS)
-    definition, attributes, options = held
-    return schema_build(object=object, definition=definition, attributes=attributes, options=options)
+    definition, attributes, options, keys = held
+    return schema_build(object=object, definition=definition, attributes=attributes, options=options, keys=keys)

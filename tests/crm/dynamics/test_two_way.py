@@ -143,6 +143,12 @@ def test_option_sets_carry_their_labels_and_read_back_as_written(dv, provider):
     assert record.custom_fields[KEY] == "o-1"
 
 
+def test_the_leadline_id_is_unique_by_its_alternate_key(provider):
+    for object in ("lead", "contact", "account"):
+        fields = provider.object_spec(object=object).fields
+        assert [field.name for field in fields if field.unique] == [KEY]
+
+
 def test_throttling_that_outlasts_the_retries_stops_the_whole_call(dv, dv_server, provider):
     body = {
         "error": {
