@@ -2,11 +2,12 @@
 `update_many` (`POST objects/{type}/batch/update` by id), and `delete_record` (HubSpot's archive, its recycle bin).
 
 HubSpot's batch update and upsert are all-or-nothing on validation: one refused value fails the whole call with a
-400 VALIDATION_ERROR that does not say which input it came from (multi-status error handling, 207 with per-input
-errors, is documented for batch create only [H30]). So a refused batch is split in halves and each half sent again,
-down to single inputs: the good inputs land (an all-or-nothing refusal wrote nothing, and upserts and updates are
-idempotent anyway) and each refused input gets its own message; a batch with k refused inputs of n costs about
-k·log2(n) calls more. Errors HubSpot does report per input (an update's ids it does not have: OBJECT_NOT_FOUND with
+400 VALIDATION_ERROR that names the property but not the input (multi-status error handling, 207 with per-input
+errors, is documented for batch create only [H30]). So a refused batch is split and each part sent again, down to
+single inputs: the inputs setting a property the refusal names apart from the rest (one call usually lands every
+good input), else halves. The good inputs land (an all-or-nothing refusal wrote nothing, and upserts and updates
+are idempotent anyway) and each refused input gets its own message; k refused inputs of n cost about k·log2(n)
+calls more at worst. Errors HubSpot does report per input (an update's ids it does not have: OBJECT_NOT_FOUND with
 `context.ids`) are matched to their inputs by `objectWriteTraceId` (each input carries its row's index) where the
 answer gives it, else by the input's id. What stops a whole call (auth, HubSpot down, throttled after the client's
 retries, the day's allowance used up) is raised, as every provider method's.
@@ -176,17 +177,23 @@ def isolated(
     result_key: Callable[[Mapping[str, Any]], str],
     upsert: bool,
 ) -> dict[int, WriteResult]:
-    """The batch sent; a whole-call refusal split in halves and sent again, down to the input it concerns."""
+    """The batch sent; a whole-call refusal split and sent again, down to the inputs it concerns: first the inputs
+    setting a property the refusal names apart from the others (usually one call lands every good input), else
+    in halves."""
     try:
         answer = send([item.input for item in batch])
     except HubSpotRejected as exc:
         if len(batch) == 1 or isinstance(exc, HubSpotNotFound | HubSpotUriTooLong):
             # One input, or a refusal of the request itself (an unknown object type): every input's answer.
             return {item.index: _refused(item, _row_error(exc, item.values), upsert) for item in batch}
-        half = len(batch) // 2
+        blamed = set(exc.properties)
+        suspects = [item for item in batch if blamed & {*item.input["properties"], item.input.get("idProperty")}]
+        if not 0 < len(suspects) < len(batch):
+            suspects = batch[len(batch) // 2 :]
+        others = [item for item in batch if item not in suspects]
         return {
-            **isolated(send, batch[:half], result_key=result_key, upsert=upsert),
-            **isolated(send, batch[half:], result_key=result_key, upsert=upsert),
+            **isolated(send, others, result_key=result_key, upsert=upsert),
+            **isolated(send, suspects, result_key=result_key, upsert=upsert),
         }
     return matched(answer, batch, result_key=result_key, upsert=upsert)
 

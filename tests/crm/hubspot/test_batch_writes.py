@@ -66,6 +66,8 @@ def test_a_refused_row_has_its_own_message_and_the_others_land(hs, provider, emp
     assert "lifecyclestage" in results[8].error.field_errors
     assert len(hs.ids("contacts")) == 8
     assert written(empty_sandbox, hs) == 8  # refused rows count none
+    # the whole batch, its row setting jobtitle, the other nine, its row setting lifecyclestage, the other eight
+    assert batch_calls(empty_sandbox, "upsert") == 5
 
     hs.call("DELETE", "/validation-rules", {"object_type": "contacts"})
     batch[8].pop("lifecyclestage")
