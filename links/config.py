@@ -80,7 +80,7 @@ def link_problem_list(
 ) -> list[LinkProblem]:
     """The problems, each with the object pair and field it is about. Specs by LinkObject id (`specs`) or by
     (side, object name) (`object_specs`, a spec or the reason there is none); read from the CRMs when neither."""
-    problems = _connection_problems(link)
+    problems = connection_problems(link)
     if problems:
         return problems
     link_objects = list(LinkObject.objects.for_organization(link.organization).filter(link=link).order_by("position"))
@@ -105,7 +105,7 @@ def link_problem_list(
     return problems
 
 
-def _connection_problems(link: SyncLink) -> list[LinkProblem]:
+def connection_problems(link: SyncLink) -> list[LinkProblem]:
     problems = []
     for side in (Side.A, Side.B):
         connection_id = link.connection_a_id if side == Side.A else link.connection_b_id

@@ -24,6 +24,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Lower, Trim
 from django.utils import timezone
 
+from crm.errors import CrmRejected
 from crm.records import FieldType, ObjectSpec
 from links.models import LinkField, LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
 from sync.models import CrmPhone, CrmRecord
@@ -39,8 +40,9 @@ UNDER_REVIEW = "(under review)"
 @dataclass(frozen=True)
 class Match:
     """The other side's records a record matched by one rule (`value`: the id, e-mail or phone they share).
-    `claimed_by`: other records of the record's own side that matched the same candidate by that rule. A match is
-    usable (a record pair) only when it is not `ambiguous`: one candidate, claimed by no other record."""
+    `claimed_by`: other records of the record's own side that matched the same candidate by that rule (or
+    UNDER_REVIEW: the candidate awaits a manager's choice in a review of its own). A match is usable (a record pair)
+    only when it is not `ambiguous`: one candidate, claimed by no other record."""
 
     candidates: tuple[str, ...]
     matched_by: str
@@ -390,13 +392,18 @@ def _differences(
 
 def link_preview(link: SyncLink, *, specs: dict[int, tuple[ObjectSpec, ObjectSpec]] | None = None) -> dict:
     """A dry run of starting the link, per object pair: matched (by rule), to create on each side, to update on each
-    side, conflicts, ambiguous, with a few examples each. Stored on the link (`preview`, `preview_at`); nothing else
-    is written. Reads the field metadata of both CRMs (`specs` when the caller has them): never inside a
-    transaction."""
+    side, conflicts, ambiguous, with a few examples each; and the configuration's problems (links.config), which
+    would stop the start. Stored on the link (`preview`, `preview_at`); nothing else is written. Reads the field
+    metadata of both CRMs (`specs` when the caller has them): never inside a transaction."""
+    from links.config import connection_problems, link_problems
     from links.metadata import link_specs
 
-    if specs is None:
-        specs = link_specs(link)
+    problems = link_problems(link, specs=specs)
+    if specs is None and not connection_problems(link):  # never ask a connection that is not the link's to ask
+        try:
+            specs = link_specs(link)
+        except (ValueError, CrmRejected):  # an object a CRM does not have: the problems say which
+            specs = None
     try:
         from links.conversions import conversion_context
     except ImportError:  # the engine's conversions are not installed: no update or conflict counts either
@@ -404,10 +411,11 @@ def link_preview(link: SyncLink, *, specs: dict[int, tuple[ObjectSpec, ObjectSpe
     else:
         context = conversion_context(link)
     objects = []
-    for link_object in LinkObject.objects.for_organization(link.organization).filter(link=link).select_related("link"):
+    link_objects = LinkObject.objects.for_organization(link.organization).filter(link=link).select_related("link")
+    for link_object in link_objects if specs is not None else ():
         objects.append(object_preview(link_object, specs[link_object.pk], context))
     now = timezone.now()
-    preview = {"made_at": now.isoformat(), "objects": objects}
+    preview = {"made_at": now.isoformat(), "problems": problems, "objects": objects}
     SyncLink.objects.for_organization(link.organization).filter(pk=link.pk).update(preview=preview, preview_at=now)
     link.preview, link.preview_at = preview, now
     return preview

@@ -50,8 +50,8 @@ def test_start_pause_resume_and_status(django_capture_on_commit_callbacks):
     world = overlapping()
 
     with django_capture_on_commit_callbacks():
-        assert "started" in run("start", "--organization", "acme")
-        assert "already running" in run("start", "--organization", "acme")
+        assert "started" in run("start", "--organization", "acme", "--link", "acme-sync")
+        assert "already running" in run("start", "--link", "acme-sync")
     assert "paused (nightly import)" in run(
         "pause", "--org", "acme", "--link", "acme-sync", "--reason", "nightly import"
     )
@@ -70,7 +70,30 @@ def test_a_link_that_cannot_start_lists_its_problems_without_a_traceback():
     world.fields[0].save()
 
     with pytest.raises(CommandError, match=r"acme/acme-sync cannot start:\n  - .*has no field 'lastnme'"):
+        run("start", "--organization", "acme", "--link", "acme-sync")
+
+
+def test_start_names_one_link_and_never_starts_every_link_at_once():
+    World("acme")
+    World("bolt")
+    SyncLink.objects.unscoped().update(name="sync")
+
+    with pytest.raises(CommandError, match="Name the link to start"):
         run("start", "--organization", "acme")
+    with pytest.raises(CommandError, match="Organizations acme, bolt each have a link 'sync'"):
+        run("start", "--link", "sync")
+    assert not SyncLink.objects.unscoped().exclude(state=SyncLink.State.DRAFT).exists()
+
+
+def test_preview_lists_the_problems_that_would_stop_a_start():
+    world = overlapping()
+    world.fields[0].field_b = "lastnme"
+    world.fields[0].save()
+
+    out = run("preview", "--organization", "acme")
+
+    assert "Problems (the link cannot start until they are fixed):" in out
+    assert "  - acme-sync: lead ⇄ contact: side B (HubSpot) has no field 'lastnme'" in out
 
 
 def test_unknown_organizations_and_links_are_command_errors():

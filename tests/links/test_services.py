@@ -1,10 +1,12 @@
+from datetime import timedelta
+
 import pytest
 
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
 from links.models import LinkChange, LinkWrite, MatchReview, RecordPair, SyncLink
-from links.services import LinkConfigError, link_pause, link_resume, link_start, review_resolve
+from links.services import LinkConfigError, _catch_up, link_pause, link_resume, link_start, review_resolve
 from studios.models import ProviderAccount
 from sync.models import SyncRun
 from tests.links.firstsync_helpers import World
@@ -68,6 +70,23 @@ def test_start_pairs_one_to_one_matches_reviews_ambiguous_ones_and_records_every
     assert all(c.operation == "upsert" and c.seen_at and c.modified_time for c in changes)
     assert len(callbacks) == 1  # the engine is asked once the start commits
     assert not LinkWrite.objects.for_organization(world.organization).exists()  # the engine writes, not the start
+
+
+def test_rows_the_mirror_wrote_around_the_start_are_caught_up_once_it_committed(django_capture_on_commit_callbacks):
+    world = loaded_world()
+    start(world, django_capture_on_commit_callbacks)
+    changes = LinkChange.objects.for_organization(world.organization)
+    assert changes.count() == 7  # rows already recorded at their version get no second change
+    link = SyncLink.objects.for_organization(world.organization).get(pk=world.link.pk)
+    # A batch whose receiver ran while the link was a draft: its rows have no change yet.
+    SyncLink.objects.unscoped().filter(pk=link.pk).update(state=SyncLink.State.DRAFT)
+    world.mirror("a", {"id": "L9", "email": "late@acme.test"})
+    SyncLink.objects.unscoped().filter(pk=link.pk).update(state=SyncLink.State.RUNNING)
+
+    _catch_up(link, list(world.link.objects_linked.all()), since=link.started_at - timedelta(minutes=10))
+
+    assert list(changes.filter(external_id="L9").values_list("side", flat=True)) == ["a"]
+    assert changes.count() == 8
 
 
 def test_a_second_start_is_harmless(django_capture_on_commit_callbacks):

@@ -39,7 +39,13 @@ class Command(BaseCommand):
                 action.add_argument("--reason", default="", help="why (shown in the status and the admin)")
 
     def handle(self, *args: Any, action: str, organization: str | None = None, link: str | None = None, **options):
+        if action == "start" and not link:
+            # Starting writes to two CRMs: one link at a time, named, never every draft link at once.
+            raise CommandError("Name the link to start: --link NAME (and --organization SLUG).")
         links = self.links(organization, link)
+        if action == "start" and len(links) > 1:
+            slugs = ", ".join(each.organization.slug for each in links)
+            raise CommandError(f"Organizations {slugs} each have a link {link!r}: add --organization SLUG.")
         if not links:
             self.stdout.write("No links.")
             return
@@ -81,7 +87,12 @@ class Command(BaseCommand):
 
         preview = link_preview(link)
         self.stdout.write(self.style.MIGRATE_HEADING(f"{self.label(link)} ({link.state}): preview, nothing written"))
-        self.stdout.write(self.table(preview))
+        if preview["objects"]:
+            self.stdout.write(self.table(preview))
+        if preview["problems"]:
+            self.stdout.write(self.style.ERROR("Problems (the link cannot start until they are fixed):"))
+            for problem in preview["problems"]:
+                self.stdout.write(self.style.ERROR(f"  - {problem}"))
         for counts in preview["objects"]:
             for example in counts["examples"]["ambiguous"]:
                 self.stdout.write(
