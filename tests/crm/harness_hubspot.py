@@ -169,6 +169,13 @@ def account_for(
     return account
 
 
+def fail_writes(server: Any, *, status: int, times: int) -> None:
+    """The next `times` creates and batch writes (POST), updates (PATCH) and archives (DELETE) each answer `status`
+    (one kit fault rule per method: HubSpot's GETs share the PATCH and DELETE paths); 0 means every one."""
+    for method, path in WRITE_FAULTS:
+        control(server, "POST", "faults", {"path": path, "method": method, "status": status, "times": times})
+
+
 class Harness(ContractHarness):
     kind = "hubspot"
     sandbox_fixture = "empty_sandbox"
@@ -275,10 +282,7 @@ class Harness(ContractHarness):
         control(self.server, "POST", "faults", {**rule, "count": count})
 
     def fail_writes(self, *, status: int, times: int) -> None:
-        """The next `times` creates and batch writes (POST), updates (PATCH) and archives (DELETE) each answer
-        `status` (one kit fault rule per method: HubSpot's GETs share the PATCH and DELETE paths)."""
-        for method, path in WRITE_FAULTS:
-            control(self.server, "POST", "faults", {"path": path, "method": method, "status": status, "times": times})
+        fail_writes(self.server, status=status, times=times)
 
     # --- two-way sync -------------------------------------------------------------------------------------------
     external_id_field = "leadline_id"  # the portal's unique-value property (control API: external_id_property)

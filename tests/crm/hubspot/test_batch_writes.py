@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from crm.errors import CrmNotFound, CrmRejected, CrmUnavailable
-from tests.crm.harness_hubspot import Harness, control
+from crm.errors import CrmNotFound, CrmRateLimited, CrmRejected, CrmUnavailable
+from tests.crm.harness_hubspot import control, fail_writes
 
 pytestmark = pytest.mark.django_db
 
@@ -128,12 +128,21 @@ def test_delete_record_archives_and_says_false_for_a_record_hubspot_does_not_hav
     assert written(empty_sandbox, hs) == 2  # the create and one archive
 
 
-def test_a_batch_write_hubspot_keeps_failing_is_raised(provider, empty_sandbox, organization):
-    harness = Harness.__new__(Harness)
-    harness.server = empty_sandbox
-    harness.fail_writes(status=503, times=0)
+def test_a_batch_write_hubspot_keeps_failing_is_raised(provider, empty_sandbox):
+    fail_writes(empty_sandbox, status=503, times=0)
     with pytest.raises(CrmUnavailable):
         provider.upsert_many(object=LEAD, external_id_field=KEY, rows=rows(3))
+
+
+def test_a_throttled_batch_write_waits_and_lands_once(hs, provider, empty_sandbox, sleeps):
+    fail_writes(empty_sandbox, status=429, times=1)
+    results = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=rows(3))
+    assert all(result.created for result in results)
+    assert sleeps.waits  # the client backed off (on the sandbox's clock)
+    assert written(empty_sandbox, hs) == 3
+    fail_writes(empty_sandbox, status=429, times=0)
+    with pytest.raises(CrmRateLimited):
+        provider.update_many(object=LEAD, updates=[(results[0].record_id, {"city": "Denver"})])
 
 
 def test_typed_values_written_and_read_back_are_the_values_given(hs, hs_install, provider, empty_sandbox):
