@@ -161,3 +161,36 @@ def test_throttling_that_outlasts_the_retries_stops_the_whole_call(dv, dv_server
     with pytest.raises(CrmRateLimited):
         provider.upsert_many(object="lead", external_id_field=KEY, rows=[{KEY: "t-1", "lastname": "Throttled"}])
     assert dv.rows("lead") == []
+
+
+@pytest.fixture
+def harness(dv_server, organization):
+    from tests.crm.harness_dynamics import Harness
+
+    return Harness(server=dv_server, organization=organization)
+
+
+def test_the_harness_acts_as_people_and_fails_writes_as_dataverse_would(harness):
+    account = harness.create_record("account", {"name": "Harbor Gyms"})
+    contact = harness.create_record("contact", {"lastname": "Ng", "parentcustomerid": account, KEY: "h-1"})
+    assert harness.read_record("contact", contact)["parentcustomerid"] == account
+    harness.edit_record("contact", contact, {"firstname": "Ana"})
+    assert harness.read_record("contact", contact)["modifiedby"] != harness.dv.application_user_id
+    assert harness.record_ids("contact") == [contact]
+    provider = harness.provider()
+    harness.fail_writes(status=503, times=1)
+    (result,) = provider.update_many(object="contact", updates=[(contact, {"lastname": "Ng-Park"})])
+    assert result.ok  # the client sent the $batch again after the outage
+    assert harness.read_record("contact", contact)["lastname"] == "Ng-Park"
+    harness.refuse_writes("contact", field="lastname", message="Names come from the booking system.")
+    (refused,) = provider.update_many(object="contact", updates=[(contact, {"lastname": "Other"})])
+    assert refused.error.message.endswith("Names come from the booking system.")
+    harness.allow_writes("contact")
+    assert provider.update_many(object="contact", updates=[(contact, {"lastname": "Other"})])[0].ok
+    harness.fail_writes(status=429, times=0)
+    with pytest.raises(CrmRateLimited):
+        provider.delete_record(object="contact", record_id=contact)
+    harness.server.state.faults.clear()
+    harness.delete_record("contact", contact)
+    assert harness.read_record("contact", contact) is None
+    assert harness.records_written() == 2
