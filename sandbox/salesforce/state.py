@@ -17,7 +17,8 @@ An `SfOrg` holds
     bulk_jobs {job id: anything QRY keeps}, deleted_log {sObject: [{"id", "deletedDate"}]},
     earliest_deleted_available (datetime | None: moved by a purge), callout_url, and run-time overrides of the
     sandbox config (daily_api_requests, long_requests_max; None: the config's) and of the org's own behaviour
-    (callout_retries, callout_retry_seconds, slow_seconds).
+    (callout_retries, callout_retry_seconds, slow_seconds), validation_rules {sObject: [ValidationRule]} (the
+    control API switches them), and `tally_written(n)`: the kit counter `salesforce.records_written:<org id>`.
 `sf.listeners` hear every record change an org commits (the Flow callout, flow.py, is the first). API and
 control writes go through writes.py (validated, derived fields set); seeding writes rows directly (seed.py).
 
