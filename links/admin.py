@@ -64,38 +64,61 @@ def _value(value: Any) -> str:
     )
 
 
-def record_url(connection: Any, object: str, record_id: str) -> str:
-    """The record's page in its CRM ("" when the provider cannot say; no call to the CRM is made)."""
-    if not record_id:
-        return ""
-    from crm.registry import provider_for
+class RecordLinks:
+    """The CRM pages of the records one admin page shows: one provider per connection (a provider may read its
+    connection's row to build a URL: once a page, not once a row). No call to a CRM is made."""
 
-    try:
-        return provider_for(connection).record_url(object=object, record_id=record_id)
-    except Exception:
-        # Deliberately swallowed: a link for a person to click, never worth breaking the page over.
-        logger.exception("links.admin.record_url_failed", connection_id=getattr(connection, "pk", None))
-        return ""
+    def __init__(self) -> None:
+        self._providers: dict[int, Any] = {}
+
+    def url(self, connection: Any, object: str, record_id: str) -> str:
+        """The record's page in its CRM ("" when the provider cannot say)."""
+        if not record_id:
+            return ""
+        from crm.registry import provider_for
+
+        try:
+            if connection.pk not in self._providers:
+                self._providers[connection.pk] = provider_for(connection)
+            return self._providers[connection.pk].record_url(object=object, record_id=record_id)
+        except Exception:
+            # Deliberately swallowed: a link for a person to click, never worth breaking the page over.
+            logger.exception("links.admin.record_url_failed", connection_id=getattr(connection, "pk", None))
+            return ""
+
+    def link(self, connection: Any, object: str, record_id: str):
+        """A record id, linked to its page in the CRM where the provider can say."""
+        if not record_id:
+            return "—"
+        url = self.url(connection, object, record_id)
+        if url:
+            return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, record_id)
+        return record_id
+
+    def pair(self, pair: RecordPair, link: SyncLink | None = None, link_object: LinkObject | None = None):
+        """Both records of a pair, each linked to its CRM (`link` and `link_object` when the caller has them)."""
+        link, link_object = link or pair.link, link_object or pair.link_object
+        return format_html(
+            "A {} ⇄ B {}",
+            self.link(link.connection_a, link_object.object_a, pair.id_a),
+            self.link(link.connection_b, link_object.object_b, pair.id_b),
+        )
 
 
-def record_link(connection: Any, object: str, record_id: str):
-    """A record id, linked to its page in the CRM where the provider can say."""
-    if not record_id:
-        return "—"
-    url = record_url(connection, object, record_id)
-    if url:
-        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, record_id)
-    return record_id
+def record_links(obj: Any) -> RecordLinks:
+    """The page's RecordLinks a changelist gave its rows, else one of the row's own (an object page)."""
+    return getattr(obj, "_record_links", None) or RecordLinks()
 
 
-def pair_sides(pair: RecordPair):
-    """Both records of a pair, each linked to its CRM."""
-    link, link_object = pair.link, pair.link_object
-    return format_html(
-        "A {} ⇄ B {}",
-        record_link(link.connection_a, link_object.object_a, pair.id_a),
-        record_link(link.connection_b, link_object.object_b, pair.id_b),
-    )
+class RecordLinksMixin:
+    """Gives a changelist's rows one RecordLinks."""
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        links = RecordLinks()
+        for row in changelist.result_list:
+            row._record_links = links
+        return changelist
 
 
 def changes_table(write: LinkWrite):
@@ -457,7 +480,7 @@ class LinkObjectAdmin(TenantModelAdmin):
 
 
 @admin.register(LinkWrite)
-class LinkWriteAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
+class LinkWriteAdmin(RecordLinksMixin, ReadOnlyAdminMixin, TenantModelAdmin):
     """Failed writes first (the state filter starts there); "done" is the history of what the link wrote."""
 
     list_display = [
@@ -532,7 +555,7 @@ class LinkWriteAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
 
     @admin.display(description="records")
     def records(self, obj: LinkWrite):
-        return pair_sides(obj.pair)
+        return record_links(obj).pair(obj.pair, obj.link, obj.link_object)
 
     @admin.action(description="Retry (with the values as the CRMs hold them now)")
     def retry(self, request: HttpRequest, queryset) -> None:
@@ -687,6 +710,7 @@ def _mirror_cards(review: MatchReview, side: str, external_ids: list[str]) -> li
         )
     }
     phones: dict[str, list[str]] = {}
+    links = RecordLinks()
     for external_id, e164 in (
         CrmPhone.objects.for_organization(review.organization)
         .filter(connection=connection, object=object, external_id__in=external_ids)
@@ -700,7 +724,7 @@ def _mirror_cards(review: MatchReview, side: str, external_ids: list[str]) -> li
         cards.append(
             {
                 "id": external_id,
-                "url": record_url(connection, object, external_id),
+                "url": links.url(connection, object, external_id),
                 "name": row.name if row else "",
                 "email": row.email if row else "",
                 "phones": sorted(set(phones.get(external_id, []))),
@@ -715,7 +739,7 @@ def _mirror_cards(review: MatchReview, side: str, external_ids: list[str]) -> li
 
 
 @admin.register(RecordPair)
-class RecordPairAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
+class RecordPairAdmin(RecordLinksMixin, ReadOnlyAdminMixin, TenantModelAdmin):
     list_display = [
         "leadline_id",
         "link",
@@ -751,7 +775,7 @@ class RecordPairAdmin(ReadOnlyAdminMixin, TenantModelAdmin):
 
     @admin.display(description="records")
     def records(self, obj: RecordPair):
-        return pair_sides(obj)
+        return record_links(obj).pair(obj)
 
     @admin.display(description="history (done writes per field)")
     def history(self, obj: RecordPair):

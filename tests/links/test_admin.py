@@ -420,3 +420,18 @@ def test_another_organizations_manager_cannot_settle_a_review(client, a, b):
     assert response.status_code == 404
     a.review.refresh_from_db()
     assert a.review.state == MatchReview.State.OPEN
+
+
+@pytest.mark.parametrize("page", ["linkwrite", "recordpair", "synclink"])
+def test_a_list_reads_a_bounded_number_of_queries_whatever_its_rows(client, a, page, django_assert_max_num_queries):
+    from tests.links.ops_rows import write
+
+    for i in range(30):
+        pair = RecordPair.objects.create(
+            organization=a.organization, link=a.link, link_object=a.link_object, id_a=f"5{i:05d}", id_b=f"6{i:05d}"
+        )
+        write(a.link, pair=pair, state=LinkWrite.State.FAILED, values={"lastname": f"v{i}"}, error_code="X")
+    client.force_login(a.tenant.manager.user)
+    with django_assert_max_num_queries(25):
+        response = client.get(admin_url(page, "changelist"))
+    assert response.status_code == 200
