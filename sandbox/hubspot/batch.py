@@ -15,7 +15,8 @@ Each takes `{inputs: [...]}` with at most `hs_batch_max_inputs` (100, UNCONFIRME
   batch input".
 - `batch/upsert {inputs: [{id, idProperty, properties, objectWriteTraceId?}]}` -> 200 with `new` per result;
   `idProperty` must be a unique-value property (hasUniqueValue; contacts also by `email`): else 400; a bad value
-  fails the whole batch as update's.
+  fails the whole batch as update's. A contact's email another contact holds fails either whole: 409 CONFLICT
+  "Contact already exists. Existing ID: N", as the single create and update answer.
 - `batch/archive {inputs: [{id}]}` -> 204.
 
 Values are checked as the portal checks API writes (`Portal.check_write`: its property validation rules, and
@@ -35,6 +36,7 @@ from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.objects import (
     all_properties,
     check_associations,
+    email_conflict,
     kind_of,
     property_errors,
     read_scopes,
@@ -241,6 +243,7 @@ def batch_update(call: Call, object_type: str) -> Response:
         clean, errors = _problems(call, kind, item.get("properties") or {}, record["id"] if record else None)
         if errors:
             raise Problem(property_errors(errors))
+        email_conflict(call, kind, clean, record["id"] if record else None)
         if record is None:
             missing.append(wanted)
         else:
@@ -290,6 +293,7 @@ def batch_upsert(call: Call, object_type: str) -> Response:
         clean, errors = _problems(call, kind, values, existing["id"] if existing else None)
         if errors:
             raise Problem(property_errors(errors))
+        email_conflict(call, kind, clean, existing["id"] if existing else None)
         plan.append((item, id_property, wanted, clean))
     results = []
     for item, id_property, wanted, clean in plan:

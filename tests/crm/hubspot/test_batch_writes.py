@@ -189,3 +189,14 @@ def test_typed_values_written_and_read_back_are_the_values_given(hs, hs_install,
 def test_changed_by_us_is_not_known_from_a_record_as_read(hs, provider):
     record_id = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=rows(1))[0].record_id
     assert provider.changed_by_us(record=provider.record(object=LEAD, record_id=record_id)) is None
+
+
+def test_a_row_whose_email_another_contact_holds_is_refused_alone(hs, provider):
+    hs.create("contacts", {"email": "taken@example.com", "lastname": "Holder"})
+    batch = rows(6)
+    batch[4]["email"] = "taken@example.com"
+    results = provider.upsert_many(object=LEAD, external_id_field=KEY, rows=batch)
+    assert [result.ok for result in results] == [True, True, True, True, False, True]
+    assert "Contact already exists" in str(results[4].error)
+    assert results[4].error.code == "CONFLICT"
+    assert len(hs.ids("contacts")) == 6

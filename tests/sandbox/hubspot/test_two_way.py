@@ -96,3 +96,14 @@ def test_records_written_through_the_api_are_tallied(hub):
     assert written(hub) == 5
     assert hub.api("DELETE", f"{V3}/contacts/{made['id']}").status_code == 204
     assert written(hub) == 6
+
+
+def test_a_contact_email_another_contact_holds_refuses_the_batch(hub):
+    hub.create("contacts", {"email": "ada@example.com", KEY: "ll-1"})
+    upsert = [
+        {"id": "ll-2", "idProperty": KEY, "properties": {"lastname": "Fine"}},
+        {"id": "ll-3", "idProperty": KEY, "properties": {"email": "ADA@example.com"}},
+    ]
+    body = error_body(hub.api("POST", f"{V3}/contacts/batch/upsert", json={"inputs": upsert}), 409, "CONFLICT")
+    assert "Contact already exists" in body["message"]
+    ok(hub.api("POST", f"{V3}/contacts/batch/upsert", json={"inputs": upsert[:1]}))
