@@ -180,12 +180,16 @@ class SyncLinkForm(forms.ModelForm):
         fields = ["organization", "name", "connection_a", "connection_b", "time_zone", "owners"]
 
     def clean(self) -> dict[str, Any]:
+        from crm.registry import connection_kinds
+
         data = super().clean()
         organization = data.get("organization") or getattr(self.instance, "organization", None)
         for side in ("connection_a", "connection_b"):
             connection = data.get(side)
             if connection is not None and organization is not None and connection.organization_id != organization.pk:
                 raise ValidationError({side: f"{connection.name} belongs to another organization."})
+            if connection is not None and connection.kind not in connection_kinds():
+                raise ValidationError({side: f"{connection.name} is not a CRM connection."})
         return data
 
 

@@ -1,7 +1,8 @@
 """The operator dashboard `/ops/sync/`: the CRM mirror's health per object, drawn server-side as inline SVG.
 
 Operators (superusers) see every organization and may filter to one; managers see their own organization. Anyone
-else signed in gets 403; anonymous visitors go to the admin login.
+else signed in gets 403; anonymous visitors go to the admin login. Apps built on the mirror add their own sections
+(sync/dashboard_sections.py), read with the same scope: the two-way sync links.
 """
 
 from __future__ import annotations

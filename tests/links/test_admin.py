@@ -148,6 +148,26 @@ def test_a_manager_cannot_link_another_organizations_connection(client, a, b):
     assert not SyncLink.objects.unscoped().filter(name="stolen").exists()
 
 
+def test_a_link_joins_crm_connections_only(client, a):
+    client.force_login(a.tenant.manager.user)
+    data = {
+        "name": "texts",
+        "connection_a": a.tenant.zoho.pk,
+        "connection_b": a.tenant.twilio.pk,
+        "time_zone": "America/New_York",
+        "owners": "[]",
+        "objects_linked-TOTAL_FORMS": "0",
+        "objects_linked-INITIAL_FORMS": "0",
+        "objects_linked-MIN_NUM_FORMS": "0",
+        "objects_linked-MAX_NUM_FORMS": "1000",
+    }
+    response = client.post(admin_url("synclink", "add"), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["connection_b"] == [
+        f"{a.tenant.twilio.name} is not a CRM connection."
+    ]
+
+
 def test_a_manager_adds_a_link_of_their_organization(client, a):
     client.force_login(a.tenant.manager.user)
     other = a.link.connection_b
