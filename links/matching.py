@@ -144,8 +144,12 @@ class MirrorSide:
                 connection_id=self.connection_id, object=self.object
             )
             hits: set[str] = set()
-            for chunk in _chunks(values):
-                hits.update(phones.filter(e164__in=chunk).values_list("external_id", flat=True))
+            if len(values) > CHUNK:
+                wanted = set(values)
+                rows = phones.values_list("external_id", "e164").iterator(chunk_size=CHUNK)
+                hits.update(external_id for external_id, e164 in rows if e164 in wanted)
+            else:
+                hits.update(phones.filter(e164__in=values).values_list("external_id", flat=True))
             live = set()
             for chunk in _chunks(sorted(hits)):
                 live.update(free.filter(external_id__in=chunk).values_list("external_id", flat=True))
@@ -154,12 +158,20 @@ class MirrorSide:
         if not expressions:
             return found
         names = {f"v{i}": Cast(expression, TextField()) for i, expression in enumerate(expressions)}
-        for chunk in _chunks(values):
-            condition = Q()
-            for name in names:
-                condition |= Q(**{f"{name}__in": chunk})
-            for external_id, *held in free.annotate(**names).filter(condition).values_list("external_id", *names):
-                found[external_id].update(value for value in held if value)
+        if len(values) > CHUNK:
+            # Many values (a first sync): one read of every free row beats a scan per chunk of values.
+            wanted = set(values)
+            rows = free.annotate(**names).values_list("external_id", *names)
+            for external_id, *held in rows.iterator(chunk_size=CHUNK):
+                held_values = {value for value in held if value}
+                if held_values & wanted:
+                    found[external_id].update(held_values)
+            return found
+        condition = Q()
+        for name in names:
+            condition |= Q(**{f"{name}__in": values})
+        for external_id, *held in free.annotate(**names).filter(condition).values_list("external_id", *names):
+            found[external_id].update(value for value in held if value)
         return found
 
 

@@ -120,11 +120,16 @@ def link_start(link: SyncLink, *, by: Any = None) -> SyncLink:
 START_CATCH_UP = timedelta(minutes=10)
 
 
-def _catch_up(link: SyncLink, link_objects: list[LinkObject], *, since: datetime) -> None:
+def _catch_up(link: SyncLink, link_objects: list[LinkObject], *, since: datetime) -> int:
     with transaction.atomic():
-        for link_object in link_objects:
-            for side in (Side.A, Side.B):
-                _changes_for_every_record(link, link_object, side, timezone.now(), synced_since=since)
+        caught = sum(
+            _changes_for_every_record(link, link_object, side, timezone.now(), synced_since=since)
+            for link_object in link_objects
+            for side in (Side.A, Side.B)
+        )
+        if caught:
+            apply_enqueue_on_commit(link)
+    return caught
 
 
 def _first_match(link_object: LinkObject, specs: tuple) -> None:

@@ -169,3 +169,27 @@ def test_matching_is_bulk_a_few_queries_whatever_the_number_of_records(django_as
 
     assert len(found) == 150
     assert all(not m.ambiguous for m in found.values())
+
+
+def test_many_values_are_matched_by_one_read_of_the_free_rows(monkeypatch):
+    world = World()
+    world.mirror(
+        "a",
+        *[{"id": f"L{i}", "email": f"p{i}@acme.test"} for i in range(8)],
+        *[{"id": f"P{i}", "phone": f"+1415555{i:04d}"} for i in range(8)],
+    )
+    world.mirror(
+        "b",
+        *[{"id": f"C{i}", "email": f"P{i}@acme.test"} for i in range(0, 8, 2)],
+        *[{"id": f"Q{i}", "phone": f"+1415555{i:04d}"} for i in range(0, 8, 2)],
+        {"id": "C99", "email": "p0@acme.test"},
+    )
+    ids = [f"L{i}" for i in range(8)] + [f"P{i}" for i in range(8)]
+    small = match(world, "a", *ids)
+    monkeypatch.setattr("links.matching.CHUNK", 3)
+
+    assert match(world, "a", *ids) == small
+    assert small["L0"].candidates == ("C0", "C99")
+    assert small["L2"].candidates == ("C2",)
+    assert small["P4"].candidates == ("Q4",)
+    assert "L1" not in small
