@@ -19,13 +19,17 @@ from crm.registry import provider_for
 SPEC_TTL_SECONDS = 600
 
 
-def spec_cache_key(connection_id: int, object: str) -> str:
-    return f"links:spec:{connection_id}:{object}"
+def spec_cache_key(connection, object: str) -> str:
+    """By the connection's id and creation time: a database rebuilt beside a kept cache (a restore, a test run)
+    reuses ids, never with the same creation time."""
+    created = getattr(connection, "created_at", None)
+    stamp = int(created.timestamp() * 1_000_000) if created else 0
+    return f"links:spec:{connection.pk}:{stamp}:{object}"
 
 
 def object_spec_cached(*, connection, object: str, refresh: bool = False) -> ObjectSpec:
     """An object's spec on a connection, from the cache or else from the CRM (CrmError propagates)."""
-    key = spec_cache_key(connection.pk, object)
+    key = spec_cache_key(connection, object)
     if not refresh:
         spec = cache.get(key)
         if spec is not None:
@@ -37,7 +41,7 @@ def object_spec_cached(*, connection, object: str, refresh: bool = False) -> Obj
 
 def object_spec_prime(*, connection, object: str, spec: ObjectSpec) -> None:
     """Put a spec in the cache as if the CRM had given it (the spec just read by someone else, or a test's)."""
-    cache.set(spec_cache_key(connection.pk, object), spec, SPEC_TTL_SECONDS)
+    cache.set(spec_cache_key(connection, object), spec, SPEC_TTL_SECONDS)
 
 
 def link_specs(link, *, refresh: bool = False) -> dict[int, tuple[ObjectSpec, ObjectSpec]]:

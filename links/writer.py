@@ -54,9 +54,12 @@ def writes_due(link: SyncLink, *, now: datetime | None = None) -> int:
     return _due(link, now or timezone.now()).count()
 
 
-def writes_send(*, link: SyncLink, now: datetime | None = None, limit: int = 1000) -> int:
+def writes_send(
+    *, link: SyncLink, now: datetime | None = None, limit: int = 1000, providers: dict[str, Any] | None = None
+) -> int:
     """Send the link's due writes (at most `limit`); how many were sent (done or failed by the CRM's answer).
-    Nothing for a link that is not RUNNING."""
+    Nothing for a link that is not RUNNING. `providers`: side -> the provider to write with (default: each
+    connection's own)."""
     if link.state != SyncLink.State.RUNNING:
         return 0
     now = now or timezone.now()
@@ -70,7 +73,7 @@ def writes_send(*, link: SyncLink, now: datetime | None = None, limit: int = 100
     for write in writes:
         kind = LinkWrite.Operation.UPDATE if write.operation == LinkWrite.Operation.ARCHIVE else write.operation
         groups[(write.link_object_id, write.side, kind)].append(write)
-    providers: dict[str, Any] = {}
+    providers = dict(providers or {})
     sent = 0
     for (object_id, side, operation), group in groups.items():
         link_object = objects[object_id]
@@ -342,6 +345,9 @@ def _values_refresh(write: LinkWrite) -> None:
         name_s = link_field.field_b if side == Side.A else link_field.field_a
         try:
             field_t, field_s = spec_t.field(name_t), spec_s.field(name_s)
+        except KeyError:
+            continue  # a field gone from a CRM: not written
+        try:
             value = convert(
                 mirror_value(rows[source], field_s),
                 source=field_s,
