@@ -332,7 +332,11 @@ def object_preview(link_object: LinkObject, specs: tuple[ObjectSpec, ObjectSpec]
     matched_b = set(pairs.values())
     ids_b = [record_id for record_id in _free_ids(side_b) if record_id not in matched_b]
     matches_b = counterparts(link_object=link_object, side=Side.B, external_ids=ids_b, specs=specs, taken=set(pairs))
+    # As the start will see them: side A's ambiguous records are under review, so side B's matching one is too.
+    reviewed_a = {record_id for record_id, match in matches_a.items() if match.ambiguous}
     for record_id, match in matches_b.items():
+        if not match.ambiguous and match.candidates[0] in reviewed_a:
+            match = Match(match.candidates, match.matched_by, match.value, (UNDER_REVIEW,))
         if match.ambiguous:
             counts["ambiguous"] += 1
             _example(examples["ambiguous"], _ambiguous_example(Side.B, record_id, match))

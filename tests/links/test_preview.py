@@ -2,6 +2,7 @@ import pytest
 
 from links.matching import link_preview
 from links.models import LinkChange, LinkWrite, MatchReview, RecordPair, SyncLink
+from links.services import link_start
 from tests.links.firstsync_helpers import World
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +104,26 @@ def test_no_creates_are_counted_on_a_side_that_does_not_take_them():
     [counts] = link_preview(world.link)["objects"]
 
     assert counts["create_b"] == 0
+
+
+def test_the_preview_says_what_the_start_then_does(django_capture_on_commit_callbacks):
+    world = overlapping_world()
+    [counts] = link_preview(world.link)["objects"]
+
+    with django_capture_on_commit_callbacks():
+        link_start(world.link)
+
+    organization = world.organization
+    assert RecordPair.objects.for_organization(organization).count() == counts["matched"]
+    assert MatchReview.objects.for_organization(organization).count() == counts["ambiguous"]
+
+
+def test_the_preview_carries_the_problems_that_would_stop_a_start():
+    world = overlapping_world()
+    world.fields[0].field_b = "lastnme"
+    world.fields[0].save()
+
+    preview = link_preview(world.link)
+
+    assert preview["problems"] == ["acme-sync: lead ⇄ contact: side B (HubSpot) has no field 'lastnme'"]
+    assert preview["objects"][0]["matched"] == 3
