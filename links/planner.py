@@ -221,6 +221,7 @@ class ChunkPlan:
         self.pending: dict[tuple[int, str], LinkWrite] = {}  # (pair id, side) -> a PENDING update/create to merge into
         self.creates: set[tuple[int, str]] = set()  # (pair id, side) with a create planned or made
         self.new_writes: list[LinkWrite] = []
+        self.new_open: dict[tuple[int, str], LinkWrite] = {}  # (id of the pair object, side) -> a new update/create
         self.merged: dict[int, LinkWrite] = {}
         self.superseded: list[LinkWrite] = []
         self.conflicts: list[LinkConflict] = []
@@ -605,19 +606,8 @@ class ChunkPlan:
         """Merge into the pair's pending write to `side` (later values win), else a new one."""
         held = self.pending.get((pair.pk, side)) if pair.pk else None
         if held is None:
-            held = next(
-                (
-                    w
-                    for w in self.new_writes
-                    if w.pair is pair
-                    and w.side == side
-                    and w.operation in (LinkWrite.Operation.UPDATE, LinkWrite.Operation.CREATE)
-                ),
-                None,
-            )
+            held = self.new_open.get((id(pair), side))
         if held is not None and held.operation in (LinkWrite.Operation.UPDATE, LinkWrite.Operation.CREATE):
-            if operation == LinkWrite.Operation.CREATE and held.operation == LinkWrite.Operation.UPDATE:
-                pass  # an update is never turned into a create
             held.values = {**held.values, **values}
             held.hashes = {**held.hashes, **hashes}
             held.previous = {**previous, **held.previous}
@@ -656,6 +646,8 @@ class ChunkPlan:
             seen_at=change.seen_at,
         )
         self.new_writes.append(write)
+        if operation in (LinkWrite.Operation.UPDATE, LinkWrite.Operation.CREATE):
+            self.new_open[(id(pair), side)] = write
 
     def _save(self, changes: list[LinkChange]) -> None:
         if self.reviews:

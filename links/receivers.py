@@ -41,7 +41,7 @@ def link_changes_record(
             organization_id=organization_id,
             link__state__in=[SyncLink.State.RUNNING, SyncLink.State.PAUSED],
         )
-        .select_related("link")
+        .select_related("link__connection_a", "link__connection_b")
     )
     if not linked:
         return

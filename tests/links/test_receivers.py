@@ -49,3 +49,17 @@ def test_a_paused_link_still_records_changes(world):
 def test_objects_the_link_does_not_hold_record_nothing(world):
     world.mirror("a", [world.lead_a("1", Last_Name="Ng")], object="deal")
     assert world.changes() == []
+
+
+def test_an_organization_without_links_pays_one_query_per_batch(world, django_assert_num_queries):
+    from links.receivers import link_changes_record
+    from tests.factories import OrganizationFactory
+
+    other = OrganizationFactory(slug="no-links")
+    with django_assert_num_queries(1):
+        link_changes_record(
+            organization_id=other.pk,
+            connection_id=world.connection_a.pk,
+            object="lead",
+            records=[world.lead_a("1", Last_Name="Ng")],
+        )
