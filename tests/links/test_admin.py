@@ -18,6 +18,8 @@ from tests.links.ops_rows import Rows, build
 pytestmark = pytest.mark.django_db
 
 PAGES = ["synclink", "linkobject", "linkwrite", "linkconflict", "matchreview", "recordpair"]
+# The queue pages start on failed writes and open reviews: every row of them, for the scoping tests.
+EVERY_STATE = {"linkwrite": {"state": "all"}, "matchreview": {"state": "all"}}
 
 
 def prime(rows: Rows) -> None:
@@ -83,7 +85,7 @@ def test_another_organizations_objects_are_not_found(client, a, b, page, view):
 @pytest.mark.parametrize("page", PAGES)
 def test_a_filter_naming_another_organizations_link_shows_nothing(client, a, b, page):
     client.force_login(a.tenant.manager.user)
-    response = client.get(admin_url(page, "changelist"), {"link__id__exact": b.link.pk, "state": "all"})
+    response = client.get(admin_url(page, "changelist"), {"link__id__exact": b.link.pk, **EVERY_STATE.get(page, {})})
     if response.status_code == 200:
         # Their own rows at most (Django drops a filter offering one choice): never another organization's.
         rows = list(response.context["cl"].queryset)
@@ -455,3 +457,45 @@ def test_a_list_reads_a_bounded_number_of_queries_whatever_its_rows(client, a, p
     with django_assert_max_num_queries(25):
         response = client.get(admin_url(page, "changelist"))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relation_filter_typed_with_another_organizations_row_finds_nothing(client, a, b, page):
+    from django.contrib.admin import RelatedFieldListFilter
+
+    # A second link, so a manager's link filter has choices to offer (Django hides a filter of one choice).
+    SyncLink.objects.create(
+        organization=a.organization, name="link-alpha-two", connection_a=a.link.connection_b, connection_b=a.tenant.zoho
+    )
+    client.force_login(a.tenant.manager.user)
+    own = client.get(admin_url(page, "changelist"), EVERY_STATE.get(page, {})).context["cl"]
+    tried = 0
+    for spec in own.filter_specs:
+        field = getattr(spec, "field", None)
+        if not isinstance(spec, RelatedFieldListFilter) or field is None:
+            continue
+        offered = {pk for pk, _label in spec.lookup_choices}
+        foreign = set(field.related_model.objects.for_organization(b.organization).values_list("pk", flat=True))
+        assert not offered & foreign
+        response = client.get(
+            admin_url(page, "changelist"), {spec.lookup_kwarg: sorted(foreign)[0], **EVERY_STATE.get(page, {})}
+        )
+        tried += 1
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == 0
+        assert "bravo" not in response.content.decode()
+    if page != "synclink":
+        assert tried, "the control: the link filter was tried with the other organization's link"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_search_finds_nothing_of_another_organization(client, a, b, page):
+    from django.contrib import admin as django_admin
+
+    if not django_admin.site._registry[type(a.obj(page))].search_fields:
+        pytest.skip("no search on this page")
+    client.force_login(a.tenant.manager.user)
+    for term in ("bravo", b.pair.id_a, b.review.external_id):
+        response = client.get(admin_url(page, "changelist"), {"q": term, **EVERY_STATE.get(page, {})})
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == 0
