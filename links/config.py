@@ -243,7 +243,12 @@ def _field_problems(link: SyncLink, link_field: LinkField, field_of) -> list[str
     for source, target in flows:
         target_spec = specs[target]
         arrow = f"{source.upper()} → {target.upper()}"
-        if target_spec.read_only:
+        if target_spec.name == getattr(link_field.link_object, f"external_id_{target}"):
+            messages.append(
+                f"{side_label(link, target)}: field {target_spec.name!r} is the external id field, which holds our "
+                f"id: no mapping may write it ({pair}, direction {arrow})"
+            )
+        elif target_spec.read_only:
             messages.append(
                 f"{side_label(link, target)}: field {target_spec.name!r} is read-only; it cannot be written "
                 f"({pair}, direction {arrow})"

@@ -41,6 +41,14 @@ def test_a_read_only_target_is_refused_only_in_the_direction_that_writes_it():
     assert len(link_problems(world.link)) == 2
 
 
+def test_no_mapping_writes_the_external_id_field():
+    world = World()
+    add_field(world, "Leadline_Id", "phone", direction=LinkField.Direction.B_TO_A)
+
+    [problem] = link_problems(world.link)
+    assert "side A (Zoho CRM): field 'Leadline_Id' is the external id field" in problem
+
+
 def test_incompatible_types_are_refused():
     world = World()
     add_field(world, "Created_Time", "notes_count", direction=LinkField.Direction.A_TO_B)
