@@ -14,6 +14,7 @@ from crm.records import Capability
 from crm.registry import provider_for
 from sandbox import worlds
 from tests.crm.harness import SleepRecorder
+from tests.crm.harness_zoho import Harness
 from tests.crm.zoho.conftest import control, records_written
 
 
@@ -155,3 +156,15 @@ def test_throttled_writes_raise_for_the_whole_call(provider, empty_sandbox):
 def test_no_source_tag_zoho_names_only_the_connections_user(provider):
     record_id = provider.create_record(object="lead", values={"Last_Name": "Ours"})
     assert provider.changed_by_us(record=provider.record(object="lead", record_id=record_id)) is None
+
+
+def test_the_harness_fails_writes_and_leaves_reads_alone(organization, empty_sandbox):
+    harness = Harness(server=empty_sandbox, organization=organization)
+    provider = harness.provider()
+    lead = provider.create_record(object="lead", values={"Last_Name": "Retried"})
+    harness.fail_writes(status=503, times=2)
+    assert provider.record(object="lead", record_id=lead).name == "Retried"  # a read is not failed
+    (result,) = provider.update_many(object="lead", updates=[(lead, {"Last_Name": "Landed"})])
+    assert result.ok
+    assert len(harness.sleep.waits) == 2  # two 503s, retried (an update is idempotent)
+    assert harness.read_record("lead", lead)["Last_Name"] == "Landed"
