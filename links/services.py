@@ -80,6 +80,8 @@ def link_start(link: SyncLink, *, by: Any = None) -> SyncLink:
     if link.state == SyncLink.State.PAUSED:
         raise ApplicationError(f"{link.name} is paused, not new: resume it")
     problems = link_problems(link)
+    if not LinkObject.objects.for_organization(link.organization).filter(link=link).exists():
+        problems.append(f"{link.name}: no object pairs to keep in step")
     if problems:
         raise LinkConfigError(problems)
     specs = link_specs(link)

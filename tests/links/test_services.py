@@ -116,6 +116,14 @@ def test_a_link_whose_configuration_does_not_fit_does_not_start():
     assert not LinkChange.objects.for_organization(world.organization).exists()
 
 
+def test_a_link_with_no_object_pairs_does_not_start():
+    world = loaded_world()
+    world.lead_contact.delete()
+
+    with pytest.raises(LinkConfigError, match="acme-sync: no object pairs to keep in step"):
+        link_start(world.link)
+
+
 def test_a_link_does_not_start_before_both_mirrors_finished_a_load():
     world = World()
     world.mirror("a", {"id": "L1", "email": "ng@acme.test"})
