@@ -13,6 +13,10 @@ Every write goes through `create` / `update` / `archive` / `merge` / `stamp`, wh
 (millisecond ISO text, the sandbox clock or `at`) and announce a `Change` (state.py) naming who made it:
 `Source.integration(app_id)` for calls made with an app's token, `Source.ui(user_id)` for the control API's "a
 person edited it in HubSpot". Seeding writes rows directly (`put_rows`) and announces nothing.
+
+API writes are checked by `check_write` (the property checks, the portal's `validation_rules` a person switched on
+through the control API, unique-value properties another live record holds) and tallied by `written` (the kit
+counter `hubspot.records_written:<portal id>`); the control API's writes are people's: neither.
 """
 
 from __future__ import annotations
