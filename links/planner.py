@@ -179,6 +179,12 @@ def _winner(link_field: LinkField, at_a: Any, at_b: Any) -> tuple[str, str]:
 
 
 # --- planning ------------------------------------------------------------------------------------------------------
+def _agree(state: dict[str, Any], side: str, digest: str, target: str, target_digest: str, now: datetime) -> None:
+    """Both sides agree on the field (or will, once the write planned lands): each side's hash of its value then."""
+    state["g" + side], state["g" + target] = digest, target_digest
+    state["agreed"], state["agreed_at"] = target_digest, now.isoformat()
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
@@ -221,6 +227,7 @@ class ChunkPlan:
         self.pending: dict[tuple[int, str], LinkWrite] = {}  # (pair id, side) -> a PENDING update/create to merge into
         self.creates: set[tuple[int, str]] = set()  # (pair id, side) with a create planned or made
         self.new_writes: list[LinkWrite] = []
+        self.decided: set[tuple[int, str]] = set()  # (id of the pair object, LinkField id) planned in this chunk
         self.new_open: dict[tuple[int, str], LinkWrite] = {}  # (id of the pair object, side) -> a new update/create
         self.merged: dict[int, LinkWrite] = {}
         self.superseded: list[LinkWrite] = []
@@ -488,23 +495,30 @@ class ChunkPlan:
                 state[side] = digest
                 at = change.field_times.get(spec_s.name) if change.field_times else None
                 state[side + "_at"] = at or _iso(change.modified_time or row.modified_time)
+                written = state.get("w" + side)
+                if written is not None and written != digest:
+                    if change.by_us:
+                        state["w" + side] = digest  # ours, as the CRM normalized it (its source tag says so)
+                    else:
+                        del state["w" + side]  # the side moved on from what we wrote: no echo of it to expect
             value_t = mirror_value(row_target, spec_t) if row_target is not None else None
             if row_target is not None:
                 digest_t = value_hash(value_t)
                 if state.get(target) != digest_t:
                     state[target] = digest_t
                     state[target + "_at"] = _iso(row_target.modified_time)
+                    if state.get("w" + target) not in (None, digest_t):
+                        del state["w" + target]
             states[key] = state
             self.touched[id(pair)] = pair
             if not target_alive or not flows(link_field, side):
                 continue
-            if not changed and state.get("agreed_at") and not creating:
-                continue  # nothing new on this side for this field
+            decided = (id(pair), key)
+            if not changed and (decided in self.decided or (("g" + side) in state and not creating)):
+                continue  # nothing new on this side for this field (or settled by this chunk already)
+            self.decided.add(decided)
             if state.get("w" + side) == digest:
                 continue  # our own write coming back
-            if change.by_us and ("w" + side) in state:
-                state["w" + side] = digest  # ours, as the CRM normalized it
-                continue
             try:
                 converted = convert(
                     value, source=spec_s, target=spec_t, link_field=link_field, to_side=target, context=self.context
@@ -521,7 +535,7 @@ class ChunkPlan:
                 self.counts.unconvertible += 1
                 continue
             if row_target is not None and values_equal(converted, value_t, spec_t):
-                state["agreed"], state["agreed_at"] = digest, _iso(self.now)
+                _agree(state, side, digest, target, value_hash(value_t), self.now)
                 continue
             if state.get("w" + target) == value_hash(converted):
                 continue  # written already; the other side's mirror has not read it back yet
@@ -531,7 +545,7 @@ class ChunkPlan:
             if (
                 row_target is not None
                 and link_field.direction == LinkField.Direction.BOTH
-                and (not is_empty(value_t) or (link_field.clears and state.get("agreed_at")))  # a clear is a change
+                and (not is_empty(value_t) or (link_field.clears and ("g" + target) in state))  # a clear is a change
                 and self._target_changed(state, target)
             ):
                 winner, rule = _winner(
@@ -558,6 +572,7 @@ class ChunkPlan:
             if winner == side:
                 values[spec_t.name] = value_jsonable(converted)
                 hashes[key] = value_hash(converted)
+                _agree(state, side, digest, target, hashes[key], self.now)  # what both will hold once written
                 if row_target is not None:
                     previous[spec_t.name] = value_jsonable(value_t)
                 continue
@@ -572,6 +587,7 @@ class ChunkPlan:
                 continue
             back[spec_s.name] = value_jsonable(converted_back)
             back_hashes[key] = value_hash(converted_back)
+            _agree(state, side, back_hashes[key], target, value_hash(value_t), self.now)
             back_previous[spec_s.name] = value_jsonable(value)
         if values:
             operation = LinkWrite.Operation.CREATE if creating else LinkWrite.Operation.UPDATE
@@ -583,13 +599,11 @@ class ChunkPlan:
 
     @staticmethod
     def _target_changed(state: dict[str, Any], target: str) -> bool:
-        """Whether the other side changed the field since both sides last agreed (no agreement yet: it holds a
-        value of its own, a conflict)."""
-        agreed_at = _moment(state.get("agreed_at"))
-        if agreed_at is None:
-            return True
-        changed_at = _moment(state.get(target + "_at"))
-        return changed_at is not None and changed_at > agreed_at
+        """Whether the other side changed the field since both sides last agreed: it no longer holds the value it
+        held then (its hash, "ga"/"gb": hashes, not times, so the CRMs' clocks and ours need not agree). No
+        agreement yet: it holds a value of its own, a conflict."""
+        agreed = state.get("g" + target)
+        return agreed is None or state.get(target) != agreed
 
     # -- writes --
     def _write_values(

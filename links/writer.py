@@ -233,7 +233,7 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
             for field_id, digest in write.hashes.items():
                 state = pair.field_state.setdefault(field_id, {})
                 state[side], state[side + "_at"] = digest, now.isoformat()
-                state["agreed"], state["agreed_at"] = digest, now.isoformat()
+                state["g" + side], state["agreed"], state["agreed_at"] = digest, digest, now.isoformat()
         LinkWrite.objects.unscoped().bulk_update(
             batch,
             [
@@ -377,6 +377,9 @@ def write_skip(write: LinkWrite, *, by: Any = None) -> LinkWrite:
         for field_id in write.hashes:
             state = pair.field_state.setdefault(field_id, {})
             state["agreed_at"] = now.isoformat()
+            for side in (Side.A, Side.B):  # each side's value as it is now is the agreed one
+                if side in state:
+                    state["g" + side] = state[side]
         pair.save(update_fields=["field_state", "updated_at"])
         write.state, write.resolved_by, write.resolved_at = LinkWrite.State.SKIPPED, by, now
         write.save(update_fields=["state", "resolved_by", "resolved_at"])

@@ -324,3 +324,22 @@ def test_a_chunk_is_planned_in_a_bounded_number_of_queries(world, django_assert_
         plan(world)
     assert RecordPair.objects.unscoped().filter(link_object=world.leads).count() == 200
     assert len(writes(world, operation="create")) == 100
+
+
+def test_a_side_returning_to_a_value_we_once_wrote_there_is_propagated(world, paired):
+    world.mirror("a", [world.lead_a("1", modified=later(1), **{**SAME_A, "Last_Name": "Nguyen"})])
+    plan(world)
+    sent(writes(world)[-1])
+    world.mirror("b", [world.lead_b("b1", modified=later(2), **{**SAME_B, "lastname": "Nguyen"})])  # the echo
+    world.mirror("b", [world.lead_b("b1", modified=later(3), **{**SAME_B, "lastname": "Ngo"})])  # a person on B
+    plan(world)
+    sent(writes(world, side="a")[-1])
+    world.mirror("a", [world.lead_a("1", modified=later(4), **{**SAME_A, "Last_Name": "Ngo"})])  # the echo
+    world.mirror("a", [world.lead_a("1", modified=later(5), **{**SAME_A, "Last_Name": "Nguyen"})])  # back again
+    plan(world)
+    assert [(w.side, w.values) for w in writes(world)] == [
+        ("b", {"lastname": "Nguyen"}),
+        ("a", {"Last_Name": "Ngo"}),
+        ("b", {"lastname": "Nguyen"}),
+    ]
+    assert LinkConflict.objects.unscoped().filter(link=world.link).count() == 0
