@@ -12,9 +12,10 @@ One more round mirrors both sides (our writes coming back) and applies again: it
   to settled, with the round that reads our writes back);
 - writes issued (LinkWrites sent, and the records the emulators tallied) against the least the data needs: a create
   on each side for each record only the other has, one update per differing pair;
-- the baseline, measured in the same run: the same records written straight through the providers' `upsert_many`
-  and `update_many` (the creates under new external ids, so they create again), no link engine: what the writes
-  alone cost. Ratio = baseline seconds / first sync seconds (1.0: the link costs nothing beyond its writes).
+- the baseline, measured in the same run (last, so the link never sees its records): the same records written
+  straight through the providers' `upsert_many` and `update_many` (the creates under new external ids and e-mails,
+  so they create again), no link engine: what the writes alone cost. Ratio = baseline seconds / first sync
+  seconds (1.0: the link costs nothing beyond its writes).
 - steady state: a person changes one linked contact's title `--rate` times a second for `--lag-seconds`, on either
   side at random, while the bench mirrors both sides and applies the link every `--interval` seconds (the sync
   interval); lag = the write done on the other side minus the person's edit, p50 and p99.
@@ -223,6 +224,38 @@ def apply_all(link: Any) -> int:
             time.sleep(0.2)  # only writes waiting for their backoff
 
 
+def disagreements(crms: Crms, link: Any) -> tuple[int, list[str]]:
+    """Linked pairs whose two records hold different values of a linked field (read in the emulators' state), and a
+    few examples."""
+    from core.phone import e164_or_blank
+    from links.models import RecordPair
+
+    def clean(role: str, value: Any) -> Any:
+        value = (value or "").strip() if isinstance(value, str) or value is None else value
+        if role == "email":
+            return value.lower()
+        return e164_or_blank(value, "US") or value if role == "phone" and value else value
+
+    pairs = RecordPair.objects.for_organization(link.organization).filter(link=link, state=RecordPair.State.LINKED)
+    count, examples = 0, []
+    for id_a, id_b in pairs.values_list("id_a", "id_b"):
+        a, b = crms.contacts.get(id_a), crms.hubspot.portal.get("contacts", id_b)
+        if a is None or b is None:
+            count += 1
+            examples.append(f"{id_a} ⇄ {id_b}: a record is gone")
+            continue
+        differ = [
+            f"{role} {a.get(ZOHO[role])!r}/{b['properties'].get(HUBSPOT[role])!r}"
+            for role in ZOHO
+            if clean(role, a.get(ZOHO[role])) != clean(role, b["properties"].get(HUBSPOT[role]))
+        ]
+        if differ:
+            count += 1
+            if len(examples) < 3:
+                examples.append(f"{id_a} ⇄ {id_b}: {', '.join(differ)}")
+    return count, examples
+
+
 def pending(link: Any) -> int:
     from links.models import LinkChange, LinkWrite
 
@@ -256,7 +289,7 @@ def baseline(link: Any, writes: list[Any]) -> tuple[float, int]:
     ):
         provider = provider_for(connection)
         creates = [
-            {**w.values, id_field: str(uuid.uuid4())}
+            {**_another_person(w.values), id_field: str(uuid.uuid4())}
             for w in writes
             if w.side == side and w.operation == LinkWrite.Operation.CREATE
         ]
@@ -272,6 +305,14 @@ def baseline(link: Any, writes: list[Any]) -> tuple[float, int]:
             results = provider.update_many(object=OBJECT, updates=updates)
             count += sum(1 for result in results if not result.error)
     return time.perf_counter() - started, count
+
+
+def _another_person(values: dict[str, Any]) -> dict[str, Any]:
+    """The same values under another e-mail (HubSpot refuses a second contact with an e-mail it holds)."""
+    return {
+        name: f"baseline.{value}" if name in (ZOHO["email"], HUBSPOT["email"]) else value
+        for name, value in values.items()
+    }
 
 
 # --- steady state ----------------------------------------------------------------------------------------------
@@ -387,9 +428,10 @@ def main(argv: list[str] | None = None) -> None:
         echo_seconds = time.perf_counter() - echo_started
         echo_writes = len(writes_done(link)) - len(first_writes)
         written_echo = crms.records_written() - written_before - written_first
+        disagreeing = disagreements(crms, link)
 
-        base_seconds, base_records = baseline(link, first_writes)
         lag = steady(crms, link, seconds=args.lag_seconds, rate=args.rate, interval=args.interval)
+        base_seconds, base_records = baseline(link, first_writes)  # last: the link never sees its records
     report_write(
         out,
         args,
@@ -406,6 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         echo_seconds=echo_seconds,
         echo_writes=echo_writes,
         written_echo=written_echo,
+        disagreeing=disagreeing,
         base_seconds=base_seconds,
         base_records=base_records,
         lag=lag,
@@ -454,6 +497,11 @@ def report_write(out: Any, args: Any, **r: Any) -> None:
         f"  our writes read back (one mirror round of both sides, applied): {r['echo_seconds']:.1f} s, "
         f"{r['echo_writes']} more writes, {r['written_echo']} records written (0: no echo, no loop); settled "
         f"{settled:.1f} s ({records / settled:,.0f} records/s)"
+    )
+    count_disagreeing, examples = r["disagreeing"]
+    out(
+        f"  linked pairs whose records disagree on a linked field once settled: {count_disagreeing:,}"
+        + (f" (e.g. {'; '.join(examples)})" if examples else "")
     )
     out(
         f"baseline: the same {r['base_records']:,} records straight through upsert_many / update_many, no link "
