@@ -26,7 +26,7 @@ from django.utils import timezone
 from crm.errors import CrmAuthError, CrmError, CrmQuotaExhausted, CrmRejected, CrmUnavailable
 from crm.registry import provider_for
 from links.conversions import convert, is_empty, mirror_value, value_from_json, value_hash, values_equal
-from links.metadata import link_specs
+from links.metadata import link_specs, object_spec_cached
 from links.models import LinkField, LinkObject, LinkWrite, RecordPair, Side, SyncLink, other_side
 from sync.models import CrmRecord
 
@@ -68,7 +68,6 @@ def writes_send(
         return 0
     writes = _loop_guard(writes, now)
     objects = {lo.pk: lo for lo in LinkObject.objects.unscoped().filter(link=link)}
-    specs = link_specs(link)
     groups: dict[tuple[int, str, str], list[LinkWrite]] = defaultdict(list)
     for write in writes:
         kind = LinkWrite.Operation.UPDATE if write.operation == LinkWrite.Operation.ARCHIVE else write.operation
@@ -78,7 +77,14 @@ def writes_send(
     for (object_id, side, operation), group in groups.items():
         link_object = objects[object_id]
         provider = providers.get(side) or providers.setdefault(side, provider_for(link.connection(side)))
-        spec = specs[object_id][0 if side == Side.A else 1]
+        try:
+            spec = object_spec_cached(
+                connection=link.connection(side),
+                object=link_object.object_a if side == Side.A else link_object.object_b,
+            )
+        except CrmError as exc:
+            _whole_batch_failed(link, group, exc)
+            continue
         size = provider.max_writes_per_call if provider.max_writes_per_call > 1 else SINGLE_BATCH
         for start in range(0, len(group), size):
             batch = group[start : start + size]

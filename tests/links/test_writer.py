@@ -221,3 +221,17 @@ def test_a_delete_removes_the_linked_record(crms):
     crms.send()
     assert fresh(delete).state == LinkWrite.State.DONE
     assert crms.hs.read_record("lead", hs_id) is None
+
+
+def test_a_revoked_connection_keeps_the_writes_and_says_it_needs_reconnecting(crms):
+    hs_id = crms.hs.create_record("lead", {"lastname": "Old"})
+    update = crms.write(crms.pair(id_a="00Q1", id_b=hs_id), "update", {"lastname": "Ng"})
+    crms.hs.revoke_grant()
+    crms.hs.revoke_access_tokens()
+    crms.send()
+    update = fresh(update)
+    assert (update.state, update.attempts) == (LinkWrite.State.PENDING, 0)
+    assert update.next_attempt_at >= timezone.now() + timedelta(minutes=14)
+    crms.link.refresh_from_db()
+    assert crms.link.state == "running"
+    assert "needs reconnecting" in crms.link.pause_reason
