@@ -225,8 +225,8 @@ def apply_all(link: Any) -> int:
 
 
 def disagreements(crms: Crms, link: Any) -> tuple[int, list[str]]:
-    """Linked pairs whose two records hold different values of a linked field (read in the emulators' state), and a
-    few examples."""
+    """Linked pairs whose two records hold different values of a linked field (read in the emulators' state; empty
+    opposite a value is agreement, as no field of the link clears), and a few examples."""
     from core.phone import e164_or_blank
     from links.models import RecordPair
 
@@ -244,11 +244,11 @@ def disagreements(crms: Crms, link: Any) -> tuple[int, list[str]]:
             count += 1
             examples.append(f"{id_a} ⇄ {id_b}: a record is gone")
             continue
-        differ = [
-            f"{role} {a.get(ZOHO[role])!r}/{b['properties'].get(HUBSPOT[role])!r}"
-            for role in ZOHO
-            if clean(role, a.get(ZOHO[role])) != clean(role, b["properties"].get(HUBSPOT[role]))
-        ]
+        held = {
+            role: (clean(role, a.get(ZOHO[role])), clean(role, b["properties"].get(HUBSPOT[role]))) for role in ZOHO
+        }
+        # No field of this link clears: an empty value opposite a filled one is as the rules leave it.
+        differ = [f"{role} {va!r}/{vb!r}" for role, (va, vb) in held.items() if va and vb and va != vb]
         if differ:
             count += 1
             if len(examples) < 3:
