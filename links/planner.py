@@ -600,10 +600,13 @@ class ChunkPlan:
     @staticmethod
     def _target_changed(state: dict[str, Any], target: str) -> bool:
         """Whether the other side changed the field since both sides last agreed: it no longer holds the value it
-        held then (its hash, "ga"/"gb": hashes, not times, so the CRMs' clocks and ours need not agree). No
-        agreement yet: it holds a value of its own, a conflict."""
+        held then (its hash, "ga"/"gb": hashes, not times, so the CRMs' clocks and ours need not agree), other than
+        by our own write of it. No agreement yet: it holds a value of its own, a conflict."""
         agreed = state.get("g" + target)
-        return agreed is None or state.get(target) != agreed
+        if agreed is None:
+            return True
+        # our write of the agreed value, not yet read back (a mirror row older than it is no change of that side)
+        return state.get(target) != agreed and state.get("w" + target) != agreed
 
     # -- writes --
     def _write_values(

@@ -237,8 +237,8 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
                 gone = RecordPair.State.DELETED_A if side == Side.A else RecordPair.State.DELETED_B
                 pair.state = RecordPair.State.DELETED if pair.state != RecordPair.State.LINKED else gone
             for field_id, digest in write.hashes.items():
+                # What the side holds is learnt from its mirror (the echo); until then our write is what it agrees on.
                 state = pair.field_state.setdefault(field_id, {})
-                state[side], state[side + "_at"] = digest, now.isoformat()
                 state["g" + side], state["agreed"], state["agreed_at"] = digest, digest, now.isoformat()
         LinkWrite.objects.unscoped().bulk_update(
             batch,

@@ -152,6 +152,17 @@ def test_without_the_source_tag_a_normalized_echo_differs_and_goes_back(world, p
     assert [w.values for w in back] == [{"Last_Name": "Van Dijk"}]
 
 
+def test_a_stale_read_of_the_written_side_is_no_change_of_it(world, paired):
+    world.mirror("a", [world.lead_a("1", modified=later(1), **{**SAME_A, "Last_Name": "Nguyen"})])
+    plan(world)
+    sent(writes(world)[-1])
+    # B's mirror reads the record as it was before our write landed (a change of another field)
+    world.mirror("b", [world.lead_b("b1", modified=later(0.5), **{**SAME_B, "score": 6})])
+    plan(world)
+    assert [(w.side, w.values) for w in writes(world)] == [("b", {"lastname": "Nguyen"})]
+    assert LinkConflict.objects.unscoped().filter(link=world.link).count() == 0
+
+
 def test_a_value_the_other_side_already_holds_is_not_written(world, paired):
     world.mirror("b", [world.lead_b("b1", modified=later(1), **{**SAME_B, "lastname": "Ngo"})])
     world.mirror("a", [world.lead_a("1", modified=later(2), **{**SAME_A, "Last_Name": "Ngo"})])
@@ -331,10 +342,12 @@ def test_a_side_returning_to_a_value_we_once_wrote_there_is_propagated(world, pa
     plan(world)
     sent(writes(world)[-1])
     world.mirror("b", [world.lead_b("b1", modified=later(2), **{**SAME_B, "lastname": "Nguyen"})])  # the echo
+    plan(world)
     world.mirror("b", [world.lead_b("b1", modified=later(3), **{**SAME_B, "lastname": "Ngo"})])  # a person on B
     plan(world)
     sent(writes(world, side="a")[-1])
     world.mirror("a", [world.lead_a("1", modified=later(4), **{**SAME_A, "Last_Name": "Ngo"})])  # the echo
+    plan(world)
     world.mirror("a", [world.lead_a("1", modified=later(5), **{**SAME_A, "Last_Name": "Nguyen"})])  # back again
     plan(world)
     assert [(w.side, w.values) for w in writes(world)] == [

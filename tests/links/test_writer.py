@@ -119,7 +119,7 @@ def test_a_create_is_an_upsert_by_our_id_and_links_the_new_record(crms):
     record = crms.hs.read_record("lead", create.pair.id_b)
     assert (record["lastname"], record["email"], record["leadline_id"]) == ("Ng", "ng@x.test", str(pair.leadline_id))
     state = create.pair.field_state[str(crms.last_name.pk)]
-    assert state["wb"] == state["b"] == state["agreed"] == value_hash("Ng")
+    assert state["wb"] == state["gb"] == value_hash("Ng")
 
 
 def test_a_sending_write_of_a_dead_worker_is_sent_again_without_a_duplicate(crms):
