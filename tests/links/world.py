@@ -426,6 +426,15 @@ def requests_post(server: Any, path: str, body: Mapping[str, Any]) -> Any:
     return answer.json() if answer.content else None
 
 
+def faults_clear(world: World) -> list[dict[str, Any]]:
+    """The sandbox's fault rules (how often each fired), cleared."""
+    import requests
+
+    answer = requests.get(f"{world.server.url}/_sandbox/faults", timeout=30)
+    requests.delete(f"{world.server.url}/_sandbox/faults", timeout=30)
+    return answer.json()
+
+
 def first_sync_overlap(world: World, roles: Roles) -> None:
     """Overlapping data on both sides: the preview counts it right; after the start nothing is duplicated, the
     ambiguous record is listed for review and never merged, and both sides agree; a second quiescence writes nothing.
@@ -679,6 +688,10 @@ def concurrent_edits(world: World, roles: Roles, *, seed: int = 18, rounds: int 
         failed = world.writes(state=LinkWrite.State.FAILED)
         assert not failed, world.dump()
         assert quiet.total <= len(touched), f"round {round_number}: {quiet} for {len(touched)} records to write"
+        faults = faults_clear(world)
+        assert sum(rule["fired"] for rule in faults if rule.get("status") in (429, 503)), (
+            f"no write met a fault: {faults}"
+        )
         for side in SIDES:
             assert len(world.record_ids(side, objects[side])) == len(live), f"records duplicated or lost on {side}"
         assert world.quiesce().total == 0, "a second quiescence wrote: a loop"
