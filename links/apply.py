@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.errors import CrmError, CrmNotFound
+from crm.errors import CrmError
 from crm.registry import provider_for
 from links.metadata import link_specs
 from links.models import LinkChange, LinkObject, LinkWrite, Side, SyncLink
@@ -76,8 +76,8 @@ def changes_pending(link: SyncLink, *, now=None):
 
 
 def deletions_confirm(link: SyncLink, *, limit: int = CONFIRM_BATCH) -> int:
-    """Deletions seen only as records missing from a full read: asked of the CRM (outside transactions). Gone ->
-    confirmed; found -> dropped (the record lives). How many were settled."""
+    """Deletions seen only as records missing from a full read: asked of the CRM (outside transactions), many ids
+    per call (`provider.records`). Gone -> confirmed; found -> dropped (the record lives). How many were settled."""
     unconfirmed = list(
         LinkChange.objects.unscoped()
         .filter(link=link, processed_at__isnull=True, operation=LinkChange.Operation.DELETE, confirmed=False)
@@ -86,26 +86,29 @@ def deletions_confirm(link: SyncLink, *, limit: int = CONFIRM_BATCH) -> int:
     if not unconfirmed:
         return 0
     objects = {lo.pk: lo for lo in LinkObject.objects.unscoped().filter(link=link)}
-    providers = {}
-    settled = 0
+    groups: dict[tuple[str, str], list[LinkChange]] = {}
     for change in unconfirmed:
         link_object = objects[change.link_object_id]
-        provider = providers.get(change.side) or providers.setdefault(
-            change.side, provider_for(link.connection(change.side))
-        )
         object = link_object.object_a if change.side == Side.A else link_object.object_b
+        groups.setdefault((change.side, object), []).append(change)
+    settled: list[LinkChange] = []
+    for (side, object), changes in groups.items():
         try:
-            provider.record(object=object, record_id=change.external_id)
-        except CrmNotFound:
-            change.confirmed = True
+            found = provider_for(link.connection(side)).records(
+                object=object, record_ids=[change.external_id for change in changes]
+            )
         except CrmError as exc:
-            logger.info("links: cannot confirm the deletion of %s: %s", change, exc)
-            break
-        else:
-            change.processed_at = timezone.now()
-        change.save(update_fields=["confirmed", "processed_at"])
-        settled += 1
-    return settled
+            logger.info("links: cannot confirm deletions on %s: %s", link.connection(side), exc)
+            continue
+        alive = {record.id for record in found}
+        for change in changes:
+            if change.external_id in alive:
+                change.processed_at = timezone.now()  # the record lives: nothing to do
+            else:
+                change.confirmed = True
+            settled.append(change)
+    LinkChange.objects.unscoped().bulk_update(settled, ["confirmed", "processed_at"])
+    return len(settled)
 
 
 def link_apply(link: SyncLink, *, budget_seconds: float | None = None) -> ApplyReport:

@@ -9,7 +9,6 @@ from celery import shared_task
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -44,20 +43,16 @@ def links_apply_task(link_id: int) -> str:
 @shared_task
 def links_due_task() -> str:
     """Queue an apply of every running link with changes or writes due, then check the links' alerts."""
-    from links.models import LinkChange, LinkWrite, SyncLink
+    from links.apply import changes_pending
+    from links.models import SyncLink
+    from links.writer import writes_due
 
     now = timezone.now()
-    changes = LinkChange.objects.unscoped().filter(
-        Q(due_at__isnull=True) | Q(due_at__lte=now), processed_at__isnull=True
-    )
-    writes = LinkWrite.objects.unscoped().filter(
-        Q(state=LinkWrite.State.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        | Q(state=LinkWrite.State.SENDING)
-    )
-    due = set(changes.values_list("link_id", flat=True).distinct()) | set(
-        writes.values_list("link_id", flat=True).distinct()
-    )
-    running = SyncLink.objects.unscoped().filter(pk__in=due, state=SyncLink.State.RUNNING).values_list("pk", flat=True)
+    running = [
+        link.pk
+        for link in SyncLink.objects.unscoped().filter(state=SyncLink.State.RUNNING)
+        if changes_pending(link, now=now).exists() or writes_due(link, now=now)
+    ]
     queued = sum(links_apply_enqueue(link_id) for link_id in running)
     try:
         from links.alerts import links_alerts_check

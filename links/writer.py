@@ -51,6 +51,7 @@ def _due(link: SyncLink, now: datetime):
 
 
 def writes_due(link: SyncLink, *, now: datetime | None = None) -> int:
+    """How many of the link's writes are due now (pending and due, or left sending by a crashed worker)."""
     return _due(link, now or timezone.now()).count()
 
 

@@ -80,3 +80,13 @@ def test_out_of_time_with_work_left_queues_itself_again(world, settings):
     assert cache.get(_queued_key(world.link.pk))
     report = link_apply(world.link)
     assert (report.planned, report.left) == (1, 0)
+
+
+def test_the_every_minute_sweep_queues_running_links_with_work_due(world, draft_world):
+    from links.tasks import links_due_task
+
+    world.mirror("a", [world.lead_a("1", Last_Name="Ng")])
+    cache.delete(_queued_key(world.link.pk))
+    assert links_due_task() == "queued 1"
+    assert cache.get(_queued_key(world.link.pk))
+    assert links_due_task() == "queued 0"  # already queued: not twice
