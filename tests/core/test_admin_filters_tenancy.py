@@ -32,6 +32,7 @@ from identity.tokens import widget_token_issue
 from messaging.models import CrmTimelineEntry, Message
 from studios.models import Organization
 from sync.models import SyncRun, SyncSchedule
+from tests.links.ops_rows import build as link_rows_build
 from tests.messaging.factories import (
     ContactFactory,
     ConversationFactory,
@@ -102,6 +103,7 @@ def populate(tenant, slug: str, *, year: int | None = None) -> None:
         organization=org, connection=tenant.zoho, object=f"{title}Leads", started_at=timezone.now()
     )
     widget_token_issue(membership=tenant.manager)
+    link_rows_build(tenant, slug)  # a two-way sync link with a pair, writes, a conflict and a review
     if year is not None:  # A's records are dated in a year of their own, for the date hierarchy
         moment = dt.datetime(year, 6, 1, 12, tzinfo=dt.UTC)
         Message.unscoped_objects.filter(organization=org).update(created_at=moment)
@@ -159,6 +161,8 @@ A_NAMES = [
     "acme-event",
     "acme-org",
     "acmeleads",
+    "link-acme",
+    "acme-hubspot",
 ]
 
 
