@@ -13,11 +13,14 @@ clears, and a field both sides changed since they last agreed goes by the field'
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from django.db import connection, models
 
 from crm.records import FieldSpec, FieldType, ObjectSpec
 from links.conversions import (
@@ -50,6 +53,44 @@ logger = logging.getLogger(__name__)
 
 LOOKUP_WAIT = timedelta(seconds=60)
 LOOKUP_MAX_ATTEMPTS = 10
+
+
+# --- bulk updates ------------------------------------------------------------------------------------------------
+def rows_update(model: Any, objects: list[Any], fields: list[str]) -> None:
+    """Write `fields` of many rows in one statement. On PostgreSQL an UPDATE ... FROM unnest(arrays): Django's
+    bulk_update builds a CASE per field and row, which cost most of a first sync's time (seconds per 500 rows of JSON).
+    Elsewhere bulk_update."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.unscoped().bulk_update(objects, fields, batch_size=500)
+        return
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    arrays: list[list[Any]] = [[obj.pk for obj in objects]]
+    for column in columns:
+        arrays.append([_as_text(column, getattr(obj, column.attname)) for obj in objects])
+    names = ", ".join(f"c{n}" for n in range(len(columns)))
+    casts = ", ".join(f'"{column.column}" = v.c{n}::{column.db_type(connection)}' for n, column in enumerate(columns))
+    unnest = ", ".join(["%s::bigint[]"] + ["%s::text[]"] * len(columns))
+    sql = (
+        f'UPDATE "{meta.db_table}" AS t SET {casts} '  # noqa: S608 (names are the model's own)
+        f"FROM unnest({unnest}) AS v(id, {names}) WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+
+
+def _as_text(column: Any, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(column, models.JSONField):
+        return json.dumps(value, cls=column.encoder)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 # --- lookups through the id map ----------------------------------------------------------------------------------
@@ -672,19 +713,17 @@ class ChunkPlan:
         if self.touched:
             for pair in self.touched.values():
                 pair.updated_at = self.now
-            RecordPair.objects.unscoped().bulk_update(
-                list(self.touched.values()), ["field_state", "state", "updated_at"]
-            )
+            rows_update(RecordPair, list(self.touched.values()), ["field_state", "state", "updated_at"])
         if self.new_writes:
             LinkWrite.objects.bulk_create(self.new_writes)
             self.counts.writes += len(self.new_writes)
         if self.merged:
-            LinkWrite.objects.unscoped().bulk_update(list(self.merged.values()), ["values", "previous", "hashes"])
+            rows_update(LinkWrite, list(self.merged.values()), ["values", "previous", "hashes"])
         if self.superseded:
-            LinkWrite.objects.unscoped().bulk_update(self.superseded, ["state"])
+            rows_update(LinkWrite, self.superseded, ["state"])
         if self.conflicts:
             LinkConflict.objects.bulk_create(self.conflicts)
-        LinkChange.objects.unscoped().bulk_update(changes, ["processed_at", "due_at", "attempts"])
+        rows_update(LinkChange, changes, ["processed_at", "due_at", "attempts"])
 
 
 def changes_plan(*, link: SyncLink, changes: list[LinkChange], specs, now: datetime, context=None) -> int:

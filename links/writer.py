@@ -28,6 +28,7 @@ from crm.registry import provider_for
 from links.conversions import convert, is_empty, mirror_value, value_from_json, value_hash, values_equal
 from links.metadata import link_specs, object_spec_cached
 from links.models import LinkField, LinkObject, LinkWrite, RecordPair, Side, SyncLink, other_side
+from links.planner import rows_update
 from sync.models import CrmRecord
 
 logger = logging.getLogger(__name__)
@@ -156,8 +157,8 @@ def _mark_sending(batch: list[LinkWrite], side: str, now: datetime) -> None:
             for field_id, digest in write.hashes.items():
                 pair.field_state.setdefault(field_id, {})["w" + side] = digest
             write.pair = pair
-        LinkWrite.objects.unscoped().bulk_update(batch, ["state", "sent_at"])
-        RecordPair.objects.unscoped().bulk_update(list(pairs.values()), ["field_state"])
+        rows_update(LinkWrite, batch, ["state", "sent_at"])
+        rows_update(RecordPair, list(pairs.values()), ["field_state"])
 
 
 def _typed_values(write: LinkWrite, spec) -> dict[str, Any]:
@@ -241,7 +242,8 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
                 # What the side holds is learnt from its mirror (the echo); until then our write is what it agrees on.
                 state = pair.field_state.setdefault(field_id, {})
                 state["g" + side], state["agreed"], state["agreed_at"] = digest, digest, now.isoformat()
-        LinkWrite.objects.unscoped().bulk_update(
+        rows_update(
+            LinkWrite,
             batch,
             [
                 "state",
@@ -254,7 +256,7 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
                 "next_attempt_at",
             ],
         )
-        RecordPair.objects.unscoped().bulk_update(list(pairs.values()), ["field_state", "id_a", "id_b", "state"])
+        rows_update(RecordPair, list(pairs.values()), ["field_state", "id_a", "id_b", "state"])
 
 
 def _failed(write: LinkWrite, error: Any) -> None:
@@ -284,8 +286,10 @@ def _whole_batch_failed(link: SyncLink, batch: list[LinkWrite], exc: CrmError) -
                 write.state, write.next_attempt_at = LinkWrite.State.PENDING, now + min(wait, BACKOFF_CAP)
         else:
             _failed(write, exc)
-    LinkWrite.objects.unscoped().bulk_update(
-        batch, ["state", "next_attempt_at", "transient", "attempts", "error_code", "error_message", "error_fields"]
+    rows_update(
+        LinkWrite,
+        batch,
+        ["state", "next_attempt_at", "transient", "attempts", "error_code", "error_message", "error_fields"],
     )
     if isinstance(exc, CrmAuthError):
         side = batch[0].side
