@@ -398,6 +398,9 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     from sandbox.server import SandboxServer
 
+    for module in ("apply", "writer", "planner", "matching", "services", "tasks", "receivers", "conversions"):
+        __import__(f"links.{module}")  # the engine as it is now, whatever its files become during a long run
+
     out = report.Report()
     base.fresh_database()
     with SandboxServer(world="empty") as server:
