@@ -75,14 +75,17 @@ def changes_pending(link: SyncLink, *, now=None):
     )
 
 
+def deletions_unconfirmed(link: SyncLink):
+    """Deletions seen only as records missing from a full read, not yet asked of the CRM."""
+    return LinkChange.objects.unscoped().filter(
+        link=link, processed_at__isnull=True, operation=LinkChange.Operation.DELETE, confirmed=False
+    )
+
+
 def deletions_confirm(link: SyncLink, *, limit: int = CONFIRM_BATCH) -> int:
     """Deletions seen only as records missing from a full read: asked of the CRM (outside transactions), many ids
     per call (`provider.records`). Gone -> confirmed; found -> dropped (the record lives). How many were settled."""
-    unconfirmed = list(
-        LinkChange.objects.unscoped()
-        .filter(link=link, processed_at__isnull=True, operation=LinkChange.Operation.DELETE, confirmed=False)
-        .order_by("id")[:limit]
-    )
+    unconfirmed = list(deletions_unconfirmed(link).order_by("id")[:limit])
     if not unconfirmed:
         return 0
     objects = {lo.pk: lo for lo in LinkObject.objects.unscoped().filter(link=link)}

@@ -43,7 +43,7 @@ def links_apply_task(link_id: int) -> str:
 @shared_task
 def links_due_task() -> str:
     """Queue an apply of every running link with changes or writes due, then check the links' alerts."""
-    from links.apply import changes_pending
+    from links.apply import changes_pending, deletions_unconfirmed
     from links.models import SyncLink
     from links.writer import writes_due
 
@@ -51,7 +51,7 @@ def links_due_task() -> str:
     running = [
         link.pk
         for link in SyncLink.objects.unscoped().filter(state=SyncLink.State.RUNNING)
-        if changes_pending(link, now=now).exists() or writes_due(link, now=now)
+        if changes_pending(link, now=now).exists() or deletions_unconfirmed(link).exists() or writes_due(link, now=now)
     ]
     queued = sum(links_apply_enqueue(link_id) for link_id in running)
     try:
