@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from crm.errors import CrmError
 from crm.registry import provider_for
 from links.metadata import link_specs
 from links.models import LinkChange, LinkObject, LinkWrite, Side, SyncLink
-from links.planner import changes_plan
+from links.planner import PlanCounts, changes_plan
 from links.writer import writes_due, writes_send
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ class ApplyReport:
     left: int = 0
     busy: bool = False  # another worker held the lease
     error: str = ""
+    # What planning met: conflicts logged, records put up for review, owners with no counterpart (left out), values
+    # the other side's field cannot take, changes waiting for a lookup's record to be linked.
+    counts: PlanCounts = field(default_factory=PlanCounts)
 
 
 def lease_take(link: SyncLink, *, seconds: int | None = None) -> str:
@@ -140,7 +143,9 @@ def link_apply(link: SyncLink, *, budget_seconds: float | None = None) -> ApplyR
             chunk = list(changes_pending(link).order_by("id")[: settings.LINKS_PLAN_CHUNK])
             if chunk:
                 with transaction.atomic():
-                    report.planned += changes_plan(link=link, changes=chunk, specs=specs, now=timezone.now())
+                    report.planned += changes_plan(
+                        link=link, changes=chunk, specs=specs, now=timezone.now(), counts=report.counts
+                    )
             sent = writes_send(link=link)
             report.sent += sent
             lease_renew(link, token)

@@ -726,9 +726,12 @@ class ChunkPlan:
         rows_update(LinkChange, changes, ["processed_at", "due_at", "attempts"])
 
 
-def changes_plan(*, link: SyncLink, changes: list[LinkChange], specs, now: datetime, context=None) -> int:
+def changes_plan(
+    *, link: SyncLink, changes: list[LinkChange], specs, now: datetime, context=None, counts: PlanCounts | None = None
+) -> int:
     """Plan a chunk of the link's changes (call inside a transaction); how many changes it processed (a change put
-    back for later counts too). `specs`: links.metadata.link_specs(link). Nothing for a link that is not RUNNING."""
+    back for later counts too). `specs`: links.metadata.link_specs(link). Nothing for a link that is not RUNNING.
+    `counts`: added to (writes, conflicts, reviews, owners not mapped, values that cannot go, lookups waiting)."""
     if link.state != SyncLink.State.RUNNING or not changes:
         return 0
     if context is None:
@@ -756,4 +759,7 @@ def changes_plan(*, link: SyncLink, changes: list[LinkChange], specs, now: datet
         )
         plan.plan(by_object[link_object.pk])
         done += plan.counts.changes
+        if counts is not None:
+            for name, value in vars(plan.counts).items():
+                setattr(counts, name, getattr(counts, name) + value)
     return done

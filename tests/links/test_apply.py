@@ -22,6 +22,7 @@ def test_a_new_record_is_created_on_the_other_crm_and_its_echo_writes_nothing(cr
     crms.mirror_a("00Q000000000001", last_name="Ng", email="ng@x.test")
     report = link_apply(crms.link)
     assert (report.planned, report.sent, report.left) == (1, 1, 0)
+    assert (report.counts.writes, report.counts.conflicts) == (1, 0)
     pair = RecordPair.objects.unscoped().get(link_object=crms.leads, id_a="00Q000000000001")
     record = crms.hs.read_record("lead", pair.id_b)
     assert (record["lastname"], record["email"], record["leadline_id"]) == ("Ng", "ng@x.test", str(pair.leadline_id))
