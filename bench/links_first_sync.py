@@ -489,6 +489,11 @@ def report_write(out: Any, args: Any, **r: Any) -> None:
         f"write done {r['first_seconds']:.1f} s ({r['apply_calls']} link_apply calls): "
         f"{records / r['first_seconds']:,.0f} records/s"
     )
+    planned = r["first_seconds"] - r["start_seconds"]
+    out(
+        f"  of which the start {r['start_seconds']:.1f} s, then planning and writing {planned:.1f} s "
+        f"({records / planned:,.0f} records/s; the baseline's ratio to it {r['base_seconds'] / planned:.2f})"
+    )
     out(
         f"  writes issued {issued:,} ({', '.join(f'{k} {v:,}' for k, v in sorted(operations.items()))}); the "
         f"emulators tallied {r['written_first']:,} records written; the least the data needs {minimum:,} "
