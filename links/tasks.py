@@ -3,15 +3,11 @@ every-minute sweep of running links with work due (retries after a backoff, chan
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
-
-logger = logging.getLogger(__name__)
 
 
 def _queued_key(link_id: int) -> str:
@@ -43,6 +39,7 @@ def links_apply_task(link_id: int) -> str:
 @shared_task
 def links_due_task() -> str:
     """Queue an apply of every running link with changes or writes due, then check the links' alerts."""
+    from links.alerts import links_alerts_check
     from links.apply import changes_pending, deletions_unconfirmed
     from links.models import SyncLink
     from links.writer import writes_due
@@ -54,10 +51,5 @@ def links_due_task() -> str:
         if changes_pending(link, now=now).exists() or deletions_unconfirmed(link).exists() or writes_due(link, now=now)
     ]
     queued = sum(links_apply_enqueue(link_id) for link_id in running)
-    try:
-        from links.alerts import links_alerts_check
-    except ImportError:
-        links_alerts_check = None
-    if links_alerts_check is not None:
-        links_alerts_check()
+    links_alerts_check()
     return f"queued {queued}"
