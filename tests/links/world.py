@@ -72,6 +72,9 @@ class Objects:
     deletes: str = LinkObject.Deletes.MIRROR
     create_a: bool = True
     create_b: bool = True
+    # With deletes=archive: the values set on a side when its linked record is deleted on the other.
+    archive_a: Mapping[str, Any] = field(default_factory=dict)
+    archive_b: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +137,18 @@ class World:
         for side, object in self.mirrored_objects():
             self.mirror(side, object)
 
+    def reconcile(self, side: str, object: str) -> SyncRun:
+        """One reconciliation of `object` on `side` (a full read of every id; rows it did not list are marked deleted
+        by absence, unconfirmed), with the harness's provider."""
+        from sync.reconcile import reconcile_run
+
+        return reconcile_run(
+            organization=self.organization,
+            object=object,
+            connection=self.connections[side],
+            provider=self.harness(side).provider(),
+        )
+
     def mirrored_objects(self) -> list[tuple[str, str]]:
         link_objects = self.link_objects()
         return [(Side.A, lo.object_a) for lo in link_objects] + [(Side.B, lo.object_b) for lo in link_objects]
@@ -158,6 +173,8 @@ class World:
                 deletes=spec.deletes,
                 create_a=spec.create_a,
                 create_b=spec.create_b,
+                archive_a=dict(spec.archive_a),
+                archive_b=dict(spec.archive_b),
                 position=position,
             )
             for mapping in spec.fields:
@@ -199,6 +216,34 @@ class World:
 
         self.link = link_start(self.refresh())
         return self.link
+
+    def pause(self, reason: str = "") -> SyncLink:
+        from links.services import link_pause
+
+        self.link = link_pause(self.refresh(), reason=reason)
+        return self.link
+
+    def resume(self) -> SyncLink:
+        from links.services import link_resume
+
+        self.link = link_resume(self.refresh())
+        return self.link
+
+    def same_person(self, *, a: str, b: str) -> Any:
+        """A member of the organization who is CRM user `a` on side A's connection and `b` on side B's (the owner map
+        two-way sync converts owners through); the membership."""
+        from studios.models import MemberCrmUser
+        from tests.factories import MembershipFactory
+
+        membership = MembershipFactory(organization=self.organization)
+        for side, crm_user_id in ((Side.A, a), (Side.B, b)):
+            MemberCrmUser.unscoped_objects.create(
+                organization=self.organization,
+                membership=membership,
+                connection=self.connections[side],
+                crm_user_id=str(crm_user_id),
+            )
+        return membership
 
     def apply(self) -> Any:
         from links.apply import link_apply
