@@ -209,6 +209,104 @@ DEMO_DV_EVENTS_PATH = "/webhooks/crm/dynamics/events/"
 DEMO_DV_TWILIO_NUMBERS = ("+14155550130", "+14155550131")
 
 
+# Summit's second CRM: the marketing team's HubSpot portal ("Summit Marketing"), Leadline's demo app installed there
+# by the manager, the same three people as owners, and contacts that overlap the Summit Salesforce org's Leads (the
+# demo's two-way link, tenants/demo.py): the same person by e-mail, by phone only, and a few e-mails held by two
+# contacts (ambiguous matches a manager resolves), beside marketing-only contacts.
+DEMO_SUMMIT_HS_PORTAL_ID = 24_681_358
+DEMO_SUMMIT_HS_PORTAL_NAME = "Summit Marketing"
+DEMO_SUMMIT_HS_DOMAIN = "summitfitness.com"
+DEMO_SUMMIT_HS_REFRESH_TOKEN = "na1-demo-summit-hubspot-refresh-token-not-secret"
+DEMO_SUMMIT_HS_OWNERS = (  # the Salesforce org's users, as owners of the portal (by e-mail)
+    {
+        "id": "72003001",
+        "userId": 9_200_001,
+        "email": "manager@summit.leadline.test",
+        "firstName": "Riley",
+        "lastName": "Reyes",
+    },
+    {
+        "id": "72003002",
+        "userId": 9_200_002,
+        "email": "casey@summit.leadline.test",
+        "firstName": "Casey",
+        "lastName": "Chen",
+    },
+    {
+        "id": "72003003",
+        "userId": 9_200_003,
+        "email": "devon@summit.leadline.test",
+        "firstName": "Devon",
+        "lastName": "Diaz",
+    },
+)
+DEMO_SUMMIT_HS_BY_EMAIL = 40  # contacts that are one of the org's Leads by e-mail (every third with another city)
+DEMO_SUMMIT_HS_BY_PHONE = 8  # the same person under another e-mail, found by phone
+DEMO_SUMMIT_HS_AMBIGUOUS = 3  # Leads whose e-mail two contacts hold
+DEMO_SUMMIT_HS_ONLY = 20  # marketing's own contacts
+
+
+def seed_summit_marketing(state: SandboxState, name: str, *, seed: int) -> None:
+    """The Summit Marketing portal (DEMO_SUMMIT_HS_*), with the demo app installed; in the "demo" world its
+    contacts, made from the Summit Salesforce org's Leads so the demo's link has people to match."""
+    from sandbox.hubspot.seed import add_external_id_property, add_opt_out_property, owner_records, seed_contacts
+
+    hs = state.hubspot
+    app = next(app for app in hs.apps.values() if app.client_id == DEMO_HS_CLIENT_ID)
+    stamp = (state.clock.now()).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    portal = hs.create_portal(
+        portal_id=DEMO_SUMMIT_HS_PORTAL_ID,
+        name=DEMO_SUMMIT_HS_PORTAL_NAME,
+        domain=DEMO_SUMMIT_HS_DOMAIN,
+        owners=owner_records(DEMO_SUMMIT_HS_OWNERS, stamp=stamp),
+        time_zone="US/Mountain",
+        utc_offset_hours=-7.0,
+    )
+    add_opt_out_property(portal, DEMO_HS_OPT_OUT_PROPERTY)
+    add_external_id_property(portal)
+    hs.install(app, portal, DEMO_SUMMIT_HS_OWNERS[0]["userId"], DEMO_HS_SCOPES, token=DEMO_SUMMIT_HS_REFRESH_TOKEN)
+    if name != "demo":
+        return
+    org = state.salesforce.org(DEMO_SF_ORG_ID)
+    owner_of = {user["id"]: owner["id"] for user, owner in zip(DEMO_SF_USERS, DEMO_SUMMIT_HS_OWNERS, strict=True)}
+    leads = [
+        lead
+        for lead in sorted(org.stores["Lead"].records.values(), key=lambda lead: lead["Id"])
+        if lead.get("Email") and (lead.get("Phone") or lead.get("MobilePhone")) and not lead.get("IsConverted")
+    ]
+    now = state.clock.now()
+    rows = []
+
+    def contact(lead: dict, *, email: str, **values: str) -> None:
+        properties = {
+            "firstname": lead.get("FirstName") or "",
+            "lastname": lead["LastName"],
+            "email": email,
+            "phone": lead.get("Phone") or lead.get("MobilePhone") or "",
+            "city": lead.get("City") or "",
+            "lifecyclestage": "lead",
+            "hubspot_owner_id": owner_of.get(lead.get("OwnerId"), DEMO_SUMMIT_HS_OWNERS[0]["id"]),
+            **values,
+        }
+        rows.append(portal.new_record("contacts", properties, at=now, created_at=now))
+
+    by_email = leads[:DEMO_SUMMIT_HS_BY_EMAIL]
+    by_phone = leads[DEMO_SUMMIT_HS_BY_EMAIL : DEMO_SUMMIT_HS_BY_EMAIL + DEMO_SUMMIT_HS_BY_PHONE]
+    ambiguous = leads[DEMO_SUMMIT_HS_BY_EMAIL + DEMO_SUMMIT_HS_BY_PHONE :][:DEMO_SUMMIT_HS_AMBIGUOUS]
+    for number, lead in enumerate(by_email):
+        contact(lead, email=lead["Email"].upper() if number % 5 == 0 else lead["Email"])
+        if number % 3 == 0:
+            rows[-1]["properties"]["city"] = "Boulder"  # marketing's form said otherwise
+    for lead in by_phone:
+        contact(lead, email="", phone=lead.get("Phone") or lead.get("MobilePhone"))
+        rows[-1]["properties"].pop("email", None)
+    for lead in ambiguous:  # two contacts with the lead's e-mail: a family's shared address
+        contact(lead, email=lead["Email"])
+        contact(lead, email=lead["Email"], firstname="Jamie", phone="")
+    portal.put_rows("contacts", rows)
+    seed_contacts(portal, DEMO_SUMMIT_HS_ONLY, seed=seed, stream="summit-marketing")
+
+
 def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> None:
     if name not in ("demo", "empty"):
         raise ValueError(f"unknown sandbox world {name!r}; use 'demo' or 'empty'")
@@ -219,3 +317,4 @@ def build_world(state: SandboxState, name: str, *, seed: int, leads: int) -> Non
     state.salesforce.seed_world(name, seed=seed)
     state.hubspot.seed_world(name, seed=seed)
     state.dynamics.seed_world(name, seed=seed)
+    seed_summit_marketing(state, name, seed=seed)

@@ -3,7 +3,9 @@ service (so it is idempotent), so `make run` shows every CRM side by side:
 
 - Demo Fitness Co. (`demo`) on Zoho CRM: three studios, four numbers (one shared, one on Zoho Voice), a manager
   and two staff;
-- Summit Fitness Co. (`summit`) on Salesforce: two studios with a Twilio number each, a manager and two staff;
+- Summit Fitness Co. (`summit`) on Salesforce: two studios with a Twilio number each, a manager and two staff, and
+  a second CRM, its marketing team's HubSpot portal, kept in step with Salesforce by a two-way link (a draft: a
+  manager previews and starts it);
 - Peak Performance Gyms (`peak`) on HubSpot: two studios with a Twilio number each, a manager and two staff;
 - Harbor Fitness Group (`harbor`) on Dynamics 365: two studios with a Twilio number each, a manager and two staff.
 
@@ -42,6 +44,30 @@ DEMO_SF_STAFF = (  # (email, name, studio, Salesforce user id)
     ("devon@summit.leadline.test", "Devon Diaz", "valley", "0055g0000000003AAA"),
 )
 
+
+# Summit's second CRM connection, its marketing team's HubSpot portal (sandbox/worlds.py DEMO_SUMMIT_HS_*, the same
+# demo app as Peak's), and the two-way link between it and Summit's Salesforce org (docs/links.md): Salesforce Leads
+# ⇄ HubSpot contacts, matched by the Leadline id both sides carry, else e-mail, else phone. A draft until a manager
+# previews and starts it; sales owns the owner and the status, marketing the city, both the name, e-mail and phone.
+DEMO_SUMMIT_HS_CONNECTION = "summit-hubspot"
+DEMO_SUMMIT_HS_PORTAL_ID = "24681358"
+DEMO_SUMMIT_HS_PORTAL_NAME = "Summit Marketing"
+DEMO_SUMMIT_HS_DOMAIN = "summitfitness.com"
+DEMO_SUMMIT_HS_REFRESH_TOKEN = "na1-demo-summit-hubspot-refresh-token-not-secret"  # noqa: S105 (public demo value)
+DEMO_SUMMIT_HS_MANAGER_USER_ID = "9200001"  # Riley Reyes's HubSpot user (the install's), owner 72003001
+DEMO_SUMMIT_HS_OWNERS = {  # member e-mail -> their HubSpot owner id in Summit Marketing
+    DEMO_SF_MANAGER_EMAIL: "72003001",
+    "casey@summit.leadline.test": "72003002",
+    "devon@summit.leadline.test": "72003003",
+}
+DEMO_SUMMIT_LINK = "summit-sync"
+# Salesforce Lead Status -> HubSpot lead status (sales owns it; marketing sees where a lead is).
+DEMO_SUMMIT_STATUSES = {
+    "Open - Not Contacted": "NEW",
+    "Working - Contacted": "IN_PROGRESS",
+    "Closed - Converted": "CONNECTED",
+    "Closed - Not Converted": "UNQUALIFIED",
+}
 
 # The HubSpot demo organization (sandbox/worlds.py DEMO_HS_*): its portal, Leadline's demo app, the manager's
 # install and the portal's owners (members are known by owner id; sign-in names the user, turned into the owner).
@@ -221,6 +247,7 @@ def _salesforce_organization(sandbox_url: str) -> dict[str, Any]:
                 "accounts_url": sandbox_url,
                 "api_domain": sandbox_url,
             },
+            _summit_hubspot_account(sandbox_url),
         ],
         "studios": [
             {"slug": "ridge", "name": "Summit Ridge", "time_zone": "America/Denver"},
@@ -230,9 +257,69 @@ def _salesforce_organization(sandbox_url: str) -> dict[str, Any]:
             {"number": "+14155550110", "provider": "twilio", "studio": "ridge", "label": "Summit Ridge"},
             {"number": "+14155550111", "provider": "twilio", "studio": "valley", "label": "Summit Valley"},
         ],
-        "members": _members(
-            DEMO_SF_CONNECTION, (DEMO_SF_MANAGER_EMAIL, "Riley Reyes", DEMO_SF_MANAGER_ID), DEMO_SF_STAFF
-        ),
+        "members": [
+            {
+                **member,
+                "crm_user_ids": {
+                    **member["crm_user_ids"],
+                    DEMO_SUMMIT_HS_CONNECTION: DEMO_SUMMIT_HS_OWNERS[member["email"]],
+                },
+            }
+            for member in _members(
+                DEMO_SF_CONNECTION, (DEMO_SF_MANAGER_EMAIL, "Riley Reyes", DEMO_SF_MANAGER_ID), DEMO_SF_STAFF
+            )
+        ],
+        "links": [_summit_link()],
+    }
+
+
+def _summit_hubspot_account(sandbox_url: str) -> dict[str, Any]:
+    """Summit Marketing, the HubSpot portal of Summit's marketing team: a second CRM connection (not the default)."""
+    return {
+        "name": DEMO_SUMMIT_HS_CONNECTION,
+        "kind": "hubspot",
+        "default": False,
+        "client_id": DEMO_HS_CLIENT_ID,
+        "client_secret": DEMO_HS_CLIENT_SECRET,
+        "refresh_token": DEMO_SUMMIT_HS_REFRESH_TOKEN,
+        "accounts_url": sandbox_url,
+        "api_domain": sandbox_url,
+        "timeline_activity": "communication",
+    }
+
+
+def _summit_link() -> dict[str, Any]:
+    """Salesforce Leads ⇄ Summit Marketing's contacts. Contacts marketing alone has are not made into Leads
+    (`create.a` off: sales takes leads from its own Flow); Leads reach marketing as new contacts."""
+    return {
+        "name": DEMO_SUMMIT_LINK,
+        "a": DEMO_SF_CONNECTION,
+        "b": DEMO_SUMMIT_HS_CONNECTION,
+        "time_zone": "America/Denver",
+        "objects": [
+            {
+                "a": "lead",
+                "b": "contact",
+                "external_id": {"a": "Leadline_Id__c", "b": "leadline_id"},
+                "match_by": ["external_id", "email", "phone"],
+                "create": {"a": False, "b": True},
+                "deletes": "ignore",
+                "fields": [
+                    {"a": "FirstName", "b": "firstname"},
+                    {"a": "LastName", "b": "lastname"},
+                    {"a": "Email", "b": "email"},
+                    {"a": "Phone", "b": "phone"},
+                    {"a": "OwnerId", "b": "hubspot_owner_id", "direction": "a_to_b"},
+                    {
+                        "a": "Status",
+                        "b": "hs_lead_status",
+                        "direction": "a_to_b",
+                        "values": {"a_to_b": DEMO_SUMMIT_STATUSES},
+                    },
+                    {"a": "City", "b": "city", "direction": "b_to_a"},
+                ],
+            }
+        ],
     }
 
 
