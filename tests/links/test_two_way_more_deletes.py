@@ -58,7 +58,7 @@ def fresh(pair: RecordPair) -> RecordPair:
 
 
 def test_deletes_mirrored_remove_the_linked_record_and_nothing_else(crms):
-    link_object, pairs = linked(crms, 3, deletes=LinkObject.Deletes.MIRROR)
+    _, pairs = linked(crms, 3, deletes=LinkObject.Deletes.MIRROR)
     tick(crms)
     crms.harness(Side.A).delete_record("contact", pairs[0].id_a)
     crms.harness(Side.B).delete_record("contact", pairs[1].id_b)
@@ -73,9 +73,7 @@ def test_deletes_mirrored_remove_the_linked_record_and_nothing_else(crms):
 
 
 def test_deletes_archived_set_the_archive_values_on_the_linked_record_and_delete_nothing(crms):
-    link_object, pairs = linked(
-        crms, 3, deletes=LinkObject.Deletes.ARCHIVE, archive_a=ARCHIVE_A, archive_b=ARCHIVE_B
-    )
+    _, pairs = linked(crms, 3, deletes=LinkObject.Deletes.ARCHIVE, archive_a=ARCHIVE_A, archive_b=ARCHIVE_B)
     tick(crms)
     crms.harness(Side.A).delete_record("contact", pairs[0].id_a)
     crms.harness(Side.B).delete_record("contact", pairs[1].id_b)
@@ -103,7 +101,7 @@ def test_deletes_archived_set_the_archive_values_on_the_linked_record_and_delete
 
 
 def test_deletes_ignored_leave_the_linked_record_as_it_is(crms):
-    link_object, pairs = linked(crms, 2, deletes=LinkObject.Deletes.IGNORE)
+    _, pairs = linked(crms, 2, deletes=LinkObject.Deletes.IGNORE)
     names = ["firstname", "lastname", "email", "jobtitle", "hs_lead_status"]
     before = crms.values(Side.B, "contact", pairs[0].id_b, names)
     tick(crms)
@@ -121,7 +119,7 @@ def test_deletes_ignored_leave_the_linked_record_as_it_is(crms):
 
 
 def test_a_record_missing_from_one_full_read_is_asked_of_the_crm_and_a_living_one_is_not_deleted(crms):
-    link_object, pairs = linked(crms, 3, deletes=LinkObject.Deletes.MIRROR)
+    _, pairs = linked(crms, 3, deletes=LinkObject.Deletes.MIRROR)
     tick(crms)
     crms.harness(Side.A).delete_record("contact", pairs[2].id_a)  # really deleted: the reconciliation misses it too
     # Salesforce answers the reconciliation's full read with an empty page once (an index lagging): every contact

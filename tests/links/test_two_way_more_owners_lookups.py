@@ -40,7 +40,8 @@ def crms(request) -> World:
 def users(world: World) -> tuple[list[str], list[str]]:
     zoho = [str(user["id"]) for user in worlds.DEMO_USERS]
     salesforce = [str(user["id"]) for user in world.harness(Side.B).sf.users()]
-    assert len(zoho) >= 3 and len(salesforce) >= 2, (zoho, salesforce)
+    assert len(zoho) >= 3, zoho
+    assert len(salesforce) >= 2, salesforce
     return zoho, salesforce
 
 
@@ -68,7 +69,9 @@ def test_owners_go_through_members_on_both_sides_and_an_unmapped_owner_is_left_o
     crms.same_person(a=zoho[1], b=salesforce[1])
     a, b = crms.harness(Side.A), crms.harness(Side.B)
     mapped = a.create_record("contact", {"Last_Name": "Owned", "Email": "owned@peak.test", "Owner": {"id": zoho[1]}})
-    unmapped = a.create_record("contact", {"Last_Name": "Orphan", "Email": "orphan@peak.test", "Owner": {"id": zoho[2]}})
+    unmapped = a.create_record(
+        "contact", {"Last_Name": "Orphan", "Email": "orphan@peak.test", "Owner": {"id": zoho[2]}}
+    )
     from_b = b.create_record("contact", {"LastName": "FromB", "Email": "fromb@peak.test", "OwnerId": salesforce[1]})
     crms.link_create(ACCOUNTS, CONTACTS)
     crms.mirror_all()
@@ -132,7 +135,9 @@ def test_a_contact_arrives_pointing_at_the_linked_account_even_when_planned_befo
     crms.quiesce()
     late_contact_b = counterpart(crms, "contact", Side.A, late_contact)
     assert account_of(crms, Side.B, late_contact_b) == counterpart(crms, "account", Side.A, late_account)
-    assert len(crms.record_ids(Side.B, "contact")) == 3 and len(crms.record_ids(Side.B, "account")) == 3
-    assert len(crms.record_ids(Side.A, "contact")) == 3 and len(crms.record_ids(Side.A, "account")) == 3
+    assert len(crms.record_ids(Side.B, "contact")) == 3
+    assert len(crms.record_ids(Side.B, "account")) == 3
+    assert len(crms.record_ids(Side.A, "contact")) == 3
+    assert len(crms.record_ids(Side.A, "account")) == 3
     assert not crms.writes(state=LinkWrite.State.FAILED), crms.dump()
     assert crms.quiesce().total == 0
