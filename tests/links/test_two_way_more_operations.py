@@ -89,6 +89,7 @@ def revoked_then_reconnected(world: World) -> tuple[LinkObject, list[RecordPair]
     world.harness(Side.B).revoke_access_tokens()
     tick(world)
     world.harness(Side.A).edit_record("contact", pairs[0].id_a, {"jobtitle": "Head Coach"})
+    world.harness(Side.B).edit_record("contact", pairs[1].id_b, {"lastname": "Meanwhile"})  # B cannot be read now
     written = world.written()
     for _ in range(3):
         round_without_quiescence(world)
@@ -105,8 +106,9 @@ def revoked_then_reconnected(world: World) -> tuple[LinkObject, list[RecordPair]
 
     reconnect(world, Side.B)
     quiet = world.quiesce()
-    assert quiet.written == {Side.A: 0, Side.B: 1}, f"{quiet}\n{world.dump()}"
+    assert quiet.written == {Side.A: 1, Side.B: 1}, f"{quiet}\n{world.dump()}"
     assert held(world, Side.B, pairs[0], "jobtitle") == "Head Coach"
+    assert held(world, Side.A, pairs[1], "lastname") == "Meanwhile", "B's change made while revoked was lost"
     done = world.writes(pair_id=pairs[0].pk, side=Side.B, operation=LinkWrite.Operation.UPDATE)
     assert [w.state for w in done] == [LinkWrite.State.DONE], world.dump()
     assert not world.differences(link_object), world.differences(link_object)
