@@ -141,3 +141,24 @@ def test_a_contact_arrives_pointing_at_the_linked_account_even_when_planned_befo
     assert len(crms.record_ids(Side.A, "account")) == 3
     assert not crms.writes(state=LinkWrite.State.FAILED), crms.dump()
     assert crms.quiesce().total == 0
+
+
+def test_a_contact_made_on_salesforce_before_its_account_is_linked_waits_for_it_then_points_at_it_on_zoho(crms):
+    crms.link_create(ACCOUNTS, CONTACTS)
+    crms.mirror_all()
+    crms.start()
+    crms.quiesce()
+    b = crms.harness(Side.B)
+    tick(crms)
+    account_b = b.create_record("account", {"Name": "Peak Littleton"})
+    contact_b = b.create_record("contact", {"LastName": "Early", "Email": "early@peak.test", "AccountId": account_b})
+    crms.mirror(Side.B, "contact")
+    report = crms.apply()
+    assert report.counts.waiting >= 1, f"{report}\n{crms.dump()}"
+    crms.quiesce()
+    contact_a = counterpart(crms, "contact", Side.B, contact_b)
+    assert account_of(crms, Side.A, contact_a) == counterpart(crms, "account", Side.B, account_b)
+    assert crms.record_ids(Side.A, "contact") == {contact_a}
+    assert len(crms.record_ids(Side.A, "account")) == 1
+    assert not crms.writes(state=LinkWrite.State.FAILED), crms.dump()
+    assert crms.quiesce().total == 0
