@@ -175,3 +175,24 @@ def test_a_clear_propagates_where_the_field_clears_and_never_elsewhere(crms):
     assert quiet.written == {Side.A: 1, Side.B: 1}, f"{quiet}\n{crms.dump()}"
     assert not crms.writes(pair_id=pairs[2].pk, side=Side.A, origin=LinkWrite.Origin.B)
     assert crms.quiesce().total == 0
+
+
+def test_the_same_field_changed_on_both_sides_while_paused_goes_to_the_later_change_after_the_resume(crms):
+    from links.models import LinkConflict
+
+    link_object, pairs = linked(crms, 2)
+    crms.pause()
+    tick(crms)
+    crms.harness(Side.A).edit_record("contact", pairs[0].id_a, {"lastname": "EarlierA"})
+    tick(crms)
+    crms.harness(Side.B).edit_record("contact", pairs[0].id_b, {"lastname": "LaterB"})
+    round_without_quiescence(crms)
+    crms.resume()
+    quiet = crms.quiesce()
+    assert held(crms, Side.A, pairs[0], "lastname") == "LaterB", crms.dump()
+    assert held(crms, Side.B, pairs[0], "lastname") == "LaterB", crms.dump()
+    assert quiet.written == {Side.A: 1, Side.B: 0}, f"{quiet}\n{crms.dump()}"
+    conflicts = list(LinkConflict.objects.unscoped().filter(pair_id=pairs[0].pk))
+    assert [c.winner for c in conflicts] == [Side.B], conflicts
+    assert not crms.differences(link_object), crms.differences(link_object)
+    assert crms.quiesce().total == 0
