@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from django.core.cache import cache
 from django.core.management import call_command
 
 from crm.providers.hubspot.models import HubSpotConnection
@@ -26,6 +27,14 @@ from sync.models import SyncRun
 from tenants import demo
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Tokens and field metadata are cached by connection id: a sandbox of another test holds none of them."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def demo_loaded(settings: Any, sandbox: Any) -> Organization:
