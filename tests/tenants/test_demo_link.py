@@ -13,15 +13,13 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
-from crm.providers.hubspot.models import HubSpotConnection
-from crm.providers.hubspot.services import connection_for_account
 from crm.registry import provider_for
 from links.config import link_problems
 from links.matching import link_preview
 from links.models import LinkObject, MatchReview, RecordPair, SyncLink
 from links.services import link_start
 from sandbox import worlds
-from studios.models import Membership, Organization, ProviderAccount
+from studios.models import Membership, Organization
 from sync.delta import sync_run
 from sync.models import SyncRun
 from tenants import demo
@@ -38,23 +36,11 @@ def _fresh_cache():
 
 
 def demo_loaded(settings: Any, sandbox: Any) -> Organization:
-    """`manage.py demo` against the running sandbox, and Summit Marketing's install recorded on its connection as
-    connecting would (as the demo command records Peak's)."""
+    """`manage.py demo` against the running sandbox, exactly as `make run` loads it."""
     settings.DEBUG = True
     settings.SANDBOX_URL = sandbox.url
     call_command("demo", stdout=io.StringIO())
-    summit = Organization.objects.unscoped().get(slug=demo.DEMO_SF_ORGANIZATION)
-    hubspot = ProviderAccount.objects.for_organization(summit).get(name=demo.DEMO_SUMMIT_HS_CONNECTION)
-    HubSpotConnection.unscoped_objects.filter(pk=connection_for_account(account=hubspot).pk).update(
-        state=HubSpotConnection.State.CONNECTED,
-        hub_id=demo.DEMO_SUMMIT_HS_PORTAL_ID,
-        hub_domain=demo.DEMO_SUMMIT_HS_DOMAIN,
-        app_id=demo.DEMO_HS_APP_ID,
-        user_id=demo.DEMO_SUMMIT_HS_MANAGER_USER_ID,
-        owner_id=demo.DEMO_SUMMIT_HS_OWNERS[demo.DEMO_SF_MANAGER_EMAIL],
-        user_email=demo.DEMO_SF_MANAGER_EMAIL,
-    )
-    return summit
+    return Organization.objects.unscoped().get(slug=demo.DEMO_SF_ORGANIZATION)
 
 
 def mirror(link: SyncLink) -> None:
