@@ -93,8 +93,12 @@ class MirrorSide:
 
     def free_rows(self, taken: Collection[str] = ()) -> QuerySet[CrmRecord]:
         """Live rows no pair of the link object holds (nor `taken`: ids a dry run has already matched)."""
-        paired = RecordPair.objects.for_organization(self.organization).filter(
-            link_object=self.link_object, **{f"id_{self.side}": OuterRef("external_id")}
+        # "not empty" (no record has an empty id) lets PostgreSQL probe the partial unique index on (link object,
+        # id) per row, whatever its statistics of a pair table the start has just filled say
+        paired = (
+            RecordPair.objects.for_organization(self.organization)
+            .filter(link_object=self.link_object, **{f"id_{self.side}": OuterRef("external_id")})
+            .exclude(**{f"id_{self.side}": ""})
         )
         rows = self.rows().filter(deleted_at__isnull=True).filter(~Exists(paired))
         return rows.exclude(external_id__in=list(taken)) if taken else rows

@@ -116,7 +116,11 @@ class PairLookup:
         if link_object is None:
             return
         column, other = ("id_a", "id_b") if from_side == Side.A else ("id_b", "id_a")
-        rows = RecordPair.objects.unscoped().filter(link_object=link_object, **{f"{column}__in": wanted})
+        rows = (
+            RecordPair.objects.unscoped()
+            .filter(link_object=link_object, **{f"{column}__in": wanted})
+            .exclude(**{column: ""})  # the partial unique index on (link object, id)
+        )
         for source_id, target_id in rows.values_list(column, other):
             self.known[(object, from_side, source_id)] = target_id or None
 
@@ -277,6 +281,7 @@ class ChunkPlan:
         # Ids of each side under an open review (the record reviewed, and its candidates): they wait for the manager.
         self.under_review: dict[str, set[str]] = {Side.A: set(), Side.B: set()}
         self.origin = LinkWrite.Origin.FIRST_SYNC if link.first_sync_done_at is None else None
+        self.hashes: dict[str | None, str] = {}  # text (or None) -> its value_hash, for the chunk
 
     # -- reads --
     def objects(self, side: str) -> str:
@@ -286,11 +291,13 @@ class ChunkPlan:
         query = RecordPair.objects.unscoped().filter(link_object=self.link_object)
         from django.db.models import Q
 
+        # "not empty" lets PostgreSQL use the partial unique indexes on (link object, id) instead of reading every
+        # pair of the object (no pair holds a record by an empty id)
         condition = Q(pk__in=[])
         if ids[Side.A]:
-            condition |= Q(id_a__in=ids[Side.A])
+            condition |= Q(id_a__in=ids[Side.A]) & ~Q(id_a="")
         if ids[Side.B]:
-            condition |= Q(id_b__in=ids[Side.B])
+            condition |= Q(id_b__in=ids[Side.B]) & ~Q(id_b="")
         for pair in query.filter(condition):
             self._pair_remember(pair)
 
@@ -530,7 +537,7 @@ class ChunkPlan:
             state = dict(states.get(key) or {})
             before = dict(state)
             value = mirror_value(row, spec_s)
-            digest = value_hash(value)
+            digest = self._hash(value)
             changed = state.get(side) != digest
             if changed:
                 state[side] = digest
@@ -544,7 +551,7 @@ class ChunkPlan:
                         del state["w" + side]  # the side moved on from what we wrote: no echo of it to expect
             value_t = mirror_value(row_target, spec_t) if row_target is not None else None
             if row_target is not None:
-                digest_t = value_hash(value_t)
+                digest_t = self._hash(value_t)
                 if state.get(target) != digest_t:
                     state[target] = digest_t
                     state[target + "_at"] = _iso(row_target.modified_time)
@@ -576,9 +583,9 @@ class ChunkPlan:
                 self.counts.unconvertible += 1
                 continue
             if row_target is not None and values_equal(converted, value_t, spec_t):
-                _agree(state, side, digest, target, value_hash(value_t), self.now)
+                _agree(state, side, digest, target, self._hash(value_t), self.now)
                 continue
-            if state.get("w" + target) == value_hash(converted):
+            if state.get("w" + target) == self._hash(converted):
                 continue  # written already; the other side's mirror has not read it back yet
             if is_empty(converted) and (not link_field.clears or row_target is None):
                 continue  # empty never overwrites
@@ -612,7 +619,7 @@ class ChunkPlan:
                 self.counts.conflicts += 1
             if winner == side:
                 values[spec_t.name] = value_jsonable(converted)
-                hashes[key] = value_hash(converted)
+                hashes[key] = self._hash(converted)
                 _agree(state, side, digest, target, hashes[key], self.now)  # what both will hold once written
                 if row_target is not None:
                     previous[spec_t.name] = value_jsonable(value_t)
@@ -624,11 +631,11 @@ class ChunkPlan:
                 )
             except (Unconvertible, LookupPending):
                 continue
-            if values_equal(converted_back, value, spec_s) or state.get("w" + side) == value_hash(converted_back):
+            if values_equal(converted_back, value, spec_s) or state.get("w" + side) == self._hash(converted_back):
                 continue
             back[spec_s.name] = value_jsonable(converted_back)
-            back_hashes[key] = value_hash(converted_back)
-            _agree(state, side, back_hashes[key], target, value_hash(value_t), self.now)
+            back_hashes[key] = self._hash(converted_back)
+            _agree(state, side, back_hashes[key], target, self._hash(value_t), self.now)
             back_previous[spec_s.name] = value_jsonable(value)
         if values:
             operation = LinkWrite.Operation.CREATE if creating else LinkWrite.Operation.UPDATE
@@ -637,6 +644,16 @@ class ChunkPlan:
             update = LinkWrite.Operation.UPDATE
             self._write_values(pair, side, change, back, back_previous, back_hashes, operation=update)
         return waiting
+
+    def _hash(self, value: Any) -> str:
+        """value_hash, remembered for the chunk for text and empty values (most fields: the same value is hashed
+        several times per field, and a first sync hashes a million of them)."""
+        if value is not None and type(value) is not str:
+            return value_hash(value)
+        known = self.hashes.get(value)
+        if known is None:
+            known = self.hashes[value] = value_hash(value)
+        return known
 
     @staticmethod
     def _target_changed(state: dict[str, Any], target: str) -> bool:

@@ -65,7 +65,8 @@ def writes_send(
     if link.state != SyncLink.State.RUNNING:
         return 0
     now = now or timezone.now()
-    writes = list(_due(link, now).select_related("pair").order_by("id")[:limit])
+    # the pairs' field_state is read again, locked, when a batch is marked sending: not loaded twice
+    writes = list(_due(link, now).select_related("pair").defer("pair__field_state").order_by("id")[:limit])
     if not writes:
         return 0
     writes = _loop_guard(writes, now)
@@ -216,8 +217,10 @@ def _finish(batch: list[LinkWrite], results: list, side: str) -> None:
         taken = set()
         if created:
             column = "id_a" if side == Side.A else "id_b"
-            holders = RecordPair.objects.unscoped().filter(
-                link_object_id=batch[0].link_object_id, **{f"{column}__in": list(created.values())}
+            holders = (
+                RecordPair.objects.unscoped()
+                .filter(link_object_id=batch[0].link_object_id, **{f"{column}__in": list(created.values())})
+                .exclude(**{column: ""})  # the partial unique index on (link object, id), not every pair
             )
             taken = {(getattr(pair, column)) for pair in holders.exclude(pk__in=[w.pair_id for w in batch])}
         for write, (record_id, error) in zip(batch, results, strict=False):
