@@ -117,9 +117,16 @@ def test_the_demo_has_a_second_organization_on_salesforce(settings):
 
     numbers = dict(PhoneNumber.objects.unscoped().filter(organization=summit).values_list("number", "studio__slug"))
     assert numbers == {"+14155550110": "ridge", "+14155550111": "valley"}
-    assert ids_of(demo.DEMO_SF_MANAGER_EMAIL) == {demo.DEMO_SF_CONNECTION: demo.DEMO_SF_MANAGER_ID}
+    # Each member is also themselves in Summit Marketing's HubSpot portal (the two-way link's owners map through them).
+    assert ids_of(demo.DEMO_SF_MANAGER_EMAIL) == {
+        demo.DEMO_SF_CONNECTION: demo.DEMO_SF_MANAGER_ID,
+        demo.DEMO_SUMMIT_HS_CONNECTION: demo.DEMO_SUMMIT_HS_OWNERS[demo.DEMO_SF_MANAGER_EMAIL],
+    }
     for email, _name, _studio, user_id in demo.DEMO_SF_STAFF:
-        assert ids_of(email) == {demo.DEMO_SF_CONNECTION: user_id}
+        assert ids_of(email) == {
+            demo.DEMO_SF_CONNECTION: user_id,
+            demo.DEMO_SUMMIT_HS_CONNECTION: demo.DEMO_SUMMIT_HS_OWNERS[email],
+        }
     text = out.getvalue()
     assert "Summit Fitness Co. (summit), on Salesforce" in text
     assert f"/webhooks/crm/salesforce/leads/{demo.DEMO_SF_LEAD_WEBHOOK_TOKEN}/" in text
