@@ -19,11 +19,16 @@ as if it had called the receiver itself.
   mapped), `deleted_ids` (ids marked deleted) and `deletion_confirmed` (True when the CRM itself said they were
   deleted: its deletions list, change tracking or a change event; False when they were only missing from a full
   read of every id).
+- `record_origin_finder`: "is this record a copy Leadline made of another CRM's record?" A finder gets
+  `organization`, `connection`, `object` and `record` (a CanonicalRecord as read) and returns a `RecordOrigin`, or
+  None when the record is no copy of its. Two-way sync answers it (a record it created on one side of a link), so
+  lead automation does not greet a second time a lead whose original already had its intake.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +40,7 @@ Receiver = Callable[..., Any]
 
 RECORDS_DISCOVERED_RECEIVERS: list[Receiver] = []
 RECORDS_CHANGED_RECEIVERS: list[Receiver] = []
+RECORD_ORIGIN_FINDERS: list[Receiver] = []
 
 
 def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
@@ -48,6 +54,18 @@ def _register(receivers: list[Receiver]) -> Callable[[Receiver], Receiver]:
 
 on_records_discovered = _register(RECORDS_DISCOVERED_RECEIVERS)
 on_records_changed = _register(RECORDS_CHANGED_RECEIVERS)
+record_origin_finder = _register(RECORD_ORIGIN_FINDERS)
+
+
+@dataclass(frozen=True)
+class RecordOrigin:
+    """Where a record Leadline made came from: the record it copies (`connection`, canonical `object`, `record_id`)
+    and what made it (`made_by`, e.g. "the two-way sync link summit-sync")."""
+
+    connection: ProviderAccount
+    object: str
+    record_id: str
+    made_by: str
 
 
 def records_discovered_raise(
@@ -92,3 +110,14 @@ def records_changed_raise(
             deleted_ids=deleted_ids,
             deletion_confirmed=deletion_confirmed,
         )
+
+
+def record_origin_find(
+    *, organization: Organization, connection: ProviderAccount, object: str, record: CanonicalRecord
+) -> RecordOrigin | None:
+    """The first finder's answer: the record this one copies, or None when it is no copy Leadline made."""
+    for finder in tuple(RECORD_ORIGIN_FINDERS):
+        origin = finder(organization=organization, connection=connection, object=object, record=record)
+        if origin is not None:
+            return origin
+    return None

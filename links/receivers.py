@@ -1,12 +1,16 @@
-"""What two-way sync does when the mirror writes a batch: record the changes of linked objects (LinkChange), inside
-the batch's own transaction, so a change is never lost between the mirror and the link, nor recorded for a batch
-that rolled back; the link's apply task is queued once the batch commits.
+"""Two-way sync's answers to the CRM layer's hooks (crm/hooks.py).
 
-An organization with no link pays one indexed query per batch."""
+- When the mirror writes a batch: record the changes of linked objects (LinkChange), inside the batch's own
+  transaction, so a change is never lost between the mirror and the link, nor recorded for a batch that rolled back;
+  the link's apply task is queued once the batch commits. An organization with no link pays one indexed query per
+  batch.
+- When lead automation asks whether a lead is a copy Leadline made: a record a link created on one side (its external
+  id field holds a pair's `leadline_id`, or a pair created it there) copies the pair's record on the other side."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.hooks import on_records_changed
+from crm.hooks import RecordOrigin, on_records_changed, record_origin_finder
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +107,50 @@ def _enqueue(link_ids: set[int]) -> None:
             links_apply_enqueue(link_id)
         except Exception:
             logger.exception("links: cannot queue the apply of link %s", link_id)
+
+
+@record_origin_finder
+def link_copy_origin(*, organization: Any, connection: Any, object: str, record: Any) -> RecordOrigin | None:
+    """The record a link copied into this one, when a link created it on this connection (a create write of a pair
+    holding it, or our id in the link's external id field: the copy is known even before the create's answer was
+    recorded)."""
+    from links.models import LinkObject, LinkWrite, RecordPair, Side, other_side
+
+    linked = (
+        LinkObject.objects.for_organization(organization)
+        .filter(Q(link__connection_a=connection) | Q(link__connection_b=connection))
+        .select_related("link__connection_a", "link__connection_b")
+    )
+    for link_object in linked:
+        side = Side.A if link_object.link.connection_a_id == connection.pk else Side.B
+        found = Q(**{f"id_{side}": record.id})
+        ours = _uuid_or_none((record.raw or {}).get(getattr(link_object, f"external_id_{side}")))
+        if ours is not None:
+            found |= Q(leadline_id=ours)
+        pair = (
+            RecordPair.objects.for_organization(organization)
+            .filter(found, link_object=link_object, matched_by=RecordPair.MatchedBy.CREATED)
+            .first()
+        )
+        if (
+            pair is None
+            or not LinkWrite.objects.for_organization(organization)
+            .filter(pair=pair, side=side, operation=LinkWrite.Operation.CREATE)
+            .exists()
+        ):
+            continue
+        origin = other_side(side)
+        return RecordOrigin(
+            connection=link_object.link.connection(origin),
+            object=getattr(link_object, f"object_{origin}"),
+            record_id=pair.record_id(origin),
+            made_by=f"the two-way sync link {link_object.link.name}",
+        )
+    return None
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None

@@ -47,6 +47,7 @@ from core.exceptions import ApplicationError
 from core.models import InboundEvent
 from core.webhooks import EventFlagged
 from crm.errors import CrmAuthError, CrmError, CrmNotFound, CrmRejected, CrmUnavailable
+from crm.hooks import RecordOrigin, record_origin_find
 from crm.provider import CrmProvider
 from crm.records import CanonicalObject, CanonicalRecord, Priority
 from crm.registry import provider_for
@@ -293,6 +294,18 @@ def _advance(intake: LeadIntake, log) -> str:
         log(step="not_a_lead", outcome="skipped", detail=f"not a lead: {why}; no task and no text")
         intake.status, intake.completed_at, intake.next_attempt_at = S.DONE, timezone.now(), None
         return "done"
+    if not intake.crm_task_id and (origin := _lead_copied_from(intake, record)) is not None:
+        # Two-way sync made this lead from a lead of the organization's other CRM, which had its own intake: a second
+        # task and a second welcome text would greet one person twice.
+        intake.lead_name = lead_full_name(record)[:200]
+        log(
+            step="lead_copy",
+            outcome="skipped",
+            detail=f"a copy of lead {origin.record_id} in {origin.connection.name}, made by {origin.made_by}: "
+            "that lead's own intake sends the task and the text",
+        )
+        intake.status, intake.completed_at, intake.next_attempt_at = S.DONE, timezone.now(), None
+        return "done"
     owner_id, owner_name = record.owner_id, record.owner_name
     intake.lead_name = lead_full_name(record)[:200]
     intake.crm_owner_id, intake.owner_name = owner_id, owner_name[:200]
@@ -343,6 +356,14 @@ def _advance(intake: LeadIntake, log) -> str:
     intake.status, intake.completed_at, intake.next_attempt_at = S.DONE, timezone.now(), None
     log(step="done")
     return "done"
+
+
+def _lead_copied_from(intake: LeadIntake, record: CanonicalRecord) -> RecordOrigin | None:
+    """The lead this one copies when Leadline made it from another CRM's lead (crm.hooks: two-way sync answers)."""
+    origin = record_origin_find(
+        organization=intake.organization, connection=intake.connection, object=LEAD, record=record
+    )
+    return origin if origin is not None and origin.object == LEAD else None
 
 
 def _studio_resolve(
