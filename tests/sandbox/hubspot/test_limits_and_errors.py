@@ -3,6 +3,8 @@ scopes, the URI limit and faults in HubSpot's shapes (docs/vendors/hubspot.md, L
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import requests
 
 from tests.sandbox.hubspot.hs_support import control, error_body, new_hub, ok
@@ -61,7 +63,11 @@ def test_the_window_is_per_app_in_each_portal(hs_server):
 def test_the_daily_limit_resets_at_the_portals_midnight(hub):
     ok(hub.control("PATCH", json={"requests_per_day": 2}))
     clock = hub.server.state.clock
-    clock.freeze(clock.now().replace(hour=4, minute=30))  # 23:30 in the portal (UTC-5)
+    # 23:30 in the portal (UTC-5), on the last day that reached it: never ahead of the clock, where the test's
+    # 30-minute access token would have expired (before 04:00 UTC this test failed for that alone).
+    now = clock.now()
+    evening = now.replace(hour=4, minute=30)
+    clock.freeze(evening if evening <= now else evening - timedelta(days=1))
     assert hub.api("GET", "/crm/v3/objects/contacts").status_code == 200
     assert hub.api("GET", "/crm/v3/objects/contacts").status_code == 200
     refused = hub.api("GET", "/crm/v3/objects/contacts")
