@@ -24,7 +24,7 @@ from core.exceptions import ApplicationError
 from links.config import link_problems, side_label
 from links.matching import Match, MirrorSide, counterparts
 from links.models import LinkChange, LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
-from sync.models import CrmRecord, SyncRun
+from sync.models import CrmPhone, CrmRecord, SyncRun
 
 
 class LinkConfigError(Exception):
@@ -88,6 +88,7 @@ def link_start(link: SyncLink, *, by: Any = None) -> SyncLink:
     problems = mirror_problems(link)
     if problems:
         raise LinkConfigError(problems)
+    _statistics_refresh(CrmRecord, CrmPhone)
     began = timezone.now()
     with transaction.atomic():
         locked = _locked(link)
@@ -122,12 +123,21 @@ def link_start(link: SyncLink, *, by: Any = None) -> SyncLink:
 START_CATCH_UP = timedelta(minutes=10)
 
 
+def _statistics_refresh(*models: Any) -> None:
+    """ANALYZE the models' tables (PostgreSQL). A mirror's cold load has just filled them and autovacuum may not have
+    looked yet: with no statistics PostgreSQL filters the whole object's rows by a list of ids instead of probing the
+    index with it (per chunk of ids: a 2,000-id read of a 34,000-row mirror took 750 ms instead of 12)."""
+    if db_connection.vendor != "postgresql":
+        return
+    with db_connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {db_connection.ops.quote_name(model._meta.db_table)}")
+
+
 def _catch_up(link: SyncLink, link_objects: list[LinkObject], *, since: datetime) -> int:
-    if db_connection.vendor == "postgresql":
-        # The start has just added a change per record: statistics that still see the inbox as it was would plan
-        # the catch-up's anti-join badly (a scan per record instead of an index probe).
-        with db_connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {LinkChange._meta.db_table}")
+    # The start has just added a change per record: statistics that still see the inbox as it was would plan the
+    # catch-up's anti-join badly (a scan per record instead of an index probe).
+    _statistics_refresh(LinkChange, RecordPair)
     with transaction.atomic():
         caught = sum(
             _changes_for_every_record(link, link_object, side, timezone.now(), synced_since=since)
