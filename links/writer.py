@@ -107,8 +107,20 @@ def writes_send(
                 _finish(batch, [(None, _refusal("NOT_SUPPORTED", str(exc)))] * len(batch), side)
                 continue
             _finish(batch, results, side)
+            _reconnected(link, side)
             sent += len(batch)
     return sent
+
+
+def _reconnected(link: SyncLink, side: str) -> None:
+    """A call to `side` went through: the link no longer says that connection needs reconnecting."""
+    if link.pause_reason.startswith(_reconnect_prefix(link, side)):
+        SyncLink.objects.unscoped().filter(pk=link.pk, pause_reason=link.pause_reason).update(pause_reason="")
+        link.pause_reason = ""
+
+
+def _reconnect_prefix(link: SyncLink, side: str) -> str:
+    return f"The {side.upper()} connection ({link.connection(side).name}) needs reconnecting"
 
 
 def _loop_guard(writes: list[LinkWrite], now: datetime) -> list[LinkWrite]:
@@ -296,7 +308,7 @@ def _whole_batch_failed(link: SyncLink, batch: list[LinkWrite], exc: CrmError) -
     )
     if isinstance(exc, CrmAuthError):
         side = batch[0].side
-        reason = f"The {side.upper()} connection ({link.connection(side).name}) needs reconnecting: {exc.message}"
+        reason = f"{_reconnect_prefix(link, side)}: {exc.message}"
         SyncLink.objects.unscoped().filter(pk=link.pk).update(pause_reason=reason[:300])
         link.pause_reason = reason[:300]
 

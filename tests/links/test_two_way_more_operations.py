@@ -120,16 +120,6 @@ def test_a_revoked_grant_keeps_the_writes_pending_says_so_and_they_land_once_aft
     revoked_then_reconnected(crms)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "links/writer.py _whole_batch_failed sets SyncLink.pause_reason to 'needs reconnecting' on a CrmAuthError, "
-        "and nothing clears it once the connection works again (only link_start/link_resume reset it): "
-        "links.selectors.link_status keeps reporting blocked_reason (and links.alerts a blocked link) after the "
-        "writes have landed. The writer should clear pause_reason of a RUNNING link when a batch to that side "
-        "succeeds (or link_status should ignore it once no write waits on auth)."
-    ),
-)
 def test_the_link_is_no_longer_blocked_once_the_connection_is_reconnected(crms):
     revoked_then_reconnected(crms)
     assert link_status(crms.refresh()).blocked_reason == ""
