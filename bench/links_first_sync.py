@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         link = link_create(crms)
         cold = mirror(link)
 
-        from links.matching import link_preview
+        from links.preview import link_preview
         from links.services import link_start
 
         started = time.perf_counter()

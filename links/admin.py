@@ -388,7 +388,7 @@ class SyncLinkAdmin(TenantModelAdmin):
 
     @admin.action(description="Preview (dry run: what the first sync would write)")
     def preview(self, request: HttpRequest, queryset) -> None:
-        from links.matching import link_preview
+        from links.preview import link_preview
 
         def run(link: SyncLink) -> str:
             result = link_preview(link)

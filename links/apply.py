@@ -10,11 +10,12 @@ task is queued again; once the first sync's changes and writes are all done, `fi
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+
+import structlog
 
 from django.conf import settings
 from django.db import transaction
@@ -28,7 +29,7 @@ from links.models import LinkChange, LinkObject, LinkWrite, Side, SyncLink
 from links.planner import PlanCounts, changes_plan
 from links.writer import writes_due, writes_send
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 CONFIRM_BATCH = 100
 
@@ -104,7 +105,12 @@ def deletions_confirm(link: SyncLink, *, limit: int = CONFIRM_BATCH) -> int:
                 object=object, record_ids=[change.external_id for change in changes]
             )
         except CrmError as exc:
-            logger.info("links: cannot confirm deletions on %s: %s", link.connection(side), exc)
+            logger.info(
+                "links.deletions_confirm_failed",
+                link_id=link.pk,
+                connection_id=link.connection(side).pk,
+                error=str(exc),
+            )
             continue
         alive = {record.id for record in found}
         for change in changes:
@@ -136,7 +142,7 @@ def link_apply(link: SyncLink, *, budget_seconds: float | None = None) -> ApplyR
             specs = link_specs(link)
         except CrmError as exc:
             report.error = str(exc)
-            logger.warning("links: %s: cannot read the objects' fields: %s", link, exc)
+            logger.warning("links.apply_specs_failed", link_id=link.pk, error=str(exc))
             return report
         while True:
             deletions_confirm(link)

@@ -17,6 +17,8 @@ from crm.errors import CrmRejected
 from crm.provider import CrmProvider
 from crm.records import Capability, FieldSpec, ObjectSpec
 from crm.registry import UnknownCrm, provider_class
+from links.conversions import compatible
+from links.metadata import object_spec_cached
 from links.models import LinkField, LinkObject, RecordPair, Side, SyncLink
 
 # Where an object's spec could not be had: the reason, in place of the spec ("has no object 'leed'").
@@ -55,8 +57,6 @@ def object_specs_fetch(*, connection, objects: list[str], refresh: bool = False)
     """Each object's spec on a connection, or why there is none (the CRM has no such object). Asks the CRM on a
     cache miss: never inside a transaction. Errors other than "no such object" (the CRM down, a revoked grant)
     propagate."""
-    from links.metadata import object_spec_cached
-
     found: dict[str, SpecOrReason] = {}
     for name in dict.fromkeys(objects):
         try:
@@ -235,10 +235,6 @@ def _field_problems(link: SyncLink, link_field: LinkField, field_of) -> list[str
         flows.append((Side.A, Side.B))
     if link_field.direction in (LinkField.Direction.BOTH, LinkField.Direction.B_TO_A):
         flows.append((Side.B, Side.A))
-    try:
-        from links.conversions import compatible
-    except ImportError:  # the engine's conversions are not installed: types are checked once they are
-        compatible = None
     pair = f"{link_field.field_a} ⇄ {link_field.field_b}"
     for source, target in flows:
         target_spec = specs[target]
@@ -253,10 +249,8 @@ def _field_problems(link: SyncLink, link_field: LinkField, field_of) -> list[str
                 f"{side_label(link, target)}: field {target_spec.name!r} is read-only; it cannot be written "
                 f"({pair}, direction {arrow})"
             )
-        elif compatible is not None:
-            why = compatible(specs[source], target_spec)
-            if why:
-                messages.append(f"{pair} ({arrow}): {why}")
+        elif why := compatible(specs[source], target_spec):
+            messages.append(f"{pair} ({arrow}): {why}")
     for source, target in ((Side.A, Side.B), (Side.B, Side.A)):
         values = getattr(link_field, f"values_{source}_to_{target}") or {}
         for source_value, target_value in values.items():

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from core.phone import e164_or_blank
 from crm.records import FieldSpec, FieldType
+from links.models import LinkObject, RecordPair, Side, SyncLink
 
 F = FieldType
 TEXTUAL = frozenset({F.TEXT, F.EMAIL, F.PHONE, F.URL, F.PICKLIST})
@@ -214,9 +215,46 @@ class ConversionContext:
     lookup: Callable[[str, str, str], str | None] = lambda object, from_side, record_id: None
 
 
+# --- lookups through the id map ----------------------------------------------------------------------------------
+class PairLookup:
+    """Resolves a lookup's record id on one side to its counterpart through the RecordPairs of the LinkObject whose
+    object is the lookup's target; ids are read in bulk (`prefetch`) and remembered for the chunk."""
+
+    def __init__(self, link: SyncLink) -> None:
+        self.link = link
+        self.objects = list(LinkObject.objects.unscoped().filter(link=link))
+        self.known: dict[tuple[str, str, str], str | None] = {}
+
+    def link_object(self, object: str, side: str) -> LinkObject | None:
+        return next((lo for lo in self.objects if (lo.object_a if side == Side.A else lo.object_b) == object), None)
+
+    def prefetch(self, object: str, from_side: str, record_ids: set[str]) -> None:
+        link_object = self.link_object(object, from_side)
+        wanted = {record_id for record_id in record_ids if (object, from_side, record_id) not in self.known}
+        if not wanted:
+            return
+        for record_id in wanted:
+            self.known[(object, from_side, record_id)] = None
+        if link_object is None:
+            return
+        column, other = ("id_a", "id_b") if from_side == Side.A else ("id_b", "id_a")
+        rows = (
+            RecordPair.objects.unscoped()
+            .filter(link_object=link_object, **{f"{column}__in": wanted})
+            .exclude(**{column: ""})  # the partial unique index on (link object, id)
+        )
+        for source_id, target_id in rows.values_list(column, other):
+            self.known[(object, from_side, source_id)] = target_id or None
+
+    def __call__(self, object: str, from_side: str, record_id: str) -> str | None:
+        if (object, from_side, record_id) not in self.known:
+            self.prefetch(object, from_side, {record_id})
+        return self.known[(object, from_side, record_id)]
+
+
 def conversion_context(link: Any, *, lookup: Callable[[str, str, str], str | None] | None = None) -> ConversionContext:
     """The link's context: the owner map from members holding a CRM user id on both connections plus the link's
-    own `owners` ([{"a": id, "b": id}]), and a lookup through the link's RecordPairs (`links.planner.PairLookup`
+    own `owners` ([{"a": id, "b": id}]), and a lookup through the link's RecordPairs (`PairLookup`
     when None: it reads pairs in bulk per chunk)."""
     from studios.models import MemberCrmUser
 
@@ -237,8 +275,6 @@ def conversion_context(link: Any, *, lookup: Callable[[str, str, str], str | Non
         if user_a and user_b:
             to_b[user_a], to_a[user_b] = user_b, user_a
     if lookup is None:
-        from links.planner import PairLookup
-
         lookup = PairLookup(link)
     return ConversionContext(time_zone=ZoneInfo(link.time_zone), owners={"a": to_a, "b": to_b}, lookup=lookup)
 

@@ -1,4 +1,4 @@
-"""Finding a record's counterpart on the other side of a link, and the preview (dry run) of a first sync.
+"""Finding a record's counterpart on the other side of a link (the first sync, a record new on one side, the preview).
 
     matches = counterparts(link_object=lo, side="a", external_ids=["1001", "1002"], specs=specs[lo.pk])
     matches["1001"]  # Match(candidates=("0031",), matched_by="email", value="ana@acme.test")
@@ -22,17 +22,14 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Lower, Trim
-from django.utils import timezone
 
-from crm.errors import CrmRejected
 from crm.records import FieldType, ObjectSpec
-from links.models import LinkField, LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
+from links.models import LinkObject, MatchReview, RecordPair, Side, other_side
 from sync.models import CrmPhone, CrmRecord
 
 RULES = (RecordPair.MatchedBy.EXTERNAL_ID, RecordPair.MatchedBy.EMAIL, RecordPair.MatchedBy.PHONE)
 # Ids or values per query: long IN lists cost more to plan than to run.
 CHUNK = 2000
-EXAMPLES = 5
 # In Match.claimed_by: the candidate is under a manager's review (of a match that did not name this record).
 UNDER_REVIEW = "(under review)"
 
@@ -54,7 +51,7 @@ class Match:
         return len(self.candidates) != 1 or bool(self.claimed_by)
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -119,7 +116,7 @@ class MirrorSide:
         """The rule's values of these records (whatever their state), by id."""
         found: dict[str, set[str]] = defaultdict(set)
         if rule == RecordPair.MatchedBy.PHONE:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 phones = CrmPhone.objects.for_organization(self.organization).filter(
                     connection_id=self.connection_id, object=self.object, external_id__in=chunk
                 )
@@ -130,7 +127,7 @@ class MirrorSide:
         if not expressions:
             return found
         names = {f"v{i}": Cast(expression, TextField()) for i, expression in enumerate(expressions)}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             rows = self.rows().filter(external_id__in=chunk).annotate(**names)
             for external_id, *values in rows.values_list("external_id", *names):
                 found[external_id].update(value for value in values if value)
@@ -155,7 +152,7 @@ class MirrorSide:
             else:
                 hits.update(phones.filter(e164__in=values).values_list("external_id", flat=True))
             live = set()
-            for chunk in _chunks(sorted(hits)):
+            for chunk in chunks(sorted(hits)):
                 live.update(free.filter(external_id__in=chunk).values_list("external_id", flat=True))
             return self.values_of(rule, sorted(live))
         expressions = self.expressions(rule)
@@ -243,7 +240,7 @@ def _under_review(this: MirrorSide, other: MirrorSide, matches: dict[str, Match]
     reviews = MatchReview.objects.for_organization(other.organization).filter(
         link_object=other.link_object, side=other.side, state=MatchReview.State.OPEN
     )
-    for chunk in _chunks(sorted(single)):
+    for chunk in chunks(sorted(single)):
         for candidate, rivals in reviews.filter(external_id__in=chunk).values_list("external_id", "candidates"):
             record_id = single[candidate]
             match = matches[record_id]
@@ -275,167 +272,12 @@ def _settle(matches: dict[str, Match]) -> dict[str, Match]:
 
 
 # --- the preview ------------------------------------------------------------------------------------------------------
-def _free_ids(side: MirrorSide) -> list[str]:
+def free_ids(side: MirrorSide) -> list[str]:
     return list(side.free_rows().order_by("external_id").values_list("external_id", flat=True))
 
 
-def _rows_by_id(side: MirrorSide, ids: Sequence[str]) -> dict[str, CrmRecord]:
+def rows_by_id(side: MirrorSide, ids: Sequence[str]) -> dict[str, CrmRecord]:
     rows: dict[str, CrmRecord] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         rows.update({row.external_id: row for row in side.rows().filter(external_id__in=chunk)})
     return rows
-
-
-def _example(examples: list[dict[str, Any]], item: dict[str, Any]) -> None:
-    if len(examples) < EXAMPLES:
-        examples.append(item)
-
-
-def object_preview(link_object: LinkObject, specs: tuple[ObjectSpec, ObjectSpec], context: Any = None) -> dict:
-    """What starting the link would do for one object pair, from the two mirrors (nothing written)."""
-    side_a = MirrorSide(link_object, Side.A, specs[0])
-    side_b = MirrorSide(link_object, Side.B, specs[1])
-    counts: dict[str, Any] = {
-        "object": str(link_object),
-        "link_object": link_object.pk,
-        "linked": RecordPair.objects.for_organization(side_a.organization).filter(link_object=link_object).count(),
-        "matched": 0,
-        "matched_by": {},
-        "create_a": 0,
-        "create_b": 0,
-        "update_a": None,
-        "update_b": None,
-        "conflicts": None,
-        "ambiguous": 0,
-        "examples": {key: [] for key in ("matched", "create_a", "create_b", "update_a", "update_b", "conflicts")}
-        | {"ambiguous": []},
-    }
-    examples = counts["examples"]
-    ids_a = _free_ids(side_a)
-    matches_a = counterparts(link_object=link_object, side=Side.A, external_ids=ids_a, specs=specs)
-    pairs = {record_id: m.candidates[0] for record_id, m in matches_a.items() if not m.ambiguous}
-    matched_by: dict[str, int] = defaultdict(int)
-    for record_id, match in matches_a.items():
-        if match.ambiguous:
-            counts["ambiguous"] += 1
-            _example(examples["ambiguous"], _ambiguous_example(Side.A, record_id, match))
-        else:
-            matched_by[match.matched_by] += 1
-            _example(
-                examples["matched"],
-                {"a": record_id, "b": match.candidates[0], "by": match.matched_by, "value": match.value},
-            )
-    counts["matched"] = len(pairs)
-    counts["matched_by"] = dict(matched_by)
-    lonely_a = [record_id for record_id in ids_a if record_id not in matches_a]
-    if link_object.create_b:
-        counts["create_b"] = len(lonely_a)
-        for record_id in lonely_a[:EXAMPLES]:
-            _example(examples["create_b"], {"a": record_id})
-    # Side B's records no match of side A took: their own candidates (side A's matched records are spoken for).
-    matched_b = set(pairs.values())
-    ids_b = [record_id for record_id in _free_ids(side_b) if record_id not in matched_b]
-    matches_b = counterparts(link_object=link_object, side=Side.B, external_ids=ids_b, specs=specs, taken=set(pairs))
-    # As the start will see them: side A's ambiguous records are under review, so side B's matching one is too.
-    reviewed_a = {record_id for record_id, match in matches_a.items() if match.ambiguous}
-    for record_id, match in matches_b.items():
-        if not match.ambiguous and match.candidates[0] in reviewed_a:
-            match = Match(match.candidates, match.matched_by, match.value, (UNDER_REVIEW,))
-        if match.ambiguous:
-            counts["ambiguous"] += 1
-            _example(examples["ambiguous"], _ambiguous_example(Side.B, record_id, match))
-    lonely_b = [record_id for record_id in ids_b if record_id not in matches_b]
-    if link_object.create_a:
-        counts["create_a"] = len(lonely_b)
-        for record_id in lonely_b[:EXAMPLES]:
-            _example(examples["create_a"], {"b": record_id})
-    _differences(link_object, specs, pairs, side_a, side_b, counts, context)
-    return counts
-
-
-def _ambiguous_example(side: str, record_id: str, match: Match) -> dict[str, Any]:
-    return {
-        "side": side,
-        "id": record_id,
-        "candidates": list(match.candidates),
-        "claimed_by": list(match.claimed_by),
-        "by": match.matched_by,
-        "value": match.value,
-    }
-
-
-def _differences(
-    link_object: LinkObject,
-    specs: tuple[ObjectSpec, ObjectSpec],
-    pairs: dict[str, str],
-    side_a: MirrorSide,
-    side_b: MirrorSide,
-    counts: dict[str, Any],
-    context: Any,
-) -> None:
-    """Updates and conflicts of the matched pairs: what the first sync would write to each (the engine's
-    first-contact comparison)."""
-    try:
-        from links.planner import pair_differences
-    except ImportError:  # the engine's planner is not installed: those counts stay unknown (None)
-        return
-    counts.update(update_a=0, update_b=0, conflicts=0)
-    link_fields = list(LinkField.objects.for_organization(side_a.organization).filter(link_object=link_object))
-    examples = counts["examples"]
-    ids = sorted(pairs)
-    for chunk in _chunks(ids):
-        rows_a = _rows_by_id(side_a, chunk)
-        rows_b = _rows_by_id(side_b, [pairs[record_id] for record_id in chunk])
-        for record_id in chunk:
-            diff = pair_differences(
-                link_object=link_object,
-                row_a=rows_a.get(record_id),
-                row_b=rows_b.get(pairs[record_id]),
-                specs=specs,
-                context=context,
-                link_fields=link_fields,
-            )
-            pair = {"a": record_id, "b": pairs[record_id]}
-            if diff.to_a:
-                counts["update_a"] += 1
-                _example(examples["update_a"], pair | {"fields": sorted(diff.to_a)})
-            if diff.to_b:
-                counts["update_b"] += 1
-                _example(examples["update_b"], pair | {"fields": sorted(diff.to_b)})
-            for link_field, winner, rule in diff.conflicts:
-                counts["conflicts"] += 1
-                _example(
-                    examples["conflicts"],
-                    pair | {"field": str(link_field), "winner": winner, "rule": rule},
-                )
-
-
-def link_preview(link: SyncLink, *, specs: dict[int, tuple[ObjectSpec, ObjectSpec]] | None = None) -> dict:
-    """A dry run of starting the link, per object pair: matched (by rule), to create on each side, to update on each
-    side, conflicts, ambiguous, with a few examples each; and the configuration's problems (links.config), which
-    would stop the start. Stored on the link (`preview`, `preview_at`); nothing else is written. Reads the field
-    metadata of both CRMs (`specs` when the caller has them): never inside a transaction."""
-    from links.config import connection_problems, link_problems
-    from links.metadata import link_specs
-
-    problems = link_problems(link, specs=specs)
-    if specs is None and not connection_problems(link):  # never ask a connection that is not the link's to ask
-        try:
-            specs = link_specs(link)
-        except (ValueError, CrmRejected):  # an object a CRM does not have: the problems say which
-            specs = None
-    try:
-        from links.conversions import conversion_context
-    except ImportError:  # the engine's conversions are not installed: no update or conflict counts either
-        context = None
-    else:
-        context = conversion_context(link)
-    objects = []
-    link_objects = LinkObject.objects.for_organization(link.organization).filter(link=link).select_related("link")
-    for link_object in link_objects if specs is not None else ():
-        objects.append(object_preview(link_object, specs[link_object.pk], context))
-    now = timezone.now()
-    preview = {"made_at": now.isoformat(), "problems": problems, "objects": objects}
-    SyncLink.objects.for_organization(link.organization).filter(pk=link.pk).update(preview=preview, preview_at=now)
-    link.preview, link.preview_at = preview, now
-    return preview

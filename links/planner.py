@@ -13,20 +13,20 @@ clears, and a field both sides changed since they last agreed goes by the field'
 
 from __future__ import annotations
 
-import json
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, models
+import structlog
 
 from crm.records import FieldSpec, FieldType, ObjectSpec
+from links.bulk import rows_update
 from links.conversions import (
     ConversionContext,
     LookupPending,
     OwnerUnmapped,
+    PairLookup,
     Unconvertible,
     convert,
     is_empty,
@@ -35,6 +35,7 @@ from links.conversions import (
     value_jsonable,
     values_equal,
 )
+from links.matching import counterparts
 from links.models import (
     LinkChange,
     LinkConflict,
@@ -49,85 +50,10 @@ from links.models import (
 )
 from sync.models import CrmRecord
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 LOOKUP_WAIT = timedelta(seconds=60)
 LOOKUP_MAX_ATTEMPTS = 10
-
-
-# --- bulk updates ------------------------------------------------------------------------------------------------
-def rows_update(model: Any, objects: list[Any], fields: list[str]) -> None:
-    """Write `fields` of many rows in one statement. On PostgreSQL an UPDATE ... FROM unnest(arrays): Django's
-    bulk_update builds a CASE per field and row, which cost most of a first sync's time (seconds per 500 rows of JSON).
-    Elsewhere bulk_update."""
-    if not objects:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.unscoped().bulk_update(objects, fields, batch_size=500)
-        return
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    arrays: list[list[Any]] = [[obj.pk for obj in objects]]
-    for column in columns:
-        arrays.append([_as_text(column, getattr(obj, column.attname)) for obj in objects])
-    names = ", ".join(f"c{n}" for n in range(len(columns)))
-    casts = ", ".join(f'"{column.column}" = v.c{n}::{column.db_type(connection)}' for n, column in enumerate(columns))
-    unnest = ", ".join(["%s::bigint[]"] + ["%s::text[]"] * len(columns))
-    sql = (
-        f'UPDATE "{meta.db_table}" AS t SET {casts} '  # noqa: S608 (names are the model's own)
-        f"FROM unnest({unnest}) AS v(id, {names}) WHERE t.id = v.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
-
-
-def _as_text(column: Any, value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(column, models.JSONField):
-        return json.dumps(value, cls=column.encoder)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-# --- lookups through the id map ----------------------------------------------------------------------------------
-class PairLookup:
-    """Resolves a lookup's record id on one side to its counterpart through the RecordPairs of the LinkObject whose
-    object is the lookup's target; ids are read in bulk (`prefetch`) and remembered for the chunk."""
-
-    def __init__(self, link: SyncLink) -> None:
-        self.link = link
-        self.objects = list(LinkObject.objects.unscoped().filter(link=link))
-        self.known: dict[tuple[str, str, str], str | None] = {}
-
-    def link_object(self, object: str, side: str) -> LinkObject | None:
-        return next((lo for lo in self.objects if (lo.object_a if side == Side.A else lo.object_b) == object), None)
-
-    def prefetch(self, object: str, from_side: str, record_ids: set[str]) -> None:
-        link_object = self.link_object(object, from_side)
-        wanted = {record_id for record_id in record_ids if (object, from_side, record_id) not in self.known}
-        if not wanted:
-            return
-        for record_id in wanted:
-            self.known[(object, from_side, record_id)] = None
-        if link_object is None:
-            return
-        column, other = ("id_a", "id_b") if from_side == Side.A else ("id_b", "id_a")
-        rows = (
-            RecordPair.objects.unscoped()
-            .filter(link_object=link_object, **{f"{column}__in": wanted})
-            .exclude(**{column: ""})  # the partial unique index on (link object, id)
-        )
-        for source_id, target_id in rows.values_list(column, other):
-            self.known[(object, from_side, source_id)] = target_id or None
-
-    def __call__(self, object: str, from_side: str, record_id: str) -> str | None:
-        if (object, from_side, record_id) not in self.known:
-            self.prefetch(object, from_side, {record_id})
-        return self.known[(object, from_side, record_id)]
 
 
 # --- first contact (the preview) ------------------------------------------------------------------------------------
@@ -353,17 +279,11 @@ class ChunkPlan:
         ]
         if not unpaired:
             return
-        try:
-            from links.matching import counterparts
-        except ImportError:  # matching not installed: every record is new to the other side
-            matches = {}
-        else:
-            target = other_side(side)
-            taken = {pair.record_id(target) for pair in self.new_pairs} - {""}
-            matches = counterparts(
-                link_object=self.link_object, side=side, external_ids=unpaired, specs=self.specs, taken=taken
-            )
         target = other_side(side)
+        taken = {pair.record_id(target) for pair in self.new_pairs} - {""}
+        matches = counterparts(
+            link_object=self.link_object, side=side, external_ids=unpaired, specs=self.specs, taken=taken
+        )
         for record_id in unpaired:
             match = matches.get(record_id)
             candidates = [c for c in (match.candidates if match else ()) if (target, c) not in self.pairs]
@@ -579,7 +499,7 @@ class ChunkPlan:
                 self.counts.owners_unmapped += 1
                 continue
             except Unconvertible as exc:
-                logger.info("links: %s on %s: %s", link_field, pair, exc)
+                logger.info("links.value_unconvertible", link_field_id=link_field.pk, pair_id=pair.pk, reason=str(exc))
                 self.counts.unconvertible += 1
                 continue
             if row_target is not None and values_equal(converted, value_t, spec_t):

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
+
+import structlog
 
 from django.db import transaction
 from django.db.models import Q
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from crm.hooks import RecordOrigin, on_records_changed, record_origin_finder
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 @on_records_changed
@@ -95,7 +96,7 @@ def _by_us(link: Any, connection_id: int, records: Sequence[Any]) -> dict[str, b
         provider = provider_for(connection)
         return {record.id: provider.changed_by_us(record=record) for record in records}
     except Exception:
-        logger.exception("links: cannot read the source tag of %s's records", connection)
+        logger.exception("links.source_tag_failed", connection_id=connection.pk)
         return {}
 
 
@@ -106,7 +107,7 @@ def _enqueue(link_ids: set[int]) -> None:
         try:
             links_apply_enqueue(link_id)
         except Exception:
-            logger.exception("links: cannot queue the apply of link %s", link_id)
+            logger.exception("links.apply_enqueue_failed", link_id=link_id)
 
 
 @record_origin_finder

@@ -13,10 +13,11 @@ whatever the timing. No transaction is open during a CRM call.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
+
+import structlog
 
 from django.conf import settings
 from django.db import transaction
@@ -25,13 +26,22 @@ from django.utils import timezone
 
 from crm.errors import CrmAuthError, CrmError, CrmQuotaExhausted, CrmRejected, CrmUnavailable
 from crm.registry import provider_for
-from links.conversions import convert, is_empty, mirror_value, value_from_json, value_hash, values_equal
+from links.bulk import rows_update
+from links.conversions import (
+    conversion_context,
+    convert,
+    is_empty,
+    mirror_value,
+    value_from_json,
+    value_hash,
+    value_jsonable,
+    values_equal,
+)
 from links.metadata import link_specs, object_spec_cached
 from links.models import LinkField, LinkObject, LinkWrite, RecordPair, Side, SyncLink, other_side
-from links.planner import rows_update
 from sync.models import CrmRecord
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
@@ -358,8 +368,6 @@ def _values_refresh(write: LinkWrite) -> None:
             if record_id
             else None
         )
-    from links.conversions import conversion_context, value_jsonable
-
     context = conversion_context(link)
     fields = {str(f.pk): f for f in LinkField.objects.unscoped().filter(link_object_id=write.link_object_id)}
     values, hashes = {}, {}

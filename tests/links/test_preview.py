@@ -1,6 +1,6 @@
 import pytest
 
-from links.matching import link_preview
+from links.preview import link_preview
 from links.models import LinkChange, LinkWrite, MatchReview, RecordPair, SyncLink
 from links.services import link_start
 from tests.links.firstsync_helpers import World

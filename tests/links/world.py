@@ -207,7 +207,7 @@ class World:
         return self.link
 
     def preview(self) -> dict[str, Any]:
-        from links.matching import link_preview
+        from links.preview import link_preview
 
         return link_preview(self.refresh())
 

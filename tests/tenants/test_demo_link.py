@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from crm.registry import provider_for
 from links.config import link_problems
-from links.matching import link_preview
+from links.preview import link_preview
 from links.models import LinkObject, MatchReview, RecordPair, SyncLink
 from links.services import link_start
 from sandbox import worlds

@@ -83,7 +83,7 @@ class Command(BaseCommand):
 
     # --- actions ----------------------------------------------------------------------------------------------
     def handle_preview(self, link: SyncLink, **_: Any) -> None:
-        from links.matching import link_preview
+        from links.preview import link_preview
 
         preview = link_preview(link)
         self.stdout.write(self.style.MIGRATE_HEADING(f"{self.label(link)} ({link.state}): preview, nothing written"))
