@@ -2,7 +2,7 @@
 (and when the tenants file is applied), every problem named by its link, object pair and field:
 
     link_problems(link)
-    # ["acme-sync: lead ⇄ contact: side B (HubSpot) has no field 'lastnme'", ...]
+    # ["acme-sync: lead ⇄ contact: side B (<its CRM's label>) has no field 'lastnme'", ...]
 
 Reading the metadata asks the CRMs (`links.metadata`, cached): call it outside any transaction, or pass the specs.
 """
@@ -49,7 +49,7 @@ def provider_label(connection) -> str:
 
 
 def side_label(link: SyncLink, side: str) -> str:
-    """ "side A (Zoho CRM)"."""
+    """The side and its CRM, as people read it: "side A (<the provider's label>)"."""
     return f"side {side.upper()} ({provider_label(link.connection(side))})"
 
 
