@@ -1,7 +1,7 @@
 import pytest
 
-from links.preview import link_preview
 from links.models import LinkChange, LinkWrite, MatchReview, RecordPair, SyncLink
+from links.preview import link_preview
 from links.services import link_start
 from tests.links.firstsync_helpers import World
 

@@ -15,8 +15,8 @@ from django.core.management import call_command
 
 from crm.registry import provider_for
 from links.config import link_problems
-from links.preview import link_preview
 from links.models import LinkObject, MatchReview, RecordPair, SyncLink
+from links.preview import link_preview
 from links.services import link_start
 from sandbox import worlds
 from studios.models import Membership, Organization
