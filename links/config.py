@@ -20,6 +20,7 @@ from crm.registry import UnknownCrm, provider_class
 from links.conversions import compatible
 from links.metadata import object_spec_cached
 from links.models import LinkField, LinkObject, RecordPair, Side, SyncLink
+from sync.models import SyncRun
 
 # Where an object's spec could not be had: the reason, in place of the spec ("has no object 'leed'").
 SpecOrReason = ObjectSpec | str
@@ -260,3 +261,20 @@ def _field_problems(link: SyncLink, link_field: LinkField, field_of) -> list[str
                 if message:
                     messages.append(message)
     return messages
+
+
+def mirror_problems(link: SyncLink) -> list[str]:
+    """Objects of a side whose mirror has never finished a load: matching against half a mirror would create
+    duplicates of the records it has not read yet."""
+    problems = []
+    runs = SyncRun.objects.for_organization(link.organization).filter(status=SyncRun.Status.OK)
+    for link_object in LinkObject.objects.for_organization(link.organization).filter(link=link):
+        for side in (Side.A, Side.B):
+            name = getattr(link_object, f"object_{side}")
+            if not runs.filter(connection=link.connection(side), object=name).exists():
+                problems.append(
+                    f"{link.name}: {link_object}: {side_label(link, side)} has not mirrored {name!r} yet (no "
+                    f"finished sync run of {link.connection(side).name}): run `manage.py sync backfill --org "
+                    f"{link.organization.slug} --object {name}` first"
+                )
+    return problems

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from crm.errors import CrmRejected
 from crm.records import ObjectSpec
-from links.config import connection_problems, link_problems
+from links.config import connection_problems, link_problems, mirror_problems
 from links.conversions import conversion_context
 from links.matching import UNDER_REVIEW, Match, MirrorSide, chunks, counterparts, free_ids, rows_by_id
 from links.metadata import link_specs
@@ -152,7 +152,8 @@ def link_preview(link: SyncLink, *, specs: dict[int, tuple[ObjectSpec, ObjectSpe
     side, conflicts, ambiguous, with a few examples each; and the configuration's problems (links.config), which
     would stop the start. Stored on the link (`preview`, `preview_at`); nothing else is written. Reads the field
     metadata of both CRMs (`specs` when the caller has them): never inside a transaction."""
-    problems = link_problems(link, specs=specs)
+    # A mirror that never finished a load: the counts are of the part it holds, and the start would be refused.
+    problems = link_problems(link, specs=specs) + mirror_problems(link)
     if specs is None and not connection_problems(link):  # never ask a connection that is not the link's to ask
         try:
             specs = link_specs(link)

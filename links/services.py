@@ -21,10 +21,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from links.config import link_problems, side_label
+from links.config import link_problems, mirror_problems, side_label
 from links.matching import Match, MirrorSide, counterparts
 from links.models import LinkChange, LinkObject, MatchReview, RecordPair, Side, SyncLink, other_side
-from sync.models import CrmPhone, CrmRecord, SyncRun
+from sync.models import CrmPhone, CrmRecord
 
 
 class LinkConfigError(Exception):
@@ -48,23 +48,6 @@ def apply_enqueue_on_commit(link: SyncLink) -> None:
 
 def _locked(link: SyncLink) -> SyncLink:
     return SyncLink.objects.for_organization(link.organization).select_for_update().get(pk=link.pk)
-
-
-def mirror_problems(link: SyncLink) -> list[str]:
-    """Objects of a side whose mirror has never finished a load: matching against half a mirror would create
-    duplicates of the records it has not read yet."""
-    problems = []
-    runs = SyncRun.objects.for_organization(link.organization).filter(status=SyncRun.Status.OK)
-    for link_object in LinkObject.objects.for_organization(link.organization).filter(link=link):
-        for side in (Side.A, Side.B):
-            name = getattr(link_object, f"object_{side}")
-            if not runs.filter(connection=link.connection(side), object=name).exists():
-                problems.append(
-                    f"{link.name}: {link_object}: {side_label(link, side)} has not mirrored {name!r} yet (no "
-                    f"finished sync run of {link.connection(side).name}): run `manage.py sync backfill --org "
-                    f"{link.organization.slug} --object {name}` first"
-                )
-    return problems
 
 
 def link_start(link: SyncLink, *, by: Any = None) -> SyncLink:

@@ -3,6 +3,7 @@ import pytest
 from links.models import LinkChange, LinkWrite, MatchReview, RecordPair, SyncLink
 from links.preview import link_preview
 from links.services import link_start
+from sync.models import SyncRun
 from tests.links.firstsync_helpers import World
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +128,14 @@ def test_the_preview_carries_the_problems_that_would_stop_a_start():
 
     assert preview["problems"] == ["acme-sync: lead ⇄ contact: side B (HubSpot) has no field 'lastnme'"]
     assert preview["objects"][0]["matched"] == 3
+
+
+def test_a_side_whose_mirror_never_finished_a_load_is_named_among_the_problems():
+    world = overlapping_world()
+    SyncRun.objects.unscoped().filter(connection=world.hubspot).update(status=SyncRun.Status.FAILED)
+
+    problems = link_preview(world.link)["problems"]
+
+    assert len(problems) == 1
+    assert "side B" in problems[0]
+    assert "has not mirrored" in problems[0]
