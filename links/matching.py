@@ -56,6 +56,12 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def present(value: str | None) -> bool:
+    """Whether a mirror row's field, read as text, holds a value: SQLite reads a JSON null as the text "null" (where
+    PostgreSQL gives NULL), and records without an external id must never match each other by it."""
+    return bool(value) and value != "null"
+
+
 def field_expression(spec: ObjectSpec, name: str) -> Any | None:
     """A mirror row's value of a field as text (standard fields sit in `fields` by key, custom and unmapped ones
     in `custom_fields` by name); None when the object has no such field."""
@@ -130,13 +136,13 @@ class MirrorSide:
         for chunk in chunks(ids):
             rows = self.rows().filter(external_id__in=chunk).annotate(**names)
             for external_id, *values in rows.values_list("external_id", *names):
-                found[external_id].update(value for value in values if value)
+                found[external_id].update(value for value in values if present(value))
         return found
 
     def holding(self, rule: str, values: Collection[str], taken: Collection[str] = ()) -> dict[str, set[str]]:
         """The free rows holding any of `values` by the rule: each with every value it holds by the rule."""
         found: dict[str, set[str]] = defaultdict(set)
-        values = sorted(value for value in values if value)
+        values = sorted(value for value in values if present(value))
         if not values:
             return found
         free = self.free_rows(taken)
@@ -164,7 +170,7 @@ class MirrorSide:
             wanted = set(values)
             rows = free.annotate(**names).values_list("external_id", *names)
             for external_id, *held in rows.iterator(chunk_size=CHUNK):
-                held_values = {value for value in held if value}
+                held_values = {value for value in held if present(value)}
                 if held_values & wanted:
                     found[external_id].update(held_values)
             return found
@@ -172,7 +178,7 @@ class MirrorSide:
         for name in names:
             condition |= Q(**{f"{name}__in": values})
         for external_id, *held in free.annotate(**names).filter(condition).values_list("external_id", *names):
-            found[external_id].update(value for value in held if value)
+            found[external_id].update(value for value in held if present(value))
         return found
 
 

@@ -188,6 +188,8 @@ def _changes_for_every_record(
     a record the mirror just wrote."""
     connection_id = link.connection_a_id if side == Side.A else link.connection_b_id
     name = link_object.object_a if side == Side.A else link_object.object_b
+    if db_connection.vendor != "postgresql":
+        return _changes_for_every_record_orm(link, link_object, side, now, connection_id, name, synced_since)
     changes, records = LinkChange._meta.db_table, CrmRecord._meta.db_table
     with db_connection.cursor() as cursor:
         cursor.execute(
@@ -209,6 +211,48 @@ def _changes_for_every_record(
             ],
         )
         return cursor.rowcount
+
+
+def _changes_for_every_record_orm(
+    link: SyncLink,
+    link_object: LinkObject,
+    side: str,
+    now: datetime,
+    connection_id: int,
+    name: str,
+    synced_since: datetime | None,
+) -> int:
+    """`_changes_for_every_record` through the ORM (SQLite, the embedded default: demo-sized mirrors)."""
+    rows = CrmRecord.objects.for_organization(link.organization).filter(
+        connection_id=connection_id, object=name, deleted_at__isnull=True
+    )
+    seen: dict[str, datetime] = {}
+    if synced_since is not None:
+        rows = rows.filter(synced_at__gte=synced_since)
+        for external_id, moment in (
+            LinkChange.objects.for_organization(link.organization)
+            .filter(link_object=link_object, side=side)
+            .values_list("external_id", "modified_time")
+        ):
+            if moment is not None and (external_id not in seen or moment > seen[external_id]):
+                seen[external_id] = moment
+    changes = [
+        LinkChange(
+            organization_id=link.organization_id,
+            link=link,
+            link_object=link_object,
+            side=side,
+            external_id=external_id,
+            modified_time=modified_time,
+            seen_at=now,
+        )
+        for external_id, modified_time in rows.order_by("modified_time", "external_id").values_list(
+            "external_id", "modified_time"
+        )
+        if external_id not in seen or seen[external_id] < modified_time
+    ]
+    LinkChange.objects.bulk_create(changes, batch_size=500)
+    return len(changes)
 
 
 def link_pause(link: SyncLink, *, reason: str = "", by: Any = None) -> SyncLink:

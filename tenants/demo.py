@@ -299,7 +299,9 @@ def _summit_link() -> dict[str, Any]:
         "objects": [
             {
                 "a": "lead",
-                "b": "contact",
+                # HubSpot's leads are its contacts: its mirror keeps them once, as "lead" (SYNC_MODULES lists it first),
+                # and a link names an object as its side's mirror keeps it.
+                "b": "lead",
                 "external_id": {"a": "Leadline_Id__c", "b": "leadline_id"},
                 "match_by": ["external_id", "email", "phone"],
                 "create": {"a": False, "b": True},

@@ -1,6 +1,6 @@
 import pytest
 
-from links.matching import UNDER_REVIEW, counterparts
+from links.matching import UNDER_REVIEW, counterparts, present
 from links.models import MatchReview, RecordPair
 from tests.links.firstsync_helpers import SPECS, World
 
@@ -193,3 +193,11 @@ def test_many_values_are_matched_by_one_read_of_the_free_rows(monkeypatch):
     assert small["L2"].candidates == ("C2",)
     assert small["P4"].candidates == ("Q4",)
     assert "L1" not in small
+
+
+def test_a_json_null_read_as_text_is_no_value_to_match_by():
+    # SQLite (the embedded default) reads a JSON null as "null": records without an external id must not all match.
+    assert not present("null")
+    assert not present("")
+    assert not present(None)
+    assert present("0")

@@ -83,6 +83,14 @@ def test_lag_is_the_p50_and_p99_of_done_writes_of_the_last_hour(tenant_a):
     # Outside the window, or without a source time: not counted.
     write(rows.link, pair=rows.pair, source_modified_at=now - timedelta(hours=3), done_at=now - timedelta(hours=2))
     write(rows.link, pair=rows.pair, source_modified_at=None, done_at=now - timedelta(minutes=1))
+    # The first sync's writes carry records last changed long ago: no lag of the link's.
+    write(
+        rows.link,
+        pair=rows.pair,
+        origin=LinkWrite.Origin.FIRST_SYNC,
+        source_modified_at=now - timedelta(days=300),
+        done_at=now - timedelta(minutes=1),
+    )
     status = link_status(rows.link, now=now)
     assert status.lag_p50_seconds == pytest.approx(50.5, abs=0.01)
     assert status.lag_p99_seconds == pytest.approx(99.01, abs=0.01)
